@@ -1,0 +1,190 @@
+//! The evaluated stack: what the language layer hands to graph, plan and engine.
+//!
+//! After loading, every `${var..}`, `${each..}` and `${module..}` reference has
+//! been resolved; only references to resource attributes remain, as
+//! [`Expr::Ref`], because their values may exist only after apply.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use crate::addr::ResourceAddr;
+use crate::diag::Span;
+use crate::value::Value;
+
+/// A loaded, validated stack.
+#[derive(Debug, Clone)]
+pub struct Stack {
+    pub name: String,
+    /// The region of resources that name none.
+    pub default_region: String,
+    /// Named regions (`[regions]`), name → AWS region.
+    pub regions: BTreeMap<String, String>,
+    /// Where local state lives, if the stack overrides `state/<name>.json`.
+    pub state_path: Option<PathBuf>,
+    /// Expanded resource instances (for_each applied, modules flattened, disabled ones dropped).
+    pub resources: BTreeMap<ResourceAddr, ResourceConfig>,
+    pub outputs: BTreeMap<String, OutputConfig>,
+    /// Directory of the stack file; relative paths resolve against it.
+    pub root_dir: PathBuf,
+    /// Hash of every source file read and every variable value: a saved plan
+    /// is only applied against the same digest.
+    pub digest: String,
+}
+
+/// One resource instance as configured.
+#[derive(Debug, Clone)]
+pub struct ResourceConfig {
+    pub addr: ResourceAddr,
+    /// Resolved AWS region.
+    pub region: String,
+    /// Provider attributes only (meta-arguments removed). For taggable types,
+    /// `tags` already holds the stack tags merged under the resource's own.
+    pub attrs: BTreeMap<String, Expr>,
+    /// Explicit `depends_on` targets: instance or whole-block addresses.
+    pub depends_on: Vec<ResourceAddr>,
+    /// Attribute names whose differences are ignored (`ignore_changes`).
+    pub ignore_changes: Vec<String>,
+    /// The `[TYPE.NAME]` header.
+    pub span: Span,
+    /// Span of each attribute's value, for diagnostics.
+    pub attr_spans: BTreeMap<String, Span>,
+}
+
+/// A stack output.
+#[derive(Debug, Clone)]
+pub struct OutputConfig {
+    pub value: Expr,
+    pub description: Option<String>,
+    /// Never printed or stored in plain text.
+    pub sensitive: bool,
+    pub span: Span,
+}
+
+/// A reference to a resource attribute: `${TYPE.NAME.ATTR}`,
+/// `${TYPE.NAME["KEY"].ATTR}` or the splat `${TYPE.NAME[*].ATTR}`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Ref {
+    /// An instance address, or a block address when `splat` is set.
+    pub target: ResourceAddr,
+    /// `[*]`: the list of the attribute over every instance of the block.
+    pub splat: bool,
+    /// Attribute name, then keys / indexes into nested values.
+    pub path: Vec<String>,
+    pub span: Span,
+}
+
+/// A binary operator in `${...}` arithmetic.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BinOp {
+    Add,
+    Sub,
+    Mul,
+    Div,
+    Mod,
+}
+
+/// A value that may still depend on resource attributes.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Expr {
+    Lit(Value),
+    List(Vec<Expr>),
+    Map(BTreeMap<String, Expr>),
+    Ref(Ref),
+    /// String interpolation: the parts' string forms, concatenated.
+    Concat(Vec<Expr>),
+    Binary(BinOp, Box<Expr>, Box<Expr>),
+    /// A built-in function call (see docs/stack-language.md).
+    Call(String, Vec<Expr>, Span),
+}
+
+/// Why an expression could not be evaluated.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{message}")]
+pub struct EvalError {
+    pub message: String,
+    pub span: Option<Span>,
+}
+
+impl EvalError {
+    pub fn new(message: impl Into<String>, span: Option<Span>) -> Self {
+        EvalError { message: message.into(), span }
+    }
+}
+
+impl Expr {
+    /// All resource references inside, in source order.
+    pub fn refs(&self) -> Vec<&Ref> {
+        let mut out = Vec::new();
+        self.collect_refs(&mut out);
+        out
+    }
+
+    fn collect_refs<'a>(&'a self, out: &mut Vec<&'a Ref>) {
+        match self {
+            Expr::Lit(_) => {}
+            Expr::Ref(r) => out.push(r),
+            Expr::List(l) | Expr::Concat(l) | Expr::Call(_, l, _) => l.iter().for_each(|e| e.collect_refs(out)),
+            Expr::Map(m) => m.values().for_each(|e| e.collect_refs(out)),
+            Expr::Binary(_, a, b) => {
+                a.collect_refs(out);
+                b.collect_refs(out);
+            }
+        }
+    }
+
+    /// The literal value, when the expression holds no references.
+    pub fn as_lit(&self) -> Option<&Value> {
+        match self {
+            Expr::Lit(v) => Some(v),
+            _ => None,
+        }
+    }
+
+    /// Evaluates with `resolve` supplying referenced values (which may be
+    /// `Unknown`). Unknown operands make the result unknown.
+    pub fn eval(&self, resolve: &dyn Fn(&Ref) -> Result<Value, EvalError>) -> Result<Value, EvalError> {
+        match self {
+            Expr::Lit(v) => Ok(v.clone()),
+            Expr::Ref(r) => resolve(r),
+            Expr::List(l) => Ok(Value::List(l.iter().map(|e| e.eval(resolve)).collect::<Result<_, _>>()?)),
+            Expr::Map(m) => Ok(Value::Map(
+                m.iter().map(|(k, e)| Ok((k.clone(), e.eval(resolve)?))).collect::<Result<_, EvalError>>()?,
+            )),
+            Expr::Concat(parts) => {
+                let mut s = String::new();
+                for p in parts {
+                    match p.eval(resolve)? {
+                        Value::Unknown => return Ok(Value::Unknown),
+                        Value::Str(x) => s.push_str(&x),
+                        Value::Int(i) => s.push_str(&i.to_string()),
+                        Value::Float(f) => s.push_str(&f.to_string()),
+                        Value::Bool(b) => s.push_str(&b.to_string()),
+                        other => {
+                            return Err(EvalError::new(
+                                format!("cannot interpolate a {} into a string", other.type_name()),
+                                None,
+                            ));
+                        }
+                    }
+                }
+                Ok(Value::Str(s))
+            }
+            Expr::Binary(op, a, b) => {
+                let (a, b) = (a.eval(resolve)?, b.eval(resolve)?);
+                super::functions::binary(*op, &a, &b).map_err(|m| EvalError::new(m, None))
+            }
+            Expr::Call(name, args, span) => {
+                let args = args.iter().map(|e| e.eval(resolve)).collect::<Result<Vec<_>, _>>()?;
+                if args.iter().any(Value::contains_unknown) {
+                    return Ok(Value::Unknown);
+                }
+                super::functions::call(name, &args).map_err(|m| EvalError::new(m, Some(span.clone())))
+            }
+        }
+    }
+
+    /// Evaluates an expression that holds no references.
+    pub fn eval_static(&self) -> Result<Value, EvalError> {
+        self.eval(&|r| Err(EvalError::new("a resource attribute is not known here", Some(r.span.clone()))))
+    }
+}

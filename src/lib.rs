@@ -1,0 +1,13 @@
+//! pgstack: provision production PostgreSQL on AWS from declarative TOML stacks.
+//!
+//! Data flows one way: `config` (parse, validate, evaluate) → `graph`
+//! (dependency DAG) → `plan` (refresh + pure diff → actions) → `engine`
+//! (parallel apply) → `state`. `provider` holds one file per AWS resource
+//! type; `ui` is the only module that prints; `cli` is a thin adapter.
+#![forbid(unsafe_code)]
+
+pub mod addr;
+pub mod config;
+pub mod diag;
+pub mod provider;
+pub mod value;

@@ -1,0 +1,117 @@
+//! Providers: one [`ResourceType`] implementation per AWS resource kind.
+//!
+//! A provider knows its schema (which attributes force replacement) and how to
+//! create, read, update and delete; it never decides what action to take — the
+//! plan does, from the schema and a pure diff.
+
+pub mod aws;
+#[cfg(test)]
+pub mod fake;
+pub mod schema;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+use crate::addr::ResourceAddr;
+use crate::value::Attrs;
+pub use schema::{Attr, AttrType, Schema};
+
+/// What a provider call gets to work with.
+#[derive(Clone)]
+pub struct Ctx {
+    /// Builds AWS clients; the only source of SDK config.
+    pub aws: Arc<aws::AwsFactory>,
+    /// The AWS region this resource lives in.
+    pub region: String,
+    /// The stack name, used for ownership tags.
+    pub stack: String,
+}
+
+/// Why a provider call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ProviderError {
+    /// AWS answered with an error.
+    #[error("{operation}: {code}: {message}")]
+    Api { operation: &'static str, code: String, message: String, retryable: bool },
+    /// The request never got a usable answer (connection, timeout, bad response).
+    #[error("{operation}: {message}")]
+    Transport { operation: &'static str, message: String },
+    /// The resource does not exist.
+    #[error("{0} not found")]
+    NotFound(String),
+    /// Something the provider cannot do with these values.
+    #[error("{0}")]
+    Invalid(String),
+    /// A waiter gave up.
+    #[error("timed out after {after:?} waiting for {what}")]
+    Timeout { what: String, after: std::time::Duration },
+}
+
+pub type Result<T, E = ProviderError> = std::result::Result<T, E>;
+
+/// One kind of AWS resource.
+///
+/// Invariants every implementation keeps:
+/// - `create` tags the resource with the ownership tags found in `desired["tags"]`
+///   in the same call that creates it, where AWS allows it;
+/// - `read_many` and `create`/`update` return attributes in the same canonical
+///   form, including every computed attribute (`id` always), so a read right
+///   after a write diffs clean;
+/// - `read_many` omits ids that no longer exist instead of failing.
+#[async_trait]
+pub trait ResourceType: Send + Sync {
+    fn type_name(&self) -> &'static str;
+
+    fn schema(&self) -> &'static Schema;
+
+    /// Brings desired attributes into the canonical form `read_many` returns
+    /// (sorted sets, expanded rules, normalized names). Pure.
+    fn normalize(&self, _desired: &mut Attrs) {}
+
+    /// Reads many instances of this type in one region, ideally in one paged call.
+    async fn read_many(&self, ctx: &Ctx, ids: &[String]) -> Result<BTreeMap<String, Attrs>>;
+
+    /// Creates the resource; returns its attributes as `read_many` would.
+    async fn create(&self, ctx: &Ctx, desired: &Attrs) -> Result<Attrs>;
+
+    /// Changes what can change in place; returns the new attributes.
+    async fn update(&self, ctx: &Ctx, id: &str, prior: &Attrs, desired: &Attrs) -> Result<Attrs>;
+
+    /// Deletes the resource (or schedules its deletion, for KMS keys).
+    async fn delete(&self, ctx: &Ctx, id: &str, prior: &Attrs) -> Result<()>;
+
+    /// Finds the id of a resource this stack created for `addr` (by ownership tags
+    /// or its unique name) whose create never reached the state.
+    async fn find_created(&self, ctx: &Ctx, addr: &ResourceAddr) -> Result<Option<String>>;
+}
+
+/// All resource types known to one run, by type name.
+#[derive(Clone, Default)]
+pub struct Registry {
+    types: BTreeMap<&'static str, Arc<dyn ResourceType>>,
+}
+
+impl Registry {
+    /// Every AWS resource type pgstack ships.
+    pub fn aws() -> Self {
+        let mut r = Registry::default();
+        for t in aws::all_types() {
+            r.register(t);
+        }
+        r
+    }
+
+    pub fn register(&mut self, t: Arc<dyn ResourceType>) {
+        self.types.insert(t.type_name(), t);
+    }
+
+    pub fn get(&self, name: &str) -> Option<&Arc<dyn ResourceType>> {
+        self.types.get(name)
+    }
+
+    pub fn names(&self) -> impl Iterator<Item = &'static str> + '_ {
+        self.types.keys().copied()
+    }
+}
