@@ -25,6 +25,10 @@ use aws_types::region::Region;
 pub struct AwsOptions {
     /// Named profile (`--profile`); otherwise the standard chain decides.
     pub profile: Option<String>,
+    /// Endpoint for every service, overriding `AWS_ENDPOINT_URL` (tests use it).
+    pub endpoint_url: Option<String>,
+    /// Static access key and secret, overriding the credential chain (tests use it).
+    pub static_credentials: Option<(String, String)>,
 }
 
 /// Counts API calls per service. Every request attempt's first transmit counts once.
@@ -140,6 +144,14 @@ impl AwsFactory {
         }
         if let Some(p) = &self.opts.profile {
             loader = loader.profile_name(p);
+        }
+        if let Some(url) = &self.opts.endpoint_url {
+            loader = loader.endpoint_url(url);
+        }
+        if let Some((key, secret)) = &self.opts.static_credentials {
+            loader = loader.credentials_provider(aws_sdk_sts::config::Credentials::new(
+                key, secret, None, None, "pgstack-static",
+            ));
         }
         let sdk = loader.load().await;
         configs.insert(region.to_owned(), sdk.clone());

@@ -1,0 +1,5 @@
+//! The one integration test binary (the AWS SDK makes every test binary
+//! expensive to link). Modules that talk to AWS use the moto harness in
+//! `support::moto`.
+
+mod support;

@@ -1,0 +1,1 @@
+//! Shared test support: the moto server harness and CLI helpers.
