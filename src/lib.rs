@@ -7,7 +7,14 @@
 #![forbid(unsafe_code)]
 
 pub mod addr;
+pub mod cli;
 pub mod config;
 pub mod diag;
+pub mod engine;
+pub mod failpoint;
+pub mod graph;
+pub mod plan;
 pub mod provider;
+pub mod state;
+pub mod ui;
 pub mod value;

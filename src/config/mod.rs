@@ -1,7 +1,19 @@
 //! The stack language: parse TOML with spans, resolve variables, modules and
 //! `for_each`, validate against resource schemas, and produce a [`Stack`].
+//!
+//! Pipeline: `parse` (TOML → spanned [`parse::Node`] tree) → `template`
+//! (`${...}` → unresolved expressions) → `load` / `scope` / `resolve`
+//! (variables, modules, instances, references) with `validate` (schemas).
+//! The language is documented in docs/stack-language.md.
 
 pub mod functions;
+mod load;
 pub mod model;
+pub mod parse;
+mod resolve;
+mod scope;
+pub mod template;
+mod validate;
 
+pub use load::{LoadOptions, Loaded, load, resolve_stack_path};
 pub use model::{BinOp, EvalError, Expr, OutputConfig, Ref, ResourceConfig, Stack};

@@ -3,3 +3,7 @@
 //! `support::moto`.
 
 mod support;
+mod moto_smoke;
+mod providers_kms_rds;
+mod validate;
+mod cli_moto;

@@ -1,6 +1,13 @@
 //! AWS resource types, the client factory, and helpers they share.
 
 pub mod client;
+pub mod db_subnet_group;
+pub mod ec2;
+pub mod kms_key;
+pub mod policy;
+pub mod security_group;
+pub mod subnet;
+pub mod vpc;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -16,8 +23,21 @@ use crate::value::{Attrs, Value};
 
 /// Every AWS resource type, for the registry.
 pub fn all_types() -> Vec<Arc<dyn ResourceType>> {
-    vec![]
+    vec![
+        Arc::new(kms_key::KmsKey),
+        Arc::new(db_subnet_group::DbSubnetGroup),
+        Arc::new(vpc::Vpc),
+        Arc::new(subnet::Subnet),
+        Arc::new(security_group::SecurityGroup),
+    ]
 }
+
+/// Default `description` of resources that have one.
+pub const DEFAULT_DESCRIPTION: &str = "Managed by pgstack";
+
+/// How many per-resource read calls (tags, policies) a `read_many` runs at once:
+/// fast refresh without tripping API rate limits.
+pub const PER_RESOURCE_CONCURRENCY: usize = 8;
 
 /// Maps an SDK error to a [`ProviderError`], keeping AWS's error code.
 pub fn api_error<E, R>(operation: &'static str, err: SdkError<E, R>) -> ProviderError

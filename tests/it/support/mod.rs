@@ -1,1 +1,3 @@
 //! Shared test support: the moto server harness and CLI helpers.
+pub mod moto;
+pub mod cli;

@@ -1,0 +1,35 @@
+"""Runs a moto server on 127.0.0.1 for the integration tests.
+
+Usage: moto_server.py PORT   (0 picks a free port)
+
+Prints `ready PORT` (the port actually bound) once the server accepts
+connections, then serves until its standard input reaches EOF, so the server
+dies with the process that started it, even if that process crashes.
+"""
+
+import logging
+import sys
+
+from moto.server import ThreadedMotoServer
+
+
+def main() -> int:
+    if len(sys.argv) != 2 or not sys.argv[1].isdigit():
+        print("usage: moto_server.py PORT", file=sys.stderr)
+        return 2
+    # Per-request access logs would flood the log file; keep errors only.
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=int(sys.argv[1]), verbose=False)
+    server.start()
+    _, port = server.get_host_and_port()
+    print(f"ready {port}", flush=True)
+    try:
+        sys.stdin.read()
+    except KeyboardInterrupt:
+        pass
+    server.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,110 @@
+//! Read-only and state-repair commands: `validate`, `graph`, `output`, `state`.
+
+use std::process::ExitCode;
+
+use super::session::{Session, load, load_options};
+use super::{CliError, CliResult, GlobalArgs, GraphFormat, StateCommand};
+use crate::graph::ResourceGraph;
+use crate::state::LiveState;
+use crate::ui::Ui;
+use crate::value::Value;
+
+pub fn validate(g: &GlobalArgs, ui: Ui, stack: &str) -> CliResult {
+    let (s, sources, _) = load(g, ui, stack, &load_options(g)?)?;
+    ResourceGraph::build(&s).map_err(|d| CliError::Diagnostics(sources, d))?;
+    ui.out(&format!("{} {} resources in stack `{}`.\n", ui.style.green("The stack is valid:"), s.resources.len(), s.name));
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn graph(g: &GlobalArgs, ui: Ui, stack: &str, format: GraphFormat) -> CliResult {
+    let (s, sources, _) = load(g, ui, stack, &load_options(g)?)?;
+    let graph = ResourceGraph::build(&s).map_err(|d| CliError::Diagnostics(sources, d))?;
+    ui.out(&match format {
+        GraphFormat::Dot => graph.to_dot(),
+        GraphFormat::Mermaid => graph.to_mermaid(),
+    });
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn output(g: &GlobalArgs, ui: Ui, stack: &str, name: Option<&str>, json: bool) -> CliResult {
+    let session = Session::open(g, ui, stack)?;
+    let state = session.state().await?;
+    let sensitive = |k: &str| session.stack.outputs.get(k).is_some_and(|o| o.sensitive);
+    if let Some(name) = name {
+        let v = state.outputs.get(name).ok_or_else(|| {
+            let hint = if sensitive(name) { "it is sensitive and never stored" } else { "has the stack been applied?" };
+            CliError::msg(format!("no output `{name}` in state")).hint(hint)
+        })?;
+        ui.out(&match (json, v) {
+            (false, Value::Str(s)) => format!("{s}\n"),
+            (false, v) => format!("{v}\n"),
+            (true, v) => format!("{}\n", v.to_json()),
+        });
+        return Ok(ExitCode::SUCCESS);
+    }
+    if json {
+        let map: serde_json::Map<_, _> = state.outputs.iter().map(|(k, v)| (k.clone(), v.to_json())).collect();
+        ui.out(&format!("{}\n", serde_json::to_string_pretty(&map).unwrap_or_default()));
+    } else {
+        for (k, v) in &state.outputs {
+            ui.out(&format!("{k} = {v}\n"));
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn state(g: &GlobalArgs, ui: Ui, cmd: StateCommand) -> CliResult {
+    let stack = match &cmd {
+        StateCommand::List { stack } | StateCommand::Show { stack, .. } | StateCommand::Rm { stack, .. } | StateCommand::Mv { stack, .. } => stack,
+    };
+    let session = Session::open(g, ui, stack)?;
+    match cmd {
+        StateCommand::List { .. } => {
+            for (addr, r) in session.state().await?.resources {
+                let id = r.id.unwrap_or_else(|| "(create pending)".into());
+                ui.out(&format!("{addr}\t{id}\n"));
+            }
+        }
+        StateCommand::Show { addr, .. } => {
+            let state = session.state().await?;
+            let r = state.resources.get(&addr).ok_or_else(|| CliError::msg(format!("`{addr}` is not in state")))?;
+            ui.out(&format!("# {addr}\nid     = {:?}\nregion = {:?}\nstatus = {:?}\n", r.id.as_deref().unwrap_or(""), r.region, r.status));
+            for (k, v) in &r.attributes {
+                ui.out(&format!("{k} = {v}\n"));
+            }
+        }
+        StateCommand::Rm { addr, .. } => {
+            let _lock = session.lock("state rm").await?;
+            let state = session.state().await?;
+            if !state.resources.keys().any(|a| addr.matches(a)) {
+                return Err(CliError::msg(format!("`{addr}` is not in state")));
+            }
+            let live = LiveState::new(state, session.backend.clone());
+            live.commit(|s| s.resources.retain(|a, _| !addr.matches(a))).await?;
+            ui.out(&format!("Removed {addr} from state; the AWS object was left alone.\n"));
+        }
+        StateCommand::Mv { from, to, .. } => {
+            let _lock = session.lock("state mv").await?;
+            let state = session.state().await?;
+            if !state.resources.contains_key(&from) {
+                return Err(CliError::msg(format!("`{from}` is not in state")));
+            }
+            if state.resources.contains_key(&to) {
+                return Err(CliError::msg(format!("`{to}` is already in state")));
+            }
+            if from.rtype != to.rtype {
+                return Err(CliError::msg("state mv cannot change a resource's type"));
+            }
+            let live = LiveState::new(state, session.backend.clone());
+            live.commit(|s| {
+                if let Some(mut r) = s.resources.remove(&from) {
+                    r.address = to.clone();
+                    s.resources.insert(to.clone(), r);
+                }
+            })
+            .await?;
+            ui.out(&format!("Moved {from} to {to}.\n"));
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,250 @@
+//! The command line: clap definitions and dispatch. Commands are thin: they
+//! load, call into plan/engine/state, and hand results to `ui`.
+
+mod apply;
+mod inspect;
+mod plan;
+mod session;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::addr::ResourceAddr;
+use crate::diag::{Diagnostics, SourceMap};
+use crate::ui::{Style, Ui};
+
+/// Provision production PostgreSQL on AWS from declarative TOML stacks.
+#[derive(Debug, Parser)]
+#[command(name = "pgstack", version, propagate_version = true)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Flags every command takes.
+#[derive(Debug, Args, Clone, Default)]
+pub struct GlobalArgs {
+    /// Set a stack variable (repeatable): --var env=prod
+    #[arg(long = "var", value_name = "K=V", global = true)]
+    pub vars: Vec<String>,
+    /// Read variables from a TOML file (repeatable, applied in order)
+    #[arg(long = "var-file", value_name = "FILE", global = true)]
+    pub var_files: Vec<PathBuf>,
+    /// Select an `[env.NAME]` block of the stack
+    #[arg(long, global = true)]
+    pub env: Option<String>,
+    /// Override the stack's default region
+    #[arg(long, global = true)]
+    pub region: Option<String>,
+    /// AWS profile to use
+    #[arg(long, global = true)]
+    pub profile: Option<String>,
+    /// State file to use instead of state/<stack>.json
+    #[arg(long, global = true, value_name = "FILE")]
+    pub state: Option<PathBuf>,
+    /// Disable colours
+    #[arg(long, global = true)]
+    pub no_color: bool,
+    /// Show more detail (refresh calls, API call counts)
+    #[arg(short, long, global = true)]
+    pub verbose: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Check syntax, types, references and cycles; no AWS calls
+    Validate { stack: String },
+    /// Refresh, diff and show what apply would do
+    Plan(PlanArgs),
+    /// Apply a stack (plans first) or a saved plan
+    Apply(ApplyArgs),
+    /// Destroy everything the stack manages
+    Destroy(DestroyArgs),
+    /// Refresh and compare AWS with state and config; exit 2 when anything drifted
+    Drift {
+        stack: String,
+        #[arg(long, value_enum, default_value_t = DriftFormat::Text)]
+        format: DriftFormat,
+    },
+    /// Print the dependency graph
+    Graph {
+        stack: String,
+        #[arg(long, value_enum, default_value_t = GraphFormat::Dot)]
+        format: GraphFormat,
+    },
+    /// Show output values from the last apply
+    Output {
+        stack: String,
+        name: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Inspect and repair state
+    #[command(subcommand)]
+    State(StateCommand),
+    /// Bring an existing AWS object under management at ADDR
+    Import { stack: String, addr: ResourceAddr, id: String },
+}
+
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    pub stack: String,
+    /// Save the plan to this file for `apply PLAN`
+    #[arg(short = 'o', long = "out", value_name = "PLAN")]
+    pub out: Option<PathBuf>,
+    /// Print the plan as JSON (docs/json-format.md)
+    #[arg(long)]
+    pub json: bool,
+    /// Exit 0 with no changes, 2 with changes
+    #[arg(long)]
+    pub detailed_exitcode: bool,
+    /// Read current objects from AWS first (--refresh=false uses state as is)
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set, value_name = "BOOL")]
+    pub refresh: bool,
+    /// Limit to these addresses and their dependencies (repeatable)
+    #[arg(long = "target", value_name = "ADDR")]
+    pub targets: Vec<ResourceAddr>,
+    /// Plan to destroy everything in state
+    #[arg(long)]
+    pub destroy: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ApplyArgs {
+    /// A stack, or a plan saved with `plan -o`
+    pub stack_or_plan: String,
+    /// Skip the confirmation prompt
+    #[arg(long)]
+    pub auto_approve: bool,
+    /// How many operations run at once
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u16).range(1..))]
+    pub parallelism: u16,
+    /// Allow deleting or replacing this data-bearing resource (repeatable)
+    #[arg(long = "allow-destroy", value_name = "ADDR")]
+    pub allow_destroy: Vec<ResourceAddr>,
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set, value_name = "BOOL")]
+    pub refresh: bool,
+    #[arg(long = "target", value_name = "ADDR")]
+    pub targets: Vec<ResourceAddr>,
+}
+
+#[derive(Debug, Args)]
+pub struct DestroyArgs {
+    pub stack: String,
+    #[arg(long)]
+    pub auto_approve: bool,
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u16).range(1..))]
+    pub parallelism: u16,
+    #[arg(long = "allow-destroy", value_name = "ADDR")]
+    pub allow_destroy: Vec<ResourceAddr>,
+    #[arg(long = "target", value_name = "ADDR")]
+    pub targets: Vec<ResourceAddr>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum StateCommand {
+    /// List managed addresses
+    List { stack: String },
+    /// Show one resource's recorded attributes
+    Show { stack: String, addr: ResourceAddr },
+    /// Stop managing ADDR (the AWS object is left alone)
+    Rm { stack: String, addr: ResourceAddr },
+    /// Rename a resource in state
+    Mv { stack: String, from: ResourceAddr, to: ResourceAddr },
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum DriftFormat {
+    Text,
+    Json,
+    Markdown,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum GraphFormat {
+    Dot,
+    Mermaid,
+}
+
+/// A command failure, rendered once by [`run`].
+#[derive(Debug)]
+pub enum CliError {
+    /// Problems in the stack files.
+    Diagnostics(SourceMap, Diagnostics),
+    /// Anything else, with hints.
+    Message(String, Vec<String>),
+}
+
+impl CliError {
+    pub fn msg(m: impl Into<String>) -> Self {
+        CliError::Message(m.into(), Vec::new())
+    }
+    pub fn hint(self, h: impl Into<String>) -> Self {
+        match self {
+            CliError::Message(m, mut hints) => {
+                hints.push(h.into());
+                CliError::Message(m, hints)
+            }
+            other => other,
+        }
+    }
+}
+
+impl From<crate::state::StateError> for CliError {
+    fn from(e: crate::state::StateError) -> Self {
+        let locked = matches!(e, crate::state::StateError::Locked(_));
+        let err = CliError::msg(e.to_string());
+        if locked { err.hint("wait for that run to finish; a lock is released when its process exits") } else { err }
+    }
+}
+
+impl From<crate::engine::refresh::RefreshError> for CliError {
+    fn from(e: crate::engine::refresh::RefreshError) -> Self {
+        CliError::msg(e.to_string()).hint("check AWS credentials, region and endpoint (AWS_ENDPOINT_URL)")
+    }
+}
+
+pub type CliResult = Result<ExitCode, CliError>;
+
+/// Parses arguments, runs the command, renders any error, returns the exit code.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let ui = Ui { style: Style::detect(cli.global.no_color), verbose: cli.global.verbose };
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            ui.error(&format!("cannot start the async runtime: {e}"), &[]);
+            return ExitCode::from(1);
+        }
+    };
+    match runtime.block_on(dispatch(cli, ui)) {
+        Ok(code) => code,
+        Err(CliError::Diagnostics(sources, diags)) => {
+            ui.err(&crate::ui::diagnostics::render(&sources, &diags, ui.style));
+            ExitCode::from(1)
+        }
+        Err(CliError::Message(m, hints)) => {
+            ui.error(&m, &hints);
+            ExitCode::from(1)
+        }
+    }
+}
+
+async fn dispatch(cli: Cli, ui: Ui) -> CliResult {
+    let g = cli.global;
+    match cli.command {
+        Command::Validate { stack } => inspect::validate(&g, ui, &stack),
+        Command::Plan(args) => plan::plan(&g, ui, args).await,
+        Command::Apply(args) => apply::apply(&g, ui, args).await,
+        Command::Destroy(args) => apply::destroy(&g, ui, args).await,
+        Command::Drift { stack, format } => plan::drift(&g, ui, &stack, format).await,
+        Command::Graph { stack, format } => inspect::graph(&g, ui, &stack, format),
+        Command::Output { stack, name, json } => inspect::output(&g, ui, &stack, name.as_deref(), json).await,
+        Command::State(cmd) => inspect::state(&g, ui, cmd).await,
+        Command::Import { stack, addr, id } => apply::import(&g, ui, &stack, addr, id).await,
+    }
+}

@@ -1,0 +1,113 @@
+//! What most commands share: loading the stack, its state backend, the AWS
+//! factory, and a refreshed plan.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use crate::config::{self, LoadOptions, Stack};
+use crate::diag::SourceMap;
+use crate::engine::refresh::refresh;
+use crate::plan::{self, Plan, PlanOptions, Refreshed};
+use crate::provider::Registry;
+use crate::provider::aws::{AwsFactory, AwsOptions};
+use crate::state::local::LocalBackend;
+use crate::state::{LockGuard, LockInfo, StateBackend, StateFile};
+use crate::ui::Ui;
+
+use super::{CliError, GlobalArgs};
+
+/// A loaded stack with everything needed to plan and apply it.
+pub struct Session {
+    pub ui: Ui,
+    pub stack: Arc<Stack>,
+    pub sources: SourceMap,
+    pub registry: Registry,
+    pub backend: Arc<dyn StateBackend>,
+    pub aws: Arc<AwsFactory>,
+    pub load_options: LoadOptions,
+}
+
+/// `--var K=V` pairs and files, as the loader takes them.
+pub fn load_options(g: &GlobalArgs) -> Result<LoadOptions, CliError> {
+    let vars = g
+        .vars
+        .iter()
+        .map(|kv| {
+            kv.split_once('=')
+                .map(|(k, v)| (k.trim().to_owned(), v.to_owned()))
+                .ok_or_else(|| CliError::msg(format!("--var `{kv}` is not K=V")).hint("write it as --var name=value"))
+        })
+        .collect::<Result<_, _>>()?;
+    Ok(LoadOptions { vars, var_files: g.var_files.clone(), env: g.env.clone() })
+}
+
+/// Loads and validates a stack, printing warnings.
+pub fn load(g: &GlobalArgs, ui: Ui, stack_arg: &str, opts: &LoadOptions) -> Result<(Stack, SourceMap, Registry), CliError> {
+    let registry = Registry::aws();
+    let path = config::resolve_stack_path(stack_arg);
+    let loaded = config::load(&path, opts, &registry).map_err(|(s, d)| CliError::Diagnostics(s, d))?;
+    if !loaded.warnings.is_empty() {
+        ui.err(&crate::ui::diagnostics::render(&loaded.sources, &loaded.warnings, ui.style));
+    }
+    let mut stack = loaded.stack;
+    if let Some(region) = &g.region {
+        let old = std::mem::replace(&mut stack.default_region, region.clone());
+        for r in stack.resources.values_mut().filter(|r| r.region == old) {
+            r.region = region.clone();
+        }
+    }
+    Ok((stack, loaded.sources, registry))
+}
+
+impl Session {
+    pub fn open(g: &GlobalArgs, ui: Ui, stack_arg: &str) -> Result<Session, CliError> {
+        let load_options = load_options(g)?;
+        Session::open_with(g, ui, stack_arg, load_options)
+    }
+
+    pub fn open_with(g: &GlobalArgs, ui: Ui, stack_arg: &str, load_options: LoadOptions) -> Result<Session, CliError> {
+        let (stack, sources, registry) = load(g, ui, stack_arg, &load_options)?;
+        let backend = Arc::new(LocalBackend::new(state_path(g, &stack)));
+        let aws = Arc::new(AwsFactory::new(AwsOptions { profile: g.profile.clone(), ..AwsOptions::default() }));
+        Ok(Session { ui, stack: Arc::new(stack), sources, registry, backend, aws, load_options })
+    }
+
+    pub async fn lock(&self, operation: &str) -> Result<LockGuard, CliError> {
+        Ok(self.backend.lock(LockInfo::current(operation)).await?)
+    }
+
+    /// The stored state, or a fresh one.
+    pub async fn state(&self) -> Result<StateFile, CliError> {
+        Ok(self.backend.load().await?.unwrap_or_else(|| StateFile::new(&self.stack.name)))
+    }
+
+    /// Refreshes (unless told not to) and builds a plan.
+    pub async fn plan(&self, refresh_first: bool, opts: &PlanOptions, parallelism: usize) -> Result<Plan, CliError> {
+        let state = self.state().await?;
+        let refreshed = if refresh_first {
+            let hook = crate::ui::progress::Progress { ui: self.ui };
+            refresh(state, &self.registry, self.aws.clone(), parallelism, &hook).await?
+        } else {
+            Refreshed::from_state(state)
+        };
+        plan::build(&self.stack, &self.registry, &refreshed, opts)
+            .map_err(|d| CliError::Diagnostics(self.sources.clone(), d))
+    }
+
+    /// With `-v`: API calls made, per service.
+    pub fn report_calls(&self) {
+        if self.ui.verbose {
+            let calls = self.aws.calls().by_service();
+            let list: Vec<String> = calls.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            self.ui.err(&format!("AWS API calls: {} ({})\n", self.aws.calls().total(), list.join(", ")));
+        }
+    }
+}
+
+/// `--state`, else the stack's `[state] path`, else `state/<name>.json`.
+pub fn state_path(g: &GlobalArgs, stack: &Stack) -> PathBuf {
+    g.state
+        .clone()
+        .or_else(|| stack.state_path.clone())
+        .unwrap_or_else(|| PathBuf::from("state").join(format!("{}.json", stack.name)))
+}

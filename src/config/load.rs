@@ -1,0 +1,548 @@
+//! Loading a stack file: read and parse every file involved, settle variable
+//! values (defaults < `[env.NAME]` < var files < `--var`), read `[stack]`,
+//! `[regions]` and `[state]`, then expand resources and modules (see
+//! `scope.rs`) into a [`Stack`].
+//!
+//! All problems found in one run are reported together, sorted by file and
+//! position. Files with TOML syntax errors report only those, so a broken
+//! line does not cascade into misleading follow-up errors.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+
+use sha2::{Digest, Sha256};
+
+use crate::diag::{Diagnostic, Diagnostics, FileId, SourceMap, Span, did_you_mean};
+use crate::provider::Registry;
+use crate::provider::schema::{TAG_ADDRESS, TAG_STACK};
+use crate::value::Value;
+
+use super::model::{Expr, ResourceConfig, Stack};
+use super::parse::{Entry, Node, parse_document, parse_value};
+use super::resolve::Cx;
+use super::scope::Scope;
+use crate::addr::ResourceAddr;
+
+/// How to load a stack.
+#[derive(Debug, Clone, Default)]
+pub struct LoadOptions {
+    /// `--var K=V`, in command-line order.
+    pub vars: Vec<(String, String)>,
+    /// `--var-file F`, in order.
+    pub var_files: Vec<PathBuf>,
+    /// `[env.NAME]` overrides to apply.
+    pub env: Option<String>,
+}
+
+/// A loaded stack with every source file read (for rendering diagnostics).
+#[derive(Debug)]
+pub struct Loaded {
+    pub stack: Stack,
+    pub sources: SourceMap,
+    pub warnings: Diagnostics,
+}
+
+/// `STACK` on the command line: a path, or `NAME` for `stacks/NAME.toml`
+/// (when the argument has no `/`, no `.toml` suffix, and that file exists).
+pub fn resolve_stack_path(arg: &str) -> PathBuf {
+    if !arg.contains('/') && !arg.ends_with(".toml") {
+        let candidate = Path::new("stacks").join(format!("{arg}.toml"));
+        if candidate.is_file() {
+            return candidate;
+        }
+    }
+    PathBuf::from(arg)
+}
+
+/// Loads, expands and validates a stack. On failure, every diagnostic found
+/// (with the sources to render them).
+pub fn load(path: &Path, opts: &LoadOptions, registry: &Registry) -> Result<Loaded, (SourceMap, Diagnostics)> {
+    let mut loader = Loader::new(registry);
+    let stack = loader.load_root(path, opts);
+    loader.finish(stack)
+}
+
+/// Stack-wide settings every resource needs while it is built.
+#[derive(Debug, Default)]
+pub(super) struct StackInfo {
+    pub name: String,
+    pub default_region: String,
+    pub regions: BTreeMap<String, String>,
+    /// `[stack] tags`, already strings.
+    pub tags: BTreeMap<String, Expr>,
+}
+
+/// The state of one load: sources, diagnostics and the resources built so far.
+pub(super) struct Loader<'r> {
+    pub registry: &'r Registry,
+    pub sources: SourceMap,
+    /// Semantic problems (dropped for files that have syntax errors).
+    pub diags: Vec<Diagnostic>,
+    parse_diags: Vec<Diagnostic>,
+    /// Files with TOML syntax errors.
+    broken: BTreeSet<FileId>,
+    /// Module files read so far, by path.
+    module_files: BTreeMap<PathBuf, Rc<Node>>,
+    /// Canonical directories of the modules being expanded, outermost first.
+    pub module_stack: Vec<PathBuf>,
+    pub resources: BTreeMap<ResourceAddr, ResourceConfig>,
+    pub stack: StackInfo,
+}
+
+impl<'r> Loader<'r> {
+    fn new(registry: &'r Registry) -> Self {
+        Loader {
+            registry,
+            sources: SourceMap::default(),
+            diags: Vec::new(),
+            parse_diags: Vec::new(),
+            broken: BTreeSet::new(),
+            module_files: BTreeMap::new(),
+            module_stack: Vec::new(),
+            resources: BTreeMap::new(),
+            stack: StackInfo::default(),
+        }
+    }
+
+    /// Reports `d` and gives up on the current item.
+    pub fn fail<T>(&mut self, d: Diagnostic) -> Option<T> {
+        self.diags.push(d);
+        None
+    }
+
+    /// Reads and parses a file; `at` is where to blame a read error.
+    fn read_file(&mut self, path: &Path, at: Option<&Span>) -> Option<Rc<Node>> {
+        let text = match std::fs::read_to_string(path) {
+            Ok(t) => t,
+            Err(e) => {
+                let shown = crate::diag::display_path(path);
+                return self.fail(Diagnostic::error(format!("cannot read `{shown}`: {e}")).at_opt(at.cloned()));
+            }
+        };
+        let file = self.sources.add(path, text);
+        let (node, diags) = parse_document(file, &self.sources.get(file).text);
+        if !diags.is_empty() {
+            self.broken.insert(file);
+            self.parse_diags.extend(diags);
+        }
+        Some(Rc::new(node))
+    }
+
+    /// A module's `module.toml`, read once however often it is used.
+    pub fn module_file(&mut self, path: &Path, at: &Span) -> Option<Rc<Node>> {
+        if let Some(f) = self.module_files.get(path) {
+            return Some(f.clone());
+        }
+        let f = self.read_file(path, Some(at))?;
+        self.module_files.insert(path.to_owned(), f.clone());
+        Some(f)
+    }
+
+    fn load_root(&mut self, path: &Path, opts: &LoadOptions) -> Option<Stack> {
+        let root = self.read_file(path, None)?;
+        let root_dir = match path.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_owned(),
+            _ => PathBuf::from("."),
+        };
+        let top = root.as_table().unwrap_or_default();
+        let find = |key: &str| top.iter().find(|e| e.key == key);
+
+        let vars = self.variables(find("vars"), find("env"), opts);
+        let mut scope =
+            Scope::new(Vec::new(), root_dir.clone(), vars.iter().map(|(k, v)| (k.clone(), Some(Expr::Lit(v.clone())))).collect());
+        self.stack.regions = self.regions(&mut scope, find("regions"));
+        self.stack_table(&mut scope, find("stack"), &root.span);
+        let state_path = self.state_table(&mut scope, find("state")).map(|p| root_dir.join(p));
+
+        let out = self.run_scope(&mut scope, top, true);
+        let outputs = out.outputs.into_iter().filter_map(|(k, o)| Some((k, o?))).collect();
+        Some(Stack {
+            name: self.stack.name.clone(),
+            default_region: self.stack.default_region.clone(),
+            regions: self.stack.regions.clone(),
+            state_path,
+            resources: std::mem::take(&mut self.resources),
+            outputs,
+            root_dir,
+            digest: self.digest(&vars),
+        })
+    }
+
+    /// Final variable values: `[vars]` defaults, then the selected
+    /// `[env.NAME]`, then var files, then `--var`.
+    fn variables(&mut self, vars: Option<&Entry>, env: Option<&Entry>, opts: &LoadOptions) -> BTreeMap<String, Value> {
+        let mut values = BTreeMap::new();
+        for e in self.table_entries(vars, "vars", "variables like `name = value`") {
+            if !valid_name(&e.key) {
+                self.diags.push(invalid_name("variable", &e.key, &e.key_span));
+            } else if self.plain_value(&e.value, "variable values") {
+                values.insert(e.key.clone(), e.value.to_value());
+            }
+        }
+        let declared = values.clone();
+
+        let envs = self.table_entries(env, "env", "environments like [env.prod]");
+        for e in &envs {
+            let apply = opts.env.as_deref() == Some(e.key.as_str());
+            for item in self.table_entries(Some(e), &format!("env.{}", e.key), "`vars = { ... }`") {
+                if item.key != "vars" {
+                    self.diags.push(
+                        Diagnostic::error(format!("unknown setting `{}` in [env.{}]", item.key, e.key))
+                            .at(item.key_span.clone())
+                            .hint("an environment holds `vars = { name = value }`"),
+                    );
+                    continue;
+                }
+                for v in self.table_entries(Some(&item), &format!("env.{}.vars", e.key), "`name = value`") {
+                    self.override_var(&declared, &mut values, &v, apply);
+                }
+            }
+        }
+        if let Some(name) = &opts.env
+            && !envs.iter().any(|e| &e.key == name)
+        {
+            let d = Diagnostic::error(format!("unknown environment `{name}`"));
+            self.diags.push(match did_you_mean(name, envs.iter().map(|e| e.key.as_str())) {
+                Some(s) => d.hint(format!("did you mean `{s}`?")),
+                None if envs.is_empty() => d.hint("the stack declares no [env.NAME] tables"),
+                None => d.hint(format!("environments: {}", envs.iter().map(|e| e.key.as_str()).collect::<Vec<_>>().join(", "))),
+            });
+        }
+
+        for path in &opts.var_files {
+            let Some(node) = self.read_file(path, None) else { continue };
+            for v in node.as_table().unwrap_or_default() {
+                self.override_var(&declared, &mut values, v, true);
+            }
+        }
+
+        for (key, text) in &opts.vars {
+            let Some(default) = declared.get(key) else {
+                let d = Diagnostic::error(format!("`--var {key}=...`: undeclared variable `{key}`"));
+                self.diags.push(match did_you_mean(key, declared.keys().map(String::as_str)) {
+                    Some(s) => d.hint(format!("did you mean `{s}`?")),
+                    None => d.hint("declare it in the stack's [vars] table"),
+                });
+                continue;
+            };
+            match cli_value(default, text) {
+                Ok(v) => {
+                    values.insert(key.clone(), v);
+                }
+                Err(e) => self.diags.push(Diagnostic::error(format!("invalid value for `--var {key}`: {e}"))),
+            }
+        }
+        values
+    }
+
+    /// Applies one override `name = value` from an environment or var file.
+    fn override_var(
+        &mut self,
+        declared: &BTreeMap<String, Value>,
+        values: &mut BTreeMap<String, Value>,
+        e: &Entry,
+        apply: bool,
+    ) {
+        let Some(default) = declared.get(&e.key) else {
+            let d = Diagnostic::error(format!("undeclared variable `{}`", e.key)).at(e.key_span.clone());
+            self.diags.push(match did_you_mean(&e.key, declared.keys().map(String::as_str)) {
+                Some(s) => d.hint(format!("did you mean `{s}`?")),
+                None => d.hint("declare it in the stack's [vars] table"),
+            });
+            return;
+        };
+        if !self.plain_value(&e.value, "variable values") {
+            return;
+        }
+        match conform(default, e.value.to_value()) {
+            Ok(v) if apply => {
+                values.insert(e.key.clone(), v);
+            }
+            Ok(_) => {}
+            Err(msg) => self.diags.push(
+                Diagnostic::error(format!("wrong type for variable `{}`: {msg}", e.key)).at(e.value.span.clone()),
+            ),
+        }
+    }
+
+    /// False (after reporting) when a value that must be plain uses `${...}`.
+    pub fn plain_value(&mut self, node: &Node, what: &str) -> bool {
+        match node.find_template() {
+            Some(t) => {
+                self.diags.push(
+                    Diagnostic::error(format!("{what} cannot use `${{...}}`"))
+                        .at(t.span.clone())
+                        .hint("write a plain value (use `$${` for a literal `${`)"),
+                );
+                false
+            }
+            None => true,
+        }
+    }
+
+    /// The entries of a top-level or nested table, or nothing (after an error)
+    /// when it is not a table.
+    pub fn table_entries(&mut self, e: Option<&Entry>, name: &str, holds: &str) -> Vec<Entry> {
+        match e {
+            None => Vec::new(),
+            Some(e) => match e.value.as_table() {
+                Some(t) => t.to_vec(),
+                None => {
+                    self.diags.push(
+                        Diagnostic::error(format!("`{name}` must be a table of {holds}")).at(e.value.span.clone()),
+                    );
+                    Vec::new()
+                }
+            },
+        }
+    }
+
+    /// Reports keys of a settings table that are not among `known`.
+    pub fn unknown_keys(&mut self, entries: &[Entry], known: &[&str], table: &str) {
+        for e in entries.iter().filter(|e| !known.contains(&e.key.as_str())) {
+            let d = Diagnostic::error(format!("unknown setting `{}` in {table}", e.key)).at(e.key_span.clone());
+            self.diags.push(match did_you_mean(&e.key, known.iter().copied()) {
+                Some(s) => d.hint(format!("did you mean `{s}`?")),
+                None => d.hint(format!("{table} accepts: {}", known.join(", "))),
+            });
+        }
+    }
+
+    /// A string setting known at load time (templates over variables allowed).
+    pub fn static_str(&mut self, scope: &mut Scope, node: &Node, what: &str) -> Option<String> {
+        match self.resolve_static(scope, &Cx::default(), node, what)? {
+            Value::Str(s) => Some(s),
+            other => {
+                self.fail(Diagnostic::error(format!("{what} must be a string, got {}", other.type_name())).at(node.span.clone()))
+            }
+        }
+    }
+
+    fn regions(&mut self, scope: &mut Scope, e: Option<&Entry>) -> BTreeMap<String, String> {
+        let mut out = BTreeMap::new();
+        for r in self.table_entries(e, "regions", "named regions like `dr = \"us-west-2\"`") {
+            if !valid_name(&r.key) {
+                self.diags.push(invalid_name("region", &r.key, &r.key_span));
+                continue;
+            }
+            let Some(id) = self.static_str(scope, &r.value, &format!("region `{}`", r.key)) else { continue };
+            if is_region_id(&id) {
+                out.insert(r.key.clone(), id);
+            } else {
+                self.diags.push(not_a_region(&id, &r.value.span));
+            }
+        }
+        out
+    }
+
+    /// A region setting: a name from `[regions]` or an AWS region id.
+    pub fn region(&mut self, name: &str, span: &Span) -> Option<String> {
+        if let Some(id) = self.stack.regions.get(name) {
+            return Some(id.clone());
+        }
+        if is_region_id(name) {
+            return Some(name.to_owned());
+        }
+        let d = Diagnostic::error(format!("unknown region `{name}`")).at(span.clone());
+        self.fail(match did_you_mean(name, self.stack.regions.keys().map(String::as_str)) {
+            Some(s) => d.hint(format!("did you mean `{s}`?")),
+            None => d.hint("use a name from [regions] or an AWS region id such as `us-west-2`"),
+        })
+    }
+
+    fn stack_table(&mut self, scope: &mut Scope, e: Option<&Entry>, file_start: &Span) {
+        let Some(e) = e else {
+            self.diags.push(
+                Diagnostic::error("missing [stack] table")
+                    .at(Span::new(file_start.file, 0..0))
+                    .hint("start the file with [stack] name = \"...\" region = \"...\""),
+            );
+            return;
+        };
+        let header = e.value.span.clone();
+        let entries = self.table_entries(Some(e), "stack", "settings (name, region, tags, description)");
+        self.unknown_keys(&entries, &["name", "region", "tags", "description"], "[stack]");
+        let get = |k: &str| entries.iter().find(|x| x.key == k);
+        match get("name") {
+            None => self.diags.push(Diagnostic::error("missing `name` in [stack]").at(header.clone())),
+            Some(n) => {
+                if let Some(name) = self.static_str(scope, &n.value, "the stack name") {
+                    if valid_name(&name) {
+                        self.stack.name = name;
+                    } else {
+                        self.diags.push(invalid_name("stack", &name, &n.value.span));
+                    }
+                }
+            }
+        }
+        match get("region") {
+            None => self.diags.push(
+                Diagnostic::error("missing `region` in [stack]")
+                    .at(header)
+                    .hint("add the default region, e.g. `region = \"us-east-1\"`"),
+            ),
+            Some(r) => {
+                if let Some(name) = self.static_str(scope, &r.value, "the stack region")
+                    && let Some(id) = self.region(&name, &r.value.span)
+                {
+                    self.stack.default_region = id;
+                }
+            }
+        }
+        if let Some(d) = get("description") {
+            self.static_str(scope, &d.value, "the stack description");
+        }
+        if let Some(t) = get("tags") {
+            self.stack.tags = self.stack_tags(scope, &t.value);
+        }
+    }
+
+    /// `[stack] tags`: known at load time, values converted to strings.
+    fn stack_tags(&mut self, scope: &mut Scope, node: &Node) -> BTreeMap<String, Expr> {
+        let Some(Value::Map(m)) = self.resolve_static(scope, &Cx::default(), node, "stack tags") else {
+            if node.as_table().is_none() {
+                self.diags.push(Diagnostic::error("stack `tags` must be a table of strings").at(node.span.clone()));
+            }
+            return BTreeMap::new();
+        };
+        let mut out = BTreeMap::new();
+        for (k, v) in m {
+            let at = node.get(&k).map_or(&node.span, |e| &e.value.span).clone();
+            let s = match v {
+                Value::Str(s) => s,
+                Value::Int(_) | Value::Float(_) | Value::Bool(_) => v.to_string(),
+                other => {
+                    self.diags.push(
+                        Diagnostic::error(format!("tag `{k}` must be a string, got {}", other.type_name())).at(at),
+                    );
+                    continue;
+                }
+            };
+            if !self.reserved_tag(&k, node) {
+                out.insert(k, Expr::Lit(Value::Str(s)));
+            }
+        }
+        out
+    }
+
+    /// Warns (and returns true) when a user tag uses an ownership tag key.
+    pub fn reserved_tag(&mut self, key: &str, tags_node: &Node) -> bool {
+        if key != TAG_STACK && key != TAG_ADDRESS {
+            return false;
+        }
+        let at = tags_node.get(key).map_or(&tags_node.span, |e| &e.key_span).clone();
+        self.diags.push(
+            Diagnostic::warning(format!("tag `{key}` is set by pgstack; this value is ignored"))
+                .at(at)
+                .hint("pgstack tags every resource with its stack and address to find it again after a failed run"),
+        );
+        true
+    }
+
+    fn state_table(&mut self, scope: &mut Scope, e: Option<&Entry>) -> Option<String> {
+        let entries = self.table_entries(e, "state", "settings (path)");
+        self.unknown_keys(&entries, &["path"], "[state]");
+        let p = entries.iter().find(|x| x.key == "path")?;
+        self.static_str(scope, &p.value, "the state path")
+    }
+
+    /// sha256 over every source file (path and text) and every variable value.
+    fn digest(&self, vars: &BTreeMap<String, Value>) -> String {
+        let mut h = Sha256::new();
+        for f in self.sources.files() {
+            h.update(f.path.to_string_lossy().as_bytes());
+            h.update([0]);
+            h.update(f.text.as_bytes());
+            h.update([0]);
+        }
+        for (k, v) in vars {
+            h.update(k.as_bytes());
+            h.update(b"=");
+            h.update(v.to_json().to_string().as_bytes());
+            h.update([0]);
+        }
+        h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    fn finish(self, stack: Option<Stack>) -> Result<Loaded, (SourceMap, Diagnostics)> {
+        let broken = self.broken;
+        let mut all: Vec<Diagnostic> = Vec::new();
+        let semantic =
+            self.diags.into_iter().filter(|d| !d.span.as_ref().is_some_and(|s| broken.contains(&s.file)));
+        for d in self.parse_diags.into_iter().chain(semantic) {
+            // for_each instances and shared modules repeat the same finding.
+            if !all.contains(&d) {
+                all.push(d);
+            }
+        }
+        let mut diags = Diagnostics(all);
+        diags.sort();
+        match stack {
+            Some(stack) if !diags.has_errors() => Ok(Loaded { stack, sources: self.sources, warnings: diags }),
+            _ => Err((self.sources, diags)),
+        }
+    }
+}
+
+/// Names of variables, regions, resources, modules and outputs: letters,
+/// digits, `_` and `-`.
+pub(super) fn valid_name(s: &str) -> bool {
+    !s.is_empty() && s.chars().all(crate::addr::is_ident_char)
+}
+
+pub(super) fn invalid_name(what: &str, name: &str, span: &Span) -> Diagnostic {
+    Diagnostic::error(format!("invalid {what} name `{name}`"))
+        .at(span.clone())
+        .hint("names may contain only letters, digits, `_` and `-`")
+}
+
+/// True for strings shaped like an AWS region id (`us-east-1`, `us-gov-west-1`).
+pub(super) fn is_region_id(s: &str) -> bool {
+    let parts: Vec<&str> = s.split('-').collect();
+    parts.len() >= 3
+        && parts[0].len() == 2
+        && parts[..parts.len() - 1].iter().all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_lowercase()))
+        && parts.last().is_some_and(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
+}
+
+fn not_a_region(id: &str, span: &Span) -> Diagnostic {
+    Diagnostic::error(format!("`{id}` is not an AWS region id")).at(span.clone()).hint("for example `us-west-2`")
+}
+
+/// Checks a new variable value against the declared default's type; an
+/// integer given for a number variable becomes a float.
+fn conform(default: &Value, new: Value) -> Result<Value, String> {
+    match (default, new) {
+        (Value::Float(_), Value::Int(i)) => Ok(Value::Float(i as f64)),
+        (d, n) if std::mem::discriminant(d) == std::mem::discriminant(&n) => Ok(n),
+        (d, n) => Err(format!("expected {}, got {}", d.type_name(), n.type_name())),
+    }
+}
+
+/// Parses `--var` text to the type of the variable's default: strings as
+/// written, numbers and bools parsed, lists and tables as TOML inline values.
+fn cli_value(default: &Value, text: &str) -> Result<Value, String> {
+    let bad = |what: &str| format!("expected {what}, got `{text}`");
+    match default {
+        Value::Int(_) => text.trim().parse().map(Value::Int).map_err(|_| bad("an integer")),
+        Value::Float(_) => match text.trim().parse::<f64>() {
+            Ok(f) if f.is_finite() => Ok(Value::Float(f)),
+            _ => Err(bad("a number")),
+        },
+        Value::Bool(_) => match text.trim() {
+            "true" => Ok(Value::Bool(true)),
+            "false" => Ok(Value::Bool(false)),
+            _ => Err(bad("`true` or `false`")),
+        },
+        Value::List(_) | Value::Map(_) => {
+            let v = parse_value(text).map_err(|e| format!("`{text}` is not a TOML value: {e}"))?;
+            conform(default, v)
+        }
+        Value::Str(_) | Value::Null | Value::Unknown => Ok(Value::Str(text.to_owned())),
+    }
+}
+
+#[cfg(test)]
+#[path = "load_tests.rs"]
+mod tests;

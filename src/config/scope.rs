@@ -1,0 +1,607 @@
+//! Expanding one file (the stack, or one use of a module) into resource
+//! instances: resource blocks with `enabled` / `for_each`, meta-arguments,
+//! tags, nested modules and outputs.
+//!
+//! A scope is the namespace of one file: inside a module, `var.X` is the
+//! module's input X and `TYPE.NAME` one of the module's own resources.
+//! Modules are expanded on first use (a reference to one of their outputs)
+//! or at the end of their parent, whichever comes first.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use crate::addr::ResourceAddr;
+use crate::diag::{Diagnostic, Span, did_you_mean, display_path};
+use crate::provider::schema::{Schema, TAG_ADDRESS, TAG_STACK};
+use crate::value::Value;
+
+use super::load::{Loader, invalid_name, valid_name};
+use super::model::{Expr, OutputConfig, ResourceConfig};
+use super::parse::{Entry, Node};
+use super::resolve::Cx;
+use super::validate;
+
+/// Settings of a resource block that are not provider attributes.
+const META: &[&str] = &["for_each", "enabled", "depends_on", "region", "ignore_changes"];
+/// Top-level tables only a stack file may have.
+const STACK_ONLY: &[&str] = &["stack", "regions", "vars", "state", "env"];
+
+/// The namespace of one file being expanded.
+pub(super) struct Scope {
+    /// Module path from the root (empty for the stack file).
+    pub module: Vec<String>,
+    /// Directory of the file; module sources resolve against it.
+    pub dir: PathBuf,
+    /// `var.X`: the stack's variables, or the module's inputs. `None` marks
+    /// an input whose expression failed (already reported).
+    pub vars: BTreeMap<String, Option<Expr>>,
+    /// Declared resource blocks by (type, name).
+    pub blocks: BTreeMap<(String, String), Block>,
+    /// `[module.NAME]` blocks by name.
+    pub modules: BTreeMap<String, ModuleSlot>,
+}
+
+impl Scope {
+    pub fn new(module: Vec<String>, dir: PathBuf, vars: BTreeMap<String, Option<Expr>>) -> Self {
+        Scope { module, dir, vars, blocks: BTreeMap::new(), modules: BTreeMap::new() }
+    }
+}
+
+/// A declared `[TYPE.NAME]` block.
+pub(super) struct Block {
+    /// `None` when the type is unknown (already reported).
+    pub schema: Option<&'static Schema>,
+    pub instances: Instances,
+    pub node: Node,
+}
+
+/// Which instances a block expands to.
+#[derive(Debug, Clone)]
+pub(super) enum Instances {
+    /// No `for_each`: one instance with no key.
+    Single,
+    /// `for_each`: one instance per key, with its `each.value`.
+    Keyed(Vec<(String, Value)>),
+    /// `enabled = false`.
+    Disabled,
+    /// `enabled` / `for_each` could not be evaluated (already reported).
+    Broken,
+}
+
+/// A `[module.NAME]` block and its expansion state.
+pub(super) enum ModuleSlot {
+    Pending(Entry),
+    /// Being expanded (a reference back to it is a cycle).
+    Running,
+    Done(ModuleOut),
+    Failed,
+}
+
+/// What a module gives its caller.
+#[derive(Debug, Clone)]
+pub(super) struct ModuleOut {
+    /// Output expressions; `None` when an output failed (already reported).
+    pub outputs: BTreeMap<String, Option<Expr>>,
+    /// Addresses of all its resource blocks (nested modules included).
+    pub blocks: Vec<ResourceAddr>,
+}
+
+/// What expanding one file produced.
+pub(super) struct ScopeOut {
+    pub outputs: BTreeMap<String, Option<OutputConfig>>,
+    pub blocks: Vec<ResourceAddr>,
+}
+
+/// A declared module input.
+struct Input {
+    ty: Option<&'static str>,
+    default: Option<Value>,
+}
+
+const INPUT_TYPES: &[&str] = &["string", "number", "bool", "list", "table"];
+
+fn input_type_matches(ty: &str, v: &Value) -> bool {
+    matches!(
+        (ty, v),
+        ("string", Value::Str(_))
+            | ("number", Value::Int(_) | Value::Float(_))
+            | ("bool", Value::Bool(_))
+            | ("list", Value::List(_))
+            | ("table", Value::Map(_))
+    )
+}
+
+impl Loader<'_> {
+    /// Expands the top-level tables of one file into `scope`.
+    pub fn run_scope(&mut self, scope: &mut Scope, top: &[Entry], root: bool) -> ScopeOut {
+        let mut outputs = Vec::new();
+        let mut types = Vec::new();
+        for e in top {
+            match e.key.as_str() {
+                k if STACK_ONLY.contains(&k) => {
+                    if !root {
+                        self.diags.push(
+                            Diagnostic::error(format!("[{k}] belongs in a stack file, not in a module"))
+                                .at(e.key_span.clone()),
+                        );
+                    }
+                }
+                "input" => {
+                    if root {
+                        self.diags.push(
+                            Diagnostic::error("[input.*] belongs in a module's module.toml")
+                                .at(e.key_span.clone())
+                                .hint("a stack file declares variables in [vars]"),
+                        );
+                    }
+                }
+                "module" => {
+                    for m in self.table_entries(Some(e), "module", "modules like [module.NAME]") {
+                        if valid_name(&m.key) {
+                            scope.modules.insert(m.key.clone(), ModuleSlot::Pending(m));
+                        } else {
+                            self.diags.push(invalid_name("module", &m.key, &m.key_span));
+                        }
+                    }
+                }
+                "output" => outputs = self.table_entries(Some(e), "output", "outputs like [output.NAME]"),
+                _ if e.value.as_table().is_none() => self.diags.push(
+                    Diagnostic::error(format!("unexpected top-level value `{}`", e.key))
+                        .at(e.key_span.clone())
+                        .hint(format!("resources are tables: [TYPE.NAME], e.g. [{}.main]", e.key)),
+                ),
+                _ => types.push(e),
+            }
+        }
+
+        let mut order = Vec::new();
+        for te in types {
+            order.extend(self.declare_blocks(scope, te));
+        }
+        order.sort_by_key(|(t, n)| scope.blocks[&(t.clone(), n.clone())].node.span.range.start);
+        for key in &order {
+            self.build_block(scope, key);
+        }
+        let pending: Vec<String> =
+            scope.modules.iter().filter(|(_, s)| matches!(s, ModuleSlot::Pending(_))).map(|(k, _)| k.clone()).collect();
+        for name in pending {
+            self.instantiate_module(scope, &name);
+        }
+
+        let mut out = ScopeOut { outputs: BTreeMap::new(), blocks: Vec::new() };
+        for o in outputs {
+            let value = self.output(scope, &o);
+            out.outputs.insert(o.key, value);
+        }
+        for ((t, n), b) in &scope.blocks {
+            if matches!(b.instances, Instances::Single | Instances::Keyed(_)) {
+                out.blocks.push(ResourceAddr::new(t, n).in_module(scope.module.clone()));
+            }
+        }
+        for slot in scope.modules.values() {
+            if let ModuleSlot::Done(m) = slot {
+                out.blocks.extend(m.blocks.iter().cloned());
+            }
+        }
+        out
+    }
+
+    /// Declares the blocks of one `[TYPE]` table; returns their keys.
+    fn declare_blocks(&mut self, scope: &mut Scope, te: &Entry) -> Vec<(String, String)> {
+        let schema = match validate::resource_type(self.registry, &te.key, &te.key_span) {
+            Ok(s) => Some(s),
+            Err(d) => {
+                self.diags.push(d);
+                None
+            }
+        };
+        let mut keys = Vec::new();
+        for be in te.value.as_table().unwrap_or_default() {
+            if !valid_name(&be.key) {
+                self.diags.push(invalid_name("resource", &be.key, &be.key_span));
+                continue;
+            }
+            if be.value.as_table().is_none() {
+                self.diags.push(
+                    Diagnostic::error(format!("resource `{}.{}` must be a table", te.key, be.key))
+                        .at(be.value.span.clone()),
+                );
+                continue;
+            }
+            let instances = self.instances(scope, &be.value);
+            let key = (te.key.clone(), be.key.clone());
+            scope.blocks.insert(key.clone(), Block { schema, instances, node: be.value.clone() });
+            keys.push(key);
+        }
+        keys
+    }
+
+    /// Evaluates `enabled` and `for_each` of a block.
+    fn instances(&mut self, scope: &mut Scope, block: &Node) -> Instances {
+        let cx = Cx::default();
+        let enabled = match block.get("enabled") {
+            None => true,
+            Some(e) => match self.resolve_static(scope, &cx, &e.value, "`enabled`") {
+                Some(Value::Bool(b)) => b,
+                Some(v) => {
+                    self.diags.push(
+                        Diagnostic::error(format!("`enabled` must be a bool, got {}", v.type_name()))
+                            .at(e.value.span.clone()),
+                    );
+                    return Instances::Broken;
+                }
+                None => return Instances::Broken,
+            },
+        };
+        let keyed = match block.get("for_each") {
+            None => None,
+            Some(e) => match self.resolve_static(scope, &cx, &e.value, "`for_each`") {
+                Some(v) => match self.for_each_keys(v, &e.value.span) {
+                    Some(keys) => Some(keys),
+                    None => return Instances::Broken,
+                },
+                None => return Instances::Broken,
+            },
+        };
+        match (enabled, keyed) {
+            (false, _) => Instances::Disabled,
+            (true, Some(keys)) => Instances::Keyed(keys),
+            (true, None) => Instances::Single,
+        }
+    }
+
+    /// `for_each` over a table (key → value) or a list of strings (each its own key).
+    fn for_each_keys(&mut self, v: Value, span: &Span) -> Option<Vec<(String, Value)>> {
+        let pairs: Vec<(String, Value)> = match v {
+            Value::Map(m) => m.into_iter().collect(),
+            Value::List(items) => {
+                let mut pairs: Vec<(String, Value)> = Vec::new();
+                for item in items {
+                    let Value::Str(s) = item else {
+                        return self.fail(
+                            Diagnostic::error(format!("`for_each` list items must be strings, got {}", item.type_name()))
+                                .at(span.clone())
+                                .hint("use a table to repeat over other values: { key = value, ... }"),
+                        );
+                    };
+                    if pairs.iter().any(|(k, _)| *k == s) {
+                        return self.fail(Diagnostic::error(format!("duplicate `for_each` key {s:?}")).at(span.clone()));
+                    }
+                    pairs.push((s.clone(), Value::Str(s)));
+                }
+                pairs
+            }
+            other => {
+                return self.fail(
+                    Diagnostic::error(format!("`for_each` must be a table or a list of strings, got {}", other.type_name()))
+                        .at(span.clone()),
+                );
+            }
+        };
+        if let Some((k, _)) = pairs.iter().find(|(k, _)| k.is_empty() || k.chars().any(|c| c == '"' || c == '\\' || c.is_control())) {
+            return self.fail(
+                Diagnostic::error(format!("`for_each` key {k:?} cannot be used in an address"))
+                    .at(span.clone())
+                    .hint("keys must be non-empty and contain no quotes, backslashes or control characters"),
+            );
+        }
+        Some(pairs)
+    }
+
+    /// Builds every instance of a declared block.
+    fn build_block(&mut self, scope: &mut Scope, key: &(String, String)) {
+        let Some(block) = scope.blocks.get(key) else { return };
+        let (node, schema) = (block.node.clone(), block.schema);
+        match block.instances.clone() {
+            Instances::Single => self.build_instance(scope, key, &node, schema, None),
+            Instances::Keyed(keys) => {
+                for each in &keys {
+                    self.build_instance(scope, key, &node, schema, Some(each));
+                }
+            }
+            Instances::Disabled | Instances::Broken => {}
+        }
+    }
+
+    /// Resolves one instance's settings and attributes and records it.
+    fn build_instance(
+        &mut self,
+        scope: &mut Scope,
+        (rtype, name): &(String, String),
+        node: &Node,
+        schema: Option<&'static Schema>,
+        each: Option<&(String, Value)>,
+    ) {
+        let entries = node.as_table().unwrap_or_default();
+        let block_addr = ResourceAddr::new(rtype, name).in_module(scope.module.clone());
+        let shown = block_addr.to_string();
+        let addr = ResourceAddr { key: each.map(|(k, _)| k.clone()), ..block_addr };
+        let cx = Cx { each, static_only: None };
+        let taggable = schema.is_some_and(|s| s.taggable);
+        let mut rc = ResourceConfig {
+            addr: addr.clone(),
+            region: self.stack.default_region.clone(),
+            attrs: BTreeMap::new(),
+            depends_on: Vec::new(),
+            ignore_changes: Vec::new(),
+            span: node.span.clone(),
+            attr_spans: BTreeMap::new(),
+        };
+        let mut tags = self.stack.tags.clone();
+        let mut tags_span = node.span.clone();
+        for e in entries {
+            match e.key.as_str() {
+                "for_each" | "enabled" => {}
+                "depends_on" => match e.value.kind {
+                    super::parse::NodeKind::Array(ref items) => {
+                        for item in items {
+                            rc.depends_on.extend(self.dependency(scope, &cx, item));
+                        }
+                    }
+                    _ => self.diags.push(
+                        Diagnostic::error("`depends_on` must be a list of resource addresses").at(e.value.span.clone()),
+                    ),
+                },
+                "region" => {
+                    if let Some(r) = self.static_str(scope, &e.value, "`region`")
+                        && let Some(id) = self.region(&r, &e.value.span)
+                    {
+                        rc.region = id;
+                    }
+                }
+                "ignore_changes" => {
+                    if let Some(s) = schema {
+                        rc.ignore_changes = validate::check_ignore_changes(s, &shown, &e.value, &mut self.diags);
+                    }
+                }
+                "tags" if taggable => {
+                    tags_span = e.value.span.clone();
+                    match self.resolve_node(scope, &cx, &e.value) {
+                        Some(Expr::Map(m)) => self.merge_tags(&mut tags, m, &e.value),
+                        Some(Expr::Lit(Value::Map(m))) => {
+                            let m = m.into_iter().map(|(k, v)| (k, Expr::Lit(v))).collect();
+                            self.merge_tags(&mut tags, m, &e.value);
+                        }
+                        Some(other) => self.diags.push(
+                            Diagnostic::error(format!("`tags` on `{shown}` must be a table"))
+                                .at(e.value.span.clone())
+                                .detail(format!("got {}", describe(&other))),
+                        ),
+                        None => {}
+                    }
+                }
+                _ => {
+                    // A failed value stays as a placeholder so it is not also reported missing.
+                    let value = self.resolve_node(scope, &cx, &e.value).unwrap_or(Expr::Lit(Value::Unknown));
+                    rc.attrs.insert(e.key.clone(), value);
+                    rc.attr_spans.insert(e.key.clone(), e.value.span.clone());
+                }
+            }
+        }
+        if taggable {
+            tags.insert(TAG_STACK.to_owned(), Expr::Lit(Value::str(&self.stack.name)));
+            tags.insert(TAG_ADDRESS.to_owned(), Expr::Lit(Value::str(addr.to_string())));
+            rc.attrs.insert("tags".to_owned(), Expr::Map(tags));
+            rc.attr_spans.insert("tags".to_owned(), tags_span);
+        }
+        if let Some(s) = schema {
+            let written: Vec<Entry> = entries.iter().filter(|e| !META.contains(&e.key.as_str())).cloned().collect();
+            validate::check_attrs(s, &shown, &node.span, &mut rc.attrs, &written, &mut self.diags);
+        }
+        self.resources.insert(addr, rc);
+    }
+
+    /// Merges a resource's own tags over the stack tags (ownership keys excluded).
+    fn merge_tags(&mut self, tags: &mut BTreeMap<String, Expr>, own: BTreeMap<String, Expr>, node: &Node) {
+        for (k, v) in own {
+            if !self.reserved_tag(&k, node) {
+                tags.insert(k, v);
+            }
+        }
+    }
+
+    /// Expands module `name` of `scope` if it is still pending.
+    pub fn instantiate_module(&mut self, scope: &mut Scope, name: &str) {
+        let Some(ModuleSlot::Pending(entry)) = scope.modules.insert(name.to_owned(), ModuleSlot::Running) else {
+            return;
+        };
+        let result = self.expand_module(scope, name, &entry);
+        scope.modules.insert(name.to_owned(), result.map_or(ModuleSlot::Failed, ModuleSlot::Done));
+    }
+
+    fn expand_module(&mut self, scope: &mut Scope, name: &str, entry: &Entry) -> Option<ModuleOut> {
+        let header = &entry.value.span;
+        let Some(items) = entry.value.as_table() else {
+            return self.fail(Diagnostic::error(format!("[module.{name}] must be a table")).at(header.clone()));
+        };
+        let Some(src) = entry.value.get("source") else {
+            return self.fail(
+                Diagnostic::error(format!("module `{name}` is missing `source`"))
+                    .at(header.clone())
+                    .hint("e.g. `source = \"network\"` for modules/network/"),
+            );
+        };
+        let source = self.static_str(scope, &src.value, "a module `source`")?;
+        let dir = match find_module_dir(&scope.dir, &source) {
+            Ok(d) => d,
+            Err(looked) => {
+                return self.fail(
+                    Diagnostic::error(format!("module source `{source}` not found")).at(src.value.span.clone()).hint(looked),
+                );
+            }
+        };
+        let canonical = dir.canonicalize().unwrap_or_else(|_| dir.clone());
+        if self.module_stack.contains(&canonical) {
+            return self.fail(
+                Diagnostic::error(format!("module `{name}` includes itself"))
+                    .at(src.value.span.clone())
+                    .hint(format!("`{}` is already being expanded further up", display_path(&dir))),
+            );
+        }
+        let node = self.module_file(&dir.join("module.toml"), &src.value.span)?;
+        let top = node.as_table().unwrap_or_default();
+        let declared = self.input_decls(top);
+
+        let mut vars = BTreeMap::new();
+        for it in items.iter().filter(|i| i.key != "source") {
+            if matches!(it.key.as_str(), "for_each" | "enabled" | "depends_on" | "count" | "providers") {
+                self.diags.push(
+                    Diagnostic::error(format!("`{}` is not supported on modules", it.key)).at(it.key_span.clone()),
+                );
+                continue;
+            }
+            let Some(decl) = declared.get(&it.key) else {
+                let d = Diagnostic::error(format!("module `{name}` has no input `{}`", it.key)).at(it.key_span.clone());
+                let names: Vec<&str> = declared.keys().map(String::as_str).collect();
+                self.diags.push(match did_you_mean(&it.key, names.iter().copied()) {
+                    Some(s) => d.hint(format!("did you mean `{s}`?")),
+                    None => d.hint(format!("its inputs: {}", names.join(", "))),
+                });
+                continue;
+            };
+            let value = self.resolve_node(scope, &Cx::default(), &it.value);
+            if let (Some(Expr::Lit(v)), Some(ty)) = (&value, decl.ty)
+                && !input_type_matches(ty, v)
+            {
+                self.diags.push(
+                    Diagnostic::error(format!("input `{}` of module `{name}` must be a {ty}, got {}", it.key, v.type_name()))
+                        .at(it.value.span.clone()),
+                );
+            }
+            vars.insert(it.key.clone(), value);
+        }
+        for (k, decl) in &declared {
+            if vars.contains_key(k) {
+                continue;
+            }
+            match &decl.default {
+                Some(v) => {
+                    vars.insert(k.clone(), Some(Expr::Lit(v.clone())));
+                }
+                None => {
+                    self.diags.push(
+                        Diagnostic::error(format!("module `{name}` is missing input `{k}`"))
+                            .at(header.clone())
+                            .hint(format!("add `{k} = ...` to [module.{name}]")),
+                    );
+                    vars.insert(k.clone(), None);
+                }
+            }
+        }
+
+        let mut path = scope.module.clone();
+        path.push(name.to_owned());
+        let mut child = Scope::new(path, dir, vars);
+        self.module_stack.push(canonical);
+        let out = self.run_scope(&mut child, top, false);
+        self.module_stack.pop();
+        Some(ModuleOut {
+            outputs: out.outputs.into_iter().map(|(k, o)| (k, o.map(|o| o.value))).collect(),
+            blocks: out.blocks,
+        })
+    }
+
+    /// The `[input.NAME]` declarations of a module file.
+    fn input_decls(&mut self, top: &[Entry]) -> BTreeMap<String, Input> {
+        let mut out = BTreeMap::new();
+        let inputs = self.table_entries(top.iter().find(|e| e.key == "input"), "input", "inputs like [input.NAME]");
+        for i in inputs {
+            if !valid_name(&i.key) {
+                self.diags.push(invalid_name("input", &i.key, &i.key_span));
+                continue;
+            }
+            let settings = self.table_entries(Some(&i), &format!("input.{}", i.key), "settings (type, default, description)");
+            self.unknown_keys(&settings, &["type", "default", "description"], &format!("[input.{}]", i.key));
+            let get = |k: &str| settings.iter().find(|e| e.key == k);
+            let ty = match get("type") {
+                None => None,
+                Some(t) => match INPUT_TYPES.iter().find(|x| Some(**x) == t.value.as_str()) {
+                    Some(x) => Some(*x),
+                    None => {
+                        self.diags.push(
+                            Diagnostic::error("unknown input type")
+                                .at(t.value.span.clone())
+                                .hint(format!("use one of: {}", INPUT_TYPES.join(", "))),
+                        );
+                        None
+                    }
+                },
+            };
+            let default = get("default").filter(|d| self.plain_value(&d.value, "input defaults")).map(|d| {
+                let v = d.value.to_value();
+                if let Some(ty) = ty.filter(|ty| !input_type_matches(ty, &v)) {
+                    self.diags.push(
+                        Diagnostic::error(format!("default of input `{}` must be a {ty}, got {}", i.key, v.type_name()))
+                            .at(d.value.span.clone()),
+                    );
+                }
+                v
+            });
+            if let Some(d) = get("description")
+                && d.value.as_str().is_none()
+            {
+                self.diags.push(Diagnostic::error("`description` must be a string").at(d.value.span.clone()));
+            }
+            out.insert(i.key.clone(), Input { ty, default });
+        }
+        out
+    }
+
+    /// One `[output.NAME]`: `value`, `description`, `sensitive`.
+    fn output(&mut self, scope: &mut Scope, o: &Entry) -> Option<OutputConfig> {
+        if !valid_name(&o.key) {
+            return self.fail(invalid_name("output", &o.key, &o.key_span));
+        }
+        let entries = self.table_entries(Some(o), &format!("output.{}", o.key), "settings (value, description, sensitive)");
+        self.unknown_keys(&entries, &["value", "description", "sensitive"], &format!("[output.{}]", o.key));
+        let get = |k: &str| entries.iter().find(|e| e.key == k);
+        let description = get("description").and_then(|d| self.static_str(scope, &d.value, "an output description"));
+        let sensitive = match get("sensitive") {
+            None => false,
+            Some(s) => match self.resolve_static(scope, &Cx::default(), &s.value, "`sensitive`") {
+                Some(Value::Bool(b)) => b,
+                Some(v) => {
+                    return self.fail(
+                        Diagnostic::error(format!("`sensitive` must be a bool, got {}", v.type_name())).at(s.value.span.clone()),
+                    );
+                }
+                None => return None,
+            },
+        };
+        let Some(v) = get("value") else {
+            return self.fail(Diagnostic::error(format!("output `{}` is missing `value`", o.key)).at(o.value.span.clone()));
+        };
+        let value = self.resolve_node(scope, &Cx::default(), &v.value)?;
+        Some(OutputConfig { value, description, sensitive, span: o.value.span.clone() })
+    }
+}
+
+/// A short description of an expression's kind, for "must be a table" errors.
+fn describe(e: &Expr) -> String {
+    match e {
+        Expr::Lit(v) => v.type_name().to_owned(),
+        Expr::Ref(r) => format!("a reference to `{}`", r.target),
+        _ => "a value computed at apply time".to_owned(),
+    }
+}
+
+/// Finds a module directory: `./x` / `../x` relative to `base`, otherwise the
+/// first `modules/NAME/` walking up from `base`. The error says where it looked.
+fn find_module_dir(base: &Path, source: &str) -> Result<PathBuf, String> {
+    let base = std::path::absolute(base).unwrap_or_else(|_| base.to_owned());
+    if source.starts_with("./") || source.starts_with("../") || Path::new(source).is_absolute() {
+        let dir = base.join(source);
+        return if dir.join("module.toml").is_file() {
+            Ok(dir)
+        } else {
+            Err(format!("no module.toml in `{}`", display_path(&dir)))
+        };
+    }
+    for ancestor in base.ancestors() {
+        let dir = ancestor.join("modules").join(source);
+        if dir.join("module.toml").is_file() {
+            return Ok(dir);
+        }
+    }
+    Err(format!("looked for modules/{source}/module.toml in `{}` and every parent directory", display_path(&base)))
+}

@@ -1,0 +1,432 @@
+//! Checks resources against their type's [`Schema`]: known attributes,
+//! required ones present, literal values of the right type (recursing into
+//! lists, tables and object fields), and references naming real attributes.
+//!
+//! Where a string is expected, a literal number or bool is converted to its
+//! string form (so `tags = { Replicas = 3 }` works); nothing else is coerced.
+
+use std::collections::BTreeMap;
+
+use crate::diag::{Diagnostic, Span, did_you_mean};
+use crate::provider::Registry;
+use crate::provider::schema::{Attr, AttrType, Mode, Schema, field};
+use crate::value::Value;
+
+use super::model::Expr;
+use super::parse::{Entry, Node, NodeKind};
+
+/// Checks a resource type name against the registry.
+pub fn resource_type(registry: &Registry, rtype: &str, span: &Span) -> Result<&'static Schema, Diagnostic> {
+    match registry.get(rtype) {
+        Some(t) => Ok(t.schema()),
+        None => {
+            let d = Diagnostic::error(format!("unknown resource type `{rtype}`")).at(span.clone());
+            Err(match did_you_mean(rtype, registry.names()) {
+                Some(s) => d.hint(format!("did you mean `{s}`?")),
+                None => d.hint(format!("known types: {}", registry.names().collect::<Vec<_>>().join(", "))),
+            })
+        }
+    }
+}
+
+/// Checks one resource instance's attributes (meta-arguments already
+/// removed). `block` names the resource in messages (`subnet.db`), `header`
+/// is its `[TYPE.NAME]` span and `entries` what was written in the block.
+pub fn check_attrs(
+    schema: &Schema,
+    block: &str,
+    header: &Span,
+    attrs: &mut BTreeMap<String, Expr>,
+    entries: &[Entry],
+    diags: &mut Vec<Diagnostic>,
+) {
+    for (name, expr) in attrs.iter_mut() {
+        let entry = entries.iter().find(|e| &e.key == name);
+        let key_span = entry.map_or(header, |e| &e.key_span);
+        let Some(attr) = schema.attr(name) else {
+            diags.push(unknown(&format!("unknown attribute `{name}` on `{block}`"), name, schema.names(), key_span));
+            continue;
+        };
+        if attr.mode == Mode::Computed {
+            diags.push(
+                Diagnostic::error(format!("`{name}` on `{block}` is computed by AWS and cannot be set"))
+                    .at(key_span.clone())
+                    .hint(format!("remove it; other resources can read it as `${{{block}.{name}}}`")),
+            );
+            continue;
+        }
+        let node = entry.map(|e| &e.value);
+        let span = node.map_or(header, |n| &n.span).clone();
+        Checker { block, diags: &mut *diags }.expr(expr, &attr.ty, node, &span, name);
+    }
+    for attr in schema.attrs.iter().filter(|a| a.mode == Mode::Required) {
+        if !attrs.contains_key(attr.name) {
+            diags.push(
+                Diagnostic::error(format!("missing required attribute `{}` on `{block}`", attr.name))
+                    .at(header.clone())
+                    .hint(format!("add `{} = ...` ({})", attr.name, attr.ty.describe())),
+            );
+        }
+    }
+}
+
+/// Checks that a reference's path (attribute, then nested fields or
+/// indexes) exists in the target type's schema.
+pub fn check_ref_path(schema: &Schema, target: &str, path: &[String], span: &Span) -> Result<(), Diagnostic> {
+    let Some(first) = path.first() else {
+        return Err(Diagnostic::error(format!("reference to `{target}` needs an attribute"))
+            .at(span.clone())
+            .hint(format!("for example `${{{target}.id}}`")));
+    };
+    let Some(attr) = schema.attr(first) else {
+        return Err(unknown(&format!("`{target}` has no attribute `{first}`"), first, schema.names(), span));
+    };
+    let mut ty = &attr.ty;
+    let mut shown = format!("{target}.{first}");
+    for step in &path[1..] {
+        ty = match ty {
+            AttrType::Object(fields) => match field(fields, step) {
+                Some(f) => &f.ty,
+                None => {
+                    let names = fields.iter().map(|f| f.name);
+                    return Err(unknown(&format!("`{shown}` has no field `{step}`"), step, names, span));
+                }
+            },
+            AttrType::List(t) | AttrType::Set(t) if step.parse::<usize>().is_ok() => t,
+            AttrType::List(_) | AttrType::Set(_) => {
+                return Err(Diagnostic::error(format!("`{shown}` is a list; index it with a number, not `{step}`"))
+                    .at(span.clone()));
+            }
+            AttrType::Map(t) => t,
+            AttrType::Policy => return Ok(()),
+            scalar => {
+                return Err(Diagnostic::error(format!("`{shown}` is a {}; it has no `{step}`", scalar.describe()))
+                    .at(span.clone()));
+            }
+        };
+        shown = format!("{shown}.{step}");
+    }
+    Ok(())
+}
+
+/// Checks `ignore_changes` names against the schema.
+pub fn check_ignore_changes(schema: &Schema, block: &str, node: &Node, diags: &mut Vec<Diagnostic>) -> Vec<String> {
+    let NodeKind::Array(items) = &node.kind else {
+        diags.push(Diagnostic::error("`ignore_changes` must be a list of attribute names").at(node.span.clone()));
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for item in items {
+        match item.as_str() {
+            Some(name) if schema.attr(name).is_some() => out.push(name.to_owned()),
+            Some(name) => diags.push(unknown(
+                &format!("`ignore_changes` names unknown attribute `{name}` of `{block}`"),
+                name,
+                schema.names(),
+                &item.span,
+            )),
+            None => diags.push(
+                Diagnostic::error(format!("`ignore_changes` items must be attribute names, got {}", item.type_name()))
+                    .at(item.span.clone()),
+            ),
+        }
+    }
+    out
+}
+
+/// "unknown X" with a did-you-mean hint when a candidate is close.
+fn unknown<'a>(summary: &str, name: &str, candidates: impl IntoIterator<Item = &'a str>, span: &Span) -> Diagnostic {
+    let d = Diagnostic::error(summary).at(span.clone());
+    match did_you_mean(name, candidates) {
+        Some(s) => d.hint(format!("did you mean `{s}`?")),
+        None => d,
+    }
+}
+
+/// Walks an expression and the nodes it was written as, side by side, so
+/// errors point at the exact nested value when the shapes match.
+struct Checker<'a> {
+    block: &'a str,
+    diags: &'a mut Vec<Diagnostic>,
+}
+
+impl Checker<'_> {
+    fn mismatch(&mut self, what: &str, ty: &AttrType, got: &str, span: &Span) {
+        self.diags.push(
+            Diagnostic::error(format!("wrong type for `{what}` on `{}`: expected {}, got {got}", self.block, ty.describe()))
+                .at(span.clone()),
+        );
+    }
+
+    fn expr(&mut self, e: &mut Expr, ty: &AttrType, node: Option<&Node>, span: &Span, what: &str) {
+        match e {
+            Expr::Lit(v) => self.value(v, ty, node, span, what),
+            Expr::List(items) => match ty {
+                AttrType::List(t) | AttrType::Set(t) => {
+                    let nodes = array_nodes(node, items.len());
+                    for (i, item) in items.iter_mut().enumerate() {
+                        let n = nodes.map(|n| &n[i]);
+                        self.expr(item, t, n, n.map_or(span, |n| &n.span), &format!("{what}[{i}]"));
+                    }
+                }
+                _ => self.mismatch(what, ty, "list", span),
+            },
+            Expr::Map(m) => match ty {
+                AttrType::Map(t) => {
+                    for (k, item) in m.iter_mut() {
+                        let (n, s) = table_node(node, k, span);
+                        self.expr(item, t, n, &s, &format!("{what}.{k}"));
+                    }
+                }
+                AttrType::Object(fields) => {
+                    self.object_keys(m.keys(), fields, node, span, what);
+                    for (k, item) in m.iter_mut() {
+                        if let Some(f) = field(fields, k).filter(|f| f.mode != Mode::Computed) {
+                            let (n, s) = table_node(node, k, span);
+                            self.expr(item, &f.ty, n, &s, &format!("{what}.{k}"));
+                        }
+                    }
+                }
+                AttrType::Policy => {}
+                _ => self.mismatch(what, ty, "table", span),
+            },
+            Expr::Concat(_) => {
+                if !matches!(ty, AttrType::Str | AttrType::Policy) {
+                    self.mismatch(what, ty, "string", span);
+                }
+            }
+            // Known only at apply time.
+            Expr::Ref(_) | Expr::Binary(..) | Expr::Call(..) => {}
+        }
+    }
+
+    fn value(&mut self, v: &mut Value, ty: &AttrType, node: Option<&Node>, span: &Span, what: &str) {
+        match (ty, &mut *v) {
+            (AttrType::Str, Value::Str(_))
+            | (AttrType::Bool, Value::Bool(_))
+            | (AttrType::Int, Value::Int(_))
+            | (AttrType::Num, Value::Int(_) | Value::Float(_))
+            | (_, Value::Unknown) => {}
+            (AttrType::Str, Value::Int(_) | Value::Float(_) | Value::Bool(_)) => *v = Value::Str(v.to_string()),
+            (AttrType::Policy, Value::Map(_)) => {}
+            (AttrType::Policy, Value::Str(s)) => {
+                if let Err(e) = serde_json::from_str::<serde_json::Value>(s) {
+                    self.diags.push(
+                        Diagnostic::error(format!("`{what}` on `{}` is not valid JSON: {e}", self.block))
+                            .at(span.clone())
+                            .hint("write the policy as a TOML table, or as a JSON string"),
+                    );
+                }
+            }
+            (AttrType::List(t) | AttrType::Set(t), Value::List(items)) => {
+                let nodes = array_nodes(node, items.len());
+                for (i, item) in items.iter_mut().enumerate() {
+                    let n = nodes.map(|n| &n[i]);
+                    self.value(item, t, n, n.map_or(span, |n| &n.span), &format!("{what}[{i}]"));
+                }
+            }
+            (AttrType::Map(t), Value::Map(m)) => {
+                for (k, item) in m.iter_mut() {
+                    let (n, s) = table_node(node, k, span);
+                    self.value(item, t, n, &s, &format!("{what}.{k}"));
+                }
+            }
+            (AttrType::Object(fields), Value::Map(m)) => {
+                self.object_keys(m.keys(), fields, node, span, what);
+                for (k, item) in m.iter_mut() {
+                    if let Some(f) = field(fields, k).filter(|f| f.mode != Mode::Computed) {
+                        let (n, s) = table_node(node, k, span);
+                        self.value(item, &f.ty, n, &s, &format!("{what}.{k}"));
+                    }
+                }
+            }
+            (ty, v) => {
+                let got = v.type_name();
+                self.mismatch(what, ty, got, span);
+            }
+        }
+    }
+
+    /// Unknown, computed and missing required fields of an object value.
+    fn object_keys<'k>(
+        &mut self,
+        keys: impl Iterator<Item = &'k String>,
+        fields: &[Attr],
+        node: Option<&Node>,
+        span: &Span,
+        what: &str,
+    ) {
+        let keys: Vec<&String> = keys.collect();
+        for k in &keys {
+            let key_span = node.and_then(|n| n.get(k)).map_or(span, |e| &e.key_span);
+            match field(fields, k) {
+                None => self.diags.push(unknown(
+                    &format!("unknown field `{k}` in `{what}` on `{}`", self.block),
+                    k,
+                    fields.iter().map(|f| f.name),
+                    key_span,
+                )),
+                Some(f) if f.mode == Mode::Computed => self.diags.push(
+                    Diagnostic::error(format!("field `{k}` in `{what}` on `{}` is computed by AWS and cannot be set", self.block))
+                        .at(key_span.clone()),
+                ),
+                Some(_) => {}
+            }
+        }
+        for f in fields.iter().filter(|f| f.mode == Mode::Required && !keys.iter().any(|k| *k == f.name)) {
+            self.diags.push(
+                Diagnostic::error(format!("missing required field `{}` in `{what}` on `{}`", f.name, self.block))
+                    .at(span.clone()),
+            );
+        }
+    }
+}
+
+/// The array's items when the node is an array of exactly `len` items.
+fn array_nodes(node: Option<&Node>, len: usize) -> Option<&[Node]> {
+    match node.map(|n| &n.kind) {
+        Some(NodeKind::Array(items)) if items.len() == len => Some(items),
+        _ => None,
+    }
+}
+
+/// The value node of `key` when the node is a table holding it, with its
+/// span (else the fallback span).
+fn table_node<'n>(node: Option<&'n Node>, key: &str, fallback: &Span) -> (Option<&'n Node>, Span) {
+    match node.and_then(|n| n.get(key)) {
+        Some(e) => (Some(&e.value), e.value.span.clone()),
+        None => (None, fallback.clone()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::parse::parse_document;
+    use crate::diag::{FileId, line_col};
+    use crate::provider::schema::Attr;
+
+    static RULE: [Attr; 4] = [
+        Attr::required("from_port", AttrType::Int),
+        Attr::optional("protocol", AttrType::Str),
+        Attr::optional("cidr_blocks", AttrType::List(&AttrType::Str)),
+        Attr::computed("rule_id", AttrType::Str),
+    ];
+    static SCHEMA: Schema = Schema {
+        attrs: &[
+            Attr::computed("id", AttrType::Str),
+            Attr::required("name", AttrType::Str),
+            Attr::optional("size", AttrType::Int),
+            Attr::optional("ratio", AttrType::Num),
+            Attr::optional("ingress", AttrType::List(&AttrType::Object(&RULE))),
+            Attr::optional("policy", AttrType::Policy),
+            Attr::optional("tags", AttrType::Map(&AttrType::Str)),
+        ],
+        guarded: false,
+        taggable: true,
+    };
+
+    /// Checks the `[t.x]` block of `text` (literal attributes only).
+    fn check(text: &str) -> (BTreeMap<String, Expr>, Vec<(String, (usize, usize))>) {
+        let (root, parse_diags) = parse_document(FileId(0), text);
+        assert!(parse_diags.is_empty(), "{parse_diags:?}");
+        let block = &root.get("t").unwrap().value.get("x").unwrap().value;
+        let entries = block.as_table().unwrap();
+        let mut attrs: BTreeMap<String, Expr> =
+            entries.iter().map(|e| (e.key.clone(), Expr::Lit(e.value.to_value()))).collect();
+        let mut diags = Vec::new();
+        check_attrs(&SCHEMA, "t.x", &block.span, &mut attrs, entries, &mut diags);
+        let got = diags.iter().map(|d| (d.summary.clone(), line_col(text, d.span.as_ref().unwrap().range.start))).collect();
+        (attrs, got)
+    }
+
+    #[test]
+    fn accepts_a_valid_block_and_coerces_scalars_to_strings() {
+        let (attrs, diags) = check("[t.x]\nname = \"a\"\nratio = 2\ntags = { n = 3, b = true }\npolicy = '{\"a\": 1}'\n");
+        assert!(diags.is_empty(), "{diags:?}");
+        let tags = attrs["tags"].as_lit().unwrap().as_map().unwrap();
+        assert_eq!(tags["n"], Value::str("3"));
+        assert_eq!(tags["b"], Value::str("true"));
+    }
+
+    #[test]
+    fn unknown_computed_and_missing_attributes() {
+        let (_, diags) = check("[t.x]\nnme = \"a\"\nid = \"x\"\n");
+        assert_eq!(
+            diags,
+            [
+                ("`id` on `t.x` is computed by AWS and cannot be set".to_owned(), (3, 1)),
+                ("unknown attribute `nme` on `t.x`".to_owned(), (2, 1)),
+                ("missing required attribute `name` on `t.x`".to_owned(), (1, 1)),
+            ]
+        );
+    }
+
+    #[test]
+    fn wrong_types_point_at_nested_values() {
+        let text = "[t.x]\nname = 1.5\nsize = \"big\"\ningress = [\n  { from_port = 1 },\n  { from_port = \"x\", prot = \"tcp\", cidr_blocks = [1, [2]], rule_id = \"r\" },\n  {},\n]\npolicy = \"{nope\"\n";
+        let (_, diags) = check(text);
+        let expect = [
+            ("wrong type for `ingress[1].cidr_blocks[1]` on `t.x`: expected string, got list", (6, 54)),
+            ("wrong type for `ingress[1].from_port` on `t.x`: expected integer, got string", (6, 17)),
+            ("unknown field `prot` in `ingress[1]` on `t.x`", (6, 22)),
+            ("field `rule_id` in `ingress[1]` on `t.x` is computed by AWS and cannot be set", (6, 60)),
+            ("missing required field `from_port` in `ingress[2]` on `t.x`", (7, 3)),
+            ("`policy` on `t.x` is not valid JSON: key must be a string at line 1 column 2", (9, 10)),
+            ("wrong type for `size` on `t.x`: expected integer, got string", (3, 8)),
+        ];
+        let mut got = diags.clone();
+        got.sort();
+        let mut want: Vec<(String, (usize, usize))> = expect.iter().map(|(s, p)| (s.to_string(), *p)).collect();
+        want.sort();
+        // `name = 1.5` is a number where a string is expected: coerced, not an error.
+        assert_eq!(got, want);
+    }
+
+    #[test]
+    fn did_you_mean_on_unknown_attribute() {
+        let (root, _) = parse_document(FileId(0), "[t.x]\nname = \"a\"\nsise = 1\n");
+        let block = &root.get("t").unwrap().value.get("x").unwrap().value;
+        let mut attrs: BTreeMap<String, Expr> =
+            block.as_table().unwrap().iter().map(|e| (e.key.clone(), Expr::Lit(e.value.to_value()))).collect();
+        let mut diags = Vec::new();
+        check_attrs(&SCHEMA, "t.x", &block.span, &mut attrs, block.as_table().unwrap(), &mut diags);
+        assert_eq!(diags[0].hints, ["did you mean `size`?"]);
+    }
+
+    #[test]
+    fn reference_paths() {
+        let s = Span::new(FileId(0), 0..1);
+        let p = |x: &[&str]| x.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert!(check_ref_path(&SCHEMA, "t.x", &p(&["id"]), &s).is_ok());
+        assert!(check_ref_path(&SCHEMA, "t.x", &p(&["ingress", "0", "from_port"]), &s).is_ok());
+        assert!(check_ref_path(&SCHEMA, "t.x", &p(&["tags", "anything"]), &s).is_ok());
+        let e = check_ref_path(&SCHEMA, "t.x", &p(&["sise"]), &s).unwrap_err();
+        assert_eq!((e.summary.as_str(), e.hints[0].as_str()), ("`t.x` has no attribute `sise`", "did you mean `size`?"));
+        let e = check_ref_path(&SCHEMA, "t.x", &p(&["ingress", "0", "port"]), &s).unwrap_err();
+        assert_eq!(e.summary, "`t.x.ingress.0` has no field `port`");
+        let e = check_ref_path(&SCHEMA, "t.x", &p(&["ingress", "first"]), &s).unwrap_err();
+        assert_eq!(e.summary, "`t.x.ingress` is a list; index it with a number, not `first`");
+        let e = check_ref_path(&SCHEMA, "t.x", &p(&["name", "x"]), &s).unwrap_err();
+        assert_eq!(e.summary, "`t.x.name` is a string; it has no `x`");
+        assert!(check_ref_path(&SCHEMA, "t.x", &[], &s).is_err());
+    }
+
+    #[test]
+    fn ignore_changes_names() {
+        let text = "a = [\"size\", \"sise\", 3]\n";
+        let (root, _) = parse_document(FileId(0), text);
+        let mut diags = Vec::new();
+        let got = check_ignore_changes(&SCHEMA, "t.x", &root.get("a").unwrap().value, &mut diags);
+        assert_eq!(got, ["size"]);
+        let summaries: Vec<(&str, usize)> =
+            diags.iter().map(|d| (d.summary.as_str(), d.span.as_ref().unwrap().range.start)).collect();
+        assert_eq!(
+            summaries,
+            [
+                ("`ignore_changes` names unknown attribute `sise` of `t.x`", 13),
+                ("`ignore_changes` items must be attribute names, got integer", 21),
+            ]
+        );
+    }
+}

@@ -1,0 +1,334 @@
+//! Apply: turn a plan into a graph of delete and create/update operations and
+//! walk it, persisting state after every change.
+//!
+//! Crash safety: before a create is sent, its address is committed to state as
+//! `create_pending`; after AWS answers, the id and attributes are committed. A
+//! run that dies in between leaves the pending entry, and the next refresh
+//! finds the object by its ownership tags and adopts it.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use std::time::Instant;
+
+use petgraph::algo::has_path_connecting;
+use petgraph::graph::DiGraph;
+
+use super::walk::{Outcome, walk};
+use super::{Event, Hook};
+use crate::addr::ResourceAddr;
+use crate::config::{Ref, Stack};
+use crate::failpoint;
+use crate::plan::{Action, Plan, ResourceChange, resolve_ref};
+use crate::provider::aws::AwsFactory;
+use crate::provider::{Ctx, Registry};
+use crate::state::{LiveState, ResourceState, StateError, Status};
+use crate::value::{Attrs, Value};
+
+/// Everything an apply needs.
+pub struct Applier {
+    pub stack: Arc<Stack>,
+    pub registry: Registry,
+    pub aws: Arc<AwsFactory>,
+    pub live: Arc<LiveState>,
+    pub hook: Arc<dyn Hook>,
+    pub parallelism: usize,
+    pub cancel: Arc<AtomicBool>,
+}
+
+/// The result for one operation.
+#[derive(Debug, Clone)]
+pub struct OpResult {
+    pub addr: ResourceAddr,
+    pub action: Action,
+    pub deleting: bool,
+    pub outcome: Outcome,
+}
+
+/// What an apply did.
+#[derive(Debug, Clone, Default)]
+pub struct ApplyReport {
+    pub results: Vec<OpResult>,
+}
+
+impl ApplyReport {
+    pub fn failed(&self) -> impl Iterator<Item = &OpResult> {
+        self.results.iter().filter(|r| !matches!(r.outcome, Outcome::Done))
+    }
+    pub fn ok(&self) -> bool {
+        self.failed().next().is_none()
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Op {
+    Delete(usize),
+    Write(usize),
+}
+
+/// Builds the operation graph: creates/updates after their dependencies'
+/// creates/updates; deletes after the deletes of what depended on them (and
+/// after updates that stop referencing them); a replacement's create after its delete.
+fn operations(plan: &Plan, state_deps: &BTreeMap<ResourceAddr, Vec<ResourceAddr>>) -> (Vec<Op>, Vec<Vec<usize>>) {
+    let mut ops = Vec::new();
+    let mut delete_of = BTreeMap::new();
+    let mut write_of = BTreeMap::new();
+    for (i, c) in plan.changes.iter().enumerate() {
+        if c.action.deletes() {
+            delete_of.insert(&c.address, ops.len());
+            ops.push(Op::Delete(i));
+        }
+        if matches!(c.action, Action::Create | Action::Update | Action::Replace) || c.adopted {
+            write_of.insert(&c.address, ops.len());
+            ops.push(Op::Write(i));
+        }
+    }
+    let mut g: DiGraph<usize, ()> = DiGraph::new();
+    let nodes: Vec<_> = (0..ops.len()).map(|i| g.add_node(i)).collect();
+    let mut optional = Vec::new();
+    for (n, op) in ops.iter().enumerate() {
+        match *op {
+            Op::Write(i) => {
+                let c = &plan.changes[i];
+                for d in &c.dependencies {
+                    if let Some(&w) = write_of.get(d) {
+                        g.add_edge(nodes[w], nodes[n], ());
+                    }
+                }
+                if let Some(&del) = delete_of.get(&c.address) {
+                    g.add_edge(nodes[del], nodes[n], ());
+                }
+                // An updated object must let go of a deleted one before it goes.
+                for d in state_deps.get(&c.address).into_iter().flatten() {
+                    if let Some(&del) = delete_of.get(d)
+                        && !write_of.contains_key(d)
+                    {
+                        optional.push((n, del));
+                    }
+                }
+            }
+            Op::Delete(i) => {
+                let c = &plan.changes[i];
+                for d in state_deps.get(&c.address).into_iter().flatten() {
+                    if let Some(&del) = delete_of.get(d) {
+                        g.add_edge(nodes[n], nodes[del], ());
+                    }
+                }
+            }
+        }
+    }
+    for (from, to) in optional {
+        if !has_path_connecting(&g, nodes[to], nodes[from], None) {
+            g.add_edge(nodes[from], nodes[to], ());
+        }
+    }
+    let deps = (0..ops.len())
+        .map(|n| g.neighbors_directed(nodes[n], petgraph::Direction::Incoming).map(|m| g[m]).collect())
+        .collect();
+    (ops, deps)
+}
+
+impl Applier {
+    /// Applies `plan`. State is committed after every operation; the report
+    /// says what failed or was skipped.
+    pub async fn apply(&self, plan: &Plan) -> Result<ApplyReport, StateError> {
+        if !plan.forget.is_empty() {
+            self.live
+                .commit(|s| {
+                    for a in &plan.forget {
+                        s.resources.remove(a);
+                    }
+                })
+                .await?;
+        }
+        let state_deps: BTreeMap<ResourceAddr, Vec<ResourceAddr>> =
+            self.live.with(|s| s.resources.iter().map(|(a, r)| (a.clone(), r.dependencies.clone())).collect());
+        let (ops, deps) = operations(plan, &state_deps);
+        let shared = Arc::new(plan.clone());
+        let this = Arc::new(self.clone_parts());
+        let ops_for_walk = ops.clone();
+        let outcomes = walk(&deps, self.parallelism, self.cancel.clone(), move |n| {
+            let (this, plan, op) = (this.clone(), shared.clone(), ops_for_walk[n]);
+            async move { this.run(&plan, op).await }
+        })
+        .await;
+
+        let mut report = ApplyReport::default();
+        for (n, outcome) in outcomes.into_iter().enumerate() {
+            let (i, deleting) = match ops[n] {
+                Op::Delete(i) => (i, true),
+                Op::Write(i) => (i, false),
+            };
+            let c = &plan.changes[i];
+            if let Outcome::Skipped(by) = &outcome {
+                let by = match ops[*by] {
+                    Op::Delete(j) | Op::Write(j) => &plan.changes[j].address,
+                };
+                self.hook.event(Event::Skipped { addr: &c.address, because: by });
+            }
+            report.results.push(OpResult { addr: c.address.clone(), action: c.action, deleting, outcome });
+        }
+        if report.ok() {
+            let outputs = self.outputs(plan);
+            self.live.commit(|s| s.outputs = outputs).await?;
+        }
+        Ok(report)
+    }
+
+    fn clone_parts(&self) -> Applier {
+        Applier {
+            stack: self.stack.clone(),
+            registry: self.registry.clone(),
+            aws: self.aws.clone(),
+            live: self.live.clone(),
+            hook: self.hook.clone(),
+            parallelism: self.parallelism,
+            cancel: self.cancel.clone(),
+        }
+    }
+
+    fn ctx(&self, c: &ResourceChange) -> Ctx {
+        Ctx { aws: self.aws.clone(), region: c.region.clone(), stack: self.stack.name.clone() }
+    }
+
+    /// Current attributes of a ready object in the live state.
+    fn state_attrs(&self, addr: &ResourceAddr) -> Option<Attrs> {
+        self.live.with(|s| s.resources.get(addr).filter(|r| r.status == Status::Ready).map(|r| r.attributes.clone()))
+    }
+
+    /// Desired attributes, evaluated now that every dependency is applied.
+    fn desired(&self, c: &ResourceChange) -> Result<Attrs, String> {
+        let rc = self.stack.resources.get(&c.address).ok_or("not in the stack's config")?;
+        let provider = self.registry.get(&c.rtype).ok_or("unknown resource type")?;
+        let values = |a: &ResourceAddr| self.state_attrs(a);
+        let resolve = |r: &Ref| resolve_ref(&self.stack, &self.registry, &values, r);
+        let mut desired = Attrs::new();
+        for (name, expr) in &rc.attrs {
+            let v = expr.eval(&resolve).map_err(|e| format!("{name}: {e}"))?;
+            if v.contains_unknown() {
+                return Err(format!("{name}: a referenced value is still unknown"));
+            }
+            desired.insert(name.clone(), v);
+        }
+        for a in provider.schema().attrs {
+            if let Some(d) = a.default {
+                desired.entry(a.name.to_owned()).or_insert_with(|| d.value());
+            }
+        }
+        provider.normalize(&mut desired);
+        Ok(desired)
+    }
+
+    /// Attributes to store: what AWS returned, plus config-only values, minus write-only ones.
+    fn to_store(&self, c: &ResourceChange, mut returned: Attrs, desired: &Attrs) -> Attrs {
+        if let Some(p) = self.registry.get(&c.rtype) {
+            for a in p.schema().attrs {
+                if a.config_only
+                    && let Some(v) = desired.get(a.name)
+                {
+                    returned.insert(a.name.to_owned(), v.clone());
+                }
+                if a.write_only {
+                    returned.remove(a.name);
+                }
+            }
+        }
+        returned
+    }
+
+    async fn run(&self, plan: &Plan, op: Op) -> Result<(), String> {
+        let (i, deleting) = match op {
+            Op::Delete(i) => (i, true),
+            Op::Write(i) => (i, false),
+        };
+        let c = &plan.changes[i];
+        let started = Instant::now();
+        self.hook.event(Event::Started { addr: &c.address, action: c.action, deleting });
+        let result = if deleting { self.delete(c).await } else { self.write(c).await };
+        match &result {
+            Ok(id) => self.hook.event(Event::Finished {
+                addr: &c.address,
+                action: c.action,
+                deleting,
+                id: id.as_deref(),
+                elapsed: started.elapsed(),
+            }),
+            Err(e) => self.hook.event(Event::Failed { addr: &c.address, action: c.action, error: e }),
+        }
+        result.map(|_| ())
+    }
+
+    async fn delete(&self, c: &ResourceChange) -> Result<Option<String>, String> {
+        let provider = self.registry.get(&c.rtype).ok_or("unknown resource type")?;
+        let id = c.id.clone().ok_or("no id recorded")?;
+        provider.delete(&self.ctx(c), &id, c.before.as_ref().unwrap_or(&Attrs::new())).await.map_err(|e| e.to_string())?;
+        self.live
+            .commit(|s| {
+                s.resources.remove(&c.address);
+            })
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(Some(id))
+    }
+
+    async fn write(&self, c: &ResourceChange) -> Result<Option<String>, String> {
+        let provider = self.registry.get(&c.rtype).ok_or("unknown resource type")?;
+        let ctx = self.ctx(c);
+        let entry = |status, id: Option<String>, attributes| ResourceState {
+            address: c.address.clone(),
+            rtype: c.rtype.clone(),
+            region: c.region.clone(),
+            status,
+            id,
+            attributes,
+            dependencies: c.dependencies.clone(),
+        };
+        if c.adopted {
+            let before = c.before.clone().unwrap_or_default();
+            let adopted = entry(Status::Ready, c.id.clone(), before);
+            self.live.commit(|s| drop(s.resources.insert(c.address.clone(), adopted))).await.map_err(|e| e.to_string())?;
+            if c.action == Action::NoOp {
+                return Ok(c.id.clone());
+            }
+        }
+        let desired = self.desired(c)?;
+        match c.action {
+            Action::Create | Action::Replace => {
+                let pending = entry(Status::CreatePending, None, Attrs::new());
+                self.live.commit(|s| drop(s.resources.insert(c.address.clone(), pending))).await.map_err(|e| e.to_string())?;
+                let created = provider.create(&ctx, &desired).await.map_err(|e| e.to_string())?;
+                failpoint::hit("after-create", &c.address);
+                let id = created.get("id").and_then(Value::as_str).map(str::to_owned);
+                let stored = entry(Status::Ready, id.clone(), self.to_store(c, created, &desired));
+                self.live.commit(|s| drop(s.resources.insert(c.address.clone(), stored))).await.map_err(|e| e.to_string())?;
+                Ok(id)
+            }
+            Action::Update => {
+                let id = c.id.clone().ok_or("no id recorded")?;
+                let prior = self.state_attrs(&c.address).or_else(|| c.before.clone()).unwrap_or_default();
+                let updated = provider.update(&ctx, &id, &prior, &desired).await.map_err(|e| e.to_string())?;
+                let stored = entry(Status::Ready, Some(id.clone()), self.to_store(c, updated, &desired));
+                self.live.commit(|s| drop(s.resources.insert(c.address.clone(), stored))).await.map_err(|e| e.to_string())?;
+                Ok(Some(id))
+            }
+            Action::NoOp | Action::Delete => Ok(c.id.clone()),
+        }
+    }
+
+    /// Output values from the applied state (sensitive ones are not stored).
+    fn outputs(&self, plan: &Plan) -> BTreeMap<String, Value> {
+        if plan.destroy {
+            return BTreeMap::new();
+        }
+        let values = |a: &ResourceAddr| self.state_attrs(a);
+        self.stack
+            .outputs
+            .iter()
+            .filter(|(_, o)| !o.sensitive)
+            .filter_map(|(name, o)| {
+                let v = o.value.eval(&|r: &Ref| resolve_ref(&self.stack, &self.registry, &values, r)).ok()?;
+                (!v.contains_unknown()).then(|| (name.clone(), v))
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,95 @@
+//! Refresh: read every object in state from AWS, one batched call per
+//! (type, region), and look up interrupted creates by their ownership tags.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use futures::StreamExt;
+use futures::stream;
+
+use super::{Event, Hook};
+use crate::addr::ResourceAddr;
+use crate::plan::Refreshed;
+use crate::provider::aws::AwsFactory;
+use crate::provider::{Ctx, ProviderError, Registry};
+use crate::state::{StateFile, Status};
+use crate::value::Attrs;
+
+/// Why a refresh failed.
+#[derive(Debug, thiserror::Error)]
+pub enum RefreshError {
+    #[error("state holds `{addr}` of type `{rtype}`, which this pgstack does not know")]
+    UnknownType { addr: ResourceAddr, rtype: String },
+    #[error("reading {rtype} in {region}: {source}")]
+    Read { rtype: String, region: String, source: ProviderError },
+}
+
+/// Reads current attributes for everything in `state`.
+pub async fn refresh(
+    state: StateFile,
+    registry: &Registry,
+    aws: Arc<AwsFactory>,
+    parallelism: usize,
+    hook: &dyn Hook,
+) -> Result<Refreshed, RefreshError> {
+    let mut groups: BTreeMap<(String, String), Vec<(ResourceAddr, String)>> = BTreeMap::new();
+    let mut pending = Vec::new();
+    for (addr, rs) in &state.resources {
+        if registry.get(&rs.rtype).is_none() {
+            return Err(RefreshError::UnknownType { addr: addr.clone(), rtype: rs.rtype.clone() });
+        }
+        match (rs.status, &rs.id) {
+            (Status::Ready, Some(id)) => {
+                groups.entry((rs.rtype.clone(), rs.region.clone())).or_default().push((addr.clone(), id.clone()))
+            }
+            _ => pending.push((addr.clone(), rs.rtype.clone(), rs.region.clone())),
+        }
+    }
+    let ctx = |region: &str| Ctx { aws: aws.clone(), region: region.to_owned(), stack: state.stack.clone() };
+
+    let reads = stream::iter(groups.into_iter().map(|((rtype, region), members)| {
+        let provider = registry.get(&rtype).cloned();
+        let ctx = ctx(&region);
+        hook.event(Event::Refreshing { rtype: &rtype, region: &region, count: members.len() });
+        async move {
+            let provider = provider.expect("types were checked above");
+            let ids: Vec<String> = members.iter().map(|(_, id)| id.clone()).collect();
+            let found = provider.read_many(&ctx, &ids).await.map_err(|source| RefreshError::Read {
+                rtype: rtype.clone(),
+                region: region.clone(),
+                source,
+            })?;
+            Ok::<_, RefreshError>(members.into_iter().map(|(a, id)| (a, found.get(&id).cloned())).collect::<Vec<_>>())
+        }
+    }))
+    .buffer_unordered(parallelism.max(1))
+    .collect::<Vec<_>>()
+    .await;
+
+    let mut current: BTreeMap<ResourceAddr, Option<Attrs>> = BTreeMap::new();
+    for r in reads {
+        current.extend(r?);
+    }
+
+    let mut adopted = BTreeMap::new();
+    for (addr, rtype, region) in pending {
+        let provider = registry.get(&rtype).expect("types were checked above");
+        let ctx = ctx(&region);
+        let err = |source| RefreshError::Read { rtype: rtype.clone(), region: region.clone(), source };
+        let found = match provider.find_created(&ctx, &addr).await.map_err(err)? {
+            Some(id) => provider.read_many(&ctx, std::slice::from_ref(&id)).await.map_err(err)?.remove(&id).map(|a| (id, a)),
+            None => None,
+        };
+        match found {
+            Some((id, attrs)) => {
+                hook.event(Event::Adopted { addr: &addr, id: &id });
+                adopted.insert(addr.clone(), id);
+                current.insert(addr, Some(attrs));
+            }
+            None => {
+                current.insert(addr, None);
+            }
+        }
+    }
+    Ok(Refreshed { state, current, adopted, refreshed: true })
+}

@@ -1,0 +1,236 @@
+//! Engine and plan tests with the in-memory fake provider: ordering,
+//! parallelism, failure isolation, replacement, destroy order, adoption and
+//! stale plans. No AWS.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use super::apply::Applier;
+use super::walk::Outcome;
+use crate::addr::ResourceAddr;
+use crate::config::{Expr, Ref, ResourceConfig, Stack};
+use crate::diag::{FileId, Span};
+use crate::plan::{self, Action, PlanOptions};
+use crate::provider::Registry;
+use crate::provider::aws::{AwsFactory, AwsOptions};
+use crate::provider::fake::{Call, Fake};
+use crate::state::local::LocalBackend;
+use crate::state::{LiveState, StateBackend, StateFile};
+use crate::value::Value;
+
+fn span() -> Span {
+    Span::new(FileId(0), 0..0)
+}
+
+fn reference(target: &str, attr: &str) -> Expr {
+    Expr::Ref(Ref { target: target.parse().unwrap(), splat: false, path: vec![attr.into()], span: span() })
+}
+
+/// A stack of fake resources: (name, extra attributes).
+fn stack(resources: Vec<(&str, Vec<(&str, Expr)>)>) -> Stack {
+    let mut map = BTreeMap::new();
+    for (name, attrs) in resources {
+        let addr = ResourceAddr::new("fake", name);
+        let mut a: BTreeMap<String, Expr> = attrs.into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
+        a.entry("name".into()).or_insert(Expr::Lit(Value::str(name)));
+        map.insert(
+            addr.clone(),
+            ResourceConfig {
+                addr,
+                region: "us-east-1".into(),
+                attrs: a,
+                depends_on: vec![],
+                ignore_changes: vec![],
+                span: span(),
+                attr_spans: BTreeMap::new(),
+            },
+        );
+    }
+    Stack {
+        name: "t".into(),
+        default_region: "us-east-1".into(),
+        regions: BTreeMap::new(),
+        state_path: None,
+        resources: map,
+        outputs: BTreeMap::new(),
+        root_dir: ".".into(),
+        digest: "digest".into(),
+    }
+}
+
+struct Env {
+    fake: Arc<Fake>,
+    registry: Registry,
+    backend: Arc<LocalBackend>,
+    _dir: tempfile::TempDir,
+}
+
+fn env() -> Env {
+    let fake = Arc::new(Fake::default());
+    let mut registry = Registry::default();
+    registry.register(fake.clone());
+    let dir = tempfile::tempdir().unwrap();
+    let backend = Arc::new(LocalBackend::new(dir.path().join("t.json")));
+    Env { fake, registry, backend, _dir: dir }
+}
+
+impl Env {
+    async fn state(&self) -> StateFile {
+        self.backend.load().await.unwrap().unwrap_or_else(|| StateFile::new("t"))
+    }
+
+    async fn plan(&self, stack: &Stack, destroy: bool) -> plan::Plan {
+        let refreshed = super::refresh::refresh(
+            self.state().await,
+            &self.registry,
+            Arc::new(AwsFactory::new(AwsOptions::default())),
+            4,
+            &super::Silent,
+        )
+        .await
+        .unwrap();
+        plan::build(stack, &self.registry, &refreshed, &PlanOptions { targets: vec![], destroy }).unwrap()
+    }
+
+    async fn apply(&self, stack: &Stack, p: &plan::Plan, parallelism: usize) -> super::apply::ApplyReport {
+        let live = Arc::new(LiveState::new(self.state().await, self.backend.clone()));
+        let applier = Applier {
+            stack: Arc::new(stack.clone()),
+            registry: self.registry.clone(),
+            aws: Arc::new(AwsFactory::new(AwsOptions::default())),
+            live,
+            hook: Arc::new(super::Silent),
+            parallelism,
+            cancel: Arc::default(),
+        };
+        applier.apply(p).await.unwrap()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn creates_in_dependency_order_and_resolves_references() {
+    let e = env();
+    let s = stack(vec![("a", vec![]), ("b", vec![("ref", reference("fake.a", "id"))]), ("c", vec![])]);
+    let p = e.plan(&s, false).await;
+    let b = p.changes.iter().find(|c| c.address.name == "b").unwrap();
+    assert_eq!(b.after.as_ref().unwrap()["ref"], Value::Unknown, "a's id is unknown until apply");
+    assert_eq!(p.summary().add, 3);
+
+    let report = e.apply(&s, &p, 10).await;
+    assert!(report.ok());
+    let calls = e.fake.calls.lock().unwrap().clone();
+    let pos = |n: &str| calls.iter().position(|c| *c == Call::Create(n.into())).unwrap();
+    assert!(pos("a") < pos("b"));
+    let state = e.state().await;
+    let a_id = state.resources[&"fake.a".parse().unwrap()].id.clone().unwrap();
+    assert_eq!(state.resources[&"fake.b".parse().unwrap()].attributes["ref"], Value::str(a_id));
+    assert!(state.serial >= 3, "state is written after each change, serial {}", state.serial);
+
+    // A second plan right after apply is empty.
+    let again = e.plan(&s, false).await;
+    assert!(!again.has_changes(), "{:?}", again.changes);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failure_skips_only_its_dependents() {
+    let e = env();
+    e.fake.fail_on.lock().unwrap().push("a".into());
+    let s = stack(vec![("a", vec![]), ("b", vec![("ref", reference("fake.a", "id"))]), ("c", vec![])]);
+    let p = e.plan(&s, false).await;
+    let report = e.apply(&s, &p, 10).await;
+    let outcome = |n: &str| report.results.iter().find(|r| r.addr.name == n).unwrap().outcome.clone();
+    assert!(matches!(outcome("a"), Outcome::Failed(_)));
+    assert!(matches!(outcome("b"), Outcome::Skipped(_)));
+    assert_eq!(outcome("c"), Outcome::Done);
+    let state = e.state().await;
+    assert!(state.resources[&"fake.c".parse().unwrap()].id.is_some());
+    assert!(!state.resources.contains_key(&"fake.b".parse().unwrap()));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn parallelism_bounds_concurrent_operations() {
+    let e = env();
+    *e.fake.delay.lock().unwrap() = Duration::from_millis(30);
+    let names: Vec<String> = (0..12).map(|i| format!("r{i}")).collect();
+    let s = stack(names.iter().map(|n| (n.as_str(), vec![])).collect());
+    let p = e.plan(&s, false).await;
+    assert!(e.apply(&s, &p, 4).await.ok());
+    assert_eq!(e.fake.max_in_flight.load(Ordering::SeqCst), 4);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn replacement_deletes_then_creates_and_updates_in_place() {
+    let e = env();
+    let s = stack(vec![("a", vec![("size", Expr::Lit(1.into()))])]);
+    let p = e.plan(&s, false).await;
+    e.apply(&s, &p, 10).await;
+
+    let resized = stack(vec![("a", vec![("size", Expr::Lit(2.into()))])]);
+    let p = e.plan(&resized, false).await;
+    assert_eq!(p.changes[0].action, Action::Update);
+    e.apply(&resized, &p, 10).await;
+
+    let renamed = stack(vec![("a", vec![("size", Expr::Lit(2.into())), ("name", Expr::Lit("z".into()))])]);
+    let p = e.plan(&renamed, false).await;
+    assert_eq!(p.changes[0].action, Action::Replace);
+    assert!(p.changes[0].changes.iter().any(|c| c.name == "name" && c.forces_replacement));
+    e.fake.calls.lock().unwrap().clear();
+    assert!(e.apply(&renamed, &p, 10).await.ok());
+    assert_eq!(*e.fake.calls.lock().unwrap(), vec![Call::Delete("a".into()), Call::Create("z".into())]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn destroy_runs_in_reverse_dependency_order() {
+    let e = env();
+    let s = stack(vec![("a", vec![]), ("b", vec![("ref", reference("fake.a", "id"))])]);
+    let p = e.plan(&s, false).await;
+    e.apply(&s, &p, 10).await;
+    e.fake.calls.lock().unwrap().clear();
+    let p = e.plan(&s, true).await;
+    assert_eq!(p.summary().destroy, 2);
+    assert!(e.apply(&s, &p, 10).await.ok());
+    assert_eq!(*e.fake.calls.lock().unwrap(), vec![Call::Delete("b".into()), Call::Delete("a".into())]);
+    assert!(e.state().await.resources.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_interrupted_create_is_adopted_not_repeated() {
+    let e = env();
+    let s = stack(vec![("a", vec![])]);
+    let p = e.plan(&s, false).await;
+    e.apply(&s, &p, 10).await;
+    // Simulate a crash between the create call and the state write: the
+    // object exists with its ownership tag, the state only has the pending entry.
+    let addr: ResourceAddr = "fake.a".parse().unwrap();
+    let mut st = e.state().await;
+    let entry = st.resources.get_mut(&addr).unwrap();
+    let id = entry.id.take().unwrap();
+    entry.status = crate::state::Status::CreatePending;
+    let mut tags = BTreeMap::new();
+    tags.insert(crate::provider::schema::TAG_ADDRESS.to_owned(), Value::str(addr.to_string()));
+    e.fake.objects.lock().unwrap().get_mut(&id).unwrap().insert("tags".into(), Value::Map(tags.clone()));
+    e.backend.write(&st).await.unwrap();
+
+    let s = stack(vec![("a", vec![("tags", Expr::Lit(Value::Map(tags)))])]);
+    let p = e.plan(&s, false).await;
+    assert!(p.changes[0].adopted);
+    assert_eq!(p.changes[0].action, Action::NoOp);
+    e.fake.calls.lock().unwrap().clear();
+    assert!(e.apply(&s, &p, 10).await.ok());
+    assert!(e.fake.calls.lock().unwrap().is_empty(), "nothing is created twice");
+    assert_eq!(e.state().await.resources[&addr].id.as_deref(), Some(id.as_str()));
+    assert_eq!(e.fake.objects.lock().unwrap().len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_saved_plan_is_stale_once_state_or_config_moves_on() {
+    let e = env();
+    let s = stack(vec![("a", vec![])]);
+    let p = e.plan(&s, false).await;
+    assert_eq!(p.staleness("digest", &e.state().await), None);
+    assert_eq!(p.staleness("other", &e.state().await), Some("the stack configuration"));
+    e.apply(&s, &p, 10).await;
+    assert_eq!(p.staleness("digest", &e.state().await), Some("the state"));
+}

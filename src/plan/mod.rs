@@ -1,0 +1,443 @@
+//! Plans: data describing what apply will do, built by a pure function from
+//! the stack and the refreshed state.
+//!
+//! Invariant: a plan is applied exactly as built. It records the state's
+//! lineage and serial and the config digest it was made from; apply refuses
+//! it when either moved on.
+
+pub mod diff;
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::{Deserialize, Serialize};
+
+use crate::addr::ResourceAddr;
+use crate::config::{EvalError, Ref, Stack};
+use crate::diag::{Diagnostic, Diagnostics};
+use crate::graph::{self, ResourceGraph};
+use crate::provider::Registry;
+use crate::provider::schema::Mode;
+use crate::state::{StateFile, Status};
+use crate::value::{Attrs, Value};
+pub use diff::AttrChange;
+
+/// Version of the saved-plan and `--json` format.
+pub const PLAN_FORMAT_VERSION: u32 = 1;
+
+/// What apply does to one resource.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    NoOp,
+    Create,
+    Update,
+    /// Delete, then create again.
+    Replace,
+    Delete,
+}
+
+impl Action {
+    pub fn deletes(self) -> bool {
+        matches!(self, Action::Delete | Action::Replace)
+    }
+    pub fn creates(self) -> bool {
+        matches!(self, Action::Create | Action::Replace)
+    }
+}
+
+/// The planned change of one resource instance.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ResourceChange {
+    pub address: ResourceAddr,
+    #[serde(rename = "type")]
+    pub rtype: String,
+    pub region: String,
+    pub action: Action,
+    /// The AWS id of the existing object, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    /// The object as it exists now (refreshed), `None` when it does not.
+    pub before: Option<Attrs>,
+    /// The object after apply; may hold `Unknown`.
+    pub after: Option<Attrs>,
+    /// The attributes that change.
+    pub changes: Vec<AttrChange>,
+    /// Deleting or replacing it destroys data: needs `--allow-destroy`.
+    pub guarded: bool,
+    /// Found by its ownership tags after an interrupted create; apply records it.
+    #[serde(default)]
+    pub adopted: bool,
+    /// Addresses this change must wait for (create/update) or that wait for it (delete).
+    pub dependencies: Vec<ResourceAddr>,
+}
+
+/// An attribute changed outside pgstack since the last apply.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Drift {
+    pub address: ResourceAddr,
+    /// `None`: the object was deleted outside pgstack.
+    pub changes: Option<Vec<AttrChange>>,
+}
+
+/// A complete plan.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Plan {
+    pub format_version: u32,
+    pub stack: String,
+    /// Digest of the config the plan was made from.
+    pub config_digest: String,
+    /// Lineage and serial of the state the plan was made against (`None`: no state yet).
+    pub state_lineage: Option<String>,
+    pub state_serial: u64,
+    /// Every resource in config or state, including no-ops.
+    pub changes: Vec<ResourceChange>,
+    /// State entries to drop: gone outside pgstack, or interrupted creates that never happened.
+    pub forget: Vec<ResourceAddr>,
+    pub drift: Vec<Drift>,
+    /// Output values after apply (`Unknown` until then); sensitive ones are absent.
+    pub outputs: BTreeMap<String, Value>,
+    /// Whether this is a destroy plan.
+    pub destroy: bool,
+}
+
+/// Counts for the summary line.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Summary {
+    pub add: usize,
+    pub change: usize,
+    pub destroy: usize,
+}
+
+impl Plan {
+    pub fn summary(&self) -> Summary {
+        let mut s = Summary::default();
+        for c in &self.changes {
+            match c.action {
+                Action::Create => s.add += 1,
+                Action::Update => s.change += 1,
+                Action::Replace => {
+                    s.add += 1;
+                    s.destroy += 1;
+                }
+                Action::Delete => s.destroy += 1,
+                Action::NoOp => {}
+            }
+        }
+        s
+    }
+
+    /// True when apply would call AWS (forgetting entries alone changes only state).
+    pub fn has_changes(&self) -> bool {
+        self.changes.iter().any(|c| c.action != Action::NoOp || c.adopted)
+    }
+
+    /// Why this saved plan may no longer be applied, if it may not: the config
+    /// or the state moved on since it was made.
+    pub fn staleness(&self, config_digest: &str, state: &StateFile) -> Option<&'static str> {
+        if self.config_digest != config_digest {
+            return Some("the stack configuration");
+        }
+        let lineage_ok = self.state_lineage.as_ref().is_none_or(|l| *l == state.lineage);
+        (state.serial != self.state_serial || !lineage_ok).then_some("the state")
+    }
+
+    /// Guarded deletions and replacements not allowed by `allow`.
+    pub fn unallowed_destroys(&self, allow: &[ResourceAddr]) -> Vec<&ResourceChange> {
+        self.changes.iter().filter(|c| c.guarded && !allow.iter().any(|a| a.matches(&c.address))).collect()
+    }
+}
+
+/// The refreshed view of existing objects that planning starts from.
+#[derive(Debug, Clone)]
+pub struct Refreshed {
+    pub state: StateFile,
+    /// Current attributes of each state entry; `None` when it no longer exists.
+    pub current: BTreeMap<ResourceAddr, Option<Attrs>>,
+    /// Interrupted creates found by their tags (their `current` is set).
+    pub adopted: BTreeMap<ResourceAddr, String>,
+    /// Whether `current` came from AWS (false with `--refresh=false`).
+    pub refreshed: bool,
+}
+
+impl Refreshed {
+    /// Uses the recorded state as the current view, without asking AWS.
+    pub fn from_state(state: StateFile) -> Self {
+        let current = state
+            .resources
+            .iter()
+            .map(|(a, r)| (a.clone(), (r.status == Status::Ready).then(|| r.attributes.clone())))
+            .collect();
+        Refreshed { state, current, adopted: BTreeMap::new(), refreshed: false }
+    }
+
+    /// The id of an existing object.
+    fn id_of(&self, addr: &ResourceAddr) -> Option<String> {
+        self.adopted.get(addr).cloned().or_else(|| self.state.resources.get(addr).and_then(|r| r.id.clone()))
+    }
+}
+
+/// Options that shape a plan.
+#[derive(Debug, Clone, Default)]
+pub struct PlanOptions {
+    /// Limit to these addresses and what they depend on.
+    pub targets: Vec<ResourceAddr>,
+    /// Plan to delete everything in state.
+    pub destroy: bool,
+}
+
+/// Builds the plan. Pure: all AWS reads already happened in `refreshed`.
+pub fn build(stack: &Stack, registry: &Registry, refreshed: &Refreshed, opts: &PlanOptions) -> Result<Plan, Diagnostics> {
+    let graph = ResourceGraph::build(stack)?;
+    let deps = graph::dependencies(stack);
+    let order = petgraph::algo::toposort(&graph.graph, None).map_err(|_| Diagnostics::default())?;
+    let mut diags = Diagnostics::default();
+    let mut planned: BTreeMap<ResourceAddr, Attrs> = BTreeMap::new();
+    let mut changes = Vec::new();
+    let desired_set: BTreeSet<&ResourceAddr> =
+        if opts.destroy { BTreeSet::new() } else { stack.resources.keys().collect() };
+
+    for idx in order {
+        let addr = &graph.graph[idx];
+        if !desired_set.contains(addr) {
+            continue;
+        }
+        let rc = &stack.resources[addr];
+        let Some(provider) = registry.get(&addr.rtype) else { continue };
+        let schema = provider.schema();
+        let current = current_with_config_only(refreshed, addr, schema);
+        let resolve = |r: &Ref| resolve_ref(stack, registry, &|a| planned.get(a).cloned(), r);
+        let mut desired = Attrs::new();
+        for (name, expr) in &rc.attrs {
+            match expr.eval(&resolve) {
+                Ok(v) => {
+                    desired.insert(name.clone(), v);
+                }
+                Err(e) => diags.push(eval_diag(e, rc.attr_spans.get(name).cloned())),
+            }
+        }
+        for a in schema.attrs {
+            if let Some(d) = a.default
+                && !desired.contains_key(a.name)
+            {
+                desired.insert(a.name.to_owned(), d.value());
+            }
+        }
+        if !desired.values().any(Value::contains_unknown) {
+            provider.normalize(&mut desired);
+        }
+        let attr_changes = diff::diff(schema, current.as_ref().unwrap_or(&Attrs::new()), &desired, &rc.ignore_changes);
+        let action = diff::decide(current.as_ref(), Some(&desired), &attr_changes);
+        let mut after = match (&current, action) {
+            (Some(cur), Action::Update | Action::NoOp) => {
+                let mut a = cur.clone();
+                a.extend(desired.clone());
+                a
+            }
+            _ => desired.clone(),
+        };
+        if action.creates() {
+            for a in schema.attrs.iter().filter(|a| a.mode == Mode::Computed) {
+                after.entry(a.name.to_owned()).or_insert(Value::Unknown);
+            }
+        }
+        for a in schema.attrs.iter().filter(|a| a.write_only) {
+            after.remove(a.name);
+        }
+        planned.insert(addr.clone(), after.clone());
+        let before = current.clone();
+        changes.push(ResourceChange {
+            address: addr.clone(),
+            rtype: addr.rtype.clone(),
+            region: rc.region.clone(),
+            action,
+            id: before.as_ref().and_then(|_| refreshed.id_of(addr)),
+            before,
+            after: Some(after),
+            changes: attr_changes,
+            guarded: schema.guarded && action.deletes(),
+            adopted: refreshed.adopted.contains_key(addr),
+            dependencies: deps[addr].keys().cloned().collect(),
+        });
+    }
+    if diags.has_errors() {
+        return Err(diags);
+    }
+
+    let mut forget = Vec::new();
+    for (addr, rs) in &refreshed.state.resources {
+        if desired_set.contains(addr) {
+            continue;
+        }
+        let Some(current) = refreshed.current.get(addr).cloned().flatten() else {
+            forget.push(addr.clone());
+            continue;
+        };
+        let guarded = registry.get(&rs.rtype).is_some_and(|p| p.schema().guarded);
+        changes.push(ResourceChange {
+            address: addr.clone(),
+            rtype: rs.rtype.clone(),
+            region: rs.region.clone(),
+            action: Action::Delete,
+            id: refreshed.id_of(addr),
+            before: Some(current),
+            after: None,
+            changes: Vec::new(),
+            guarded,
+            adopted: refreshed.adopted.contains_key(addr),
+            dependencies: rs.dependencies.clone(),
+        });
+    }
+    for (addr, rs) in &refreshed.state.resources {
+        if desired_set.contains(addr) && refreshed.current.get(addr).is_some_and(Option::is_none) && rs.id.is_some() {
+            // Deleted outside pgstack; the create in `changes` replaces the entry.
+            forget.push(addr.clone());
+        }
+    }
+
+    if !opts.targets.is_empty() {
+        let keep = target_closure(&opts.targets, &changes);
+        changes.retain(|c| keep.contains(&c.address));
+        forget.retain(|a| keep.contains(a));
+    }
+    changes.sort_by(|a, b| a.address.cmp(&b.address));
+
+    let outputs = if opts.destroy {
+        BTreeMap::new()
+    } else {
+        stack
+            .outputs
+            .iter()
+            .filter(|(_, o)| !o.sensitive)
+            .map(|(name, o)| {
+                let v = o
+                    .value
+                    .eval(&|r: &Ref| resolve_ref(stack, registry, &|a| planned.get(a).cloned(), r))
+                    .unwrap_or(Value::Unknown);
+                (name.clone(), v)
+            })
+            .collect()
+    };
+
+    Ok(Plan {
+        format_version: PLAN_FORMAT_VERSION,
+        stack: stack.name.clone(),
+        config_digest: stack.digest.clone(),
+        state_lineage: (refreshed.state.serial > 0 || !refreshed.state.resources.is_empty())
+            .then(|| refreshed.state.lineage.clone()),
+        state_serial: refreshed.state.serial,
+        changes,
+        forget,
+        drift: if refreshed.refreshed { drift(registry, refreshed) } else { Vec::new() },
+        outputs,
+        destroy: opts.destroy,
+    })
+}
+
+/// Current attributes plus the config-only ones remembered in state.
+fn current_with_config_only(
+    refreshed: &Refreshed,
+    addr: &ResourceAddr,
+    schema: &crate::provider::Schema,
+) -> Option<Attrs> {
+    let mut cur = refreshed.current.get(addr).cloned().flatten()?;
+    if let Some(rs) = refreshed.state.resources.get(addr) {
+        for a in schema.attrs.iter().filter(|a| a.config_only) {
+            if let Some(v) = rs.attributes.get(a.name) {
+                cur.insert(a.name.to_owned(), v.clone());
+            }
+        }
+    }
+    Some(cur)
+}
+
+/// Resolves a reference from the attributes `values` gives for an address
+/// (planned "after" values at plan time, state at apply time). Attributes not
+/// yet known (computed ones of objects to be created) are `Unknown`.
+pub fn resolve_ref(
+    stack: &Stack,
+    registry: &Registry,
+    values: &dyn Fn(&ResourceAddr) -> Option<Attrs>,
+    r: &Ref,
+) -> Result<Value, EvalError> {
+    let lookup = |addr: &ResourceAddr| -> Value {
+        let Some(attrs) = values(addr) else { return Value::Unknown };
+        let mut v = attrs.get(&r.path[0]).cloned().unwrap_or_else(|| {
+            let computed = registry
+                .get(&addr.rtype)
+                .and_then(|p| p.schema().attr(&r.path[0]))
+                .is_some_and(|a| a.mode == Mode::Computed);
+            if computed { Value::Unknown } else { Value::Null }
+        });
+        for seg in &r.path[1..] {
+            v = match v {
+                Value::Map(m) => m.get(seg).cloned().unwrap_or(Value::Null),
+                Value::List(l) => seg.parse::<usize>().ok().and_then(|i| l.get(i).cloned()).unwrap_or(Value::Null),
+                Value::Unknown => Value::Unknown,
+                _ => Value::Null,
+            };
+        }
+        v
+    };
+    if r.splat {
+        let list = stack.resources.keys().filter(|a| r.target.matches(a)).map(lookup).collect();
+        return Ok(Value::List(list));
+    }
+    if !stack.resources.contains_key(&r.target) {
+        return Err(EvalError::new(format!("`{}` is not in this stack", r.target), Some(r.span.clone())));
+    }
+    Ok(lookup(&r.target))
+}
+
+fn eval_diag(e: EvalError, fallback: Option<crate::diag::Span>) -> Diagnostic {
+    Diagnostic::error(e.message).at_opt(e.span.or(fallback))
+}
+
+/// The targets plus everything they depend on, transitively.
+fn target_closure(targets: &[ResourceAddr], changes: &[ResourceChange]) -> BTreeSet<ResourceAddr> {
+    let by_addr: BTreeMap<&ResourceAddr, &ResourceChange> = changes.iter().map(|c| (&c.address, c)).collect();
+    let mut keep = BTreeSet::new();
+    let mut stack: Vec<ResourceAddr> =
+        changes.iter().filter(|c| targets.iter().any(|t| t.matches(&c.address))).map(|c| c.address.clone()).collect();
+    while let Some(a) = stack.pop() {
+        if keep.insert(a.clone())
+            && let Some(c) = by_addr.get(&a)
+            && !c.action.deletes()
+        {
+            stack.extend(c.dependencies.iter().cloned());
+        }
+    }
+    keep
+}
+
+/// Out-of-band changes: refreshed objects compared to what state recorded.
+pub fn drift(registry: &Registry, refreshed: &Refreshed) -> Vec<Drift> {
+    let mut out = Vec::new();
+    for (addr, rs) in &refreshed.state.resources {
+        if rs.status != Status::Ready || refreshed.adopted.contains_key(addr) {
+            continue;
+        }
+        let Some(provider) = registry.get(&rs.rtype) else { continue };
+        let schema = provider.schema();
+        match refreshed.current.get(addr) {
+            Some(None) => out.push(Drift { address: addr.clone(), changes: None }),
+            Some(Some(cur)) => {
+                let recorded: Attrs = rs
+                    .attributes
+                    .iter()
+                    .filter(|(k, _)| schema.attr(k).is_some_and(|a| a.mode != Mode::Computed && !a.config_only))
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect();
+                let mut changes = diff::diff(schema, cur, &recorded, &[]);
+                for c in &mut changes {
+                    // Read as "state said X, AWS now says Y".
+                    std::mem::swap(&mut c.before, &mut c.after);
+                }
+                if !changes.is_empty() {
+                    out.push(Drift { address: addr.clone(), changes: Some(changes) });
+                }
+            }
+            None => {}
+        }
+    }
+    out
+}

@@ -1,0 +1,390 @@
+//! `db_subnet_group`: an RDS DB subnet group.
+//!
+//! - Id: the group name, which AWS stores in lowercase (so `normalize` lowercases it).
+//! - Read: one paged DescribeDBSubnetGroups for the region (it filters by one
+//!   name at most), keeping the requested groups; Describe carries no tags, so
+//!   each kept group costs one ListTagsForResource, [`PER_RESOURCE_CONCURRENCY`]
+//!   at a time.
+//! - find_created: the Resource Groups Tagging API does not cover subnet groups
+//!   (not in moto either), so the region's groups are listed and the one whose
+//!   ownership tags match is picked.
+//! - Tested where: create, read, tag changes, delete, import and find_created
+//!   against moto; description and subnet changes (ModifyDBSubnetGroup, in
+//!   [`update_with`]) with aws-smithy-mocks in this file's tests, because
+//!   moto 5.2.5 drops the group on ModifyDBSubnetGroup.
+
+use std::collections::BTreeMap;
+
+use async_trait::async_trait;
+use aws_sdk_rds::Client;
+use aws_sdk_rds::types::{DbSubnetGroup as Group, Tag};
+use futures::{StreamExt, TryStreamExt, stream};
+
+use super::{DEFAULT_DESCRIPTION, PER_RESOURCE_CONCURRENCY, api_error, error_code, get_str, tag_changes, tags_of};
+use crate::addr::ResourceAddr;
+use crate::provider::schema::{Attr, AttrType, Default, Schema, TAG_ADDRESS, TAG_STACK};
+use crate::provider::{Ctx, ProviderError, ResourceType, Result};
+use crate::value::{Attrs, Value};
+
+static SCHEMA: Schema = Schema {
+    attrs: &[
+        Attr::computed("id", AttrType::Str),
+        Attr::computed("arn", AttrType::Str),
+        Attr::computed("vpc_id", AttrType::Str),
+        Attr::required("name", AttrType::Str).force_new(),
+        Attr::optional("description", AttrType::Str).default(Default::Str(DEFAULT_DESCRIPTION)),
+        Attr::required("subnet_ids", AttrType::Set(&AttrType::Str)),
+        Attr::optional("tags", AttrType::Map(&AttrType::Str)),
+    ],
+    guarded: false,
+    taggable: true,
+};
+
+/// The `db_subnet_group` resource type.
+pub struct DbSubnetGroup;
+
+/// AWS's rule for subnet group names (checked after lowercasing).
+fn validate_name(name: &str) -> Result<()> {
+    let ok_chars = name.chars().all(|c| c.is_ascii_alphanumeric() || " ._-".contains(c));
+    if name.is_empty() || name.len() > 255 || !ok_chars || name == "default" {
+        return Err(ProviderError::Invalid(format!(
+            "db_subnet_group name {name:?} must be 1 to 255 letters, digits, spaces, '.', '_' or '-', and not \"default\""
+        )));
+    }
+    Ok(())
+}
+
+/// The desired subnet ids, sorted and deduplicated.
+fn subnet_ids(attrs: &Attrs) -> Vec<String> {
+    let mut ids = attrs.get("subnet_ids").map(Value::string_list).unwrap_or_default();
+    ids.sort();
+    ids.dedup();
+    ids
+}
+
+/// Attributes of a group as AWS describes it, without tags; `None` when AWS
+/// sent no name.
+fn group_attrs(g: &Group) -> Option<Attrs> {
+    let name = g.db_subnet_group_name()?.to_owned();
+    let mut subnets: Vec<String> = g.subnets().iter().filter_map(|s| s.subnet_identifier().map(str::to_owned)).collect();
+    subnets.sort();
+    let mut a = Attrs::new();
+    a.insert("id".into(), Value::str(&name));
+    a.insert("name".into(), Value::Str(name));
+    a.insert("arn".into(), g.db_subnet_group_arn().into());
+    a.insert("vpc_id".into(), g.vpc_id().into());
+    a.insert("description".into(), Value::str(g.db_subnet_group_description().unwrap_or_default()));
+    a.insert("subnet_ids".into(), Value::from(subnets));
+    Some(a)
+}
+
+fn rds_tags(tags: &BTreeMap<String, String>) -> Vec<Tag> {
+    tags.iter().map(|(k, v)| Tag::builder().key(k).value(v).build()).collect()
+}
+
+fn arn_of(attrs: &Attrs) -> Result<&str> {
+    get_str(attrs, "arn").ok_or_else(|| ProviderError::Invalid("db_subnet_group has no arn in state".into()))
+}
+
+/// Every subnet group of the region (one paged call).
+async fn list_groups(client: &Client) -> Result<Vec<Group>> {
+    client
+        .describe_db_subnet_groups()
+        .into_paginator()
+        .items()
+        .send()
+        .try_collect()
+        .await
+        .map_err(|e| api_error("DescribeDBSubnetGroups", e))
+}
+
+async fn read_tags(client: &Client, arn: &str) -> Result<BTreeMap<String, String>> {
+    let out = client
+        .list_tags_for_resource()
+        .resource_name(arn)
+        .send()
+        .await
+        .map_err(|e| api_error("ListTagsForResource", e))?;
+    Ok(out.tag_list().iter().filter_map(|t| Some((t.key()?.to_owned(), t.value().unwrap_or_default().to_owned()))).collect())
+}
+
+/// `attrs` of one group with its tags added.
+async fn add_tags(client: &Client, mut attrs: Attrs) -> Result<Attrs> {
+    if let Some(arn) = get_str(&attrs, "arn") {
+        let tags = read_tags(client, arn).await?;
+        attrs.insert("tags".into(), Value::from(tags));
+    }
+    Ok(attrs)
+}
+
+/// Full attributes (with tags) of each group, `PER_RESOURCE_CONCURRENCY` tag reads at a time.
+async fn with_tags<'a>(client: &Client, groups: impl IntoIterator<Item = &'a Group>) -> Result<Vec<Attrs>> {
+    let reads: Vec<_> = groups.into_iter().filter_map(group_attrs).map(|a| add_tags(client, a)).collect();
+    stream::iter(reads).buffer_unordered(PER_RESOURCE_CONCURRENCY).try_collect().await
+}
+
+/// Applies a change of description, subnets and tags with `client`; returns
+/// the new attributes. Tested with aws-smithy-mocks (moto loses the group).
+async fn update_with(client: &Client, name: &str, prior: &Attrs, desired: &Attrs) -> Result<Attrs> {
+    let mut attrs = prior.clone();
+    let description = get_str(desired, "description").unwrap_or(DEFAULT_DESCRIPTION);
+    let subnets = subnet_ids(desired);
+    if get_str(prior, "description") != Some(description) || subnet_ids(prior) != subnets {
+        let out = client
+            .modify_db_subnet_group()
+            .db_subnet_group_name(name)
+            .db_subnet_group_description(description)
+            .set_subnet_ids(Some(subnets.clone()))
+            .send()
+            .await
+            .map_err(|e| api_error("ModifyDBSubnetGroup", e))?;
+        match out.db_subnet_group().and_then(group_attrs) {
+            Some(now) => attrs.extend(now),
+            None => {
+                attrs.insert("description".into(), Value::str(description));
+                attrs.insert("subnet_ids".into(), Value::from(subnets));
+            }
+        }
+    }
+    let tags = tags_of(desired);
+    let (set, remove) = tag_changes(&tags_of(prior), &tags);
+    if !remove.is_empty() {
+        client
+            .remove_tags_from_resource()
+            .resource_name(arn_of(&attrs)?)
+            .set_tag_keys(Some(remove))
+            .send()
+            .await
+            .map_err(|e| api_error("RemoveTagsFromResource", e))?;
+    }
+    if !set.is_empty() {
+        client
+            .add_tags_to_resource()
+            .resource_name(arn_of(&attrs)?)
+            .set_tags(Some(rds_tags(&set)))
+            .send()
+            .await
+            .map_err(|e| api_error("AddTagsToResource", e))?;
+    }
+    attrs.insert("tags".into(), Value::from(tags));
+    Ok(attrs)
+}
+
+#[async_trait]
+impl ResourceType for DbSubnetGroup {
+    fn type_name(&self) -> &'static str {
+        "db_subnet_group"
+    }
+
+    fn schema(&self) -> &'static Schema {
+        &SCHEMA
+    }
+
+    /// Lowercase name (as AWS stores it) and sorted, deduplicated subnet ids.
+    fn normalize(&self, desired: &mut Attrs) {
+        if let Some(Value::Str(name)) = desired.get_mut("name") {
+            *name = name.to_lowercase();
+        }
+        if desired.contains_key("subnet_ids") {
+            let ids = subnet_ids(desired);
+            desired.insert("subnet_ids".into(), Value::from(ids));
+        }
+    }
+
+    async fn read_many(&self, ctx: &Ctx, ids: &[String]) -> Result<BTreeMap<String, Attrs>> {
+        if ids.is_empty() {
+            return Ok(BTreeMap::new());
+        }
+        let client = ctx.aws.rds(&ctx.region).await;
+        let groups = list_groups(&client).await?;
+        let wanted = |g: &&Group| g.db_subnet_group_name().is_some_and(|n| ids.iter().any(|id| id.eq_ignore_ascii_case(n)));
+        let found = with_tags(&client, groups.iter().filter(wanted)).await?;
+        Ok(ids
+            .iter()
+            .filter_map(|id| {
+                let attrs = found.iter().find(|a| get_str(a, "name").is_some_and(|n| id.eq_ignore_ascii_case(n)))?;
+                Some((id.clone(), attrs.clone()))
+            })
+            .collect())
+    }
+
+    async fn create(&self, ctx: &Ctx, desired: &Attrs) -> Result<Attrs> {
+        let name = get_str(desired, "name").unwrap_or_default().to_lowercase();
+        validate_name(&name)?;
+        let subnets = subnet_ids(desired);
+        if subnets.is_empty() {
+            return Err(ProviderError::Invalid("db_subnet_group needs at least one subnet in subnet_ids".into()));
+        }
+        let tags = tags_of(desired);
+        let client = ctx.aws.rds(&ctx.region).await;
+        let out = client
+            .create_db_subnet_group()
+            .db_subnet_group_name(&name)
+            .db_subnet_group_description(get_str(desired, "description").unwrap_or(DEFAULT_DESCRIPTION))
+            .set_subnet_ids(Some(subnets))
+            .set_tags(Some(rds_tags(&tags)))
+            .send()
+            .await
+            .map_err(|e| api_error("CreateDBSubnetGroup", e))?;
+        let mut attrs = out
+            .db_subnet_group()
+            .and_then(group_attrs)
+            .ok_or_else(|| ProviderError::Invalid(format!("CreateDBSubnetGroup returned no group for {name}")))?;
+        attrs.insert("tags".into(), Value::from(tags));
+        Ok(attrs)
+    }
+
+    async fn update(&self, ctx: &Ctx, id: &str, prior: &Attrs, desired: &Attrs) -> Result<Attrs> {
+        update_with(&ctx.aws.rds(&ctx.region).await, id, prior, desired).await
+    }
+
+    /// A group that is already gone counts as deleted.
+    async fn delete(&self, ctx: &Ctx, id: &str, _prior: &Attrs) -> Result<()> {
+        let client = ctx.aws.rds(&ctx.region).await;
+        match client.delete_db_subnet_group().db_subnet_group_name(id).send().await {
+            Ok(_) => Ok(()),
+            Err(e) if error_code(&e) == Some("DBSubnetGroupNotFoundFault") => Ok(()),
+            Err(e) => Err(api_error("DeleteDBSubnetGroup", e)),
+        }
+    }
+
+    /// Lists the region's groups and returns the one carrying this stack's and
+    /// this address's ownership tags (one ListTagsForResource per group).
+    async fn find_created(&self, ctx: &Ctx, addr: &ResourceAddr) -> Result<Option<String>> {
+        let client = ctx.aws.rds(&ctx.region).await;
+        let groups = list_groups(&client).await?;
+        let address = addr.to_string();
+        let owned = |a: &Attrs| {
+            let tags = tags_of(a);
+            tags.get(TAG_STACK) == Some(&ctx.stack) && tags.get(TAG_ADDRESS) == Some(&address)
+        };
+        let all = with_tags(&client, &groups).await?;
+        Ok(all.iter().find(|a| owned(a)).and_then(|a| get_str(a, "id")).map(str::to_owned))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use aws_sdk_rds::config::{BehaviorVersion, Credentials, Region};
+    use aws_sdk_rds::operation::add_tags_to_resource::AddTagsToResourceOutput;
+    use aws_sdk_rds::operation::modify_db_subnet_group::ModifyDbSubnetGroupOutput;
+    use aws_sdk_rds::operation::remove_tags_from_resource::RemoveTagsFromResourceOutput;
+    use aws_sdk_rds::types::Subnet;
+    use aws_smithy_mocks::{MockResponseInterceptor, Rule, RuleMode, create_mock_http_client, mock};
+
+    use super::*;
+
+    const ARN: &str = "arn:aws:rds:us-east-1:123456789012:subgrp:db";
+
+    /// An RDS client answered by `rules` (built by hand: `mock_client!` needs
+    /// the SDK's `test-util` feature, which would rebuild every SDK crate).
+    fn mock_rds(rules: &[&Rule]) -> Client {
+        let interceptor =
+            rules.iter().fold(MockResponseInterceptor::new().rule_mode(RuleMode::MatchAny), |i, r| i.with_rule(r));
+        let conf = aws_sdk_rds::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new("us-east-1"))
+            .credentials_provider(Credentials::new("test", "test", None, None, "test"))
+            .http_client(create_mock_http_client())
+            .interceptor(interceptor)
+            .build();
+        Client::from_conf(conf)
+    }
+
+    fn attrs(description: &str, subnets: &[&str], tags: &[(&str, &str)]) -> Attrs {
+        let mut a = Attrs::new();
+        a.insert("id".into(), Value::str("db"));
+        a.insert("name".into(), Value::str("db"));
+        a.insert("arn".into(), Value::str(ARN));
+        a.insert("vpc_id".into(), Value::str("vpc-1"));
+        a.insert("description".into(), Value::str(description));
+        a.insert("subnet_ids".into(), Value::List(subnets.iter().map(|s| Value::str(*s)).collect()));
+        let tags: BTreeMap<String, String> = tags.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        a.insert("tags".into(), Value::from(tags));
+        a
+    }
+
+    /// ModifyDBSubnetGroup answering with the group as the request describes it.
+    fn modify_rule() -> Rule {
+        mock!(Client::modify_db_subnet_group).then_compute_output(|req| {
+            let subnets = req.subnet_ids().iter().map(|s| Subnet::builder().subnet_identifier(s).build());
+            ModifyDbSubnetGroupOutput::builder()
+                .db_subnet_group(
+                    Group::builder()
+                        .db_subnet_group_name(req.db_subnet_group_name().unwrap_or_default())
+                        .db_subnet_group_description(req.db_subnet_group_description().unwrap_or_default())
+                        .db_subnet_group_arn(ARN)
+                        .vpc_id("vpc-1")
+                        .set_subnets(Some(subnets.collect()))
+                        .build(),
+                )
+                .build()
+        })
+    }
+
+    #[tokio::test]
+    async fn update_changes_description_and_subnets_in_place() {
+        let modify = modify_rule();
+        let client = mock_rds(&[&modify]);
+        let prior = attrs("old", &["subnet-a", "subnet-b"], &[]);
+        let mut desired = attrs("new", &["subnet-c", "subnet-a"], &[]);
+        DbSubnetGroup.normalize(&mut desired);
+        let got = update_with(&client, "db", &prior, &desired).await.unwrap();
+        assert_eq!(modify.num_calls(), 1);
+        assert_eq!(got, desired, "the result is what the desired attributes say, in canonical form");
+    }
+
+    #[tokio::test]
+    async fn modify_request_carries_sorted_subnets_and_description() {
+        let modify = mock!(Client::modify_db_subnet_group)
+            .match_requests(|r| {
+                r.db_subnet_group_name() == Some("db")
+                    && r.db_subnet_group_description() == Some("new")
+                    && r.subnet_ids() == ["subnet-a", "subnet-c"]
+            })
+            .then_output(|| ModifyDbSubnetGroupOutput::builder().build());
+        let client = mock_rds(&[&modify]);
+        let prior = attrs("old", &["subnet-a"], &[]);
+        let got = update_with(&client, "db", &prior, &attrs("new", &["subnet-c", "subnet-a", "subnet-c"], &[])).await;
+        let got = got.expect("a request that does not match the rule fails the call");
+        assert_eq!(got["subnet_ids"].string_list(), vec!["subnet-a", "subnet-c"]);
+        assert_eq!(get_str(&got, "description"), Some("new"));
+    }
+
+    #[tokio::test]
+    async fn tag_only_change_does_not_modify_the_group() {
+        let modify = modify_rule();
+        let add = mock!(Client::add_tags_to_resource)
+            .match_requests(|r| {
+                r.resource_name() == Some(ARN)
+                    && r.tags().iter().map(|t| (t.key(), t.value())).eq([(Some("team"), Some("db"))])
+            })
+            .then_output(|| AddTagsToResourceOutput::builder().build());
+        let remove = mock!(Client::remove_tags_from_resource)
+            .match_requests(|r| r.resource_name() == Some(ARN) && r.tag_keys() == ["old"])
+            .then_output(|| RemoveTagsFromResourceOutput::builder().build());
+        let client = mock_rds(&[&modify, &add, &remove]);
+        let prior = attrs("d", &["subnet-a"], &[("old", "x"), ("keep", "1")]);
+        let desired = attrs("d", &["subnet-a"], &[("team", "db"), ("keep", "1")]);
+        let got = update_with(&client, "db", &prior, &desired).await.unwrap();
+        assert_eq!((modify.num_calls(), add.num_calls(), remove.num_calls()), (0, 1, 1));
+        assert_eq!(got, desired);
+    }
+
+    #[test]
+    fn normalize_lowercases_name_and_sorts_subnets() {
+        let mut a = attrs("d", &["subnet-b", "subnet-a", "subnet-b"], &[]);
+        a.insert("name".into(), Value::str("Prod-DB"));
+        DbSubnetGroup.normalize(&mut a);
+        assert_eq!(get_str(&a, "name"), Some("prod-db"));
+        assert_eq!(a["subnet_ids"].string_list(), vec!["subnet-a", "subnet-b"]);
+    }
+
+    #[test]
+    fn names_follow_aws_rules() {
+        assert!(validate_name("prod-db_1.a b").is_ok());
+        for bad in ["", "default", "db/1", &"x".repeat(256)] {
+            assert!(matches!(validate_name(bad), Err(ProviderError::Invalid(_))), "{bad:?}");
+        }
+    }
+}

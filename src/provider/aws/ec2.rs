@@ -1,0 +1,212 @@
+//! Helpers shared by the EC2 resource types (`vpc`, `subnet`,
+//! `security_group`): tag conversion and sync, id-filtered reads in chunks,
+//! ownership-tag lookups, ARNs, and deletes that wait out dependency
+//! violations.
+//!
+//! Reads use Filters (`vpc-id`, `subnet-id`, `group-id`) rather than id
+//! lists: a filter value that matches nothing is simply absent from the
+//! answer, while an unknown id in an id list fails the whole call.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+use aws_sdk_ec2::Client;
+use aws_sdk_ec2::types::{Filter, ResourceType as Ec2ResourceType, Tag, TagSpecification};
+use aws_smithy_runtime_api::client::result::SdkError;
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+
+use super::{api_error, error_code, tag_changes, tags_of};
+use crate::addr::ResourceAddr;
+use crate::provider::schema::{TAG_ADDRESS, TAG_STACK};
+use crate::provider::{Ctx, Result};
+use crate::value::{Attrs, Value};
+
+/// Most values EC2 accepts in one filter.
+const FILTER_CHUNK: usize = 200;
+
+/// How long a delete keeps retrying `DependencyViolation` (dependents that
+/// were just deleted can take a while to let go).
+const DEPENDENCY_WAIT: Duration = Duration::from_secs(60);
+
+/// First and longest pause between delete attempts.
+const RETRY_FIRST: Duration = Duration::from_millis(500);
+const RETRY_MAX: Duration = Duration::from_secs(8);
+
+/// EC2 tags from a tag map.
+pub fn ec2_tags(tags: &BTreeMap<String, String>) -> Vec<Tag> {
+    tags.iter().map(|(k, v)| Tag::builder().key(k).value(v).build()).collect()
+}
+
+/// A tag map from EC2 tags; tags without a key are skipped.
+pub fn tag_map(tags: &[Tag]) -> BTreeMap<String, String> {
+    tags.iter().filter_map(|t| Some((t.key()?.to_owned(), t.value().unwrap_or_default().to_owned()))).collect()
+}
+
+/// The tag specification that tags a new resource with `desired["tags"]` in
+/// its create call; `None` when there are no tags.
+pub fn tag_specification(kind: Ec2ResourceType, desired: &Attrs) -> Option<TagSpecification> {
+    let tags = tags_of(desired);
+    (!tags.is_empty())
+        .then(|| TagSpecification::builder().resource_type(kind).set_tags(Some(ec2_tags(&tags))).build())
+}
+
+/// Brings the tags of resource `id` from `prior["tags"]` to `desired["tags"]`
+/// (CreateTags for new or changed values, DeleteTags for removed keys).
+pub async fn sync_tags(client: &Client, id: &str, prior: &Attrs, desired: &Attrs) -> Result<()> {
+    let (set, remove) = tag_changes(&tags_of(prior), &tags_of(desired));
+    if !set.is_empty() {
+        client
+            .create_tags()
+            .resources(id)
+            .set_tags(Some(ec2_tags(&set)))
+            .send()
+            .await
+            .map_err(|e| api_error("CreateTags", e))?;
+    }
+    if !remove.is_empty() {
+        let keys = remove.into_iter().map(|k| Tag::builder().key(k).build()).collect();
+        client
+            .delete_tags()
+            .resources(id)
+            .set_tags(Some(keys))
+            .send()
+            .await
+            .map_err(|e| api_error("DeleteTags", e))?;
+    }
+    Ok(())
+}
+
+/// One filter: `name` matching any of `values`.
+pub fn filter(name: &str, values: impl IntoIterator<Item = String>) -> Filter {
+    Filter::builder().name(name).set_values(Some(values.into_iter().collect())).build()
+}
+
+/// Runs `describe` once per chunk of at most [`FILTER_CHUNK`] distinct ids
+/// (none for an empty list) and concatenates the answers.
+pub async fn describe_in_chunks<T, F, Fut>(ids: &[String], mut describe: F) -> Result<Vec<T>>
+where
+    F: FnMut(Vec<String>) -> Fut,
+    Fut: Future<Output = Result<Vec<T>>>,
+{
+    let mut distinct: Vec<String> = ids.to_vec();
+    distinct.sort();
+    distinct.dedup();
+    let mut out = Vec::new();
+    for chunk in distinct.chunks(FILTER_CHUNK) {
+        out.extend(describe(chunk.to_vec()).await?);
+    }
+    Ok(out)
+}
+
+/// Filters matching the ownership tags this stack puts on `addr`'s resource.
+/// Filter values treat `*` and `?` as wildcards, so answers go through
+/// [`first_owned`], which compares exactly.
+pub fn ownership_filters(ctx: &Ctx, addr: &ResourceAddr) -> Vec<Filter> {
+    vec![
+        filter(&format!("tag:{TAG_STACK}"), [ctx.stack.clone()]),
+        filter(&format!("tag:{TAG_ADDRESS}"), [addr.to_string()]),
+    ]
+}
+
+/// The id of the first `(id, tags)` item (by id) whose tags are exactly the
+/// ownership tags of `addr` in this stack. Several can only exist when a
+/// create was retried outside pgstack; the others are left alone.
+pub fn first_owned<'a>(
+    items: impl Iterator<Item = (Option<&'a str>, &'a [Tag])>,
+    ctx: &Ctx,
+    addr: &ResourceAddr,
+) -> Option<String> {
+    let address = addr.to_string();
+    items
+        .filter(|(_, tags)| {
+            let tags = tag_map(tags);
+            tags.get(TAG_STACK) == Some(&ctx.stack) && tags.get(TAG_ADDRESS) == Some(&address)
+        })
+        .filter_map(|(id, _)| id)
+        .min()
+        .map(str::to_owned)
+}
+
+/// The AWS partition of a region (`aws`, `aws-cn`, `aws-us-gov`).
+pub fn partition(region: &str) -> &'static str {
+    if region.starts_with("cn-") {
+        "aws-cn"
+    } else if region.starts_with("us-gov-") {
+        "aws-us-gov"
+    } else {
+        "aws"
+    }
+}
+
+/// `arn:PARTITION:ec2:REGION:OWNER:KIND/ID`, for EC2 objects whose Describe
+/// answer carries no ARN.
+pub fn arn(region: &str, owner: &str, kind: &str, id: &str) -> String {
+    format!("arn:{}:ec2:{region}:{owner}:{kind}/{id}", partition(region))
+}
+
+/// `desired["tags"]` (what a create or update leaves on the resource), or no tags.
+pub fn desired_tags(desired: &Attrs) -> Value {
+    desired.get("tags").cloned().unwrap_or_else(|| Value::Map(BTreeMap::new()))
+}
+
+/// Inserts `tags` as the `tags` attribute.
+pub fn insert_tags(attrs: &mut Attrs, tags: &[Tag]) {
+    attrs.insert("tags".into(), Value::from(tag_map(tags)));
+}
+
+/// Runs a delete call until it succeeds. A `*.NotFound` error code counts as
+/// success (already gone). `DependencyViolation` is retried with exponential
+/// backoff for up to [`DEPENDENCY_WAIT`]; any other error fails at once.
+pub async fn delete_retrying<O, E, R, F, Fut>(operation: &'static str, mut call: F) -> Result<()>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = std::result::Result<O, SdkError<E, R>>>,
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug,
+{
+    let start = Instant::now();
+    let mut pause = RETRY_FIRST;
+    loop {
+        let err = match call().await {
+            Ok(_) => return Ok(()),
+            Err(e) => e,
+        };
+        match error_code(&err) {
+            Some(code) if code.ends_with(".NotFound") => return Ok(()),
+            Some("DependencyViolation") if start.elapsed() + pause <= DEPENDENCY_WAIT => {
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(RETRY_MAX);
+            }
+            _ => return Err(api_error(operation, err)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn arn_uses_the_region_partition() {
+        assert_eq!(arn("us-east-1", "123", "vpc", "vpc-1"), "arn:aws:ec2:us-east-1:123:vpc/vpc-1");
+        assert_eq!(arn("cn-north-1", "123", "vpc", "vpc-1"), "arn:aws-cn:ec2:cn-north-1:123:vpc/vpc-1");
+        assert_eq!(partition("us-gov-west-1"), "aws-us-gov");
+    }
+
+    #[tokio::test]
+    async fn describe_in_chunks_dedups_and_splits() {
+        let ids: Vec<String> = (0..450).map(|i| format!("id-{i:03}")).chain(["id-000".to_owned()]).collect();
+        let mut sizes = Vec::new();
+        let got = describe_in_chunks(&ids, |chunk| {
+            sizes.push(chunk.len());
+            async move { Ok(chunk) }
+        })
+        .await
+        .unwrap();
+        assert_eq!(sizes, vec![200, 200, 50]);
+        assert_eq!(got.len(), 450);
+        let none: Vec<String> = describe_in_chunks(&[], |c| async move { Ok(c) }).await.unwrap();
+        assert!(none.is_empty());
+    }
+}

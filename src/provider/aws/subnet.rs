@@ -1,0 +1,158 @@
+//! `subnet`: a VPC subnet.
+//!
+//! - Create: CreateSubnet with the tags in the same call; then
+//!   ModifySubnetAttribute when `map_public_ip_on_launch` is on (AWS starts a
+//!   new subnet with it off).
+//! - `availability_zone` is optional: when unset AWS picks one, reads report
+//!   it, and the plan does not diff an unset optional attribute.
+//! - Read: one paged DescribeSubnets filtered by `subnet-id` (200 ids per
+//!   call); it carries everything, ARN included.
+
+use std::collections::BTreeMap;
+
+use async_trait::async_trait;
+use aws_sdk_ec2::types::{AttributeBooleanValue, ResourceType as Ec2ResourceType, Subnet as AwsSubnet};
+
+use super::ec2::{
+    self, arn, delete_retrying, describe_in_chunks, desired_tags, filter, insert_tags, sync_tags, tag_specification,
+};
+use super::{api_error, get_bool, get_str};
+use crate::addr::ResourceAddr;
+use crate::provider::schema::{Attr, AttrType, Default, Schema};
+use crate::provider::{Ctx, ProviderError, ResourceType, Result};
+use crate::value::{Attrs, Value};
+
+static SCHEMA: Schema = Schema {
+    attrs: &[
+        Attr::computed("id", AttrType::Str),
+        Attr::computed("arn", AttrType::Str),
+        Attr::required("vpc_id", AttrType::Str).force_new(),
+        Attr::required("cidr_block", AttrType::Str).force_new(),
+        Attr::optional("availability_zone", AttrType::Str).force_new(),
+        Attr::optional("map_public_ip_on_launch", AttrType::Bool).default(Default::Bool(false)),
+        Attr::optional("tags", AttrType::Map(&AttrType::Str)),
+    ],
+    guarded: false,
+    taggable: true,
+};
+
+/// The `subnet` resource type.
+pub struct Subnet;
+
+/// Attributes of a subnet as AWS describes it; `None` without an id.
+fn subnet_attrs(s: &AwsSubnet, region: &str) -> Option<(String, Attrs)> {
+    let id = s.subnet_id()?.to_owned();
+    let arn = s.subnet_arn().map(str::to_owned).or_else(|| s.owner_id().map(|o| arn(region, o, "subnet", &id)));
+    let mut a = Attrs::new();
+    a.insert("id".into(), Value::str(&id));
+    a.insert("arn".into(), arn.into());
+    a.insert("vpc_id".into(), s.vpc_id().into());
+    a.insert("cidr_block".into(), s.cidr_block().into());
+    a.insert("availability_zone".into(), s.availability_zone().into());
+    a.insert("map_public_ip_on_launch".into(), Value::Bool(s.map_public_ip_on_launch().unwrap_or(false)));
+    insert_tags(&mut a, s.tags());
+    Some((id, a))
+}
+
+async fn set_map_public_ip(client: &aws_sdk_ec2::Client, id: &str, on: bool) -> Result<()> {
+    client
+        .modify_subnet_attribute()
+        .subnet_id(id)
+        .map_public_ip_on_launch(AttributeBooleanValue::builder().value(on).build())
+        .send()
+        .await
+        .map_err(|e| api_error("ModifySubnetAttribute", e))?;
+    Ok(())
+}
+
+#[async_trait]
+impl ResourceType for Subnet {
+    fn type_name(&self) -> &'static str {
+        "subnet"
+    }
+
+    fn schema(&self) -> &'static Schema {
+        &SCHEMA
+    }
+
+    async fn read_many(&self, ctx: &Ctx, ids: &[String]) -> Result<BTreeMap<String, Attrs>> {
+        let client = ctx.aws.ec2(&ctx.region).await;
+        let subnets = describe_in_chunks(ids, |chunk| {
+            let client = &client;
+            async move {
+                client
+                    .describe_subnets()
+                    .filters(filter("subnet-id", chunk))
+                    .into_paginator()
+                    .items()
+                    .send()
+                    .try_collect()
+                    .await
+                    .map_err(|e| api_error("DescribeSubnets", e))
+            }
+        })
+        .await?;
+        Ok(subnets.iter().filter_map(|s| subnet_attrs(s, &ctx.region)).collect())
+    }
+
+    async fn create(&self, ctx: &Ctx, desired: &Attrs) -> Result<Attrs> {
+        let client = ctx.aws.ec2(&ctx.region).await;
+        let required = |name: &str| {
+            get_str(desired, name).ok_or_else(|| ProviderError::Invalid(format!("subnet needs {name}")))
+        };
+        let out = client
+            .create_subnet()
+            .vpc_id(required("vpc_id")?)
+            .cidr_block(required("cidr_block")?)
+            .set_availability_zone(get_str(desired, "availability_zone").map(str::to_owned))
+            .set_tag_specifications(tag_specification(Ec2ResourceType::Subnet, desired).map(|t| vec![t]))
+            .send()
+            .await
+            .map_err(|e| api_error("CreateSubnet", e))?;
+        let (id, mut attrs) = out
+            .subnet()
+            .and_then(|s| subnet_attrs(s, &ctx.region))
+            .ok_or_else(|| ProviderError::Invalid("CreateSubnet answered without a subnet id".into()))?;
+        let map_public = get_bool(desired, "map_public_ip_on_launch").unwrap_or(false);
+        if get_bool(&attrs, "map_public_ip_on_launch") != Some(map_public) {
+            set_map_public_ip(&client, &id, map_public).await?;
+            attrs.insert("map_public_ip_on_launch".into(), Value::Bool(map_public));
+        }
+        // The tags went in with CreateSubnet; its answer may not echo them.
+        attrs.insert("tags".into(), desired_tags(desired));
+        Ok(attrs)
+    }
+
+    async fn update(&self, ctx: &Ctx, id: &str, prior: &Attrs, desired: &Attrs) -> Result<Attrs> {
+        let client = ctx.aws.ec2(&ctx.region).await;
+        let mut attrs = prior.clone();
+        if let Some(on) = get_bool(desired, "map_public_ip_on_launch")
+            && get_bool(prior, "map_public_ip_on_launch") != Some(on)
+        {
+            set_map_public_ip(&client, id, on).await?;
+            attrs.insert("map_public_ip_on_launch".into(), Value::Bool(on));
+        }
+        sync_tags(&client, id, prior, desired).await?;
+        attrs.insert("tags".into(), desired_tags(desired));
+        Ok(attrs)
+    }
+
+    async fn delete(&self, ctx: &Ctx, id: &str, _prior: &Attrs) -> Result<()> {
+        let client = ctx.aws.ec2(&ctx.region).await;
+        delete_retrying("DeleteSubnet", || client.delete_subnet().subnet_id(id).send()).await
+    }
+
+    async fn find_created(&self, ctx: &Ctx, addr: &ResourceAddr) -> Result<Option<String>> {
+        let client = ctx.aws.ec2(&ctx.region).await;
+        let subnets: Vec<AwsSubnet> = client
+            .describe_subnets()
+            .set_filters(Some(ec2::ownership_filters(ctx, addr)))
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .map_err(|e| api_error("DescribeSubnets", e))?;
+        Ok(ec2::first_owned(subnets.iter().map(|s| (s.subnet_id(), s.tags())), ctx, addr))
+    }
+}

@@ -1,0 +1,231 @@
+//! State: what pgstack knows it manages, persisted after every change.
+//!
+//! Invariants: a state file never holds an `Unknown` value or a write-only
+//! attribute; `serial` grows by one per persisted change; `lineage` is fixed
+//! when the state is first created and identifies it across copies.
+
+pub mod local;
+pub mod lock;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+
+use crate::addr::ResourceAddr;
+use crate::value::{Attrs, Value};
+pub use lock::{LockGuard, LockInfo};
+
+/// Version of the state file format written by this build.
+pub const STATE_VERSION: u32 = 1;
+
+/// The whole state of one stack.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StateFile {
+    pub version: u32,
+    pub serial: u64,
+    pub lineage: String,
+    pub stack: String,
+    #[serde(with = "resources_as_list")]
+    pub resources: BTreeMap<ResourceAddr, ResourceState>,
+    /// Output values from the last apply; sensitive outputs are not stored.
+    #[serde(default)]
+    pub outputs: BTreeMap<String, Value>,
+}
+
+/// Whether a resource is known to exist.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    /// Exists with the recorded id.
+    Ready,
+    /// A create was started but its result never reached the state; the next
+    /// run looks the resource up by its ownership tags and adopts it.
+    CreatePending,
+}
+
+/// One managed resource instance.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ResourceState {
+    pub address: ResourceAddr,
+    #[serde(rename = "type")]
+    pub rtype: String,
+    pub region: String,
+    pub status: Status,
+    /// AWS id; absent while `status` is `CreatePending`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    #[serde(default)]
+    pub attributes: Attrs,
+    /// Resources this one depended on when last applied (destroy order).
+    #[serde(default)]
+    pub dependencies: Vec<ResourceAddr>,
+}
+
+impl StateFile {
+    pub fn new(stack: &str) -> Self {
+        StateFile {
+            version: STATE_VERSION,
+            serial: 0,
+            lineage: uuid::Uuid::new_v4().to_string(),
+            stack: stack.to_owned(),
+            resources: BTreeMap::new(),
+            outputs: BTreeMap::new(),
+        }
+    }
+
+    /// Parses a state file, refusing versions this build does not know.
+    pub fn from_json(text: &str) -> Result<Self, StateError> {
+        let probe: serde_json::Value = serde_json::from_str(text).map_err(|e| StateError::Corrupt(e.to_string()))?;
+        let version = probe.get("version").and_then(serde_json::Value::as_u64).unwrap_or(0);
+        if version != u64::from(STATE_VERSION) {
+            return Err(StateError::UnsupportedVersion(version));
+        }
+        serde_json::from_value(probe).map_err(|e| StateError::Corrupt(e.to_string()))
+    }
+
+    pub fn to_json(&self) -> Result<String, StateError> {
+        for r in self.resources.values() {
+            if r.attributes.values().any(Value::contains_unknown) {
+                return Err(StateError::Invalid(format!("{} has an unknown value", r.address)));
+            }
+        }
+        serde_json::to_string_pretty(self).map_err(|e| StateError::Invalid(e.to_string()))
+    }
+}
+
+mod resources_as_list {
+    use super::*;
+    use serde::{Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(m: &BTreeMap<ResourceAddr, ResourceState>, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(m.values())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<ResourceAddr, ResourceState>, D::Error> {
+        let list = Vec::<ResourceState>::deserialize(d)?;
+        Ok(list.into_iter().map(|r| (r.address.clone(), r)).collect())
+    }
+}
+
+/// Why state could not be read, written or locked.
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    #[error("state file {path}: {source}")]
+    Io { path: String, source: std::io::Error },
+    #[error("state file is not valid: {0}")]
+    Corrupt(String),
+    #[error("state file version {0} is not supported by this pgstack (it writes version {STATE_VERSION})")]
+    UnsupportedVersion(u64),
+    #[error("refusing to write state: {0}")]
+    Invalid(String),
+    #[error("state is locked by {}", .0.describe())]
+    Locked(LockInfo),
+}
+
+/// Where state lives. Local files today; an S3 backend with conditional-write
+/// locking implements the same trait.
+#[async_trait]
+pub trait StateBackend: Send + Sync {
+    /// The stored state, or `None` when the stack has none yet.
+    async fn load(&self) -> Result<Option<StateFile>, StateError>;
+    /// Replaces the stored state atomically, keeping the previous version as a backup.
+    async fn write(&self, state: &StateFile) -> Result<(), StateError>;
+    /// Takes the stack's lock, or reports who holds it.
+    async fn lock(&self, info: LockInfo) -> Result<LockGuard, StateError>;
+    /// Where the state is, for messages.
+    fn describe(&self) -> String;
+}
+
+/// The in-memory state of a running apply, persisted with group commit: every
+/// change is durable before `commit` returns, and changes that arrive while a
+/// write is in flight share the next write.
+pub struct LiveState {
+    state: std::sync::Mutex<StateFile>,
+    backend: Arc<dyn StateBackend>,
+    generation: AtomicU64,
+    persisted: tokio::sync::Mutex<u64>,
+}
+
+impl LiveState {
+    pub fn new(state: StateFile, backend: Arc<dyn StateBackend>) -> Self {
+        LiveState {
+            state: std::sync::Mutex::new(state),
+            backend,
+            generation: AtomicU64::new(0),
+            persisted: tokio::sync::Mutex::new(0),
+        }
+    }
+
+    /// A copy of the current in-memory state.
+    pub fn snapshot(&self) -> StateFile {
+        self.lock_state().clone()
+    }
+
+    /// Reads the current state without copying it.
+    pub fn with<R>(&self, f: impl FnOnce(&StateFile) -> R) -> R {
+        f(&self.lock_state())
+    }
+
+    fn lock_state(&self) -> std::sync::MutexGuard<'_, StateFile> {
+        self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Applies `change` and returns once a write containing it is durable.
+    pub async fn commit(&self, change: impl FnOnce(&mut StateFile)) -> Result<(), StateError> {
+        let generation = {
+            let mut s = self.lock_state();
+            change(&mut s);
+            self.generation.fetch_add(1, Ordering::SeqCst) + 1
+        };
+        let mut persisted = self.persisted.lock().await;
+        if *persisted >= generation {
+            return Ok(());
+        }
+        let (snapshot, covered) = {
+            let mut s = self.lock_state();
+            s.serial += 1;
+            (s.clone(), self.generation.load(Ordering::SeqCst))
+        };
+        self.backend.write(&snapshot).await?;
+        *persisted = covered;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn state_round_trips_and_refuses_unknown() {
+        let mut s = StateFile::new("demo");
+        let addr: ResourceAddr = "vpc.main".parse().unwrap();
+        let mut attrs = Attrs::new();
+        attrs.insert("cidr_block".into(), Value::str("10.0.0.0/16"));
+        s.resources.insert(
+            addr.clone(),
+            ResourceState {
+                address: addr.clone(),
+                rtype: "vpc".into(),
+                region: "us-east-1".into(),
+                status: Status::Ready,
+                id: Some("vpc-1".into()),
+                attributes: attrs,
+                dependencies: vec![],
+            },
+        );
+        let text = s.to_json().unwrap();
+        assert_eq!(StateFile::from_json(&text).unwrap(), s);
+        s.resources.get_mut(&addr).unwrap().attributes.insert("x".into(), Value::Unknown);
+        assert!(matches!(s.to_json(), Err(StateError::Invalid(_))));
+    }
+
+    #[test]
+    fn unknown_versions_are_refused() {
+        let err = StateFile::from_json(r#"{"version": 99}"#).unwrap_err();
+        assert!(matches!(err, StateError::UnsupportedVersion(99)));
+    }
+}

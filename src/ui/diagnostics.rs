@@ -1,0 +1,61 @@
+//! Renders diagnostics with `file:line:column`, the source line, a caret
+//! underline and hints.
+
+use std::fmt::Write;
+
+use crate::diag::{Diagnostic, Diagnostics, Severity, SourceMap};
+
+use super::Style;
+
+/// Renders every diagnostic, then a count line when there are errors.
+pub fn render(sources: &SourceMap, diags: &Diagnostics, style: Style) -> String {
+    let mut out = String::new();
+    for d in &diags.0 {
+        out.push_str(&render_one(sources, d, style));
+        out.push('\n');
+    }
+    let errors = diags.0.iter().filter(|d| d.severity == Severity::Error).count();
+    if errors > 0 {
+        let _ = writeln!(out, "{}", style.red(&format!("{errors} error{} found", if errors == 1 { "" } else { "s" })));
+    }
+    out
+}
+
+fn render_one(sources: &SourceMap, d: &Diagnostic, style: Style) -> String {
+    let mut out = String::new();
+    let label = match d.severity {
+        Severity::Error => style.red("error"),
+        Severity::Warning => style.yellow("warning"),
+    };
+    match &d.span {
+        Some(span) => {
+            let _ = writeln!(out, "{label}: {}: {}", sources.location(span), style.bold(&d.summary));
+            let file = sources.get(span.file);
+            let (line, col) = sources.line_col(span.file, span.range.start);
+            let text = file.text.lines().nth(line - 1).unwrap_or_default();
+            let gutter = line.to_string().len();
+            let end_col = if span.range.end > span.range.start {
+                let (end_line, end_col) = sources.line_col(span.file, span.range.end);
+                if end_line == line { end_col } else { text.chars().count() + 1 }
+            } else {
+                col + 1
+            };
+            let width = end_col.saturating_sub(col).max(1);
+            let _ = writeln!(out, "{:gutter$} |", "");
+            let _ = writeln!(out, "{line} | {text}");
+            let _ = writeln!(out, "{:gutter$} | {}{}", "", " ".repeat(col - 1), style.red(&"^".repeat(width)));
+        }
+        None => {
+            let _ = writeln!(out, "{label}: {}", style.bold(&d.summary));
+        }
+    }
+    if let Some(detail) = &d.detail {
+        for l in detail.lines() {
+            let _ = writeln!(out, "  {l}");
+        }
+    }
+    for h in &d.hints {
+        let _ = writeln!(out, "  {}: {h}", style.cyan("hint"));
+    }
+    out
+}
