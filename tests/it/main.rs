@@ -7,3 +7,4 @@ mod moto_smoke;
 mod providers_kms_rds;
 mod validate;
 mod cli_moto;
+mod providers_ec2;
