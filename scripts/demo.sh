@@ -23,7 +23,7 @@ read -r -t 60 ready port <&"${MOTO[0]}" || { echo "moto did not start" >&2; exit
 [[ "$ready" == "ready" ]] || { echo "unexpected moto output: $ready" >&2; exit 1; }
 echo "moto listening on 127.0.0.1:$port"
 
-export AWS_ENDPOINT_URL="http://127.0.0.1:$port" AWS_REGION=us-east-1
+export AWS_ENDPOINT_URL="http://127.0.0.1:$port" AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1
 export AWS_ACCESS_KEY_ID=demo AWS_SECRET_ACCESS_KEY=demo AWS_EC2_METADATA_DISABLED=true
 export AWS_CONFIG_FILE=/dev/null AWS_SHARED_CREDENTIALS_FILE=/dev/null
 unset AWS_PROFILE
@@ -53,10 +53,10 @@ step "Applying exactly that saved plan"
 "$PGSTACK" apply "$WORK/change.plan" "${STATE[@]}"
 
 step "Someone disables key rotation outside pgstack"
-KEY_ID="$("$PGSTACK" state show "$STACK" "${STATE[@]}" kms_key.db | sed -n 's/^id *= *"\(.*\)"/\1/p')"
+KEY_ID="$("$PGSTACK" output "$STACK" "${STATE[@]}" kms_key_arn)"
 "$VENV/bin/python" - "$KEY_ID" <<'PY'
 import sys, boto3
-boto3.client("kms").disable_key_rotation(KeyId=sys.argv[1])
+boto3.client("kms", region_name="us-east-1").disable_key_rotation(KeyId=sys.argv[1])
 print(f"disabled rotation on {sys.argv[1]}")
 PY
 

@@ -8,7 +8,7 @@
 //! line does not cascade into misleading follow-up errors.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
+use std::path::{Component, Path, PathBuf};
 use std::rc::Rc;
 
 use sha2::{Digest, Sha256};
@@ -46,9 +46,14 @@ pub struct Loaded {
 /// `STACK` on the command line: a path, or `NAME` for `stacks/NAME.toml`
 /// (when the argument has no `/`, no `.toml` suffix, and that file exists).
 pub fn resolve_stack_path(arg: &str) -> PathBuf {
+    stack_path_in(Path::new(""), arg)
+}
+
+/// [`resolve_stack_path`] with `stacks/` looked up under `cwd`.
+fn stack_path_in(cwd: &Path, arg: &str) -> PathBuf {
     if !arg.contains('/') && !arg.ends_with(".toml") {
         let candidate = Path::new("stacks").join(format!("{arg}.toml"));
-        if candidate.is_file() {
+        if cwd.join(&candidate).is_file() {
             return candidate;
         }
     }
@@ -447,11 +452,13 @@ impl<'r> Loader<'r> {
         self.static_str(scope, &p.value, "the state path")
     }
 
-    /// sha256 over every source file (path and text) and every variable value.
+    /// sha256 over every source file (path relative to the stack file's
+/// directory, and text) and every variable value.
     fn digest(&self, vars: &BTreeMap<String, Value>) -> String {
         let mut h = Sha256::new();
+        let root = self.sources.files().first().and_then(|f| f.path.parent()).unwrap_or(Path::new(""));
         for f in self.sources.files() {
-            h.update(f.path.to_string_lossy().as_bytes());
+            h.update(relative_to(&f.path, root).to_string_lossy().as_bytes());
             h.update([0]);
             h.update(f.text.as_bytes());
             h.update([0]);
@@ -483,6 +490,30 @@ impl<'r> Loader<'r> {
             _ => Err((self.sources, diags)),
         }
     }
+}
+
+/// `path` relative to `base` (with `..` where needed), so the digest does
+/// not depend on where the checkout lives.
+fn relative_to(path: &Path, base: &Path) -> PathBuf {
+    fn parts(p: &Path) -> Vec<std::ffi::OsString> {
+        let p = std::path::absolute(p).unwrap_or_else(|_| p.to_owned());
+        let mut out = Vec::new();
+        for c in p.components() {
+            match c {
+                Component::CurDir => {}
+                Component::ParentDir => {
+                    out.pop();
+                }
+                other => out.push(other.as_os_str().to_owned()),
+            }
+        }
+        out
+    }
+    let (p, b) = (parts(path), parts(base));
+    let common = p.iter().zip(&b).take_while(|(x, y)| x == y).count();
+    let mut out: PathBuf = std::iter::repeat_n("..", b.len() - common).collect();
+    out.extend(&p[common..]);
+    out
 }
 
 /// Names of variables, regions, resources, modules and outputs: letters,

@@ -1,1 +1,647 @@
+//! Tests of the whole loader: stacks written to a temporary directory,
+//! loaded against the fake resource type plus a small non-taggable one.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
 use super::*;
+use crate::config::model::{BinOp, Ref};
+use crate::diag::Severity;
+use crate::provider::fake::Fake;
+use crate::provider::schema::{Attr, AttrType};
+use crate::provider::{Ctx, ProviderError, ResourceType, Schema};
+use crate::value::Attrs;
+
+static RULE: [Attr; 2] = [Attr::required("port", AttrType::Int), Attr::optional("cidr", AttrType::Str)];
+static PLAIN_SCHEMA: Schema = Schema {
+    attrs: &[
+        Attr::computed("id", AttrType::Str),
+        Attr::required("name", AttrType::Str),
+        Attr::optional("count", AttrType::Int),
+        Attr::optional("rules", AttrType::List(&AttrType::Object(&RULE))),
+        Attr::optional("zones", AttrType::List(&AttrType::Str)),
+    ],
+    guarded: false,
+    taggable: false,
+};
+
+/// A non-taggable type with a required attribute and object fields (schema only).
+struct Plain;
+
+#[async_trait]
+impl ResourceType for Plain {
+    fn type_name(&self) -> &'static str {
+        "plain"
+    }
+    fn schema(&self) -> &'static Schema {
+        &PLAIN_SCHEMA
+    }
+    async fn read_many(&self, _: &Ctx, _: &[String]) -> Result<BTreeMap<String, Attrs>, ProviderError> {
+        Err(ProviderError::Invalid("schema-only test type".into()))
+    }
+    async fn create(&self, _: &Ctx, _: &Attrs) -> Result<Attrs, ProviderError> {
+        Err(ProviderError::Invalid("schema-only test type".into()))
+    }
+    async fn update(&self, _: &Ctx, _: &str, _: &Attrs, _: &Attrs) -> Result<Attrs, ProviderError> {
+        Err(ProviderError::Invalid("schema-only test type".into()))
+    }
+    async fn delete(&self, _: &Ctx, _: &str, _: &Attrs) -> Result<(), ProviderError> {
+        Err(ProviderError::Invalid("schema-only test type".into()))
+    }
+    async fn find_created(&self, _: &Ctx, _: &ResourceAddr) -> Result<Option<String>, ProviderError> {
+        Ok(None)
+    }
+}
+
+fn registry() -> Registry {
+    let mut r = Registry::default();
+    r.register(Arc::new(Fake::default()));
+    r.register(Arc::new(Plain));
+    r
+}
+
+const HEAD: &str = "[stack]\nname = \"demo\"\nregion = \"us-east-1\"\n";
+
+/// Writes `files` under a new temporary directory; the first is the stack file.
+fn setup(files: &[(&str, &str)]) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, text) in files {
+        let p = dir.path().join(name);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, text).unwrap();
+    }
+    dir
+}
+
+fn run(files: &[(&str, &str)], opts: &LoadOptions) -> (tempfile::TempDir, Result<Loaded, (SourceMap, Diagnostics)>) {
+    let dir = setup(files);
+    let opts = LoadOptions {
+        var_files: opts.var_files.iter().map(|f| dir.path().join(f)).collect(),
+        ..opts.clone()
+    };
+    let r = load(&dir.path().join(files[0].0), &opts, &registry());
+    (dir, r)
+}
+
+/// `summary @ file:line:col` of every diagnostic.
+fn render(dir: &Path, sources: &SourceMap, diags: &Diagnostics) -> Vec<String> {
+    diags
+        .0
+        .iter()
+        .map(|d| match &d.span {
+            None => d.summary.clone(),
+            Some(s) => {
+                let f = sources.get(s.file);
+                let rel = f.path.strip_prefix(dir).unwrap_or(&f.path).display().to_string();
+                let (l, c) = sources.line_col(s.file, s.range.start);
+                format!("{} @ {rel}:{l}:{c}", d.summary)
+            }
+        })
+        .collect()
+}
+
+fn ok_with(files: &[(&str, &str)], opts: &LoadOptions) -> Loaded {
+    match run(files, opts) {
+        (_, Ok(l)) => l,
+        (dir, Err((sources, diags))) => panic!("load failed: {:#?}", render(dir.path(), &sources, &diags)),
+    }
+}
+
+fn ok(files: &[(&str, &str)]) -> Stack {
+    ok_with(files, &LoadOptions::default()).stack
+}
+
+fn errs_with(files: &[(&str, &str)], opts: &LoadOptions) -> Vec<String> {
+    match run(files, opts) {
+        (_, Ok(_)) => panic!("load succeeded"),
+        (dir, Err((sources, diags))) => render(dir.path(), &sources, &diags),
+    }
+}
+
+fn errs(files: &[(&str, &str)]) -> Vec<String> {
+    errs_with(files, &LoadOptions::default())
+}
+
+fn stack_with(body: &str) -> String {
+    format!("{HEAD}{body}")
+}
+
+fn addr(s: &str) -> ResourceAddr {
+    s.parse().unwrap()
+}
+
+fn attr<'a>(st: &'a Stack, a: &str, name: &str) -> &'a Expr {
+    &st.resources[&addr(a)].attrs[name]
+}
+
+fn lit<'a>(st: &'a Stack, a: &str, name: &str) -> &'a Value {
+    attr(st, a, name).as_lit().unwrap_or_else(|| panic!("{a}.{name} is not a literal: {:?}", attr(st, a, name)))
+}
+
+fn the_ref(e: &Expr) -> &Ref {
+    match e {
+        Expr::Ref(r) => r,
+        other => panic!("not a reference: {other:?}"),
+    }
+}
+
+#[test]
+fn references_keep_their_type_and_spans() {
+    let text = stack_with(
+        "[vars]\nsizes = [1, 2]\nn = 3\n\n[fake.a]\nname = \"a-${var.n}\"\nsize = \"${var.n}\"\nrefs = \"${var.sizes}\"\n\n[fake.b]\nref = \"${fake.a.id}\"\nname = \"b-${fake.a.name}\"\n",
+    );
+    let st = ok(&[("stack.toml", &text)]);
+    assert_eq!(lit(&st, "fake.a", "name"), &Value::str("a-3"));
+    assert_eq!(lit(&st, "fake.a", "size"), &Value::Int(3));
+    // A list where strings are expected: numbers are converted to strings.
+    assert_eq!(lit(&st, "fake.a", "refs"), &Value::List(vec![Value::str("1"), Value::str("2")]));
+    let r = the_ref(attr(&st, "fake.b", "ref"));
+    assert_eq!((r.target.to_string(), r.splat, r.path.clone()), ("fake.a".to_owned(), false, vec!["id".to_owned()]));
+    assert_eq!(&text[r.span.range.clone()], "fake.a.id");
+    let Expr::Concat(parts) = attr(&st, "fake.b", "name") else { panic!("not a concat") };
+    assert_eq!(parts[0], Expr::Lit(Value::str("b-")));
+    assert_eq!(&text[the_ref(&parts[1]).span.range.clone()], "fake.a.name");
+    let rc = &st.resources[&addr("fake.b")];
+    assert_eq!(&text[rc.span.range.clone()], "[fake.b]");
+    assert_eq!(&text[rc.attr_spans["ref"].range.clone()], "\"${fake.a.id}\"");
+    assert_eq!(rc.region, "us-east-1");
+    assert_eq!(st.name, "demo");
+}
+
+#[test]
+fn arithmetic_folds_when_known_and_defers_otherwise() {
+    let text = stack_with(
+        "[vars]\npods = 10\nconns = 20\nratio = 0.25\n\n[fake.a]\nsize = \"${var.pods * var.conns + 15}\"\nname = \"${var.pods * var.ratio}\"\n\n[fake.b]\nsize = \"${max(fake.a.size, 2) * 2}\"\nname = \"${-var.pods % 3}\"\n",
+    );
+    let st = ok(&[("stack.toml", &text)]);
+    assert_eq!(lit(&st, "fake.a", "size"), &Value::Int(215));
+    assert_eq!(lit(&st, "fake.a", "name"), &Value::str("2.5"));
+    assert_eq!(lit(&st, "fake.b", "name"), &Value::str("-1"));
+    let e = attr(&st, "fake.b", "size");
+    assert!(matches!(e, Expr::Binary(BinOp::Mul, l, _) if matches!(**l, Expr::Call(ref n, _, _) if n == "max")));
+    let resolve = |_: &Ref| Ok(Value::Int(7));
+    assert_eq!(e.eval(&resolve), Ok(Value::Int(14)));
+}
+
+#[test]
+fn arithmetic_errors_point_at_the_expression() {
+    let text = stack_with("[vars]\nz = 0\n\n[fake.a]\nsize = \"${10 / var.z}\"\nname = '${\"x\" * fake.b.size}'\n\n[fake.b]\nname = \"${nope(1)}\"\nsize = \"${mx(1, 2)}\"\nref = \"${lower()}\"\n");
+    assert_eq!(
+        errs(&[("stack.toml", &text)]),
+        [
+            "division by zero @ stack.toml:8:11",
+            "arithmetic needs numbers, got string @ stack.toml:9:11",
+            "unknown function `nope` @ stack.toml:12:11",
+            "unknown function `mx` @ stack.toml:13:11",
+            "`lower` takes lower(string); got 0 arguments @ stack.toml:14:10",
+        ]
+    );
+}
+
+#[test]
+fn for_each_over_a_map_and_a_list() {
+    let text = stack_with(
+        "[vars]\nzones = [\"a\", \"b\"]\n\n[fake.sub]\nfor_each = { a = { n = 1 }, b = { n = 2 } }\nname = \"sub-${each.key}\"\nsize = \"${each.value.n}\"\n\n[fake.z]\nfor_each = \"${var.zones}\"\nname = \"${each.value}\"\nref = \"${fake.sub[each.key].id}\"\n\n[fake.all]\nrefs = \"${fake.sub[*].id}\"\nref = \"${fake.sub[\\\"b\\\"].name}\"\n",
+    );
+    let st = ok(&[("stack.toml", &text)]);
+    let keys: Vec<String> = st.resources.keys().map(ToString::to_string).collect();
+    assert_eq!(keys, ["fake.all", "fake.sub[\"a\"]", "fake.sub[\"b\"]", "fake.z[\"a\"]", "fake.z[\"b\"]"]);
+    assert_eq!(lit(&st, "fake.sub[\"b\"]", "name"), &Value::str("sub-b"));
+    assert_eq!(lit(&st, "fake.sub[\"b\"]", "size"), &Value::Int(2));
+    assert_eq!(lit(&st, "fake.z[\"a\"]", "name"), &Value::str("a"));
+    let r = the_ref(attr(&st, "fake.z[\"a\"]", "ref"));
+    assert_eq!(r.target, addr("fake.sub[\"a\"]"));
+    let splat = the_ref(attr(&st, "fake.all", "refs"));
+    assert_eq!((splat.target.clone(), splat.splat), (addr("fake.sub"), true));
+    // The string has escapes, so the reference points at the whole value.
+    let r = the_ref(attr(&st, "fake.all", "ref"));
+    assert_eq!((r.target.clone(), &text[r.span.range.clone()]), (addr("fake.sub[\"b\"]"), "\"${fake.sub[\\\"b\\\"].name}\""));
+}
+
+#[test]
+fn for_each_errors() {
+    let text = stack_with(
+        "[fake.a]\nfor_each = [\"x\", \"y\"]\n\n[fake.b]\nref = \"${fake.a.id}\"\nname = '${fake.a[\"q\"].id}'\n\n[fake.c]\nfor_each = \"${fake.b.id}\"\n\n[fake.d]\nfor_each = [1]\n\n[fake.e]\nname = \"${each.key}\"\nfor_each = [\"k\", \"k\"]\n\n[fake.f]\nname = \"${each.value}\"\n",
+    );
+    assert_eq!(
+        errs(&[("stack.toml", &text)]),
+        [
+            "`fake.a` has `for_each`; say which instance @ stack.toml:8:10",
+            "`fake.a` has no instance \"q\" @ stack.toml:9:17",
+            "`for_each` must be known before apply; it cannot reference `fake.b` @ stack.toml:12:15",
+            "`for_each` list items must be strings, got integer @ stack.toml:15:12",
+            "duplicate `for_each` key \"k\" @ stack.toml:19:12",
+            "`each` is only available in a resource with `for_each` @ stack.toml:22:11",
+        ]
+    );
+}
+
+#[test]
+fn enabled_drops_resources_and_references_to_them_fail() {
+    let text = stack_with(
+        "[vars]\non = false\n\n[fake.off]\nenabled = \"${var.on}\"\n\n[fake.on]\nenabled = true\nrefs = \"${fake.off[*].id}\"\n\n[fake.bad]\nref = \"${fake.off.id}\"\n",
+    );
+    let e = errs(&[("stack.toml", &text)]);
+    assert_eq!(e, ["`fake.off` is disabled (`enabled = false`) @ stack.toml:15:10"]);
+    let text = stack_with(
+        "[vars]\non = false\n\n[fake.off]\nenabled = \"${var.on}\"\n\n[fake.on]\nrefs = \"${fake.off[*].id}\"\n",
+    );
+    let st = ok(&[("stack.toml", &text)]);
+    assert_eq!(st.resources.keys().map(ToString::to_string).collect::<Vec<_>>(), ["fake.on"]);
+    assert_eq!(lit(&st, "fake.on", "refs"), &Value::List(vec![]));
+    let opts = LoadOptions { vars: vec![("on".into(), "true".into())], ..Default::default() };
+    let st = ok_with(&[("stack.toml", &text)], &opts).stack;
+    assert_eq!(st.resources.len(), 2);
+}
+
+#[test]
+fn variable_precedence_default_env_file_cli() {
+    let text = stack_with(
+        "[vars]\na = \"default\"\nb = \"default\"\nc = \"default\"\nd = \"default\"\n\n[env.prod]\nvars = { b = \"env\", c = \"env\", d = \"env\" }\n\n[env.dev]\nvars = { a = \"dev\" }\n\n[fake.x]\nrefs = [\"${var.a}\", \"${var.b}\", \"${var.c}\", \"${var.d}\"]\n",
+    );
+    let files = [("stack.toml", text.as_str()), ("prod.vars.toml", "c = \"file\"\nd = \"file\"\n")];
+    let opts = LoadOptions {
+        vars: vec![("d".into(), "cli".into())],
+        var_files: vec!["prod.vars.toml".into()],
+        env: Some("prod".into()),
+    };
+    let st = ok_with(&files, &opts).stack;
+    assert_eq!(lit(&st, "fake.x", "refs").string_list(), ["default", "env", "file", "cli"]);
+    // Without the env, file and --var, defaults stay.
+    let st = ok(&files);
+    assert_eq!(lit(&st, "fake.x", "refs").string_list(), ["default"; 4]);
+}
+
+#[test]
+fn cli_vars_are_parsed_to_the_declared_type() {
+    let text = stack_with(
+        "[vars]\nn = 1\nratio = 0.5\non = true\nzones = [\"a\"]\nname = \"x\"\n\n[fake.x]\nsize = \"${var.n}\"\nrefs = \"${var.zones}\"\nname = \"${var.name}-${var.ratio}-${var.on}\"\n",
+    );
+    let opts = LoadOptions {
+        vars: vec![
+            ("n".into(), "42".into()),
+            ("ratio".into(), "2".into()),
+            ("on".into(), "false".into()),
+            ("zones".into(), "[\"b\", \"c\"]".into()),
+            ("name".into(), "42".into()),
+        ],
+        ..Default::default()
+    };
+    let st = ok_with(&[("stack.toml", &text)], &opts).stack;
+    assert_eq!(lit(&st, "fake.x", "size"), &Value::Int(42));
+    assert_eq!(lit(&st, "fake.x", "refs").string_list(), ["b", "c"]);
+    assert_eq!(lit(&st, "fake.x", "name"), &Value::str("42-2-false"));
+
+    let bad = LoadOptions {
+        vars: vec![("n".into(), "many".into()), ("zones".into(), "[1,".into()), ("nn".into(), "1".into())],
+        env: Some("prd".into()),
+        ..Default::default()
+    };
+    let e = errs_with(&[("stack.toml", &text)], &bad);
+    assert_eq!(
+        e,
+        [
+            "unknown environment `prd`",
+            "invalid value for `--var n`: expected an integer, got `many`",
+            "invalid value for `--var zones`: `[1,` is not a TOML value: unclosed array, expected `]`",
+            "`--var nn=...`: undeclared variable `nn`",
+        ]
+    );
+}
+
+#[test]
+fn variable_file_and_env_errors() {
+    let text = stack_with("[vars]\nn = 1\n\n[env.prod]\nvars = { m = 2, n = \"x\" }\n\n[fake.a]\nsize = \"${var.nn}\"\n");
+    let files = [("stack.toml", text.as_str()), ("v.toml", "n = \"${var.n}\"\nzz = 1\n")];
+    let opts = LoadOptions { var_files: vec!["v.toml".into()], ..Default::default() };
+    assert_eq!(
+        errs_with(&files, &opts),
+        [
+            "undeclared variable `m` @ stack.toml:8:10",
+            "wrong type for variable `n`: expected integer, got string @ stack.toml:8:21",
+            "undeclared variable `nn` @ stack.toml:11:11",
+            "variable values cannot use `${...}` @ v.toml:1:5",
+            "undeclared variable `zz` @ v.toml:2:1",
+        ]
+    );
+}
+
+#[test]
+fn stack_tags_merge_under_resource_tags_with_ownership_tags() {
+    let text = "[stack]\nname = \"shop-${var.env}\"\nregion = \"us-east-1\"\ntags = { Env = \"${var.env}\", Team = \"db\", Replicas = 3 }\n\n[vars]\nenv = \"prod\"\n\n[fake.a]\nfor_each = [\"k\"]\ntags = { Team = \"data\", \"pgstack:stack\" = \"mine\" }\n\n[plain.p]\nname = \"p\"\n";
+    let loaded = ok_with(&[("stack.toml", text)], &LoadOptions::default());
+    let st = &loaded.stack;
+    assert_eq!(st.name, "shop-prod");
+    let Expr::Map(tags) = attr(st, "fake.a[\"k\"]", "tags") else { panic!("tags are not a map") };
+    let tags: BTreeMap<&str, &Value> = tags.iter().map(|(k, v)| (k.as_str(), v.as_lit().unwrap())).collect();
+    assert_eq!(
+        tags,
+        BTreeMap::from([
+            ("Env", &Value::str("prod")),
+            ("Replicas", &Value::str("3")),
+            ("Team", &Value::str("data")),
+            ("pgstack:address", &Value::str("fake.a[\"k\"]")),
+            ("pgstack:stack", &Value::str("shop-prod")),
+        ])
+    );
+    // Non-taggable types get no tags.
+    assert!(!st.resources[&addr("plain.p")].attrs.contains_key("tags"));
+    let w: Vec<(Severity, &str)> = loaded.warnings.0.iter().map(|d| (d.severity, d.summary.as_str())).collect();
+    assert_eq!(w, [(Severity::Warning, "tag `pgstack:stack` is set by pgstack; this value is ignored")]);
+}
+
+#[test]
+fn resources_without_tags_still_get_ownership_tags() {
+    let st = ok(&[("stack.toml", &stack_with("[fake.a]\nname = \"a\"\n"))]);
+    let Expr::Map(tags) = attr(&st, "fake.a", "tags") else { panic!("tags are not a map") };
+    assert_eq!(tags.keys().collect::<Vec<_>>(), ["pgstack:address", "pgstack:stack"]);
+}
+
+#[test]
+fn regions_depends_on_ignore_changes_state_and_outputs() {
+    let text = "[stack]\nname = \"demo\"\nregion = \"us-east-1\"\n\n[regions]\ndr = \"us-west-2\"\n\n[state]\npath = \"state/x.json\"\n\n[fake.a]\nregion = \"dr\"\nfor_each = [\"k\"]\n\n[fake.b]\nregion = \"eu-west-1\"\ndepends_on = [\"fake.a\", \"${fake.a[\\\"k\\\"]}\", \"fake.c\"]\nignore_changes = [\"size\", \"tags\"]\n\n[fake.c]\nname = \"c\"\n\n[output.ids]\nvalue = \"${fake.a[*].id}\"\ndescription = \"ids\"\nsensitive = true\n";
+    let dir = setup(&[("stack.toml", text)]);
+    let loaded = load(&dir.path().join("stack.toml"), &LoadOptions::default(), &registry()).unwrap();
+    let st = loaded.stack;
+    assert_eq!(st.regions["dr"], "us-west-2");
+    assert_eq!(st.resources[&addr("fake.a[\"k\"]")].region, "us-west-2");
+    let b = &st.resources[&addr("fake.b")];
+    assert_eq!(b.region, "eu-west-1");
+    assert_eq!(b.depends_on, [addr("fake.a"), addr("fake.a[\"k\"]"), addr("fake.c")]);
+    assert_eq!(b.ignore_changes, ["size", "tags"]);
+    assert!(!b.attrs.contains_key("depends_on") && !b.attrs.contains_key("region"));
+    assert_eq!(st.state_path, Some(dir.path().join("state/x.json")));
+    assert_eq!(st.root_dir, dir.path());
+    let o = &st.outputs["ids"];
+    assert!(o.sensitive);
+    assert_eq!(o.description.as_deref(), Some("ids"));
+    assert!(the_ref(&o.value).splat);
+}
+
+#[test]
+fn meta_argument_errors() {
+    let text = stack_with(
+        "[regions]\ndr = \"mars\"\n\n[fake.a]\nregion = \"dx\"\ndepends_on = [\"fake.nope\", \"var.x\", \"fake.b.id\", 3]\nignore_changes = [\"sise\"]\nenabled = \"yes\"\n\n[fake.b]\ndepends_on = \"fake.a\"\n\n[output.o]\ndescription = \"no value\"\nsensitiv = true\n",
+    );
+    assert_eq!(
+        errs(&[("stack.toml", &text)]),
+        [
+            "`mars` is not an AWS region id @ stack.toml:5:6",
+            "`enabled` must be a bool, got string @ stack.toml:11:11",
+            "`depends_on` must be a list of resource addresses @ stack.toml:14:14",
+            "output `o` is missing `value` @ stack.toml:16:1",
+            "unknown setting `sensitiv` in [output.o] @ stack.toml:18:1",
+        ]
+    );
+    // With `enabled` fixed, the block's own settings are checked.
+    let text = text.replace("enabled = \"yes\"", "enabled = true");
+    let e = errs(&[("stack.toml", &text)]);
+    assert_eq!(
+        e[1..5],
+        [
+            "unknown region `dx` @ stack.toml:8:10",
+            "reference to undeclared resource `fake.nope` @ stack.toml:9:16",
+            "`depends_on` takes resource addresses; `var.x` is not one @ stack.toml:9:29",
+            "`depends_on` takes resource addresses; `fake.b.id` is not one @ stack.toml:9:38",
+        ]
+    );
+    assert_eq!(
+        e[5..7],
+        [
+            "`depends_on` items must be strings, got integer @ stack.toml:9:50",
+            "`ignore_changes` names unknown attribute `sise` of `fake.a` @ stack.toml:10:19",
+        ]
+    );
+}
+
+#[test]
+fn schema_diagnostics_with_positions_and_hints() {
+    let text = stack_with(
+        "[fake.a]\nnme = \"x\"\nid = \"i\"\nsize = \"big\"\n\n[fkae.main]\nx = 1\n\n[plain.p]\nrules = [{ port = 1, cidrr = \"x\" }, { cidr = \"y\" }]\ncount = \"${fake.a.sise}\"\nzones = \"${fake.b.id}\"\n",
+    );
+    let dir = setup(&[("stack.toml", &text)]);
+    let Err((sources, diags)) = load(&dir.path().join("stack.toml"), &LoadOptions::default(), &registry()) else {
+        panic!("load succeeded")
+    };
+    assert_eq!(
+        render(dir.path(), &sources, &diags),
+        [
+            "unknown attribute `nme` on `fake.a` @ stack.toml:5:1",
+            "`id` on `fake.a` is computed by AWS and cannot be set @ stack.toml:6:1",
+            "wrong type for `size` on `fake.a`: expected integer, got string @ stack.toml:7:8",
+            "unknown resource type `fkae` @ stack.toml:9:2",
+            "missing required attribute `name` on `plain.p` @ stack.toml:12:1",
+            "unknown field `cidrr` in `rules[0]` on `plain.p` @ stack.toml:13:22",
+            "missing required field `port` in `rules[1]` on `plain.p` @ stack.toml:13:37",
+            "`fake.a` has no attribute `sise` @ stack.toml:14:12",
+            "reference to undeclared resource `fake.b` @ stack.toml:15:12",
+        ]
+    );
+    let hints: Vec<&[String]> = diags.0.iter().map(|d| d.hints.as_slice()).collect();
+    assert_eq!(hints[0], ["did you mean `name`?"]);
+    assert_eq!(hints[3], ["did you mean `fake`?"]);
+    assert_eq!(hints[5], ["did you mean `cidr`?"]);
+    assert_eq!(hints[7], ["did you mean `size`?"]);
+    assert_eq!(hints[8], ["did you mean `fake.a`?"]);
+}
+
+#[test]
+fn stack_table_problems() {
+    assert_eq!(errs(&[("stack.toml", "[vars]\nx = 1\n")]), ["missing [stack] table @ stack.toml:1:1"]);
+    assert_eq!(
+        errs(&[("stack.toml", "[stack]\nnam = \"x\"\n")]),
+        [
+            "missing `name` in [stack] @ stack.toml:1:1",
+            "missing `region` in [stack] @ stack.toml:1:1",
+            "unknown setting `nam` in [stack] @ stack.toml:2:1",
+        ]
+    );
+    assert_eq!(
+        errs(&[("stack.toml", "[stack]\nname = \"a b\"\nregion = 5\nfoo = 1\n[input.x]\n")]),
+        [
+            "invalid stack name `a b` @ stack.toml:2:8",
+            "the stack region must be a string, got integer @ stack.toml:3:10",
+            "unknown setting `foo` in [stack] @ stack.toml:4:1",
+            "[input.*] belongs in a module's module.toml @ stack.toml:5:2",
+        ]
+    );
+}
+
+#[test]
+fn syntax_errors_suppress_follow_up_errors_in_that_file_only() {
+    let text = stack_with("[module.m]\nsource = \"m\"\n\n[fake.a]\nsize = \"${var.nope}\"\n");
+    let module = "[fake.x]\nname = \"x\nsize = \"${var.q}\"\n";
+    let e = errs(&[("stack.toml", &text), ("modules/m/module.toml", module)]);
+    assert_eq!(
+        e,
+        [
+            "undeclared variable `nope` @ stack.toml:8:11",
+            "invalid TOML: invalid basic string, expected `\"` @ modules/m/module.toml:2:10",
+        ]
+    );
+}
+
+#[test]
+fn modules_with_inputs_outputs_and_nesting() {
+    let stack = stack_with(
+        "[vars]\ncidr = \"10.0.0.0/16\"\n\n[module.net]\nsource = \"network\"\ncidr = \"${var.cidr}\"\nazs = [\"a\", \"b\"]\n\n[fake.app]\nref = \"${module.net.vpc_id}\"\nrefs = \"${module.net.subnet_ids}\"\nname = \"${module.net.first_az}\"\ndepends_on = [\"module.net\"]\n\n[output.vpc]\nvalue = \"${module.net.vpc_id}\"\n",
+    );
+    let network = "[input.cidr]\ntype = \"string\"\n\n[input.azs]\ntype = \"list\"\n\n[input.prefix]\ndefault = \"net\"\n\n[fake.vpc]\nname = \"${var.prefix}-${var.cidr}\"\n\n[fake.subnet]\nfor_each = \"${var.azs}\"\nref = \"${fake.vpc.id}\"\n\n[module.sg]\nsource = \"../sg\"\nvpc = \"${fake.vpc.id}\"\n\n[output.vpc_id]\nvalue = \"${fake.vpc.id}\"\n\n[output.subnet_ids]\nvalue = \"${fake.subnet[*].id}\"\n\n[output.first_az]\nvalue = \"${var.azs[0]}\"\n\n[output.sg]\nvalue = \"${module.sg.id}\"\n";
+    let sg = "[input.vpc]\n\n[fake.sg]\nref = \"${var.vpc}\"\n\n[output.id]\nvalue = \"${fake.sg.id}\"\n";
+    let st = ok(&[("stack.toml", &stack), ("modules/network/module.toml", network), ("modules/sg/module.toml", sg)]);
+    let keys: Vec<String> = st.resources.keys().map(ToString::to_string).collect();
+    assert_eq!(
+        keys,
+        [
+            "fake.app",
+            "module.net.fake.subnet[\"a\"]",
+            "module.net.fake.subnet[\"b\"]",
+            "module.net.fake.vpc",
+            "module.net.module.sg.fake.sg",
+        ]
+    );
+    let vpc = addr("module.net.fake.vpc");
+    assert_eq!(lit(&st, "module.net.fake.vpc", "name"), &Value::str("net-10.0.0.0/16"));
+    assert_eq!(the_ref(attr(&st, "module.net.fake.subnet[\"a\"]", "ref")).target, vpc);
+    assert_eq!(the_ref(attr(&st, "module.net.module.sg.fake.sg", "ref")).target, vpc);
+    assert_eq!(the_ref(attr(&st, "fake.app", "ref")).target, vpc);
+    let splat = the_ref(attr(&st, "fake.app", "refs"));
+    assert_eq!((splat.target.clone(), splat.splat), (addr("module.net.fake.subnet"), true));
+    assert_eq!(lit(&st, "fake.app", "name"), &Value::str("a"));
+    assert_eq!(
+        st.resources[&addr("fake.app")].depends_on,
+        [addr("module.net.fake.subnet"), addr("module.net.fake.vpc"), addr("module.net.module.sg.fake.sg")]
+    );
+    assert_eq!(the_ref(&st.outputs["vpc"].value).target, vpc);
+    let Expr::Map(tags) = attr(&st, "module.net.module.sg.fake.sg", "tags") else { panic!() };
+    assert_eq!(tags["pgstack:address"], Expr::Lit(Value::str("module.net.module.sg.fake.sg")));
+}
+
+#[test]
+fn module_errors() {
+    let stack = stack_with(
+        "[module.net]\nsource = \"network\"\ncidrr = \"x\"\nfor_each = [\"a\"]\n\n[module.gone]\nsource = \"nowhere\"\n\n[module.loop]\nsource = \"loop\"\n\n[fake.a]\nref = \"${module.net.vpc}\"\nname = \"${module.nett.vpc_id}\"\n",
+    );
+    let network = "[input.cidr]\ntype = \"string\"\n\n[input.n]\ntype = \"number\"\ndefault = \"x\"\n\n[stack]\n\n[fake.vpc]\nname = \"${var.cidr}\"\n\n[output.vpc_id]\nvalue = \"${fake.vpc.id}\"\n";
+    let looped = "[module.again]\nsource = \"../loop\"\n";
+    let e = errs(&[
+        ("stack.toml", &stack),
+        ("modules/network/module.toml", network),
+        ("modules/loop/module.toml", looped),
+    ]);
+    assert_eq!(
+        e,
+        [
+            "module `net` is missing input `cidr` @ stack.toml:4:1",
+            "module `net` has no input `cidrr` @ stack.toml:6:1",
+            "`for_each` is not supported on modules @ stack.toml:7:1",
+            "module source `nowhere` not found @ stack.toml:10:10",
+            "module `net` has no output `vpc` @ stack.toml:16:10",
+            "unknown module `nett` @ stack.toml:17:11",
+            "default of input `n` must be a number, got string @ modules/network/module.toml:6:11",
+            "[stack] belongs in a stack file, not in a module @ modules/network/module.toml:8:2",
+            "module `again` includes itself @ modules/loop/module.toml:2:10",
+        ]
+    );
+}
+
+#[test]
+fn module_input_types_and_cycles_between_modules() {
+    let stack = stack_with(
+        "[module.a]\nsource = \"./m\"\nx = \"${module.b.out}\"\n\n[module.b]\nsource = \"./m\"\nx = \"${module.a.out}\"\n\n[module.c]\nsource = \"./m\"\nx = 5\n",
+    );
+    let m = "[input.x]\ntype = \"string\"\n\n[output.out]\nvalue = \"${var.x}\"\n";
+    let e = errs(&[("stack.toml", &stack), ("m/module.toml", m)]);
+    assert_eq!(
+        e,
+        [
+            "module `a` depends on its own outputs @ stack.toml:10:8",
+            "input `x` of module `c` must be a string, got integer @ stack.toml:14:5",
+        ]
+    );
+}
+
+#[test]
+fn modules_are_found_walking_up_from_the_stack_file() {
+    let stack = stack_with("[module.m]\nsource = \"thing\"\n");
+    let module = "[fake.x]\nname = \"x\"\n";
+    let st = ok(&[("stacks/prod.toml", &stack), ("modules/thing/module.toml", module)]);
+    assert!(st.resources.contains_key(&addr("module.m.fake.x")));
+}
+
+#[test]
+fn a_module_used_twice_is_read_once_and_errors_are_not_repeated() {
+    let stack = stack_with("[module.a]\nsource = \"m\"\n\n[module.b]\nsource = \"m\"\n");
+    let m = "[fake.x]\nsise = 1\n";
+    let dir = setup(&[("stack.toml", &stack), ("modules/m/module.toml", m)]);
+    let Err((sources, diags)) = load(&dir.path().join("stack.toml"), &LoadOptions::default(), &registry()) else {
+        panic!("load succeeded")
+    };
+    assert_eq!(sources.files().len(), 2);
+    assert_eq!(
+        render(dir.path(), &sources, &diags),
+        [
+            "unknown attribute `sise` on `module.a.fake.x` @ modules/m/module.toml:2:1",
+            "unknown attribute `sise` on `module.b.fake.x` @ modules/m/module.toml:2:1",
+        ]
+    );
+}
+
+#[test]
+fn digest_covers_sources_and_variable_values() {
+    let text = stack_with("[vars]\nn = 1\n\n[module.m]\nsource = \"m\"\n\n[fake.a]\nsize = \"${var.n}\"\n");
+    let files = [("stacks/s.toml", text.as_str()), ("modules/m/module.toml", "")];
+    let a = ok(&files).digest;
+    assert_eq!(a.len(), 64);
+    // The same files in another directory (each run uses a new one) hash the same.
+    assert_eq!(ok(&files).digest, a);
+    let b = ok_with(&files, &LoadOptions { vars: vec![("n".into(), "2".into())], ..Default::default() }).stack.digest;
+    assert_ne!(a, b);
+    let c = ok(&[files[0], ("modules/m/module.toml", "# changed\n")]).digest;
+    assert_ne!(a, c);
+}
+
+#[test]
+fn stack_names_resolve_to_the_stacks_directory() {
+    let dir = setup(&[("stacks/demo.toml", HEAD), ("demo2.toml", HEAD)]);
+    let cwd = dir.path();
+    assert_eq!(super::stack_path_in(cwd, "demo"), Path::new("stacks/demo.toml"));
+    // Not a name: a path with a directory or a .toml suffix, or no such stack.
+    assert_eq!(super::stack_path_in(cwd, "demo2"), Path::new("demo2"));
+    assert_eq!(super::stack_path_in(cwd, "demo.toml"), Path::new("demo.toml"));
+    assert_eq!(super::stack_path_in(cwd, "./demo"), Path::new("./demo"));
+}
+
+#[test]
+fn unreadable_files_are_reported() {
+    let e = errs_with(
+        &[("stack.toml", HEAD)],
+        &LoadOptions { var_files: vec!["missing.toml".into()], ..Default::default() },
+    );
+    assert_eq!(e.len(), 1);
+    assert!(e[0].starts_with("cannot read `") && e[0].contains("missing.toml"), "{e:?}");
+}
+
+#[test]
+fn truncated_and_mangled_stacks_never_panic() {
+    let text = stack_with(
+        "[vars]\nn = 2\nazs = [\"a\", \"b\"]\n\n[module.m]\nsource = \"m\"\nx = \"${fake.a[\\\"a\\\"].id}\"\n\n[fake.a]\nfor_each = \"${var.azs}\"\nsize = \"${var.n * (3 + max(1, 2))}\"\ndepends_on = [\"module.m\"]\ntags = { a = \"${each.key}\" }\n\n[output.o]\nvalue = \"${module.m.y}\"\n",
+    );
+    let module = "[input.x]\n[fake.b]\nref = \"${var.x}\"\n[output.y]\nvalue = \"${fake.b.id}\"\n";
+    let dir = setup(&[("stack.toml", &text), ("modules/m/module.toml", module)]);
+    let path = dir.path().join("stack.toml");
+    let reg = registry();
+    for cut in (0..text.len()).filter(|i| text.is_char_boundary(*i)) {
+        std::fs::write(&path, &text[..cut]).unwrap();
+        let _ = load(&path, &LoadOptions::default(), &reg);
+        let mut mangled = text.clone();
+        mangled.insert(cut, ['"', '$', '{', '}', '[', '\n'][cut % 6]);
+        std::fs::write(&path, &mangled).unwrap();
+        let _ = load(&path, &LoadOptions::default(), &reg);
+    }
+    std::fs::write(&path, &text).unwrap();
+    assert!(load(&path, &LoadOptions::default(), &reg).is_ok());
+}

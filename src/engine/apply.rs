@@ -305,7 +305,9 @@ impl Applier {
             }
             Action::Update => {
                 let id = c.id.clone().ok_or("no id recorded")?;
-                let prior = self.state_attrs(&c.address).or_else(|| c.before.clone()).unwrap_or_default();
+                // What AWS had when planned: the diff was computed against it, so
+                // the provider changes exactly what the plan showed.
+                let prior = c.before.clone().or_else(|| self.state_attrs(&c.address)).unwrap_or_default();
                 let updated = provider.update(&ctx, &id, &prior, &desired).await.map_err(|e| e.to_string())?;
                 let stored = entry(Status::Ready, Some(id.clone()), self.to_store(c, updated, &desired));
                 self.live.commit(|s| drop(s.resources.insert(c.address.clone(), stored))).await.map_err(|e| e.to_string())?;

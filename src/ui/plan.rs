@@ -137,18 +137,18 @@ fn change_lines(ch: &AttrChange, width: usize, style: Style) -> String {
         (Value::Map(b), Value::Map(a)) => {
             let _ = writeln!(out, "      {} {name:width$} = {{{note}", style.yellow("~"));
             let keys: BTreeSet<&String> = b.keys().chain(a.keys()).collect();
-            let kw = keys.iter().map(|k| k.len()).max().unwrap_or(0);
+            let kw = keys.iter().map(|k| key(k).len()).max().unwrap_or(0);
             for k in keys {
                 match (b.get(k), a.get(k)) {
                     (Some(x), Some(y)) if x == y => {}
                     (Some(x), Some(y)) => {
-                        let _ = writeln!(out, "          {} {k:kw$} = {x} -> {y}", style.yellow("~"));
+                        let _ = writeln!(out, "          {} {:kw$} = {x} -> {y}", style.yellow("~"), key(k));
                     }
                     (None, Some(y)) => {
-                        let _ = writeln!(out, "          {} {k:kw$} = {y}", style.green("+"));
+                        let _ = writeln!(out, "          {} {:kw$} = {y}", style.green("+"), key(k));
                     }
                     (Some(x), None) => {
-                        let _ = writeln!(out, "          {} {k:kw$} = {x}", style.red("-"));
+                        let _ = writeln!(out, "          {} {:kw$} = {x}", style.red("-"), key(k));
                     }
                     (None, None) => {}
                 }
@@ -186,9 +186,10 @@ fn multiline(v: &Value, indent: usize) -> String {
     match v {
         Value::Map(m) => {
             let pad = " ".repeat(indent + 4);
+            let width = m.keys().map(|k| key(k).len()).max().unwrap_or(0);
             let mut s = String::from("{\n");
             for (k, x) in m {
-                let _ = writeln!(s, "{pad}{k} = {}", multiline(x, indent + 4));
+                let _ = writeln!(s, "{pad}{:width$} = {}", key(k), multiline(x, indent + 4));
             }
             s.push_str(&" ".repeat(indent));
             s.push('}');
@@ -206,6 +207,11 @@ fn multiline(v: &Value, indent: usize) -> String {
         }
         _ => inline,
     }
+}
+
+/// A table key as written in TOML: bare when it can be, quoted otherwise.
+fn key(k: &str) -> String {
+    if !k.is_empty() && k.chars().all(crate::addr::is_ident_char) { k.to_owned() } else { format!("{k:?}") }
 }
 
 /// Objects changed outside pgstack.

@@ -170,6 +170,10 @@ async fn drift_reports_out_of_band_changes_and_exits_2() {
     assert_eq!(v["drift"][0]["address"], "vpc.main");
     let md = w.run(&["drift", "quickstart.toml", "--format", "markdown"], &env).expect(2);
     assert!(md.stdout.contains("| `vpc.main` | `tags` |"), "{}", md.stdout);
+
+    // Apply repairs the drift: the update starts from what AWS has, not from state.
+    w.run(&["apply", "quickstart.toml", "--auto-approve"], &env).expect(0);
+    w.run(&["drift", "quickstart.toml"], &env).expect(0);
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -112,7 +112,8 @@ async fn vpc_lifecycle() {
     assert_eq!(created["enable_dns_hostnames"], Value::Bool(true), "pgstack's default");
     assert_eq!(read_one(&Vpc, &ctx, &id).await, created, "read right after create");
     assert_no_diff(&Vpc, &created, &want);
-    let hostnames = ec2.describe_vpc_attribute().vpc_id(&id).attribute(VpcAttributeName::EnableDnsHostnames).send().await.unwrap();
+    let hostnames =
+        ec2.describe_vpc_attribute().vpc_id(&id).attribute(VpcAttributeName::EnableDnsHostnames).send().await.unwrap();
     assert_eq!(hostnames.enable_dns_hostnames().and_then(|v| v.value()), Some(true), "applied in AWS");
 
     // In place: DNS hostnames off, one tag changed, one added.
@@ -139,7 +140,12 @@ async fn vpc_lifecycle() {
 
     // Out of band: a tag added and DNS hostnames switched off by someone else.
     ec2.create_tags().resources(&id).tags(Tag::builder().key("Owner").value("someone").build()).send().await.unwrap();
-    ec2.modify_vpc_attribute().vpc_id(&id).enable_dns_hostnames(AttributeBooleanValue::builder().value(false).build()).send().await.unwrap();
+    ec2.modify_vpc_attribute()
+        .vpc_id(&id)
+        .enable_dns_hostnames(AttributeBooleanValue::builder().value(false).build())
+        .send()
+        .await
+        .unwrap();
     let drifted = read_one(&Vpc, &ctx, &id).await;
     assert_eq!(tag(&drifted, "Owner").as_deref(), Some("someone"));
     assert_eq!(drifted["enable_dns_hostnames"], Value::Bool(false));
@@ -320,18 +326,28 @@ async fn security_group_lifecycle() {
         ("cidr_blocks", strs(&["10.60.0.0/16"])),
         ("description", "vpc".into()),
     ]);
-    let pg_self = rule(&[("from_port", 5432.into()), ("to_port", 5432.into()), ("protocol", "6".into()), ("self", true.into())]);
-    let want = desired(&SecurityGroup, "security_group.db", &base(vec![pg_from_vpc.clone(), pg_self.clone()]), &[("Name", "db")]);
+    let pg_self =
+        rule(&[("from_port", 5432.into()), ("to_port", 5432.into()), ("protocol", "6".into()), ("self", true.into())]);
+    let want = desired(
+        &SecurityGroup,
+        "security_group.db",
+        &base(vec![pg_from_vpc.clone(), pg_self.clone()]),
+        &[("Name", "db")],
+    );
 
     let created = SecurityGroup.create(&ctx, &want).await.expect("create");
     let id = id_of(&created);
     assert_eq!(read_one(&SecurityGroup, &ctx, &id).await, created, "read right after create");
     assert_no_diff(&SecurityGroup, &created, &want);
     assert_eq!(created["description"], Value::str("Managed by pgstack"));
-    assert_eq!(rules(&created, "ingress"), vec![r("tcp", 5432, 5432, "10.60.0.0/16", "vpc"), r("tcp", 5432, 5432, "self", "")]);
+    assert_eq!(
+        rules(&created, "ingress"),
+        vec![r("tcp", 5432, 5432, "10.60.0.0/16", "vpc"), r("tcp", 5432, 5432, "self", "")]
+    );
     assert_eq!(rules(&created, "egress"), vec![r("-1", 0, 0, "0.0.0.0/0", "")], "unmanaged egress keeps AWS's default");
     let raw = ec2.describe_security_groups().group_ids(&id).send().await.unwrap();
-    let pairs: Vec<_> = raw.security_groups()[0].ip_permissions().iter().flat_map(|p| p.user_id_group_pairs()).collect();
+    let pairs: Vec<_> =
+        raw.security_groups()[0].ip_permissions().iter().flat_map(|p| p.user_id_group_pairs()).collect();
     assert_eq!(pairs.len(), 1);
     assert_eq!(pairs[0].group_id(), Some(id.as_str()), "self is a pair naming the group itself");
 
@@ -343,11 +359,19 @@ async fn security_group_lifecycle() {
         ("security_groups", strs(&[&app_id])),
         ("description", "app tier".into()),
     ]);
-    let next = desired(&SecurityGroup, "security_group.db", &base(vec![pg_self.clone(), pg_from_app.clone()]), &[("Name", "db2")]);
+    let next = desired(
+        &SecurityGroup,
+        "security_group.db",
+        &base(vec![pg_self.clone(), pg_from_app.clone()]),
+        &[("Name", "db2")],
+    );
     let updated = SecurityGroup.update(&ctx, &id, &created, &next).await.expect("update");
     let read = read_one(&SecurityGroup, &ctx, &id).await;
     assert_eq!(read, updated);
-    assert_eq!(rules(&read, "ingress"), vec![r("tcp", 5432, 5432, &app_id, "app tier"), r("tcp", 5432, 5432, "self", "")]);
+    assert_eq!(
+        rules(&read, "ingress"),
+        vec![r("tcp", 5432, 5432, &app_id, "app tier"), r("tcp", 5432, 5432, "self", "")]
+    );
     assert_eq!(tag(&read, "Name").as_deref(), Some("db2"));
     assert_no_diff(&SecurityGroup, &read, &next);
 
@@ -413,7 +437,11 @@ async fn security_group_managed_egress_and_descriptions() {
 
     let created = SecurityGroup.create(&ctx, &attrs("tls out")).await.expect("create");
     let id = id_of(&created);
-    assert_eq!(rules(&created, "egress"), vec![r("tcp", 443, 443, "0.0.0.0/0", "tls out")], "the default rule is revoked");
+    assert_eq!(
+        rules(&created, "egress"),
+        vec![r("tcp", 443, 443, "0.0.0.0/0", "tls out")],
+        "the default rule is revoked"
+    );
     assert_eq!(rules(&created, "ingress"), vec![], "no ingress unless configured");
     assert_eq!(read_one(&SecurityGroup, &ctx, &id).await, created);
 
@@ -430,7 +458,8 @@ async fn security_group_import_and_missing_ids() {
     let ctx = m.ctx(REGION, STACK);
     let ec2 = m.factory().ec2(REGION).await;
     let vpc_id = raw_vpc(&ec2, "10.80.0.0/16").await;
-    let made = ec2.create_security_group().group_name("legacy").description("old").vpc_id(&vpc_id).send().await.unwrap();
+    let made =
+        ec2.create_security_group().group_name("legacy").description("old").vpc_id(&vpc_id).send().await.unwrap();
     let id = made.group_id().unwrap().to_owned();
     ec2.authorize_security_group_ingress()
         .group_id(&id)
@@ -453,7 +482,10 @@ async fn security_group_import_and_missing_ids() {
     assert_eq!(a["name"], Value::str("legacy"));
     assert_eq!(a["description"], Value::str("old"));
     assert_eq!(a["vpc_id"], Value::str(&vpc_id));
-    assert_eq!(rules(a, "ingress"), vec![r("tcp", 5432, 5432, "10.80.0.0/24", "b"), r("tcp", 5432, 5432, "10.80.1.0/24", "")]);
+    assert_eq!(
+        rules(a, "ingress"),
+        vec![r("tcp", 5432, 5432, "10.80.0.0/24", "b"), r("tcp", 5432, 5432, "10.80.1.0/24", "")]
+    );
     // Config written with a grouped rule matches the imported atomic rules.
     let want = desired(
         &SecurityGroup,
@@ -465,7 +497,12 @@ async fn security_group_import_and_missing_ids() {
             (
                 "ingress",
                 Value::List(vec![
-                    rule(&[("from_port", 5432.into()), ("to_port", 5432.into()), ("protocol", "tcp".into()), ("cidr_blocks", strs(&["10.80.1.0/24"]))]),
+                    rule(&[
+                        ("from_port", 5432.into()),
+                        ("to_port", 5432.into()),
+                        ("protocol", "tcp".into()),
+                        ("cidr_blocks", strs(&["10.80.1.0/24"])),
+                    ]),
                     rule(&[
                         ("from_port", 5432.into()),
                         ("to_port", 5432.into()),

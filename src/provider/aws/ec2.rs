@@ -29,7 +29,11 @@ const FILTER_CHUNK: usize = 200;
 /// were just deleted can take a while to let go).
 const DEPENDENCY_WAIT: Duration = Duration::from_secs(60);
 
-/// First and longest pause between delete attempts.
+/// How long calls right after a create wait for the new resource to be
+/// visible to them.
+const NEW_RESOURCE_WAIT: Duration = Duration::from_secs(15);
+
+/// First and longest pause between attempts.
 const RETRY_FIRST: Duration = Duration::from_millis(500);
 const RETRY_MAX: Duration = Duration::from_secs(8);
 
@@ -47,8 +51,7 @@ pub fn tag_map(tags: &[Tag]) -> BTreeMap<String, String> {
 /// its create call; `None` when there are no tags.
 pub fn tag_specification(kind: Ec2ResourceType, desired: &Attrs) -> Option<TagSpecification> {
     let tags = tags_of(desired);
-    (!tags.is_empty())
-        .then(|| TagSpecification::builder().resource_type(kind).set_tags(Some(ec2_tags(&tags))).build())
+    (!tags.is_empty()).then(|| TagSpecification::builder().resource_type(kind).set_tags(Some(ec2_tags(&tags))).build())
 }
 
 /// Brings the tags of resource `id` from `prior["tags"]` to `desired["tags"]`
@@ -66,13 +69,7 @@ pub async fn sync_tags(client: &Client, id: &str, prior: &Attrs, desired: &Attrs
     }
     if !remove.is_empty() {
         let keys = remove.into_iter().map(|k| Tag::builder().key(k).build()).collect();
-        client
-            .delete_tags()
-            .resources(id)
-            .set_tags(Some(keys))
-            .send()
-            .await
-            .map_err(|e| api_error("DeleteTags", e))?;
+        client.delete_tags().resources(id).set_tags(Some(keys)).send().await.map_err(|e| api_error("DeleteTags", e))?;
     }
     Ok(())
 }
@@ -99,14 +96,12 @@ where
     Ok(out)
 }
 
-/// Filters matching the ownership tags this stack puts on `addr`'s resource.
-/// Filter values treat `*` and `?` as wildcards, so answers go through
-/// [`first_owned`], which compares exactly.
-pub fn ownership_filters(ctx: &Ctx, addr: &ResourceAddr) -> Vec<Filter> {
-    vec![
-        filter(&format!("tag:{TAG_STACK}"), [ctx.stack.clone()]),
-        filter(&format!("tag:{TAG_ADDRESS}"), [addr.to_string()]),
-    ]
+/// Filters matching resources of this stack. The address is compared by
+/// [`first_owned`], not filtered on: filter values are patterns (`*` and `?`
+/// in AWS; moto also reads the `[` of `subnet.db["a"]` as one), so an exact
+/// comparison is only possible on the client.
+pub fn stack_filters(ctx: &Ctx) -> Vec<Filter> {
+    vec![filter(&format!("tag:{TAG_STACK}"), [ctx.stack.clone()])]
 }
 
 /// The id of the first `(id, tags)` item (by id) whose tags are exactly the
@@ -155,37 +150,134 @@ pub fn insert_tags(attrs: &mut Attrs, tags: &[Tag]) {
     attrs.insert("tags".into(), Value::from(tag_map(tags)));
 }
 
-/// Runs a delete call until it succeeds. A `*.NotFound` error code counts as
-/// success (already gone). `DependencyViolation` is retried with exponential
-/// backoff for up to [`DEPENDENCY_WAIT`]; any other error fails at once.
-pub async fn delete_retrying<O, E, R, F, Fut>(operation: &'static str, mut call: F) -> Result<()>
+/// Runs `call` until it succeeds or fails with an error code for which
+/// `retry` is false, pausing with exponential backoff between attempts; gives
+/// up (returning the last error) when the next pause would pass `budget`.
+async fn retrying<O, E, R, F, Fut>(
+    budget: Duration,
+    retry: impl Fn(&str) -> bool,
+    mut call: F,
+) -> std::result::Result<O, SdkError<E, R>>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = std::result::Result<O, SdkError<E, R>>>,
+    E: ProvideErrorMetadata,
+{
+    let start = Instant::now();
+    let mut pause = RETRY_FIRST;
+    loop {
+        match call().await {
+            Err(e) if error_code(&e).is_some_and(&retry) && start.elapsed() + pause <= budget => {
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(RETRY_MAX);
+            }
+            done => return done,
+        }
+    }
+}
+
+fn is_not_found(code: &str) -> bool {
+    code.ends_with(".NotFound")
+}
+
+/// Runs a delete call. A `*.NotFound` error code counts as success (already
+/// gone); `DependencyViolation` is retried for up to [`DEPENDENCY_WAIT`]; any
+/// other error fails at once.
+pub async fn delete_retrying<O, E, R, F, Fut>(operation: &'static str, call: F) -> Result<()>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = std::result::Result<O, SdkError<E, R>>>,
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
     R: std::fmt::Debug,
 {
-    let start = Instant::now();
-    let mut pause = RETRY_FIRST;
-    loop {
-        let err = match call().await {
-            Ok(_) => return Ok(()),
-            Err(e) => e,
-        };
-        match error_code(&err) {
-            Some(code) if code.ends_with(".NotFound") => return Ok(()),
-            Some("DependencyViolation") if start.elapsed() + pause <= DEPENDENCY_WAIT => {
-                tokio::time::sleep(pause).await;
-                pause = (pause * 2).min(RETRY_MAX);
-            }
-            _ => return Err(api_error(operation, err)),
-        }
+    match retrying(DEPENDENCY_WAIT, |code| code == "DependencyViolation", call).await {
+        Ok(_) => Ok(()),
+        Err(e) if error_code(&e).is_some_and(is_not_found) => Ok(()),
+        Err(e) => Err(api_error(operation, e)),
     }
+}
+
+/// Runs a call on a resource this run just created, retrying `*.NotFound`
+/// for up to [`NEW_RESOURCE_WAIT`] (EC2 reads and writes are eventually
+/// consistent right after a create). With `just_created` false, one attempt.
+pub async fn on_new_resource<O, E, R, F, Fut>(operation: &'static str, just_created: bool, call: F) -> Result<O>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = std::result::Result<O, SdkError<E, R>>>,
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug,
+{
+    let budget = if just_created { NEW_RESOURCE_WAIT } else { Duration::ZERO };
+    retrying(budget, is_not_found, call).await.map_err(|e| api_error(operation, e))
 }
 
 #[cfg(test)]
 mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use aws_sdk_ec2::operation::delete_vpc::DeleteVpcError;
+    use aws_smithy_runtime_api::http::{Response, StatusCode};
+    use aws_smithy_types::body::SdkBody;
+    use aws_smithy_types::error::ErrorMetadata;
+
     use super::*;
+    use crate::provider::ProviderError;
+
+    type Answer = std::result::Result<(), SdkError<DeleteVpcError, Response>>;
+
+    /// A call that answers `script[n]` the n-th time ("ok" or an AWS error
+    /// code; the last answer repeats) and counts its calls in `calls`.
+    fn scripted<'a>(script: &'a [&'a str], calls: &'a AtomicUsize) -> impl Fn() -> std::future::Ready<Answer> + 'a {
+        move || {
+            let n = calls.fetch_add(1, Ordering::SeqCst).min(script.len() - 1);
+            std::future::ready(match script[n] {
+                "ok" => Ok(()),
+                code => {
+                    let err = DeleteVpcError::generic(ErrorMetadata::builder().code(code).message("test").build());
+                    let response = Response::new(StatusCode::try_from(400).unwrap(), SdkBody::empty());
+                    Err(SdkError::service_error(err, response))
+                }
+            })
+        }
+    }
+
+    fn api_code(r: &Result<()>) -> Option<&str> {
+        match r {
+            Err(ProviderError::Api { code, .. }) => Some(code),
+            _ => None,
+        }
+    }
+
+    #[tokio::test]
+    async fn delete_waits_out_dependency_violations_and_accepts_not_found() {
+        let calls = AtomicUsize::new(0);
+        let r = delete_retrying("DeleteVpc", scripted(&["DependencyViolation", "ok"], &calls)).await;
+        assert!(r.is_ok(), "{r:?}");
+        assert_eq!(calls.load(Ordering::SeqCst), 2);
+
+        let calls = AtomicUsize::new(0);
+        let r = delete_retrying("DeleteVpc", scripted(&["InvalidVpcID.NotFound"], &calls)).await;
+        assert!(r.is_ok(), "already gone counts as deleted: {r:?}");
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
+
+        let calls = AtomicUsize::new(0);
+        let r = delete_retrying("DeleteVpc", scripted(&["UnauthorizedOperation", "ok"], &calls)).await;
+        assert_eq!(api_code(&r), Some("UnauthorizedOperation"));
+        assert_eq!(calls.load(Ordering::SeqCst), 1, "other errors are not retried");
+    }
+
+    #[tokio::test]
+    async fn only_a_new_resource_waits_to_become_visible() {
+        let calls = AtomicUsize::new(0);
+        let r = on_new_resource("ModifyVpcAttribute", true, scripted(&["InvalidVpcID.NotFound", "ok"], &calls)).await;
+        assert!(r.is_ok(), "{r:?}");
+        assert_eq!(calls.load(Ordering::SeqCst), 2);
+
+        let calls = AtomicUsize::new(0);
+        let r = on_new_resource("ModifyVpcAttribute", false, scripted(&["InvalidVpcID.NotFound", "ok"], &calls)).await;
+        assert_eq!(api_code(&r), Some("InvalidVpcID.NotFound"));
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
+    }
 
     #[test]
     fn arn_uses_the_region_partition() {

@@ -266,27 +266,33 @@ fn permissions(rules: &[&Rule], own_id: &str, dir: Direction) -> Result<Vec<IpPe
     for ((protocol, from, to), rules) in grouped {
         let port = |p: i64, r: &Rule| {
             i32::try_from(p).map_err(|_| {
-                ProviderError::Invalid(format!("security_group {} rule {}: port out of range", dir.attr(), r.describe(dir)))
+                ProviderError::Invalid(format!(
+                    "security_group {} rule {}: port out of range",
+                    dir.attr(),
+                    r.describe(dir)
+                ))
             })
         };
-        let mut perm = IpPermission::builder().ip_protocol(protocol).from_port(port(from, rules[0])?).to_port(port(to, rules[0])?);
+        let mut perm =
+            IpPermission::builder().ip_protocol(protocol).from_port(port(from, rules[0])?).to_port(port(to, rules[0])?);
         for r in rules {
             let description = (!r.description.is_empty()).then(|| r.description.clone());
             perm = match &r.peer {
                 Peer::Cidr(c) => perm.ip_ranges(IpRange::builder().cidr_ip(c).set_description(description).build()),
-                Peer::Ipv6(c) => perm.ipv6_ranges(Ipv6Range::builder().cidr_ipv6(c).set_description(description).build()),
-                Peer::PrefixList(id) => {
-                    perm.prefix_list_ids(PrefixListId::builder().prefix_list_id(id).set_description(description).build())
+                Peer::Ipv6(c) => {
+                    perm.ipv6_ranges(Ipv6Range::builder().cidr_ipv6(c).set_description(description).build())
                 }
-                Peer::Group(id) => {
-                    perm.user_id_group_pairs(UserIdGroupPair::builder().group_id(id).set_description(description).build())
-                }
-                Peer::Myself => {
-                    perm.user_id_group_pairs(UserIdGroupPair::builder().group_id(own_id).set_description(description).build())
-                }
+                Peer::PrefixList(id) => perm
+                    .prefix_list_ids(PrefixListId::builder().prefix_list_id(id).set_description(description).build()),
+                Peer::Group(id) => perm
+                    .user_id_group_pairs(UserIdGroupPair::builder().group_id(id).set_description(description).build()),
+                Peer::Myself => perm.user_id_group_pairs(
+                    UserIdGroupPair::builder().group_id(own_id).set_description(description).build(),
+                ),
                 Peer::Missing => {
                     return Err(ProviderError::Invalid(format!(
-                        "security_group {} rule {} names no peer: set cidr_blocks, ipv6_cidr_blocks, prefix_list_ids, security_groups or self = true",
+                        "security_group {} rule {} names no peer: set cidr_blocks, ipv6_cidr_blocks, \
+                         prefix_list_ids, security_groups or self = true",
                         dir.attr(),
                         r.describe(dir)
                     )));
@@ -406,20 +412,29 @@ async fn send_rules(client: &Client, id: &str, dir: Direction, op: RuleOp, rules
     let perms = Some(permissions(&rules.iter().collect::<Vec<_>>(), id, dir)?);
     macro_rules! send {
         ($call:ident, $name:literal) => {
-            client.$call().group_id(id).set_ip_permissions(perms).send().await.map(|_| ()).map_err(|e| api_error($name, e))
+            client
+                .$call()
+                .group_id(id)
+                .set_ip_permissions(perms)
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(|e| api_error($name, e))
         };
     }
     match (dir, op) {
-        (Direction::Ingress, RuleOp::Authorize) => send!(authorize_security_group_ingress, "AuthorizeSecurityGroupIngress"),
-        (Direction::Egress, RuleOp::Authorize) => send!(authorize_security_group_egress, "AuthorizeSecurityGroupEgress"),
-        (Direction::Ingress, RuleOp::Relabel) => send!(
-            update_security_group_rule_descriptions_ingress,
-            "UpdateSecurityGroupRuleDescriptionsIngress"
-        ),
-        (Direction::Egress, RuleOp::Relabel) => send!(
-            update_security_group_rule_descriptions_egress,
-            "UpdateSecurityGroupRuleDescriptionsEgress"
-        ),
+        (Direction::Ingress, RuleOp::Authorize) => {
+            send!(authorize_security_group_ingress, "AuthorizeSecurityGroupIngress")
+        }
+        (Direction::Egress, RuleOp::Authorize) => {
+            send!(authorize_security_group_egress, "AuthorizeSecurityGroupEgress")
+        }
+        (Direction::Ingress, RuleOp::Relabel) => {
+            send!(update_security_group_rule_descriptions_ingress, "UpdateSecurityGroupRuleDescriptionsIngress")
+        }
+        (Direction::Egress, RuleOp::Relabel) => {
+            send!(update_security_group_rule_descriptions_egress, "UpdateSecurityGroupRuleDescriptionsEgress")
+        }
         (Direction::Ingress, RuleOp::Revoke) => send!(revoke_security_group_ingress, "RevokeSecurityGroupIngress"),
         (Direction::Egress, RuleOp::Revoke) => send!(revoke_security_group_egress, "RevokeSecurityGroupEgress"),
     }
@@ -511,7 +526,7 @@ impl ResourceType for SecurityGroup {
         let client = ctx.aws.ec2(&ctx.region).await;
         let groups: Vec<AwsGroup> = client
             .describe_security_groups()
-            .set_filters(Some(ec2::ownership_filters(ctx, addr)))
+            .set_filters(Some(ec2::stack_filters(ctx)))
             .into_paginator()
             .items()
             .send()
@@ -593,7 +608,11 @@ mod tests {
                 ("cidr_blocks", strs(&["0.0.0.0/0"])),
             ])]);
             let m = v.as_list().unwrap()[0].as_map().unwrap().clone();
-            (m["protocol"].as_str().unwrap().to_owned(), m["from_port"].as_i64().unwrap(), m["to_port"].as_i64().unwrap())
+            (
+                m["protocol"].as_str().unwrap().to_owned(),
+                m["from_port"].as_i64().unwrap(),
+                m["to_port"].as_i64().unwrap(),
+            )
         };
         assert_eq!(one("6".into(), 22, 22), ("tcp".into(), 22, 22));
         assert_eq!(one("TCP".into(), 22, 22), ("tcp".into(), 22, 22));
@@ -608,13 +627,33 @@ mod tests {
     #[test]
     fn order_and_grouping_in_config_do_not_matter() {
         let a = normalized(vec![
-            rule(&[("from_port", 443.into()), ("to_port", 443.into()), ("protocol", "tcp".into()), ("cidr_blocks", strs(&["10.0.0.0/8", "192.168.0.0/16"]))]),
+            rule(&[
+                ("from_port", 443.into()),
+                ("to_port", 443.into()),
+                ("protocol", "tcp".into()),
+                ("cidr_blocks", strs(&["10.0.0.0/8", "192.168.0.0/16"])),
+            ]),
             rule(&[("from_port", 22.into()), ("to_port", 22.into()), ("protocol", "6".into()), ("self", true.into())]),
         ]);
         let b = normalized(vec![
-            rule(&[("from_port", 22.into()), ("to_port", 22.into()), ("protocol", "tcp".into()), ("self", true.into())]),
-            rule(&[("from_port", 443.into()), ("to_port", 443.into()), ("protocol", "tcp".into()), ("cidr_blocks", strs(&["192.168.0.0/16"]))]),
-            rule(&[("from_port", 443.into()), ("to_port", 443.into()), ("protocol", "tcp".into()), ("cidr_blocks", strs(&["10.0.0.0/8", "10.0.0.0/8"]))]),
+            rule(&[
+                ("from_port", 22.into()),
+                ("to_port", 22.into()),
+                ("protocol", "tcp".into()),
+                ("self", true.into()),
+            ]),
+            rule(&[
+                ("from_port", 443.into()),
+                ("to_port", 443.into()),
+                ("protocol", "tcp".into()),
+                ("cidr_blocks", strs(&["192.168.0.0/16"])),
+            ]),
+            rule(&[
+                ("from_port", 443.into()),
+                ("to_port", 443.into()),
+                ("protocol", "tcp".into()),
+                ("cidr_blocks", strs(&["10.0.0.0/8", "10.0.0.0/8"])),
+            ]),
         ]);
         assert_eq!(a, b);
         assert_eq!(a.as_list().unwrap().len(), 3);
@@ -632,7 +671,10 @@ mod tests {
                 .user_id_group_pairs(UserIdGroupPair::builder().group_id("sg-own").build())
                 .user_id_group_pairs(UserIdGroupPair::builder().group_id("sg-app").description("app").build())
                 .build(),
-            IpPermission::builder().ip_protocol("-1").ip_ranges(IpRange::builder().cidr_ip("0.0.0.0/0").build()).build(),
+            IpPermission::builder()
+                .ip_protocol("-1")
+                .ip_ranges(IpRange::builder().cidr_ip("0.0.0.0/0").build())
+                .build(),
         ];
         let rules = rules_from_aws(&perms, "sg-own");
         assert_eq!(
@@ -659,7 +701,12 @@ mod tests {
                 ("self", true.into()),
                 ("description", "db".into()),
             ]),
-            rule(&[("from_port", 0.into()), ("to_port", 0.into()), ("protocol", "-1".into()), ("cidr_blocks", strs(&["0.0.0.0/0"]))]),
+            rule(&[
+                ("from_port", 0.into()),
+                ("to_port", 0.into()),
+                ("protocol", "-1".into()),
+                ("cidr_blocks", strs(&["0.0.0.0/0"])),
+            ]),
         ]);
         let rules = rules_from_config(&config);
         let perms = permissions(&rules.iter().collect::<Vec<_>>(), "sg-own", Direction::Ingress).unwrap();

@@ -14,7 +14,8 @@ use async_trait::async_trait;
 use aws_sdk_ec2::types::{AttributeBooleanValue, ResourceType as Ec2ResourceType, Subnet as AwsSubnet};
 
 use super::ec2::{
-    self, arn, delete_retrying, describe_in_chunks, desired_tags, filter, insert_tags, sync_tags, tag_specification,
+    self, arn, delete_retrying, describe_in_chunks, desired_tags, filter, insert_tags, on_new_resource, sync_tags,
+    tag_specification,
 };
 use super::{api_error, get_bool, get_str};
 use crate::addr::ResourceAddr;
@@ -54,14 +55,14 @@ fn subnet_attrs(s: &AwsSubnet, region: &str) -> Option<(String, Attrs)> {
     Some((id, a))
 }
 
-async fn set_map_public_ip(client: &aws_sdk_ec2::Client, id: &str, on: bool) -> Result<()> {
-    client
+/// Sets `map_public_ip_on_launch`; `just_created` waits out EC2's eventual
+/// consistency right after CreateSubnet.
+async fn set_map_public_ip(client: &aws_sdk_ec2::Client, id: &str, on: bool, just_created: bool) -> Result<()> {
+    let call = client
         .modify_subnet_attribute()
         .subnet_id(id)
-        .map_public_ip_on_launch(AttributeBooleanValue::builder().value(on).build())
-        .send()
-        .await
-        .map_err(|e| api_error("ModifySubnetAttribute", e))?;
+        .map_public_ip_on_launch(AttributeBooleanValue::builder().value(on).build());
+    on_new_resource("ModifySubnetAttribute", just_created, || call.clone().send()).await?;
     Ok(())
 }
 
@@ -97,9 +98,8 @@ impl ResourceType for Subnet {
 
     async fn create(&self, ctx: &Ctx, desired: &Attrs) -> Result<Attrs> {
         let client = ctx.aws.ec2(&ctx.region).await;
-        let required = |name: &str| {
-            get_str(desired, name).ok_or_else(|| ProviderError::Invalid(format!("subnet needs {name}")))
-        };
+        let required =
+            |name: &str| get_str(desired, name).ok_or_else(|| ProviderError::Invalid(format!("subnet needs {name}")));
         let out = client
             .create_subnet()
             .vpc_id(required("vpc_id")?)
@@ -115,7 +115,7 @@ impl ResourceType for Subnet {
             .ok_or_else(|| ProviderError::Invalid("CreateSubnet answered without a subnet id".into()))?;
         let map_public = get_bool(desired, "map_public_ip_on_launch").unwrap_or(false);
         if get_bool(&attrs, "map_public_ip_on_launch") != Some(map_public) {
-            set_map_public_ip(&client, &id, map_public).await?;
+            set_map_public_ip(&client, &id, map_public, true).await?;
             attrs.insert("map_public_ip_on_launch".into(), Value::Bool(map_public));
         }
         // The tags went in with CreateSubnet; its answer may not echo them.
@@ -129,7 +129,7 @@ impl ResourceType for Subnet {
         if let Some(on) = get_bool(desired, "map_public_ip_on_launch")
             && get_bool(prior, "map_public_ip_on_launch") != Some(on)
         {
-            set_map_public_ip(&client, id, on).await?;
+            set_map_public_ip(&client, id, on, false).await?;
             attrs.insert("map_public_ip_on_launch".into(), Value::Bool(on));
         }
         sync_tags(&client, id, prior, desired).await?;
@@ -146,7 +146,7 @@ impl ResourceType for Subnet {
         let client = ctx.aws.ec2(&ctx.region).await;
         let subnets: Vec<AwsSubnet> = client
             .describe_subnets()
-            .set_filters(Some(ec2::ownership_filters(ctx, addr)))
+            .set_filters(Some(ec2::stack_filters(ctx)))
             .into_paginator()
             .items()
             .send()

@@ -15,11 +15,14 @@ use std::collections::BTreeMap;
 
 use async_trait::async_trait;
 use aws_sdk_ec2::Client;
-use aws_sdk_ec2::types::{AttributeBooleanValue, ResourceType as Ec2ResourceType, Tenancy, Vpc as AwsVpc, VpcAttributeName};
+use aws_sdk_ec2::types::{
+    AttributeBooleanValue, ResourceType as Ec2ResourceType, Tenancy, Vpc as AwsVpc, VpcAttributeName,
+};
 use futures::{StreamExt, TryStreamExt, stream};
 
 use super::ec2::{
-    self, arn, delete_retrying, describe_in_chunks, desired_tags, filter, insert_tags, sync_tags, tag_specification,
+    self, arn, delete_retrying, describe_in_chunks, desired_tags, filter, insert_tags, on_new_resource, sync_tags,
+    tag_specification,
 };
 use super::{PER_RESOURCE_CONCURRENCY, api_error, error_code, get_bool, get_str};
 use crate::addr::ResourceAddr;
@@ -80,7 +83,7 @@ async fn read_dns(client: &Client, id: &str, attribute: VpcAttributeName) -> Res
 /// `(support, hostnames)`), in an order AWS accepts: hostnames need support,
 /// so hostnames go off first and on last. One call per attribute (AWS allows
 /// only one per ModifyVpcAttribute).
-async fn set_dns(client: &Client, id: &str, from: (bool, bool), to: (bool, bool)) -> Result<()> {
+async fn set_dns(client: &Client, id: &str, from: (bool, bool), to: (bool, bool), just_created: bool) -> Result<()> {
     let value = |b: bool| AttributeBooleanValue::builder().value(b).build();
     let mut steps = Vec::new();
     if from.1 && !to.1 {
@@ -93,7 +96,7 @@ async fn set_dns(client: &Client, id: &str, from: (bool, bool), to: (bool, bool)
         steps.push(client.modify_vpc_attribute().vpc_id(id).enable_dns_hostnames(value(true)));
     }
     for step in steps {
-        step.send().await.map_err(|e| api_error("ModifyVpcAttribute", e))?;
+        on_new_resource("ModifyVpcAttribute", just_created, || step.clone().send()).await?;
     }
     Ok(())
 }
@@ -159,7 +162,8 @@ impl ResourceType for Vpc {
 
     async fn create(&self, ctx: &Ctx, desired: &Attrs) -> Result<Attrs> {
         let client = ctx.aws.ec2(&ctx.region).await;
-        let cidr = get_str(desired, "cidr_block").ok_or_else(|| ProviderError::Invalid("vpc needs cidr_block".into()))?;
+        let cidr =
+            get_str(desired, "cidr_block").ok_or_else(|| ProviderError::Invalid("vpc needs cidr_block".into()))?;
         let tenancy = get_str(desired, "instance_tenancy").unwrap_or("default");
         let out = client
             .create_vpc()
@@ -174,7 +178,7 @@ impl ResourceType for Vpc {
             .and_then(|v| vpc_attrs(v, &ctx.region))
             .ok_or_else(|| ProviderError::Invalid("CreateVpc answered without a VPC id".into()))?;
         let dns = dns_of(desired, AWS_DEFAULTS);
-        set_dns(&client, &id, AWS_DEFAULTS, dns).await?;
+        set_dns(&client, &id, AWS_DEFAULTS, dns, true).await?;
         // The tags went in with CreateVpc; its answer may not echo them.
         attrs.insert("tags".into(), desired_tags(desired));
         Ok(with_dns(attrs, dns))
@@ -185,7 +189,7 @@ impl ResourceType for Vpc {
         let from = dns_of(prior, AWS_DEFAULTS);
         // An unset (unmanaged) setting stays as it is.
         let to = dns_of(desired, from);
-        set_dns(&client, id, from, to).await?;
+        set_dns(&client, id, from, to, false).await?;
         sync_tags(&client, id, prior, desired).await?;
         let mut attrs = with_dns(prior.clone(), to);
         attrs.insert("tags".into(), desired_tags(desired));
@@ -201,7 +205,7 @@ impl ResourceType for Vpc {
         let client = ctx.aws.ec2(&ctx.region).await;
         let vpcs: Vec<AwsVpc> = client
             .describe_vpcs()
-            .set_filters(Some(ec2::ownership_filters(ctx, addr)))
+            .set_filters(Some(ec2::stack_filters(ctx)))
             .into_paginator()
             .items()
             .send()
