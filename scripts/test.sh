@@ -14,4 +14,5 @@ scripts/install-moto.sh >/dev/null
 unset AWS_PROFILE AWS_DEFAULT_PROFILE
 export AWS_CONFIG_FILE=/dev/null AWS_SHARED_CREDENTIALS_FILE=/dev/null AWS_EC2_METADATA_DISABLED=true
 
-cargo test --locked --all-targets "$@"
+# Library, binary and integration tests; benches are run by hand (docs/benchmarks.md).
+cargo test --locked --lib --bins --tests "$@"

@@ -57,12 +57,42 @@ pub struct Function {
 pub static FUNCTIONS: &[Function] = &[
     Function { name: "min", signature: "min(number, ...)", min_args: 1, max_args: None, run: |a| extreme(a, false) },
     Function { name: "max", signature: "max(number, ...)", min_args: 1, max_args: None, run: |a| extreme(a, true) },
-    Function { name: "floor", signature: "floor(number)", min_args: 1, max_args: Some(1), run: |a| round(&a[0], f64::floor) },
-    Function { name: "ceil", signature: "ceil(number)", min_args: 1, max_args: Some(1), run: |a| round(&a[0], f64::ceil) },
-    Function { name: "lower", signature: "lower(string)", min_args: 1, max_args: Some(1), run: |a| Ok(Value::Str(string(&a[0])?.to_lowercase())) },
-    Function { name: "upper", signature: "upper(string)", min_args: 1, max_args: Some(1), run: |a| Ok(Value::Str(string(&a[0])?.to_uppercase())) },
+    Function {
+        name: "floor",
+        signature: "floor(number)",
+        min_args: 1,
+        max_args: Some(1),
+        run: |a| round(&a[0], f64::floor),
+    },
+    Function {
+        name: "ceil",
+        signature: "ceil(number)",
+        min_args: 1,
+        max_args: Some(1),
+        run: |a| round(&a[0], f64::ceil),
+    },
+    Function {
+        name: "lower",
+        signature: "lower(string)",
+        min_args: 1,
+        max_args: Some(1),
+        run: |a| Ok(Value::Str(string(&a[0])?.to_lowercase())),
+    },
+    Function {
+        name: "upper",
+        signature: "upper(string)",
+        min_args: 1,
+        max_args: Some(1),
+        run: |a| Ok(Value::Str(string(&a[0])?.to_uppercase())),
+    },
     Function { name: "join", signature: "join(separator, list)", min_args: 2, max_args: Some(2), run: join },
-    Function { name: "length", signature: "length(list | table | string)", min_args: 1, max_args: Some(1), run: length },
+    Function {
+        name: "length",
+        signature: "length(list | table | string)",
+        min_args: 1,
+        max_args: Some(1),
+        run: length,
+    },
     Function { name: "keys", signature: "keys(table)", min_args: 1, max_args: Some(1), run: keys },
     Function { name: "concat", signature: "concat(list, ...)", min_args: 1, max_args: None, run: concat },
 ];
@@ -198,7 +228,7 @@ mod tests {
         assert_eq!(call("upper", &[Value::str("AbC")]), Ok(Value::str("ABC")));
         let l = list(&[Value::str("a"), Value::Int(2)]);
         assert_eq!(call("join", &[Value::str(","), l.clone()]), Ok(Value::str("a,2")));
-        assert_eq!(call("length", &[l.clone()]), Ok(Value::Int(2)));
+        assert_eq!(call("length", std::slice::from_ref(&l)), Ok(Value::Int(2)));
         assert_eq!(call("length", &[Value::str("héé")]), Ok(Value::Int(3)));
         let m = Value::Map([("b".to_owned(), Value::Int(1)), ("a".to_owned(), Value::Int(2))].into());
         assert_eq!(call("keys", &[m]), Ok(list(&[Value::str("a"), Value::str("b")])));

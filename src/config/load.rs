@@ -154,8 +154,11 @@ impl<'r> Loader<'r> {
         let find = |key: &str| top.iter().find(|e| e.key == key);
 
         let vars = self.variables(find("vars"), find("env"), opts);
-        let mut scope =
-            Scope::new(Vec::new(), root_dir.clone(), vars.iter().map(|(k, v)| (k.clone(), Some(Expr::Lit(v.clone())))).collect());
+        let mut scope = Scope::new(
+            Vec::new(),
+            root_dir.clone(),
+            vars.iter().map(|(k, v)| (k.clone(), Some(Expr::Lit(v.clone())))).collect(),
+        );
         self.stack.regions = self.regions(&mut scope, find("regions"));
         self.stack_table(&mut scope, find("stack"), &root.span);
         let state_path = self.state_table(&mut scope, find("state")).map(|p| root_dir.join(p));
@@ -211,7 +214,10 @@ impl<'r> Loader<'r> {
             self.diags.push(match did_you_mean(name, envs.iter().map(|e| e.key.as_str())) {
                 Some(s) => d.hint(format!("did you mean `{s}`?")),
                 None if envs.is_empty() => d.hint("the stack declares no [env.NAME] tables"),
-                None => d.hint(format!("environments: {}", envs.iter().map(|e| e.key.as_str()).collect::<Vec<_>>().join(", "))),
+                None => d.hint(format!(
+                    "environments: {}",
+                    envs.iter().map(|e| e.key.as_str()).collect::<Vec<_>>().join(", ")
+                )),
             });
         }
 
@@ -315,12 +321,12 @@ impl<'r> Loader<'r> {
     }
 
     /// A string setting known at load time (templates over variables allowed).
-    pub fn static_str(&mut self, scope: &mut Scope, node: &Node, what: &str) -> Option<String> {
-        match self.resolve_static(scope, &Cx::default(), node, what)? {
+    pub fn static_str(&mut self, scope: &mut Scope, cx: &Cx, node: &Node, what: &str) -> Option<String> {
+        match self.resolve_static(scope, cx, node, what)? {
             Value::Str(s) => Some(s),
-            other => {
-                self.fail(Diagnostic::error(format!("{what} must be a string, got {}", other.type_name())).at(node.span.clone()))
-            }
+            other => self.fail(
+                Diagnostic::error(format!("{what} must be a string, got {}", other.type_name())).at(node.span.clone()),
+            ),
         }
     }
 
@@ -331,7 +337,9 @@ impl<'r> Loader<'r> {
                 self.diags.push(invalid_name("region", &r.key, &r.key_span));
                 continue;
             }
-            let Some(id) = self.static_str(scope, &r.value, &format!("region `{}`", r.key)) else { continue };
+            let Some(id) = self.static_str(scope, &Cx::default(), &r.value, &format!("region `{}`", r.key)) else {
+                continue;
+            };
             if is_region_id(&id) {
                 out.insert(r.key.clone(), id);
             } else {
@@ -372,7 +380,7 @@ impl<'r> Loader<'r> {
         match get("name") {
             None => self.diags.push(Diagnostic::error("missing `name` in [stack]").at(header.clone())),
             Some(n) => {
-                if let Some(name) = self.static_str(scope, &n.value, "the stack name") {
+                if let Some(name) = self.static_str(scope, &Cx::default(), &n.value, "the stack name") {
                     if valid_name(&name) {
                         self.stack.name = name;
                     } else {
@@ -388,7 +396,7 @@ impl<'r> Loader<'r> {
                     .hint("add the default region, e.g. `region = \"us-east-1\"`"),
             ),
             Some(r) => {
-                if let Some(name) = self.static_str(scope, &r.value, "the stack region")
+                if let Some(name) = self.static_str(scope, &Cx::default(), &r.value, "the stack region")
                     && let Some(id) = self.region(&name, &r.value.span)
                 {
                     self.stack.default_region = id;
@@ -396,7 +404,7 @@ impl<'r> Loader<'r> {
             }
         }
         if let Some(d) = get("description") {
-            self.static_str(scope, &d.value, "the stack description");
+            self.static_str(scope, &Cx::default(), &d.value, "the stack description");
         }
         if let Some(t) = get("tags") {
             self.stack.tags = self.stack_tags(scope, &t.value);
@@ -449,11 +457,11 @@ impl<'r> Loader<'r> {
         let entries = self.table_entries(e, "state", "settings (path)");
         self.unknown_keys(&entries, &["path"], "[state]");
         let p = entries.iter().find(|x| x.key == "path")?;
-        self.static_str(scope, &p.value, "the state path")
+        self.static_str(scope, &Cx::default(), &p.value, "the state path")
     }
 
     /// sha256 over every source file (path relative to the stack file's
-/// directory, and text) and every variable value.
+    /// directory, and text) and every variable value.
     fn digest(&self, vars: &BTreeMap<String, Value>) -> String {
         let mut h = Sha256::new();
         let root = self.sources.files().first().and_then(|f| f.path.parent()).unwrap_or(Path::new(""));
@@ -475,8 +483,7 @@ impl<'r> Loader<'r> {
     fn finish(self, stack: Option<Stack>) -> Result<Loaded, (SourceMap, Diagnostics)> {
         let broken = self.broken;
         let mut all: Vec<Diagnostic> = Vec::new();
-        let semantic =
-            self.diags.into_iter().filter(|d| !d.span.as_ref().is_some_and(|s| broken.contains(&s.file)));
+        let semantic = self.diags.into_iter().filter(|d| !d.span.as_ref().is_some_and(|s| broken.contains(&s.file)));
         for d in self.parse_diags.into_iter().chain(semantic) {
             // for_each instances and shared modules repeat the same finding.
             if !all.contains(&d) {

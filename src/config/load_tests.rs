@@ -78,10 +78,7 @@ fn setup(files: &[(&str, &str)]) -> tempfile::TempDir {
 
 fn run(files: &[(&str, &str)], opts: &LoadOptions) -> (tempfile::TempDir, Result<Loaded, (SourceMap, Diagnostics)>) {
     let dir = setup(files);
-    let opts = LoadOptions {
-        var_files: opts.var_files.iter().map(|f| dir.path().join(f)).collect(),
-        ..opts.clone()
-    };
+    let opts = LoadOptions { var_files: opts.var_files.iter().map(|f| dir.path().join(f)).collect(), ..opts.clone() };
     let r = load(&dir.path().join(files[0].0), &opts, &registry());
     (dir, r)
 }
@@ -188,7 +185,9 @@ fn arithmetic_folds_when_known_and_defers_otherwise() {
 
 #[test]
 fn arithmetic_errors_point_at_the_expression() {
-    let text = stack_with("[vars]\nz = 0\n\n[fake.a]\nsize = \"${10 / var.z}\"\nname = '${\"x\" * fake.b.size}'\n\n[fake.b]\nname = \"${nope(1)}\"\nsize = \"${mx(1, 2)}\"\nref = \"${lower()}\"\n");
+    let text = stack_with(
+        "[vars]\nz = 0\n\n[fake.a]\nsize = \"${10 / var.z}\"\nname = '${\"x\" * fake.b.size}'\n\n[fake.b]\nname = \"${nope(1)}\"\nsize = \"${mx(1, 2)}\"\nref = \"${lower()}\"\n",
+    );
     assert_eq!(
         errs(&[("stack.toml", &text)]),
         [
@@ -204,21 +203,25 @@ fn arithmetic_errors_point_at_the_expression() {
 #[test]
 fn for_each_over_a_map_and_a_list() {
     let text = stack_with(
-        "[vars]\nzones = [\"a\", \"b\"]\n\n[fake.sub]\nfor_each = { a = { n = 1 }, b = { n = 2 } }\nname = \"sub-${each.key}\"\nsize = \"${each.value.n}\"\n\n[fake.z]\nfor_each = \"${var.zones}\"\nname = \"${each.value}\"\nref = \"${fake.sub[each.key].id}\"\n\n[fake.all]\nrefs = \"${fake.sub[*].id}\"\nref = \"${fake.sub[\\\"b\\\"].name}\"\n",
+        "[vars]\nzones = [\"a\", \"b\"]\n\n[fake.sub]\nfor_each = { a = { n = 1 }, b = { n = 2 } }\nname = \"sub-${each.key}-${each.value[\\\"n\\\"] * 10}\"\nsize = \"${each.value.n}\"\n\n[fake.z]\nfor_each = \"${var.zones}\"\nname = \"${each.value}\"\nregion = \"us-west-${length(each.key)}\"\nref = \"${fake.sub[each.key].id}\"\n\n[fake.all]\nrefs = \"${fake.sub[*].id}\"\nref = \"${fake.sub[\\\"b\\\"].name}\"\n",
     );
     let st = ok(&[("stack.toml", &text)]);
     let keys: Vec<String> = st.resources.keys().map(ToString::to_string).collect();
     assert_eq!(keys, ["fake.all", "fake.sub[\"a\"]", "fake.sub[\"b\"]", "fake.z[\"a\"]", "fake.z[\"b\"]"]);
-    assert_eq!(lit(&st, "fake.sub[\"b\"]", "name"), &Value::str("sub-b"));
+    assert_eq!(lit(&st, "fake.sub[\"b\"]", "name"), &Value::str("sub-b-20"));
     assert_eq!(lit(&st, "fake.sub[\"b\"]", "size"), &Value::Int(2));
     assert_eq!(lit(&st, "fake.z[\"a\"]", "name"), &Value::str("a"));
+    assert_eq!(st.resources[&addr("fake.z[\"b\"]")].region, "us-west-1");
     let r = the_ref(attr(&st, "fake.z[\"a\"]", "ref"));
     assert_eq!(r.target, addr("fake.sub[\"a\"]"));
     let splat = the_ref(attr(&st, "fake.all", "refs"));
     assert_eq!((splat.target.clone(), splat.splat), (addr("fake.sub"), true));
     // The string has escapes, so the reference points at the whole value.
     let r = the_ref(attr(&st, "fake.all", "ref"));
-    assert_eq!((r.target.clone(), &text[r.span.range.clone()]), (addr("fake.sub[\"b\"]"), "\"${fake.sub[\\\"b\\\"].name}\""));
+    assert_eq!(
+        (r.target.clone(), &text[r.span.range.clone()]),
+        (addr("fake.sub[\"b\"]"), "\"${fake.sub[\\\"b\\\"].name}\"")
+    );
 }
 
 #[test]
@@ -314,7 +317,8 @@ fn cli_vars_are_parsed_to_the_declared_type() {
 
 #[test]
 fn variable_file_and_env_errors() {
-    let text = stack_with("[vars]\nn = 1\n\n[env.prod]\nvars = { m = 2, n = \"x\" }\n\n[fake.a]\nsize = \"${var.nn}\"\n");
+    let text =
+        stack_with("[vars]\nn = 1\n\n[env.prod]\nvars = { m = 2, n = \"x\" }\n\n[fake.a]\nsize = \"${var.nn}\"\n");
     let files = [("stack.toml", text.as_str()), ("v.toml", "n = \"${var.n}\"\nzz = 1\n")];
     let opts = LoadOptions { var_files: vec!["v.toml".into()], ..Default::default() };
     assert_eq!(
@@ -527,11 +531,8 @@ fn module_errors() {
     );
     let network = "[input.cidr]\ntype = \"string\"\n\n[input.n]\ntype = \"number\"\ndefault = \"x\"\n\n[stack]\n\n[fake.vpc]\nname = \"${var.cidr}\"\n\n[output.vpc_id]\nvalue = \"${fake.vpc.id}\"\n";
     let looped = "[module.again]\nsource = \"../loop\"\n";
-    let e = errs(&[
-        ("stack.toml", &stack),
-        ("modules/network/module.toml", network),
-        ("modules/loop/module.toml", looped),
-    ]);
+    let e =
+        errs(&[("stack.toml", &stack), ("modules/network/module.toml", network), ("modules/loop/module.toml", looped)]);
     assert_eq!(
         e,
         [
@@ -546,6 +547,20 @@ fn module_errors() {
             "module `again` includes itself @ modules/loop/module.toml:2:10",
         ]
     );
+    let (dir, Err((sources, diags))) = run(
+        &[("stack.toml", &stack), ("modules/network/module.toml", network), ("modules/loop/module.toml", looped)],
+        &LoadOptions::default(),
+    ) else {
+        panic!("load succeeded")
+    };
+    let hints = |summary: &str| {
+        diags.0.iter().find(|d| d.summary.starts_with(summary)).map(|d| d.hints.clone()).unwrap_or_default()
+    };
+    assert_eq!(hints("module `net` has no input `cidrr`"), ["did you mean `cidr`?"]);
+    assert_eq!(hints("unknown module `nett`"), ["did you mean `net`?"]);
+    assert_eq!(hints("module `net` has no output `vpc`"), ["its outputs: vpc_id"]);
+    assert!(hints("module source `nowhere` not found")[0].starts_with("looked for modules/nowhere/module.toml in `"));
+    assert_eq!(sources.files().len(), 3, "{:?}", render(dir.path(), &sources, &diags));
 }
 
 #[test]
@@ -644,4 +659,14 @@ fn truncated_and_mangled_stacks_never_panic() {
     }
     std::fs::write(&path, &text).unwrap();
     assert!(load(&path, &LoadOptions::default(), &reg).is_ok());
+}
+
+#[test]
+fn splat_lists_cannot_be_indexed_before_apply() {
+    let stack = stack_with("[module.m]\nsource = \"./m\"\n\n[fake.a]\nref = \"${module.m.ids[0]}\"\n");
+    let m = "[fake.x]\nfor_each = [\"a\"]\n\n[output.ids]\nvalue = \"${fake.x[*].id}\"\n";
+    assert_eq!(
+        errs(&[("stack.toml", &stack), ("m/module.toml", m)]),
+        ["`module.m.ids` is a list known only at apply time and cannot be indexed @ stack.toml:8:22"]
+    );
 }

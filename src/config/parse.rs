@@ -175,7 +175,9 @@ impl Cx<'_> {
                 Err(_) => return self.reject(range, "invalid number"),
             },
             DeValue::Boolean(b) => NodeKind::Bool(*b),
-            DeValue::Datetime(_) => return self.reject(range, "datetimes are not supported (quote the value to make it a string)"),
+            DeValue::Datetime(_) => {
+                return self.reject(range, "datetimes are not supported (quote the value to make it a string)");
+            }
             DeValue::Array(a) => NodeKind::Array(a.iter().filter_map(|e| self.node(e)).collect()),
             DeValue::Table(t) => NodeKind::Table(self.table(t)),
         };

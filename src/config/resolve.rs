@@ -30,7 +30,12 @@ pub(super) struct Cx<'a> {
 }
 
 /// "did you mean" for `name` among `candidates`, or `fallback`.
-fn suggest<'a>(d: Diagnostic, name: &str, candidates: impl IntoIterator<Item = &'a str>, fallback: Option<String>) -> Diagnostic {
+fn suggest<'a>(
+    d: Diagnostic,
+    name: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+    fallback: Option<String>,
+) -> Diagnostic {
     match (did_you_mean(name, candidates), fallback) {
         (Some(s), _) => d.hint(format!("did you mean `{s}`?")),
         (None, Some(f)) => d.hint(f),
@@ -85,7 +90,8 @@ impl Loader<'_> {
     pub fn resolve_node(&mut self, scope: &mut Scope, cx: &Cx, node: &Node) -> Option<Expr> {
         match &node.kind {
             NodeKind::Str(s) => {
-                let map = SpanMap { file: node.span.file, content_start: s.content_start, whole: node.span.range.clone() };
+                let map =
+                    SpanMap { file: node.span.file, content_start: s.content_start, whole: node.span.range.clone() };
                 match parse_template(&s.value, &map) {
                     Ok(t) => self.resolve_t(scope, cx, &t, &node.span),
                     Err(d) => self.fail(d),
@@ -196,9 +202,8 @@ impl Loader<'_> {
                 Ok(v) => Some(Expr::Lit(v)),
                 Err(m) => self.fail(Diagnostic::error(m).at(span.clone())),
             },
-            (Expr::Lit(v), _) | (_, Expr::Lit(v)) if !matches!(v, Value::Int(_) | Value::Float(_)) => self.fail(
-                Diagnostic::error(format!("arithmetic needs numbers, got {}", v.type_name())).at(span.clone()),
-            ),
+            (Expr::Lit(v), _) | (_, Expr::Lit(v)) if !matches!(v, Value::Int(_) | Value::Float(_)) => self
+                .fail(Diagnostic::error(format!("arithmetic needs numbers, got {}", v.type_name())).at(span.clone())),
             _ => Some(Expr::Binary(op, Box::new(a), Box::new(b))),
         }
     }
@@ -244,7 +249,15 @@ impl Loader<'_> {
     }
 
     /// Applies `steps[from..]` (keys and indexes) to an already resolved value.
-    fn walk(&mut self, scope: &mut Scope, cx: &Cx, mut e: Expr, root: &str, steps: &[Step], from: usize) -> Option<Expr> {
+    fn walk(
+        &mut self,
+        scope: &mut Scope,
+        cx: &Cx,
+        mut e: Expr,
+        root: &str,
+        steps: &[Step],
+        from: usize,
+    ) -> Option<Expr> {
         for i in from..steps.len() {
             let shown = label(root, &steps[..i]);
             e = self.index(scope, cx, e, &shown, &steps[i])?;
@@ -269,7 +282,8 @@ impl Loader<'_> {
         };
         let bad_index = |this: &mut Self, len: usize| {
             this.fail(
-                Diagnostic::error(format!("`{shown}` is a list of {len}; `{key}` is not an index into it")).at(at.clone()),
+                Diagnostic::error(format!("`{shown}` is a list of {len}; `{key}` is not an index into it"))
+                    .at(at.clone()),
             )
         };
         match e {
@@ -289,6 +303,11 @@ impl Loader<'_> {
                 Some(v) => Some(v.clone()),
                 None => bad_index(self, l.len()),
             },
+            Expr::Ref(r) if r.splat => self.fail(
+                Diagnostic::error(format!("`{shown}` is a list known only at apply time and cannot be indexed"))
+                    .at(at.clone())
+                    .hint("reference the instance you need directly: `TYPE.NAME[\"KEY\"].ATTR`"),
+            ),
             Expr::Ref(mut r) => {
                 r.path.push(key);
                 if let Some(t) = self.registry.get(&r.target.rtype)
@@ -298,11 +317,11 @@ impl Loader<'_> {
                 }
                 Some(Expr::Ref(r))
             }
-            Expr::Lit(v) => self.fail(
-                Diagnostic::error(format!("`{shown}` is a {}; it has no `{key}`", v.type_name())).at(at.clone()),
-            ),
+            Expr::Lit(v) => self
+                .fail(Diagnostic::error(format!("`{shown}` is a {}; it has no `{key}`", v.type_name())).at(at.clone())),
             _ => self.fail(
-                Diagnostic::error(format!("`{shown}` is only known at apply time and cannot be indexed")).at(at.clone()),
+                Diagnostic::error(format!("`{shown}` is only known at apply time and cannot be indexed"))
+                    .at(at.clone()),
             ),
         }
     }
@@ -313,9 +332,10 @@ impl Loader<'_> {
         match self.resolve_t(scope, &cx, t, at)? {
             Expr::Lit(Value::Str(s)) => Some(s),
             Expr::Lit(Value::Int(i)) => Some(i.to_string()),
-            Expr::Lit(v) => {
-                self.fail(Diagnostic::error(format!("an index must be a string or integer, got {}", v.type_name())).at(at.clone()))
-            }
+            Expr::Lit(v) => self.fail(
+                Diagnostic::error(format!("an index must be a string or integer, got {}", v.type_name()))
+                    .at(at.clone()),
+            ),
             _ => self.fail(Diagnostic::error("an index must be known before apply").at(at.clone())),
         }
     }
@@ -367,14 +387,21 @@ impl Loader<'_> {
     }
 
     /// A declared resource block of this scope, by type and name.
-    fn find_block(&mut self, scope: &Scope, rtype: &str, name: &str, at: &Span) -> Option<(Instances, Option<&'static Schema>)> {
+    fn find_block(
+        &mut self,
+        scope: &Scope,
+        rtype: &str,
+        name: &str,
+        at: &Span,
+    ) -> Option<(Instances, Option<&'static Schema>)> {
         if let Some(b) = scope.blocks.get(&(rtype.to_owned(), name.to_owned())) {
             return Some((b.instances.clone(), b.schema));
         }
         let wanted = format!("{rtype}.{name}");
         let d = Diagnostic::error(format!("reference to undeclared resource `{wanted}`")).at(at.clone());
         let declared: Vec<String> = scope.blocks.keys().map(|(t, n)| format!("{t}.{n}")).collect();
-        let fallback = (!scope.module.is_empty()).then(|| "inside a module, references name the module's own resources".to_owned());
+        let fallback = (!scope.module.is_empty())
+            .then(|| "inside a module, references name the module's own resources".to_owned());
         self.fail(suggest(d, &wanted, declared.iter().map(String::as_str), fallback))
     }
 
@@ -389,16 +416,19 @@ impl Loader<'_> {
         at: &Span,
     ) -> Option<String> {
         let Instances::Keyed(keys) = instances else {
-            return self.fail(
-                Diagnostic::error(format!("`{shown}` has no `for_each`; it takes no `[...]`")).at(at.clone()),
-            );
+            return self
+                .fail(Diagnostic::error(format!("`{shown}` has no `for_each`; it takes no `[...]`")).at(at.clone()));
         };
         let key = self.static_key(scope, cx, t, at)?;
         if keys.iter().any(|(k, _)| *k == key) {
             return Some(key);
         }
         let listed: Vec<String> = keys.iter().map(|(k, _)| format!("{k:?}")).collect();
-        let hint = if listed.is_empty() { "it has no instances".to_owned() } else { format!("its keys: {}", listed.join(", ")) };
+        let hint = if listed.is_empty() {
+            "it has no instances".to_owned()
+        } else {
+            format!("its keys: {}", listed.join(", "))
+        };
         self.fail(Diagnostic::error(format!("`{shown}` has no instance {key:?}")).at(at.clone()).hint(hint))
     }
 
@@ -493,9 +523,12 @@ impl Loader<'_> {
             }
         };
         let not_an_address = |p: &Path| {
-            Diagnostic::error(format!("`depends_on` takes resource addresses; `{}` is not one", label(&p.root, &p.steps)))
-                .at(p.span.clone())
-                .hint("write `TYPE.NAME`, `TYPE.NAME[\"KEY\"]` or `module.NAME`")
+            Diagnostic::error(format!(
+                "`depends_on` takes resource addresses; `{}` is not one",
+                label(&p.root, &p.steps)
+            ))
+            .at(p.span.clone())
+            .hint("write `TYPE.NAME`, `TYPE.NAME[\"KEY\"]` or `module.NAME`")
         };
         match (p.root.as_str(), p.steps.as_slice()) {
             ("module", [Step::Attr(m, _)]) => self.module_slot(scope, m, &p.span).map(|o| o.blocks).unwrap_or_default(),
@@ -514,9 +547,11 @@ impl Loader<'_> {
                         Vec::new()
                     }
                     (_, []) => vec![addr],
-                    (_, [Step::Index(t, at)]) => {
-                        self.instance_key(scope, cx, &shown, &instances, t, at).map(|k| addr.with_key(k)).into_iter().collect()
-                    }
+                    (_, [Step::Index(t, at)]) => self
+                        .instance_key(scope, cx, &shown, &instances, t, at)
+                        .map(|k| addr.with_key(k))
+                        .into_iter()
+                        .collect(),
                     _ => {
                         self.diags.push(not_an_address(&p));
                         Vec::new()

@@ -259,13 +259,17 @@ impl Loader<'_> {
                 for item in items {
                     let Value::Str(s) = item else {
                         return self.fail(
-                            Diagnostic::error(format!("`for_each` list items must be strings, got {}", item.type_name()))
-                                .at(span.clone())
-                                .hint("use a table to repeat over other values: { key = value, ... }"),
+                            Diagnostic::error(format!(
+                                "`for_each` list items must be strings, got {}",
+                                item.type_name()
+                            ))
+                            .at(span.clone())
+                            .hint("use a table to repeat over other values: { key = value, ... }"),
                         );
                     };
                     if pairs.iter().any(|(k, _)| *k == s) {
-                        return self.fail(Diagnostic::error(format!("duplicate `for_each` key {s:?}")).at(span.clone()));
+                        return self
+                            .fail(Diagnostic::error(format!("duplicate `for_each` key {s:?}")).at(span.clone()));
                     }
                     pairs.push((s.clone(), Value::Str(s)));
                 }
@@ -273,12 +277,17 @@ impl Loader<'_> {
             }
             other => {
                 return self.fail(
-                    Diagnostic::error(format!("`for_each` must be a table or a list of strings, got {}", other.type_name()))
-                        .at(span.clone()),
+                    Diagnostic::error(format!(
+                        "`for_each` must be a table or a list of strings, got {}",
+                        other.type_name()
+                    ))
+                    .at(span.clone()),
                 );
             }
         };
-        if let Some((k, _)) = pairs.iter().find(|(k, _)| k.is_empty() || k.chars().any(|c| c == '"' || c == '\\' || c.is_control())) {
+        if let Some((k, _)) =
+            pairs.iter().find(|(k, _)| k.is_empty() || k.chars().any(|c| c == '"' || c == '\\' || c.is_control()))
+        {
             return self.fail(
                 Diagnostic::error(format!("`for_each` key {k:?} cannot be used in an address"))
                     .at(span.clone())
@@ -343,7 +352,7 @@ impl Loader<'_> {
                     ),
                 },
                 "region" => {
-                    if let Some(r) = self.static_str(scope, &e.value, "`region`")
+                    if let Some(r) = self.static_str(scope, &cx, &e.value, "`region`")
                         && let Some(id) = self.region(&r, &e.value.span)
                     {
                         rc.region = id;
@@ -421,12 +430,14 @@ impl Loader<'_> {
                     .hint("e.g. `source = \"network\"` for modules/network/"),
             );
         };
-        let source = self.static_str(scope, &src.value, "a module `source`")?;
+        let source = self.static_str(scope, &Cx::default(), &src.value, "a module `source`")?;
         let dir = match find_module_dir(&scope.dir, &source) {
             Ok(d) => d,
             Err(looked) => {
                 return self.fail(
-                    Diagnostic::error(format!("module source `{source}` not found")).at(src.value.span.clone()).hint(looked),
+                    Diagnostic::error(format!("module source `{source}` not found"))
+                        .at(src.value.span.clone())
+                        .hint(looked),
                 );
             }
         };
@@ -464,8 +475,12 @@ impl Loader<'_> {
                 && !input_type_matches(ty, v)
             {
                 self.diags.push(
-                    Diagnostic::error(format!("input `{}` of module `{name}` must be a {ty}, got {}", it.key, v.type_name()))
-                        .at(it.value.span.clone()),
+                    Diagnostic::error(format!(
+                        "input `{}` of module `{name}` must be a {ty}, got {}",
+                        it.key,
+                        v.type_name()
+                    ))
+                    .at(it.value.span.clone()),
                 );
             }
             vars.insert(it.key.clone(), value);
@@ -510,7 +525,8 @@ impl Loader<'_> {
                 self.diags.push(invalid_name("input", &i.key, &i.key_span));
                 continue;
             }
-            let settings = self.table_entries(Some(&i), &format!("input.{}", i.key), "settings (type, default, description)");
+            let settings =
+                self.table_entries(Some(&i), &format!("input.{}", i.key), "settings (type, default, description)");
             self.unknown_keys(&settings, &["type", "default", "description"], &format!("[input.{}]", i.key));
             let get = |k: &str| settings.iter().find(|e| e.key == k);
             let ty = match get("type") {
@@ -531,8 +547,12 @@ impl Loader<'_> {
                 let v = d.value.to_value();
                 if let Some(ty) = ty.filter(|ty| !input_type_matches(ty, &v)) {
                     self.diags.push(
-                        Diagnostic::error(format!("default of input `{}` must be a {ty}, got {}", i.key, v.type_name()))
-                            .at(d.value.span.clone()),
+                        Diagnostic::error(format!(
+                            "default of input `{}` must be a {ty}, got {}",
+                            i.key,
+                            v.type_name()
+                        ))
+                        .at(d.value.span.clone()),
                     );
                 }
                 v
@@ -552,24 +572,28 @@ impl Loader<'_> {
         if !valid_name(&o.key) {
             return self.fail(invalid_name("output", &o.key, &o.key_span));
         }
-        let entries = self.table_entries(Some(o), &format!("output.{}", o.key), "settings (value, description, sensitive)");
+        let entries =
+            self.table_entries(Some(o), &format!("output.{}", o.key), "settings (value, description, sensitive)");
         self.unknown_keys(&entries, &["value", "description", "sensitive"], &format!("[output.{}]", o.key));
         let get = |k: &str| entries.iter().find(|e| e.key == k);
-        let description = get("description").and_then(|d| self.static_str(scope, &d.value, "an output description"));
+        let description =
+            get("description").and_then(|d| self.static_str(scope, &Cx::default(), &d.value, "an output description"));
         let sensitive = match get("sensitive") {
             None => false,
             Some(s) => match self.resolve_static(scope, &Cx::default(), &s.value, "`sensitive`") {
                 Some(Value::Bool(b)) => b,
                 Some(v) => {
                     return self.fail(
-                        Diagnostic::error(format!("`sensitive` must be a bool, got {}", v.type_name())).at(s.value.span.clone()),
+                        Diagnostic::error(format!("`sensitive` must be a bool, got {}", v.type_name()))
+                            .at(s.value.span.clone()),
                     );
                 }
                 None => return None,
             },
         };
         let Some(v) = get("value") else {
-            return self.fail(Diagnostic::error(format!("output `{}` is missing `value`", o.key)).at(o.value.span.clone()));
+            return self
+                .fail(Diagnostic::error(format!("output `{}` is missing `value`", o.key)).at(o.value.span.clone()));
         };
         let value = self.resolve_node(scope, &Cx::default(), &v.value)?;
         Some(OutputConfig { value, description, sensitive, span: o.value.span.clone() })

@@ -153,8 +153,12 @@ struct Checker<'a> {
 impl Checker<'_> {
     fn mismatch(&mut self, what: &str, ty: &AttrType, got: &str, span: &Span) {
         self.diags.push(
-            Diagnostic::error(format!("wrong type for `{what}` on `{}`: expected {}, got {got}", self.block, ty.describe()))
-                .at(span.clone()),
+            Diagnostic::error(format!(
+                "wrong type for `{what}` on `{}`: expected {}, got {got}",
+                self.block,
+                ty.describe()
+            ))
+            .at(span.clone()),
         );
     }
 
@@ -267,8 +271,11 @@ impl Checker<'_> {
                     key_span,
                 )),
                 Some(f) if f.mode == Mode::Computed => self.diags.push(
-                    Diagnostic::error(format!("field `{k}` in `{what}` on `{}` is computed by AWS and cannot be set", self.block))
-                        .at(key_span.clone()),
+                    Diagnostic::error(format!(
+                        "field `{k}` in `{what}` on `{}` is computed by AWS and cannot be set",
+                        self.block
+                    ))
+                    .at(key_span.clone()),
                 ),
                 Some(_) => {}
             }
@@ -326,8 +333,11 @@ mod tests {
         taggable: true,
     };
 
+    /// Summary and line:column of each diagnostic.
+    type Found = Vec<(String, (usize, usize))>;
+
     /// Checks the `[t.x]` block of `text` (literal attributes only).
-    fn check(text: &str) -> (BTreeMap<String, Expr>, Vec<(String, (usize, usize))>) {
+    fn check(text: &str) -> (BTreeMap<String, Expr>, Found) {
         let (root, parse_diags) = parse_document(FileId(0), text);
         assert!(parse_diags.is_empty(), "{parse_diags:?}");
         let block = &root.get("t").unwrap().value.get("x").unwrap().value;
@@ -336,13 +346,15 @@ mod tests {
             entries.iter().map(|e| (e.key.clone(), Expr::Lit(e.value.to_value()))).collect();
         let mut diags = Vec::new();
         check_attrs(&SCHEMA, "t.x", &block.span, &mut attrs, entries, &mut diags);
-        let got = diags.iter().map(|d| (d.summary.clone(), line_col(text, d.span.as_ref().unwrap().range.start))).collect();
+        let got =
+            diags.iter().map(|d| (d.summary.clone(), line_col(text, d.span.as_ref().unwrap().range.start))).collect();
         (attrs, got)
     }
 
     #[test]
     fn accepts_a_valid_block_and_coerces_scalars_to_strings() {
-        let (attrs, diags) = check("[t.x]\nname = \"a\"\nratio = 2\ntags = { n = 3, b = true }\npolicy = '{\"a\": 1}'\n");
+        let (attrs, diags) =
+            check("[t.x]\nname = \"a\"\nratio = 2\ntags = { n = 3, b = true }\npolicy = '{\"a\": 1}'\n");
         assert!(diags.is_empty(), "{diags:?}");
         let tags = attrs["tags"].as_lit().unwrap().as_map().unwrap();
         assert_eq!(tags["n"], Value::str("3"));
@@ -402,7 +414,10 @@ mod tests {
         assert!(check_ref_path(&SCHEMA, "t.x", &p(&["ingress", "0", "from_port"]), &s).is_ok());
         assert!(check_ref_path(&SCHEMA, "t.x", &p(&["tags", "anything"]), &s).is_ok());
         let e = check_ref_path(&SCHEMA, "t.x", &p(&["sise"]), &s).unwrap_err();
-        assert_eq!((e.summary.as_str(), e.hints[0].as_str()), ("`t.x` has no attribute `sise`", "did you mean `size`?"));
+        assert_eq!(
+            (e.summary.as_str(), e.hints[0].as_str()),
+            ("`t.x` has no attribute `sise`", "did you mean `size`?")
+        );
         let e = check_ref_path(&SCHEMA, "t.x", &p(&["ingress", "0", "port"]), &s).unwrap_err();
         assert_eq!(e.summary, "`t.x.ingress.0` has no field `port`");
         let e = check_ref_path(&SCHEMA, "t.x", &p(&["ingress", "first"]), &s).unwrap_err();

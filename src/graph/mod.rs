@@ -21,14 +21,14 @@ pub struct ResourceGraph {
 /// block address means all its instances) plus `depends_on`, each with the
 /// span that introduced it.
 pub fn dependencies(stack: &Stack) -> BTreeMap<ResourceAddr, BTreeMap<ResourceAddr, Span>> {
+    let instances = instances_by_block(stack);
     let mut out = BTreeMap::new();
     for (addr, rc) in &stack.resources {
         let mut deps: BTreeMap<ResourceAddr, Span> = BTreeMap::new();
         let mut add = |target: &ResourceAddr, span: &Span| {
-            for candidate in stack.resources.keys() {
-                if target.matches(candidate) {
-                    deps.entry(candidate.clone()).or_insert_with(|| span.clone());
-                }
+            let candidates = instances.get(&target.resource()).map(Vec::as_slice).unwrap_or_default();
+            for candidate in candidates.iter().filter(|c| target.matches(c)) {
+                deps.entry((*candidate).clone()).or_insert_with(|| span.clone());
             }
         };
         for expr in rc.attrs.values() {
@@ -42,6 +42,15 @@ pub fn dependencies(stack: &Stack) -> BTreeMap<ResourceAddr, BTreeMap<ResourceAd
         out.insert(addr.clone(), deps);
     }
     out
+}
+
+/// Instance addresses grouped by their resource block address.
+pub fn instances_by_block(stack: &Stack) -> BTreeMap<ResourceAddr, Vec<&ResourceAddr>> {
+    let mut map: BTreeMap<ResourceAddr, Vec<&ResourceAddr>> = BTreeMap::new();
+    for a in stack.resources.keys() {
+        map.entry(a.resource()).or_default().push(a);
+    }
+    map
 }
 
 impl ResourceGraph {

@@ -161,7 +161,7 @@ async fn vpc_lifecycle() {
     assert_eq!(Vpc.find_created(&other_stack, &addr).await.unwrap(), None);
 
     Vpc.delete(&ctx, &id, &drifted).await.expect("delete");
-    assert!(Vpc.read_many(&ctx, &[id.clone()]).await.unwrap().is_empty());
+    assert!(Vpc.read_many(&ctx, std::slice::from_ref(&id)).await.unwrap().is_empty());
     Vpc.delete(&ctx, &id, &drifted).await.expect("deleting a deleted VPC succeeds");
 }
 
@@ -403,7 +403,7 @@ async fn security_group_lifecycle() {
     assert_eq!(SecurityGroup.find_created(&ctx, &other).await.unwrap(), None);
 
     SecurityGroup.delete(&ctx, &id, &read).await.expect("delete");
-    assert!(SecurityGroup.read_many(&ctx, &[id.clone()]).await.unwrap().is_empty());
+    assert!(SecurityGroup.read_many(&ctx, std::slice::from_ref(&id)).await.unwrap().is_empty());
     SecurityGroup.delete(&ctx, &id, &read).await.expect("deleting a deleted group succeeds");
 }
 

@@ -205,6 +205,39 @@ async fn kms_key_import_reads_canonical_attrs_and_skips_missing() {
     assert_eq!(by_alias["id"], Value::str(&id));
 }
 
+/// A replacement key for the same address takes the alias over; deleting the
+/// old key leaves it alone; another address's key may not take it.
+#[tokio::test]
+async fn kms_alias_moves_only_to_a_replacement_of_the_same_address() {
+    let m = moto();
+    let ctx = m.ctx(REGION, STACK);
+    let raw = m.factory().kms(REGION).await;
+    let addr = ResourceAddr::new("kms_key", "db");
+    let want = desired(&KmsKey, &addr, &[("alias", Value::str("pg"))]);
+    let old = KmsKey.create(&ctx, &want).await.expect("create old");
+    let new = KmsKey.create(&ctx, &want).await.expect("create replacement");
+    let target = |out: aws_sdk_kms::operation::list_aliases::ListAliasesOutput| {
+        out.aliases()
+            .iter()
+            .find(|a| a.alias_name() == Some("alias/pg"))
+            .and_then(|a| a.target_key_id())
+            .map(str::to_owned)
+    };
+    assert_eq!(target(raw.list_aliases().send().await.unwrap()), new["id"].as_str().map(str::to_owned));
+
+    KmsKey.delete(&ctx, old["id"].as_str().unwrap(), &old).await.expect("delete old");
+    assert_eq!(
+        target(raw.list_aliases().send().await.unwrap()),
+        new["id"].as_str().map(str::to_owned),
+        "deleting the replaced key must not delete the alias its replacement now holds"
+    );
+
+    let other = desired(&KmsKey, &ResourceAddr::new("kms_key", "other"), &[("alias", Value::str("pg"))]);
+    let err = KmsKey.create(&ctx, &other).await.expect_err("the alias belongs to another address");
+    assert!(err.to_string().contains("alias/pg"), "{err}");
+    assert_eq!(target(raw.list_aliases().send().await.unwrap()), new["id"].as_str().map(str::to_owned));
+}
+
 // -------------------------------------------------------- db_subnet_group
 
 /// A VPC with three subnets; returns (vpc id, subnet ids).
@@ -265,7 +298,11 @@ async fn db_subnet_group_create_read_tags_delete() {
     let want2 = desired(
         &DbSubnetGroup,
         &addr,
-        &[("name", Value::str("pg-main")), ("subnet_ids", want["subnet_ids"].clone()), ("tags", tags(&[("Team", "data")]))],
+        &[
+            ("name", Value::str("pg-main")),
+            ("subnet_ids", want["subnet_ids"].clone()),
+            ("tags", tags(&[("Team", "data")])),
+        ],
     );
     let updated = DbSubnetGroup.update(&ctx, "pg-main", &created, &want2).await.expect("update");
     assert_clean(&DbSubnetGroup, &want2, &updated);

@@ -66,7 +66,8 @@ fn subnet_ids(attrs: &Attrs) -> Vec<String> {
 /// sent no name.
 fn group_attrs(g: &Group) -> Option<Attrs> {
     let name = g.db_subnet_group_name()?.to_owned();
-    let mut subnets: Vec<String> = g.subnets().iter().filter_map(|s| s.subnet_identifier().map(str::to_owned)).collect();
+    let mut subnets: Vec<String> =
+        g.subnets().iter().filter_map(|s| s.subnet_identifier().map(str::to_owned)).collect();
     subnets.sort();
     let mut a = Attrs::new();
     a.insert("id".into(), Value::str(&name));
@@ -105,7 +106,11 @@ async fn read_tags(client: &Client, arn: &str) -> Result<BTreeMap<String, String
         .send()
         .await
         .map_err(|e| api_error("ListTagsForResource", e))?;
-    Ok(out.tag_list().iter().filter_map(|t| Some((t.key()?.to_owned(), t.value().unwrap_or_default().to_owned()))).collect())
+    Ok(out
+        .tag_list()
+        .iter()
+        .filter_map(|t| Some((t.key()?.to_owned(), t.value().unwrap_or_default().to_owned())))
+        .collect())
 }
 
 /// `attrs` of one group with its tags added.
@@ -197,7 +202,8 @@ impl ResourceType for DbSubnetGroup {
         }
         let client = ctx.aws.rds(&ctx.region).await;
         let groups = list_groups(&client).await?;
-        let wanted = |g: &&Group| g.db_subnet_group_name().is_some_and(|n| ids.iter().any(|id| id.eq_ignore_ascii_case(n)));
+        let wanted =
+            |g: &&Group| g.db_subnet_group_name().is_some_and(|n| ids.iter().any(|id| id.eq_ignore_ascii_case(n)));
         let found = with_tags(&client, groups.iter().filter(wanted)).await?;
         Ok(ids
             .iter()

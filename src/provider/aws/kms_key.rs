@@ -20,7 +20,10 @@ use aws_sdk_kms::types::{KeyMetadata, KeySpec, KeyState, KeyUsageType, OriginTyp
 use aws_sdk_resourcegroupstagging::types::TagFilter;
 use futures::{StreamExt, TryStreamExt, stream};
 
-use super::{DEFAULT_DESCRIPTION, PER_RESOURCE_CONCURRENCY, api_error, error_code, get_bool, get_i64, get_str, policy, tag_changes, tags_of};
+use super::{
+    DEFAULT_DESCRIPTION, PER_RESOURCE_CONCURRENCY, api_error, error_code, get_bool, get_i64, get_str, policy,
+    tag_changes, tags_of,
+};
 use crate::addr::ResourceAddr;
 use crate::provider::schema::{Attr, AttrType, Default, Schema, TAG_ADDRESS, TAG_STACK};
 use crate::provider::{Ctx, ProviderError, ResourceType, Result};
@@ -33,6 +36,7 @@ const ALIAS_PREFIX: &str = "alias/";
 const AWS_ALIAS_PREFIX: &str = "alias/aws/";
 /// Allowed range of `deletion_window_in_days`.
 const DELETION_WINDOW: std::ops::RangeInclusive<i64> = 7..=30;
+const DEFAULT_DELETION_WINDOW: i64 = 30;
 
 static SCHEMA: Schema = Schema {
     attrs: &[
@@ -43,7 +47,9 @@ static SCHEMA: Schema = Schema {
         Attr::optional("policy", AttrType::Policy),
         Attr::optional("enable_key_rotation", AttrType::Bool).default(Default::Bool(true)),
         Attr::optional("alias", AttrType::Str),
-        Attr::optional("deletion_window_in_days", AttrType::Int).default(Default::Int(30)).config_only(),
+        Attr::optional("deletion_window_in_days", AttrType::Int)
+            .default(Default::Int(DEFAULT_DELETION_WINDOW))
+            .config_only(),
         Attr::optional("key_usage", AttrType::Str).default(Default::Str("ENCRYPT_DECRYPT")).force_new(),
         Attr::optional("customer_master_key_spec", AttrType::Str)
             .default(Default::Str("SYMMETRIC_DEFAULT"))
@@ -78,7 +84,7 @@ fn spec_of(meta: &KeyMetadata) -> Option<&str> {
 }
 
 fn deletion_window(attrs: &Attrs) -> Result<i32> {
-    let days = get_i64(attrs, "deletion_window_in_days").unwrap_or(30);
+    let days = get_i64(attrs, "deletion_window_in_days").unwrap_or(DEFAULT_DELETION_WINDOW);
     if !DELETION_WINDOW.contains(&days) {
         return Err(ProviderError::Invalid(format!("deletion_window_in_days must be between 7 and 30, not {days}")));
     }
@@ -99,9 +105,7 @@ fn desired_policy(desired: &Attrs) -> Result<Option<(Value, String)>> {
 
 fn kms_tags(tags: &BTreeMap<String, String>) -> Result<Vec<Tag>> {
     tags.iter()
-        .map(|(k, v)| {
-            Tag::builder().tag_key(k).tag_value(v).build().map_err(|e| ProviderError::Invalid(e.to_string()))
-        })
+        .map(|(k, v)| Tag::builder().tag_key(k).tag_value(v).build().map_err(|e| ProviderError::Invalid(e.to_string())))
         .collect()
 }
 
@@ -236,7 +240,13 @@ async fn claim_alias(client: &Client, alias: &str, key_id: &str, tags: &BTreeMap
             "alias {alias} already belongs to KMS key {target}, which this stack did not create for this address"
         )));
     }
-    client.update_alias().alias_name(alias).target_key_id(key_id).send().await.map_err(|e| api_error("UpdateAlias", e))?;
+    client
+        .update_alias()
+        .alias_name(alias)
+        .target_key_id(key_id)
+        .send()
+        .await
+        .map_err(|e| api_error("UpdateAlias", e))?;
     Ok(())
 }
 
@@ -296,8 +306,7 @@ impl ResourceType for KmsKey {
         }
         let client = &ctx.aws.kms(&ctx.region).await;
         let reads: Vec<_> = ids.iter().map(|id| read_key(client, id)).collect();
-        let keys = stream::iter(reads).buffer_unordered(PER_RESOURCE_CONCURRENCY)
-            .try_collect::<Vec<_>>();
+        let keys = stream::iter(reads).buffer_unordered(PER_RESOURCE_CONCURRENCY).try_collect::<Vec<_>>();
         let (keys, aliases) = tokio::try_join!(keys, list_aliases(client, None))?;
         let mut first_alias: BTreeMap<&str, &str> = BTreeMap::new();
         for (name, target) in &aliases {
@@ -339,9 +348,8 @@ impl ResourceType for KmsKey {
             .send()
             .await
             .map_err(|e| api_error("CreateKey", e))?;
-        let meta = out
-            .key_metadata
-            .ok_or_else(|| ProviderError::Invalid("CreateKey returned no key metadata".into()))?;
+        let meta =
+            out.key_metadata.ok_or_else(|| ProviderError::Invalid("CreateKey returned no key metadata".into()))?;
         let id = meta.key_id().to_owned();
         if rotation {
             set_rotation(&client, &id, true).await?;

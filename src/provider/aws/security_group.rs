@@ -71,7 +71,7 @@ static SCHEMA: Schema = Schema {
     taggable: true,
 };
 
-/// How long create and update wait for their own group to show up in
+/// How many times create and update look for their own group in
 /// DescribeSecurityGroups (EC2 reads are eventually consistent).
 const READ_AFTER_WRITE_TRIES: u32 = 6;
 
@@ -257,7 +257,7 @@ fn rules_value(rules: &[Rule]) -> Value {
 
 /// AWS permissions for `rules` of group `own_id`, one per protocol and port
 /// range. Fails on a rule without a peer or with ports AWS cannot hold.
-fn permissions(rules: &[&Rule], own_id: &str, dir: Direction) -> Result<Vec<IpPermission>> {
+fn permissions(rules: &[Rule], own_id: &str, dir: Direction) -> Result<Vec<IpPermission>> {
     let mut grouped: BTreeMap<(&str, i64, i64), Vec<&Rule>> = BTreeMap::new();
     for r in rules {
         grouped.entry((r.protocol.as_str(), r.from_port, r.to_port)).or_default().push(r);
@@ -391,15 +391,18 @@ async fn describe_groups(client: &Client, region: &str, ids: &[String]) -> Resul
     Ok(groups.iter().filter_map(|g| group_attrs(g, region)).collect())
 }
 
-/// Reads a group this run just wrote, waiting briefly for it to show up.
+/// Reads a group this run just wrote, waiting briefly (about 8 s in all) for
+/// it to show up.
 async fn read_own_write(client: &Client, region: &str, id: &str) -> Result<Attrs> {
     let mut pause = Duration::from_millis(250);
-    for _ in 0..READ_AFTER_WRITE_TRIES {
+    for attempt in 1..=READ_AFTER_WRITE_TRIES {
         if let Some(attrs) = describe_groups(client, region, &[id.to_owned()]).await?.remove(id) {
             return Ok(attrs);
         }
-        tokio::time::sleep(pause).await;
-        pause *= 2;
+        if attempt < READ_AFTER_WRITE_TRIES {
+            tokio::time::sleep(pause).await;
+            pause *= 2;
+        }
     }
     Err(ProviderError::NotFound(format!("security group {id}")))
 }
@@ -409,7 +412,7 @@ async fn send_rules(client: &Client, id: &str, dir: Direction, op: RuleOp, rules
     if rules.is_empty() {
         return Ok(());
     }
-    let perms = Some(permissions(&rules.iter().collect::<Vec<_>>(), id, dir)?);
+    let perms = Some(permissions(rules, id, dir)?);
     macro_rules! send {
         ($call:ident, $name:literal) => {
             client
@@ -709,7 +712,7 @@ mod tests {
             ]),
         ]);
         let rules = rules_from_config(&config);
-        let perms = permissions(&rules.iter().collect::<Vec<_>>(), "sg-own", Direction::Ingress).unwrap();
+        let perms = permissions(&rules, "sg-own", Direction::Ingress).unwrap();
         assert_eq!(perms.len(), 2, "one permission per protocol and port range");
         assert_eq!(rules_from_aws(&perms, "sg-own"), rules);
     }
@@ -723,7 +726,7 @@ mod tests {
             ("self", false.into()),
         ])]));
         assert_eq!(rules, vec![Rule::new("tcp", 22, 22, Peer::Missing, "")]);
-        let err = permissions(&rules.iter().collect::<Vec<_>>(), "sg-own", Direction::Ingress).unwrap_err();
+        let err = permissions(&rules, "sg-own", Direction::Ingress).unwrap_err();
         assert!(err.to_string().contains("names no peer"), "{err}");
     }
 

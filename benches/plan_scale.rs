@@ -1,0 +1,140 @@
+//! Scale benchmark for the pure core: a generated stack of N resources
+//! (default 10,000) is loaded and validated, graphed, planned against a state
+//! in which everything exists (a no-change plan, refresh skipped), and its
+//! state is serialized and written atomically.
+//!
+//!     cargo bench --bench plan_scale            # optimized (a cold release build of the SDK takes ~25 min)
+//!     cargo bench --profile dev --bench plan_scale -- 10000
+//!
+//! Prints wall time per phase and the process's peak resident memory. Not a
+//! test: nothing here asserts a time.
+
+use std::fmt::Write;
+use std::time::Instant;
+
+use pgstack::config::{LoadOptions, load};
+use pgstack::graph::ResourceGraph;
+use pgstack::plan::{Action, PlanOptions, Refreshed, build};
+use pgstack::provider::Registry;
+use pgstack::provider::schema::Mode;
+use pgstack::state::local::LocalBackend;
+use pgstack::state::{ResourceState, StateBackend, StateFile, Status};
+use pgstack::value::Value;
+
+fn stack_text(n: usize) -> String {
+    let mut s = String::from("[stack]\nname = \"scale\"\nregion = \"us-east-1\"\ntags = { Project = \"scale\" }\n\n");
+    s.push_str("[vpc.main]\ncidr_block = \"10.0.0.0/8\"\n\n");
+    let groups = n / 10;
+    for g in 0..groups {
+        let _ = writeln!(
+            s,
+            "[security_group.g{g}]\nname = \"g{g}\"\nvpc_id = \"${{vpc.main.id}}\"\ningress = [{{ from_port = 5432, to_port = 5432, protocol = \"tcp\", cidr_blocks = [\"10.0.0.0/8\"] }}]\n"
+        );
+    }
+    for i in 0..n.saturating_sub(groups + 1) {
+        let _ = writeln!(
+            s,
+            "[subnet.s{i}]\nvpc_id = \"${{vpc.main.id}}\"\ncidr_block = \"10.{}.{}.0/24\"\ntags = {{ Group = \"${{security_group.g{}.id}}\" }}\n",
+            i / 256,
+            i % 256,
+            i % groups.max(1)
+        );
+    }
+    s
+}
+
+fn peak_rss_mib() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| s.lines().find(|l| l.starts_with("VmHWM:")).map(str::to_owned))
+        .and_then(|l| l.split_whitespace().nth(1).and_then(|k| k.parse::<f64>().ok()))
+        .map_or(f64::NAN, |kib| kib / 1024.0)
+}
+
+fn main() {
+    let n: usize = std::env::args().skip(1).find_map(|a| a.parse().ok()).unwrap_or(10_000);
+    let dir = tempfile_dir();
+    let path = dir.join("scale.toml");
+    std::fs::write(&path, stack_text(n)).expect("write stack");
+    let registry = Registry::aws();
+
+    let t = Instant::now();
+    let loaded = match load(&path, &LoadOptions::default(), &registry) {
+        Ok(l) => l,
+        Err((_, d)) => panic!("generated stack is invalid: {:?}", d.0.first()),
+    };
+    let load_time = t.elapsed();
+    let stack = loaded.stack;
+
+    let t = Instant::now();
+    ResourceGraph::build(&stack).expect("acyclic");
+    let graph_time = t.elapsed();
+
+    // Fill a state in which every resource exists, by planning against the
+    // partial state until nothing is left to create (one round per graph level).
+    let mut state = StateFile::new("scale");
+    let mut counter = 0u64;
+    loop {
+        let plan = build(&stack, &registry, &Refreshed::from_state(state.clone()), &PlanOptions::default())
+            .expect("plan");
+        let creates: Vec<_> = plan
+            .changes
+            .iter()
+            .filter(|c| c.action == Action::Create)
+            .filter(|c| {
+                let schema = registry.get(&c.rtype).expect("type").schema();
+                c.after.iter().flatten().all(|(k, v)| !v.contains_unknown() || schema.attr(k).is_some_and(|a| a.mode == Mode::Computed))
+            })
+            .cloned()
+            .collect();
+        if creates.is_empty() {
+            break;
+        }
+        for c in creates {
+            counter += 1;
+            let mut attrs = c.after.clone().unwrap_or_default();
+            for v in attrs.values_mut().filter(|v| v.is_unknown()) {
+                *v = Value::str(format!("{}-{counter}", c.rtype));
+            }
+            let id = attrs.get("id").and_then(Value::as_str).map(str::to_owned);
+            state.resources.insert(
+                c.address.clone(),
+                ResourceState {
+                    address: c.address.clone(),
+                    rtype: c.rtype.clone(),
+                    region: c.region.clone(),
+                    status: Status::Ready,
+                    id,
+                    attributes: attrs,
+                    dependencies: c.dependencies.clone(),
+                },
+            );
+        }
+    }
+
+    let t = Instant::now();
+    let plan = build(&stack, &registry, &Refreshed::from_state(state.clone()), &PlanOptions::default()).expect("plan");
+    let plan_time = t.elapsed();
+    assert!(!plan.has_changes(), "the benchmark plan must be a no-op");
+
+    let runtime = tokio::runtime::Builder::new_multi_thread().build().expect("runtime");
+    let backend = LocalBackend::new(dir.join("scale.json"));
+    let t = Instant::now();
+    runtime.block_on(backend.write(&state)).expect("write state");
+    let write_time = t.elapsed();
+    let size = std::fs::metadata(dir.join("scale.json")).map(|m| m.len()).unwrap_or(0);
+
+    println!("plan_scale: {} resources ({} in state)", stack.resources.len(), state.resources.len());
+    println!("  load + validate : {load_time:>10.1?}");
+    println!("  graph           : {graph_time:>10.1?}");
+    println!("  no-change plan  : {plan_time:>10.1?}");
+    println!("  state write     : {write_time:>10.1?} ({:.1} MiB, atomic with backup)", size as f64 / 1048576.0);
+    println!("  peak RSS        : {:>7.1} MiB", peak_rss_mib());
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+fn tempfile_dir() -> std::path::PathBuf {
+    let d = std::env::temp_dir().join(format!("pgstack-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&d).expect("temp dir");
+    d
+}
