@@ -234,3 +234,14 @@ async fn a_saved_plan_is_stale_once_state_or_config_moves_on() {
     e.apply(&s, &p, 10).await;
     assert_eq!(p.staleness("digest", &e.state().await), Some("the state"));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_target_plan_covers_the_target_and_its_dependencies_only() {
+    let e = env();
+    let s = stack(vec![("a", vec![]), ("b", vec![("ref", reference("fake.a", "id"))]), ("c", vec![])]);
+    let refreshed = plan::Refreshed::from_state(e.state().await);
+    let opts = PlanOptions { targets: vec!["fake.b".parse().unwrap()], destroy: false };
+    let p = plan::build(&s, &e.registry, &refreshed, &opts).unwrap();
+    let planned: Vec<String> = p.changes.iter().map(|c| c.address.to_string()).collect();
+    assert_eq!(planned, vec!["fake.a", "fake.b"]);
+}

@@ -36,6 +36,9 @@ async fn quickstart_applies_plans_clean_updates_in_place_and_destroys() {
     assert_eq!(state["resources"].as_array().unwrap().len(), 7);
     assert!(state["lineage"].as_str().is_some_and(|l| !l.is_empty()));
 
+    let vpc_id = w.run(&["output", "quickstart.toml", "vpc_id"], &env).expect(0).stdout;
+    assert_eq!(vec![vpc_id.trim().to_owned()], vpcs_tagged(&m, "vpc.main").await);
+
     // The second plan is empty.
     let plan = w.run(&["plan", "quickstart.toml", "--detailed-exitcode"], &env).expect(0);
     assert!(plan.stdout.contains("No changes."), "{}", plan.stdout);
@@ -196,4 +199,17 @@ async fn import_adopts_an_existing_vpc() {
     assert!(!plan.stdout.contains("will be created"), "{}", plan.stdout);
     w.run(&["apply", "imp.toml", "--auto-approve"], &env).expect(0);
     assert_eq!(vpcs_tagged(&m, "vpc.main").await, vec![id]);
+}
+
+#[test]
+fn apply_without_a_terminal_needs_auto_approve() {
+    let w = Workdir::new();
+    quickstart(&w);
+    // An empty state needs no AWS call to plan; the endpoint is never reached.
+    let env = vec![("AWS_ENDPOINT_URL".to_owned(), "http://127.0.0.1:9".to_owned())];
+    let run = w.run(&["apply", "quickstart.toml"], &env).expect(1);
+    assert!(run.stderr.contains("--auto-approve"), "{}", run.stderr);
+    assert!(run.stdout.contains("7 to add"), "the plan is shown first: {}", run.stdout);
+    let state = std::fs::read_to_string(w.path().join("state/quickstart.json")).unwrap_or_default();
+    assert!(!state.contains("create_pending"), "nothing was started");
 }
