@@ -12,7 +12,7 @@ use crate::config::LoadOptions;
 use crate::engine::apply::Applier;
 use crate::engine::walk::Outcome;
 use crate::plan::{Plan, PlanOptions};
-use crate::provider::Ctx;
+use crate::provider::{Ctx, ReadScope};
 use crate::state::{LiveState, ResourceState, Status};
 use crate::ui::Ui;
 use crate::ui::progress::Progress;
@@ -164,9 +164,9 @@ pub async fn import(g: &GlobalArgs, ui: Ui, stack: &str, addr: ResourceAddr, id:
         return Err(CliError::msg(format!("`{addr}` is already managed"))
             .hint(format!("use `pgstack state rm {stack} '{addr}'` first to re-import it")));
     }
-    let ctx = Ctx { aws: session.aws.clone(), region: rc.region.clone(), stack: session.stack.name.clone() };
+    let ctx = Ctx::new(session.aws.clone(), rc.region.clone(), session.stack.name.clone());
     let attrs = provider
-        .read_many(&ctx, std::slice::from_ref(&id))
+        .read_many(&ctx, std::slice::from_ref(&id), &ReadScope::All)
         .await
         .map_err(|e| CliError::msg(e.to_string()))?
         .remove(&id)

@@ -86,7 +86,8 @@ impl Session {
         let state = self.state().await?;
         let refreshed = if refresh_first {
             let hook = crate::ui::progress::Progress { ui: self.ui };
-            refresh(state, &self.registry, self.aws.clone(), parallelism, &hook).await?
+            let managed = plan::managed_attrs(&self.stack, &self.registry);
+            refresh(state, &managed, &self.registry, self.aws.clone(), parallelism, &hook).await?
         } else {
             Refreshed::from_state(state)
         };

@@ -39,7 +39,12 @@ impl ResourceType for Plain {
     fn schema(&self) -> &'static Schema {
         &PLAIN_SCHEMA
     }
-    async fn read_many(&self, _: &Ctx, _: &[String]) -> Result<BTreeMap<String, Attrs>, ProviderError> {
+    async fn read_many(
+        &self,
+        _: &Ctx,
+        _: &[String],
+        _: &crate::provider::ReadScope,
+    ) -> Result<BTreeMap<String, Attrs>, ProviderError> {
         Err(ProviderError::Invalid("schema-only test type".into()))
     }
     async fn create(&self, _: &Ctx, _: &Attrs) -> Result<Attrs, ProviderError> {
@@ -227,7 +232,7 @@ fn for_each_over_a_map_and_a_list() {
 #[test]
 fn for_each_errors() {
     let text = stack_with(
-        "[fake.a]\nfor_each = [\"x\", \"y\"]\n\n[fake.b]\nref = \"${fake.a.id}\"\nname = '${fake.a[\"q\"].id}'\n\n[fake.c]\nfor_each = \"${fake.b.id}\"\n\n[fake.d]\nfor_each = [1]\n\n[fake.e]\nname = \"${each.key}\"\nfor_each = [\"k\", \"k\"]\n\n[fake.f]\nname = \"${each.value}\"\n",
+        "[fake.a]\nfor_each = [\"x\", \"y\"]\n\n[fake.b]\nref = \"${fake.a.id}\"\nname = '${fake.a[\"q\"].id}'\n\n[fake.c]\nfor_each = \"${fake.b.id}\"\n\n[fake.d]\nfor_each = [1]\n\n[fake.e]\nname = \"${each.key}\"\nfor_each = [\"k\", \"k\"]\n\n[fake.f]\nname = \"${each.value}\"\n\n[fake.g]\nfor_each = [\"a\"]\nenabled = \"${each.key}\"\n",
     );
     assert_eq!(
         errs(&[("stack.toml", &text)]),
@@ -238,6 +243,7 @@ fn for_each_errors() {
             "`for_each` list items must be strings, got integer @ stack.toml:15:12",
             "duplicate `for_each` key \"k\" @ stack.toml:19:12",
             "`each` is only available in a resource with `for_each` @ stack.toml:22:11",
+            "`enabled` cannot use `each` @ stack.toml:26:14",
         ]
     );
 }
@@ -669,4 +675,12 @@ fn splat_lists_cannot_be_indexed_before_apply() {
         errs(&[("stack.toml", &stack), ("m/module.toml", m)]),
         ["`module.m.ids` is a list known only at apply time and cannot be indexed @ stack.toml:8:22"]
     );
+}
+
+#[test]
+fn escapes_stay_literal_and_lists_cannot_be_interpolated() {
+    let text = stack_with("[vars]\nazs = [\"a\"]\n\n[fake.a]\nname = \"$${var.azs} is literal\"\n");
+    assert_eq!(lit(&ok(&[("stack.toml", &text)]), "fake.a", "name"), &Value::str("${var.azs} is literal"));
+    let text = stack_with("[vars]\nazs = [\"a\"]\n\n[fake.a]\nname = \"zones: ${var.azs}\"\n");
+    assert_eq!(errs(&[("stack.toml", &text)]), ["cannot interpolate a list into a string @ stack.toml:8:18"]);
 }

@@ -229,9 +229,12 @@ impl Loader<'_> {
             }
             "each" => {
                 let Some((key, value)) = cx.each else {
-                    return self.fail(
-                        Diagnostic::error("`each` is only available in a resource with `for_each`").at(p.span.clone()),
-                    );
+                    let d = match cx.static_only {
+                        Some(what) => Diagnostic::error(format!("{what} cannot use `each`"))
+                            .hint("it is evaluated once for the whole resource block, before its instances exist"),
+                        None => Diagnostic::error("`each` is only available in a resource with `for_each`"),
+                    };
+                    return self.fail(d.at(p.span.clone()));
                 };
                 match p.steps.first() {
                     Some(Step::Attr(k, _)) if k == "key" => {

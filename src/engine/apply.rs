@@ -21,7 +21,7 @@ use crate::config::{Ref, Stack};
 use crate::failpoint;
 use crate::plan::{Action, Plan, ResourceChange, resolve_ref};
 use crate::provider::aws::AwsFactory;
-use crate::provider::{Ctx, Registry};
+use crate::provider::{Ctx, Progress, Registry};
 use crate::state::{LiveState, ResourceState, StateError, Status};
 use crate::value::{Attrs, Value};
 
@@ -187,8 +187,11 @@ impl Applier {
         }
     }
 
+    /// A provider context whose waiters report progress for `c`.
     fn ctx(&self, c: &ResourceChange) -> Ctx {
-        Ctx { aws: self.aws.clone(), region: c.region.clone(), stack: self.stack.name.clone() }
+        let (hook, addr) = (self.hook.clone(), c.address.clone());
+        Ctx::new(self.aws.clone(), c.region.clone(), self.stack.name.clone())
+            .with_progress(Progress::new(move |what, elapsed| hook.event(Event::Waiting { addr: &addr, what, elapsed })))
     }
 
     /// Current attributes of a ready object in the live state.

@@ -1,7 +1,7 @@
 //! Refresh: read every object in state from AWS, one batched call per
 //! (type, region), and look up interrupted creates by their ownership tags.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use futures::StreamExt;
@@ -11,7 +11,7 @@ use super::{Event, Hook};
 use crate::addr::ResourceAddr;
 use crate::plan::Refreshed;
 use crate::provider::aws::AwsFactory;
-use crate::provider::{Ctx, ProviderError, Registry};
+use crate::provider::{Ctx, ProviderError, ReadScope, Registry};
 use crate::state::{StateFile, Status};
 use crate::value::Attrs;
 
@@ -24,9 +24,11 @@ pub enum RefreshError {
     Read { rtype: String, region: String, source: ProviderError },
 }
 
-/// Reads current attributes for everything in `state`.
+/// Reads current attributes for everything in `state`. `managed` holds the
+/// attributes the config manages per address; a read may skip the rest.
 pub async fn refresh(
     state: StateFile,
+    managed: &BTreeMap<ResourceAddr, BTreeSet<String>>,
     registry: &Registry,
     aws: Arc<AwsFactory>,
     parallelism: usize,
@@ -45,16 +47,17 @@ pub async fn refresh(
             _ => pending.push((addr.clone(), rs.rtype.clone(), rs.region.clone())),
         }
     }
-    let ctx = |region: &str| Ctx { aws: aws.clone(), region: region.to_owned(), stack: state.stack.clone() };
+    let ctx = |region: &str| Ctx::new(aws.clone(), region, state.stack.clone());
 
     let reads = stream::iter(groups.into_iter().map(|((rtype, region), members)| {
         let provider = registry.get(&rtype).cloned();
         let ctx = ctx(&region);
         hook.event(Event::Refreshing { rtype: &rtype, region: &region, count: members.len() });
+        let scope = group_scope(managed, members.iter().map(|(a, _)| a));
         async move {
             let provider = provider.expect("types were checked above");
             let ids: Vec<String> = members.iter().map(|(_, id)| id.clone()).collect();
-            let found = provider.read_many(&ctx, &ids).await.map_err(|source| RefreshError::Read {
+            let found = provider.read_many(&ctx, &ids, &scope).await.map_err(|source| RefreshError::Read {
                 rtype: rtype.clone(),
                 region: region.clone(),
                 source,
@@ -77,7 +80,7 @@ pub async fn refresh(
         let ctx = ctx(&region);
         let err = |source| RefreshError::Read { rtype: rtype.clone(), region: region.clone(), source };
         let found = match provider.find_created(&ctx, &addr).await.map_err(err)? {
-            Some(id) => provider.read_many(&ctx, std::slice::from_ref(&id)).await.map_err(err)?.remove(&id).map(|a| (id, a)),
+            Some(id) => provider.read_many(&ctx, std::slice::from_ref(&id), &ReadScope::All).await.map_err(err)?.remove(&id).map(|a| (id, a)),
             None => None,
         };
         match found {
@@ -92,4 +95,20 @@ pub async fn refresh(
         }
     }
     Ok(Refreshed { state, current, adopted, refreshed: true })
+}
+
+/// The union of the members' managed attributes; everything when one of them
+/// is not in the config (it is about to be deleted and shown in full).
+fn group_scope<'a>(
+    managed: &BTreeMap<ResourceAddr, BTreeSet<String>>,
+    members: impl Iterator<Item = &'a ResourceAddr>,
+) -> ReadScope {
+    let mut union = BTreeSet::new();
+    for m in members {
+        match managed.get(m) {
+            Some(attrs) => union.extend(attrs.iter().cloned()),
+            None => return ReadScope::All,
+        }
+    }
+    ReadScope::Only(union)
 }

@@ -84,6 +84,7 @@ impl Env {
     async fn plan(&self, stack: &Stack, destroy: bool) -> plan::Plan {
         let refreshed = super::refresh::refresh(
             self.state().await,
+            &plan::managed_attrs(stack, &self.registry),
             &self.registry,
             Arc::new(AwsFactory::new(AwsOptions::default())),
             4,

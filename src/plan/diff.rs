@@ -21,6 +21,18 @@ pub struct AttrChange {
 /// defaults), for attributes the config manages: set in `desired`, not
 /// computed, and not listed in `ignore`.
 pub fn diff(schema: &Schema, current: &Attrs, desired: &Attrs, ignore: &[String]) -> Vec<AttrChange> {
+    diff_with(schema, current, desired, ignore, &|_, _, _| false)
+}
+
+/// [`diff`], where `suppress(name, current, desired)` may declare two
+/// different values equivalent (the provider's `suppress_diff`).
+pub fn diff_with(
+    schema: &Schema,
+    current: &Attrs,
+    desired: &Attrs,
+    ignore: &[String],
+    suppress: &dyn Fn(&str, &Value, &Value) -> bool,
+) -> Vec<AttrChange> {
     let mut out = Vec::new();
     for (name, after) in desired {
         let Some(attr) = schema.attr(name) else { continue };
@@ -28,7 +40,7 @@ pub fn diff(schema: &Schema, current: &Attrs, desired: &Attrs, ignore: &[String]
             continue;
         }
         let before = current.get(name).cloned().unwrap_or(Value::Null);
-        if !equal(&attr.ty, &before, after) {
+        if !equal(&attr.ty, &before, after) && (after.contains_unknown() || !suppress(name, &before, after)) {
             out.push(AttrChange { name: name.clone(), before, after: after.clone(), forces_replacement: attr.force_new });
         }
     }
@@ -145,6 +157,16 @@ mod tests {
         let c = diff(&FAKE_SCHEMA, &current, &unknown, &[]);
         assert_eq!(c[0].after, Value::Unknown);
         assert!(c[0].forces_replacement);
+    }
+
+    #[test]
+    fn a_provider_can_suppress_equivalent_values() {
+        let current = attrs(&[("name", "a".into()), ("size", 16.into())]);
+        let desired = attrs(&[("name", "a".into()), ("size", 15.into())]);
+        let suppress = |name: &str, cur: &Value, want: &Value| name == "size" && cur.as_i64() >= want.as_i64();
+        assert!(diff_with(&FAKE_SCHEMA, &current, &desired, &[], &suppress).is_empty());
+        let bigger = attrs(&[("name", "a".into()), ("size", 17.into())]);
+        assert_eq!(diff_with(&FAKE_SCHEMA, &current, &bigger, &[], &suppress).len(), 1);
     }
 
     #[test]

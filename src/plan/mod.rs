@@ -69,6 +69,9 @@ pub struct ResourceChange {
     pub adopted: bool,
     /// Addresses this change must wait for (create/update) or that wait for it (delete).
     pub dependencies: Vec<ResourceAddr>,
+    /// What the provider wants the reader to know (e.g. a reboot is pending).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
 }
 
 /// An attribute changed outside pgstack since the last apply.
@@ -225,7 +228,9 @@ pub fn build(stack: &Stack, registry: &Registry, refreshed: &Refreshed, opts: &P
         if !desired.values().any(Value::contains_unknown) {
             provider.normalize(&mut desired);
         }
-        let attr_changes = diff::diff(schema, current.as_ref().unwrap_or(&Attrs::new()), &desired, &rc.ignore_changes);
+        let suppress = |name: &str, cur: &Value, want: &Value| provider.suppress_diff(name, cur, want);
+        let attr_changes =
+            diff::diff_with(schema, current.as_ref().unwrap_or(&Attrs::new()), &desired, &rc.ignore_changes, &suppress);
         let action = diff::decide(current.as_ref(), Some(&desired), &attr_changes);
         let mut after = match (&current, action) {
             (Some(cur), Action::Update | Action::NoOp) => {
@@ -257,6 +262,7 @@ pub fn build(stack: &Stack, registry: &Registry, refreshed: &Refreshed, opts: &P
             guarded: schema.guarded && action.deletes(),
             adopted: refreshed.adopted.contains_key(addr),
             dependencies: deps[addr].keys().cloned().collect(),
+            notes: current.as_ref().map(|c| provider.notes(c)).unwrap_or_default(),
         });
     }
     if diags.has_errors() {
@@ -285,6 +291,7 @@ pub fn build(stack: &Stack, registry: &Registry, refreshed: &Refreshed, opts: &P
             guarded,
             adopted: refreshed.adopted.contains_key(addr),
             dependencies: rs.dependencies.clone(),
+            notes: Vec::new(),
         });
     }
     for (addr, rs) in &refreshed.state.resources {
@@ -327,7 +334,7 @@ pub fn build(stack: &Stack, registry: &Registry, refreshed: &Refreshed, opts: &P
         state_serial: refreshed.state.serial,
         changes,
         forget,
-        drift: if refreshed.refreshed { drift(registry, refreshed) } else { Vec::new() },
+        drift: if refreshed.refreshed { drift(registry, refreshed, &managed_attrs(stack, registry)) } else { Vec::new() },
         outputs,
         destroy: opts.destroy,
     })
@@ -409,14 +416,38 @@ fn target_closure(targets: &[ResourceAddr], changes: &[ResourceChange]) -> BTree
     keep
 }
 
-/// Out-of-band changes: refreshed objects compared to what state recorded.
-pub fn drift(registry: &Registry, refreshed: &Refreshed) -> Vec<Drift> {
+/// The attributes the config manages for each instance: those it sets, and
+/// those with schema defaults. Only these are read on refresh and compared.
+pub fn managed_attrs(stack: &Stack, registry: &Registry) -> BTreeMap<ResourceAddr, BTreeSet<String>> {
+    stack
+        .resources
+        .iter()
+        .filter_map(|(addr, rc)| {
+            let schema = registry.get(&addr.rtype)?.schema();
+            let set = schema
+                .attrs
+                .iter()
+                .filter(|a| a.mode != Mode::Computed && (a.default.is_some() || rc.attrs.contains_key(a.name)))
+                .map(|a| a.name.to_owned())
+                .collect();
+            Some((addr.clone(), set))
+        })
+        .collect()
+}
+
+/// Out-of-band changes: refreshed objects compared to what state recorded,
+/// for the attributes the config manages.
+pub fn drift(
+    registry: &Registry,
+    refreshed: &Refreshed,
+    managed: &BTreeMap<ResourceAddr, BTreeSet<String>>,
+) -> Vec<Drift> {
     let mut out = Vec::new();
     for (addr, rs) in &refreshed.state.resources {
         if rs.status != Status::Ready || refreshed.adopted.contains_key(addr) {
             continue;
         }
-        let Some(provider) = registry.get(&rs.rtype) else { continue };
+        let (Some(provider), Some(managed)) = (registry.get(&rs.rtype), managed.get(addr)) else { continue };
         let schema = provider.schema();
         match refreshed.current.get(addr) {
             Some(None) => out.push(Drift { address: addr.clone(), changes: None }),
@@ -424,10 +455,11 @@ pub fn drift(registry: &Registry, refreshed: &Refreshed) -> Vec<Drift> {
                 let recorded: Attrs = rs
                     .attributes
                     .iter()
-                    .filter(|(k, _)| schema.attr(k).is_some_and(|a| a.mode != Mode::Computed && !a.config_only))
+                    .filter(|(k, _)| managed.contains(*k) && schema.attr(k).is_some_and(|a| !a.config_only))
                     .map(|(k, v)| (k.clone(), v.clone()))
                     .collect();
-                let mut changes = diff::diff(schema, cur, &recorded, &[]);
+                let suppress = |name: &str, cur: &Value, want: &Value| provider.suppress_diff(name, cur, want);
+                let mut changes = diff::diff_with(schema, cur, &recorded, &[], &suppress);
                 for c in &mut changes {
                     // Read as "state said X, AWS now says Y".
                     std::mem::swap(&mut c.before, &mut c.after);

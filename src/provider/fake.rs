@@ -9,7 +9,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use super::schema::{Attr, AttrType, Default, Schema, TAG_ADDRESS};
-use super::{Ctx, ProviderError, ResourceType, Result};
+use super::{Ctx, ProviderError, ReadScope, ResourceType, Result};
 use crate::addr::ResourceAddr;
 use crate::value::{Attrs, Value};
 
@@ -75,7 +75,7 @@ impl ResourceType for Fake {
         &FAKE_SCHEMA
     }
 
-    async fn read_many(&self, _ctx: &Ctx, ids: &[String]) -> Result<BTreeMap<String, Attrs>> {
+    async fn read_many(&self, _ctx: &Ctx, ids: &[String], _scope: &ReadScope) -> Result<BTreeMap<String, Attrs>> {
         let objs = self.objects.lock().unwrap();
         Ok(ids.iter().filter_map(|id| objs.get(id).map(|a| (id.clone(), a.clone()))).collect())
     }

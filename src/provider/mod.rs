@@ -8,14 +8,16 @@ pub mod aws;
 #[cfg(test)]
 pub mod fake;
 pub mod schema;
+pub mod waiter;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
 
 use crate::addr::ResourceAddr;
-use crate::value::Attrs;
+use crate::value::{Attrs, Value};
 pub use schema::{Attr, AttrType, Schema};
 
 /// What a provider call gets to work with.
@@ -27,6 +29,62 @@ pub struct Ctx {
     pub region: String,
     /// The stack name, used for ownership tags.
     pub stack: String,
+    /// Where waiters report what they wait for.
+    pub progress: Progress,
+    /// The resource's own limit for this operation (`timeouts` in config),
+    /// overriding the provider's default.
+    pub timeout: Option<Duration>,
+}
+
+impl Ctx {
+    pub fn new(aws: Arc<aws::AwsFactory>, region: impl Into<String>, stack: impl Into<String>) -> Self {
+        Ctx { aws, region: region.into(), stack: stack.into(), progress: Progress::default(), timeout: None }
+    }
+
+    pub fn with_progress(mut self, progress: Progress) -> Self {
+        self.progress = progress;
+        self
+    }
+
+    pub fn with_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.timeout = timeout;
+        self
+    }
+}
+
+/// Receives "still waiting for X after T" reports from long operations.
+#[derive(Clone, Default)]
+pub struct Progress(Option<Arc<dyn Fn(&str, Duration) + Send + Sync>>);
+
+impl Progress {
+    pub fn new(report: impl Fn(&str, Duration) + Send + Sync + 'static) -> Self {
+        Progress(Some(Arc::new(report)))
+    }
+
+    pub fn report(&self, what: &str, elapsed: Duration) {
+        if let Some(f) = &self.0 {
+            f(what, elapsed);
+        }
+    }
+}
+
+/// Which attributes a read must fill in. Reads may skip AWS calls that only
+/// serve attributes outside the scope (refresh passes the attributes the
+/// config manages; import and adoption read everything).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum ReadScope {
+    #[default]
+    All,
+    Only(BTreeSet<String>),
+}
+
+impl ReadScope {
+    pub fn wants(&self, attr: &str) -> bool {
+        match self {
+            ReadScope::All => true,
+            ReadScope::Only(set) => set.contains(attr),
+        }
+    }
 }
 
 /// Why a provider call failed.
@@ -70,8 +128,21 @@ pub trait ResourceType: Send + Sync {
     /// (sorted sets, expanded rules, normalized names). Pure.
     fn normalize(&self, _desired: &mut Attrs) {}
 
-    /// Reads many instances of this type in one region, ideally in one paged call.
-    async fn read_many(&self, ctx: &Ctx, ids: &[String]) -> Result<BTreeMap<String, Attrs>>;
+    /// Reads many instances of this type in one region, ideally in one paged
+    /// call. Attributes outside `scope` may be left out.
+    async fn read_many(&self, ctx: &Ctx, ids: &[String], scope: &ReadScope) -> Result<BTreeMap<String, Attrs>>;
+
+    /// True when `current` and `desired` differ only in a way AWS makes on its
+    /// own and the config accepts (e.g. engine minor upgrades, AZs AWS added).
+    fn suppress_diff(&self, _attr: &str, _current: &Value, _desired: &Value) -> bool {
+        false
+    }
+
+    /// Things the plan should tell about an existing object (e.g. parameters
+    /// waiting for a reboot). Pure.
+    fn notes(&self, _current: &Attrs) -> Vec<String> {
+        Vec::new()
+    }
 
     /// Creates the resource; returns its attributes as `read_many` would.
     async fn create(&self, ctx: &Ctx, desired: &Attrs) -> Result<Attrs>;

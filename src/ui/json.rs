@@ -50,6 +50,7 @@ fn change(c: &ResourceChange) -> Json {
         })).collect::<Vec<_>>(),
         "guarded": c.guarded,
         "adopted": c.adopted,
+        "notes": c.notes,
     })
 }
 

@@ -30,6 +30,11 @@ pub fn render(plan: &Plan, style: Style) -> String {
     if !adopted.is_empty() {
         out.push('\n');
     }
+    for c in plan.changes.iter().filter(|c| c.action == Action::NoOp) {
+        for note in &c.notes {
+            let _ = writeln!(out, "{} {}: {note}", style.cyan("note:"), c.address);
+        }
+    }
     let changing: Vec<_> = plan.changes.iter().filter(|c| c.action != Action::NoOp).collect();
     if changing.is_empty() {
         out.push_str(&style.green("No changes."));
@@ -79,6 +84,9 @@ pub fn render_change(c: &ResourceChange, style: Style) -> String {
             "  {}",
             style.red(&format!("# DATA LOSS: destroys {}; needs --allow-destroy '{}'", c.rtype, c.address))
         );
+    }
+    for note in &c.notes {
+        let _ = writeln!(out, "  {}", style.cyan(&format!("# note: {note}")));
     }
     let _ = writeln!(out, "{} {} {{", paint(&style, marker), c.address);
     let empty = Attrs::new();
@@ -253,6 +261,7 @@ mod tests {
             guarded: action.deletes(),
             adopted: false,
             dependencies: vec![],
+            notes: vec![],
         }
     }
 

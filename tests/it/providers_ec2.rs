@@ -12,7 +12,7 @@ use pgstack::provider::aws::security_group::SecurityGroup;
 use pgstack::provider::aws::subnet::Subnet;
 use pgstack::provider::aws::vpc::Vpc;
 use pgstack::provider::schema::{TAG_ADDRESS, TAG_STACK};
-use pgstack::provider::{Ctx, ResourceType};
+use pgstack::provider::{Ctx, ReadScope, ResourceType};
 use pgstack::value::{Attrs, Value};
 
 use crate::support::moto::{REGION, moto};
@@ -38,7 +38,7 @@ fn desired(t: &dyn ResourceType, addr: &str, pairs: &[(&str, Value)], tags: &[(&
 
 /// Reads one id and returns its attributes, failing the test when absent.
 async fn read_one(t: &dyn ResourceType, ctx: &Ctx, id: &str) -> Attrs {
-    let mut got = t.read_many(ctx, &[id.to_owned()]).await.expect("read_many");
+    let mut got = t.read_many(ctx, &[id.to_owned()], &ReadScope::All).await.expect("read_many");
     got.remove(id).unwrap_or_else(|| panic!("{id} not found by read_many"))
 }
 
@@ -102,14 +102,19 @@ async fn vpc_lifecycle() {
     let m = moto();
     let ctx = m.ctx(REGION, STACK);
     let ec2 = m.factory().ec2(REGION).await;
-    let want = desired(&Vpc, "vpc.main", &[("cidr_block", "10.10.0.0/16".into())], &[("Name", "main")]);
+    let want = desired(
+        &Vpc,
+        "vpc.main",
+        &[("cidr_block", "10.10.0.0/16".into()), ("enable_dns_hostnames", true.into())],
+        &[("Name", "main")],
+    );
 
     let created = Vpc.create(&ctx, &want).await.expect("create");
     let id = id_of(&created);
     assert!(id.starts_with("vpc-"), "{id}");
     let arn = created["arn"].as_str().expect("arn");
     assert!(arn.starts_with("arn:aws:ec2:us-east-1:") && arn.ends_with(&format!(":vpc/{id}")), "{arn}");
-    assert_eq!(created["enable_dns_hostnames"], Value::Bool(true), "pgstack's default");
+    assert_eq!(created["enable_dns_hostnames"], Value::Bool(true));
     assert_eq!(read_one(&Vpc, &ctx, &id).await, created, "read right after create");
     assert_no_diff(&Vpc, &created, &want);
     let hostnames =
@@ -136,7 +141,7 @@ async fn vpc_lifecycle() {
     Vpc.update(&ctx, &id, &read, &next).await.expect("update");
     let read = read_one(&Vpc, &ctx, &id).await;
     assert_eq!(tag(&read, "Team"), None);
-    assert_eq!(read["enable_dns_hostnames"], Value::Bool(true));
+    assert_eq!(read["enable_dns_hostnames"], Value::Bool(false), "unmanaged now: left as it was");
 
     // Out of band: a tag added and DNS hostnames switched off by someone else.
     ec2.create_tags().resources(&id).tags(Tag::builder().key("Owner").value("someone").build()).send().await.unwrap();
@@ -149,7 +154,13 @@ async fn vpc_lifecycle() {
     let drifted = read_one(&Vpc, &ctx, &id).await;
     assert_eq!(tag(&drifted, "Owner").as_deref(), Some("someone"));
     assert_eq!(drifted["enable_dns_hostnames"], Value::Bool(false));
-    let changes = diff(Vpc.schema(), &drifted, &next, &[]);
+    let managed = desired(
+        &Vpc,
+        "vpc.main",
+        &[("cidr_block", "10.10.0.0/16".into()), ("enable_dns_hostnames", true.into())],
+        &[("Name", "renamed")],
+    );
+    let changes = diff(Vpc.schema(), &drifted, &managed, &[]);
     let names: Vec<&str> = changes.iter().map(|c| c.name.as_str()).collect();
     assert_eq!(names, vec!["enable_dns_hostnames", "tags"]);
 
@@ -161,7 +172,7 @@ async fn vpc_lifecycle() {
     assert_eq!(Vpc.find_created(&other_stack, &addr).await.unwrap(), None);
 
     Vpc.delete(&ctx, &id, &drifted).await.expect("delete");
-    assert!(Vpc.read_many(&ctx, std::slice::from_ref(&id)).await.unwrap().is_empty());
+    assert!(Vpc.read_many(&ctx, std::slice::from_ref(&id), &ReadScope::All).await.unwrap().is_empty());
     Vpc.delete(&ctx, &id, &drifted).await.expect("deleting a deleted VPC succeeds");
 }
 
@@ -172,7 +183,7 @@ async fn vpc_import_and_missing_ids() {
     let ec2 = m.factory().ec2(REGION).await;
     let id = raw_vpc(&ec2, "10.20.0.0/16").await;
 
-    let got = Vpc.read_many(&ctx, &[id.clone(), "vpc-0123456789abcdef0".into()]).await.expect("read_many");
+    let got = Vpc.read_many(&ctx, &[id.clone(), "vpc-0123456789abcdef0".into()], &ReadScope::All).await.expect("read_many");
     assert_eq!(got.keys().collect::<Vec<_>>(), vec![&id], "the missing id is omitted");
     let a = &got[&id];
     assert_eq!(a["cidr_block"], Value::str("10.20.0.0/16"));
@@ -184,8 +195,16 @@ async fn vpc_import_and_missing_ids() {
     // An imported VPC diffs against config like any other.
     let want = desired(&Vpc, "vpc.imported", &[("cidr_block", "10.20.0.0/16".into())], &[]);
     let names: Vec<String> = diff(Vpc.schema(), a, &want, &[]).into_iter().map(|c| c.name).collect();
-    assert_eq!(names, vec!["enable_dns_hostnames", "tags"]);
-    assert!(Vpc.read_many(&ctx, &[]).await.unwrap().is_empty());
+    assert_eq!(names, vec!["tags"]);
+    assert!(Vpc.read_many(&ctx, &[], &ReadScope::All).await.unwrap().is_empty());
+
+    // Unmanaged DNS settings are not read (each costs a DescribeVpcAttribute call).
+    let before = m.factory().calls().total();
+    let scope = ReadScope::Only(["cidr_block".to_owned(), "tags".to_owned()].into());
+    let narrow = Vpc.read_many(&ctx, std::slice::from_ref(&id), &scope).await.unwrap();
+    assert_eq!(m.factory().calls().total() - before, 1, "one DescribeVpcs, no attribute calls");
+    assert!(!narrow[&id].contains_key("enable_dns_support"));
+    assert_eq!(narrow[&id]["cidr_block"], Value::str("10.20.0.0/16"));
 }
 
 #[tokio::test]
@@ -213,7 +232,7 @@ async fn vpc_delete_waits_for_dependents_to_go() {
         .expect("delete finishes once the subnet is gone")
         .unwrap()
         .expect("delete succeeds");
-    assert!(Vpc.read_many(&ctx, &[vpc_id]).await.unwrap().is_empty());
+    assert!(Vpc.read_many(&ctx, &[vpc_id], &ReadScope::All).await.unwrap().is_empty());
 }
 
 #[tokio::test]
@@ -273,7 +292,7 @@ async fn subnet_lifecycle() {
     assert_eq!(Subnet.find_created(&ctx, &sibling).await.unwrap(), None);
 
     Subnet.delete(&ctx, &id, &drifted).await.expect("delete");
-    assert!(Subnet.read_many(&ctx, &[id]).await.unwrap().is_empty());
+    assert!(Subnet.read_many(&ctx, &[id], &ReadScope::All).await.unwrap().is_empty());
 }
 
 #[tokio::test]
@@ -292,7 +311,7 @@ async fn subnet_import_and_missing_ids() {
         .unwrap();
     let id = made.subnet().and_then(|s| s.subnet_id()).unwrap().to_owned();
 
-    let got = Subnet.read_many(&ctx, &["subnet-0123456789abcdef0".into(), id.clone()]).await.unwrap();
+    let got = Subnet.read_many(&ctx, &["subnet-0123456789abcdef0".into(), id.clone()], &ReadScope::All).await.unwrap();
     assert_eq!(got.keys().collect::<Vec<_>>(), vec![&id]);
     let want = desired(
         &Subnet,
@@ -403,7 +422,7 @@ async fn security_group_lifecycle() {
     assert_eq!(SecurityGroup.find_created(&ctx, &other).await.unwrap(), None);
 
     SecurityGroup.delete(&ctx, &id, &read).await.expect("delete");
-    assert!(SecurityGroup.read_many(&ctx, std::slice::from_ref(&id)).await.unwrap().is_empty());
+    assert!(SecurityGroup.read_many(&ctx, std::slice::from_ref(&id), &ReadScope::All).await.unwrap().is_empty());
     SecurityGroup.delete(&ctx, &id, &read).await.expect("deleting a deleted group succeeds");
 }
 
@@ -476,7 +495,7 @@ async fn security_group_import_and_missing_ids() {
         .await
         .unwrap();
 
-    let got = SecurityGroup.read_many(&ctx, &[id.clone(), "sg-0123456789abcdef0".into()]).await.unwrap();
+    let got = SecurityGroup.read_many(&ctx, &[id.clone(), "sg-0123456789abcdef0".into()], &ReadScope::All).await.unwrap();
     assert_eq!(got.keys().collect::<Vec<_>>(), vec![&id]);
     let a = &got[&id];
     assert_eq!(a["name"], Value::str("legacy"));

@@ -10,7 +10,7 @@ use pgstack::addr::ResourceAddr;
 use pgstack::provider::aws::db_subnet_group::DbSubnetGroup;
 use pgstack::provider::aws::kms_key::KmsKey;
 use pgstack::provider::schema::{Mode, TAG_ADDRESS, TAG_STACK};
-use pgstack::provider::{Ctx, ResourceType};
+use pgstack::provider::{Ctx, ReadScope, ResourceType};
 use pgstack::value::{Attrs, Value};
 
 use crate::support::moto::{REGION, moto};
@@ -53,7 +53,7 @@ fn without(attrs: &Attrs, name: &str) -> Attrs {
 }
 
 async fn read_one(rt: &dyn ResourceType, ctx: &Ctx, id: &str) -> Attrs {
-    let mut got = rt.read_many(ctx, &[id.to_owned()]).await.expect("read_many");
+    let mut got = rt.read_many(ctx, &[id.to_owned()], &ReadScope::All).await.expect("read_many");
     got.remove(id).unwrap_or_else(|| panic!("{id} not found by read_many"))
 }
 
@@ -160,7 +160,7 @@ async fn kms_key_create_read_update_drift_delete() {
     assert!((deletion - now - window).abs() < 3_600, "deletion in 7 days, got {}s from now", deletion - now);
     let aliases = raw.list_aliases().key_id(&id).send().await.unwrap();
     assert!(aliases.aliases().is_empty(), "alias must be deleted: {aliases:?}");
-    assert!(KmsKey.read_many(&ctx, &[id.clone()]).await.unwrap().is_empty());
+    assert!(KmsKey.read_many(&ctx, &[id.clone()], &ReadScope::All).await.unwrap().is_empty());
     assert_eq!(KmsKey.find_created(&ctx, &addr).await.unwrap(), None, "a key pending deletion is not adopted");
     KmsKey.delete(&ctx, &id, &updated).await.expect("deleting a key pending deletion again is a no-op");
 }
@@ -183,7 +183,7 @@ async fn kms_key_import_reads_canonical_attrs_and_skips_missing() {
     raw.enable_key_rotation().key_id(&id).send().await.unwrap();
     raw.create_alias().alias_name("alias/imported").target_key_id(&id).send().await.unwrap();
 
-    let got = KmsKey.read_many(&ctx, &[id.clone(), MISSING_KEY.to_owned()]).await.expect("read_many");
+    let got = KmsKey.read_many(&ctx, &[id.clone(), MISSING_KEY.to_owned()], &ReadScope::All).await.expect("read_many");
     assert_eq!(got.keys().collect::<Vec<_>>(), vec![&id], "the missing key is omitted, not an error");
     let attrs = &got[&id];
     assert_eq!(attrs["id"], Value::str(&id));
@@ -319,7 +319,7 @@ async fn db_subnet_group_create_read_tags_delete() {
     DbSubnetGroup.delete(&ctx, "pg-main", &updated).await.expect("delete");
     let left = raw.describe_db_subnet_groups().send().await.unwrap();
     assert!(left.db_subnet_groups().iter().all(|g| g.db_subnet_group_name() != Some("pg-main")));
-    assert!(DbSubnetGroup.read_many(&ctx, &["pg-main".to_owned()]).await.unwrap().is_empty());
+    assert!(DbSubnetGroup.read_many(&ctx, &["pg-main".to_owned()], &ReadScope::All).await.unwrap().is_empty());
     DbSubnetGroup.delete(&ctx, "pg-main", &updated).await.expect("deleting a missing group succeeds");
 }
 
@@ -339,7 +339,7 @@ async fn db_subnet_group_import_reads_canonical_attrs_and_skips_missing() {
         .await
         .unwrap();
 
-    let got = DbSubnetGroup.read_many(&ctx, &["handmade".to_owned(), "missing".to_owned()]).await.unwrap();
+    let got = DbSubnetGroup.read_many(&ctx, &["handmade".to_owned(), "missing".to_owned()], &ReadScope::All).await.unwrap();
     assert_eq!(got.keys().collect::<Vec<_>>(), vec!["handmade"], "the missing group is omitted, not an error");
     let attrs = &got["handmade"];
     assert_eq!(attrs["vpc_id"], Value::str(&vpc_id));

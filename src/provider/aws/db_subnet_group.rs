@@ -23,7 +23,7 @@ use futures::{StreamExt, TryStreamExt, stream};
 use super::{DEFAULT_DESCRIPTION, PER_RESOURCE_CONCURRENCY, api_error, error_code, get_str, tag_changes, tags_of};
 use crate::addr::ResourceAddr;
 use crate::provider::schema::{Attr, AttrType, Default, Schema, TAG_ADDRESS, TAG_STACK};
-use crate::provider::{Ctx, ProviderError, ResourceType, Result};
+use crate::provider::{Ctx, ProviderError, ReadScope, ResourceType, Result};
 use crate::value::{Attrs, Value};
 
 static SCHEMA: Schema = Schema {
@@ -196,7 +196,7 @@ impl ResourceType for DbSubnetGroup {
         }
     }
 
-    async fn read_many(&self, ctx: &Ctx, ids: &[String]) -> Result<BTreeMap<String, Attrs>> {
+    async fn read_many(&self, ctx: &Ctx, ids: &[String], _scope: &ReadScope) -> Result<BTreeMap<String, Attrs>> {
         if ids.is_empty() {
             return Ok(BTreeMap::new());
         }

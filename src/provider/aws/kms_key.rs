@@ -26,7 +26,7 @@ use super::{
 };
 use crate::addr::ResourceAddr;
 use crate::provider::schema::{Attr, AttrType, Default, Schema, TAG_ADDRESS, TAG_STACK};
-use crate::provider::{Ctx, ProviderError, ResourceType, Result};
+use crate::provider::{Ctx, ProviderError, ReadScope, ResourceType, Result};
 use crate::value::{Attrs, Value};
 
 /// The only key policy name KMS has.
@@ -183,12 +183,18 @@ async fn describe(client: &Client, key: &str) -> Result<Option<KeyMetadata>> {
 
 /// Reads one key (id, ARN or alias), keyed by `key`; `None` when it is gone.
 /// `alias` is filled in by the caller.
-async fn read_key(client: &Client, key: &str) -> Result<Option<(String, Attrs)>> {
+/// Reads one key; policy, rotation and tags cost a call each and are read only
+/// when `scope` wants them.
+async fn read_key(client: &Client, key: &str, scope: &ReadScope) -> Result<Option<(String, Attrs)>> {
     let Some(meta) = describe(client, key).await? else { return Ok(None) };
     let id = meta.key_id();
     let rotates = rotation_supported(spec_of(&meta).unwrap_or_default(), meta.origin());
-    let rotation = async { if rotates { read_rotation(client, id).await } else { Ok(false) } };
-    let (policy, rotation, tags) = tokio::try_join!(read_policy(client, id), rotation, read_tags(client, id))?;
+    let rotation = async {
+        if rotates && scope.wants("enable_key_rotation") { read_rotation(client, id).await } else { Ok(false) }
+    };
+    let policy = async { if scope.wants("policy") { read_policy(client, id).await } else { Ok(Value::Null) } };
+    let tags = async { if scope.wants("tags") { read_tags(client, id).await } else { Ok(BTreeMap::new()) } };
+    let (policy, rotation, tags) = tokio::try_join!(policy, rotation, tags)?;
     Ok(Some((key.to_owned(), key_attrs(&meta, policy, rotation, None, tags))))
 }
 
@@ -300,14 +306,15 @@ impl ResourceType for KmsKey {
         }
     }
 
-    async fn read_many(&self, ctx: &Ctx, ids: &[String]) -> Result<BTreeMap<String, Attrs>> {
+    async fn read_many(&self, ctx: &Ctx, ids: &[String], scope: &ReadScope) -> Result<BTreeMap<String, Attrs>> {
         if ids.is_empty() {
             return Ok(BTreeMap::new());
         }
         let client = &ctx.aws.kms(&ctx.region).await;
-        let reads: Vec<_> = ids.iter().map(|id| read_key(client, id)).collect();
+        let reads: Vec<_> = ids.iter().map(|id| read_key(client, id, scope)).collect();
         let keys = stream::iter(reads).buffer_unordered(PER_RESOURCE_CONCURRENCY).try_collect::<Vec<_>>();
-        let (keys, aliases) = tokio::try_join!(keys, list_aliases(client, None))?;
+        let aliases = async { if scope.wants("alias") { list_aliases(client, None).await } else { Ok(Vec::new()) } };
+        let (keys, aliases) = tokio::try_join!(keys, aliases)?;
         let mut first_alias: BTreeMap<&str, &str> = BTreeMap::new();
         for (name, target) in &aliases {
             first_alias.entry(target.as_str()).or_insert(name.as_str());

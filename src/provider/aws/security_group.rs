@@ -38,7 +38,7 @@ use super::ec2::{self, arn, delete_retrying, describe_in_chunks, filter, insert_
 use super::{DEFAULT_DESCRIPTION, api_error, get_str};
 use crate::addr::ResourceAddr;
 use crate::provider::schema::{Attr, AttrType, Default, Schema};
-use crate::provider::{Ctx, ProviderError, ResourceType, Result};
+use crate::provider::{Ctx, ProviderError, ReadScope, ResourceType, Result};
 use crate::value::{Attrs, Value};
 
 static RULE_FIELDS: [Attr; 9] = [
@@ -483,7 +483,7 @@ impl ResourceType for SecurityGroup {
         }
     }
 
-    async fn read_many(&self, ctx: &Ctx, ids: &[String]) -> Result<BTreeMap<String, Attrs>> {
+    async fn read_many(&self, ctx: &Ctx, ids: &[String], _scope: &ReadScope) -> Result<BTreeMap<String, Attrs>> {
         let client = ctx.aws.ec2(&ctx.region).await;
         describe_groups(&client, &ctx.region, ids).await
     }

@@ -20,7 +20,7 @@ use super::ec2::{
 use super::{api_error, get_bool, get_str};
 use crate::addr::ResourceAddr;
 use crate::provider::schema::{Attr, AttrType, Default, Schema};
-use crate::provider::{Ctx, ProviderError, ResourceType, Result};
+use crate::provider::{Ctx, ProviderError, ReadScope, ResourceType, Result};
 use crate::value::{Attrs, Value};
 
 static SCHEMA: Schema = Schema {
@@ -76,7 +76,7 @@ impl ResourceType for Subnet {
         &SCHEMA
     }
 
-    async fn read_many(&self, ctx: &Ctx, ids: &[String]) -> Result<BTreeMap<String, Attrs>> {
+    async fn read_many(&self, ctx: &Ctx, ids: &[String], _scope: &ReadScope) -> Result<BTreeMap<String, Attrs>> {
         let client = ctx.aws.ec2(&ctx.region).await;
         let subnets = describe_in_chunks(ids, |chunk| {
             let client = &client;

@@ -27,7 +27,7 @@ use super::ec2::{
 use super::{PER_RESOURCE_CONCURRENCY, api_error, error_code, get_bool, get_str};
 use crate::addr::ResourceAddr;
 use crate::provider::schema::{Attr, AttrType, Default, Schema};
-use crate::provider::{Ctx, ProviderError, ResourceType, Result};
+use crate::provider::{Ctx, ProviderError, ReadScope, ResourceType, Result};
 use crate::value::{Attrs, Value};
 
 static SCHEMA: Schema = Schema {
@@ -37,8 +37,8 @@ static SCHEMA: Schema = Schema {
         Attr::computed("owner_id", AttrType::Str),
         Attr::required("cidr_block", AttrType::Str).force_new(),
         Attr::optional("instance_tenancy", AttrType::Str).default(Default::Str("default")).force_new(),
-        Attr::optional("enable_dns_support", AttrType::Bool).default(Default::Bool(true)),
-        Attr::optional("enable_dns_hostnames", AttrType::Bool).default(Default::Bool(true)),
+        Attr::optional("enable_dns_support", AttrType::Bool),
+        Attr::optional("enable_dns_hostnames", AttrType::Bool),
         Attr::optional("tags", AttrType::Map(&AttrType::Str)),
     ],
     guarded: false,
@@ -126,7 +126,7 @@ impl ResourceType for Vpc {
         &SCHEMA
     }
 
-    async fn read_many(&self, ctx: &Ctx, ids: &[String]) -> Result<BTreeMap<String, Attrs>> {
+    async fn read_many(&self, ctx: &Ctx, ids: &[String], scope: &ReadScope) -> Result<BTreeMap<String, Attrs>> {
         let client = ctx.aws.ec2(&ctx.region).await;
         let vpcs = describe_in_chunks(ids, |chunk| {
             let client = &client;
@@ -146,13 +146,21 @@ impl ResourceType for Vpc {
         let found: Vec<(String, Attrs)> = vpcs.iter().filter_map(|v| vpc_attrs(v, &ctx.region)).collect();
         let client = &client;
         stream::iter(found)
-            .map(|(id, attrs)| async move {
-                let support = read_dns(client, &id, VpcAttributeName::EnableDnsSupport).await?;
-                let hostnames = read_dns(client, &id, VpcAttributeName::EnableDnsHostnames).await?;
-                Ok(match (support, hostnames) {
-                    (Some(s), Some(h)) => Some((id, with_dns(attrs, (s, h)))),
-                    _ => None,
-                })
+            .map(|(id, mut attrs)| async move {
+                // Each DNS setting costs a call; read it only when managed.
+                for (name, attr) in [
+                    ("enable_dns_support", VpcAttributeName::EnableDnsSupport),
+                    ("enable_dns_hostnames", VpcAttributeName::EnableDnsHostnames),
+                ] {
+                    if !scope.wants(name) {
+                        continue;
+                    }
+                    match read_dns(client, &id, attr).await? {
+                        Some(v) => attrs.insert(name.into(), Value::Bool(v)),
+                        None => return Ok(None),
+                    };
+                }
+                Ok(Some((id, attrs)))
             })
             .buffer_unordered(PER_RESOURCE_CONCURRENCY)
             .try_filter_map(|found| async move { Ok(found) })

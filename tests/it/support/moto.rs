@@ -77,7 +77,7 @@ impl MotoGuard {
 
     /// A provider context on this guard's factory.
     pub fn ctx(&self, region: &str, stack: &str) -> Ctx {
-        Ctx { aws: self.factory(), region: region.to_owned(), stack: stack.to_owned() }
+        Ctx::new(self.factory(), region, stack)
     }
 
     /// Environment for a `pgstack` subprocess: moto endpoint, test credentials,
