@@ -79,6 +79,22 @@ pub fn filter(name: &str, values: impl IntoIterator<Item = String>) -> Filter {
     Filter::builder().name(name).set_values(Some(values.into_iter().collect())).build()
 }
 
+/// A paged EC2 Describe call with `filters`, every item collected:
+/// `describe_all!(client.describe_vpcs(), filters, "DescribeVpcs")`.
+macro_rules! describe_all {
+    ($request:expr, $filters:expr, $operation:literal) => {
+        $request
+            .set_filters(Some($filters))
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .map_err(|e| $crate::provider::aws::api_error($operation, e))
+    };
+}
+pub(crate) use describe_all;
+
 /// Runs `describe` once per chunk of at most [`FILTER_CHUNK`] distinct ids
 /// (none for an empty list) and concatenates the answers.
 pub async fn describe_in_chunks<T, F, Fut>(ids: &[String], mut describe: F) -> Result<Vec<T>>

@@ -34,7 +34,9 @@ use aws_sdk_ec2::types::{
     UserIdGroupPair,
 };
 
-use super::ec2::{self, arn, delete_retrying, describe_in_chunks, filter, insert_tags, sync_tags, tag_specification};
+use super::ec2::{
+    self, arn, delete_retrying, describe_all, describe_in_chunks, filter, insert_tags, sync_tags, tag_specification,
+};
 use super::{DEFAULT_DESCRIPTION, api_error, get_str};
 use crate::addr::ResourceAddr;
 use crate::provider::schema::{Attr, AttrType, Default, Schema};
@@ -377,15 +379,7 @@ fn group_attrs(g: &AwsGroup, region: &str) -> Option<(String, Attrs)> {
 
 async fn describe_groups(client: &Client, region: &str, ids: &[String]) -> Result<BTreeMap<String, Attrs>> {
     let groups = describe_in_chunks(ids, |chunk| async move {
-        client
-            .describe_security_groups()
-            .filters(filter("group-id", chunk))
-            .into_paginator()
-            .items()
-            .send()
-            .try_collect()
-            .await
-            .map_err(|e| api_error("DescribeSecurityGroups", e))
+        describe_all!(client.describe_security_groups(), vec![filter("group-id", chunk)], "DescribeSecurityGroups")
     })
     .await?;
     Ok(groups.iter().filter_map(|g| group_attrs(g, region)).collect())
@@ -527,15 +521,8 @@ impl ResourceType for SecurityGroup {
 
     async fn find_created(&self, ctx: &Ctx, addr: &ResourceAddr) -> Result<Option<String>> {
         let client = ctx.aws.ec2(&ctx.region).await;
-        let groups: Vec<AwsGroup> = client
-            .describe_security_groups()
-            .set_filters(Some(ec2::stack_filters(ctx)))
-            .into_paginator()
-            .items()
-            .send()
-            .try_collect()
-            .await
-            .map_err(|e| api_error("DescribeSecurityGroups", e))?;
+        let groups: Vec<AwsGroup> =
+            describe_all!(client.describe_security_groups(), ec2::stack_filters(ctx), "DescribeSecurityGroups")?;
         Ok(ec2::first_owned(groups.iter().map(|g| (g.group_id(), g.tags())), ctx, addr))
     }
 }

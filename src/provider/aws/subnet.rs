@@ -14,8 +14,8 @@ use async_trait::async_trait;
 use aws_sdk_ec2::types::{AttributeBooleanValue, ResourceType as Ec2ResourceType, Subnet as AwsSubnet};
 
 use super::ec2::{
-    self, arn, delete_retrying, describe_in_chunks, desired_tags, filter, insert_tags, on_new_resource, sync_tags,
-    tag_specification,
+    self, arn, delete_retrying, describe_all, describe_in_chunks, desired_tags, filter, insert_tags, on_new_resource,
+    sync_tags, tag_specification,
 };
 use super::{api_error, get_bool, get_str};
 use crate::addr::ResourceAddr;
@@ -78,19 +78,9 @@ impl ResourceType for Subnet {
 
     async fn read_many(&self, ctx: &Ctx, ids: &[String], _scope: &ReadScope) -> Result<BTreeMap<String, Attrs>> {
         let client = ctx.aws.ec2(&ctx.region).await;
-        let subnets = describe_in_chunks(ids, |chunk| {
-            let client = &client;
-            async move {
-                client
-                    .describe_subnets()
-                    .filters(filter("subnet-id", chunk))
-                    .into_paginator()
-                    .items()
-                    .send()
-                    .try_collect()
-                    .await
-                    .map_err(|e| api_error("DescribeSubnets", e))
-            }
+        let client = &client;
+        let subnets = describe_in_chunks(ids, |chunk| async move {
+            describe_all!(client.describe_subnets(), vec![filter("subnet-id", chunk)], "DescribeSubnets")
         })
         .await?;
         Ok(subnets.iter().filter_map(|s| subnet_attrs(s, &ctx.region)).collect())
@@ -144,15 +134,8 @@ impl ResourceType for Subnet {
 
     async fn find_created(&self, ctx: &Ctx, addr: &ResourceAddr) -> Result<Option<String>> {
         let client = ctx.aws.ec2(&ctx.region).await;
-        let subnets: Vec<AwsSubnet> = client
-            .describe_subnets()
-            .set_filters(Some(ec2::stack_filters(ctx)))
-            .into_paginator()
-            .items()
-            .send()
-            .try_collect()
-            .await
-            .map_err(|e| api_error("DescribeSubnets", e))?;
+        let subnets: Vec<AwsSubnet> =
+            describe_all!(client.describe_subnets(), ec2::stack_filters(ctx), "DescribeSubnets")?;
         Ok(ec2::first_owned(subnets.iter().map(|s| (s.subnet_id(), s.tags())), ctx, addr))
     }
 }

@@ -21,8 +21,8 @@ use aws_sdk_ec2::types::{
 use futures::{StreamExt, TryStreamExt, stream};
 
 use super::ec2::{
-    self, arn, delete_retrying, describe_in_chunks, desired_tags, filter, insert_tags, on_new_resource, sync_tags,
-    tag_specification,
+    self, arn, delete_retrying, describe_all, describe_in_chunks, desired_tags, filter, insert_tags, on_new_resource,
+    sync_tags, tag_specification,
 };
 use super::{PER_RESOURCE_CONCURRENCY, api_error, error_code, get_bool, get_str};
 use crate::addr::ResourceAddr;
@@ -130,17 +130,7 @@ impl ResourceType for Vpc {
         let client = ctx.aws.ec2(&ctx.region).await;
         let vpcs = describe_in_chunks(ids, |chunk| {
             let client = &client;
-            async move {
-                client
-                    .describe_vpcs()
-                    .filters(filter("vpc-id", chunk))
-                    .into_paginator()
-                    .items()
-                    .send()
-                    .try_collect()
-                    .await
-                    .map_err(|e| api_error("DescribeVpcs", e))
-            }
+            async move { describe_all!(client.describe_vpcs(), vec![filter("vpc-id", chunk)], "DescribeVpcs") }
         })
         .await?;
         let found: Vec<(String, Attrs)> = vpcs.iter().filter_map(|v| vpc_attrs(v, &ctx.region)).collect();
@@ -211,15 +201,7 @@ impl ResourceType for Vpc {
 
     async fn find_created(&self, ctx: &Ctx, addr: &ResourceAddr) -> Result<Option<String>> {
         let client = ctx.aws.ec2(&ctx.region).await;
-        let vpcs: Vec<AwsVpc> = client
-            .describe_vpcs()
-            .set_filters(Some(ec2::stack_filters(ctx)))
-            .into_paginator()
-            .items()
-            .send()
-            .try_collect()
-            .await
-            .map_err(|e| api_error("DescribeVpcs", e))?;
+        let vpcs: Vec<AwsVpc> = describe_all!(client.describe_vpcs(), ec2::stack_filters(ctx), "DescribeVpcs")?;
         Ok(ec2::first_owned(vpcs.iter().map(|v| (v.vpc_id(), v.tags())), ctx, addr))
     }
 }
