@@ -213,3 +213,34 @@ fn apply_without_a_terminal_needs_auto_approve() {
     let state = std::fs::read_to_string(w.path().join("state/quickstart.json")).unwrap_or_default();
     assert!(!state.contains("create_pending"), "nothing was started");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn replacing_a_guarded_key_needs_allow_destroy_then_swaps_it() {
+    let m = moto();
+    let env = m.env();
+    let w = Workdir::new();
+    quickstart(&w);
+    w.run(&["apply", "quickstart.toml", "--auto-approve"], &env).expect(0);
+    let old_arn = w.run(&["output", "quickstart.toml", "kms_key_arn"], &env).expect(0).stdout.trim().to_owned();
+
+    let text = std::fs::read_to_string(w.path().join("quickstart.toml")).unwrap();
+    w.write("quickstart.toml", &text.replace("enable_key_rotation = true", "enable_key_rotation = true\nmulti_region = true"));
+    let plan = w.run(&["plan", "quickstart.toml", "--detailed-exitcode"], &env).expect(2);
+    assert!(plan.stdout.contains("kms_key.db must be replaced"), "{}", plan.stdout);
+    assert!(plan.stdout.contains("multi_region") && plan.stdout.contains("# forces replacement"), "{}", plan.stdout);
+    assert!(plan.stdout.contains("DATA LOSS"), "{}", plan.stdout);
+
+    let refused = w.run(&["apply", "quickstart.toml", "--auto-approve"], &env).expect(1);
+    assert!(refused.stderr.contains("--allow-destroy 'kms_key.db'"), "{}", refused.stderr);
+    assert_eq!(w.run(&["output", "quickstart.toml", "kms_key_arn"], &env).expect(0).stdout.trim(), old_arn);
+
+    w.run(&["apply", "quickstart.toml", "--auto-approve", "--allow-destroy", "kms_key.db"], &env).expect(0);
+    let new_arn = w.run(&["output", "quickstart.toml", "kms_key_arn"], &env).expect(0).stdout.trim().to_owned();
+    assert_ne!(new_arn, old_arn);
+    let kms = m.factory().kms(REGION).await;
+    let old = kms.describe_key().key_id(&old_arn).send().await.unwrap();
+    assert_eq!(old.key_metadata().and_then(|k| k.key_state()).map(|s| s.as_str()), Some("PendingDeletion"));
+    let new = kms.describe_key().key_id(&new_arn).send().await.unwrap();
+    assert_eq!(new.key_metadata().and_then(|k| k.multi_region()), Some(true));
+    w.run(&["plan", "quickstart.toml", "--detailed-exitcode"], &env).expect(0);
+}
