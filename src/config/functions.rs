@@ -1,4 +1,6 @@
-//! Built-in functions and arithmetic available inside `${...}`.
+//! Built-in functions and arithmetic available inside `${...}`, including the
+//! sizing functions that turn an RDS instance class into PostgreSQL memory
+//! settings in the units RDS expects.
 
 use crate::value::Value;
 
@@ -95,6 +97,41 @@ pub static FUNCTIONS: &[Function] = &[
     },
     Function { name: "keys", signature: "keys(table)", min_args: 1, max_args: Some(1), run: keys },
     Function { name: "concat", signature: "concat(list, ...)", min_args: 1, max_args: None, run: concat },
+    Function {
+        name: "instance_memory_mib",
+        signature: "instance_memory_mib(instance_class)",
+        min_args: 1,
+        max_args: Some(1),
+        run: |a| Ok(Value::Int(memory_mib(&a[0])?)),
+    },
+    Function {
+        name: "pg_shared_buffers",
+        signature: "pg_shared_buffers(instance_class)",
+        min_args: 1,
+        max_args: Some(1),
+        run: |a| Ok(Value::Int(memory_mib(&a[0])? * PAGES_PER_MIB / 4)),
+    },
+    Function {
+        name: "pg_effective_cache_size",
+        signature: "pg_effective_cache_size(instance_class)",
+        min_args: 1,
+        max_args: Some(1),
+        run: |a| Ok(Value::Int(memory_mib(&a[0])? * PAGES_PER_MIB * 3 / 4)),
+    },
+    Function {
+        name: "pg_work_mem_kb",
+        signature: "pg_work_mem_kb(instance_class, max_connections)",
+        min_args: 2,
+        max_args: Some(2),
+        run: work_mem_kb,
+    },
+    Function {
+        name: "pg_maintenance_work_mem_kb",
+        signature: "pg_maintenance_work_mem_kb(instance_class)",
+        min_args: 1,
+        max_args: Some(1),
+        run: |a| Ok(Value::Int((memory_mib(&a[0])? * KB_PER_MIB / 16).min(MAX_MAINTENANCE_WORK_MEM_KB))),
+    },
 ];
 
 /// Looks a function up by name.
@@ -194,6 +231,88 @@ fn concat(args: &[Value]) -> Result<Value, String> {
     Ok(Value::List(out))
 }
 
+/// Sizes an instance family comes in, smallest first.
+const BURSTABLE: &[&str] = &["micro", "small", "medium", "large", "xlarge", "2xlarge"];
+const GRAVITON: &[&str] = &["large", "xlarge", "2xlarge", "4xlarge", "8xlarge", "12xlarge", "16xlarge"];
+const INTEL_5: &[&str] = &["large", "xlarge", "2xlarge", "4xlarge", "8xlarge", "12xlarge", "16xlarge", "24xlarge"];
+const INTEL_6I: &[&str] =
+    &["large", "xlarge", "2xlarge", "4xlarge", "8xlarge", "12xlarge", "16xlarge", "24xlarge", "32xlarge"];
+
+/// Current RDS / Aurora PostgreSQL instance families: (family, GiB of RAM of
+/// its `.large` size, sizes offered). Within a family RAM doubles with each
+/// size step (`xlarge` = 2 × `large`, `Nxlarge` = N × `xlarge`; `medium`,
+/// `small`, `micro` halve it), which is how AWS sizes these classes.
+static CLASS_FAMILIES: &[(&str, i64, &[&str])] = &[
+    ("db.t3", 8, BURSTABLE),
+    ("db.t4g", 8, BURSTABLE),
+    ("db.m5", 8, INTEL_5),
+    ("db.m6g", 8, GRAVITON),
+    ("db.m6i", 8, INTEL_6I),
+    ("db.m7g", 8, GRAVITON),
+    ("db.r5", 16, INTEL_5),
+    ("db.r6g", 16, GRAVITON),
+    ("db.r6i", 16, INTEL_6I),
+    ("db.r7g", 16, GRAVITON),
+    ("db.x2g", 32, GRAVITON),
+];
+
+/// 8 kB pages (the unit of `shared_buffers` and `effective_cache_size`) per MiB.
+const PAGES_PER_MIB: i64 = 128;
+const KB_PER_MIB: i64 = 1024;
+/// PostgreSQL's smallest `work_mem`.
+const MIN_WORK_MEM_KB: i64 = 64;
+/// 2 GiB: more `maintenance_work_mem` than this does not speed up vacuum.
+const MAX_MAINTENANCE_WORK_MEM_KB: i64 = 2 * 1024 * 1024;
+
+/// A size's RAM in eighths of the family's `.large` size.
+fn size_eighths(size: &str) -> Option<i64> {
+    match size {
+        "micro" => Some(1),
+        "small" => Some(2),
+        "medium" => Some(4),
+        "large" => Some(8),
+        "xlarge" => Some(16),
+        _ => size.strip_suffix("xlarge")?.parse::<i64>().ok().map(|n| 16 * n),
+    }
+}
+
+/// Every known instance class with its RAM in MiB, in table order.
+fn known_classes() -> impl Iterator<Item = (String, i64)> {
+    CLASS_FAMILIES.iter().flat_map(|(family, large_gib, sizes)| {
+        sizes.iter().filter_map(move |size| Some((format!("{family}.{size}"), large_gib * 128 * size_eighths(size)?)))
+    })
+}
+
+/// The RAM of an instance class in MiB; an unknown class is an error naming
+/// the three nearest known ones.
+fn memory_mib(class: &Value) -> Result<i64, String> {
+    let wanted = string(class)?.to_ascii_lowercase();
+    if let Some((_, mib)) = known_classes().find(|(c, _)| *c == wanted) {
+        return Ok(mib);
+    }
+    let mut near: Vec<(usize, String)> =
+        known_classes().map(|(c, _)| (strsim::damerau_levenshtein(&wanted, &c), c)).collect();
+    near.sort_by_key(|(d, _)| *d);
+    let near: Vec<String> = near.into_iter().take(3).map(|(_, c)| c).collect();
+    let families: Vec<&str> = CLASS_FAMILIES.iter().map(|(f, _, _)| *f).collect();
+    Err(format!(
+        "unknown instance class {wanted:?}; nearest known: {} (known families: {})",
+        near.join(", "),
+        families.join(", ")
+    ))
+}
+
+/// `work_mem` in kB: half the RAM shared by all connections (the other half
+/// is `shared_buffers` plus the OS and maintenance reserve), at least 64 kB.
+fn work_mem_kb(args: &[Value]) -> Result<Value, String> {
+    let mib = memory_mib(&args[0])?;
+    let connections = match args[1].as_i64() {
+        Some(n) if n > 0 => n,
+        _ => return Err(format!("max_connections must be a positive integer, got {}", args[1])),
+    };
+    Ok(Value::Int((mib * KB_PER_MIB / 2 / connections).max(MIN_WORK_MEM_KB)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -233,6 +352,63 @@ mod tests {
         let m = Value::Map([("b".to_owned(), Value::Int(1)), ("a".to_owned(), Value::Int(2))].into());
         assert_eq!(call("keys", &[m]), Ok(list(&[Value::str("a"), Value::str("b")])));
         assert_eq!(call("concat", &[l.clone(), list(&[Value::Null])]).map(|v| v.as_list().unwrap().len()), Ok(3));
+    }
+
+    fn class(c: &str) -> Value {
+        Value::str(c)
+    }
+
+    #[test]
+    fn instance_memory_of_known_classes() {
+        for (c, gib) in [
+            ("db.t3.micro", 1),
+            ("db.t4g.medium", 4),
+            ("db.t3.2xlarge", 32),
+            ("db.m5.large", 8),
+            ("db.m5.24xlarge", 384),
+            ("db.m6i.32xlarge", 512),
+            ("db.m7g.12xlarge", 192),
+            ("db.r5.large", 16),
+            ("db.r6g.xlarge", 32),
+            ("db.r6i.32xlarge", 1024),
+            ("db.r7g.16xlarge", 512),
+            ("db.x2g.large", 32),
+            ("DB.R6G.LARGE", 16),
+        ] {
+            assert_eq!(call("instance_memory_mib", &[class(c)]), Ok(Value::Int(gib * 1024)), "{c}");
+        }
+    }
+
+    #[test]
+    fn unknown_classes_name_the_nearest_known_ones() {
+        let err = call("instance_memory_mib", &[class("db.r6g.3xlarge")]).unwrap_err();
+        assert!(err.contains("\"db.r6g.3xlarge\"") && err.contains("db.r6g.2xlarge"), "{err}");
+        let err = call("pg_shared_buffers", &[class("db.r8g.large")]).unwrap_err();
+        assert!(err.contains("db.r6g.large") && err.contains("db.r7g.large"), "{err}");
+        assert!(call("instance_memory_mib", &[class("db.t3.48xlarge")]).is_err(), "t3 stops at 2xlarge");
+        assert!(call("instance_memory_mib", &[Value::Int(8)]).is_err());
+    }
+
+    /// The seeds' figures: shared_buffers 25% and effective_cache_size 75% of
+    /// RAM in 8 kB pages; work_mem 16MB for 8 GiB and 4MB for 2 GiB at 250
+    /// connections; maintenance_work_mem 512MB for 8 GiB and 2GB for 32 GiB.
+    #[test]
+    fn postgres_memory_settings() {
+        let int = |name: &str, args: &[Value]| call(name, args).map(|v| v.as_i64().unwrap());
+        assert_eq!(int("pg_shared_buffers", &[class("db.r6g.large")]), Ok(524_288), "4 GiB of 8 kB pages");
+        assert_eq!(int("pg_shared_buffers", &[class("db.t3.medium")]), Ok(131_072));
+        assert_eq!(int("pg_effective_cache_size", &[class("db.r6g.large")]), Ok(1_572_864), "12 GiB");
+        assert_eq!(int("pg_effective_cache_size", &[class("db.m5.large")]), Ok(786_432), "6 GiB");
+        assert_eq!(int("pg_work_mem_kb", &[class("db.m5.large"), Value::Int(250)]), Ok(16_777));
+        assert_eq!(int("pg_work_mem_kb", &[class("db.t3.small"), Value::Int(250)]), Ok(4_194));
+        assert_eq!(int("pg_work_mem_kb", &[class("db.t3.micro"), Value::Int(100_000)]), Ok(64), "PostgreSQL minimum");
+        assert_eq!(int("pg_maintenance_work_mem_kb", &[class("db.m5.large")]), Ok(524_288));
+        assert_eq!(int("pg_maintenance_work_mem_kb", &[class("db.r6g.xlarge")]), Ok(2_097_152));
+        assert_eq!(int("pg_maintenance_work_mem_kb", &[class("db.r6g.4xlarge")]), Ok(2_097_152), "capped at 2 GiB");
+        for bad in [Value::Int(0), Value::Int(-5), Value::str("250")] {
+            let err = call("pg_work_mem_kb", &[class("db.m5.large"), bad]).unwrap_err();
+            assert!(err.contains("max_connections"), "{err}");
+        }
     }
 
     #[test]

@@ -684,3 +684,57 @@ fn escapes_stay_literal_and_lists_cannot_be_interpolated() {
     let text = stack_with("[vars]\nazs = [\"a\"]\n\n[fake.a]\nname = \"zones: ${var.azs}\"\n");
     assert_eq!(errs(&[("stack.toml", &text)]), ["cannot interpolate a list into a string @ stack.toml:8:18"]);
 }
+
+#[test]
+fn timeouts_are_parsed_per_operation() {
+    let text = stack_with(
+        "[vars]\nslow = \"2h 30m\"\n\n[fake.a]\nfor_each = [\"x\"]\ntimeouts = { create = \"${var.slow}\", delete = \"45m\" }\n\n[fake.b]\nname = \"b\"\n",
+    );
+    let st = ok(&[("stack.toml", &text)]);
+    let a = &st.resources[&addr("fake.a[\"x\"]")];
+    assert_eq!(
+        a.timeouts,
+        BTreeMap::from([
+            ("create".to_owned(), std::time::Duration::from_secs(9000)),
+            ("delete".to_owned(), std::time::Duration::from_secs(2700)),
+        ])
+    );
+    assert!(!a.attrs.contains_key("timeouts"), "a meta-argument is not an attribute");
+    assert!(st.resources[&addr("fake.b")].timeouts.is_empty());
+}
+
+#[test]
+fn timeouts_errors() {
+    let text = stack_with(
+        "[fake.a]\ntimeouts = { craete = \"1h\", update = \"soon\", delete = \"0s\", create = 90 }\n\n[fake.b]\ntimeouts = \"90m\"\n\n[fake.c]\ntimeouts = { create = \"${fake.a.id}\" }\n",
+    );
+    let (dir, r) = run(&[("stack.toml", &text)], &LoadOptions::default());
+    let Err((sources, diags)) = r else { panic!("load succeeded") };
+    assert_eq!(
+        render(dir.path(), &sources, &diags),
+        [
+            "unknown operation `craete` in `timeouts` @ stack.toml:5:14",
+            "invalid duration for `timeouts.update`: `soon`: expected number at 0 @ stack.toml:5:38",
+            "`timeouts.delete` must be longer than zero @ stack.toml:5:55",
+            "invalid duration for `timeouts.create`: expected a duration string, got integer @ stack.toml:5:70",
+            "`timeouts` must be a table, got string @ stack.toml:8:12",
+            "`timeouts` must be known before apply; it cannot reference `fake.a` @ stack.toml:11:26",
+        ]
+    );
+    assert_eq!(diags.0[0].hints, ["did you mean `create`?"]);
+}
+
+#[test]
+fn a_module_expanded_early_by_a_sibling_stays_usable() {
+    // `a` sorts first and uses `z`, which is then expanded on first use; the
+    // stack's outputs still reach `z` afterwards.
+    let stack = stack_with(
+        "[module.z]\nsource = \"leaf\"\n\n[module.a]\nsource = \"user\"\nid = \"${module.z.id}\"\n\n[output.z]\nvalue = \"${module.z.id}\"\n\n[output.a]\nvalue = \"${module.a.id}\"\n",
+    );
+    let leaf = "[fake.x]\nname = \"leaf\"\n\n[output.id]\nvalue = \"${fake.x.id}\"\n";
+    let user = "[input.id]\n\n[fake.y]\nref = \"${var.id}\"\n\n[output.id]\nvalue = \"${fake.y.id}\"\n";
+    let st = ok(&[("stack.toml", &stack), ("modules/leaf/module.toml", leaf), ("modules/user/module.toml", user)]);
+    assert_eq!(the_ref(&st.outputs["z"].value).target, addr("module.z.fake.x"));
+    assert_eq!(the_ref(&st.outputs["a"].value).target, addr("module.a.fake.y"));
+    assert_eq!(the_ref(attr(&st, "module.a.fake.y", "ref")).target, addr("module.z.fake.x"));
+}

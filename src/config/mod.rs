@@ -16,4 +16,4 @@ pub mod template;
 mod validate;
 
 pub use load::{LoadOptions, Loaded, load, resolve_stack_path};
-pub use model::{BinOp, EvalError, Expr, OutputConfig, Ref, ResourceConfig, Stack};
+pub use model::{BinOp, EvalError, Expr, OutputConfig, Ref, ResourceConfig, Stack, TIMEOUT_OPERATIONS};

@@ -6,6 +6,7 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use crate::addr::ResourceAddr;
 use crate::diag::Span;
@@ -44,11 +45,17 @@ pub struct ResourceConfig {
     pub depends_on: Vec<ResourceAddr>,
     /// Attribute names whose differences are ignored (`ignore_changes`).
     pub ignore_changes: Vec<String>,
+    /// Per-operation limits from `timeouts`: keys among [`TIMEOUT_OPERATIONS`],
+    /// values non-zero. An operation not listed uses the type's default.
+    pub timeouts: BTreeMap<String, Duration>,
     /// The `[TYPE.NAME]` header.
     pub span: Span,
     /// Span of each attribute's value, for diagnostics.
     pub attr_spans: BTreeMap<String, Span>,
 }
+
+/// The operations a resource's `timeouts` may limit.
+pub const TIMEOUT_OPERATIONS: &[&str] = &["create", "update", "delete"];
 
 /// A stack output.
 #[derive(Debug, Clone)]

@@ -9,6 +9,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use crate::addr::ResourceAddr;
 use crate::diag::{Diagnostic, Span, did_you_mean, display_path};
@@ -16,13 +17,13 @@ use crate::provider::schema::{Schema, TAG_ADDRESS, TAG_STACK};
 use crate::value::Value;
 
 use super::load::{Loader, invalid_name, valid_name};
-use super::model::{Expr, OutputConfig, ResourceConfig};
+use super::model::{Expr, OutputConfig, ResourceConfig, TIMEOUT_OPERATIONS};
 use super::parse::{Entry, Node};
 use super::resolve::Cx;
 use super::validate;
 
 /// Settings of a resource block that are not provider attributes.
-const META: &[&str] = &["for_each", "enabled", "depends_on", "region", "ignore_changes"];
+const META: &[&str] = &["for_each", "enabled", "depends_on", "region", "ignore_changes", "timeouts"];
 /// Top-level tables only a stack file may have.
 const STACK_ONLY: &[&str] = &["stack", "regions", "vars", "state", "env"];
 
@@ -333,6 +334,7 @@ impl Loader<'_> {
             attrs: BTreeMap::new(),
             depends_on: Vec::new(),
             ignore_changes: Vec::new(),
+            timeouts: BTreeMap::new(),
             span: node.span.clone(),
             attr_spans: BTreeMap::new(),
         };
@@ -358,6 +360,7 @@ impl Loader<'_> {
                         rc.region = id;
                     }
                 }
+                "timeouts" => rc.timeouts = self.timeouts(scope, &cx, &e.value),
                 "ignore_changes" => {
                     if let Some(s) = schema {
                         rc.ignore_changes = validate::check_ignore_changes(s, &shown, &e.value, &mut self.diags);
@@ -400,6 +403,53 @@ impl Loader<'_> {
         self.resources.insert(addr, rc);
     }
 
+    /// `timeouts = { create = "120m", ... }`: known at load time; keys among
+    /// [`TIMEOUT_OPERATIONS`], values non-zero durations such as `"90m"` or
+    /// `"1h 30m"`. Entries in error are reported and left out.
+    fn timeouts(&mut self, scope: &mut Scope, cx: &Cx, node: &Node) -> BTreeMap<String, Duration> {
+        let mut out = BTreeMap::new();
+        let Some(value) = self.resolve_static(scope, cx, node, "`timeouts`") else { return out };
+        let Value::Map(m) = value else {
+            self.diags.push(
+                Diagnostic::error(format!("`timeouts` must be a table, got {}", value.type_name()))
+                    .at(node.span.clone())
+                    .hint("e.g. `timeouts = { create = \"120m\", delete = \"60m\" }`"),
+            );
+            return out;
+        };
+        for (op, v) in m {
+            let entry = node.get(&op);
+            let key_at = entry.map_or(&node.span, |e| &e.key_span).clone();
+            let value_at = entry.map_or(&node.span, |e| &e.value.span).clone();
+            if !TIMEOUT_OPERATIONS.contains(&op.as_str()) {
+                let d = Diagnostic::error(format!("unknown operation `{op}` in `timeouts`")).at(key_at);
+                self.diags.push(match did_you_mean(&op, TIMEOUT_OPERATIONS.iter().copied()) {
+                    Some(s) => d.hint(format!("did you mean `{s}`?")),
+                    None => d.hint(format!("`timeouts` accepts: {}", TIMEOUT_OPERATIONS.join(", "))),
+                });
+                continue;
+            }
+            let parsed = match &v {
+                Value::Str(text) => humantime::parse_duration(text.trim()).map_err(|e| format!("`{text}`: {e}")),
+                other => Err(format!("expected a duration string, got {}", other.type_name())),
+            };
+            match parsed {
+                Ok(d) if !d.is_zero() => {
+                    out.insert(op, d);
+                }
+                Ok(_) => {
+                    self.diags.push(Diagnostic::error(format!("`timeouts.{op}` must be longer than zero")).at(value_at))
+                }
+                Err(msg) => self.diags.push(
+                    Diagnostic::error(format!("invalid duration for `timeouts.{op}`: {msg}"))
+                        .at(value_at)
+                        .hint("write a duration such as \"90m\", \"2h\" or \"1h 30m\""),
+                ),
+            }
+        }
+        out
+    }
+
     /// Merges a resource's own tags over the stack tags (ownership keys excluded).
     fn merge_tags(&mut self, tags: &mut BTreeMap<String, Expr>, own: BTreeMap<String, Expr>, node: &Node) {
         for (k, v) in own {
@@ -411,6 +461,10 @@ impl Loader<'_> {
 
     /// Expands module `name` of `scope` if it is still pending.
     pub fn instantiate_module(&mut self, scope: &mut Scope, name: &str) {
+        // A module expanded earlier (on first use by a sibling) keeps its slot.
+        if !matches!(scope.modules.get(name), Some(ModuleSlot::Pending(_))) {
+            return;
+        }
         let Some(ModuleSlot::Pending(entry)) = scope.modules.insert(name.to_owned(), ModuleSlot::Running) else {
             return;
         };

@@ -21,7 +21,8 @@ use crate::config::{Ref, Stack};
 use crate::failpoint;
 use crate::plan::{Action, Plan, ResourceChange, resolve_ref};
 use crate::provider::aws::AwsFactory;
-use crate::provider::{Ctx, Progress, Registry};
+use crate::provider::waiter::{Backoff, Poll, wait_for};
+use crate::provider::{Ctx, Progress, ProviderError, ReadScope, Registry};
 use crate::state::{LiveState, ResourceState, StateError, Status};
 use crate::value::{Attrs, Value};
 
@@ -59,6 +60,9 @@ impl ApplyReport {
         self.failed().next().is_none()
     }
 }
+
+/// How long a create whose reply was lost may take to show up by its tags.
+const LOST_CREATE_WINDOW: std::time::Duration = std::time::Duration::from_secs(30);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Op {
@@ -187,11 +191,14 @@ impl Applier {
         }
     }
 
-    /// A provider context whose waiters report progress for `c`.
-    fn ctx(&self, c: &ResourceChange) -> Ctx {
+    /// A provider context for `operation` ("create", "update" or "delete") on
+    /// `c`: waiters report progress and honour the resource's own `timeouts`.
+    fn ctx(&self, c: &ResourceChange, operation: &str) -> Ctx {
         let (hook, addr) = (self.hook.clone(), c.address.clone());
+        let timeout = self.stack.resources.get(&c.address).and_then(|rc| rc.timeouts.get(operation).copied());
         Ctx::new(self.aws.clone(), c.region.clone(), self.stack.name.clone())
             .with_progress(Progress::new(move |what, elapsed| hook.event(Event::Waiting { addr: &addr, what, elapsed })))
+            .with_timeout(timeout)
     }
 
     /// Current attributes of a ready object in the live state.
@@ -264,7 +271,7 @@ impl Applier {
     async fn delete(&self, c: &ResourceChange) -> Result<Option<String>, String> {
         let provider = self.registry.get(&c.rtype).ok_or("unknown resource type")?;
         let id = c.id.clone().ok_or("no id recorded")?;
-        provider.delete(&self.ctx(c), &id, c.before.as_ref().unwrap_or(&Attrs::new())).await.map_err(|e| e.to_string())?;
+        provider.delete(&self.ctx(c, "delete"), &id, c.before.as_ref().unwrap_or(&Attrs::new())).await.map_err(|e| e.to_string())?;
         self.live
             .commit(|s| {
                 s.resources.remove(&c.address);
@@ -276,7 +283,7 @@ impl Applier {
 
     async fn write(&self, c: &ResourceChange) -> Result<Option<String>, String> {
         let provider = self.registry.get(&c.rtype).ok_or("unknown resource type")?;
-        let ctx = self.ctx(c);
+        let ctx = self.ctx(c, if c.action == Action::Update { "update" } else { "create" });
         let entry = |status, id: Option<String>, attributes| ResourceState {
             address: c.address.clone(),
             rtype: c.rtype.clone(),
@@ -299,7 +306,13 @@ impl Applier {
             Action::Create | Action::Replace => {
                 let pending = entry(Status::CreatePending, None, Attrs::new());
                 self.live.commit(|s| drop(s.resources.insert(c.address.clone(), pending))).await.map_err(|e| e.to_string())?;
-                let created = provider.create(&ctx, &desired).await.map_err(|e| e.to_string())?;
+                let created = match provider.create(&ctx, &desired).await {
+                    Ok(attrs) => attrs,
+                    Err(ProviderError::Transport { message, .. }) => {
+                        self.recover_lost_create(c, &ctx, &desired, &message).await?
+                    }
+                    Err(e) => return Err(e.to_string()),
+                };
                 failpoint::hit("after-create", &c.address);
                 let id = created.get("id").and_then(Value::as_str).map(str::to_owned);
                 let stored = entry(Status::Ready, id.clone(), self.to_store(c, created, &desired));
@@ -318,6 +331,37 @@ impl Applier {
             }
             Action::NoOp | Action::Delete => Ok(c.id.clone()),
         }
+    }
+
+    /// A create whose reply never arrived may have happened: look the object
+    /// up by its ownership tags (tags can take a moment to become visible),
+    /// adopt it, and finish what the create would have done after its first
+    /// call (an update from what exists to `desired`). Not found: fail, and
+    /// leave the pending entry so the next run looks again before creating.
+    async fn recover_lost_create(
+        &self,
+        c: &ResourceChange,
+        ctx: &Ctx,
+        desired: &Attrs,
+        message: &str,
+    ) -> Result<Attrs, String> {
+        let provider = self.registry.get(&c.rtype).ok_or("unknown resource type")?;
+        // Our own window, not the resource's create timeout.
+        let ctx = &ctx.clone().with_timeout(None);
+        let found = wait_for(ctx, "a create whose reply was lost to show up", LOST_CREATE_WINDOW, Backoff::default(), || async {
+            Ok(match provider.find_created(ctx, &c.address).await? {
+                Some(id) => Poll::Ready(id),
+                None => Poll::Pending("not found yet".to_owned()),
+            })
+        })
+        .await;
+        let lost = |why: String| {
+            format!("the create's reply was lost ({message}) and {why}; run apply again: the next run looks for it first")
+        };
+        let id = found.map_err(|e| lost(format!("no object with its tags appeared ({e})")))?;
+        let mut read = provider.read_many(ctx, std::slice::from_ref(&id), &ReadScope::All).await.map_err(|e| lost(e.to_string()))?;
+        let existing = read.remove(&id).ok_or_else(|| lost(format!("{id} vanished")))?;
+        provider.update(ctx, &id, &existing, desired).await.map_err(|e| lost(format!("finishing it failed: {e}")))
     }
 
     /// Output values from the applied state (sensitive ones are not stored).

@@ -43,6 +43,7 @@ fn stack(resources: Vec<(&str, Vec<(&str, Expr)>)>) -> Stack {
                 attrs: a,
                 depends_on: vec![],
                 ignore_changes: vec![],
+                timeouts: BTreeMap::new(),
                 span: span(),
                 attr_spans: BTreeMap::new(),
             },
@@ -245,4 +246,20 @@ async fn a_target_plan_covers_the_target_and_its_dependencies_only() {
     let p = plan::build(&s, &e.registry, &refreshed, &opts).unwrap();
     let planned: Vec<String> = p.changes.iter().map(|c| c.address.to_string()).collect();
     assert_eq!(planned, vec!["fake.a", "fake.b"]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_create_whose_reply_was_lost_is_found_by_its_tags() {
+    let e = env();
+    e.fake.lose_reply_on.lock().unwrap().push("a".into());
+    let mut tags = BTreeMap::new();
+    tags.insert(crate::provider::schema::TAG_ADDRESS.to_owned(), Value::str("fake.a"));
+    let s = stack(vec![("a", vec![("tags", Expr::Lit(Value::Map(tags)))])]);
+    let p = e.plan(&s, false).await;
+    assert!(e.apply(&s, &p, 10).await.ok());
+    let objects = e.fake.objects.lock().unwrap().clone();
+    assert_eq!(objects.len(), 1, "created once");
+    let state = e.state().await;
+    let recorded = state.resources[&"fake.a".parse().unwrap()].id.clone();
+    assert_eq!(recorded.as_deref(), objects.keys().next().map(String::as_str));
 }

@@ -42,6 +42,8 @@ pub struct Fake {
     pub calls: Mutex<Vec<Call>>,
     /// `name` values whose create fails.
     pub fail_on: Mutex<Vec<String>>,
+    /// `name` values whose create succeeds but whose reply is lost.
+    pub lose_reply_on: Mutex<Vec<String>>,
     pub delay: Mutex<Duration>,
     next: AtomicU64,
     /// Most creates running at the same time (parallelism checks).
@@ -91,6 +93,9 @@ impl ResourceType for Fake {
         let mut attrs = desired.clone();
         attrs.insert("id".into(), Value::str(&id));
         self.objects.lock().unwrap().insert(id, attrs.clone());
+        if self.lose_reply_on.lock().unwrap().contains(&name) {
+            return Err(ProviderError::Transport { operation: "Create", message: "connection reset".into() });
+        }
         Ok(attrs)
     }
 

@@ -8,3 +8,8 @@ mod providers_kms_rds;
 mod validate;
 mod cli_moto;
 mod providers_ec2;
+mod providers_params;
+mod stacks;
+mod providers_aurora;
+mod faults;
+mod providers_rds;

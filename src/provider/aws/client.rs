@@ -12,8 +12,10 @@ use std::time::Duration;
 use aws_config::BehaviorVersion;
 use aws_smithy_runtime_api::box_error::BoxError;
 use aws_smithy_runtime_api::client::interceptors::Intercept;
-use aws_smithy_runtime_api::client::interceptors::context::BeforeTransmitInterceptorContextRef;
+use aws_smithy_runtime_api::client::interceptors::context::FinalizerInterceptorContextMut;
+use aws_smithy_runtime_api::client::orchestrator::{Metadata, OrchestratorError};
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
+use aws_smithy_types::error::display::DisplayErrorContext;
 use aws_smithy_types::config_bag::ConfigBag;
 use aws_smithy_types::retry::RetryConfig;
 use aws_smithy_types::timeout::TimeoutConfig;
@@ -31,7 +33,7 @@ pub struct AwsOptions {
     pub static_credentials: Option<(String, String)>,
 }
 
-/// Counts API calls per service. Every request attempt's first transmit counts once.
+/// Counts API calls per service and operation: one per operation, retries not counted.
 #[derive(Debug, Default)]
 pub struct CallCounter {
     counts: Mutex<BTreeMap<String, u64>>,
@@ -72,7 +74,7 @@ impl Intercept for CountingInterceptor {
         cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
         let key = cfg
-            .load::<aws_smithy_runtime_api::client::orchestrator::Metadata>()
+            .load::<Metadata>()
             .map(|m| format!("{}:{}", m.service().to_lowercase(), m.name()))
             .unwrap_or_else(|| "unknown:unknown".to_owned());
         if let Ok(mut c) = self.0.counts.lock() {
@@ -80,13 +82,50 @@ impl Intercept for CountingInterceptor {
         }
         Ok(())
     }
+}
 
-    fn read_before_transmit(
+/// Stops the SDK from retrying a create whose reply never arrived (timeout,
+/// dropped connection, unreadable response): AWS may have created the object,
+/// and most creates are not idempotent (CreateVpc, CreateKey), so a blind
+/// retry makes a second one. The error becomes a plain, non-retryable one and
+/// the engine recovers by finding the object by its ownership tags.
+/// Throttling and 5xx answers mean the request was refused and are retried.
+#[derive(Debug)]
+struct NoBlindCreateRetry;
+
+/// The reply to a create never arrived.
+#[derive(Debug, thiserror::Error)]
+#[error("the reply to {operation} was lost: {cause}")]
+struct LostReply {
+    operation: String,
+    cause: String,
+}
+
+/// True for operations that make something new and are not idempotent.
+pub fn is_create(operation: &str) -> bool {
+    ["Create", "Run", "Allocate", "Copy", "Generate", "Import", "Restore"].iter().any(|p| operation.starts_with(p))
+}
+
+impl Intercept for NoBlindCreateRetry {
+    fn name(&self) -> &'static str {
+        "pgstack-no-blind-create-retry"
+    }
+
+    fn modify_before_attempt_completion(
         &self,
-        _ctx: &BeforeTransmitInterceptorContextRef<'_>,
+        ctx: &mut FinalizerInterceptorContextMut<'_>,
         _rc: &RuntimeComponents,
-        _cfg: &mut ConfigBag,
+        cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
+        let Some(operation) = cfg.load::<Metadata>().map(|m| m.name().to_owned()).filter(|n| is_create(n)) else {
+            return Ok(());
+        };
+        if let Some(Err(e)) = ctx.output_or_error_mut()
+            && (e.is_timeout_error() || e.is_connector_error() || e.is_response_error())
+        {
+            let cause = DisplayErrorContext(&*e).to_string();
+            *e = OrchestratorError::other(LostReply { operation, cause });
+        }
         Ok(())
     }
 }
@@ -105,6 +144,7 @@ macro_rules! client {
             let sdk = self.sdk_config(region).await;
             let conf = $krate::config::Builder::from(&sdk)
                 .interceptor(CountingInterceptor(self.calls.clone()))
+                .interceptor(NoBlindCreateRetry)
                 .build();
             $krate::Client::from_conf(conf)
         }
@@ -176,7 +216,19 @@ impl AwsFactory {
         let conf = aws_sdk_s3::config::Builder::from(&sdk)
             .force_path_style(overridden)
             .interceptor(CountingInterceptor(self.calls.clone()))
+            .interceptor(NoBlindCreateRetry)
             .build();
         aws_sdk_s3::Client::from_conf(conf)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn creates_are_told_from_other_operations() {
+        assert!(is_create("CreateVpc") && is_create("CreateKey") && is_create("CreateDBCluster"));
+        assert!(!is_create("DescribeVpcs") && !is_create("ModifyDBCluster") && !is_create("DeleteVpc"));
     }
 }

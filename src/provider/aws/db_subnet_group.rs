@@ -17,10 +17,11 @@ use std::collections::BTreeMap;
 
 use async_trait::async_trait;
 use aws_sdk_rds::Client;
-use aws_sdk_rds::types::{DbSubnetGroup as Group, Tag};
+use aws_sdk_rds::types::DbSubnetGroup as Group;
 use futures::{StreamExt, TryStreamExt, stream};
 
-use super::{DEFAULT_DESCRIPTION, PER_RESOURCE_CONCURRENCY, api_error, error_code, get_str, tag_changes, tags_of};
+use super::rds::{is_not_found, rds_tags, read_tags, sync_tags};
+use super::{DEFAULT_DESCRIPTION, PER_RESOURCE_CONCURRENCY, api_error, get_str, tags_of};
 use crate::addr::ResourceAddr;
 use crate::provider::schema::{Attr, AttrType, Default, Schema, TAG_ADDRESS, TAG_STACK};
 use crate::provider::{Ctx, ProviderError, ReadScope, ResourceType, Result};
@@ -79,10 +80,6 @@ fn group_attrs(g: &Group) -> Option<Attrs> {
     Some(a)
 }
 
-fn rds_tags(tags: &BTreeMap<String, String>) -> Vec<Tag> {
-    tags.iter().map(|(k, v)| Tag::builder().key(k).value(v).build()).collect()
-}
-
 fn arn_of(attrs: &Attrs) -> Result<&str> {
     get_str(attrs, "arn").ok_or_else(|| ProviderError::Invalid("db_subnet_group has no arn in state".into()))
 }
@@ -97,20 +94,6 @@ async fn list_groups(client: &Client) -> Result<Vec<Group>> {
         .try_collect()
         .await
         .map_err(|e| api_error("DescribeDBSubnetGroups", e))
-}
-
-async fn read_tags(client: &Client, arn: &str) -> Result<BTreeMap<String, String>> {
-    let out = client
-        .list_tags_for_resource()
-        .resource_name(arn)
-        .send()
-        .await
-        .map_err(|e| api_error("ListTagsForResource", e))?;
-    Ok(out
-        .tag_list()
-        .iter()
-        .filter_map(|t| Some((t.key()?.to_owned(), t.value().unwrap_or_default().to_owned())))
-        .collect())
 }
 
 /// `attrs` of one group with its tags added.
@@ -152,25 +135,7 @@ async fn update_with(client: &Client, name: &str, prior: &Attrs, desired: &Attrs
         }
     }
     let tags = tags_of(desired);
-    let (set, remove) = tag_changes(&tags_of(prior), &tags);
-    if !remove.is_empty() {
-        client
-            .remove_tags_from_resource()
-            .resource_name(arn_of(&attrs)?)
-            .set_tag_keys(Some(remove))
-            .send()
-            .await
-            .map_err(|e| api_error("RemoveTagsFromResource", e))?;
-    }
-    if !set.is_empty() {
-        client
-            .add_tags_to_resource()
-            .resource_name(arn_of(&attrs)?)
-            .set_tags(Some(rds_tags(&set)))
-            .send()
-            .await
-            .map_err(|e| api_error("AddTagsToResource", e))?;
-    }
+    sync_tags(client, arn_of(&attrs)?, &tags_of(prior), &tags).await?;
     attrs.insert("tags".into(), Value::from(tags));
     Ok(attrs)
 }
@@ -249,7 +214,7 @@ impl ResourceType for DbSubnetGroup {
         let client = ctx.aws.rds(&ctx.region).await;
         match client.delete_db_subnet_group().db_subnet_group_name(id).send().await {
             Ok(_) => Ok(()),
-            Err(e) if error_code(&e) == Some("DBSubnetGroupNotFoundFault") => Ok(()),
+            Err(e) if is_not_found(&e) => Ok(()),
             Err(e) => Err(api_error("DeleteDBSubnetGroup", e)),
         }
     }
@@ -271,31 +236,16 @@ impl ResourceType for DbSubnetGroup {
 
 #[cfg(test)]
 mod tests {
-    use aws_sdk_rds::config::{BehaviorVersion, Credentials, Region};
     use aws_sdk_rds::operation::add_tags_to_resource::AddTagsToResourceOutput;
     use aws_sdk_rds::operation::modify_db_subnet_group::ModifyDbSubnetGroupOutput;
     use aws_sdk_rds::operation::remove_tags_from_resource::RemoveTagsFromResourceOutput;
     use aws_sdk_rds::types::Subnet;
-    use aws_smithy_mocks::{MockResponseInterceptor, Rule, RuleMode, create_mock_http_client, mock};
+    use aws_smithy_mocks::{Rule, mock};
 
     use super::*;
+    use crate::provider::aws::rds::mock_rds;
 
     const ARN: &str = "arn:aws:rds:us-east-1:123456789012:subgrp:db";
-
-    /// An RDS client answered by `rules` (built by hand: `mock_client!` needs
-    /// the SDK's `test-util` feature, which would rebuild every SDK crate).
-    fn mock_rds(rules: &[&Rule]) -> Client {
-        let interceptor =
-            rules.iter().fold(MockResponseInterceptor::new().rule_mode(RuleMode::MatchAny), |i, r| i.with_rule(r));
-        let conf = aws_sdk_rds::Config::builder()
-            .behavior_version(BehaviorVersion::latest())
-            .region(Region::new("us-east-1"))
-            .credentials_provider(Credentials::new("test", "test", None, None, "test"))
-            .http_client(create_mock_http_client())
-            .interceptor(interceptor)
-            .build();
-        Client::from_conf(conf)
-    }
 
     fn attrs(description: &str, subnets: &[&str], tags: &[(&str, &str)]) -> Attrs {
         let mut a = Attrs::new();

@@ -1,10 +1,17 @@
 //! AWS resource types, the client factory, and helpers they share.
 
 pub mod client;
+pub mod db_cluster;
+pub mod db_cluster_instance;
+pub mod db_cluster_parameter_group;
+pub mod db_instance;
+pub mod db_parameter_group;
 pub mod db_subnet_group;
 pub mod ec2;
 pub mod kms_key;
+pub mod parameter_group;
 pub mod policy;
+pub mod rds;
 pub mod security_group;
 pub mod subnet;
 pub mod vpc;
@@ -26,6 +33,11 @@ pub fn all_types() -> Vec<Arc<dyn ResourceType>> {
     vec![
         Arc::new(kms_key::KmsKey),
         Arc::new(db_subnet_group::DbSubnetGroup),
+        Arc::new(db_cluster::DbCluster),
+        Arc::new(db_cluster_instance::DbClusterInstance),
+        Arc::new(db_instance::DbInstance),
+        Arc::new(db_parameter_group::DbParameterGroup),
+        Arc::new(db_cluster_parameter_group::DbClusterParameterGroup),
         Arc::new(vpc::Vpc),
         Arc::new(subnet::Subnet),
         Arc::new(security_group::SecurityGroup),

@@ -16,7 +16,7 @@ pub struct Run {
 }
 
 impl Run {
-    fn from(out: Output) -> Run {
+    pub fn from(out: Output) -> Run {
         Run {
             code: out.status.code(),
             stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -60,13 +60,18 @@ impl Workdir {
         to
     }
 
-    /// Runs `pgstack ARGS` here with `env` added and colours off.
-    pub fn run(&self, args: &[&str], env: &[(String, String)]) -> Run {
+    /// `pgstack ARGS` to run here with `env` added (later entries win) and colours off.
+    pub fn command(&self, args: &[&str], env: &[(String, String)]) -> Command {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_pgstack"));
         cmd.args(args).current_dir(self.path()).env("NO_COLOR", "1").env_remove("PGSTACK_FAILPOINT");
         for (k, v) in env {
             cmd.env(k, v);
         }
-        Run::from(cmd.output().expect("run pgstack"))
+        cmd
+    }
+
+    /// Runs `pgstack ARGS` to completion.
+    pub fn run(&self, args: &[&str], env: &[(String, String)]) -> Run {
+        Run::from(self.command(args, env).output().expect("run pgstack"))
     }
 }

@@ -64,6 +64,11 @@ pub fn moto() -> MotoGuard {
 }
 
 impl MotoGuard {
+    /// The moto server's loopback port.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
     /// The moto endpoint URL, `http://127.0.0.1:PORT`.
     pub fn endpoint(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)

@@ -1,0 +1,780 @@
+//! `db_cluster`: an Aurora PostgreSQL cluster.
+//!
+//! - Id: `cluster_identifier`, which AWS stores in lowercase (`normalize` lowercases it).
+//! - Passwords: the master password is always managed by RDS in Secrets Manager
+//!   (`manage_master_user_password = true`, the only mode); only the secret's ARN
+//!   (`master_user_secret_arn`) is ever read or stored.
+//! - Read: one paged DescribeDBClusters per 100 ids (filter `db-cluster-id`);
+//!   tags come in its `TagList`, so a read costs no other call.
+//! - find_created: one paged DescribeDBClusters of the region, matched on
+//!   `TagList` ownership tags. Not the Resource Groups Tagging API: its index
+//!   lags behind fresh tags, and adoption runs right after a crashed create.
+//! - Writes wait (adaptive backoff, progress lines, 120 min default each) until
+//!   the cluster is `available` — with `apply_immediately`, also until AWS has no
+//!   pending modified values — or, on delete, gone.
+//! - Delete takes a final snapshot (`final_snapshot_identifier`, else
+//!   `<id>-final-<unix seconds>`) unless `skip_final_snapshot = true`, and
+//!   refuses clearly while `deletion_protection` is on.
+//! - In place: engine_version (a new major sets AllowMajorVersionUpgrade), port,
+//!   security groups, parameter group, backups, windows, IAM auth, log exports,
+//!   copy_tags_to_snapshot, deletion_protection, turning on the managed password,
+//!   tags. Everything else forces replacement, including
+//!   `master_user_secret_kms_key_id`: AWS cannot change the key of a secret it
+//!   already manages.
+//! - No perpetual diffs: engine minor versions AWS moved to, AZs AWS added and
+//!   key ids vs key ARNs are suppressed (see [`rds`]).
+//! - Tested where: lifecycle, drift, import, find_created, final snapshots and
+//!   deletion protection against moto (tests/it/providers_aurora.rs); the wait
+//!   sequence, timeouts, and ModifyDBCluster of log exports and IAM auth (moto
+//!   ignores both) with aws-smithy-mocks below.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use aws_sdk_rds::Client;
+use aws_sdk_rds::types::{CloudwatchLogsExportConfiguration, DbCluster as AwsCluster};
+
+use super::rds::{
+    self, Observed, final_snapshot, get_i32, get_set, get_string, id_chunks, is_not_found, is_owned, rds_tags,
+    same_kms_key, sorted, suppress_engine_version, sync_tags, tag_map, validate_identifier, wait_available, wait_gone,
+};
+use super::{api_error, get_bool, get_str, tags_of};
+use crate::addr::ResourceAddr;
+use crate::plan::diff::diff_with;
+use crate::provider::schema::{Attr, AttrType, Default, Schema};
+use crate::provider::waiter::Backoff;
+use crate::provider::{Ctx, ProviderError, ReadScope, ResourceType, Result};
+use crate::value::{Attrs, Value};
+
+/// The only engine this type is for (Aurora MySQL is out of scope).
+const ENGINE: &str = "aurora-postgresql";
+/// Default wait for create, update and delete (Terraform's).
+const TIMEOUT: Duration = Duration::from_secs(120 * 60);
+/// The error a delete gives while deletion protection is on.
+pub const DELETION_PROTECTED: &str = "deletion_protection is on; set deletion_protection = false and apply first";
+
+static SCHEMA: Schema = Schema {
+    attrs: &[
+        Attr::computed("id", AttrType::Str),
+        Attr::computed("arn", AttrType::Str),
+        Attr::computed("endpoint", AttrType::Str),
+        Attr::computed("reader_endpoint", AttrType::Str),
+        Attr::computed("cluster_resource_id", AttrType::Str),
+        Attr::computed("master_user_secret_arn", AttrType::Str),
+        // Modifications AWS holds for the maintenance window (shown as plan notes).
+        Attr::computed("pending_changes", AttrType::Map(&AttrType::Str)),
+        // Member instances whose cluster parameter group waits for a reboot.
+        Attr::computed("members_pending_reboot", AttrType::Set(&AttrType::Str)),
+        Attr::required("cluster_identifier", AttrType::Str).force_new(),
+        Attr::optional("engine", AttrType::Str).force_new().default(Default::Str(ENGINE)),
+        Attr::optional("engine_version", AttrType::Str),
+        Attr::optional("master_username", AttrType::Str).force_new().default(Default::Str("postgres")),
+        Attr::optional("manage_master_user_password", AttrType::Bool).default(Default::Bool(true)),
+        Attr::optional("master_user_secret_kms_key_id", AttrType::Str).force_new(),
+        Attr::optional("database_name", AttrType::Str).force_new(),
+        Attr::optional("port", AttrType::Int).default(Default::Int(5432)),
+        Attr::optional("db_subnet_group_name", AttrType::Str).force_new(),
+        Attr::optional("vpc_security_group_ids", AttrType::Set(&AttrType::Str)),
+        Attr::optional("db_cluster_parameter_group_name", AttrType::Str),
+        Attr::optional("storage_encrypted", AttrType::Bool).force_new().default(Default::Bool(true)),
+        Attr::optional("kms_key_id", AttrType::Str).force_new(),
+        Attr::optional("backup_retention_period", AttrType::Int).default(Default::Int(35)),
+        Attr::optional("preferred_backup_window", AttrType::Str),
+        Attr::optional("preferred_maintenance_window", AttrType::Str),
+        Attr::optional("iam_database_authentication_enabled", AttrType::Bool).default(Default::Bool(true)),
+        Attr::optional("enabled_cloudwatch_logs_exports", AttrType::Set(&AttrType::Str)),
+        Attr::optional("copy_tags_to_snapshot", AttrType::Bool).default(Default::Bool(true)),
+        Attr::optional("deletion_protection", AttrType::Bool).default(Default::Bool(true)),
+        Attr::optional("skip_final_snapshot", AttrType::Bool).default(Default::Bool(false)).config_only(),
+        Attr::optional("final_snapshot_identifier", AttrType::Str).config_only(),
+        Attr::optional("apply_immediately", AttrType::Bool).default(Default::Bool(false)).config_only(),
+        Attr::optional("availability_zones", AttrType::Set(&AttrType::Str)).force_new(),
+        Attr::optional("tags", AttrType::Map(&AttrType::Str)),
+    ],
+    guarded: true,
+    taggable: true,
+};
+
+/// String attributes AWS stores in lowercase.
+const LOWERCASE: &[&str] = &[
+    "cluster_identifier",
+    "engine",
+    "db_subnet_group_name",
+    "db_cluster_parameter_group_name",
+    "preferred_maintenance_window",
+    "final_snapshot_identifier",
+];
+const SETS: &[&str] = &["vpc_security_group_ids", "enabled_cloudwatch_logs_exports", "availability_zones"];
+
+/// The `db_cluster` resource type.
+pub struct DbCluster;
+
+/// The pending modified values AWS reports, by attribute name.
+fn pending_changes(c: &AwsCluster) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    let Some(p) = c.pending_modified_values() else { return out };
+    if let Some(v) = p.engine_version() {
+        out.insert("engine_version".into(), v.to_owned());
+    }
+    if let Some(v) = p.backup_retention_period() {
+        out.insert("backup_retention_period".into(), v.to_string());
+    }
+    if let Some(v) = p.iam_database_authentication_enabled() {
+        out.insert("iam_database_authentication_enabled".into(), v.to_string());
+    }
+    if let Some(logs) = p.pending_cloudwatch_logs_exports() {
+        let (on, off) = (logs.log_types_to_enable(), logs.log_types_to_disable());
+        if !on.is_empty() || !off.is_empty() {
+            out.insert("enabled_cloudwatch_logs_exports".into(), format!("+{on:?} -{off:?}"));
+        }
+    }
+    if p.master_user_password().is_some() {
+        out.insert("master_user_password".into(), "(rotating)".into());
+    }
+    out
+}
+
+/// Canonical attributes of a cluster as AWS describes it; `None` without an identifier.
+fn cluster_attrs(c: &AwsCluster) -> Option<Attrs> {
+    let id = c.db_cluster_identifier()?.to_owned();
+    let secret = c.master_user_secret();
+    let members_pending_reboot: Vec<String> = c
+        .db_cluster_members()
+        .iter()
+        .filter(|m| m.db_cluster_parameter_group_status() == Some("pending-reboot"))
+        .filter_map(|m| m.db_instance_identifier().map(str::to_owned))
+        .collect();
+    let sgs = c.vpc_security_groups().iter().filter_map(|g| g.vpc_security_group_id().map(str::to_owned)).collect();
+    let mut a = Attrs::new();
+    let mut put = |k: &str, v: Value| drop(a.insert(k.to_owned(), v));
+    put("id", Value::str(&id));
+    put("cluster_identifier", Value::Str(id));
+    put("arn", c.db_cluster_arn().into());
+    put("endpoint", c.endpoint().into());
+    put("reader_endpoint", c.reader_endpoint().into());
+    put("cluster_resource_id", c.db_cluster_resource_id().into());
+    put("master_user_secret_arn", secret.and_then(|s| s.secret_arn()).into());
+    put("master_user_secret_kms_key_id", secret.and_then(|s| s.kms_key_id()).into());
+    put("manage_master_user_password", Value::Bool(secret.is_some()));
+    put("pending_changes", Value::from(pending_changes(c)));
+    put("members_pending_reboot", Value::from(sorted(members_pending_reboot)));
+    put("engine", c.engine().into());
+    put("engine_version", c.engine_version().into());
+    put("master_username", c.master_username().into());
+    put("database_name", c.database_name().into());
+    put("port", c.port().into());
+    put("db_subnet_group_name", c.db_subnet_group().into());
+    put("vpc_security_group_ids", Value::from(sorted(sgs)));
+    put("db_cluster_parameter_group_name", c.db_cluster_parameter_group().into());
+    put("storage_encrypted", Value::Bool(c.storage_encrypted().unwrap_or(false)));
+    put("kms_key_id", c.kms_key_id().into());
+    put("backup_retention_period", c.backup_retention_period().into());
+    put("preferred_backup_window", c.preferred_backup_window().into());
+    put("preferred_maintenance_window", c.preferred_maintenance_window().map(str::to_lowercase).into());
+    put("iam_database_authentication_enabled", Value::Bool(c.iam_database_authentication_enabled().unwrap_or(false)));
+    put("enabled_cloudwatch_logs_exports", Value::from(sorted(c.enabled_cloudwatch_logs_exports().to_vec())));
+    put("copy_tags_to_snapshot", Value::Bool(c.copy_tags_to_snapshot().unwrap_or(false)));
+    put("deletion_protection", Value::Bool(c.deletion_protection().unwrap_or(false)));
+    put("availability_zones", Value::from(sorted(c.availability_zones().to_vec())));
+    put("tags", Value::from(tag_map(c.tag_list())));
+    Some(a)
+}
+
+/// The clusters with these identifiers (one paged call per 100 ids); absent ones are left out.
+async fn describe(client: &Client, ids: &[String]) -> Result<Vec<AwsCluster>> {
+    let mut out = Vec::new();
+    for chunk in id_chunks(ids) {
+        let page: Vec<AwsCluster> = client
+            .describe_db_clusters()
+            .filters(rds::filter("db-cluster-id", &chunk))
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .map_err(|e| api_error("DescribeDBClusters", e))?;
+        out.extend(page);
+    }
+    Ok(out)
+}
+
+/// One look at cluster `id` for a wait. With `settle`, pending modified values
+/// mean the change is still being applied.
+async fn observe(client: &Client, id: &str, settle: bool) -> Result<Option<Observed<Attrs>>> {
+    let clusters = describe(client, &[id.to_owned()]).await?;
+    let Some(c) = clusters.iter().find(|c| c.db_cluster_identifier().is_some_and(|i| i.eq_ignore_ascii_case(id)))
+    else {
+        return Ok(None);
+    };
+    let Some(value) = cluster_attrs(c) else { return Ok(None) };
+    let settling = settle && value.get("pending_changes").and_then(Value::as_map).is_some_and(|m| !m.is_empty());
+    Ok(Some(Observed { status: c.status().unwrap_or("unknown").to_owned(), settling, value }))
+}
+
+/// Waits until cluster `id` is available (and settled, with `settle`); returns its attributes.
+async fn wait_ready(client: &Client, ctx: &Ctx, id: &str, settle: bool, backoff: Backoff) -> Result<Attrs> {
+    let what = format!("db_cluster {id} to become available");
+    wait_available(ctx, &what, TIMEOUT, backoff, || observe(client, id, settle)).await
+}
+
+/// The validated, lowercase identifier in `desired`.
+fn identifier(desired: &Attrs) -> Result<String> {
+    let id = get_str(desired, "cluster_identifier").unwrap_or_default().to_lowercase();
+    validate_identifier("cluster_identifier", &id, 63)?;
+    Ok(id)
+}
+
+/// pgstack never handles master passwords: RDS must manage the secret.
+fn require_managed_password(desired: &Attrs) -> Result<()> {
+    if get_bool(desired, "manage_master_user_password") == Some(false) {
+        return Err(ProviderError::Invalid(
+            "manage_master_user_password must be true: pgstack never handles master passwords; \
+             RDS keeps the password in Secrets Manager (see master_user_secret_arn)"
+                .into(),
+        ));
+    }
+    Ok(())
+}
+
+async fn create_with(client: &Client, ctx: &Ctx, desired: &Attrs, backoff: Backoff) -> Result<Attrs> {
+    let id = identifier(desired)?;
+    require_managed_password(desired)?;
+    client
+        .create_db_cluster()
+        .db_cluster_identifier(&id)
+        .engine(get_str(desired, "engine").unwrap_or(ENGINE))
+        .set_engine_version(get_string(desired, "engine_version"))
+        .set_master_username(get_string(desired, "master_username"))
+        .manage_master_user_password(true)
+        .set_master_user_secret_kms_key_id(get_string(desired, "master_user_secret_kms_key_id"))
+        .set_database_name(get_string(desired, "database_name"))
+        .set_port(get_i32(desired, "port")?)
+        .set_db_subnet_group_name(get_string(desired, "db_subnet_group_name"))
+        .set_vpc_security_group_ids(get_set(desired, "vpc_security_group_ids"))
+        .set_db_cluster_parameter_group_name(get_string(desired, "db_cluster_parameter_group_name"))
+        .set_storage_encrypted(get_bool(desired, "storage_encrypted"))
+        .set_kms_key_id(get_string(desired, "kms_key_id"))
+        .set_backup_retention_period(get_i32(desired, "backup_retention_period")?)
+        .set_preferred_backup_window(get_string(desired, "preferred_backup_window"))
+        .set_preferred_maintenance_window(get_string(desired, "preferred_maintenance_window"))
+        .set_enable_iam_database_authentication(get_bool(desired, "iam_database_authentication_enabled"))
+        .set_enable_cloudwatch_logs_exports(get_set(desired, "enabled_cloudwatch_logs_exports"))
+        .set_copy_tags_to_snapshot(get_bool(desired, "copy_tags_to_snapshot"))
+        .set_deletion_protection(get_bool(desired, "deletion_protection"))
+        .set_availability_zones(get_set(desired, "availability_zones"))
+        .set_tags(Some(rds_tags(&tags_of(desired))))
+        .send()
+        .await
+        .map_err(|e| api_error("CreateDBCluster", e))?;
+    wait_ready(client, ctx, &id, false, backoff).await
+}
+
+/// The major version of an engine version ("16.4" → "16", "9.6.3" → "9.6").
+fn major(version: &str) -> String {
+    let parts: Vec<&str> = version.split('.').collect();
+    let n = if parts.first().and_then(|p| p.parse::<u32>().ok()).is_some_and(|m| m < 10) { 2 } else { 1 };
+    parts.iter().take(n).copied().collect::<Vec<_>>().join(".")
+}
+
+/// Log types to enable and to disable going from `prior` to `desired`.
+fn log_export_change(prior: &Attrs, desired: &Attrs) -> CloudwatchLogsExportConfiguration {
+    let old: BTreeSet<String> =
+        get_set(prior, "enabled_cloudwatch_logs_exports").unwrap_or_default().into_iter().collect();
+    let new: BTreeSet<String> =
+        get_set(desired, "enabled_cloudwatch_logs_exports").unwrap_or_default().into_iter().collect();
+    CloudwatchLogsExportConfiguration::builder()
+        .set_enable_log_types(Some(new.difference(&old).cloned().collect()))
+        .set_disable_log_types(Some(old.difference(&new).cloned().collect()))
+        .build()
+}
+
+/// Applies the in-place changes from `prior` (what AWS had at plan time) to
+/// `desired`: tags first, then one ModifyDBCluster carrying only the changed
+/// settings (none when only tags or config-only values changed), then a wait.
+async fn update_with(
+    client: &Client,
+    ctx: &Ctx,
+    id: &str,
+    prior: &Attrs,
+    desired: &Attrs,
+    backoff: Backoff,
+) -> Result<Attrs> {
+    require_managed_password(desired)?;
+    let suppress = |n: &str, c: &Value, d: &Value| DbCluster.suppress_diff(n, c, d);
+    let changed: BTreeSet<String> =
+        diff_with(&SCHEMA, prior, desired, &[], &suppress).into_iter().map(|c| c.name).collect();
+    let has = |name: &str| changed.contains(name);
+
+    let tags = tags_of(desired);
+    if has("tags") {
+        let arn = get_str(prior, "arn").ok_or_else(|| ProviderError::Invalid(format!("db_cluster {id} has no arn")))?;
+        sync_tags(client, arn, &tags_of(prior), &tags).await?;
+    }
+
+    let apply_immediately = get_bool(desired, "apply_immediately") == Some(true);
+    let mut req = client.modify_db_cluster().db_cluster_identifier(id).apply_immediately(apply_immediately);
+    let mut modify = false;
+    let mut set = |name: &str| {
+        let yes = has(name);
+        modify |= yes;
+        yes
+    };
+    if set("engine_version")
+        && let Some(v) = get_str(desired, "engine_version")
+    {
+        let new_major = get_str(prior, "engine_version").is_none_or(|p| major(p) != major(v));
+        req = req.engine_version(v).set_allow_major_version_upgrade(new_major.then_some(true));
+    }
+    if set("manage_master_user_password") {
+        req = req
+            .manage_master_user_password(true)
+            .set_master_user_secret_kms_key_id(get_string(desired, "master_user_secret_kms_key_id"));
+    }
+    if set("port") {
+        req = req.set_port(get_i32(desired, "port")?);
+    }
+    if set("vpc_security_group_ids") {
+        req = req.set_vpc_security_group_ids(get_set(desired, "vpc_security_group_ids"));
+    }
+    if set("db_cluster_parameter_group_name") {
+        req = req.set_db_cluster_parameter_group_name(get_string(desired, "db_cluster_parameter_group_name"));
+    }
+    if set("backup_retention_period") {
+        req = req.set_backup_retention_period(get_i32(desired, "backup_retention_period")?);
+    }
+    if set("preferred_backup_window") {
+        req = req.set_preferred_backup_window(get_string(desired, "preferred_backup_window"));
+    }
+    if set("preferred_maintenance_window") {
+        req = req.set_preferred_maintenance_window(get_string(desired, "preferred_maintenance_window"));
+    }
+    if set("iam_database_authentication_enabled") {
+        req = req.set_enable_iam_database_authentication(get_bool(desired, "iam_database_authentication_enabled"));
+    }
+    if set("enabled_cloudwatch_logs_exports") {
+        req = req.cloudwatch_logs_export_configuration(log_export_change(prior, desired));
+    }
+    if set("copy_tags_to_snapshot") {
+        req = req.set_copy_tags_to_snapshot(get_bool(desired, "copy_tags_to_snapshot"));
+    }
+    if set("deletion_protection") {
+        req = req.set_deletion_protection(get_bool(desired, "deletion_protection"));
+    }
+    if !modify {
+        let mut attrs = prior.clone();
+        attrs.insert("tags".into(), Value::from(tags));
+        return Ok(attrs);
+    }
+    req.send().await.map_err(|e| api_error("ModifyDBCluster", e))?;
+    wait_ready(client, ctx, id, apply_immediately, backoff).await
+}
+
+async fn delete_with(client: &Client, ctx: &Ctx, id: &str, prior: &Attrs, backoff: Backoff) -> Result<()> {
+    if get_bool(prior, "deletion_protection") == Some(true) {
+        return Err(ProviderError::Invalid(DELETION_PROTECTED.into()));
+    }
+    let snapshot = final_snapshot(prior, id);
+    if let Some(name) = &snapshot {
+        validate_identifier("final_snapshot_identifier", name, 255)?;
+    }
+    let req = client.delete_db_cluster().db_cluster_identifier(id);
+    let req = match &snapshot {
+        Some(name) => req.skip_final_snapshot(false).final_db_snapshot_identifier(name),
+        None => req.skip_final_snapshot(true),
+    };
+    match req.send().await {
+        Ok(_) => {}
+        Err(e) if is_not_found(&e) => return Ok(()),
+        Err(e) => {
+            return Err(match api_error("DeleteDBCluster", e) {
+                ProviderError::Api { message, .. } if message.to_lowercase().contains("deletion protection") => {
+                    ProviderError::Invalid(DELETION_PROTECTED.into())
+                }
+                other => other,
+            });
+        }
+    }
+    let what = match &snapshot {
+        Some(name) => format!("db_cluster {id} to be deleted (final snapshot {name})"),
+        None => format!("db_cluster {id} to be deleted (no final snapshot)"),
+    };
+    wait_gone(ctx, &what, TIMEOUT, backoff, || async { Ok(observe(client, id, false).await?.map(|o| o.status)) }).await
+}
+
+#[async_trait]
+impl ResourceType for DbCluster {
+    fn type_name(&self) -> &'static str {
+        "db_cluster"
+    }
+
+    fn schema(&self) -> &'static Schema {
+        &SCHEMA
+    }
+
+    /// Lowercase identifiers, group names and maintenance window (as AWS
+    /// stores them); sorted sets.
+    fn normalize(&self, desired: &mut Attrs) {
+        rds::normalize(desired, LOWERCASE, SETS);
+    }
+
+    async fn read_many(&self, ctx: &Ctx, ids: &[String], _scope: &ReadScope) -> Result<BTreeMap<String, Attrs>> {
+        let client = ctx.aws.rds(&ctx.region).await;
+        let found: Vec<Attrs> = describe(&client, ids).await?.iter().filter_map(cluster_attrs).collect();
+        Ok(ids
+            .iter()
+            .filter_map(|id| {
+                let a = found.iter().find(|a| get_str(a, "id").is_some_and(|f| f.eq_ignore_ascii_case(id)))?;
+                Some((id.clone(), a.clone()))
+            })
+            .collect())
+    }
+
+    /// Engine versions AWS moved to within the configured one, AZs AWS added
+    /// to the configured ones, and KMS key ids vs ARNs are no change.
+    fn suppress_diff(&self, attr: &str, current: &Value, desired: &Value) -> bool {
+        match attr {
+            "engine_version" => suppress_engine_version(current, desired),
+            "kms_key_id" | "master_user_secret_kms_key_id" => same_kms_key(current, desired),
+            "availability_zones" => match (current.as_list(), desired.as_list()) {
+                (Some(cur), Some(want)) => want.iter().all(|z| cur.contains(z)),
+                _ => false,
+            },
+            _ => false,
+        }
+    }
+
+    fn notes(&self, current: &Attrs) -> Vec<String> {
+        let mut notes = rds::pending_notes(current);
+        let waiting = current.get("members_pending_reboot").map(Value::string_list).unwrap_or_default();
+        if !waiting.is_empty() {
+            notes.push(format!(
+                "cluster parameter changes wait for a reboot of {}: reboot them (aws rds reboot-db-instance) to apply",
+                waiting.join(", ")
+            ));
+        }
+        notes
+    }
+
+    async fn create(&self, ctx: &Ctx, desired: &Attrs) -> Result<Attrs> {
+        create_with(&ctx.aws.rds(&ctx.region).await, ctx, desired, Backoff::default()).await
+    }
+
+    async fn update(&self, ctx: &Ctx, id: &str, prior: &Attrs, desired: &Attrs) -> Result<Attrs> {
+        update_with(&ctx.aws.rds(&ctx.region).await, ctx, id, prior, desired, Backoff::default()).await
+    }
+
+    async fn delete(&self, ctx: &Ctx, id: &str, prior: &Attrs) -> Result<()> {
+        delete_with(&ctx.aws.rds(&ctx.region).await, ctx, id, prior, Backoff::default()).await
+    }
+
+    async fn find_created(&self, ctx: &Ctx, addr: &ResourceAddr) -> Result<Option<String>> {
+        let client = ctx.aws.rds(&ctx.region).await;
+        let clusters: Vec<AwsCluster> = client
+            .describe_db_clusters()
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .map_err(|e| api_error("DescribeDBClusters", e))?;
+        Ok(clusters
+            .iter()
+            .filter(|c| is_owned(c.tag_list(), ctx, addr))
+            .filter_map(|c| c.db_cluster_identifier().map(str::to_owned))
+            .min())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use aws_sdk_rds::operation::add_tags_to_resource::AddTagsToResourceOutput;
+    use aws_sdk_rds::operation::create_db_cluster::CreateDbClusterOutput;
+    use aws_sdk_rds::operation::delete_db_cluster::DeleteDbClusterOutput;
+    use aws_sdk_rds::operation::describe_db_clusters::DescribeDbClustersOutput;
+    use aws_sdk_rds::operation::modify_db_cluster::ModifyDbClusterOutput;
+    use aws_sdk_rds::types::{ClusterPendingModifiedValues, MasterUserSecret, Tag};
+    use aws_smithy_mocks::{Rule, mock};
+
+    use super::*;
+    use crate::provider::aws::rds::{TEST_BACKOFF, mock_rds, test_ctx};
+
+    const ARN: &str = "arn:aws:rds:us-east-1:123456789012:cluster:main";
+    const SECRET: &str = "arn:aws:secretsmanager:us-east-1:123456789012:secret:rds!cluster-1";
+
+    /// Cluster `main` as AWS would describe it in `status`, with `logs` exported.
+    fn aws(status: &str, iam: bool, logs: &[&str]) -> AwsCluster {
+        AwsCluster::builder()
+            .db_cluster_identifier("main")
+            .db_cluster_arn(ARN)
+            .status(status)
+            .engine(ENGINE)
+            .engine_version("16.4")
+            .master_username("postgres")
+            .master_user_secret(MasterUserSecret::builder().secret_arn(SECRET).build())
+            .port(5432)
+            .storage_encrypted(true)
+            .backup_retention_period(35)
+            .iam_database_authentication_enabled(iam)
+            .set_enabled_cloudwatch_logs_exports(Some(logs.iter().map(|s| s.to_string()).collect()))
+            .copy_tags_to_snapshot(true)
+            .deletion_protection(true)
+            .tag_list(Tag::builder().key("team").value("db").build())
+            .build()
+    }
+
+    /// DescribeDBClusters answering with each of `clusters` in turn (`None`: no cluster).
+    fn describes(clusters: Vec<Option<AwsCluster>>) -> Rule {
+        let mut seq = mock!(Client::describe_db_clusters).sequence();
+        for c in clusters {
+            seq = seq.output(move || {
+                DescribeDbClustersOutput::builder().set_db_clusters(Some(c.clone().into_iter().collect())).build()
+            });
+        }
+        seq.build()
+    }
+
+    fn desired(pairs: &[(&str, Value)]) -> Attrs {
+        let mut a: Attrs =
+            SCHEMA.attrs.iter().filter_map(|at| Some((at.name.to_owned(), at.default?.value()))).collect();
+        a.insert("cluster_identifier".into(), Value::str("Main"));
+        a.insert("engine_version".into(), Value::str("16"));
+        a.insert("tags".into(), Value::from(BTreeMap::from([("team".to_string(), "db".to_string())])));
+        a.extend(pairs.iter().map(|(k, v)| (k.to_string(), v.clone())));
+        DbCluster.normalize(&mut a);
+        a
+    }
+
+    fn strs(items: &[&str]) -> Value {
+        Value::from(items.iter().map(|s| s.to_string()).collect::<Vec<_>>())
+    }
+
+    /// Creation polls through `creating` and `backing-up` (one Describe and
+    /// one progress line each) and returns the attributes of the available cluster.
+    #[tokio::test]
+    async fn create_waits_until_available_and_reports_progress() {
+        let create = mock!(Client::create_db_cluster)
+            .match_requests(|r| {
+                r.db_cluster_identifier() == Some("main")
+                    && r.manage_master_user_password() == Some(true)
+                    && r.master_user_password().is_none()
+                    && r.engine_version() == Some("16")
+                    && r.backup_retention_period() == Some(35)
+                    && r.deletion_protection() == Some(true)
+                    && r.tags().iter().any(|t| t.key() == Some("team"))
+            })
+            .then_output(|| CreateDbClusterOutput::builder().db_cluster(aws("creating", true, &[])).build());
+        let describe = describes(vec![
+            Some(aws("creating", true, &[])),
+            Some(aws("backing-up", true, &[])),
+            Some(aws("available", true, &[])),
+        ]);
+        let client = mock_rds(&[&create, &describe]);
+        let (ctx, reports) = test_ctx();
+        let got = create_with(&client, &ctx, &desired(&[]), TEST_BACKOFF).await.expect("create");
+        assert_eq!((create.num_calls(), describe.num_calls()), (1, 3));
+        let reports = reports.lock().unwrap().clone();
+        assert_eq!(reports.len(), 2, "{reports:?}");
+        assert!(reports[0].contains("db_cluster main") && reports[0].contains("creating"), "{reports:?}");
+        assert!(reports[1].contains("backing-up"), "{reports:?}");
+        assert_eq!(got["id"], Value::str("main"));
+        assert_eq!(got["master_user_secret_arn"], Value::str(SECRET));
+        let config_only: Vec<String> =
+            SCHEMA.attrs.iter().filter(|a| a.config_only).map(|a| a.name.to_owned()).collect();
+        let changes =
+            diff_with(&SCHEMA, &got, &desired(&[]), &config_only, &|n, c, d| DbCluster.suppress_diff(n, c, d));
+        assert!(changes.is_empty(), "a create reads back clean: {changes:?}");
+    }
+
+    #[tokio::test]
+    async fn a_wait_gives_up_after_the_resource_timeout() {
+        let create = mock!(Client::create_db_cluster)
+            .then_output(|| CreateDbClusterOutput::builder().db_cluster(aws("creating", true, &[])).build());
+        let describe = mock!(Client::describe_db_clusters)
+            .then_output(|| DescribeDbClustersOutput::builder().db_clusters(aws("creating", true, &[])).build());
+        let client = mock_rds(&[&create, &describe]);
+        let (ctx, _) = test_ctx();
+        let ctx = ctx.with_timeout(Some(Duration::from_millis(30)));
+        let err = create_with(&client, &ctx, &desired(&[]), TEST_BACKOFF).await.unwrap_err();
+        assert!(matches!(&err, ProviderError::Timeout { what, .. } if what.contains("creating")), "{err}");
+        assert!(describe.num_calls() >= 2);
+    }
+
+    #[tokio::test]
+    async fn a_failed_status_ends_the_wait_with_an_error() {
+        let create = mock!(Client::create_db_cluster)
+            .then_output(|| CreateDbClusterOutput::builder().db_cluster(aws("creating", true, &[])).build());
+        let describe = describes(vec![Some(aws("incompatible-parameters", true, &[]))]);
+        let client = mock_rds(&[&create, &describe]);
+        let err = create_with(&client, &test_ctx().0, &desired(&[]), TEST_BACKOFF).await.unwrap_err();
+        assert!(err.to_string().contains("incompatible-parameters"), "{err}");
+    }
+
+    /// Log exports and IAM auth (which moto ignores on ModifyDBCluster) go out
+    /// as one ModifyDBCluster with only the changed settings; with
+    /// `apply_immediately` the wait lasts until AWS has no pending values.
+    #[tokio::test]
+    async fn modify_log_exports_and_iam_auth_in_place() {
+        let modify = mock!(Client::modify_db_cluster)
+            .match_requests(|r| {
+                let logs = r.cloudwatch_logs_export_configuration();
+                r.db_cluster_identifier() == Some("main")
+                    && r.apply_immediately() == Some(true)
+                    && r.enable_iam_database_authentication() == Some(true)
+                    && logs.is_some_and(|l| {
+                        l.enable_log_types() == ["iam-db-auth-error"] && l.disable_log_types() == ["upgrade"]
+                    })
+                    && r.backup_retention_period().is_none()
+                    && r.engine_version().is_none()
+                    && r.port().is_none()
+            })
+            .then_output(|| {
+                ModifyDbClusterOutput::builder().db_cluster(aws("available", false, &["postgresql", "upgrade"])).build()
+            });
+        let pending = ClusterPendingModifiedValues::builder().iam_database_authentication_enabled(true).build();
+        let mut settling = aws("available", false, &["postgresql", "upgrade"]);
+        settling.pending_modified_values = Some(pending);
+        let describe = describes(vec![
+            Some(aws("modifying", false, &["postgresql", "upgrade"])),
+            Some(settling),
+            Some(aws("available", true, &["iam-db-auth-error", "postgresql"])),
+        ]);
+        let client = mock_rds(&[&modify, &describe]);
+        let (ctx, reports) = test_ctx();
+        let prior = cluster_attrs(&aws("available", false, &["postgresql", "upgrade"])).unwrap();
+        let want = desired(&[
+            ("enabled_cloudwatch_logs_exports", strs(&["postgresql", "iam-db-auth-error"])),
+            ("apply_immediately", Value::Bool(true)),
+        ]);
+        let got = update_with(&client, &ctx, "main", &prior, &want, TEST_BACKOFF).await.expect("update");
+        assert_eq!((modify.num_calls(), describe.num_calls()), (1, 3));
+        assert_eq!(got["iam_database_authentication_enabled"], Value::Bool(true));
+        assert_eq!(got["enabled_cloudwatch_logs_exports"], strs(&["iam-db-auth-error", "postgresql"]));
+        assert!(reports.lock().unwrap()[1].contains("changes pending"), "{:?}", reports.lock().unwrap());
+    }
+
+    #[tokio::test]
+    async fn tag_and_config_only_changes_make_no_modify_call() {
+        let add = mock!(Client::add_tags_to_resource)
+            .match_requests(|r| r.resource_name() == Some(ARN) && r.tags().iter().any(|t| t.value() == Some("data")))
+            .then_output(|| AddTagsToResourceOutput::builder().build());
+        let modify = mock!(Client::modify_db_cluster).then_output(|| ModifyDbClusterOutput::builder().build());
+        let client = mock_rds(&[&add, &modify]);
+        let prior = cluster_attrs(&aws("available", true, &[])).unwrap();
+        let mut want = desired(&[("skip_final_snapshot", Value::Bool(true))]);
+        want.insert("tags".into(), Value::from(BTreeMap::from([("team".to_string(), "data".to_string())])));
+        let got = update_with(&client, &test_ctx().0, "main", &prior, &want, TEST_BACKOFF).await.expect("update");
+        assert_eq!((add.num_calls(), modify.num_calls()), (1, 0));
+        assert_eq!(got["tags"], want["tags"]);
+    }
+
+    #[tokio::test]
+    async fn a_new_major_version_allows_the_major_upgrade() {
+        let modify = mock!(Client::modify_db_cluster)
+            .match_requests(|r| r.engine_version() == Some("17.2") && r.allow_major_version_upgrade() == Some(true))
+            .then_output(|| ModifyDbClusterOutput::builder().build());
+        let describe = describes(vec![Some(aws("available", true, &[]))]);
+        let client = mock_rds(&[&modify, &describe]);
+        let prior = cluster_attrs(&aws("available", true, &[])).unwrap();
+        update_with(
+            &client,
+            &test_ctx().0,
+            "main",
+            &prior,
+            &desired(&[("engine_version", Value::str("17.2"))]),
+            TEST_BACKOFF,
+        )
+        .await
+        .expect("update");
+        assert_eq!(modify.num_calls(), 1);
+    }
+
+    #[tokio::test]
+    async fn delete_takes_a_final_snapshot_and_waits_until_gone() {
+        let delete = mock!(Client::delete_db_cluster)
+            .match_requests(|r| {
+                r.skip_final_snapshot() == Some(false)
+                    && r.final_db_snapshot_identifier().is_some_and(|s| s.starts_with("main-final-"))
+            })
+            .then_output(|| DeleteDbClusterOutput::builder().build());
+        let describe = describes(vec![Some(aws("deleting", true, &[])), None]);
+        let client = mock_rds(&[&delete, &describe]);
+        let (ctx, reports) = test_ctx();
+        let mut prior = cluster_attrs(&aws("available", true, &[])).unwrap();
+        prior.insert("deletion_protection".into(), Value::Bool(false));
+        delete_with(&client, &ctx, "main", &prior, TEST_BACKOFF).await.expect("delete");
+        assert_eq!((delete.num_calls(), describe.num_calls()), (1, 2));
+        assert!(reports.lock().unwrap()[0].contains("final snapshot main-final-"), "{:?}", reports.lock().unwrap());
+    }
+
+    #[tokio::test]
+    async fn delete_refuses_while_deletion_protection_is_on() {
+        let delete = mock!(Client::delete_db_cluster).then_output(|| DeleteDbClusterOutput::builder().build());
+        let client = mock_rds(&[&delete]);
+        let prior = cluster_attrs(&aws("available", true, &[])).unwrap();
+        let err = delete_with(&client, &test_ctx().0, "main", &prior, TEST_BACKOFF).await.unwrap_err();
+        assert_eq!(err.to_string(), DELETION_PROTECTED);
+        assert_eq!(delete.num_calls(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_password_mode_other_than_managed_is_refused() {
+        let client = mock_rds(&[]);
+        let err = create_with(
+            &client,
+            &test_ctx().0,
+            &desired(&[("manage_master_user_password", Value::Bool(false))]),
+            TEST_BACKOFF,
+        )
+        .await
+        .unwrap_err();
+        assert!(err.to_string().contains("manage_master_user_password must be true"), "{err}");
+    }
+
+    #[test]
+    fn aws_made_differences_are_suppressed() {
+        let s = |attr: &str, cur: Value, want: Value| DbCluster.suppress_diff(attr, &cur, &want);
+        assert!(s(
+            "availability_zones",
+            strs(&["us-east-1a", "us-east-1b", "us-east-1c"]),
+            strs(&["us-east-1a", "us-east-1b"])
+        ));
+        assert!(!s("availability_zones", strs(&["us-east-1a", "us-east-1b"]), strs(&["us-east-1a", "us-east-1d"])));
+        assert!(s("engine_version", Value::str("16.6"), Value::str("16")));
+        assert!(!s("engine_version", Value::str("15.8"), Value::str("16")));
+        assert!(s("kms_key_id", Value::str("arn:aws:kms:us-east-1:1:key/abc"), Value::str("abc")));
+        assert!(!s("port", Value::Int(5433), Value::Int(5432)));
+    }
+
+    #[test]
+    fn normalize_gives_what_aws_stores() {
+        let a = desired(&[
+            ("preferred_maintenance_window", Value::str("Sun:05:00-Sun:06:00")),
+            ("vpc_security_group_ids", strs(&["sg-b", "sg-a"])),
+        ]);
+        assert_eq!(a["cluster_identifier"], Value::str("main"));
+        assert_eq!(a["preferred_maintenance_window"], Value::str("sun:05:00-sun:06:00"));
+        assert_eq!(a["vpc_security_group_ids"], strs(&["sg-a", "sg-b"]));
+    }
+
+    #[test]
+    fn notes_tell_about_pending_changes_and_reboots() {
+        let mut current = cluster_attrs(&aws("available", true, &[])).unwrap();
+        assert!(DbCluster.notes(&current).is_empty());
+        current.insert("members_pending_reboot".into(), strs(&["main-1"]));
+        current.insert(
+            "pending_changes".into(),
+            Value::from(BTreeMap::from([("engine_version".to_string(), "16.6".to_string())])),
+        );
+        let notes = DbCluster.notes(&current);
+        assert_eq!(notes.len(), 2, "{notes:?}");
+        assert!(notes[1].contains("reboot") && notes[1].contains("main-1"), "{notes:?}");
+    }
+
+    #[test]
+    fn major_versions() {
+        assert_eq!(major("16.4"), "16");
+        assert_eq!(major("16"), "16");
+        assert_eq!(major("9.6.22"), "9.6");
+    }
+}

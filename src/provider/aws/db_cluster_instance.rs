@@ -1,0 +1,498 @@
+//! `db_cluster_instance`: a writer or reader instance of an Aurora PostgreSQL cluster.
+//!
+//! - Id: `identifier`, which AWS stores in lowercase (`normalize` lowercases it).
+//! - Failover order is `promotion_tier` (0 = first, Terraform's default); the
+//!   writer is whichever instance AWS made it, so no `writer` attribute is kept:
+//!   it would cost a DescribeDBClusters per refresh and change on every failover.
+//! - Read: one paged DescribeDBInstances per 100 ids (filter `db-instance-id`),
+//!   tags from its `TagList`; no other call.
+//! - find_created: one paged DescribeDBInstances of the region, matched on
+//!   `TagList` ownership tags.
+//! - Writes wait (90 min default each) until `available` (with
+//!   `apply_immediately`, also until nothing is pending) or gone.
+//! - Delete: no final snapshot (the cluster's snapshot covers its instances).
+//! - In place: instance_class, promotion_tier, parameter group, Performance
+//!   Insights, monitoring, auto_minor_version_upgrade, publicly_accessible,
+//!   maintenance window, tags. identifier, cluster_identifier, engine and
+//!   availability_zone force replacement.
+//! - Plan notes: a parameter group waiting for a reboot; changes AWS holds for
+//!   the maintenance window.
+//! - Tested where: lifecycle, instance_class change, find_created, import and
+//!   delete against moto (tests/it/providers_aurora.rs); Performance Insights
+//!   and monitoring changes (moto ignores Performance Insights), waits and
+//!   pending values with aws-smithy-mocks below.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use aws_sdk_rds::Client;
+use aws_sdk_rds::types::DbInstance as AwsInstance;
+
+use super::rds::{
+    self, Observed, get_i32, get_string, id_chunks, instance_pending_changes, is_not_found, is_owned, rds_tags,
+    same_kms_key, sync_tags, tag_map, to_i32, validate_identifier, wait_available, wait_gone,
+};
+use super::{api_error, get_bool, get_str, tags_of};
+use crate::addr::ResourceAddr;
+use crate::plan::diff::diff_with;
+use crate::provider::schema::{Attr, AttrType, Default, Schema};
+use crate::provider::waiter::Backoff;
+use crate::provider::{Ctx, ProviderError, ReadScope, ResourceType, Result};
+use crate::value::{Attrs, Value};
+
+const ENGINE: &str = "aurora-postgresql";
+/// Default wait for create, update and delete (Terraform's).
+const TIMEOUT: Duration = Duration::from_secs(90 * 60);
+
+static SCHEMA: Schema = Schema {
+    attrs: &[
+        Attr::computed("id", AttrType::Str),
+        Attr::computed("arn", AttrType::Str),
+        Attr::computed("endpoint", AttrType::Str),
+        Attr::computed("port", AttrType::Int),
+        Attr::computed("dbi_resource_id", AttrType::Str),
+        // ParameterApplyStatus of the instance's parameter group ("in-sync", "pending-reboot", ...).
+        Attr::computed("parameter_apply_status", AttrType::Str),
+        // Modifications AWS holds for the maintenance window (shown as plan notes).
+        Attr::computed("pending_changes", AttrType::Map(&AttrType::Str)),
+        Attr::required("identifier", AttrType::Str).force_new(),
+        Attr::required("cluster_identifier", AttrType::Str).force_new(),
+        Attr::required("instance_class", AttrType::Str),
+        Attr::optional("engine", AttrType::Str).force_new().default(Default::Str(ENGINE)),
+        Attr::optional("availability_zone", AttrType::Str).force_new(),
+        Attr::optional("promotion_tier", AttrType::Int).default(Default::Int(0)),
+        Attr::optional("db_parameter_group_name", AttrType::Str),
+        Attr::optional("performance_insights_enabled", AttrType::Bool),
+        Attr::optional("performance_insights_kms_key_id", AttrType::Str),
+        Attr::optional("performance_insights_retention_period", AttrType::Int),
+        Attr::optional("monitoring_interval", AttrType::Int),
+        Attr::optional("monitoring_role_arn", AttrType::Str),
+        Attr::optional("auto_minor_version_upgrade", AttrType::Bool).default(Default::Bool(true)),
+        Attr::optional("publicly_accessible", AttrType::Bool).default(Default::Bool(false)),
+        Attr::optional("preferred_maintenance_window", AttrType::Str),
+        Attr::optional("apply_immediately", AttrType::Bool).default(Default::Bool(false)).config_only(),
+        Attr::optional("tags", AttrType::Map(&AttrType::Str)),
+    ],
+    guarded: true,
+    taggable: true,
+};
+
+const LOWERCASE: &[&str] =
+    &["identifier", "cluster_identifier", "engine", "db_parameter_group_name", "preferred_maintenance_window"];
+
+/// The `db_cluster_instance` resource type.
+pub struct DbClusterInstance;
+
+/// Canonical attributes of an instance as AWS describes it; `None` without an identifier.
+fn instance_attrs(i: &AwsInstance) -> Option<Attrs> {
+    let id = i.db_instance_identifier()?.to_owned();
+    let group = i.db_parameter_groups().first();
+    let mut a = Attrs::new();
+    let mut put = |k: &str, v: Value| drop(a.insert(k.to_owned(), v));
+    put("id", Value::str(&id));
+    put("identifier", Value::Str(id));
+    put("arn", i.db_instance_arn().into());
+    put("endpoint", i.endpoint().and_then(|e| e.address()).into());
+    put("port", i.endpoint().and_then(|e| e.port()).into());
+    put("dbi_resource_id", i.dbi_resource_id().into());
+    put("parameter_apply_status", group.and_then(|g| g.parameter_apply_status()).into());
+    put("pending_changes", Value::from(instance_pending_changes(i.pending_modified_values())));
+    put("cluster_identifier", i.db_cluster_identifier().into());
+    put("instance_class", i.db_instance_class().into());
+    put("engine", i.engine().into());
+    put("availability_zone", i.availability_zone().into());
+    put("promotion_tier", i.promotion_tier().into());
+    put("db_parameter_group_name", group.and_then(|g| g.db_parameter_group_name()).into());
+    put("performance_insights_enabled", Value::Bool(i.performance_insights_enabled().unwrap_or(false)));
+    put("performance_insights_kms_key_id", i.performance_insights_kms_key_id().into());
+    put("performance_insights_retention_period", i.performance_insights_retention_period().into());
+    put("monitoring_interval", Value::from(i.monitoring_interval().unwrap_or(0)));
+    put("monitoring_role_arn", i.monitoring_role_arn().into());
+    put("auto_minor_version_upgrade", Value::Bool(i.auto_minor_version_upgrade().unwrap_or(false)));
+    put("publicly_accessible", Value::Bool(i.publicly_accessible().unwrap_or(false)));
+    put("preferred_maintenance_window", i.preferred_maintenance_window().map(str::to_lowercase).into());
+    put("tags", Value::from(tag_map(i.tag_list())));
+    Some(a)
+}
+
+/// The instances with these identifiers (one paged call per 100 ids); absent ones are left out.
+async fn describe(client: &Client, ids: &[String]) -> Result<Vec<AwsInstance>> {
+    let mut out = Vec::new();
+    for chunk in id_chunks(ids) {
+        let page: Vec<AwsInstance> = client
+            .describe_db_instances()
+            .filters(rds::filter("db-instance-id", &chunk))
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .map_err(|e| api_error("DescribeDBInstances", e))?;
+        out.extend(page);
+    }
+    Ok(out)
+}
+
+/// One look at instance `id` for a wait; with `settle`, pending values mean "not yet".
+async fn observe(client: &Client, id: &str, settle: bool) -> Result<Option<Observed<Attrs>>> {
+    let found = describe(client, &[id.to_owned()]).await?;
+    let Some(i) = found.iter().find(|i| i.db_instance_identifier().is_some_and(|n| n.eq_ignore_ascii_case(id))) else {
+        return Ok(None);
+    };
+    let Some(value) = instance_attrs(i) else { return Ok(None) };
+    let settling = settle && value.get("pending_changes").and_then(Value::as_map).is_some_and(|m| !m.is_empty());
+    Ok(Some(Observed { status: i.db_instance_status().unwrap_or("unknown").to_owned(), settling, value }))
+}
+
+async fn wait_ready(client: &Client, ctx: &Ctx, id: &str, settle: bool, backoff: Backoff) -> Result<Attrs> {
+    let what = format!("db_cluster_instance {id} to become available");
+    wait_available(ctx, &what, TIMEOUT, backoff, || observe(client, id, settle)).await
+}
+
+async fn create_with(client: &Client, ctx: &Ctx, desired: &Attrs, backoff: Backoff) -> Result<Attrs> {
+    let id = get_str(desired, "identifier").unwrap_or_default().to_lowercase();
+    validate_identifier("identifier", &id, 63)?;
+    client
+        .create_db_instance()
+        .db_instance_identifier(&id)
+        .set_db_cluster_identifier(get_string(desired, "cluster_identifier"))
+        .set_db_instance_class(get_string(desired, "instance_class"))
+        .engine(get_str(desired, "engine").unwrap_or(ENGINE))
+        .set_availability_zone(get_string(desired, "availability_zone"))
+        .set_promotion_tier(get_i32(desired, "promotion_tier")?)
+        .set_db_parameter_group_name(get_string(desired, "db_parameter_group_name"))
+        .set_enable_performance_insights(get_bool(desired, "performance_insights_enabled"))
+        .set_performance_insights_kms_key_id(get_string(desired, "performance_insights_kms_key_id"))
+        .set_performance_insights_retention_period(get_i32(desired, "performance_insights_retention_period")?)
+        .set_monitoring_interval(get_i32(desired, "monitoring_interval")?)
+        .set_monitoring_role_arn(get_string(desired, "monitoring_role_arn"))
+        .set_auto_minor_version_upgrade(get_bool(desired, "auto_minor_version_upgrade"))
+        .set_publicly_accessible(get_bool(desired, "publicly_accessible"))
+        .set_preferred_maintenance_window(get_string(desired, "preferred_maintenance_window"))
+        .set_tags(Some(rds_tags(&tags_of(desired))))
+        .send()
+        .await
+        .map_err(|e| api_error("CreateDBInstance", e))?;
+    wait_ready(client, ctx, &id, false, backoff).await
+}
+
+/// Tags first, then one ModifyDBInstance with only the changed settings (none
+/// when only tags or config-only values changed), then a wait. Monitoring
+/// interval and role go together, as do the Performance Insights settings:
+/// AWS checks them as a pair.
+async fn update_with(
+    client: &Client,
+    ctx: &Ctx,
+    id: &str,
+    prior: &Attrs,
+    desired: &Attrs,
+    backoff: Backoff,
+) -> Result<Attrs> {
+    let suppress = |n: &str, c: &Value, d: &Value| DbClusterInstance.suppress_diff(n, c, d);
+    let changed: BTreeSet<String> =
+        diff_with(&SCHEMA, prior, desired, &[], &suppress).into_iter().map(|c| c.name).collect();
+    let has = |name: &str| changed.contains(name);
+    // A desired value, or what AWS has when the config leaves it unset.
+    let either = |name: &str| desired.get(name).filter(|v| !v.is_null()).or_else(|| prior.get(name)).cloned();
+
+    let tags = tags_of(desired);
+    if has("tags") {
+        let arn = get_str(prior, "arn")
+            .ok_or_else(|| ProviderError::Invalid(format!("db_cluster_instance {id} has no arn")))?;
+        sync_tags(client, arn, &tags_of(prior), &tags).await?;
+    }
+
+    let apply_immediately = get_bool(desired, "apply_immediately") == Some(true);
+    let mut req = client.modify_db_instance().db_instance_identifier(id).apply_immediately(apply_immediately);
+    let mut modify = false;
+    let mut set = |names: &[&str]| {
+        let yes = names.iter().any(|n| has(n));
+        modify |= yes;
+        yes
+    };
+    if set(&["instance_class"]) {
+        req = req.set_db_instance_class(get_string(desired, "instance_class"));
+    }
+    if set(&["promotion_tier"]) {
+        req = req.set_promotion_tier(get_i32(desired, "promotion_tier")?);
+    }
+    if set(&["db_parameter_group_name"]) {
+        req = req.set_db_parameter_group_name(get_string(desired, "db_parameter_group_name"));
+    }
+    if set(&[
+        "performance_insights_enabled",
+        "performance_insights_kms_key_id",
+        "performance_insights_retention_period",
+    ]) {
+        let enabled = either("performance_insights_enabled").and_then(|v| v.as_bool());
+        req = req.set_enable_performance_insights(enabled);
+        if enabled == Some(true) {
+            let retention = either("performance_insights_retention_period").and_then(|v| v.as_i64());
+            req = req
+                .set_performance_insights_kms_key_id(get_string(desired, "performance_insights_kms_key_id"))
+                .set_performance_insights_retention_period(to_i32("performance_insights_retention_period", retention)?);
+        }
+    }
+    if set(&["monitoring_interval", "monitoring_role_arn"]) {
+        let interval = either("monitoring_interval").and_then(|v| v.as_i64()).unwrap_or(0);
+        req = req.set_monitoring_interval(to_i32("monitoring_interval", Some(interval))?);
+        if interval > 0 {
+            req =
+                req.set_monitoring_role_arn(either("monitoring_role_arn").and_then(|v| v.as_str().map(str::to_owned)));
+        }
+    }
+    if set(&["auto_minor_version_upgrade"]) {
+        req = req.set_auto_minor_version_upgrade(get_bool(desired, "auto_minor_version_upgrade"));
+    }
+    if set(&["publicly_accessible"]) {
+        req = req.set_publicly_accessible(get_bool(desired, "publicly_accessible"));
+    }
+    if set(&["preferred_maintenance_window"]) {
+        req = req.set_preferred_maintenance_window(get_string(desired, "preferred_maintenance_window"));
+    }
+    if !modify {
+        let mut attrs = prior.clone();
+        attrs.insert("tags".into(), Value::from(tags));
+        return Ok(attrs);
+    }
+    req.send().await.map_err(|e| api_error("ModifyDBInstance", e))?;
+    wait_ready(client, ctx, id, apply_immediately, backoff).await
+}
+
+async fn delete_with(client: &Client, ctx: &Ctx, id: &str, backoff: Backoff) -> Result<()> {
+    match client.delete_db_instance().db_instance_identifier(id).skip_final_snapshot(true).send().await {
+        Ok(_) => {}
+        Err(e) if is_not_found(&e) => return Ok(()),
+        Err(e) => return Err(api_error("DeleteDBInstance", e)),
+    }
+    let what = format!("db_cluster_instance {id} to be deleted");
+    wait_gone(ctx, &what, TIMEOUT, backoff, || async { Ok(observe(client, id, false).await?.map(|o| o.status)) }).await
+}
+
+#[async_trait]
+impl ResourceType for DbClusterInstance {
+    fn type_name(&self) -> &'static str {
+        "db_cluster_instance"
+    }
+
+    fn schema(&self) -> &'static Schema {
+        &SCHEMA
+    }
+
+    /// Lowercase identifiers, group name and maintenance window (as AWS stores them).
+    fn normalize(&self, desired: &mut Attrs) {
+        rds::normalize(desired, LOWERCASE, &[]);
+    }
+
+    async fn read_many(&self, ctx: &Ctx, ids: &[String], _scope: &ReadScope) -> Result<BTreeMap<String, Attrs>> {
+        let client = ctx.aws.rds(&ctx.region).await;
+        let found: Vec<Attrs> = describe(&client, ids).await?.iter().filter_map(instance_attrs).collect();
+        Ok(ids
+            .iter()
+            .filter_map(|id| {
+                let a = found.iter().find(|a| get_str(a, "id").is_some_and(|f| f.eq_ignore_ascii_case(id)))?;
+                Some((id.clone(), a.clone()))
+            })
+            .collect())
+    }
+
+    /// A Performance Insights key given by id equals the ARN AWS reports.
+    fn suppress_diff(&self, attr: &str, current: &Value, desired: &Value) -> bool {
+        attr == "performance_insights_kms_key_id" && same_kms_key(current, desired)
+    }
+
+    fn notes(&self, current: &Attrs) -> Vec<String> {
+        let mut notes = rds::pending_notes(current);
+        if get_str(current, "parameter_apply_status") == Some("pending-reboot") {
+            let id = get_str(current, "id").unwrap_or("the instance");
+            notes.push(format!(
+                "parameter changes wait for a reboot: reboot {id} (aws rds reboot-db-instance \
+                 --db-instance-identifier {id}) to apply them"
+            ));
+        }
+        notes
+    }
+
+    async fn create(&self, ctx: &Ctx, desired: &Attrs) -> Result<Attrs> {
+        create_with(&ctx.aws.rds(&ctx.region).await, ctx, desired, Backoff::default()).await
+    }
+
+    async fn update(&self, ctx: &Ctx, id: &str, prior: &Attrs, desired: &Attrs) -> Result<Attrs> {
+        update_with(&ctx.aws.rds(&ctx.region).await, ctx, id, prior, desired, Backoff::default()).await
+    }
+
+    async fn delete(&self, ctx: &Ctx, id: &str, _prior: &Attrs) -> Result<()> {
+        delete_with(&ctx.aws.rds(&ctx.region).await, ctx, id, Backoff::default()).await
+    }
+
+    async fn find_created(&self, ctx: &Ctx, addr: &ResourceAddr) -> Result<Option<String>> {
+        let client = ctx.aws.rds(&ctx.region).await;
+        let instances: Vec<AwsInstance> = client
+            .describe_db_instances()
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .map_err(|e| api_error("DescribeDBInstances", e))?;
+        Ok(instances
+            .iter()
+            .filter(|i| is_owned(i.tag_list(), ctx, addr))
+            .filter_map(|i| i.db_instance_identifier().map(str::to_owned))
+            .min())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use aws_sdk_rds::operation::delete_db_instance::DeleteDbInstanceOutput;
+    use aws_sdk_rds::operation::describe_db_instances::DescribeDbInstancesOutput;
+    use aws_sdk_rds::operation::modify_db_instance::ModifyDbInstanceOutput;
+    use aws_sdk_rds::types::{DbParameterGroupStatus, PendingModifiedValues};
+    use aws_smithy_mocks::{Rule, mock};
+
+    use super::*;
+    use crate::provider::aws::rds::{TEST_BACKOFF, mock_rds, test_ctx};
+
+    const KEY: &str = "arn:aws:kms:us-east-1:123456789012:key/pi-key";
+    const ROLE: &str = "arn:aws:iam::123456789012:role/monitoring";
+
+    /// Reader `main-b` as AWS describes it in `status`.
+    fn aws(status: &str, class: &str) -> AwsInstance {
+        AwsInstance::builder()
+            .db_instance_identifier("main-b")
+            .db_instance_arn("arn:aws:rds:us-east-1:123456789012:db:main-b")
+            .db_instance_status(status)
+            .db_cluster_identifier("main")
+            .db_instance_class(class)
+            .engine(ENGINE)
+            .availability_zone("us-east-1b")
+            .promotion_tier(1)
+            .db_parameter_groups(
+                DbParameterGroupStatus::builder()
+                    .db_parameter_group_name("pg16")
+                    .parameter_apply_status("in-sync")
+                    .build(),
+            )
+            .auto_minor_version_upgrade(true)
+            .publicly_accessible(false)
+            .build()
+    }
+
+    fn describes(instances: Vec<Option<AwsInstance>>) -> Rule {
+        let mut seq = mock!(Client::describe_db_instances).sequence();
+        for i in instances {
+            seq = seq.output(move || {
+                DescribeDbInstancesOutput::builder().set_db_instances(Some(i.clone().into_iter().collect())).build()
+            });
+        }
+        seq.build()
+    }
+
+    fn desired(pairs: &[(&str, Value)]) -> Attrs {
+        let mut a: Attrs =
+            SCHEMA.attrs.iter().filter_map(|at| Some((at.name.to_owned(), at.default?.value()))).collect();
+        a.insert("identifier".into(), Value::str("main-b"));
+        a.insert("cluster_identifier".into(), Value::str("main"));
+        a.insert("instance_class".into(), Value::str("db.r6g.large"));
+        a.insert("promotion_tier".into(), Value::Int(1));
+        a.insert("tags".into(), Value::Map(BTreeMap::new()));
+        a.extend(pairs.iter().map(|(k, v)| (k.to_string(), v.clone())));
+        DbClusterInstance.normalize(&mut a);
+        a
+    }
+
+    /// Performance Insights (moto ignores it) and Enhanced Monitoring go out in
+    /// one ModifyDBInstance, each as the pair AWS checks together.
+    #[tokio::test]
+    async fn performance_insights_and_monitoring_change_in_place() {
+        let modify = mock!(Client::modify_db_instance)
+            .match_requests(|r| {
+                r.db_instance_identifier() == Some("main-b")
+                    && r.enable_performance_insights() == Some(true)
+                    && r.performance_insights_kms_key_id() == Some("pi-key")
+                    && r.performance_insights_retention_period() == Some(7)
+                    && r.monitoring_interval() == Some(60)
+                    && r.monitoring_role_arn() == Some(ROLE)
+                    && r.db_instance_class().is_none()
+                    && r.apply_immediately() == Some(false)
+            })
+            .then_output(|| ModifyDbInstanceOutput::builder().build());
+        let mut done = aws("available", "db.r6g.large");
+        done.performance_insights_enabled = Some(true);
+        done.performance_insights_kms_key_id = Some(KEY.into());
+        done.performance_insights_retention_period = Some(7);
+        done.monitoring_interval = Some(60);
+        done.monitoring_role_arn = Some(ROLE.into());
+        let describe = describes(vec![Some(aws("configuring-enhanced-monitoring", "db.r6g.large")), Some(done)]);
+        let client = mock_rds(&[&modify, &describe]);
+        let (ctx, reports) = test_ctx();
+        let prior = instance_attrs(&aws("available", "db.r6g.large")).unwrap();
+        let want = desired(&[
+            ("performance_insights_enabled", Value::Bool(true)),
+            ("performance_insights_kms_key_id", Value::str("pi-key")),
+            ("performance_insights_retention_period", Value::Int(7)),
+            ("monitoring_interval", Value::Int(60)),
+            ("monitoring_role_arn", Value::str(ROLE)),
+        ]);
+        let got = update_with(&client, &ctx, "main-b", &prior, &want, TEST_BACKOFF).await.expect("update");
+        assert_eq!((modify.num_calls(), describe.num_calls()), (1, 2));
+        assert!(reports.lock().unwrap()[0].contains("configuring-enhanced-monitoring"));
+        let config_only = ["apply_immediately".to_owned()];
+        let suppress = |n: &str, c: &Value, d: &Value| DbClusterInstance.suppress_diff(n, c, d);
+        let left = diff_with(&SCHEMA, &got, &want, &config_only, &suppress);
+        assert!(left.is_empty(), "the key id matches the ARN AWS reports: {left:?}");
+    }
+
+    /// With apply_immediately the wait lasts until AWS has applied the new class.
+    #[tokio::test]
+    async fn apply_immediately_waits_out_pending_values() {
+        let modify = mock!(Client::modify_db_instance)
+            .match_requests(|r| r.db_instance_class() == Some("db.r6g.xlarge") && r.apply_immediately() == Some(true))
+            .then_output(|| ModifyDbInstanceOutput::builder().build());
+        let mut pending = aws("available", "db.r6g.large");
+        pending.pending_modified_values =
+            Some(PendingModifiedValues::builder().db_instance_class("db.r6g.xlarge").build());
+        let describe = describes(vec![Some(pending), Some(aws("available", "db.r6g.xlarge"))]);
+        let client = mock_rds(&[&modify, &describe]);
+        let prior = instance_attrs(&aws("available", "db.r6g.large")).unwrap();
+        let want =
+            desired(&[("instance_class", Value::str("db.r6g.xlarge")), ("apply_immediately", Value::Bool(true))]);
+        let got = update_with(&client, &test_ctx().0, "main-b", &prior, &want, TEST_BACKOFF).await.expect("update");
+        assert_eq!(describe.num_calls(), 2);
+        assert_eq!(got["instance_class"], Value::str("db.r6g.xlarge"));
+        assert_eq!(got["pending_changes"], Value::Map(BTreeMap::new()));
+    }
+
+    #[tokio::test]
+    async fn delete_skips_the_snapshot_and_waits_until_gone() {
+        let delete = mock!(Client::delete_db_instance)
+            .match_requests(|r| r.skip_final_snapshot() == Some(true) && r.final_db_snapshot_identifier().is_none())
+            .then_output(|| DeleteDbInstanceOutput::builder().build());
+        let describe =
+            describes(vec![Some(aws("deleting", "db.r6g.large")), Some(aws("deleting", "db.r6g.large")), None]);
+        let client = mock_rds(&[&delete, &describe]);
+        let (ctx, reports) = test_ctx();
+        delete_with(&client, &ctx, "main-b", TEST_BACKOFF).await.expect("delete");
+        assert_eq!((delete.num_calls(), describe.num_calls()), (1, 3));
+        assert_eq!(reports.lock().unwrap().len(), 2);
+    }
+
+    #[test]
+    fn notes_tell_about_reboots_and_pending_changes() {
+        let mut i = aws("available", "db.r6g.large");
+        assert!(DbClusterInstance.notes(&instance_attrs(&i).unwrap()).is_empty());
+        i.db_parameter_groups = Some(vec![
+            DbParameterGroupStatus::builder()
+                .db_parameter_group_name("pg16")
+                .parameter_apply_status("pending-reboot")
+                .build(),
+        ]);
+        i.pending_modified_values = Some(PendingModifiedValues::builder().db_instance_class("db.r6g.xlarge").build());
+        let notes = DbClusterInstance.notes(&instance_attrs(&i).unwrap());
+        assert_eq!(notes.len(), 2, "{notes:?}");
+        assert!(notes[0].contains("instance_class"), "{notes:?}");
+        assert!(notes[1].contains("wait for a reboot") && notes[1].contains("main-b"), "{notes:?}");
+    }
+}

@@ -1,0 +1,625 @@
+//! Helpers the RDS resource types share (subnet groups, parameter groups,
+//! clusters, cluster instances, DB instances): tags, not-found codes, status
+//! classification and waits, final snapshot names, and the diff suppressions
+//! for values AWS changes on its own (engine minor versions, KMS key forms).
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use aws_sdk_rds::Client;
+use aws_sdk_rds::types::{Filter, PendingModifiedValues, Tag};
+use aws_smithy_runtime_api::client::result::SdkError;
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+
+use super::{api_error, error_code, get_bool, get_i64, get_str, tag_changes};
+use crate::addr::ResourceAddr;
+use crate::provider::schema::{TAG_ADDRESS, TAG_STACK};
+use crate::provider::waiter::{Backoff, Poll, wait_for};
+use crate::provider::{Ctx, ProviderError, Result};
+use crate::value::{Attrs, Value};
+
+/// How many ids one Describe `Filters` value list carries (RDS accepts up to 100).
+pub const FILTER_CHUNK: usize = 100;
+
+/// RDS tags from a string map.
+pub fn rds_tags(tags: &BTreeMap<String, String>) -> Vec<Tag> {
+    tags.iter().map(|(k, v)| Tag::builder().key(k).value(v).build()).collect()
+}
+
+/// A string map from RDS tags (a tag without a key is skipped; a missing value is "").
+pub fn tag_map(tags: &[Tag]) -> BTreeMap<String, String> {
+    tags.iter().filter_map(|t| Some((t.key()?.to_owned(), t.value().unwrap_or_default().to_owned()))).collect()
+}
+
+/// The tags of one RDS resource (ListTagsForResource).
+pub async fn read_tags(client: &Client, arn: &str) -> Result<BTreeMap<String, String>> {
+    let out = client
+        .list_tags_for_resource()
+        .resource_name(arn)
+        .send()
+        .await
+        .map_err(|e| api_error("ListTagsForResource", e))?;
+    Ok(tag_map(out.tag_list()))
+}
+
+/// Brings the tags of `arn` from `prior` to `desired`: RemoveTagsFromResource
+/// for dropped keys, AddTagsToResource for new or changed ones; no call when
+/// nothing changes.
+pub async fn sync_tags(
+    client: &Client,
+    arn: &str,
+    prior: &BTreeMap<String, String>,
+    desired: &BTreeMap<String, String>,
+) -> Result<()> {
+    let (set, remove) = tag_changes(prior, desired);
+    if !remove.is_empty() {
+        client
+            .remove_tags_from_resource()
+            .resource_name(arn)
+            .set_tag_keys(Some(remove))
+            .send()
+            .await
+            .map_err(|e| api_error("RemoveTagsFromResource", e))?;
+    }
+    if !set.is_empty() {
+        client
+            .add_tags_to_resource()
+            .resource_name(arn)
+            .set_tags(Some(rds_tags(&set)))
+            .send()
+            .await
+            .map_err(|e| api_error("AddTagsToResource", e))?;
+    }
+    Ok(())
+}
+
+/// True when `tags` are this stack's ownership tags for `addr` (RDS Describe
+/// calls carry `TagList`, so ownership is checked without extra calls).
+pub fn is_owned(tags: &[Tag], ctx: &Ctx, addr: &ResourceAddr) -> bool {
+    let tags = tag_map(tags);
+    tags.get(TAG_STACK) == Some(&ctx.stack) && tags.get(TAG_ADDRESS) == Some(&addr.to_string())
+}
+
+/// AWS's rule for cluster, instance and snapshot identifiers: 1 to `max_len`
+/// letters, digits or hyphens, starting with a letter, without `--` or a
+/// trailing hyphen. `what` names the attribute in the error.
+pub fn validate_identifier(what: &str, id: &str, max_len: usize) -> Result<()> {
+    let ok = !id.is_empty()
+        && id.len() <= max_len
+        && id.starts_with(|c: char| c.is_ascii_alphabetic())
+        && id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        && !id.contains("--")
+        && !id.ends_with('-');
+    if ok {
+        return Ok(());
+    }
+    Err(ProviderError::Invalid(format!(
+        "{what} {id:?} must be 1 to {max_len} letters, digits or hyphens, start with a letter, \
+         and neither end with a hyphen nor contain two in a row"
+    )))
+}
+
+/// An integer attribute as the `i32` RDS takes; an error when out of range.
+pub fn get_i32(attrs: &Attrs, name: &str) -> Result<Option<i32>> {
+    to_i32(name, get_i64(attrs, name))
+}
+
+/// `value` of attribute `name` as an `i32`; an error when out of range.
+pub fn to_i32(name: &str, value: Option<i64>) -> Result<Option<i32>> {
+    value
+        .map(|v| i32::try_from(v).map_err(|_| ProviderError::Invalid(format!("{name} = {v} is out of range"))))
+        .transpose()
+}
+
+/// A string attribute, owned, for SDK builders' `set_*`.
+pub fn get_string(attrs: &Attrs, name: &str) -> Option<String> {
+    get_str(attrs, name).map(str::to_owned)
+}
+
+/// A set attribute as a sorted, deduplicated list; `None` when unset.
+pub fn get_set(attrs: &Attrs, name: &str) -> Option<Vec<String>> {
+    attrs.get(name).filter(|v| !v.is_null()).map(|v| sorted(v.string_list()))
+}
+
+/// `items` sorted and deduplicated: the canonical form of a set.
+pub fn sorted(mut items: Vec<String>) -> Vec<String> {
+    items.sort();
+    items.dedup();
+    items
+}
+
+/// Canonical desired values for RDS: the named string attributes lowercased
+/// (AWS stores identifiers, group names and windows in lowercase) and the
+/// named sets sorted.
+pub fn normalize(desired: &mut Attrs, lowercase: &[&str], sets: &[&str]) {
+    for name in lowercase {
+        if let Some(Value::Str(s)) = desired.get_mut(*name) {
+            *s = s.to_lowercase();
+        }
+    }
+    for name in sets {
+        if let Some(items) = get_set(desired, name) {
+            desired.insert((*name).to_owned(), Value::from(items));
+        }
+    }
+}
+
+/// A DB instance's pending modified values (Describe's `PendingModifiedValues`)
+/// by Terraform attribute name, for the computed `pending_changes` map; a
+/// pending password shows as "(changing)", never a value.
+pub fn instance_pending_changes(p: Option<&PendingModifiedValues>) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    let Some(p) = p else { return out };
+    let mut put = |k: &str, v: Option<String>| {
+        if let Some(v) = v {
+            out.insert(k.to_owned(), v);
+        }
+    };
+    put("instance_class", p.db_instance_class().map(str::to_owned));
+    put("allocated_storage", p.allocated_storage().map(|v| v.to_string()));
+    put("port", p.port().map(|v| v.to_string()));
+    put("backup_retention_period", p.backup_retention_period().map(|v| v.to_string()));
+    put("multi_az", p.multi_az().map(|v| v.to_string()));
+    put("engine_version", p.engine_version().map(str::to_owned));
+    put("iops", p.iops().map(|v| v.to_string()));
+    put("storage_throughput", p.storage_throughput().map(|v| v.to_string()));
+    put("storage_type", p.storage_type().map(str::to_owned));
+    put("ca_cert_identifier", p.ca_certificate_identifier().map(str::to_owned));
+    put("db_subnet_group_name", p.db_subnet_group_name().map(str::to_owned));
+    put("iam_database_authentication_enabled", p.iam_database_authentication_enabled().map(|v| v.to_string()));
+    put("password", p.master_user_password().map(|_| "(changing)".to_owned()));
+    if let Some(logs) = p.pending_cloudwatch_logs_exports() {
+        let (on, off) = (logs.log_types_to_enable(), logs.log_types_to_disable());
+        put(
+            "enabled_cloudwatch_logs_exports",
+            (!on.is_empty() || !off.is_empty()).then(|| format!("+{on:?} -{off:?}")),
+        );
+    }
+    out
+}
+
+/// Plan notes for the computed `pending_changes` map (modifications AWS holds
+/// for the next maintenance window, e.g. because `apply_immediately = false`).
+pub fn pending_notes(current: &Attrs) -> Vec<String> {
+    let Some(pending) = current.get("pending_changes").and_then(Value::as_map).filter(|m| !m.is_empty()) else {
+        return Vec::new();
+    };
+    let list: Vec<String> = pending.iter().map(|(k, v)| format!("{k} = {v}")).collect();
+    vec![format!(
+        "AWS holds changes for the next maintenance window: {}; set apply_immediately = true and apply to make them now",
+        list.join(", ")
+    )]
+}
+
+/// True when an RDS error says the object does not exist (any RDS object kind).
+pub fn is_not_found<E: ProvideErrorMetadata, R>(err: &SdkError<E, R>) -> bool {
+    matches!(
+        error_code(err),
+        Some(
+            "DBClusterNotFoundFault"
+                | "DBInstanceNotFound"
+                | "DBSubnetGroupNotFoundFault"
+                | "DBClusterParameterGroupNotFound"
+                | "DBParameterGroupNotFound"
+                | "DBClusterSnapshotNotFoundFault"
+                | "DBSnapshotNotFound"
+        )
+    )
+}
+
+/// A Describe filter on `name` (e.g. `db-cluster-id`) with these values.
+pub fn filter(name: &str, values: &[String]) -> Filter {
+    Filter::builder().name(name).set_values(Some(values.to_vec())).build()
+}
+
+/// The distinct `ids` in chunks of at most [`FILTER_CHUNK`], one Describe call each.
+pub fn id_chunks(ids: &[String]) -> Vec<Vec<String>> {
+    let mut distinct = ids.to_vec();
+    distinct.sort();
+    distinct.dedup();
+    distinct.chunks(FILTER_CHUNK).map(<[String]>::to_vec).collect()
+}
+
+/// What a DB cluster or instance status means for a wait.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Status {
+    /// Usable and not changing: `available`, and `storage-optimization`
+    /// (the database is usable; AWS may optimize storage for hours after a
+    /// storage change, so waiting for it would time out — Terraform also
+    /// stops waiting there).
+    Ready,
+    /// AWS is working on it (`creating`, `modifying`, `backing-up`, ...).
+    /// Unknown statuses count as transitional: AWS adds new ones.
+    Transitional,
+    /// It will not become available without the user's help.
+    Failed,
+}
+
+/// Classifies an RDS cluster or instance status.
+pub fn classify(status: &str) -> Status {
+    match status {
+        "available" | "storage-optimization" => Status::Ready,
+        "failed" | "stopped" | "storage-full" | "restore-error" => Status::Failed,
+        // incompatible-*, inaccessible-encryption-credentials(-recoverable): only the user can fix them.
+        s if s.starts_with("incompatible-") || s.starts_with("inaccessible-encryption-credentials") => Status::Failed,
+        // creating, modifying, backing-up, configuring-enhanced-monitoring,
+        // configuring-iam-database-auth, configuring-log-exports, upgrading,
+        // rebooting, resetting-master-credentials, renaming, maintenance,
+        // starting, stopping, deleting, ...
+        _ => Status::Transitional,
+    }
+}
+
+/// One look at an object during a wait: `None` when it does not exist,
+/// otherwise its status, whether it still has changes in flight (e.g. pending
+/// modified values that `apply_immediately` is applying), and what was read.
+pub struct Observed<T> {
+    pub status: String,
+    pub settling: bool,
+    pub value: T,
+}
+
+/// Waits until `describe` sees the object `Ready` with nothing in flight, and
+/// returns what it read then. Fails at once on a `Failed` status or when the
+/// object disappears; times out after `ctx.timeout` or `default_timeout`.
+/// Progress lines read "waiting for {what} (status: ...)".
+pub async fn wait_available<T, F, Fut>(
+    ctx: &Ctx,
+    what: &str,
+    default_timeout: Duration,
+    backoff: Backoff,
+    mut describe: F,
+) -> Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<Option<Observed<T>>>>,
+{
+    wait_for(ctx, what, default_timeout, backoff, || {
+        let seen = describe();
+        async move {
+            let Some(o) = seen.await? else {
+                return Err(ProviderError::NotFound(format!("{what}: the object disappeared while waiting")));
+            };
+            match classify(&o.status) {
+                Status::Ready if !o.settling => Ok(Poll::Ready(o.value)),
+                Status::Ready => Ok(Poll::Pending(format!("{}, changes pending", o.status))),
+                Status::Transitional => Ok(Poll::Pending(o.status)),
+                Status::Failed => Err(ProviderError::Invalid(format!(
+                    "{what}: AWS reports status {:?}; it needs attention",
+                    o.status
+                ))),
+            }
+        }
+    })
+    .await
+}
+
+/// Waits until `describe` no longer finds the object (it answers `None`);
+/// `Some(status)` means it still exists.
+pub async fn wait_gone<F, Fut>(
+    ctx: &Ctx,
+    what: &str,
+    default_timeout: Duration,
+    backoff: Backoff,
+    mut describe: F,
+) -> Result<()>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<Option<String>>>,
+{
+    wait_for(ctx, what, default_timeout, backoff, || {
+        let seen = describe();
+        async move { Ok(seen.await?.map_or(Poll::Ready(()), Poll::Pending)) }
+    })
+    .await
+}
+
+/// `<identifier>-final-<unix seconds>`: a final snapshot name that does not
+/// collide with an earlier destroy of a database of the same name.
+pub fn default_final_snapshot_identifier(identifier: &str, now: SystemTime) -> String {
+    let secs = now.duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or_default();
+    format!("{identifier}-final-{secs}")
+}
+
+/// The final snapshot a delete of `identifier` must take: `None` when
+/// `skip_final_snapshot = true`, else `final_snapshot_identifier` or the default name.
+pub fn final_snapshot(prior: &Attrs, identifier: &str) -> Option<String> {
+    if get_bool(prior, "skip_final_snapshot") == Some(true) {
+        return None;
+    }
+    Some(
+        get_str(prior, "final_snapshot_identifier")
+            .map_or_else(|| default_final_snapshot_identifier(identifier, SystemTime::now()), str::to_owned),
+    )
+}
+
+/// The numeric parts of a PostgreSQL engine version ("16.4" → [16, 4];
+/// "11.22-rds.20240418" → [11, 22]); `None` when it does not start with a number.
+fn version_parts(v: &str) -> Option<Vec<u64>> {
+    let numeric = v.split(['-', '_']).next()?;
+    let parts: Option<Vec<u64>> = numeric.split('.').map(|p| p.parse().ok()).collect();
+    parts.filter(|p| !p.is_empty())
+}
+
+/// True when AWS's `current` engine version satisfies the configured `desired` one,
+/// so the difference is not a change to make:
+/// - a major-only version ("16"; "9.6" before PostgreSQL 10) accepts any
+///   minor of that major ("16.4", "16.6");
+/// - a full version ("16.4") accepts a higher minor of the same major
+///   ("16.6"), which is what AWS's automatic minor upgrades do; a lower
+///   minor or another major is a real difference (and a major downgrade is
+///   impossible anyway).
+pub fn engine_version_satisfied(current: &str, desired: &str) -> bool {
+    if current == desired {
+        return true;
+    }
+    let (Some(cur), Some(want)) = (version_parts(current), version_parts(desired)) else {
+        return false;
+    };
+    let major_len = if want[0] < 10 { 2 } else { 1 };
+    if cur.len() < major_len || want.len() < major_len || cur[..major_len] != want[..major_len] {
+        return false;
+    }
+    want.len() == major_len || cur > want
+}
+
+/// [`engine_version_satisfied`] over attribute values.
+pub fn suppress_engine_version(current: &Value, desired: &Value) -> bool {
+    match (current.as_str(), desired.as_str()) {
+        (Some(c), Some(d)) => engine_version_satisfied(c, d),
+        _ => false,
+    }
+}
+
+/// True when going from engine version `current` to `desired` changes the
+/// major version ("15.8" → "16.4", "9.6.20" → "10.1"), which RDS does only
+/// with `AllowMajorVersionUpgrade`. An unknown or unparsable version counts
+/// as a major change (the flag is harmless for a minor one).
+pub fn is_major_upgrade(current: Option<&str>, desired: &str) -> bool {
+    let major = |v: &str| {
+        let parts = version_parts(v)?;
+        let len = if parts[0] < 10 { 2 } else { 1 };
+        Some(parts.into_iter().take(len).collect::<Vec<_>>())
+    };
+    match (current.and_then(major), major(desired)) {
+        (Some(c), Some(d)) => c != d,
+        _ => true,
+    }
+}
+
+/// True when AWS's `current` KMS key (RDS always answers with the key ARN)
+/// is the key `desired` names by id or ARN. Aliases cannot be resolved without
+/// a call, so they are never taken as equal: configure the key's ARN.
+pub fn same_kms_key(current: &Value, desired: &Value) -> bool {
+    let key_id = |s: &str| s.rsplit_once(":key/").map_or(s, |(_, id)| id).to_owned();
+    match (current.as_str(), desired.as_str()) {
+        (Some(c), Some(d)) => c == d || (!d.contains("alias/") && key_id(c) == key_id(d)),
+        _ => false,
+    }
+}
+
+/// An RDS client answered by aws-smithy-mocks `rules`, for unit tests (built
+/// by hand: `mock_client!` needs the SDK's `test-util` feature, which would
+/// rebuild every SDK crate).
+#[cfg(test)]
+pub fn mock_rds(rules: &[&aws_smithy_mocks::Rule]) -> Client {
+    use aws_sdk_rds::config::{BehaviorVersion, Credentials, Region};
+    use aws_smithy_mocks::{MockResponseInterceptor, RuleMode, create_mock_http_client};
+    let interceptor =
+        rules.iter().fold(MockResponseInterceptor::new().rule_mode(RuleMode::MatchAny), |i, r| i.with_rule(r));
+    let conf = aws_sdk_rds::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new("us-east-1"))
+        .credentials_provider(Credentials::new("test", "test", None, None, "test"))
+        .http_client(create_mock_http_client())
+        .interceptor(interceptor)
+        .build();
+    Client::from_conf(conf)
+}
+
+/// A context for unit tests whose progress reports are collected in the
+/// returned list.
+#[cfg(test)]
+pub fn test_ctx() -> (Ctx, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+    use std::sync::{Arc, Mutex};
+    let reports: Arc<Mutex<Vec<String>>> = Arc::default();
+    let sink = reports.clone();
+    let aws = Arc::new(super::AwsFactory::new(super::AwsOptions::default()));
+    let ctx = Ctx::new(aws, "us-east-1", "t")
+        .with_progress(crate::provider::Progress::new(move |what, _| sink.lock().unwrap().push(what.to_owned())));
+    (ctx, reports)
+}
+
+/// A backoff fast enough for unit tests of waits.
+#[cfg(test)]
+pub const TEST_BACKOFF: Backoff =
+    Backoff { first: Duration::from_millis(1), factor: 2.0, cap: Duration::from_millis(4) };
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use super::*;
+
+    #[test]
+    fn engine_versions() {
+        for (cur, want) in [("16.4", "16"), ("16.6", "16.4"), ("16.4", "16.4"), ("9.6.20", "9.6"), ("9.6.22", "9.6.20")]
+        {
+            assert!(engine_version_satisfied(cur, want), "{cur} satisfies {want}");
+        }
+        for (cur, want) in
+            [("16.2", "16.4"), ("17.1", "16"), ("15.8", "16"), ("9.5.1", "9.6"), ("16.4", "bad"), ("16", "16.4")]
+        {
+            assert!(!engine_version_satisfied(cur, want), "{cur} does not satisfy {want}");
+        }
+        assert!(engine_version_satisfied("11.22-rds.20240418", "11.21"));
+        assert!(suppress_engine_version(&Value::str("16.4"), &Value::str("16")));
+        assert!(!suppress_engine_version(&Value::Null, &Value::str("16")));
+    }
+
+    #[test]
+    fn statuses() {
+        assert_eq!(classify("available"), Status::Ready);
+        for s in [
+            "creating",
+            "modifying",
+            "backing-up",
+            "configuring-enhanced-monitoring",
+            "upgrading",
+            "rebooting",
+            "resetting-master-credentials",
+            "renaming",
+            "deleting",
+            "something-new",
+        ] {
+            assert_eq!(classify(s), Status::Transitional, "{s}");
+        }
+        for s in [
+            "failed",
+            "incompatible-parameters",
+            "incompatible-network",
+            "inaccessible-encryption-credentials",
+            "inaccessible-encryption-credentials-recoverable",
+        ] {
+            assert_eq!(classify(s), Status::Failed, "{s}");
+        }
+    }
+
+    #[test]
+    fn final_snapshot_names() {
+        let at = UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        assert_eq!(default_final_snapshot_identifier("main", at), "main-final-1700000000");
+        let mut a = Attrs::new();
+        assert!(final_snapshot(&a, "main").is_some_and(|s| s.starts_with("main-final-")));
+        a.insert("final_snapshot_identifier".into(), Value::str("keep-me"));
+        assert_eq!(final_snapshot(&a, "main").as_deref(), Some("keep-me"));
+        a.insert("skip_final_snapshot".into(), Value::Bool(true));
+        assert_eq!(final_snapshot(&a, "main"), None);
+    }
+
+    #[test]
+    fn kms_keys_compare_by_key_id() {
+        let arn = Value::str("arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab");
+        assert!(same_kms_key(&arn, &Value::str("1234abcd-12ab")));
+        assert!(same_kms_key(&arn, &arn.clone()));
+        assert!(!same_kms_key(&arn, &Value::str("arn:aws:kms:us-east-1:123456789012:key/other")));
+        assert!(!same_kms_key(&arn, &Value::str("alias/1234abcd-12ab")));
+    }
+
+    #[test]
+    fn identifiers_follow_aws_rules() {
+        assert!(validate_identifier("cluster_identifier", "main-db-1", 63).is_ok());
+        for bad in ["", "1main", "main-", "ma--in", "main_db", &"a".repeat(64)] {
+            assert!(validate_identifier("cluster_identifier", bad, 63).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn normalize_lowercases_and_sorts() {
+        let mut a = Attrs::new();
+        a.insert("id".into(), Value::str("Main"));
+        a.insert("zones".into(), Value::from(vec!["b".to_string(), "a".into(), "b".into()]));
+        a.insert("n".into(), Value::Int(1));
+        normalize(&mut a, &["id", "n", "absent"], &["zones", "absent2"]);
+        assert_eq!(a["id"], Value::str("main"));
+        assert_eq!(a["zones"].string_list(), vec!["a", "b"]);
+        assert_eq!(a["n"], Value::Int(1));
+        assert!(!a.contains_key("absent2"));
+    }
+
+    #[test]
+    fn integers_out_of_i32_range_are_errors() {
+        let mut a = Attrs::new();
+        a.insert("port".into(), Value::Int(5432));
+        a.insert("big".into(), Value::Int(1 << 40));
+        assert_eq!(get_i32(&a, "port").unwrap(), Some(5432));
+        assert_eq!(get_i32(&a, "none").unwrap(), None);
+        assert!(get_i32(&a, "big").is_err());
+    }
+
+    #[test]
+    fn pending_changes_make_one_note() {
+        let mut a = Attrs::new();
+        assert!(pending_notes(&a).is_empty());
+        let pending: BTreeMap<String, String> = [("instance_class".to_string(), "db.r6g.2xlarge".to_string())].into();
+        a.insert("pending_changes".into(), Value::from(pending));
+        let notes = pending_notes(&a);
+        assert_eq!(notes.len(), 1);
+        assert!(notes[0].contains("instance_class = \"db.r6g.2xlarge\""), "{notes:?}");
+    }
+
+    #[test]
+    fn instance_pending_values_never_show_a_password() {
+        assert!(instance_pending_changes(None).is_empty());
+        let p =
+            PendingModifiedValues::builder().db_instance_class("db.r6g.2xlarge").master_user_password("secret").build();
+        let got = instance_pending_changes(Some(&p));
+        assert_eq!(got.get("instance_class").map(String::as_str), Some("db.r6g.2xlarge"));
+        assert_eq!(got.get("password").map(String::as_str), Some("(changing)"));
+        assert!(!got.values().any(|v| v.contains("secret")));
+    }
+
+    #[test]
+    fn ids_are_chunked_distinct() {
+        let ids: Vec<String> = (0..250).chain(0..10).map(|i| format!("db{i:03}")).collect();
+        let chunks = id_chunks(&ids);
+        assert_eq!(chunks.iter().map(Vec::len).collect::<Vec<_>>(), vec![100, 100, 50]);
+        assert!(id_chunks(&[]).is_empty());
+    }
+
+    #[test]
+    fn tag_maps_round_trip() {
+        let m: BTreeMap<String, String> = [("a".to_string(), "1".to_string()), ("b".into(), "".into())].into();
+        assert_eq!(tag_map(&rds_tags(&m)), m);
+    }
+
+    #[tokio::test]
+    async fn wait_available_reports_transitions_and_pending_changes() {
+        let (ctx, reports) = test_ctx();
+        let seen = Mutex::new(vec![("available", false), ("available", true), ("modifying", false)]);
+        let v = wait_available(&ctx, "cluster c", Duration::from_secs(5), TEST_BACKOFF, || {
+            let next = seen.lock().unwrap().pop();
+            async move { Ok(next.map(|(s, settling)| Observed { status: s.to_owned(), settling, value: 42 })) }
+        })
+        .await
+        .unwrap();
+        assert_eq!(v, 42);
+        let r = reports.lock().unwrap();
+        assert_eq!(r.len(), 2, "{r:?}");
+        assert!(r[0].contains("modifying") && r[1].contains("changes pending"), "{r:?}");
+    }
+
+    #[tokio::test]
+    async fn wait_available_fails_on_failed_status_and_on_disappearance() {
+        let (c, _) = test_ctx();
+        let err = wait_available(&c, "x", Duration::from_secs(5), TEST_BACKOFF, || async {
+            Ok(Some(Observed { status: "incompatible-parameters".into(), settling: false, value: () }))
+        })
+        .await
+        .unwrap_err();
+        assert!(err.to_string().contains("incompatible-parameters"), "{err}");
+        let err = wait_available::<(), _, _>(&c, "x", Duration::from_secs(5), TEST_BACKOFF, || async { Ok(None) })
+            .await
+            .unwrap_err();
+        assert!(matches!(err, ProviderError::NotFound(_)), "{err}");
+    }
+
+    #[tokio::test]
+    async fn wait_gone_polls_until_not_found() {
+        let (ctx, reports) = test_ctx();
+        let calls = Mutex::new(0);
+        wait_gone(&ctx, "cluster c to be deleted", Duration::from_secs(5), TEST_BACKOFF, || {
+            let n = {
+                let mut c = calls.lock().unwrap();
+                *c += 1;
+                *c
+            };
+            async move { Ok((n < 3).then(|| "deleting".to_owned())) }
+        })
+        .await
+        .unwrap();
+        assert_eq!(*calls.lock().unwrap(), 3);
+        assert_eq!(reports.lock().unwrap().len(), 2);
+    }
+}

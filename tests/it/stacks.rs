@@ -1,0 +1,345 @@
+//! The shipped stacks (`stacks/`) and examples (`examples/`) with the shipped
+//! modules (`modules/`): every one validates and draws as a graph through the
+//! real `pgstack` binary, and the loaded stacks carry the seeds' requirements
+//! (docs/stacks.md maps each requirement to the place checked here). The
+//! database stacks are also applied against moto: the second plan is empty and
+//! the sizing knobs change parameters in place.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use pgstack::addr::ResourceAddr;
+use pgstack::config::{Expr, LoadOptions, Stack, load};
+use pgstack::provider::Registry;
+use pgstack::value::Value;
+
+use crate::support::cli::{Workdir, repo_root};
+use crate::support::moto::moto;
+
+/// Every `*.toml` under `examples/` and `stacks/`, repository-relative, sorted.
+fn shipped_stacks() -> Vec<String> {
+    let mut out = Vec::new();
+    for dir in ["examples", "stacks"] {
+        for entry in std::fs::read_dir(repo_root().join(dir)).expect("read dir") {
+            let name = entry.expect("dir entry").file_name().to_string_lossy().into_owned();
+            if name.ends_with(".toml") {
+                out.push(format!("{dir}/{name}"));
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// Repository-relative paths of every file under `dir`.
+fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(repo_root().join(dir)).expect("read dir") {
+        let path = dir.join(entry.expect("dir entry").file_name());
+        if repo_root().join(&path).is_dir() {
+            out.extend(files_under(&path));
+        } else {
+            out.push(path);
+        }
+    }
+    out
+}
+
+/// A scratch directory holding the shipped stacks and modules at their
+/// repository paths (so `state/` and module lookup stay inside it).
+fn workdir_with_stacks() -> Workdir {
+    let w = Workdir::new();
+    for f in files_under(Path::new("modules")).iter().map(|p| p.to_string_lossy().into_owned()) {
+        w.copy(&f, &f);
+    }
+    for f in shipped_stacks() {
+        w.copy(&f, &f);
+    }
+    w
+}
+
+fn load_with(rel: &str, vars: &[(&str, &str)]) -> Stack {
+    let opts =
+        LoadOptions { vars: vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(), ..Default::default() };
+    match load(&repo_root().join(rel), &opts, &Registry::aws()) {
+        Ok(l) => l.stack,
+        Err((_, diags)) => panic!("{rel} does not load: {:#?}", diags.0.iter().map(|d| &d.summary).collect::<Vec<_>>()),
+    }
+}
+
+fn load_stack(rel: &str) -> Stack {
+    load_with(rel, &[])
+}
+
+fn addr(s: &str) -> ResourceAddr {
+    s.parse().expect("address")
+}
+
+/// The expression configured for `attr` of resource `a`.
+fn attr<'s>(st: &'s Stack, a: &str, attr: &str) -> &'s Expr {
+    let rc = st.resources.get(&addr(a)).unwrap_or_else(|| panic!("no resource {a}"));
+    rc.attrs.get(attr).unwrap_or_else(|| panic!("{a} does not set {attr}"))
+}
+
+/// The value of `attr` of `a`, which must be known at load time.
+fn lit<'s>(st: &'s Stack, a: &str, name: &str) -> &'s Value {
+    attr(st, a, name).as_lit().unwrap_or_else(|| panic!("{a}.{name} is not known at load time"))
+}
+
+/// One parameter of a parameter group, as the string sent to AWS.
+fn param(st: &Stack, group: &str, name: &str) -> String {
+    match lit(st, group, "parameters").as_map().and_then(|m| m.get(name)) {
+        Some(Value::Str(s)) => s.clone(),
+        other => panic!("{group} parameter {name}: {other:?}"),
+    }
+}
+
+/// The target and attribute path of a reference.
+fn reference(e: &Expr) -> (String, Vec<String>) {
+    match e {
+        Expr::Ref(r) => (r.target.to_string(), r.path.clone()),
+        other => panic!("not a reference: {other:?}"),
+    }
+}
+
+/// Addresses of the instances of block `block` (`TYPE.NAME`, maybe in a module).
+fn instances(st: &Stack, block: &str) -> Vec<String> {
+    let block = addr(block);
+    st.resources.keys().filter(|a| a.resource() == block).map(ToString::to_string).collect()
+}
+
+fn int(n: i64) -> Value {
+    Value::Int(n)
+}
+
+/// RAM of an instance class in MiB, from the sizing functions the modules use.
+fn memory_mib(class: &str) -> i64 {
+    match pgstack::config::functions::call("instance_memory_mib", &[Value::str(class)]) {
+        Ok(Value::Int(m)) => m,
+        other => panic!("instance_memory_mib({class}): {other:?}"),
+    }
+}
+
+#[test]
+fn every_shipped_stack_validates_and_graphs() {
+    let files = shipped_stacks();
+    for expected in ["examples/aurora.toml", "examples/rds.toml", "stacks/dev.toml", "stacks/prod.toml"] {
+        assert!(files.iter().any(|f| f == expected), "{expected} is shipped: {files:?}");
+    }
+    let w = workdir_with_stacks();
+    for f in &files {
+        let st = load_stack(f);
+        let run = w.run(&["validate", f], &[]).expect(0);
+        let summary = format!("{} resources in stack `{}`", st.resources.len(), st.name);
+        assert!(run.stdout.contains(&summary), "{f}: {}", run.stdout);
+        assert!(run.stderr.is_empty(), "{f} validates without warnings: {}", run.stderr);
+
+        let dot = w.run(&["graph", f], &[]).expect(0).stdout;
+        assert!(dot.starts_with("digraph pgstack {"), "{f}: {dot}");
+        let mermaid = w.run(&["graph", f, "--format", "mermaid"], &[]).expect(0).stdout;
+        assert!(mermaid.starts_with("flowchart"), "{f}: {mermaid}");
+        for a in st.resources.keys() {
+            assert!(dot.contains(&format!("{:?};", a.to_string())), "{f}: {a} is a node of the dot graph");
+            assert!(
+                mermaid.contains(&format!("[\"{}\"]", a.to_string().replace('"', "#quot;"))),
+                "{f}: {a} in mermaid"
+            );
+        }
+        assert!(dot.contains(" -> "), "{f}: the graph has dependency edges");
+    }
+    // A stack under stacks/ is also found by its bare name.
+    let run = w.run(&["validate", "prod"], &[]).expect(0);
+    assert!(run.stdout.contains("in stack `greenlang-prod`"), "{}", run.stdout);
+}
+
+/// The standard profile: HA topology, encryption, TLS, IAM auth, backups,
+/// isolation and the sizing formulas of the seeds.
+#[test]
+fn prod_stack_carries_the_seed_requirements() {
+    let st = load_stack("stacks/prod.toml");
+    let cluster = "module.db.db_cluster.main";
+
+    // Backups, PITR window, encryption with the stack's own rotating key.
+    assert_eq!(lit(&st, cluster, "backup_retention_period"), &int(35));
+    assert_eq!(lit(&st, cluster, "storage_encrypted"), &Value::Bool(true));
+    assert_eq!(reference(attr(&st, cluster, "kms_key_id")), ("module.db.kms_key.db".into(), vec!["arn".into()]));
+    assert_eq!(lit(&st, "module.db.kms_key.db", "enable_key_rotation"), &Value::Bool(true));
+    assert_eq!(lit(&st, cluster, "skip_final_snapshot"), &Value::Bool(false));
+    assert_eq!(lit(&st, cluster, "deletion_protection"), &Value::Bool(true));
+    // IAM authentication, RDS-managed master secret (no password attribute), logs.
+    assert_eq!(lit(&st, cluster, "iam_database_authentication_enabled"), &Value::Bool(true));
+    assert_eq!(lit(&st, cluster, "manage_master_user_password"), &Value::Bool(true));
+    assert_eq!(lit(&st, cluster, "enabled_cloudwatch_logs_exports"), &Value::List(vec![Value::str("postgresql")]));
+    // TLS only.
+    let cluster_params = "module.db.db_cluster_parameter_group.main";
+    assert_eq!(reference(attr(&st, cluster, "db_cluster_parameter_group_name")).0, cluster_params);
+    assert_eq!(param(&st, cluster_params, "rds.force_ssl"), "1");
+
+    // HA: a writer at tier 0 and two readers at tier 1, each in its own AZ.
+    let writer = "module.db.db_cluster_instance.writer";
+    let readers = instances(&st, "module.db.db_cluster_instance.reader");
+    assert_eq!(readers.len(), 2, "{readers:?}");
+    assert_eq!(lit(&st, writer, "promotion_tier"), &int(0));
+    let mut azs = vec![lit(&st, writer, "availability_zone").clone()];
+    for r in readers.iter().chain([&writer.to_owned()]) {
+        assert_eq!(lit(&st, r, "publicly_accessible"), &Value::Bool(false), "{r}");
+        assert_eq!(reference(attr(&st, r, "cluster_identifier")).0, cluster, "{r}");
+        assert_eq!(reference(attr(&st, r, "db_parameter_group_name")).0, "module.db.db_parameter_group.instance");
+    }
+    for r in &readers {
+        assert_eq!(lit(&st, r, "promotion_tier"), &int(1), "{r}");
+        azs.push(lit(&st, r, "availability_zone").clone());
+    }
+    azs.sort_by_key(ToString::to_string);
+    azs.dedup();
+    assert_eq!(azs.len(), 3, "writer and readers in three distinct AZs: {azs:?}");
+
+    // Sizing: max_connections = app_replicas x conns_per_pod + reserved;
+    // shared_buffers 25% and effective_cache_size 75% of RAM, in 8 kB pages.
+    let params = "module.db.db_parameter_group.instance";
+    assert_eq!(param(&st, params, "max_connections"), (10 * 20 + 50).to_string());
+    let pages = memory_mib("db.r6g.xlarge") * 1024 / 8;
+    assert_eq!(param(&st, params, "shared_buffers"), (pages / 4).to_string());
+    assert_eq!(param(&st, params, "effective_cache_size"), (pages * 3 / 4).to_string());
+    // work_mem: half the RAM over max_connections; maintenance_work_mem: S3's 2 GB on a 32 GB class.
+    assert_eq!(param(&st, params, "work_mem"), (memory_mib("db.r6g.xlarge") * 1024 / 2 / 250).to_string());
+    assert_eq!(param(&st, params, "maintenance_work_mem"), (2 * 1024 * 1024).to_string());
+    let scaled = load_with("stacks/prod.toml", &[("app_replicas", "14"), ("instance_class", "db.r6g.2xlarge")]);
+    assert_eq!(param(&scaled, params, "max_connections"), (14 * 20 + 50).to_string());
+    let pages = memory_mib("db.r6g.2xlarge") * 1024 / 8;
+    assert_eq!(param(&scaled, params, "shared_buffers"), (pages / 4).to_string());
+
+    // Isolation: database subnets without public IPs; 5432 only from the app
+    // group and from the database group itself.
+    let subnets = instances(&st, "module.network.subnet.db");
+    assert_eq!(subnets.len(), 3);
+    for s in &subnets {
+        assert_eq!(lit(&st, s, "map_public_ip_on_launch"), &Value::Bool(false), "{s}");
+    }
+    let Expr::List(rules) = attr(&st, "module.network.security_group.db", "ingress") else {
+        panic!("ingress is a list with a reference")
+    };
+    assert_eq!(rules.len(), 2);
+    let mut peers = Vec::new();
+    for rule in rules {
+        let fields = match rule {
+            Expr::Map(m) => m.clone(),
+            Expr::Lit(Value::Map(m)) => m.iter().map(|(k, v)| (k.clone(), Expr::Lit(v.clone()))).collect(),
+            other => panic!("rule {other:?}"),
+        };
+        assert_eq!(fields["from_port"], Expr::Lit(int(5432)));
+        assert_eq!(fields["to_port"], Expr::Lit(int(5432)));
+        assert!(!fields.contains_key("cidr_blocks"), "no CIDR-based ingress: {fields:?}");
+        match (fields.get("self"), fields.get("security_groups")) {
+            (Some(Expr::Lit(Value::Bool(true))), None) => peers.push("self".to_owned()),
+            (None, Some(Expr::List(groups))) => peers.extend(groups.iter().map(|g| reference(g).0)),
+            other => panic!("unexpected peer {other:?}"),
+        }
+    }
+    peers.sort();
+    assert_eq!(peers, ["module.network.security_group.app", "self"]);
+}
+
+/// The lite profile: same layout and security, smaller and cheaper.
+#[test]
+fn dev_stack_is_the_lite_profile() {
+    let st = load_stack("stacks/dev.toml");
+    assert_eq!(instances(&st, "module.db.db_cluster_instance.reader").len(), 1);
+    assert_eq!(lit(&st, "module.db.db_cluster_instance.writer", "instance_class"), &Value::str("db.t4g.medium"));
+    assert_eq!(param(&st, "module.db.db_parameter_group.instance", "max_connections"), (2 * 10 + 20).to_string());
+    assert_eq!(param(&st, "module.db.db_cluster_parameter_group.main", "rds.force_ssl"), "1");
+    assert_eq!(lit(&st, "module.db.db_cluster.main", "storage_encrypted"), &Value::Bool(true));
+    assert_eq!(lit(&st, "module.db.db_cluster.main", "deletion_protection"), &Value::Bool(false));
+    let prod = load_stack("stacks/prod.toml");
+    assert!(st.resources.len() < prod.resources.len());
+    assert_ne!(st.name, prod.name, "separate state files");
+}
+
+/// examples/aurora.toml: writer + two readers across three AZs.
+#[test]
+fn aurora_example_spans_three_zones() {
+    let st = load_stack("examples/aurora.toml");
+    let members: Vec<String> = instances(&st, "module.aurora.db_cluster_instance.reader")
+        .into_iter()
+        .chain(["module.aurora.db_cluster_instance.writer".to_owned()])
+        .collect();
+    let mut azs: Vec<String> = members.iter().map(|m| lit(&st, m, "availability_zone").to_string()).collect();
+    azs.sort();
+    azs.dedup();
+    assert_eq!((members.len(), azs.len()), (3, 3), "{azs:?}");
+    // The readers wait for the writer: the first instance of a cluster becomes its writer.
+    for r in instances(&st, "module.aurora.db_cluster_instance.reader") {
+        assert_eq!(st.resources[&addr(&r)].depends_on, [addr("module.aurora.db_cluster_instance.writer")]);
+    }
+}
+
+/// examples/rds.toml: Multi-AZ gp3 primary with autoscaling and a same-region
+/// replica; `timeouts` given to the module reach both instances.
+#[test]
+fn rds_example_has_a_multi_az_primary_and_a_replica() {
+    let st = load_stack("examples/rds.toml");
+    let primary = "module.postgres.db_instance.primary";
+    let replica = "module.postgres.db_instance.replica";
+    assert_eq!(lit(&st, primary, "multi_az"), &Value::Bool(true));
+    assert_eq!(lit(&st, primary, "storage_type"), &Value::str("gp3"));
+    let (Value::Int(storage), Value::Int(max)) =
+        (lit(&st, primary, "allocated_storage"), lit(&st, primary, "max_allocated_storage"))
+    else {
+        panic!("storage sizes are integers")
+    };
+    assert!(max > storage, "storage autoscaling above {storage} GiB");
+    assert_eq!(lit(&st, primary, "backup_retention_period"), &int(35));
+    assert_eq!(param(&st, "module.postgres.db_parameter_group.main", "rds.force_ssl"), "1");
+    assert_eq!(reference(attr(&st, replica, "replicate_source_db")), (primary.into(), vec!["id".into()]));
+    let want = [("create", 60 * 60), ("update", 120 * 60)].map(|(k, s)| (k.to_owned(), Duration::from_secs(s)));
+    for a in [primary, replica] {
+        assert_eq!(st.resources[&addr(a)].timeouts, want.clone().into_iter().collect(), "{a}");
+    }
+}
+
+/// Applies the shipped database stacks against moto: each plans clean right
+/// after apply; the examples destroy cleanly once their guarded resources are
+/// named; more application pods (`app_replicas`) and a bigger class change the
+/// parameter groups and instances in place, never replacing a database.
+#[test]
+fn database_stacks_apply_and_plan_clean_against_moto() {
+    let m = moto();
+    let env = m.env();
+    let w = workdir_with_stacks();
+    for f in ["examples/aurora.toml", "examples/rds.toml", "stacks/prod.toml"] {
+        let n = load_stack(f).resources.len();
+        let applied = w.run(&["apply", f, "--auto-approve"], &env).expect(0);
+        assert!(applied.stdout.contains(&format!("{n} added, 0 changed, 0 destroyed")), "{f}: {}", applied.stdout);
+        let plan = w.run(&["plan", f, "--detailed-exitcode"], &env).expect(0);
+        assert!(plan.stdout.contains("No changes."), "{f}: {}", plan.stdout);
+    }
+
+    // The formula: 14 pods make max_connections 330, an in-place parameter change.
+    let plan = w.run(&["plan", "prod", "--var", "app_replicas=14", "--detailed-exitcode"], &env).expect(2);
+    assert!(plan.stdout.contains("module.db.db_parameter_group.instance will be updated in-place"), "{}", plan.stdout);
+    assert!(plan.stdout.contains("\"250\" -> \"330\""), "{}", plan.stdout);
+    assert!(plan.stdout.contains("0 to add, 1 to change, 0 to destroy"), "{}", plan.stdout);
+    w.run(&["apply", "prod", "--var", "app_replicas=14", "--auto-approve"], &env).expect(0);
+    w.run(&["plan", "prod", "--var", "app_replicas=14", "--detailed-exitcode"], &env).expect(0);
+
+    // A bigger class resizes the instances and their memory parameters in place.
+    let bigger = ["plan", "examples/aurora.toml", "--var", "instance_class=db.r6g.xlarge", "--detailed-exitcode"];
+    let plan = w.run(&bigger, &env).expect(2);
+    assert!(plan.stdout.contains("0 to add, 4 to change, 0 to destroy"), "{}", plan.stdout);
+    assert!(!plan.stdout.contains("must be replaced"), "{}", plan.stdout);
+
+    for (f, module) in [("examples/aurora.toml", "aurora"), ("examples/rds.toml", "postgres")] {
+        let st = load_stack(f);
+        let mut args = vec!["destroy".to_owned(), f.to_owned(), "--auto-approve".to_owned()];
+        for a in st.resources.keys().map(ToString::to_string) {
+            if a.starts_with(&format!("module.{module}.db_")) && !a.contains("parameter_group") || a.contains("kms_key")
+            {
+                args.extend(["--allow-destroy".to_owned(), a]);
+            }
+        }
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let destroyed = w.run(&args, &env).expect(0);
+        let n = st.resources.len();
+        assert!(destroyed.stdout.contains(&format!("0 added, 0 changed, {n} destroyed")), "{f}: {}", destroyed.stdout);
+    }
+}
