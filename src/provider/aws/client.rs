@@ -68,9 +68,11 @@ impl Intercept for CountingInterceptor {
         "pgstack-call-counter"
     }
 
-    fn read_before_execution(
+    // Not `read_before_execution`: the operation's metadata is not in the bag yet there.
+    fn read_before_serialization(
         &self,
         _ctx: &aws_smithy_runtime_api::client::interceptors::context::BeforeSerializationInterceptorContextRef<'_>,
+        _rc: &RuntimeComponents,
         cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
         let key = cfg
