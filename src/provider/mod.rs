@@ -6,6 +6,8 @@
 
 pub mod aws;
 #[cfg(test)]
+mod docs_tests;
+#[cfg(test)]
 pub mod fake;
 pub mod schema;
 pub mod waiter;

@@ -1,0 +1,54 @@
+//! docs/resources.md is generated from the schemas, and this test keeps it so:
+//! it fails when the file differs from what the schemas say. Regenerate with
+//! `PGSTACK_UPDATE_DOCS=1 cargo test --lib resources_doc`.
+
+use std::fmt::Write;
+
+use super::Registry;
+use super::schema::{AttrType, Mode};
+
+fn reference(registry: &Registry) -> String {
+    let mut out = String::from(
+        "# Resource types\n\nGenerated from the provider schemas (`src/provider/aws/*.rs`); do not edit by hand.\n\
+         Regenerate: `PGSTACK_UPDATE_DOCS=1 cargo test --lib resources_doc`.\n\n\
+         Modes: **required**, optional (unset = not managed, unless it has a default), computed (set by AWS,\n\
+         referencable). *Replaces* = changing it deletes and re-creates the resource.\n\
+         *Guarded* types fall under the data-loss guard (`--allow-destroy ADDR`).\n",
+    );
+    for name in registry.names() {
+        let Some(t) = registry.get(name) else { continue };
+        let schema = t.schema();
+        let _ = write!(out, "\n## `{name}`\n\n");
+        if schema.guarded {
+            out.push_str("*Guarded*: deleting or replacing it needs `--allow-destroy`.\n\n");
+        }
+        out.push_str("| attribute | type | mode | default | replaces |\n|---|---|---|---|---|\n");
+        for a in schema.attrs {
+            let mode = match a.mode {
+                Mode::Required => "**required**",
+                Mode::Optional if a.config_only => "optional, config only",
+                Mode::Optional => "optional",
+                Mode::Computed => "computed",
+            };
+            let ty = match a.ty {
+                AttrType::Object(_) => "table".to_owned(),
+                ref other => other.describe(),
+            };
+            let default = a.default.map(|d| format!("`{}`", d.value())).unwrap_or_default();
+            let replaces = if a.force_new { "yes" } else { "" };
+            let _ = writeln!(out, "| `{}` | {ty} | {mode} | {default} | {replaces} |", a.name);
+        }
+    }
+    out
+}
+
+#[test]
+fn resources_doc_matches_the_schemas() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/resources.md");
+    let want = reference(&Registry::aws());
+    if std::env::var_os("PGSTACK_UPDATE_DOCS").is_some() {
+        std::fs::write(path, &want).unwrap();
+    }
+    let have = std::fs::read_to_string(path).unwrap_or_default();
+    assert!(have == want, "docs/resources.md is out of date: PGSTACK_UPDATE_DOCS=1 cargo test --lib resources_doc");
+}
