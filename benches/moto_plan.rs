@@ -92,15 +92,31 @@ fn main() {
         let (t, out) = run(&["plan", "bench.toml", "--detailed-exitcode", "-v"]);
         assert_eq!(out.status.code(), Some(0), "plan is not empty:\n{}", String::from_utf8_lossy(&out.stdout));
         times.push(t);
-        calls = String::from_utf8_lossy(&out.stderr).lines().find(|l| l.starts_with("AWS API calls")).unwrap_or("").to_owned();
+        calls = String::from_utf8_lossy(&out.stderr)
+            .lines()
+            .find(|l| l.starts_with("AWS API calls"))
+            .unwrap_or("")
+            .to_owned();
     }
     times.sort();
     let median = times[times.len() / 2];
     println!("moto_plan: 7-resource stack (VPC, 2 subnets, SG, KMS key, subnet group, Aurora cluster)");
     println!("  apply (create all)      : {apply_time:>8.1?}");
-    println!("  no-change plan (median) : {median:>8.1?}  (min {:.1?}, max {:.1?}, 5 runs, process start included)", times[0], times[times.len() - 1]);
+    println!(
+        "  no-change plan (median) : {median:>8.1?}  (min {:.1?}, max {:.1?}, 5 runs, process start included)",
+        times[0],
+        times[times.len() - 1]
+    );
     println!("  {calls}");
-    let _ = run(&["destroy", "bench.toml", "--auto-approve", "--allow-destroy", "kms_key.db", "--allow-destroy", "db_cluster.main"]);
+    let _ = run(&[
+        "destroy",
+        "bench.toml",
+        "--auto-approve",
+        "--allow-destroy",
+        "kms_key.db",
+        "--allow-destroy",
+        "db_cluster.main",
+    ]);
     let _ = std::fs::remove_dir_all(&dir);
     // The server exits when its stdin closes.
     drop(moto.stdin.take());

@@ -75,15 +75,18 @@ fn main() {
     let mut state = StateFile::new("scale");
     let mut counter = 0u64;
     loop {
-        let plan = build(&stack, &registry, &Refreshed::from_state(state.clone()), &PlanOptions::default())
-            .expect("plan");
+        let plan =
+            build(&stack, &registry, &Refreshed::from_state(state.clone()), &PlanOptions::default()).expect("plan");
         let creates: Vec<_> = plan
             .changes
             .iter()
             .filter(|c| c.action == Action::Create)
             .filter(|c| {
                 let schema = registry.get(&c.rtype).expect("type").schema();
-                c.after.iter().flatten().all(|(k, v)| !v.contains_unknown() || schema.attr(k).is_some_and(|a| a.mode == Mode::Computed))
+                c.after
+                    .iter()
+                    .flatten()
+                    .all(|(k, v)| !v.contains_unknown() || schema.attr(k).is_some_and(|a| a.mode == Mode::Computed))
             })
             .cloned()
             .collect();

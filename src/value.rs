@@ -94,9 +94,7 @@ impl Value {
 
     /// The list of strings in a `List`, skipping anything that is not a string.
     pub fn string_list(&self) -> Vec<String> {
-        self.as_list()
-            .map(|l| l.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect())
-            .unwrap_or_default()
+        self.as_list().map(|l| l.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect()).unwrap_or_default()
     }
 
     /// A short type name for diagnostics.
@@ -129,9 +127,7 @@ impl Value {
             },
             serde_json::Value::String(s) => Value::Str(s.clone()),
             serde_json::Value::Array(a) => Value::List(a.iter().map(Value::from_json).collect()),
-            serde_json::Value::Object(o) if o.len() == 1 && o.contains_key(UNKNOWN_MARKER) => {
-                Value::Unknown
-            }
+            serde_json::Value::Object(o) if o.len() == 1 && o.contains_key(UNKNOWN_MARKER) => Value::Unknown,
             serde_json::Value::Object(o) => {
                 Value::Map(o.iter().map(|(k, v)| (k.clone(), Value::from_json(v))).collect())
             }

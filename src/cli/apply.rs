@@ -48,9 +48,7 @@ fn read_saved_plan(arg: &str) -> Result<Option<SavedPlan>, CliError> {
     if !text.trim_start().starts_with('{') {
         return Ok(None);
     }
-    serde_json::from_str(&text)
-        .map(Some)
-        .map_err(|e| CliError::msg(format!("{arg} is not a pgstack plan file: {e}")))
+    serde_json::from_str(&text).map(Some).map_err(|e| CliError::msg(format!("{arg} is not a pgstack plan file: {e}")))
 }
 
 async fn apply_saved(g: &GlobalArgs, ui: Ui, saved: SavedPlan, args: &ApplyArgs) -> CliResult {
@@ -71,7 +69,13 @@ async fn apply_saved(g: &GlobalArgs, ui: Ui, saved: SavedPlan, args: &ApplyArgs)
 }
 
 /// Guards, confirms and applies a plan; prints the outcome.
-async fn run(session: &Session, plan: Plan, allow: &[ResourceAddr], auto_approve: bool, parallelism: usize) -> CliResult {
+async fn run(
+    session: &Session,
+    plan: Plan,
+    allow: &[ResourceAddr],
+    auto_approve: bool,
+    parallelism: usize,
+) -> CliResult {
     let ui = session.ui;
     let refused = plan.unallowed_destroys(allow);
     if !refused.is_empty() {
@@ -103,8 +107,9 @@ async fn run(session: &Session, plan: Plan, allow: &[ResourceAddr], auto_approve
     tokio::spawn(async move {
         if tokio::signal::ctrl_c().await.is_ok() {
             on_interrupt.store(true, Ordering::SeqCst);
-            Ui { style: ui.style, verbose: false }
-                .err("\nInterrupt received: no new operations will start; waiting for running ones, then saving state.\n");
+            Ui { style: ui.style, verbose: false }.err(
+                "\nInterrupt received: no new operations will start; waiting for running ones, then saving state.\n",
+            );
         }
     });
     let applier = Applier {
@@ -152,12 +157,11 @@ async fn run(session: &Session, plan: Plan, allow: &[ResourceAddr], auto_approve
 
 pub async fn import(g: &GlobalArgs, ui: Ui, stack: &str, addr: ResourceAddr, id: String) -> CliResult {
     let session = Session::open(g, ui, stack)?;
-    let rc = session
-        .stack
-        .resources
-        .get(&addr)
-        .ok_or_else(|| CliError::msg(format!("`{addr}` is not declared in the stack")).hint("declare it first, then import it"))?;
-    let provider = session.registry.get(&addr.rtype).ok_or_else(|| CliError::msg(format!("unknown type `{}`", addr.rtype)))?;
+    let rc = session.stack.resources.get(&addr).ok_or_else(|| {
+        CliError::msg(format!("`{addr}` is not declared in the stack")).hint("declare it first, then import it")
+    })?;
+    let provider =
+        session.registry.get(&addr.rtype).ok_or_else(|| CliError::msg(format!("unknown type `{}`", addr.rtype)))?;
     let _lock = session.lock("import").await?;
     let state = session.state().await?;
     if state.resources.contains_key(&addr) {
@@ -188,6 +192,8 @@ pub async fn import(g: &GlobalArgs, ui: Ui, stack: &str, addr: ResourceAddr, id:
         );
     })
     .await?;
-    ui.out(&format!("Imported {addr} ({id}).\nRun `pgstack plan {stack}` to see how it differs from the configuration.\n"));
+    ui.out(&format!(
+        "Imported {addr} ({id}).\nRun `pgstack plan {stack}` to see how it differs from the configuration.\n"
+    ));
     Ok(ExitCode::SUCCESS)
 }

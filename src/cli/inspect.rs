@@ -12,7 +12,12 @@ use crate::value::Value;
 pub fn validate(g: &GlobalArgs, ui: Ui, stack: &str) -> CliResult {
     let (s, sources, _) = load(g, ui, stack, &load_options(g)?)?;
     ResourceGraph::build(&s).map_err(|d| CliError::Diagnostics(sources, d))?;
-    ui.out(&format!("{} {} resources in stack `{}`.\n", ui.style.green("The stack is valid:"), s.resources.len(), s.name));
+    ui.out(&format!(
+        "{} {} resources in stack `{}`.\n",
+        ui.style.green("The stack is valid:"),
+        s.resources.len(),
+        s.name
+    ));
     Ok(ExitCode::SUCCESS)
 }
 
@@ -55,7 +60,10 @@ pub async fn output(g: &GlobalArgs, ui: Ui, stack: &str, name: Option<&str>, jso
 
 pub async fn state(g: &GlobalArgs, ui: Ui, cmd: StateCommand) -> CliResult {
     let stack = match &cmd {
-        StateCommand::List { stack } | StateCommand::Show { stack, .. } | StateCommand::Rm { stack, .. } | StateCommand::Mv { stack, .. } => stack,
+        StateCommand::List { stack }
+        | StateCommand::Show { stack, .. }
+        | StateCommand::Rm { stack, .. }
+        | StateCommand::Mv { stack, .. } => stack,
     };
     let session = Session::open(g, ui, stack)?;
     match cmd {
@@ -68,7 +76,12 @@ pub async fn state(g: &GlobalArgs, ui: Ui, cmd: StateCommand) -> CliResult {
         StateCommand::Show { addr, .. } => {
             let state = session.state().await?;
             let r = state.resources.get(&addr).ok_or_else(|| CliError::msg(format!("`{addr}` is not in state")))?;
-            ui.out(&format!("# {addr}\nid     = {:?}\nregion = {:?}\nstatus = {:?}\n", r.id.as_deref().unwrap_or(""), r.region, r.status));
+            ui.out(&format!(
+                "# {addr}\nid     = {:?}\nregion = {:?}\nstatus = {:?}\n",
+                r.id.as_deref().unwrap_or(""),
+                r.region,
+                r.status
+            ));
             for (k, v) in &r.attributes {
                 ui.out(&format!("{k} = {v}\n"));
             }

@@ -43,7 +43,11 @@ pub async fn plan(g: &GlobalArgs, ui: Ui, args: PlanArgs) -> CliResult {
         let text = serde_json::to_string_pretty(&saved).map_err(|e| CliError::msg(e.to_string()))?;
         std::fs::write(out, text).map_err(|e| CliError::msg(format!("writing {}: {e}", out.display())))?;
         if !args.json {
-            ui.out(&format!("\nSaved the plan to {}. Apply exactly this plan with: pgstack apply {}\n", out.display(), out.display()));
+            ui.out(&format!(
+                "\nSaved the plan to {}. Apply exactly this plan with: pgstack apply {}\n",
+                out.display(),
+                out.display()
+            ));
         }
     }
     Ok(if args.detailed_exitcode && plan.has_changes() { ExitCode::from(2) } else { ExitCode::SUCCESS })

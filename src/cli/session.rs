@@ -42,7 +42,12 @@ pub fn load_options(g: &GlobalArgs) -> Result<LoadOptions, CliError> {
 }
 
 /// Loads and validates a stack, printing warnings.
-pub fn load(g: &GlobalArgs, ui: Ui, stack_arg: &str, opts: &LoadOptions) -> Result<(Stack, SourceMap, Registry), CliError> {
+pub fn load(
+    g: &GlobalArgs,
+    ui: Ui,
+    stack_arg: &str,
+    opts: &LoadOptions,
+) -> Result<(Stack, SourceMap, Registry), CliError> {
     let registry = Registry::aws();
     let path = config::resolve_stack_path(stack_arg);
     let loaded = config::load(&path, opts, &registry).map_err(|(s, d)| CliError::Diagnostics(s, d))?;

@@ -197,7 +197,9 @@ impl Applier {
         let (hook, addr) = (self.hook.clone(), c.address.clone());
         let timeout = self.stack.resources.get(&c.address).and_then(|rc| rc.timeouts.get(operation).copied());
         Ctx::new(self.aws.clone(), c.region.clone(), self.stack.name.clone())
-            .with_progress(Progress::new(move |what, elapsed| hook.event(Event::Waiting { addr: &addr, what, elapsed })))
+            .with_progress(Progress::new(move |what, elapsed| {
+                hook.event(Event::Waiting { addr: &addr, what, elapsed })
+            }))
             .with_timeout(timeout)
     }
 
@@ -271,7 +273,10 @@ impl Applier {
     async fn delete(&self, c: &ResourceChange) -> Result<Option<String>, String> {
         let provider = self.registry.get(&c.rtype).ok_or("unknown resource type")?;
         let id = c.id.clone().ok_or("no id recorded")?;
-        provider.delete(&self.ctx(c, "delete"), &id, c.before.as_ref().unwrap_or(&Attrs::new())).await.map_err(|e| e.to_string())?;
+        provider
+            .delete(&self.ctx(c, "delete"), &id, c.before.as_ref().unwrap_or(&Attrs::new()))
+            .await
+            .map_err(|e| e.to_string())?;
         self.live
             .commit(|s| {
                 s.resources.remove(&c.address);
@@ -296,7 +301,10 @@ impl Applier {
         if c.adopted {
             let before = c.before.clone().unwrap_or_default();
             let adopted = entry(Status::Ready, c.id.clone(), before);
-            self.live.commit(|s| drop(s.resources.insert(c.address.clone(), adopted))).await.map_err(|e| e.to_string())?;
+            self.live
+                .commit(|s| drop(s.resources.insert(c.address.clone(), adopted)))
+                .await
+                .map_err(|e| e.to_string())?;
             if c.action == Action::NoOp {
                 return Ok(c.id.clone());
             }
@@ -305,7 +313,10 @@ impl Applier {
         match c.action {
             Action::Create | Action::Replace => {
                 let pending = entry(Status::CreatePending, None, Attrs::new());
-                self.live.commit(|s| drop(s.resources.insert(c.address.clone(), pending))).await.map_err(|e| e.to_string())?;
+                self.live
+                    .commit(|s| drop(s.resources.insert(c.address.clone(), pending)))
+                    .await
+                    .map_err(|e| e.to_string())?;
                 let created = match provider.create(&ctx, &desired).await {
                     Ok(attrs) => attrs,
                     Err(ProviderError::Transport { message, .. }) => {
@@ -316,7 +327,10 @@ impl Applier {
                 failpoint::hit("after-create", &c.address);
                 let id = created.get("id").and_then(Value::as_str).map(str::to_owned);
                 let stored = entry(Status::Ready, id.clone(), self.to_store(c, created, &desired));
-                self.live.commit(|s| drop(s.resources.insert(c.address.clone(), stored))).await.map_err(|e| e.to_string())?;
+                self.live
+                    .commit(|s| drop(s.resources.insert(c.address.clone(), stored)))
+                    .await
+                    .map_err(|e| e.to_string())?;
                 Ok(id)
             }
             Action::Update => {
@@ -326,7 +340,10 @@ impl Applier {
                 let prior = c.before.clone().or_else(|| self.state_attrs(&c.address)).unwrap_or_default();
                 let updated = provider.update(&ctx, &id, &prior, &desired).await.map_err(|e| e.to_string())?;
                 let stored = entry(Status::Ready, Some(id.clone()), self.to_store(c, updated, &desired));
-                self.live.commit(|s| drop(s.resources.insert(c.address.clone(), stored))).await.map_err(|e| e.to_string())?;
+                self.live
+                    .commit(|s| drop(s.resources.insert(c.address.clone(), stored)))
+                    .await
+                    .map_err(|e| e.to_string())?;
                 Ok(Some(id))
             }
             Action::NoOp | Action::Delete => Ok(c.id.clone()),
@@ -348,18 +365,29 @@ impl Applier {
         let provider = self.registry.get(&c.rtype).ok_or("unknown resource type")?;
         // Our own window, not the resource's create timeout.
         let ctx = &ctx.clone().with_timeout(None);
-        let found = wait_for(ctx, "a create whose reply was lost to show up", LOST_CREATE_WINDOW, Backoff::default(), || async {
-            Ok(match provider.find_created(ctx, &c.address).await? {
-                Some(id) => Poll::Ready(id),
-                None => Poll::Pending("not found yet".to_owned()),
-            })
-        })
+        let found = wait_for(
+            ctx,
+            "a create whose reply was lost to show up",
+            LOST_CREATE_WINDOW,
+            Backoff::default(),
+            || async {
+                Ok(match provider.find_created(ctx, &c.address).await? {
+                    Some(id) => Poll::Ready(id),
+                    None => Poll::Pending("not found yet".to_owned()),
+                })
+            },
+        )
         .await;
         let lost = |why: String| {
-            format!("the create's reply was lost ({message}) and {why}; run apply again: the next run looks for it first")
+            format!(
+                "the create's reply was lost ({message}) and {why}; run apply again: the next run looks for it first"
+            )
         };
         let id = found.map_err(|e| lost(format!("no object with its tags appeared ({e})")))?;
-        let mut read = provider.read_many(ctx, std::slice::from_ref(&id), &ReadScope::All).await.map_err(|e| lost(e.to_string()))?;
+        let mut read = provider
+            .read_many(ctx, std::slice::from_ref(&id), &ReadScope::All)
+            .await
+            .map_err(|e| lost(e.to_string()))?;
         let existing = read.remove(&id).ok_or_else(|| lost(format!("{id} vanished")))?;
         provider.update(ctx, &id, &existing, desired).await.map_err(|e| lost(format!("finishing it failed: {e}")))
     }

@@ -15,15 +15,43 @@ use crate::plan::Action;
 #[derive(Debug, Clone)]
 pub enum Event<'a> {
     /// Reading `count` objects of one type in one region.
-    Refreshing { rtype: &'a str, region: &'a str, count: usize },
+    Refreshing {
+        rtype: &'a str,
+        region: &'a str,
+        count: usize,
+    },
     /// An interrupted create was found by its tags and will be adopted.
-    Adopted { addr: &'a ResourceAddr, id: &'a str },
-    Started { addr: &'a ResourceAddr, action: Action, deleting: bool },
+    Adopted {
+        addr: &'a ResourceAddr,
+        id: &'a str,
+    },
+    Started {
+        addr: &'a ResourceAddr,
+        action: Action,
+        deleting: bool,
+    },
     /// Still working (waiting for AWS), with what and for how long.
-    Waiting { addr: &'a ResourceAddr, what: &'a str, elapsed: Duration },
-    Finished { addr: &'a ResourceAddr, action: Action, deleting: bool, id: Option<&'a str>, elapsed: Duration },
-    Failed { addr: &'a ResourceAddr, action: Action, error: &'a str },
-    Skipped { addr: &'a ResourceAddr, because: &'a ResourceAddr },
+    Waiting {
+        addr: &'a ResourceAddr,
+        what: &'a str,
+        elapsed: Duration,
+    },
+    Finished {
+        addr: &'a ResourceAddr,
+        action: Action,
+        deleting: bool,
+        id: Option<&'a str>,
+        elapsed: Duration,
+    },
+    Failed {
+        addr: &'a ResourceAddr,
+        action: Action,
+        error: &'a str,
+    },
+    Skipped {
+        addr: &'a ResourceAddr,
+        because: &'a ResourceAddr,
+    },
 }
 
 /// Receives engine events (progress lines, logs, tests).

@@ -80,7 +80,12 @@ pub async fn refresh(
         let ctx = ctx(&region);
         let err = |source| RefreshError::Read { rtype: rtype.clone(), region: region.clone(), source };
         let found = match provider.find_created(&ctx, &addr).await.map_err(err)? {
-            Some(id) => provider.read_many(&ctx, std::slice::from_ref(&id), &ReadScope::All).await.map_err(err)?.remove(&id).map(|a| (id, a)),
+            Some(id) => provider
+                .read_many(&ctx, std::slice::from_ref(&id), &ReadScope::All)
+                .await
+                .map_err(err)?
+                .remove(&id)
+                .map(|a| (id, a)),
             None => None,
         };
         match found {

@@ -41,7 +41,12 @@ pub fn diff_with(
         }
         let before = current.get(name).cloned().unwrap_or(Value::Null);
         if !equal(&attr.ty, &before, after) && (after.contains_unknown() || !suppress(name, &before, after)) {
-            out.push(AttrChange { name: name.clone(), before, after: after.clone(), forces_replacement: attr.force_new });
+            out.push(AttrChange {
+                name: name.clone(),
+                before,
+                after: after.clone(),
+                forces_replacement: attr.force_new,
+            });
         }
     }
     out

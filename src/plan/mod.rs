@@ -189,7 +189,12 @@ pub struct PlanOptions {
 }
 
 /// Builds the plan. Pure: all AWS reads already happened in `refreshed`.
-pub fn build(stack: &Stack, registry: &Registry, refreshed: &Refreshed, opts: &PlanOptions) -> Result<Plan, Diagnostics> {
+pub fn build(
+    stack: &Stack,
+    registry: &Registry,
+    refreshed: &Refreshed,
+    opts: &PlanOptions,
+) -> Result<Plan, Diagnostics> {
     let graph = ResourceGraph::build(stack)?;
     let deps = graph::dependencies(stack);
     let order = petgraph::algo::toposort(&graph.graph, None).map_err(|_| Diagnostics::default())?;
@@ -334,7 +339,11 @@ pub fn build(stack: &Stack, registry: &Registry, refreshed: &Refreshed, opts: &P
         state_serial: refreshed.state.serial,
         changes,
         forget,
-        drift: if refreshed.refreshed { drift(registry, refreshed, &managed_attrs(stack, registry)) } else { Vec::new() },
+        drift: if refreshed.refreshed {
+            drift(registry, refreshed, &managed_attrs(stack, registry))
+        } else {
+            Vec::new()
+        },
         outputs,
         destroy: opts.destroy,
     })

@@ -41,7 +41,13 @@ impl Backoff {
 /// Polls `check` until it is ready. `what` names the wait for progress lines
 /// ("cluster to become available"); the timeout is the resource's own
 /// (`ctx.timeout`) or `default_timeout`.
-pub async fn wait_for<T, F, Fut>(ctx: &Ctx, what: &str, default_timeout: Duration, backoff: Backoff, mut check: F) -> Result<T>
+pub async fn wait_for<T, F, Fut>(
+    ctx: &Ctx,
+    what: &str,
+    default_timeout: Duration,
+    backoff: Backoff,
+    mut check: F,
+) -> Result<T>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<Poll<T>>>,
@@ -55,7 +61,10 @@ where
             Poll::Pending(status) => {
                 let elapsed = started.elapsed();
                 if elapsed >= timeout {
-                    return Err(ProviderError::Timeout { what: format!("{what} (last status: {status})"), after: elapsed });
+                    return Err(ProviderError::Timeout {
+                        what: format!("{what} (last status: {status})"),
+                        after: elapsed,
+                    });
                 }
                 ctx.progress.report(&format!("waiting for {what} (status: {status})"), elapsed);
                 tokio::time::sleep(delay.min(timeout.saturating_sub(elapsed))).await;

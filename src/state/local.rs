@@ -76,8 +76,13 @@ impl StateBackend for LocalBackend {
         if let Some(dir) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
             fs::create_dir_all(dir).map_err(|e| self.io(dir, e))?;
         }
-        let mut file =
-            OpenOptions::new().read(true).write(true).create(true).truncate(false).open(&path).map_err(|e| self.io(&path, e))?;
+        let mut file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .map_err(|e| self.io(&path, e))?;
         match file.try_lock() {
             Ok(()) => {
                 let text = serde_json::to_string(&info).unwrap_or_default();
@@ -136,7 +141,8 @@ mod tests {
         assert_eq!(b.load().await.unwrap().unwrap().serial, 7);
         let backup = StateFile::from_json(&fs::read_to_string(b.backup_path()).unwrap()).unwrap();
         assert_eq!(backup.serial, 0);
-        let leftovers: Vec<_> = fs::read_dir(dir.path()).unwrap().filter_map(|e| e.ok()).map(|e| e.file_name()).collect();
+        let leftovers: Vec<_> =
+            fs::read_dir(dir.path()).unwrap().filter_map(|e| e.ok()).map(|e| e.file_name()).collect();
         assert_eq!(leftovers.len(), 2, "only the state and its backup remain: {leftovers:?}");
     }
 

@@ -70,7 +70,10 @@ impl Ui {
 
     /// Asks for `yes`; anything else (or no terminal) is a no.
     pub fn confirm(&self, question: &str) -> bool {
-        self.err(&format!("\n{}\n  Only 'yes' will be accepted to approve.\n\n  Enter a value: ", self.style.bold(question)));
+        self.err(&format!(
+            "\n{}\n  Only 'yes' will be accepted to approve.\n\n  Enter a value: ",
+            self.style.bold(question)
+        ));
         let mut line = String::new();
         std::io::stdin().read_line(&mut line).is_ok() && line.trim() == "yes"
     }

@@ -47,7 +47,8 @@ pub fn render(plan: &Plan, style: Style) -> String {
         out.push('\n');
     }
     let s = plan.summary();
-    let _ = writeln!(out, "{} {} to add, {} to change, {} to destroy.", style.bold("Plan:"), s.add, s.change, s.destroy);
+    let _ =
+        writeln!(out, "{} {} to add, {} to change, {} to destroy.", style.bold("Plan:"), s.add, s.change, s.destroy);
     let guarded: Vec<String> = plan.changes.iter().filter(|c| c.guarded).map(|c| c.address.to_string()).collect();
     if !guarded.is_empty() {
         let _ = writeln!(
@@ -173,7 +174,11 @@ fn change_lines(ch: &AttrChange, width: usize, style: Style) -> String {
                 let _ = writeln!(out, "          {} {},", style.green("+"), multiline(y, 12));
             }
             if unchanged > 0 {
-                let _ = writeln!(out, "            # ({unchanged} unchanged element{} hidden)", if unchanged == 1 { "" } else { "s" });
+                let _ = writeln!(
+                    out,
+                    "            # ({unchanged} unchanged element{} hidden)",
+                    if unchanged == 1 { "" } else { "s" }
+                );
             }
             out.push_str("        ]\n");
         }
@@ -300,7 +305,12 @@ mod tests {
             Action::Replace,
             Some(after.clone()),
             Some(after),
-            vec![AttrChange { name: "key_usage".into(), before: "A".into(), after: "B".into(), forces_replacement: true }],
+            vec![AttrChange {
+                name: "key_usage".into(),
+                before: "A".into(),
+                after: "B".into(),
+                forces_replacement: true,
+            }],
         );
         replace.address = ResourceAddr::new("kms_key", "old");
         insta::assert_snapshot!(render(&plan(vec![create, update, replace]), Style { color: false }));
@@ -321,7 +331,9 @@ pub fn drift_markdown(plan: &Plan) -> String {
         return out;
     }
     if !plan.drift.is_empty() {
-        out.push_str("### Changed outside pgstack\n\n| Resource | Attribute | Recorded | Actual |\n|---|---|---|---|\n");
+        out.push_str(
+            "### Changed outside pgstack\n\n| Resource | Attribute | Recorded | Actual |\n|---|---|---|---|\n",
+        );
         for d in &plan.drift {
             match &d.changes {
                 None => {

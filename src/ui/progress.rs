@@ -40,7 +40,9 @@ impl Hook for Progress {
                 format!("Refreshing {count} {rtype} in {region}...")
             }
             Event::Adopted { addr, id } => format!("{addr}: found {id} from an interrupted create; adopting it"),
-            Event::Started { addr, action, deleting } => format!("{}: {}", s.bold(&addr.to_string()), verb(action, deleting, false)),
+            Event::Started { addr, action, deleting } => {
+                format!("{}: {}", s.bold(&addr.to_string()), verb(action, deleting, false))
+            }
             Event::Waiting { addr, what, elapsed } => format!("{addr}: Still {what}... [{} elapsed]", secs(elapsed)),
             Event::Finished { addr, action, deleting, id, elapsed } => {
                 let id = id.map(|i| format!(" [id={i}]")).unwrap_or_default();

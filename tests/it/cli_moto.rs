@@ -53,7 +53,13 @@ async fn quickstart_applies_plans_clean_updates_in_place_and_destroys() {
 
     // A rule change is an in-place update of the security group, not a replacement.
     let text = std::fs::read_to_string(w.path().join("quickstart.toml")).unwrap();
-    w.write("quickstart.toml", &text.replace("to_port = 5432, protocol = \"tcp\", self = true", "to_port = 5433, protocol = \"tcp\", self = true"));
+    w.write(
+        "quickstart.toml",
+        &text.replace(
+            "to_port = 5432, protocol = \"tcp\", self = true",
+            "to_port = 5433, protocol = \"tcp\", self = true",
+        ),
+    );
     let plan = w.run(&["plan", "quickstart.toml", "--var", var, "--detailed-exitcode"], &env).expect(2);
     assert!(plan.stdout.contains("security_group.db will be updated in-place"), "{}", plan.stdout);
     assert!(!plan.stdout.contains("must be replaced"), "{}", plan.stdout);
@@ -162,7 +168,9 @@ async fn drift_reports_out_of_band_changes_and_exits_2() {
 
     let vpc = vpcs_tagged(&m, "vpc.main").await.remove(0);
     let ec2 = m.factory().ec2(REGION).await;
-    ec2.create_tags().resources(&vpc).tags(aws_sdk_ec2::types::Tag::builder().key("Owner").value("someone").build())
+    ec2.create_tags()
+        .resources(&vpc)
+        .tags(aws_sdk_ec2::types::Tag::builder().key("Owner").value("someone").build())
         .send()
         .await
         .unwrap();
@@ -224,7 +232,10 @@ async fn replacing_a_guarded_key_needs_allow_destroy_then_swaps_it() {
     let old_arn = w.run(&["output", "quickstart.toml", "kms_key_arn"], &env).expect(0).stdout.trim().to_owned();
 
     let text = std::fs::read_to_string(w.path().join("quickstart.toml")).unwrap();
-    w.write("quickstart.toml", &text.replace("enable_key_rotation = true", "enable_key_rotation = true\nmulti_region = true"));
+    w.write(
+        "quickstart.toml",
+        &text.replace("enable_key_rotation = true", "enable_key_rotation = true\nmulti_region = true"),
+    );
     let plan = w.run(&["plan", "quickstart.toml", "--detailed-exitcode"], &env).expect(2);
     assert!(plan.stdout.contains("kms_key.db must be replaced"), "{}", plan.stdout);
     assert!(plan.stdout.contains("multi_region") && plan.stdout.contains("# forces replacement"), "{}", plan.stdout);

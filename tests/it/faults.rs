@@ -84,7 +84,8 @@ async fn ctrl_c_lets_running_calls_finish_saves_state_and_a_rerun_completes() {
     let mut rest = String::new();
     std::io::Read::read_to_string(&mut stderr, &mut rest).unwrap();
     let out = child.wait_with_output().unwrap();
-    let run = Run { code: out.status.code(), stdout: String::from_utf8_lossy(&out.stdout).into(), stderr: seen + &rest };
+    let run =
+        Run { code: out.status.code(), stdout: String::from_utf8_lossy(&out.stdout).into(), stderr: seen + &rest };
     let run = run.expect(1);
     assert!(run.stderr.contains("Interrupt received"), "{}", run.stderr);
     assert!(run.stderr.contains("not started (interrupted)"), "{}", run.stderr);
@@ -93,7 +94,12 @@ async fn ctrl_c_lets_running_calls_finish_saves_state_and_a_rerun_completes() {
     assert!(!state.contains("create_pending"), "running creates finished and were recorded:\n{state}");
     let state: serde_json::Value = serde_json::from_str(&state).unwrap();
     let recorded = |prefix: &str| {
-        state["resources"].as_array().unwrap().iter().filter(|r| r["address"].as_str().unwrap().starts_with(prefix)).count()
+        state["resources"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|r| r["address"].as_str().unwrap().starts_with(prefix))
+            .count()
     };
     let (vpcs, subnets) = count_tagged(&m, "pgstack:stack", "quickstart").await;
     assert!(subnets >= 1, "the subnet being created when interrupted finished");

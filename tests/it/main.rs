@@ -2,14 +2,14 @@
 //! expensive to link). Modules that talk to AWS use the moto harness in
 //! `support::moto`.
 
-mod support;
-mod moto_smoke;
-mod providers_kms_rds;
-mod validate;
 mod cli_moto;
-mod providers_ec2;
-mod providers_params;
-mod stacks;
-mod providers_aurora;
 mod faults;
+mod moto_smoke;
+mod providers_aurora;
+mod providers_ec2;
+mod providers_kms_rds;
+mod providers_params;
 mod providers_rds;
+mod stacks;
+mod support;
+mod validate;

@@ -183,7 +183,8 @@ async fn vpc_import_and_missing_ids() {
     let ec2 = m.factory().ec2(REGION).await;
     let id = raw_vpc(&ec2, "10.20.0.0/16").await;
 
-    let got = Vpc.read_many(&ctx, &[id.clone(), "vpc-0123456789abcdef0".into()], &ReadScope::All).await.expect("read_many");
+    let got =
+        Vpc.read_many(&ctx, &[id.clone(), "vpc-0123456789abcdef0".into()], &ReadScope::All).await.expect("read_many");
     assert_eq!(got.keys().collect::<Vec<_>>(), vec![&id], "the missing id is omitted");
     let a = &got[&id];
     assert_eq!(a["cidr_block"], Value::str("10.20.0.0/16"));
@@ -495,7 +496,8 @@ async fn security_group_import_and_missing_ids() {
         .await
         .unwrap();
 
-    let got = SecurityGroup.read_many(&ctx, &[id.clone(), "sg-0123456789abcdef0".into()], &ReadScope::All).await.unwrap();
+    let got =
+        SecurityGroup.read_many(&ctx, &[id.clone(), "sg-0123456789abcdef0".into()], &ReadScope::All).await.unwrap();
     assert_eq!(got.keys().collect::<Vec<_>>(), vec![&id]);
     let a = &got[&id];
     assert_eq!(a["name"], Value::str("legacy"));

@@ -339,7 +339,8 @@ async fn db_subnet_group_import_reads_canonical_attrs_and_skips_missing() {
         .await
         .unwrap();
 
-    let got = DbSubnetGroup.read_many(&ctx, &["handmade".to_owned(), "missing".to_owned()], &ReadScope::All).await.unwrap();
+    let got =
+        DbSubnetGroup.read_many(&ctx, &["handmade".to_owned(), "missing".to_owned()], &ReadScope::All).await.unwrap();
     assert_eq!(got.keys().collect::<Vec<_>>(), vec!["handmade"], "the missing group is omitted, not an error");
     let attrs = &got["handmade"];
     assert_eq!(attrs["vpc_id"], Value::str(&vpc_id));

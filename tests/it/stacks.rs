@@ -343,3 +343,46 @@ fn database_stacks_apply_and_plan_clean_against_moto() {
         assert!(destroyed.stdout.contains(&format!("0 added, 0 changed, {n} destroyed")), "{f}: {}", destroyed.stdout);
     }
 }
+
+/// A change that would replace the Aurora cluster is refused until the
+/// cluster is named with `--allow-destroy`, and nothing changes meanwhile;
+/// destroying it takes a final snapshot.
+#[tokio::test(flavor = "multi_thread")]
+async fn replacing_a_database_is_refused_and_destroy_keeps_a_final_snapshot() {
+    let m = moto();
+    let env = m.env();
+    let w = workdir_with_stacks();
+    let f = "examples/aurora.toml";
+    w.run(&["apply", f, "--auto-approve"], &env).expect(0);
+    let cluster = "module.aurora.db_cluster.main";
+
+    let text = std::fs::read_to_string(w.path().join(f)).unwrap();
+    w.write(
+        f,
+        &text.replace(
+            "deletion_protection  = false",
+            "deletion_protection  = false\ndatabase_name        = \"renamed\"",
+        ),
+    );
+    let plan = w.run(&["plan", f, "--detailed-exitcode"], &env).expect(2);
+    assert!(plan.stdout.contains(&format!("{cluster} must be replaced")), "{}", plan.stdout);
+    assert!(plan.stdout.contains("DATA LOSS"), "{}", plan.stdout);
+    let refused = w.run(&["apply", f, "--auto-approve"], &env).expect(1);
+    assert!(refused.stderr.contains(&format!("--allow-destroy '{cluster}'")), "{}", refused.stderr);
+    w.write(f, &text);
+    w.run(&["plan", f, "--detailed-exitcode"], &env).expect(0);
+
+    let st = load_stack(f);
+    let mut args = vec!["destroy".to_owned(), f.to_owned(), "--auto-approve".to_owned()];
+    for a in st.resources.keys().map(ToString::to_string).filter(|a| a.contains(".db_cluster") || a.contains("kms_key"))
+    {
+        args.extend(["--allow-destroy".to_owned(), a]);
+    }
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    w.run(&args, &env).expect(0);
+    let rds = m.factory().rds("us-east-1").await;
+    let snapshots = rds.describe_db_cluster_snapshots().snapshot_type("manual").send().await.unwrap();
+    let ids: Vec<&str> = snapshots.db_cluster_snapshots().iter().filter_map(|s| s.db_cluster_identifier()).collect();
+    assert_eq!(ids, vec!["aurora-example"], "one final snapshot of the cluster");
+    assert!(rds.describe_db_clusters().send().await.unwrap().db_clusters().is_empty());
+}

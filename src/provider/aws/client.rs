@@ -15,8 +15,8 @@ use aws_smithy_runtime_api::client::interceptors::Intercept;
 use aws_smithy_runtime_api::client::interceptors::context::FinalizerInterceptorContextMut;
 use aws_smithy_runtime_api::client::orchestrator::{Metadata, OrchestratorError};
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
-use aws_smithy_types::error::display::DisplayErrorContext;
 use aws_smithy_types::config_bag::ConfigBag;
+use aws_smithy_types::error::display::DisplayErrorContext;
 use aws_smithy_types::retry::RetryConfig;
 use aws_smithy_types::timeout::TimeoutConfig;
 use aws_types::SdkConfig;
@@ -168,9 +168,8 @@ impl AwsFactory {
         if let Some(c) = configs.get(region) {
             return c.clone();
         }
-        let mut loader = aws_config::defaults(BehaviorVersion::latest())
-            .region(Region::new(region.to_owned()))
-            .timeout_config(
+        let mut loader =
+            aws_config::defaults(BehaviorVersion::latest()).region(Region::new(region.to_owned())).timeout_config(
                 TimeoutConfig::builder()
                     .connect_timeout(Duration::from_secs(10))
                     .operation_attempt_timeout(Duration::from_secs(60))
@@ -192,7 +191,11 @@ impl AwsFactory {
         }
         if let Some((key, secret)) = &self.opts.static_credentials {
             loader = loader.credentials_provider(aws_sdk_sts::config::Credentials::new(
-                key, secret, None, None, "pgstack-static",
+                key,
+                secret,
+                None,
+                None,
+                "pgstack-static",
             ));
         }
         let sdk = loader.load().await;

@@ -116,8 +116,10 @@ mod tests {
 
     #[test]
     fn tag_changes_sets_and_removes() {
-        let old: BTreeMap<_, _> = [("a", "1"), ("b", "2")].iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-        let new: BTreeMap<_, _> = [("a", "1"), ("b", "3"), ("c", "4")].iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let old: BTreeMap<_, _> =
+            [("a", "1"), ("b", "2")].iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let new: BTreeMap<_, _> =
+            [("a", "1"), ("b", "3"), ("c", "4")].iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         let (set, remove) = tag_changes(&old, &new);
         assert_eq!(set.keys().collect::<Vec<_>>(), vec!["b", "c"]);
         assert!(remove.is_empty());
