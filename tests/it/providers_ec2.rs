@@ -12,10 +12,11 @@ use pgstack::provider::aws::security_group::SecurityGroup;
 use pgstack::provider::aws::subnet::Subnet;
 use pgstack::provider::aws::vpc::Vpc;
 use pgstack::provider::schema::{TAG_ADDRESS, TAG_STACK};
-use pgstack::provider::{Ctx, ReadScope, ResourceType};
+use pgstack::provider::{ReadScope, ResourceType};
 use pgstack::value::{Attrs, Value};
 
 use crate::support::moto::{REGION, moto};
+use crate::support::provider::read_one;
 
 const STACK: &str = "ec2-test";
 
@@ -34,12 +35,6 @@ fn desired(t: &dyn ResourceType, addr: &str, pairs: &[(&str, Value)], tags: &[(&
     a.insert("tags".into(), Value::from(all));
     t.normalize(&mut a);
     a
-}
-
-/// Reads one id and returns its attributes, failing the test when absent.
-async fn read_one(t: &dyn ResourceType, ctx: &Ctx, id: &str) -> Attrs {
-    let mut got = t.read_many(ctx, &[id.to_owned()], &ReadScope::All).await.expect("read_many");
-    got.remove(id).unwrap_or_else(|| panic!("{id} not found by read_many"))
 }
 
 /// Asserts that `current` satisfies `desired` the way the plan checks it.

@@ -9,27 +9,19 @@ use std::time::SystemTime;
 use pgstack::addr::ResourceAddr;
 use pgstack::provider::aws::db_subnet_group::DbSubnetGroup;
 use pgstack::provider::aws::kms_key::KmsKey;
-use pgstack::provider::schema::{Mode, TAG_ADDRESS, TAG_STACK};
+use pgstack::provider::schema::Mode;
 use pgstack::provider::{Ctx, ReadScope, ResourceType};
 use pgstack::value::{Attrs, Value};
 
 use crate::support::moto::{REGION, moto};
+use crate::support::provider::{self, read_one};
 
 const STACK: &str = "pg-test";
 const MISSING_KEY: &str = "0b5c1e6a-1111-4222-8333-944455556666";
 
-/// What the engine hands to `create`: schema defaults, the given attributes,
-/// ownership tags merged into `tags`, normalized.
+/// What the engine hands to `create` for `addr` in this test's stack.
 fn desired(rt: &dyn ResourceType, addr: &ResourceAddr, set: &[(&str, Value)]) -> Attrs {
-    let mut a: Attrs =
-        rt.schema().attrs.iter().filter_map(|at| Some((at.name.to_owned(), at.default?.value()))).collect();
-    a.extend(set.iter().map(|(k, v)| (k.to_string(), v.clone())));
-    let mut tags = a.get("tags").and_then(Value::as_map).cloned().unwrap_or_default();
-    tags.insert(TAG_STACK.into(), Value::str(STACK));
-    tags.insert(TAG_ADDRESS.into(), Value::str(addr.to_string()));
-    a.insert("tags".into(), Value::Map(tags));
-    rt.normalize(&mut a);
-    a
+    provider::desired(rt, STACK, addr, set)
 }
 
 /// Asserts that `read` diffs clean against `desired`: every configurable,
@@ -50,11 +42,6 @@ fn without(attrs: &Attrs, name: &str) -> Attrs {
     let mut a = attrs.clone();
     a.remove(name);
     a
-}
-
-async fn read_one(rt: &dyn ResourceType, ctx: &Ctx, id: &str) -> Attrs {
-    let mut got = rt.read_many(ctx, &[id.to_owned()], &ReadScope::All).await.expect("read_many");
-    got.remove(id).unwrap_or_else(|| panic!("{id} not found by read_many"))
 }
 
 // ---------------------------------------------------------------- kms_key

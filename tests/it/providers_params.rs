@@ -15,11 +15,11 @@ use aws_sdk_rds::types::{ApplyMethod, Parameter, Tag};
 use pgstack::addr::ResourceAddr;
 use pgstack::provider::aws::db_cluster_parameter_group::DbClusterParameterGroup;
 use pgstack::provider::aws::db_parameter_group::DbParameterGroup;
-use pgstack::provider::schema::{TAG_ADDRESS, TAG_STACK};
-use pgstack::provider::{Ctx, ReadScope, ResourceType};
+use pgstack::provider::{ReadScope, ResourceType};
 use pgstack::value::{Attrs, Value};
 
 use crate::support::moto::{MotoGuard, REGION, moto};
+use crate::support::provider::{self, read_one};
 
 const STACK: &str = "pg-params";
 
@@ -137,23 +137,9 @@ fn strings(pairs: &[(&str, &str)]) -> Value {
     Value::Map(pairs.iter().map(|(k, v)| (k.to_string(), Value::str(*v))).collect())
 }
 
-/// What the engine hands to `create`: schema defaults, the given attributes,
-/// ownership tags merged into `tags`, normalized.
+/// What the engine hands to `create` for `addr` in this test's stack.
 fn desired(rt: &dyn ResourceType, addr: &ResourceAddr, set: &[(&str, Value)]) -> Attrs {
-    let mut a: Attrs =
-        rt.schema().attrs.iter().filter_map(|at| Some((at.name.to_owned(), at.default?.value()))).collect();
-    a.extend(set.iter().map(|(k, v)| (k.to_string(), v.clone())));
-    let mut tags = a.get("tags").and_then(Value::as_map).cloned().unwrap_or_default();
-    tags.insert(TAG_STACK.into(), Value::str(STACK));
-    tags.insert(TAG_ADDRESS.into(), Value::str(addr.to_string()));
-    a.insert("tags".into(), Value::Map(tags));
-    rt.normalize(&mut a);
-    a
-}
-
-async fn read_one(rt: &dyn ResourceType, ctx: &Ctx, id: &str) -> Attrs {
-    let mut got = rt.read_many(ctx, &[id.to_owned()], &ReadScope::All).await.expect("read_many");
-    got.remove(id).unwrap_or_else(|| panic!("{id} not found by read_many"))
+    provider::desired(rt, STACK, addr, set)
 }
 
 fn calls(m: &MotoGuard) -> u64 {
