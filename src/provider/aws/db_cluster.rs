@@ -178,7 +178,36 @@ fn cluster_attrs(c: &AwsCluster) -> Option<Attrs> {
     put("deletion_protection", Value::Bool(c.deletion_protection().unwrap_or(false)));
     put("availability_zones", Value::from(sorted(c.availability_zones().to_vec())));
     put("tags", Value::from(tag_map(c.tag_list())));
+    // Changes AWS holds for the maintenance window read as made, so the plan
+    // after an apply without apply_immediately is empty (they stay visible
+    // in `pending_changes` and the plan's notes).
+    for (name, value) in pending_values(c) {
+        put(name, value);
+    }
     Some(a)
+}
+
+/// The modifications AWS holds for the cluster, as attribute values.
+fn pending_values(c: &AwsCluster) -> Vec<(&'static str, Value)> {
+    let Some(p) = c.pending_modified_values() else { return Vec::new() };
+    let mut out: Vec<(&'static str, Value)> = [
+        ("engine_version", p.engine_version().into()),
+        ("backup_retention_period", p.backup_retention_period().into()),
+        ("iam_database_authentication_enabled", p.iam_database_authentication_enabled().into()),
+    ]
+    .into_iter()
+    .filter(|(_, v): &(&str, Value)| !v.is_null())
+    .collect();
+    if let Some(logs) = p.pending_cloudwatch_logs_exports() {
+        let (on, off) = (logs.log_types_to_enable(), logs.log_types_to_disable());
+        if !on.is_empty() || !off.is_empty() {
+            let mut now: Vec<String> = c.enabled_cloudwatch_logs_exports().to_vec();
+            now.extend(on.iter().cloned());
+            now.retain(|t| !off.contains(t));
+            out.push(("enabled_cloudwatch_logs_exports", Value::from(sorted(now))));
+        }
+    }
+    out
 }
 
 /// The clusters with these identifiers (one paged call per 100 ids); absent ones are left out.
@@ -755,6 +784,25 @@ mod tests {
         assert_eq!(a["cluster_identifier"], Value::str("main"));
         assert_eq!(a["preferred_maintenance_window"], Value::str("sun:05:00-sun:06:00"));
         assert_eq!(a["vpc_security_group_ids"], strs(&["sg-a", "sg-b"]));
+    }
+
+    #[test]
+    fn held_changes_read_as_made() {
+        let pending = ClusterPendingModifiedValues::builder()
+            .backup_retention_period(14)
+            .pending_cloudwatch_logs_exports(
+                aws_sdk_rds::types::PendingCloudwatchLogsExports::builder().log_types_to_enable("postgresql").build(),
+            )
+            .build();
+        let c = AwsCluster::builder()
+            .db_cluster_identifier("main")
+            .backup_retention_period(35)
+            .pending_modified_values(pending)
+            .build();
+        let a = cluster_attrs(&c).unwrap();
+        assert_eq!(a["backup_retention_period"], Value::Int(14));
+        assert_eq!(a["enabled_cloudwatch_logs_exports"], Value::from(vec!["postgresql".to_owned()]));
+        assert_eq!(a["pending_changes"].as_map().map(|m| m.len()), Some(2));
     }
 
     #[test]
