@@ -23,19 +23,21 @@ pub async fn apply(g: &GlobalArgs, ui: Ui, args: ApplyArgs) -> CliResult {
     }
     let session = Session::open(g, ui, &args.stack_or_plan)?;
     let _lock = session.lock("apply").await?;
-    let opts = PlanOptions { targets: args.targets.clone(), destroy: false };
-    let plan = session.plan(args.refresh, &opts, usize::from(args.parallelism)).await?;
+    let c = &args.change;
+    let opts = PlanOptions { targets: c.targets.clone(), destroy: false };
+    let plan = session.plan(args.refresh, &opts, usize::from(c.parallelism)).await?;
     ui.out(&crate::ui::plan::render(&plan, ui.style));
-    run(&session, plan, &args.allow_destroy, args.auto_approve, usize::from(args.parallelism)).await
+    run(&session, plan, &c.allow_destroy, c.auto_approve, usize::from(c.parallelism)).await
 }
 
 pub async fn destroy(g: &GlobalArgs, ui: Ui, args: DestroyArgs) -> CliResult {
     let session = Session::open(g, ui, &args.stack)?;
     let _lock = session.lock("destroy").await?;
-    let opts = PlanOptions { targets: args.targets.clone(), destroy: true };
-    let plan = session.plan(true, &opts, usize::from(args.parallelism)).await?;
+    let c = &args.change;
+    let opts = PlanOptions { targets: c.targets.clone(), destroy: true };
+    let plan = session.plan(true, &opts, usize::from(c.parallelism)).await?;
     ui.out(&crate::ui::plan::render(&plan, ui.style));
-    run(&session, plan, &args.allow_destroy, args.auto_approve, usize::from(args.parallelism)).await
+    run(&session, plan, &c.allow_destroy, c.auto_approve, usize::from(c.parallelism)).await
 }
 
 /// A saved plan, if `arg` is one (a JSON file written by `plan -o`).
@@ -65,7 +67,7 @@ async fn apply_saved(g: &GlobalArgs, ui: Ui, saved: SavedPlan, args: &ApplyArgs)
         return Err(stale(what));
     }
     ui.out(&crate::ui::plan::render(&plan, ui.style));
-    run(&session, plan, &args.allow_destroy, true, usize::from(args.parallelism)).await
+    run(&session, plan, &args.change.allow_destroy, true, usize::from(args.change.parallelism)).await
 }
 
 /// Guards, confirms and applies a plan; prints the outcome.

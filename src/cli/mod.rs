@@ -117,6 +117,23 @@ pub struct PlanArgs {
 pub struct ApplyArgs {
     /// A stack, or a plan saved with `plan -o`
     pub stack_or_plan: String,
+    #[command(flatten)]
+    pub change: ChangeArgs,
+    /// Read current objects from AWS first (--refresh=false uses state as is)
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set, value_name = "BOOL")]
+    pub refresh: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DestroyArgs {
+    pub stack: String,
+    #[command(flatten)]
+    pub change: ChangeArgs,
+}
+
+/// Flags of the commands that change AWS.
+#[derive(Debug, Args)]
+pub struct ChangeArgs {
     /// Skip the confirmation prompt
     #[arg(long)]
     pub auto_approve: bool,
@@ -126,21 +143,7 @@ pub struct ApplyArgs {
     /// Allow deleting or replacing this data-bearing resource (repeatable)
     #[arg(long = "allow-destroy", value_name = "ADDR")]
     pub allow_destroy: Vec<ResourceAddr>,
-    #[arg(long, default_value_t = true, action = clap::ArgAction::Set, value_name = "BOOL")]
-    pub refresh: bool,
-    #[arg(long = "target", value_name = "ADDR")]
-    pub targets: Vec<ResourceAddr>,
-}
-
-#[derive(Debug, Args)]
-pub struct DestroyArgs {
-    pub stack: String,
-    #[arg(long)]
-    pub auto_approve: bool,
-    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u16).range(1..))]
-    pub parallelism: u16,
-    #[arg(long = "allow-destroy", value_name = "ADDR")]
-    pub allow_destroy: Vec<ResourceAddr>,
+    /// Limit to these addresses and their dependencies (repeatable)
     #[arg(long = "target", value_name = "ADDR")]
     pub targets: Vec<ResourceAddr>,
 }
