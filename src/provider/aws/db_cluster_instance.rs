@@ -30,8 +30,8 @@ use aws_sdk_rds::Client;
 use aws_sdk_rds::types::DbInstance as AwsInstance;
 
 use super::rds::{
-    self, Observed, get_i32, get_string, id_chunks, instance_pending_changes, is_not_found, is_owned, rds_tags,
-    same_kms_key, sync_tags, tag_map, to_i32, validate_identifier, wait_available, wait_gone,
+    self, Observed, get_i32, get_string, instance_pending_changes, is_not_found, rds_tags, same_kms_key, sync_tags,
+    tag_map, to_i32, validate_identifier, wait_available, wait_gone,
 };
 use super::{api_error, get_bool, get_str, tags_of};
 use crate::addr::ResourceAddr;
@@ -116,27 +116,9 @@ fn instance_attrs(i: &AwsInstance) -> Option<Attrs> {
     Some(a)
 }
 
-/// The instances with these identifiers (one paged call per 100 ids); absent ones are left out.
-async fn describe(client: &Client, ids: &[String]) -> Result<Vec<AwsInstance>> {
-    let mut out = Vec::new();
-    for chunk in id_chunks(ids) {
-        let page: Vec<AwsInstance> = client
-            .describe_db_instances()
-            .filters(rds::filter("db-instance-id", &chunk))
-            .into_paginator()
-            .items()
-            .send()
-            .try_collect()
-            .await
-            .map_err(|e| api_error("DescribeDBInstances", e))?;
-        out.extend(page);
-    }
-    Ok(out)
-}
-
 /// One look at instance `id` for a wait; with `settle`, pending values mean "not yet".
 async fn observe(client: &Client, id: &str, settle: bool) -> Result<Option<Observed<Attrs>>> {
-    let found = describe(client, &[id.to_owned()]).await?;
+    let found = rds::describe_instances(client, &[id.to_owned()]).await?;
     let Some(i) = found.iter().find(|i| i.db_instance_identifier().is_some_and(|n| n.eq_ignore_ascii_case(id))) else {
         return Ok(None);
     };
@@ -287,7 +269,8 @@ impl ResourceType for DbClusterInstance {
 
     async fn read_many(&self, ctx: &Ctx, ids: &[String], _scope: &ReadScope) -> Result<BTreeMap<String, Attrs>> {
         let client = ctx.aws.rds(&ctx.region).await;
-        let found: Vec<Attrs> = describe(&client, ids).await?.iter().filter_map(instance_attrs).collect();
+        let found: Vec<Attrs> =
+            rds::describe_instances(&client, ids).await?.iter().filter_map(instance_attrs).collect();
         Ok(ids
             .iter()
             .filter_map(|id| {
@@ -327,20 +310,7 @@ impl ResourceType for DbClusterInstance {
     }
 
     async fn find_created(&self, ctx: &Ctx, addr: &ResourceAddr) -> Result<Option<String>> {
-        let client = ctx.aws.rds(&ctx.region).await;
-        let instances: Vec<AwsInstance> = client
-            .describe_db_instances()
-            .into_paginator()
-            .items()
-            .send()
-            .try_collect()
-            .await
-            .map_err(|e| api_error("DescribeDBInstances", e))?;
-        Ok(instances
-            .iter()
-            .filter(|i| is_owned(i.tag_list(), ctx, addr))
-            .filter_map(|i| i.db_instance_identifier().map(str::to_owned))
-            .min())
+        rds::find_owned_instance(&ctx.aws.rds(&ctx.region).await, ctx, addr).await
     }
 }
 

@@ -63,9 +63,8 @@ use aws_sdk_rds::Client;
 use aws_sdk_rds::types::{CloudwatchLogsExportConfiguration, DbInstance as AwsInstance};
 
 use super::rds::{
-    self, Observed, final_snapshot, get_i32, get_set, get_string, id_chunks, is_major_upgrade, is_not_found, is_owned,
-    rds_tags, same_kms_key, sorted, suppress_engine_version, sync_tags, tag_map, validate_identifier, wait_available,
-    wait_gone,
+    self, Observed, final_snapshot, get_i32, get_set, get_string, is_major_upgrade, is_not_found, rds_tags,
+    same_kms_key, sorted, suppress_engine_version, sync_tags, tag_map, validate_identifier, wait_available, wait_gone,
 };
 use super::{api_error, get_bool, get_i64, get_str, tags_of};
 use crate::addr::ResourceAddr;
@@ -406,33 +405,10 @@ fn instance_attrs(db: &AwsInstance) -> Option<Attrs> {
     Some(a)
 }
 
-/// The instances with these identifiers (one paged call per 100 ids); absent
-/// ones are left out (AWS answers a filter with an empty list, and some
-/// endpoints with DBInstanceNotFound).
-async fn describe(client: &Client, ids: &[String]) -> Result<Vec<AwsInstance>> {
-    let mut out = Vec::new();
-    for chunk in id_chunks(ids) {
-        let page = client
-            .describe_db_instances()
-            .filters(rds::filter("db-instance-id", &chunk))
-            .into_paginator()
-            .items()
-            .send()
-            .try_collect()
-            .await;
-        match page {
-            Ok(found) => out.extend(found),
-            Err(e) if is_not_found(&e) => {}
-            Err(e) => return Err(api_error("DescribeDBInstances", e)),
-        }
-    }
-    Ok(out)
-}
-
 /// One look at instance `id` for a wait. With `settle`, pending modified
 /// values mean the change is still being applied.
 async fn observe(client: &Client, id: &str, settle: bool) -> Result<Option<Observed<Attrs>>> {
-    let found = describe(client, &[id.to_owned()]).await?;
+    let found = rds::describe_instances(client, &[id.to_owned()]).await?;
     let Some(db) = found.iter().find(|d| d.db_instance_identifier().is_some_and(|i| i.eq_ignore_ascii_case(id))) else {
         return Ok(None);
     };
@@ -796,7 +772,8 @@ impl ResourceType for DbInstance {
 
     async fn read_many(&self, ctx: &Ctx, ids: &[String], _scope: &ReadScope) -> Result<BTreeMap<String, Attrs>> {
         let client = ctx.aws.rds(&ctx.region).await;
-        let found: Vec<Attrs> = describe(&client, ids).await?.iter().filter_map(instance_attrs).collect();
+        let found: Vec<Attrs> =
+            rds::describe_instances(&client, ids).await?.iter().filter_map(instance_attrs).collect();
         Ok(ids
             .iter()
             .filter_map(|id| {
@@ -854,20 +831,7 @@ impl ResourceType for DbInstance {
     }
 
     async fn find_created(&self, ctx: &Ctx, addr: &ResourceAddr) -> Result<Option<String>> {
-        let client = ctx.aws.rds(&ctx.region).await;
-        let instances: Vec<AwsInstance> = client
-            .describe_db_instances()
-            .into_paginator()
-            .items()
-            .send()
-            .try_collect()
-            .await
-            .map_err(|e| api_error("DescribeDBInstances", e))?;
-        Ok(instances
-            .iter()
-            .filter(|d| is_owned(d.tag_list(), ctx, addr))
-            .filter_map(|d| d.db_instance_identifier().map(str::to_owned))
-            .min())
+        rds::find_owned_instance(&ctx.aws.rds(&ctx.region).await, ctx, addr).await
     }
 }
 

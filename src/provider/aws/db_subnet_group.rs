@@ -20,10 +20,10 @@ use aws_sdk_rds::Client;
 use aws_sdk_rds::types::DbSubnetGroup as Group;
 use futures::{StreamExt, TryStreamExt, stream};
 
-use super::rds::{is_not_found, rds_tags, read_tags, sync_tags};
+use super::rds::{self, is_not_found, rds_tags, read_tags, sync_tags};
 use super::{DEFAULT_DESCRIPTION, PER_RESOURCE_CONCURRENCY, api_error, get_str, tags_of};
 use crate::addr::ResourceAddr;
-use crate::provider::schema::{Attr, AttrType, Default, Schema, TAG_ADDRESS, TAG_STACK};
+use crate::provider::schema::{Attr, AttrType, Default, Schema};
 use crate::provider::{Ctx, ProviderError, ReadScope, ResourceType, Result};
 use crate::value::{Attrs, Value};
 
@@ -224,13 +224,8 @@ impl ResourceType for DbSubnetGroup {
     async fn find_created(&self, ctx: &Ctx, addr: &ResourceAddr) -> Result<Option<String>> {
         let client = ctx.aws.rds(&ctx.region).await;
         let groups = list_groups(&client).await?;
-        let address = addr.to_string();
-        let owned = |a: &Attrs| {
-            let tags = tags_of(a);
-            tags.get(TAG_STACK) == Some(&ctx.stack) && tags.get(TAG_ADDRESS) == Some(&address)
-        };
         let all = with_tags(&client, &groups).await?;
-        Ok(all.iter().find(|a| owned(a)).and_then(|a| get_str(a, "id")).map(str::to_owned))
+        Ok(all.iter().find(|a| rds::owns(&tags_of(a), ctx, addr)).and_then(|a| get_str(a, "id")).map(str::to_owned))
     }
 }
 

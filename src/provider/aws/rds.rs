@@ -77,8 +77,53 @@ pub async fn sync_tags(
 /// True when `tags` are this stack's ownership tags for `addr` (RDS Describe
 /// calls carry `TagList`, so ownership is checked without extra calls).
 pub fn is_owned(tags: &[Tag], ctx: &Ctx, addr: &ResourceAddr) -> bool {
-    let tags = tag_map(tags);
+    owns(&tag_map(tags), ctx, addr)
+}
+
+/// True when the tag map holds this stack's ownership tags for `addr`.
+pub fn owns(tags: &BTreeMap<String, String>, ctx: &Ctx, addr: &ResourceAddr) -> bool {
     tags.get(TAG_STACK) == Some(&ctx.stack) && tags.get(TAG_ADDRESS) == Some(&addr.to_string())
+}
+
+/// The DB instances with these identifiers (one paged call per 100 ids);
+/// absent ones are left out. Serves `db_instance` and `db_cluster_instance`.
+pub async fn describe_instances(client: &Client, ids: &[String]) -> Result<Vec<aws_sdk_rds::types::DbInstance>> {
+    let mut out = Vec::new();
+    for chunk in id_chunks(ids) {
+        let page = client
+            .describe_db_instances()
+            .filters(filter("db-instance-id", &chunk))
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await;
+        match page {
+            Ok(found) => out.extend(found),
+            Err(e) if is_not_found(&e) => {}
+            Err(e) => return Err(api_error("DescribeDBInstances", e)),
+        }
+    }
+    Ok(out)
+}
+
+/// The identifier of the DB instance this stack created for `addr`: one paged
+/// DescribeDBInstances of the region, matched on ownership tags. Serves
+/// `db_instance` and `db_cluster_instance`, which are both DB instances to RDS.
+pub async fn find_owned_instance(client: &Client, ctx: &Ctx, addr: &ResourceAddr) -> Result<Option<String>> {
+    let instances: Vec<aws_sdk_rds::types::DbInstance> = client
+        .describe_db_instances()
+        .into_paginator()
+        .items()
+        .send()
+        .try_collect()
+        .await
+        .map_err(|e| api_error("DescribeDBInstances", e))?;
+    Ok(instances
+        .iter()
+        .filter(|i| is_owned(i.tag_list(), ctx, addr))
+        .filter_map(|i| i.db_instance_identifier().map(str::to_owned))
+        .min())
 }
 
 /// AWS's rule for cluster, instance and snapshot identifiers: 1 to `max_len`
