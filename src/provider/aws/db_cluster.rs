@@ -299,13 +299,6 @@ async fn create_with(client: &Client, ctx: &Ctx, desired: &Attrs, backoff: Backo
     wait_ready(client, ctx, &id, false, backoff).await
 }
 
-/// The major version of an engine version ("16.4" → "16", "9.6.3" → "9.6").
-fn major(version: &str) -> String {
-    let parts: Vec<&str> = version.split('.').collect();
-    let n = if parts.first().and_then(|p| p.parse::<u32>().ok()).is_some_and(|m| m < 10) { 2 } else { 1 };
-    parts.iter().take(n).copied().collect::<Vec<_>>().join(".")
-}
-
 /// Log types to enable and to disable going from `prior` to `desired`.
 fn log_export_change(prior: &Attrs, desired: &Attrs) -> CloudwatchLogsExportConfiguration {
     let old: BTreeSet<String> =
@@ -352,7 +345,7 @@ async fn update_with(
     if set("engine_version")
         && let Some(v) = get_str(desired, "engine_version")
     {
-        let new_major = get_str(prior, "engine_version").is_none_or(|p| major(p) != major(v));
+        let new_major = rds::is_major_upgrade(get_str(prior, "engine_version"), v);
         req = req.engine_version(v).set_allow_major_version_upgrade(new_major.then_some(true));
     }
     if set("manage_master_user_password") {
@@ -817,12 +810,5 @@ mod tests {
         let notes = DbCluster.notes(&current);
         assert_eq!(notes.len(), 2, "{notes:?}");
         assert!(notes[1].contains("reboot") && notes[1].contains("main-1"), "{notes:?}");
-    }
-
-    #[test]
-    fn major_versions() {
-        assert_eq!(major("16.4"), "16");
-        assert_eq!(major("16"), "16");
-        assert_eq!(major("9.6.22"), "9.6");
     }
 }

@@ -1348,15 +1348,6 @@ mod tests {
     }
 
     #[test]
-    fn major_upgrades_are_told_apart_from_minor_ones() {
-        assert!(is_major_upgrade(Some("16.4"), "17.2"));
-        assert!(is_major_upgrade(Some("9.6.20"), "10.1"));
-        assert!(is_major_upgrade(None, "16"), "unknown current version: allow it");
-        assert!(!is_major_upgrade(Some("16.4"), "16.6"));
-        assert!(!is_major_upgrade(Some("9.6.1"), "9.6.20"));
-    }
-
-    #[test]
     fn gp3_baseline_and_storage_types() {
         let storage = |ty: &str, size: i64, iops: Option<i64>, tp: Option<i64>| {
             let mut a = attrs(&[("storage_type", Value::str(ty)), ("allocated_storage", Value::Int(size))]);

@@ -488,6 +488,15 @@ mod tests {
     use super::*;
 
     #[test]
+    fn major_upgrades_are_told_apart_from_minor_ones() {
+        assert!(is_major_upgrade(Some("16.4"), "17.2"));
+        assert!(is_major_upgrade(Some("9.6.20"), "10.1"));
+        assert!(is_major_upgrade(None, "16"), "unknown current version: allow it");
+        assert!(!is_major_upgrade(Some("16.4"), "16.6"));
+        assert!(!is_major_upgrade(Some("9.6.1"), "9.6.20"));
+    }
+
+    #[test]
     fn engine_versions() {
         for (cur, want) in [("16.4", "16"), ("16.6", "16.4"), ("16.4", "16.4"), ("9.6.20", "9.6"), ("9.6.22", "9.6.20")]
         {
