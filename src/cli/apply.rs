@@ -4,16 +4,17 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use super::plan::SavedPlan;
+use std::path::PathBuf;
+
 use super::session::Session;
 use super::{ApplyArgs, CliError, CliResult, DestroyArgs, GlobalArgs};
 use crate::addr::ResourceAddr;
-use crate::config::LoadOptions;
 use crate::engine::apply::Applier;
 use crate::engine::walk::Outcome;
-use crate::plan::{Plan, PlanOptions};
+use crate::plan::saved::{self, SavedPlanBody};
+use crate::plan::{Plan, PlanOptions, unallowed_destroys};
 use crate::provider::{Ctx, ReadScope};
-use crate::state::{LiveState, ResourceState, Status};
+use crate::state::{LiveState, ResourceState, StateFile, Status};
 use crate::ui::Ui;
 use crate::ui::progress::Progress;
 
@@ -24,10 +25,17 @@ pub async fn apply(g: &GlobalArgs, ui: Ui, args: ApplyArgs) -> CliResult {
     let session = Session::open(g, ui, &args.stack_or_plan)?;
     let _lock = session.lock("apply").await?;
     let c = &args.change;
+    if args.refresh_only {
+        return record_refresh(&session, c.auto_approve, usize::from(c.parallelism)).await;
+    }
     let opts = PlanOptions { targets: c.targets.clone(), destroy: false };
-    let plan = session.plan(args.refresh, &opts, usize::from(c.parallelism)).await?;
+    let refreshed = session.refreshed(args.refresh, usize::from(c.parallelism)).await?;
+    let plan = session.plan_from(&refreshed, &opts)?;
     ui.out(&crate::ui::plan::render(&plan, ui.style));
-    run(&session, plan, &c.allow_destroy, c.auto_approve, usize::from(c.parallelism)).await
+    // Targeted runs record only what they change.
+    let refreshed_state = (c.targets.is_empty() && refreshed.refreshed).then(|| refreshed.refreshed_state());
+    let run_opts = RunOptions { allow: &c.allow_destroy, auto_approve: c.auto_approve, parallelism: c.parallelism };
+    run(&session, plan, refreshed_state, run_opts).await
 }
 
 pub async fn destroy(g: &GlobalArgs, ui: Ui, args: DestroyArgs) -> CliResult {
@@ -37,29 +45,125 @@ pub async fn destroy(g: &GlobalArgs, ui: Ui, args: DestroyArgs) -> CliResult {
     let opts = PlanOptions { targets: c.targets.clone(), destroy: true };
     let plan = session.plan(true, &opts, usize::from(c.parallelism)).await?;
     ui.out(&crate::ui::plan::render(&plan, ui.style));
-    run(&session, plan, &c.allow_destroy, c.auto_approve, usize::from(c.parallelism)).await
+    let run_opts = RunOptions { allow: &c.allow_destroy, auto_approve: c.auto_approve, parallelism: c.parallelism };
+    run(&session, plan, None, run_opts).await
+}
+
+/// `pgstack refresh`: record what AWS holds, without asking.
+pub async fn refresh(g: &GlobalArgs, ui: Ui, stack: &str) -> CliResult {
+    let session = Session::open(g, ui, stack)?;
+    let _lock = session.lock("refresh").await?;
+    record_refresh(&session, true, 10).await
+}
+
+/// Refreshes and records the result in state, changing nothing in AWS.
+async fn record_refresh(session: &Session, auto_approve: bool, parallelism: usize) -> CliResult {
+    let ui = session.ui;
+    let refreshed = session.refreshed(true, parallelism).await?;
+    let plan = session.plan_from(&refreshed, &PlanOptions::default())?;
+    let new_state = refreshed.refreshed_state();
+    let stored = session.state().await?;
+    if same_content(&new_state, &stored) {
+        ui.out("No changes to record: the state matches what AWS holds.\n");
+        return Ok(ExitCode::SUCCESS);
+    }
+    if !plan.drift.is_empty() {
+        ui.out(&crate::ui::plan::render_drift(&plan.drift, ui.style));
+    }
+    let adopted = refreshed.adopted.len();
+    if adopted > 0 {
+        ui.out(&format!("{adopted} interrupted create(s) found by their tags will be recorded.\n"));
+    }
+    if !auto_approve {
+        confirm(ui, "Record these objects as AWS holds them in state?")?;
+    }
+    session.backend.check_writable().await?;
+    LiveState::new(new_state, session.backend.clone()).commit(|_| ()).await?;
+    ui.out(&format!("\nRecorded what AWS holds in {}. Nothing was changed in AWS.\n", session.backend.describe()));
+    Ok(ExitCode::SUCCESS)
+}
+
+/// True when two states record the same objects (serial aside).
+fn same_content(a: &StateFile, b: &StateFile) -> bool {
+    a.resources == b.resources && a.lineage == b.lineage && a.stack == b.stack
 }
 
 /// A saved plan, if `arg` is one (a JSON file written by `plan -o`).
-fn read_saved_plan(arg: &str) -> Result<Option<SavedPlan>, CliError> {
+fn read_saved_plan(arg: &str) -> Result<Option<SavedPlanBody>, CliError> {
     let path = std::path::Path::new(arg);
     if !path.is_file() || path.extension().is_some_and(|e| e == "toml") {
         return Ok(None);
     }
-    let text = std::fs::read_to_string(path).map_err(|e| CliError::msg(format!("reading {arg}: {e}")))?;
-    if !text.trim_start().starts_with('{') {
+    let bytes = std::fs::read(path).map_err(|e| CliError::msg(format!("reading {arg}: {e}")))?;
+    if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
         return Ok(None);
     }
-    serde_json::from_str(&text).map(Some).map_err(|e| CliError::msg(format!("{arg} is not a pgstack plan file: {e}")))
+    let text = String::from_utf8_lossy(&bytes);
+    Ok(Some(saved::decode(&text, &crate::diag::display_path(path))?))
 }
 
-async fn apply_saved(g: &GlobalArgs, ui: Ui, saved: SavedPlan, args: &ApplyArgs) -> CliResult {
-    let opts = LoadOptions { vars: saved.vars, var_files: saved.var_files, env: saved.env };
-    let session = Session::open_with(g, ui, &saved.stack_path, opts)?;
+/// Applies a saved plan to the state it was made against, with the variables
+/// it was made with; flags that would change either are refused.
+async fn apply_saved(g: &GlobalArgs, ui: Ui, saved: SavedPlanBody, args: &ApplyArgs) -> CliResult {
+    let changed_flags: Vec<&str> = [
+        (!g.vars.is_empty(), "--var"),
+        (!g.var_files.is_empty(), "--var-file"),
+        (g.env.is_some(), "--env"),
+        (g.region.is_some(), "--region"),
+        (!args.change.targets.is_empty(), "--target"),
+        (args.refresh_only, "--refresh-only"),
+    ]
+    .into_iter()
+    .filter_map(|(given, flag)| given.then_some(flag))
+    .collect();
+    if !changed_flags.is_empty() {
+        return Err(CliError::msg(format!(
+            "{} cannot be used with a saved plan: it is applied exactly as it was made",
+            changed_flags.join(", ")
+        ))
+        .hint("make a new plan with those settings: `pgstack plan STACK ... -o PLAN`"));
+    }
+    let recorded = &saved.state;
+    if recorded.backend != "local" {
+        return Err(CliError::msg(format!(
+            "the plan's state is in a `{}` backend, which this pgstack does not know",
+            recorded.backend
+        )));
+    }
+    if let Some(given) = &g.state {
+        let given_abs = std::path::absolute(given).unwrap_or_else(|_| given.clone());
+        if given_abs.display().to_string() != recorded.location {
+            return Err(CliError::msg(format!(
+                "the plan was made against the state {}, but --state names {}",
+                recorded.location,
+                given.display()
+            ))
+            .hint("apply it without --state (it remembers its state), or make a new plan against that state")
+            .hint("nothing was changed"));
+        }
+    }
+    let reload = GlobalArgs {
+        vars: saved.vars.iter().map(|(k, v)| format!("{k}={v}")).collect(),
+        var_files: saved.var_files.clone(),
+        env: saved.env.clone(),
+        region: saved.region.clone(),
+        state: Some(PathBuf::from(&recorded.location)),
+        ..g.clone()
+    };
+    let session = Session::open(&reload, ui, &saved.stack_path.display().to_string())?;
     let plan = saved.plan;
+    if plan.stack != session.stack.name {
+        return Err(CliError::msg(format!(
+            "the plan was made for stack `{}`, but {} now declares `{}`",
+            plan.stack,
+            saved.stack_path.display(),
+            session.stack.name
+        )));
+    }
     let stale = |what: &str| {
         CliError::msg(format!("the saved plan is stale: {what} changed since it was made"))
             .hint("run `pgstack plan -o PLAN` again and apply the new plan")
+            .hint("nothing was changed")
     };
     let _lock = session.lock("apply").await?;
     let state = session.state().await?;
@@ -67,61 +171,72 @@ async fn apply_saved(g: &GlobalArgs, ui: Ui, saved: SavedPlan, args: &ApplyArgs)
         return Err(stale(what));
     }
     ui.out(&crate::ui::plan::render(&plan, ui.style));
-    run(&session, plan, &args.change.allow_destroy, true, usize::from(args.change.parallelism)).await
+    let run_opts =
+        RunOptions { allow: &args.change.allow_destroy, auto_approve: true, parallelism: args.change.parallelism };
+    run(&session, plan, None, run_opts).await
 }
 
-/// Guards, confirms and applies a plan; prints the outcome.
-async fn run(
-    session: &Session,
-    plan: Plan,
-    allow: &[ResourceAddr],
+/// How `run` applies a plan.
+struct RunOptions<'a> {
+    allow: &'a [ResourceAddr],
     auto_approve: bool,
-    parallelism: usize,
-) -> CliResult {
-    let ui = session.ui;
-    let refused = plan.unallowed_destroys(allow);
-    if !refused.is_empty() {
-        let names: Vec<String> = refused.iter().map(|c| c.address.to_string()).collect();
-        let flags: Vec<String> = names.iter().map(|n| format!("--allow-destroy '{n}'")).collect();
-        return Err(CliError::msg(format!(
-            "refusing to delete or replace data-bearing resources: {}",
-            names.join(", ")
-        ))
-        .hint(format!("if this is intended, run again with {}", flags.join(" ")))
-        .hint("nothing was changed"));
+    parallelism: u16,
+}
+
+/// Asks for confirmation on a terminal; refuses without one.
+fn confirm(ui: Ui, question: &str) -> Result<(), CliError> {
+    if !std::io::IsTerminal::is_terminal(&std::io::stdin()) {
+        return Err(CliError::msg("this needs confirmation, and there is no terminal to ask")
+            .hint("review the plan, then run with --auto-approve, or save it with `plan -o` and apply that")
+            .hint("nothing was changed"));
     }
+    if !ui.confirm(question) {
+        return Err(CliError::msg("cancelled; nothing was changed"));
+    }
+    Ok(())
+}
+
+/// Guards, confirms and applies a plan; prints the outcome. `refreshed` is
+/// the refreshed state to record first (direct applies), so what refresh read
+/// is kept even when nothing needs changing.
+async fn run(session: &Session, plan: Plan, refreshed: Option<StateFile>, opts: RunOptions<'_>) -> CliResult {
+    let ui = session.ui;
+    let stored = session.state().await?;
+    let refused: Vec<ResourceAddr> = unallowed_destroys(&plan, &stored, &session.registry, opts.allow)
+        .into_iter()
+        .map(|c| c.address.clone())
+        .collect();
+    if !refused.is_empty() {
+        return Err(super::guard_refusal(&refused));
+    }
+    let record = refreshed.filter(|r| !same_content(r, &stored));
     if !plan.has_changes() && plan.forget.is_empty() {
+        if let Some(state) = record {
+            session.backend.check_writable().await?;
+            LiveState::new(state, session.backend.clone()).commit(|_| ()).await?;
+            ui.out("Recorded the refreshed objects in state.\n");
+        }
         return Ok(ExitCode::SUCCESS);
     }
-    if plan.has_changes() && !auto_approve {
-        if !std::io::IsTerminal::is_terminal(&std::io::stdin()) {
-            return Err(CliError::msg("apply needs confirmation, and there is no terminal to ask")
-                .hint("review the plan, then run with --auto-approve, or save it with `plan -o` and apply that"));
-        }
-        if !ui.confirm("Do you want to perform these actions?") {
-            return Err(CliError::msg("apply cancelled; nothing was changed"));
-        }
+    if plan.has_changes() && !opts.auto_approve {
+        confirm(ui, "Do you want to perform these actions?")?;
     }
-    let state = session.state().await?;
-    let live = Arc::new(LiveState::new(state, session.backend.clone()));
+    session.backend.check_writable().await?;
+    let live = Arc::new(LiveState::new(record.clone().unwrap_or(stored), session.backend.clone()));
+    if record.is_some() {
+        live.commit(|_| ()).await?;
+    }
     let cancel = Arc::new(AtomicBool::new(false));
-    let on_interrupt = cancel.clone();
-    tokio::spawn(async move {
-        if tokio::signal::ctrl_c().await.is_ok() {
-            on_interrupt.store(true, Ordering::SeqCst);
-            Ui { style: ui.style, verbose: false }.err(
-                "\nInterrupt received: no new operations will start; waiting for running ones, then saving state.\n",
-            );
-        }
-    });
+    watch_signals(cancel.clone(), ui);
     let applier = Applier {
         stack: session.stack.clone(),
         registry: session.registry.clone(),
         aws: session.aws.clone(),
         live,
         hook: Arc::new(Progress { ui }),
-        parallelism,
+        parallelism: usize::from(opts.parallelism),
         cancel,
+        allow_destroy: opts.allow.to_vec(),
     };
     let report = applier.apply(&plan).await?;
     session.report_calls();
@@ -153,8 +268,44 @@ async fn run(
             Outcome::Done => {}
         }
     }
-    Err(CliError::msg(format!("apply did not finish:\n  {}", lines.join("\n  ")))
-        .hint("state was saved after every completed change; fix the cause and run apply again"))
+    let err = CliError::msg(format!("apply did not finish:\n  {}", lines.join("\n  ")));
+    Err(if applier.live.write_failed() {
+        err.hint(format!(
+            "the state could not be saved to {}: changes made since are in AWS but not in state",
+            session.backend.describe()
+        ))
+        .hint("make the state writable and run apply again: objects it created carry ownership tags and are found and adopted, not created twice")
+    } else {
+        err.hint("state was saved after every completed change; fix the cause and run apply again")
+    })
+}
+
+/// SIGINT and SIGTERM: the first stops scheduling new operations (running
+/// ones finish and state is saved); a second exits at once (130 for SIGINT,
+/// 143 for SIGTERM). State stays consistent either way: every write is
+/// atomic, and a create cut short is found by its tags on the next run.
+fn watch_signals(cancel: Arc<AtomicBool>, ui: Ui) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut int), Ok(mut term)) = (signal(SignalKind::interrupt()), signal(SignalKind::terminate())) else {
+        return;
+    };
+    tokio::spawn(async move {
+        let what = tokio::select! {
+            _ = int.recv() => "Interrupt",
+            _ = term.recv() => "Termination signal",
+        };
+        cancel.store(true, Ordering::SeqCst);
+        let quiet = Ui { style: ui.style, verbose: false };
+        quiet.err(&format!(
+            "\n{what} received: no new operations will start; waiting for running ones, then saving state. Send it again to stop at once.\n"
+        ));
+        let code = tokio::select! {
+            _ = int.recv() => 130,
+            _ = term.recv() => 143,
+        };
+        quiet.err("\nStopping now. State holds every finished change; run apply again to finish (objects being created are found by their tags).\n");
+        std::process::exit(code);
+    });
 }
 
 pub async fn import(g: &GlobalArgs, ui: Ui, stack: &str, addr: ResourceAddr, id: String) -> CliResult {

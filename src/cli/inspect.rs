@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use super::session::{Session, load, load_options};
 use super::{CliError, CliResult, GlobalArgs, GraphFormat, StateCommand};
 use crate::graph::ResourceGraph;
-use crate::state::LiveState;
+use crate::state::{LiveState, StateFile};
 use crate::ui::Ui;
 use crate::value::Value;
 
@@ -63,7 +63,8 @@ pub async fn state(g: &GlobalArgs, ui: Ui, cmd: StateCommand) -> CliResult {
         StateCommand::List { stack }
         | StateCommand::Show { stack, .. }
         | StateCommand::Rm { stack, .. }
-        | StateCommand::Mv { stack, .. } => stack,
+        | StateCommand::Mv { stack, .. }
+        | StateCommand::RenameStack { stack, .. } => stack,
     };
     let session = Session::open(g, ui, stack)?;
     match cmd {
@@ -117,6 +118,29 @@ pub async fn state(g: &GlobalArgs, ui: Ui, cmd: StateCommand) -> CliResult {
             })
             .await?;
             ui.out(&format!("Moved {from} to {to}.\n"));
+        }
+        StateCommand::RenameStack { file, .. } => {
+            let _lock = session.lock("state rename-stack").await?;
+            let name = &session.stack.name;
+            if session.backend.load().await?.is_some() {
+                return Err(CliError::msg(format!(
+                    "stack `{name}` already has state in {}; refusing to replace it",
+                    session.backend.describe()
+                )));
+            }
+            let shown = crate::diag::display_path(&file);
+            let text = std::fs::read_to_string(&file).map_err(|e| CliError::msg(format!("reading {shown}: {e}")))?;
+            let mut old = StateFile::from_json(&text, &shown)?;
+            let previous = std::mem::replace(&mut old.stack, name.clone());
+            session.backend.check_writable().await?;
+            LiveState::new(old, session.backend.clone()).commit(|_| ()).await?;
+            let moved = file.with_extension("json.moved");
+            std::fs::rename(&file, &moved).map_err(|e| CliError::msg(format!("renaming {shown}: {e}")))?;
+            ui.out(&format!(
+                "State of `{previous}` is now the state of `{name}` in {} (the old file is kept as {}).\n",
+                session.backend.describe(),
+                crate::diag::display_path(&moved)
+            ));
         }
     }
     Ok(ExitCode::SUCCESS)

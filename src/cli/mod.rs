@@ -83,6 +83,8 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Record what AWS holds in state; change nothing in AWS
+    Refresh { stack: String },
     /// Inspect and repair state
     #[command(subcommand)]
     State(StateCommand),
@@ -122,6 +124,9 @@ pub struct ApplyArgs {
     /// Read current objects from AWS first (--refresh=false uses state as is)
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set, value_name = "BOOL")]
     pub refresh: bool,
+    /// Only record what AWS holds in state (after confirmation); change nothing in AWS
+    #[arg(long, conflicts_with = "refresh")]
+    pub refresh_only: bool,
 }
 
 #[derive(Debug, Args)]
@@ -158,6 +163,8 @@ pub enum StateCommand {
     Rm { stack: String, addr: ResourceAddr },
     /// Rename a resource in state
     Mv { stack: String, from: ResourceAddr, to: ResourceAddr },
+    /// Give STACK the state FILE recorded under its previous name (after `[stack] name` changed)
+    RenameStack { stack: String, file: PathBuf },
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -199,10 +206,59 @@ impl CliError {
 
 impl From<crate::state::StateError> for CliError {
     fn from(e: crate::state::StateError) -> Self {
-        let locked = matches!(e, crate::state::StateError::Locked(_));
+        use crate::state::StateError as E;
         let err = CliError::msg(e.to_string());
-        if locked { err.hint("wait for that run to finish; a lock is released when its process exits") } else { err }
+        match &e {
+            E::Locked(_) => err.hint("wait for that run to finish; a lock is released when its process exits"),
+            E::Corrupt { path, .. } => err
+                .hint(format!("the version before the last write is kept beside it as `{path}.backup`"))
+                .hint(format!("inspect it, then restore it with: cp '{path}.backup' '{path}'"))
+                .hint("nothing was changed"),
+            E::UnsupportedVersion { .. } => err.hint("use the pgstack version that wrote it, or a newer one"),
+            E::WrongStack { found, expected, .. } => err
+                .hint(format!("check --state (or [state] path): it names the state of stack `{found}`"))
+                .hint(format!(
+                    "if `{expected}` was renamed from `{found}`, move the state over on purpose with `pgstack state rename-stack STACK FILE`"
+                ))
+                .hint("nothing was changed"),
+            E::NotWritable { .. } => err
+                .hint("make the state file's directory (and its .backup) writable, or pass --state FILE")
+                .hint("nothing was changed in AWS"),
+            E::Io { .. } | E::Invalid(_) => err,
+        }
     }
+}
+
+impl From<crate::plan::saved::SavedPlanError> for CliError {
+    fn from(e: crate::plan::saved::SavedPlanError) -> Self {
+        use crate::plan::saved::SavedPlanError as E;
+        let err = CliError::msg(e.to_string());
+        match e {
+            E::Tampered { .. } => err
+                .hint("a saved plan is applied exactly as written by `pgstack plan -o`; make a new one")
+                .hint("nothing was changed"),
+            E::UnknownVersion { .. } => err.hint("make the plan again with this pgstack: `pgstack plan STACK -o PLAN`"),
+            E::NotAPlan { .. } => err.hint("apply takes a stack (.toml) or a plan saved with `pgstack plan -o`"),
+        }
+    }
+}
+
+impl From<crate::engine::apply::ApplyError> for CliError {
+    fn from(e: crate::engine::apply::ApplyError) -> Self {
+        match e {
+            crate::engine::apply::ApplyError::Guarded(addrs) => guard_refusal(&addrs),
+            crate::engine::apply::ApplyError::State(e) => e.into(),
+        }
+    }
+}
+
+/// The data-loss guard's refusal, with the flags that would allow it.
+pub fn guard_refusal(addrs: &[ResourceAddr]) -> CliError {
+    let names: Vec<String> = addrs.iter().map(ToString::to_string).collect();
+    let flags: Vec<String> = names.iter().map(|n| format!("--allow-destroy '{n}'")).collect();
+    CliError::msg(format!("refusing to delete or replace data-bearing resources: {}", names.join(", ")))
+        .hint(format!("if this is intended, run again with {}", flags.join(" ")))
+        .hint("nothing was changed")
 }
 
 impl From<crate::engine::refresh::RefreshError> for CliError {
@@ -247,6 +303,7 @@ async fn dispatch(cli: Cli, ui: Ui) -> CliResult {
         Command::Drift { stack, format } => plan::drift(&g, ui, &stack, format).await,
         Command::Graph { stack, format } => inspect::graph(&g, ui, &stack, format),
         Command::Output { stack, name, json } => inspect::output(&g, ui, &stack, name.as_deref(), json).await,
+        Command::Refresh { stack } => apply::refresh(&g, ui, &stack).await,
         Command::State(cmd) => inspect::state(&g, ui, cmd).await,
         Command::Import { stack, addr, id } => apply::import(&g, ui, &stack, addr, id).await,
     }

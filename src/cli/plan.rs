@@ -2,23 +2,15 @@
 
 use std::process::ExitCode;
 
-use serde::{Deserialize, Serialize};
+use std::io::Write;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
 
 use super::session::Session;
 use super::{CliError, CliResult, DriftFormat, GlobalArgs, PlanArgs};
+use crate::plan::saved::{self, SavedPlanBody, StateLocation};
 use crate::plan::{Action, Plan, PlanOptions};
 use crate::ui::Ui;
-
-/// A plan file written by `plan -o`: the plan plus how to reload its config.
-#[derive(Debug, Serialize, Deserialize)]
-pub struct SavedPlan {
-    pub pgstack_saved_plan: u32,
-    pub stack_path: String,
-    pub vars: Vec<(String, String)>,
-    pub var_files: Vec<std::path::PathBuf>,
-    pub env: Option<String>,
-    pub plan: Plan,
-}
 
 pub async fn plan(g: &GlobalArgs, ui: Ui, args: PlanArgs) -> CliResult {
     let session = Session::open(g, ui, &args.stack)?;
@@ -32,16 +24,7 @@ pub async fn plan(g: &GlobalArgs, ui: Ui, args: PlanArgs) -> CliResult {
         ui.out(&crate::ui::plan::render(&plan, ui.style));
     }
     if let Some(out) = &args.out {
-        let saved = SavedPlan {
-            pgstack_saved_plan: 1,
-            stack_path: crate::config::resolve_stack_path(&args.stack).display().to_string(),
-            vars: session.load_options.vars.clone(),
-            var_files: session.load_options.var_files.clone(),
-            env: session.load_options.env.clone(),
-            plan: plan.clone(),
-        };
-        let text = serde_json::to_string_pretty(&saved).map_err(|e| CliError::msg(e.to_string()))?;
-        std::fs::write(out, text).map_err(|e| CliError::msg(format!("writing {}: {e}", out.display())))?;
+        save_plan(g, &session, &args.stack, &plan, out)?;
         if !args.json {
             ui.out(&format!(
                 "\nSaved the plan to {}. Apply exactly this plan with: pgstack apply {}\n",
@@ -51,6 +34,42 @@ pub async fn plan(g: &GlobalArgs, ui: Ui, args: PlanArgs) -> CliResult {
         }
     }
     Ok(if args.detailed_exitcode && plan.has_changes() { ExitCode::from(2) } else { ExitCode::SUCCESS })
+}
+
+/// Writes a saved plan (owner-only) that remembers its stack file, variables
+/// and state location. Refuses to overwrite a file the stack reads or the state.
+fn save_plan(g: &GlobalArgs, session: &Session, stack_arg: &str, plan: &Plan, out: &Path) -> Result<(), CliError> {
+    let absolute = |p: &Path| std::path::absolute(p).unwrap_or_else(|_| p.to_owned());
+    let out_abs = absolute(out);
+    let (backend, location) = session.backend.location();
+    let protected = session.sources.files().iter().map(|f| absolute(&f.path)).chain([PathBuf::from(&location)]);
+    for p in protected {
+        if p == out_abs {
+            return Err(CliError::msg(format!(
+                "refusing to write the plan over {}, which this stack uses",
+                out.display()
+            ))
+            .hint("choose another file for -o, e.g. `-o change.plan`"));
+        }
+    }
+    let body = SavedPlanBody {
+        stack_path: absolute(&crate::config::resolve_stack_path(stack_arg)),
+        vars: session.load_options.vars.clone(),
+        sensitive_vars: Default::default(),
+        var_files: session.load_options.var_files.iter().map(|p| absolute(p)).collect(),
+        env: session.load_options.env.clone(),
+        region: g.region.clone(),
+        state: StateLocation { backend, location },
+        plan: plan.clone(),
+    };
+    let text = saved::encode(&body).map_err(|e| CliError::msg(e.to_string()))?;
+    let write = || -> std::io::Result<()> {
+        let mut f = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(out)?;
+        f.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+        f.write_all(text.as_bytes())?;
+        f.sync_all()
+    };
+    write().map_err(|e| CliError::msg(format!("writing {}: {e}", out.display())))
 }
 
 /// Refreshes and reports both drift (AWS vs state) and pending changes

@@ -49,6 +49,10 @@ pub fn load(
     opts: &LoadOptions,
 ) -> Result<(Stack, SourceMap, Registry), CliError> {
     let registry = Registry::aws();
+    if stack_arg.trim().is_empty() {
+        return Err(CliError::msg("no stack given")
+            .hint("name a stack file (`stacks/prod.toml`) or a stack in stacks/ (`prod`)"));
+    }
     let path = config::resolve_stack_path(stack_arg);
     let loaded = config::load(&path, opts, &registry).map_err(|(s, d)| CliError::Diagnostics(s, d))?;
     if !loaded.warnings.is_empty() {
@@ -81,23 +85,39 @@ impl Session {
         Ok(self.backend.lock(LockInfo::current(operation)).await?)
     }
 
-    /// The stored state, or a fresh one.
+    /// The stored state, or a fresh one. A state recorded for another stack
+    /// is refused: planning against it would replace that stack's objects.
     pub async fn state(&self) -> Result<StateFile, CliError> {
-        Ok(self.backend.load().await?.unwrap_or_else(|| StateFile::new(&self.stack.name)))
+        match self.backend.load().await? {
+            Some(state) => {
+                state.check_stack(&self.stack.name, &self.backend.describe())?;
+                Ok(state)
+            }
+            None => Ok(StateFile::new(&self.stack.name)),
+        }
+    }
+
+    /// The stored state, refreshed from AWS unless told not to.
+    pub async fn refreshed(&self, refresh_first: bool, parallelism: usize) -> Result<Refreshed, CliError> {
+        let state = self.state().await?;
+        if !refresh_first {
+            return Ok(Refreshed::from_state(state));
+        }
+        let hook = crate::ui::progress::Progress { ui: self.ui };
+        let managed = plan::managed_attrs(&self.stack, &self.registry);
+        Ok(refresh(state, &managed, &self.registry, self.aws.clone(), parallelism, &hook).await?)
+    }
+
+    /// A plan from a refreshed view.
+    pub fn plan_from(&self, refreshed: &Refreshed, opts: &PlanOptions) -> Result<Plan, CliError> {
+        plan::build(&self.stack, &self.registry, refreshed, opts)
+            .map_err(|d| CliError::Diagnostics(self.sources.clone(), d))
     }
 
     /// Refreshes (unless told not to) and builds a plan.
     pub async fn plan(&self, refresh_first: bool, opts: &PlanOptions, parallelism: usize) -> Result<Plan, CliError> {
-        let state = self.state().await?;
-        let refreshed = if refresh_first {
-            let hook = crate::ui::progress::Progress { ui: self.ui };
-            let managed = plan::managed_attrs(&self.stack, &self.registry);
-            refresh(state, &managed, &self.registry, self.aws.clone(), parallelism, &hook).await?
-        } else {
-            Refreshed::from_state(state)
-        };
-        plan::build(&self.stack, &self.registry, &refreshed, opts)
-            .map_err(|d| CliError::Diagnostics(self.sources.clone(), d))
+        let refreshed = self.refreshed(refresh_first, parallelism).await?;
+        self.plan_from(&refreshed, opts)
     }
 
     /// With `-v`: API calls made, per service.

@@ -464,7 +464,9 @@ impl<'r> Loader<'r> {
     /// directory, and text) and every variable value.
     fn digest(&self, vars: &BTreeMap<String, Value>) -> String {
         let mut h = Sha256::new();
-        let root = self.sources.files().first().and_then(|f| f.path.parent()).unwrap_or(Path::new(""));
+        // The same digest whether the stack was named by a relative or an absolute path.
+        let root = self.sources.files().first().and_then(|f| f.path.parent()).filter(|p| !p.as_os_str().is_empty());
+        let root = root.unwrap_or(Path::new("."));
         for f in self.sources.files() {
             h.update(relative_to(&f.path, root).to_string_lossy().as_bytes());
             h.update([0]);

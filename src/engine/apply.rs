@@ -19,7 +19,7 @@ use super::{Event, Hook};
 use crate::addr::ResourceAddr;
 use crate::config::{Ref, Stack};
 use crate::failpoint;
-use crate::plan::{Action, Plan, ResourceChange, resolve_ref};
+use crate::plan::{Action, Plan, ResourceChange, resolve_ref, unallowed_destroys};
 use crate::provider::aws::AwsFactory;
 use crate::provider::waiter::{Backoff, Poll, wait_for};
 use crate::provider::{Ctx, Progress, ProviderError, ReadScope, Registry};
@@ -35,6 +35,23 @@ pub struct Applier {
     pub hook: Arc<dyn Hook>,
     pub parallelism: usize,
     pub cancel: Arc<AtomicBool>,
+    /// Data-bearing objects this run may delete or replace (`--allow-destroy`).
+    pub allow_destroy: Vec<ResourceAddr>,
+}
+
+/// Why an apply did not start or could not record its results.
+#[derive(Debug, thiserror::Error)]
+pub enum ApplyError {
+    /// The plan deletes or replaces data-bearing objects this run was not
+    /// allowed to; refused before any call, whatever the plan file says.
+    #[error("refusing to delete or replace data-bearing resources: {}", list(.0))]
+    Guarded(Vec<ResourceAddr>),
+    #[error(transparent)]
+    State(#[from] StateError),
+}
+
+fn list(addrs: &[ResourceAddr]) -> String {
+    addrs.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
 }
 
 /// The result for one operation.
@@ -134,8 +151,18 @@ fn operations(plan: &Plan, state_deps: &BTreeMap<ResourceAddr, Vec<ResourceAddr>
 
 impl Applier {
     /// Applies `plan`. State is committed after every operation; the report
-    /// says what failed or was skipped.
-    pub async fn apply(&self, plan: &Plan) -> Result<ApplyReport, StateError> {
+    /// says what failed or was skipped. The data-loss guard is checked here,
+    /// where deletes are executed, before the first call.
+    pub async fn apply(&self, plan: &Plan) -> Result<ApplyReport, ApplyError> {
+        let refused: Vec<ResourceAddr> = self.live.with(|state| {
+            unallowed_destroys(plan, state, &self.registry, &self.allow_destroy)
+                .into_iter()
+                .map(|c| c.address.clone())
+                .collect()
+        });
+        if !refused.is_empty() {
+            return Err(ApplyError::Guarded(refused));
+        }
         if !plan.forget.is_empty() {
             self.live
                 .commit(|s| {
@@ -188,6 +215,7 @@ impl Applier {
             hook: self.hook.clone(),
             parallelism: self.parallelism,
             cancel: self.cancel.clone(),
+            allow_destroy: self.allow_destroy.clone(),
         }
     }
 

@@ -63,18 +63,24 @@ fn stack(resources: Vec<(&str, Vec<(&str, Expr)>)>) -> Stack {
 
 struct Env {
     fake: Arc<Fake>,
+    /// `--allow-destroy` of this run.
+    allow: Vec<ResourceAddr>,
     registry: Registry,
     backend: Arc<LocalBackend>,
     _dir: tempfile::TempDir,
 }
 
 fn env() -> Env {
-    let fake = Arc::new(Fake::default());
+    env_with(Fake::default())
+}
+
+fn env_with(fake: Fake) -> Env {
+    let fake = Arc::new(fake);
     let mut registry = Registry::default();
     registry.register(fake.clone());
     let dir = tempfile::tempdir().unwrap();
     let backend = Arc::new(LocalBackend::new(dir.path().join("t.json")));
-    Env { fake, registry, backend, _dir: dir }
+    Env { fake, allow: vec![], registry, backend, _dir: dir }
 }
 
 impl Env {
@@ -106,8 +112,28 @@ impl Env {
             hook: Arc::new(super::Silent),
             parallelism,
             cancel: Arc::default(),
+            allow_destroy: self.allow.clone(),
         };
         applier.apply(p).await.unwrap()
+    }
+
+    /// Applies `p` expecting the data-loss guard to refuse it.
+    async fn apply_refused(&self, stack: &Stack, p: &plan::Plan) -> Vec<ResourceAddr> {
+        let live = Arc::new(LiveState::new(self.state().await, self.backend.clone()));
+        let applier = Applier {
+            stack: Arc::new(stack.clone()),
+            registry: self.registry.clone(),
+            aws: Arc::new(AwsFactory::new(AwsOptions::default())),
+            live,
+            hook: Arc::new(super::Silent),
+            parallelism: 4,
+            cancel: Arc::default(),
+            allow_destroy: self.allow.clone(),
+        };
+        match applier.apply(p).await {
+            Err(super::apply::ApplyError::Guarded(addrs)) => addrs,
+            other => panic!("expected the guard to refuse, got {:?}", other.map(|r| r.ok())),
+        }
     }
 }
 
@@ -262,4 +288,57 @@ async fn a_create_whose_reply_was_lost_is_found_by_its_tags() {
     let state = e.state().await;
     let recorded = state.resources[&"fake.a".parse().unwrap()].id.clone();
     assert_eq!(recorded.as_deref(), objects.keys().next().map(String::as_str));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_engine_refuses_guarded_deletes_whatever_the_plan_says() {
+    let mut e = env_with(Fake::guarded());
+    let s = stack(vec![("db", vec![("size", Expr::Lit(1.into()))])]);
+    let p = e.plan(&s, false).await;
+    e.apply(&s, &p, 4).await;
+    // A plan edited to delete the object, with the guard flag cleared.
+    let resized = stack(vec![("db", vec![("size", Expr::Lit(2.into()))])]);
+    let mut edited = e.plan(&resized, false).await;
+    assert_eq!(edited.changes[0].action, Action::Update);
+    edited.changes[0].action = Action::Delete;
+    edited.changes[0].guarded = false;
+    edited.changes[0].rtype = "not_guarded".into();
+    e.fake.calls.lock().unwrap().clear();
+    let refused = e.apply_refused(&resized, &edited).await;
+    assert_eq!(refused, vec!["fake.db".parse::<ResourceAddr>().unwrap()]);
+    assert!(e.fake.calls.lock().unwrap().is_empty(), "nothing was called");
+    assert_eq!(e.fake.objects.lock().unwrap().len(), 1);
+    // Named in this run's allow-list, the deletion goes ahead.
+    edited.changes[0].rtype = "fake".into();
+    e.allow = vec!["fake.db".parse().unwrap()];
+    assert!(e.apply(&resized, &edited, 4).await.ok());
+    assert!(e.fake.objects.lock().unwrap().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn refreshed_state_records_what_aws_holds() {
+    let e = env();
+    let s = stack(vec![("a", vec![("size", Expr::Lit(1.into()))]), ("b", vec![])]);
+    let p = e.plan(&s, false).await;
+    e.apply(&s, &p, 4).await;
+    let ids: BTreeMap<String, String> =
+        e.state().await.resources.values().map(|r| (r.address.name.clone(), r.id.clone().unwrap())).collect();
+    // Out of band: `a` resized to 5, `b` deleted.
+    e.fake.objects.lock().unwrap().get_mut(&ids["a"]).unwrap().insert("size".into(), Value::Int(5));
+    e.fake.objects.lock().unwrap().remove(&ids["b"]);
+    let refreshed = super::refresh::refresh(
+        e.state().await,
+        &plan::managed_attrs(&s, &e.registry),
+        &e.registry,
+        Arc::new(AwsFactory::new(AwsOptions::default())),
+        4,
+        &super::Silent,
+    )
+    .await
+    .unwrap();
+    let st = refreshed.refreshed_state();
+    let a: ResourceAddr = "fake.a".parse().unwrap();
+    assert_eq!(st.resources[&a].attributes["size"], Value::Int(5));
+    assert!(!st.resources.contains_key(&"fake.b".parse::<ResourceAddr>().unwrap()));
+    assert_eq!((st.serial, &st.lineage), (refreshed.state.serial, &refreshed.state.lineage));
 }

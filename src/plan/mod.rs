@@ -6,6 +6,7 @@
 //! it when either moved on.
 
 pub mod diff;
+pub mod saved;
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -143,11 +144,29 @@ impl Plan {
         let lineage_ok = self.state_lineage.as_ref().is_none_or(|l| *l == state.lineage);
         (state.serial != self.state_serial || !lineage_ok).then_some("the state")
     }
+}
 
-    /// Guarded deletions and replacements not allowed by `allow`.
-    pub fn unallowed_destroys(&self, allow: &[ResourceAddr]) -> Vec<&ResourceChange> {
-        self.changes.iter().filter(|c| c.guarded && !allow.iter().any(|a| a.matches(&c.address))).collect()
-    }
+/// Deletions and replacements of data-bearing objects that `allow` does not
+/// name. Whether an object is data-bearing comes from the registry's schema
+/// for its type as `state` records it (the plan's own `guarded` flag and type
+/// are not trusted), so an edited plan cannot slip a deletion past the guard.
+pub fn unallowed_destroys<'p>(
+    plan: &'p Plan,
+    state: &StateFile,
+    registry: &Registry,
+    allow: &[ResourceAddr],
+) -> Vec<&'p ResourceChange> {
+    let guarded_type = |t: &str| registry.get(t).is_none_or(|p| p.schema().guarded);
+    plan.changes
+        .iter()
+        .filter(|c| c.action.deletes())
+        .filter(|c| {
+            c.guarded
+                || guarded_type(&c.rtype)
+                || state.resources.get(&c.address).is_some_and(|r| guarded_type(&r.rtype))
+        })
+        .filter(|c| !allow.iter().any(|a| a.matches(&c.address)))
+        .collect()
 }
 
 /// The refreshed view of existing objects that planning starts from.
@@ -171,6 +190,32 @@ impl Refreshed {
             .map(|(a, r)| (a.clone(), (r.status == Status::Ready).then(|| r.attributes.clone())))
             .collect();
         Refreshed { state, current, adopted: BTreeMap::new(), refreshed: false }
+    }
+
+    /// The state with what refresh read recorded: attributes of existing
+    /// objects replaced by the ones read (config-only attributes, which AWS
+    /// does not hold, and attributes outside the read's scope are kept),
+    /// interrupted creates that were found recorded as ready, objects deleted
+    /// outside pgstack dropped. Interrupted creates not found stay pending: the
+    /// next run looks for them again before creating. Serial and lineage are
+    /// unchanged (the commit bumps the serial).
+    pub fn refreshed_state(&self) -> StateFile {
+        let mut state = self.state.clone();
+        if !self.refreshed {
+            return state;
+        }
+        state.resources.retain(|addr, r| r.status != Status::Ready || !matches!(self.current.get(addr), Some(None)));
+        for (addr, r) in &mut state.resources {
+            let Some(Some(current)) = self.current.get(addr) else { continue };
+            if let Some(id) = self.adopted.get(addr) {
+                r.status = Status::Ready;
+                r.id = Some(id.clone());
+            }
+            if r.status == Status::Ready {
+                r.attributes.extend(current.iter().map(|(k, v)| (k.clone(), v.clone())));
+            }
+        }
+        state
     }
 
     /// The id of an existing object.

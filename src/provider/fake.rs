@@ -27,6 +27,9 @@ pub static FAKE_SCHEMA: Schema = Schema {
     taggable: true,
 };
 
+/// The fake type's schema when it stands for a data-bearing type.
+pub static FAKE_GUARDED_SCHEMA: Schema = Schema { guarded: true, ..FAKE_SCHEMA };
+
 /// One recorded provider call, for ordering assertions.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Call {
@@ -38,6 +41,8 @@ pub enum Call {
 /// An in-memory resource type.
 #[derive(Default)]
 pub struct Fake {
+    /// Stands for a data-bearing type (the data-loss guard applies).
+    pub guarded: bool,
     pub objects: Mutex<BTreeMap<String, Attrs>>,
     pub calls: Mutex<Vec<Call>>,
     /// `name` values whose create fails.
@@ -52,6 +57,11 @@ pub struct Fake {
 }
 
 impl Fake {
+    /// A fake standing for a data-bearing type.
+    pub fn guarded() -> Self {
+        Fake { guarded: true, ..Fake::default() }
+    }
+
     fn name_of(a: &Attrs) -> String {
         a.get("name").and_then(Value::as_str).unwrap_or_default().to_owned()
     }
@@ -74,7 +84,7 @@ impl ResourceType for Fake {
     }
 
     fn schema(&self) -> &'static Schema {
-        &FAKE_SCHEMA
+        if self.guarded { &FAKE_GUARDED_SCHEMA } else { &FAKE_SCHEMA }
     }
 
     async fn read_many(&self, _ctx: &Ctx, ids: &[String], _scope: &ReadScope) -> Result<BTreeMap<String, Attrs>> {

@@ -2,11 +2,14 @@
 //!
 //! Writes go to a temp file in the same directory, are fsynced, then renamed
 //! over the state file (atomic on POSIX), and the directory is fsynced. The
-//! previous version is kept as `.backup`.
+//! previous version is kept as `.backup`. State, backup and lock files are
+//! created owner-only (0600): they describe infrastructure.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use async_trait::async_trait;
 
@@ -36,30 +39,141 @@ impl LocalBackend {
     }
 
     fn io(&self, path: &Path, source: std::io::Error) -> StateError {
-        StateError::Io { path: path.display().to_string(), source }
+        StateError::Io { path: crate::diag::display_path(path), source }
+    }
+
+    fn dir(&self) -> &Path {
+        self.path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."))
+    }
+
+    fn tmp_path(&self) -> PathBuf {
+        self.sibling(&format!(".tmp.{}", std::process::id()))
+    }
+
+    /// Creates (truncating) an owner-only file.
+    fn create_private(path: &Path) -> std::io::Result<File> {
+        OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(path)
     }
 
     fn write_sync(&self, state: &StateFile) -> Result<(), StateError> {
         let text = state.to_json()?;
-        let dir = self.path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        let dir = self.dir();
         fs::create_dir_all(dir).map_err(|e| self.io(dir, e))?;
         if self.path.exists() {
-            fs::copy(&self.path, self.backup_path()).map_err(|e| self.io(&self.backup_path(), e))?;
+            let backup = self.backup_path();
+            Self::create_private(&backup)
+                .and_then(|mut b| {
+                    b.write_all(&fs::read(&self.path)?)?;
+                    b.sync_all()
+                })
+                .map_err(|e| self.io(&backup, e))?;
         }
-        let tmp = self.sibling(&format!(".tmp.{}", std::process::id()));
-        let mut f = File::create(&tmp).map_err(|e| self.io(&tmp, e))?;
+        let tmp = self.tmp_path();
+        let mut f = Self::create_private(&tmp).map_err(|e| self.io(&tmp, e))?;
         f.write_all(text.as_bytes()).and_then(|()| f.sync_all()).map_err(|e| self.io(&tmp, e))?;
         fs::rename(&tmp, &self.path).map_err(|e| self.io(&self.path, e))?;
         File::open(dir).and_then(|d| d.sync_all()).map_err(|e| self.io(dir, e))?;
         Ok(())
     }
+
+    fn check_writable_sync(&self) -> Result<(), StateError> {
+        let dir = self.dir();
+        fs::create_dir_all(dir).map_err(|e| not_writable(dir, e))?;
+        // The same steps a write takes, on a probe file: create, fsync, rename, remove.
+        let tmp = self.tmp_path();
+        let probe = self.sibling(&format!(".probe.{}", std::process::id()));
+        let result = Self::create_private(&tmp)
+            .and_then(|f| f.sync_all())
+            .and_then(|()| fs::rename(&tmp, &probe))
+            .and_then(|()| File::open(dir)?.sync_all())
+            .map_err(|e| not_writable(dir, e));
+        let _ = fs::remove_file(&tmp);
+        let _ = fs::remove_file(&probe);
+        result?;
+        if self.path.exists() {
+            let backup = self.backup_path();
+            OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .mode(0o600)
+                .open(&backup)
+                .map_err(|e| not_writable(&backup, e))?;
+            if self.path.is_dir() {
+                return Err(not_writable(&self.path, std::io::Error::other("it is a directory")));
+            }
+        }
+        Ok(())
+    }
+
+    /// Reads the holder from a lock file another process holds. The holder
+    /// writes its info right after taking the lock, so an empty or partial
+    /// file is read again for a moment; `None` if the lock was released meanwhile.
+    fn read_holder(&self, file: &mut File) -> Result<Option<LockInfo>, StateError> {
+        for _ in 0..100 {
+            let mut text = String::new();
+            let _ = file.seek(SeekFrom::Start(0)).and_then(|_| file.read_to_string(&mut text));
+            if let Ok(info) = serde_json::from_str::<LockInfo>(&text) {
+                return Ok(Some(info));
+            }
+            match file.try_lock() {
+                Ok(()) => {
+                    let _ = file.unlock();
+                    return Ok(None);
+                }
+                Err(std::fs::TryLockError::WouldBlock) => std::thread::sleep(Duration::from_millis(20)),
+                Err(std::fs::TryLockError::Error(e)) => return Err(self.io(&self.lock_path(), e)),
+            }
+        }
+        Ok(Some(LockInfo {
+            who: "another pgstack process (it has not written its details)".into(),
+            pid: 0,
+            operation: "unknown".into(),
+            since: "unknown".into(),
+        }))
+    }
+
+    fn lock_sync(&self, info: &LockInfo) -> Result<LockGuard, StateError> {
+        let path = self.lock_path();
+        fs::create_dir_all(self.dir()).map_err(|e| not_writable(self.dir(), e))?;
+        let mut file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .open(&path)
+            .map_err(|e| self.io(&path, e))?;
+        loop {
+            match file.try_lock() {
+                Ok(()) => {
+                    let text = serde_json::to_string(info).unwrap_or_default();
+                    file.set_len(0)
+                        .and_then(|()| file.seek(SeekFrom::Start(0)))
+                        .and_then(|_| file.write_all(text.as_bytes()))
+                        .and_then(|()| file.sync_all())
+                        .map_err(|e| self.io(&path, e))?;
+                    return Ok(LockGuard::new(HeldLock { file }));
+                }
+                Err(std::fs::TryLockError::WouldBlock) => match self.read_holder(&mut file)? {
+                    Some(holder) => return Err(StateError::Locked(holder)),
+                    None => continue,
+                },
+                Err(std::fs::TryLockError::Error(e)) => return Err(self.io(&path, e)),
+            }
+        }
+    }
+}
+
+fn not_writable(path: &Path, e: std::io::Error) -> StateError {
+    StateError::NotWritable { path: crate::diag::display_path(path), detail: e.to_string() }
 }
 
 #[async_trait]
 impl StateBackend for LocalBackend {
     async fn load(&self) -> Result<Option<StateFile>, StateError> {
         match fs::read_to_string(&self.path) {
-            Ok(text) => StateFile::from_json(&text).map(Some),
+            Ok(text) => StateFile::from_json(&text, &self.describe()).map(Some),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(self.io(&self.path, e)),
         }
@@ -72,40 +186,16 @@ impl StateBackend for LocalBackend {
     }
 
     async fn lock(&self, info: LockInfo) -> Result<LockGuard, StateError> {
-        let path = self.lock_path();
-        if let Some(dir) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-            fs::create_dir_all(dir).map_err(|e| self.io(dir, e))?;
-        }
-        let mut file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(&path)
-            .map_err(|e| self.io(&path, e))?;
-        match file.try_lock() {
-            Ok(()) => {
-                let text = serde_json::to_string(&info).unwrap_or_default();
-                file.set_len(0)
-                    .and_then(|()| file.seek(SeekFrom::Start(0)))
-                    .and_then(|_| file.write_all(text.as_bytes()))
-                    .and_then(|()| file.sync_all())
-                    .map_err(|e| self.io(&path, e))?;
-                Ok(LockGuard::new(HeldLock { file }))
-            }
-            Err(std::fs::TryLockError::WouldBlock) => {
-                let mut text = String::new();
-                let _ = file.read_to_string(&mut text);
-                let holder = serde_json::from_str(&text).unwrap_or(LockInfo {
-                    who: "another pgstack process".into(),
-                    pid: 0,
-                    operation: "unknown".into(),
-                    since: "unknown".into(),
-                });
-                Err(StateError::Locked(holder))
-            }
-            Err(std::fs::TryLockError::Error(e)) => Err(self.io(&path, e)),
-        }
+        tokio::task::block_in_place(|| self.lock_sync(&info))
+    }
+
+    async fn check_writable(&self) -> Result<(), StateError> {
+        tokio::task::block_in_place(|| self.check_writable_sync())
+    }
+
+    fn location(&self) -> (String, String) {
+        let absolute = std::path::absolute(&self.path).unwrap_or_else(|_| self.path.clone());
+        ("local".to_owned(), absolute.display().to_string())
     }
 
     fn describe(&self) -> String {
@@ -139,11 +229,67 @@ mod tests {
         s.serial = 7;
         b.write(&s).await.unwrap();
         assert_eq!(b.load().await.unwrap().unwrap().serial, 7);
-        let backup = StateFile::from_json(&fs::read_to_string(b.backup_path()).unwrap()).unwrap();
+        let backup = StateFile::from_json(&fs::read_to_string(b.backup_path()).unwrap(), "b").unwrap();
         assert_eq!(backup.serial, 0);
         let leftovers: Vec<_> =
             fs::read_dir(dir.path()).unwrap().filter_map(|e| e.ok()).map(|e| e.file_name()).collect();
         assert_eq!(leftovers.len(), 2, "only the state and its backup remain: {leftovers:?}");
+        for p in [b.path.clone(), b.backup_path()] {
+            let mode = std::os::unix::fs::PermissionsExt::mode(&fs::metadata(&p).unwrap().permissions());
+            assert_eq!(mode & 0o777, 0o600, "{} is owner-only", p.display());
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_holder_that_has_not_written_its_details_yet_is_waited_for() {
+        let dir = tempfile::tempdir().unwrap();
+        let b = LocalBackend::new(dir.path().join("s.json"));
+        // Another process has just taken the lock and not yet written who it is.
+        let mut held =
+            OpenOptions::new().read(true).write(true).create(true).truncate(true).open(b.lock_path()).unwrap();
+        held.try_lock().unwrap();
+        let writer = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(150));
+            let mut holder = LockInfo::current("destroy");
+            holder.pid = 4242;
+            held.write_all(serde_json::to_string(&holder).unwrap().as_bytes()).unwrap();
+            held
+        });
+        let e = b.lock(LockInfo::current("plan")).await.err().expect("locked");
+        let _held = writer.join().unwrap();
+        match e {
+            StateError::Locked(info) => assert_eq!((info.pid, info.operation.as_str()), (4242, "destroy")),
+            other => panic!("expected Locked, got {other}"),
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn unwritable_locations_are_found_before_any_write() {
+        let dir = tempfile::tempdir().unwrap();
+        // The state directory is a file: nothing can be created in it.
+        fs::write(dir.path().join("file"), "x").unwrap();
+        let b = LocalBackend::new(dir.path().join("file").join("s.json"));
+        assert!(matches!(b.check_writable().await, Err(StateError::NotWritable { .. })));
+        // The backup cannot be written (it is a directory).
+        let b = LocalBackend::new(dir.path().join("s.json"));
+        b.write(&StateFile::new("x")).await.unwrap();
+        fs::create_dir(b.backup_path()).unwrap();
+        let e = b.check_writable().await.unwrap_err();
+        assert!(e.to_string().contains(".backup"), "{e}");
+        fs::remove_dir(b.backup_path()).unwrap();
+        b.check_writable().await.unwrap();
+        let names: Vec<_> = fs::read_dir(dir.path()).unwrap().filter_map(|e| e.ok()).map(|e| e.file_name()).collect();
+        assert!(names.iter().all(|n| !n.to_string_lossy().contains(".probe")), "{names:?}");
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_corrupt_state_names_its_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let b = LocalBackend::new(dir.path().join("s.json"));
+        fs::write(dir.path().join("s.json"), "{ not json").unwrap();
+        let e = b.load().await.unwrap_err();
+        assert!(matches!(e, StateError::Corrupt { .. }));
+        assert!(e.to_string().contains("s.json"), "{e}");
     }
 
     #[tokio::test(flavor = "multi_thread")]

@@ -76,14 +76,26 @@ impl StateFile {
         }
     }
 
-    /// Parses a state file, refusing versions this build does not know.
-    pub fn from_json(text: &str) -> Result<Self, StateError> {
-        let probe: serde_json::Value = serde_json::from_str(text).map_err(|e| StateError::Corrupt(e.to_string()))?;
-        let version = probe.get("version").and_then(serde_json::Value::as_u64).unwrap_or(0);
+    /// Parses a state file read from `path` (named in errors), refusing
+    /// versions this build does not know.
+    pub fn from_json(text: &str, path: &str) -> Result<Self, StateError> {
+        let corrupt = |e: serde_json::Error| StateError::Corrupt { path: path.to_owned(), detail: e.to_string() };
+        let probe: serde_json::Value = serde_json::from_str(text).map_err(corrupt)?;
+        let Some(version) = probe.get("version").and_then(serde_json::Value::as_u64) else {
+            return Err(StateError::Corrupt { path: path.to_owned(), detail: "no `version` field".into() });
+        };
         if version != u64::from(STATE_VERSION) {
-            return Err(StateError::UnsupportedVersion(version));
+            return Err(StateError::UnsupportedVersion { path: path.to_owned(), version });
         }
-        serde_json::from_value(probe).map_err(|e| StateError::Corrupt(e.to_string()))
+        serde_json::from_value(probe).map_err(corrupt)
+    }
+
+    /// Refuses a state recorded for another stack (read from `path`).
+    pub fn check_stack(&self, expected: &str, path: &str) -> Result<(), StateError> {
+        if self.stack == expected {
+            return Ok(());
+        }
+        Err(StateError::WrongStack { path: path.to_owned(), found: self.stack.clone(), expected: expected.to_owned() })
     }
 
     pub fn to_json(&self) -> Result<String, StateError> {
@@ -115,10 +127,19 @@ mod resources_as_list {
 pub enum StateError {
     #[error("state file {path}: {source}")]
     Io { path: String, source: std::io::Error },
-    #[error("state file is not valid: {0}")]
-    Corrupt(String),
-    #[error("state file version {0} is not supported by this pgstack (it writes version {STATE_VERSION})")]
-    UnsupportedVersion(u64),
+    /// Not a state file pgstack can read; `path` is filled in by the backend.
+    #[error("state file {path} is not valid: {detail}")]
+    Corrupt { path: String, detail: String },
+    #[error(
+        "state file {path} has version {version}, which this pgstack does not support (it writes version {STATE_VERSION})"
+    )]
+    UnsupportedVersion { path: String, version: u64 },
+    /// The state belongs to another stack.
+    #[error("state file {path} belongs to stack `{found}`, not `{expected}`")]
+    WrongStack { path: String, found: String, expected: String },
+    /// The backend cannot take writes; found before anything is changed.
+    #[error("cannot write state to {path}: {detail}")]
+    NotWritable { path: String, detail: String },
     #[error("refusing to write state: {0}")]
     Invalid(String),
     #[error("state is locked by {}", .0.describe())]
@@ -135,6 +156,11 @@ pub trait StateBackend: Send + Sync {
     async fn write(&self, state: &StateFile) -> Result<(), StateError>;
     /// Takes the stack's lock, or reports who holds it.
     async fn lock(&self, info: LockInfo) -> Result<LockGuard, StateError>;
+    /// Proves, without changing the stored state, that `write` can succeed
+    /// now: called before the first change to AWS.
+    async fn check_writable(&self) -> Result<(), StateError>;
+    /// Where the state is, as recorded in saved plans: (backend kind, location).
+    fn location(&self) -> (String, String);
     /// Where the state is, for messages.
     fn describe(&self) -> String;
 }
@@ -147,6 +173,7 @@ pub struct LiveState {
     backend: Arc<dyn StateBackend>,
     generation: AtomicU64,
     persisted: tokio::sync::Mutex<u64>,
+    write_failed: std::sync::atomic::AtomicBool,
 }
 
 impl LiveState {
@@ -156,7 +183,14 @@ impl LiveState {
             backend,
             generation: AtomicU64::new(0),
             persisted: tokio::sync::Mutex::new(0),
+            write_failed: std::sync::atomic::AtomicBool::new(false),
         }
+    }
+
+    /// True once a write to the backend failed: what happened since is in
+    /// AWS (tagged, so a later run finds it) but not in the stored state.
+    pub fn write_failed(&self) -> bool {
+        self.write_failed.load(Ordering::SeqCst)
     }
 
     /// A copy of the current in-memory state.
@@ -189,7 +223,10 @@ impl LiveState {
             s.serial += 1;
             (s.clone(), self.generation.load(Ordering::SeqCst))
         };
-        self.backend.write(&snapshot).await?;
+        if let Err(e) = self.backend.write(&snapshot).await {
+            self.write_failed.store(true, Ordering::SeqCst);
+            return Err(e);
+        }
         *persisted = covered;
         Ok(())
     }
@@ -218,14 +255,44 @@ mod tests {
             },
         );
         let text = s.to_json().unwrap();
-        assert_eq!(StateFile::from_json(&text).unwrap(), s);
+        assert_eq!(StateFile::from_json(&text, "s.json").unwrap(), s);
         s.resources.get_mut(&addr).unwrap().attributes.insert("x".into(), Value::Unknown);
         assert!(matches!(s.to_json(), Err(StateError::Invalid(_))));
     }
 
     #[test]
     fn unknown_versions_are_refused() {
-        let err = StateFile::from_json(r#"{"version": 99}"#).unwrap_err();
-        assert!(matches!(err, StateError::UnsupportedVersion(99)));
+        let err = StateFile::from_json(r#"{"version": 99}"#, "s.json").unwrap_err();
+        assert!(matches!(err, StateError::UnsupportedVersion { version: 99, .. }));
+        assert!(err.to_string().contains("s.json"), "{err}");
+    }
+
+    #[test]
+    fn state_of_another_stack_is_refused_naming_both() {
+        let s = StateFile::new("billing");
+        assert!(s.check_stack("billing", "x.json").is_ok());
+        let e = s.check_stack("shop", "state/x.json").unwrap_err().to_string();
+        assert!(e.contains("`billing`") && e.contains("`shop`") && e.contains("state/x.json"), "{e}");
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(256))]
+        /// Arbitrary bytes never panic the loader, and every error names the file.
+        #[test]
+        fn arbitrary_bytes_never_panic_and_errors_name_the_file(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..400)) {
+            let text = String::from_utf8_lossy(&bytes);
+            if let Err(e) = StateFile::from_json(&text, "state/p.json") {
+                proptest::prop_assert!(e.to_string().contains("state/p.json"));
+            }
+        }
+
+        /// JSON that is almost a state file (fields of the wrong shape) is refused cleanly.
+        #[test]
+        fn wrong_shapes_are_refused_cleanly(serial in proptest::prelude::any::<i64>(), key in "[a-z_]{1,12}", n in proptest::prelude::any::<i32>()) {
+            let text = format!(r#"{{"version":1,"serial":{serial},"lineage":"l","stack":"s","resources":[{{"address":"vpc.a","type":"vpc","region":"r","status":"ready","{key}":{n}}}]}}"#);
+            if let Err(e) = StateFile::from_json(&text, "state/p.json") {
+                proptest::prop_assert!(e.to_string().contains("state/p.json"));
+            }
+        }
     }
 }

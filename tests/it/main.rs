@@ -10,6 +10,7 @@ mod providers_ec2;
 mod providers_kms_rds;
 mod providers_params;
 mod providers_rds;
+mod safety;
 mod stacks;
 mod support;
 mod validate;

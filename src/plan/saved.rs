@@ -1,0 +1,229 @@
+//! Saved plan files (`plan -o`): the plan, how to reload its configuration,
+//! and where its state lives, sealed with a digest of their own content.
+//!
+//! Invariants: a file is accepted only when its format version is known and
+//! its digest matches its body byte for byte (as canonical JSON), so an edited
+//! or truncated plan is refused before anything is loaded from it; no
+//! sensitive variable value is ever written (only a salted hash of it).
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use super::Plan;
+
+/// Version of the saved-plan file format written by this build.
+pub const SAVED_PLAN_VERSION: u32 = 2;
+
+/// Where the plan's state lives: the backend kind and its location.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StateLocation {
+    pub backend: String,
+    pub location: String,
+}
+
+/// A sensitive variable's value, kept only as a salted SHA-256, so apply can
+/// check that the value given again is the one the plan was made with.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SaltedHash {
+    pub salt: String,
+    pub sha256: String,
+}
+
+impl SaltedHash {
+    /// Hashes `value` with a fresh random salt.
+    pub fn new(value: &str) -> Self {
+        let salt = uuid::Uuid::new_v4().simple().to_string();
+        let sha256 = Self::hash(&salt, value);
+        SaltedHash { salt, sha256 }
+    }
+
+    pub fn matches(&self, value: &str) -> bool {
+        Self::hash(&self.salt, value) == self.sha256
+    }
+
+    fn hash(salt: &str, value: &str) -> String {
+        hex(&Sha256::new().chain_update(salt.as_bytes()).chain_update([0u8]).chain_update(value.as_bytes()).finalize())
+    }
+}
+
+/// Everything a saved plan holds besides its seal.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SavedPlanBody {
+    /// The stack file, as an absolute path.
+    pub stack_path: PathBuf,
+    /// `--var` values, sensitive ones left out.
+    pub vars: Vec<(String, String)>,
+    /// Sensitive variables given on the command line or in var files: apply
+    /// asks for them again and checks them against these hashes.
+    #[serde(default)]
+    pub sensitive_vars: BTreeMap<String, SaltedHash>,
+    /// `--var-file` paths, absolute.
+    pub var_files: Vec<PathBuf>,
+    pub env: Option<String>,
+    /// `--region`, when given.
+    pub region: Option<String>,
+    pub state: StateLocation,
+    pub plan: Plan,
+}
+
+/// The file as written: version, digest, body.
+#[derive(Serialize, Deserialize)]
+struct Envelope {
+    pgstack_saved_plan: u32,
+    digest: String,
+    body: serde_json::Value,
+}
+
+/// Why a file is not a saved plan this build can apply.
+#[derive(Debug, thiserror::Error)]
+pub enum SavedPlanError {
+    #[error("{path} is not a pgstack plan file: {detail}")]
+    NotAPlan { path: String, detail: String },
+    #[error(
+        "{path} is a plan file of format {found}, which this pgstack does not read (it writes format {SAVED_PLAN_VERSION})"
+    )]
+    UnknownVersion { path: String, found: u64 },
+    #[error("{path} was changed after it was saved: its content does not match its digest")]
+    Tampered { path: String },
+}
+
+/// The text of a saved plan file.
+pub fn encode(body: &SavedPlanBody) -> Result<String, serde_json::Error> {
+    let body = serde_json::to_value(body)?;
+    let digest = digest(&body)?;
+    serde_json::to_string_pretty(&Envelope { pgstack_saved_plan: SAVED_PLAN_VERSION, digest, body })
+}
+
+/// Reads a saved plan file's text, checking version and digest first.
+pub fn decode(text: &str, path: &str) -> Result<SavedPlanBody, SavedPlanError> {
+    let not_a_plan = |detail: String| SavedPlanError::NotAPlan { path: path.to_owned(), detail };
+    let raw: serde_json::Value = serde_json::from_str(text).map_err(|e| not_a_plan(e.to_string()))?;
+    let version = raw
+        .get("pgstack_saved_plan")
+        .ok_or_else(|| not_a_plan("no `pgstack_saved_plan` version field".into()))?
+        .as_u64()
+        .ok_or_else(|| not_a_plan("`pgstack_saved_plan` is not a number".into()))?;
+    if version != u64::from(SAVED_PLAN_VERSION) {
+        return Err(SavedPlanError::UnknownVersion { path: path.to_owned(), found: version });
+    }
+    let envelope: Envelope = serde_json::from_value(raw).map_err(|e| not_a_plan(e.to_string()))?;
+    if digest(&envelope.body).ok().as_deref() != Some(envelope.digest.as_str()) {
+        return Err(SavedPlanError::Tampered { path: path.to_owned() });
+    }
+    serde_json::from_value(envelope.body).map_err(|e| not_a_plan(e.to_string()))
+}
+
+/// SHA-256 of the canonical JSON of `body` (object keys sorted, no spaces).
+fn digest(body: &serde_json::Value) -> Result<String, serde_json::Error> {
+    Ok(format!("sha256:{}", hex(&Sha256::digest(serde_json::to_vec(body)?))))
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::{Action, PLAN_FORMAT_VERSION, ResourceChange};
+
+    fn body() -> SavedPlanBody {
+        let addr: crate::addr::ResourceAddr = "db_instance.main".parse().unwrap();
+        SavedPlanBody {
+            stack_path: "/work/stacks/prod.toml".into(),
+            vars: vec![("env".into(), "prod".into())],
+            sensitive_vars: BTreeMap::new(),
+            var_files: vec![],
+            env: None,
+            region: None,
+            state: StateLocation { backend: "local".into(), location: "/work/state/prod.json".into() },
+            plan: Plan {
+                format_version: PLAN_FORMAT_VERSION,
+                stack: "prod".into(),
+                config_digest: "c".into(),
+                state_lineage: Some("l".into()),
+                state_serial: 3,
+                changes: vec![ResourceChange {
+                    address: addr.clone(),
+                    rtype: "db_instance".into(),
+                    region: "us-east-1".into(),
+                    action: Action::Update,
+                    id: Some("db-1".into()),
+                    before: Some(Default::default()),
+                    after: Some(Default::default()),
+                    changes: vec![],
+                    guarded: false,
+                    adopted: false,
+                    dependencies: vec![],
+                    notes: vec![],
+                }],
+                forget: vec![],
+                drift: vec![],
+                outputs: BTreeMap::new(),
+                destroy: false,
+            },
+        }
+    }
+
+    #[test]
+    fn round_trips() {
+        let text = encode(&body()).unwrap();
+        assert_eq!(decode(&text, "p").unwrap(), body());
+    }
+
+    #[test]
+    fn an_edited_action_is_refused() {
+        let text = encode(&body()).unwrap();
+        let edited = text.replace("\"update\"", "\"delete\"");
+        assert_ne!(edited, text);
+        assert!(matches!(decode(&edited, "p"), Err(SavedPlanError::Tampered { .. })));
+        // Re-indenting is not an edit: the digest covers the content, not the layout.
+        let compact = serde_json::to_string(&serde_json::from_str::<serde_json::Value>(&text).unwrap()).unwrap();
+        assert!(decode(&compact, "p").is_ok());
+    }
+
+    #[test]
+    fn unknown_versions_and_other_files_are_refused() {
+        let text = encode(&body()).unwrap().replacen("\"pgstack_saved_plan\": 2", "\"pgstack_saved_plan\": 9", 1);
+        assert!(matches!(decode(&text, "p"), Err(SavedPlanError::UnknownVersion { found: 9, .. })));
+        assert!(matches!(decode("{\"a\": 1}", "p"), Err(SavedPlanError::NotAPlan { .. })));
+        assert!(matches!(decode("[1,2", "p"), Err(SavedPlanError::NotAPlan { .. })));
+    }
+
+    #[test]
+    fn salted_hashes_match_only_the_same_value() {
+        let h = SaltedHash::new("s3cret");
+        assert!(h.matches("s3cret") && !h.matches("s3cret "));
+        assert_ne!(h, SaltedHash::new("s3cret"), "a fresh salt each time");
+        assert!(!h.sha256.contains("s3cret"));
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(256))]
+        /// Arbitrary bytes never panic the loader, and every error names the file.
+        #[test]
+        fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..300)) {
+            let text = String::from_utf8_lossy(&bytes);
+            if let Err(e) = decode(&text, "plans/x.plan") {
+                proptest::prop_assert!(e.to_string().contains("plans/x.plan"));
+            }
+        }
+
+        /// Flipping any one byte of a valid plan is refused (or, if it still
+        /// decodes, decodes to the same plan: e.g. whitespace).
+        #[test]
+        fn any_single_byte_change_is_caught(pos in 0usize..4000, byte in proptest::num::u8::ANY) {
+            let text = encode(&body()).unwrap();
+            let mut bytes = text.clone().into_bytes();
+            let i = pos % bytes.len();
+            bytes[i] = byte;
+            let edited = String::from_utf8_lossy(&bytes);
+            if let Ok(b) = decode(&edited, "p") {
+                proptest::prop_assert_eq!(b, body());
+            }
+        }
+    }
+}

@@ -1,0 +1,321 @@
+//! Safety at the edges (issue 6): wrong state files, edited or misplaced saved
+//! plans, unwritable state, signals, and refresh results that must be kept.
+//! Each test shows with the SDK that a refusal changed nothing in AWS.
+
+use std::io::{BufRead, BufReader};
+use std::process::Stdio;
+use std::time::Duration;
+
+use aws_sdk_ec2::types::Filter;
+
+use crate::support::cli::{Run, Workdir};
+use crate::support::faults::{Fault, FaultProxy};
+use crate::support::moto::{MotoGuard, REGION, moto};
+
+const KEY_DESCRIPTION: &str = "quickstart: database storage, secrets and backups";
+
+fn quickstart(w: &Workdir) {
+    w.copy("examples/quickstart.toml", "quickstart.toml");
+}
+
+async fn vpcs_of_stack(m: &MotoGuard, stack: &str) -> Vec<String> {
+    let ec2 = m.factory().ec2(REGION).await;
+    let out = ec2
+        .describe_vpcs()
+        .filters(Filter::builder().name("tag:pgstack:stack").values(stack).build())
+        .send()
+        .await
+        .expect("describe vpcs");
+    out.vpcs().iter().filter_map(|v| v.vpc_id().map(str::to_owned)).collect()
+}
+
+fn state_json(w: &Workdir, path: &str) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(w.path().join(path)).expect("state file")).expect("state json")
+}
+
+fn key_arn(w: &Workdir, state: &str) -> String {
+    state_json(w, state)["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["address"] == "kms_key.db")
+        .and_then(|r| r["id"].as_str())
+        .expect("kms_key.db in state")
+        .to_owned()
+}
+
+async fn key_description(m: &MotoGuard, arn: &str) -> String {
+    let kms = m.factory().kms(REGION).await;
+    let key = kms.describe_key().key_id(arn).send().await.unwrap();
+    key.key_metadata().and_then(|k| k.description()).unwrap_or_default().to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_state_of_another_stack_is_refused_and_its_objects_survive() {
+    let m = moto();
+    let env = m.env();
+    let w = Workdir::new();
+    w.write(
+        "billing.toml",
+        "[stack]\nname = \"billing\"\nregion = \"us-east-1\"\n\n[vpc.main]\ncidr_block = \"10.1.0.0/16\"\n",
+    );
+    w.write(
+        "shop.toml",
+        "[stack]\nname = \"shop\"\nregion = \"us-east-1\"\n\n[vpc.main]\ncidr_block = \"10.2.0.0/16\"\n",
+    );
+    w.run(&["apply", "billing.toml", "--auto-approve"], &env).expect(0);
+    let billing = vpcs_of_stack(&m, "billing").await;
+    assert_eq!(billing.len(), 1);
+
+    for cmd in ["plan", "apply", "destroy"] {
+        let mut args = vec![cmd, "shop.toml", "--state", "state/billing.json"];
+        if cmd != "plan" {
+            args.push("--auto-approve");
+        }
+        let run = w.run(&args, &env).expect(1);
+        assert!(
+            run.stderr.contains("belongs to stack `billing`, not `shop`") && run.stderr.contains("state/billing.json"),
+            "{cmd}: {}",
+            run.stderr
+        );
+    }
+    assert_eq!(vpcs_of_stack(&m, "billing").await, billing, "billing's VPC is untouched");
+    assert!(vpcs_of_stack(&m, "shop").await.is_empty());
+    assert_eq!(state_json(&w, "state/billing.json")["stack"], "billing");
+}
+
+/// Rewrites a saved plan's body and seals it again, as a careful attacker would.
+fn reseal(path: &std::path::Path, edit: impl FnOnce(&mut serde_json::Value)) {
+    let mut file: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    edit(&mut file["body"]);
+    let body: pgstack::plan::saved::SavedPlanBody = serde_json::from_value(file["body"].clone()).unwrap();
+    std::fs::write(path, pgstack::plan::saved::encode(&body).unwrap()).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_edited_saved_plan_cannot_delete_a_guarded_object() {
+    let m = moto();
+    let env = m.env();
+    let w = Workdir::new();
+    quickstart(&w);
+    w.run(&["apply", "quickstart.toml", "--auto-approve"], &env).expect(0);
+    let arn = key_arn(&w, "state/quickstart.json");
+    w.run(&["plan", "quickstart.toml", "--var", "key_description=edited", "-o", "change.plan"], &env).expect(0);
+    let plan_path = w.path().join("change.plan");
+    let mode = std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&plan_path).unwrap().permissions());
+    assert_eq!(mode & 0o777, 0o600, "saved plans are owner-only");
+
+    // Edited by hand: update -> delete. The digest no longer matches.
+    let text = std::fs::read_to_string(&plan_path).unwrap();
+    assert!(text.contains("\"update\""));
+    std::fs::write(w.path().join("hand.plan"), text.replacen("\"update\"", "\"delete\"", 1)).unwrap();
+    let run = w.run(&["apply", "hand.plan"], &env).expect(1);
+    assert!(run.stderr.contains("does not match its digest"), "{}", run.stderr);
+
+    // Edited and sealed again, with the guard flag cleared: the engine still refuses.
+    reseal(&plan_path, |body| {
+        for c in body["plan"]["changes"].as_array_mut().unwrap() {
+            if c["address"] == "kms_key.db" {
+                c["action"] = "delete".into();
+                c["guarded"] = false.into();
+            }
+        }
+    });
+    let run = w.run(&["apply", "change.plan"], &env).expect(1);
+    assert!(run.stderr.contains("refusing to delete or replace data-bearing resources: kms_key.db"), "{}", run.stderr);
+
+    // An unknown format version is refused.
+    let mut file: serde_json::Value = serde_json::from_str(&text).unwrap();
+    file["pgstack_saved_plan"] = 99.into();
+    std::fs::write(w.path().join("future.plan"), file.to_string()).unwrap();
+    let run = w.run(&["apply", "future.plan"], &env).expect(1);
+    assert!(run.stderr.contains("format 99"), "{}", run.stderr);
+
+    let kms = m.factory().kms(REGION).await;
+    let key = kms.describe_key().key_id(&arn).send().await.unwrap();
+    assert_eq!(key.key_metadata().and_then(|k| k.key_state()).map(|s| s.as_str()), Some("Enabled"));
+    assert_eq!(key_description(&m, &arn).await, KEY_DESCRIPTION, "nothing was changed");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_saved_plan_applies_to_the_state_it_was_made_against() {
+    let m = moto();
+    let env = m.env();
+    let w = Workdir::new();
+    quickstart(&w);
+    std::fs::create_dir_all(w.path().join("elsewhere")).unwrap();
+    w.run(&["plan", "quickstart.toml", "--state", "elsewhere/qs.json", "-o", "p.plan"], &env).expect(0);
+
+    let refused = w.run(&["apply", "p.plan", "--state", "state/other.json"], &env).expect(1);
+    assert!(refused.stderr.contains("--state names state/other.json"), "{}", refused.stderr);
+    let refused = w.run(&["apply", "p.plan", "--var", "env=prod"], &env).expect(1);
+    assert!(refused.stderr.contains("--var cannot be used with a saved plan"), "{}", refused.stderr);
+    assert!(vpcs_of_stack(&m, "quickstart").await.is_empty(), "nothing was created");
+
+    // Applied from another directory, it still writes the state it was made against.
+    let sub = w.path().join("sub");
+    std::fs::create_dir_all(&sub).unwrap();
+    let out = w.command(&["apply", "../p.plan"], &env).current_dir(&sub).output().unwrap();
+    Run::from(out).expect(0);
+    assert_eq!(state_json(&w, "elsewhere/qs.json")["resources"].as_array().unwrap().len(), 7);
+    assert!(!w.path().join("state/quickstart.json").exists());
+    assert!(!sub.join("state").exists());
+    w.run(&["plan", "quickstart.toml", "--state", "elsewhere/qs.json", "--detailed-exitcode"], &env).expect(0);
+
+    // -o never overwrites the stack file or the state.
+    let run =
+        w.run(&["plan", "quickstart.toml", "--state", "elsewhere/qs.json", "-o", "quickstart.toml"], &env).expect(1);
+    assert!(run.stderr.contains("refusing to write the plan over"), "{}", run.stderr);
+    assert!(std::fs::read_to_string(w.path().join("quickstart.toml")).unwrap().contains("[vpc.main]"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_unwritable_state_is_found_before_aws_is_changed() {
+    let m = moto();
+    let env = m.env();
+    let w = Workdir::new();
+    quickstart(&w);
+    w.run(&["apply", "quickstart.toml", "--auto-approve"], &env).expect(0);
+    let arn = key_arn(&w, "state/quickstart.json");
+    // The backup cannot be written (a directory stands where it goes).
+    std::fs::remove_file(w.path().join("state/quickstart.json.backup")).ok();
+    std::fs::create_dir(w.path().join("state/quickstart.json.backup")).unwrap();
+    let run = w.run(&["apply", "quickstart.toml", "--var", "key_description=new", "--auto-approve"], &env).expect(1);
+    assert!(run.stderr.contains("cannot write state to state/quickstart.json.backup"), "{}", run.stderr);
+    assert!(run.stderr.contains("nothing was changed in AWS"), "{}", run.stderr);
+    assert_eq!(key_description(&m, &arn).await, KEY_DESCRIPTION);
+
+    // A state directory that cannot exist (a file is in the way).
+    w.write("blocker", "");
+    let run = w.run(&["apply", "quickstart.toml", "--state", "blocker/s.json", "--auto-approve"], &env).expect(1);
+    assert!(run.stderr.contains("cannot write state"), "{}", run.stderr);
+    assert_eq!(vpcs_of_stack(&m, "quickstart").await.len(), 1, "no second VPC");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn refresh_results_are_recorded() {
+    let m = moto();
+    let env = m.env();
+    let w = Workdir::new();
+    quickstart(&w);
+    w.run(&["apply", "quickstart.toml", "--auto-approve"], &env).expect(0);
+    let arn = key_arn(&w, "state/quickstart.json");
+    let kms = m.factory().kms(REGION).await;
+
+    // AWS changed out of band to exactly what the config now says.
+    kms.update_key_description().key_id(&arn).description("from the console").send().await.unwrap();
+    let var = ["--var", "key_description=from the console"];
+    let apply = w.run(&[&["apply", "quickstart.toml", "--auto-approve"][..], &var].concat(), &env).expect(0);
+    assert!(apply.stdout.contains("No changes"), "{}", apply.stdout);
+    w.run(&[&["drift", "quickstart.toml"][..], &var].concat(), &env).expect(0);
+
+    // `refresh` and `apply --refresh-only` record without changing AWS.
+    kms.update_key_description().key_id(&arn).description("again").send().await.unwrap();
+    w.run(&[&["drift", "quickstart.toml"][..], &var].concat(), &env).expect(2);
+    let refresh = w.run(&["refresh", "quickstart.toml"], &env).expect(0);
+    assert!(refresh.stdout.contains("Nothing was changed in AWS"), "{}", refresh.stdout);
+    assert_eq!(key_description(&m, &arn).await, "again");
+    let state = state_json(&w, "state/quickstart.json");
+    let key = state["resources"].as_array().unwrap().iter().find(|r| r["address"] == "kms_key.db").unwrap().clone();
+    assert_eq!(key["attributes"]["description"], "again");
+    // Only the config differs now: drift reports the pending change, not drift in state.
+    let drift = w.run(&[&["drift", "quickstart.toml", "--format", "json"][..], &var].concat(), &env).expect(2);
+    let v: serde_json::Value = serde_json::from_str(&drift.stdout).unwrap();
+    assert_eq!(v["drift"].as_array().unwrap().len(), 0, "{}", drift.stdout);
+
+    kms.update_key_description().key_id(&arn).description("from the console").send().await.unwrap();
+    let only = w.run(&["apply", "quickstart.toml", "--refresh-only", "--auto-approve"], &env).expect(0);
+    assert!(only.stdout.contains("kms_key.db"), "the drift is shown: {}", only.stdout);
+    w.run(&[&["drift", "quickstart.toml"][..], &var].concat(), &env).expect(0);
+    let again = w.run(&["refresh", "quickstart.toml"], &env).expect(0);
+    assert!(again.stdout.contains("No changes to record"), "{}", again.stdout);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_corrupt_state_names_the_file_and_its_backup() {
+    let w = Workdir::new();
+    quickstart(&w);
+    std::fs::create_dir_all(w.path().join("state")).unwrap();
+    w.write("state/quickstart.json", "{\"version\": 1, \"serial\": ");
+    let env = vec![("AWS_ENDPOINT_URL".to_owned(), "http://127.0.0.1:9".to_owned())];
+    let run = w.run(&["plan", "quickstart.toml"], &env).expect(1);
+    assert!(run.stderr.contains("state file state/quickstart.json is not valid"), "{}", run.stderr);
+    assert!(run.stderr.contains("cp 'state/quickstart.json.backup' 'state/quickstart.json'"), "{}", run.stderr);
+    let run = w.run(&["plan", ""], &env).expect(1);
+    assert!(run.stderr.contains("no stack given"), "{}", run.stderr);
+}
+
+/// Starts an apply whose subnet creates are slow, waits until they run, and
+/// sends `signals` (with a pause between them). Returns the finished run.
+fn apply_interrupted(w: &Workdir, env: &[(String, String)], signals: &[&str]) -> Run {
+    let mut child = w
+        .command(&["apply", "quickstart.toml", "--auto-approve", "--parallelism", "2"], env)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut seen = String::new();
+    while !seen.contains("subnet.db") {
+        let mut line = String::new();
+        assert!(stderr.read_line(&mut line).unwrap() > 0, "apply ended early:\n{seen}");
+        seen.push_str(&line);
+    }
+    let pid = child.id().to_string();
+    for sig in signals {
+        assert!(std::process::Command::new("kill").args([&format!("-{sig}"), &pid]).status().unwrap().success());
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut stderr, &mut rest).unwrap();
+    let out = child.wait_with_output().unwrap();
+    Run { code: out.status.code(), stdout: String::from_utf8_lossy(&out.stdout).into(), stderr: seen + &rest }
+}
+
+fn through(m: &MotoGuard, proxy: &FaultProxy) -> Vec<(String, String)> {
+    let mut env = m.env();
+    env.push(("AWS_ENDPOINT_URL".into(), proxy.endpoint()));
+    env
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigterm_stops_like_ctrl_c_and_a_second_signal_stops_at_once() {
+    let m = moto();
+    let proxy = FaultProxy::start(m.port());
+    let w = Workdir::new();
+    quickstart(&w);
+    proxy.inject("CreateSubnet", Fault::Delay(Duration::from_millis(1500)), 2);
+    let run = apply_interrupted(&w, &through(&m, &proxy), &["TERM"]).expect(1);
+    assert!(run.stderr.contains("Termination signal received"), "{}", run.stderr);
+    assert!(run.stderr.contains("not started (interrupted)"), "{}", run.stderr);
+    let state = std::fs::read_to_string(w.path().join("state/quickstart.json")).unwrap();
+    assert!(!state.contains("create_pending"), "running creates finished and were recorded:\n{state}");
+    w.run(&["apply", "quickstart.toml", "--auto-approve"], &m.env()).expect(0);
+
+    // Twice: it stops without waiting for the slow creates; a re-run converges.
+    let w = Workdir::new();
+    w.write(
+        "quickstart.toml",
+        &std::fs::read_to_string(crate::support::cli::repo_root().join("examples/quickstart.toml"))
+            .unwrap()
+            .replace("name   = \"quickstart\"", "name   = \"quickstart2\"")
+            .replace("quickstart-", "quickstart2-"),
+    );
+    proxy.inject("CreateSubnet", Fault::Delay(Duration::from_millis(3000)), 2);
+    let run = apply_interrupted(&w, &through(&m, &proxy), &["TERM", "TERM"]);
+    assert_eq!(run.code, Some(143), "{}", run.stderr);
+    assert!(run.stderr.contains("Stopping now"), "{}", run.stderr);
+    // The proxy still forwards the create that was cut short (after its 3 s
+    // pause); let it land so the re-run finds it by its tags.
+    std::thread::sleep(Duration::from_secs(5));
+    w.run(&["apply", "quickstart.toml", "--auto-approve"], &m.env()).expect(0);
+    let ec2 = m.factory().ec2(REGION).await;
+    let subnets = ec2
+        .describe_subnets()
+        .filters(Filter::builder().name("tag:pgstack:stack").values("quickstart2").build())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(subnets.subnets().len(), 2, "no subnet was created twice");
+    w.run(&["plan", "quickstart.toml", "--detailed-exitcode"], &m.env()).expect(0);
+}
