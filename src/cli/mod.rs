@@ -211,6 +211,22 @@ impl From<crate::engine::refresh::RefreshError> for CliError {
     }
 }
 
+/// The refusal of `--target`s that name nothing in the stack or its state.
+fn unmatched_targets_error(unmatched: &[crate::plan::UnmatchedTarget]) -> CliError {
+    let names: Vec<String> = unmatched.iter().map(|u| format!("`{}`", u.target)).collect();
+    let mut err = CliError::msg(format!(
+        "--target {} {} nothing in the stack or its state; nothing was planned",
+        names.join(", "),
+        if names.len() == 1 { "matches" } else { "match" }
+    ));
+    for u in unmatched {
+        if let Some(s) = &u.suggestion {
+            err = err.hint(format!("did you mean `{s}` instead of `{}`?", u.target));
+        }
+    }
+    err.hint("`pgstack graph STACK` shows the stack's addresses, `pgstack state list STACK` the managed ones")
+}
+
 pub type CliResult = Result<ExitCode, CliError>;
 
 /// Parses arguments, runs the command, renders any error, returns the exit code.

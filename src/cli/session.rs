@@ -89,6 +89,11 @@ impl Session {
     /// Refreshes (unless told not to) and builds a plan.
     pub async fn plan(&self, refresh_first: bool, opts: &PlanOptions, parallelism: usize) -> Result<Plan, CliError> {
         let state = self.state().await?;
+        let unmatched =
+            plan::unmatched_targets(&opts.targets, self.stack.resources.keys().chain(state.resources.keys()));
+        if !unmatched.is_empty() {
+            return Err(super::unmatched_targets_error(&unmatched));
+        }
         let refreshed = if refresh_first {
             let hook = crate::ui::progress::Progress { ui: self.ui };
             let managed = plan::managed_attrs(&self.stack, &self.registry);

@@ -52,3 +52,59 @@ fn help_and_version_exit_0_on_stdout() {
     let run = w.run(&["--version"], &[]).expect(0);
     assert_eq!(run.stdout.trim(), format!("pgstack {}", env!("CARGO_PKG_VERSION")));
 }
+
+#[test]
+fn a_target_naming_nothing_is_refused_before_any_aws_call() {
+    let w = quickstart();
+    // The endpoint is unreachable: an exit 1 naming the target, not a
+    // connection error, shows the check ran before refresh.
+    write_state(&w, "quickstart", &state_json("quickstart", &[("vpc.main", "vpc", "vpc-1")]));
+    for args in [
+        &["plan", "quickstart.toml", "--target", "vpc.mian"][..],
+        &["apply", "quickstart.toml", "--auto-approve", "--target", "vpc.mian"],
+        &["destroy", "quickstart.toml", "--auto-approve", "--target", "vpc.mian"],
+    ] {
+        let run = w.run(args, &no_aws()).expect(1);
+        assert!(run.stdout.is_empty(), "{args:?}: no plan is shown: {}", run.stdout);
+        insta::assert_snapshot!(run.stderr);
+    }
+    let run =
+        w.run(&["plan", "quickstart.toml", "--target", "security_group.ap", "--target", "zz.zz"], &no_aws()).expect(1);
+    insta::assert_snapshot!(run.stderr);
+    let state = std::fs::read_to_string(w.path().join("state/quickstart.json")).unwrap();
+    assert_eq!(state, state_json("quickstart", &[("vpc.main", "vpc", "vpc-1")]), "state is untouched");
+}
+
+#[test]
+fn a_target_in_state_only_or_naming_a_block_is_accepted() {
+    let w = quickstart();
+    write_state(&w, "quickstart", &state_json("quickstart", &[("vpc.gone", "vpc", "vpc-1")]));
+    // With --refresh=false nothing reaches AWS: the plan deletes the orphan only.
+    let run = w.run(&["plan", "quickstart.toml", "--refresh=false", "--target", "vpc.gone"], &no_aws()).expect(0);
+    assert!(run.stdout.contains("vpc.gone will be destroyed") && run.stdout.contains("0 to add"), "{}", run.stdout);
+    let run = w.run(&["plan", "quickstart.toml", "--refresh=false", "--target", "subnet.db"], &no_aws()).expect(0);
+    assert!(run.stdout.contains("3 to add"), "subnet.db targets both instances and the VPC: {}", run.stdout);
+}
+
+/// A state file of `stack` holding `(address, type, id)` entries.
+fn state_json(stack: &str, resources: &[(&str, &str, &str)]) -> String {
+    let resources: Vec<serde_json::Value> = resources
+        .iter()
+        .map(|(addr, rtype, id)| {
+            serde_json::json!({
+                "address": addr, "type": rtype, "region": "us-east-1", "status": "ready", "id": id,
+                "attributes": {}, "dependencies": []
+            })
+        })
+        .collect();
+    serde_json::to_string_pretty(&serde_json::json!({
+        "version": 1, "serial": 1, "lineage": "l-1", "stack": stack, "resources": resources, "outputs": {}
+    }))
+    .unwrap()
+}
+
+/// Writes `state/NAME.json` in the workdir.
+fn write_state(w: &Workdir, name: &str, text: &str) {
+    std::fs::create_dir_all(w.path().join("state")).unwrap();
+    std::fs::write(w.path().join(format!("state/{name}.json")), text).unwrap();
+}
