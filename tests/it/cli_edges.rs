@@ -2,7 +2,10 @@
 //! that names nothing, `import` of objects already managed, escaping of
 //! input in output, and the warning after a stack rename.
 
+use std::collections::BTreeMap;
+
 use crate::support::cli::Workdir;
+use crate::support::moto::{MotoGuard, REGION, moto};
 
 /// An endpoint nothing listens on: a run that reaches AWS fails with it.
 fn no_aws() -> Vec<(String, String)> {
@@ -107,4 +110,81 @@ fn state_json(stack: &str, resources: &[(&str, &str, &str)]) -> String {
 fn write_state(w: &Workdir, name: &str, text: &str) {
     std::fs::create_dir_all(w.path().join("state")).unwrap();
     std::fs::write(w.path().join(format!("state/{name}.json")), text).unwrap();
+}
+
+/// A stack `name` of one or more VPCs `(name, cidr)`.
+fn vpc_stack(w: &Workdir, name: &str, vpcs: &[(&str, &str)]) {
+    let mut text = format!("[stack]\nname = \"{name}\"\nregion = \"us-east-1\"\n");
+    for (vpc, cidr) in vpcs {
+        text.push_str(&format!("\n[vpc.{vpc}]\ncidr_block = \"{cidr}\"\n"));
+    }
+    w.write(&format!("{name}.toml"), &text);
+}
+
+/// The recorded id at `addr` in `state/NAME.json`, if any.
+fn state_id(w: &Workdir, name: &str, addr: &str) -> Option<String> {
+    let text = std::fs::read_to_string(w.path().join(format!("state/{name}.json"))).ok()?;
+    let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    v["resources"].as_array()?.iter().find(|r| r["address"] == addr).map(|r| r["id"].as_str().unwrap().to_owned())
+}
+
+/// Every VPC's tags, by id.
+async fn vpc_tags(m: &MotoGuard) -> BTreeMap<String, BTreeMap<String, String>> {
+    let ec2 = m.factory().ec2(REGION).await;
+    let out = ec2.describe_vpcs().send().await.expect("describe vpcs");
+    out.vpcs()
+        .iter()
+        .map(|v| {
+            let tags = v.tags().iter().map(|t| (t.key().unwrap().to_owned(), t.value().unwrap().to_owned())).collect();
+            (v.vpc_id().unwrap().to_owned(), tags)
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn import_refuses_an_object_another_stack_manages() {
+    let m = moto();
+    let env = m.env();
+    let w = Workdir::new();
+    vpc_stack(&w, "a", &[("main", "10.9.0.0/16")]);
+    vpc_stack(&w, "b", &[("main", "10.9.0.0/16")]);
+    w.run(&["apply", "a.toml", "--auto-approve"], &env).expect(0);
+    let id = state_id(&w, "a", "vpc.main").expect("a manages vpc.main");
+    let before = vpc_tags(&m).await;
+    assert_eq!(before[&id]["pgstack:stack"], "a");
+
+    let run = w.run(&["import", "b.toml", "vpc.main", &id], &env).expect(1);
+    insta::assert_snapshot!(run.stderr.replace(&id, "VPC_ID"));
+    assert_eq!(vpc_tags(&m).await, before, "nothing changed in AWS");
+    assert_eq!(state_id(&w, "b", "vpc.main"), None, "b's state has no entry");
+    w.run(&["plan", "b.toml", "--detailed-exitcode"], &env).expect(2);
+    assert_eq!(vpc_tags(&m).await, before);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn import_refuses_an_object_this_stack_manages_at_another_address() {
+    let m = moto();
+    let env = m.env();
+    let w = Workdir::new();
+    vpc_stack(&w, "a", &[("main", "10.9.0.0/16"), ("copy", "10.9.0.0/16")]);
+    w.run(&["apply", "a.toml", "--auto-approve", "--target", "vpc.main"], &env).expect(0);
+    let id = state_id(&w, "a", "vpc.main").expect("a manages vpc.main");
+    let before = vpc_tags(&m).await;
+    assert_eq!(before.len(), 2, "moto's default VPC and vpc.main: {before:?}");
+
+    // In state at vpc.main: found without asking AWS.
+    let run = w.run(&["import", "a.toml", "vpc.copy", &id], &env).expect(1);
+    insta::assert_snapshot!(run.stderr.replace(&id, "VPC_ID"));
+    assert_eq!(state_id(&w, "a", "vpc.copy"), None);
+
+    // Out of state, its tags still say vpc.main.
+    w.run(&["state", "rm", "a.toml", "vpc.main"], &env).expect(0);
+    let run = w.run(&["import", "a.toml", "vpc.copy", &id], &env).expect(1);
+    insta::assert_snapshot!(run.stderr.replace(&id, "VPC_ID"));
+    assert_eq!(state_id(&w, "a", "vpc.copy"), None);
+    assert_eq!(vpc_tags(&m).await, before, "nothing changed in AWS");
+
+    // Its own address: a re-import after `state rm` is fine.
+    w.run(&["import", "a.toml", "vpc.main", &id], &env).expect(0);
+    assert_eq!(state_id(&w, "a", "vpc.main"), Some(id));
 }
