@@ -208,7 +208,9 @@ pub async fn import(g: &GlobalArgs, ui: Ui, stack: &str, addr: ResourceAddr, id:
     })
     .await?;
     ui.out(&format!(
-        "Imported {addr} ({id}).\nRun `pgstack plan {stack}` to see how it differs from the configuration.\n"
+        "Imported {addr} ({}).\nRun `pgstack plan {}` to see how it differs from the configuration.\n",
+        crate::ui::safe(&id),
+        crate::ui::safe(stack)
     ));
     Ok(ExitCode::SUCCESS)
 }

@@ -188,3 +188,34 @@ async fn import_refuses_an_object_this_stack_manages_at_another_address() {
     w.run(&["import", "a.toml", "vpc.main", &id], &env).expect(0);
     assert_eq!(state_id(&w, "a", "vpc.main"), Some(id));
 }
+
+/// No control character but the line break: nothing a terminal acts on.
+fn assert_no_controls(what: &str, text: &str) {
+    let bad: Vec<char> = text.chars().filter(|c| c.is_control() && *c != '\n').collect();
+    assert!(bad.is_empty(), "{what}: {bad:?} in\n{text}");
+}
+
+#[test]
+fn input_cannot_inject_terminal_escapes() {
+    let w = Workdir::new();
+    w.write(
+        "evil.toml",
+        "[stack]\nname = \"evil\"\nregion = \"us-east-1\"\n\n[vpc.main]\ncidr_block = \"10.9.0.0/16\"\n\
+         tags = { Evil = \"\\u001b[31mred\\u0007\", Pipe = \"a|b`c\" }\n",
+    );
+    let run = w.run(&["plan", "evil.toml", "--refresh=false"], &no_aws()).expect(0);
+    assert_no_controls("plan", &run.stdout);
+    assert!(run.stdout.contains(r#""\u{1b}[31mred\u{7}""#), "{}", run.stdout);
+    assert!(run.stdout.contains(r#""a|b`c""#), "{}", run.stdout);
+
+    // A raw ESC in a broken line of the stack: the snippet is escaped, the caret still under the error.
+    w.write("broken.toml", "[stack]\nname = \"x\"\nregion = \"us-east-1\"\n\n[vpc.main]\ncidr_block = \x1b[2J 10\n");
+    let run = w.run(&["validate", "broken.toml"], &no_aws()).expect(1);
+    assert_no_controls("diagnostics", &run.stderr);
+    insta::assert_snapshot!(run.stderr);
+
+    // A path in an error message.
+    let run = w.run(&["validate", "no\x1b]0;title\x07such.toml"], &no_aws()).expect(1);
+    assert_no_controls("error", &run.stderr);
+    assert!(run.stderr.contains(r"no\u{1b}]0;title\u{7}such.toml"), "{}", run.stderr);
+}
