@@ -4,6 +4,7 @@
 mod apply;
 mod inspect;
 mod plan;
+mod rename;
 mod session;
 
 use std::path::PathBuf;

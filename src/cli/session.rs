@@ -72,6 +72,9 @@ impl Session {
 
     pub fn open_with(g: &GlobalArgs, ui: Ui, stack_arg: &str, load_options: LoadOptions) -> Result<Session, CliError> {
         let (stack, sources, registry) = load(g, ui, stack_arg, &load_options)?;
+        if g.state.is_none() && stack.state_path.is_none() {
+            super::rename::warn_if_renamed(ui, &stack, &state_path(g, &stack));
+        }
         let backend = Arc::new(LocalBackend::new(state_path(g, &stack)));
         let aws = Arc::new(AwsFactory::new(AwsOptions { profile: g.profile.clone(), ..AwsOptions::default() }));
         Ok(Session { ui, stack: Arc::new(stack), sources, registry, backend, aws, load_options })

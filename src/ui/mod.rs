@@ -107,7 +107,16 @@ impl Ui {
     /// An error message with hints, as the last thing a failed command
     /// prints; control characters in them are escaped ([`safe_lines`]).
     pub fn error(&self, message: &str, hints: &[String]) {
-        let mut s = format!("{}: {}\n", self.style.red("error"), safe_lines(message));
+        self.notice(&self.style.red("error"), message, hints);
+    }
+
+    /// A warning with hints; the command goes on. Escaped like [`Ui::error`].
+    pub fn warn(&self, message: &str, hints: &[String]) {
+        self.notice(&self.style.yellow("warning"), message, hints);
+    }
+
+    fn notice(&self, label: &str, message: &str, hints: &[String]) {
+        let mut s = format!("{label}: {}\n", safe_lines(message));
         for h in hints {
             s.push_str(&format!("  {}: {}\n", self.style.cyan("hint"), safe_lines(h)));
         }

@@ -219,3 +219,20 @@ fn input_cannot_inject_terminal_escapes() {
     assert_no_controls("error", &run.stderr);
     assert!(run.stderr.contains(r"no\u{1b}]0;title\u{7}such.toml"), "{}", run.stderr);
 }
+
+#[test]
+fn a_renamed_stack_warns_that_it_starts_from_empty_state() {
+    let w = quickstart();
+    let old = state_json("quickstart-old", &[("vpc.main", "vpc", "vpc-1"), ("subnet.db[\"a\"]", "subnet", "subnet-1")]);
+    write_state(&w, "quickstart-old", &old);
+    let run = w.run(&["plan", "quickstart.toml", "--refresh=false"], &no_aws()).expect(0);
+    insta::assert_snapshot!(run.stderr);
+    assert!(run.stdout.contains("7 to add"), "the plan goes on from empty state: {}", run.stdout);
+
+    // An explicit --state, or a state of its own, is no rename.
+    let run = w.run(&["plan", "quickstart.toml", "--refresh=false", "--state", "elsewhere.json"], &no_aws()).expect(0);
+    assert_eq!(run.stderr, "");
+    write_state(&w, "quickstart", &state_json("quickstart", &[]));
+    let run = w.run(&["plan", "quickstart.toml", "--refresh=false"], &no_aws()).expect(0);
+    assert_eq!(run.stderr, "");
+}
