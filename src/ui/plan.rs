@@ -253,6 +253,61 @@ pub fn render_drift(drift: &[Drift], style: Style) -> String {
     out
 }
 
+/// `drift --format markdown`: a table for CI comments.
+pub fn drift_markdown(plan: &Plan) -> String {
+    let mut out = format!("## pgstack drift: {}\n\n", md_code(&plan.stack));
+    let pending: Vec<_> = plan.changes.iter().filter(|c| c.action != Action::NoOp).collect();
+    if plan.drift.is_empty() && pending.is_empty() {
+        out.push_str("No drift: AWS matches the state and the configuration.\n");
+        return out;
+    }
+    if !plan.drift.is_empty() {
+        out.push_str(
+            "### Changed outside pgstack\n\n| Resource | Attribute | Recorded | Actual |\n|---|---|---|---|\n",
+        );
+        for d in &plan.drift {
+            match &d.changes {
+                None => {
+                    let _ = writeln!(out, "| {} | *(deleted)* | | |", md_code(&d.address.to_string()));
+                }
+                Some(ch) => {
+                    for c in ch {
+                        let _ = writeln!(
+                            out,
+                            "| {} | {} | {} | {} |",
+                            md_code(&d.address.to_string()),
+                            md_code(&c.name),
+                            md_code(&c.before.to_string()),
+                            md_code(&c.after.to_string())
+                        );
+                    }
+                }
+            }
+        }
+        out.push('\n');
+    }
+    if !pending.is_empty() {
+        out.push_str("### Pending changes\n\n| Resource | Action | Attributes |\n|---|---|---|\n");
+        for c in pending {
+            let names: Vec<String> = c.changes.iter().map(|x| md_code(&x.name)).collect();
+            let _ = writeln!(out, "| {} | {:?} | {} |", md_code(&c.address.to_string()), c.action, names.join(", "));
+        }
+    }
+    out
+}
+
+/// `s` as a Markdown code span that stays inside one GFM table cell:
+/// controls escaped (so no line break), `|` escaped (GFM honours `\|` even
+/// inside code spans), and a backtick fence longer than any backtick run in
+/// `s`, padded when `s` starts or ends with a backtick.
+fn md_code(s: &str) -> String {
+    let s = safe(s).replace('|', "\\|");
+    let longest = s.split(|c| c != '`').map(str::len).max().unwrap_or(0);
+    let fence = "`".repeat(longest + 1);
+    let pad = if s.starts_with('`') || s.ends_with('`') { " " } else { "" };
+    format!("{fence}{pad}{s}{pad}{fence}")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -393,59 +448,4 @@ mod tests {
     fn renders_no_changes() {
         assert!(render(&plan(vec![]), Style { color: false }).starts_with("No changes."));
     }
-}
-
-/// `drift --format markdown`: a table for CI comments.
-pub fn drift_markdown(plan: &Plan) -> String {
-    let mut out = format!("## pgstack drift: {}\n\n", md_code(&plan.stack));
-    let pending: Vec<_> = plan.changes.iter().filter(|c| c.action != Action::NoOp).collect();
-    if plan.drift.is_empty() && pending.is_empty() {
-        out.push_str("No drift: AWS matches the state and the configuration.\n");
-        return out;
-    }
-    if !plan.drift.is_empty() {
-        out.push_str(
-            "### Changed outside pgstack\n\n| Resource | Attribute | Recorded | Actual |\n|---|---|---|---|\n",
-        );
-        for d in &plan.drift {
-            match &d.changes {
-                None => {
-                    let _ = writeln!(out, "| {} | *(deleted)* | | |", md_code(&d.address.to_string()));
-                }
-                Some(ch) => {
-                    for c in ch {
-                        let _ = writeln!(
-                            out,
-                            "| {} | {} | {} | {} |",
-                            md_code(&d.address.to_string()),
-                            md_code(&c.name),
-                            md_code(&c.before.to_string()),
-                            md_code(&c.after.to_string())
-                        );
-                    }
-                }
-            }
-        }
-        out.push('\n');
-    }
-    if !pending.is_empty() {
-        out.push_str("### Pending changes\n\n| Resource | Action | Attributes |\n|---|---|---|\n");
-        for c in pending {
-            let names: Vec<String> = c.changes.iter().map(|x| md_code(&x.name)).collect();
-            let _ = writeln!(out, "| {} | {:?} | {} |", md_code(&c.address.to_string()), c.action, names.join(", "));
-        }
-    }
-    out
-}
-
-/// `s` as a Markdown code span that stays inside one GFM table cell:
-/// controls escaped (so no line break), `|` escaped (GFM honours `\|` even
-/// inside code spans), and a backtick fence longer than any backtick run in
-/// `s`, padded when `s` starts or ends with a backtick.
-fn md_code(s: &str) -> String {
-    let s = safe(s).replace('|', "\\|");
-    let longest = s.split(|c| c != '`').map(str::len).max().unwrap_or(0);
-    let fence = "`".repeat(longest + 1);
-    let pad = if s.starts_with('`') || s.ends_with('`') { " " } else { "" };
-    format!("{fence}{pad}{s}{pad}{fence}")
 }
