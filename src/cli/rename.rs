@@ -61,14 +61,15 @@ pub fn warn_if_renamed(ui: Ui, stack: &Stack, state_path: &Path) {
     let old = dir.join(&r.file);
     ui.warn(
         &format!(
-            "no state for stack `{}` at {}, but {} records stack `{}` with {} resources, all declared by \
-             this stack; was `[stack] name` renamed?\nStack `{}` starts from empty state: its plan creates \
+            "no state for stack `{}` at {}, but {} records stack `{}` with {} resource{}, all declared \
+             by this stack; was `[stack] name` renamed?\nStack `{}` starts from empty state: its plan creates \
              everything again, and leaves the objects of `{}` alone.",
             stack.name,
             state_path.display(),
             old.display(),
             r.old_name,
             r.resources,
+            if r.resources == 1 { "" } else { "s" },
             stack.name,
             r.old_name
         ),

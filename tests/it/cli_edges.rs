@@ -145,19 +145,21 @@ async fn vpc_tags(m: &MotoGuard) -> BTreeMap<String, BTreeMap<String, String>> {
 async fn import_refuses_an_object_another_stack_manages() {
     let m = moto();
     let env = m.env();
-    let w = Workdir::new();
-    vpc_stack(&w, "a", &[("main", "10.9.0.0/16")]);
-    vpc_stack(&w, "b", &[("main", "10.9.0.0/16")]);
-    w.run(&["apply", "a.toml", "--auto-approve"], &env).expect(0);
-    let id = state_id(&w, "a", "vpc.main").expect("a manages vpc.main");
+    // Two projects, each with its own state directory.
+    let (wa, wb) = (Workdir::new(), Workdir::new());
+    vpc_stack(&wa, "a", &[("main", "10.9.0.0/16")]);
+    vpc_stack(&wb, "b", &[("main", "10.9.0.0/16")]);
+    wa.run(&["apply", "a.toml", "--auto-approve"], &env).expect(0);
+    let id = state_id(&wa, "a", "vpc.main").expect("a manages vpc.main");
     let before = vpc_tags(&m).await;
     assert_eq!(before[&id]["pgstack:stack"], "a");
 
-    let run = w.run(&["import", "b.toml", "vpc.main", &id], &env).expect(1);
+    let run = wb.run(&["import", "b.toml", "vpc.main", &id], &env).expect(1);
     insta::assert_snapshot!(run.stderr.replace(&id, "VPC_ID"));
     assert_eq!(vpc_tags(&m).await, before, "nothing changed in AWS");
-    assert_eq!(state_id(&w, "b", "vpc.main"), None, "b's state has no entry");
-    w.run(&["plan", "b.toml", "--detailed-exitcode"], &env).expect(2);
+    assert_eq!(state_id(&wb, "b", "vpc.main"), None, "b's state has no entry");
+    let plan = wb.run(&["plan", "b.toml", "--detailed-exitcode"], &env).expect(2);
+    assert!(plan.stdout.contains("vpc.main will be created"), "b still plans its own VPC: {}", plan.stdout);
     assert_eq!(vpc_tags(&m).await, before);
 }
 
