@@ -13,10 +13,12 @@ use crate::engine::apply::Applier;
 use crate::engine::walk::Outcome;
 use crate::plan::saved::{self, SavedPlanBody};
 use crate::plan::{Plan, PlanOptions, unallowed_destroys};
+use crate::provider::schema::{TAG_ADDRESS, TAG_STACK};
 use crate::provider::{Ctx, ReadScope};
 use crate::state::{LiveState, ResourceState, StateFile, Status};
 use crate::ui::Ui;
 use crate::ui::progress::Progress;
+use crate::value::Value;
 
 pub async fn apply(g: &GlobalArgs, ui: Ui, args: ApplyArgs) -> CliResult {
     if let Some(saved) = read_saved_plan(&args.stack_or_plan)? {
@@ -29,7 +31,7 @@ pub async fn apply(g: &GlobalArgs, ui: Ui, args: ApplyArgs) -> CliResult {
         return record_refresh(&session, c.auto_approve, usize::from(c.parallelism)).await;
     }
     let opts = PlanOptions { targets: c.targets.clone(), destroy: false };
-    let refreshed = session.refreshed(args.refresh, usize::from(c.parallelism)).await?;
+    let refreshed = session.refreshed(args.refresh, &opts, usize::from(c.parallelism)).await?;
     let plan = session.plan_from(&refreshed, &opts)?;
     ui.out(&crate::ui::plan::render(&plan, ui.style));
     // Targeted runs record only what they change.
@@ -59,7 +61,7 @@ pub async fn refresh(g: &GlobalArgs, ui: Ui, stack: &str) -> CliResult {
 /// Refreshes and records the result in state, changing nothing in AWS.
 async fn record_refresh(session: &Session, auto_approve: bool, parallelism: usize) -> CliResult {
     let ui = session.ui;
-    let refreshed = session.refreshed(true, parallelism).await?;
+    let refreshed = session.refreshed(true, &PlanOptions::default(), parallelism).await?;
     let plan = session.plan_from(&refreshed, &PlanOptions::default())?;
     let new_state = refreshed.refreshed_state();
     let stored = session.state().await?;
@@ -321,6 +323,14 @@ pub async fn import(g: &GlobalArgs, ui: Ui, stack: &str, addr: ResourceAddr, id:
         return Err(CliError::msg(format!("`{addr}` is already managed"))
             .hint(format!("use `pgstack state rm {stack} '{addr}'` first to re-import it")));
     }
+    if let Some(other) = state.resources.values().find(|r| r.rtype == addr.rtype && r.id.as_deref() == Some(&id)) {
+        return Err(CliError::msg(format!(
+            "{} `{id}` is already managed by this stack as `{}`; importing it again would manage one object twice",
+            addr.rtype, other.address
+        ))
+        .hint(format!("to move it to `{addr}`, run `pgstack state mv {stack} '{}' '{addr}'`", other.address))
+        .hint("nothing was changed"));
+    }
     let ctx = Ctx::new(session.aws.clone(), rc.region.clone(), session.stack.name.clone());
     let attrs = provider
         .read_many(&ctx, std::slice::from_ref(&id), &ReadScope::All)
@@ -328,6 +338,9 @@ pub async fn import(g: &GlobalArgs, ui: Ui, stack: &str, addr: ResourceAddr, id:
         .map_err(|e| CliError::msg(e.to_string()))?
         .remove(&id)
         .ok_or_else(|| CliError::msg(format!("no {} with id `{id}` in {}", addr.rtype, rc.region)))?;
+    if let Some(owner) = tagged_owner(attrs.get("tags"), &session.stack.name, &addr) {
+        return Err(import_refusal(&addr, &id, &session.stack.name, &owner));
+    }
     let deps = crate::graph::dependencies(&session.stack).remove(&addr).unwrap_or_default().into_keys().collect();
     let live = LiveState::new(state, session.backend.clone());
     live.commit(|s| {
@@ -346,7 +359,82 @@ pub async fn import(g: &GlobalArgs, ui: Ui, stack: &str, addr: ResourceAddr, id:
     })
     .await?;
     ui.out(&format!(
-        "Imported {addr} ({id}).\nRun `pgstack plan {stack}` to see how it differs from the configuration.\n"
+        "Imported {addr} ({}).\nRun `pgstack plan {}` to see how it differs from the configuration.\n",
+        crate::ui::safe(&id),
+        crate::ui::safe(stack)
     ));
     Ok(ExitCode::SUCCESS)
+}
+
+/// Who an object's ownership tags say manages it, when that is not
+/// `stack` at `addr`. Untagged objects, and objects tagged for exactly this
+/// stack and address (re-import after `state rm`), have no other owner.
+fn tagged_owner(tags: Option<&Value>, stack: &str, addr: &ResourceAddr) -> Option<TaggedOwner> {
+    let tags = tags.and_then(Value::as_map)?;
+    let tag = |k: &str| tags.get(k).and_then(Value::as_str).map(str::to_owned);
+    let (owner_stack, owner_addr) = (tag(TAG_STACK), tag(TAG_ADDRESS));
+    let same_stack = owner_stack.as_deref().is_none_or(|s| s == stack);
+    let same_addr = owner_addr.as_deref().is_none_or(|a| a == addr.to_string());
+    (!(same_stack && same_addr)).then_some(TaggedOwner { stack: owner_stack, address: owner_addr })
+}
+
+/// The `pgstack:stack` and `pgstack:address` tags of an object.
+#[derive(Debug, PartialEq)]
+struct TaggedOwner {
+    stack: Option<String>,
+    address: Option<String>,
+}
+
+fn import_refusal(addr: &ResourceAddr, id: &str, stack: &str, owner: &TaggedOwner) -> CliError {
+    let at = owner.address.as_deref().map(|a| format!(" as `{a}`")).unwrap_or_default();
+    let tags = format!("`{TAG_STACK}` and `{TAG_ADDRESS}` tags");
+    let (who, hint) = match owner.stack.as_deref() {
+        Some(s) if s == stack => (
+            format!("this stack{at}"),
+            format!("import it at that address instead; or, to move it, delete its {tags} in AWS and import again"),
+        ),
+        Some(other) => (
+            format!("stack `{other}`{at}"),
+            format!(
+                "if stack `{other}` should no longer manage it, run `pgstack state rm` there, delete its {tags} in AWS, and import again"
+            ),
+        ),
+        None => (
+            format!("another stack{at}"),
+            format!("if no stack should manage it any more, delete its {tags} in AWS and import again"),
+        ),
+    };
+    CliError::msg(format!(
+        "{} `{id}` is managed by {who}, say its {tags}; refusing to import it as `{addr}`",
+        addr.rtype
+    ))
+    .hint(hint)
+    .hint("nothing was changed")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tags(pairs: &[(&str, &str)]) -> Value {
+        Value::Map(pairs.iter().map(|(k, v)| ((*k).to_owned(), Value::str(*v))).collect())
+    }
+
+    #[test]
+    fn tagged_owner_is_anyone_but_this_stack_at_this_address() {
+        let addr = ResourceAddr::new("vpc", "main");
+        let owner = |t: &[(&str, &str)]| tagged_owner(Some(&tags(t)), "b", &addr);
+        assert_eq!(tagged_owner(None, "b", &addr), None);
+        assert_eq!(owner(&[("Name", "x")]), None);
+        assert_eq!(owner(&[(TAG_STACK, "b"), (TAG_ADDRESS, "vpc.main")]), None);
+        assert_eq!(
+            owner(&[(TAG_STACK, "a"), (TAG_ADDRESS, "vpc.main")]),
+            Some(TaggedOwner { stack: Some("a".into()), address: Some("vpc.main".into()) })
+        );
+        assert_eq!(
+            owner(&[(TAG_STACK, "b"), (TAG_ADDRESS, "vpc.old")]),
+            Some(TaggedOwner { stack: Some("b".into()), address: Some("vpc.old".into()) })
+        );
+        assert_eq!(owner(&[(TAG_STACK, "a")]), Some(TaggedOwner { stack: Some("a".into()), address: None }));
+    }
 }

@@ -4,6 +4,7 @@
 mod apply;
 mod inspect;
 mod plan;
+mod rename;
 mod session;
 
 use std::path::PathBuf;
@@ -267,11 +268,30 @@ impl From<crate::engine::refresh::RefreshError> for CliError {
     }
 }
 
+/// The refusal of `--target`s that name nothing in the stack or its state.
+fn unmatched_targets_error(unmatched: &[crate::plan::UnmatchedTarget]) -> CliError {
+    let names: Vec<String> = unmatched.iter().map(|u| format!("`{}`", u.target)).collect();
+    let mut err = CliError::msg(format!(
+        "--target {} {} nothing in the stack or its state; nothing was planned",
+        names.join(", "),
+        if names.len() == 1 { "matches" } else { "match" }
+    ));
+    for u in unmatched {
+        if let Some(s) = &u.suggestion {
+            err = err.hint(format!("did you mean `{s}` instead of `{}`?", u.target));
+        }
+    }
+    err.hint("`pgstack graph STACK` shows the stack's addresses, `pgstack state list STACK` the managed ones")
+}
+
 pub type CliResult = Result<ExitCode, CliError>;
 
 /// Parses arguments, runs the command, renders any error, returns the exit code.
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return usage(&e),
+    };
     let ui = Ui { style: Style::detect(cli.global.no_color), verbose: cli.global.verbose };
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(r) => r,
@@ -290,6 +310,22 @@ pub fn main() -> ExitCode {
             ui.error(&m, &hints);
             ExitCode::from(1)
         }
+    }
+}
+
+/// `--help` and `--version` print to stdout and exit 0; every usage error
+/// prints clap's text to stderr and exits 1, never clap's 2 (which CI reads
+/// as "changes present").
+fn usage(e: &clap::Error) -> ExitCode {
+    let no_color = std::env::args_os().any(|a| a == "--no-color");
+    let ui = Ui { style: Style::detect(no_color), verbose: false };
+    let text = if ui.style.color { e.render().ansi().to_string() } else { e.render().to_string() };
+    if e.use_stderr() {
+        ui.err(&text);
+        ExitCode::from(1)
+    } else {
+        ui.out(&text);
+        ExitCode::SUCCESS
     }
 }
 

@@ -76,6 +76,9 @@ impl Session {
 
     pub fn open_with(g: &GlobalArgs, ui: Ui, stack_arg: &str, load_options: LoadOptions) -> Result<Session, CliError> {
         let (stack, sources, registry) = load(g, ui, stack_arg, &load_options)?;
+        if g.state.is_none() && stack.state_path.is_none() {
+            super::rename::warn_if_renamed(ui, &stack, &state_path(g, &stack));
+        }
         let backend = Arc::new(LocalBackend::new(state_path(g, &stack)));
         let aws = Arc::new(AwsFactory::new(AwsOptions { profile: g.profile.clone(), ..AwsOptions::default() }));
         Ok(Session { ui, stack: Arc::new(stack), sources, registry, backend, aws, load_options })
@@ -97,9 +100,20 @@ impl Session {
         }
     }
 
-    /// The stored state, refreshed from AWS unless told not to.
-    pub async fn refreshed(&self, refresh_first: bool, parallelism: usize) -> Result<Refreshed, CliError> {
+    /// The stored state, refreshed from AWS unless told not to. A `--target`
+    /// naming nothing in the stack or state is refused first.
+    pub async fn refreshed(
+        &self,
+        refresh_first: bool,
+        opts: &PlanOptions,
+        parallelism: usize,
+    ) -> Result<Refreshed, CliError> {
         let state = self.state().await?;
+        let unmatched =
+            plan::unmatched_targets(&opts.targets, self.stack.resources.keys().chain(state.resources.keys()));
+        if !unmatched.is_empty() {
+            return Err(super::unmatched_targets_error(&unmatched));
+        }
         if !refresh_first {
             return Ok(Refreshed::from_state(state));
         }
@@ -116,7 +130,7 @@ impl Session {
 
     /// Refreshes (unless told not to) and builds a plan.
     pub async fn plan(&self, refresh_first: bool, opts: &PlanOptions, parallelism: usize) -> Result<Plan, CliError> {
-        let refreshed = self.refreshed(refresh_first, parallelism).await?;
+        let refreshed = self.refreshed(refresh_first, opts, parallelism).await?;
         self.plan_from(&refreshed, opts)
     }
 

@@ -453,6 +453,34 @@ fn eval_diag(e: EvalError, fallback: Option<crate::diag::Span>) -> Diagnostic {
     Diagnostic::error(e.message).at_opt(e.span.or(fallback))
 }
 
+/// A `--target` that matches no address of the stack or of its state, with
+/// the closest known address when one is close enough to suggest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnmatchedTarget {
+    pub target: ResourceAddr,
+    pub suggestion: Option<String>,
+}
+
+/// The targets that match none of the `known` addresses (those of the
+/// config and of the state): a plan limited to them would be silently empty.
+/// Pure, so the caller can refuse before any AWS call. Matching is
+/// [`ResourceAddr::matches`] (a block address matches its instances).
+pub fn unmatched_targets<'a>(
+    targets: &[ResourceAddr],
+    known: impl IntoIterator<Item = &'a ResourceAddr>,
+) -> Vec<UnmatchedTarget> {
+    let known: BTreeSet<&ResourceAddr> = known.into_iter().collect();
+    let names: BTreeSet<String> = known.iter().flat_map(|a| [a.to_string(), a.resource().to_string()]).collect();
+    targets
+        .iter()
+        .filter(|t| !known.iter().any(|a| t.matches(a)))
+        .map(|t| UnmatchedTarget {
+            target: t.clone(),
+            suggestion: crate::diag::did_you_mean(&t.to_string(), names.iter().map(String::as_str)).map(str::to_owned),
+        })
+        .collect()
+}
+
 /// The targets plus everything they depend on, transitively.
 fn target_closure(targets: &[ResourceAddr], changes: &[ResourceChange]) -> BTreeSet<ResourceAddr> {
     let by_addr: BTreeMap<&ResourceAddr, &ResourceChange> = changes.iter().map(|c| (&c.address, c)).collect();
@@ -526,4 +554,44 @@ pub fn drift(
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn addrs(list: &[&str]) -> Vec<ResourceAddr> {
+        list.iter().map(|a| a.parse().unwrap()).collect()
+    }
+
+    #[test]
+    fn unmatched_targets_are_those_naming_nothing_known() {
+        let known = addrs(&["vpc.main", "subnet.db[\"a\"]", "subnet.db[\"b\"]", "module.net.kms_key.db"]);
+        let targets = addrs(&[
+            "vpc.main",
+            "subnet.db",
+            "subnet.db[\"a\"]",
+            "module.net.kms_key.db",
+            "vpc.mian",
+            "subnet.db[\"c\"]",
+            "rds.x",
+        ]);
+        let unmatched = unmatched_targets(&targets, &known);
+        let got: Vec<(String, Option<&str>)> =
+            unmatched.iter().map(|u| (u.target.to_string(), u.suggestion.as_deref())).collect();
+        assert_eq!(
+            got,
+            [
+                ("vpc.mian".to_owned(), Some("vpc.main")),
+                ("subnet.db[\"c\"]".to_owned(), Some("subnet.db[\"a\"]")),
+                ("rds.x".to_owned(), None),
+            ]
+        );
+    }
+
+    #[test]
+    fn an_instance_target_does_not_match_a_whole_block() {
+        let known = addrs(&["subnet.db"]);
+        assert_eq!(unmatched_targets(&addrs(&["subnet.db[\"a\"]"]), &known).len(), 1);
+    }
 }

@@ -1,11 +1,12 @@
 //! Renders diagnostics with `file:line:column`, the source line, a caret
-//! underline and hints.
+//! underline and hints. Paths, source lines and messages are escaped
+//! ([`super::safe`]); the caret stays under the escaped text.
 
 use std::fmt::Write;
 
 use crate::diag::{Diagnostic, Diagnostics, Severity, SourceMap};
 
-use super::Style;
+use super::{Style, safe, safe_lines};
 
 /// Renders every diagnostic, then a count line when there are errors.
 pub fn render(sources: &SourceMap, diags: &Diagnostics, style: Style) -> String {
@@ -29,7 +30,8 @@ fn render_one(sources: &SourceMap, d: &Diagnostic, style: Style) -> String {
     };
     match &d.span {
         Some(span) => {
-            let _ = writeln!(out, "{label}: {}: {}", sources.location(span), style.bold(&d.summary));
+            let _ =
+                writeln!(out, "{label}: {}: {}", safe(&sources.location(span)), style.bold(&safe_lines(&d.summary)));
             let file = sources.get(span.file);
             let (line, col) = sources.line_col(span.file, span.range.start);
             let text = file.text.lines().nth(line - 1).unwrap_or_default();
@@ -40,22 +42,26 @@ fn render_one(sources: &SourceMap, d: &Diagnostic, style: Style) -> String {
             } else {
                 col + 1
             };
-            let width = end_col.saturating_sub(col).max(1);
+            let escaped_len = |skip: usize, take: usize| {
+                safe(&text.chars().skip(skip).take(take).collect::<String>()).chars().count()
+            };
+            let pad = escaped_len(0, col - 1);
+            let width = escaped_len(col - 1, end_col.saturating_sub(col)).max(1);
             let _ = writeln!(out, "{:gutter$} |", "");
-            let _ = writeln!(out, "{line} | {text}");
-            let _ = writeln!(out, "{:gutter$} | {}{}", "", " ".repeat(col - 1), style.red(&"^".repeat(width)));
+            let _ = writeln!(out, "{line} | {}", safe(text));
+            let _ = writeln!(out, "{:gutter$} | {}{}", "", " ".repeat(pad), style.red(&"^".repeat(width)));
         }
         None => {
-            let _ = writeln!(out, "{label}: {}", style.bold(&d.summary));
+            let _ = writeln!(out, "{label}: {}", style.bold(&safe_lines(&d.summary)));
         }
     }
     if let Some(detail) = &d.detail {
         for l in detail.lines() {
-            let _ = writeln!(out, "  {l}");
+            let _ = writeln!(out, "  {}", safe(l));
         }
     }
     for h in &d.hints {
-        let _ = writeln!(out, "  {}: {h}", style.cyan("hint"));
+        let _ = writeln!(out, "  {}: {}", style.cyan("hint"), safe_lines(h));
     }
     out
 }

@@ -6,7 +6,52 @@ pub mod json;
 pub mod plan;
 pub mod progress;
 
+use std::borrow::Cow;
+use std::fmt::Write as _;
 use std::io::{IsTerminal, Write};
+
+/// `s` with every control character escaped as `\n`, `\r`, `\t` or
+/// `\u{1b}`: C0, DEL, C1 and the bidirectional overrides. Every string that
+/// came from input (stack files, state, AWS replies, paths) goes through this
+/// (or [`safe_lines`]) before it is printed, so it cannot move the cursor,
+/// recolour or retitle the terminal, ring it, or reorder what is shown.
+pub fn safe(s: &str) -> Cow<'_, str> {
+    escape(s, false)
+}
+
+/// [`safe`], keeping line breaks: for messages whose lines pgstack composes.
+pub fn safe_lines(s: &str) -> Cow<'_, str> {
+    escape(s, true)
+}
+
+/// [`safe`] of a value's `Display` form.
+pub fn safe_display(x: &impl std::fmt::Display) -> String {
+    safe(&x.to_string()).into_owned()
+}
+
+fn is_unsafe(c: char) -> bool {
+    c.is_control() || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+}
+
+fn escape(s: &str, keep_newlines: bool) -> Cow<'_, str> {
+    if !s.chars().any(|c| is_unsafe(c) && !(keep_newlines && c == '\n')) {
+        return Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        match c {
+            '\n' if keep_newlines => out.push('\n'),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if is_unsafe(c) => {
+                let _ = write!(out, "\\u{{{:x}}}", u32::from(c));
+            }
+            c => out.push(c),
+        }
+    }
+    Cow::Owned(out)
+}
 
 /// Colour on or off.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -59,11 +104,21 @@ impl Ui {
         let _ = e.flush();
     }
 
-    /// An error message with hints, as the last thing a failed command prints.
+    /// An error message with hints, as the last thing a failed command
+    /// prints; control characters in them are escaped ([`safe_lines`]).
     pub fn error(&self, message: &str, hints: &[String]) {
-        let mut s = format!("{}: {message}\n", self.style.red("error"));
+        self.notice(&self.style.red("error"), message, hints);
+    }
+
+    /// A warning with hints; the command goes on. Escaped like [`Ui::error`].
+    pub fn warn(&self, message: &str, hints: &[String]) {
+        self.notice(&self.style.yellow("warning"), message, hints);
+    }
+
+    fn notice(&self, label: &str, message: &str, hints: &[String]) {
+        let mut s = format!("{label}: {}\n", safe_lines(message));
         for h in hints {
-            s.push_str(&format!("  {}: {h}\n", self.style.cyan("hint")));
+            s.push_str(&format!("  {}: {}\n", self.style.cyan("hint"), safe_lines(h)));
         }
         self.err(&s);
     }
@@ -76,5 +131,18 @@ impl Ui {
         ));
         let mut line = String::new();
         std::io::stdin().read_line(&mut line).is_ok() && line.trim() == "yes"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn safe_escapes_controls_and_borrows_clean_text() {
+        assert!(matches!(safe("vpc.main \"é\" ✓"), Cow::Borrowed(_)));
+        assert_eq!(safe("\u{1b}[31mred\u{7}"), "\\u{1b}[31mred\\u{7}");
+        assert_eq!(safe("a\r\nb\tc\u{7f}\u{9b}2J\u{202e}"), "a\\r\\nb\\tc\\u{7f}\\u{9b}2J\\u{202e}");
+        assert_eq!(safe_lines("one\ntwo\u{1b}]0;title\u{7}"), "one\ntwo\\u{1b}]0;title\\u{7}");
     }
 }

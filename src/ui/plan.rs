@@ -1,6 +1,8 @@
 //! Human rendering of plans and drift, in the shape Terraform users know:
 //! one block per resource, `+ ~ - -/+` markers, `before -> after`,
 //! `# forces replacement`, `(known after apply)`, and a summary line.
+//! Addresses, values, ids and notes are escaped ([`super::safe`]); the
+//! Markdown table also escapes `|` and backticks.
 
 use std::collections::BTreeSet;
 use std::fmt::Write;
@@ -8,7 +10,7 @@ use std::fmt::Write;
 use crate::plan::{Action, AttrChange, Drift, Plan, ResourceChange};
 use crate::value::{Attrs, Value};
 
-use super::Style;
+use super::{Style, safe, safe_display as esc};
 
 /// The full plan text.
 pub fn render(plan: &Plan, style: Style) -> String {
@@ -23,8 +25,8 @@ pub fn render(plan: &Plan, style: Style) -> String {
             out,
             "{} {} ({}) was created by an interrupted run; it will be adopted, not created again.",
             style.cyan("note:"),
-            c.address,
-            c.id.as_deref().unwrap_or("?")
+            esc(&c.address),
+            safe(c.id.as_deref().unwrap_or("?"))
         );
     }
     if !adopted.is_empty() {
@@ -32,7 +34,7 @@ pub fn render(plan: &Plan, style: Style) -> String {
     }
     for c in plan.changes.iter().filter(|c| c.action == Action::NoOp) {
         for note in &c.notes {
-            let _ = writeln!(out, "{} {}: {note}", style.cyan("note:"), c.address);
+            let _ = writeln!(out, "{} {}: {}", style.cyan("note:"), esc(&c.address), safe(note));
         }
     }
     let changing: Vec<_> = plan.changes.iter().filter(|c| c.action != Action::NoOp).collect();
@@ -49,7 +51,7 @@ pub fn render(plan: &Plan, style: Style) -> String {
     let s = plan.summary();
     let _ =
         writeln!(out, "{} {} to add, {} to change, {} to destroy.", style.bold("Plan:"), s.add, s.change, s.destroy);
-    let guarded: Vec<String> = plan.changes.iter().filter(|c| c.guarded).map(|c| c.address.to_string()).collect();
+    let guarded: Vec<String> = plan.changes.iter().filter(|c| c.guarded).map(|c| esc(&c.address)).collect();
     if !guarded.is_empty() {
         let _ = writeln!(
             out,
@@ -62,7 +64,7 @@ pub fn render(plan: &Plan, style: Style) -> String {
     if !plan.outputs.is_empty() && !plan.destroy {
         out.push_str("\nOutputs after apply:\n");
         for (k, v) in &plan.outputs {
-            let _ = writeln!(out, "  {k} = {v}");
+            let _ = writeln!(out, "  {} = {}", safe(k), esc(v));
         }
     }
     out
@@ -78,18 +80,19 @@ pub fn render_change(c: &ResourceChange, style: Style) -> String {
         Action::Delete => ("  -", "will be destroyed", Style::red),
         Action::NoOp => ("   ", "is unchanged", Style::bold),
     };
-    let _ = writeln!(out, "  {} {verb}", style.bold(&format!("# {}", c.address)));
+    let address = esc(&c.address);
+    let _ = writeln!(out, "  {} {verb}", style.bold(&format!("# {address}")));
     if c.guarded {
         let _ = writeln!(
             out,
             "  {}",
-            style.red(&format!("# DATA LOSS: destroys {}; needs --allow-destroy '{}'", c.rtype, c.address))
+            style.red(&format!("# DATA LOSS: destroys {}; needs --allow-destroy '{address}'", safe(&c.rtype)))
         );
     }
     for note in &c.notes {
-        let _ = writeln!(out, "  {}", style.cyan(&format!("# note: {note}")));
+        let _ = writeln!(out, "  {}", style.cyan(&format!("# note: {}", safe(note))));
     }
-    let _ = writeln!(out, "{} {} {{", paint(&style, marker), c.address);
+    let _ = writeln!(out, "{} {address} {{", paint(&style, marker));
     let empty = Attrs::new();
     match c.action {
         Action::Create => attr_lines(&mut out, c.after.as_ref().unwrap_or(&empty), "+", style),
@@ -111,7 +114,7 @@ pub fn render_change(c: &ResourceChange, style: Style) -> String {
                 .map(|(k, _)| k)
                 .collect();
             for k in unknown {
-                let _ = writeln!(out, "      {} {k:width$} = (known after apply)", style.yellow("~"));
+                let _ = writeln!(out, "      {} {:width$} = (known after apply)", style.yellow("~"), safe(k));
             }
         }
         Action::NoOp => {}
@@ -124,7 +127,7 @@ fn attr_lines(out: &mut String, attrs: &Attrs, sign: &str, style: Style) {
     let width = attrs.iter().filter(|(_, v)| !is_empty(v)).map(|(k, _)| k.len()).max().unwrap_or(0);
     let paint = if sign == "+" { Style::green } else { Style::red };
     for (k, v) in attrs.iter().filter(|(_, v)| !is_empty(v)) {
-        let _ = writeln!(out, "      {} {k:width$} = {}", paint(&style, sign), multiline(v, 8));
+        let _ = writeln!(out, "      {} {:width$} = {}", paint(&style, sign), safe(k), multiline(v, 8));
     }
 }
 
@@ -141,7 +144,7 @@ fn is_empty(v: &Value) -> bool {
 fn change_lines(ch: &AttrChange, width: usize, style: Style) -> String {
     let mut out = String::new();
     let note = if ch.forces_replacement { style.red(" # forces replacement") } else { String::new() };
-    let name = &ch.name;
+    let name = safe(&ch.name);
     match (&ch.before, &ch.after) {
         (Value::Map(b), Value::Map(a)) => {
             let _ = writeln!(out, "      {} {name:width$} = {{{note}", style.yellow("~"));
@@ -151,13 +154,14 @@ fn change_lines(ch: &AttrChange, width: usize, style: Style) -> String {
                 match (b.get(k), a.get(k)) {
                     (Some(x), Some(y)) if x == y => {}
                     (Some(x), Some(y)) => {
-                        let _ = writeln!(out, "          {} {:kw$} = {x} -> {y}", style.yellow("~"), key(k));
+                        let _ =
+                            writeln!(out, "          {} {:kw$} = {} -> {}", style.yellow("~"), key(k), esc(x), esc(y));
                     }
                     (None, Some(y)) => {
-                        let _ = writeln!(out, "          {} {:kw$} = {y}", style.green("+"), key(k));
+                        let _ = writeln!(out, "          {} {:kw$} = {}", style.green("+"), key(k), esc(y));
                     }
                     (Some(x), None) => {
-                        let _ = writeln!(out, "          {} {:kw$} = {x}", style.red("-"), key(k));
+                        let _ = writeln!(out, "          {} {:kw$} = {}", style.red("-"), key(k), esc(x));
                     }
                     (None, None) => {}
                 }
@@ -183,8 +187,8 @@ fn change_lines(ch: &AttrChange, width: usize, style: Style) -> String {
             out.push_str("        ]\n");
         }
         (before, after) => {
-            let before = if before.is_null() { "null".to_owned() } else { before.to_string() };
-            let _ = writeln!(out, "      {} {name:width$} = {before} -> {after}{note}", style.yellow("~"));
+            let before = if before.is_null() { "null".to_owned() } else { esc(before) };
+            let _ = writeln!(out, "      {} {name:width$} = {before} -> {}{note}", style.yellow("~"), esc(after));
         }
     }
     out
@@ -192,7 +196,7 @@ fn change_lines(ch: &AttrChange, width: usize, style: Style) -> String {
 
 /// Inline for scalars and short values; one field per line for tables in lists.
 fn multiline(v: &Value, indent: usize) -> String {
-    let inline = v.to_string();
+    let inline = esc(v);
     if inline.len() <= 80 {
         return inline;
     }
@@ -222,7 +226,8 @@ fn multiline(v: &Value, indent: usize) -> String {
     }
 }
 
-/// A table key as written in TOML: bare when it can be, quoted otherwise.
+/// A table key as written in TOML: bare when it can be, quoted (and so
+/// escaped) otherwise.
 fn key(k: &str) -> String {
     if !k.is_empty() && k.chars().all(crate::addr::is_ident_char) { k.to_owned() } else { format!("{k:?}") }
 }
@@ -233,10 +238,10 @@ pub fn render_drift(drift: &[Drift], style: Style) -> String {
     for d in drift {
         match &d.changes {
             None => {
-                let _ = writeln!(out, "  {} {} was deleted outside pgstack", style.red("-"), d.address);
+                let _ = writeln!(out, "  {} {} was deleted outside pgstack", style.red("-"), esc(&d.address));
             }
             Some(changes) => {
-                let _ = writeln!(out, "  {} {} {{", style.yellow("~"), d.address);
+                let _ = writeln!(out, "  {} {} {{", style.yellow("~"), esc(&d.address));
                 let width = changes.iter().map(|c| c.name.len()).max().unwrap_or(0);
                 for c in changes {
                     out.push_str(&change_lines(&AttrChange { forces_replacement: false, ..c.clone() }, width, style));
@@ -246,6 +251,61 @@ pub fn render_drift(drift: &[Drift], style: Style) -> String {
         }
     }
     out
+}
+
+/// `drift --format markdown`: a table for CI comments.
+pub fn drift_markdown(plan: &Plan) -> String {
+    let mut out = format!("## pgstack drift: {}\n\n", md_code(&plan.stack));
+    let pending: Vec<_> = plan.changes.iter().filter(|c| c.action != Action::NoOp).collect();
+    if plan.drift.is_empty() && pending.is_empty() {
+        out.push_str("No drift: AWS matches the state and the configuration.\n");
+        return out;
+    }
+    if !plan.drift.is_empty() {
+        out.push_str(
+            "### Changed outside pgstack\n\n| Resource | Attribute | Recorded | Actual |\n|---|---|---|---|\n",
+        );
+        for d in &plan.drift {
+            match &d.changes {
+                None => {
+                    let _ = writeln!(out, "| {} | *(deleted)* | | |", md_code(&d.address.to_string()));
+                }
+                Some(ch) => {
+                    for c in ch {
+                        let _ = writeln!(
+                            out,
+                            "| {} | {} | {} | {} |",
+                            md_code(&d.address.to_string()),
+                            md_code(&c.name),
+                            md_code(&c.before.to_string()),
+                            md_code(&c.after.to_string())
+                        );
+                    }
+                }
+            }
+        }
+        out.push('\n');
+    }
+    if !pending.is_empty() {
+        out.push_str("### Pending changes\n\n| Resource | Action | Attributes |\n|---|---|---|\n");
+        for c in pending {
+            let names: Vec<String> = c.changes.iter().map(|x| md_code(&x.name)).collect();
+            let _ = writeln!(out, "| {} | {:?} | {} |", md_code(&c.address.to_string()), c.action, names.join(", "));
+        }
+    }
+    out
+}
+
+/// `s` as a Markdown code span that stays inside one GFM table cell:
+/// controls escaped (so no line break), `|` escaped (GFM honours `\|` even
+/// inside code spans), and a backtick fence longer than any backtick run in
+/// `s`, padded when `s` starts or ends with a backtick.
+fn md_code(s: &str) -> String {
+    let s = safe(s).replace('|', "\\|");
+    let longest = s.split(|c| c != '`').map(str::len).max().unwrap_or(0);
+    let fence = "`".repeat(longest + 1);
+    let pad = if s.starts_with('`') || s.ends_with('`') { " " } else { "" };
+    format!("{fence}{pad}{s}{pad}{fence}")
 }
 
 #[cfg(test)]
@@ -316,44 +376,76 @@ mod tests {
         insta::assert_snapshot!(render(&plan(vec![create, update, replace]), Style { color: false }));
     }
 
+    fn hostile_tags() -> Value {
+        Value::Map(
+            [
+                ("Evil".to_owned(), Value::str("\u{1b}[31mred\u{7}")),
+                ("Pipe".to_owned(), Value::str("a|b`c")),
+                ("\u{1b}]0;k\u{7}".to_owned(), Value::str("v\r\nw")),
+            ]
+            .into(),
+        )
+    }
+
+    fn assert_no_controls(text: &str) {
+        let bad: Vec<char> = text.chars().filter(|c| c.is_control() && *c != '\n').collect();
+        assert!(bad.is_empty(), "{bad:?} in\n{text}");
+    }
+
+    #[test]
+    fn input_in_plan_text_is_escaped() {
+        let after: Attrs = [("tags".to_string(), hostile_tags())].into();
+        let create = change(Action::Create, None, Some(after), vec![]);
+        let mut update = change(
+            Action::Update,
+            Some(Attrs::new()),
+            Some(Attrs::new()),
+            vec![AttrChange {
+                name: "tags".into(),
+                before: Value::Map([("Evil".to_owned(), Value::str("calm"))].into()),
+                after: hostile_tags(),
+                forces_replacement: false,
+            }],
+        );
+        update.address = ResourceAddr::new("kms_key", "logs");
+        update.notes = vec!["AWS says \u{1b}[2J".into()];
+        let text = render(&plan(vec![create, update]), Style { color: false });
+        assert_no_controls(&text);
+        insta::assert_snapshot!(text);
+    }
+
+    #[test]
+    fn input_in_drift_markdown_stays_in_its_cell() {
+        let mut p = plan(vec![]);
+        p.stack = "demo|`x`".into();
+        p.drift = vec![Drift {
+            address: ResourceAddr::new("vpc", "main").with_key("a|b"),
+            changes: Some(vec![AttrChange {
+                name: "tags".into(),
+                before: Value::Map([("Pipe".to_owned(), Value::str("calm"))].into()),
+                after: hostile_tags(),
+                forces_replacement: false,
+            }]),
+        }];
+        let md = drift_markdown(&p);
+        assert_no_controls(&md);
+        for row in md.lines().filter(|l| l.starts_with("| `")) {
+            let cells = row.replace("\\|", "").matches('|').count();
+            assert_eq!(cells, 5, "four cells: {row}");
+        }
+        insta::assert_snapshot!(md);
+    }
+
+    #[test]
+    fn md_code_fences_backticks_and_escapes_pipes() {
+        assert_eq!(md_code("vpc.main"), "`vpc.main`");
+        assert_eq!(md_code("a|b`c"), "``a\\|b`c``");
+        assert_eq!(md_code("`x``"), "``` `x`` ```");
+        assert_eq!(md_code("l1\nl2"), "`l1\\nl2`");
+    }
+
     #[test]
     fn renders_no_changes() {
         assert!(render(&plan(vec![]), Style { color: false }).starts_with("No changes."));
     }
-}
-
-/// `drift --format markdown`: a table for CI comments.
-pub fn drift_markdown(plan: &Plan) -> String {
-    let mut out = format!("## pgstack drift: `{}`\n\n", plan.stack);
-    let pending: Vec<_> = plan.changes.iter().filter(|c| c.action != Action::NoOp).collect();
-    if plan.drift.is_empty() && pending.is_empty() {
-        out.push_str("No drift: AWS matches the state and the configuration.\n");
-        return out;
-    }
-    if !plan.drift.is_empty() {
-        out.push_str(
-            "### Changed outside pgstack\n\n| Resource | Attribute | Recorded | Actual |\n|---|---|---|---|\n",
-        );
-        for d in &plan.drift {
-            match &d.changes {
-                None => {
-                    let _ = writeln!(out, "| `{}` | *(deleted)* | | |", d.address);
-                }
-                Some(ch) => {
-                    for c in ch {
-                        let _ = writeln!(out, "| `{}` | `{}` | `{}` | `{}` |", d.address, c.name, c.before, c.after);
-                    }
-                }
-            }
-        }
-        out.push('\n');
-    }
-    if !pending.is_empty() {
-        out.push_str("### Pending changes\n\n| Resource | Action | Attributes |\n|---|---|---|\n");
-        for c in pending {
-            let names: Vec<&str> = c.changes.iter().map(|x| x.name.as_str()).collect();
-            let _ = writeln!(out, "| `{}` | {:?} | {} |", c.address, c.action, names.join(", "));
-        }
-    }
-    out
 }

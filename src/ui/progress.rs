@@ -1,11 +1,12 @@
-//! Progress lines for engine events, on stderr.
+//! Progress lines for engine events, on stderr. Addresses, ids and AWS
+//! messages are escaped ([`super::safe`]).
 
 use std::time::Duration;
 
 use crate::engine::{Event, Hook};
 use crate::plan::Action;
 
-use super::Ui;
+use super::{Ui, safe_display as esc};
 
 /// Prints one line per engine event.
 pub struct Progress {
@@ -37,19 +38,25 @@ impl Hook for Progress {
                 if !self.ui.verbose {
                     return;
                 }
-                format!("Refreshing {count} {rtype} in {region}...")
+                format!("Refreshing {count} {} in {}...", esc(&rtype), esc(&region))
             }
-            Event::Adopted { addr, id } => format!("{addr}: found {id} from an interrupted create; adopting it"),
+            Event::Adopted { addr, id } => {
+                format!("{}: found {} from an interrupted create; adopting it", esc(&addr), esc(&id))
+            }
             Event::Started { addr, action, deleting } => {
-                format!("{}: {}", s.bold(&addr.to_string()), verb(action, deleting, false))
+                format!("{}: {}", s.bold(&esc(&addr)), verb(action, deleting, false))
             }
-            Event::Waiting { addr, what, elapsed } => format!("{addr}: Still {what}... [{} elapsed]", secs(elapsed)),
+            Event::Waiting { addr, what, elapsed } => {
+                format!("{}: Still {}... [{} elapsed]", esc(&addr), esc(&what), secs(elapsed))
+            }
             Event::Finished { addr, action, deleting, id, elapsed } => {
-                let id = id.map(|i| format!(" [id={i}]")).unwrap_or_default();
-                format!("{}: {} after {}{id}", s.bold(&addr.to_string()), verb(action, deleting, true), secs(elapsed))
+                let id = id.map(|i| format!(" [id={}]", esc(&i))).unwrap_or_default();
+                format!("{}: {} after {}{id}", s.bold(&esc(&addr)), verb(action, deleting, true), secs(elapsed))
             }
-            Event::Failed { addr, error, .. } => format!("{}: {} {error}", s.bold(&addr.to_string()), s.red("failed:")),
-            Event::Skipped { addr, because } => format!("{addr}: skipped because {because} failed"),
+            Event::Failed { addr, error, .. } => {
+                format!("{}: {} {}", s.bold(&esc(&addr)), s.red("failed:"), esc(&error))
+            }
+            Event::Skipped { addr, because } => format!("{}: skipped because {} failed", esc(&addr), esc(&because)),
         };
         self.ui.err(&format!("{line}\n"));
     }

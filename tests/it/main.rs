@@ -2,6 +2,7 @@
 //! expensive to link). Modules that talk to AWS use the moto harness in
 //! `support::moto`.
 
+mod cli_edges;
 mod cli_moto;
 mod faults;
 mod moto_smoke;
