@@ -7,13 +7,13 @@
 //! position. Files with TOML syntax errors report only those, so a broken
 //! line does not cascade into misleading follow-up errors.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::path::{Component, Path, PathBuf};
 use std::rc::Rc;
 
 use sha2::{Digest, Sha256};
 
-use crate::diag::{Diagnostic, Diagnostics, FileId, SourceMap, Span, did_you_mean};
+use crate::diag::{Diagnostic, Diagnostics, FileId, Severity, SourceMap, Span, did_you_mean};
 use crate::provider::Registry;
 use crate::provider::schema::{TAG_ADDRESS, TAG_STACK};
 use crate::value::Value;
@@ -419,9 +419,11 @@ impl<'r> Loader<'r> {
             }
             return BTreeMap::new();
         };
+        let written: HashMap<&str, &Entry> =
+            node.as_table().unwrap_or_default().iter().map(|e| (e.key.as_str(), e)).collect();
         let mut out = BTreeMap::new();
         for (k, v) in m {
-            let at = node.get(&k).map_or(&node.span, |e| &e.value.span).clone();
+            let at = written.get(k.as_str()).map_or(&node.span, |e| &e.value.span).clone();
             let s = match v {
                 Value::Str(s) => s,
                 Value::Int(_) | Value::Float(_) | Value::Bool(_) => v.to_string(),
@@ -483,10 +485,13 @@ impl<'r> Loader<'r> {
     fn finish(self, stack: Option<Stack>) -> Result<Loaded, (SourceMap, Diagnostics)> {
         let broken = self.broken;
         let mut all: Vec<Diagnostic> = Vec::new();
+        let mut seen = HashSet::new();
         let semantic = self.diags.into_iter().filter(|d| !d.span.as_ref().is_some_and(|s| broken.contains(&s.file)));
         for d in self.parse_diags.into_iter().chain(semantic) {
             // for_each instances and shared modules repeat the same finding.
-            if !all.contains(&d) {
+            let key =
+                (d.severity == Severity::Error, d.summary.clone(), d.span.clone(), d.detail.clone(), d.hints.clone());
+            if seen.insert(key) {
                 all.push(d);
             }
         }

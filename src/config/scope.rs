@@ -257,6 +257,7 @@ impl Loader<'_> {
             Value::Map(m) => m.into_iter().collect(),
             Value::List(items) => {
                 let mut pairs: Vec<(String, Value)> = Vec::new();
+                let mut seen = std::collections::HashSet::new();
                 for item in items {
                     let Value::Str(s) = item else {
                         return self.fail(
@@ -268,7 +269,7 @@ impl Loader<'_> {
                             .hint("use a table to repeat over other values: { key = value, ... }"),
                         );
                     };
-                    if pairs.iter().any(|(k, _)| *k == s) {
+                    if !seen.insert(s.clone()) {
                         return self
                             .fail(Diagnostic::error(format!("duplicate `for_each` key {s:?}")).at(span.clone()));
                     }

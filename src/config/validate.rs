@@ -5,7 +5,7 @@
 //! Where a string is expected, a literal number or bool is converted to its
 //! string form (so `tags = { Replicas = 3 }` works); nothing else is coerced.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use crate::diag::{Diagnostic, Span, did_you_mean};
 use crate::provider::Registry;
@@ -40,8 +40,9 @@ pub fn check_attrs(
     entries: &[Entry],
     diags: &mut Vec<Diagnostic>,
 ) {
+    let written: HashMap<&str, &Entry> = entries.iter().map(|e| (e.key.as_str(), e)).collect();
     for (name, expr) in attrs.iter_mut() {
-        let entry = entries.iter().find(|e| &e.key == name);
+        let entry = written.get(name.as_str()).copied();
         let key_span = entry.map_or(header, |e| &e.key_span);
         let Some(attr) = schema.attr(name) else {
             diags.push(unknown(&format!("unknown attribute `{name}` on `{block}`"), name, schema.names(), key_span));
@@ -177,16 +178,18 @@ impl Checker<'_> {
             },
             Expr::Map(m) => match ty {
                 AttrType::Map(t) => {
+                    let index = entries_by_key(node);
                     for (k, item) in m.iter_mut() {
-                        let (n, s) = table_node(node, k, span);
+                        let (n, s) = table_node(&index, k, span);
                         self.expr(item, t, n, &s, &format!("{what}.{k}"));
                     }
                 }
                 AttrType::Object(fields) => {
-                    self.object_keys(m.keys(), fields, node, span, what);
+                    let index = entries_by_key(node);
+                    self.object_keys(m.keys(), fields, &index, span, what);
                     for (k, item) in m.iter_mut() {
                         if let Some(f) = field(fields, k).filter(|f| f.mode != Mode::Computed) {
-                            let (n, s) = table_node(node, k, span);
+                            let (n, s) = table_node(&index, k, span);
                             self.expr(item, &f.ty, n, &s, &format!("{what}.{k}"));
                         }
                     }
@@ -230,16 +233,18 @@ impl Checker<'_> {
                 }
             }
             (AttrType::Map(t), Value::Map(m)) => {
+                let index = entries_by_key(node);
                 for (k, item) in m.iter_mut() {
-                    let (n, s) = table_node(node, k, span);
+                    let (n, s) = table_node(&index, k, span);
                     self.value(item, t, n, &s, &format!("{what}.{k}"));
                 }
             }
             (AttrType::Object(fields), Value::Map(m)) => {
-                self.object_keys(m.keys(), fields, node, span, what);
+                let index = entries_by_key(node);
+                self.object_keys(m.keys(), fields, &index, span, what);
                 for (k, item) in m.iter_mut() {
                     if let Some(f) = field(fields, k).filter(|f| f.mode != Mode::Computed) {
-                        let (n, s) = table_node(node, k, span);
+                        let (n, s) = table_node(&index, k, span);
                         self.value(item, &f.ty, n, &s, &format!("{what}.{k}"));
                     }
                 }
@@ -256,13 +261,13 @@ impl Checker<'_> {
         &mut self,
         keys: impl Iterator<Item = &'k String>,
         fields: &[Attr],
-        node: Option<&Node>,
+        index: &HashMap<&str, &Entry>,
         span: &Span,
         what: &str,
     ) {
         let keys: Vec<&String> = keys.collect();
         for k in &keys {
-            let key_span = node.and_then(|n| n.get(k)).map_or(span, |e| &e.key_span);
+            let key_span = index.get(k.as_str()).map_or(span, |e| &e.key_span);
             match field(fields, k) {
                 None => self.diags.push(unknown(
                     &format!("unknown field `{k}` in `{what}` on `{}`", self.block),
@@ -297,10 +302,16 @@ fn array_nodes(node: Option<&Node>, len: usize) -> Option<&[Node]> {
     }
 }
 
-/// The value node of `key` when the node is a table holding it, with its
-/// span (else the fallback span).
-fn table_node<'n>(node: Option<&'n Node>, key: &str, fallback: &Span) -> (Option<&'n Node>, Span) {
-    match node.and_then(|n| n.get(key)) {
+/// A table node's entries by key (empty when the node is not a table), built
+/// once per table so that looking up every key stays linear in its size.
+fn entries_by_key(node: Option<&Node>) -> HashMap<&str, &Entry> {
+    node.and_then(Node::as_table).unwrap_or_default().iter().map(|e| (e.key.as_str(), e)).collect()
+}
+
+/// The value node of `key` when the table holds it, with its span (else the
+/// fallback span).
+fn table_node<'n>(index: &HashMap<&str, &'n Entry>, key: &str, fallback: &Span) -> (Option<&'n Node>, Span) {
+    match index.get(key) {
         Some(e) => (Some(&e.value), e.value.span.clone()),
         None => (None, fallback.clone()),
     }
