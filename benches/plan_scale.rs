@@ -25,7 +25,7 @@ use pgstack::value::Value;
 
 fn stack_text(n: usize) -> String {
     let mut s = String::from("[stack]\nname = \"scale\"\nregion = \"us-east-1\"\ntags = { Project = \"scale\" }\n\n");
-    s.push_str("[vpc.main]\ncidr_block = \"10.0.0.0/8\"\n\n");
+    s.push_str("[vpc.main]\ncidr_block = \"10.0.0.0/16\"\n\n");
     let groups = n / 10;
     for g in 0..groups {
         let _ = writeln!(
