@@ -54,7 +54,7 @@ fn read_saved_plan(arg: &str) -> Result<Option<SavedPlan>, CliError> {
 }
 
 async fn apply_saved(g: &GlobalArgs, ui: Ui, saved: SavedPlan, args: &ApplyArgs) -> CliResult {
-    let opts = LoadOptions { vars: saved.vars, var_files: saved.var_files, env: saved.env };
+    let opts = LoadOptions { vars: saved.vars, var_files: saved.var_files, env: saved.env, ..LoadOptions::default() };
     let session = Session::open_with(g, ui, &saved.stack_path, opts)?;
     let plan = saved.plan;
     let stale = |what: &str| {

@@ -15,5 +15,5 @@ mod scope;
 pub mod template;
 mod validate;
 
-pub use load::{LoadOptions, Loaded, load, resolve_stack_path};
+pub use load::{AWS_REGIONS, LoadOptions, Loaded, load, resolve_stack_path};
 pub use model::{BinOp, EvalError, Expr, OutputConfig, Ref, ResourceConfig, Stack, TIMEOUT_OPERATIONS};

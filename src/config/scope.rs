@@ -332,6 +332,7 @@ impl Loader<'_> {
         let mut rc = ResourceConfig {
             addr: addr.clone(),
             region: self.stack.default_region.clone(),
+            region_explicit: false,
             attrs: BTreeMap::new(),
             depends_on: Vec::new(),
             ignore_changes: Vec::new(),
@@ -359,6 +360,7 @@ impl Loader<'_> {
                         && let Some(id) = self.region(&r, &e.value.span)
                     {
                         rc.region = id;
+                        rc.region_explicit = true;
                     }
                 }
                 "timeouts" => rc.timeouts = self.timeouts(scope, &cx, &e.value),

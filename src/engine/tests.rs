@@ -40,6 +40,7 @@ fn stack(resources: Vec<(&str, Vec<(&str, Expr)>)>) -> Stack {
             ResourceConfig {
                 addr,
                 region: "us-east-1".into(),
+                region_explicit: false,
                 attrs: a,
                 depends_on: vec![],
                 ignore_changes: vec![],
