@@ -10,6 +10,8 @@ pub mod functions;
 mod load;
 pub mod model;
 pub mod parse;
+#[cfg(test)]
+mod prop_tests;
 mod resolve;
 mod scope;
 pub mod template;
