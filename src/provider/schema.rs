@@ -258,9 +258,9 @@ fn weekly(s: &str) -> Option<u32> {
 }
 
 /// A CIDR block's address and prefix, with "no host bits" checked.
-fn cidr<A: std::str::FromStr + Copy>(s: &str, bits: u32, mask: impl Fn(A, u32) -> A) -> Result<(A, u32), Invalid>
+fn cidr<A>(s: &str, bits: u32, mask: impl Fn(A, u32) -> A) -> Result<(A, u32), Invalid>
 where
-    A: PartialEq + std::fmt::Display,
+    A: std::str::FromStr + Copy + PartialEq + std::fmt::Display,
 {
     let bad = || Invalid::new(format!("must be a CIDR block like `10.0.0.0/16`, got `{s}`"));
     let (addr, prefix) = s.split_once('/').ok_or_else(bad)?;
