@@ -33,7 +33,7 @@ static SCHEMA: Schema = Schema {
         Attr::computed("arn", AttrType::Str),
         Attr::computed("vpc_id", AttrType::Str),
         Attr::required("name", AttrType::Str).force_new().pattern(Kind::DbSubnetGroupName),
-        Attr::optional("description", AttrType::Str).default(Default::Str(DEFAULT_DESCRIPTION)).max_len(255),
+        Attr::optional("description", AttrType::Str).default(Default::Str(DEFAULT_DESCRIPTION)),
         Attr::required("subnet_ids", AttrType::Set(&AttrType::Str)),
         Attr::optional("tags", AttrType::Map(&AttrType::Str)).pattern(Kind::Tags),
     ],

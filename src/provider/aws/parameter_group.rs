@@ -55,10 +55,7 @@ static SCHEMA: Schema = Schema {
         Attr::computed("arn", AttrType::Str),
         Attr::required("name", AttrType::Str).force_new().pattern(Kind::RdsName),
         Attr::required("family", AttrType::Str).force_new(),
-        Attr::optional("description", AttrType::Str)
-            .default(Default::Str(DEFAULT_DESCRIPTION))
-            .force_new()
-            .max_len(255),
+        Attr::optional("description", AttrType::Str).default(Default::Str(DEFAULT_DESCRIPTION)).force_new(),
         Attr::optional("parameters", AttrType::Map(&AttrType::Str)),
         Attr::optional("tags", AttrType::Map(&AttrType::Str)).pattern(Kind::Tags),
     ],
