@@ -6,7 +6,9 @@
 //!     cargo bench --bench plan_scale            # optimized (a cold release build of the SDK takes ~25 min)
 //!     cargo bench --profile dev --bench plan_scale -- 10000
 //!
-//! Prints wall time per phase and the process's peak resident memory. Not a
+//! Prints wall time per phase and the process's peak resident memory, then
+//! the load time of stacks holding one wide table (10,000 and 40,000 keys: a
+//! `tags` table, and a `for_each` table), which must grow linearly. Not a
 //! test: nothing here asserts a time.
 
 use std::fmt::Write;
@@ -23,7 +25,7 @@ use pgstack::value::Value;
 
 fn stack_text(n: usize) -> String {
     let mut s = String::from("[stack]\nname = \"scale\"\nregion = \"us-east-1\"\ntags = { Project = \"scale\" }\n\n");
-    s.push_str("[vpc.main]\ncidr_block = \"10.0.0.0/8\"\n\n");
+    s.push_str("[vpc.main]\ncidr_block = \"10.0.0.0/16\"\n\n");
     let groups = n / 10;
     for g in 0..groups {
         let _ = writeln!(
@@ -133,7 +135,61 @@ fn main() {
     println!("  no-change plan  : {plan_time:>10.1?}");
     println!("  state write     : {write_time:>10.1?} ({:.1} MiB, atomic with backup)", size as f64 / 1048576.0);
     println!("  peak RSS        : {:>7.1} MiB", peak_rss_mib());
+    wide_tables(&dir, &registry);
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A stack whose one VPC has `keys` tags.
+fn wide_tags(keys: usize) -> String {
+    let mut s = String::from(
+        "[stack]\nname = \"wide\"\nregion = \"us-east-1\"\n\n[vpc.main]\ncidr_block = \"10.0.0.0/16\"\n[vpc.main.tags]\n",
+    );
+    for i in 0..keys {
+        let _ = writeln!(s, "k{i} = \"v{i}\"");
+    }
+    s
+}
+
+/// A stack with one subnet block repeated over a `for_each` table of `keys` keys.
+fn wide_for_each(keys: usize) -> String {
+    let mut s = String::from(
+        "[stack]\nname = \"wide\"\nregion = \"us-east-1\"\n\n[subnet.s]\nvpc_id = \"vpc-1\"\ncidr_block = \"${each.value}\"\n[subnet.s.for_each]\n",
+    );
+    for i in 0..keys {
+        let _ = writeln!(s, "k{i} = \"10.{}.{}.0/24\"", i / 256 % 256, i % 256);
+    }
+    s
+}
+
+/// [`wide_for_each`] plus a second block over the same keys whose every
+/// instance references its namesake: `subnet.s[each.key]`.
+fn wide_for_each_refs(keys: usize) -> String {
+    let text = wide_for_each(keys).replace("[subnet.s]\n", "[subnet.s]\nfor_each = \"${var.cidrs}\"\n");
+    let (head, table) = text.split_once("[subnet.s.for_each]\n").expect("generated");
+    format!(
+        "{head}[security_group.g]\nfor_each = \"${{var.cidrs}}\"\nname = \"g-${{each.key}}\"\nvpc_id = \"${{subnet.s[each.key].vpc_id}}\"\n\n[vars.cidrs]\n{table}"
+    )
+}
+
+/// Load time of wide tables at 10,000 and 40,000 keys, with the ratio.
+fn wide_tables(dir: &std::path::Path, registry: &Registry) {
+    println!("wide tables: load + validate");
+    let stacks: [(&str, fn(usize) -> String); 3] =
+        [("tags", wide_tags), ("for_each", wide_for_each), ("for_each + refs", wide_for_each_refs)];
+    for (what, text) in stacks {
+        let mut times = Vec::new();
+        for keys in [10_000, 40_000] {
+            let path = dir.join(format!("wide-{what}-{keys}.toml"));
+            std::fs::write(&path, text(keys)).expect("write stack");
+            let t = Instant::now();
+            if let Err((_, d)) = load(&path, &LoadOptions::default(), registry) {
+                panic!("generated stack is invalid: {:?}", d.0.first());
+            }
+            times.push(t.elapsed());
+            println!("  {what:<15} {keys:>6} keys : {:>10.1?}", t.elapsed());
+        }
+        println!("  {what:<15} 40k / 10k   : {:>9.1}x", times[1].as_secs_f64() / times[0].as_secs_f64());
+    }
 }
 
 fn tempfile_dir() -> std::path::PathBuf {

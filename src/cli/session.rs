@@ -38,7 +38,7 @@ pub fn load_options(g: &GlobalArgs) -> Result<LoadOptions, CliError> {
                 .ok_or_else(|| CliError::msg(format!("--var `{kv}` is not K=V")).hint("write it as --var name=value"))
         })
         .collect::<Result<_, _>>()?;
-    Ok(LoadOptions { vars, var_files: g.var_files.clone(), env: g.env.clone() })
+    Ok(LoadOptions { vars, var_files: g.var_files.clone(), env: g.env.clone(), ..LoadOptions::default() })
 }
 
 /// Loads and validates a stack, printing warnings.
@@ -54,18 +54,12 @@ pub fn load(
             .hint("name a stack file (`stacks/prod.toml`) or a stack in stacks/ (`prod`)"));
     }
     let path = config::resolve_stack_path(stack_arg);
+    let opts = &LoadOptions { region: g.region.clone(), ..opts.clone() };
     let loaded = config::load(&path, opts, &registry).map_err(|(s, d)| CliError::Diagnostics(s, d))?;
     if !loaded.warnings.is_empty() {
         ui.err(&crate::ui::diagnostics::render(&loaded.sources, &loaded.warnings, ui.style));
     }
-    let mut stack = loaded.stack;
-    if let Some(region) = &g.region {
-        let old = std::mem::replace(&mut stack.default_region, region.clone());
-        for r in stack.resources.values_mut().filter(|r| r.region == old) {
-            r.region = region.clone();
-        }
-    }
-    Ok((stack, loaded.sources, registry))
+    Ok((loaded.stack, loaded.sources, registry))
 }
 
 impl Session {

@@ -7,15 +7,15 @@
 //! position. Files with TOML syntax errors report only those, so a broken
 //! line does not cascade into misleading follow-up errors.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::path::{Component, Path, PathBuf};
 use std::rc::Rc;
 
 use sha2::{Digest, Sha256};
 
-use crate::diag::{Diagnostic, Diagnostics, FileId, SourceMap, Span, did_you_mean};
+use crate::diag::{Diagnostic, Diagnostics, FileId, Severity, SourceMap, Span, did_you_mean};
 use crate::provider::Registry;
-use crate::provider::schema::{TAG_ADDRESS, TAG_STACK};
+use crate::provider::schema::{Constraint, Kind, TAG_ADDRESS, TAG_STACK};
 use crate::value::Value;
 
 use super::model::{Expr, ResourceConfig, Stack};
@@ -33,6 +33,9 @@ pub struct LoadOptions {
     pub var_files: Vec<PathBuf>,
     /// `[env.NAME]` overrides to apply.
     pub env: Option<String>,
+    /// `--region`: the default region of resources that name none, in place
+    /// of `[stack] region` (an AWS region id or a name from `[regions]`).
+    pub region: Option<String>,
 }
 
 /// A loaded stack with every source file read (for rendering diagnostics).
@@ -161,6 +164,9 @@ impl<'r> Loader<'r> {
         );
         self.stack.regions = self.regions(&mut scope, find("regions"));
         self.stack_table(&mut scope, find("stack"), &root.span);
+        if let Some(flag) = &opts.region {
+            self.region_flag(flag);
+        }
         let state_path = self.state_table(&mut scope, find("state")).map(|p| root_dir.join(p));
 
         let out = self.run_scope(&mut scope, top, true);
@@ -173,7 +179,7 @@ impl<'r> Loader<'r> {
             resources: std::mem::take(&mut self.resources),
             outputs,
             root_dir,
-            digest: self.digest(&vars),
+            digest: self.digest(&vars, opts.region.as_deref()),
         })
     }
 
@@ -358,10 +364,26 @@ impl<'r> Loader<'r> {
             return Some(name.to_owned());
         }
         let d = Diagnostic::error(format!("unknown region `{name}`")).at(span.clone());
-        self.fail(match did_you_mean(name, self.stack.regions.keys().map(String::as_str)) {
+        let names = self.stack.regions.keys().map(String::as_str).chain(AWS_REGIONS.iter().copied());
+        self.fail(match did_you_mean(name, names) {
             Some(s) => d.hint(format!("did you mean `{s}`?")),
             None => d.hint("use a name from [regions] or an AWS region id such as `us-west-2`"),
         })
+    }
+
+    /// `--region`: replaces the stack's default region when it names one.
+    fn region_flag(&mut self, flag: &str) {
+        if let Some(id) = self.stack.regions.get(flag).cloned().or_else(|| is_region_id(flag).then(|| flag.to_owned()))
+        {
+            self.stack.default_region = id;
+            return;
+        }
+        let d = Diagnostic::error(format!("--region `{flag}` is not an AWS region"));
+        let names = self.stack.regions.keys().map(String::as_str).chain(AWS_REGIONS.iter().copied());
+        self.diags.push(match did_you_mean(flag, names) {
+            Some(s) => d.hint(format!("did you mean `{s}`?")),
+            None => d.hint("give an AWS region id such as `us-west-2`, or a name from [regions]"),
+        });
     }
 
     fn stack_table(&mut self, scope: &mut Scope, e: Option<&Entry>, file_start: &Span) {
@@ -419,9 +441,11 @@ impl<'r> Loader<'r> {
             }
             return BTreeMap::new();
         };
+        let written: HashMap<&str, &Entry> =
+            node.as_table().unwrap_or_default().iter().map(|e| (e.key.as_str(), e)).collect();
         let mut out = BTreeMap::new();
         for (k, v) in m {
-            let at = node.get(&k).map_or(&node.span, |e| &e.value.span).clone();
+            let at = written.get(k.as_str()).map_or(&node.span, |e| &e.value.span).clone();
             let s = match v {
                 Value::Str(s) => s,
                 Value::Int(_) | Value::Float(_) | Value::Bool(_) => v.to_string(),
@@ -432,9 +456,27 @@ impl<'r> Loader<'r> {
                     continue;
                 }
             };
-            if !self.reserved_tag(&k, node) {
+            if self.reserved_tag(&k, node) {
+                continue;
+            }
+            let key_at = written.get(k.as_str()).map_or(&node.span, |e| &e.key_span).clone();
+            let rule = Constraint::Pattern(Kind::Tags);
+            let checked = [(rule.check_key(&k), key_at), (rule.check(&Value::Str(s.clone())), at)];
+            let errors: Vec<Diagnostic> = checked
+                .into_iter()
+                .filter_map(|(r, at)| {
+                    let e = r.err()?;
+                    let d = Diagnostic::error(format!("`tags` in [stack] {}", e.message)).at(at);
+                    Some(match e.hint {
+                        Some(h) => d.hint(h),
+                        None => d,
+                    })
+                })
+                .collect();
+            if errors.is_empty() {
                 out.insert(k, Expr::Lit(Value::Str(s)));
             }
+            self.diags.extend(errors);
         }
         out
     }
@@ -461,8 +503,8 @@ impl<'r> Loader<'r> {
     }
 
     /// sha256 over every source file (path relative to the stack file's
-    /// directory, and text) and every variable value.
-    fn digest(&self, vars: &BTreeMap<String, Value>) -> String {
+    /// directory, and text), every variable value and the `--region` flag.
+    fn digest(&self, vars: &BTreeMap<String, Value>, region_flag: Option<&str>) -> String {
         let mut h = Sha256::new();
         // The same digest whether the stack was named by a relative or an absolute path.
         let root = self.sources.files().first().and_then(|f| f.path.parent()).filter(|p| !p.as_os_str().is_empty());
@@ -479,16 +521,23 @@ impl<'r> Loader<'r> {
             h.update(v.to_json().to_string().as_bytes());
             h.update([0]);
         }
+        if let Some(r) = region_flag {
+            h.update(b"--region=");
+            h.update(r.as_bytes());
+        }
         h.finalize().iter().map(|b| format!("{b:02x}")).collect()
     }
 
     fn finish(self, stack: Option<Stack>) -> Result<Loaded, (SourceMap, Diagnostics)> {
         let broken = self.broken;
         let mut all: Vec<Diagnostic> = Vec::new();
+        let mut seen = HashSet::new();
         let semantic = self.diags.into_iter().filter(|d| !d.span.as_ref().is_some_and(|s| broken.contains(&s.file)));
         for d in self.parse_diags.into_iter().chain(semantic) {
             // for_each instances and shared modules repeat the same finding.
-            if !all.contains(&d) {
+            let key =
+                (d.severity == Severity::Error, d.summary.clone(), d.span.clone(), d.detail.clone(), d.hints.clone());
+            if seen.insert(key) {
                 all.push(d);
             }
         }
@@ -537,17 +586,59 @@ pub(super) fn invalid_name(what: &str, name: &str, span: &Span) -> Diagnostic {
         .hint("names may contain only letters, digits, `_` and `-`")
 }
 
-/// True for strings shaped like an AWS region id (`us-east-1`, `us-gov-west-1`).
+/// AWS region ids, as of 2026: the commercial partition, GovCloud and China.
+pub const AWS_REGIONS: &[&str] = &[
+    "af-south-1",
+    "ap-east-1",
+    "ap-east-2",
+    "ap-northeast-1",
+    "ap-northeast-2",
+    "ap-northeast-3",
+    "ap-south-1",
+    "ap-south-2",
+    "ap-southeast-1",
+    "ap-southeast-2",
+    "ap-southeast-3",
+    "ap-southeast-4",
+    "ap-southeast-5",
+    "ap-southeast-6",
+    "ap-southeast-7",
+    "ca-central-1",
+    "ca-west-1",
+    "cn-north-1",
+    "cn-northwest-1",
+    "eu-central-1",
+    "eu-central-2",
+    "eu-north-1",
+    "eu-south-1",
+    "eu-south-2",
+    "eu-west-1",
+    "eu-west-2",
+    "eu-west-3",
+    "il-central-1",
+    "me-central-1",
+    "me-south-1",
+    "mx-central-1",
+    "sa-east-1",
+    "us-east-1",
+    "us-east-2",
+    "us-gov-east-1",
+    "us-gov-west-1",
+    "us-west-1",
+    "us-west-2",
+];
+
+/// True for the ids in [`AWS_REGIONS`].
 pub(super) fn is_region_id(s: &str) -> bool {
-    let parts: Vec<&str> = s.split('-').collect();
-    parts.len() >= 3
-        && parts[0].len() == 2
-        && parts[..parts.len() - 1].iter().all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_lowercase()))
-        && parts.last().is_some_and(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
+    AWS_REGIONS.contains(&s)
 }
 
 fn not_a_region(id: &str, span: &Span) -> Diagnostic {
-    Diagnostic::error(format!("`{id}` is not an AWS region id")).at(span.clone()).hint("for example `us-west-2`")
+    let d = Diagnostic::error(format!("`{id}` is not an AWS region id")).at(span.clone());
+    match did_you_mean(id, AWS_REGIONS.iter().copied()) {
+        Some(s) => d.hint(format!("did you mean `{s}`?")),
+        None => d.hint("for example `us-west-2`"),
+    }
 }
 
 /// Checks a new variable value against the declared default's type; an

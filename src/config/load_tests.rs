@@ -276,6 +276,7 @@ fn variable_precedence_default_env_file_cli() {
         vars: vec![("d".into(), "cli".into())],
         var_files: vec!["prod.vars.toml".into()],
         env: Some("prod".into()),
+        ..Default::default()
     };
     let st = ok_with(&files, &opts).stack;
     assert_eq!(lit(&st, "fake.x", "refs").string_list(), ["default", "env", "file", "cli"]);
@@ -737,4 +738,47 @@ fn a_module_expanded_early_by_a_sibling_stays_usable() {
     assert_eq!(the_ref(&st.outputs["z"].value).target, addr("module.z.fake.x"));
     assert_eq!(the_ref(&st.outputs["a"].value).target, addr("module.a.fake.y"));
     assert_eq!(the_ref(attr(&st, "module.a.fake.y", "ref")).target, addr("module.z.fake.x"));
+}
+
+#[test]
+fn region_flag_is_the_default_for_resources_that_name_none() {
+    let text = stack_with(
+        "[regions]\ndr = \"us-west-2\"\n\n[fake.a]\nname = \"a\"\n\n[fake.b]\nname = \"b\"\nregion = \"us-east-1\"\n",
+    );
+    let files = [("stack.toml", text.as_str())];
+    let flag = |r: &str| LoadOptions { region: Some(r.into()), ..Default::default() };
+    let st = ok_with(&files, &flag("eu-west-1")).stack;
+    assert_eq!(st.default_region, "eu-west-1");
+    let (a, b) = (&st.resources[&addr("fake.a")], &st.resources[&addr("fake.b")]);
+    assert_eq!((a.region.as_str(), a.region_explicit), ("eu-west-1", false));
+    // Naming the stack's own region is still a choice the flag does not override.
+    assert_eq!((b.region.as_str(), b.region_explicit), ("us-east-1", true));
+    assert_eq!(ok_with(&files, &flag("dr")).stack.resources[&addr("fake.a")].region, "us-west-2");
+    // The flag is part of the digest: a plan made with it is stale without it.
+    assert_ne!(ok(&files).digest, st.digest);
+
+    let e = match run(&files, &flag("eu-wset-1")) {
+        (_, Err((_, d))) => d.0,
+        (_, Ok(_)) => panic!("an unknown region loaded"),
+    };
+    assert_eq!(e.len(), 1);
+    assert_eq!(e[0].summary, "--region `eu-wset-1` is not an AWS region");
+    assert_eq!(e[0].hints, ["did you mean `eu-west-1`?"]);
+    assert!(e[0].span.is_none(), "a flag has no place in a file");
+}
+
+#[test]
+fn region_ids_come_from_the_list_of_aws_regions() {
+    for id in ["us-gov-west-1", "cn-northwest-1", "ap-southeast-7", "mx-central-1"] {
+        assert!(is_region_id(id), "{id}");
+    }
+    // Shaped like a region, but none.
+    let text = "[stack]\nname = \"demo\"\nregion = \"us-north-1\"\n\n[regions]\ndr = \"eu-wets-1\"\n";
+    let files = [("stack.toml", text)];
+    assert_eq!(
+        errs(&files),
+        ["unknown region `us-north-1` @ stack.toml:3:10", "`eu-wets-1` is not an AWS region id @ stack.toml:6:6"]
+    );
+    let (_, Err((_, d))) = run(&files, &LoadOptions::default()) else { panic!("loaded") };
+    assert_eq!(d.0[1].hints, ["did you mean `eu-west-1`?"]);
 }

@@ -10,10 +10,12 @@ pub mod functions;
 mod load;
 pub mod model;
 pub mod parse;
+#[cfg(test)]
+mod prop_tests;
 mod resolve;
 mod scope;
 pub mod template;
 mod validate;
 
-pub use load::{LoadOptions, Loaded, load, resolve_stack_path};
+pub use load::{AWS_REGIONS, LoadOptions, Loaded, load, resolve_stack_path};
 pub use model::{BinOp, EvalError, Expr, OutputConfig, Ref, ResourceConfig, Stack, TIMEOUT_OPERATIONS};

@@ -38,6 +38,9 @@ pub struct ResourceConfig {
     pub addr: ResourceAddr,
     /// Resolved AWS region.
     pub region: String,
+    /// The block sets `region` itself; otherwise `region` is the stack's
+    /// default (the `--region` flag when given).
+    pub region_explicit: bool,
     /// Provider attributes only (meta-arguments removed). For taggable types,
     /// `tags` already holds the stack tags merged under the resource's own.
     pub attrs: BTreeMap<String, Expr>,

@@ -418,15 +418,15 @@ impl Loader<'_> {
         t: &TExpr,
         at: &Span,
     ) -> Option<String> {
-        let Instances::Keyed(keys) = instances else {
+        let Instances::Keyed(keyed) = instances else {
             return self
                 .fail(Diagnostic::error(format!("`{shown}` has no `for_each`; it takes no `[...]`")).at(at.clone()));
         };
         let key = self.static_key(scope, cx, t, at)?;
-        if keys.iter().any(|(k, _)| *k == key) {
+        if keyed.contains(&key) {
             return Some(key);
         }
-        let listed: Vec<String> = keys.iter().map(|(k, _)| format!("{k:?}")).collect();
+        let listed: Vec<String> = keyed.pairs.iter().map(|(k, _)| format!("{k:?}")).collect();
         let hint = if listed.is_empty() {
             "it has no instances".to_owned()
         } else {

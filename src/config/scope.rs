@@ -7,8 +7,9 @@
 //! Modules are expanded on first use (a reference to one of their outputs)
 //! or at the end of their parent, whichever comes first.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
 use std::time::Duration;
 
 use crate::addr::ResourceAddr;
@@ -62,11 +63,31 @@ pub(super) enum Instances {
     /// No `for_each`: one instance with no key.
     Single,
     /// `for_each`: one instance per key, with its `each.value`.
-    Keyed(Vec<(String, Value)>),
+    Keyed(Rc<Keyed>),
     /// `enabled = false`.
     Disabled,
     /// `enabled` / `for_each` could not be evaluated (already reported).
     Broken,
+}
+
+/// The instances of a block with `for_each`: keys in the order written, with
+/// their values, and an index of the keys. Shared, not copied, by every
+/// reference to the block, so references to a wide block stay cheap.
+#[derive(Debug)]
+pub(super) struct Keyed {
+    pub pairs: Vec<(String, Value)>,
+    keys: HashSet<String>,
+}
+
+impl Keyed {
+    fn new(pairs: Vec<(String, Value)>) -> Keyed {
+        let keys = pairs.iter().map(|(k, _)| k.clone()).collect();
+        Keyed { pairs, keys }
+    }
+
+    pub fn contains(&self, key: &str) -> bool {
+        self.keys.contains(key)
+    }
 }
 
 /// A `[module.NAME]` block and its expansion state.
@@ -246,7 +267,7 @@ impl Loader<'_> {
         };
         match (enabled, keyed) {
             (false, _) => Instances::Disabled,
-            (true, Some(keys)) => Instances::Keyed(keys),
+            (true, Some(keys)) => Instances::Keyed(Rc::new(Keyed::new(keys))),
             (true, None) => Instances::Single,
         }
     }
@@ -257,6 +278,7 @@ impl Loader<'_> {
             Value::Map(m) => m.into_iter().collect(),
             Value::List(items) => {
                 let mut pairs: Vec<(String, Value)> = Vec::new();
+                let mut seen = HashSet::new();
                 for item in items {
                     let Value::Str(s) = item else {
                         return self.fail(
@@ -268,7 +290,7 @@ impl Loader<'_> {
                             .hint("use a table to repeat over other values: { key = value, ... }"),
                         );
                     };
-                    if pairs.iter().any(|(k, _)| *k == s) {
+                    if !seen.insert(s.clone()) {
                         return self
                             .fail(Diagnostic::error(format!("duplicate `for_each` key {s:?}")).at(span.clone()));
                     }
@@ -304,8 +326,8 @@ impl Loader<'_> {
         let (node, schema) = (block.node.clone(), block.schema);
         match block.instances.clone() {
             Instances::Single => self.build_instance(scope, key, &node, schema, None),
-            Instances::Keyed(keys) => {
-                for each in &keys {
+            Instances::Keyed(keyed) => {
+                for each in &keyed.pairs {
                     self.build_instance(scope, key, &node, schema, Some(each));
                 }
             }
@@ -331,6 +353,7 @@ impl Loader<'_> {
         let mut rc = ResourceConfig {
             addr: addr.clone(),
             region: self.stack.default_region.clone(),
+            region_explicit: false,
             attrs: BTreeMap::new(),
             depends_on: Vec::new(),
             ignore_changes: Vec::new(),
@@ -358,6 +381,7 @@ impl Loader<'_> {
                         && let Some(id) = self.region(&r, &e.value.span)
                     {
                         rc.region = id;
+                        rc.region_explicit = true;
                     }
                 }
                 "timeouts" => rc.timeouts = self.timeouts(scope, &cx, &e.value),

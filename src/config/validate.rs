@@ -5,11 +5,11 @@
 //! Where a string is expected, a literal number or bool is converted to its
 //! string form (so `tags = { Replicas = 3 }` works); nothing else is coerced.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use crate::diag::{Diagnostic, Span, did_you_mean};
 use crate::provider::Registry;
-use crate::provider::schema::{Attr, AttrType, Mode, Schema, field};
+use crate::provider::schema::{Attr, AttrType, Constraint, Invalid, Mode, Schema, TAG_ADDRESS, TAG_STACK, field};
 use crate::value::Value;
 
 use super::model::Expr;
@@ -40,8 +40,9 @@ pub fn check_attrs(
     entries: &[Entry],
     diags: &mut Vec<Diagnostic>,
 ) {
+    let written: HashMap<&str, &Entry> = entries.iter().map(|e| (e.key.as_str(), e)).collect();
     for (name, expr) in attrs.iter_mut() {
-        let entry = entries.iter().find(|e| &e.key == name);
+        let entry = written.get(name.as_str()).copied();
         let key_span = entry.map_or(header, |e| &e.key_span);
         let Some(attr) = schema.attr(name) else {
             diags.push(unknown(&format!("unknown attribute `{name}` on `{block}`"), name, schema.names(), key_span));
@@ -57,7 +58,7 @@ pub fn check_attrs(
         }
         let node = entry.map(|e| &e.value);
         let span = node.map_or(header, |n| &n.span).clone();
-        Checker { block, diags: &mut *diags }.expr(expr, &attr.ty, node, &span, name);
+        Checker { block, diags: &mut *diags }.expr(expr, &attr.ty, attr.constraint, node, &span, name);
     }
     for attr in schema.attrs.iter().filter(|a| a.mode == Mode::Required) {
         if !attrs.contains_key(attr.name) {
@@ -144,7 +145,8 @@ fn unknown<'a>(summary: &str, name: &str, candidates: impl IntoIterator<Item = &
 }
 
 /// Walks an expression and the nodes it was written as, side by side, so
-/// errors point at the exact nested value when the shapes match.
+/// errors point at the exact nested value when the shapes match. `c` is the
+/// constraint of the attribute (or object field) being walked.
 struct Checker<'a> {
     block: &'a str,
     diags: &'a mut Vec<Diagnostic>,
@@ -162,32 +164,69 @@ impl Checker<'_> {
         );
     }
 
-    fn expr(&mut self, e: &mut Expr, ty: &AttrType, node: Option<&Node>, span: &Span, what: &str) {
+    fn invalid(&mut self, what: &str, result: Result<(), Invalid>, span: &Span) {
+        if let Err(e) = result {
+            let d = Diagnostic::error(format!("`{what}` on `{}` {}", self.block, e.message)).at(span.clone());
+            self.diags.push(match e.hint {
+                Some(h) => d.hint(h),
+                None => d,
+            });
+        }
+    }
+
+    /// The constraint on each key of a table value (tags), at the key.
+    fn keys<'k>(
+        &mut self,
+        c: Option<Constraint>,
+        keys: impl Iterator<Item = &'k String>,
+        index: &Index,
+        span: &Span,
+        what: &str,
+    ) {
+        let Some(c) = c else { return };
+        for k in keys.filter(|k| *k != TAG_STACK && *k != TAG_ADDRESS) {
+            let at = index.get(k.as_str()).map_or(span, |e| &e.key_span);
+            self.invalid(what, c.check_key(k), at);
+        }
+    }
+
+    fn expr(
+        &mut self,
+        e: &mut Expr,
+        ty: &AttrType,
+        c: Option<Constraint>,
+        node: Option<&Node>,
+        span: &Span,
+        what: &str,
+    ) {
         match e {
-            Expr::Lit(v) => self.value(v, ty, node, span, what),
+            Expr::Lit(v) => self.value(v, ty, c, node, span, what),
             Expr::List(items) => match ty {
                 AttrType::List(t) | AttrType::Set(t) => {
                     let nodes = array_nodes(node, items.len());
                     for (i, item) in items.iter_mut().enumerate() {
                         let n = nodes.map(|n| &n[i]);
-                        self.expr(item, t, n, n.map_or(span, |n| &n.span), &format!("{what}[{i}]"));
+                        self.expr(item, t, c, n, n.map_or(span, |n| &n.span), &format!("{what}[{i}]"));
                     }
                 }
                 _ => self.mismatch(what, ty, "list", span),
             },
             Expr::Map(m) => match ty {
                 AttrType::Map(t) => {
+                    let index = entries_by_key(node);
+                    self.keys(c, m.keys(), &index, span, what);
                     for (k, item) in m.iter_mut() {
-                        let (n, s) = table_node(node, k, span);
-                        self.expr(item, t, n, &s, &format!("{what}.{k}"));
+                        let (n, s) = table_node(&index, k, span);
+                        self.expr(item, t, c, n, &s, &format!("{what}.{k}"));
                     }
                 }
                 AttrType::Object(fields) => {
-                    self.object_keys(m.keys(), fields, node, span, what);
+                    let index = entries_by_key(node);
+                    self.object_keys(m.keys(), fields, &index, span, what);
                     for (k, item) in m.iter_mut() {
                         if let Some(f) = field(fields, k).filter(|f| f.mode != Mode::Computed) {
-                            let (n, s) = table_node(node, k, span);
-                            self.expr(item, &f.ty, n, &s, &format!("{what}.{k}"));
+                            let (n, s) = table_node(&index, k, span);
+                            self.expr(item, &f.ty, f.constraint, n, &s, &format!("{what}.{k}"));
                         }
                     }
                 }
@@ -199,12 +238,20 @@ impl Checker<'_> {
                     self.mismatch(what, ty, "string", span);
                 }
             }
-            // Known only at apply time.
+            // Known only at apply time (constraints are checked at plan time).
             Expr::Ref(_) | Expr::Binary(..) | Expr::Call(..) => {}
         }
     }
 
-    fn value(&mut self, v: &mut Value, ty: &AttrType, node: Option<&Node>, span: &Span, what: &str) {
+    fn value(
+        &mut self,
+        v: &mut Value,
+        ty: &AttrType,
+        c: Option<Constraint>,
+        node: Option<&Node>,
+        span: &Span,
+        what: &str,
+    ) {
         match (ty, &mut *v) {
             (AttrType::Str, Value::Str(_))
             | (AttrType::Bool, Value::Bool(_))
@@ -226,28 +273,38 @@ impl Checker<'_> {
                 let nodes = array_nodes(node, items.len());
                 for (i, item) in items.iter_mut().enumerate() {
                     let n = nodes.map(|n| &n[i]);
-                    self.value(item, t, n, n.map_or(span, |n| &n.span), &format!("{what}[{i}]"));
+                    self.value(item, t, c, n, n.map_or(span, |n| &n.span), &format!("{what}[{i}]"));
                 }
+                return;
             }
             (AttrType::Map(t), Value::Map(m)) => {
+                let index = entries_by_key(node);
+                self.keys(c, m.keys(), &index, span, what);
                 for (k, item) in m.iter_mut() {
-                    let (n, s) = table_node(node, k, span);
-                    self.value(item, t, n, &s, &format!("{what}.{k}"));
+                    let (n, s) = table_node(&index, k, span);
+                    self.value(item, t, c, n, &s, &format!("{what}.{k}"));
                 }
+                return;
             }
             (AttrType::Object(fields), Value::Map(m)) => {
-                self.object_keys(m.keys(), fields, node, span, what);
+                let index = entries_by_key(node);
+                self.object_keys(m.keys(), fields, &index, span, what);
                 for (k, item) in m.iter_mut() {
                     if let Some(f) = field(fields, k).filter(|f| f.mode != Mode::Computed) {
-                        let (n, s) = table_node(node, k, span);
-                        self.value(item, &f.ty, n, &s, &format!("{what}.{k}"));
+                        let (n, s) = table_node(&index, k, span);
+                        self.value(item, &f.ty, f.constraint, n, &s, &format!("{what}.{k}"));
                     }
                 }
+                return;
             }
             (ty, v) => {
                 let got = v.type_name();
                 self.mismatch(what, ty, got, span);
+                return;
             }
+        }
+        if let Some(c) = c {
+            self.invalid(what, c.check(v), span);
         }
     }
 
@@ -256,13 +313,13 @@ impl Checker<'_> {
         &mut self,
         keys: impl Iterator<Item = &'k String>,
         fields: &[Attr],
-        node: Option<&Node>,
+        index: &Index,
         span: &Span,
         what: &str,
     ) {
         let keys: Vec<&String> = keys.collect();
         for k in &keys {
-            let key_span = node.and_then(|n| n.get(k)).map_or(span, |e| &e.key_span);
+            let key_span = index.get(k.as_str()).map_or(span, |e| &e.key_span);
             match field(fields, k) {
                 None => self.diags.push(unknown(
                     &format!("unknown field `{k}` in `{what}` on `{}`", self.block),
@@ -297,10 +354,19 @@ fn array_nodes(node: Option<&Node>, len: usize) -> Option<&[Node]> {
     }
 }
 
-/// The value node of `key` when the node is a table holding it, with its
-/// span (else the fallback span).
-fn table_node<'n>(node: Option<&'n Node>, key: &str, fallback: &Span) -> (Option<&'n Node>, Span) {
-    match node.and_then(|n| n.get(key)) {
+/// A table node's entries by key.
+type Index<'n> = HashMap<&'n str, &'n Entry>;
+
+/// A table node's entries by key (empty when the node is not a table), built
+/// once per table so that looking up every key stays linear in its size.
+fn entries_by_key(node: Option<&Node>) -> Index<'_> {
+    node.and_then(Node::as_table).unwrap_or_default().iter().map(|e| (e.key.as_str(), e)).collect()
+}
+
+/// The value node of `key` when the table holds it, with its span (else the
+/// fallback span).
+fn table_node<'n>(index: &Index<'n>, key: &str, fallback: &Span) -> (Option<&'n Node>, Span) {
+    match index.get(key) {
         Some(e) => (Some(&e.value), e.value.span.clone()),
         None => (None, fallback.clone()),
     }

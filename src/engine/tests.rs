@@ -40,6 +40,7 @@ fn stack(resources: Vec<(&str, Vec<(&str, Expr)>)>) -> Stack {
             ResourceConfig {
                 addr,
                 region: "us-east-1".into(),
+                region_explicit: false,
                 attrs: a,
                 depends_on: vec![],
                 ignore_changes: vec![],
@@ -341,4 +342,32 @@ async fn refreshed_state_records_what_aws_holds() {
     assert_eq!(st.resources[&a].attributes["size"], Value::Int(5));
     assert!(!st.resources.contains_key(&"fake.b".parse::<ResourceAddr>().unwrap()));
     assert_eq!((st.serial, &st.lineage), (refreshed.state.serial, &refreshed.state.lineage));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn existing_objects_stay_in_their_recorded_region() {
+    let e = env();
+    let s = stack(vec![("a", vec![])]);
+    let p = e.plan(&s, false).await;
+    e.apply(&s, &p, 4).await;
+    // The default region moved (`--region`, or `[stack] region` edited): the object stays where it is.
+    let mut moved = s.clone();
+    let a: ResourceAddr = "fake.a".parse().unwrap();
+    moved.resources.get_mut(&a).unwrap().region = "eu-west-1".into();
+    let p = e.plan(&moved, false).await;
+    assert_eq!((p.changes[0].action, p.changes[0].region.as_str()), (Action::NoOp, "us-east-1"));
+    // A new object goes to the new default.
+    moved.resources.insert("fake.b".parse().unwrap(), {
+        let mut rc = moved.resources[&a].clone();
+        rc.addr = "fake.b".parse().unwrap();
+        rc.attrs.insert("name".into(), Expr::Lit(Value::str("b")));
+        rc
+    });
+    let p = e.plan(&moved, false).await;
+    assert_eq!(p.changes.iter().map(|c| c.region.as_str()).collect::<Vec<_>>(), vec!["us-east-1", "eu-west-1"]);
+    // A region set on the resource itself that contradicts the object's is refused.
+    moved.resources.get_mut(&a).unwrap().region_explicit = true;
+    let refreshed = plan::Refreshed::from_state(e.state().await);
+    let diags = plan::build(&moved, &e.registry, &refreshed, &PlanOptions::default()).unwrap_err();
+    assert!(diags.0[0].summary.contains("exists in us-east-1"), "{:?}", diags.0[0]);
 }

@@ -258,6 +258,23 @@ pub fn build(
         let Some(provider) = registry.get(&addr.rtype) else { continue };
         let schema = provider.schema();
         let current = current_with_config_only(refreshed, addr, schema);
+        let region = match existing_region(refreshed, addr) {
+            // `--region` and `[stack] region` are the default for new objects only.
+            Some(recorded) if !rc.region_explicit => recorded.to_owned(),
+            Some(recorded) if recorded != rc.region => {
+                diags.push(
+                    Diagnostic::error(format!(
+                        "`{addr}` exists in {recorded}; its `region` now says {}, and an object cannot move between regions",
+                        rc.region
+                    ))
+                    .at(rc.span.clone())
+                    .hint(format!("set `region` back to `{recorded}`, or declare a new resource for {}", rc.region))
+                    .hint("to let go of the old object without deleting it: `pgstack state rm STACK ADDR`"),
+                );
+                continue;
+            }
+            _ => rc.region.clone(),
+        };
         let resolve = |r: &Ref| resolve_ref(stack, registry, &|a| planned.get(a).cloned(), r);
         let mut desired = Attrs::new();
         for (name, expr) in &rc.attrs {
@@ -274,6 +291,16 @@ pub fn build(
             {
                 desired.insert(a.name.to_owned(), d.value());
             }
+        }
+        // Values known only now (through references) meet the same rules as at validate.
+        for v in schema.check_values(&desired) {
+            let attr = v.path.split(['.', '[']).next().unwrap_or_default();
+            let mut d = Diagnostic::error(format!("`{}` on `{addr}` {}", v.path, v.invalid.message))
+                .at_opt(rc.attr_spans.get(attr).cloned().or(Some(rc.span.clone())));
+            if let Some(h) = v.invalid.hint {
+                d = d.hint(h);
+            }
+            diags.push(d);
         }
         if !desired.values().any(Value::contains_unknown) {
             provider.normalize(&mut desired);
@@ -303,7 +330,7 @@ pub fn build(
         changes.push(ResourceChange {
             address: addr.clone(),
             rtype: addr.rtype.clone(),
-            region: rc.region.clone(),
+            region,
             action,
             id: before.as_ref().and_then(|_| refreshed.id_of(addr)),
             before,
@@ -392,6 +419,11 @@ pub fn build(
         outputs,
         destroy: opts.destroy,
     })
+}
+
+/// The region an existing object was recorded in (ready or being created).
+fn existing_region<'r>(refreshed: &'r Refreshed, addr: &ResourceAddr) -> Option<&'r str> {
+    refreshed.state.resources.get(addr).map(|r| r.region.as_str())
 }
 
 /// Current attributes plus the config-only ones remembered in state.

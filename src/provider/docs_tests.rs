@@ -13,7 +13,9 @@ fn reference(registry: &Registry) -> String {
          Regenerate: `PGSTACK_UPDATE_DOCS=1 cargo test --lib resources_doc`.\n\n\
          Modes: **required**, optional (unset = not managed, unless it has a default), computed (set by AWS,\n\
          referencable). *Replaces* = changing it deletes and re-creates the resource.\n\
-         *Guarded* types fall under the data-loss guard (`--allow-destroy ADDR`).\n",
+         *Guarded* types fall under the data-loss guard (`--allow-destroy ADDR`).\n\
+         *Accepts* = what AWS accepts beyond the type; `pgstack validate` refuses other values (values known only\n\
+         at plan time are checked then). For lists it applies to each item, for tables to each key and value.\n",
     );
     for name in registry.names() {
         let Some(t) = registry.get(name) else { continue };
@@ -22,7 +24,7 @@ fn reference(registry: &Registry) -> String {
         if schema.guarded {
             out.push_str("*Guarded*: deleting or replacing it needs `--allow-destroy`.\n\n");
         }
-        out.push_str("| attribute | type | mode | default | replaces |\n|---|---|---|---|---|\n");
+        out.push_str("| attribute | type | mode | default | replaces | accepts |\n|---|---|---|---|---|---|\n");
         for a in schema.attrs {
             let mode = match a.mode {
                 Mode::Required => "**required**",
@@ -36,7 +38,16 @@ fn reference(registry: &Registry) -> String {
             };
             let default = a.default.map(|d| format!("`{}`", d.value())).unwrap_or_default();
             let replaces = if a.force_new { "yes" } else { "" };
-            let _ = writeln!(out, "| `{}` | {ty} | {mode} | {default} | {replaces} |", a.name);
+            let accepts = a.constraint.map(|c| c.describe().replace('|', "\\|")).unwrap_or_default();
+            let _ = writeln!(out, "| `{}` | {ty} | {mode} | {default} | {replaces} | {accepts} |", a.name);
+            if let AttrType::List(AttrType::Object(fields)) | AttrType::Set(AttrType::Object(fields)) = a.ty {
+                for f in *fields {
+                    let accepts = f.constraint.map(|c| c.describe().replace('|', "\\|")).unwrap_or_default();
+                    let mode = if f.mode == Mode::Required { "**required**" } else { "optional" };
+                    let _ =
+                        writeln!(out, "| `{}[].{}` | {} | {mode} |  |  | {accepts} |", a.name, f.name, f.ty.describe());
+                }
+            }
         }
     }
     out

@@ -1,8 +1,14 @@
 //! Attribute schemas: what a resource type accepts, computes, and replaces on.
 //!
 //! Schemas are `'static` data built with `const fn`s, so validation, diff and
-//! docs read the same table the provider declares.
+//! docs read the same table the provider declares. An attribute's
+//! [`Constraint`] states what AWS would refuse; `validate` checks it on values
+//! known at load time and [`Schema::check_values`] on values known at plan time.
 
+use std::collections::BTreeMap;
+use std::net::{Ipv4Addr, Ipv6Addr};
+
+use crate::diag::did_you_mean;
 use crate::value::Value;
 
 /// The type of an attribute's value.
@@ -83,11 +89,23 @@ pub struct Attr {
     pub write_only: bool,
     /// Kept in state but not compared against AWS (e.g. a deletion window).
     pub config_only: bool,
+    /// What AWS accepts beyond the type: applies to the value, to each item
+    /// of a list, and to each key and value of a table.
+    pub constraint: Option<Constraint>,
 }
 
 impl Attr {
     const fn base(name: &'static str, ty: AttrType, mode: Mode) -> Attr {
-        Attr { name, ty, mode, force_new: false, default: None, write_only: false, config_only: false }
+        Attr {
+            name,
+            ty,
+            mode,
+            force_new: false,
+            default: None,
+            write_only: false,
+            config_only: false,
+            constraint: None,
+        }
     }
     pub const fn required(name: &'static str, ty: AttrType) -> Attr {
         Attr::base(name, ty, Mode::Required)
@@ -110,6 +128,384 @@ impl Attr {
     pub const fn config_only(self) -> Attr {
         Attr { config_only: true, ..self }
     }
+    /// An integer in `lo..=hi`.
+    pub const fn range(self, lo: i64, hi: i64) -> Attr {
+        Attr { constraint: Some(Constraint::Range(lo, hi)), ..self }
+    }
+    /// One of the listed strings.
+    pub const fn one_of(self, values: &'static [&'static str]) -> Attr {
+        Attr { constraint: Some(Constraint::OneOf(values)), ..self }
+    }
+    /// One of the listed integers.
+    pub const fn int_one_of(self, values: &'static [i64]) -> Attr {
+        Attr { constraint: Some(Constraint::IntOneOf(values)), ..self }
+    }
+    /// A string of at most `n` characters.
+    pub const fn max_len(self, n: usize) -> Attr {
+        Attr { constraint: Some(Constraint::MaxLen(n)), ..self }
+    }
+    /// A named rule (identifier syntax, CIDR, tags, ...).
+    pub const fn pattern(self, kind: Kind) -> Attr {
+        Attr { constraint: Some(Constraint::Pattern(kind)), ..self }
+    }
+}
+
+/// A rule on values beyond their type: what AWS would refuse.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Constraint {
+    /// An integer in `lo..=hi`.
+    Range(i64, i64),
+    /// One of the listed strings (case-sensitive, as AWS compares them).
+    OneOf(&'static [&'static str]),
+    /// One of the listed integers.
+    IntOneOf(&'static [i64]),
+    /// A string of at most this many characters.
+    MaxLen(usize),
+    Pattern(Kind),
+}
+
+/// Named rules for strings (and one integer) whose syntax AWS fixes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// RDS instance and cluster identifiers: 1..63 letters, digits and
+    /// hyphens, beginning with a letter, no `--`, not ending with `-`.
+    RdsIdentifier,
+    /// The same rules with up to 255 characters: parameter group names,
+    /// snapshot identifiers.
+    RdsName,
+    /// DB subnet group names: 1..255 letters, digits, spaces, `.`, `_`, `-`; not `default`.
+    DbSubnetGroupName,
+    /// PostgreSQL user and database names as RDS accepts them: 1..63
+    /// letters, digits and `_`, beginning with a letter.
+    PgName,
+    /// An RDS instance class: `db.` then the class, e.g. `db.r6g.large`.
+    InstanceClass,
+    /// A daily window `hh24:mi-hh24:mi` (UTC), at least 30 minutes.
+    BackupWindow,
+    /// A weekly window `ddd:hh24:mi-ddd:hh24:mi` (UTC), at least 30 minutes.
+    MaintenanceWindow,
+    /// An ARN: `arn:PARTITION:SERVICE:REGION:ACCOUNT:RESOURCE`.
+    Arn,
+    /// An IPv4 CIDR block with no host bits set.
+    Ipv4Cidr,
+    /// An IPv4 CIDR block for a VPC or subnet: prefix /16 to /28.
+    VpcCidr,
+    /// An IPv6 CIDR block with no host bits set.
+    Ipv6Cidr,
+    /// A security group rule protocol: `tcp`, `udp`, `icmp`, `icmpv6`,
+    /// `all` / `-1`, or a protocol number 0..255.
+    Protocol,
+    /// Security group names: 1..255 characters of EC2's set, not starting with `sg-`.
+    SecurityGroupName,
+    /// Security group and rule descriptions: up to 255 characters of EC2's set.
+    SecurityGroupText,
+    /// A KMS alias, with or without `alias/`: letters, digits, `/`, `_`, `-`;
+    /// not under `alias/aws/`.
+    KmsAlias,
+    /// Performance Insights retention in days: 7, a multiple of 31 up to 713, or 731.
+    PerformanceInsightsRetention,
+    /// Tags: keys 1..128 characters not starting with `aws:`, values up to
+    /// 256 characters, neither with control characters.
+    Tags,
+}
+
+/// Why AWS would refuse a value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Invalid {
+    /// Completes "`ATTR` ..." (e.g. "must be between 7 and 30, got 45").
+    pub message: String,
+    pub hint: Option<String>,
+}
+
+impl Invalid {
+    fn new(message: impl Into<String>) -> Invalid {
+        Invalid { message: message.into(), hint: None }
+    }
+    fn hint(self, h: impl Into<String>) -> Invalid {
+        Invalid { hint: Some(h.into()), ..self }
+    }
+}
+
+/// A constraint violation found by [`Schema::check_values`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Violation {
+    /// The attribute, then nested keys or indexes: `ingress[0].from_port`, `tags.Name`.
+    pub path: String,
+    pub invalid: Invalid,
+}
+
+/// EC2's character set for security group names and descriptions.
+fn ec2_text_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || " ._-:/()#,@[]+=&;{}!$*".contains(c)
+}
+
+/// `hh24:mi` as minutes after midnight.
+fn clock(s: &str) -> Option<u32> {
+    let (h, m) = s.split_once(':')?;
+    if h.len() != 2 || m.len() != 2 || !h.bytes().chain(m.bytes()).all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let (h, m): (u32, u32) = (h.parse().ok()?, m.parse().ok()?);
+    (h < 24 && m < 60).then_some(h * 60 + m)
+}
+
+/// `ddd:hh24:mi` as minutes after Monday midnight.
+fn weekly(s: &str) -> Option<u32> {
+    const DAYS: [&str; 7] = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
+    let (d, t) = s.split_once(':')?;
+    let day = DAYS.iter().position(|x| x.eq_ignore_ascii_case(d))? as u32;
+    Some(day * 24 * 60 + clock(t)?)
+}
+
+/// A CIDR block's address and prefix, with "no host bits" checked.
+fn cidr<A>(s: &str, bits: u32, mask: impl Fn(A, u32) -> A) -> Result<(A, u32), Invalid>
+where
+    A: std::str::FromStr + Copy + PartialEq + std::fmt::Display,
+{
+    let bad = || Invalid::new(format!("must be a CIDR block like `10.0.0.0/16`, got `{s}`"));
+    let (addr, prefix) = s.split_once('/').ok_or_else(bad)?;
+    let addr: A = addr.parse().map_err(|_| bad())?;
+    let prefix: u32 = match prefix.parse() {
+        Ok(p) if p <= bits && !prefix.starts_with('+') => p,
+        _ => return Err(bad()),
+    };
+    let network = mask(addr, prefix);
+    if network != addr {
+        return Err(Invalid::new(format!("must have no host bits set, got `{s}`"))
+            .hint(format!("did you mean `{network}/{prefix}`?")));
+    }
+    Ok((addr, prefix))
+}
+
+fn ipv4_cidr(s: &str) -> Result<(Ipv4Addr, u32), Invalid> {
+    cidr(s, 32, |a: Ipv4Addr, p| Ipv4Addr::from(u32::from(a) & u32::MAX.checked_shl(32 - p).unwrap_or(0)))
+}
+
+/// Letters, digits and hyphens, beginning with a letter, no `--`, not ending with `-`.
+fn rds_name(s: &str, max: usize) -> Result<(), Invalid> {
+    let rule = format!(
+        "must be 1 to {max} letters, digits and hyphens, begin with a letter, and not end with a hyphen or hold two in a row"
+    );
+    let ok = (1..=max).contains(&s.chars().count())
+        && s.starts_with(|c: char| c.is_ascii_alphabetic())
+        && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        && !s.ends_with('-')
+        && !s.contains("--");
+    if ok { Ok(()) } else { Err(Invalid::new(format!("{rule}, got `{s}`"))) }
+}
+
+/// No control characters, at most `max` characters.
+fn tag_text(what: &str, s: &str, max: usize) -> Result<(), Invalid> {
+    if s.chars().count() > max {
+        return Err(Invalid::new(format!("has a {what} longer than {max} characters")));
+    }
+    if s.chars().any(char::is_control) {
+        return Err(Invalid::new(format!("has a {what} with a control character: {s:?}")));
+    }
+    Ok(())
+}
+
+impl Kind {
+    /// The rule in words, for docs/resources.md.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Kind::RdsIdentifier => "1..63 letters, digits, hyphens; begins with a letter; no `--`; no trailing `-`",
+            Kind::RdsName => "1..255 letters, digits, hyphens; begins with a letter; no `--`; no trailing `-`",
+            Kind::DbSubnetGroupName => "1..255 letters, digits, spaces, `.`, `_`, `-`; not `default`",
+            Kind::PgName => "1..63 letters, digits, `_`; begins with a letter",
+            Kind::InstanceClass => "`db.` class, e.g. `db.r6g.large`",
+            Kind::BackupWindow => "`hh24:mi-hh24:mi` UTC, at least 30 minutes",
+            Kind::MaintenanceWindow => "`ddd:hh24:mi-ddd:hh24:mi` UTC, at least 30 minutes",
+            Kind::Arn => "an ARN",
+            Kind::Ipv4Cidr => "IPv4 CIDR block, no host bits",
+            Kind::VpcCidr => "IPv4 CIDR block /16 to /28, no host bits",
+            Kind::Ipv6Cidr => "IPv6 CIDR block, no host bits",
+            Kind::Protocol => "`tcp`, `udp`, `icmp`, `icmpv6`, `all` / `-1`, or a number 0..255",
+            Kind::SecurityGroupName => "1..255 of `a-zA-Z0-9 ._-:/()#,@[]+=&;{}!$*`; not starting with `sg-`",
+            Kind::SecurityGroupText => "up to 255 of `a-zA-Z0-9 ._-:/()#,@[]+=&;{}!$*`",
+            Kind::KmsAlias => "letters, digits, `/`, `_`, `-` (`alias/` optional), up to 256; not `alias/aws/...`",
+            Kind::PerformanceInsightsRetention => "7, 31 × 1..23 months, or 731 days",
+            Kind::Tags => "keys 1..128 characters, not `aws:...`; values up to 256; no control characters",
+        }
+    }
+
+    fn check(self, v: &Value) -> Result<(), Invalid> {
+        if let (Kind::PerformanceInsightsRetention, Value::Int(days)) = (self, v) {
+            let ok = *days == 7 || *days == 731 || (*days % 31 == 0 && (31..=713).contains(days));
+            return if ok {
+                Ok(())
+            } else {
+                Err(Invalid::new(format!("must be 7, a multiple of 31 up to 713, or 731 days, got {days}")))
+            };
+        }
+        let Value::Str(s) = v else { return Ok(()) };
+        match self {
+            Kind::RdsIdentifier => rds_name(s, 63),
+            Kind::RdsName => rds_name(s, 255),
+            Kind::DbSubnetGroupName => {
+                let ok = (1..=255).contains(&s.chars().count())
+                    && s.chars().all(|c| c.is_ascii_alphanumeric() || " ._-".contains(c));
+                if !ok {
+                    Err(Invalid::new(format!("must be 1 to 255 letters, digits, spaces, `.`, `_` or `-`, got `{s}`")))
+                } else if s.eq_ignore_ascii_case("default") {
+                    Err(Invalid::new("cannot be `default`: that name is reserved for the VPC's default group"))
+                } else {
+                    Ok(())
+                }
+            }
+            Kind::PgName => {
+                let ok = (1..=63).contains(&s.len())
+                    && s.starts_with(|c: char| c.is_ascii_alphabetic())
+                    && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+                if ok {
+                    Ok(())
+                } else {
+                    Err(Invalid::new(format!(
+                        "must be 1 to 63 letters, digits and `_`, beginning with a letter, got `{s}`"
+                    )))
+                }
+            }
+            Kind::InstanceClass => {
+                let ok = s.strip_prefix("db.").is_some_and(|rest| {
+                    rest.split('.').all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'))
+                });
+                if ok {
+                    Ok(())
+                } else {
+                    Err(Invalid::new(format!("must be an instance class like `db.r6g.large`, got `{s}`")))
+                }
+            }
+            Kind::BackupWindow | Kind::MaintenanceWindow => {
+                let (parse, shape, week): (fn(&str) -> Option<u32>, _, u32) = match self {
+                    Kind::BackupWindow => (clock, "`hh24:mi-hh24:mi` like `03:00-03:30`", 24 * 60),
+                    _ => (weekly, "`ddd:hh24:mi-ddd:hh24:mi` like `sun:05:00-sun:05:30`", 7 * 24 * 60),
+                };
+                let window = s.split_once('-').and_then(|(a, b)| Some((parse(a)?, parse(b)?)));
+                let Some((start, end)) = window else {
+                    return Err(Invalid::new(format!("must be {shape} (UTC), got `{s}`")));
+                };
+                if (end + week - start) % week < 30 {
+                    return Err(Invalid::new(format!("must be at least 30 minutes long, got `{s}`")));
+                }
+                Ok(())
+            }
+            Kind::Arn => {
+                if s.starts_with("arn:") && s.splitn(6, ':').count() == 6 {
+                    Ok(())
+                } else {
+                    Err(Invalid::new(format!("must be an ARN like `arn:aws:iam::123456789012:role/NAME`, got `{s}`")))
+                }
+            }
+            Kind::Ipv4Cidr => ipv4_cidr(s).map(|_| ()),
+            Kind::VpcCidr => match ipv4_cidr(s)? {
+                (_, 16..=28) => Ok(()),
+                (_, p) => Err(Invalid::new(format!("must have a prefix from /16 to /28, got /{p}"))),
+            },
+            Kind::Ipv6Cidr => cidr(s, 128, |a: Ipv6Addr, p| {
+                Ipv6Addr::from(u128::from(a) & u128::MAX.checked_shl(128 - p).unwrap_or(0))
+            })
+            .map(|_| ()),
+            Kind::Protocol => {
+                let names = ["tcp", "udp", "icmp", "icmpv6", "all", "-1"];
+                if names.iter().any(|n| n.eq_ignore_ascii_case(s)) || s.parse::<u8>().is_ok() {
+                    return Ok(());
+                }
+                let d = Invalid::new(format!(
+                    "must be `tcp`, `udp`, `icmp`, `icmpv6`, `all` or a protocol number, got `{s}`"
+                ));
+                Err(match did_you_mean(&s.to_ascii_lowercase(), names) {
+                    Some(n) => d.hint(format!("did you mean `{n}`?")),
+                    None => d,
+                })
+            }
+            Kind::SecurityGroupName | Kind::SecurityGroupText => {
+                let min = usize::from(self == Kind::SecurityGroupName);
+                if !(min..=255).contains(&s.chars().count()) || !s.chars().all(ec2_text_char) {
+                    return Err(Invalid::new(format!(
+                        "must be {min} to 255 of the characters a-z, A-Z, 0-9, spaces and `._-:/()#,@[]+=&;{{}}!$*`, got {s:?}"
+                    )));
+                }
+                if self == Kind::SecurityGroupName && s.to_ascii_lowercase().starts_with("sg-") {
+                    return Err(Invalid::new(format!(
+                        "cannot start with `sg-` (that is how group ids look), got `{s}`"
+                    )));
+                }
+                Ok(())
+            }
+            Kind::KmsAlias => {
+                let full = if s.starts_with("alias/") { s.clone() } else { format!("alias/{s}") };
+                let name = &full["alias/".len()..];
+                if name.is_empty()
+                    || full.len() > 256
+                    || !name.chars().all(|c| c.is_ascii_alphanumeric() || "/_-".contains(c))
+                {
+                    Err(Invalid::new(format!(
+                        "must be a KMS alias of letters, digits, `/`, `_` and `-` (up to 256 with `alias/`), got `{s}`"
+                    )))
+                } else if full.starts_with("alias/aws/") {
+                    Err(Invalid::new(format!("cannot be under `alias/aws/` (AWS managed keys), got `{s}`")))
+                } else {
+                    Ok(())
+                }
+            }
+            Kind::Tags => tag_text("tag value", s, 256),
+            Kind::PerformanceInsightsRetention => Ok(()),
+        }
+    }
+}
+
+impl Constraint {
+    /// The rule in words, for docs/resources.md.
+    pub fn describe(&self) -> String {
+        let list = |items: Vec<String>| items.iter().map(|i| format!("`{i}`")).collect::<Vec<_>>().join(", ");
+        match self {
+            Constraint::Range(lo, hi) => format!("{lo}..{hi}"),
+            Constraint::OneOf(v) => format!("one of {}", list(v.iter().map(|s| s.to_string()).collect())),
+            Constraint::IntOneOf(v) => format!("one of {}", list(v.iter().map(i64::to_string).collect())),
+            Constraint::MaxLen(n) => format!("up to {n} characters"),
+            Constraint::Pattern(k) => k.describe().to_owned(),
+        }
+    }
+
+    /// Checks one value (a list item or table value, for those). Values of
+    /// another type, and unknown ones, pass: type errors are reported apart.
+    pub fn check(&self, v: &Value) -> Result<(), Invalid> {
+        match (self, v) {
+            (Constraint::Range(lo, hi), Value::Int(i)) if !(lo..=hi).contains(&i) => {
+                Err(Invalid::new(format!("must be between {lo} and {hi}, got {i}")))
+            }
+            (Constraint::OneOf(values), Value::Str(s)) if !values.contains(&s.as_str()) => {
+                let d = Invalid::new(format!("cannot be `{s}`"));
+                Err(match did_you_mean(s, values.iter().copied()) {
+                    Some(m) => d.hint(format!("did you mean `{m}`?")),
+                    None => d.hint(format!("use one of: {}", values.join(", "))),
+                })
+            }
+            (Constraint::IntOneOf(values), Value::Int(i)) if !values.contains(i) => Err(Invalid::new(format!(
+                "must be one of {}, got {i}",
+                values.iter().map(i64::to_string).collect::<Vec<_>>().join(", ")
+            ))),
+            (Constraint::MaxLen(n), Value::Str(s)) if s.chars().count() > *n => {
+                Err(Invalid::new(format!("is longer than {n} characters")))
+            }
+            (Constraint::Pattern(k), v) => k.check(v),
+            _ => Ok(()),
+        }
+    }
+
+    /// Checks a table key (only tags constrain keys).
+    pub fn check_key(&self, key: &str) -> Result<(), Invalid> {
+        if *self != Constraint::Pattern(Kind::Tags) {
+            return Ok(());
+        }
+        if key.is_empty() {
+            return Err(Invalid::new("has an empty tag key"));
+        }
+        if key.len() >= 4 && key[..4].eq_ignore_ascii_case("aws:") {
+            return Err(Invalid::new(format!("has a tag key `{key}` with the `aws:` prefix, which AWS reserves")));
+        }
+        tag_text("tag key", key, 128)
+    }
 }
 
 /// The schema of one resource type.
@@ -130,6 +526,55 @@ impl Schema {
     pub fn names(&self) -> impl Iterator<Item = &'static str> + '_ {
         self.attrs.iter().map(|a| a.name)
     }
+
+    /// Every constraint violation among evaluated attribute values (unknown
+    /// values and attributes outside the schema are skipped). Plan calls it
+    /// on desired values that were not known at load time.
+    pub fn check_values(&self, attrs: &BTreeMap<String, Value>) -> Vec<Violation> {
+        let mut out = Vec::new();
+        for (name, v) in attrs {
+            if let Some(a) = self.attr(name) {
+                check_value(a, v, name, &mut out);
+            }
+        }
+        out
+    }
+}
+
+/// Checks `v` against `attr`'s constraint and, for objects, its fields' constraints.
+fn check_value(attr: &Attr, v: &Value, path: &str, out: &mut Vec<Violation>) {
+    let mut push = |path: String, r: Result<(), Invalid>| {
+        if let Err(invalid) = r {
+            out.push(Violation { path, invalid });
+        }
+    };
+    match (&attr.ty, v) {
+        (AttrType::List(t) | AttrType::Set(t), Value::List(items)) => {
+            for (i, item) in items.iter().enumerate() {
+                let item_attr = Attr { ty: **t, ..*attr };
+                check_value(&item_attr, item, &format!("{path}[{i}]"), out);
+            }
+        }
+        (AttrType::Map(_), Value::Map(m)) => {
+            if let Some(c) = attr.constraint {
+                for (k, item) in m {
+                    push(format!("{path}.{k}"), c.check_key(k).and_then(|()| c.check(item)));
+                }
+            }
+        }
+        (AttrType::Object(fields), Value::Map(m)) => {
+            for (k, item) in m {
+                if let Some(f) = field(fields, k) {
+                    check_value(f, item, &format!("{path}.{k}"), out);
+                }
+            }
+        }
+        (_, v) => {
+            if let Some(c) = attr.constraint {
+                push(path.to_owned(), c.check(v));
+            }
+        }
+    }
 }
 
 /// Finds a field in an object attribute's field list.
@@ -140,3 +585,163 @@ pub fn field<'a>(fields: &'a [Attr], name: &str) -> Option<&'a Attr> {
 /// The ownership tags every created resource carries.
 pub const TAG_STACK: &str = "pgstack:stack";
 pub const TAG_ADDRESS: &str = "pgstack:address";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(c: Constraint, v: Value) -> Result<(), String> {
+        c.check(&v).map_err(|e| e.message)
+    }
+
+    fn kind(k: Kind, s: &str) -> Result<(), String> {
+        check(Constraint::Pattern(k), Value::str(s))
+    }
+
+    #[test]
+    fn ranges_and_enums() {
+        let window = Constraint::Range(7, 30);
+        assert_eq!(check(window, Value::Int(7)), Ok(()));
+        assert_eq!(check(window, Value::Int(31)), Err("must be between 7 and 30, got 31".into()));
+        // Other types and unknown values are left to the type check.
+        assert_eq!(check(window, Value::str("x")), Ok(()));
+        assert_eq!(check(window, Value::Unknown), Ok(()));
+        let storage = Constraint::OneOf(&["gp2", "gp3", "io1"]);
+        let e = storage.check(&Value::str("io2")).unwrap_err();
+        assert_eq!((e.message.as_str(), e.hint.as_deref()), ("cannot be `io2`", Some("did you mean `io1`?")));
+        let e = storage.check(&Value::str("magnetic-disk")).unwrap_err();
+        assert_eq!(e.hint.as_deref(), Some("use one of: gp2, gp3, io1"));
+        assert!(check(Constraint::IntOneOf(&[0, 60]), Value::Int(2)).is_err());
+        assert!(check(Constraint::MaxLen(3), Value::str("abcd")).is_err());
+        assert!(check(Constraint::MaxLen(3), Value::str("ééé")).is_ok());
+    }
+
+    #[test]
+    fn rds_identifiers() {
+        for ok in ["a", "db-1", &"a".repeat(63)] {
+            assert_eq!(kind(Kind::RdsIdentifier, ok), Ok(()), "{ok}");
+        }
+        for bad in ["", "1db", "db--1", "db-", "db_1", &"a".repeat(64)] {
+            assert!(kind(Kind::RdsIdentifier, bad).is_err(), "{bad}");
+        }
+        assert!(kind(Kind::RdsName, &"a".repeat(255)).is_ok());
+        assert!(kind(Kind::DbSubnetGroupName, "my group_1.x").is_ok());
+        assert!(kind(Kind::DbSubnetGroupName, "default").is_err());
+        assert!(kind(Kind::DbSubnetGroupName, "a/b").is_err());
+        assert!(kind(Kind::PgName, "app_db").is_ok());
+        assert!(kind(Kind::PgName, "_x").is_err());
+        assert!(kind(Kind::InstanceClass, "db.r6g.large").is_ok());
+        assert!(kind(Kind::InstanceClass, "db.serverless").is_ok());
+        assert!(kind(Kind::InstanceClass, "r6g.large").is_err());
+        assert!(kind(Kind::InstanceClass, "db..large").is_err());
+    }
+
+    #[test]
+    fn windows() {
+        assert!(kind(Kind::BackupWindow, "03:00-03:30").is_ok());
+        assert!(kind(Kind::BackupWindow, "23:45-00:15").is_ok(), "wraps past midnight");
+        assert_eq!(
+            kind(Kind::BackupWindow, "03:00-03:10"),
+            Err("must be at least 30 minutes long, got `03:00-03:10`".into())
+        );
+        assert!(kind(Kind::BackupWindow, "24:00-01:00").is_err());
+        assert!(kind(Kind::BackupWindow, "3:00-4:00").is_err());
+        assert!(kind(Kind::MaintenanceWindow, "Sun:05:00-sun:05:30").is_ok());
+        assert!(kind(Kind::MaintenanceWindow, "sun:23:50-mon:00:20").is_ok());
+        assert!(kind(Kind::MaintenanceWindow, "sat:23:50-sun:00:00").is_err());
+        assert!(kind(Kind::MaintenanceWindow, "xyz:05:00-sun:06:00").is_err());
+    }
+
+    #[test]
+    fn cidr_blocks() {
+        assert!(kind(Kind::Ipv4Cidr, "0.0.0.0/0").is_ok());
+        assert!(kind(Kind::Ipv4Cidr, "10.1.2.3/32").is_ok());
+        let e = Constraint::Pattern(Kind::Ipv4Cidr).check(&Value::str("10.0.0.1/16")).unwrap_err();
+        assert_eq!(e.hint.as_deref(), Some("did you mean `10.0.0.0/16`?"));
+        for bad in ["10.0.0.0", "10.0.0.0/33", "10.0.0/8", "10.0.0.0/+8", "x/8", "10.0.0.0/"] {
+            assert!(kind(Kind::Ipv4Cidr, bad).is_err(), "{bad}");
+        }
+        assert_eq!(kind(Kind::VpcCidr, "10.0.0.0/8"), Err("must have a prefix from /16 to /28, got /8".into()));
+        assert!(kind(Kind::VpcCidr, "10.0.0.0/28").is_ok());
+        assert!(kind(Kind::Ipv6Cidr, "::/0").is_ok());
+        assert!(kind(Kind::Ipv6Cidr, "2001:db8::/32").is_ok());
+        assert!(kind(Kind::Ipv6Cidr, "2001:db8::1/32").is_err());
+        assert!(kind(Kind::Ipv6Cidr, "2001:db8::/129").is_err());
+    }
+
+    #[test]
+    fn security_groups_and_kms() {
+        for ok in ["tcp", "UDP", "-1", "all", "icmpv6", "6", "255"] {
+            assert!(kind(Kind::Protocol, ok).is_ok(), "{ok}");
+        }
+        let e = Constraint::Pattern(Kind::Protocol).check(&Value::str("tpc")).unwrap_err();
+        assert_eq!(e.hint.as_deref(), Some("did you mean `tcp`?"));
+        assert!(kind(Kind::Protocol, "256").is_err());
+        assert!(kind(Kind::SecurityGroupName, "db (prod)").is_ok());
+        assert!(kind(Kind::SecurityGroupName, "sg-123").is_err());
+        assert!(kind(Kind::SecurityGroupName, "").is_err());
+        assert!(kind(Kind::SecurityGroupText, "").is_ok());
+        assert!(kind(Kind::SecurityGroupText, "café").is_err());
+        assert!(kind(Kind::KmsAlias, "app/db").is_ok());
+        assert!(kind(Kind::KmsAlias, "alias/app-db").is_ok());
+        assert!(kind(Kind::KmsAlias, "alias/aws/rds").is_err());
+        assert!(kind(Kind::KmsAlias, "alias/").is_err());
+        assert!(kind(Kind::KmsAlias, "a b").is_err());
+        assert!(kind(Kind::Arn, "arn:aws:iam::123456789012:role/x").is_ok());
+        assert!(kind(Kind::Arn, "role/x").is_err());
+        let pi = Constraint::Pattern(Kind::PerformanceInsightsRetention);
+        for ok in [7, 31, 62, 713, 731] {
+            assert!(pi.check(&Value::Int(ok)).is_ok(), "{ok}");
+        }
+        for bad in [0, 8, 30, 744, 732] {
+            assert!(pi.check(&Value::Int(bad)).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn tags() {
+        let t = Constraint::Pattern(Kind::Tags);
+        assert!(t.check_key("Name").is_ok());
+        assert!(t.check_key(&"k".repeat(128)).is_ok());
+        assert_eq!(t.check_key(&"k".repeat(129)).unwrap_err().message, "has a tag key longer than 128 characters");
+        assert!(t.check_key("").is_err());
+        assert!(t.check_key("AWS:x").is_err());
+        assert!(t.check_key("a\u{1b}[31m").unwrap_err().message.contains("\\u{1b}"));
+        assert!(t.check(&Value::str("")).is_ok());
+        assert!(t.check(&Value::str("v".repeat(257))).is_err());
+        assert!(t.check(&Value::str("a\nb")).is_err());
+        // Keys of other tables are free.
+        assert!(Constraint::MaxLen(1).check_key("long key").is_ok());
+    }
+
+    #[test]
+    fn check_values_walks_lists_tables_and_objects() {
+        static RULE: [Attr; 2] = [
+            Attr::required("port", AttrType::Int).range(0, 10),
+            Attr::optional("cidrs", AttrType::List(&AttrType::Str)).pattern(Kind::Ipv4Cidr),
+        ];
+        static S: Schema = Schema {
+            attrs: &[
+                Attr::optional("rules", AttrType::List(&AttrType::Object(&RULE))),
+                Attr::optional("tags", AttrType::Map(&AttrType::Str)).pattern(Kind::Tags),
+                Attr::optional("size", AttrType::Int).range(1, 2),
+            ],
+            guarded: false,
+            taggable: true,
+        };
+        let rule = |port, cidr: &str| {
+            Value::Map(BTreeMap::from([
+                ("port".to_owned(), Value::Int(port)),
+                ("cidrs".to_owned(), Value::List(vec![Value::str(cidr)])),
+            ]))
+        };
+        let attrs = BTreeMap::from([
+            ("rules".to_owned(), Value::List(vec![rule(1, "10.0.0.0/8"), rule(11, "10.0.0.1/8")])),
+            ("tags".to_owned(), Value::Map(BTreeMap::from([("aws:x".to_owned(), Value::str("v"))]))),
+            ("size".to_owned(), Value::Unknown),
+            ("other".to_owned(), Value::Int(99)),
+        ]);
+        let paths: Vec<String> = S.check_values(&attrs).into_iter().map(|v| v.path).collect();
+        assert_eq!(paths, ["rules[1].cidrs[0]", "rules[1].port", "tags.aws:x"]);
+    }
+}

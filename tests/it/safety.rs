@@ -319,3 +319,30 @@ async fn sigterm_stops_like_ctrl_c_and_a_second_signal_stops_at_once() {
     assert_eq!(subnets.subnets().len(), 2, "no subnet was created twice");
     w.run(&["plan", "quickstart.toml", "--detailed-exitcode"], &m.env()).expect(0);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn region_flag_is_the_default_for_new_objects_only() {
+    let m = moto();
+    let env = m.env();
+    let w = Workdir::new();
+    quickstart(&w);
+    w.run(&["apply", "quickstart.toml", "--auto-approve"], &env).expect(0);
+    let arn = key_arn(&w, "state/quickstart.json");
+    // Objects in state are read and changed where they are.
+    let plan = w.run(&["plan", "quickstart.toml", "--region", "eu-west-1", "--detailed-exitcode"], &env).expect(0);
+    assert!(plan.stdout.contains("No changes"), "{}", plan.stdout);
+    let var = "key_description=changed with --region";
+    w.run(&["apply", "quickstart.toml", "--region", "eu-west-1", "--var", var, "--auto-approve"], &env).expect(0);
+    assert_eq!(key_description(&m, &arn).await, "changed with --region");
+    let eu = m.factory().ec2("eu-west-1").await;
+    assert!(eu.describe_vpcs().send().await.unwrap().vpcs().iter().all(|v| v.is_default() == Some(true)));
+    // Unknown region names are refused, from the flag as from the file.
+    let bad = w.run(&["plan", "quickstart.toml", "--region", "eu-wset-1"], &env).expect(1);
+    assert!(bad.stderr.contains("eu-wset-1") && bad.stderr.contains("eu-west-1"), "{}", bad.stderr);
+    // A resource that names another region than its object's is refused before any change.
+    let text = std::fs::read_to_string(w.path().join("quickstart.toml")).unwrap();
+    w.write("quickstart.toml", &text.replace("[vpc.main]\n", "[vpc.main]\nregion = \"us-west-2\"\n"));
+    let moved = w.run(&["apply", "quickstart.toml", "--var", var, "--auto-approve"], &env).expect(1);
+    assert!(moved.stderr.contains("`vpc.main` exists in us-east-1"), "{}", moved.stderr);
+    assert_eq!(vpcs_of_stack(&m, "quickstart").await.len(), 1);
+}

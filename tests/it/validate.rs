@@ -85,3 +85,54 @@ fn the_quickstart_is_valid_and_graphs() {
     let mermaid = w.run(&["graph", "quickstart.toml", "--format", "mermaid"], &[]).expect(0).stdout;
     assert!(mermaid.starts_with("flowchart"), "{mermaid}");
 }
+
+#[test]
+fn values_out_of_aws_ranges() {
+    let err = validate("out_of_range.toml");
+    for expected in ["out_of_range.toml:6:27", "out_of_range.toml:12:22", "out_of_range.toml:17:42"] {
+        assert!(err.contains(expected), "missing {expected} in:\n{err}");
+    }
+    assert!(err.contains("must be between 7 and 30, got 45"), "{err}");
+    insta::assert_snapshot!(err);
+}
+
+#[test]
+fn values_outside_aws_enums() {
+    let err = validate("bad_enum.toml");
+    assert!(err.contains("bad_enum.toml:8:18"), "{err}");
+    assert!(err.contains("bad_enum.toml:9:18"), "{err}");
+    assert!(err.contains("did you mean `gp3`?"), "{err}");
+    assert!(err.contains("did you mean `tcp`?"), "{err}");
+    insta::assert_snapshot!(err);
+}
+
+#[test]
+fn tags_aws_would_refuse() {
+    let err = validate("bad_tags.toml");
+    assert!(err.contains("bad_tags.toml:4:12"), "the stack tag's key: {err}");
+    assert!(err.contains("bad_tags.toml:8:31"), "the empty key: {err}");
+    assert!(err.contains("bad_tags.toml:8:52"), "the value: {err}");
+    assert!(!err.contains('\u{1b}'), "control characters are never printed raw: {err:?}");
+    insta::assert_snapshot!(err);
+}
+
+#[test]
+fn names_and_cidr_blocks_aws_would_refuse() {
+    let err = validate("bad_names.toml");
+    for expected in ["bad_names.toml:6:14", "bad_names.toml:9:14", "bad_names.toml:13:18"] {
+        assert!(err.contains(expected), "missing {expected} in:\n{err}");
+    }
+    assert!(err.contains("did you mean `10.0.0.0/16`?"), "{err}");
+    insta::assert_snapshot!(err);
+}
+
+#[test]
+fn unknown_region_flag() {
+    let w = Workdir::new();
+    w.copy("examples/quickstart.toml", "quickstart.toml");
+    let run = w.run(&["validate", "quickstart.toml", "--region", "eu-wset-1"], &[]).expect(1);
+    assert!(run.stdout.is_empty(), "{}", run.stdout);
+    assert!(run.stderr.contains("--region `eu-wset-1` is not an AWS region"), "{}", run.stderr);
+    insta::assert_snapshot!(run.stderr);
+    w.run(&["validate", "quickstart.toml", "--region", "eu-west-1"], &[]).expect(0);
+}

@@ -42,7 +42,7 @@ use super::rds::{
 use super::{api_error, get_bool, get_str, tags_of};
 use crate::addr::ResourceAddr;
 use crate::plan::diff::diff_with;
-use crate::provider::schema::{Attr, AttrType, Default, Schema};
+use crate::provider::schema::{Attr, AttrType, Default, Kind, Schema};
 use crate::provider::waiter::Backoff;
 use crate::provider::{Ctx, ProviderError, ReadScope, ResourceType, Result};
 use crate::value::{Attrs, Value};
@@ -66,31 +66,35 @@ static SCHEMA: Schema = Schema {
         Attr::computed("pending_changes", AttrType::Map(&AttrType::Str)),
         // Member instances whose cluster parameter group waits for a reboot.
         Attr::computed("members_pending_reboot", AttrType::Set(&AttrType::Str)),
-        Attr::required("cluster_identifier", AttrType::Str).force_new(),
-        Attr::optional("engine", AttrType::Str).force_new().default(Default::Str(ENGINE)),
+        Attr::required("cluster_identifier", AttrType::Str).force_new().pattern(Kind::RdsIdentifier),
+        Attr::optional("engine", AttrType::Str).force_new().default(Default::Str(ENGINE)).one_of(&[ENGINE]),
         Attr::optional("engine_version", AttrType::Str),
-        Attr::optional("master_username", AttrType::Str).force_new().default(Default::Str("postgres")),
+        Attr::optional("master_username", AttrType::Str)
+            .force_new()
+            .default(Default::Str("postgres"))
+            .pattern(Kind::PgName),
         Attr::optional("manage_master_user_password", AttrType::Bool).default(Default::Bool(true)),
         Attr::optional("master_user_secret_kms_key_id", AttrType::Str).force_new(),
-        Attr::optional("database_name", AttrType::Str).force_new(),
-        Attr::optional("port", AttrType::Int).default(Default::Int(5432)),
-        Attr::optional("db_subnet_group_name", AttrType::Str).force_new(),
+        Attr::optional("database_name", AttrType::Str).force_new().pattern(Kind::PgName),
+        Attr::optional("port", AttrType::Int).default(Default::Int(5432)).range(1150, 65535),
+        Attr::optional("db_subnet_group_name", AttrType::Str).force_new().pattern(Kind::DbSubnetGroupName),
         Attr::optional("vpc_security_group_ids", AttrType::Set(&AttrType::Str)),
-        Attr::optional("db_cluster_parameter_group_name", AttrType::Str),
+        Attr::optional("db_cluster_parameter_group_name", AttrType::Str).pattern(Kind::RdsName),
         Attr::optional("storage_encrypted", AttrType::Bool).force_new().default(Default::Bool(true)),
         Attr::optional("kms_key_id", AttrType::Str).force_new(),
-        Attr::optional("backup_retention_period", AttrType::Int).default(Default::Int(35)),
-        Attr::optional("preferred_backup_window", AttrType::Str),
-        Attr::optional("preferred_maintenance_window", AttrType::Str),
+        Attr::optional("backup_retention_period", AttrType::Int).default(Default::Int(35)).range(1, 35),
+        Attr::optional("preferred_backup_window", AttrType::Str).pattern(Kind::BackupWindow),
+        Attr::optional("preferred_maintenance_window", AttrType::Str).pattern(Kind::MaintenanceWindow),
         Attr::optional("iam_database_authentication_enabled", AttrType::Bool).default(Default::Bool(true)),
-        Attr::optional("enabled_cloudwatch_logs_exports", AttrType::Set(&AttrType::Str)),
+        Attr::optional("enabled_cloudwatch_logs_exports", AttrType::Set(&AttrType::Str))
+            .one_of(super::db_instance::LOG_EXPORTS),
         Attr::optional("copy_tags_to_snapshot", AttrType::Bool).default(Default::Bool(true)),
         Attr::optional("deletion_protection", AttrType::Bool).default(Default::Bool(true)),
         Attr::optional("skip_final_snapshot", AttrType::Bool).default(Default::Bool(false)).config_only(),
-        Attr::optional("final_snapshot_identifier", AttrType::Str).config_only(),
+        Attr::optional("final_snapshot_identifier", AttrType::Str).config_only().pattern(Kind::RdsName),
         Attr::optional("apply_immediately", AttrType::Bool).default(Default::Bool(false)).config_only(),
         Attr::optional("availability_zones", AttrType::Set(&AttrType::Str)).force_new(),
-        Attr::optional("tags", AttrType::Map(&AttrType::Str)),
+        Attr::optional("tags", AttrType::Map(&AttrType::Str)).pattern(Kind::Tags),
     ],
     guarded: true,
     taggable: true,

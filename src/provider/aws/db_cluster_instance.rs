@@ -36,7 +36,7 @@ use super::rds::{
 use super::{api_error, get_bool, get_str, tags_of};
 use crate::addr::ResourceAddr;
 use crate::plan::diff::diff_with;
-use crate::provider::schema::{Attr, AttrType, Default, Schema};
+use crate::provider::schema::{Attr, AttrType, Default, Kind, Schema};
 use crate::provider::waiter::Backoff;
 use crate::provider::{Ctx, ProviderError, ReadScope, ResourceType, Result};
 use crate::value::{Attrs, Value};
@@ -56,23 +56,24 @@ static SCHEMA: Schema = Schema {
         Attr::computed("parameter_apply_status", AttrType::Str),
         // Modifications AWS holds for the maintenance window (shown as plan notes).
         Attr::computed("pending_changes", AttrType::Map(&AttrType::Str)),
-        Attr::required("identifier", AttrType::Str).force_new(),
-        Attr::required("cluster_identifier", AttrType::Str).force_new(),
-        Attr::required("instance_class", AttrType::Str),
-        Attr::optional("engine", AttrType::Str).force_new().default(Default::Str(ENGINE)),
+        Attr::required("identifier", AttrType::Str).force_new().pattern(Kind::RdsIdentifier),
+        Attr::required("cluster_identifier", AttrType::Str).force_new().pattern(Kind::RdsIdentifier),
+        Attr::required("instance_class", AttrType::Str).pattern(Kind::InstanceClass),
+        Attr::optional("engine", AttrType::Str).force_new().default(Default::Str(ENGINE)).one_of(&[ENGINE]),
         Attr::optional("availability_zone", AttrType::Str).force_new(),
-        Attr::optional("promotion_tier", AttrType::Int).default(Default::Int(0)),
-        Attr::optional("db_parameter_group_name", AttrType::Str),
+        Attr::optional("promotion_tier", AttrType::Int).default(Default::Int(0)).range(0, 15),
+        Attr::optional("db_parameter_group_name", AttrType::Str).pattern(Kind::RdsName),
         Attr::optional("performance_insights_enabled", AttrType::Bool),
         Attr::optional("performance_insights_kms_key_id", AttrType::Str),
-        Attr::optional("performance_insights_retention_period", AttrType::Int),
-        Attr::optional("monitoring_interval", AttrType::Int),
-        Attr::optional("monitoring_role_arn", AttrType::Str),
+        Attr::optional("performance_insights_retention_period", AttrType::Int)
+            .pattern(Kind::PerformanceInsightsRetention),
+        Attr::optional("monitoring_interval", AttrType::Int).int_one_of(super::db_instance::MONITORING_INTERVALS),
+        Attr::optional("monitoring_role_arn", AttrType::Str).pattern(Kind::Arn),
         Attr::optional("auto_minor_version_upgrade", AttrType::Bool).default(Default::Bool(true)),
         Attr::optional("publicly_accessible", AttrType::Bool).default(Default::Bool(false)),
-        Attr::optional("preferred_maintenance_window", AttrType::Str),
+        Attr::optional("preferred_maintenance_window", AttrType::Str).pattern(Kind::MaintenanceWindow),
         Attr::optional("apply_immediately", AttrType::Bool).default(Default::Bool(false)).config_only(),
-        Attr::optional("tags", AttrType::Map(&AttrType::Str)),
+        Attr::optional("tags", AttrType::Map(&AttrType::Str)).pattern(Kind::Tags),
     ],
     guarded: true,
     taggable: true,

@@ -69,7 +69,7 @@ use super::rds::{
 use super::{api_error, get_bool, get_i64, get_str, tags_of};
 use crate::addr::ResourceAddr;
 use crate::plan::diff::diff_with;
-use crate::provider::schema::{Attr, AttrType, Default, Schema};
+use crate::provider::schema::{Attr, AttrType, Default, Kind, Schema};
 use crate::provider::waiter::Backoff;
 use crate::provider::{Ctx, ProviderError, ReadScope, ResourceType, Result};
 use crate::value::{Attrs, Value};
@@ -82,6 +82,11 @@ const DELETE_TIMEOUT: Duration = Duration::from_secs(60 * 60);
 const GP3_BASELINE_BELOW_GIB: i64 = 400;
 const GP3_BASELINE_IOPS: i64 = 3000;
 const GP3_BASELINE_THROUGHPUT: i64 = 125;
+
+/// Log types RDS and Aurora PostgreSQL export to CloudWatch.
+pub const LOG_EXPORTS: &[&str] = &["iam-db-auth-error", "instance", "postgresql", "upgrade"];
+/// Enhanced Monitoring intervals in seconds (0 turns it off).
+pub const MONITORING_INTERVALS: &[i64] = &[0, 1, 5, 10, 15, 30, 60];
 
 static SCHEMA: Schema = Schema {
     attrs: &[
@@ -96,45 +101,48 @@ static SCHEMA: Schema = Schema {
         Attr::computed("parameter_apply_status", AttrType::Str),
         // Modifications AWS holds for the maintenance window (shown as plan notes).
         Attr::computed("pending_changes", AttrType::Map(&AttrType::Str)),
-        Attr::required("identifier", AttrType::Str).force_new(),
-        Attr::optional("engine", AttrType::Str).force_new().default(Default::Str("postgres")),
+        Attr::required("identifier", AttrType::Str).force_new().pattern(Kind::RdsIdentifier),
+        Attr::optional("engine", AttrType::Str).force_new().default(Default::Str("postgres")).one_of(&["postgres"]),
         Attr::optional("engine_version", AttrType::Str),
-        Attr::required("instance_class", AttrType::Str),
-        Attr::optional("allocated_storage", AttrType::Int),
-        Attr::optional("max_allocated_storage", AttrType::Int),
-        Attr::optional("storage_type", AttrType::Str).default(Default::Str("gp3")),
-        Attr::optional("iops", AttrType::Int),
-        Attr::optional("storage_throughput", AttrType::Int),
+        Attr::required("instance_class", AttrType::Str).pattern(Kind::InstanceClass),
+        Attr::optional("allocated_storage", AttrType::Int).range(5, 65536),
+        Attr::optional("max_allocated_storage", AttrType::Int).range(5, 65536),
+        Attr::optional("storage_type", AttrType::Str)
+            .default(Default::Str("gp3"))
+            .one_of(&["gp2", "gp3", "io1", "io2", "standard"]),
+        Attr::optional("iops", AttrType::Int).range(1000, 256000),
+        Attr::optional("storage_throughput", AttrType::Int).range(125, 4000),
         Attr::optional("multi_az", AttrType::Bool).default(Default::Bool(true)),
-        Attr::optional("username", AttrType::Str).force_new().default(Default::Str("postgres")),
+        Attr::optional("username", AttrType::Str).force_new().default(Default::Str("postgres")).pattern(Kind::PgName),
         Attr::optional("manage_master_user_password", AttrType::Bool).default(Default::Bool(true)),
         Attr::optional("master_user_secret_kms_key_id", AttrType::Str),
-        Attr::optional("db_name", AttrType::Str).force_new(),
-        Attr::optional("port", AttrType::Int).default(Default::Int(5432)),
-        Attr::optional("db_subnet_group_name", AttrType::Str).force_new(),
+        Attr::optional("db_name", AttrType::Str).force_new().pattern(Kind::PgName),
+        Attr::optional("port", AttrType::Int).default(Default::Int(5432)).range(1150, 65535),
+        Attr::optional("db_subnet_group_name", AttrType::Str).force_new().pattern(Kind::DbSubnetGroupName),
         Attr::optional("vpc_security_group_ids", AttrType::Set(&AttrType::Str)),
-        Attr::optional("parameter_group_name", AttrType::Str),
+        Attr::optional("parameter_group_name", AttrType::Str).pattern(Kind::RdsName),
         Attr::optional("storage_encrypted", AttrType::Bool).force_new().default(Default::Bool(true)),
         Attr::optional("kms_key_id", AttrType::Str).force_new(),
-        Attr::optional("backup_retention_period", AttrType::Int).default(Default::Int(35)),
-        Attr::optional("backup_window", AttrType::Str),
-        Attr::optional("maintenance_window", AttrType::Str),
+        Attr::optional("backup_retention_period", AttrType::Int).default(Default::Int(35)).range(0, 35),
+        Attr::optional("backup_window", AttrType::Str).pattern(Kind::BackupWindow),
+        Attr::optional("maintenance_window", AttrType::Str).pattern(Kind::MaintenanceWindow),
         Attr::optional("iam_database_authentication_enabled", AttrType::Bool).default(Default::Bool(true)),
-        Attr::optional("enabled_cloudwatch_logs_exports", AttrType::Set(&AttrType::Str)),
+        Attr::optional("enabled_cloudwatch_logs_exports", AttrType::Set(&AttrType::Str)).one_of(LOG_EXPORTS),
         Attr::optional("performance_insights_enabled", AttrType::Bool),
         Attr::optional("performance_insights_kms_key_id", AttrType::Str),
-        Attr::optional("performance_insights_retention_period", AttrType::Int),
-        Attr::optional("monitoring_interval", AttrType::Int),
-        Attr::optional("monitoring_role_arn", AttrType::Str),
+        Attr::optional("performance_insights_retention_period", AttrType::Int)
+            .pattern(Kind::PerformanceInsightsRetention),
+        Attr::optional("monitoring_interval", AttrType::Int).int_one_of(MONITORING_INTERVALS),
+        Attr::optional("monitoring_role_arn", AttrType::Str).pattern(Kind::Arn),
         Attr::optional("auto_minor_version_upgrade", AttrType::Bool).default(Default::Bool(true)),
         Attr::optional("publicly_accessible", AttrType::Bool).default(Default::Bool(false)),
         Attr::optional("copy_tags_to_snapshot", AttrType::Bool).default(Default::Bool(true)),
         Attr::optional("deletion_protection", AttrType::Bool).default(Default::Bool(true)),
         Attr::optional("skip_final_snapshot", AttrType::Bool).default(Default::Bool(false)).config_only(),
-        Attr::optional("final_snapshot_identifier", AttrType::Str).config_only(),
+        Attr::optional("final_snapshot_identifier", AttrType::Str).config_only().pattern(Kind::RdsName),
         Attr::optional("apply_immediately", AttrType::Bool).default(Default::Bool(false)).config_only(),
         Attr::optional("replicate_source_db", AttrType::Str).force_new(),
-        Attr::optional("tags", AttrType::Map(&AttrType::Str)),
+        Attr::optional("tags", AttrType::Map(&AttrType::Str)).pattern(Kind::Tags),
     ],
     guarded: true,
     taggable: true,

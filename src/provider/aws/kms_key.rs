@@ -25,7 +25,7 @@ use super::{
     tag_changes, tags_of,
 };
 use crate::addr::ResourceAddr;
-use crate::provider::schema::{Attr, AttrType, Default, Schema, TAG_ADDRESS, TAG_STACK};
+use crate::provider::schema::{Attr, AttrType, Default, Kind, Schema, TAG_ADDRESS, TAG_STACK};
 use crate::provider::{Ctx, ProviderError, ReadScope, ResourceType, Result};
 use crate::value::{Attrs, Value};
 
@@ -38,24 +38,52 @@ const AWS_ALIAS_PREFIX: &str = "alias/aws/";
 const DELETION_WINDOW: std::ops::RangeInclusive<i64> = 7..=30;
 const DEFAULT_DELETION_WINDOW: i64 = 30;
 
+/// The key specs CreateKey accepts.
+const KEY_SPECS: &[&str] = &[
+    "SYMMETRIC_DEFAULT",
+    "RSA_2048",
+    "RSA_3072",
+    "RSA_4096",
+    "ECC_NIST_P256",
+    "ECC_NIST_P384",
+    "ECC_NIST_P521",
+    "ECC_SECG_P256K1",
+    "ECC_NIST_EDWARDS25519",
+    "HMAC_224",
+    "HMAC_256",
+    "HMAC_384",
+    "HMAC_512",
+    "SM2",
+    "ML_DSA_44",
+    "ML_DSA_65",
+    "ML_DSA_87",
+];
+
 static SCHEMA: Schema = Schema {
     attrs: &[
         Attr::computed("id", AttrType::Str),
         Attr::computed("arn", AttrType::Str),
         Attr::computed("key_id", AttrType::Str),
-        Attr::optional("description", AttrType::Str).default(Default::Str(DEFAULT_DESCRIPTION)),
+        Attr::optional("description", AttrType::Str).default(Default::Str(DEFAULT_DESCRIPTION)).max_len(8192),
         Attr::optional("policy", AttrType::Policy),
         Attr::optional("enable_key_rotation", AttrType::Bool).default(Default::Bool(true)),
-        Attr::optional("alias", AttrType::Str),
+        Attr::optional("alias", AttrType::Str).pattern(Kind::KmsAlias),
         Attr::optional("deletion_window_in_days", AttrType::Int)
             .default(Default::Int(DEFAULT_DELETION_WINDOW))
-            .config_only(),
-        Attr::optional("key_usage", AttrType::Str).default(Default::Str("ENCRYPT_DECRYPT")).force_new(),
+            .config_only()
+            .range(*DELETION_WINDOW.start(), *DELETION_WINDOW.end()),
+        Attr::optional("key_usage", AttrType::Str).default(Default::Str("ENCRYPT_DECRYPT")).force_new().one_of(&[
+            "ENCRYPT_DECRYPT",
+            "SIGN_VERIFY",
+            "GENERATE_VERIFY_MAC",
+            "KEY_AGREEMENT",
+        ]),
         Attr::optional("customer_master_key_spec", AttrType::Str)
             .default(Default::Str("SYMMETRIC_DEFAULT"))
-            .force_new(),
+            .force_new()
+            .one_of(KEY_SPECS),
         Attr::optional("multi_region", AttrType::Bool).default(Default::Bool(false)).force_new(),
-        Attr::optional("tags", AttrType::Map(&AttrType::Str)),
+        Attr::optional("tags", AttrType::Map(&AttrType::Str)).pattern(Kind::Tags),
     ],
     guarded: true,
     taggable: true,

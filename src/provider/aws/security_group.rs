@@ -39,20 +39,20 @@ use super::ec2::{
 };
 use super::{DEFAULT_DESCRIPTION, api_error, get_str};
 use crate::addr::ResourceAddr;
-use crate::provider::schema::{Attr, AttrType, Default, Schema};
+use crate::provider::schema::{Attr, AttrType, Default, Kind, Schema};
 use crate::provider::{Ctx, ProviderError, ReadScope, ResourceType, Result};
 use crate::value::{Attrs, Value};
 
 static RULE_FIELDS: [Attr; 9] = [
-    Attr::required("from_port", AttrType::Int),
-    Attr::required("to_port", AttrType::Int),
-    Attr::required("protocol", AttrType::Str),
-    Attr::optional("cidr_blocks", AttrType::Set(&AttrType::Str)),
-    Attr::optional("ipv6_cidr_blocks", AttrType::Set(&AttrType::Str)),
+    Attr::required("from_port", AttrType::Int).range(-1, 65535),
+    Attr::required("to_port", AttrType::Int).range(-1, 65535),
+    Attr::required("protocol", AttrType::Str).pattern(Kind::Protocol),
+    Attr::optional("cidr_blocks", AttrType::Set(&AttrType::Str)).pattern(Kind::Ipv4Cidr),
+    Attr::optional("ipv6_cidr_blocks", AttrType::Set(&AttrType::Str)).pattern(Kind::Ipv6Cidr),
     Attr::optional("prefix_list_ids", AttrType::Set(&AttrType::Str)),
     Attr::optional("security_groups", AttrType::Set(&AttrType::Str)),
     Attr::optional("self", AttrType::Bool),
-    Attr::optional("description", AttrType::Str),
+    Attr::optional("description", AttrType::Str).pattern(Kind::SecurityGroupText),
 ];
 
 static RULE: AttrType = AttrType::Object(&RULE_FIELDS);
@@ -61,13 +61,16 @@ static SCHEMA: Schema = Schema {
     attrs: &[
         Attr::computed("id", AttrType::Str),
         Attr::computed("arn", AttrType::Str),
-        Attr::required("name", AttrType::Str).force_new(),
+        Attr::required("name", AttrType::Str).force_new().pattern(Kind::SecurityGroupName),
         // AWS cannot change a group's description.
-        Attr::optional("description", AttrType::Str).default(Default::Str(DEFAULT_DESCRIPTION)).force_new(),
+        Attr::optional("description", AttrType::Str)
+            .default(Default::Str(DEFAULT_DESCRIPTION))
+            .force_new()
+            .pattern(Kind::SecurityGroupText),
         Attr::required("vpc_id", AttrType::Str).force_new(),
         Attr::optional("ingress", AttrType::Set(&RULE)),
         Attr::optional("egress", AttrType::Set(&RULE)),
-        Attr::optional("tags", AttrType::Map(&AttrType::Str)),
+        Attr::optional("tags", AttrType::Map(&AttrType::Str)).pattern(Kind::Tags),
     ],
     guarded: false,
     taggable: true,

@@ -19,7 +19,7 @@ use super::ec2::{
 };
 use super::{api_error, get_bool, get_str};
 use crate::addr::ResourceAddr;
-use crate::provider::schema::{Attr, AttrType, Default, Schema};
+use crate::provider::schema::{Attr, AttrType, Default, Kind, Schema};
 use crate::provider::{Ctx, ProviderError, ReadScope, ResourceType, Result};
 use crate::value::{Attrs, Value};
 
@@ -28,10 +28,10 @@ static SCHEMA: Schema = Schema {
         Attr::computed("id", AttrType::Str),
         Attr::computed("arn", AttrType::Str),
         Attr::required("vpc_id", AttrType::Str).force_new(),
-        Attr::required("cidr_block", AttrType::Str).force_new(),
+        Attr::required("cidr_block", AttrType::Str).force_new().pattern(Kind::VpcCidr),
         Attr::optional("availability_zone", AttrType::Str).force_new(),
         Attr::optional("map_public_ip_on_launch", AttrType::Bool).default(Default::Bool(false)),
-        Attr::optional("tags", AttrType::Map(&AttrType::Str)),
+        Attr::optional("tags", AttrType::Map(&AttrType::Str)).pattern(Kind::Tags),
     ],
     guarded: false,
     taggable: true,

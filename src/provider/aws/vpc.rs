@@ -26,7 +26,7 @@ use super::ec2::{
 };
 use super::{PER_RESOURCE_CONCURRENCY, api_error, error_code, get_bool, get_str};
 use crate::addr::ResourceAddr;
-use crate::provider::schema::{Attr, AttrType, Default, Schema};
+use crate::provider::schema::{Attr, AttrType, Default, Kind, Schema};
 use crate::provider::{Ctx, ProviderError, ReadScope, ResourceType, Result};
 use crate::value::{Attrs, Value};
 
@@ -35,11 +35,14 @@ static SCHEMA: Schema = Schema {
         Attr::computed("id", AttrType::Str),
         Attr::computed("arn", AttrType::Str),
         Attr::computed("owner_id", AttrType::Str),
-        Attr::required("cidr_block", AttrType::Str).force_new(),
-        Attr::optional("instance_tenancy", AttrType::Str).default(Default::Str("default")).force_new(),
+        Attr::required("cidr_block", AttrType::Str).force_new().pattern(Kind::VpcCidr),
+        Attr::optional("instance_tenancy", AttrType::Str)
+            .default(Default::Str("default"))
+            .force_new()
+            .one_of(&["default", "dedicated"]),
         Attr::optional("enable_dns_support", AttrType::Bool),
         Attr::optional("enable_dns_hostnames", AttrType::Bool),
-        Attr::optional("tags", AttrType::Map(&AttrType::Str)),
+        Attr::optional("tags", AttrType::Map(&AttrType::Str)).pattern(Kind::Tags),
     ],
     guarded: false,
     taggable: true,
