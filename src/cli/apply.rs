@@ -9,6 +9,7 @@ use std::path::PathBuf;
 use super::session::Session;
 use super::{ApplyArgs, CliError, CliResult, DestroyArgs, GlobalArgs};
 use crate::addr::ResourceAddr;
+use crate::config::LoadOptions;
 use crate::engine::apply::Applier;
 use crate::engine::walk::Outcome;
 use crate::plan::saved::{self, SavedPlanBody};
@@ -107,8 +108,13 @@ fn read_saved_plan(arg: &str) -> Result<Option<SavedPlanBody>, CliError> {
 /// Applies a saved plan to the state it was made against, with the variables
 /// it was made with; flags that would change either are refused.
 async fn apply_saved(g: &GlobalArgs, ui: Ui, saved: SavedPlanBody, args: &ApplyArgs) -> CliResult {
+    // Sensitive variables are not in the plan: they are given again, and checked.
+    let given = super::session::load_options(g)?;
+    let resupplied = |vars: &[(String, String)]| -> Vec<(String, String)> {
+        vars.iter().filter(|(k, _)| saved.sensitive_vars.contains_key(k)).cloned().collect()
+    };
     let changed_flags: Vec<&str> = [
-        (!g.vars.is_empty(), "--var"),
+        (given.vars.iter().any(|(k, _)| !saved.sensitive_vars.contains_key(k)), "--var"),
         (!g.var_files.is_empty(), "--var-file"),
         (g.env.is_some(), "--env"),
         (g.region.is_some(), "--region"),
@@ -123,7 +129,8 @@ async fn apply_saved(g: &GlobalArgs, ui: Ui, saved: SavedPlanBody, args: &ApplyA
             "{} cannot be used with a saved plan: it is applied exactly as it was made",
             changed_flags.join(", ")
         ))
-        .hint("make a new plan with those settings: `pgstack plan STACK ... -o PLAN`"));
+        .hint("make a new plan with those settings: `pgstack plan STACK ... -o PLAN`")
+        .hint("only sensitive variables are given again when applying a plan"));
     }
     let recorded = &saved.state;
     if recorded.backend != "local" {
@@ -144,15 +151,25 @@ async fn apply_saved(g: &GlobalArgs, ui: Ui, saved: SavedPlanBody, args: &ApplyA
             .hint("nothing was changed"));
         }
     }
-    let reload = GlobalArgs {
-        vars: saved.vars.iter().map(|(k, v)| format!("{k}={v}")).collect(),
+    let reload =
+        GlobalArgs { region: saved.region.clone(), state: Some(PathBuf::from(&recorded.location)), ..g.clone() };
+    let options = LoadOptions {
+        vars: [saved.vars.clone(), resupplied(&given.vars)].concat(),
         var_files: saved.var_files.clone(),
         env: saved.env.clone(),
-        region: saved.region.clone(),
-        state: Some(PathBuf::from(&recorded.location)),
-        ..g.clone()
+        env_vars: [saved.env_vars.clone(), resupplied(&given.env_vars)].concat(),
+        ..LoadOptions::default()
     };
-    let session = Session::open(&reload, ui, &saved.stack_path.display().to_string())?;
+    let session = Session::open_with(&reload, ui, &saved.stack_path.display().to_string(), options)?;
+    for (name, hash) in &saved.sensitive_vars {
+        if !session.stack.sensitive_vars.get(name).is_some_and(|v| hash.matches(v)) {
+            return Err(CliError::msg(format!(
+                "sensitive variable `{name}` does not have the value the plan was made with"
+            ))
+            .hint(format!("give it again, as when planning: PGSTACK_VAR_{name}=... or --var {name}=..."))
+            .hint("nothing was changed"));
+        }
+    }
     let plan = saved.plan;
     if plan.stack != session.stack.name {
         return Err(CliError::msg(format!(

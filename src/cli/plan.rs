@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use super::session::Session;
 use super::{CliError, CliResult, DriftFormat, GlobalArgs, PlanArgs};
-use crate::plan::saved::{self, SavedPlanBody, StateLocation};
+use crate::plan::saved::{self, SaltedHash, SavedPlanBody, StateLocation};
 use crate::plan::{Action, Plan, PlanOptions};
 use crate::ui::Ui;
 
@@ -39,6 +39,10 @@ pub async fn plan(g: &GlobalArgs, ui: Ui, args: PlanArgs) -> CliResult {
 /// Writes a saved plan (owner-only) that remembers its stack file, variables
 /// and state location. Refuses to overwrite a file the stack reads or the state.
 fn save_plan(g: &GlobalArgs, session: &Session, stack_arg: &str, plan: &Plan, out: &Path) -> Result<(), CliError> {
+    let sensitive = &session.stack.sensitive_vars;
+    let public = |vars: &[(String, String)]| -> Vec<(String, String)> {
+        vars.iter().filter(|(k, _)| !sensitive.contains_key(k)).cloned().collect()
+    };
     let absolute = |p: &Path| std::path::absolute(p).unwrap_or_else(|_| p.to_owned());
     let out_abs = absolute(out);
     let (backend, location) = session.backend.location();
@@ -54,8 +58,9 @@ fn save_plan(g: &GlobalArgs, session: &Session, stack_arg: &str, plan: &Plan, ou
     }
     let body = SavedPlanBody {
         stack_path: absolute(&crate::config::resolve_stack_path(stack_arg)),
-        vars: session.load_options.vars.clone(),
-        sensitive_vars: Default::default(),
+        vars: public(&session.load_options.vars),
+        sensitive_vars: session.stack.sensitive_vars.iter().map(|(k, v)| (k.clone(), SaltedHash::new(v))).collect(),
+        env_vars: public(&session.load_options.env_vars),
         var_files: session.load_options.var_files.iter().map(|p| absolute(p)).collect(),
         env: session.load_options.env.clone(),
         region: g.region.clone(),

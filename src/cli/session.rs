@@ -38,8 +38,24 @@ pub fn load_options(g: &GlobalArgs) -> Result<LoadOptions, CliError> {
                 .ok_or_else(|| CliError::msg(format!("--var `{kv}` is not K=V")).hint("write it as --var name=value"))
         })
         .collect::<Result<_, _>>()?;
-    Ok(LoadOptions { vars, var_files: g.var_files.clone(), env: g.env.clone(), ..LoadOptions::default() })
+    Ok(LoadOptions {
+        vars,
+        var_files: g.var_files.clone(),
+        env: g.env.clone(),
+        env_vars: env_vars(),
+        ..LoadOptions::default()
+    })
 }
+
+/// `PGSTACK_VAR_<name>` variables of this process, as (name, value).
+pub fn env_vars() -> Vec<(String, String)> {
+    std::env::vars_os()
+        .filter_map(|(k, v)| Some((k.into_string().ok()?.strip_prefix(VAR_PREFIX)?.to_owned(), v.into_string().ok()?)))
+        .collect()
+}
+
+/// Environment variables with this prefix set stack variables.
+pub const VAR_PREFIX: &str = "PGSTACK_VAR_";
 
 /// Loads and validates a stack, printing warnings.
 pub fn load(

@@ -33,6 +33,9 @@ pub struct LoadOptions {
     pub var_files: Vec<PathBuf>,
     /// `[env.NAME]` overrides to apply.
     pub env: Option<String>,
+    /// `PGSTACK_VAR_<name>` values from the environment: above `[env.NAME]`,
+    /// below var files and `--var`; undeclared names are ignored.
+    pub env_vars: Vec<(String, String)>,
     /// `--region`: the default region of resources that name none, in place
     /// of `[stack] region` (an AWS region id or a name from `[regions]`).
     pub region: Option<String>,
@@ -96,6 +99,8 @@ pub(super) struct Loader<'r> {
     pub module_stack: Vec<PathBuf>,
     pub resources: BTreeMap<ResourceAddr, ResourceConfig>,
     pub stack: StackInfo,
+    /// Root variables declared `sensitive = true`.
+    pub sensitive: BTreeSet<String>,
 }
 
 impl<'r> Loader<'r> {
@@ -110,6 +115,7 @@ impl<'r> Loader<'r> {
             module_stack: Vec::new(),
             resources: BTreeMap::new(),
             stack: StackInfo::default(),
+            sensitive: BTreeSet::new(),
         }
     }
 
@@ -180,21 +186,44 @@ impl<'r> Loader<'r> {
             outputs,
             root_dir,
             digest: self.digest(&vars, opts.region.as_deref()),
+            sensitive_vars: vars
+                .iter()
+                .filter(|(k, _)| self.sensitive.contains(*k))
+                .map(|(k, v)| (k.clone(), v.to_json().to_string()))
+                .collect(),
         })
     }
 
     /// Final variable values: `[vars]` defaults, then the selected
-    /// `[env.NAME]`, then var files, then `--var`.
+    /// `[env.NAME]`, then `PGSTACK_VAR_*`, then var files, then `--var`.
     fn variables(&mut self, vars: Option<&Entry>, env: Option<&Entry>, opts: &LoadOptions) -> BTreeMap<String, Value> {
         let mut values = BTreeMap::new();
+        let mut declared = BTreeMap::new();
+        // Declared without a value: must be given (sensitive ones only).
+        let mut needed = BTreeMap::new();
         for e in self.table_entries(vars, "vars", "variables like `name = value`") {
             if !valid_name(&e.key) {
                 self.diags.push(invalid_name("variable", &e.key, &e.key_span));
-            } else if self.plain_value(&e.value, "variable values") {
+            } else if !self.plain_value(&e.value, "variable values") {
+            } else if let Some((sensitive, default)) = declaration(&e.value) {
+                if sensitive {
+                    self.sensitive.insert(e.key.clone());
+                }
+                match default {
+                    Some(v) => {
+                        values.insert(e.key.clone(), v.clone());
+                        declared.insert(e.key.clone(), v);
+                    }
+                    None => {
+                        declared.insert(e.key.clone(), Value::Str(String::new()));
+                        needed.insert(e.key.clone(), e.key_span.clone());
+                    }
+                }
+            } else {
                 values.insert(e.key.clone(), e.value.to_value());
+                declared.insert(e.key.clone(), e.value.to_value());
             }
         }
-        let declared = values.clone();
 
         let envs = self.table_entries(env, "env", "environments like [env.prod]");
         for e in &envs {
@@ -227,6 +256,20 @@ impl<'r> Loader<'r> {
             });
         }
 
+        for (key, text) in &opts.env_vars {
+            if let Some(default) = declared.get(key) {
+                match cli_value(default, text) {
+                    Ok(v) => {
+                        values.insert(key.clone(), v);
+                    }
+                    Err(e) => self.diags.push(Diagnostic::error(format!(
+                        "invalid value for `PGSTACK_VAR_{key}`: {}",
+                        self.redacted(key, e)
+                    ))),
+                }
+            }
+        }
+
         for path in &opts.var_files {
             let Some(node) = self.read_file(path, None) else { continue };
             for v in node.as_table().unwrap_or_default() {
@@ -247,10 +290,31 @@ impl<'r> Loader<'r> {
                 Ok(v) => {
                     values.insert(key.clone(), v);
                 }
-                Err(e) => self.diags.push(Diagnostic::error(format!("invalid value for `--var {key}`: {e}"))),
+                Err(e) => self
+                    .diags
+                    .push(Diagnostic::error(format!("invalid value for `--var {key}`: {}", self.redacted(key, e)))),
+            }
+        }
+        for (name, span) in needed {
+            if !values.contains_key(&name) {
+                self.diags.push(
+                    Diagnostic::error(format!("variable `{name}` has no value"))
+                        .at(span)
+                        .hint(format!("set PGSTACK_VAR_{name} in the environment, or pass --var {name}=...")),
+                );
             }
         }
         values
+    }
+
+    /// An error message about variable `key`'s value, with the value left out
+    /// when the variable is sensitive.
+    fn redacted(&self, key: &str, message: String) -> String {
+        if self.sensitive.contains(key) {
+            "the value is not of the variable's type (not shown: sensitive)".into()
+        } else {
+            message
+        }
     }
 
     /// Applies one override `name = value` from an environment or var file.
@@ -518,7 +582,12 @@ impl<'r> Loader<'r> {
         for (k, v) in vars {
             h.update(k.as_bytes());
             h.update(b"=");
-            h.update(v.to_json().to_string().as_bytes());
+            if self.sensitive.contains(k) {
+                // Saved plans check these with salted hashes instead.
+                h.update(b"<sensitive>");
+            } else {
+                h.update(v.to_json().to_string().as_bytes());
+            }
             h.update([0]);
         }
         if let Some(r) = region_flag {
@@ -649,6 +718,17 @@ fn conform(default: &Value, new: Value) -> Result<Value, String> {
         (d, n) if std::mem::discriminant(d) == std::mem::discriminant(&n) => Ok(n),
         (d, n) => Err(format!("expected {}, got {}", d.type_name(), n.type_name())),
     }
+}
+
+/// A variable declared as a table `{ sensitive = BOOL, default = ..., description = "..." }`:
+/// (sensitive, default). Other tables are plain table values.
+fn declaration(node: &Node) -> Option<(bool, Option<Value>)> {
+    let entries = node.as_table()?;
+    let sensitive = entries.iter().find(|e| e.key == "sensitive")?.value.to_value().as_bool()?;
+    if !entries.iter().all(|e| ["sensitive", "default", "description"].contains(&e.key.as_str())) {
+        return None;
+    }
+    Some((sensitive, entries.iter().find(|e| e.key == "default").map(|e| e.value.to_value())))
 }
 
 /// Parses `--var` text to the type of the variable's default: strings as

@@ -27,9 +27,12 @@ pub struct Stack {
     pub outputs: BTreeMap<String, OutputConfig>,
     /// Directory of the stack file; relative paths resolve against it.
     pub root_dir: PathBuf,
-    /// Hash of every source file read and every variable value: a saved plan
-    /// is only applied against the same digest.
+    /// Hash of every source file read and every variable value (sensitive
+    /// ones by name only): a saved plan is only applied against the same digest.
     pub digest: String,
+    /// Final values of the variables declared `sensitive`, as JSON text; kept
+    /// in memory only (saved plans hold salted hashes of them).
+    pub sensitive_vars: BTreeMap<String, String>,
 }
 
 /// One resource instance as configured.

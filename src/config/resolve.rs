@@ -27,6 +27,9 @@ pub(super) struct Cx<'a> {
     /// Set (to the setting's name, e.g. "`for_each`") where the value must be
     /// known at load time: resources and module outputs cannot be referenced.
     pub static_only: Option<&'a str>,
+    /// Sensitive variables may be used here: a write-only attribute or a
+    /// sensitive output, whose values are never stored or shown.
+    pub sensitive_ok: bool,
 }
 
 /// "did you mean" for `name` among `candidates`, or `fallback`.
@@ -114,7 +117,7 @@ impl Loader<'_> {
 
     /// Resolves a setting that must be known at load time (`what` names it).
     pub fn resolve_static(&mut self, scope: &mut Scope, cx: &Cx, node: &Node, what: &str) -> Option<Value> {
-        let cx = Cx { each: cx.each, static_only: Some(what) };
+        let cx = Cx { static_only: Some(what), sensitive_ok: false, ..*cx };
         match self.resolve_node(scope, &cx, node)? {
             Expr::Lit(v) => Some(v),
             _ => self.fail(
@@ -224,6 +227,14 @@ impl Loader<'_> {
                     let names: Vec<&str> = scope.vars.keys().map(String::as_str).collect();
                     return self.fail(suggest(d, name, names, Some(fallback.to_owned())));
                 };
+                if scope.module.is_empty() && self.sensitive.contains(name) && !cx.sensitive_ok {
+                    return self.fail(
+                        Diagnostic::error(format!("`var.{name}` is sensitive and cannot be used here"))
+                            .at(p.span.clone())
+                            .detail("its value would be stored in state and saved plans, or shown in output")
+                            .hint("use it in a write-only attribute or in an output marked `sensitive = true`"),
+                    );
+                }
                 let value = binding.clone()?;
                 self.walk(scope, cx, value, &p.root, &p.steps, 1)
             }
@@ -331,7 +342,7 @@ impl Loader<'_> {
 
     /// An index expression: a string or integer known at load time.
     fn static_key(&mut self, scope: &mut Scope, cx: &Cx, t: &TExpr, at: &Span) -> Option<String> {
-        let cx = Cx { each: cx.each, static_only: Some("an index") };
+        let cx = Cx { static_only: Some("an index"), sensitive_ok: false, ..*cx };
         match self.resolve_t(scope, &cx, t, at)? {
             Expr::Lit(Value::Str(s)) => Some(s),
             Expr::Lit(Value::Int(i)) => Some(i.to_string()),

@@ -348,7 +348,7 @@ impl Loader<'_> {
         let block_addr = ResourceAddr::new(rtype, name).in_module(scope.module.clone());
         let shown = block_addr.to_string();
         let addr = ResourceAddr { key: each.map(|(k, _)| k.clone()), ..block_addr };
-        let cx = Cx { each, static_only: None };
+        let cx = Cx { each, static_only: None, sensitive_ok: false };
         let taggable = schema.is_some_and(|s| s.taggable);
         let mut rc = ResourceConfig {
             addr: addr.clone(),
@@ -408,6 +408,8 @@ impl Loader<'_> {
                 }
                 _ => {
                     // A failed value stays as a placeholder so it is not also reported missing.
+                    let write_only = schema.and_then(|s| s.attr(&e.key)).is_some_and(|a| a.write_only);
+                    let cx = Cx { sensitive_ok: write_only, ..cx };
                     let value = self.resolve_node(scope, &cx, &e.value).unwrap_or(Expr::Lit(Value::Unknown));
                     rc.attrs.insert(e.key.clone(), value);
                     rc.attr_spans.insert(e.key.clone(), e.value.span.clone());
@@ -673,7 +675,7 @@ impl Loader<'_> {
             return self
                 .fail(Diagnostic::error(format!("output `{}` is missing `value`", o.key)).at(o.value.span.clone()));
         };
-        let value = self.resolve_node(scope, &Cx::default(), &v.value)?;
+        let value = self.resolve_node(scope, &Cx { sensitive_ok: sensitive, ..Cx::default() }, &v.value)?;
         Some(OutputConfig { value, description, sensitive, span: o.value.span.clone() })
     }
 }

@@ -59,6 +59,7 @@ fn stack(resources: Vec<(&str, Vec<(&str, Expr)>)>) -> Stack {
         outputs: BTreeMap::new(),
         root_dir: ".".into(),
         digest: "digest".into(),
+        sensitive_vars: BTreeMap::new(),
     }
 }
 

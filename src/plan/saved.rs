@@ -60,6 +60,9 @@ pub struct SavedPlanBody {
     /// asks for them again and checks them against these hashes.
     #[serde(default)]
     pub sensitive_vars: BTreeMap<String, SaltedHash>,
+    /// `PGSTACK_VAR_*` values, sensitive ones left out.
+    #[serde(default)]
+    pub env_vars: Vec<(String, String)>,
     /// `--var-file` paths, absolute.
     pub var_files: Vec<PathBuf>,
     pub env: Option<String>,
@@ -136,6 +139,7 @@ mod tests {
             stack_path: "/work/stacks/prod.toml".into(),
             vars: vec![("env".into(), "prod".into())],
             sensitive_vars: BTreeMap::new(),
+            env_vars: vec![],
             var_files: vec![],
             env: None,
             region: None,

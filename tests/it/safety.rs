@@ -346,3 +346,60 @@ async fn region_flag_is_the_default_for_new_objects_only() {
     assert!(moved.stderr.contains("`vpc.main` exists in us-east-1"), "{}", moved.stderr);
     assert_eq!(vpcs_of_stack(&m, "quickstart").await.len(), 1);
 }
+
+const SENSITIVE_STACK: &str = "[stack]\nname = \"sec\"\nregion = \"us-east-1\"\n\n[vars]\nenv = \"dev\"\ntoken = { sensitive = true, description = \"API token\" }\n\n[output.token]\nvalue = \"${var.token}\"\nsensitive = true\n";
+
+#[test]
+fn sensitive_variables_stay_out_of_plans_state_and_output() {
+    let w = Workdir::new();
+    w.write("sec.toml", SENSITIVE_STACK);
+    let no_aws = vec![("AWS_ENDPOINT_URL".to_owned(), "http://127.0.0.1:9".to_owned())];
+    let missing = w.run(&["validate", "sec.toml"], &no_aws).expect(1);
+    assert!(missing.stderr.contains("variable `token` has no value"), "{}", missing.stderr);
+
+    let secret = "s3cr3t-value-42";
+    let mut with_secret = no_aws.clone();
+    with_secret.push(("PGSTACK_VAR_token".into(), secret.into()));
+    let plan = w.run(&["plan", "sec.toml", "-o", "p.plan", "--var", "env=prod"], &with_secret).expect(0);
+    let json = w.run(&["plan", "sec.toml", "--json"], &with_secret).expect(0);
+    let saved = std::fs::read_to_string(w.path().join("p.plan")).unwrap();
+    for text in [&plan.stdout, &plan.stderr, &json.stdout, &saved] {
+        assert!(!text.contains(secret), "the value leaked: {text}");
+    }
+    assert!(saved.contains("\"token\"") && saved.contains("sha256"), "a salted hash is kept: {saved}");
+
+    // Applying asks for the value again and checks it.
+    let without = w.run(&["apply", "p.plan"], &no_aws).expect(1);
+    assert!(without.stderr.contains("has no value"), "{}", without.stderr);
+    let mut wrong = no_aws.clone();
+    wrong.push(("PGSTACK_VAR_token".into(), "another".into()));
+    let refused = w.run(&["apply", "p.plan"], &wrong).expect(1);
+    assert!(refused.stderr.contains("does not have the value the plan was made with"), "{}", refused.stderr);
+    assert!(!refused.stderr.contains("another"), "{}", refused.stderr);
+    w.run(&["apply", "p.plan", "--var", &format!("token={secret}")], &no_aws).expect(0);
+    let state = std::fs::read_to_string(w.path().join("state/sec.json")).unwrap_or_default();
+    assert!(!state.contains(secret), "{state}");
+
+    // Anywhere else it would be stored or shown: refused at validate.
+    w.write(
+        "sec.toml",
+        &format!(
+            "{SENSITIVE_STACK}\n[vpc.main]\ncidr_block = \"10.0.0.0/16\"\ntags = {{ Token = \"${{var.token}}\" }}\n"
+        ),
+    );
+    let leak = w.run(&["validate", "sec.toml"], &with_secret).expect(1);
+    assert!(leak.stderr.contains("`var.token` is sensitive and cannot be used here"), "{}", leak.stderr);
+    assert!(leak.stderr.contains("sec.toml:15:21"), "points at the use: {}", leak.stderr);
+}
+
+#[test]
+fn broken_stacks_leave_no_files_behind() {
+    let w = Workdir::new();
+    w.write("b.toml", "[stack]\nname = \"b\"\nregion = \"us-east-1\"\n\n[vpc.a]\ncidr_block = 1\n");
+    let no_aws = vec![("AWS_ENDPOINT_URL".to_owned(), "http://127.0.0.1:9".to_owned())];
+    for cmd in ["validate", "graph", "plan", "apply", "drift"] {
+        w.run(&[cmd, "b.toml"], &no_aws).expect(1);
+    }
+    let names: Vec<_> = std::fs::read_dir(w.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert_eq!(names, vec![std::ffi::OsString::from("b.toml")], "no state, lock or backup file");
+}
