@@ -100,6 +100,7 @@ async fn survives_random_faults(example: &str, stack: &str, guarded: &[&str], se
         }
     }
     let context = |what: &str| format!("{example}, seed {seed}: {what}");
+    eprintln!("{}", context("starting"));
 
     let applied = w.run(&["apply", example, "--auto-approve"], &env).expect(0);
     let addresses = state_addresses(&w, stack);
@@ -123,8 +124,9 @@ async fn survives_random_faults(example: &str, stack: &str, guarded: &[&str], se
     assert!(injected.throttled > 0 && injected.server_errors > 0 && injected.lost_replies > 0, "{injected:?}");
 }
 
-/// Seeds for the test suite: three, for runtime. `PGSTACK_FAULT_SEEDS=1,2,...`
-/// overrides them (the 20-seed soak in docs/testing.md).
+/// Seeds for the test suite: three for quickstart, one for the RDS stack, for
+/// runtime. `PGSTACK_FAULT_SEEDS=1,2,...` replaces both (the 20-seed soak in
+/// docs/testing.md).
 fn seeds() -> Vec<u64> {
     match std::env::var("PGSTACK_FAULT_SEEDS") {
         Ok(list) => list.split(',').map(|s| s.trim().parse().expect("PGSTACK_FAULT_SEEDS: numbers")).collect(),
@@ -143,7 +145,10 @@ async fn quickstart_survives_random_faults() {
 async fn an_rds_stack_survives_random_faults() {
     let guarded =
         ["module.postgres.db_instance.primary", "module.postgres.db_instance.replica", "module.postgres.kms_key.db"];
-    survives_random_faults("rds.toml", "rds-example", &guarded, 7).await;
+    let seeds = if std::env::var_os("PGSTACK_FAULT_SEEDS").is_some() { seeds() } else { vec![7] };
+    for seed in seeds {
+        survives_random_faults("rds.toml", "rds-example", &guarded, seed).await;
+    }
 }
 
 async fn count_tagged(m: &MotoGuard, key: &str, value: &str) -> (usize, usize) {

@@ -111,9 +111,11 @@ pub struct LostReply {
 }
 
 /// True for operations that make something new and are not idempotent.
-/// `CreateTags` only sets values and is safe to repeat.
+/// `CreateTags` only sets values and is safe to repeat; a repeated
+/// `CreateAlias` fails with `AlreadyExistsException`, which the KMS provider
+/// resolves by the alias's target.
 pub fn is_create(operation: &str) -> bool {
-    operation != "CreateTags"
+    !matches!(operation, "CreateTags" | "CreateAlias")
         && ["Create", "Run", "Allocate", "Copy", "Generate", "Import", "Restore"]
             .iter()
             .any(|p| operation.starts_with(p))
@@ -408,7 +410,7 @@ mod tests {
     fn creates_are_told_from_other_operations() {
         assert!(is_create("CreateVpc") && is_create("CreateKey") && is_create("CreateDBCluster"));
         assert!(!is_create("DescribeVpcs") && !is_create("ModifyDBCluster") && !is_create("DeleteVpc"));
-        assert!(!is_create("CreateTags"), "setting tags again is harmless");
+        assert!(!is_create("CreateTags") && !is_create("CreateAlias"), "safe to repeat");
     }
 
     #[test]
