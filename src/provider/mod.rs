@@ -99,7 +99,9 @@ pub enum ProviderError {
     /// bad response) or a create's answer leaves open whether it was done.
     #[error("{operation}: {message}")]
     Transport { operation: &'static str, message: String },
-    /// The endpoint could not be reached: nothing was sent.
+    /// The endpoint could not be reached or did not answer in time, after
+    /// the SDK's attempts. From a create it means nothing was sent (a create
+    /// that may have been done is a [`ProviderError::Transport`]).
     #[error("{operation}: {message}")]
     Unreachable { operation: &'static str, message: String },
     /// The resource does not exist.

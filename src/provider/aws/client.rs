@@ -206,7 +206,7 @@ impl ClassifyRetry for LostReplyIsFinal {
     }
 }
 
-/// A request that never reached AWS or never got an answer, in one line.
+/// A request that could not reach AWS or got no answer in time, in one line.
 #[derive(Debug, thiserror::Error)]
 #[error("cannot reach {endpoint}: {cause}")]
 pub struct Unreachable {
