@@ -264,8 +264,36 @@ pub fn guard_refusal(addrs: &[ResourceAddr]) -> CliError {
 
 impl From<crate::engine::refresh::RefreshError> for CliError {
     fn from(e: crate::engine::refresh::RefreshError) -> Self {
-        CliError::msg(e.to_string()).hint("check AWS credentials, region and endpoint (AWS_ENDPOINT_URL)")
+        use crate::engine::refresh::RefreshError as R;
+        use crate::provider::ProviderError as P;
+        let err = CliError::msg(e.to_string());
+        match &e {
+            R::Read { source: P::Unreachable { .. } | P::Transport { .. }, .. } => {
+                err.hint("check the network, region and endpoint (AWS_ENDPOINT_URL)")
+            }
+            R::Read { source: P::Api { code, .. }, .. } if is_auth_error(code) => {
+                err.hint("check AWS credentials and permissions (AWS_PROFILE, --profile)")
+            }
+            _ => err,
+        }
+        .hint("nothing was changed")
     }
+}
+
+/// AWS error codes that mean the caller's credentials or permissions are at fault.
+fn is_auth_error(code: &str) -> bool {
+    [
+        "AccessDenied",
+        "UnauthorizedOperation",
+        "InvalidClientTokenId",
+        "ExpiredToken",
+        "AuthFailure",
+        "UnrecognizedClient",
+        "SignatureDoesNotMatch",
+        "InvalidSignature",
+    ]
+    .iter()
+    .any(|c| code.starts_with(c))
 }
 
 /// The refusal of `--target`s that name nothing in the stack or its state.

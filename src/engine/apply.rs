@@ -21,7 +21,7 @@ use crate::config::{Ref, Stack};
 use crate::failpoint;
 use crate::plan::{Action, Plan, ResourceChange, resolve_ref, unallowed_destroys};
 use crate::provider::aws::AwsFactory;
-use crate::provider::waiter::{Backoff, Poll, wait_for};
+use crate::provider::waiter::{Backoff, Poll, retry_transient, wait_for};
 use crate::provider::{Ctx, Progress, ProviderError, ReadScope, Registry};
 use crate::state::{LiveState, ResourceState, StateError, Status};
 use crate::value::{Attrs, Value};
@@ -301,10 +301,8 @@ impl Applier {
     async fn delete(&self, c: &ResourceChange) -> Result<Option<String>, String> {
         let provider = self.registry.get(&c.rtype).ok_or("unknown resource type")?;
         let id = c.id.clone().ok_or("no id recorded")?;
-        provider
-            .delete(&self.ctx(c, "delete"), &id, c.before.as_ref().unwrap_or(&Attrs::new()))
-            .await
-            .map_err(|e| e.to_string())?;
+        let (ctx, before) = (self.ctx(c, "delete"), c.before.clone().unwrap_or_default());
+        retry_transient(&ctx, "the delete", || provider.delete(&ctx, &id, &before)).await.map_err(|e| e.to_string())?;
         self.live
             .commit(|s| {
                 s.resources.remove(&c.address);
@@ -366,7 +364,9 @@ impl Applier {
                 // What AWS had when planned: the diff was computed against it, so
                 // the provider changes exactly what the plan showed.
                 let prior = c.before.clone().or_else(|| self.state_attrs(&c.address)).unwrap_or_default();
-                let updated = provider.update(&ctx, &id, &prior, &desired).await.map_err(|e| e.to_string())?;
+                let updated = retry_transient(&ctx, "the update", || provider.update(&ctx, &id, &prior, &desired))
+                    .await
+                    .map_err(|e| e.to_string())?;
                 let stored = entry(Status::Ready, Some(id.clone()), self.to_store(c, updated, &desired));
                 self.live
                     .commit(|s| drop(s.resources.insert(c.address.clone(), stored)))
@@ -399,7 +399,7 @@ impl Applier {
             LOST_CREATE_WINDOW,
             Backoff::default(),
             || async {
-                Ok(match provider.find_created(ctx, &c.address).await? {
+                Ok(match retry_transient(ctx, "the lookup", || provider.find_created(ctx, &c.address)).await? {
                     Some(id) => Poll::Ready(id),
                     None => Poll::Pending("not found yet".to_owned()),
                 })
@@ -412,12 +412,14 @@ impl Applier {
             )
         };
         let id = found.map_err(|e| lost(format!("no object with its tags appeared ({e})")))?;
-        let mut read = provider
-            .read_many(ctx, std::slice::from_ref(&id), &ReadScope::All)
-            .await
-            .map_err(|e| lost(e.to_string()))?;
+        let mut read =
+            retry_transient(ctx, "the read", || provider.read_many(ctx, std::slice::from_ref(&id), &ReadScope::All))
+                .await
+                .map_err(|e| lost(e.to_string()))?;
         let existing = read.remove(&id).ok_or_else(|| lost(format!("{id} vanished")))?;
-        provider.update(ctx, &id, &existing, desired).await.map_err(|e| lost(format!("finishing it failed: {e}")))
+        retry_transient(ctx, "the update", || provider.update(ctx, &id, &existing, desired))
+            .await
+            .map_err(|e| lost(format!("finishing it failed: {e}")))
     }
 
     /// Output values from the applied state (sensitive ones are not stored).

@@ -1,5 +1,7 @@
 //! Refresh: read every object in state from AWS, one batched call per
 //! (type, region), and look up interrupted creates by their ownership tags.
+//! Reads that fail transiently (throttling, 5xx, network) are retried with
+//! backoff beyond the SDK's own attempts ([`retry_transient`]).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -11,6 +13,7 @@ use super::{Event, Hook};
 use crate::addr::ResourceAddr;
 use crate::plan::Refreshed;
 use crate::provider::aws::AwsFactory;
+use crate::provider::waiter::retry_transient;
 use crate::provider::{Ctx, ProviderError, ReadScope, Registry};
 use crate::state::{StateFile, Status};
 use crate::value::Attrs;
@@ -57,7 +60,8 @@ pub async fn refresh(
         async move {
             let provider = provider.expect("types were checked above");
             let ids: Vec<String> = members.iter().map(|(_, id)| id.clone()).collect();
-            let found = provider.read_many(&ctx, &ids, &scope).await.map_err(|source| RefreshError::Read {
+            let read = || provider.read_many(&ctx, &ids, &scope);
+            let found = retry_transient(&ctx, "the read", read).await.map_err(|source| RefreshError::Read {
                 rtype: rtype.clone(),
                 region: region.clone(),
                 source,
@@ -79,13 +83,15 @@ pub async fn refresh(
         let provider = registry.get(&rtype).expect("types were checked above");
         let ctx = ctx(&region);
         let err = |source| RefreshError::Read { rtype: rtype.clone(), region: region.clone(), source };
-        let found = match provider.find_created(&ctx, &addr).await.map_err(err)? {
-            Some(id) => provider
-                .read_many(&ctx, std::slice::from_ref(&id), &ReadScope::All)
-                .await
-                .map_err(err)?
-                .remove(&id)
-                .map(|a| (id, a)),
+        let lookup = || provider.find_created(&ctx, &addr);
+        let found = match retry_transient(&ctx, "the lookup", lookup).await.map_err(err)? {
+            Some(id) => retry_transient(&ctx, "the read", || {
+                provider.read_many(&ctx, std::slice::from_ref(&id), &ReadScope::All)
+            })
+            .await
+            .map_err(err)?
+            .remove(&id)
+            .map(|a| (id, a)),
             None => None,
         };
         match found {

@@ -95,9 +95,15 @@ pub enum ProviderError {
     /// AWS answered with an error.
     #[error("{operation}: {code}: {message}")]
     Api { operation: &'static str, code: String, message: String, retryable: bool },
-    /// The request never got a usable answer (connection, timeout, bad response).
+    /// The request never got a usable answer (timeout, dropped connection,
+    /// bad response) or a create's answer leaves open whether it was done.
     #[error("{operation}: {message}")]
     Transport { operation: &'static str, message: String },
+    /// The endpoint could not be reached or did not answer in time, after
+    /// the SDK's attempts. From a create it means nothing was sent (a create
+    /// that may have been done is a [`ProviderError::Transport`]).
+    #[error("{operation}: {message}")]
+    Unreachable { operation: &'static str, message: String },
     /// The resource does not exist.
     #[error("{0} not found")]
     NotFound(String),

@@ -1,14 +1,21 @@
-//! Waiting for AWS to finish: poll with adaptive backoff until an object is
-//! ready (or gone), report progress, and give up after a per-resource timeout.
+//! Waiting and retrying, in one place.
 //!
-//! The first check runs at once (an object that is already available costs
-//! one call and no sleep); later checks back off from about a second by 1.5×
-//! up to a cap. No fixed sleeps.
+//! [`wait_for`] polls until an object is ready (or gone); [`retry`] repeats a
+//! call that failed for a reason that may pass (throttling, a server error, a
+//! dependency still letting go). Both back off from a first pause by a factor
+//! up to a cap, jitter each pause (so parallel callers do not retry in
+//! lockstep), report progress, and give up after a per-resource timeout. The
+//! first attempt runs at once: an object that is already available costs one
+//! call and no sleep. No fixed sleeps.
 
 use std::future::Future;
+use std::hash::{BuildHasher, RandomState};
 use std::time::{Duration, Instant};
 
-use super::{Ctx, ProviderError, Result};
+use super::{Ctx, Progress, ProviderError, Result};
+
+/// How long [`retry_transient`] keeps retrying when the resource sets no timeout.
+pub const DEFAULT_RETRY_BUDGET: Duration = Duration::from_secs(600);
 
 /// One check's answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -18,7 +25,8 @@ pub enum Poll<T> {
     Pending(String),
 }
 
-/// Backoff between checks.
+/// Backoff between attempts: `first`, then times `factor` per attempt up to
+/// `cap`. The pause actually slept is a random point in the upper half of it.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Backoff {
     pub first: Duration,
@@ -33,14 +41,30 @@ impl Default for Backoff {
 }
 
 impl Backoff {
+    /// Pauses for retrying a failed call: quicker at first than polling.
+    pub const RETRY: Backoff = Backoff { first: Duration::from_millis(500), factor: 2.0, cap: Duration::from_secs(20) };
+
     fn next(&self, current: Duration) -> Duration {
         current.mul_f64(self.factor).min(self.cap)
     }
 }
 
+/// `pause` jittered into `[pause/2, pause]`.
+fn jittered(pause: Duration) -> Duration {
+    // RandomState is seeded afresh per instance: enough randomness to spread callers.
+    let r = RandomState::new().hash_one(0u8) >> 11;
+    pause.mul_f64(0.5 + 0.5 * (r as f64 / (1u64 << 53) as f64))
+}
+
+/// Sleeps `pause` jittered, but never past `left`.
+async fn pause_within(pause: Duration, left: Duration) {
+    tokio::time::sleep(jittered(pause).min(left)).await;
+}
+
 /// Polls `check` until it is ready. `what` names the wait for progress lines
 /// ("cluster to become available"); the timeout is the resource's own
-/// (`ctx.timeout`) or `default_timeout`.
+/// (`ctx.timeout`) or `default_timeout`. A check that fails transiently
+/// ([`transient`]) counts as "not yet", within the same timeout.
 pub async fn wait_for<T, F, Fut>(
     ctx: &Ctx,
     what: &str,
@@ -56,22 +80,98 @@ where
     let started = Instant::now();
     let mut delay = backoff.first;
     loop {
-        match check().await? {
-            Poll::Ready(t) => return Ok(t),
-            Poll::Pending(status) => {
-                let elapsed = started.elapsed();
-                if elapsed >= timeout {
-                    return Err(ProviderError::Timeout {
-                        what: format!("{what} (last status: {status})"),
-                        after: elapsed,
-                    });
-                }
-                ctx.progress.report(&format!("waiting for {what} (status: {status})"), elapsed);
-                tokio::time::sleep(delay.min(timeout.saturating_sub(elapsed))).await;
-                delay = backoff.next(delay);
+        let status = match check().await {
+            Ok(Poll::Ready(t)) => return Ok(t),
+            Ok(Poll::Pending(status)) => status,
+            Err(e) => match transient(&e) {
+                Some(reason) if started.elapsed() < timeout => format!("check failed after {reason}"),
+                _ => return Err(e),
+            },
+        };
+        let elapsed = started.elapsed();
+        if elapsed >= timeout {
+            return Err(ProviderError::Timeout { what: format!("{what} (last status: {status})"), after: elapsed });
+        }
+        ctx.progress.report(&format!("waiting for {what} (status: {status})"), elapsed);
+        pause_within(delay, timeout.saturating_sub(elapsed)).await;
+        delay = backoff.next(delay);
+    }
+}
+
+/// How long [`retry`] may keep going, and where it reports.
+#[derive(Clone, Copy)]
+pub struct Budget<'a> {
+    /// Counted from the first failure: a long call that fails late still gets
+    /// its retries.
+    pub limit: Duration,
+    pub backoff: Backoff,
+    pub progress: &'a Progress,
+}
+
+/// Runs `call` until it succeeds or fails with an error `reason` returns
+/// `None` for. Before each retry it reports "retrying WHAT after REASON" and
+/// sleeps (jittered backoff); when the next pause would end past the budget it
+/// returns the last error instead.
+pub async fn retry<T, E, F, Fut>(
+    budget: Budget<'_>,
+    what: &str,
+    reason: impl Fn(&E) -> Option<String>,
+    mut call: F,
+) -> std::result::Result<T, E>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = std::result::Result<T, E>>,
+{
+    let mut first_failure: Option<Instant> = None;
+    let mut pause = budget.backoff.first;
+    loop {
+        let err = match call().await {
+            Ok(t) => return Ok(t),
+            Err(e) => e,
+        };
+        let since = first_failure.get_or_insert_with(Instant::now).elapsed();
+        match reason(&err) {
+            Some(why) if since + pause <= budget.limit => {
+                budget.progress.report(&format!("retrying {what} after {why}"), since);
+                pause_within(pause, budget.limit - since).await;
+                pause = budget.backoff.next(pause);
             }
+            _ => return Err(err),
         }
     }
+}
+
+/// Why an error may pass if the call is repeated: throttling or a server
+/// error. `None` for everything else: AWS refused the request, the object is
+/// missing, a waiter gave up, or there was no answer at all ([`ProviderError::Transport`]:
+/// the SDK has already retried it its full number of attempts, and a network
+/// that stays down should fail in one line, not after the resource's timeout;
+/// a create's lost reply is recovered by the engine instead).
+pub fn transient(err: &ProviderError) -> Option<String> {
+    match err {
+        ProviderError::Api { retryable: true, code, .. } if is_throttling(code) => Some("throttling".to_owned()),
+        ProviderError::Api { retryable: true, code, .. } => Some(format!("a server error ({code})")),
+        _ => None,
+    }
+}
+
+/// True for the error codes AWS services use for throttling.
+pub fn is_throttling(code: &str) -> bool {
+    code.contains("Throttl") || matches!(code, "RequestLimitExceeded" | "SlowDown" | "TooManyRequestsException")
+}
+
+/// Retries an idempotent provider call (a read, an update, a delete) while it
+/// fails [`transient`]ly, until the resource's timeout (`ctx.timeout`) or
+/// [`DEFAULT_RETRY_BUDGET`]. Never for creates: a create that failed may have
+/// happened.
+pub async fn retry_transient<T, F, Fut>(ctx: &Ctx, what: &str, call: F) -> Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T>>,
+{
+    let budget =
+        Budget { limit: ctx.timeout.unwrap_or(DEFAULT_RETRY_BUDGET), backoff: Backoff::RETRY, progress: &ctx.progress };
+    retry(budget, what, transient, call).await
 }
 
 #[cfg(test)]
@@ -128,6 +228,97 @@ mod tests {
         .await
         .unwrap_err();
         assert!(matches!(&err, ProviderError::Timeout { what, .. } if what.contains("deleting")), "{err}");
+    }
+
+    fn throttled() -> ProviderError {
+        ProviderError::Api {
+            operation: "DescribeVpcs",
+            code: "Throttling".into(),
+            message: String::new(),
+            retryable: true,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_throttled_check_counts_as_not_yet() {
+        let mut answers = vec![Ok(Poll::Ready(1)), Err(throttled())];
+        let v = wait_for(&ctx(Arc::default()), "x", Duration::from_secs(5), FAST, || {
+            let next = answers.pop().unwrap();
+            async move { next }
+        })
+        .await;
+        assert_eq!(v.unwrap(), 1);
+    }
+
+    #[tokio::test]
+    async fn retry_repeats_transient_failures_and_reports_them() {
+        let reports = Arc::new(Mutex::new(Vec::new()));
+        let c = ctx(reports.clone());
+        let mut calls = 0;
+        let v = retry(
+            Budget { limit: Duration::from_secs(5), backoff: FAST, progress: &c.progress },
+            "DescribeVpcs",
+            transient,
+            || {
+                calls += 1;
+                let answer = if calls < 3 { Err(throttled()) } else { Ok(calls) };
+                async move { answer }
+            },
+        )
+        .await;
+        assert_eq!(v.unwrap(), 3);
+        assert_eq!(*reports.lock().unwrap(), vec!["retrying DescribeVpcs after throttling"; 2]);
+    }
+
+    #[tokio::test]
+    async fn retry_returns_final_errors_at_once_and_transient_ones_after_the_budget() {
+        let c = ctx(Arc::default());
+        let mut calls = 0;
+        let err = retry_transient(&c, "x", || {
+            calls += 1;
+            async { Err::<(), _>(ProviderError::Invalid("no".into())) }
+        })
+        .await
+        .unwrap_err();
+        assert!(matches!(err, ProviderError::Invalid(_)));
+        assert_eq!(calls, 1);
+
+        let mut calls = 0;
+        let err = retry_transient(&c, "x", || {
+            calls += 1;
+            async { Err::<(), _>(ProviderError::Transport { operation: "DescribeVpcs", message: "refused".into() }) }
+        })
+        .await
+        .unwrap_err();
+        assert!(matches!(err, ProviderError::Transport { .. }));
+        assert_eq!(calls, 1, "the SDK already retried a call without an answer");
+
+        let budget = Budget { limit: Duration::from_millis(20), backoff: FAST, progress: &c.progress };
+        let mut calls = 0;
+        let err = retry(budget, "x", transient, || {
+            calls += 1;
+            async { Err::<(), _>(throttled()) }
+        })
+        .await
+        .unwrap_err();
+        assert!(matches!(err, ProviderError::Api { .. }));
+        assert!(calls >= 2, "retried until the budget ran out: {calls}");
+    }
+
+    #[test]
+    fn jitter_stays_in_the_upper_half() {
+        for _ in 0..100 {
+            let d = jittered(Duration::from_millis(100));
+            assert!(d >= Duration::from_millis(50) && d <= Duration::from_millis(100), "{d:?}");
+        }
+    }
+
+    #[test]
+    fn throttling_codes_of_each_protocol() {
+        for code in ["Throttling", "ThrottlingException", "RequestLimitExceeded", "SlowDown"] {
+            assert!(is_throttling(code), "{code}");
+        }
+        assert!(!is_throttling("InternalError") && !is_throttling("LimitExceededException"));
     }
 
     #[test]

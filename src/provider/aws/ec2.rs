@@ -9,7 +9,7 @@
 
 use std::collections::BTreeMap;
 use std::future::Future;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use aws_sdk_ec2::Client;
 use aws_sdk_ec2::types::{Filter, ResourceType as Ec2ResourceType, Tag, TagSpecification};
@@ -19,7 +19,8 @@ use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use super::{api_error, error_code, tag_changes, tags_of};
 use crate::addr::ResourceAddr;
 use crate::provider::schema::{TAG_ADDRESS, TAG_STACK};
-use crate::provider::{Ctx, Result};
+use crate::provider::waiter::{Backoff, Budget, retry};
+use crate::provider::{Ctx, Progress, Result};
 use crate::value::{Attrs, Value};
 
 /// Most values EC2 accepts in one filter.
@@ -33,9 +34,8 @@ const DEPENDENCY_WAIT: Duration = Duration::from_secs(60);
 /// visible to them.
 const NEW_RESOURCE_WAIT: Duration = Duration::from_secs(15);
 
-/// First and longest pause between attempts.
-const RETRY_FIRST: Duration = Duration::from_millis(500);
-const RETRY_MAX: Duration = Duration::from_secs(8);
+/// Pauses between attempts while waiting out an eventual-consistency error.
+const RETRY_BACKOFF: Backoff = Backoff { first: Duration::from_millis(500), factor: 2.0, cap: Duration::from_secs(8) };
 
 /// EC2 tags from a tag map.
 pub fn ec2_tags(tags: &BTreeMap<String, String>) -> Vec<Tag> {
@@ -166,30 +166,23 @@ pub fn insert_tags(attrs: &mut Attrs, tags: &[Tag]) {
     attrs.insert("tags".into(), Value::from(tag_map(tags)));
 }
 
-/// Runs `call` until it succeeds or fails with an error code for which
-/// `retry` is false, pausing with exponential backoff between attempts; gives
-/// up (returning the last error) when the next pause would pass `budget`.
+/// Retries `call` with [`retry`] for up to `limit` while its error code
+/// satisfies `retry_code`; no progress reports (these waits are short).
 async fn retrying<O, E, R, F, Fut>(
-    budget: Duration,
-    retry: impl Fn(&str) -> bool,
-    mut call: F,
+    operation: &str,
+    limit: Duration,
+    retry_code: impl Fn(&str) -> bool,
+    call: F,
 ) -> std::result::Result<O, SdkError<E, R>>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = std::result::Result<O, SdkError<E, R>>>,
     E: ProvideErrorMetadata,
 {
-    let start = Instant::now();
-    let mut pause = RETRY_FIRST;
-    loop {
-        match call().await {
-            Err(e) if error_code(&e).is_some_and(&retry) && start.elapsed() + pause <= budget => {
-                tokio::time::sleep(pause).await;
-                pause = (pause * 2).min(RETRY_MAX);
-            }
-            done => return done,
-        }
-    }
+    let quiet = Progress::default();
+    let budget = Budget { limit, backoff: RETRY_BACKOFF, progress: &quiet };
+    let reason = |e: &SdkError<E, R>| error_code(e).filter(|c| retry_code(c)).map(str::to_owned);
+    retry(budget, operation, reason, call).await
 }
 
 fn is_not_found(code: &str) -> bool {
@@ -204,9 +197,9 @@ where
     F: FnMut() -> Fut,
     Fut: Future<Output = std::result::Result<O, SdkError<E, R>>>,
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-    R: std::fmt::Debug,
+    R: super::RawResponse,
 {
-    match retrying(DEPENDENCY_WAIT, |code| code == "DependencyViolation", call).await {
+    match retrying(operation, DEPENDENCY_WAIT, |code| code == "DependencyViolation", call).await {
         Ok(_) => Ok(()),
         Err(e) if error_code(&e).is_some_and(is_not_found) => Ok(()),
         Err(e) => Err(api_error(operation, e)),
@@ -221,10 +214,10 @@ where
     F: FnMut() -> Fut,
     Fut: Future<Output = std::result::Result<O, SdkError<E, R>>>,
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-    R: std::fmt::Debug,
+    R: super::RawResponse,
 {
     let budget = if just_created { NEW_RESOURCE_WAIT } else { Duration::ZERO };
-    retrying(budget, is_not_found, call).await.map_err(|e| api_error(operation, e))
+    retrying(operation, budget, is_not_found, call).await.map_err(|e| api_error(operation, e))
 }
 
 #[cfg(test)]

@@ -19,13 +19,13 @@ pub mod vpc;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use aws_smithy_runtime_api::client::result::SdkError;
-use aws_smithy_types::error::display::DisplayErrorContext;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
 pub use client::{AwsFactory, AwsOptions, CallCounter};
 
-use super::{ProviderError, ResourceType};
+use super::{ProviderError, ResourceType, waiter};
 use crate::value::{Attrs, Value};
 
 /// Every AWS resource type, for the registry.
@@ -51,20 +51,97 @@ pub const DEFAULT_DESCRIPTION: &str = "Managed by pgstack";
 /// fast refresh without tripping API rate limits.
 pub const PER_RESOURCE_CONCURRENCY: usize = 8;
 
-/// Maps an SDK error to a [`ProviderError`], keeping AWS's error code.
+/// What [`api_error`] reads of a raw HTTP response.
+pub trait RawResponse: std::fmt::Debug + 'static {
+    fn status(&self) -> u16;
+    /// The body, when it is in memory.
+    fn body_bytes(&self) -> Option<&[u8]>;
+}
+
+impl RawResponse for HttpResponse {
+    fn status(&self) -> u16 {
+        self.status().as_u16()
+    }
+    fn body_bytes(&self) -> Option<&[u8]> {
+        self.body().bytes()
+    }
+}
+
+/// Most characters of a raw error body quoted in a message.
+const RAW_BODY_LIMIT: usize = 300;
+
+/// Maps an SDK error to a [`ProviderError`], keeping AWS's error code and
+/// message. An answer the SDK could not parse into a code shows its HTTP
+/// status and the start of its body; a request that got no answer shows one
+/// plain line (the [`client`] interceptors put it there).
 pub fn api_error<E, R>(operation: &'static str, err: SdkError<E, R>) -> ProviderError
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-    R: std::fmt::Debug,
+    R: RawResponse,
 {
     match &err {
         SdkError::ServiceError(se) => {
             let e = se.err();
-            let code = e.code().unwrap_or("Unknown").to_owned();
-            let retryable = code.contains("Throttl") || code == "RequestLimitExceeded";
-            ProviderError::Api { operation, code, message: e.message().unwrap_or_default().to_owned(), retryable }
+            let status = se.raw().status();
+            let (code, message) = match e.code() {
+                Some(code) => (code.to_owned(), e.message().unwrap_or_default().to_owned()),
+                None => (format!("HTTP {status}"), e.message().map_or_else(|| body_text(se.raw()), str::to_owned)),
+            };
+            let retryable = waiter::is_throttling(&code) || status >= 500;
+            ProviderError::Api { operation, code, message, retryable }
         }
-        _ => ProviderError::Transport { operation, message: DisplayErrorContext(&err).to_string() },
+        _ if find::<client::Unreachable>(&err).is_some() => {
+            ProviderError::Unreachable { operation, message: transport_message(&err) }
+        }
+        _ => ProviderError::Transport { operation, message: transport_message(&err) },
+    }
+}
+
+/// The first error of type `T` in the chain of `err`.
+fn find<'a, T: std::error::Error + 'static>(err: &'a (dyn std::error::Error + 'static)) -> Option<&'a T> {
+    let mut e = Some(err);
+    while let Some(cur) = e {
+        if let Some(t) = cur.downcast_ref::<T>() {
+            return Some(t);
+        }
+        e = cur.source();
+    }
+    None
+}
+
+/// The text of a raw body, tags stripped and whitespace collapsed, truncated.
+fn body_text(raw: &impl RawResponse) -> String {
+    let bytes = raw.body_bytes().unwrap_or_default();
+    let text = String::from_utf8_lossy(bytes);
+    let mut out = String::new();
+    let mut in_tag = false;
+    for c in text.chars() {
+        match c {
+            '<' => in_tag = true,
+            '>' => {
+                in_tag = false;
+                out.push(' ');
+            }
+            _ if in_tag => {}
+            c if c.is_whitespace() => out.push(' '),
+            c => out.push(c),
+        }
+    }
+    let text = out.split_whitespace().collect::<Vec<_>>().join(" ");
+    match text.char_indices().nth(RAW_BODY_LIMIT) {
+        Some((cut, _)) => format!("{}...", &text[..cut]),
+        None if text.is_empty() => "(empty body)".to_owned(),
+        None => text,
+    }
+}
+
+/// One line for an error without an AWS answer: pgstack's own message when
+/// an interceptor left one, otherwise the innermost cause.
+fn transport_message(err: &(dyn std::error::Error + 'static)) -> String {
+    match (find::<client::Unreachable>(err), find::<client::LostReply>(err)) {
+        (Some(e), _) => e.to_string(),
+        (None, Some(e)) => e.to_string(),
+        (None, None) => client::plain_cause(err),
     }
 }
 
@@ -113,6 +190,47 @@ pub fn get_i64(attrs: &Attrs, name: &str) -> Option<i64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    use aws_sdk_ec2::operation::create_vpc::CreateVpcError;
+    use aws_smithy_runtime_api::http::StatusCode;
+    use aws_smithy_types::body::SdkBody;
+    use aws_smithy_types::error::ErrorMetadata;
+
+    fn service_error(status: u16, meta: ErrorMetadata, body: &str) -> SdkError<CreateVpcError, HttpResponse> {
+        let response = HttpResponse::new(StatusCode::try_from(status).unwrap(), SdkBody::from(body));
+        SdkError::service_error(CreateVpcError::generic(meta), response)
+    }
+
+    #[test]
+    fn api_errors_keep_code_and_message_and_tell_retryable_ones() {
+        let meta = ErrorMetadata::builder().code("InvalidVpc.Range").message("The CIDR is invalid.").build();
+        let e = api_error("CreateVpc", service_error(400, meta, ""));
+        assert_eq!(e.to_string(), "CreateVpc: InvalidVpc.Range: The CIDR is invalid.");
+        assert!(matches!(e, ProviderError::Api { retryable: false, .. }));
+        let throttled = ErrorMetadata::builder().code("RequestLimitExceeded").build();
+        assert!(matches!(
+            api_error("CreateVpc", service_error(503, throttled, "")),
+            ProviderError::Api { retryable: true, .. }
+        ));
+        let internal = ErrorMetadata::builder().code("InternalError").build();
+        assert!(matches!(
+            api_error("CreateVpc", service_error(500, internal, "")),
+            ProviderError::Api { retryable: true, .. }
+        ));
+    }
+
+    #[test]
+    fn an_answer_without_a_code_shows_status_and_body_text() {
+        let body = "<html><body><h1>Internal Server Error</h1>\n<p>boom</p></body></html>";
+        let e = api_error("CreateVpc", service_error(500, ErrorMetadata::builder().build(), body));
+        assert_eq!(e.to_string(), "CreateVpc: HTTP 500: Internal Server Error boom");
+        let e = api_error("CreateVpc", service_error(404, ErrorMetadata::builder().build(), ""));
+        assert_eq!(e.to_string(), "CreateVpc: HTTP 404: (empty body)");
+        let long = "x".repeat(1000);
+        let e = api_error("CreateVpc", service_error(502, ErrorMetadata::builder().build(), &long));
+        assert!(e.to_string().ends_with("..."), "{e}");
+        assert!(e.to_string().len() < 400, "{e}");
+    }
 
     #[test]
     fn tag_changes_sets_and_removes() {

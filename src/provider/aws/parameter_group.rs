@@ -159,7 +159,7 @@ pub trait ParameterGroupApi: Send + Sync {
 pub fn rds_error<E, R>(operation: &'static str, err: SdkError<E, R>) -> ProviderError
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-    R: std::fmt::Debug,
+    R: super::RawResponse,
 {
     if is_not_found(&err) {
         ProviderError::NotFound(format!(

@@ -40,7 +40,8 @@ use super::ec2::{
 use super::{DEFAULT_DESCRIPTION, api_error, get_str};
 use crate::addr::ResourceAddr;
 use crate::provider::schema::{Attr, AttrType, Default, Kind, Schema};
-use crate::provider::{Ctx, ProviderError, ReadScope, ResourceType, Result};
+use crate::provider::waiter::{Backoff, Budget, retry};
+use crate::provider::{Ctx, Progress, ProviderError, ReadScope, ResourceType, Result};
 use crate::value::{Attrs, Value};
 
 static RULE_FIELDS: [Attr; 9] = [
@@ -76,9 +77,9 @@ static SCHEMA: Schema = Schema {
     taggable: true,
 };
 
-/// How many times create and update look for their own group in
+/// How long create and update look for their own group in
 /// DescribeSecurityGroups (EC2 reads are eventually consistent).
-const READ_AFTER_WRITE_TRIES: u32 = 6;
+const READ_AFTER_WRITE_WAIT: Duration = Duration::from_secs(8);
 
 /// The `security_group` resource type.
 pub struct SecurityGroup;
@@ -388,24 +389,54 @@ async fn describe_groups(client: &Client, region: &str, ids: &[String]) -> Resul
     Ok(groups.iter().filter_map(|g| group_attrs(g, region)).collect())
 }
 
-/// Reads a group this run just wrote, waiting briefly (about 8 s in all) for
-/// it to show up.
+/// Reads a group this run just wrote, waiting briefly
+/// ([`READ_AFTER_WRITE_WAIT`]) for it to show up.
 async fn read_own_write(client: &Client, region: &str, id: &str) -> Result<Attrs> {
-    let mut pause = Duration::from_millis(250);
-    for attempt in 1..=READ_AFTER_WRITE_TRIES {
-        if let Some(attrs) = describe_groups(client, region, &[id.to_owned()]).await?.remove(id) {
-            return Ok(attrs);
-        }
-        if attempt < READ_AFTER_WRITE_TRIES {
-            tokio::time::sleep(pause).await;
-            pause *= 2;
-        }
-    }
-    Err(ProviderError::NotFound(format!("security group {id}")))
+    let quiet = Progress::default();
+    let backoff = Backoff { first: Duration::from_millis(250), factor: 2.0, cap: Duration::from_secs(4) };
+    let budget = Budget { limit: READ_AFTER_WRITE_WAIT, backoff, progress: &quiet };
+    let not_found = |e: &ProviderError| matches!(e, ProviderError::NotFound(_)).then(|| "not found".to_owned());
+    retry(budget, "reading the new group", not_found, || async {
+        describe_groups(client, region, &[id.to_owned()])
+            .await?
+            .remove(id)
+            .ok_or_else(|| ProviderError::NotFound(format!("security group {id}")))
+    })
+    .await
 }
 
-/// Sends one rule operation for `dir`; nothing when `rules` is empty.
+/// Sends one rule operation for `dir`; nothing when `rules` is empty. A
+/// repeated call that AWS had already carried out (the SDK retries a 5xx that
+/// came after the work) fails as a whole with "rule already exists" (or "not
+/// found", for a revoke); then each rule is sent on its own, and those
+/// answers count as done.
 async fn send_rules(client: &Client, id: &str, dir: Direction, op: RuleOp, rules: &[Rule]) -> Result<()> {
+    match send_rules_once(client, id, dir, op, rules).await {
+        Err(e) if already_done(op, &e) && rules.len() > 1 => {
+            for rule in rules {
+                match send_rules_once(client, id, dir, op, std::slice::from_ref(rule)).await {
+                    Err(e) if already_done(op, &e) => {}
+                    other => other?,
+                }
+            }
+            Ok(())
+        }
+        Err(e) if already_done(op, &e) => Ok(()),
+        other => other,
+    }
+}
+
+/// True when `err` says the rule operation `op` had nothing left to do.
+fn already_done(op: RuleOp, err: &ProviderError) -> bool {
+    let ProviderError::Api { code, .. } = err else { return false };
+    matches!(
+        (op, code.as_str()),
+        (RuleOp::Authorize, "InvalidPermission.Duplicate") | (RuleOp::Revoke, "InvalidPermission.NotFound")
+    )
+}
+
+/// One call of [`send_rules`].
+async fn send_rules_once(client: &Client, id: &str, dir: Direction, op: RuleOp, rules: &[Rule]) -> Result<()> {
     if rules.is_empty() {
         return Ok(());
     }

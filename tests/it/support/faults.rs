@@ -1,7 +1,13 @@
-//! A fault-injecting HTTP proxy in front of moto: per AWS operation it can
-//! delay a request, answer 503 instead of forwarding, or forward the request
-//! and then drop the connection without a reply (a create that happened but
-//! whose answer was lost). Loopback only; one thread per connection.
+//! A fault-injecting HTTP proxy in front of moto. Scripted faults hit named
+//! operations: delay a request, answer 503 instead of forwarding, or forward
+//! the request and then drop the connection without a reply (a create that
+//! happened but whose answer was lost). Random faults ([`Rates`]) hit any
+//! request, drawn from a seeded generator: throttle it (HTTP 400 with the
+//! service's own throttling error, never forwarded), answer 500 InternalError
+//! after forwarding (the work is done), or lose the reply. The sequence of
+//! draws is fixed by the seed; which request gets which draw can vary with
+//! thread scheduling when calls run in parallel. Loopback only; one thread per
+//! connection.
 
 use std::collections::VecDeque;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -18,6 +24,37 @@ pub enum Fault {
     ServiceUnavailable,
     /// Forward it after a pause.
     Delay(Duration),
+    /// Answer 400 with the service's throttling error without forwarding.
+    Throttle,
+    /// Forward it, then answer 500 with the service's internal error.
+    InternalError,
+}
+
+/// Shares of requests that get each random fault (each in 0..1, summing to at most 1).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Rates {
+    /// Answered 400 with the service's throttling error, not forwarded.
+    pub throttle: f64,
+    /// Forwarded, then answered 500 with the service's internal error.
+    pub server_error: f64,
+    /// Forwarded, then the connection is closed without an answer.
+    pub lost_reply: f64,
+}
+
+/// A random fault drawn for one request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Drawn {
+    Throttle,
+    ServerError,
+    Lost,
+}
+
+/// How many random faults of each kind were injected.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Injected {
+    pub throttled: usize,
+    pub server_errors: usize,
+    pub lost_replies: usize,
 }
 
 #[derive(Default)]
@@ -25,6 +62,45 @@ struct Rules {
     pending: VecDeque<(String, Fault)>,
     /// Operations seen, in order.
     seen: Vec<String>,
+    rates: Rates,
+    /// splitmix64 state.
+    seed: u64,
+    injected: Injected,
+}
+
+impl Rules {
+    /// The next number in 0..1 from the seeded generator (splitmix64).
+    fn next_unit(&mut self) -> f64 {
+        self.seed = self.seed.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.seed;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        (z ^ (z >> 31)) as f64 / u64::MAX as f64
+    }
+
+    fn draw(&mut self) -> Option<Drawn> {
+        let r = self.rates;
+        if r.throttle + r.server_error + r.lost_reply <= 0.0 {
+            return None;
+        }
+        let x = self.next_unit();
+        let drawn = if x < r.throttle {
+            Drawn::Throttle
+        } else if x < r.throttle + r.server_error {
+            Drawn::ServerError
+        } else if x < r.throttle + r.server_error + r.lost_reply {
+            Drawn::Lost
+        } else {
+            return None;
+        };
+        let i = &mut self.injected;
+        *match drawn {
+            Drawn::Throttle => &mut i.throttled,
+            Drawn::ServerError => &mut i.server_errors,
+            Drawn::Lost => &mut i.lost_replies,
+        } += 1;
+        Some(drawn)
+    }
 }
 
 /// The proxy; lives until the test process exits.
@@ -64,6 +140,19 @@ impl FaultProxy {
     /// How many requests for `operation` went through the proxy.
     pub fn seen(&self, operation: &str) -> usize {
         self.rules.lock().unwrap().seen.iter().filter(|o| *o == operation).count()
+    }
+
+    /// From now on, gives every request a random fault at `rates`, drawn from
+    /// a generator seeded with `seed`. Scripted faults ([`Self::inject`]) come first.
+    pub fn randomize(&self, rates: Rates, seed: u64) {
+        let mut r = self.rules.lock().unwrap();
+        r.rates = rates;
+        r.seed = seed;
+    }
+
+    /// Random faults injected so far.
+    pub fn injected(&self) -> Injected {
+        self.rules.lock().unwrap().injected
     }
 
     /// Injected faults not used yet.
@@ -117,12 +206,75 @@ fn read_message(reader: &mut BufReader<TcpStream>) -> Option<Message> {
     Some(Message { head, body })
 }
 
+/// A header's value.
+fn header<'a>(m: &'a Message, name: &str) -> Option<&'a str> {
+    m.head.lines().find_map(|l| {
+        let (k, v) = l.split_once(':')?;
+        k.trim().eq_ignore_ascii_case(name).then(|| v.trim())
+    })
+}
+
+/// The signing name of the service (`ec2`, `rds`, `kms`, `tagging`, ...), from
+/// the credential scope of the SigV4 `Authorization` header.
+fn service(m: &Message) -> String {
+    header(m, "authorization")
+        .and_then(|a| a.split("Credential=").nth(1))
+        .and_then(|c| c.split('/').nth(3))
+        .unwrap_or("")
+        .to_owned()
+}
+
+/// A complete HTTP answer with `status` and `body`.
+fn answer(status: &str, content_type: &str, body: &str) -> String {
+    format!("HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n\r\n{body}", body.len())
+}
+
+/// The error `service` answers in its own protocol: `code` with `message`.
+fn service_error(m: &Message, status: &str, code: &str, message: &str) -> String {
+    if header(m, "x-amz-target").is_some() {
+        // awsJson 1.0/1.1 (KMS, Resource Groups Tagging).
+        let body = format!(r#"{{"__type":"{code}","message":"{message}"}}"#);
+        return answer(status, "application/x-amz-json-1.1", &body);
+    }
+    let body = if service(m) == "ec2" {
+        format!(
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response><Errors><Error><Code>{code}</Code>\
+             <Message>{message}</Message></Error></Errors><RequestID>fault-proxy</RequestID></Response>"
+        )
+    } else {
+        // awsQuery (RDS, STS, IAM, SNS).
+        format!(
+            "<ErrorResponse><Error><Type>Sender</Type><Code>{code}</Code><Message>{message}</Message></Error>\
+             <RequestId>fault-proxy</RequestId></ErrorResponse>"
+        )
+    };
+    answer(status, "text/xml", &body)
+}
+
+/// The service's throttling error, HTTP 400.
+fn throttling(m: &Message) -> String {
+    let code = match (service(m).as_str(), header(m, "x-amz-target").is_some()) {
+        ("ec2", _) => "RequestLimitExceeded",
+        (_, true) => "ThrottlingException",
+        _ => "Throttling",
+    };
+    service_error(m, "400 Bad Request", code, "Rate exceeded")
+}
+
+/// The service's internal error, HTTP 500.
+fn internal_error(m: &Message) -> String {
+    let code = match (service(m).as_str(), header(m, "x-amz-target").is_some()) {
+        ("ec2", _) => "InternalError",
+        ("kms", _) => "KMSInternalException",
+        (_, true) => "InternalServiceException",
+        _ => "InternalFailure",
+    };
+    service_error(m, "500 Internal Server Error", code, "An internal error has occurred")
+}
+
 /// `X-Amz-Target` suffix (JSON protocols) or `Action=` (Query protocols).
 fn operation(m: &Message) -> String {
-    let target = m.head.lines().find_map(|l| {
-        let (k, v) = l.split_once(':')?;
-        k.trim().eq_ignore_ascii_case("x-amz-target").then(|| v.trim().rsplit('.').next().unwrap_or("").to_owned())
-    });
+    let target = header(m, "x-amz-target").map(|t| t.rsplit('.').next().unwrap_or("").to_owned());
     target.unwrap_or_else(|| {
         String::from_utf8_lossy(&m.body).split('&').find_map(|kv| kv.strip_prefix("Action=")).unwrap_or("").to_owned()
     })
@@ -134,12 +286,23 @@ fn serve(client: TcpStream, upstream: u16, rules: &Mutex<Rules>) {
     let mut reader = BufReader::new(client);
     while let Some(request) = read_message(&mut reader) {
         let op = operation(&request);
-        let fault = {
+        let (fault, drawn) = {
             let mut r = rules.lock().unwrap();
             r.seen.push(op.clone());
             let hit = r.pending.iter().position(|(o, _)| *o == op);
-            hit.and_then(|i| r.pending.remove(i)).map(|(_, f)| f)
+            match hit.and_then(|i| r.pending.remove(i)).map(|(_, f)| f) {
+                Some(Fault::Throttle) => (None, Some(Drawn::Throttle)),
+                Some(Fault::InternalError) => (None, Some(Drawn::ServerError)),
+                Some(f) => (Some(f), None),
+                None => (None, r.draw()),
+            }
         };
+        if drawn == Some(Drawn::Throttle) {
+            if writer.write_all(throttling(&request).as_bytes()).is_err() {
+                return;
+            }
+            continue;
+        }
         match fault {
             Some(Fault::ServiceUnavailable) => {
                 let answer = "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\n\r\n";
@@ -152,10 +315,15 @@ fn serve(client: TcpStream, upstream: u16, rules: &Mutex<Rules>) {
             _ => {}
         }
         let Some(response) = forward(&request, upstream) else { return };
-        if fault == Some(Fault::DropReply) {
+        if fault == Some(Fault::DropReply) || drawn == Some(Drawn::Lost) {
             return; // the request happened; the answer never arrives
         }
-        if writer.write_all(response.head.as_bytes()).and_then(|()| writer.write_all(&response.body)).is_err() {
+        let sent = if drawn == Some(Drawn::ServerError) {
+            writer.write_all(internal_error(&request).as_bytes())
+        } else {
+            writer.write_all(response.head.as_bytes()).and_then(|()| writer.write_all(&response.body))
+        };
+        if sent.is_err() {
             return;
         }
     }
