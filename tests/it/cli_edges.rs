@@ -205,10 +205,19 @@ fn input_cannot_inject_terminal_escapes() {
         "[stack]\nname = \"evil\"\nregion = \"us-east-1\"\n\n[vpc.main]\ncidr_block = \"10.9.0.0/16\"\n\
          tags = { Evil = \"\\u001b[31mred\\u0007\", Pipe = \"a|b`c\" }\n",
     );
+    // AWS refuses control characters in tags: so does validate, and its message is escaped too.
+    let run = w.run(&["plan", "evil.toml", "--refresh=false"], &no_aws()).expect(1);
+    assert_no_controls("diagnostics", &run.stderr);
+    assert!(run.stderr.contains(r#""\u{1b}[31mred\u{7}""#), "{}", run.stderr);
+    // Where AWS takes them (a key's description), the plan prints them escaped.
+    w.write(
+        "evil.toml",
+        "[stack]\nname = \"evil\"\nregion = \"us-east-1\"\n\n[kms_key.k]\n\
+         description = \"\\u001b[31mred\\u0007 a|b`c\"\n",
+    );
     let run = w.run(&["plan", "evil.toml", "--refresh=false"], &no_aws()).expect(0);
     assert_no_controls("plan", &run.stdout);
-    assert!(run.stdout.contains(r#""\u{1b}[31mred\u{7}""#), "{}", run.stdout);
-    assert!(run.stdout.contains(r#""a|b`c""#), "{}", run.stdout);
+    assert!(run.stdout.contains(r#""\u{1b}[31mred\u{7} a|b`c""#), "{}", run.stdout);
 
     // A raw ESC in a broken line of the stack: the snippet is escaped, the caret still under the error.
     w.write("broken.toml", "[stack]\nname = \"x\"\nregion = \"us-east-1\"\n\n[vpc.main]\ncidr_block = \x1b[2J 10\n");

@@ -403,3 +403,31 @@ fn broken_stacks_leave_no_files_behind() {
     let names: Vec<_> = std::fs::read_dir(w.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
     assert_eq!(names, vec![std::ffi::OsString::from("b.toml")], "no state, lock or backup file");
 }
+
+/// The new refusals as users read them (no AWS needed for any of them).
+#[test]
+fn refusal_messages() {
+    let w = Workdir::new();
+    quickstart(&w);
+    let no_aws = vec![("AWS_ENDPOINT_URL".to_owned(), "http://127.0.0.1:9".to_owned())];
+    std::fs::create_dir_all(w.path().join("state")).unwrap();
+
+    let mut other = pgstack::state::StateFile::new("billing");
+    other.serial = 3;
+    w.write("state/billing.json", &other.to_json().unwrap());
+    let wrong = w.run(&["plan", "quickstart.toml", "--state", "state/billing.json"], &no_aws).expect(1);
+    insta::assert_snapshot!("wrong_stack", wrong.stderr);
+
+    w.write("state/quickstart.json", "{\"version\": 1, \"serial\": ");
+    let corrupt = w.run(&["plan", "quickstart.toml"], &no_aws).expect(1);
+    insta::assert_snapshot!("corrupt_state", corrupt.stderr);
+    std::fs::remove_file(w.path().join("state/quickstart.json")).unwrap();
+
+    w.run(&["plan", "quickstart.toml", "-o", "p.plan"], &no_aws).expect(0);
+    let text = std::fs::read_to_string(w.path().join("p.plan")).unwrap();
+    w.write("edited.plan", &text.replacen("\"create\"", "\"delete\"", 1));
+    let edited = w.run(&["apply", "edited.plan"], &no_aws).expect(1);
+    insta::assert_snapshot!("edited_plan", edited.stderr);
+    let flags = w.run(&["apply", "p.plan", "--region", "us-west-2", "--target", "vpc.main"], &no_aws).expect(1);
+    insta::assert_snapshot!("saved_plan_flags", flags.stderr);
+}
