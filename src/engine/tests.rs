@@ -104,34 +104,26 @@ impl Env {
         plan::build(stack, &self.registry, &refreshed, &PlanOptions { targets: vec![], destroy }).unwrap()
     }
 
-    async fn apply(&self, stack: &Stack, p: &plan::Plan, parallelism: usize) -> super::apply::ApplyReport {
-        let live = Arc::new(LiveState::new(self.state().await, self.backend.clone()));
-        let applier = Applier {
+    async fn applier(&self, stack: &Stack, parallelism: usize) -> Applier {
+        Applier {
             stack: Arc::new(stack.clone()),
             registry: self.registry.clone(),
             aws: Arc::new(AwsFactory::new(AwsOptions::default())),
-            live,
+            live: Arc::new(LiveState::new(self.state().await, self.backend.clone())),
             hook: Arc::new(super::Silent),
             parallelism,
             cancel: Arc::default(),
             allow_destroy: self.allow.clone(),
-        };
-        applier.apply(p).await.unwrap()
+        }
+    }
+
+    async fn apply(&self, stack: &Stack, p: &plan::Plan, parallelism: usize) -> super::apply::ApplyReport {
+        self.applier(stack, parallelism).await.apply(p).await.unwrap()
     }
 
     /// Applies `p` expecting the data-loss guard to refuse it.
     async fn apply_refused(&self, stack: &Stack, p: &plan::Plan) -> Vec<ResourceAddr> {
-        let live = Arc::new(LiveState::new(self.state().await, self.backend.clone()));
-        let applier = Applier {
-            stack: Arc::new(stack.clone()),
-            registry: self.registry.clone(),
-            aws: Arc::new(AwsFactory::new(AwsOptions::default())),
-            live,
-            hook: Arc::new(super::Silent),
-            parallelism: 4,
-            cancel: Arc::default(),
-            allow_destroy: self.allow.clone(),
-        };
+        let applier = self.applier(stack, 4).await;
         match applier.apply(p).await {
             Err(super::apply::ApplyError::Guarded(addrs)) => addrs,
             other => panic!("expected the guard to refuse, got {:?}", other.map(|r| r.ok())),

@@ -3,8 +3,6 @@
 //! apply, and random faults at fixed rates under which whole runs succeed.
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader};
-use std::process::Stdio;
 use std::time::Duration;
 
 use aws_sdk_ec2::types::Filter;
@@ -243,26 +241,7 @@ async fn ctrl_c_lets_running_calls_finish_saves_state_and_a_rerun_completes() {
     w.copy("examples/quickstart.toml", "quickstart.toml");
     // Subnets take a while; the interrupt arrives while they are being created.
     proxy.inject("CreateSubnet", Fault::Delay(Duration::from_millis(1500)), 2);
-    let mut child = w
-        .command(&["apply", "quickstart.toml", "--auto-approve", "--parallelism", "2"], &through(&m, &proxy, "3"))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stderr = BufReader::new(child.stderr.take().unwrap());
-    let mut seen = String::new();
-    while !seen.contains("subnet.db") {
-        let mut line = String::new();
-        assert!(stderr.read_line(&mut line).unwrap() > 0, "apply ended early:\n{seen}");
-        seen.push_str(&line);
-    }
-    let pid = child.id().to_string();
-    assert!(std::process::Command::new("kill").args(["-INT", &pid]).status().unwrap().success());
-    let mut rest = String::new();
-    std::io::Read::read_to_string(&mut stderr, &mut rest).unwrap();
-    let out = child.wait_with_output().unwrap();
-    let run =
-        Run { code: out.status.code(), stdout: String::from_utf8_lossy(&out.stdout).into(), stderr: seen + &rest };
+    let run = w.apply_interrupted(&through(&m, &proxy, "3"), &["INT"]);
     let run = run.expect(1);
     assert!(run.stderr.contains("Interrupt received"), "{}", run.stderr);
     assert!(run.stderr.contains("not started (interrupted)"), "{}", run.stderr);

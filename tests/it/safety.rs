@@ -2,8 +2,6 @@
 //! plans, unwritable state, signals, and refresh results that must be kept.
 //! Each test shows with the SDK that a refusal changed nothing in AWS.
 
-use std::io::{BufRead, BufReader};
-use std::process::Stdio;
 use std::time::Duration;
 
 use aws_sdk_ec2::types::Filter;
@@ -245,33 +243,6 @@ async fn a_corrupt_state_names_the_file_and_its_backup() {
     assert!(run.stderr.contains("no stack given"), "{}", run.stderr);
 }
 
-/// Starts an apply whose subnet creates are slow, waits until they run, and
-/// sends `signals` (with a pause between them). Returns the finished run.
-fn apply_interrupted(w: &Workdir, env: &[(String, String)], signals: &[&str]) -> Run {
-    let mut child = w
-        .command(&["apply", "quickstart.toml", "--auto-approve", "--parallelism", "2"], env)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stderr = BufReader::new(child.stderr.take().unwrap());
-    let mut seen = String::new();
-    while !seen.contains("subnet.db") {
-        let mut line = String::new();
-        assert!(stderr.read_line(&mut line).unwrap() > 0, "apply ended early:\n{seen}");
-        seen.push_str(&line);
-    }
-    let pid = child.id().to_string();
-    for sig in signals {
-        assert!(std::process::Command::new("kill").args([&format!("-{sig}"), &pid]).status().unwrap().success());
-        std::thread::sleep(Duration::from_millis(200));
-    }
-    let mut rest = String::new();
-    std::io::Read::read_to_string(&mut stderr, &mut rest).unwrap();
-    let out = child.wait_with_output().unwrap();
-    Run { code: out.status.code(), stdout: String::from_utf8_lossy(&out.stdout).into(), stderr: seen + &rest }
-}
-
 fn through(m: &MotoGuard, proxy: &FaultProxy) -> Vec<(String, String)> {
     let mut env = m.env();
     env.push(("AWS_ENDPOINT_URL".into(), proxy.endpoint()));
@@ -285,7 +256,7 @@ async fn sigterm_stops_like_ctrl_c_and_a_second_signal_stops_at_once() {
     let w = Workdir::new();
     quickstart(&w);
     proxy.inject("CreateSubnet", Fault::Delay(Duration::from_millis(1500)), 2);
-    let run = apply_interrupted(&w, &through(&m, &proxy), &["TERM"]).expect(1);
+    let run = w.apply_interrupted(&through(&m, &proxy), &["TERM"]).expect(1);
     assert!(run.stderr.contains("Termination signal received"), "{}", run.stderr);
     assert!(run.stderr.contains("not started (interrupted)"), "{}", run.stderr);
     let state = std::fs::read_to_string(w.path().join("state/quickstart.json")).unwrap();
@@ -302,7 +273,7 @@ async fn sigterm_stops_like_ctrl_c_and_a_second_signal_stops_at_once() {
             .replace("quickstart-", "quickstart2-"),
     );
     proxy.inject("CreateSubnet", Fault::Delay(Duration::from_millis(3000)), 2);
-    let run = apply_interrupted(&w, &through(&m, &proxy), &["TERM", "TERM"]);
+    let run = w.apply_interrupted(&through(&m, &proxy), &["TERM", "TERM"]);
     assert_eq!(run.code, Some(143), "{}", run.stderr);
     assert!(run.stderr.contains("Stopping now"), "{}", run.stderr);
     // The proxy still forwards the create that was cut short (after its 3 s

@@ -74,4 +74,34 @@ impl Workdir {
     pub fn run(&self, args: &[&str], env: &[(String, String)]) -> Run {
         Run::from(self.command(args, env).output().expect("run pgstack"))
     }
+
+    /// Starts `apply quickstart.toml` (its subnet creates made slow by the
+    /// caller), waits until a subnet create runs, and sends `signals` ("INT",
+    /// "TERM") with a short pause between them. Returns the finished run.
+    pub fn apply_interrupted(&self, env: &[(String, String)], signals: &[&str]) -> Run {
+        use std::io::{BufRead, BufReader, Read};
+        let mut child = self
+            .command(&["apply", "quickstart.toml", "--auto-approve", "--parallelism", "2"], env)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("spawn pgstack");
+        let mut stderr = BufReader::new(child.stderr.take().expect("stderr"));
+        let mut seen = String::new();
+        while !seen.contains("subnet.db") {
+            let mut line = String::new();
+            assert!(stderr.read_line(&mut line).expect("read") > 0, "apply ended early:\n{seen}");
+            seen.push_str(&line);
+        }
+        let pid = child.id().to_string();
+        for sig in signals {
+            let sent = Command::new("kill").args([&format!("-{sig}"), &pid]).status().expect("kill");
+            assert!(sent.success());
+            std::thread::sleep(std::time::Duration::from_millis(200));
+        }
+        let mut rest = String::new();
+        stderr.read_to_string(&mut rest).expect("read");
+        let out = child.wait_with_output().expect("wait");
+        Run { code: out.status.code(), stdout: String::from_utf8_lossy(&out.stdout).into(), stderr: seen + &rest }
+    }
 }
