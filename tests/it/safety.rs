@@ -42,6 +42,17 @@ fn key_arn(w: &Workdir, state: &str) -> String {
         .to_owned()
 }
 
+/// Moto, its environment, a workdir with the quickstart applied, and its key's ARN.
+fn applied_quickstart() -> (MotoGuard, Vec<(String, String)>, Workdir, String) {
+    let m = moto();
+    let env = m.env();
+    let w = Workdir::new();
+    quickstart(&w);
+    w.run(&["apply", "quickstart.toml", "--auto-approve"], &env).expect(0);
+    let arn = key_arn(&w, "state/quickstart.json");
+    (m, env, w, arn)
+}
+
 async fn key_description(m: &MotoGuard, arn: &str) -> String {
     let kms = m.factory().kms(REGION).await;
     let key = kms.describe_key().key_id(arn).send().await.unwrap();
@@ -92,12 +103,7 @@ fn reseal(path: &std::path::Path, edit: impl FnOnce(&mut serde_json::Value)) {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_edited_saved_plan_cannot_delete_a_guarded_object() {
-    let m = moto();
-    let env = m.env();
-    let w = Workdir::new();
-    quickstart(&w);
-    w.run(&["apply", "quickstart.toml", "--auto-approve"], &env).expect(0);
-    let arn = key_arn(&w, "state/quickstart.json");
+    let (m, env, w, arn) = applied_quickstart();
     w.run(&["plan", "quickstart.toml", "--var", "key_description=edited", "-o", "change.plan"], &env).expect(0);
     let plan_path = w.path().join("change.plan");
     let mode = std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&plan_path).unwrap().permissions());
@@ -169,12 +175,7 @@ async fn a_saved_plan_applies_to_the_state_it_was_made_against() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_unwritable_state_is_found_before_aws_is_changed() {
-    let m = moto();
-    let env = m.env();
-    let w = Workdir::new();
-    quickstart(&w);
-    w.run(&["apply", "quickstart.toml", "--auto-approve"], &env).expect(0);
-    let arn = key_arn(&w, "state/quickstart.json");
+    let (m, env, w, arn) = applied_quickstart();
     // The backup cannot be written (a directory stands where it goes).
     std::fs::remove_file(w.path().join("state/quickstart.json.backup")).ok();
     std::fs::create_dir(w.path().join("state/quickstart.json.backup")).unwrap();
@@ -192,12 +193,7 @@ async fn an_unwritable_state_is_found_before_aws_is_changed() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn refresh_results_are_recorded() {
-    let m = moto();
-    let env = m.env();
-    let w = Workdir::new();
-    quickstart(&w);
-    w.run(&["apply", "quickstart.toml", "--auto-approve"], &env).expect(0);
-    let arn = key_arn(&w, "state/quickstart.json");
+    let (m, env, w, arn) = applied_quickstart();
     let kms = m.factory().kms(REGION).await;
 
     // AWS changed out of band to exactly what the config now says.
@@ -293,12 +289,7 @@ async fn sigterm_stops_like_ctrl_c_and_a_second_signal_stops_at_once() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn region_flag_is_the_default_for_new_objects_only() {
-    let m = moto();
-    let env = m.env();
-    let w = Workdir::new();
-    quickstart(&w);
-    w.run(&["apply", "quickstart.toml", "--auto-approve"], &env).expect(0);
-    let arn = key_arn(&w, "state/quickstart.json");
+    let (m, env, w, arn) = applied_quickstart();
     // Objects in state are read and changed where they are.
     let plan = w.run(&["plan", "quickstart.toml", "--region", "eu-west-1", "--detailed-exitcode"], &env).expect(0);
     assert!(plan.stdout.contains("No changes"), "{}", plan.stdout);
