@@ -19,8 +19,9 @@ use super::{Event, Hook};
 use crate::addr::ResourceAddr;
 use crate::config::{Ref, Stack};
 use crate::failpoint;
-use crate::plan::{Action, Plan, ResourceChange, resolve_ref, unallowed_destroys};
+use crate::plan::{Action, Plan, ResourceChange, diff, resolve_ref, unallowed_destroys};
 use crate::provider::aws::AwsFactory;
+use crate::provider::schema::Mode;
 use crate::provider::waiter::{Backoff, Poll, retry_transient, wait_for};
 use crate::provider::{Ctx, Progress, ProviderError, ReadScope, Registry};
 use crate::state::{LiveState, ResourceState, StateError, Status};
@@ -236,10 +237,14 @@ impl Applier {
         self.live.with(|s| s.resources.get(addr).filter(|r| r.status == Status::Ready).map(|r| r.attributes.clone()))
     }
 
-    /// Desired attributes, evaluated now that every dependency is applied.
+    /// Desired attributes, evaluated now that every dependency is applied,
+    /// and checked against what the plan showed: a value the plan showed as
+    /// known that now evaluates differently fails the object before any call
+    /// ("inconsistent with the plan").
     fn desired(&self, c: &ResourceChange) -> Result<Attrs, String> {
         let rc = self.stack.resources.get(&c.address).ok_or("not in the stack's config")?;
         let provider = self.registry.get(&c.rtype).ok_or("unknown resource type")?;
+        let schema = provider.schema();
         let values = |a: &ResourceAddr| self.state_attrs(a);
         let resolve = |r: &Ref| resolve_ref(&self.stack, &self.registry, &values, r);
         let mut desired = Attrs::new();
@@ -250,13 +255,52 @@ impl Applier {
             }
             desired.insert(name.clone(), v);
         }
-        for a in provider.schema().attrs {
+        for a in schema.attrs {
             if let Some(d) = a.default {
                 desired.entry(a.name.to_owned()).or_insert_with(|| d.value());
             }
         }
+        let raw = desired.clone();
         provider.normalize(&mut desired);
+        for (name, planned) in c.after.iter().flatten() {
+            let (Some(attr), Some(now)) = (schema.attr(name), desired.get(name)) else { continue };
+            if attr.mode == Mode::Computed || planned.contains_unknown() {
+                continue;
+            }
+            let same = |v: &Value| diff::equal(&attr.ty, planned, v);
+            if !same(now) && !raw.get(name).is_some_and(same) {
+                return Err(format!(
+                    "`{name}` is inconsistent with the plan: the plan showed {planned}, it now evaluates to {now}; \
+                     nothing was sent for this object; plan again"
+                ));
+            }
+        }
         Ok(desired)
+    }
+
+    /// What an update sends: the object as the plan saw it (`before`) with
+    /// exactly the planned attribute changes, values unknown at plan time
+    /// taken from `evaluated`, plus write-only attributes (never in a plan).
+    /// Attributes the plan did not change (ignored, suppressed, unmanaged)
+    /// keep their current value, so apply never does more than the plan showed.
+    fn planned_update(&self, c: &ResourceChange, evaluated: &Attrs) -> Attrs {
+        let mut desired = c.before.clone().unwrap_or_default();
+        for change in &c.changes {
+            let value = if change.after.contains_unknown() {
+                evaluated.get(&change.name).cloned().unwrap_or(Value::Null)
+            } else {
+                change.after.clone()
+            };
+            desired.insert(change.name.clone(), value);
+        }
+        if let Some(p) = self.registry.get(&c.rtype) {
+            for a in p.schema().attrs.iter().filter(|a| a.write_only) {
+                if let Some(v) = evaluated.get(a.name) {
+                    desired.insert(a.name.to_owned(), v.clone());
+                }
+            }
+        }
+        desired
     }
 
     /// Attributes to store: what AWS returned, plus config-only values, minus write-only ones.
@@ -364,6 +408,7 @@ impl Applier {
                 // What AWS had when planned: the diff was computed against it, so
                 // the provider changes exactly what the plan showed.
                 let prior = c.before.clone().or_else(|| self.state_attrs(&c.address)).unwrap_or_default();
+                let desired = self.planned_update(c, &desired);
                 let updated = retry_transient(&ctx, "the update", || provider.update(&ctx, &id, &prior, &desired))
                     .await
                     .map_err(|e| e.to_string())?;

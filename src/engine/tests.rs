@@ -364,3 +364,35 @@ async fn existing_objects_stay_in_their_recorded_region() {
     let diags = plan::build(&moved, &e.registry, &refreshed, &PlanOptions::default()).unwrap_err();
     assert!(diags.0[0].summary.contains("exists in us-east-1"), "{:?}", diags.0[0]);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn apply_changes_exactly_what_the_plan_showed() {
+    let e = env();
+    let s = stack(vec![("a", vec![("size", Expr::Lit(1.into()))])]);
+    let p = e.plan(&s, false).await;
+    e.apply(&s, &p, 4).await;
+    // `size` changes but is ignored; `ref` changes and is not.
+    let mut changed = stack(vec![("a", vec![("size", Expr::Lit(7.into())), ("ref", Expr::Lit("x".into()))])]);
+    let a: ResourceAddr = "fake.a".parse().unwrap();
+    changed.resources.get_mut(&a).unwrap().ignore_changes = vec!["size".into()];
+    let p = e.plan(&changed, false).await;
+    let planned: Vec<&str> = p.changes[0].changes.iter().map(|c| c.name.as_str()).collect();
+    assert_eq!(planned, vec!["ref"]);
+    assert!(e.apply(&changed, &p, 4).await.ok());
+    let objects = e.fake.objects.lock().unwrap().clone();
+    let obj = objects.values().next().unwrap();
+    assert_eq!((obj["size"].clone(), obj["ref"].clone()), (Value::Int(1), Value::str("x")), "size untouched");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_value_that_contradicts_the_plan_fails_before_any_call() {
+    let e = env();
+    let s = stack(vec![("a", vec![("size", Expr::Lit(1.into()))])]);
+    let mut p = e.plan(&s, false).await;
+    // The plan promised size 3; the configuration now says 1.
+    p.changes[0].after.as_mut().unwrap().insert("size".into(), Value::Int(3));
+    let report = e.apply(&s, &p, 4).await;
+    let failed: Vec<String> = report.failed().map(|r| format!("{:?}", r.outcome)).collect();
+    assert!(failed[0].contains("inconsistent with the plan"), "{failed:?}");
+    assert!(e.fake.calls.lock().unwrap().is_empty(), "nothing was sent");
+}

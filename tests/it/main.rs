@@ -2,6 +2,7 @@
 //! expensive to link). Modules that talk to AWS use the moto harness in
 //! `support::moto`.
 
+mod apply_contract;
 mod cli_edges;
 mod cli_moto;
 mod faults;
