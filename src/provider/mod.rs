@@ -5,6 +5,7 @@
 //! plan does, from the schema and a pure diff.
 
 pub mod aws;
+pub mod diff;
 #[cfg(test)]
 mod docs_tests;
 #[cfg(test)]

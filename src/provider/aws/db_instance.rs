@@ -68,7 +68,7 @@ use super::rds::{
 };
 use super::{api_error, get_bool, get_i64, get_str, tags_of};
 use crate::addr::ResourceAddr;
-use crate::plan::diff::diff_with;
+use crate::provider::diff::diff_with;
 use crate::provider::schema::{Attr, AttrType, Default, Kind, Schema};
 use crate::provider::waiter::Backoff;
 use crate::provider::{Ctx, ProviderError, ReadScope, ResourceType, Result};
