@@ -7,6 +7,8 @@
 #![forbid(unsafe_code)]
 
 pub mod addr;
+#[cfg(test)]
+mod architecture_tests;
 pub mod cli;
 pub mod config;
 pub mod diag;

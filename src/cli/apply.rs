@@ -250,7 +250,7 @@ async fn run(session: &Session, plan: Plan, refreshed: Option<StateFile>, opts: 
     let applier = Applier {
         stack: session.stack.clone(),
         registry: session.registry.clone(),
-        aws: session.aws.clone(),
+        clients: session.aws.clone(),
         live,
         hook: Arc::new(Progress { ui }),
         parallelism: usize::from(opts.parallelism),

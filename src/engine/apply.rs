@@ -19,11 +19,11 @@ use super::{Event, Hook};
 use crate::addr::ResourceAddr;
 use crate::config::{Ref, Stack};
 use crate::failpoint;
-use crate::plan::{Action, Plan, ResourceChange, diff, resolve_ref, unallowed_destroys};
-use crate::provider::aws::AwsFactory;
+use crate::plan::{Action, Plan, ResourceChange, resolve_ref, unallowed_destroys};
+use crate::provider::diff;
 use crate::provider::schema::Mode;
 use crate::provider::waiter::{Backoff, Poll, retry_transient, wait_for};
-use crate::provider::{Ctx, Progress, ProviderError, ReadScope, Registry};
+use crate::provider::{Clients, Ctx, Progress, ProviderError, ReadScope, Registry};
 use crate::state::{LiveState, ResourceState, StateError, Status};
 use crate::value::{Attrs, Value};
 
@@ -31,7 +31,8 @@ use crate::value::{Attrs, Value};
 pub struct Applier {
     pub stack: Arc<Stack>,
     pub registry: Registry,
-    pub aws: Arc<AwsFactory>,
+    /// The run's API clients, handed to every provider call.
+    pub clients: Arc<dyn Clients>,
     pub live: Arc<LiveState>,
     pub hook: Arc<dyn Hook>,
     pub parallelism: usize,
@@ -211,7 +212,7 @@ impl Applier {
         Applier {
             stack: self.stack.clone(),
             registry: self.registry.clone(),
-            aws: self.aws.clone(),
+            clients: self.clients.clone(),
             live: self.live.clone(),
             hook: self.hook.clone(),
             parallelism: self.parallelism,
@@ -225,7 +226,7 @@ impl Applier {
     fn ctx(&self, c: &ResourceChange, operation: &str) -> Ctx {
         let (hook, addr) = (self.hook.clone(), c.address.clone());
         let timeout = self.stack.resources.get(&c.address).and_then(|rc| rc.timeouts.get(operation).copied());
-        Ctx::new(self.aws.clone(), c.region.clone(), self.stack.name.clone())
+        Ctx::new(self.clients.clone(), c.region.clone(), self.stack.name.clone())
             .with_progress(Progress::new(move |what, elapsed| {
                 hook.event(Event::Waiting { addr: &addr, what, elapsed })
             }))

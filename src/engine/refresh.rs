@@ -12,9 +12,8 @@ use futures::stream;
 use super::{Event, Hook};
 use crate::addr::ResourceAddr;
 use crate::plan::Refreshed;
-use crate::provider::aws::AwsFactory;
 use crate::provider::waiter::retry_transient;
-use crate::provider::{Ctx, ProviderError, ReadScope, Registry};
+use crate::provider::{Clients, Ctx, ProviderError, ReadScope, Registry};
 use crate::state::{StateFile, Status};
 use crate::value::Attrs;
 
@@ -33,7 +32,7 @@ pub async fn refresh(
     state: StateFile,
     managed: &BTreeMap<ResourceAddr, BTreeSet<String>>,
     registry: &Registry,
-    aws: Arc<AwsFactory>,
+    clients: Arc<dyn Clients>,
     parallelism: usize,
     hook: &dyn Hook,
 ) -> Result<Refreshed, RefreshError> {
@@ -50,7 +49,7 @@ pub async fn refresh(
             _ => pending.push((addr.clone(), rs.rtype.clone(), rs.region.clone())),
         }
     }
-    let ctx = |region: &str| Ctx::new(aws.clone(), region, state.stack.clone());
+    let ctx = |region: &str| Ctx::new(clients.clone(), region, state.stack.clone());
 
     let reads = stream::iter(groups.into_iter().map(|((rtype, region), members)| {
         let provider = registry.get(&rtype).cloned();

@@ -14,8 +14,7 @@ use crate::config::{Expr, Ref, ResourceConfig, Stack};
 use crate::diag::{FileId, Span};
 use crate::plan::{self, Action, PlanOptions};
 use crate::provider::Registry;
-use crate::provider::aws::{AwsFactory, AwsOptions};
-use crate::provider::fake::{Call, Fake};
+use crate::provider::fake::{Call, Fake, NoClients};
 use crate::state::local::LocalBackend;
 use crate::state::{LiveState, StateBackend, StateFile};
 use crate::value::Value;
@@ -95,7 +94,7 @@ impl Env {
             self.state().await,
             &plan::managed_attrs(stack, &self.registry),
             &self.registry,
-            Arc::new(AwsFactory::new(AwsOptions::default())),
+            Arc::new(NoClients),
             4,
             &super::Silent,
         )
@@ -108,7 +107,7 @@ impl Env {
         Applier {
             stack: Arc::new(stack.clone()),
             registry: self.registry.clone(),
-            aws: Arc::new(AwsFactory::new(AwsOptions::default())),
+            clients: Arc::new(NoClients),
             live: Arc::new(LiveState::new(self.state().await, self.backend.clone())),
             hook: Arc::new(super::Silent),
             parallelism,
@@ -324,7 +323,7 @@ async fn refreshed_state_records_what_aws_holds() {
         e.state().await,
         &plan::managed_attrs(&s, &e.registry),
         &e.registry,
-        Arc::new(AwsFactory::new(AwsOptions::default())),
+        Arc::new(NoClients),
         4,
         &super::Silent,
     )

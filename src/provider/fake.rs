@@ -1,6 +1,7 @@
 //! An in-memory resource type for engine and plan tests: no AWS, with
 //! injectable failures and delays.
 
+use std::any::Any;
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -9,9 +10,19 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use super::schema::{Attr, AttrType, Default, Schema, TAG_ADDRESS};
-use super::{Ctx, ProviderError, ReadScope, ResourceType, Result};
+use super::{Clients, Ctx, ProviderError, ReadScope, ResourceType, Result};
 use crate::addr::ResourceAddr;
 use crate::value::{Attrs, Value};
+
+/// API clients of no provider family: what engine and plan tests run with.
+/// The fake type never looks at [`Ctx::clients`].
+pub struct NoClients;
+
+impl Clients for NoClients {
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+}
 
 /// Schema of the fake type: `name` forces replacement, `size` updates in place.
 pub static FAKE_SCHEMA: Schema = Schema {

@@ -3,8 +3,13 @@
 //! A provider knows its schema (which attributes force replacement) and how to
 //! create, read, update and delete; it never decides what action to take — the
 //! plan does, from the schema and a pure diff.
+//!
+//! [`Ctx`] and [`ResourceType`] know no provider family: API clients travel
+//! as `dyn` [`Clients`] and each family recovers its own concrete factory
+//! (AWS: [`aws::factory`]), so the engine and plan never name one.
 
 pub mod aws;
+pub mod diff;
 #[cfg(test)]
 mod docs_tests;
 #[cfg(test)]
@@ -12,6 +17,7 @@ pub mod fake;
 pub mod schema;
 pub mod waiter;
 
+use std::any::Any;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
@@ -22,11 +28,20 @@ use crate::addr::ResourceAddr;
 use crate::value::{Attrs, Value};
 pub use schema::{Attr, AttrType, Schema};
 
+/// Where providers get their API clients: one factory per run, built by the
+/// CLI. Opaque to the engine; a provider family downcasts it to its own
+/// factory through [`Clients::as_any`] and fails with
+/// [`ProviderError::WrongClients`] when handed another kind.
+pub trait Clients: Send + Sync + 'static {
+    /// `self`, for the downcast.
+    fn as_any(&self) -> &dyn Any;
+}
+
 /// What a provider call gets to work with.
 #[derive(Clone)]
 pub struct Ctx {
-    /// Builds AWS clients; the only source of SDK config.
-    pub aws: Arc<aws::AwsFactory>,
+    /// Builds API clients; for AWS, the only source of SDK config.
+    pub clients: Arc<dyn Clients>,
     /// The AWS region this resource lives in.
     pub region: String,
     /// The stack name, used for ownership tags.
@@ -39,8 +54,8 @@ pub struct Ctx {
 }
 
 impl Ctx {
-    pub fn new(aws: Arc<aws::AwsFactory>, region: impl Into<String>, stack: impl Into<String>) -> Self {
-        Ctx { aws, region: region.into(), stack: stack.into(), progress: Progress::default(), timeout: None }
+    pub fn new(clients: Arc<dyn Clients>, region: impl Into<String>, stack: impl Into<String>) -> Self {
+        Ctx { clients, region: region.into(), stack: stack.into(), progress: Progress::default(), timeout: None }
     }
 
     pub fn with_progress(mut self, progress: Progress) -> Self {
@@ -113,6 +128,10 @@ pub enum ProviderError {
     /// A waiter gave up.
     #[error("timed out after {after:?} waiting for {what}")]
     Timeout { what: String, after: std::time::Duration },
+    /// The run's [`Ctx::clients`] are not the factory this provider family
+    /// needs (`wanted` names it): a wiring mistake, nothing was sent.
+    #[error("internal error: {wanted} resources were given another kind of API clients")]
+    WrongClients { wanted: &'static str },
 }
 
 pub type Result<T, E = ProviderError> = std::result::Result<T, E>;

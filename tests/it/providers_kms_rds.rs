@@ -7,6 +7,7 @@
 use std::time::SystemTime;
 
 use pgstack::addr::ResourceAddr;
+use pgstack::provider::aws;
 use pgstack::provider::aws::db_subnet_group::DbSubnetGroup;
 use pgstack::provider::aws::kms_key::KmsKey;
 use pgstack::provider::schema::Mode;
@@ -229,7 +230,7 @@ async fn kms_alias_moves_only_to_a_replacement_of_the_same_address() {
 
 /// A VPC with three subnets; returns (vpc id, subnet ids).
 async fn network(ctx: &Ctx) -> (String, Vec<String>) {
-    let ec2 = ctx.aws.ec2(REGION).await;
+    let ec2 = aws::factory(ctx).expect("AWS clients").ec2(REGION).await;
     let vpc = ec2.create_vpc().cidr_block("10.20.0.0/16").send().await.unwrap();
     let vpc_id = vpc.vpc().and_then(|v| v.vpc_id()).unwrap().to_owned();
     let mut subnets = Vec::new();

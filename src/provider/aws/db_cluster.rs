@@ -39,9 +39,9 @@ use super::rds::{
     self, Observed, final_snapshot, get_i32, get_set, get_string, id_chunks, is_not_found, is_owned, rds_tags,
     same_kms_key, sorted, suppress_engine_version, sync_tags, tag_map, validate_identifier, wait_available, wait_gone,
 };
-use super::{api_error, get_bool, get_str, tags_of};
+use super::{api_error, factory, get_bool, get_str, tags_of};
 use crate::addr::ResourceAddr;
-use crate::plan::diff::diff_with;
+use crate::provider::diff::diff_with;
 use crate::provider::schema::{Attr, AttrType, Default, Kind, Schema};
 use crate::provider::waiter::Backoff;
 use crate::provider::{Ctx, ProviderError, ReadScope, ResourceType, Result};
@@ -445,7 +445,7 @@ impl ResourceType for DbCluster {
     }
 
     async fn read_many(&self, ctx: &Ctx, ids: &[String], _scope: &ReadScope) -> Result<BTreeMap<String, Attrs>> {
-        let client = ctx.aws.rds(&ctx.region).await;
+        let client = factory(ctx)?.rds(&ctx.region).await;
         let found: Vec<Attrs> = describe(&client, ids).await?.iter().filter_map(cluster_attrs).collect();
         Ok(ids
             .iter()
@@ -483,19 +483,19 @@ impl ResourceType for DbCluster {
     }
 
     async fn create(&self, ctx: &Ctx, desired: &Attrs) -> Result<Attrs> {
-        create_with(&ctx.aws.rds(&ctx.region).await, ctx, desired, Backoff::default()).await
+        create_with(&factory(ctx)?.rds(&ctx.region).await, ctx, desired, Backoff::default()).await
     }
 
     async fn update(&self, ctx: &Ctx, id: &str, prior: &Attrs, desired: &Attrs) -> Result<Attrs> {
-        update_with(&ctx.aws.rds(&ctx.region).await, ctx, id, prior, desired, Backoff::default()).await
+        update_with(&factory(ctx)?.rds(&ctx.region).await, ctx, id, prior, desired, Backoff::default()).await
     }
 
     async fn delete(&self, ctx: &Ctx, id: &str, prior: &Attrs) -> Result<()> {
-        delete_with(&ctx.aws.rds(&ctx.region).await, ctx, id, prior, Backoff::default()).await
+        delete_with(&factory(ctx)?.rds(&ctx.region).await, ctx, id, prior, Backoff::default()).await
     }
 
     async fn find_created(&self, ctx: &Ctx, addr: &ResourceAddr) -> Result<Option<String>> {
-        let client = ctx.aws.rds(&ctx.region).await;
+        let client = factory(ctx)?.rds(&ctx.region).await;
         let clusters: Vec<AwsCluster> = client
             .describe_db_clusters()
             .into_paginator()

@@ -66,9 +66,9 @@ use super::rds::{
     self, Observed, final_snapshot, get_i32, get_set, get_string, is_major_upgrade, is_not_found, rds_tags,
     same_kms_key, sorted, suppress_engine_version, sync_tags, tag_map, validate_identifier, wait_available, wait_gone,
 };
-use super::{api_error, get_bool, get_i64, get_str, tags_of};
+use super::{api_error, factory, get_bool, get_i64, get_str, tags_of};
 use crate::addr::ResourceAddr;
-use crate::plan::diff::diff_with;
+use crate::provider::diff::diff_with;
 use crate::provider::schema::{Attr, AttrType, Default, Kind, Schema};
 use crate::provider::waiter::Backoff;
 use crate::provider::{Ctx, ProviderError, ReadScope, ResourceType, Result};
@@ -779,7 +779,7 @@ impl ResourceType for DbInstance {
     }
 
     async fn read_many(&self, ctx: &Ctx, ids: &[String], _scope: &ReadScope) -> Result<BTreeMap<String, Attrs>> {
-        let client = ctx.aws.rds(&ctx.region).await;
+        let client = factory(ctx)?.rds(&ctx.region).await;
         let found: Vec<Attrs> =
             rds::describe_instances(&client, ids).await?.iter().filter_map(instance_attrs).collect();
         Ok(ids
@@ -825,21 +825,21 @@ impl ResourceType for DbInstance {
     }
 
     async fn create(&self, ctx: &Ctx, desired: &Attrs) -> Result<Attrs> {
-        create_with(&ctx.aws.rds(&ctx.region).await, ctx, desired, Backoff::default()).await
+        create_with(&factory(ctx)?.rds(&ctx.region).await, ctx, desired, Backoff::default()).await
     }
 
     async fn update(&self, ctx: &Ctx, id: &str, prior: &Attrs, desired: &Attrs) -> Result<Attrs> {
         check_key_regions(desired, &ctx.region)?;
-        let client = ctx.aws.rds(&ctx.region).await;
+        let client = factory(ctx)?.rds(&ctx.region).await;
         modify(&client, ctx, id, prior, desired, UPDATE_TIMEOUT, Backoff::default()).await
     }
 
     async fn delete(&self, ctx: &Ctx, id: &str, prior: &Attrs) -> Result<()> {
-        delete_with(&ctx.aws.rds(&ctx.region).await, ctx, id, prior, Backoff::default()).await
+        delete_with(&factory(ctx)?.rds(&ctx.region).await, ctx, id, prior, Backoff::default()).await
     }
 
     async fn find_created(&self, ctx: &Ctx, addr: &ResourceAddr) -> Result<Option<String>> {
-        rds::find_owned_instance(&ctx.aws.rds(&ctx.region).await, ctx, addr).await
+        rds::find_owned_instance(&factory(ctx)?.rds(&ctx.region).await, ctx, addr).await
     }
 }
 

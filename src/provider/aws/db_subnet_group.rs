@@ -21,7 +21,7 @@ use aws_sdk_rds::types::DbSubnetGroup as Group;
 use futures::{StreamExt, TryStreamExt, stream};
 
 use super::rds::{self, is_not_found, rds_tags, read_tags, sync_tags};
-use super::{DEFAULT_DESCRIPTION, PER_RESOURCE_CONCURRENCY, api_error, get_str, tags_of};
+use super::{DEFAULT_DESCRIPTION, PER_RESOURCE_CONCURRENCY, api_error, factory, get_str, tags_of};
 use crate::addr::ResourceAddr;
 use crate::provider::schema::{Attr, AttrType, Default, Kind, Schema};
 use crate::provider::{Ctx, ProviderError, ReadScope, ResourceType, Result};
@@ -165,7 +165,7 @@ impl ResourceType for DbSubnetGroup {
         if ids.is_empty() {
             return Ok(BTreeMap::new());
         }
-        let client = ctx.aws.rds(&ctx.region).await;
+        let client = factory(ctx)?.rds(&ctx.region).await;
         let groups = list_groups(&client).await?;
         let wanted =
             |g: &&Group| g.db_subnet_group_name().is_some_and(|n| ids.iter().any(|id| id.eq_ignore_ascii_case(n)));
@@ -187,7 +187,7 @@ impl ResourceType for DbSubnetGroup {
             return Err(ProviderError::Invalid("db_subnet_group needs at least one subnet in subnet_ids".into()));
         }
         let tags = tags_of(desired);
-        let client = ctx.aws.rds(&ctx.region).await;
+        let client = factory(ctx)?.rds(&ctx.region).await;
         let out = client
             .create_db_subnet_group()
             .db_subnet_group_name(&name)
@@ -206,12 +206,12 @@ impl ResourceType for DbSubnetGroup {
     }
 
     async fn update(&self, ctx: &Ctx, id: &str, prior: &Attrs, desired: &Attrs) -> Result<Attrs> {
-        update_with(&ctx.aws.rds(&ctx.region).await, id, prior, desired).await
+        update_with(&factory(ctx)?.rds(&ctx.region).await, id, prior, desired).await
     }
 
     /// A group that is already gone counts as deleted.
     async fn delete(&self, ctx: &Ctx, id: &str, _prior: &Attrs) -> Result<()> {
-        let client = ctx.aws.rds(&ctx.region).await;
+        let client = factory(ctx)?.rds(&ctx.region).await;
         match client.delete_db_subnet_group().db_subnet_group_name(id).send().await {
             Ok(_) => Ok(()),
             Err(e) if is_not_found(&e) => Ok(()),
@@ -222,7 +222,7 @@ impl ResourceType for DbSubnetGroup {
     /// Lists the region's groups and returns the one carrying this stack's and
     /// this address's ownership tags (one ListTagsForResource per group).
     async fn find_created(&self, ctx: &Ctx, addr: &ResourceAddr) -> Result<Option<String>> {
-        let client = ctx.aws.rds(&ctx.region).await;
+        let client = factory(ctx)?.rds(&ctx.region).await;
         let groups = list_groups(&client).await?;
         let all = with_tags(&client, &groups).await?;
         Ok(all.iter().find(|a| rds::owns(&tags_of(a), ctx, addr)).and_then(|a| get_str(a, "id")).map(str::to_owned))

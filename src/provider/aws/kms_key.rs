@@ -21,7 +21,7 @@ use aws_sdk_resourcegroupstagging::types::TagFilter;
 use futures::{StreamExt, TryStreamExt, stream};
 
 use super::{
-    DEFAULT_DESCRIPTION, PER_RESOURCE_CONCURRENCY, api_error, error_code, get_bool, get_i64, get_str, policy,
+    DEFAULT_DESCRIPTION, PER_RESOURCE_CONCURRENCY, api_error, error_code, factory, get_bool, get_i64, get_str, policy,
     tag_changes, tags_of,
 };
 use crate::addr::ResourceAddr;
@@ -338,7 +338,7 @@ impl ResourceType for KmsKey {
         if ids.is_empty() {
             return Ok(BTreeMap::new());
         }
-        let client = &ctx.aws.kms(&ctx.region).await;
+        let client = &factory(ctx)?.kms(&ctx.region).await;
         let reads: Vec<_> = ids.iter().map(|id| read_key(client, id, scope)).collect();
         let keys = stream::iter(reads).buffer_unordered(PER_RESOURCE_CONCURRENCY).try_collect::<Vec<_>>();
         let aliases = async { if scope.wants("alias") { list_aliases(client, None).await } else { Ok(Vec::new()) } };
@@ -371,7 +371,7 @@ impl ResourceType for KmsKey {
         }
         let tags = tags_of(desired);
         let alias = get_str(desired, "alias").map(alias_name);
-        let client = ctx.aws.kms(&ctx.region).await;
+        let client = factory(ctx)?.kms(&ctx.region).await;
         let out = client
             .create_key()
             .description(get_str(desired, "description").unwrap_or(DEFAULT_DESCRIPTION))
@@ -403,7 +403,7 @@ impl ResourceType for KmsKey {
 
     async fn update(&self, ctx: &Ctx, id: &str, prior: &Attrs, desired: &Attrs) -> Result<Attrs> {
         let window = deletion_window(desired)?;
-        let client = ctx.aws.kms(&ctx.region).await;
+        let client = factory(ctx)?.kms(&ctx.region).await;
         let mut attrs = prior.clone();
 
         let description = get_str(desired, "description").unwrap_or(DEFAULT_DESCRIPTION);
@@ -478,7 +478,7 @@ impl ResourceType for KmsKey {
     /// A key already gone or already pending deletion counts as deleted.
     async fn delete(&self, ctx: &Ctx, id: &str, prior: &Attrs) -> Result<()> {
         let window = deletion_window(prior)?;
-        let client = ctx.aws.kms(&ctx.region).await;
+        let client = factory(ctx)?.kms(&ctx.region).await;
         if let Some(alias) = get_str(prior, "alias") {
             release_alias(&client, &alias_name(alias), id).await?;
         }
@@ -495,7 +495,7 @@ impl ResourceType for KmsKey {
     /// Looks the key up by its ownership tags (Resource Groups Tagging API),
     /// skipping keys pending deletion.
     async fn find_created(&self, ctx: &Ctx, addr: &ResourceAddr) -> Result<Option<String>> {
-        let tagging = ctx.aws.tagging(&ctx.region).await;
+        let tagging = factory(ctx)?.tagging(&ctx.region).await;
         let filter = |k: &str, v: String| TagFilter::builder().key(k).values(v).build();
         let found = tagging
             .get_resources()
@@ -508,7 +508,7 @@ impl ResourceType for KmsKey {
             .try_collect()
             .await
             .map_err(|e| api_error("GetResources", e))?;
-        let client = ctx.aws.kms(&ctx.region).await;
+        let client = factory(ctx)?.kms(&ctx.region).await;
         for arn in found.iter().filter_map(|r| r.resource_arn()) {
             if let Some(meta) = describe(&client, arn).await? {
                 return Ok(Some(meta.key_id().to_owned()));

@@ -16,6 +16,7 @@ pub mod security_group;
 pub mod subnet;
 pub mod vpc;
 
+use std::any::Any;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -25,7 +26,7 @@ use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
 pub use client::{AwsFactory, AwsOptions, CallCounter};
 
-use super::{ProviderError, ResourceType, waiter};
+use super::{Clients, Ctx, ProviderError, ResourceType, waiter};
 use crate::value::{Attrs, Value};
 
 /// Every AWS resource type, for the registry.
@@ -42,6 +43,18 @@ pub fn all_types() -> Vec<Arc<dyn ResourceType>> {
         Arc::new(subnet::Subnet),
         Arc::new(security_group::SecurityGroup),
     ]
+}
+
+impl Clients for AwsFactory {
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+}
+
+/// The AWS client factory of the run `ctx` belongs to; every AWS resource
+/// type gets its clients here and nowhere else.
+pub fn factory(ctx: &Ctx) -> Result<&AwsFactory, ProviderError> {
+    ctx.clients.as_any().downcast_ref().ok_or(ProviderError::WrongClients { wanted: "AWS" })
 }
 
 /// Default `description` of resources that have one.
@@ -195,6 +208,15 @@ mod tests {
     use aws_smithy_runtime_api::http::StatusCode;
     use aws_smithy_types::body::SdkBody;
     use aws_smithy_types::error::ErrorMetadata;
+
+    #[test]
+    fn factory_is_found_only_among_aws_clients() {
+        let aws = Ctx::new(Arc::new(AwsFactory::new(AwsOptions::default())), "us-east-1", "t");
+        assert!(factory(&aws).is_ok());
+        let other = Ctx::new(Arc::new(crate::provider::fake::NoClients), "us-east-1", "t");
+        let err = factory(&other).err();
+        assert!(matches!(err, Some(ProviderError::WrongClients { wanted: "AWS" })), "{err:?}");
+    }
 
     fn service_error(status: u16, meta: ErrorMetadata, body: &str) -> SdkError<CreateVpcError, HttpResponse> {
         let response = HttpResponse::new(StatusCode::try_from(status).unwrap(), SdkBody::from(body));

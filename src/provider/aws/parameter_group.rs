@@ -42,7 +42,7 @@ use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use futures::{StreamExt, TryStreamExt, stream};
 
 use super::rds::{FILTER_CHUNK, is_not_found, rds_tags, read_tags, sync_tags};
-use super::{DEFAULT_DESCRIPTION, PER_RESOURCE_CONCURRENCY, api_error, get_str, tags_of};
+use super::{DEFAULT_DESCRIPTION, PER_RESOURCE_CONCURRENCY, api_error, factory, get_str, tags_of};
 use crate::addr::ResourceAddr;
 use crate::provider::schema::{Attr, AttrType, Default, Kind, Schema, TAG_ADDRESS, TAG_STACK};
 use crate::provider::waiter::{Backoff, Poll, wait_for};
@@ -441,7 +441,7 @@ impl<A: ParameterGroupApi> ResourceType for A {
         if ids.is_empty() {
             return Ok(BTreeMap::new());
         }
-        let client = ctx.aws.rds(&ctx.region).await;
+        let client = factory(ctx)?.rds(&ctx.region).await;
         let mut groups = self.list_groups(&client).await?;
         groups.retain(|g| ids.iter().any(|id| id.eq_ignore_ascii_case(&g.name)));
         let found = read_groups(self, &client, &groups, scope).await?;
@@ -455,21 +455,21 @@ impl<A: ParameterGroupApi> ResourceType for A {
     }
 
     async fn create(&self, ctx: &Ctx, desired: &Attrs) -> Result<Attrs> {
-        create_with(self, &ctx.aws.rds(&ctx.region).await, desired).await
+        create_with(self, &factory(ctx)?.rds(&ctx.region).await, desired).await
     }
 
     async fn update(&self, ctx: &Ctx, id: &str, prior: &Attrs, desired: &Attrs) -> Result<Attrs> {
-        update_with(self, &ctx.aws.rds(&ctx.region).await, id, prior, desired).await
+        update_with(self, &factory(ctx)?.rds(&ctx.region).await, id, prior, desired).await
     }
 
     async fn delete(&self, ctx: &Ctx, id: &str, _prior: &Attrs) -> Result<()> {
-        delete_with(self, ctx, &ctx.aws.rds(&ctx.region).await, id, Backoff::default()).await
+        delete_with(self, ctx, &factory(ctx)?.rds(&ctx.region).await, id, Backoff::default()).await
     }
 
     /// Lists the region's groups and returns the one carrying this stack's and
     /// this address's ownership tags (one ListTagsForResource per group).
     async fn find_created(&self, ctx: &Ctx, addr: &ResourceAddr) -> Result<Option<String>> {
-        let client = ctx.aws.rds(&ctx.region).await;
+        let client = factory(ctx)?.rds(&ctx.region).await;
         let groups = self.list_groups(&client).await?;
         let scope = ReadScope::Only(["tags".to_owned()].into());
         let all = read_groups(self, &client, &groups, &scope).await?;

@@ -37,7 +37,7 @@ use aws_sdk_ec2::types::{
 use super::ec2::{
     self, arn, delete_retrying, describe_all, describe_in_chunks, filter, insert_tags, sync_tags, tag_specification,
 };
-use super::{DEFAULT_DESCRIPTION, api_error, get_str};
+use super::{DEFAULT_DESCRIPTION, api_error, factory, get_str};
 use crate::addr::ResourceAddr;
 use crate::provider::schema::{Attr, AttrType, Default, Kind, Schema};
 use crate::provider::waiter::{Backoff, Budget, retry};
@@ -512,12 +512,12 @@ impl ResourceType for SecurityGroup {
     }
 
     async fn read_many(&self, ctx: &Ctx, ids: &[String], _scope: &ReadScope) -> Result<BTreeMap<String, Attrs>> {
-        let client = ctx.aws.ec2(&ctx.region).await;
+        let client = factory(ctx)?.ec2(&ctx.region).await;
         describe_groups(&client, &ctx.region, ids).await
     }
 
     async fn create(&self, ctx: &Ctx, desired: &Attrs) -> Result<Attrs> {
-        let client = ctx.aws.ec2(&ctx.region).await;
+        let client = factory(ctx)?.ec2(&ctx.region).await;
         let required = |name: &str| {
             get_str(desired, name).ok_or_else(|| ProviderError::Invalid(format!("security_group needs {name}")))
         };
@@ -542,19 +542,19 @@ impl ResourceType for SecurityGroup {
     }
 
     async fn update(&self, ctx: &Ctx, id: &str, prior: &Attrs, desired: &Attrs) -> Result<Attrs> {
-        let client = ctx.aws.ec2(&ctx.region).await;
+        let client = factory(ctx)?.ec2(&ctx.region).await;
         apply_rules(&client, id, prior, desired).await?;
         sync_tags(&client, id, prior, desired).await?;
         read_own_write(&client, &ctx.region, id).await
     }
 
     async fn delete(&self, ctx: &Ctx, id: &str, _prior: &Attrs) -> Result<()> {
-        let client = ctx.aws.ec2(&ctx.region).await;
+        let client = factory(ctx)?.ec2(&ctx.region).await;
         delete_retrying("DeleteSecurityGroup", || client.delete_security_group().group_id(id).send()).await
     }
 
     async fn find_created(&self, ctx: &Ctx, addr: &ResourceAddr) -> Result<Option<String>> {
-        let client = ctx.aws.ec2(&ctx.region).await;
+        let client = factory(ctx)?.ec2(&ctx.region).await;
         let groups: Vec<AwsGroup> =
             describe_all!(client.describe_security_groups(), ec2::stack_filters(ctx), "DescribeSecurityGroups")?;
         Ok(ec2::first_owned(groups.iter().map(|g| (g.group_id(), g.tags())), ctx, addr))

@@ -17,7 +17,7 @@ use super::ec2::{
     self, arn, delete_retrying, describe_all, describe_in_chunks, desired_tags, filter, insert_tags, on_new_resource,
     sync_tags, tag_specification,
 };
-use super::{api_error, get_bool, get_str};
+use super::{api_error, factory, get_bool, get_str};
 use crate::addr::ResourceAddr;
 use crate::provider::schema::{Attr, AttrType, Default, Kind, Schema};
 use crate::provider::{Ctx, ProviderError, ReadScope, ResourceType, Result};
@@ -77,7 +77,7 @@ impl ResourceType for Subnet {
     }
 
     async fn read_many(&self, ctx: &Ctx, ids: &[String], _scope: &ReadScope) -> Result<BTreeMap<String, Attrs>> {
-        let client = ctx.aws.ec2(&ctx.region).await;
+        let client = factory(ctx)?.ec2(&ctx.region).await;
         let client = &client;
         let subnets = describe_in_chunks(ids, |chunk| async move {
             describe_all!(client.describe_subnets(), vec![filter("subnet-id", chunk)], "DescribeSubnets")
@@ -87,7 +87,7 @@ impl ResourceType for Subnet {
     }
 
     async fn create(&self, ctx: &Ctx, desired: &Attrs) -> Result<Attrs> {
-        let client = ctx.aws.ec2(&ctx.region).await;
+        let client = factory(ctx)?.ec2(&ctx.region).await;
         let required =
             |name: &str| get_str(desired, name).ok_or_else(|| ProviderError::Invalid(format!("subnet needs {name}")));
         let out = client
@@ -114,7 +114,7 @@ impl ResourceType for Subnet {
     }
 
     async fn update(&self, ctx: &Ctx, id: &str, prior: &Attrs, desired: &Attrs) -> Result<Attrs> {
-        let client = ctx.aws.ec2(&ctx.region).await;
+        let client = factory(ctx)?.ec2(&ctx.region).await;
         let mut attrs = prior.clone();
         if let Some(on) = get_bool(desired, "map_public_ip_on_launch")
             && get_bool(prior, "map_public_ip_on_launch") != Some(on)
@@ -128,12 +128,12 @@ impl ResourceType for Subnet {
     }
 
     async fn delete(&self, ctx: &Ctx, id: &str, _prior: &Attrs) -> Result<()> {
-        let client = ctx.aws.ec2(&ctx.region).await;
+        let client = factory(ctx)?.ec2(&ctx.region).await;
         delete_retrying("DeleteSubnet", || client.delete_subnet().subnet_id(id).send()).await
     }
 
     async fn find_created(&self, ctx: &Ctx, addr: &ResourceAddr) -> Result<Option<String>> {
-        let client = ctx.aws.ec2(&ctx.region).await;
+        let client = factory(ctx)?.ec2(&ctx.region).await;
         let subnets: Vec<AwsSubnet> =
             describe_all!(client.describe_subnets(), ec2::stack_filters(ctx), "DescribeSubnets")?;
         Ok(ec2::first_owned(subnets.iter().map(|s| (s.subnet_id(), s.tags())), ctx, addr))

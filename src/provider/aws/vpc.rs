@@ -24,7 +24,7 @@ use super::ec2::{
     self, arn, delete_retrying, describe_all, describe_in_chunks, desired_tags, filter, insert_tags, on_new_resource,
     sync_tags, tag_specification,
 };
-use super::{PER_RESOURCE_CONCURRENCY, api_error, error_code, get_bool, get_str};
+use super::{PER_RESOURCE_CONCURRENCY, api_error, error_code, factory, get_bool, get_str};
 use crate::addr::ResourceAddr;
 use crate::provider::schema::{Attr, AttrType, Default, Kind, Schema};
 use crate::provider::{Ctx, ProviderError, ReadScope, ResourceType, Result};
@@ -130,7 +130,7 @@ impl ResourceType for Vpc {
     }
 
     async fn read_many(&self, ctx: &Ctx, ids: &[String], scope: &ReadScope) -> Result<BTreeMap<String, Attrs>> {
-        let client = ctx.aws.ec2(&ctx.region).await;
+        let client = factory(ctx)?.ec2(&ctx.region).await;
         let vpcs = describe_in_chunks(ids, |chunk| {
             let client = &client;
             async move { describe_all!(client.describe_vpcs(), vec![filter("vpc-id", chunk)], "DescribeVpcs") }
@@ -162,7 +162,7 @@ impl ResourceType for Vpc {
     }
 
     async fn create(&self, ctx: &Ctx, desired: &Attrs) -> Result<Attrs> {
-        let client = ctx.aws.ec2(&ctx.region).await;
+        let client = factory(ctx)?.ec2(&ctx.region).await;
         let cidr =
             get_str(desired, "cidr_block").ok_or_else(|| ProviderError::Invalid("vpc needs cidr_block".into()))?;
         let tenancy = get_str(desired, "instance_tenancy").unwrap_or("default");
@@ -186,7 +186,7 @@ impl ResourceType for Vpc {
     }
 
     async fn update(&self, ctx: &Ctx, id: &str, prior: &Attrs, desired: &Attrs) -> Result<Attrs> {
-        let client = ctx.aws.ec2(&ctx.region).await;
+        let client = factory(ctx)?.ec2(&ctx.region).await;
         let from = dns_of(prior, AWS_DEFAULTS);
         // An unset (unmanaged) setting stays as it is.
         let to = dns_of(desired, from);
@@ -198,12 +198,12 @@ impl ResourceType for Vpc {
     }
 
     async fn delete(&self, ctx: &Ctx, id: &str, _prior: &Attrs) -> Result<()> {
-        let client = ctx.aws.ec2(&ctx.region).await;
+        let client = factory(ctx)?.ec2(&ctx.region).await;
         delete_retrying("DeleteVpc", || client.delete_vpc().vpc_id(id).send()).await
     }
 
     async fn find_created(&self, ctx: &Ctx, addr: &ResourceAddr) -> Result<Option<String>> {
-        let client = ctx.aws.ec2(&ctx.region).await;
+        let client = factory(ctx)?.ec2(&ctx.region).await;
         let vpcs: Vec<AwsVpc> = describe_all!(client.describe_vpcs(), ec2::stack_filters(ctx), "DescribeVpcs")?;
         Ok(ec2::first_owned(vpcs.iter().map(|v| (v.vpc_id(), v.tags())), ctx, addr))
     }
