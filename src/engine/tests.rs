@@ -364,3 +364,83 @@ async fn existing_objects_stay_in_their_recorded_region() {
     let diags = plan::build(&moved, &e.registry, &refreshed, &PlanOptions::default()).unwrap_err();
     assert!(diags.0[0].summary.contains("exists in us-east-1"), "{:?}", diags.0[0]);
 }
+
+impl Env {
+    /// Refreshes and plans `stack`, expecting the plan to be refused.
+    async fn plan_refused(&self, stack: &Stack, opts: &PlanOptions) -> crate::diag::Diagnostics {
+        let refreshed = super::refresh::refresh(
+            self.state().await,
+            &plan::managed_attrs(stack, &self.registry),
+            &self.registry,
+            Arc::new(AwsFactory::new(AwsOptions::default())),
+            4,
+            &super::Silent,
+        )
+        .await
+        .unwrap();
+        match plan::build(stack, &self.registry, &refreshed, opts) {
+            Err(diags) => diags,
+            Ok(p) => panic!("expected a refusal, got a plan of {:?}", p.summary()),
+        }
+    }
+}
+
+/// The summaries of `diags`, with whether each points at the config.
+fn refusals(diags: &crate::diag::Diagnostics) -> Vec<(String, bool)> {
+    diags.0.iter().map(|d| (d.summary.clone(), d.span.is_some())).collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_destroy_refused_for_any_object_lists_them_all_and_touches_nothing() {
+    let e = env();
+    let s = stack(vec![("a", vec![]), ("b", vec![("ref", reference("fake.a", "id"))]), ("c", vec![])]);
+    let p = e.plan(&s, false).await;
+    e.apply(&s, &p, 4).await;
+    e.fake.protected.lock().unwrap().extend(["a".to_owned(), "c".to_owned()]);
+    e.fake.calls.lock().unwrap().clear();
+
+    let diags = e.plan_refused(&s, &PlanOptions { targets: vec![], destroy: true }).await;
+    assert_eq!(
+        refusals(&diags),
+        [
+            ("`fake.a` cannot be deleted: it is protected".to_owned(), false),
+            ("`fake.c` cannot be deleted: it is protected".to_owned(), false),
+        ]
+    );
+    assert_eq!(diags.0[0].hints, ["unprotect it first", "the plan is refused before any change: nothing was changed"]);
+    assert!(e.fake.calls.lock().unwrap().is_empty());
+    assert_eq!(e.fake.objects.lock().unwrap().len(), 3);
+    // A destroy limited to an unprotected object is planned.
+    let refreshed = plan::Refreshed::from_state(e.state().await);
+    let opts = PlanOptions { targets: vec!["fake.b".parse().unwrap()], destroy: true };
+    let p = plan::build(&s, &e.registry, &refreshed, &opts).unwrap();
+    assert_eq!(
+        p.changes.iter().map(|c| (c.address.to_string(), c.action)).collect::<Vec<_>>(),
+        [("fake.b".to_owned(), Action::Delete)]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn removing_or_replacing_a_protected_object_is_refused_updating_it_is_not() {
+    let e = env();
+    let s = stack(vec![("a", vec![]), ("b", vec![])]);
+    let p = e.plan(&s, false).await;
+    e.apply(&s, &p, 4).await;
+    e.fake.protected.lock().unwrap().extend(["a".to_owned(), "b".to_owned()]);
+
+    // `b` removed from the stack: named by its address, no config to point at.
+    let only_a = stack(vec![("a", vec![])]);
+    let diags = e.plan_refused(&only_a, &PlanOptions::default()).await;
+    assert_eq!(refusals(&diags), [("`fake.b` cannot be deleted: it is protected".to_owned(), false)]);
+
+    // `a` renamed (forces replacement): pointed at in the config.
+    let renamed = stack(vec![("a", vec![("name", Expr::Lit(Value::str("a2")))]), ("b", vec![])]);
+    let diags = e.plan_refused(&renamed, &PlanOptions::default()).await;
+    assert_eq!(refusals(&diags), [("`fake.a` cannot be deleted: it is protected".to_owned(), true)]);
+
+    // Changed in place: planned and applied.
+    let resized = stack(vec![("a", vec![("size", Expr::Lit(3.into()))]), ("b", vec![])]);
+    let p = e.plan(&resized, false).await;
+    assert_eq!(p.summary(), plan::Summary { add: 0, change: 1, destroy: 0 });
+    assert!(e.apply(&resized, &p, 4).await.ok());
+}
