@@ -344,7 +344,10 @@ pub fn build(
             } else {
                 Intent::Keep { desired: &managed }
             };
-            refusals.extend(provider.refuse(cur, intent).into_iter().map(|r| (addr.clone(), Some(rc.span.clone()), r)));
+            refusals.extend(provider.refuse(cur, intent).into_iter().map(|r| {
+                let span = r.attr.and_then(|a| rc.attr_spans.get(a)).unwrap_or(&rc.span).clone();
+                (addr.clone(), Some(span), r)
+            }));
         }
         planned.insert(addr.clone(), after.clone());
         let before = current.clone();
@@ -450,8 +453,8 @@ pub fn build(
     })
 }
 
-/// One error per refusal, at the resource's config when it has one (a
-/// deleted resource is named by its address only).
+/// One error per refusal, at the refused attribute or else the resource in
+/// the config when it has one (a deleted resource is named by its address only).
 fn refusal_diagnostics(refusals: Vec<(ResourceAddr, Option<Span>, Refusal)>) -> Diagnostics {
     let mut diags = Diagnostics::default();
     for (addr, span, r) in refusals {

@@ -136,12 +136,19 @@ pub enum Intent<'a> {
 pub struct Refusal {
     /// Completes "`ADDR` ...", e.g. "cannot be deleted: deletion_protection is on in AWS".
     pub reason: String,
+    /// The attribute whose configured value is refused, if one is.
+    pub attr: Option<&'static str>,
     pub hints: Vec<String>,
 }
 
 impl Refusal {
     pub fn new(reason: impl Into<String>) -> Self {
-        Refusal { reason: reason.into(), hints: Vec::new() }
+        Refusal { reason: reason.into(), attr: None, hints: Vec::new() }
+    }
+
+    pub fn on(mut self, attr: &'static str) -> Self {
+        self.attr = Some(attr);
+        self
     }
 
     pub fn hint(mut self, h: impl Into<String>) -> Self {

@@ -199,6 +199,7 @@ fn storage_shrink(current: &Attrs, intent: Intent<'_>) -> Option<Refusal> {
         Refusal::new(format!(
             "asks for allocated_storage = {want} GiB, but the instance has {have} GiB, and RDS cannot shrink storage"
         ))
+        .on("allocated_storage")
         .hint(format!("set `allocated_storage = {have}` (or more)")),
     )
 }

@@ -455,6 +455,7 @@ pub fn downgrade(what: &str, current: &Attrs, intent: Intent<'_>) -> Option<Refu
         Refusal::new(format!(
             "asks for engine_version {want}, but the {what} runs {cur}, and RDS cannot downgrade an engine"
         ))
+        .on("engine_version")
         .hint(format!("set `engine_version` to {cur} or later"))
         .hint(format!("to run an older version, restore a snapshot into a new {what}"))
     })
