@@ -14,7 +14,8 @@
 //!   pending modified values — or, on delete, gone.
 //! - Delete takes a final snapshot (`final_snapshot_identifier`, else
 //!   `<id>-final-<unix seconds>`) unless `skip_final_snapshot = true`, and
-//!   refuses clearly while `deletion_protection` is on.
+//!   refuses clearly while `deletion_protection` is on; the plan refuses such
+//!   a delete (or replacement) and in-place engine downgrades first (`refuse`).
 //! - In place: engine_version (a new major sets AllowMajorVersionUpgrade), port,
 //!   security groups, parameter group, backups, windows, IAM auth, log exports,
 //!   copy_tags_to_snapshot, deletion_protection, turning on the managed password,

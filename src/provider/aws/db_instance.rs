@@ -17,7 +17,9 @@
 //! - Storage: `allocated_storage` is a floor. Storage autoscaling
 //!   (`max_allocated_storage`) grows it and RDS can never shrink storage, so a
 //!   larger size in AWS is no difference; raising the configured size grows the
-//!   storage. `max_allocated_storage = 0` means autoscaling off. gp3 below
+//!   storage. `max_allocated_storage = 0` means autoscaling off; then a
+//!   configured size below AWS's is refused at plan (`refuse`), as are
+//!   in-place engine downgrades and deletes while deletion protection is on. gp3 below
 //!   400 GiB has a fixed 3000 IOPS / 125 MiBps baseline: `iops` and
 //!   `storage_throughput` may then only be left unset (not managed) or set to
 //!   the baseline, which is not sent.
