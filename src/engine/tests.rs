@@ -101,7 +101,13 @@ impl Env {
         )
         .await
         .unwrap();
-        plan::build(stack, &self.registry, &refreshed, &PlanOptions { targets: vec![], destroy }).unwrap()
+        plan::build(
+            stack,
+            &self.registry,
+            &refreshed,
+            &PlanOptions { targets: vec![], destroy, ..PlanOptions::default() },
+        )
+        .unwrap()
     }
 
     async fn applier(&self, stack: &Stack, parallelism: usize) -> Applier {
@@ -262,7 +268,7 @@ async fn a_target_plan_covers_the_target_and_its_dependencies_only() {
     let e = env();
     let s = stack(vec![("a", vec![]), ("b", vec![("ref", reference("fake.a", "id"))]), ("c", vec![])]);
     let refreshed = plan::Refreshed::from_state(e.state().await);
-    let opts = PlanOptions { targets: vec!["fake.b".parse().unwrap()], destroy: false };
+    let opts = PlanOptions { targets: vec!["fake.b".parse().unwrap()], destroy: false, ..PlanOptions::default() };
     let p = plan::build(&s, &e.registry, &refreshed, &opts).unwrap();
     let planned: Vec<String> = p.changes.iter().map(|c| c.address.to_string()).collect();
     assert_eq!(planned, vec!["fake.a", "fake.b"]);
@@ -399,7 +405,7 @@ async fn a_destroy_refused_for_any_object_lists_them_all_and_touches_nothing() {
     e.fake.protected.lock().unwrap().extend(["a".to_owned(), "c".to_owned()]);
     e.fake.calls.lock().unwrap().clear();
 
-    let diags = e.plan_refused(&s, &PlanOptions { targets: vec![], destroy: true }).await;
+    let diags = e.plan_refused(&s, &PlanOptions { targets: vec![], destroy: true, ..PlanOptions::default() }).await;
     assert_eq!(
         refusals(&diags),
         [
@@ -412,7 +418,7 @@ async fn a_destroy_refused_for_any_object_lists_them_all_and_touches_nothing() {
     assert_eq!(e.fake.objects.lock().unwrap().len(), 3);
     // A destroy limited to an unprotected object is planned.
     let refreshed = plan::Refreshed::from_state(e.state().await);
-    let opts = PlanOptions { targets: vec!["fake.b".parse().unwrap()], destroy: true };
+    let opts = PlanOptions { targets: vec!["fake.b".parse().unwrap()], destroy: true, ..PlanOptions::default() };
     let p = plan::build(&s, &e.registry, &refreshed, &opts).unwrap();
     assert_eq!(
         p.changes.iter().map(|c| (c.address.to_string(), c.action)).collect::<Vec<_>>(),
@@ -432,6 +438,11 @@ async fn removing_or_replacing_a_protected_object_is_refused_updating_it_is_not(
     let only_a = stack(vec![("a", vec![])]);
     let diags = e.plan_refused(&only_a, &PlanOptions::default()).await;
     assert_eq!(refusals(&diags), [("`fake.b` cannot be deleted: it is protected".to_owned(), false)]);
+    // A plan only reported (drift, refresh) is not refused.
+    let refreshed = plan::Refreshed::from_state(e.state().await);
+    let report = PlanOptions { report_only: true, ..PlanOptions::default() };
+    let p = plan::build(&only_a, &e.registry, &refreshed, &report).unwrap();
+    assert_eq!(p.summary().destroy, 1);
 
     // `a` renamed (forces replacement): pointed at in the config.
     let renamed = stack(vec![("a", vec![("name", Expr::Lit(Value::str("a2")))]), ("b", vec![])]);

@@ -231,6 +231,9 @@ pub struct PlanOptions {
     pub targets: Vec<ResourceAddr>,
     /// Plan to delete everything in state.
     pub destroy: bool,
+    /// The plan is only reported (`drift`, `refresh`), never applied: changes
+    /// the providers would refuse do not fail it.
+    pub report_only: bool,
 }
 
 /// Builds the plan. Pure: all AWS reads already happened in `refreshed`.
@@ -240,7 +243,8 @@ pub struct PlanOptions {
 /// every planned change to an existing object (no-ops included, so a config
 /// AWS cannot reach is reported even when the diff suppresses it) is put to
 /// its provider, and one refusal fails the whole plan, listing them all, so
-/// apply never starts a change that cannot finish.
+/// apply never starts a change that cannot finish (unless the plan is
+/// [`PlanOptions::report_only`]).
 pub fn build(
     stack: &Stack,
     registry: &Registry,
@@ -412,7 +416,7 @@ pub fn build(
         forget.retain(|a| keep.contains(a));
         refusals.retain(|(a, _, _)| keep.contains(a));
     }
-    if !refusals.is_empty() {
+    if !refusals.is_empty() && !opts.report_only {
         return Err(refusal_diagnostics(refusals));
     }
     changes.sort_by(|a, b| a.address.cmp(&b.address));

@@ -111,6 +111,10 @@ async fn changes_aws_cannot_make_are_refused_at_plan_and_nothing_is_touched() {
     refused(&w, &env, &["apply", STACK_FILE, "--var", "engine_version=15.8", "--auto-approve"]);
     assert_eq!(objects(&m).await, applied, "every object is still there, unchanged");
 
+    // Reports are not refused: drift and refresh still answer.
+    w.run(&["drift", STACK_FILE, "--var", "storage=50"], &env).expect(0);
+    w.run(&["refresh", STACK_FILE, "--var", "storage=50"], &env).expect(0);
+
     // The way the hint shows: lift the protection, then destroy.
     w.run(&["apply", STACK_FILE, "--var", "protect=false", "--auto-approve"], &env).expect(0);
     w.run(
