@@ -31,7 +31,7 @@ pub async fn apply(g: &GlobalArgs, ui: Ui, args: ApplyArgs) -> CliResult {
     if args.refresh_only {
         return record_refresh(&session, c.auto_approve, usize::from(c.parallelism)).await;
     }
-    let opts = PlanOptions { targets: c.targets.clone(), destroy: false };
+    let opts = PlanOptions { targets: c.targets.clone(), destroy: false, ..PlanOptions::default() };
     let refreshed = session.refreshed(args.refresh, &opts, usize::from(c.parallelism)).await?;
     let plan = session.plan_from(&refreshed, &opts)?;
     ui.out(&crate::ui::plan::render(&plan, ui.style));
@@ -45,7 +45,7 @@ pub async fn destroy(g: &GlobalArgs, ui: Ui, args: DestroyArgs) -> CliResult {
     let session = Session::open(g, ui, &args.stack)?;
     let _lock = session.lock("destroy").await?;
     let c = &args.change;
-    let opts = PlanOptions { targets: c.targets.clone(), destroy: true };
+    let opts = PlanOptions { targets: c.targets.clone(), destroy: true, ..PlanOptions::default() };
     let plan = session.plan(true, &opts, usize::from(c.parallelism)).await?;
     ui.out(&crate::ui::plan::render(&plan, ui.style));
     let run_opts = RunOptions { allow: &c.allow_destroy, auto_approve: c.auto_approve, parallelism: c.parallelism };
@@ -63,7 +63,7 @@ pub async fn refresh(g: &GlobalArgs, ui: Ui, stack: &str) -> CliResult {
 async fn record_refresh(session: &Session, auto_approve: bool, parallelism: usize) -> CliResult {
     let ui = session.ui;
     let refreshed = session.refreshed(true, &PlanOptions::default(), parallelism).await?;
-    let plan = session.plan_from(&refreshed, &PlanOptions::default())?;
+    let plan = session.plan_from(&refreshed, &PlanOptions { report_only: true, ..PlanOptions::default() })?;
     let new_state = refreshed.refreshed_state();
     let stored = session.state().await?;
     if same_content(&new_state, &stored) {

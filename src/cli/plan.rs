@@ -15,7 +15,7 @@ use crate::ui::Ui;
 pub async fn plan(g: &GlobalArgs, ui: Ui, args: PlanArgs) -> CliResult {
     let session = Session::open(g, ui, &args.stack)?;
     let _lock = session.lock("plan").await?;
-    let opts = PlanOptions { targets: args.targets.clone(), destroy: args.destroy };
+    let opts = PlanOptions { targets: args.targets.clone(), destroy: args.destroy, ..PlanOptions::default() };
     let plan = session.plan(args.refresh, &opts, 10).await?;
     session.report_calls();
     if args.json {
@@ -82,7 +82,7 @@ fn save_plan(g: &GlobalArgs, session: &Session, stack_arg: &str, plan: &Plan, ou
 pub async fn drift(g: &GlobalArgs, ui: Ui, stack: &str, format: DriftFormat) -> CliResult {
     let session = Session::open(g, ui, stack)?;
     let _lock = session.lock("drift").await?;
-    let plan = session.plan(true, &PlanOptions::default(), 10).await?;
+    let plan = session.plan(true, &PlanOptions { report_only: true, ..PlanOptions::default() }, 10).await?;
     session.report_calls();
     let pending: Vec<_> = plan.changes.iter().filter(|c| c.action != Action::NoOp).collect();
     let clean = plan.drift.is_empty() && pending.is_empty();

@@ -89,8 +89,8 @@ impl Env {
         self.backend.load().await.unwrap().unwrap_or_else(|| StateFile::new("t"))
     }
 
-    async fn plan(&self, stack: &Stack, destroy: bool) -> plan::Plan {
-        let refreshed = super::refresh::refresh(
+    async fn refreshed(&self, stack: &Stack) -> plan::Refreshed {
+        super::refresh::refresh(
             self.state().await,
             &plan::managed_attrs(stack, &self.registry),
             &self.registry,
@@ -99,8 +99,12 @@ impl Env {
             &super::Silent,
         )
         .await
-        .unwrap();
-        plan::build(stack, &self.registry, &refreshed, &PlanOptions { targets: vec![], destroy }).unwrap()
+        .unwrap()
+    }
+
+    async fn plan(&self, stack: &Stack, destroy: bool) -> plan::Plan {
+        let opts = PlanOptions { targets: vec![], destroy, ..PlanOptions::default() };
+        plan::build(stack, &self.registry, &self.refreshed(stack).await, &opts).unwrap()
     }
 
     async fn applier(&self, stack: &Stack, parallelism: usize) -> Applier {
@@ -261,7 +265,7 @@ async fn a_target_plan_covers_the_target_and_its_dependencies_only() {
     let e = env();
     let s = stack(vec![("a", vec![]), ("b", vec![("ref", reference("fake.a", "id"))]), ("c", vec![])]);
     let refreshed = plan::Refreshed::from_state(e.state().await);
-    let opts = PlanOptions { targets: vec!["fake.b".parse().unwrap()], destroy: false };
+    let opts = PlanOptions { targets: vec!["fake.b".parse().unwrap()], destroy: false, ..PlanOptions::default() };
     let p = plan::build(&s, &e.registry, &refreshed, &opts).unwrap();
     let planned: Vec<String> = p.changes.iter().map(|c| c.address.to_string()).collect();
     assert_eq!(planned, vec!["fake.a", "fake.b"]);
@@ -319,16 +323,7 @@ async fn refreshed_state_records_what_aws_holds() {
     // Out of band: `a` resized to 5, `b` deleted.
     e.fake.objects.lock().unwrap().get_mut(&ids["a"]).unwrap().insert("size".into(), Value::Int(5));
     e.fake.objects.lock().unwrap().remove(&ids["b"]);
-    let refreshed = super::refresh::refresh(
-        e.state().await,
-        &plan::managed_attrs(&s, &e.registry),
-        &e.registry,
-        Arc::new(NoClients),
-        4,
-        &super::Silent,
-    )
-    .await
-    .unwrap();
+    let refreshed = e.refreshed(&s).await;
     let st = refreshed.refreshed_state();
     let a: ResourceAddr = "fake.a".parse().unwrap();
     assert_eq!(st.resources[&a].attributes["size"], Value::Int(5));
@@ -394,4 +389,80 @@ async fn a_value_that_contradicts_the_plan_fails_before_any_call() {
     let failed: Vec<String> = report.failed().map(|r| format!("{:?}", r.outcome)).collect();
     assert!(failed[0].contains("inconsistent with the plan"), "{failed:?}");
     assert!(e.fake.calls.lock().unwrap().is_empty(), "nothing was sent");
+}
+
+impl Env {
+    /// Refreshes and plans `stack`, expecting the plan to be refused.
+    async fn plan_refused(&self, stack: &Stack, opts: &PlanOptions) -> crate::diag::Diagnostics {
+        let refreshed = self.refreshed(stack).await;
+        match plan::build(stack, &self.registry, &refreshed, opts) {
+            Err(diags) => diags,
+            Ok(p) => panic!("expected a refusal, got a plan of {:?}", p.summary()),
+        }
+    }
+}
+
+/// The summaries of `diags`, with whether each points at the config.
+fn refusals(diags: &crate::diag::Diagnostics) -> Vec<(String, bool)> {
+    diags.0.iter().map(|d| (d.summary.clone(), d.span.is_some())).collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_destroy_refused_for_any_object_lists_them_all_and_touches_nothing() {
+    let e = env();
+    let s = stack(vec![("a", vec![]), ("b", vec![("ref", reference("fake.a", "id"))]), ("c", vec![])]);
+    let p = e.plan(&s, false).await;
+    e.apply(&s, &p, 4).await;
+    e.fake.protected.lock().unwrap().extend(["a".to_owned(), "c".to_owned()]);
+    e.fake.calls.lock().unwrap().clear();
+
+    let diags = e.plan_refused(&s, &PlanOptions { targets: vec![], destroy: true, ..PlanOptions::default() }).await;
+    assert_eq!(
+        refusals(&diags),
+        [
+            ("`fake.a` cannot be deleted: it is protected".to_owned(), false),
+            ("`fake.c` cannot be deleted: it is protected".to_owned(), false),
+        ]
+    );
+    assert_eq!(diags.0[0].hints, ["unprotect it first", "the plan is refused before any change: nothing was changed"]);
+    assert!(e.fake.calls.lock().unwrap().is_empty());
+    assert_eq!(e.fake.objects.lock().unwrap().len(), 3);
+    // A destroy limited to an unprotected object is planned.
+    let refreshed = plan::Refreshed::from_state(e.state().await);
+    let opts = PlanOptions { targets: vec!["fake.b".parse().unwrap()], destroy: true, ..PlanOptions::default() };
+    let p = plan::build(&s, &e.registry, &refreshed, &opts).unwrap();
+    assert_eq!(
+        p.changes.iter().map(|c| (c.address.to_string(), c.action)).collect::<Vec<_>>(),
+        [("fake.b".to_owned(), Action::Delete)]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn removing_or_replacing_a_protected_object_is_refused_updating_it_is_not() {
+    let e = env();
+    let s = stack(vec![("a", vec![]), ("b", vec![])]);
+    let p = e.plan(&s, false).await;
+    e.apply(&s, &p, 4).await;
+    e.fake.protected.lock().unwrap().extend(["a".to_owned(), "b".to_owned()]);
+
+    // `b` removed from the stack: named by its address, no config to point at.
+    let only_a = stack(vec![("a", vec![])]);
+    let diags = e.plan_refused(&only_a, &PlanOptions::default()).await;
+    assert_eq!(refusals(&diags), [("`fake.b` cannot be deleted: it is protected".to_owned(), false)]);
+    // A plan only reported (drift, refresh) is not refused.
+    let refreshed = plan::Refreshed::from_state(e.state().await);
+    let report = PlanOptions { report_only: true, ..PlanOptions::default() };
+    let p = plan::build(&only_a, &e.registry, &refreshed, &report).unwrap();
+    assert_eq!(p.summary().destroy, 1);
+
+    // `a` renamed (forces replacement): pointed at in the config.
+    let renamed = stack(vec![("a", vec![("name", Expr::Lit(Value::str("a2")))]), ("b", vec![])]);
+    let diags = e.plan_refused(&renamed, &PlanOptions::default()).await;
+    assert_eq!(refusals(&diags), [("`fake.a` cannot be deleted: it is protected".to_owned(), true)]);
+
+    // Changed in place: planned and applied.
+    let resized = stack(vec![("a", vec![("size", Expr::Lit(3.into()))]), ("b", vec![])]);
+    let p = e.plan(&resized, false).await;
+    assert_eq!(p.summary(), plan::Summary { add: 0, change: 1, destroy: 0 });
+    assert!(e.apply(&resized, &p, 4).await.ok());
 }

@@ -14,10 +14,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::addr::ResourceAddr;
 use crate::config::{EvalError, Ref, Stack};
-use crate::diag::{Diagnostic, Diagnostics};
+use crate::diag::{Diagnostic, Diagnostics, Span};
 use crate::graph::{self, ResourceGraph};
-use crate::provider::Registry;
 use crate::provider::schema::Mode;
+use crate::provider::{Intent, Refusal, Registry};
 use crate::state::{StateFile, Status};
 use crate::value::{Attrs, Value};
 pub use diff::AttrChange;
@@ -231,9 +231,20 @@ pub struct PlanOptions {
     pub targets: Vec<ResourceAddr>,
     /// Plan to delete everything in state.
     pub destroy: bool,
+    /// The plan is only reported (`drift`, `refresh`), never applied: changes
+    /// the providers would refuse do not fail it.
+    pub report_only: bool,
 }
 
 /// Builds the plan. Pure: all AWS reads already happened in `refreshed`.
+///
+/// Fails with diagnostics for a stack that cannot be evaluated, and for
+/// changes the providers refuse ([`crate::provider::ResourceType::refuse`]):
+/// every planned change to an existing object (no-ops included, so a config
+/// AWS cannot reach is reported even when the diff suppresses it) is put to
+/// its provider, and one refusal fails the whole plan, listing them all, so
+/// apply never starts a change that cannot finish (unless the plan is
+/// [`PlanOptions::report_only`]).
 pub fn build(
     stack: &Stack,
     registry: &Registry,
@@ -246,6 +257,7 @@ pub fn build(
     let mut diags = Diagnostics::default();
     let mut planned: BTreeMap<ResourceAddr, Attrs> = BTreeMap::new();
     let mut changes = Vec::new();
+    let mut refusals: Vec<(ResourceAddr, Option<Span>, Refusal)> = Vec::new();
     let desired_set: BTreeSet<&ResourceAddr> =
         if opts.destroy { BTreeSet::new() } else { stack.resources.keys().collect() };
 
@@ -325,6 +337,22 @@ pub fn build(
         for a in schema.attrs.iter().filter(|a| a.write_only) {
             after.remove(a.name);
         }
+        if let Some(cur) = &current {
+            let managed: Attrs = desired
+                .iter()
+                .filter(|(k, _)| !rc.ignore_changes.contains(k))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect();
+            let intent = if action == Action::Replace {
+                Intent::Replace { desired: &managed }
+            } else {
+                Intent::Keep { desired: &managed }
+            };
+            refusals.extend(provider.refuse(cur, intent).into_iter().map(|r| {
+                let span = r.attr.and_then(|a| rc.attr_spans.get(a)).unwrap_or(&rc.span).clone();
+                (addr.clone(), Some(span), r)
+            }));
+        }
         planned.insert(addr.clone(), after.clone());
         let before = current.clone();
         changes.push(ResourceChange {
@@ -355,7 +383,11 @@ pub fn build(
             forget.push(addr.clone());
             continue;
         };
-        let guarded = registry.get(&rs.rtype).is_some_and(|p| p.schema().guarded);
+        let provider = registry.get(&rs.rtype);
+        let guarded = provider.is_some_and(|p| p.schema().guarded);
+        let refused =
+            provider.map(|p| p.refuse(&current, Intent::Delete { destroy: opts.destroy })).unwrap_or_default();
+        refusals.extend(refused.into_iter().map(|r| (addr.clone(), None, r)));
         changes.push(ResourceChange {
             address: addr.clone(),
             rtype: rs.rtype.clone(),
@@ -382,6 +414,10 @@ pub fn build(
         let keep = target_closure(&opts.targets, &changes);
         changes.retain(|c| keep.contains(&c.address));
         forget.retain(|a| keep.contains(a));
+        refusals.retain(|(a, _, _)| keep.contains(a));
+    }
+    if !refusals.is_empty() && !opts.report_only {
+        return Err(refusal_diagnostics(refusals));
     }
     changes.sort_by(|a, b| a.address.cmp(&b.address));
 
@@ -419,6 +455,18 @@ pub fn build(
         outputs,
         destroy: opts.destroy,
     })
+}
+
+/// One error per refusal, at the refused attribute or else the resource in
+/// the config when it has one (a deleted resource is named by its address only).
+fn refusal_diagnostics(refusals: Vec<(ResourceAddr, Option<Span>, Refusal)>) -> Diagnostics {
+    let mut diags = Diagnostics::default();
+    for (addr, span, r) in refusals {
+        let d = Diagnostic::error(format!("`{addr}` {}", r.reason)).at_opt(span);
+        let d = r.hints.into_iter().fold(d, Diagnostic::hint);
+        diags.push(d.hint("the plan is refused before any change: nothing was changed"));
+    }
+    diags
 }
 
 /// The region an existing object was recorded in (ready or being created).

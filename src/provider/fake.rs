@@ -10,7 +10,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use super::schema::{Attr, AttrType, Default, Schema, TAG_ADDRESS};
-use super::{Clients, Ctx, ProviderError, ReadScope, ResourceType, Result};
+use super::{Clients, Ctx, Intent, ProviderError, ReadScope, Refusal, ResourceType, Result};
 use crate::addr::ResourceAddr;
 use crate::value::{Attrs, Value};
 
@@ -61,6 +61,8 @@ pub struct Fake {
     /// `name` values whose create succeeds but whose reply is lost.
     pub lose_reply_on: Mutex<Vec<String>>,
     pub delay: Mutex<Duration>,
+    /// `name` values whose delete or replacement the plan must refuse.
+    pub protected: Mutex<Vec<String>>,
     next: AtomicU64,
     /// Most creates running at the same time (parallelism checks).
     pub max_in_flight: AtomicU64,
@@ -96,6 +98,15 @@ impl ResourceType for Fake {
 
     fn schema(&self) -> &'static Schema {
         if self.guarded { &FAKE_GUARDED_SCHEMA } else { &FAKE_SCHEMA }
+    }
+
+    fn refuse(&self, current: &Attrs, intent: Intent<'_>) -> Vec<Refusal> {
+        let deletes = !matches!(intent, Intent::Keep { .. });
+        if deletes && self.protected.lock().unwrap().contains(&Fake::name_of(current)) {
+            vec![Refusal::new("cannot be deleted: it is protected").hint("unprotect it first")]
+        } else {
+            Vec::new()
+        }
     }
 
     async fn read_many(&self, _ctx: &Ctx, ids: &[String], _scope: &ReadScope) -> Result<BTreeMap<String, Attrs>> {

@@ -136,6 +136,46 @@ pub enum ProviderError {
 
 pub type Result<T, E = ProviderError> = std::result::Result<T, E>;
 
+/// What a plan is about to do to an existing object, as
+/// [`ResourceType::refuse`] sees it. `desired` is the configured object with
+/// schema defaults, without the attributes `ignore_changes` names; it may
+/// hold `Unknown`.
+#[derive(Debug, Clone, Copy)]
+pub enum Intent<'a> {
+    /// Changed in place to match `desired`, or left as it is.
+    Keep { desired: &'a Attrs },
+    /// Deleted, then created again from `desired`.
+    Replace { desired: &'a Attrs },
+    /// Deleted: by `destroy` (true) or because the stack no longer declares it (false).
+    Delete { destroy: bool },
+}
+
+/// Why a change cannot succeed in AWS, and how to get past it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    /// Completes "`ADDR` ...", e.g. "cannot be deleted: deletion_protection is on in AWS".
+    pub reason: String,
+    /// The attribute whose configured value is refused, if one is.
+    pub attr: Option<&'static str>,
+    pub hints: Vec<String>,
+}
+
+impl Refusal {
+    pub fn new(reason: impl Into<String>) -> Self {
+        Refusal { reason: reason.into(), attr: None, hints: Vec::new() }
+    }
+
+    pub fn on(mut self, attr: &'static str) -> Self {
+        self.attr = Some(attr);
+        self
+    }
+
+    pub fn hint(mut self, h: impl Into<String>) -> Self {
+        self.hints.push(h.into());
+        self
+    }
+}
+
 /// One kind of AWS resource.
 ///
 /// Invariants every implementation keeps:
@@ -168,6 +208,14 @@ pub trait ResourceType: Send + Sync {
     /// Things the plan should tell about an existing object (e.g. parameters
     /// waiting for a reboot). Pure.
     fn notes(&self, _current: &Attrs) -> Vec<String> {
+        Vec::new()
+    }
+
+    /// The reasons AWS would reject what the plan intends for the existing
+    /// object `current` (refreshed, config-only attributes from state). A
+    /// non-empty answer makes the whole plan fail before anything is touched.
+    /// Pure.
+    fn refuse(&self, _current: &Attrs, _intent: Intent<'_>) -> Vec<Refusal> {
         Vec::new()
     }
 

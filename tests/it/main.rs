@@ -12,6 +12,7 @@ mod providers_ec2;
 mod providers_kms_rds;
 mod providers_params;
 mod providers_rds;
+mod refusals;
 mod safety;
 mod stacks;
 mod support;

@@ -14,7 +14,8 @@
 //!   pending modified values — or, on delete, gone.
 //! - Delete takes a final snapshot (`final_snapshot_identifier`, else
 //!   `<id>-final-<unix seconds>`) unless `skip_final_snapshot = true`, and
-//!   refuses clearly while `deletion_protection` is on.
+//!   refuses clearly while `deletion_protection` is on; the plan refuses such
+//!   a delete (or replacement) and in-place engine downgrades first (`refuse`).
 //! - In place: engine_version (a new major sets AllowMajorVersionUpgrade), port,
 //!   security groups, parameter group, backups, windows, IAM auth, log exports,
 //!   copy_tags_to_snapshot, deletion_protection, turning on the managed password,
@@ -44,7 +45,7 @@ use crate::addr::ResourceAddr;
 use crate::provider::diff::diff_with;
 use crate::provider::schema::{Attr, AttrType, Default, Kind, Schema};
 use crate::provider::waiter::Backoff;
-use crate::provider::{Ctx, ProviderError, ReadScope, ResourceType, Result};
+use crate::provider::{Ctx, Intent, ProviderError, ReadScope, Refusal, ResourceType, Result};
 use crate::value::{Attrs, Value};
 
 /// The only engine this type is for (Aurora MySQL is out of scope).
@@ -470,6 +471,15 @@ impl ResourceType for DbCluster {
         }
     }
 
+    /// Refused: deleting or replacing while deletion protection is on, and
+    /// downgrading the engine.
+    fn refuse(&self, current: &Attrs, intent: Intent<'_>) -> Vec<Refusal> {
+        [rds::deletion_protected("cluster", current, intent), rds::downgrade("cluster", current, intent)]
+            .into_iter()
+            .flatten()
+            .collect()
+    }
+
     fn notes(&self, current: &Attrs) -> Vec<String> {
         let mut notes = rds::pending_notes(current);
         let waiting = current.get("members_pending_reboot").map(Value::string_list).unwrap_or_default();
@@ -814,5 +824,23 @@ mod tests {
         let notes = DbCluster.notes(&current);
         assert_eq!(notes.len(), 2, "{notes:?}");
         assert!(notes[1].contains("reboot") && notes[1].contains("main-1"), "{notes:?}");
+    }
+
+    #[test]
+    fn deleting_a_protected_cluster_and_downgrading_it_are_refused() {
+        let current: Attrs = [("deletion_protection", Value::Bool(true)), ("engine_version", Value::str("16.4"))]
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v))
+            .collect();
+        let reasons = |intent| DbCluster.refuse(&current, intent).into_iter().map(|r| r.reason).collect::<Vec<_>>();
+        assert_eq!(reasons(Intent::Delete { destroy: true }), ["cannot be deleted: deletion_protection is on in AWS"]);
+        let older: Attrs = [("engine_version".to_owned(), Value::str("15.8"))].into_iter().collect();
+        assert_eq!(
+            reasons(Intent::Keep { desired: &older }),
+            ["asks for engine_version 15.8, but the cluster runs 16.4, and RDS cannot downgrade an engine"]
+        );
+        let got = reasons(Intent::Replace { desired: &older });
+        assert_eq!(got.len(), 1, "only the protection: {got:?}");
+        assert!(got[0].starts_with("must be replaced (a new cluster"), "{got:?}");
     }
 }

@@ -17,7 +17,9 @@
 //! - Storage: `allocated_storage` is a floor. Storage autoscaling
 //!   (`max_allocated_storage`) grows it and RDS can never shrink storage, so a
 //!   larger size in AWS is no difference; raising the configured size grows the
-//!   storage. `max_allocated_storage = 0` means autoscaling off. gp3 below
+//!   storage. `max_allocated_storage = 0` means autoscaling off; then a
+//!   configured size below AWS's is refused at plan (`refuse`), as are
+//!   in-place engine downgrades and deletes while deletion protection is on. gp3 below
 //!   400 GiB has a fixed 3000 IOPS / 125 MiBps baseline: `iops` and
 //!   `storage_throughput` may then only be left unset (not managed) or set to
 //!   the baseline, which is not sent.
@@ -71,7 +73,7 @@ use crate::addr::ResourceAddr;
 use crate::provider::diff::diff_with;
 use crate::provider::schema::{Attr, AttrType, Default, Kind, Schema};
 use crate::provider::waiter::Backoff;
-use crate::provider::{Ctx, ProviderError, ReadScope, ResourceType, Result};
+use crate::provider::{Ctx, Intent, ProviderError, ReadScope, Refusal, ResourceType, Result};
 use crate::value::{Attrs, Value};
 
 const CREATE_TIMEOUT: Duration = Duration::from_secs(40 * 60);
@@ -171,6 +173,38 @@ const KMS_KEYS: &[&str] = &["kms_key_id", "master_user_secret_kms_key_id", "perf
 
 /// The `db_instance` resource type.
 pub struct DbInstance;
+
+/// The refusal of a configured `allocated_storage` below what the instance
+/// has: RDS never shrinks storage. Storage autoscaling explains a larger
+/// size (the configured one is then a floor, and `suppress_diff` shows no
+/// change) only while it is on in AWS (`max_allocated_storage` > 0) and
+/// stays on; with autoscaling off, or turned off by this change, nothing
+/// grew it but a change outside pgstack or a lowered config, and the plan
+/// says so instead of silently showing no change. A replacement creates a
+/// new volume of any size.
+fn storage_shrink(current: &Attrs, intent: Intent<'_>) -> Option<Refusal> {
+    let Intent::Keep { desired } = intent else { return None };
+    let (have, want) = (get_i64(current, "allocated_storage")?, get_i64(desired, "allocated_storage")?);
+    if have <= want {
+        return None;
+    }
+    let autoscaling_now = get_i64(current, "max_allocated_storage").is_some_and(|m| m > 0);
+    let autoscaling_after = match desired.get("max_allocated_storage") {
+        None => autoscaling_now,
+        Some(v) if v.contains_unknown() => return None,
+        Some(v) => v.as_i64().is_some_and(|m| m > 0),
+    };
+    if autoscaling_now && autoscaling_after {
+        return None;
+    }
+    Some(
+        Refusal::new(format!(
+            "asks for allocated_storage = {want} GiB, but the instance has {have} GiB, and RDS cannot shrink storage"
+        ))
+        .on("allocated_storage")
+        .hint(format!("set `allocated_storage = {have}` (or more)")),
+    )
+}
 
 fn is_replica(attrs: &Attrs) -> bool {
     get_str(attrs, "replicate_source_db").is_some_and(|s| !s.is_empty())
@@ -824,6 +858,19 @@ impl ResourceType for DbInstance {
         notes
     }
 
+    /// Refused: deleting or replacing while deletion protection is on,
+    /// shrinking storage ([`storage_shrink`]) and downgrading the engine.
+    fn refuse(&self, current: &Attrs, intent: Intent<'_>) -> Vec<Refusal> {
+        [
+            rds::deletion_protected("instance", current, intent),
+            rds::downgrade("instance", current, intent),
+            storage_shrink(current, intent),
+        ]
+        .into_iter()
+        .flatten()
+        .collect()
+    }
+
     async fn create(&self, ctx: &Ctx, desired: &Attrs) -> Result<Attrs> {
         create_with(&factory(ctx)?.rds(&ctx.region).await, ctx, desired, Backoff::default()).await
     }
@@ -1403,5 +1450,75 @@ mod tests {
         assert!(s("engine_version", Value::str("16.6"), Value::str("16")));
         assert!(s("kms_key_id", Value::str(EAST_KEY), Value::str("east-1")));
         assert!(s("performance_insights_kms_key_id", Value::str(EAST_KEY), Value::str("east-1")));
+    }
+
+    fn reasons(current: &[(&str, Value)], intent: Intent<'_>) -> Vec<String> {
+        DbInstance.refuse(&attrs(current), intent).into_iter().map(|r| r.reason).collect()
+    }
+
+    #[test]
+    fn deleting_or_replacing_a_protected_instance_is_refused() {
+        let on = [("deletion_protection", Value::Bool(true)), ("engine_version", Value::str("16.4"))];
+        let off = [("deletion_protection", Value::Bool(false))];
+        let want = attrs(&[("deletion_protection", Value::Bool(false))]);
+        for intent in
+            [Intent::Delete { destroy: true }, Intent::Delete { destroy: false }, Intent::Replace { desired: &want }]
+        {
+            let got = reasons(&on, intent);
+            assert_eq!(got.len(), 1, "{intent:?}: {got:?}");
+            assert!(got[0].contains("deletion_protection is on in AWS"), "{got:?}");
+            assert!(reasons(&off, intent).is_empty(), "{intent:?}");
+        }
+        // Turning protection off in place is what the hint asks for.
+        assert!(reasons(&on, Intent::Keep { desired: &want }).is_empty());
+        let destroy = DbInstance.refuse(&attrs(&on), Intent::Delete { destroy: true });
+        assert_eq!(
+            destroy[0].hints,
+            ["set `deletion_protection = false` on it in the stack and apply first, then destroy"]
+        );
+    }
+
+    #[test]
+    fn shrinking_storage_is_refused_unless_autoscaling_grew_it() {
+        let keep = |set: &[(&str, Value)], current: &[(&str, Value)]| {
+            let desired = attrs(set);
+            reasons(current, Intent::Keep { desired: &desired })
+        };
+        let grown = |max: i64| [("allocated_storage", Value::Int(150)), ("max_allocated_storage", Value::Int(max))];
+        let ask = |gib: i64| ("allocated_storage", Value::Int(gib));
+        assert_eq!(
+            keep(&[ask(100)], &grown(0)),
+            ["asks for allocated_storage = 100 GiB, but the instance has 150 GiB, and RDS cannot shrink storage"]
+        );
+        assert!(keep(&[ask(100)], &grown(500)).is_empty(), "autoscaling on: the config is a floor");
+        assert!(keep(&[ask(150)], &grown(0)).is_empty());
+        assert!(keep(&[ask(200)], &grown(0)).is_empty(), "growing is allowed");
+        assert!(keep(&[], &grown(0)).is_empty(), "storage not managed");
+        assert_eq!(keep(&[ask(100), ("max_allocated_storage", Value::Int(0))], &grown(500)).len(), 1, "turned off now");
+        assert_eq!(keep(&[ask(100), ("max_allocated_storage", Value::Int(600))], &grown(0)).len(), 1, "was off");
+        assert!(keep(&[ask(100), ("max_allocated_storage", Value::Unknown)], &grown(0)).is_empty());
+        let replacement = attrs(&[ask(100)]);
+        assert!(reasons(&grown(0), Intent::Replace { desired: &replacement }).is_empty(), "a new volume");
+    }
+
+    #[test]
+    fn engine_downgrades_in_place_are_refused() {
+        let downgrade = |cur: &str, want: &str| {
+            let desired = attrs(&[("engine_version", Value::str(want))]);
+            let got = reasons(&[("engine_version", Value::str(cur))], Intent::Keep { desired: &desired });
+            assert!(got.len() <= 1);
+            !got.is_empty()
+        };
+        assert!(downgrade("16.4", "15.8"));
+        assert!(downgrade("16.4", "15"));
+        assert!(downgrade("10.1", "9.6.20"));
+        assert!(!downgrade("16.4", "16.2"), "a lower minor of the same major is no change (AWS upgrades minors)");
+        assert!(!downgrade("16.4", "16"));
+        assert!(!downgrade("15.8", "16.4"));
+        assert!(!downgrade("16.4", "16.6"));
+        assert!(!downgrade("16.4", "banana"), "left to AWS");
+        let desired = attrs(&[("engine_version", Value::str("15.8"))]);
+        let got = reasons(&[("engine_version", Value::str("16.4"))], Intent::Replace { desired: &desired });
+        assert!(got.is_empty(), "a replacement is a new instance");
     }
 }

@@ -16,7 +16,7 @@ use super::{api_error, error_code, get_bool, get_i64, get_str, tag_changes};
 use crate::addr::ResourceAddr;
 use crate::provider::schema::{TAG_ADDRESS, TAG_STACK};
 use crate::provider::waiter::{Backoff, Poll, wait_for};
-use crate::provider::{Ctx, ProviderError, Result};
+use crate::provider::{Ctx, Intent, ProviderError, Refusal, Result};
 use crate::value::{Attrs, Value};
 
 /// How many ids one Describe `Filters` value list carries (RDS accepts up to 100).
@@ -407,6 +407,58 @@ pub fn engine_version_satisfied(current: &str, desired: &str) -> bool {
         return false;
     }
     want.len() == major_len || cur > want
+}
+
+/// True when going from engine version `current` to `desired` is a
+/// downgrade RDS refuses: `desired` sorts below `current` ("16.4" → "15.8",
+/// "16.4" → "15") and does not satisfy it (a lower minor of the same major,
+/// "16.6" → "16.4", is no change at all: see [`engine_version_satisfied`]).
+/// Unparsable versions are left to AWS.
+pub fn is_downgrade(current: &str, desired: &str) -> bool {
+    match (version_parts(current), version_parts(desired)) {
+        (Some(cur), Some(want)) => want < cur && !engine_version_satisfied(current, desired),
+        _ => false,
+    }
+}
+
+/// The refusal of a delete or replacement of a database (`what`: "instance",
+/// "cluster") whose deletion protection is on in AWS: the delete would fail
+/// after the plan's other changes were made.
+pub fn deletion_protected(what: &str, current: &Attrs, intent: Intent<'_>) -> Option<Refusal> {
+    if get_bool(current, "deletion_protection") != Some(true) {
+        return None;
+    }
+    let refusal = match intent {
+        Intent::Keep { .. } => return None,
+        Intent::Delete { destroy: true } => Refusal::new("cannot be deleted: deletion_protection is on in AWS")
+            .hint("set `deletion_protection = false` on it in the stack and apply first, then destroy"),
+        Intent::Delete { destroy: false } => {
+            Refusal::new("is no longer in the stack, but cannot be deleted: deletion_protection is on in AWS")
+                .hint("to delete it: put it back with `deletion_protection = false`, apply, then remove it")
+                .hint(format!("to keep the {what} but stop managing it: `pgstack state rm STACK ADDR`"))
+        }
+        Intent::Replace { .. } => Refusal::new(format!(
+            "must be replaced (a new {what} created after this one is deleted), but deletion_protection is on in AWS"
+        ))
+        .hint("apply `deletion_protection = false` alone first, then the change that forces replacement")
+        .hint("or undo the change marked `# forces replacement`"),
+    };
+    Some(refusal)
+}
+
+/// The refusal of an in-place engine version downgrade ([`is_downgrade`]);
+/// a replacement creates a new database and may take any version.
+pub fn downgrade(what: &str, current: &Attrs, intent: Intent<'_>) -> Option<Refusal> {
+    let Intent::Keep { desired } = intent else { return None };
+    let (cur, want) = (get_str(current, "engine_version")?, get_str(desired, "engine_version")?);
+    is_downgrade(cur, want).then(|| {
+        Refusal::new(format!(
+            "asks for engine_version {want}, but the {what} runs {cur}, and RDS cannot downgrade an engine"
+        ))
+        .on("engine_version")
+        .hint(format!("set `engine_version` to {cur} or later"))
+        .hint(format!("to run an older version, restore a snapshot into a new {what}"))
+    })
 }
 
 /// [`engine_version_satisfied`] over attribute values.
