@@ -86,9 +86,10 @@ async fn record_refresh(session: &Session, auto_approve: bool, parallelism: usiz
     Ok(ExitCode::SUCCESS)
 }
 
-/// True when two states record the same objects (serial aside).
+/// True when two states of one stack record the same objects (serial and
+/// lineage aside: a stack without state gets a fresh lineage on each read).
 fn same_content(a: &StateFile, b: &StateFile) -> bool {
-    a.resources == b.resources && a.lineage == b.lineage && a.stack == b.stack
+    a.resources == b.resources && a.stack == b.stack
 }
 
 /// A saved plan, if `arg` is one (a JSON file written by `plan -o`).

@@ -126,7 +126,7 @@ pub struct ApplyArgs {
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set, value_name = "BOOL")]
     pub refresh: bool,
     /// Only record what AWS holds in state (after confirmation); change nothing in AWS
-    #[arg(long, conflicts_with = "refresh")]
+    #[arg(long, conflicts_with_all = ["refresh", "targets", "allow_destroy"])]
     pub refresh_only: bool,
 }
 

@@ -392,4 +392,13 @@ fn refusal_messages() {
     insta::assert_snapshot!("edited_plan", edited.stderr);
     let flags = w.run(&["apply", "p.plan", "--region", "us-west-2", "--target", "vpc.main"], &no_aws).expect(1);
     insta::assert_snapshot!("saved_plan_flags", flags.stderr);
+
+    // --refresh-only records everything: a target or an allow-list would be ignored, so they are refused.
+    let mixed = w.run(&["apply", "quickstart.toml", "--refresh-only", "--target", "vpc.main"], &no_aws).expect(1);
+    assert!(mixed.stderr.contains("'--refresh-only' cannot be used with '--target"), "{}", mixed.stderr);
+    // A stack without state and nothing in AWS has nothing to record, and no state file appears.
+    std::fs::remove_dir_all(w.path().join("state")).unwrap();
+    let nothing = w.run(&["refresh", "quickstart.toml"], &no_aws).expect(0);
+    assert!(nothing.stdout.contains("No changes to record"), "{}", nothing.stdout);
+    assert!(!w.path().join("state/quickstart.json").exists());
 }
