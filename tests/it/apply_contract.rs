@@ -120,8 +120,9 @@ fn state_id(w: &Workdir, stack: &str, addr: &str) -> String {
     r.unwrap_or_else(|| panic!("{addr} not in state\n{text}"))["id"].as_str().unwrap().to_owned()
 }
 
-/// Runs `cases` seeded cases of `case` (the first changes every attribute,
-/// so each is exercised at least once).
+/// Runs `cases` (at least 2) seeded cases of `case`. The first two change
+/// every attribute and ignore complementary random subsets, so each attribute
+/// is both written and ignored at least once; the others are drawn at random.
 fn check_type(case: &Case, seed: u64, cases: u32) {
     let m = moto();
     let env = m.env();
@@ -129,10 +130,19 @@ fn check_type(case: &Case, seed: u64, cases: u32) {
     let all = case.attrs.len();
     assert!(all < 32);
     let addr = format!("{}.t", case.ty);
+    assert!(cases >= 2);
+    let mut first_ignored = 0;
     for k in 0..cases {
         let full = (1u32 << all) - 1;
-        let s_mask = if k == 0 { full } else { 1 + (rng.next() % u64::from(full)) as u32 };
-        let i_mask = s_mask & rng.next() as u32;
+        let s_mask = if k < 2 { full } else { 1 + (rng.next() % u64::from(full)) as u32 };
+        let i_mask = match k {
+            0 => {
+                first_ignored = full & rng.next() as u32;
+                first_ignored
+            }
+            1 => full & !first_ignored,
+            _ => s_mask & rng.next() as u32,
+        };
         let pick = |mask: u32| -> Vec<&str> {
             case.attrs.iter().enumerate().filter(|(i, _)| mask & (1 << i) != 0).map(|(_, a)| a.0).collect()
         };
