@@ -372,6 +372,7 @@ pub async fn import(g: &GlobalArgs, ui: Ui, stack: &str, addr: ResourceAddr, id:
                 id: Some(id.clone()),
                 attributes: attrs,
                 dependencies: deps,
+                deposed: vec![],
             },
         );
     })

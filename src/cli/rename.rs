@@ -99,6 +99,7 @@ mod tests {
                     id: Some("id-1".into()),
                     attributes: Default::default(),
                     dependencies: vec![],
+                    deposed: vec![],
                 },
             );
         }

@@ -393,6 +393,22 @@ fn regions_depends_on_ignore_changes_state_and_outputs() {
 }
 
 #[test]
+fn create_before_destroy_is_a_bool_meta_argument() {
+    let text =
+        stack_with("[fake.a]\ncreate_before_destroy = true\n\n[fake.b]\n\n[fake.c]\ncreate_before_destroy = 1\n");
+    assert_eq!(
+        errs(&[("stack.toml", &text)]),
+        ["`create_before_destroy` must be a bool, got integer @ stack.toml:10:25"]
+    );
+    let text = text.replace("= 1", "= false");
+    let dir = setup(&[("stack.toml", &text)]);
+    let st = load(&dir.path().join("stack.toml"), &LoadOptions::default(), &registry()).unwrap().stack;
+    let cbd = |a: &str| st.resources[&addr(a)].create_before_destroy;
+    assert_eq!((cbd("fake.a"), cbd("fake.b"), cbd("fake.c")), (Some(true), None, Some(false)));
+    assert!(!st.resources[&addr("fake.a")].attrs.contains_key("create_before_destroy"));
+}
+
+#[test]
 fn meta_argument_errors() {
     let text = stack_with(
         "[regions]\ndr = \"mars\"\n\n[fake.a]\nregion = \"dx\"\ndepends_on = [\"fake.nope\", \"var.x\", \"fake.b.id\", 3]\nignore_changes = [\"sise\"]\nenabled = \"yes\"\n\n[fake.b]\ndepends_on = \"fake.a\"\n\n[output.o]\ndescription = \"no value\"\nsensitiv = true\n",

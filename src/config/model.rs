@@ -54,6 +54,8 @@ pub struct ResourceConfig {
     /// Per-operation limits from `timeouts`: keys among [`TIMEOUT_OPERATIONS`],
     /// values non-zero. An operation not listed uses the type's default.
     pub timeouts: BTreeMap<String, Duration>,
+    /// `create_before_destroy`: `None` leaves it to the type's default.
+    pub create_before_destroy: Option<bool>,
     /// The `[TYPE.NAME]` header.
     pub span: Span,
     /// Span of each attribute's value, for diagnostics.

@@ -24,7 +24,8 @@ use super::resolve::Cx;
 use super::validate;
 
 /// Settings of a resource block that are not provider attributes.
-const META: &[&str] = &["for_each", "enabled", "depends_on", "region", "ignore_changes", "timeouts"];
+const META: &[&str] =
+    &["for_each", "enabled", "depends_on", "region", "ignore_changes", "timeouts", "create_before_destroy"];
 /// Top-level tables only a stack file may have.
 const STACK_ONLY: &[&str] = &["stack", "regions", "vars", "state", "env"];
 
@@ -358,6 +359,7 @@ impl Loader<'_> {
             depends_on: Vec::new(),
             ignore_changes: Vec::new(),
             timeouts: BTreeMap::new(),
+            create_before_destroy: None,
             span: node.span.clone(),
             attr_spans: BTreeMap::new(),
         };
@@ -385,6 +387,14 @@ impl Loader<'_> {
                     }
                 }
                 "timeouts" => rc.timeouts = self.timeouts(scope, &cx, &e.value),
+                "create_before_destroy" => match self.resolve_static(scope, &cx, &e.value, "`create_before_destroy`") {
+                    Some(Value::Bool(b)) => rc.create_before_destroy = Some(b),
+                    Some(v) => self.diags.push(
+                        Diagnostic::error(format!("`create_before_destroy` must be a bool, got {}", v.type_name()))
+                            .at(e.value.span.clone()),
+                    ),
+                    None => {}
+                },
                 "ignore_changes" => {
                     if let Some(s) = schema {
                         rc.ignore_changes = validate::check_ignore_changes(s, &shown, &e.value, &mut self.diags);

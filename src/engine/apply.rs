@@ -14,6 +14,7 @@ use std::time::Instant;
 use petgraph::algo::has_path_connecting;
 use petgraph::graph::DiGraph;
 
+use super::refresh::find_pending;
 use super::walk::{Outcome, walk};
 use super::{Event, Hook};
 use crate::addr::ResourceAddr;
@@ -24,7 +25,7 @@ use crate::provider::diff;
 use crate::provider::schema::Mode;
 use crate::provider::waiter::{Backoff, Poll, retry_transient, wait_for};
 use crate::provider::{Clients, Ctx, Progress, ProviderError, ReadScope, Registry};
-use crate::state::{LiveState, ResourceState, StateError, Status};
+use crate::state::{Deposed, LiveState, ResourceState, StateError, Status};
 use crate::value::{Attrs, Value};
 
 /// Everything an apply needs.
@@ -87,23 +88,64 @@ const LOST_CREATE_WINDOW: std::time::Duration = std::time::Duration::from_secs(3
 enum Op {
     Delete(usize),
     Write(usize),
+    /// Deletes the old objects of a change: the one its create-before-destroy
+    /// replacement deposes and those an interrupted run left.
+    DeleteDeposed(usize),
+}
+
+impl Op {
+    /// The index of the change, and whether the operation deletes.
+    fn change(self) -> (usize, bool) {
+        match self {
+            Op::Delete(i) | Op::DeleteDeposed(i) => (i, true),
+            Op::Write(i) => (i, false),
+        }
+    }
+}
+
+/// The ids of the old objects a change's [`Op::DeleteDeposed`] deletes.
+fn deposed_of(c: &ResourceChange) -> Vec<String> {
+    let mut ids = c.deposed.clone();
+    if c.create_before_destroy
+        && let Some(id) = &c.id
+    {
+        ids.push(id.clone());
+    }
+    ids
 }
 
 /// Builds the operation graph: creates/updates after their dependencies'
 /// creates/updates; deletes after the deletes of what depended on them (and
-/// after updates that stop referencing them); a replacement's create after its delete.
+/// after updates that stop referencing them); a replacement's create after its
+/// delete, unless it is created first (`create_before_destroy`): then the old
+/// object is deleted after the create and after the writes of its dependents
+/// (they move to the new object), and before what it depended on is deleted.
 fn operations(plan: &Plan, state_deps: &BTreeMap<ResourceAddr, Vec<ResourceAddr>>) -> (Vec<Op>, Vec<Vec<usize>>) {
     let mut ops = Vec::new();
     let mut delete_of = BTreeMap::new();
     let mut write_of = BTreeMap::new();
+    let mut deposed_delete_of = BTreeMap::new();
     for (i, c) in plan.changes.iter().enumerate() {
-        if c.action.deletes() {
+        if c.action.deletes() && !c.create_before_destroy {
             delete_of.insert(&c.address, ops.len());
             ops.push(Op::Delete(i));
         }
         if matches!(c.action, Action::Create | Action::Update | Action::Replace) || c.adopted {
             write_of.insert(&c.address, ops.len());
             ops.push(Op::Write(i));
+        }
+        if !deposed_of(c).is_empty() {
+            deposed_delete_of.insert(&c.address, ops.len());
+            ops.push(Op::DeleteDeposed(i));
+        }
+    }
+    // Who references each address in the config: their writes move off the old object.
+    let mut dependents: BTreeMap<&ResourceAddr, Vec<usize>> = BTreeMap::new();
+    for (n, op) in ops.iter().enumerate() {
+        if let Op::Write(i) = *op {
+            for d in &plan.changes[i].dependencies {
+                dependents.entry(d).or_default().push(n);
+            }
         }
     }
     let mut g: DiGraph<usize, ()> = DiGraph::new();
@@ -133,8 +175,25 @@ fn operations(plan: &Plan, state_deps: &BTreeMap<ResourceAddr, Vec<ResourceAddr>
             Op::Delete(i) => {
                 let c = &plan.changes[i];
                 for d in state_deps.get(&c.address).into_iter().flatten() {
-                    if let Some(&del) = delete_of.get(d) {
-                        g.add_edge(nodes[n], nodes[del], ());
+                    for del in [delete_of.get(d), deposed_delete_of.get(d)].into_iter().flatten() {
+                        g.add_edge(nodes[n], nodes[*del], ());
+                    }
+                }
+                if let Some(&old) = deposed_delete_of.get(&c.address) {
+                    g.add_edge(nodes[old], nodes[n], ());
+                }
+            }
+            Op::DeleteDeposed(i) => {
+                let c = &plan.changes[i];
+                if let Some(&w) = write_of.get(&c.address) {
+                    g.add_edge(nodes[w], nodes[n], ());
+                }
+                for &w in dependents.get(&c.address).into_iter().flatten() {
+                    g.add_edge(nodes[w], nodes[n], ());
+                }
+                for d in state_deps.get(&c.address).into_iter().flatten() {
+                    for del in [delete_of.get(d), deposed_delete_of.get(d)].into_iter().flatten() {
+                        g.add_edge(nodes[n], nodes[*del], ());
                     }
                 }
             }
@@ -169,7 +228,15 @@ impl Applier {
             self.live
                 .commit(|s| {
                     for a in &plan.forget {
-                        s.resources.remove(a);
+                        // Old objects stay tracked until deleted; nothing else is recorded.
+                        match s.resources.get_mut(a) {
+                            Some(r) if !r.deposed.is_empty() => {
+                                r.status = Status::CreatePending;
+                                r.id = None;
+                                r.attributes.clear();
+                            }
+                            _ => drop(s.resources.remove(a)),
+                        }
                     }
                 })
                 .await?;
@@ -188,15 +255,10 @@ impl Applier {
 
         let mut report = ApplyReport::default();
         for (n, outcome) in outcomes.into_iter().enumerate() {
-            let (i, deleting) = match ops[n] {
-                Op::Delete(i) => (i, true),
-                Op::Write(i) => (i, false),
-            };
+            let (i, deleting) = ops[n].change();
             let c = &plan.changes[i];
             if let Outcome::Skipped(by) = &outcome {
-                let by = match ops[*by] {
-                    Op::Delete(j) | Op::Write(j) => &plan.changes[j].address,
-                };
+                let by = &plan.changes[ops[*by].change().0].address;
                 self.hook.event(Event::Skipped { addr: &c.address, because: by });
             }
             report.results.push(OpResult { addr: c.address.clone(), action: c.action, deleting, outcome });
@@ -322,14 +384,15 @@ impl Applier {
     }
 
     async fn run(&self, plan: &Plan, op: Op) -> Result<(), String> {
-        let (i, deleting) = match op {
-            Op::Delete(i) => (i, true),
-            Op::Write(i) => (i, false),
-        };
+        let (i, deleting) = op.change();
         let c = &plan.changes[i];
         let started = Instant::now();
         self.hook.event(Event::Started { addr: &c.address, action: c.action, deleting });
-        let result = if deleting { self.delete(c).await } else { self.write(c).await };
+        let result = match op {
+            Op::Delete(_) => self.delete(c).await,
+            Op::Write(_) => self.write(c).await,
+            Op::DeleteDeposed(_) => self.delete_deposed(c).await,
+        };
         match &result {
             Ok(id) => self.hook.event(Event::Finished {
                 addr: &c.address,
@@ -357,6 +420,38 @@ impl Applier {
         Ok(Some(id))
     }
 
+    /// Deletes the change's old objects one by one, each dropped from
+    /// `deposed` once gone; an entry left with nothing recorded goes too.
+    async fn delete_deposed(&self, c: &ResourceChange) -> Result<Option<String>, String> {
+        let provider = self.registry.get(&c.rtype).ok_or("unknown resource type")?;
+        let ctx = self.ctx(c, "delete");
+        for id in deposed_of(c) {
+            let prior = self
+                .live
+                .with(|s| {
+                    let r = s.resources.get(&c.address)?;
+                    r.deposed.iter().find(|d| d.id == id).map(|d| d.attributes.clone())
+                })
+                .ok_or_else(|| format!("old object {id} is not recorded in state"))?;
+            match retry_transient(&ctx, "the delete", || provider.delete(&ctx, &id, &prior)).await {
+                Ok(()) | Err(ProviderError::NotFound(_)) => {}
+                Err(e) => return Err(format!("deleting old object {id}: {e}")),
+            }
+            self.live
+                .commit(|s| {
+                    if let Some(r) = s.resources.get_mut(&c.address) {
+                        r.deposed.retain(|d| d.id != id);
+                        if r.deposed.is_empty() && r.status == Status::CreatePending {
+                            s.resources.remove(&c.address);
+                        }
+                    }
+                })
+                .await
+                .map_err(|e| e.to_string())?;
+        }
+        Ok(c.id.clone().filter(|_| c.create_before_destroy))
+    }
+
     async fn write(&self, c: &ResourceChange) -> Result<Option<String>, String> {
         let provider = self.registry.get(&c.rtype).ok_or("unknown resource type")?;
         let ctx = self.ctx(c, if c.action == Action::Update { "update" } else { "create" });
@@ -368,14 +463,19 @@ impl Applier {
             id,
             attributes,
             dependencies: c.dependencies.clone(),
+            deposed: Vec::new(),
+        };
+        // Every entry written keeps the old objects recorded for the address.
+        let put = |s: &mut crate::state::StateFile, mut e: ResourceState| {
+            if let Some(old) = s.resources.remove(&c.address) {
+                e.deposed = old.deposed;
+            }
+            s.resources.insert(c.address.clone(), e);
         };
         if c.adopted {
             let before = c.before.clone().unwrap_or_default();
             let adopted = entry(Status::Ready, c.id.clone(), before);
-            self.live
-                .commit(|s| drop(s.resources.insert(c.address.clone(), adopted)))
-                .await
-                .map_err(|e| e.to_string())?;
+            self.live.commit(|s| put(s, adopted)).await.map_err(|e| e.to_string())?;
             if c.action == Action::NoOp {
                 return Ok(c.id.clone());
             }
@@ -384,8 +484,18 @@ impl Applier {
         match c.action {
             Action::Create | Action::Replace => {
                 let pending = entry(Status::CreatePending, None, Attrs::new());
+                // Created first: the old object moves to `deposed` in the same commit.
+                let old = match (c.create_before_destroy, &c.id) {
+                    (true, Some(id)) => Some(Deposed { id: id.clone(), attributes: self.old_attrs(c) }),
+                    _ => None,
+                };
                 self.live
-                    .commit(|s| drop(s.resources.insert(c.address.clone(), pending)))
+                    .commit(|s| {
+                        put(s, pending);
+                        if let (Some(old), Some(r)) = (old, s.resources.get_mut(&c.address)) {
+                            r.deposed.push(old);
+                        }
+                    })
                     .await
                     .map_err(|e| e.to_string())?;
                 let created = match provider.create(&ctx, &desired).await {
@@ -398,10 +508,7 @@ impl Applier {
                 failpoint::hit("after-create", &c.address);
                 let id = created.get("id").and_then(Value::as_str).map(str::to_owned);
                 let stored = entry(Status::Ready, id.clone(), self.to_store(c, created, &desired));
-                self.live
-                    .commit(|s| drop(s.resources.insert(c.address.clone(), stored)))
-                    .await
-                    .map_err(|e| e.to_string())?;
+                self.live.commit(|s| put(s, stored)).await.map_err(|e| e.to_string())?;
                 Ok(id)
             }
             Action::Update => {
@@ -414,14 +521,17 @@ impl Applier {
                     .await
                     .map_err(|e| e.to_string())?;
                 let stored = entry(Status::Ready, Some(id.clone()), self.to_store(c, updated, &desired));
-                self.live
-                    .commit(|s| drop(s.resources.insert(c.address.clone(), stored)))
-                    .await
-                    .map_err(|e| e.to_string())?;
+                self.live.commit(|s| put(s, stored)).await.map_err(|e| e.to_string())?;
                 Ok(Some(id))
             }
             Action::NoOp | Action::Delete => Ok(c.id.clone()),
         }
+    }
+
+    /// The old object's attributes as state records them (config-only ones
+    /// included), else as the plan saw it.
+    fn old_attrs(&self, c: &ResourceChange) -> Attrs {
+        self.state_attrs(&c.address).or_else(|| c.before.clone()).unwrap_or_default()
     }
 
     /// A create whose reply never arrived may have happened: look the object
@@ -439,13 +549,17 @@ impl Applier {
         let provider = self.registry.get(&c.rtype).ok_or("unknown resource type")?;
         // Our own window, not the resource's create timeout.
         let ctx = &ctx.clone().with_timeout(None);
+        let deposed: Vec<String> = self.live.with(|s| {
+            s.resources.get(&c.address).map(|r| r.deposed.iter().map(|d| d.id.clone()).collect()).unwrap_or_default()
+        });
         let found = wait_for(
             ctx,
             "a create whose reply was lost to show up",
             LOST_CREATE_WINDOW,
             Backoff::default(),
             || async {
-                Ok(match retry_transient(ctx, "the lookup", || provider.find_created(ctx, &c.address)).await? {
+                let lookup = || find_pending(provider.as_ref(), ctx, &c.address, &deposed);
+                Ok(match retry_transient(ctx, "the lookup", lookup).await? {
                     Some(id) => Poll::Ready(id),
                     None => Poll::Pending("not found yet".to_owned()),
                 })

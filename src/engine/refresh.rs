@@ -13,7 +13,7 @@ use super::{Event, Hook};
 use crate::addr::ResourceAddr;
 use crate::plan::Refreshed;
 use crate::provider::waiter::retry_transient;
-use crate::provider::{Clients, Ctx, ProviderError, ReadScope, Registry};
+use crate::provider::{Clients, Ctx, ProviderError, ReadScope, Registry, ResourceType};
 use crate::state::{StateFile, Status};
 use crate::value::Attrs;
 
@@ -82,7 +82,8 @@ pub async fn refresh(
         let provider = registry.get(&rtype).expect("types were checked above");
         let ctx = ctx(&region);
         let err = |source| RefreshError::Read { rtype: rtype.clone(), region: region.clone(), source };
-        let lookup = || provider.find_created(&ctx, &addr);
+        let deposed = state.resources[&addr].deposed.iter().map(|d| d.id.clone()).collect::<Vec<_>>();
+        let lookup = || find_pending(provider.as_ref(), &ctx, &addr, &deposed);
         let found = match retry_transient(&ctx, "the lookup", lookup).await.map_err(err)? {
             Some(id) => retry_transient(&ctx, "the read", || {
                 provider.read_many(&ctx, std::slice::from_ref(&id), &ReadScope::All)
@@ -105,6 +106,20 @@ pub async fn refresh(
         }
     }
     Ok(Refreshed { state, current, adopted, refreshed: true })
+}
+
+/// The object an interrupted create made for `addr`: found by its tags, and
+/// not one of the `deposed` old objects, which carry the same tags.
+pub(super) async fn find_pending(
+    provider: &dyn ResourceType,
+    ctx: &Ctx,
+    addr: &ResourceAddr,
+    deposed: &[String],
+) -> Result<Option<String>, ProviderError> {
+    if deposed.is_empty() {
+        return provider.find_created(ctx, addr).await;
+    }
+    Ok(provider.find_all_created(ctx, addr).await?.into_iter().find(|id| !deposed.contains(id)))
 }
 
 /// The union of the members' managed attributes; everything when one of them

@@ -44,6 +44,7 @@ fn stack(resources: Vec<(&str, Vec<(&str, Expr)>)>) -> Stack {
                 depends_on: vec![],
                 ignore_changes: vec![],
                 timeouts: BTreeMap::new(),
+                create_before_destroy: None,
                 span: span(),
                 attr_spans: BTreeMap::new(),
             },
@@ -204,6 +205,110 @@ async fn replacement_deletes_then_creates_and_updates_in_place() {
     e.fake.calls.lock().unwrap().clear();
     assert!(e.apply(&renamed, &p, 10).await.ok());
     assert_eq!(*e.fake.calls.lock().unwrap(), vec![Call::Delete("a".into()), Call::Create("z".into())]);
+}
+
+/// `a` (created before destroyed, tagged with its address) and `b` referencing its id.
+fn cbd_stack(a_name: &str) -> Stack {
+    let mut tags = BTreeMap::new();
+    tags.insert(crate::provider::schema::TAG_ADDRESS.to_owned(), Value::str("fake.a"));
+    let mut s = stack(vec![
+        ("a", vec![("name", Expr::Lit(a_name.into())), ("tags", Expr::Lit(Value::Map(tags)))]),
+        ("b", vec![("ref", reference("fake.a", "id"))]),
+    ]);
+    s.resources.get_mut(&"fake.a".parse().unwrap()).unwrap().create_before_destroy = Some(true);
+    s
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn create_before_destroy_moves_dependents_before_deleting_the_old_object() {
+    let e = env();
+    let s = cbd_stack("a");
+    assert!(e.apply(&s, &e.plan(&s, false).await, 10).await.ok());
+    let a: ResourceAddr = "fake.a".parse().unwrap();
+    let old = e.state().await.resources[&a].id.clone().unwrap();
+
+    let renamed = cbd_stack("z");
+    let p = e.plan(&renamed, false).await;
+    assert_eq!((p.changes[0].action, p.changes[0].create_before_destroy), (Action::Replace, true));
+    assert_eq!(p.changes[1].action, Action::Update);
+    e.fake.calls.lock().unwrap().clear();
+    assert!(e.apply(&renamed, &p, 10).await.ok());
+    let calls = e.fake.calls.lock().unwrap().clone();
+    assert_eq!(calls, vec![Call::Create("z".into()), Call::Update("b".into()), Call::Delete("a".into())]);
+    let state = e.state().await;
+    let new = state.resources[&a].id.clone().unwrap();
+    assert_ne!(new, old);
+    assert!(state.resources[&a].deposed.is_empty());
+    assert_eq!(state.resources[&"fake.b".parse().unwrap()].attributes["ref"], Value::str(new));
+    assert!(!e.fake.objects.lock().unwrap().contains_key(&old));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_old_object_left_by_create_before_destroy_is_deleted_by_the_next_run() {
+    let e = env();
+    let s = cbd_stack("a");
+    assert!(e.apply(&s, &e.plan(&s, false).await, 10).await.ok());
+    let a: ResourceAddr = "fake.a".parse().unwrap();
+    let old = e.state().await.resources[&a].id.clone().unwrap();
+    e.fake.fail_delete_on.lock().unwrap().push("a".into());
+    let renamed = cbd_stack("z");
+    assert!(!e.apply(&renamed, &e.plan(&renamed, false).await, 10).await.ok());
+    let state = e.state().await;
+    assert_eq!(state.resources[&a].deposed.iter().map(|d| d.id.clone()).collect::<Vec<_>>(), vec![old.clone()]);
+    assert_eq!(state.resources[&a].deposed[0].attributes["name"], Value::str("a"));
+
+    e.fake.fail_delete_on.lock().unwrap().clear();
+    let p = e.plan(&renamed, false).await;
+    assert_eq!((p.changes[0].action, p.changes[0].deposed.clone()), (Action::NoOp, vec![old.clone()]));
+    assert!(p.has_changes());
+    assert_eq!(p.summary().destroy, 1);
+    e.fake.calls.lock().unwrap().clear();
+    assert!(e.apply(&renamed, &p, 10).await.ok());
+    assert_eq!(*e.fake.calls.lock().unwrap(), vec![Call::Delete("a".into())]);
+    assert!(e.state().await.resources[&a].deposed.is_empty());
+    assert!(!e.plan(&renamed, false).await.has_changes());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn adoption_after_a_create_before_destroy_crash_skips_the_old_object() {
+    let e = env();
+    let s = cbd_stack("a");
+    assert!(e.apply(&s, &e.plan(&s, false).await, 10).await.ok());
+    let a: ResourceAddr = "fake.a".parse().unwrap();
+    let old = e.state().await.resources[&a].id.clone().unwrap();
+    e.fake.fail_delete_on.lock().unwrap().push("a".into());
+    let renamed = cbd_stack("z");
+    e.apply(&renamed, &e.plan(&renamed, false).await, 10).await;
+    // As if the run died after the create, before recording it: both objects
+    // carry the address tag, state has the pending entry and the old one deposed.
+    let mut st = e.state().await;
+    let entry = st.resources.get_mut(&a).unwrap();
+    let new = entry.id.take().unwrap();
+    entry.status = crate::state::Status::CreatePending;
+    e.backend.write(&st).await.unwrap();
+    assert!(old < new, "the old object is the first candidate");
+
+    let refreshed = e.refreshed(&renamed).await;
+    assert_eq!(refreshed.adopted.get(&a), Some(&new));
+    let p = e.plan(&renamed, false).await;
+    assert_eq!(p.changes[0].deposed, vec![old]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn create_before_destroy_on_top_of_a_dependency_deleted_first_is_refused() {
+    let e = env();
+    let s = stack(vec![("a", vec![("ref", reference("fake.b", "id"))]), ("b", vec![])]);
+    assert!(e.apply(&s, &e.plan(&s, false).await, 10).await.ok());
+    let mut renamed = stack(vec![
+        ("a", vec![("ref", reference("fake.b", "id")), ("name", Expr::Lit("x".into()))]),
+        ("b", vec![("name", Expr::Lit("c".into()))]),
+    ]);
+    let a = renamed.resources.get_mut(&"fake.a".parse().unwrap()).unwrap();
+    a.create_before_destroy = Some(true);
+    let opts = PlanOptions::default();
+    let err = plan::build(&renamed, &e.registry, &e.refreshed(&renamed).await, &opts).unwrap_err();
+    let text = format!("{err:?}");
+    assert!(text.contains("`fake.a` is replaced create-before-destroy, but `fake.b`"), "{text}");
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -18,7 +18,7 @@ use crate::diag::{Diagnostic, Diagnostics, Span};
 use crate::graph::{self, ResourceGraph};
 use crate::provider::schema::Mode;
 use crate::provider::{Intent, Refusal, Registry};
-use crate::state::{StateFile, Status};
+use crate::state::{ResourceState, StateFile, Status};
 use crate::value::{Attrs, Value};
 pub use diff::AttrChange;
 
@@ -73,6 +73,13 @@ pub struct ResourceChange {
     /// What the provider wants the reader to know (e.g. a reboot is pending).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
+    /// A replacement that creates the new object before deleting the old one.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub create_before_destroy: bool,
+    /// Ids of old objects left by an interrupted create-before-destroy
+    /// replacement: apply deletes them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub deposed: Vec<String>,
 }
 
 /// An attribute changed outside pgstack since the last apply.
@@ -126,13 +133,14 @@ impl Plan {
                 Action::Delete => s.destroy += 1,
                 Action::NoOp => {}
             }
+            s.destroy += c.deposed.len();
         }
         s
     }
 
     /// True when apply would call AWS (forgetting entries alone changes only state).
     pub fn has_changes(&self) -> bool {
-        self.changes.iter().any(|c| c.action != Action::NoOp || c.adopted)
+        self.changes.iter().any(|c| c.action != Action::NoOp || c.adopted || !c.deposed.is_empty())
     }
 
     /// Why this saved plan may no longer be applied, if it may not: the config
@@ -159,7 +167,7 @@ pub fn unallowed_destroys<'p>(
     let guarded_type = |t: &str| registry.get(t).is_none_or(|p| p.schema().guarded);
     plan.changes
         .iter()
-        .filter(|c| c.action.deletes())
+        .filter(|c| c.action.deletes() || !c.deposed.is_empty())
         .filter(|c| {
             c.guarded
                 || guarded_type(&c.rtype)
@@ -196,7 +204,8 @@ impl Refreshed {
     /// objects replaced by the ones read (config-only attributes, which AWS
     /// does not hold, and attributes outside the read's scope are kept),
     /// interrupted creates that were found recorded as ready, objects deleted
-    /// outside pgstack dropped. Interrupted creates not found stay pending: the
+    /// outside pgstack dropped (kept as nothing but their old objects while
+    /// a create-before-destroy replacement left any). Interrupted creates not found stay pending: the
     /// next run looks for them again before creating. Serial and lineage are
     /// unchanged (the commit bumps the serial).
     pub fn refreshed_state(&self) -> StateFile {
@@ -204,7 +213,18 @@ impl Refreshed {
         if !self.refreshed {
             return state;
         }
-        state.resources.retain(|addr, r| r.status != Status::Ready || !matches!(self.current.get(addr), Some(None)));
+        let gone = |addr: &ResourceAddr, r: &ResourceState| {
+            r.status == Status::Ready && matches!(self.current.get(addr), Some(None))
+        };
+        state.resources.retain(|addr, r| !gone(addr, r) || !r.deposed.is_empty());
+        for (addr, r) in &mut state.resources {
+            // Gone, but its old objects are still to be deleted: they stay tracked.
+            if gone(addr, r) {
+                r.status = Status::CreatePending;
+                r.id = None;
+                r.attributes.clear();
+            }
+        }
         for (addr, r) in &mut state.resources {
             let Some(Some(current)) = self.current.get(addr) else { continue };
             if let Some(id) = self.adopted.get(addr) {
@@ -258,6 +278,7 @@ pub fn build(
     let mut planned: BTreeMap<ResourceAddr, Attrs> = BTreeMap::new();
     let mut changes = Vec::new();
     let mut refusals: Vec<(ResourceAddr, Option<Span>, Refusal)> = Vec::new();
+    let mut destroy_first: BTreeSet<ResourceAddr> = BTreeSet::new();
     let desired_set: BTreeSet<&ResourceAddr> =
         if opts.destroy { BTreeSet::new() } else { stack.resources.keys().collect() };
 
@@ -321,6 +342,19 @@ pub fn build(
         let attr_changes =
             diff::diff_with(schema, current.as_ref().unwrap_or(&Attrs::new()), &desired, &rc.ignore_changes, &suppress);
         let action = diff::decide(current.as_ref(), Some(&desired), &attr_changes);
+        let cbd = action == Action::Replace && rc.create_before_destroy.unwrap_or(provider.create_before_destroy());
+        if action == Action::Replace && !cbd {
+            destroy_first.insert(addr.clone());
+        }
+        if cbd && let Some(dep) = deps[addr].keys().find(|d| destroy_first.contains(*d)) {
+            diags.push(
+                Diagnostic::error(format!(
+                    "`{addr}` is replaced create-before-destroy, but `{dep}`, which it depends on, is deleted before it is replaced"
+                ))
+                .at(rc.span.clone())
+                .hint(format!("set `create_before_destroy = true` on `{dep}`, or `create_before_destroy = false` on `{addr}`")),
+            );
+        }
         let mut after = match (&current, action) {
             (Some(cur), Action::Update | Action::NoOp) => {
                 let mut a = cur.clone();
@@ -344,7 +378,7 @@ pub fn build(
                 .map(|(k, v)| (k.clone(), v.clone()))
                 .collect();
             let intent = if action == Action::Replace {
-                Intent::Replace { desired: &managed }
+                Intent::Replace { desired: &managed, create_first: cbd }
             } else {
                 Intent::Keep { desired: &managed }
             };
@@ -368,6 +402,8 @@ pub fn build(
             adopted: refreshed.adopted.contains_key(addr),
             dependencies: deps[addr].keys().cloned().collect(),
             notes: current.as_ref().map(|c| provider.notes(c)).unwrap_or_default(),
+            create_before_destroy: cbd,
+            deposed: deposed_ids(refreshed, addr),
         });
     }
     if diags.has_errors() {
@@ -381,6 +417,24 @@ pub fn build(
         }
         let Some(current) = refreshed.current.get(addr).cloned().flatten() else {
             forget.push(addr.clone());
+            if !rs.deposed.is_empty() {
+                changes.push(ResourceChange {
+                    address: addr.clone(),
+                    rtype: rs.rtype.clone(),
+                    region: rs.region.clone(),
+                    action: Action::NoOp,
+                    id: None,
+                    before: None,
+                    after: None,
+                    changes: Vec::new(),
+                    guarded: false,
+                    adopted: false,
+                    dependencies: rs.dependencies.clone(),
+                    notes: Vec::new(),
+                    create_before_destroy: false,
+                    deposed: deposed_ids(refreshed, addr),
+                });
+            }
             continue;
         };
         let provider = registry.get(&rs.rtype);
@@ -401,6 +455,8 @@ pub fn build(
             adopted: refreshed.adopted.contains_key(addr),
             dependencies: rs.dependencies.clone(),
             notes: Vec::new(),
+            create_before_destroy: false,
+            deposed: deposed_ids(refreshed, addr),
         });
     }
     for (addr, rs) in &refreshed.state.resources {
@@ -467,6 +523,11 @@ fn refusal_diagnostics(refusals: Vec<(ResourceAddr, Option<Span>, Refusal)>) -> 
         diags.push(d.hint("the plan is refused before any change: nothing was changed"));
     }
     diags
+}
+
+/// Ids of the old objects state keeps for `addr` until they are deleted.
+fn deposed_ids(refreshed: &Refreshed, addr: &ResourceAddr) -> Vec<String> {
+    refreshed.state.resources.get(addr).map(|r| r.deposed.iter().map(|d| d.id.clone()).collect()).unwrap_or_default()
 }
 
 /// The region an existing object was recorded in (ready or being created).

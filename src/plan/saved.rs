@@ -163,6 +163,8 @@ mod tests {
                     adopted: false,
                     dependencies: vec![],
                     notes: vec![],
+                    create_before_destroy: false,
+                    deposed: vec![],
                 }],
                 forget: vec![],
                 drift: vec![],

@@ -58,6 +58,8 @@ pub struct Fake {
     pub calls: Mutex<Vec<Call>>,
     /// `name` values whose create fails.
     pub fail_on: Mutex<Vec<String>>,
+    /// `name` values whose delete fails.
+    pub fail_delete_on: Mutex<Vec<String>>,
     /// `name` values whose create succeeds but whose reply is lost.
     pub lose_reply_on: Mutex<Vec<String>>,
     pub delay: Mutex<Duration>,
@@ -141,18 +143,27 @@ impl ResourceType for Fake {
     }
 
     async fn delete(&self, _ctx: &Ctx, id: &str, prior: &Attrs) -> Result<()> {
-        self.calls.lock().unwrap().push(Call::Delete(Fake::name_of(prior)));
+        let name = Fake::name_of(prior);
+        self.calls.lock().unwrap().push(Call::Delete(name.clone()));
         self.pause().await;
+        if self.fail_delete_on.lock().unwrap().contains(&name) {
+            return Err(ProviderError::Invalid(format!("injected failure deleting {name}")));
+        }
         self.objects.lock().unwrap().remove(id);
         Ok(())
     }
 
-    async fn find_created(&self, _ctx: &Ctx, addr: &ResourceAddr) -> Result<Option<String>> {
+    async fn find_created(&self, ctx: &Ctx, addr: &ResourceAddr) -> Result<Option<String>> {
+        Ok(self.find_all_created(ctx, addr).await?.into_iter().next())
+    }
+
+    async fn find_all_created(&self, _ctx: &Ctx, addr: &ResourceAddr) -> Result<Vec<String>> {
         let want = Value::str(addr.to_string());
         let objs = self.objects.lock().unwrap();
         Ok(objs
             .iter()
-            .find(|(_, a)| a.get("tags").and_then(Value::as_map).and_then(|t| t.get(TAG_ADDRESS)) == Some(&want))
-            .map(|(id, _)| id.clone()))
+            .filter(|(_, a)| a.get("tags").and_then(Value::as_map).and_then(|t| t.get(TAG_ADDRESS)) == Some(&want))
+            .map(|(id, _)| id.clone())
+            .collect())
     }
 }

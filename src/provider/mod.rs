@@ -144,8 +144,9 @@ pub type Result<T, E = ProviderError> = std::result::Result<T, E>;
 pub enum Intent<'a> {
     /// Changed in place to match `desired`, or left as it is.
     Keep { desired: &'a Attrs },
-    /// Deleted, then created again from `desired`.
-    Replace { desired: &'a Attrs },
+    /// Replaced by a new object from `desired`, created before the old one
+    /// is deleted when `create_first` (`create_before_destroy`).
+    Replace { desired: &'a Attrs, create_first: bool },
     /// Deleted: by `destroy` (true) or because the stack no longer declares it (false).
     Delete { destroy: bool },
 }
@@ -219,6 +220,12 @@ pub trait ResourceType: Send + Sync {
         Vec::new()
     }
 
+    /// Whether a replacement creates the new object before deleting the old
+    /// one when the config does not set `create_before_destroy`.
+    fn create_before_destroy(&self) -> bool {
+        false
+    }
+
     /// Creates the resource; returns its attributes as `read_many` would.
     async fn create(&self, ctx: &Ctx, desired: &Attrs) -> Result<Attrs>;
 
@@ -231,6 +238,24 @@ pub trait ResourceType: Send + Sync {
     /// Finds the id of a resource this stack created for `addr` (by ownership tags
     /// or its unique name) whose create never reached the state.
     async fn find_created(&self, ctx: &Ctx, addr: &ResourceAddr) -> Result<Option<String>>;
+
+    /// Every object [`Self::find_created`] could answer with. A replacement
+    /// created first leaves the old object with the same ownership tags until
+    /// it is deleted, so types that default to `create_before_destroy` list
+    /// them all for the caller to tell them apart.
+    async fn find_all_created(&self, ctx: &Ctx, addr: &ResourceAddr) -> Result<Vec<String>> {
+        Ok(self.find_created(ctx, addr).await?.into_iter().collect())
+    }
+}
+
+/// The refusal of a replacement created first that keeps a name AWS wants
+/// unique while the old object still exists.
+pub fn same_name_refusal(attr: &'static str) -> Refusal {
+    Refusal::new(format!(
+        "cannot be created before its old object is deleted: the new one keeps the `{attr}` the old one holds"
+    ))
+    .on(attr)
+    .hint(format!("change `{attr}`, or set `create_before_destroy = false` to delete the old object first"))
 }
 
 /// All resource types known to one run, by type name.

@@ -62,6 +62,17 @@ pub struct ResourceState {
     /// Resources this one depended on when last applied (destroy order).
     #[serde(default)]
     pub dependencies: Vec<ResourceAddr>,
+    /// Objects replaced create-before-destroy whose delete has not been
+    /// recorded yet: still in AWS until apply deletes them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub deposed: Vec<Deposed>,
+}
+
+/// An object kept in state after its replacement was created, until deleted.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Deposed {
+    pub id: String,
+    pub attributes: Attrs,
 }
 
 impl StateFile {
@@ -252,6 +263,7 @@ mod tests {
                 id: Some("vpc-1".into()),
                 attributes: attrs,
                 dependencies: vec![],
+                deposed: vec![],
             },
         );
         let text = s.to_json().unwrap();

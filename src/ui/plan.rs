@@ -37,7 +37,7 @@ pub fn render(plan: &Plan, style: Style) -> String {
             let _ = writeln!(out, "{} {}: {}", style.cyan("note:"), esc(&c.address), safe(note));
         }
     }
-    let changing: Vec<_> = plan.changes.iter().filter(|c| c.action != Action::NoOp).collect();
+    let changing: Vec<_> = plan.changes.iter().filter(|c| c.action != Action::NoOp || !c.deposed.is_empty()).collect();
     if changing.is_empty() {
         out.push_str(&style.green("No changes."));
         out.push_str(" Your infrastructure matches the configuration.\n");
@@ -45,8 +45,20 @@ pub fn render(plan: &Plan, style: Style) -> String {
     }
     out.push_str("pgstack will perform the following actions:\n\n");
     for c in changing {
-        out.push_str(&render_change(c, style));
-        out.push('\n');
+        if c.action != Action::NoOp {
+            out.push_str(&render_change(c, style));
+            out.push('\n');
+        }
+        for id in &c.deposed {
+            let _ = writeln!(
+                out,
+                "  {}\n{} {} ({}) {{}}\n",
+                style.bold(&format!("# {} (deposed object {}) will be destroyed", esc(&c.address), safe(id))),
+                style.red("  -"),
+                esc(&c.address),
+                safe(id)
+            );
+        }
     }
     let s = plan.summary();
     let _ =
@@ -76,6 +88,9 @@ pub fn render_change(c: &ResourceChange, style: Style) -> String {
     let (marker, verb, paint): (&str, &str, fn(&Style, &str) -> String) = match c.action {
         Action::Create => ("  +", "will be created", Style::green),
         Action::Update => ("  ~", "will be updated in-place", Style::yellow),
+        Action::Replace if c.create_before_destroy => {
+            ("+/-", "must be replaced (create replacement and then destroy)", Style::red)
+        }
         Action::Replace => ("-/+", "must be replaced", Style::red),
         Action::Delete => ("  -", "will be destroyed", Style::red),
         Action::NoOp => ("   ", "is unchanged", Style::bold),
@@ -327,6 +342,8 @@ mod tests {
             adopted: false,
             dependencies: vec![],
             notes: vec![],
+            create_before_destroy: false,
+            deposed: vec![],
         }
     }
 
@@ -374,6 +391,21 @@ mod tests {
         );
         replace.address = ResourceAddr::new("kms_key", "old");
         insta::assert_snapshot!(render(&plan(vec![create, update, replace]), Style { color: false }));
+    }
+
+    #[test]
+    fn a_replacement_created_first_and_deposed_objects_are_shown_and_counted() {
+        let attrs: Attrs = [("description".to_string(), Value::str("k"))].into();
+        let mut cbd = change(Action::Replace, Some(attrs.clone()), Some(attrs.clone()), vec![]);
+        cbd.create_before_destroy = true;
+        let mut leftover = change(Action::NoOp, Some(attrs.clone()), Some(attrs), vec![]);
+        leftover.address = ResourceAddr::new("kms_key", "old");
+        leftover.deposed = vec!["key-0".into()];
+        let text = render(&plan(vec![cbd, leftover]), Style { color: false });
+        assert!(text.contains("+/- kms_key.db {"), "{text}");
+        assert!(text.contains("create replacement and then destroy"), "{text}");
+        assert!(text.contains("# kms_key.old (deposed object key-0) will be destroyed"), "{text}");
+        assert!(text.contains("1 to add, 0 to change, 2 to destroy"), "{text}");
     }
 
     fn hostile_tags() -> Value {

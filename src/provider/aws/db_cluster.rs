@@ -839,7 +839,7 @@ mod tests {
             reasons(Intent::Keep { desired: &older }),
             ["asks for engine_version 15.8, but the cluster runs 16.4, and RDS cannot downgrade an engine"]
         );
-        let got = reasons(Intent::Replace { desired: &older });
+        let got = reasons(Intent::Replace { desired: &older, create_first: false });
         assert_eq!(got.len(), 1, "only the protection: {got:?}");
         assert!(got[0].starts_with("must be replaced (a new cluster"), "{got:?}");
     }

@@ -1461,9 +1461,11 @@ mod tests {
         let on = [("deletion_protection", Value::Bool(true)), ("engine_version", Value::str("16.4"))];
         let off = [("deletion_protection", Value::Bool(false))];
         let want = attrs(&[("deletion_protection", Value::Bool(false))]);
-        for intent in
-            [Intent::Delete { destroy: true }, Intent::Delete { destroy: false }, Intent::Replace { desired: &want }]
-        {
+        for intent in [
+            Intent::Delete { destroy: true },
+            Intent::Delete { destroy: false },
+            Intent::Replace { desired: &want, create_first: false },
+        ] {
             let got = reasons(&on, intent);
             assert_eq!(got.len(), 1, "{intent:?}: {got:?}");
             assert!(got[0].contains("deletion_protection is on in AWS"), "{got:?}");
@@ -1498,7 +1500,10 @@ mod tests {
         assert_eq!(keep(&[ask(100), ("max_allocated_storage", Value::Int(600))], &grown(0)).len(), 1, "was off");
         assert!(keep(&[ask(100), ("max_allocated_storage", Value::Unknown)], &grown(0)).is_empty());
         let replacement = attrs(&[ask(100)]);
-        assert!(reasons(&grown(0), Intent::Replace { desired: &replacement }).is_empty(), "a new volume");
+        assert!(
+            reasons(&grown(0), Intent::Replace { desired: &replacement, create_first: false }).is_empty(),
+            "a new volume"
+        );
     }
 
     #[test]
@@ -1518,7 +1523,10 @@ mod tests {
         assert!(!downgrade("16.4", "16.6"));
         assert!(!downgrade("16.4", "banana"), "left to AWS");
         let desired = attrs(&[("engine_version", Value::str("15.8"))]);
-        let got = reasons(&[("engine_version", Value::str("16.4"))], Intent::Replace { desired: &desired });
+        let got = reasons(
+            &[("engine_version", Value::str("16.4"))],
+            Intent::Replace { desired: &desired, create_first: false },
+        );
         assert!(got.is_empty(), "a replacement is a new instance");
     }
 }

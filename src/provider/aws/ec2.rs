@@ -128,15 +128,25 @@ pub fn first_owned<'a>(
     ctx: &Ctx,
     addr: &ResourceAddr,
 ) -> Option<String> {
+    all_owned(items, ctx, addr).into_iter().next()
+}
+
+/// The ids of every `(id, tags)` item owned by `addr` in this stack, sorted.
+pub fn all_owned<'a>(
+    items: impl Iterator<Item = (Option<&'a str>, &'a [Tag])>,
+    ctx: &Ctx,
+    addr: &ResourceAddr,
+) -> Vec<String> {
     let address = addr.to_string();
-    items
+    let mut ids: Vec<String> = items
         .filter(|(_, tags)| {
             let tags = tag_map(tags);
             tags.get(TAG_STACK) == Some(&ctx.stack) && tags.get(TAG_ADDRESS) == Some(&address)
         })
-        .filter_map(|(id, _)| id)
-        .min()
-        .map(str::to_owned)
+        .filter_map(|(id, _)| id.map(str::to_owned))
+        .collect();
+    ids.sort();
+    ids
 }
 
 /// The AWS partition of a region (`aws`, `aws-cn`, `aws-us-gov`).

@@ -46,7 +46,7 @@ use super::{DEFAULT_DESCRIPTION, PER_RESOURCE_CONCURRENCY, api_error, factory, g
 use crate::addr::ResourceAddr;
 use crate::provider::schema::{Attr, AttrType, Default, Kind, Schema, TAG_ADDRESS, TAG_STACK};
 use crate::provider::waiter::{Backoff, Poll, wait_for};
-use crate::provider::{Ctx, ProviderError, ReadScope, ResourceType, Result};
+use crate::provider::{Ctx, Intent, ProviderError, ReadScope, Refusal, ResourceType, Result, same_name_refusal};
 use crate::value::{Attrs, Value};
 
 static SCHEMA: Schema = Schema {
@@ -425,6 +425,23 @@ impl<A: ParameterGroupApi> ResourceType for A {
         &SCHEMA
     }
 
+    /// A group in use by a database cannot be deleted before its replacement takes over.
+    fn create_before_destroy(&self) -> bool {
+        true
+    }
+
+    /// A group created first cannot keep the old one's name.
+    fn refuse(&self, current: &Attrs, intent: Intent<'_>) -> Vec<Refusal> {
+        match intent {
+            Intent::Replace { desired, create_first: true }
+                if desired.get("name").is_some_and(|n| Some(n) == current.get("name")) =>
+            {
+                vec![same_name_refusal("name")]
+            }
+            _ => Vec::new(),
+        }
+    }
+
     /// Lowercase name (as AWS stores it); parameter values as canonical strings.
     fn normalize(&self, desired: &mut Attrs) {
         if let Some(Value::Str(name)) = desired.get_mut("name") {
@@ -469,6 +486,10 @@ impl<A: ParameterGroupApi> ResourceType for A {
     /// Lists the region's groups and returns the one carrying this stack's and
     /// this address's ownership tags (one ListTagsForResource per group).
     async fn find_created(&self, ctx: &Ctx, addr: &ResourceAddr) -> Result<Option<String>> {
+        Ok(self.find_all_created(ctx, addr).await?.into_iter().next())
+    }
+
+    async fn find_all_created(&self, ctx: &Ctx, addr: &ResourceAddr) -> Result<Vec<String>> {
         let client = factory(ctx)?.rds(&ctx.region).await;
         let groups = self.list_groups(&client).await?;
         let scope = ReadScope::Only(["tags".to_owned()].into());
@@ -478,7 +499,7 @@ impl<A: ParameterGroupApi> ResourceType for A {
             let tags = tags_of(a);
             tags.get(TAG_STACK) == Some(&ctx.stack) && tags.get(TAG_ADDRESS) == Some(&address)
         };
-        Ok(all.iter().find(owned).and_then(|a| get_str(a, "id")).map(str::to_owned))
+        Ok(all.iter().filter(owned).filter_map(|a| get_str(a, "id")).map(str::to_owned).collect())
     }
 }
 
@@ -496,6 +517,7 @@ mod tests {
     use aws_smithy_mocks::{Rule, mock};
 
     use super::*;
+    use crate::provider::aws::db_cluster_parameter_group::DbClusterParameterGroup;
     use crate::provider::aws::db_parameter_group::DbParameterGroup;
     use crate::provider::aws::rds::{TEST_BACKOFF, mock_rds};
     use crate::provider::aws::{AwsFactory, AwsOptions};
@@ -568,6 +590,20 @@ mod tests {
         }
         for name in ["work_mem", "rds.force_ssl", "log_min_duration_statement", "autovacuum_naptime"] {
             assert_eq!(apply_method(name, None), ApplyMethod::Immediate, "{name}");
+        }
+    }
+
+    #[test]
+    fn a_group_created_first_must_not_keep_its_name() {
+        let named = |n: &str| -> Attrs { [("name".to_owned(), Value::str(n))].into() };
+        let current = named("app-pg");
+        for rt in [&DbParameterGroup as &dyn ResourceType, &DbClusterParameterGroup] {
+            assert!(rt.create_before_destroy(), "{}", rt.type_name());
+            let refused =
+                |desired: &Attrs, create_first| rt.refuse(&current, Intent::Replace { desired, create_first });
+            assert_eq!(refused(&named("app-pg"), true), [same_name_refusal("name")]);
+            assert!(refused(&named("app-pg"), false).is_empty());
+            assert!(refused(&named("app-pg-2"), true).is_empty());
         }
     }
 

@@ -41,7 +41,9 @@ use super::{DEFAULT_DESCRIPTION, api_error, factory, get_str};
 use crate::addr::ResourceAddr;
 use crate::provider::schema::{Attr, AttrType, Default, Kind, Schema};
 use crate::provider::waiter::{Backoff, Budget, retry};
-use crate::provider::{Ctx, Progress, ProviderError, ReadScope, ResourceType, Result};
+use crate::provider::{
+    Ctx, Intent, Progress, ProviderError, ReadScope, Refusal, ResourceType, Result, same_name_refusal,
+};
 use crate::value::{Attrs, Value};
 
 static RULE_FIELDS: [Attr; 9] = [
@@ -503,6 +505,18 @@ impl ResourceType for SecurityGroup {
         &SCHEMA
     }
 
+    /// A group in use by a database cannot be deleted before its replacement takes over.
+    fn create_before_destroy(&self) -> bool {
+        true
+    }
+
+    /// A group created first cannot keep the old one's name in the same VPC.
+    fn refuse(&self, current: &Attrs, intent: Intent<'_>) -> Vec<Refusal> {
+        let Intent::Replace { desired, create_first: true } = intent else { return Vec::new() };
+        let same = |a: &str| desired.get(a).is_some_and(|v| Some(v) == current.get(a));
+        if same("name") && same("vpc_id") { vec![same_name_refusal("name")] } else { Vec::new() }
+    }
+
     fn normalize(&self, desired: &mut Attrs) {
         for dir in [Direction::Ingress, Direction::Egress] {
             if let Some(rules) = rules_of(desired, dir) {
@@ -554,10 +568,14 @@ impl ResourceType for SecurityGroup {
     }
 
     async fn find_created(&self, ctx: &Ctx, addr: &ResourceAddr) -> Result<Option<String>> {
+        Ok(self.find_all_created(ctx, addr).await?.into_iter().next())
+    }
+
+    async fn find_all_created(&self, ctx: &Ctx, addr: &ResourceAddr) -> Result<Vec<String>> {
         let client = factory(ctx)?.ec2(&ctx.region).await;
         let groups: Vec<AwsGroup> =
             describe_all!(client.describe_security_groups(), ec2::stack_filters(ctx), "DescribeSecurityGroups")?;
-        Ok(ec2::first_owned(groups.iter().map(|g| (g.group_id(), g.tags())), ctx, addr))
+        Ok(ec2::all_owned(groups.iter().map(|g| (g.group_id(), g.tags())), ctx, addr))
     }
 }
 
@@ -578,6 +596,26 @@ mod tests {
         attrs.insert("ingress".into(), Value::List(rules));
         SecurityGroup.normalize(&mut attrs);
         attrs.remove("ingress").unwrap()
+    }
+
+    #[test]
+    fn a_group_created_first_must_not_keep_its_name_in_the_same_vpc() {
+        let attrs = |name: &str, vpc: &str| -> Attrs {
+            [("name".to_owned(), Value::str(name)), ("vpc_id".to_owned(), Value::str(vpc))].into()
+        };
+        let current = attrs("db", "vpc-1");
+        let refused = |desired: &Attrs, create_first| {
+            SecurityGroup
+                .refuse(&current, Intent::Replace { desired, create_first })
+                .iter()
+                .map(|r| r.attr)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(refused(&attrs("db", "vpc-1"), true), [Some("name")]);
+        assert!(refused(&attrs("db", "vpc-1"), false).is_empty(), "the old group is deleted first");
+        assert!(refused(&attrs("db2", "vpc-1"), true).is_empty());
+        assert!(refused(&attrs("db", "vpc-2"), true).is_empty(), "names are unique per VPC");
+        assert!(SecurityGroup.create_before_destroy());
     }
 
     #[test]
