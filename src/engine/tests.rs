@@ -571,3 +571,19 @@ async fn removing_or_replacing_a_protected_object_is_refused_updating_it_is_not(
     assert_eq!(p.summary(), plan::Summary { add: 0, change: 1, destroy: 0 });
     assert!(e.apply(&resized, &p, 4).await.ok());
 }
+
+#[test]
+fn create_before_destroy_is_refused_where_adoption_cannot_tell_old_from_new() {
+    // A real type without `find_all_created`: the setting is refused at plan.
+    let registry = Registry::aws();
+    let mut s = stack(vec![]);
+    let addr: ResourceAddr = "vpc.main".parse().unwrap();
+    let mut rc = stack(vec![("a", vec![])]).resources.into_values().next().unwrap();
+    rc.addr = addr.clone();
+    rc.attrs = [("cidr_block".to_owned(), Expr::Lit(Value::str("10.0.0.0/16")))].into_iter().collect();
+    rc.create_before_destroy = Some(true);
+    s.resources.insert(addr, rc);
+    let refreshed = plan::Refreshed::from_state(StateFile::new("t"));
+    let diags = plan::build(&s, &registry, &refreshed, &PlanOptions::default()).unwrap_err();
+    assert!(diags.0[0].summary.contains("not supported for `vpc`"), "{:?}", diags.0[0]);
+}

@@ -342,6 +342,16 @@ pub fn build(
         let attr_changes =
             diff::diff_with(schema, current.as_ref().unwrap_or(&Attrs::new()), &desired, &rc.ignore_changes, &suppress);
         let action = diff::decide(current.as_ref(), Some(&desired), &attr_changes);
+        if rc.create_before_destroy == Some(true) && !provider.supports_create_before_destroy() {
+            // Adoption after a crash must tell the replacement from the old object;
+            // only types that list every tagged object (and default to it) can.
+            diags.push(
+                Diagnostic::error(format!("`create_before_destroy = true` is not supported for `{}` yet", addr.rtype))
+                    .at(rc.span.clone())
+                    .detail("after a crash between creating the replacement and deleting the old object, the two could not be told apart")
+                    .hint("remove it; it is supported (and on by default) for security_group, db_parameter_group and db_cluster_parameter_group"),
+            );
+        }
         let cbd = action == Action::Replace && rc.create_before_destroy.unwrap_or(provider.create_before_destroy());
         if action == Action::Replace && !cbd {
             destroy_first.insert(addr.clone());

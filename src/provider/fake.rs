@@ -157,6 +157,10 @@ impl ResourceType for Fake {
         Ok(self.find_all_created(ctx, addr).await?.into_iter().next())
     }
 
+    fn supports_create_before_destroy(&self) -> bool {
+        true
+    }
+
     async fn find_all_created(&self, _ctx: &Ctx, addr: &ResourceAddr) -> Result<Vec<String>> {
         let want = Value::str(addr.to_string());
         let objs = self.objects.lock().unwrap();

@@ -226,6 +226,13 @@ pub trait ResourceType: Send + Sync {
         false
     }
 
+    /// Whether `create_before_destroy = true` may be set: the type lists
+    /// every object carrying an address's tags (`find_all_created`), so
+    /// adoption after a crash tells the replacement from the old object.
+    fn supports_create_before_destroy(&self) -> bool {
+        self.create_before_destroy()
+    }
+
     /// Creates the resource; returns its attributes as `read_many` would.
     async fn create(&self, ctx: &Ctx, desired: &Attrs) -> Result<Attrs>;
 
