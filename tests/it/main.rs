@@ -11,6 +11,7 @@ mod moto_smoke;
 mod providers_aurora;
 mod providers_ec2;
 mod providers_kms_rds;
+mod providers_monitoring;
 mod providers_params;
 mod providers_rds;
 mod refusals;

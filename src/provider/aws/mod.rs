@@ -13,6 +13,7 @@ pub mod parameter_group;
 pub mod policy;
 pub mod rds;
 pub mod security_group;
+pub mod sns_topic;
 pub mod subnet;
 pub mod vpc;
 
@@ -42,6 +43,7 @@ pub fn all_types() -> Vec<Arc<dyn ResourceType>> {
         Arc::new(vpc::Vpc),
         Arc::new(subnet::Subnet),
         Arc::new(security_group::SecurityGroup),
+        Arc::new(sns_topic::SnsTopic),
     ]
 }
 
