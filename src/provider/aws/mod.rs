@@ -16,6 +16,7 @@ pub mod security_group;
 pub mod sns_topic;
 pub mod subnet;
 pub mod vpc;
+pub mod vpc_endpoint;
 
 use std::any::Any;
 use std::collections::BTreeMap;
@@ -41,6 +42,7 @@ pub fn all_types() -> Vec<Arc<dyn ResourceType>> {
         Arc::new(db_parameter_group::DbParameterGroup),
         Arc::new(db_cluster_parameter_group::DbClusterParameterGroup),
         Arc::new(vpc::Vpc),
+        Arc::new(vpc_endpoint::VpcEndpoint),
         Arc::new(subnet::Subnet),
         Arc::new(security_group::SecurityGroup),
         Arc::new(sns_topic::SnsTopic),
