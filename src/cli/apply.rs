@@ -38,7 +38,7 @@ pub async fn apply(g: &GlobalArgs, ui: Ui, args: ApplyArgs) -> CliResult {
     // Targeted runs record only what they change.
     let refreshed_state = (c.targets.is_empty() && refreshed.refreshed).then(|| refreshed.refreshed_state());
     let run_opts = RunOptions { allow: &c.allow_destroy, auto_approve: c.auto_approve, parallelism: c.parallelism };
-    run(&session, plan, refreshed_state, run_opts).await
+    run(&session, plan, refreshed.state, refreshed_state, run_opts).await
 }
 
 pub async fn destroy(g: &GlobalArgs, ui: Ui, args: DestroyArgs) -> CliResult {
@@ -46,10 +46,11 @@ pub async fn destroy(g: &GlobalArgs, ui: Ui, args: DestroyArgs) -> CliResult {
     let _lock = session.lock("destroy").await?;
     let c = &args.change;
     let opts = PlanOptions { targets: c.targets.clone(), destroy: true, ..PlanOptions::default() };
-    let plan = session.plan(true, &opts, usize::from(c.parallelism)).await?;
+    let refreshed = session.refreshed(true, &opts, usize::from(c.parallelism)).await?;
+    let plan = session.plan_from(&refreshed, &opts)?;
     ui.out(&crate::ui::plan::render(&plan, ui.style));
     let run_opts = RunOptions { allow: &c.allow_destroy, auto_approve: c.auto_approve, parallelism: c.parallelism };
-    run(&session, plan, None, run_opts).await
+    run(&session, plan, refreshed.state, None, run_opts).await
 }
 
 /// `pgstack refresh`: record what AWS holds, without asking.
@@ -65,8 +66,7 @@ async fn record_refresh(session: &Session, auto_approve: bool, parallelism: usiz
     let refreshed = session.refreshed(true, &PlanOptions::default(), parallelism).await?;
     let plan = session.plan_from(&refreshed, &PlanOptions { report_only: true, ..PlanOptions::default() })?;
     let new_state = refreshed.refreshed_state();
-    let stored = session.state().await?;
-    if same_content(&new_state, &stored) {
+    if same_content(&new_state, &refreshed.state) {
         ui.out("No changes to record: the state matches what AWS holds.\n");
         return Ok(ExitCode::SUCCESS);
     }
@@ -193,7 +193,7 @@ async fn apply_saved(g: &GlobalArgs, ui: Ui, saved: SavedPlanBody, args: &ApplyA
     ui.out(&crate::ui::plan::render(&plan, ui.style));
     let run_opts =
         RunOptions { allow: &args.change.allow_destroy, auto_approve: true, parallelism: args.change.parallelism };
-    run(&session, plan, None, run_opts).await
+    run(&session, plan, state, None, run_opts).await
 }
 
 /// How `run` applies a plan.
@@ -216,16 +216,19 @@ fn confirm(ui: Ui, question: &str) -> Result<(), CliError> {
     Ok(())
 }
 
-/// Guards, confirms and applies a plan; prints the outcome. `refreshed` is
-/// the refreshed state to record first (direct applies), so what refresh read
-/// is kept even when nothing needs changing.
-async fn run(session: &Session, plan: Plan, refreshed: Option<StateFile>, opts: RunOptions<'_>) -> CliResult {
+/// Guards, confirms and applies a plan made against `stored` (the state as
+/// read under this run's lock); prints the outcome. `refreshed` is the
+/// refreshed state to record first (direct applies), so what refresh read is
+/// kept even when nothing needs changing.
+async fn run(
+    session: &Session,
+    plan: Plan,
+    stored: StateFile,
+    refreshed: Option<StateFile>,
+    opts: RunOptions<'_>,
+) -> CliResult {
     let ui = session.ui;
-    let stored = session.state().await?;
-    let refused: Vec<ResourceAddr> = unallowed_destroys(&plan, &stored, &session.registry, opts.allow)
-        .into_iter()
-        .map(|c| c.address.clone())
-        .collect();
+    let refused = unallowed_destroys(&plan, &stored, &session.registry, opts.allow);
     if !refused.is_empty() {
         return Err(super::guard_refusal(&refused));
     }

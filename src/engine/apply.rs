@@ -150,6 +150,14 @@ fn operations(plan: &Plan, state_deps: &BTreeMap<ResourceAddr, Vec<ResourceAddr>
     }
     let mut g: DiGraph<usize, ()> = DiGraph::new();
     let nodes: Vec<_> = (0..ops.len()).map(|i| g.add_node(i)).collect();
+    // Deleting an object (current or old) comes before deleting what it depended on.
+    let precede_deletes_of_dependencies = |g: &mut DiGraph<usize, ()>, n: usize, c: &ResourceChange| {
+        for d in state_deps.get(&c.address).into_iter().flatten() {
+            for del in [delete_of.get(d), deposed_delete_of.get(d)].into_iter().flatten() {
+                g.add_edge(nodes[n], nodes[*del], ());
+            }
+        }
+    };
     let mut optional = Vec::new();
     for (n, op) in ops.iter().enumerate() {
         match *op {
@@ -174,11 +182,7 @@ fn operations(plan: &Plan, state_deps: &BTreeMap<ResourceAddr, Vec<ResourceAddr>
             }
             Op::Delete(i) => {
                 let c = &plan.changes[i];
-                for d in state_deps.get(&c.address).into_iter().flatten() {
-                    for del in [delete_of.get(d), deposed_delete_of.get(d)].into_iter().flatten() {
-                        g.add_edge(nodes[n], nodes[*del], ());
-                    }
-                }
+                precede_deletes_of_dependencies(&mut g, n, c);
                 if let Some(&old) = deposed_delete_of.get(&c.address) {
                     g.add_edge(nodes[old], nodes[n], ());
                 }
@@ -191,11 +195,7 @@ fn operations(plan: &Plan, state_deps: &BTreeMap<ResourceAddr, Vec<ResourceAddr>
                 for &w in dependents.get(&c.address).into_iter().flatten() {
                     g.add_edge(nodes[w], nodes[n], ());
                 }
-                for d in state_deps.get(&c.address).into_iter().flatten() {
-                    for del in [delete_of.get(d), deposed_delete_of.get(d)].into_iter().flatten() {
-                        g.add_edge(nodes[n], nodes[*del], ());
-                    }
-                }
+                precede_deletes_of_dependencies(&mut g, n, c);
             }
         }
     }
@@ -215,12 +215,7 @@ impl Applier {
     /// says what failed or was skipped. The data-loss guard is checked here,
     /// where deletes are executed, before the first call.
     pub async fn apply(&self, plan: &Plan) -> Result<ApplyReport, ApplyError> {
-        let refused: Vec<ResourceAddr> = self.live.with(|state| {
-            unallowed_destroys(plan, state, &self.registry, &self.allow_destroy)
-                .into_iter()
-                .map(|c| c.address.clone())
-                .collect()
-        });
+        let refused = self.live.with(|state| unallowed_destroys(plan, state, &self.registry, &self.allow_destroy));
         if !refused.is_empty() {
             return Err(ApplyError::Guarded(refused));
         }

@@ -208,6 +208,20 @@ async fn replacement_deletes_then_creates_and_updates_in_place() {
 }
 
 /// `a` (created before destroyed, tagged with its address) and `b` referencing its id.
+/// Applies `cbd_stack("a")`, then renames `fake.a` (a create-before-destroy
+/// replacement) while deleting the old object fails. Returns the address, the
+/// old object's id and the renamed stack.
+async fn replace_leaving_the_old_object(e: &Env) -> (ResourceAddr, String, Stack) {
+    let s = cbd_stack("a");
+    assert!(e.apply(&s, &e.plan(&s, false).await, 10).await.ok());
+    let a: ResourceAddr = "fake.a".parse().unwrap();
+    let old = e.state().await.resources[&a].id.clone().unwrap();
+    e.fake.fail_delete_on.lock().unwrap().push("a".into());
+    let renamed = cbd_stack("z");
+    assert!(!e.apply(&renamed, &e.plan(&renamed, false).await, 10).await.ok(), "the old object's delete fails");
+    (a, old, renamed)
+}
+
 fn cbd_stack(a_name: &str) -> Stack {
     let mut tags = BTreeMap::new();
     tags.insert(crate::provider::schema::TAG_ADDRESS.to_owned(), Value::str("fake.a"));
@@ -246,13 +260,7 @@ async fn create_before_destroy_moves_dependents_before_deleting_the_old_object()
 #[tokio::test(flavor = "multi_thread")]
 async fn an_old_object_left_by_create_before_destroy_is_deleted_by_the_next_run() {
     let e = env();
-    let s = cbd_stack("a");
-    assert!(e.apply(&s, &e.plan(&s, false).await, 10).await.ok());
-    let a: ResourceAddr = "fake.a".parse().unwrap();
-    let old = e.state().await.resources[&a].id.clone().unwrap();
-    e.fake.fail_delete_on.lock().unwrap().push("a".into());
-    let renamed = cbd_stack("z");
-    assert!(!e.apply(&renamed, &e.plan(&renamed, false).await, 10).await.ok());
+    let (a, old, renamed) = replace_leaving_the_old_object(&e).await;
     let state = e.state().await;
     assert_eq!(state.resources[&a].deposed.iter().map(|d| d.id.clone()).collect::<Vec<_>>(), vec![old.clone()]);
     assert_eq!(state.resources[&a].deposed[0].attributes["name"], Value::str("a"));
@@ -272,13 +280,7 @@ async fn an_old_object_left_by_create_before_destroy_is_deleted_by_the_next_run(
 #[tokio::test(flavor = "multi_thread")]
 async fn adoption_after_a_create_before_destroy_crash_skips_the_old_object() {
     let e = env();
-    let s = cbd_stack("a");
-    assert!(e.apply(&s, &e.plan(&s, false).await, 10).await.ok());
-    let a: ResourceAddr = "fake.a".parse().unwrap();
-    let old = e.state().await.resources[&a].id.clone().unwrap();
-    e.fake.fail_delete_on.lock().unwrap().push("a".into());
-    let renamed = cbd_stack("z");
-    e.apply(&renamed, &e.plan(&renamed, false).await, 10).await;
+    let (a, old, renamed) = replace_leaving_the_old_object(&e).await;
     // As if the run died after the create, before recording it: both objects
     // carry the address tag, state has the pending entry and the old one deposed.
     let mut st = e.state().await;

@@ -158,12 +158,12 @@ impl Plan {
 /// name. Whether an object is data-bearing comes from the registry's schema
 /// for its type as `state` records it (the plan's own `guarded` flag and type
 /// are not trusted), so an edited plan cannot slip a deletion past the guard.
-pub fn unallowed_destroys<'p>(
-    plan: &'p Plan,
+pub fn unallowed_destroys(
+    plan: &Plan,
     state: &StateFile,
     registry: &Registry,
     allow: &[ResourceAddr],
-) -> Vec<&'p ResourceChange> {
+) -> Vec<ResourceAddr> {
     let guarded_type = |t: &str| registry.get(t).is_none_or(|p| p.schema().guarded);
     plan.changes
         .iter()
@@ -174,6 +174,7 @@ pub fn unallowed_destroys<'p>(
                 || state.resources.get(&c.address).is_some_and(|r| guarded_type(&r.rtype))
         })
         .filter(|c| !allow.iter().any(|a| a.matches(&c.address)))
+        .map(|c| c.address.clone())
         .collect()
 }
 
