@@ -31,7 +31,12 @@ pub async fn apply(g: &GlobalArgs, ui: Ui, args: ApplyArgs) -> CliResult {
     if args.refresh_only {
         return record_refresh(&session, c.auto_approve, usize::from(c.parallelism)).await;
     }
-    let opts = PlanOptions { targets: c.targets.clone(), destroy: false, ..PlanOptions::default() };
+    let opts = PlanOptions {
+        targets: c.targets.clone(),
+        destroy: false,
+        replace: args.replace.clone(),
+        ..PlanOptions::default()
+    };
     let refreshed = session.refreshed(args.refresh, &opts, usize::from(c.parallelism)).await?;
     let plan = session.plan_from(&refreshed, &opts)?;
     ui.out(&crate::ui::plan::render(&plan, ui.style));
@@ -120,6 +125,7 @@ async fn apply_saved(g: &GlobalArgs, ui: Ui, saved: SavedPlanBody, args: &ApplyA
         (g.env.is_some(), "--env"),
         (g.region.is_some(), "--region"),
         (!args.change.targets.is_empty(), "--target"),
+        (!args.replace.is_empty(), "--replace"),
         (args.refresh_only, "--refresh-only"),
     ]
     .into_iter()
@@ -353,7 +359,7 @@ pub async fn import(g: &GlobalArgs, ui: Ui, stack: &str, addr: ResourceAddr, id:
         .hint("nothing was changed"));
     }
     let ctx = Ctx::new(session.aws.clone(), rc.region.clone(), session.stack.name.clone());
-    let attrs = provider
+    let mut attrs = provider
         .read_many(&ctx, std::slice::from_ref(&id), &ReadScope::All)
         .await
         .map_err(|e| CliError::msg(e.to_string()))?
@@ -362,6 +368,7 @@ pub async fn import(g: &GlobalArgs, ui: Ui, stack: &str, addr: ResourceAddr, id:
     if let Some(owner) = tagged_owner(attrs.get("tags"), &session.stack.name, &addr) {
         return Err(import_refusal(&addr, &id, &session.stack.name, &owner));
     }
+    attrs.extend(crate::plan::config_only_values(&session.stack, &session.registry, &state, &addr));
     let deps = crate::graph::dependencies(&session.stack).remove(&addr).unwrap_or_default().into_keys().collect();
     let live = LiveState::new(state, session.backend.clone());
     live.commit(|s| {

@@ -111,6 +111,9 @@ pub struct PlanArgs {
     /// Limit to these addresses and their dependencies (repeatable)
     #[arg(long = "target", value_name = "ADDR")]
     pub targets: Vec<ResourceAddr>,
+    /// Replace this object although nothing forces it; a secret gets a new value instead (repeatable)
+    #[arg(long = "replace", value_name = "ADDR", conflicts_with = "destroy")]
+    pub replace: Vec<ResourceAddr>,
     /// Plan to destroy everything in state
     #[arg(long)]
     pub destroy: bool,
@@ -125,8 +128,11 @@ pub struct ApplyArgs {
     /// Read current objects from AWS first (--refresh=false uses state as is)
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set, value_name = "BOOL")]
     pub refresh: bool,
+    /// Replace this object although nothing forces it; a secret gets a new value instead (repeatable)
+    #[arg(long = "replace", value_name = "ADDR")]
+    pub replace: Vec<ResourceAddr>,
     /// Only record what AWS holds in state (after confirmation); change nothing in AWS
-    #[arg(long, conflicts_with_all = ["refresh", "targets", "allow_destroy"])]
+    #[arg(long, conflicts_with_all = ["refresh", "targets", "allow_destroy", "replace"])]
     pub refresh_only: bool,
 }
 
@@ -296,11 +302,12 @@ fn is_auth_error(code: &str) -> bool {
     .any(|c| code.starts_with(c))
 }
 
-/// The refusal of `--target`s that name nothing in the stack or its state.
-fn unmatched_targets_error(unmatched: &[crate::plan::UnmatchedTarget]) -> CliError {
+/// The refusal of addresses given with `flag` (`--target`, `--replace`)
+/// that name nothing in `searched` ("the stack or its state").
+fn unmatched_targets_error(flag: &str, searched: &str, unmatched: &[crate::plan::UnmatchedTarget]) -> CliError {
     let names: Vec<String> = unmatched.iter().map(|u| format!("`{}`", u.target)).collect();
     let mut err = CliError::msg(format!(
-        "--target {} {} nothing in the stack or its state; nothing was planned",
+        "{flag} {} {} nothing in {searched}; nothing was planned",
         names.join(", "),
         if names.len() == 1 { "matches" } else { "match" }
     ));

@@ -15,7 +15,12 @@ use crate::ui::Ui;
 pub async fn plan(g: &GlobalArgs, ui: Ui, args: PlanArgs) -> CliResult {
     let session = Session::open(g, ui, &args.stack)?;
     let _lock = session.lock("plan").await?;
-    let opts = PlanOptions { targets: args.targets.clone(), destroy: args.destroy, ..PlanOptions::default() };
+    let opts = PlanOptions {
+        targets: args.targets.clone(),
+        destroy: args.destroy,
+        replace: args.replace.clone(),
+        ..PlanOptions::default()
+    };
     let plan = session.plan(args.refresh, &opts, 10).await?;
     session.report_calls();
     if args.json {

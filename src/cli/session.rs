@@ -111,7 +111,8 @@ impl Session {
     }
 
     /// The stored state, refreshed from AWS unless told not to. A `--target`
-    /// naming nothing in the stack or state is refused first.
+    /// naming nothing in the stack or state, or a `--replace` naming nothing
+    /// in the stack, is refused first.
     pub async fn refreshed(
         &self,
         refresh_first: bool,
@@ -122,7 +123,11 @@ impl Session {
         let unmatched =
             plan::unmatched_targets(&opts.targets, self.stack.resources.keys().chain(state.resources.keys()));
         if !unmatched.is_empty() {
-            return Err(super::unmatched_targets_error(&unmatched));
+            return Err(super::unmatched_targets_error("--target", "the stack or its state", &unmatched));
+        }
+        let unmatched = plan::unmatched_targets(&opts.replace, self.stack.resources.keys());
+        if !unmatched.is_empty() {
+            return Err(super::unmatched_targets_error("--replace", "the stack", &unmatched));
         }
         if !refresh_first {
             return Ok(Refreshed::from_state(state));

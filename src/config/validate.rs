@@ -60,6 +60,16 @@ pub fn check_attrs(
         let span = node.map_or(header, |n| &n.span).clone();
         Checker { block, diags: &mut *diags }.expr(expr, &attr.ty, attr.constraint, node, &span, name);
     }
+    for attr in schema.attrs.iter().filter(|a| attrs.contains_key(a.name)) {
+        for other in attr.conflicts.iter().filter(|o| attrs.contains_key(**o)) {
+            let span = written.get(attr.name).map_or(header, |e| &e.key_span);
+            diags.push(
+                Diagnostic::error(format!("`{}` and `{other}` on `{block}` cannot both be set", attr.name))
+                    .at(span.clone())
+                    .hint("keep one of them"),
+            );
+        }
+    }
     for attr in schema.attrs.iter().filter(|a| a.mode == Mode::Required) {
         if !attrs.contains_key(attr.name) {
             diags.push(

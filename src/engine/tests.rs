@@ -589,3 +589,32 @@ fn create_before_destroy_is_refused_where_adoption_cannot_tell_old_from_new() {
     let diags = plan::build(&s, &registry, &refreshed, &PlanOptions::default()).unwrap_err();
     assert!(diags.0[0].summary.contains("not supported for `vpc`"), "{:?}", diags.0[0]);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn replace_makes_a_new_object_although_nothing_changed() {
+    let e = env();
+    let s = stack(vec![("a", vec![]), ("b", vec![])]);
+    let p = e.plan(&s, false).await;
+    assert!(e.apply(&s, &p, 10).await.ok());
+    let before = e.state().await.resources[&"fake.a".parse().unwrap()].id.clone();
+    let opts = PlanOptions { replace: vec!["fake.a".parse().unwrap()], ..PlanOptions::default() };
+    let p = plan::build(&s, &e.registry, &e.refreshed(&s).await, &opts).unwrap();
+    let actions: Vec<(String, Action)> = p.changes.iter().map(|c| (c.address.to_string(), c.action)).collect();
+    assert_eq!(actions, vec![("fake.a".into(), Action::Replace), ("fake.b".into(), Action::NoOp)]);
+    assert!(e.apply(&s, &p, 10).await.ok());
+    let after = e.state().await.resources[&"fake.a".parse().unwrap()].id.clone();
+    assert_ne!(after, before);
+    assert_eq!(e.fake.objects.lock().unwrap().len(), 2, "the old object is gone");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn replacing_a_guarded_object_needs_allow_destroy() {
+    let e = env_with(Fake::guarded());
+    let s = stack(vec![("a", vec![])]);
+    let p = e.plan(&s, false).await;
+    assert!(e.apply(&s, &p, 10).await.ok());
+    let opts = PlanOptions { replace: vec!["fake.a".parse().unwrap()], ..PlanOptions::default() };
+    let p = plan::build(&s, &e.registry, &e.refreshed(&s).await, &opts).unwrap();
+    assert!(p.changes[0].guarded && p.changes[0].action == Action::Replace);
+    assert_eq!(e.apply_refused(&s, &p).await, vec!["fake.a".parse::<ResourceAddr>().unwrap()]);
+}

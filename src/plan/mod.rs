@@ -252,6 +252,9 @@ pub struct PlanOptions {
     pub targets: Vec<ResourceAddr>,
     /// Plan to delete everything in state.
     pub destroy: bool,
+    /// Existing objects to replace although nothing forces it (`--replace`);
+    /// a type with a [`ResourceType::renewal_attr`] renews its content in place.
+    pub replace: Vec<ResourceAddr>,
     /// The plan is only reported (`drift`, `refresh`), never applied: changes
     /// the providers would refuse do not fail it.
     pub report_only: bool,
@@ -340,9 +343,29 @@ pub fn build(
             provider.normalize(&mut desired);
         }
         let suppress = |name: &str, cur: &Value, want: &Value| provider.suppress_diff(name, cur, want);
-        let attr_changes =
+        let mut attr_changes =
             diff::diff_with(schema, current.as_ref().unwrap_or(&Attrs::new()), &desired, &rc.ignore_changes, &suppress);
-        let action = diff::decide(current.as_ref(), Some(&desired), &attr_changes);
+        let mut action = diff::decide(current.as_ref(), Some(&desired), &attr_changes);
+        let mut renewed = None;
+        if let Some(cur) = &current
+            && action != Action::Replace
+            && opts.replace.iter().any(|r| r.matches(addr))
+        {
+            match provider.renewal_attr() {
+                Some(attr) => {
+                    let before = cur.get(attr).cloned().unwrap_or(Value::Null);
+                    attr_changes.push(AttrChange {
+                        name: attr.to_owned(),
+                        before,
+                        after: Value::Unknown,
+                        forces_replacement: false,
+                    });
+                    renewed = Some(attr);
+                    action = Action::Update;
+                }
+                None => action = Action::Replace,
+            }
+        }
         if rc.create_before_destroy == Some(true) && !provider.supports_create_before_destroy() {
             // Adoption after a crash must tell the replacement from the old object;
             // only types that list every tagged object (and default to it) can.
@@ -378,6 +401,9 @@ pub fn build(
             for a in schema.attrs.iter().filter(|a| a.mode == Mode::Computed) {
                 after.entry(a.name.to_owned()).or_insert(Value::Unknown);
             }
+        }
+        if let Some(attr) = renewed {
+            after.insert(attr.to_owned(), Value::Unknown);
         }
         for a in schema.attrs.iter().filter(|a| a.write_only) {
             after.remove(a.name);
@@ -561,6 +587,30 @@ fn current_with_config_only(
         }
     }
     Some(cur)
+}
+
+/// The configured values (or schema defaults) of `addr`'s config-only
+/// attributes, references resolved from `state`: what `import` records so
+/// that settings AWS does not report (a deletion window, a secret's
+/// generator) are not planned as changes. Values not known from state are
+/// left out. Pure.
+pub fn config_only_values(stack: &Stack, registry: &Registry, state: &StateFile, addr: &ResourceAddr) -> Attrs {
+    let (Some(rc), Some(provider)) = (stack.resources.get(addr), registry.get(&addr.rtype)) else {
+        return Attrs::new();
+    };
+    let values = |a: &ResourceAddr| state.resources.get(a).map(|r| r.attributes.clone());
+    let resolve = |r: &Ref| resolve_ref(stack, registry, &values, r);
+    let mut out = Attrs::new();
+    for a in provider.schema().attrs.iter().filter(|a| a.config_only) {
+        let value = match rc.attrs.get(a.name) {
+            Some(expr) => expr.eval(&resolve).ok(),
+            None => a.default.map(|d| d.value()),
+        };
+        if let Some(v) = value.filter(|v| !v.contains_unknown()) {
+            out.insert(a.name.to_owned(), v);
+        }
+    }
+    out
 }
 
 /// Resolves a reference from the attributes `values` gives for an address

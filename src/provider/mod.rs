@@ -233,6 +233,15 @@ pub trait ResourceType: Send + Sync {
         self.create_before_destroy()
     }
 
+    /// The computed attribute that names the object's content version, for
+    /// types whose `--replace` writes new content in place (a secret's new
+    /// value) instead of making a new object. The plan shows it changing to
+    /// unknown; `update` then receives it different from `prior`'s and writes
+    /// the new version.
+    fn renewal_attr(&self) -> Option<&'static str> {
+        None
+    }
+
     /// Creates the resource; returns its attributes as `read_many` would.
     async fn create(&self, ctx: &Ctx, desired: &Attrs) -> Result<Attrs>;
 

@@ -92,6 +92,8 @@ pub struct Attr {
     /// What AWS accepts beyond the type: applies to the value, to each item
     /// of a list, and to each key and value of a table.
     pub constraint: Option<Constraint>,
+    /// Attributes that cannot be set together with this one.
+    pub conflicts: &'static [&'static str],
 }
 
 impl Attr {
@@ -105,6 +107,7 @@ impl Attr {
             write_only: false,
             config_only: false,
             constraint: None,
+            conflicts: &[],
         }
     }
     pub const fn required(name: &'static str, ty: AttrType) -> Attr {
@@ -147,6 +150,10 @@ impl Attr {
     /// A named rule (identifier syntax, CIDR, tags, ...).
     pub const fn pattern(self, kind: Kind) -> Attr {
         Attr { constraint: Some(Constraint::Pattern(kind)), ..self }
+    }
+    /// Cannot be set together with any of `others` (declared on one side).
+    pub const fn conflicts_with(self, others: &'static [&'static str]) -> Attr {
+        Attr { conflicts: others, ..self }
     }
 }
 
@@ -199,6 +206,8 @@ pub enum Kind {
     SecurityGroupName,
     /// Security group and rule descriptions: up to 255 characters of EC2's set.
     SecurityGroupText,
+    /// Secrets Manager secret names: 1..512 letters, digits and `/_+=.@-`.
+    SecretName,
     /// A KMS alias, with or without `alias/`: letters, digits, `/`, `_`, `-`;
     /// not under `alias/aws/`.
     KmsAlias,
@@ -323,6 +332,7 @@ impl Kind {
             Kind::Protocol => "`tcp`, `udp`, `icmp`, `icmpv6`, `all` / `-1`, or a number 0..255",
             Kind::SecurityGroupName => "1..255 of `a-zA-Z0-9 ._-:/()#,@[]+=&;{}!$*`; not starting with `sg-`",
             Kind::SecurityGroupText => "up to 255 of `a-zA-Z0-9 ._-:/()#,@[]+=&;{}!$*`",
+            Kind::SecretName => "1..512 letters, digits and `/_+=.@-`",
             Kind::KmsAlias => "letters, digits, `/`, `_`, `-` (`alias/` optional), up to 256; not `alias/aws/...`",
             Kind::PerformanceInsightsRetention => "7, 31 × 1..23 months, or 731 days",
             Kind::Tags => "keys 1..128 characters, not `aws:...`; values up to 256; no control characters",
@@ -431,6 +441,14 @@ impl Kind {
                     )));
                 }
                 Ok(())
+            }
+            Kind::SecretName => {
+                if (1..=512).contains(&s.len()) && s.chars().all(|c| c.is_ascii_alphanumeric() || "/_+=.@-".contains(c))
+                {
+                    Ok(())
+                } else {
+                    Err(Invalid::new(format!("must be 1 to 512 letters, digits and `/_+=.@-`, got {s:?}")))
+                }
             }
             Kind::KmsAlias => {
                 let full = if s.starts_with("alias/") { s.clone() } else { format!("alias/{s}") };
@@ -680,6 +698,9 @@ mod tests {
         assert!(kind(Kind::SecurityGroupName, "db (prod)").is_ok());
         assert!(kind(Kind::SecurityGroupName, "sg-123").is_err());
         assert!(kind(Kind::SecurityGroupName, "").is_err());
+        assert!(kind(Kind::SecretName, "greenlang/prod/database/app").is_ok());
+        assert!(kind(Kind::SecretName, "has space").is_err());
+        assert!(kind(Kind::SecretName, "").is_err());
         assert!(kind(Kind::SecurityGroupText, "").is_ok());
         assert!(kind(Kind::SecurityGroupText, "café").is_err());
         assert!(kind(Kind::KmsAlias, "app/db").is_ok());

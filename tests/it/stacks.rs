@@ -58,9 +58,22 @@ fn workdir_with_stacks() -> Workdir {
     w
 }
 
+/// Inputs the shipped stacks need from outside, as `PGSTACK_VAR_*` (a
+/// stack that does not declare one ignores it).
+const OUTSIDE_VARS: &[(&str, &str)] =
+    &[("rotation_lambda_arn", "arn:aws:lambda:us-east-1:123456789012:function:pg-rotation")];
+
+/// [`OUTSIDE_VARS`] as a subprocess environment.
+fn outside_env() -> Vec<(String, String)> {
+    OUTSIDE_VARS.iter().map(|(k, v)| (format!("PGSTACK_VAR_{k}"), v.to_string())).collect()
+}
+
 fn load_with(rel: &str, vars: &[(&str, &str)]) -> Stack {
-    let opts =
-        LoadOptions { vars: vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(), ..Default::default() };
+    let opts = LoadOptions {
+        vars: vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+        env_vars: OUTSIDE_VARS.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+        ..Default::default()
+    };
     match load(&repo_root().join(rel), &opts, &Registry::aws()) {
         Ok(l) => l.stack,
         Err((_, diags)) => panic!("{rel} does not load: {:#?}", diags.0.iter().map(|d| &d.summary).collect::<Vec<_>>()),
@@ -129,14 +142,14 @@ fn every_shipped_stack_validates_and_graphs() {
     let w = workdir_with_stacks();
     for f in &files {
         let st = load_stack(f);
-        let run = w.run(&["validate", f], &[]).expect(0);
+        let run = w.run(&["validate", f], &outside_env()).expect(0);
         let summary = format!("{} resources in stack `{}`", st.resources.len(), st.name);
         assert!(run.stdout.contains(&summary), "{f}: {}", run.stdout);
         assert!(run.stderr.is_empty(), "{f} validates without warnings: {}", run.stderr);
 
-        let dot = w.run(&["graph", f], &[]).expect(0).stdout;
+        let dot = w.run(&["graph", f], &outside_env()).expect(0).stdout;
         assert!(dot.starts_with("digraph pgstack {"), "{f}: {dot}");
-        let mermaid = w.run(&["graph", f, "--format", "mermaid"], &[]).expect(0).stdout;
+        let mermaid = w.run(&["graph", f, "--format", "mermaid"], &outside_env()).expect(0).stdout;
         assert!(mermaid.starts_with("flowchart"), "{f}: {mermaid}");
         for a in st.resources.keys() {
             assert!(dot.contains(&format!("{:?};", a.to_string())), "{f}: {a} is a node of the dot graph");
@@ -148,7 +161,7 @@ fn every_shipped_stack_validates_and_graphs() {
         assert!(dot.contains(" -> "), "{f}: the graph has dependency edges");
     }
     // A stack under stacks/ is also found by its bare name.
-    let run = w.run(&["validate", "prod"], &[]).expect(0);
+    let run = w.run(&["validate", "prod"], &outside_env()).expect(0);
     assert!(run.stdout.contains("in stack `greenlang-prod`"), "{}", run.stdout);
 }
 

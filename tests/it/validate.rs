@@ -136,3 +136,11 @@ fn unknown_region_flag() {
     insta::assert_snapshot!(run.stderr);
     w.run(&["validate", "quickstart.toml", "--region", "eu-west-1"], &[]).expect(0);
 }
+
+#[test]
+fn attributes_that_cannot_be_set_together() {
+    let err = validate("conflicting.toml");
+    assert!(err.contains("conflicting.toml:11:1"), "{err}");
+    assert!(err.contains("`generate_password` and `value` on `secret.app` cannot both be set"), "{err}");
+    insta::assert_snapshot!(err);
+}

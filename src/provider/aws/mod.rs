@@ -12,6 +12,8 @@ pub mod kms_key;
 pub mod parameter_group;
 pub mod policy;
 pub mod rds;
+pub mod secret;
+pub mod secret_rotation;
 pub mod security_group;
 pub mod sns_topic;
 pub mod subnet;
@@ -46,6 +48,8 @@ pub fn all_types() -> Vec<Arc<dyn ResourceType>> {
         Arc::new(subnet::Subnet),
         Arc::new(security_group::SecurityGroup),
         Arc::new(sns_topic::SnsTopic),
+        Arc::new(secret::Secret),
+        Arc::new(secret_rotation::SecretRotation),
     ]
 }
 

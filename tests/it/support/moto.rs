@@ -171,17 +171,58 @@ fn start() -> Result<Server, String> {
 
 /// `POST /moto-api/reset`: wipes every backend's state.
 fn reset(port: u16) -> Result<(), String> {
+    match post(port, "/moto-api/reset", "", "")? {
+        (200, _) => Ok(()),
+        (status, body) => Err(format!("unexpected answer: {status} {body}")),
+    }
+}
+
+/// A raw `POST path` to moto with extra header lines; the status and body.
+fn post(port: u16, path: &str, headers: &str, body: &str) -> Result<(u16, String), String> {
     let mut stream = TcpStream::connect(("127.0.0.1", port)).map_err(|e| e.to_string())?;
     stream.set_read_timeout(Some(Duration::from_secs(30))).map_err(|e| e.to_string())?;
     write!(
         stream,
-        "POST /moto-api/reset HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+        "POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n{headers}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
     )
     .map_err(|e| e.to_string())?;
     let mut response = String::new();
     stream.read_to_string(&mut response).map_err(|e| e.to_string())?;
-    match response.lines().next() {
-        Some(status) if status.split_whitespace().nth(1) == Some("200") => Ok(()),
-        other => Err(format!("unexpected answer: {other:?}")),
+    let status = response.lines().next().and_then(|l| l.split_whitespace().nth(1)).and_then(|c| c.parse().ok());
+    let body = response.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default();
+    status.map(|s| (s, body)).ok_or_else(|| format!("no HTTP status in {response:?}"))
+}
+
+impl MotoGuard {
+    /// The ARN of a Lambda function to name as a secret's rotation function.
+    /// moto never runs it: with `use_docker = false` its Lambda backend
+    /// answers each invoke with the payload, so Secrets Manager's rotation
+    /// steps succeed without writing a value (a rotation leaves a new,
+    /// empty AWSCURRENT version behind).
+    pub async fn rotation_function(&self) -> String {
+        let (status, body) = post(self.port, "/moto-api/config", "", r#"{"lambda": {"use_docker": false}}"#)
+            .expect("configuring moto's Lambda");
+        assert!(status < 300, "moto config: {status} {body}");
+        let iam = self.factory().iam(REGION).await;
+        let role = iam
+            .create_role()
+            .role_name("pg-rotation")
+            .assume_role_policy_document(
+                r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"lambda.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#,
+            )
+            .send()
+            .await
+            .expect("CreateRole");
+        let role_arn = role.role().map(|r| r.arn().to_owned()).expect("role ARN");
+        // An empty zip archive: the code is never run.
+        let function = format!(
+            r#"{{"FunctionName":"pg-rotation","Runtime":"python3.12","Handler":"index.handler","Role":"{role_arn}","Code":{{"ZipFile":"UEsFBgAAAAAAAAAAAAAAAAAAAAAAAA=="}}}}"#
+        );
+        let auth = "Authorization: AWS4-HMAC-SHA256 Credential=testing/20260101/us-east-1/lambda/aws4_request, SignedHeaders=host, Signature=0\r\nContent-Type: application/json\r\n";
+        let (status, body) = post(self.port, "/2015-03-31/functions", auth, &function).expect("CreateFunction");
+        assert!(status < 300, "CreateFunction: {status} {body}");
+        let doc: serde_json::Value = serde_json::from_str(&body).expect("CreateFunction answer");
+        doc["FunctionArn"].as_str().expect("FunctionArn").to_owned()
     }
 }

@@ -1,0 +1,431 @@
+//! `secret`: a Secrets Manager secret whose value pgstack writes but never keeps.
+//!
+//! The value is generated at apply (`generate_password`, made by Secrets
+//! Manager's GetRandomPassword) or supplied at apply (`value`, write-only: from
+//! a sensitive variable, i.e. `--var` or `PGSTACK_VAR_NAME`). With
+//! `credentials` it is wrapped in the JSON shape the AWS rotation functions
+//! expect (`username`, `password`, `engine`, `host`, `port`, `dbname`). The
+//! value lives only in memory during the call that writes it: state, plans,
+//! output and logs hold the version id (`version_id`) and nothing else.
+//!
+//! - Create: GetRandomPassword (when generating), then CreateSecret with the
+//!   name, description, key, tags and the first value in one call.
+//! - Read: DescribeSecret per secret, [`PER_RESOURCE_CONCURRENCY`] at a time;
+//!   a secret scheduled for deletion counts as gone.
+//! - Update: UpdateSecret (description, key); TagResource / UntagResource; a
+//!   new version (PutSecretValue) when asked for (`--replace`, which changes
+//!   `version_id`), when `generate_password` or `keepers` change, and, with
+//!   the current password kept (GetSecretValue), when `credentials` change.
+//!   The secret itself is never replaced for a new value.
+//! - Delete: DeleteSecret with `recovery_window_in_days` (0: at once).
+//! - Adoption after a crash: the Resource Groups Tagging API by ownership tags.
+//! - The id is the secret's ARN.
+
+use std::collections::BTreeMap;
+
+use async_trait::async_trait;
+use aws_sdk_resourcegroupstagging::types::TagFilter;
+use aws_sdk_secretsmanager::Client;
+use aws_sdk_secretsmanager::types::Tag;
+use aws_smithy_runtime_api::client::result::SdkError;
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+use futures::{StreamExt, TryStreamExt, stream};
+
+use super::rds::same_kms_key;
+use super::{PER_RESOURCE_CONCURRENCY, api_error, error_code, factory, get_i64, get_str, tag_changes, tags_of};
+use crate::addr::ResourceAddr;
+use crate::provider::schema::{Attr, AttrType, Default, Kind, Schema, TAG_ADDRESS, TAG_STACK};
+use crate::provider::{Ctx, ProviderError, ReadScope, ResourceType, Result};
+use crate::value::{Attrs, Value};
+
+static GENERATOR_FIELDS: [Attr; 8] = [
+    Attr::optional("length", AttrType::Int).range(4, 4096),
+    Attr::optional("exclude_characters", AttrType::Str).max_len(4096),
+    Attr::optional("exclude_numbers", AttrType::Bool),
+    Attr::optional("exclude_punctuation", AttrType::Bool),
+    Attr::optional("exclude_uppercase", AttrType::Bool),
+    Attr::optional("exclude_lowercase", AttrType::Bool),
+    Attr::optional("include_space", AttrType::Bool),
+    Attr::optional("require_each_included_type", AttrType::Bool),
+];
+
+static CREDENTIAL_FIELDS: [Attr; 5] = [
+    Attr::required("username", AttrType::Str).pattern(Kind::PgName),
+    Attr::optional("engine", AttrType::Str),
+    Attr::optional("host", AttrType::Str),
+    Attr::optional("port", AttrType::Int).range(1, 65535),
+    Attr::optional("dbname", AttrType::Str),
+];
+
+/// Recovery windows Secrets Manager accepts: 7 to 30 days, or 0 for at once.
+const RECOVERY_WINDOWS: &[i64] =
+    &[0, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30];
+
+static SCHEMA: Schema = Schema {
+    attrs: &[
+        Attr::computed("id", AttrType::Str),
+        Attr::computed("arn", AttrType::Str),
+        // The AWSCURRENT version: the only trace of the value pgstack keeps.
+        Attr::computed("version_id", AttrType::Str),
+        Attr::required("name", AttrType::Str).force_new().pattern(Kind::SecretName),
+        Attr::optional("description", AttrType::Str).max_len(2048),
+        Attr::optional("kms_key_id", AttrType::Str),
+        Attr::optional("recovery_window_in_days", AttrType::Int)
+            .default(Default::Int(30))
+            .config_only()
+            .int_one_of(RECOVERY_WINDOWS),
+        Attr::optional("generate_password", AttrType::Object(&GENERATOR_FIELDS))
+            .config_only()
+            .conflicts_with(&["value"]),
+        Attr::optional("value", AttrType::Str).write_only(),
+        Attr::optional("credentials", AttrType::Object(&CREDENTIAL_FIELDS)).config_only(),
+        Attr::optional("keepers", AttrType::Map(&AttrType::Str)).config_only(),
+        Attr::optional("tags", AttrType::Map(&AttrType::Str)).pattern(Kind::Tags),
+    ],
+    guarded: true,
+    taggable: true,
+};
+
+/// The `secret` resource type.
+pub struct Secret;
+
+fn sm_tags(tags: &BTreeMap<String, String>) -> Result<Vec<Tag>> {
+    Ok(tags.iter().map(|(k, v)| Tag::builder().key(k).value(v).build()).collect())
+}
+
+/// The version carrying the `AWSCURRENT` label (AWS gives it to exactly
+/// one; should an emulator give it to more, the least id, so reads agree).
+fn current_version(versions: Option<&std::collections::HashMap<String, Vec<String>>>) -> Option<String> {
+    versions?.iter().filter(|(_, stages)| stages.iter().any(|s| s == "AWSCURRENT")).map(|(v, _)| v.clone()).min()
+}
+
+/// One secret's attributes; `None` when it does not exist or is scheduled
+/// for deletion.
+async fn read_secret(client: &Client, id: &str, scope: &ReadScope) -> Result<Option<(String, Attrs)>> {
+    let out = match client.describe_secret().secret_id(id).send().await {
+        Ok(out) => out,
+        Err(e) if error_code(&e) == Some("ResourceNotFoundException") => return Ok(None),
+        Err(e) => return Err(api_error("DescribeSecret", e)),
+    };
+    if out.deleted_date().is_some() {
+        return Ok(None);
+    }
+    let arn = out.arn().unwrap_or(id);
+    let mut a = Attrs::new();
+    a.insert("id".into(), Value::str(arn));
+    a.insert("arn".into(), Value::str(arn));
+    a.insert("name".into(), out.name().into());
+    a.insert("version_id".into(), current_version(out.version_ids_to_stages()).into());
+    a.insert("description".into(), out.description().filter(|d| !d.is_empty()).into());
+    a.insert("kms_key_id".into(), out.kms_key_id().into());
+    if scope.wants("tags") {
+        let map: BTreeMap<String, String> = out
+            .tags()
+            .iter()
+            .filter_map(|t| Some((t.key()?.to_owned(), t.value().unwrap_or_default().to_owned())))
+            .collect();
+        a.insert("tags".into(), Value::from(map));
+    }
+    Ok(Some((id.to_owned(), a)))
+}
+
+async fn read_all(client: &Client, id: &str) -> Result<Attrs> {
+    read_secret(client, id, &ReadScope::All).await?.map(|(_, a)| a).ok_or_else(|| ProviderError::NotFound(id.into()))
+}
+
+/// A new password from Secrets Manager's generator, with the settings of
+/// `generate_password` (AWS's defaults for what is unset).
+async fn generate(client: &Client, settings: &BTreeMap<String, Value>) -> Result<String> {
+    let flag = |name: &str| settings.get(name).and_then(Value::as_bool);
+    let out = client
+        .get_random_password()
+        .set_password_length(settings.get("length").and_then(Value::as_i64))
+        .set_exclude_characters(settings.get("exclude_characters").and_then(Value::as_str).map(str::to_owned))
+        .set_exclude_numbers(flag("exclude_numbers"))
+        .set_exclude_punctuation(flag("exclude_punctuation"))
+        .set_exclude_uppercase(flag("exclude_uppercase"))
+        .set_exclude_lowercase(flag("exclude_lowercase"))
+        .set_include_space(flag("include_space"))
+        .set_require_each_included_type(flag("require_each_included_type"))
+        .send()
+        .await
+        .map_err(|e| api_error("GetRandomPassword", e))?;
+    out.random_password()
+        .map(str::to_owned)
+        .ok_or_else(|| ProviderError::Invalid("GetRandomPassword returned no password".into()))
+}
+
+/// A fresh password: the supplied `value`, else a generated one, else none.
+async fn fresh_password(client: &Client, desired: &Attrs) -> Result<Option<String>> {
+    if let Some(v) = get_str(desired, "value") {
+        return Ok(Some(v.to_owned()));
+    }
+    match desired.get("generate_password").and_then(Value::as_map) {
+        Some(settings) => generate(client, settings).await.map(Some),
+        None => Ok(None),
+    }
+}
+
+/// The secret string: the password alone, or the `credentials` JSON shape
+/// with the password in it. `None` when there is nothing to store.
+fn secret_string(password: Option<&str>, credentials: Option<&BTreeMap<String, Value>>) -> Option<String> {
+    let Some(fields) = credentials else { return password.map(str::to_owned) };
+    let mut doc = serde_json::Map::new();
+    for (k, v) in fields.iter().filter(|(_, v)| !v.is_null()) {
+        doc.insert(k.clone(), v.to_json());
+    }
+    if let Some(p) = password {
+        doc.insert("password".into(), serde_json::Value::String(p.to_owned()));
+    }
+    Some(serde_json::Value::Object(doc).to_string())
+}
+
+/// The password inside a stored secret string: its `password` field when it
+/// is a JSON object, otherwise the whole string.
+fn password_in(stored: &str) -> Option<String> {
+    match serde_json::from_str::<serde_json::Value>(stored) {
+        Ok(serde_json::Value::Object(doc)) => doc.get("password").and_then(|p| p.as_str()).map(str::to_owned),
+        _ => Some(stored.to_owned()),
+    }
+}
+
+fn credentials(attrs: &Attrs) -> Option<&BTreeMap<String, Value>> {
+    attrs.get("credentials").and_then(Value::as_map)
+}
+
+/// Whether an update must write a new version with a fresh password:
+/// `--replace` (a changed `version_id`) or new generator settings or keepers.
+fn wants_new_value(prior: &Attrs, desired: &Attrs) -> bool {
+    let changed = |name: &str| desired.get(name).unwrap_or(&Value::Null) != prior.get(name).unwrap_or(&Value::Null);
+    changed("version_id") || changed("generate_password") || changed("keepers")
+}
+
+async fn put_value(client: &Client, id: &str, value: String) -> Result<()> {
+    client
+        .put_secret_value()
+        .secret_id(id)
+        .secret_string(value)
+        .send()
+        .await
+        .map_err(|e| api_error("PutSecretValue", e))?;
+    Ok(())
+}
+
+/// Whether an error says the secret is already scheduled for deletion.
+fn scheduled_for_deletion<E: ProvideErrorMetadata, R>(err: &SdkError<E, R>) -> bool {
+    let message = match err {
+        SdkError::ServiceError(se) => se.err().message().unwrap_or_default(),
+        _ => "",
+    };
+    message.contains("marked deleted") || message.contains("scheduled for deletion")
+}
+
+#[async_trait]
+impl ResourceType for Secret {
+    fn type_name(&self) -> &'static str {
+        "secret"
+    }
+
+    fn schema(&self) -> &'static Schema {
+        &SCHEMA
+    }
+
+    fn renewal_attr(&self) -> Option<&'static str> {
+        Some("version_id")
+    }
+
+    fn suppress_diff(&self, attr: &str, current: &Value, desired: &Value) -> bool {
+        attr == "kms_key_id" && same_kms_key(current, desired)
+    }
+
+    async fn read_many(&self, ctx: &Ctx, ids: &[String], scope: &ReadScope) -> Result<BTreeMap<String, Attrs>> {
+        if ids.is_empty() {
+            return Ok(BTreeMap::new());
+        }
+        let client = &factory(ctx)?.secretsmanager(&ctx.region).await;
+        let reads: Vec<_> = ids.iter().map(|id| read_secret(client, id, scope)).collect();
+        let found: Vec<_> = stream::iter(reads).buffer_unordered(PER_RESOURCE_CONCURRENCY).try_collect().await?;
+        Ok(found.into_iter().flatten().collect())
+    }
+
+    async fn create(&self, ctx: &Ctx, desired: &Attrs) -> Result<Attrs> {
+        let name = get_str(desired, "name").ok_or_else(|| ProviderError::Invalid("name is required".into()))?;
+        let client = factory(ctx)?.secretsmanager(&ctx.region).await;
+        let password = fresh_password(&client, desired).await?;
+        let out = client
+            .create_secret()
+            .name(name)
+            .set_description(get_str(desired, "description").map(str::to_owned))
+            .set_kms_key_id(get_str(desired, "kms_key_id").map(str::to_owned))
+            .set_secret_string(secret_string(password.as_deref(), credentials(desired)))
+            .set_tags(Some(sm_tags(&tags_of(desired))?))
+            .send()
+            .await;
+        let out = match out {
+            Ok(out) => out,
+            Err(e) if error_code(&e) == Some("InvalidRequestException") => {
+                let err = api_error("CreateSecret", e);
+                return Err(ProviderError::Invalid(format!(
+                    "{err} (a secret of this name scheduled for deletion blocks the name until it is deleted; \
+                     restore it with `aws secretsmanager restore-secret --secret-id {name}` and `pgstack import` it)"
+                )));
+            }
+            Err(e) => return Err(api_error("CreateSecret", e)),
+        };
+        let arn = out.arn().ok_or_else(|| ProviderError::Invalid("CreateSecret returned no ARN".into()))?;
+        read_all(&client, arn).await
+    }
+
+    async fn update(&self, ctx: &Ctx, id: &str, prior: &Attrs, desired: &Attrs) -> Result<Attrs> {
+        let client = factory(ctx)?.secretsmanager(&ctx.region).await;
+        let changed = |name: &str| desired.contains_key(name) && desired.get(name) != prior.get(name);
+        if changed("description") || changed("kms_key_id") {
+            client
+                .update_secret()
+                .secret_id(id)
+                .set_description(get_str(desired, "description").map(str::to_owned))
+                .set_kms_key_id(get_str(desired, "kms_key_id").map(str::to_owned))
+                .send()
+                .await
+                .map_err(|e| api_error("UpdateSecret", e))?;
+        }
+        if wants_new_value(prior, desired) {
+            let password = fresh_password(&client, desired).await?;
+            if let Some(value) = secret_string(password.as_deref(), credentials(desired)) {
+                put_value(&client, id, value).await?;
+            }
+        } else if credentials(desired) != credentials(prior) {
+            // New host, port or user name: the same password in the new shape.
+            let stored =
+                client.get_secret_value().secret_id(id).send().await.map_err(|e| api_error("GetSecretValue", e))?;
+            let password = stored.secret_string().and_then(password_in);
+            if let Some(value) = secret_string(password.as_deref(), credentials(desired)) {
+                put_value(&client, id, value).await?;
+            }
+        }
+        if desired.contains_key("tags") {
+            let (set, remove) = tag_changes(&tags_of(prior), &tags_of(desired));
+            if !set.is_empty() {
+                client
+                    .tag_resource()
+                    .secret_id(id)
+                    .set_tags(Some(sm_tags(&set)?))
+                    .send()
+                    .await
+                    .map_err(|e| api_error("TagResource", e))?;
+            }
+            if !remove.is_empty() {
+                client
+                    .untag_resource()
+                    .secret_id(id)
+                    .set_tag_keys(Some(remove))
+                    .send()
+                    .await
+                    .map_err(|e| api_error("UntagResource", e))?;
+            }
+        }
+        read_all(&client, id).await
+    }
+
+    async fn delete(&self, ctx: &Ctx, id: &str, prior: &Attrs) -> Result<()> {
+        let client = factory(ctx)?.secretsmanager(&ctx.region).await;
+        let call = client.delete_secret().secret_id(id);
+        let call = match get_i64(prior, "recovery_window_in_days").unwrap_or(30) {
+            0 => call.force_delete_without_recovery(true),
+            days => call.recovery_window_in_days(days),
+        };
+        match call.send().await {
+            Ok(_) => Ok(()),
+            Err(e) if error_code(&e) == Some("ResourceNotFoundException") => Ok(()),
+            // Already scheduled for deletion: what was asked for.
+            Err(e) if error_code(&e) == Some("InvalidRequestException") && scheduled_for_deletion(&e) => Ok(()),
+            Err(e) => Err(api_error("DeleteSecret", e)),
+        }
+    }
+
+    async fn find_created(&self, ctx: &Ctx, addr: &ResourceAddr) -> Result<Option<String>> {
+        let tagging = factory(ctx)?.tagging(&ctx.region).await;
+        let filter = |k: &str, v: String| TagFilter::builder().key(k).values(v).build();
+        let found: Vec<_> = tagging
+            .get_resources()
+            .tag_filters(filter(TAG_STACK, ctx.stack.clone()))
+            .tag_filters(filter(TAG_ADDRESS, addr.to_string()))
+            .resource_type_filters("secretsmanager:secret")
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .map_err(|e| api_error("GetResources", e))?;
+        let client = factory(ctx)?.secretsmanager(&ctx.region).await;
+        for arn in found.iter().filter_map(|r| r.resource_arn()) {
+            // Secrets scheduled for deletion read as gone.
+            if let Some((id, _)) = read_secret(&client, arn, &ReadScope::All).await? {
+                return Ok(Some(id));
+            }
+        }
+        Ok(None)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn map(pairs: &[(&str, Value)]) -> BTreeMap<String, Value> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.clone())).collect()
+    }
+
+    #[test]
+    fn the_value_is_the_password_or_the_credentials_shape() {
+        assert_eq!(secret_string(Some("pw"), None).as_deref(), Some("pw"));
+        assert_eq!(secret_string(None, None), None);
+        let creds = map(&[
+            ("username", "app".into()),
+            ("host", "db.example".into()),
+            ("port", Value::Int(5432)),
+            ("dbname", Value::Null),
+        ]);
+        let doc: serde_json::Value = serde_json::from_str(&secret_string(Some("pw"), Some(&creds)).unwrap()).unwrap();
+        assert_eq!(doc, serde_json::json!({"username": "app", "host": "db.example", "port": 5432, "password": "pw"}));
+    }
+
+    #[test]
+    fn the_password_is_found_in_either_shape() {
+        assert_eq!(password_in(r#"{"username":"a","password":"p"}"#).as_deref(), Some("p"));
+        assert_eq!(password_in("plain").as_deref(), Some("plain"));
+        assert_eq!(password_in(r#"{"username":"a"}"#), None);
+    }
+
+    #[test]
+    fn a_new_value_is_written_for_replace_generator_or_keeper_changes_only() {
+        let prior: Attrs = [
+            ("version_id".to_string(), Value::str("v1")),
+            ("generate_password".to_string(), Value::Map(map(&[("length", Value::Int(32))]))),
+            ("description".to_string(), Value::str("a")),
+        ]
+        .into();
+        let mut d = prior.clone();
+        d.insert("description".into(), Value::str("b"));
+        assert!(!wants_new_value(&prior, &d));
+        d.insert("version_id".into(), Value::Null);
+        assert!(wants_new_value(&prior, &d), "--replace");
+        let mut d = prior.clone();
+        d.insert("generate_password".into(), Value::Map(map(&[("length", Value::Int(40))])));
+        assert!(wants_new_value(&prior, &d));
+        let mut d = prior.clone();
+        d.insert("keepers".into(), Value::Map(map(&[("rotated", "2026-12".into())])));
+        assert!(wants_new_value(&prior, &d));
+    }
+
+    #[test]
+    fn the_current_version_is_the_one_labelled_awscurrent() {
+        let versions: std::collections::HashMap<String, Vec<String>> = [
+            ("old".to_string(), vec!["AWSPREVIOUS".to_string()]),
+            ("new".to_string(), vec!["AWSCURRENT".to_string(), "AWSPENDING".to_string()]),
+        ]
+        .into();
+        assert_eq!(current_version(Some(&versions)).as_deref(), Some("new"));
+        assert_eq!(current_version(None), None);
+    }
+}
