@@ -188,6 +188,24 @@ fn prod_stack_carries_the_seed_requirements() {
     assert_eq!(reference(attr(&st, cluster, "db_cluster_parameter_group_name")).0, cluster_params);
     assert_eq!(param(&st, cluster_params, "rds.force_ssl"), "1");
 
+    // Rotation (S3 §5.4): the RDS-managed master secret every 30 days; the
+    // app and read-only users' generated credentials every 7, by the function.
+    let days = |n: i64| Value::Map([("automatically_after_days".to_owned(), int(n))].into());
+    let master = "module.secrets.secret_rotation.master";
+    assert_eq!(reference(attr(&st, master, "secret_id")), (cluster.into(), vec!["master_user_secret_arn".into()]));
+    assert_eq!(lit(&st, master, "rotation_rules"), &days(30));
+    let users = instances(&st, "module.secrets.secret.user");
+    assert_eq!(users, vec!["module.secrets.secret.user[\"app\"]", "module.secrets.secret.user[\"readonly\"]"]);
+    for u in &users {
+        let user = u.rsplit('"').nth(1).unwrap();
+        assert_eq!(lit(&st, u, "name"), &Value::str(format!("greenlang/prod/database/{user}")));
+        assert_eq!(reference(attr(&st, u, "kms_key_id")), ("module.db.kms_key.db".into(), vec!["arn".into()]));
+        assert!(lit(&st, u, "generate_password").as_map().is_some_and(|g| g.contains_key("length")), "{u}");
+        let rotation = u.replace("secret.user", "secret_rotation.user");
+        assert_eq!(lit(&st, &rotation, "rotation_rules"), &days(7));
+        assert_eq!(reference(attr(&st, &rotation, "secret_id")), (u.clone(), vec!["id".into()]));
+    }
+
     // HA: a writer at tier 0 and two readers at tier 1, each in its own AZ.
     let writer = "module.db.db_cluster_instance.writer";
     let readers = instances(&st, "module.db.db_cluster_instance.reader");
@@ -314,10 +332,11 @@ fn rds_example_has_a_multi_az_primary_and_a_replica() {
 /// after apply; the examples destroy cleanly once their guarded resources are
 /// named; more application pods (`app_replicas`) and a bigger class change the
 /// parameter groups and instances in place, never replacing a database.
-#[test]
-fn database_stacks_apply_and_plan_clean_against_moto() {
+#[tokio::test(flavor = "multi_thread")]
+async fn database_stacks_apply_and_plan_clean_against_moto() {
     let m = moto();
-    let env = m.env();
+    let mut env = m.env();
+    env.push(("PGSTACK_VAR_rotation_lambda_arn".into(), m.rotation_function().await));
     let w = workdir_with_stacks();
     for f in ["examples/aurora.toml", "examples/rds.toml", "stacks/prod.toml"] {
         let n = load_stack(f).resources.len();
