@@ -13,7 +13,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::{Deserialize, Serialize};
 
 use crate::addr::ResourceAddr;
-use crate::config::{EvalError, Ref, Stack};
+use crate::config::{EvalError, Expr, Ref, Stack};
 use crate::diag::{Diagnostic, Diagnostics, Span};
 use crate::graph::{self, ResourceGraph};
 use crate::provider::schema::Mode;
@@ -700,10 +700,12 @@ fn target_closure(targets: &[ResourceAddr], changes: &[ResourceChange]) -> BTree
     keep
 }
 
-/// The attributes the config manages for each instance: those it sets, and
-/// those with schema defaults. Only these are read on refresh and compared.
+/// What refresh reads of each instance: the attributes the config manages
+/// (those it sets, and those with schema defaults), which are compared, plus
+/// the computed attributes a reference (from a resource or an output) reads,
+/// for types that fetch some computed values only on request.
 pub fn managed_attrs(stack: &Stack, registry: &Registry) -> BTreeMap<ResourceAddr, BTreeSet<String>> {
-    stack
+    let mut out: BTreeMap<ResourceAddr, BTreeSet<String>> = stack
         .resources
         .iter()
         .filter_map(|(addr, rc)| {
@@ -716,7 +718,20 @@ pub fn managed_attrs(stack: &Stack, registry: &Registry) -> BTreeMap<ResourceAdd
                 .collect();
             Some((addr.clone(), set))
         })
-        .collect()
+        .collect();
+    let exprs =
+        stack.resources.values().flat_map(|rc| rc.attrs.values()).chain(stack.outputs.values().map(|o| &o.value));
+    for r in exprs.flat_map(Expr::refs) {
+        let Some(attr) = r.path.first() else { continue };
+        for (addr, set) in out.iter_mut().filter(|(a, _)| r.target.matches(a)) {
+            let computed =
+                registry.get(&addr.rtype).and_then(|p| p.schema().attr(attr)).is_some_and(|a| a.mode == Mode::Computed);
+            if computed {
+                set.insert(attr.clone());
+            }
+        }
+    }
+    out
 }
 
 /// Out-of-band changes: refreshed objects compared to what state recorded,

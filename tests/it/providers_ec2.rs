@@ -200,7 +200,26 @@ async fn vpc_import_and_missing_ids() {
     let narrow = Vpc.read_many(&ctx, std::slice::from_ref(&id), &scope).await.unwrap();
     assert_eq!(m.factory().calls().total() - before, 1, "one DescribeVpcs, no attribute calls");
     assert!(!narrow[&id].contains_key("enable_dns_support"));
+    assert!(!narrow[&id].contains_key("main_route_table_id"));
     assert_eq!(narrow[&id]["cidr_block"], Value::str("10.20.0.0/16"));
+    // The main route table, when a reference asks for it: one more call.
+    let before = m.factory().calls().total();
+    let scope = ReadScope::Only(["cidr_block".to_owned(), "main_route_table_id".to_owned()].into());
+    let with_table = Vpc.read_many(&ctx, std::slice::from_ref(&id), &scope).await.unwrap();
+    assert_eq!(m.factory().calls().total() - before, 2, "DescribeVpcs and DescribeRouteTables");
+    let tables = ec2
+        .describe_route_tables()
+        .filters(aws_sdk_ec2::types::Filter::builder().name("vpc-id").values(&id).build())
+        .send()
+        .await
+        .unwrap();
+    let main = tables
+        .route_tables()
+        .iter()
+        .find(|t| t.associations().iter().any(|a| a.main() == Some(true)))
+        .and_then(|t| t.route_table_id());
+    assert_eq!(with_table[&id]["main_route_table_id"].as_str(), main);
+    assert!(main.is_some());
 }
 
 #[tokio::test]

@@ -206,6 +206,24 @@ fn prod_stack_carries_the_seed_requirements() {
         assert_eq!(reference(attr(&st, &rotation, "secret_id")), (u.clone(), vec!["id".into()]));
     }
 
+    // Endpoints (S3 §5.5): S3 through a gateway on the main route table;
+    // Secrets Manager and KMS through interface endpoints in the database subnets.
+    let s3 = "module.network.vpc_endpoint.s3";
+    assert_eq!(lit(&st, s3, "service_name"), &Value::str("s3"));
+    match attr(&st, s3, "route_table_ids") {
+        Expr::List(items) => assert_eq!(
+            items.iter().map(reference).collect::<Vec<_>>(),
+            vec![("module.network.vpc.main".to_owned(), vec!["main_route_table_id".to_owned()])]
+        ),
+        other => panic!("route_table_ids: {other:?}"),
+    }
+    let interface = instances(&st, "module.network.vpc_endpoint.interface");
+    assert_eq!(interface.len(), 2, "{interface:?}");
+    for e in &interface {
+        assert_eq!(lit(&st, e, "private_dns_enabled"), &Value::Bool(true), "{e}");
+        assert_eq!(reference(attr(&st, e, "subnet_ids")), ("module.network.subnet.db".into(), vec!["id".into()]));
+    }
+
     // HA: a writer at tier 0 and two readers at tier 1, each in its own AZ.
     let writer = "module.db.db_cluster_instance.writer";
     let readers = instances(&st, "module.db.db_cluster_instance.reader");

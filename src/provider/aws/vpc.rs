@@ -7,9 +7,12 @@
 //! - Read: one paged DescribeVpcs filtered by `vpc-id` (200 ids per call);
 //!   DescribeVpcs does not carry the DNS settings, so each VPC also costs two
 //!   DescribeVpcAttribute calls, [`PER_RESOURCE_CONCURRENCY`] at a time.
+//!   `main_route_table_id` (for S3 gateway endpoints) costs one paged
+//!   DescribeRouteTables for all the VPCs read, made only when the scope
+//!   asks for it (a reference reads it, see `plan::managed_attrs`).
 //! - The ARN is built (`arn:PARTITION:ec2:REGION:OWNER:vpc/ID`): Describe has none.
-//! - Not exposed: the default security group and main route table ids, which
-//!   would cost extra calls on every read.
+//! - Not exposed: the default security group id, which would cost extra calls
+//!   on every read.
 
 use std::collections::BTreeMap;
 
@@ -35,6 +38,7 @@ static SCHEMA: Schema = Schema {
         Attr::computed("id", AttrType::Str),
         Attr::computed("arn", AttrType::Str),
         Attr::computed("owner_id", AttrType::Str),
+        Attr::computed("main_route_table_id", AttrType::Str),
         Attr::required("cidr_block", AttrType::Str).force_new().pattern(Kind::VpcCidr),
         Attr::optional("instance_tenancy", AttrType::Str)
             .default(Default::Str("default"))
@@ -66,6 +70,35 @@ fn vpc_attrs(v: &AwsVpc, region: &str) -> Option<(String, Attrs)> {
     a.insert("instance_tenancy".into(), v.instance_tenancy().map(|t| t.as_str()).into());
     insert_tags(&mut a, v.tags());
     Some((id, a))
+}
+
+/// The main route table of each of the VPCs `ids`, by VPC id.
+async fn main_route_tables(client: &Client, ids: &[String]) -> Result<BTreeMap<String, String>> {
+    if ids.is_empty() {
+        return Ok(BTreeMap::new());
+    }
+    let tables = describe_in_chunks(ids, |chunk| async move {
+        describe_all!(
+            client.describe_route_tables(),
+            vec![filter("vpc-id", chunk), filter("association.main", ["true".to_owned()])],
+            "DescribeRouteTables"
+        )
+    })
+    .await?;
+    Ok(tables.iter().filter_map(|t| Some((t.vpc_id()?.to_owned(), t.route_table_id()?.to_owned()))).collect())
+}
+
+/// The main route table of a VPC just created, which EC2 may list only
+/// after a moment (eventual consistency): asked again with a growing pause.
+async fn new_vpc_main_route_table(client: &Client, id: &str) -> Result<String> {
+    let ids = [id.to_owned()];
+    for attempt in 0..10u32 {
+        if let Some(table) = main_route_tables(client, &ids).await?.remove(id) {
+            return Ok(table);
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200 * u64::from(attempt + 1))).await;
+    }
+    Err(ProviderError::Invalid(format!("the main route table of {id} did not appear")))
 }
 
 /// One DNS setting of a VPC; `None` when the VPC is gone.
@@ -136,7 +169,14 @@ impl ResourceType for Vpc {
             async move { describe_all!(client.describe_vpcs(), vec![filter("vpc-id", chunk)], "DescribeVpcs") }
         })
         .await?;
-        let found: Vec<(String, Attrs)> = vpcs.iter().filter_map(|v| vpc_attrs(v, &ctx.region)).collect();
+        let mut found: Vec<(String, Attrs)> = vpcs.iter().filter_map(|v| vpc_attrs(v, &ctx.region)).collect();
+        if scope.wants("main_route_table_id") {
+            let ids: Vec<String> = found.iter().map(|(id, _)| id.clone()).collect();
+            let mains = main_route_tables(&client, &ids).await?;
+            for (id, attrs) in &mut found {
+                attrs.insert("main_route_table_id".into(), mains.get(id).map(String::as_str).into());
+            }
+        }
         let client = &client;
         stream::iter(found)
             .map(|(id, mut attrs)| async move {
@@ -180,6 +220,8 @@ impl ResourceType for Vpc {
             .ok_or_else(|| ProviderError::Invalid("CreateVpc answered without a VPC id".into()))?;
         let dns = dns_of(desired, AWS_DEFAULTS);
         set_dns(&client, &id, AWS_DEFAULTS, dns, true).await?;
+        let main = new_vpc_main_route_table(&client, &id).await?;
+        attrs.insert("main_route_table_id".into(), Value::str(main));
         // The tags went in with CreateVpc; its answer may not echo them.
         attrs.insert("tags".into(), desired_tags(desired));
         Ok(with_dns(attrs, dns))

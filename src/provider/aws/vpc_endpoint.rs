@@ -8,6 +8,8 @@
 //!   left out.
 //! - Update: one ModifyVpcEndpoint adding and removing route tables, subnets
 //!   and security groups, and setting private DNS; then the tags.
+//! - `service_name` may be the short name (`s3`, `kms`): the service in the
+//!   endpoint's region, `com.amazonaws.REGION.s3`, which AWS reports.
 //! - The ARN is built (`arn:PARTITION:ec2:REGION:OWNER:vpc-endpoint/ID`).
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -115,6 +117,11 @@ fn delta(prior: &Attrs, desired: &Attrs, name: &str) -> (Vec<String>, Vec<String
     (new.difference(&old).cloned().collect(), old.difference(&new).cloned().collect())
 }
 
+/// The full service name: a short name (no dot) is the service in `region`.
+fn full_service_name(name: &str, region: &str) -> String {
+    if name.contains('.') { name.to_owned() } else { format!("com.amazonaws.{region}.{name}") }
+}
+
 fn non_empty(v: Vec<String>) -> Option<Vec<String>> {
     (!v.is_empty()).then_some(v)
 }
@@ -127,6 +134,17 @@ impl ResourceType for VpcEndpoint {
 
     fn schema(&self) -> &'static Schema {
         &SCHEMA
+    }
+
+    /// A short name is the service in the endpoint's own region.
+    fn suppress_diff(&self, attr: &str, current: &Value, desired: &Value) -> bool {
+        match (attr, current.as_str(), desired.as_str()) {
+            ("service_name", Some(full), Some(short)) if !short.contains('.') => full
+                .strip_prefix("com.amazonaws.")
+                .and_then(|rest| rest.split_once('.'))
+                .is_some_and(|(_, s)| s == short),
+            _ => false,
+        }
     }
 
     async fn read_many(&self, ctx: &Ctx, ids: &[String], _scope: &ReadScope) -> Result<BTreeMap<String, Attrs>> {
@@ -146,7 +164,7 @@ impl ResourceType for VpcEndpoint {
         let out = client
             .create_vpc_endpoint()
             .vpc_id(required("vpc_id")?)
-            .service_name(required("service_name")?)
+            .service_name(full_service_name(required("service_name")?, &ctx.region))
             .vpc_endpoint_type(kind)
             .set_route_table_ids(non_empty(set_of(desired, "route_table_ids").into_iter().collect()))
             .set_subnet_ids(non_empty(set_of(desired, "subnet_ids").into_iter().collect()))
@@ -227,6 +245,20 @@ impl ResourceType for VpcEndpoint {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn short_service_names_are_the_service_in_the_endpoints_region() {
+        assert_eq!(full_service_name("s3", "eu-west-1"), "com.amazonaws.eu-west-1.s3");
+        assert_eq!(full_service_name("com.amazonaws.us-east-1.kms", "eu-west-1"), "com.amazonaws.us-east-1.kms");
+        let full = Value::str("com.amazonaws.us-east-1.secretsmanager");
+        assert!(VpcEndpoint.suppress_diff("service_name", &full, &Value::str("secretsmanager")));
+        assert!(!VpcEndpoint.suppress_diff("service_name", &full, &Value::str("kms")));
+        assert!(!VpcEndpoint.suppress_diff(
+            "service_name",
+            &full,
+            &Value::str("com.amazonaws.us-west-2.secretsmanager")
+        ));
+    }
 
     #[test]
     fn deltas_add_and_remove_only_managed_lists() {
