@@ -10,6 +10,7 @@ mod faults;
 mod moto_smoke;
 mod providers_aurora;
 mod providers_ec2;
+mod providers_iam;
 mod providers_kms_rds;
 mod providers_monitoring;
 mod providers_params;
