@@ -12,6 +12,7 @@ mod providers_aurora;
 mod providers_ec2;
 mod providers_iam;
 mod providers_kms_rds;
+mod providers_kms_replica;
 mod providers_monitoring;
 mod providers_params;
 mod providers_rds;

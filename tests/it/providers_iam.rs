@@ -16,7 +16,7 @@ use pgstack::value::Value;
 
 use crate::support::cli::Workdir;
 use crate::support::moto::{REGION, moto};
-use crate::support::provider::{assert_clean, changes, desired, read_one, strs};
+use crate::support::provider::{assert_clean, calls_during, changes, counts, desired, read_one, strs};
 
 const STACK: &str = "iam";
 
@@ -51,29 +51,6 @@ fn inline(pairs: &[(&str, Value)]) -> Value {
 
 fn tags(pairs: &[(&str, &str)]) -> Value {
     Value::Map(pairs.iter().map(|(k, v)| (k.to_string(), Value::str(*v))).collect())
-}
-
-/// IAM calls made by `f`, by operation.
-async fn iam_calls<F: std::future::Future>(
-    m: &crate::support::moto::MotoGuard,
-    f: F,
-) -> (F::Output, BTreeMap<String, u64>) {
-    let before = m.factory().calls().snapshot();
-    let out = f.await;
-    let after = m.factory().calls().snapshot();
-    let made = after
-        .into_iter()
-        .filter_map(|(k, n)| {
-            let op = k.strip_prefix("iam:")?.to_owned();
-            let n = n - before.get(&k).copied().unwrap_or(0);
-            (n > 0).then_some((op, n))
-        })
-        .collect();
-    (out, made)
-}
-
-fn counts(pairs: &[(&str, u64)]) -> BTreeMap<String, u64> {
-    pairs.iter().map(|(k, n)| (k.to_string(), *n)).collect()
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -115,7 +92,7 @@ async fn iam_role_lifecycle() {
     assert!(created["arn"].as_str().is_some_and(|a| a.ends_with(":role/pg-replication")), "{created:?}");
     assert!(created["unique_id"].as_str().is_some_and(|u| !u.is_empty()));
     assert_clean(&r, &created, &want);
-    let (read, calls) = iam_calls(&m, read_one(&r, &ctx, "pg-replication")).await;
+    let (read, calls) = calls_during(&m, "iam", read_one(&r, &ctx, "pg-replication")).await;
     assert_eq!(read, created, "a read right after create is what create returned");
     assert_eq!(
         calls,
@@ -123,7 +100,7 @@ async fn iam_role_lifecycle() {
     );
     // Only GetRole when the config manages neither policy list (tags come with GetRole).
     let scope = ReadScope::Only(BTreeSet::from(["name".to_owned(), "tags".to_owned()]));
-    let (scoped, calls) = iam_calls(&m, r.read_many(&ctx, &["pg-replication".to_owned()], &scope)).await;
+    let (scoped, calls) = calls_during(&m, "iam", r.read_many(&ctx, &["pg-replication".to_owned()], &scope)).await;
     let scoped = scoped.unwrap();
     assert_eq!(calls, counts(&[("GetRole", 1)]));
     assert!(!scoped["pg-replication"].contains_key("inline_policy"), "not read, not reported");

@@ -60,14 +60,20 @@ pub struct KmsReplicaKey;
 /// How long a new replica may stay `Creating` unless `timeouts` says otherwise.
 const CREATE_TIMEOUT: Duration = Duration::from_secs(600);
 
-/// The region of a KMS key ARN (`arn:PARTITION:kms:REGION:ACCOUNT:key/ID`).
-fn region_of(arn: &str) -> Result<&str> {
+/// The region and key id of a KMS key ARN (`arn:PARTITION:kms:REGION:ACCOUNT:key/ID`).
+fn parse_key_arn(arn: &str) -> Result<(&str, &str)> {
     match arn.split(':').collect::<Vec<_>>()[..] {
-        ["arn", _, "kms", region, _, key] if !region.is_empty() && key.starts_with("key/") => Ok(region),
-        _ => Err(ProviderError::Invalid(format!(
-            "primary_key_arn must be a KMS key ARN like `arn:aws:kms:us-east-1:123456789012:key/mrk-...`, got `{arn}`"
-        ))),
+        ["arn", _, "kms", region, _, key] if !region.is_empty() && key.len() > "key/".len() => {
+            key.strip_prefix("key/").map(|id| (region, id)).ok_or_else(|| not_a_key_arn(arn))
+        }
+        _ => Err(not_a_key_arn(arn)),
     }
+}
+
+fn not_a_key_arn(arn: &str) -> ProviderError {
+    ProviderError::Invalid(format!(
+        "primary_key_arn must be a KMS key ARN like `arn:aws:kms:us-east-1:123456789012:key/mrk-...`, got `{arn}`"
+    ))
 }
 
 /// The ARN of the primary key of the set `meta` belongs to, when `meta` is
@@ -98,6 +104,13 @@ async fn read_replica(client: &Client, key: &str, scope: &ReadScope) -> Result<O
     Ok(replica_attrs(&meta, policy, tags).map(|a| (key.to_owned(), a)))
 }
 
+/// The key id in an id that may be a key ARN. KMS calls in the replica's
+/// region take it: moto 5.2.5 answers DisableKey, EnableKey and
+/// ScheduleKeyDeletion with an error for an ARN (AWS takes either).
+fn key_id_of(id: &str) -> &str {
+    id.rsplit_once(":key/").map_or(id, |(_, key)| key)
+}
+
 async fn set_enabled(client: &Client, id: &str, enabled: bool) -> Result<()> {
     if enabled {
         client.enable_key().key_id(id).send().await.map_err(|e| api_error("EnableKey", e))?;
@@ -125,7 +138,8 @@ async fn create_with(ctx: &Ctx, primary: &Client, client: &Client, desired: &Att
     let window = kms::deletion_window(desired)?;
     let primary_arn = get_str(desired, "primary_key_arn")
         .ok_or_else(|| ProviderError::Invalid("primary_key_arn is required".into()))?;
-    if region_of(primary_arn)? == ctx.region {
+    let (primary_region, primary_id) = parse_key_arn(primary_arn)?;
+    if primary_region == ctx.region {
         return Err(ProviderError::Invalid(format!(
             "a replica must live in another region than its primary key ({}): set `region` on the kms_replica_key",
             ctx.region
@@ -134,9 +148,10 @@ async fn create_with(ctx: &Ctx, primary: &Client, client: &Client, desired: &Att
     let description = get_str(desired, "description").unwrap_or(DEFAULT_DESCRIPTION);
     let policy = policy::desired(desired, "policy")?;
     let tags = tags_of(desired);
+    // By key id: moto 5.2.5 does not resolve an ARN here (AWS takes either).
     let out = primary
         .replicate_key()
-        .key_id(primary_arn)
+        .key_id(primary_id)
         .replica_region(&ctx.region)
         .description(description)
         .set_policy(policy.as_ref().map(|(_, text)| text.clone()))
@@ -176,7 +191,7 @@ async fn create_with(ctx: &Ctx, primary: &Client, client: &Client, desired: &Att
     }
     let enabled = get_bool(desired, "enabled").unwrap_or(true);
     if meta.enabled() != enabled {
-        set_enabled(client, &arn, enabled).await?;
+        set_enabled(client, meta.key_id(), enabled).await?;
     }
     let alias = get_str(desired, "alias").map(kms::alias_name);
     if let Some(alias) = &alias {
@@ -221,13 +236,14 @@ impl ResourceType for KmsReplicaKey {
         let primary_arn = get_str(desired, "primary_key_arn")
             .ok_or_else(|| ProviderError::Invalid("primary_key_arn is required".into()))?;
         let f = factory(ctx)?;
-        let primary = f.kms(region_of(primary_arn)?).await;
+        let primary = f.kms(parse_key_arn(primary_arn)?.0).await;
         let client = f.kms(&ctx.region).await;
         create_with(ctx, &primary, &client, desired, Backoff::default()).await
     }
 
     async fn update(&self, ctx: &Ctx, id: &str, prior: &Attrs, desired: &Attrs) -> Result<Attrs> {
         let client = factory(ctx)?.kms(&ctx.region).await;
+        let id = key_id_of(id);
         let mut attrs = kms::update_common(&client, id, prior, desired).await?;
         let enabled = get_bool(desired, "enabled").unwrap_or(true);
         if get_bool(prior, "enabled") != Some(enabled) {
@@ -240,7 +256,7 @@ impl ResourceType for KmsReplicaKey {
     /// Removes the replica's alias, then schedules the replica's deletion in
     /// its region (the primary and other replicas are left alone).
     async fn delete(&self, ctx: &Ctx, id: &str, prior: &Attrs) -> Result<()> {
-        kms::schedule_deletion(ctx, id, prior).await
+        kms::schedule_deletion(ctx, key_id_of(id), prior).await
     }
 
     /// Looks the replica up by its ownership tags in its region.
@@ -303,7 +319,7 @@ mod tests {
     fn replicate_like_aws() -> Rule {
         mock!(Client::replicate_key)
             .match_requests(|r| {
-                r.key_id() == Some(PRIMARY) && r.replica_region() == Some("us-west-2") && r.description() == Some("dr")
+                r.key_id() == Some("mrk-1") && r.replica_region() == Some("us-west-2") && r.description() == Some("dr")
             })
             .then_compute_output(|r| {
                 ReplicateKeyOutput::builder()
@@ -382,12 +398,24 @@ mod tests {
     }
 
     #[test]
-    fn the_primary_region_comes_from_the_arn() {
-        assert_eq!(region_of(PRIMARY).unwrap(), "us-east-1");
-        assert_eq!(region_of("arn:aws-cn:kms:cn-north-1:1:key/mrk-2").unwrap(), "cn-north-1");
-        for bad in ["mrk-1", "arn:aws:kms::1:key/mrk-1", "arn:aws:iam::1:role/x", "arn:aws:kms:us-east-1:1:alias/x"] {
-            assert!(matches!(region_of(bad), Err(ProviderError::Invalid(_))), "{bad}");
+    fn the_primary_region_and_key_id_come_from_the_arn() {
+        assert_eq!(parse_key_arn(PRIMARY).unwrap(), ("us-east-1", "mrk-1"));
+        assert_eq!(parse_key_arn("arn:aws-cn:kms:cn-north-1:1:key/mrk-2").unwrap(), ("cn-north-1", "mrk-2"));
+        for bad in [
+            "mrk-1",
+            "arn:aws:kms::1:key/mrk-1",
+            "arn:aws:iam::1:role/x",
+            "arn:aws:kms:us-east-1:1:alias/x",
+            "arn:aws:kms:us-east-1:1:key/",
+        ] {
+            assert!(matches!(parse_key_arn(bad), Err(ProviderError::Invalid(_))), "{bad}");
         }
+    }
+
+    #[test]
+    fn key_ids_are_taken_from_arns() {
+        assert_eq!(key_id_of(REPLICA), "mrk-1");
+        assert_eq!(key_id_of("mrk-1"), "mrk-1");
     }
 
     #[test]
