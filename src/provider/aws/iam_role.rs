@@ -40,9 +40,12 @@ use std::collections::{BTreeMap, BTreeSet};
 use async_trait::async_trait;
 use aws_sdk_iam::Client;
 use aws_sdk_iam::types::{Role, Tag};
+use aws_smithy_runtime_api::client::result::SdkError;
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use futures::{StreamExt, TryStreamExt, future, stream};
 
-use super::{PER_RESOURCE_CONCURRENCY, api_error, error_code, factory, get_i64, get_str, policy, tag_changes, tags_of};
+use super::{PER_RESOURCE_CONCURRENCY, RawResponse, api_error, error_code, factory, get_i64, get_str, policy};
+use super::{tag_changes, tags_of};
 use crate::addr::ResourceAddr;
 use crate::provider::schema::{Attr, AttrType, Default, Kind, Schema, TAG_ADDRESS, TAG_STACK};
 use crate::provider::{Ctx, ProviderError, ReadScope, ResourceType, Result};
@@ -321,13 +324,22 @@ async fn put_inline(client: &Client, role: &str, name: &str, text: &str) -> Resu
     Ok(())
 }
 
-/// DeleteRolePolicy; a policy already gone is fine.
-async fn delete_inline(client: &Client, role: &str, name: &str) -> Result<()> {
-    match client.delete_role_policy().role_name(role).policy_name(name).send().await {
+/// The outcome of a removal: done, also when IAM says it was already gone.
+fn unless_gone<T, E, R>(operation: &'static str, outcome: std::result::Result<T, SdkError<E, R>>) -> Result<()>
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: RawResponse,
+{
+    match outcome {
         Ok(_) => Ok(()),
         Err(e) if error_code(&e) == Some(NOT_FOUND) => Ok(()),
-        Err(e) => Err(api_error("DeleteRolePolicy", e)),
+        Err(e) => Err(api_error(operation, e)),
     }
+}
+
+/// DeleteRolePolicy; a policy already gone is fine.
+async fn delete_inline(client: &Client, role: &str, name: &str) -> Result<()> {
+    unless_gone("DeleteRolePolicy", client.delete_role_policy().role_name(role).policy_name(name).send().await)
 }
 
 async fn attach(client: &Client, role: &str, arn: &str) -> Result<()> {
@@ -343,11 +355,7 @@ async fn attach(client: &Client, role: &str, arn: &str) -> Result<()> {
 
 /// DetachRolePolicy; a policy no longer attached is fine.
 async fn detach(client: &Client, role: &str, arn: &str) -> Result<()> {
-    match client.detach_role_policy().role_name(role).policy_arn(arn).send().await {
-        Ok(_) => Ok(()),
-        Err(e) if error_code(&e) == Some(NOT_FOUND) => Ok(()),
-        Err(e) => Err(api_error("DetachRolePolicy", e)),
-    }
+    unless_gone("DetachRolePolicy", client.detach_role_policy().role_name(role).policy_arn(arn).send().await)
 }
 
 #[async_trait]
@@ -509,11 +517,7 @@ impl ResourceType for IamRole {
         for name in &inline {
             delete_inline(&client, id, name).await?;
         }
-        match client.delete_role().role_name(id).send().await {
-            Ok(_) => Ok(()),
-            Err(e) if error_code(&e) == Some(NOT_FOUND) => Ok(()),
-            Err(e) => Err(api_error("DeleteRole", e)),
-        }
+        unless_gone("DeleteRole", client.delete_role().role_name(id).send().await)
     }
 
     /// Lists the account's roles (ListRoles, paged) and reads each one's tags

@@ -143,22 +143,27 @@ pub fn common_attrs(meta: &KeyMetadata, id: String, policy: Value, tags: BTreeMa
     a
 }
 
-/// Reads the keys `ids` of one region with `read_one` (keyed by the id
-/// asked for; `None` when gone), [`PER_RESOURCE_CONCURRENCY`] at a time,
-/// and fills in each one's `alias` from one ListAliases when `scope` wants it.
+/// Reads the keys `ids` of `ctx.region` with `read_one` (given a client and
+/// the id asked for; `None` when gone), [`PER_RESOURCE_CONCURRENCY`] at a
+/// time, and fills in each one's `alias` from one ListAliases when `scope`
+/// wants it. Keyed by the ids asked for.
 pub async fn read_keys<'a, F, Fut>(
-    client: &'a Client,
+    ctx: &Ctx,
     ids: &'a [String],
     scope: &ReadScope,
     read_one: F,
 ) -> Result<BTreeMap<String, Attrs>>
 where
-    F: Fn(&'a str) -> Fut,
+    F: Fn(Client, &'a str) -> Fut,
     Fut: Future<Output = Result<Option<(String, Attrs)>>>,
 {
-    let reads: Vec<_> = ids.iter().map(|id| read_one(id)).collect();
+    if ids.is_empty() {
+        return Ok(BTreeMap::new());
+    }
+    let client = factory(ctx)?.kms(&ctx.region).await;
+    let reads: Vec<_> = ids.iter().map(|id| read_one(client.clone(), id)).collect();
     let keys = stream::iter(reads).buffer_unordered(PER_RESOURCE_CONCURRENCY).try_collect::<Vec<_>>();
-    let aliases = async { if scope.wants("alias") { list_aliases(client, None).await } else { Ok(Vec::new()) } };
+    let aliases = async { if scope.wants("alias") { list_aliases(&client, None).await } else { Ok(Vec::new()) } };
     let (keys, aliases) = tokio::try_join!(keys, aliases)?;
     let mut first_alias: BTreeMap<&str, &str> = BTreeMap::new();
     for (name, target) in &aliases {

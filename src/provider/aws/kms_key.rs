@@ -123,7 +123,8 @@ async fn read_rotation(client: &Client, key_id: &str) -> Result<bool> {
 /// Reads one key (id, ARN or alias), keyed by `key`; `None` when it is gone.
 /// Policy, rotation and tags cost a call each and are read only when `scope`
 /// wants them; `alias` is filled in by [`kms::read_keys`].
-async fn read_key(client: &Client, key: &str, scope: &ReadScope) -> Result<Option<(String, Attrs)>> {
+async fn read_key(client: Client, key: &str, scope: &ReadScope) -> Result<Option<(String, Attrs)>> {
+    let client = &client;
     let Some(meta) = kms::describe(client, key).await? else { return Ok(None) };
     let id = meta.key_id();
     let rotates = rotation_supported(spec_of(&meta).unwrap_or_default(), meta.origin());
@@ -160,11 +161,7 @@ impl ResourceType for KmsKey {
     }
 
     async fn read_many(&self, ctx: &Ctx, ids: &[String], scope: &ReadScope) -> Result<BTreeMap<String, Attrs>> {
-        if ids.is_empty() {
-            return Ok(BTreeMap::new());
-        }
-        let client = &factory(ctx)?.kms(&ctx.region).await;
-        kms::read_keys(client, ids, scope, |id| read_key(client, id, scope)).await
+        kms::read_keys(ctx, ids, scope, |client, id| read_key(client, id, scope)).await
     }
 
     async fn create(&self, ctx: &Ctx, desired: &Attrs) -> Result<Attrs> {

@@ -95,12 +95,12 @@ fn replica_attrs(meta: &KeyMetadata, policy: Value, tags: BTreeMap<String, Strin
 }
 
 /// Reads one replica, keyed by `key` (its ARN, or its key id in this region).
-async fn read_replica(client: &Client, key: &str, scope: &ReadScope) -> Result<Option<(String, Attrs)>> {
-    let Some(meta) = kms::describe(client, key).await? else { return Ok(None) };
+async fn read_replica(client: Client, key: &str, scope: &ReadScope) -> Result<Option<(String, Attrs)>> {
+    let Some(meta) = kms::describe(&client, key).await? else { return Ok(None) };
     if primary_of(&meta).is_none() {
         return Ok(None);
     }
-    let (policy, tags) = kms::read_policy_and_tags(client, meta.key_id(), scope).await?;
+    let (policy, tags) = kms::read_policy_and_tags(&client, meta.key_id(), scope).await?;
     Ok(replica_attrs(&meta, policy, tags).map(|a| (key.to_owned(), a)))
 }
 
@@ -225,11 +225,7 @@ impl ResourceType for KmsReplicaKey {
     }
 
     async fn read_many(&self, ctx: &Ctx, ids: &[String], scope: &ReadScope) -> Result<BTreeMap<String, Attrs>> {
-        if ids.is_empty() {
-            return Ok(BTreeMap::new());
-        }
-        let client = &factory(ctx)?.kms(&ctx.region).await;
-        kms::read_keys(client, ids, scope, |id| read_replica(client, id, scope)).await
+        kms::read_keys(ctx, ids, scope, |client, id| read_replica(client, id, scope)).await
     }
 
     async fn create(&self, ctx: &Ctx, desired: &Attrs) -> Result<Attrs> {
