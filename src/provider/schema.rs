@@ -211,6 +211,13 @@ pub enum Kind {
     /// A KMS alias, with or without `alias/`: letters, digits, `/`, `_`, `-`;
     /// not under `alias/aws/`.
     KmsAlias,
+    /// IAM role names: 1..64 letters, digits and `_+=,.@-`.
+    IamRoleName,
+    /// IAM inline policy names: 1..128 letters, digits and `_+=,.@-`.
+    IamPolicyName,
+    /// IAM paths: `/`, or `/` then segments each ending in `/`; 1..512
+    /// printable ASCII characters.
+    IamPath,
     /// Performance Insights retention in days: 7, a multiple of 31 up to 713, or 731.
     PerformanceInsightsRetention,
     /// Tags: keys 1..128 characters not starting with `aws:`, values up to
@@ -303,6 +310,15 @@ fn rds_name(s: &str, max: usize) -> Result<(), Invalid> {
     if ok { Ok(()) } else { Err(Invalid::new(format!("{rule}, got `{s}`"))) }
 }
 
+/// IAM's names: 1..`max` letters, digits and `_+=,.@-`.
+fn iam_name(s: &str, max: usize) -> Result<(), Invalid> {
+    if (1..=max).contains(&s.len()) && s.chars().all(|c| c.is_ascii_alphanumeric() || "_+=,.@-".contains(c)) {
+        Ok(())
+    } else {
+        Err(Invalid::new(format!("must be 1 to {max} letters, digits and `_+=,.@-`, got `{s}`")))
+    }
+}
+
 /// No control characters, at most `max` characters.
 fn tag_text(what: &str, s: &str, max: usize) -> Result<(), Invalid> {
     if s.chars().count() > max {
@@ -334,6 +350,9 @@ impl Kind {
             Kind::SecurityGroupText => "up to 255 of `a-zA-Z0-9 ._-:/()#,@[]+=&;{}!$*`",
             Kind::SecretName => "1..512 letters, digits and `/_+=.@-`",
             Kind::KmsAlias => "letters, digits, `/`, `_`, `-` (`alias/` optional), up to 256; not `alias/aws/...`",
+            Kind::IamRoleName => "1..64 letters, digits, `_+=,.@-`",
+            Kind::IamPolicyName => "1..128 letters, digits, `_+=,.@-`",
+            Kind::IamPath => "`/` or `/a/b/`: begins and ends with `/`, up to 512 printable ASCII characters",
             Kind::PerformanceInsightsRetention => "7, 31 × 1..23 months, or 731 days",
             Kind::Tags => "keys 1..128 characters, not `aws:...`; values up to 256; no control characters",
         }
@@ -464,6 +483,22 @@ impl Kind {
                     Err(Invalid::new(format!("cannot be under `alias/aws/` (AWS managed keys), got `{s}`")))
                 } else {
                     Ok(())
+                }
+            }
+            Kind::IamRoleName => iam_name(s, 64),
+            Kind::IamPolicyName => iam_name(s, 128),
+            Kind::IamPath => {
+                let ok = s == "/"
+                    || ((3..=512).contains(&s.len())
+                        && s.starts_with('/')
+                        && s.ends_with('/')
+                        && s.chars().all(|c| c.is_ascii_graphic()));
+                if ok {
+                    Ok(())
+                } else {
+                    Err(Invalid::new(format!(
+                        "must be `/` or a path like `/service/` that begins and ends with `/`, got `{s}`"
+                    )))
                 }
             }
             Kind::Tags => tag_text("tag value", s, 256),
@@ -710,6 +745,20 @@ mod tests {
         assert!(kind(Kind::KmsAlias, "a b").is_err());
         assert!(kind(Kind::Arn, "arn:aws:iam::123456789012:role/x").is_ok());
         assert!(kind(Kind::Arn, "role/x").is_err());
+        assert!(kind(Kind::IamRoleName, "pg-replication_role+x=y,z.a@b").is_ok());
+        assert!(kind(Kind::IamRoleName, &"r".repeat(64)).is_ok());
+        assert!(kind(Kind::IamRoleName, &"r".repeat(65)).is_err());
+        assert!(kind(Kind::IamRoleName, "").is_err());
+        assert!(kind(Kind::IamRoleName, "a/b").is_err());
+        assert!(kind(Kind::IamRoleName, "rôle").is_err());
+        assert!(kind(Kind::IamPolicyName, &"p".repeat(128)).is_ok());
+        assert!(kind(Kind::IamPolicyName, &"p".repeat(129)).is_err());
+        for ok in ["/", "/service-role/", "/a/b/"] {
+            assert!(kind(Kind::IamPath, ok).is_ok(), "{ok}");
+        }
+        for bad in ["", "a/", "/a", "//", "/a b/", &format!("/{}/", "a".repeat(511))] {
+            assert!(kind(Kind::IamPath, bad).is_err(), "{bad}");
+        }
         let pi = Constraint::Pattern(Kind::PerformanceInsightsRetention);
         for ok in [7, 31, 62, 713, 731] {
             assert!(pi.check(&Value::Int(ok)).is_ok(), "{ok}");

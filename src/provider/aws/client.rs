@@ -116,7 +116,7 @@ pub struct LostReply {
 /// resolves by the alias's target.
 pub fn is_create(operation: &str) -> bool {
     !matches!(operation, "CreateTags" | "CreateAlias")
-        && ["Create", "Run", "Allocate", "Copy", "Generate", "Import", "Restore"]
+        && ["Create", "Run", "Allocate", "Copy", "Generate", "Import", "Replicate", "Restore"]
             .iter()
             .any(|p| operation.starts_with(p))
 }
@@ -409,6 +409,7 @@ mod tests {
     #[test]
     fn creates_are_told_from_other_operations() {
         assert!(is_create("CreateVpc") && is_create("CreateKey") && is_create("CreateDBCluster"));
+        assert!(is_create("ReplicateKey") && is_create("CreateRole"));
         assert!(!is_create("DescribeVpcs") && !is_create("ModifyDBCluster") && !is_create("DeleteVpc"));
         assert!(!is_create("CreateTags") && !is_create("CreateAlias"), "safe to repeat");
     }

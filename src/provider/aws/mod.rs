@@ -8,7 +8,10 @@ pub mod db_instance;
 pub mod db_parameter_group;
 pub mod db_subnet_group;
 pub mod ec2;
+pub mod iam_role;
+pub mod kms;
 pub mod kms_key;
+pub mod kms_replica_key;
 pub mod parameter_group;
 pub mod policy;
 pub mod rds;
@@ -37,6 +40,8 @@ use crate::value::{Attrs, Value};
 pub fn all_types() -> Vec<Arc<dyn ResourceType>> {
     vec![
         Arc::new(kms_key::KmsKey),
+        Arc::new(kms_replica_key::KmsReplicaKey),
+        Arc::new(iam_role::IamRole),
         Arc::new(db_subnet_group::DbSubnetGroup),
         Arc::new(db_cluster::DbCluster),
         Arc::new(db_cluster_instance::DbClusterInstance),
@@ -192,6 +197,31 @@ pub fn tag_changes(
     let remove = old.keys().filter(|k| !new.contains_key(*k)).cloned().collect();
     (set, remove)
 }
+
+/// A client of the SDK crate `$sdk` answered by aws-smithy-mocks `$rules`
+/// (a slice of `&Rule`), for unit tests. Built by hand: the SDKs' own
+/// `mock_client!` needs their `test-util` feature, which would rebuild every
+/// SDK crate.
+#[cfg(test)]
+macro_rules! mocked_client {
+    ($sdk:ident, $rules:expr) => {{
+        use aws_smithy_mocks::{MockResponseInterceptor, RuleMode, create_mock_http_client};
+        use $sdk::config::{BehaviorVersion, Credentials, Region};
+        let rules: &[&aws_smithy_mocks::Rule] = $rules;
+        let interceptor =
+            rules.iter().fold(MockResponseInterceptor::new().rule_mode(RuleMode::MatchAny), |i, r| i.with_rule(r));
+        let conf = $sdk::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new("us-east-1"))
+            .credentials_provider(Credentials::new("test", "test", None, None, "test"))
+            .http_client(create_mock_http_client())
+            .interceptor(interceptor)
+            .build();
+        $sdk::Client::from_conf(conf)
+    }};
+}
+#[cfg(test)]
+pub(crate) use mocked_client;
 
 /// Reads a string attribute.
 pub fn get_str<'a>(attrs: &'a Attrs, name: &str) -> Option<&'a str> {

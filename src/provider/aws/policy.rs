@@ -11,10 +11,13 @@
 //!   IAM treats `"kms:*"` and `["kms:*"]` alike.
 //!
 //! [`canonical`] is idempotent, and [`to_json`] gives the text sent to AWS.
+//! [`from_aws`] reads a document as AWS returns it: IAM URL-encodes policy
+//! documents (GetRole, GetRolePolicy), KMS does not.
 
 use std::collections::BTreeMap;
 
-use crate::value::Value;
+use crate::provider::ProviderError;
+use crate::value::{Attrs, Value};
 
 /// Why a value is not a policy document.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -53,6 +56,45 @@ pub fn canonical(v: &Value) -> Result<Value, PolicyError> {
 /// Compact JSON text of a canonical policy, for AWS.
 pub fn to_json(doc: &Value) -> String {
     doc.to_json().to_string()
+}
+
+/// Replaces a policy value by its canonical form; one that does not parse is
+/// left as given, for create or update to report.
+pub fn normalize(v: &mut Value) {
+    if let Ok(doc) = canonical(v) {
+        *v = doc;
+    }
+}
+
+/// A policy value from config as canonical document and the JSON text sent
+/// to AWS; `what` names it in the error.
+pub fn document(v: &Value, what: &str) -> Result<(Value, String), ProviderError> {
+    let doc = canonical(v).map_err(|e| ProviderError::Invalid(format!("{what}: {e}")))?;
+    let text = to_json(&doc);
+    Ok((doc, text))
+}
+
+/// [`document`] of the policy attribute `attr`, when it is set.
+pub fn desired(attrs: &Attrs, attr: &str) -> Result<Option<(Value, String)>, ProviderError> {
+    match attrs.get(attr) {
+        None | Some(Value::Null) => Ok(None),
+        Some(p) => document(p, attr).map(Some),
+    }
+}
+
+/// A policy document as AWS returns it, canonical. Text that does not start
+/// like a JSON object is URL-decoded first (IAM sends documents RFC 3986
+/// encoded; a raw document is never decoded, so a literal `%` in it stays).
+/// Text that is still not a JSON object is kept as text, so it shows up as a
+/// difference instead of failing the read.
+pub fn from_aws(text: &str) -> Value {
+    let text = if text.trim_start().starts_with('{') {
+        text.to_owned()
+    } else {
+        percent_encoding::percent_decode_str(text).decode_utf8_lossy().into_owned()
+    };
+    let v = Value::Str(text);
+    canonical(&v).unwrap_or(v)
 }
 
 fn canonical_statement(st: Value) -> Value {
@@ -137,6 +179,34 @@ mod tests {
         let c = canonical(&table(r#"{"Statement":{"Action":["b","a"],"Effect":"Allow"}}"#)).unwrap();
         assert_eq!(canonical(&c).unwrap(), c);
         assert_eq!(canonical(&Value::str(to_json(&c))).unwrap(), c);
+    }
+
+    #[test]
+    fn documents_from_aws_are_url_decoded_when_encoded() {
+        let doc = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["s3:GetObject"],"Resource":"arn:aws:s3:::b/a b%"}]}"#;
+        let want = canonical(&Value::str(doc)).unwrap();
+        // IAM's encoding (Python's `quote`, as moto sends it, and AWS's RFC 3986 form).
+        let encoded = "%7B%22Version%22%3A%222012-10-17%22%2C%22Statement%22%3A%5B%7B%22Effect%22%3A%22Allow%22%2C%22Action%22%3A%5B%22s3%3AGetObject%22%5D%2C%22Resource%22%3A%22arn%3Aaws%3As3%3A%3A%3Ab/a%20b%25%22%7D%5D%7D";
+        assert_eq!(from_aws(encoded), want);
+        // A raw document is read as is: its `%` is not an escape.
+        assert_eq!(from_aws(doc), want);
+        assert_eq!(from_aws(&format!("  \n{doc}")), want);
+        // Neither JSON nor encoded JSON: kept as text.
+        assert_eq!(from_aws("not a policy"), Value::str("not a policy"));
+    }
+
+    #[test]
+    fn documents_from_config_carry_their_text_and_name_the_attribute() {
+        let (doc, text) = document(&Value::str(r#"{ "Statement": { "Action": ["b", "a"] } }"#), "policy").unwrap();
+        assert_eq!(canonical(&Value::str(&text)).unwrap(), doc);
+        assert_eq!(text, r#"{"Statement":[{"Action":["a","b"]}]}"#);
+        let err = document(&Value::str("{"), "inline_policy[0].policy").unwrap_err();
+        assert!(err.to_string().starts_with("inline_policy[0].policy: the policy is not valid JSON"), "{err}");
+        let attrs = Attrs::from([("policy".to_owned(), Value::Null)]);
+        assert!(desired(&attrs, "policy").unwrap().is_none());
+        let mut bad = Value::str("{");
+        normalize(&mut bad);
+        assert_eq!(bad, Value::str("{"), "left for create to report");
     }
 
     #[test]

@@ -2,6 +2,8 @@
 //! builds them, the plan's diff, reads of one object, and the network an RDS
 //! database needs.
 
+use std::collections::BTreeMap;
+
 use pgstack::addr::ResourceAddr;
 use pgstack::plan::diff::diff_with;
 use pgstack::provider::aws::db_subnet_group::DbSubnetGroup;
@@ -49,6 +51,34 @@ pub fn assert_clean(rt: &dyn ResourceType, current: &Attrs, desired: &Attrs) {
 pub async fn read_one(rt: &dyn ResourceType, ctx: &Ctx, id: &str) -> Attrs {
     let mut got = rt.read_many(ctx, &[id.to_owned()], &ReadScope::All).await.expect("read_many");
     got.remove(id).unwrap_or_else(|| panic!("{id} not found by read_many"))
+}
+
+/// What `f` returns, and the calls to `service` ("iam", "kms") it made, by operation.
+pub async fn calls_during<F: std::future::Future>(
+    m: &MotoGuard,
+    service: &str,
+    f: F,
+) -> (F::Output, BTreeMap<String, u64>) {
+    let before = m.factory().calls().snapshot();
+    let out = f.await;
+    let prefix = format!("{service}:");
+    let made = m
+        .factory()
+        .calls()
+        .snapshot()
+        .into_iter()
+        .filter_map(|(k, n)| {
+            let n = n - before.get(&k).copied().unwrap_or(0);
+            let op = k.strip_prefix(&prefix)?.to_owned();
+            (n > 0).then_some((op, n))
+        })
+        .collect();
+    (out, made)
+}
+
+/// Call counts by operation, to compare with [`calls_during`].
+pub fn counts(pairs: &[(&str, u64)]) -> BTreeMap<String, u64> {
+    pairs.iter().map(|(k, n)| (k.to_string(), *n)).collect()
 }
 
 /// A list of strings.
