@@ -1,6 +1,7 @@
 //! AWS resource types, the client factory, and helpers they share.
 
 pub mod client;
+pub mod cloudwatch_alarm;
 pub mod db_cluster;
 pub mod db_cluster_instance;
 pub mod db_cluster_parameter_group;
@@ -46,6 +47,7 @@ pub fn all_types() -> Vec<Arc<dyn ResourceType>> {
         Arc::new(subnet::Subnet),
         Arc::new(security_group::SecurityGroup),
         Arc::new(sns_topic::SnsTopic),
+        Arc::new(cloudwatch_alarm::CloudwatchAlarm),
     ]
 }
 
