@@ -166,10 +166,13 @@ async fn cloudwatch_alarm_create_refuses_what_it_would_overwrite_or_cannot_send(
         (Value::str("Average"), Value::str("Maximum"))
     );
 
-    // Both statistics, or neither: nothing is sent.
+    // Both statistics, neither, or more datapoints than periods: nothing is sent.
     let both = alarm("both", &[("statistic", Value::str("Average")), ("extended_statistic", Value::str("p99"))]);
     assert!(t.create(&ctx, &both).await.unwrap_err().to_string().contains("only one"));
     assert!(t.create(&ctx, &alarm("neither", &[])).await.unwrap_err().to_string().contains("set one of"));
+    let too_many = alarm("many", &[("statistic", Value::str("Sum")), ("datapoints_to_alarm", Value::Int(4))]);
+    assert!(t.create(&ctx, &too_many).await.unwrap_err().to_string().contains("cannot exceed"));
+    assert_eq!(threshold_of(&cw, "many").await, None);
     assert_eq!(threshold_of(&cw, "both").await, None);
     assert_eq!(threshold_of(&cw, "neither").await, None);
 }

@@ -14,8 +14,10 @@
 //!   when something besides tags changed; tags with TagResource /
 //!   UntagResource (PutMetricAlarm ignores `Tags` on an existing alarm).
 //! - Delete: DeleteAlarms (an alarm that is gone counts as deleted).
-//! - The id is the alarm name (unique per region); `statistic` and
-//!   `extended_statistic` are exclusive, exactly one is sent.
+//! - The id is the alarm name (unique per region).
+//! - Refused before PutMetricAlarm (moto would accept them, AWS does not):
+//!   both or neither of `statistic` and `extended_statistic`, and more
+//!   `datapoints_to_alarm` than `evaluation_periods`.
 
 use std::collections::BTreeMap;
 
@@ -26,7 +28,7 @@ use aws_sdk_cloudwatch::types::{ComparisonOperator, Dimension, MetricAlarm, Stan
 use futures::{StreamExt, TryStreamExt, stream};
 
 use super::{
-    PER_RESOURCE_CONCURRENCY, api_error, error_code, factory, get_bool, get_i64, get_str, tag_changes, tags_of,
+    PER_RESOURCE_CONCURRENCY, api_error, error_code, factory, get_bool, get_i64, get_str, sync_arn_tags, tags_of,
 };
 use crate::addr::ResourceAddr;
 use crate::provider::diff::diff;
@@ -166,8 +168,8 @@ fn sorted(items: &[String]) -> Value {
     Value::from(v)
 }
 
-fn cw_tags(tags: &BTreeMap<String, String>) -> Vec<Tag> {
-    tags.iter().map(|(k, v)| Tag::builder().key(k).value(v).build()).collect()
+fn cw_tags(tags: &BTreeMap<String, String>) -> Result<Vec<Tag>> {
+    Ok(tags.iter().map(|(k, v)| Tag::builder().key(k).value(v).build()).collect())
 }
 
 /// Attributes of an alarm as DescribeAlarms returns it, without tags.
@@ -182,7 +184,8 @@ fn alarm_attrs(a: &MetricAlarm) -> Option<(String, Attrs)> {
     out.insert("id".into(), Value::str(&name));
     out.insert("arn".into(), a.alarm_arn().into());
     out.insert("alarm_name".into(), Value::str(&name));
-    out.insert("alarm_description".into(), a.alarm_description().filter(|d| !d.is_empty()).into());
+    // Absent and empty are the same to AWS; "" lets a config say "none" without a perpetual diff.
+    out.insert("alarm_description".into(), Value::str(a.alarm_description().unwrap_or_default()));
     out.insert("metric_name".into(), a.metric_name().into());
     out.insert("namespace".into(), a.namespace().into());
     out.insert("dimensions".into(), Value::from(dimensions));
@@ -267,6 +270,16 @@ fn owned_by(tags: &BTreeMap<String, String>, stack: &str, address: &str) -> bool
     tags.get(TAG_STACK).map(String::as_str) == Some(stack) && tags.get(TAG_ADDRESS).map(String::as_str) == Some(address)
 }
 
+/// DeleteAlarms for one alarm; AWS answers `ResourceNotFound` when it is
+/// already gone (moto does not), which counts as deleted.
+async fn delete_alarm(client: &Client, name: &str) -> Result<()> {
+    match client.delete_alarms().alarm_names(name).send().await {
+        Ok(_) => Ok(()),
+        Err(e) if error_code(&e) == Some("ResourceNotFound") => Ok(()),
+        Err(e) => Err(api_error("DeleteAlarms", e)),
+    }
+}
+
 /// `name` when the alarm at `arn` carries the ownership tags of `stack` and `address`.
 async fn owned_name(client: &Client, name: String, arn: String, stack: &str, address: &str) -> Result<Option<String>> {
     Ok(read_tags(client, &arn).await?.filter(|t| owned_by(t, stack, address)).map(|_| name))
@@ -278,6 +291,14 @@ async fn put(client: &Client, alarm: &Attrs, stat: Stat<'_>, tags: Option<Vec<Ta
     let dimensions = alarm.get("dimensions").and_then(Value::as_map).map(|m| {
         m.iter().filter_map(|(k, v)| Some(Dimension::builder().name(k).value(v.as_str()?).build())).collect::<Vec<_>>()
     });
+    let (periods, datapoints) = (get_i32(alarm, "evaluation_periods")?, get_i32(alarm, "datapoints_to_alarm")?);
+    if let (Some(n), Some(m)) = (periods, datapoints)
+        && m > n
+    {
+        return Err(ProviderError::Invalid(format!(
+            "datapoints_to_alarm ({m}) cannot exceed evaluation_periods ({n}): the alarm looks at {n} data points"
+        )));
+    }
     let (statistic, extended) = match stat {
         Stat::Plain(s) => (Some(Statistic::from(s)), None),
         Stat::Extended(e) => (None, Some(e.to_owned())),
@@ -292,8 +313,8 @@ async fn put(client: &Client, alarm: &Attrs, stat: Stat<'_>, tags: Option<Vec<Ta
         .set_statistic(statistic)
         .set_extended_statistic(extended)
         .set_period(get_i32(alarm, "period")?)
-        .set_evaluation_periods(get_i32(alarm, "evaluation_periods")?)
-        .set_datapoints_to_alarm(get_i32(alarm, "datapoints_to_alarm")?)
+        .set_evaluation_periods(periods)
+        .set_datapoints_to_alarm(datapoints)
         .set_threshold(get_f64(alarm, "threshold"))
         .set_comparison_operator(get_str(alarm, "comparison_operator").map(ComparisonOperator::from))
         .set_treat_missing_data(get_str(alarm, "treat_missing_data").map(str::to_owned))
@@ -375,7 +396,7 @@ impl ResourceType for CloudwatchAlarm {
             }
             return self.update(ctx, name, &existing, desired).await;
         }
-        put(&client, desired, stat, Some(cw_tags(&tags_of(desired)))).await?;
+        put(&client, desired, stat, Some(cw_tags(&tags_of(desired))?)).await?;
         read_all(&client, name).await
     }
 
@@ -390,36 +411,13 @@ impl ResourceType for CloudwatchAlarm {
         if desired.contains_key("tags") {
             let arn =
                 get_str(prior, "arn").ok_or_else(|| ProviderError::Invalid(format!("no ARN known for alarm {id}")))?;
-            let (set, remove) = tag_changes(&tags_of(prior), &tags_of(desired));
-            if !set.is_empty() {
-                client
-                    .tag_resource()
-                    .resource_arn(arn)
-                    .set_tags(Some(cw_tags(&set)))
-                    .send()
-                    .await
-                    .map_err(|e| api_error("TagResource", e))?;
-            }
-            if !remove.is_empty() {
-                client
-                    .untag_resource()
-                    .resource_arn(arn)
-                    .set_tag_keys(Some(remove))
-                    .send()
-                    .await
-                    .map_err(|e| api_error("UntagResource", e))?;
-            }
+            sync_arn_tags!(client, arn, &tags_of(prior), &tags_of(desired), cw_tags);
         }
         read_all(&client, id).await
     }
 
     async fn delete(&self, ctx: &Ctx, id: &str, _prior: &Attrs) -> Result<()> {
-        let client = factory(ctx)?.cloudwatch(&ctx.region).await;
-        match client.delete_alarms().alarm_names(id).send().await {
-            Ok(_) => Ok(()),
-            Err(e) if error_code(&e) == Some("ResourceNotFound") => Ok(()),
-            Err(e) => Err(api_error("DeleteAlarms", e)),
-        }
+        delete_alarm(&factory(ctx)?.cloudwatch(&ctx.region).await, id).await
     }
 
     /// The region's metric alarms (DescribeAlarms, paged) and their tags,
@@ -508,6 +506,7 @@ mod tests {
         assert_eq!(a["alarm_actions"], Value::from(vec!["arn:a".to_owned(), "arn:b".to_owned()]));
         assert_eq!(a["threshold"], Value::Float(80.0));
         assert_eq!(a["extended_statistic"], Value::Null);
+        assert_eq!(a["alarm_description"], Value::str(""));
         assert_eq!(a["dimensions"].as_map().unwrap()["DBInstanceIdentifier"], Value::str("db"));
         assert!(!a.contains_key("tags"));
         // A config with an integer threshold and the defaults diffs clean.
@@ -552,5 +551,84 @@ mod tests {
         assert!(get_i32(&a, "evaluation_periods").is_err());
         assert_eq!(get_i32(&a, "datapoints_to_alarm").unwrap(), None);
         assert_eq!(get_f64(&attrs(&[("threshold", Value::Int(3))]), "threshold"), Some(3.0));
+    }
+
+    fn mock_cloudwatch(rules: &[&aws_smithy_mocks::Rule]) -> Client {
+        crate::provider::aws::mocked_client!(aws_sdk_cloudwatch, rules)
+    }
+
+    fn named(name: &str) -> MetricAlarm {
+        MetricAlarm::builder()
+            .alarm_name(name)
+            .alarm_arn(format!("arn:aws:cloudwatch:us-east-1:1:alarm:{name}"))
+            .build()
+    }
+
+    /// moto answers DescribeAlarms in one page and takes any number of names.
+    #[tokio::test]
+    async fn reads_take_100_names_per_call_and_follow_pages() {
+        use aws_sdk_cloudwatch::operation::describe_alarms::DescribeAlarmsOutput;
+        use aws_smithy_mocks::mock;
+        let names: Vec<String> = (0..150).map(|i| format!("a{i:03}")).collect();
+        // The first 100 names come back in two pages, the last 50 in one; a099 is gone.
+        let first_page = mock!(Client::describe_alarms)
+            .match_requests(|r| {
+                r.alarm_names().len() == 100 && r.next_token().is_none() && r.max_records() == Some(100)
+            })
+            .then_output(|| {
+                let alarms = (0..50).map(|i| named(&format!("a{i:03}"))).collect();
+                DescribeAlarmsOutput::builder().set_metric_alarms(Some(alarms)).next_token("t").build()
+            });
+        let second_page = mock!(Client::describe_alarms)
+            .match_requests(|r| r.alarm_names().len() == 100 && r.next_token() == Some("t"))
+            .then_output(|| {
+                let alarms = (50..99).map(|i| named(&format!("a{i:03}"))).collect();
+                DescribeAlarmsOutput::builder().set_metric_alarms(Some(alarms)).build()
+            });
+        let rest = mock!(Client::describe_alarms).match_requests(|r| r.alarm_names().len() == 50).then_output(|| {
+            let alarms = (100..150).map(|i| named(&format!("a{i:03}"))).collect();
+            DescribeAlarmsOutput::builder().set_metric_alarms(Some(alarms)).build()
+        });
+        let client = mock_cloudwatch(&[&first_page, &second_page, &rest]);
+        let scope = ReadScope::Only(["threshold".to_owned()].into());
+        let got = read_names(&client, &names, &scope).await.unwrap();
+        assert_eq!((first_page.num_calls(), second_page.num_calls(), rest.num_calls()), (1, 1, 1));
+        assert_eq!(got.len(), 149);
+        assert!(!got.contains_key("a099"));
+    }
+
+    /// AWS answers these for an alarm that is gone; moto does not.
+    #[tokio::test]
+    async fn alarms_gone_between_calls_are_deleted_and_omitted() {
+        use aws_sdk_cloudwatch::operation::delete_alarms::DeleteAlarmsError;
+        use aws_sdk_cloudwatch::operation::describe_alarms::DescribeAlarmsOutput;
+        use aws_sdk_cloudwatch::operation::list_tags_for_resource::ListTagsForResourceError;
+        use aws_sdk_cloudwatch::types::error::{ResourceNotFound, ResourceNotFoundException};
+        use aws_smithy_mocks::mock;
+        use aws_smithy_types::error::ErrorMetadata;
+        let meta = |code: &str| ErrorMetadata::builder().code(code).message("gone").build();
+        let delete = mock!(Client::delete_alarms).then_error(move || {
+            DeleteAlarmsError::ResourceNotFound(ResourceNotFound::builder().meta(meta("ResourceNotFound")).build())
+        });
+        let describe = mock!(Client::describe_alarms).then_output(|| {
+            DescribeAlarmsOutput::builder().metric_alarms(named("a")).metric_alarms(named("b")).build()
+        });
+        let tags = mock!(Client::list_tags_for_resource)
+            .match_requests(|r| r.resource_arn().is_some_and(|a| a.ends_with(":a")))
+            .then_error(move || {
+                ListTagsForResourceError::ResourceNotFoundException(
+                    ResourceNotFoundException::builder().meta(meta("ResourceNotFoundException")).build(),
+                )
+            });
+        let other_tags = mock!(Client::list_tags_for_resource).then_output(|| {
+            aws_sdk_cloudwatch::operation::list_tags_for_resource::ListTagsForResourceOutput::builder()
+                .tags(Tag::builder().key("k").value("v").build())
+                .build()
+        });
+        let client = mock_cloudwatch(&[&delete, &describe, &tags, &other_tags]);
+        delete_alarm(&client, "a").await.unwrap();
+        let got = read_names(&client, &["a".to_owned(), "b".to_owned()], &ReadScope::All).await.unwrap();
+        assert_eq!(got.keys().collect::<Vec<_>>(), ["b"]);
+        assert_eq!(got["b"]["tags"], Value::from(BTreeMap::from([("k".to_owned(), "v".to_owned())])));
     }
 }

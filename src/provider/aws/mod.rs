@@ -164,6 +164,59 @@ fn transport_message(err: &(dyn std::error::Error + 'static)) -> String {
     }
 }
 
+/// Moves the tags of `arn` from `old` to `new` with TagResource and
+/// UntagResource, for the SDKs whose tag calls take `ResourceArn`, `Tags` and
+/// `TagKeys` (SNS, CloudWatch); `to_tags` makes the SDK's tag list from a map
+/// and may fail. Used inside a function returning [`ProviderError`]s: a
+/// failed call returns from it.
+macro_rules! sync_arn_tags {
+    ($client:expr, $arn:expr, $old:expr, $new:expr, $to_tags:expr) => {{
+        let (set, remove) = $crate::provider::aws::tag_changes($old, $new);
+        if !set.is_empty() {
+            $client
+                .tag_resource()
+                .resource_arn($arn)
+                .set_tags(Some($to_tags(&set)?))
+                .send()
+                .await
+                .map_err(|e| $crate::provider::aws::api_error("TagResource", e))?;
+        }
+        if !remove.is_empty() {
+            $client
+                .untag_resource()
+                .resource_arn($arn)
+                .set_tag_keys(Some(remove))
+                .send()
+                .await
+                .map_err(|e| $crate::provider::aws::api_error("UntagResource", e))?;
+        }
+    }};
+}
+pub(crate) use sync_arn_tags;
+
+/// A client of SDK crate `$krate` answered by aws-smithy-mocks `rules`, for
+/// unit tests (built by hand: the mocks crate's `mock_client!` needs the
+/// SDK's `test-util` feature, which would rebuild every SDK crate).
+#[cfg(test)]
+macro_rules! mocked_client {
+    ($krate:ident, $rules:expr) => {{
+        use aws_smithy_mocks::{MockResponseInterceptor, RuleMode, create_mock_http_client};
+        use $krate::config::{BehaviorVersion, Credentials, Region};
+        let interceptor =
+            $rules.iter().fold(MockResponseInterceptor::new().rule_mode(RuleMode::MatchAny), |i, r| i.with_rule(r));
+        let conf = $krate::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new("us-east-1"))
+            .credentials_provider(Credentials::new("test", "test", None, None, "test"))
+            .http_client(create_mock_http_client())
+            .interceptor(interceptor)
+            .build();
+        $krate::Client::from_conf(conf)
+    }};
+}
+#[cfg(test)]
+pub(crate) use mocked_client;
+
 /// The error code of an SDK error, if AWS sent one.
 pub fn error_code<E: ProvideErrorMetadata, R>(err: &SdkError<E, R>) -> Option<&str> {
     match err {
