@@ -229,3 +229,24 @@ async fn cloudwatch_alarm_applies_plans_clean_drifts_imports_and_destroys() {
     assert!(cw.describe_alarms().send().await.unwrap().metric_alarms().is_empty());
     assert!(m.factory().sns(REGION).await.list_topics().send().await.unwrap().topics().is_empty());
 }
+
+/// moto's JSON error, through the shim, parses as the SDK's modeled error
+/// with AWS's code and moto's message.
+#[tokio::test(flavor = "multi_thread")]
+async fn cloudwatch_errors_reach_the_sdk_through_the_shim() {
+    let m = moto();
+    let cw = m.factory().cloudwatch(REGION).await;
+    let err = cw
+        .set_alarm_state()
+        .alarm_name("missing")
+        .state_value(aws_sdk_cloudwatch::types::StateValue::Ok)
+        .state_reason("test")
+        .send()
+        .await
+        .unwrap_err();
+    let e = pgstack::provider::aws::api_error("SetAlarmState", err);
+    assert!(
+        matches!(&e, pgstack::provider::ProviderError::Api { code, retryable: false, .. } if code == "ResourceNotFound"),
+        "{e:?}"
+    );
+}
