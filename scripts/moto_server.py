@@ -1,16 +1,29 @@
-"""Runs a moto server on 127.0.0.1 for the integration tests.
+"""Runs a moto server on 127.0.0.1 for the integration tests and the demo.
 
 Usage: moto_server.py PORT   (0 picks a free port)
 
 Prints `ready PORT` (the port actually bound) once the server accepts
 connections, then serves until its standard input reaches EOF, so the server
 dies with the process that started it, even if that process crashes.
+
+The app is moto's own (as `moto.server.ThreadedMotoServer` builds it) behind
+`cbor_shim.CborShim`, which translates CloudWatch's Smithy RPC v2 CBOR
+protocol to the AWS JSON 1.0 moto serves (see cbor_shim.py); every other
+request reaches moto untouched.
 """
 
 import logging
 import sys
+import threading
 
-from moto.server import ThreadedMotoServer
+from moto.moto_server.werkzeug_app import (
+    DomainDispatcherApplication,
+    MotoRequestHandler,
+    create_backend_app,
+)
+from werkzeug.serving import make_server
+
+from cbor_shim import CborShim
 
 
 def main() -> int:
@@ -19,15 +32,17 @@ def main() -> int:
         return 2
     # Per-request access logs would flood the log file; keep errors only.
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=int(sys.argv[1]), verbose=False)
-    server.start()
-    _, port = server.get_host_and_port()
-    print(f"ready {port}", flush=True)
+    app = CborShim(DomainDispatcherApplication(create_backend_app))
+    server = make_server("127.0.0.1", int(sys.argv[1]), app, threaded=True, request_handler=MotoRequestHandler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    print(f"ready {server.server_address[1]}", flush=True)
     try:
         sys.stdin.read()
     except KeyboardInterrupt:
         pass
-    server.stop()
+    server.shutdown()
+    thread.join()
     return 0
 
 

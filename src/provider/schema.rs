@@ -220,6 +220,8 @@ pub enum Kind {
     IamPath,
     /// Performance Insights retention in days: 7, a multiple of 31 up to 713, or 731.
     PerformanceInsightsRetention,
+    /// A CloudWatch alarm period in seconds: 10, 20, 30, or a multiple of 60.
+    AlarmPeriod,
     /// Tags: keys 1..128 characters not starting with `aws:`, values up to
     /// 256 characters, neither with control characters.
     Tags,
@@ -354,6 +356,7 @@ impl Kind {
             Kind::IamPolicyName => "1..128 letters, digits, `_+=,.@-`",
             Kind::IamPath => "`/` or `/a/b/`: begins and ends with `/`, up to 512 printable ASCII characters",
             Kind::PerformanceInsightsRetention => "7, 31 × 1..23 months, or 731 days",
+            Kind::AlarmPeriod => "10, 20, 30, or a multiple of 60 seconds",
             Kind::Tags => "keys 1..128 characters, not `aws:...`; values up to 256; no control characters",
         }
     }
@@ -365,6 +368,14 @@ impl Kind {
                 Ok(())
             } else {
                 Err(Invalid::new(format!("must be 7, a multiple of 31 up to 713, or 731 days, got {days}")))
+            };
+        }
+        if let (Kind::AlarmPeriod, Value::Int(secs)) = (self, v) {
+            let ok = matches!(secs, 10 | 20 | 30) || (*secs > 0 && secs % 60 == 0 && *secs <= i64::from(i32::MAX));
+            return if ok {
+                Ok(())
+            } else {
+                Err(Invalid::new(format!("must be 10, 20, 30, or a multiple of 60 seconds, got {secs}")))
             };
         }
         let Value::Str(s) = v else { return Ok(()) };
@@ -502,7 +513,7 @@ impl Kind {
                 }
             }
             Kind::Tags => tag_text("tag value", s, 256),
-            Kind::PerformanceInsightsRetention => Ok(()),
+            Kind::PerformanceInsightsRetention | Kind::AlarmPeriod => Ok(()),
         }
     }
 }
@@ -765,6 +776,13 @@ mod tests {
         }
         for bad in [0, 8, 30, 744, 732] {
             assert!(pi.check(&Value::Int(bad)).is_err(), "{bad}");
+        }
+        let period = Constraint::Pattern(Kind::AlarmPeriod);
+        for ok in [10, 20, 30, 60, 300, 86400] {
+            assert!(period.check(&Value::Int(ok)).is_ok(), "{ok}");
+        }
+        for bad in [0, -60, 15, 45, 90, 60 << 32] {
+            assert!(period.check(&Value::Int(bad)).is_err(), "{bad}");
         }
     }
 

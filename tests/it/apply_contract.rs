@@ -411,3 +411,37 @@ fn db_instance_apply_changes_exactly_the_planned_attributes() {
         3,
     );
 }
+
+/// PutMetricAlarm replaces the whole alarm, so every update sends every
+/// attribute: the ignored ones must go out with their old values. Through
+/// the CBOR shim (docs/testing.md).
+#[test]
+fn cloudwatch_alarm_apply_changes_exactly_the_planned_attributes() {
+    check_type(
+        &Case {
+            ty: "cloudwatch_alarm",
+            deps: "",
+            fixed: "alarm_name = \"ct-@N\"\nmetric_name = \"CPUUtilization\"\nnamespace = \"AWS/RDS\"",
+            attrs: &[
+                ("alarm_description", "\"first\"", "\"second\""),
+                ("dimensions", "{ DBInstanceIdentifier = \"a\" }", "{ DBInstanceIdentifier = \"b\" }"),
+                ("statistic", "\"Average\"", "\"Maximum\""),
+                ("period", "60", "300"),
+                ("evaluation_periods", "3", "5"),
+                ("datapoints_to_alarm", "2", "3"),
+                ("threshold", "80", "92.5"),
+                ("comparison_operator", "\"GreaterThanThreshold\"", "\"GreaterThanOrEqualToThreshold\""),
+                ("treat_missing_data", "\"missing\"", "\"breaching\""),
+                (
+                    "alarm_actions",
+                    "[\"arn:aws:sns:us-east-1:123456789012:a\"]",
+                    "[\"arn:aws:sns:us-east-1:123456789012:b\"]",
+                ),
+                ("actions_enabled", "true", "false"),
+                ("tags", TAGS.0, TAGS.1),
+            ],
+        },
+        0x700b,
+        3,
+    );
+}

@@ -8,6 +8,7 @@ mod cli_moto;
 mod create_before_destroy;
 mod faults;
 mod moto_smoke;
+mod providers_alarms;
 mod providers_aurora;
 mod providers_ec2;
 mod providers_iam;

@@ -1,6 +1,7 @@
 //! AWS resource types, the client factory, and helpers they share.
 
 pub mod client;
+pub mod cloudwatch_alarm;
 pub mod db_cluster;
 pub mod db_cluster_instance;
 pub mod db_cluster_parameter_group;
@@ -55,6 +56,7 @@ pub fn all_types() -> Vec<Arc<dyn ResourceType>> {
         Arc::new(sns_topic::SnsTopic),
         Arc::new(secret::Secret),
         Arc::new(secret_rotation::SecretRotation),
+        Arc::new(cloudwatch_alarm::CloudwatchAlarm),
     ]
 }
 
@@ -170,6 +172,36 @@ fn transport_message(err: &(dyn std::error::Error + 'static)) -> String {
         (None, None) => client::plain_cause(err),
     }
 }
+
+/// Moves the tags of `arn` from `old` to `new` with TagResource and
+/// UntagResource, for the SDKs whose tag calls take `ResourceArn`, `Tags` and
+/// `TagKeys` (SNS, CloudWatch); `to_tags` makes the SDK's tag list from a map
+/// and may fail. Used inside a function returning [`ProviderError`]s: a
+/// failed call returns from it.
+macro_rules! sync_arn_tags {
+    ($client:expr, $arn:expr, $old:expr, $new:expr, $to_tags:expr) => {{
+        let (set, remove) = $crate::provider::aws::tag_changes($old, $new);
+        if !set.is_empty() {
+            $client
+                .tag_resource()
+                .resource_arn($arn)
+                .set_tags(Some($to_tags(&set)?))
+                .send()
+                .await
+                .map_err(|e| $crate::provider::aws::api_error("TagResource", e))?;
+        }
+        if !remove.is_empty() {
+            $client
+                .untag_resource()
+                .resource_arn($arn)
+                .set_tag_keys(Some(remove))
+                .send()
+                .await
+                .map_err(|e| $crate::provider::aws::api_error("UntagResource", e))?;
+        }
+    }};
+}
+pub(crate) use sync_arn_tags;
 
 /// The error code of an SDK error, if AWS sent one.
 pub fn error_code<E: ProvideErrorMetadata, R>(err: &SdkError<E, R>) -> Option<&str> {

@@ -17,7 +17,7 @@ use aws_sdk_sns::Client;
 use aws_sdk_sns::types::Tag;
 use futures::{StreamExt, TryStreamExt, stream};
 
-use super::{PER_RESOURCE_CONCURRENCY, api_error, error_code, factory, get_str, tag_changes, tags_of};
+use super::{PER_RESOURCE_CONCURRENCY, api_error, error_code, factory, get_str, sync_arn_tags, tags_of};
 use crate::addr::ResourceAddr;
 use crate::provider::schema::{Attr, AttrType, Kind, Schema, TAG_ADDRESS, TAG_STACK};
 use crate::provider::{Ctx, ProviderError, ReadScope, ResourceType, Result};
@@ -129,25 +129,7 @@ impl ResourceType for SnsTopic {
                 .map_err(|e| api_error("SetTopicAttributes", e))?;
         }
         if desired.contains_key("tags") {
-            let (set, remove) = tag_changes(&tags_of(prior), &tags_of(desired));
-            if !set.is_empty() {
-                client
-                    .tag_resource()
-                    .resource_arn(id)
-                    .set_tags(Some(sns_tags(&set)?))
-                    .send()
-                    .await
-                    .map_err(|e| api_error("TagResource", e))?;
-            }
-            if !remove.is_empty() {
-                client
-                    .untag_resource()
-                    .resource_arn(id)
-                    .set_tag_keys(Some(remove))
-                    .send()
-                    .await
-                    .map_err(|e| api_error("UntagResource", e))?;
-            }
+            sync_arn_tags!(client, id, &tags_of(prior), &tags_of(desired), sns_tags);
         }
         read_all(&client, id).await
     }
