@@ -12,6 +12,7 @@ pub mod kms_key;
 pub mod parameter_group;
 pub mod policy;
 pub mod rds;
+pub mod s3_bucket;
 pub mod security_group;
 pub mod sns_topic;
 pub mod subnet;
@@ -46,6 +47,7 @@ pub fn all_types() -> Vec<Arc<dyn ResourceType>> {
         Arc::new(subnet::Subnet),
         Arc::new(security_group::SecurityGroup),
         Arc::new(sns_topic::SnsTopic),
+        Arc::new(s3_bucket::S3Bucket),
     ]
 }
 
