@@ -14,6 +14,7 @@ mod providers_kms_rds;
 mod providers_monitoring;
 mod providers_params;
 mod providers_rds;
+mod providers_s3;
 mod providers_vpc_endpoint;
 mod refusals;
 mod safety;

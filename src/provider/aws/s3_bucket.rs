@@ -43,6 +43,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use async_trait::async_trait;
+use aws_sdk_resourcegroupstagging::types::TagFilter;
 use aws_sdk_s3::Client;
 use aws_sdk_s3::types::{
     AbortIncompleteMultipartUpload, BucketLifecycleConfiguration, BucketLocationConstraint, BucketVersioningStatus,
@@ -52,7 +53,6 @@ use aws_sdk_s3::types::{
     ServerSideEncryptionConfiguration, ServerSideEncryptionRule, Tag, Tagging, Transition, TransitionStorageClass,
     VersioningConfiguration,
 };
-use aws_sdk_resourcegroupstagging::types::TagFilter;
 use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use futures::future::{BoxFuture, try_join_all};
@@ -237,7 +237,10 @@ fn canonical_rule(rule: &Value) -> Value {
                 l.sort_by_key(|t| {
                     let t = t.as_map();
                     let field = |f: &str| t.and_then(|t| t.get(f)).cloned();
-                    (field("days").and_then(|d| d.as_i64()), field("storage_class").and_then(|s| s.as_str().map(str::to_owned)))
+                    (
+                        field("days").and_then(|d| d.as_i64()),
+                        field("storage_class").and_then(|s| s.as_str().map(str::to_owned)),
+                    )
                 });
                 Value::List(l)
             }
@@ -304,13 +307,7 @@ fn days_value(days: i32) -> Value {
 }
 
 fn transition_value(days: Option<i32>, class: Option<&str>) -> Value {
-    Value::Map(
-        [
-            ("days".to_owned(), days.map(i64::from).into()),
-            ("storage_class".to_owned(), class.into()),
-        ]
-        .into(),
-    )
+    Value::Map([("days".to_owned(), days.map(i64::from).into()), ("storage_class".to_owned(), class.into())].into())
 }
 
 /// One rule as S3 answers it, before [`canonical_lifecycle`]: the prefix
@@ -573,9 +570,9 @@ async fn listed_buckets(client: &Client, region: &str) -> Result<BTreeSet<String
 async fn exists_in(client: &Client, region: &str, name: &str) -> Result<bool> {
     match client.head_bucket().bucket(name).send().await {
         Ok(out) => match out.bucket_region() {
-            Some(r) if r != region => Err(invalid(format!(
-                "bucket `{name}` is in {r}, not {region}: set the resource's `region` to {r}"
-            ))),
+            Some(r) if r != region => {
+                Err(invalid(format!("bucket `{name}` is in {r}, not {region}: set the resource's `region` to {r}")))
+            }
             _ => Ok(true),
         },
         Err(e) if is_no_such_bucket(&e) => Ok(false),
@@ -845,7 +842,9 @@ impl ResourceType for S3Bucket {
     fn refuse(&self, current: &Attrs, intent: Intent<'_>) -> Vec<Refusal> {
         let mut out = Vec::new();
         let deletes = !matches!(intent, Intent::Keep { .. });
-        if deletes && get_bool(current, "holds_objects") == Some(true) && get_bool(current, "force_destroy") != Some(true)
+        if deletes
+            && get_bool(current, "holds_objects") == Some(true)
+            && get_bool(current, "force_destroy") != Some(true)
         {
             out.push(
                 Refusal::new("cannot be deleted: it holds objects or object versions, and `force_destroy` is not set")
@@ -1014,7 +1013,8 @@ mod tests {
                 "abort_incomplete_multipart_upload_days":3},
                {"id":"logs","enabled":false,"prefix":"logs/"}]"#,
         ));
-        let sent: Vec<LifecycleRule> = config.as_list().unwrap().iter().map(|r| lifecycle_rule_of(r).unwrap()).collect();
+        let sent: Vec<LifecycleRule> =
+            config.as_list().unwrap().iter().map(|r| lifecycle_rule_of(r).unwrap()).collect();
         assert_eq!(sent[0].filter().and_then(|f| f.prefix()), Some(""), "an unfiltered rule is sent with a filter");
         let read = canonical_lifecycle(&Value::List(sent.iter().map(lifecycle_rule_value).collect()));
         assert_eq!(read, config);
@@ -1035,7 +1035,10 @@ mod tests {
             .build()
             .unwrap();
         let read = canonical_lifecycle(&Value::List(vec![lifecycle_rule_value(&legacy), lifecycle_rule_value(&and)]));
-        assert_eq!(read, json(r#"[{"id":"x","enabled":true,"prefix":"old/"},{"id":"y","enabled":true,"prefix":"new/"}]"#));
+        assert_eq!(
+            read,
+            json(r#"[{"id":"x","enabled":true,"prefix":"old/"},{"id":"y","enabled":true,"prefix":"new/"}]"#)
+        );
     }
 
     #[test]
@@ -1055,7 +1058,10 @@ mod tests {
         let off = with_tls(Some(theirs), arn, false).unwrap().unwrap();
         assert!(!has_tls_statement(&off, arn));
         assert!(off.contains("s3:GetObject"), "other statements are kept: {off}");
-        assert!(!has_tls_statement(r#"{"Statement":[{"Effect":"Deny","Principal":"*","Action":"s3:*","Resource":"*"}]}"#, arn));
+        assert!(!has_tls_statement(
+            r#"{"Statement":[{"Effect":"Deny","Principal":"*","Action":"s3:*","Resource":"*"}]}"#,
+            arn
+        ));
     }
 
     fn attrs(pairs: &[(&str, Value)]) -> Attrs {

@@ -1,0 +1,214 @@
+//! `s3_bucket` and `s3_bucket_replication` against moto: create and read
+//! back, in-place updates, out-of-band changes seen on refresh, the
+//! ownership lookup, taking over an existing bucket, the calls a refresh
+//! makes, delete (with and without `force_destroy`), and reads of missing
+//! objects; through the CLI: drift (versioning suspended, public access
+//! block loosened, a replication rule removed) repaired by apply, import,
+//! the data-loss guard on a bucket holding objects, and destroy.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_s3::types::{BucketVersioningStatus, PublicAccessBlockConfiguration, VersioningConfiguration};
+use pgstack::addr::ResourceAddr;
+use pgstack::provider::aws::s3_bucket::S3Bucket;
+use pgstack::provider::{ReadScope, ResourceType};
+use pgstack::value::{Attrs, Value};
+
+use crate::support::moto::{MotoGuard, REGION, moto};
+use crate::support::provider::{assert_clean, changes, desired, read_one};
+
+const STACK: &str = "backups";
+
+fn json(text: &str) -> Value {
+    Value::from_json(&serde_json::from_str(text).unwrap())
+}
+
+/// The lifecycle rules of PRODUCT.md's example bucket.
+fn archive_rules() -> Value {
+    json(
+        r#"[{"id":"archive","enabled":true,"transition":[{"days":30,"storage_class":"GLACIER"}],
+            "expiration":{"days":400},"noncurrent_version_expiration":{"days":30}}]"#,
+    )
+}
+
+async fn kms_key(m: &MotoGuard, region: &str) -> String {
+    let key = m.factory().kms(region).await.create_key().send().await.unwrap();
+    key.key_metadata().and_then(|k| k.arn()).unwrap().to_owned()
+}
+
+/// API calls a closure's provider calls make, by operation ("s3:GetBucketPolicy").
+async fn calls_of<F: std::future::Future>(m: &MotoGuard, f: F) -> (F::Output, BTreeMap<String, u64>) {
+    let before = m.factory().calls().snapshot();
+    let out = f.await;
+    let after = m.factory().calls().snapshot();
+    let made = after
+        .into_iter()
+        .filter_map(|(k, n)| Some((k.clone(), n - before.get(&k).copied().unwrap_or(0))))
+        .filter(|(_, n)| *n > 0)
+        .collect();
+    (out, made)
+}
+
+fn scope(names: &[&str]) -> ReadScope {
+    ReadScope::Only(names.iter().map(|s| s.to_string()).collect())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn s3_bucket_lifecycle() {
+    let m = moto();
+    let ctx = m.ctx(REGION, STACK);
+    let s3 = m.factory().s3(REGION).await;
+    let t = S3Bucket;
+    let addr: ResourceAddr = "s3_bucket.backups".parse().unwrap();
+    let key = kms_key(&m, REGION).await;
+    let name = "acme-pg-backups-use1";
+    let full = [
+        ("bucket", Value::str(name)),
+        ("versioning", Value::Bool(true)),
+        ("kms_key_id", Value::str(&key)),
+        ("tls_only", Value::Bool(true)),
+        ("lifecycle_rule", archive_rules()),
+    ];
+    let want = desired(&t, STACK, &addr, &full);
+    let created = t.create(&ctx, &want).await.unwrap();
+    assert_eq!(created["id"], Value::str(name));
+    assert_eq!(created["arn"], Value::str(format!("arn:aws:s3:::{name}")));
+    assert_clean(&t, &created, &want);
+    let read = read_one(&t, &ctx, name).await;
+    assert_clean(&t, &read, &want);
+    assert_eq!(read["holds_objects"], Value::Bool(false));
+    assert_eq!(read["bucket_key_enabled"], Value::Bool(true), "the default with a KMS key");
+    assert_eq!(t.find_created(&ctx, &addr).await.unwrap().as_deref(), Some(name));
+    assert_eq!(t.find_created(&ctx, &"s3_bucket.other".parse().unwrap()).await.unwrap(), None);
+
+    // A refresh reads only what the config manages: 8 calls for this bucket
+    // (ListBuckets, shared by the region's buckets, and 7 per bucket) ...
+    let managed = [
+        "bucket",
+        "versioning",
+        "kms_key_id",
+        "block_public_access",
+        "tls_only",
+        "lifecycle_rule",
+        "force_destroy",
+        "tags",
+    ];
+    let (refreshed, made) = calls_of(&m, t.read_many(&ctx, &[name.to_owned()], &scope(&managed))).await;
+    assert_clean(&t, &refreshed.unwrap()[name], &want);
+    assert_eq!(made.values().sum::<u64>(), 8, "{made:?}");
+    // ... 4 for a bare one, without lifecycle, policy, encryption or versioning reads.
+    let bare_addr: ResourceAddr = "s3_bucket.bare".parse().unwrap();
+    let bare = desired(&t, STACK, &bare_addr, &[("bucket", Value::str("acme-bare"))]);
+    t.create(&ctx, &bare).await.unwrap();
+    let bare_scope = scope(&["bucket", "block_public_access", "force_destroy", "tags"]);
+    let (read, made) = calls_of(&m, t.read_many(&ctx, &["acme-bare".to_owned()], &bare_scope)).await;
+    assert_clean(&t, &read.unwrap()["acme-bare"], &bare);
+    let ops: BTreeSet<&str> = made.keys().map(String::as_str).collect();
+    assert_eq!(
+        ops,
+        ["s3:GetBucketTagging", "s3:GetPublicAccessBlock", "s3:ListBuckets", "s3:ListObjectVersions"].into(),
+        "{made:?}"
+    );
+    assert_eq!(made.values().sum::<u64>(), 4);
+
+    // In place: another lifecycle, no TLS-only policy, bucket keys off, a tag.
+    let mut next_attrs = full.to_vec();
+    next_attrs[3] = ("tls_only", Value::Bool(false));
+    next_attrs[4] = (
+        "lifecycle_rule",
+        json(r#"[{"id":"archive","enabled":true,"transition":[{"days":60,"storage_class":"DEEP_ARCHIVE"}]}]"#),
+    );
+    next_attrs.push(("bucket_key_enabled", Value::Bool(false)));
+    next_attrs.push(("tags", json(r#"{"Team":"db"}"#)));
+    let next = desired(&t, STACK, &addr, &next_attrs);
+    assert_eq!(changes(&t, &created, &next), vec!["bucket_key_enabled", "lifecycle_rule", "tags", "tls_only"]);
+    let updated = t.update(&ctx, name, &created, &next).await.unwrap();
+    assert_clean(&t, &updated, &next);
+    assert_clean(&t, &read_one(&t, &ctx, name).await, &next);
+    assert!(s3.get_bucket_policy().bucket(name).send().await.is_err(), "the policy went with its last statement");
+
+    // Out of band: versioning suspended, the public access block loosened.
+    s3.put_bucket_versioning()
+        .bucket(name)
+        .versioning_configuration(VersioningConfiguration::builder().status(BucketVersioningStatus::Suspended).build())
+        .send()
+        .await
+        .unwrap();
+    let loose = PublicAccessBlockConfiguration::builder()
+        .block_public_acls(true)
+        .ignore_public_acls(true)
+        .block_public_policy(false)
+        .restrict_public_buckets(false)
+        .build();
+    s3.put_public_access_block().bucket(name).public_access_block_configuration(loose).send().await.unwrap();
+    let seen = read_one(&t, &ctx, name).await;
+    assert_eq!(changes(&t, &seen, &next), vec!["block_public_access", "versioning"]);
+    let repaired = t.update(&ctx, name, &seen, &next).await.unwrap();
+    assert_clean(&t, &read_one(&t, &ctx, name).await, &next);
+
+    // An object makes the bucket hold data; without force_destroy it is not deleted.
+    s3.put_object().bucket(name).key("base/1").body(ByteStream::from_static(b"wal")).send().await.unwrap();
+    let holding = read_one(&t, &ctx, name).await;
+    assert_eq!(holding["holds_objects"], Value::Bool(true));
+    assert!(t.holds_data(&holding));
+    let err = t.delete(&ctx, name, &repaired).await.unwrap_err();
+    assert!(err.to_string().contains("force_destroy"), "{err}");
+    assert!(s3.head_bucket().bucket(name).send().await.is_ok());
+
+    // With it: every version and delete marker goes, then the bucket; twice is fine.
+    s3.put_object().bucket(name).key("base/1").body(ByteStream::from_static(b"wal2")).send().await.unwrap();
+    s3.delete_object().bucket(name).key("base/1").send().await.unwrap();
+    let mut forced: Attrs = repaired.clone();
+    forced.insert("force_destroy".into(), Value::Bool(true));
+    t.delete(&ctx, name, &forced).await.unwrap();
+    t.delete(&ctx, name, &forced).await.unwrap();
+    assert!(
+        t.read_many(&ctx, &[name.to_owned(), "acme-bare".to_owned()], &ReadScope::All)
+            .await
+            .unwrap()
+            .keys()
+            .eq(["acme-bare"])
+    );
+}
+
+/// A bucket that already exists is taken over only when it carries this
+/// resource's ownership tags: through HeadBucket in us-east-1, through
+/// `BucketAlreadyOwnedByYou` elsewhere.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_existing_bucket_is_taken_over_only_with_its_ownership_tags() {
+    let m = moto();
+    let t = S3Bucket;
+    for (region, name) in [(REGION, "acme-existing-use1"), ("us-west-2", "acme-existing-usw2")] {
+        let ctx = m.ctx(region, STACK);
+        let s3 = m.factory().s3(region).await;
+        let mut create = s3.create_bucket().bucket(name);
+        if region != REGION {
+            create = create.create_bucket_configuration(
+                aws_sdk_s3::types::CreateBucketConfiguration::builder()
+                    .location_constraint(aws_sdk_s3::types::BucketLocationConstraint::from(region))
+                    .build(),
+            );
+        }
+        create.send().await.unwrap();
+        let addr: ResourceAddr = format!("s3_bucket.{}", name.replace('-', "_")).parse().unwrap();
+        let want = desired(&t, STACK, &addr, &[("bucket", Value::str(name)), ("versioning", Value::Bool(true))]);
+        let err = t.create(&ctx, &want).await.unwrap_err().to_string();
+        assert!(err.contains("already exists") && err.contains("pgstack import"), "{err}");
+        let untouched = s3.get_bucket_versioning().bucket(name).send().await.unwrap();
+        assert_eq!(untouched.status(), None, "{region}: nothing was changed");
+
+        // Tagged for this address (a create whose state write was lost): taken over.
+        let tags = want["tags"].as_map().unwrap();
+        let tag = |k: &str| aws_sdk_s3::types::Tag::builder().key(k).value(tags[k].as_str().unwrap()).build().unwrap();
+        let tagging = aws_sdk_s3::types::Tagging::builder()
+            .tag_set(tag("pgstack:stack"))
+            .tag_set(tag("pgstack:address"))
+            .build()
+            .unwrap();
+        s3.put_bucket_tagging().bucket(name).tagging(tagging).send().await.unwrap();
+        let adopted = t.create(&ctx, &want).await.unwrap();
+        assert_clean(&t, &read_one(&t, &ctx, name).await, &want);
+        assert!(!adopted.contains_key("holds_objects"), "guarded until read");
+    }
+}
