@@ -12,9 +12,11 @@ use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{BucketVersioningStatus, PublicAccessBlockConfiguration, VersioningConfiguration};
 use pgstack::addr::ResourceAddr;
 use pgstack::provider::aws::s3_bucket::S3Bucket;
+use pgstack::provider::aws::s3_bucket_replication::S3BucketReplication;
 use pgstack::provider::{ReadScope, ResourceType};
 use pgstack::value::{Attrs, Value};
 
+use crate::support::cli::Workdir;
 use crate::support::moto::{MotoGuard, REGION, moto};
 use crate::support::provider::{assert_clean, changes, desired, read_one};
 
@@ -211,4 +213,217 @@ async fn an_existing_bucket_is_taken_over_only_with_its_ownership_tags() {
         assert_clean(&t, &read_one(&t, &ctx, name).await, &want);
         assert!(!adopted.contains_key("holds_objects"), "guarded until read");
     }
+}
+
+/// A versioned bucket made with the provider in `region`.
+async fn versioned_bucket(m: &MotoGuard, region: &str, name: &str) {
+    let t = S3Bucket;
+    let addr: ResourceAddr = format!("s3_bucket.{}", name.replace('-', "_")).parse().unwrap();
+    let want = desired(&t, STACK, &addr, &[("bucket", Value::str(name)), ("versioning", Value::Bool(true))]);
+    t.create(&m.ctx(region, STACK), &want).await.unwrap();
+}
+
+fn rule(id: &str, dest: &str, class: &str, extra: &str) -> String {
+    format!(
+        r#"{{"id":"{id}","status":"Enabled","destination":{{"bucket":"arn:aws:s3:::{dest}","storage_class":"{class}"{extra}}}}}"#
+    )
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn s3_bucket_replication_lifecycle() {
+    let m = moto();
+    let ctx = m.ctx(REGION, STACK);
+    let (source, dest) = ("acme-pg-src", "acme-pg-dst");
+    versioned_bucket(&m, REGION, source).await;
+    versioned_bucket(&m, "us-west-2", dest).await;
+    let dr_key = kms_key(&m, "us-west-2").await;
+    let t = S3BucketReplication;
+    let addr: ResourceAddr = "s3_bucket_replication.backups".parse().unwrap();
+    let role = Value::str("arn:aws:iam::123456789012:role/replication");
+    let to_dr = rule("to-dr", dest, "STANDARD_IA", &format!(r#","replica_kms_key_id":"{dr_key}""#));
+    let want = desired(
+        &t,
+        STACK,
+        &addr,
+        &[("bucket", Value::str(source)), ("role", role.clone()), ("rule", json(&format!("[{to_dr}]")))],
+    );
+    assert!(!want.contains_key("tags"), "a replication configuration has no tags");
+    let created = t.create(&ctx, &want).await.unwrap();
+    assert_eq!(created["id"], Value::str(source));
+    assert_clean(&t, &created, &want);
+    assert_clean(&t, &read_one(&t, &ctx, source).await, &want);
+    assert_eq!(t.find_created(&ctx, &addr).await.unwrap(), None, "nothing to find: a repeated create replaces");
+
+    // In place: a second rule.
+    let archive = rule("archive", dest, "GLACIER", "");
+    let both = desired(
+        &t,
+        STACK,
+        &addr,
+        &[("bucket", Value::str(source)), ("role", role.clone()), ("rule", json(&format!("[{to_dr},{archive}]")))],
+    );
+    assert_eq!(changes(&t, &created, &both), vec!["rule"]);
+    let updated = t.update(&ctx, source, &created, &both).await.unwrap();
+    assert_clean(&t, &updated, &both);
+    assert_clean(&t, &read_one(&t, &ctx, source).await, &both);
+
+    // Out of band: a rule removed.
+    let s3 = m.factory().s3(REGION).await;
+    let mut config =
+        s3.get_bucket_replication().bucket(source).send().await.unwrap().replication_configuration.unwrap();
+    config.rules.retain(|r| r.id() == Some("archive"));
+    s3.put_bucket_replication().bucket(source).replication_configuration(config).send().await.unwrap();
+    assert_eq!(changes(&t, &read_one(&t, &ctx, source).await, &both), vec!["rule"]);
+
+    t.delete(&ctx, source, &updated).await.unwrap();
+    t.delete(&ctx, source, &updated).await.unwrap();
+    let left = t.read_many(&ctx, &[source.to_owned(), "acme-pg-gone".to_owned()], &ReadScope::All).await.unwrap();
+    assert!(left.is_empty(), "{left:?}");
+}
+
+/// The stack of PRODUCT.md's example: a KMS key, a bucket with every inline
+/// setting, a DR bucket in a named region, replication between them.
+const STACK_TOML: &str = r#"
+[stack]
+name = "s3"
+region = "us-east-1"
+
+[regions]
+dr = "us-west-2"
+
+[kms_key.backup]
+description = "backups"
+
+[s3_bucket.backups]
+bucket = "acme-pg-backups-use1"
+versioning = true
+kms_key_id = "${kms_key.backup.arn}"
+block_public_access = true
+tls_only = true
+lifecycle_rule = [
+  { id = "archive", enabled = true, transition = [{ days = 30, storage_class = "GLACIER" }],
+    expiration = { days = 400 }, noncurrent_version_expiration = { days = 30 } },
+]
+
+[s3_bucket.backups_dr]
+region = "dr"
+bucket = "acme-pg-backups-usw2"
+versioning = true
+
+[s3_bucket_replication.backups]
+bucket = "${s3_bucket.backups.id}"
+role = "arn:aws:iam::123456789012:role/replication"
+rule = [
+  { id = "to-dr", status = "Enabled",
+    destination = { bucket = "${s3_bucket.backups_dr.arn}", storage_class = "STANDARD_IA" } },
+  { id = "archive", status = "Enabled", priority = 1,
+    destination = { bucket = "${s3_bucket.backups_dr.arn}", storage_class = "GLACIER" } },
+]
+"#;
+
+/// `drift` exits 2 naming `attr` on `addr`; `apply` repairs it; `drift` exits 0.
+fn drift_is_seen_and_repaired(w: &Workdir, env: &[(String, String)], addr: &str, attr: &str) {
+    let drift = w.run(&["drift", "s3.toml"], env).expect(2);
+    assert!(drift.stdout.contains(addr) && drift.stdout.contains(attr), "{}", drift.stdout);
+    w.run(&["apply", "s3.toml", "--auto-approve"], env).expect(0);
+    w.run(&["drift", "s3.toml"], env).expect(0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn buckets_and_replication_drift_repair_import_and_destroy() {
+    let m = moto();
+    let env = m.env();
+    let w = Workdir::new();
+    w.write("s3.toml", STACK_TOML);
+    w.run(&["apply", "s3.toml", "--auto-approve"], &env).expect(0);
+    w.run(&["plan", "s3.toml", "--detailed-exitcode"], &env).expect(0);
+    let s3 = m.factory().s3(REGION).await;
+    let dr = m.factory().s3("us-west-2").await;
+    let source = "acme-pg-backups-use1";
+    let location = dr.get_bucket_location().bucket("acme-pg-backups-usw2").send().await.unwrap();
+    assert_eq!(location.location_constraint().map(|l| l.as_str()), Some("us-west-2"));
+
+    // Versioning suspended.
+    s3.put_bucket_versioning()
+        .bucket(source)
+        .versioning_configuration(VersioningConfiguration::builder().status(BucketVersioningStatus::Suspended).build())
+        .send()
+        .await
+        .unwrap();
+    drift_is_seen_and_repaired(&w, &env, "s3_bucket.backups", "versioning");
+    // Public access block loosened.
+    let loose = PublicAccessBlockConfiguration::builder()
+        .block_public_acls(false)
+        .ignore_public_acls(false)
+        .block_public_policy(false)
+        .restrict_public_buckets(false)
+        .build();
+    s3.put_public_access_block().bucket(source).public_access_block_configuration(loose).send().await.unwrap();
+    drift_is_seen_and_repaired(&w, &env, "s3_bucket.backups", "block_public_access");
+    // A replication rule removed.
+    let mut config =
+        s3.get_bucket_replication().bucket(source).send().await.unwrap().replication_configuration.unwrap();
+    config.rules.retain(|r| r.id() == Some("to-dr"));
+    s3.put_bucket_replication().bucket(source).replication_configuration(config).send().await.unwrap();
+    drift_is_seen_and_repaired(&w, &env, "s3_bucket_replication.backups", "rule");
+    let rules = s3.get_bucket_replication().bucket(source).send().await.unwrap();
+    assert_eq!(rules.replication_configuration().map(|c| c.rules().len()), Some(2), "the rule is back");
+
+    // Let go and import again.
+    for (addr, id) in [("s3_bucket.backups", source), ("s3_bucket_replication.backups", source)] {
+        w.run(&["state", "rm", "s3.toml", addr], &env).expect(0);
+        w.run(&["import", "s3.toml", addr, id], &env).expect(0);
+    }
+    w.run(&["apply", "s3.toml", "--auto-approve"], &env).expect(0);
+    w.run(&["plan", "s3.toml", "--detailed-exitcode"], &env).expect(0);
+    w.run(&["drift", "s3.toml"], &env).expect(0);
+
+    w.run(&["destroy", "s3.toml", "--auto-approve", "--allow-destroy", "kms_key.backup"], &env).expect(0);
+    let left = s3.list_buckets().send().await.unwrap();
+    assert!(left.buckets().is_empty(), "{:?}", left.buckets());
+}
+
+/// A bucket is guarded while it holds objects: destroy is refused at plan
+/// without `force_destroy`, then by the guard without `--allow-destroy`;
+/// with both the bucket goes with every object. An empty bucket needs neither.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_bucket_holding_objects_is_destroyed_only_when_allowed_and_forced() {
+    let m = moto();
+    let env = m.env();
+    let w = Workdir::new();
+    let stack = |force: bool| {
+        format!(
+            "[stack]\nname = \"wal\"\nregion = \"us-east-1\"\n\n[s3_bucket.wal]\nbucket = \"acme-pg-wal\"\n\
+             force_destroy = {force}\n\n[s3_bucket.empty]\nbucket = \"acme-pg-empty\"\n"
+        )
+    };
+    w.write("wal.toml", &stack(false));
+    w.run(&["apply", "wal.toml", "--auto-approve"], &env).expect(0);
+    let s3 = m.factory().s3(REGION).await;
+    s3.put_object().bucket("acme-pg-wal").key("wal/0001").body(ByteStream::from_static(b"x")).send().await.unwrap();
+    let still_there = || async {
+        let objects = s3.list_objects_v2().bucket("acme-pg-wal").send().await.unwrap();
+        assert_eq!(objects.contents().len(), 1, "nothing was deleted");
+        assert!(s3.head_bucket().bucket("acme-pg-empty").send().await.is_ok(), "nothing was deleted");
+    };
+
+    for allow in [&[][..], &["--allow-destroy", "s3_bucket.wal"][..]] {
+        let args = [&["destroy", "wal.toml", "--auto-approve"][..], allow].concat();
+        let run = w.run(&args, &env).expect(1);
+        assert!(run.stderr.contains("s3_bucket.wal") && run.stderr.contains("force_destroy"), "{}", run.stderr);
+        still_there().await;
+    }
+    w.write("wal.toml", &stack(true));
+    w.run(&["apply", "wal.toml", "--auto-approve"], &env).expect(0);
+    let run = w.run(&["destroy", "wal.toml", "--auto-approve"], &env).expect(1);
+    assert!(
+        run.stderr.contains("refusing to delete") && run.stderr.contains("--allow-destroy 's3_bucket.wal'"),
+        "{}",
+        run.stderr
+    );
+    assert!(!run.stderr.contains("s3_bucket.empty"), "an empty bucket is not guarded: {}", run.stderr);
+    still_there().await;
+
+    w.run(&["destroy", "wal.toml", "--auto-approve", "--allow-destroy", "s3_bucket.wal"], &env).expect(0);
+    assert!(s3.list_buckets().send().await.unwrap().buckets().is_empty());
 }

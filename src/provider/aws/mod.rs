@@ -13,6 +13,7 @@ pub mod parameter_group;
 pub mod policy;
 pub mod rds;
 pub mod s3_bucket;
+pub mod s3_bucket_replication;
 pub mod security_group;
 pub mod sns_topic;
 pub mod subnet;
@@ -48,6 +49,7 @@ pub fn all_types() -> Vec<Arc<dyn ResourceType>> {
         Arc::new(security_group::SecurityGroup),
         Arc::new(sns_topic::SnsTopic),
         Arc::new(s3_bucket::S3Bucket),
+        Arc::new(s3_bucket_replication::S3BucketReplication),
     ]
 }
 

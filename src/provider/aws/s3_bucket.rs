@@ -848,7 +848,10 @@ impl ResourceType for S3Bucket {
         {
             out.push(
                 Refusal::new("cannot be deleted: it holds objects or object versions, and `force_destroy` is not set")
-                    .hint("set `force_destroy = true` on it and apply first: the delete then removes every object version")
+                    .hint(
+                        "set `force_destroy = true` on it and apply first: the delete then removes every object \
+                         version (and still needs `--allow-destroy`)",
+                    )
                     .hint("or empty the bucket first"),
             );
         }
