@@ -39,17 +39,37 @@ async fn kms_key(m: &MotoGuard, region: &str) -> String {
     key.key_metadata().and_then(|k| k.arn()).unwrap().to_owned()
 }
 
-/// API calls a closure's provider calls make, by operation ("s3:GetBucketPolicy").
+/// The API calls `f` makes, by operation ("s3:GetBucketPolicy").
 async fn calls_of<F: std::future::Future>(m: &MotoGuard, f: F) -> (F::Output, BTreeMap<String, u64>) {
     let before = m.factory().calls().snapshot();
     let out = f.await;
     let after = m.factory().calls().snapshot();
     let made = after
         .into_iter()
-        .filter_map(|(k, n)| Some((k.clone(), n - before.get(&k).copied().unwrap_or(0))))
+        .map(|(k, n)| {
+            let n = n - before.get(&k).copied().unwrap_or(0);
+            (k, n)
+        })
         .filter(|(_, n)| *n > 0)
         .collect();
     (out, made)
+}
+
+/// Out of band: versioning suspended.
+async fn suspend_versioning(s3: &aws_sdk_s3::Client, name: &str) {
+    let suspended = VersioningConfiguration::builder().status(BucketVersioningStatus::Suspended).build();
+    s3.put_bucket_versioning().bucket(name).versioning_configuration(suspended).send().await.unwrap();
+}
+
+/// Out of band: two of the four public-access-block flags turned off.
+async fn loosen_public_access_block(s3: &aws_sdk_s3::Client, name: &str) {
+    let loose = PublicAccessBlockConfiguration::builder()
+        .block_public_acls(true)
+        .ignore_public_acls(true)
+        .block_public_policy(false)
+        .restrict_public_buckets(false)
+        .build();
+    s3.put_public_access_block().bucket(name).public_access_block_configuration(loose).send().await.unwrap();
 }
 
 fn scope(names: &[&str]) -> ReadScope {
@@ -131,19 +151,8 @@ async fn s3_bucket_lifecycle() {
     assert!(s3.get_bucket_policy().bucket(name).send().await.is_err(), "the policy went with its last statement");
 
     // Out of band: versioning suspended, the public access block loosened.
-    s3.put_bucket_versioning()
-        .bucket(name)
-        .versioning_configuration(VersioningConfiguration::builder().status(BucketVersioningStatus::Suspended).build())
-        .send()
-        .await
-        .unwrap();
-    let loose = PublicAccessBlockConfiguration::builder()
-        .block_public_acls(true)
-        .ignore_public_acls(true)
-        .block_public_policy(false)
-        .restrict_public_buckets(false)
-        .build();
-    s3.put_public_access_block().bucket(name).public_access_block_configuration(loose).send().await.unwrap();
+    suspend_versioning(&s3, name).await;
+    loosen_public_access_block(&s3, name).await;
     let seen = read_one(&t, &ctx, name).await;
     assert_eq!(changes(&t, &seen, &next), vec!["block_public_access", "versioning"]);
     let repaired = t.update(&ctx, name, &seen, &next).await.unwrap();
@@ -343,22 +352,9 @@ async fn buckets_and_replication_drift_repair_import_and_destroy() {
     let location = dr.get_bucket_location().bucket("acme-pg-backups-usw2").send().await.unwrap();
     assert_eq!(location.location_constraint().map(|l| l.as_str()), Some("us-west-2"));
 
-    // Versioning suspended.
-    s3.put_bucket_versioning()
-        .bucket(source)
-        .versioning_configuration(VersioningConfiguration::builder().status(BucketVersioningStatus::Suspended).build())
-        .send()
-        .await
-        .unwrap();
+    suspend_versioning(&s3, source).await;
     drift_is_seen_and_repaired(&w, &env, "s3_bucket.backups", "versioning");
-    // Public access block loosened.
-    let loose = PublicAccessBlockConfiguration::builder()
-        .block_public_acls(false)
-        .ignore_public_acls(false)
-        .block_public_policy(false)
-        .restrict_public_buckets(false)
-        .build();
-    s3.put_public_access_block().bucket(source).public_access_block_configuration(loose).send().await.unwrap();
+    loosen_public_access_block(&s3, source).await;
     drift_is_seen_and_repaired(&w, &env, "s3_bucket.backups", "block_public_access");
     // A replication rule removed.
     let mut config =

@@ -193,6 +193,28 @@ pub fn tag_changes(
     (set, remove)
 }
 
+/// A client of the SDK crate `$krate` answered by the aws-smithy-mocks
+/// `$rules`, for unit tests (built by hand: `mock_client!` needs the SDK's
+/// `test-util` feature, which would rebuild every SDK crate).
+#[cfg(test)]
+macro_rules! mocked_client {
+    ($krate:ident, $rules:expr) => {{
+        use aws_smithy_mocks::{MockResponseInterceptor, RuleMode, create_mock_http_client};
+        let interceptor =
+            $rules.iter().fold(MockResponseInterceptor::new().rule_mode(RuleMode::MatchAny), |i, r| i.with_rule(r));
+        let conf = $krate::Config::builder()
+            .behavior_version($krate::config::BehaviorVersion::latest())
+            .region($krate::config::Region::new("us-east-1"))
+            .credentials_provider($krate::config::Credentials::new("test", "test", None, None, "test"))
+            .http_client(create_mock_http_client())
+            .interceptor(interceptor)
+            .build();
+        $krate::Client::from_conf(conf)
+    }};
+}
+#[cfg(test)]
+pub(crate) use mocked_client;
+
 /// Reads a string attribute.
 pub fn get_str<'a>(attrs: &'a Attrs, name: &str) -> Option<&'a str> {
     attrs.get(name).and_then(Value::as_str)

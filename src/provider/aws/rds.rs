@@ -496,23 +496,10 @@ pub fn same_kms_key(current: &Value, desired: &Value) -> bool {
     }
 }
 
-/// An RDS client answered by aws-smithy-mocks `rules`, for unit tests (built
-/// by hand: `mock_client!` needs the SDK's `test-util` feature, which would
-/// rebuild every SDK crate).
+/// An RDS client answered by aws-smithy-mocks `rules`, for unit tests.
 #[cfg(test)]
 pub fn mock_rds(rules: &[&aws_smithy_mocks::Rule]) -> Client {
-    use aws_sdk_rds::config::{BehaviorVersion, Credentials, Region};
-    use aws_smithy_mocks::{MockResponseInterceptor, RuleMode, create_mock_http_client};
-    let interceptor =
-        rules.iter().fold(MockResponseInterceptor::new().rule_mode(RuleMode::MatchAny), |i, r| i.with_rule(r));
-    let conf = aws_sdk_rds::Config::builder()
-        .behavior_version(BehaviorVersion::latest())
-        .region(Region::new("us-east-1"))
-        .credentials_provider(Credentials::new("test", "test", None, None, "test"))
-        .http_client(create_mock_http_client())
-        .interceptor(interceptor)
-        .build();
-    Client::from_conf(conf)
+    super::mocked_client!(aws_sdk_rds, rules)
 }
 
 /// A context for unit tests whose progress reports are collected in the

@@ -132,7 +132,7 @@ fn canonical_filter(filter: &Value) -> Value {
     let Value::Map(m) = filter else { return filter.clone() };
     Value::Map(
         m.iter()
-            .filter(|(k, v)| !v.is_null() && !(k.as_str() == "prefix" && v.as_str() == Some("")))
+            .filter(|(k, v)| !(v.is_null() || k.as_str() == "prefix" && v.as_str() == Some("")))
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect(),
     )
@@ -407,22 +407,6 @@ mod tests {
         );
     }
 
-    /// An S3 client answered by aws-smithy-mocks `rules`.
-    fn mock_s3(rules: &[&aws_smithy_mocks::Rule]) -> Client {
-        use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region};
-        use aws_smithy_mocks::{MockResponseInterceptor, RuleMode, create_mock_http_client};
-        let interceptor =
-            rules.iter().fold(MockResponseInterceptor::new().rule_mode(RuleMode::MatchAny), |i, r| i.with_rule(r));
-        let conf = aws_sdk_s3::Config::builder()
-            .behavior_version(BehaviorVersion::latest())
-            .region(Region::new("us-east-1"))
-            .credentials_provider(Credentials::new("test", "test", None, None, "test"))
-            .http_client(create_mock_http_client())
-            .interceptor(interceptor)
-            .build();
-        Client::from_conf(conf)
-    }
-
     /// GetBucketReplication as S3 answers it (its documented XML, with what
     /// moto 5.2.5 drops: the filter as sent, delete marker replication, the
     /// source selection): no diff against the config, and a missing
@@ -458,7 +442,7 @@ mod tests {
                 let err = "<Error><Code>ReplicationConfigurationNotFoundError</Code><Message>none</Message></Error>";
                 HttpResponse::new(StatusCode::try_from(404).unwrap(), SdkBody::from(err))
             });
-        let client = mock_s3(&[&found, &missing]);
+        let client = crate::provider::aws::mocked_client!(aws_sdk_s3, [&found, &missing]);
         let (id, read) = read_config(&client, "acme-pg-backups-use1").await.unwrap().unwrap();
         assert_eq!(id, "acme-pg-backups-use1");
         assert_eq!(read["role"], Value::str("arn:aws:iam::123456789012:role/replication"));
