@@ -291,7 +291,8 @@ async fn s3_bucket_replication_lifecycle() {
 }
 
 /// The stack of PRODUCT.md's example: a KMS key, a bucket with every inline
-/// setting, a DR bucket in a named region, replication between them.
+/// setting, a DR bucket in a named region (named after the stack and its
+/// address), replication between them.
 const STACK_TOML: &str = r#"
 [stack]
 name = "s3"
@@ -316,7 +317,6 @@ lifecycle_rule = [
 
 [s3_bucket.backups_dr]
 region = "dr"
-bucket = "acme-pg-backups-usw2"
 versioning = true
 
 [s3_bucket_replication.backups]
@@ -349,7 +349,7 @@ async fn buckets_and_replication_drift_repair_import_and_destroy() {
     let s3 = m.factory().s3(REGION).await;
     let dr = m.factory().s3("us-west-2").await;
     let source = "acme-pg-backups-use1";
-    let location = dr.get_bucket_location().bucket("acme-pg-backups-usw2").send().await.unwrap();
+    let location = dr.get_bucket_location().bucket("s3-backups-dr").send().await.unwrap();
     assert_eq!(location.location_constraint().map(|l| l.as_str()), Some("us-west-2"));
 
     suspend_versioning(&s3, source).await;
@@ -381,7 +381,8 @@ async fn buckets_and_replication_drift_repair_import_and_destroy() {
 
 /// A bucket is guarded while it holds objects: destroy is refused at plan
 /// without `force_destroy`, then by the guard without `--allow-destroy`;
-/// with both the bucket goes with every object. An empty bucket needs neither.
+/// with both the bucket goes with every object. An empty bucket (named by
+/// default from the stack and its address) needs neither.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_bucket_holding_objects_is_destroyed_only_when_allowed_and_forced() {
     let m = moto();
@@ -390,7 +391,7 @@ async fn a_bucket_holding_objects_is_destroyed_only_when_allowed_and_forced() {
     let stack = |force: bool| {
         format!(
             "[stack]\nname = \"wal\"\nregion = \"us-east-1\"\n\n[s3_bucket.wal]\nbucket = \"acme-pg-wal\"\n\
-             force_destroy = {force}\n\n[s3_bucket.empty]\nbucket = \"acme-pg-empty\"\n"
+             force_destroy = {force}\n\n[s3_bucket.empty]\n"
         )
     };
     w.write("wal.toml", &stack(false));
@@ -400,7 +401,7 @@ async fn a_bucket_holding_objects_is_destroyed_only_when_allowed_and_forced() {
     let still_there = || async {
         let objects = s3.list_objects_v2().bucket("acme-pg-wal").send().await.unwrap();
         assert_eq!(objects.contents().len(), 1, "nothing was deleted");
-        assert!(s3.head_bucket().bucket("acme-pg-empty").send().await.is_ok(), "nothing was deleted");
+        assert!(s3.head_bucket().bucket("wal-empty").send().await.is_ok(), "named from stack and address");
     };
 
     for allow in [&[][..], &["--allow-destroy", "s3_bucket.wal"][..]] {
