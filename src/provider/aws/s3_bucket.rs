@@ -597,8 +597,14 @@ async fn listed_buckets(client: &Client, region: &str) -> Result<BTreeSet<String
     Ok(buckets.iter().filter_map(|b| b.name().map(str::to_owned)).collect())
 }
 
+/// HeadBucket answered 403: the bucket exists, in another account.
+fn is_forbidden<E, R: RawResponse>(e: &SdkError<E, R>) -> bool {
+    matches!(e, SdkError::ServiceError(se) if se.raw().status() == 403)
+}
+
 /// Whether bucket `name`, which ListBuckets did not report (yet: it lags
-/// behind creates), exists in `region`; one in another region is an error.
+/// behind creates), exists in `region` in this account (one another account
+/// holds is not this stack's any more); one in another region is an error.
 async fn exists_in(client: &Client, region: &str, name: &str) -> Result<bool> {
     match client.head_bucket().bucket(name).send().await {
         Ok(out) => match out.bucket_region() {
@@ -607,7 +613,7 @@ async fn exists_in(client: &Client, region: &str, name: &str) -> Result<bool> {
             }
             _ => Ok(true),
         },
-        Err(e) if is_no_such_bucket(&e) => Ok(false),
+        Err(e) if is_no_such_bucket(&e) || is_forbidden(&e) => Ok(false),
         Err(e) => Err(api_error("HeadBucket", e)),
     }
 }
@@ -920,7 +926,10 @@ impl ResourceType for S3Bucket {
         let existing = if region == US_EAST_1 {
             match client.head_bucket().bucket(name).send().await {
                 Ok(_) => Some(claim(&client, name, desired).await?),
-                Err(e) if is_no_such_bucket(&e) => create_bucket(&client, region, name, desired).await?,
+                // Another account's: CreateBucket says so (`BucketAlreadyExists`).
+                Err(e) if is_no_such_bucket(&e) || is_forbidden(&e) => {
+                    create_bucket(&client, region, name, desired).await?
+                }
                 Err(e) => return Err(api_error("HeadBucket", e)),
             }
         } else {
@@ -1194,6 +1203,22 @@ mod tests {
         tags.insert(TAG_ADDRESS.into(), "s3_bucket.b".into());
         assert!(!same_owner(&tags, &want));
         assert!(!same_owner(&BTreeMap::new(), &want));
+    }
+
+    #[test]
+    fn head_bucket_answers_are_told_apart() {
+        use aws_sdk_s3::operation::head_bucket::HeadBucketError;
+        use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+        use aws_smithy_runtime_api::http::StatusCode;
+        use aws_smithy_types::body::SdkBody;
+        use aws_smithy_types::error::ErrorMetadata;
+        let answer = |status: u16, code: &str| {
+            let err = HeadBucketError::generic(ErrorMetadata::builder().code(code).build());
+            SdkError::service_error(err, HttpResponse::new(StatusCode::try_from(status).unwrap(), SdkBody::empty()))
+        };
+        assert!(is_no_such_bucket(&answer(404, "NotFound")) && !is_forbidden(&answer(404, "NotFound")));
+        assert!(is_forbidden(&answer(403, "Forbidden")) && !is_no_such_bucket(&answer(403, "Forbidden")));
+        assert!(!is_forbidden(&answer(301, "PermanentRedirect")));
     }
 
     #[test]
