@@ -122,7 +122,14 @@ async fn s3_bucket_lifecycle() {
     // ... 4 for a bare one, without lifecycle, policy, encryption or versioning reads.
     let bare_addr: ResourceAddr = "s3_bucket.bare".parse().unwrap();
     let bare = desired(&t, STACK, &bare_addr, &[("bucket", Value::str("acme-bare"))]);
-    t.create(&ctx, &bare).await.unwrap();
+    let (created_bare, made) = calls_of(&m, t.create(&ctx, &bare)).await;
+    created_bare.unwrap();
+    // 4 in us-east-1, and PutBucketTagging because moto drops the tags CreateBucket carries.
+    let ops: BTreeSet<&str> = made.keys().map(String::as_str).collect();
+    let want_ops =
+        ["s3:CreateBucket", "s3:GetBucketTagging", "s3:HeadBucket", "s3:PutBucketTagging", "s3:PutPublicAccessBlock"];
+    assert_eq!(ops, want_ops.into(), "{made:?}");
+    assert_eq!(made.values().sum::<u64>(), 5);
     let bare_scope = scope(&["bucket", "block_public_access", "force_destroy", "tags"]);
     let (read, made) = calls_of(&m, t.read_many(&ctx, &["acme-bare".to_owned()], &bare_scope)).await;
     assert_clean(&t, &read.unwrap()["acme-bare"], &bare);
