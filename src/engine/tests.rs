@@ -419,6 +419,60 @@ async fn the_engine_refuses_guarded_deletes_whatever_the_plan_says() {
     assert!(e.fake.objects.lock().unwrap().is_empty());
 }
 
+/// A type guarded only while it holds data (here: `size` above 1, as a
+/// bucket with objects): empty, it is deleted without `--allow-destroy`;
+/// holding data, the plan flags it and both checks refuse it, the engine's
+/// from what state records even when the plan's flag was cleared.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_type_guarded_while_it_holds_data_is_refused_only_then() {
+    let holding = |a: &crate::value::Attrs| a.get("size").and_then(Value::as_i64).is_some_and(|n| n > 1);
+    let e = env_with(Fake::guarded_while(holding));
+    let s = stack(vec![("bucket", vec![])]);
+    e.apply(&s, &e.plan(&s, false).await, 4).await;
+    let empty = e.plan(&s, true).await;
+    assert!(!empty.changes[0].guarded);
+    assert!(plan::unallowed_destroys(&empty, &e.state().await, &e.registry, &[]).is_empty());
+
+    // Data arrives outside pgstack: the refreshed plan flags it though state still says empty.
+    let id = e.state().await.resources.values().next().unwrap().id.clone().unwrap();
+    e.fake.objects.lock().unwrap().get_mut(&id).unwrap().insert("size".into(), Value::Int(5));
+    let full = e.plan(&s, true).await;
+    assert!(full.changes[0].guarded);
+    let bucket: ResourceAddr = "fake.bucket".parse().unwrap();
+    assert_eq!(plan::unallowed_destroys(&full, &e.state().await, &e.registry, &[]), vec![bucket.clone()]);
+
+    // Once state records the data, a plan with the flag cleared is refused by the engine.
+    let refreshed = e.refreshed(&s).await.refreshed_state();
+    e.backend.write(&refreshed).await.unwrap();
+    let mut edited = e.plan(&s, true).await;
+    edited.changes[0].guarded = false;
+    assert_eq!(e.apply_refused(&s, &edited).await, vec![bucket]);
+    assert_eq!(e.fake.objects.lock().unwrap().len(), 1, "nothing was deleted");
+
+    // Emptied again: deleted without being named.
+    e.fake.objects.lock().unwrap().get_mut(&id).unwrap().insert("size".into(), Value::Int(1));
+    e.backend.write(&e.refreshed(&s).await.refreshed_state()).await.unwrap();
+    assert!(e.apply(&s, &e.plan(&s, true).await, 4).await.ok());
+    assert!(e.fake.objects.lock().unwrap().is_empty());
+}
+
+/// Deleting an object (destroy, or removed from the stack) hands the
+/// provider's `refuse` and `delete` its config-only values from state.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_delete_sees_config_only_values_from_state() {
+    let e = env();
+    let s = stack(vec![("a", vec![("force", Expr::Lit(Value::Bool(true)))])]);
+    e.apply(&s, &e.plan(&s, false).await, 4).await;
+    let a: ResourceAddr = "fake.a".parse().unwrap();
+    assert_eq!(e.state().await.resources[&a].attributes["force"], Value::Bool(true));
+    let id = e.state().await.resources[&a].id.clone().unwrap();
+    e.fake.objects.lock().unwrap().get_mut(&id).unwrap().remove("force");
+    for p in [e.plan(&s, true).await, e.plan(&stack(vec![]), false).await] {
+        assert_eq!(p.changes[0].action, Action::Delete);
+        assert_eq!(p.changes[0].before.as_ref().unwrap()["force"], Value::Bool(true));
+    }
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn refreshed_state_records_what_aws_holds() {
     let e = env();

@@ -57,13 +57,15 @@ pub struct ResourceChange {
     /// The AWS id of the existing object, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub id: Option<String>,
-    /// The object as it exists now (refreshed), `None` when it does not.
+    /// The object as it exists now (refreshed, with its config-only values
+    /// from state), `None` when it does not.
     pub before: Option<Attrs>,
     /// The object after apply; may hold `Unknown`.
     pub after: Option<Attrs>,
     /// The attributes that change.
     pub changes: Vec<AttrChange>,
-    /// Deleting or replacing it destroys data: needs `--allow-destroy`.
+    /// Deleting or replacing it destroys data (the provider's `holds_data`
+    /// on `before`): needs `--allow-destroy`.
     pub guarded: bool,
     /// Found by its ownership tags after an interrupted create; apply records it.
     #[serde(default)]
@@ -155,23 +157,26 @@ impl Plan {
 }
 
 /// Deletions and replacements of data-bearing objects that `allow` does not
-/// name. Whether an object is data-bearing comes from the registry's schema
-/// for its type as `state` records it (the plan's own `guarded` flag and type
-/// are not trusted), so an edited plan cannot slip a deletion past the guard.
+/// name. Whether an object is data-bearing is asked of the registry's
+/// provider ([`crate::provider::ResourceType::holds_data`]) for its type as
+/// `state` records it, with the attributes `state` records (the plan's own
+/// `guarded` flag, type and attributes are not trusted, only added to), so
+/// an edited plan cannot slip a deletion past the guard. Unknown types hold data.
 pub fn unallowed_destroys(
     plan: &Plan,
     state: &StateFile,
     registry: &Registry,
     allow: &[ResourceAddr],
 ) -> Vec<ResourceAddr> {
-    let guarded_type = |t: &str| registry.get(t).is_none_or(|p| p.schema().guarded);
+    let empty = Attrs::new();
+    let holds_data = |t: &str, attrs: &Attrs| registry.get(t).is_none_or(|p| p.holds_data(attrs));
     plan.changes
         .iter()
         .filter(|c| c.action.deletes() || !c.deposed.is_empty())
         .filter(|c| {
-            c.guarded
-                || guarded_type(&c.rtype)
-                || state.resources.get(&c.address).is_some_and(|r| guarded_type(&r.rtype))
+            let recorded = state.resources.get(&c.address);
+            let attrs = recorded.map_or(&empty, |r| &r.attributes);
+            c.guarded || holds_data(&c.rtype, attrs) || recorded.is_some_and(|r| holds_data(&r.rtype, attrs))
         })
         .filter(|c| !allow.iter().any(|a| a.matches(&c.address)))
         .map(|c| c.address.clone())
@@ -435,7 +440,7 @@ pub fn build(
             before,
             after: Some(after),
             changes: attr_changes,
-            guarded: schema.guarded && action.deletes(),
+            guarded: action.deletes() && current.as_ref().is_some_and(|c| provider.holds_data(c)),
             adopted: refreshed.adopted.contains_key(addr),
             dependencies: deps[addr].keys().cloned().collect(),
             notes: current.as_ref().map(|c| provider.notes(c)).unwrap_or_default(),
@@ -452,7 +457,12 @@ pub fn build(
         if desired_set.contains(addr) {
             continue;
         }
-        let Some(current) = refreshed.current.get(addr).cloned().flatten() else {
+        let provider = registry.get(&rs.rtype);
+        let current = match provider {
+            Some(p) => current_with_config_only(refreshed, addr, p.schema()),
+            None => refreshed.current.get(addr).cloned().flatten(),
+        };
+        let Some(current) = current else {
             forget.push(addr.clone());
             if !rs.deposed.is_empty() {
                 changes.push(ResourceChange {
@@ -474,8 +484,7 @@ pub fn build(
             }
             continue;
         };
-        let provider = registry.get(&rs.rtype);
-        let guarded = provider.is_some_and(|p| p.schema().guarded);
+        let guarded = provider.is_some_and(|p| p.holds_data(&current));
         let refused =
             provider.map(|p| p.refuse(&current, Intent::Delete { destroy: opts.destroy })).unwrap_or_default();
         refusals.extend(refused.into_iter().map(|r| (addr.clone(), None, r)));

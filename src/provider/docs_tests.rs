@@ -6,6 +6,7 @@ use std::fmt::Write;
 
 use super::Registry;
 use super::schema::{AttrType, Mode};
+use crate::value::{Attrs, Value};
 
 fn reference(registry: &Registry) -> String {
     let mut out = String::from(
@@ -21,7 +22,21 @@ fn reference(registry: &Registry) -> String {
         let Some(t) = registry.get(name) else { continue };
         let schema = t.schema();
         let _ = write!(out, "\n## `{name}`\n\n");
-        if schema.guarded {
+        // A type guarded only while a computed flag says it holds data.
+        let flags: Vec<&str> = schema
+            .attrs
+            .iter()
+            .filter(|a| a.mode == Mode::Computed && a.ty == AttrType::Bool)
+            .map(|a| a.name)
+            .collect();
+        let empty: Attrs = flags.iter().map(|f| (f.to_string(), Value::Bool(false))).collect();
+        if schema.guarded && !t.holds_data(&empty) {
+            let flags = flags.iter().map(|f| format!("`{f}`")).collect::<Vec<_>>().join(", ");
+            let _ = write!(
+                out,
+                "*Guarded* while it holds data ({flags} true, or not read yet): deleting or replacing it then needs `--allow-destroy`.\n\n"
+            );
+        } else if schema.guarded {
             out.push_str("*Guarded*: deleting or replacing it needs `--allow-destroy`.\n\n");
         }
         out.push_str("| attribute | type | mode | default | replaces | accepts |\n|---|---|---|---|---|---|\n");

@@ -24,12 +24,14 @@ impl Clients for NoClients {
     }
 }
 
-/// Schema of the fake type: `name` forces replacement, `size` updates in place.
+/// Schema of the fake type: `name` forces replacement, `size` updates in
+/// place, `force` is config-only.
 pub static FAKE_SCHEMA: Schema = Schema {
     attrs: &[
         Attr::computed("id", AttrType::Str),
         Attr::optional("name", AttrType::Str).force_new(),
         Attr::optional("size", AttrType::Int).default(Default::Int(1)),
+        Attr::optional("force", AttrType::Bool).config_only(),
         Attr::optional("ref", AttrType::Str),
         Attr::optional("refs", AttrType::List(&AttrType::Str)),
         Attr::optional("tags", AttrType::Map(&AttrType::Str)),
@@ -54,6 +56,9 @@ pub enum Call {
 pub struct Fake {
     /// Stands for a data-bearing type (the data-loss guard applies).
     pub guarded: bool,
+    /// When set, the object holds data only while this says so (like a
+    /// bucket with objects); otherwise whenever `guarded`.
+    pub holds_data_when: Option<fn(&Attrs) -> bool>,
     pub objects: Mutex<BTreeMap<String, Attrs>>,
     pub calls: Mutex<Vec<Call>>,
     /// `name` values whose create fails.
@@ -75,6 +80,11 @@ impl Fake {
     /// A fake standing for a data-bearing type.
     pub fn guarded() -> Self {
         Fake { guarded: true, ..Fake::default() }
+    }
+
+    /// A fake guarded only while `holds` says its object holds data.
+    pub fn guarded_while(holds: fn(&Attrs) -> bool) -> Self {
+        Fake { guarded: true, holds_data_when: Some(holds), ..Fake::default() }
     }
 
     fn name_of(a: &Attrs) -> String {
@@ -100,6 +110,10 @@ impl ResourceType for Fake {
 
     fn schema(&self) -> &'static Schema {
         if self.guarded { &FAKE_GUARDED_SCHEMA } else { &FAKE_SCHEMA }
+    }
+
+    fn holds_data(&self, current: &Attrs) -> bool {
+        self.guarded && self.holds_data_when.is_none_or(|f| f(current))
     }
 
     fn refuse(&self, current: &Attrs, intent: Intent<'_>) -> Vec<Refusal> {

@@ -220,6 +220,16 @@ pub trait ResourceType: Send + Sync {
         Vec::new()
     }
 
+    /// Whether deleting or replacing the object whose attributes are
+    /// `current` (as read, or as state records them) destroys data, so the
+    /// data-loss guard asks for `--allow-destroy`. Defaults to the schema's
+    /// `guarded`; a type guarded only while it holds data (a bucket with
+    /// objects) decides from a computed attribute its read fills in, and
+    /// answers true when that attribute is missing. Pure.
+    fn holds_data(&self, _current: &Attrs) -> bool {
+        self.schema().guarded
+    }
+
     /// Whether a replacement creates the new object before deleting the old
     /// one when the config does not set `create_before_destroy`.
     fn create_before_destroy(&self) -> bool {

@@ -225,6 +225,10 @@ pub enum Kind {
     /// Tags: keys 1..128 characters not starting with `aws:`, values up to
     /// 256 characters, neither with control characters.
     Tags,
+    /// S3 general purpose bucket names: 3..63 lowercase letters, digits,
+    /// `.` and `-`, beginning and ending with a letter or digit, no `..`, not
+    /// an IP address, none of the prefixes and suffixes S3 reserves.
+    S3BucketName,
 }
 
 /// Why AWS would refuse a value.
@@ -321,6 +325,39 @@ fn iam_name(s: &str, max: usize) -> Result<(), Invalid> {
     }
 }
 
+/// Prefixes and suffixes S3 reserves for other kinds of buckets and access points.
+const S3_RESERVED_PREFIXES: &[&str] = &["xn--", "sthree-", "amzn-s3-demo-"];
+const S3_RESERVED_SUFFIXES: &[&str] = &["-s3alias", "--ol-s3", ".mrap", "--x-s3", "--table-s3"];
+
+fn s3_bucket_name(s: &str) -> Result<(), Invalid> {
+    let chars_ok = s.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '.' || c == '-');
+    let edge = |c: Option<char>| c.is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit());
+    if !(3..=63).contains(&s.len()) || !chars_ok || !edge(s.chars().next()) || !edge(s.chars().last()) {
+        let d = Invalid::new(format!(
+            "must be 3 to 63 lowercase letters, digits, `.` and `-`, beginning and ending with a letter or digit, got `{s}`"
+        ));
+        let lower = s.to_ascii_lowercase();
+        return Err(if lower != s && s3_bucket_name(&lower).is_ok() {
+            d.hint(format!("did you mean `{lower}`?"))
+        } else {
+            d
+        });
+    }
+    if s.contains("..") {
+        return Err(Invalid::new(format!("cannot hold two periods in a row, got `{s}`")));
+    }
+    if s.parse::<Ipv4Addr>().is_ok() {
+        return Err(Invalid::new(format!("cannot be formatted as an IP address, got `{s}`")));
+    }
+    if let Some(p) = S3_RESERVED_PREFIXES.iter().find(|p| s.starts_with(*p)) {
+        return Err(Invalid::new(format!("cannot start with `{p}`, which S3 reserves, got `{s}`")));
+    }
+    if let Some(x) = S3_RESERVED_SUFFIXES.iter().find(|x| s.ends_with(*x)) {
+        return Err(Invalid::new(format!("cannot end with `{x}`, which S3 reserves, got `{s}`")));
+    }
+    Ok(())
+}
+
 /// No control characters, at most `max` characters.
 fn tag_text(what: &str, s: &str, max: usize) -> Result<(), Invalid> {
     if s.chars().count() > max {
@@ -358,6 +395,9 @@ impl Kind {
             Kind::PerformanceInsightsRetention => "7, 31 × 1..23 months, or 731 days",
             Kind::AlarmPeriod => "10, 20, 30, or a multiple of 60 seconds",
             Kind::Tags => "keys 1..128 characters, not `aws:...`; values up to 256; no control characters",
+            Kind::S3BucketName => {
+                "3..63 lowercase letters, digits, `.`, `-`; begins and ends with a letter or digit; no `..`; not an IP address"
+            }
         }
     }
 
@@ -513,6 +553,7 @@ impl Kind {
                 }
             }
             Kind::Tags => tag_text("tag value", s, 256),
+            Kind::S3BucketName => s3_bucket_name(s),
             Kind::PerformanceInsightsRetention | Kind::AlarmPeriod => Ok(()),
         }
     }
@@ -784,6 +825,30 @@ mod tests {
         for bad in [0, -60, 15, 45, 90, 60 << 32] {
             assert!(period.check(&Value::Int(bad)).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn s3_bucket_names() {
+        for ok in ["abc", "acme-pg-backups-use1", "a.b-c", &"a".repeat(63), "1.2.3.x"] {
+            assert_eq!(kind(Kind::S3BucketName, ok), Ok(()), "{ok}");
+        }
+        for bad in [
+            "ab",
+            &"a".repeat(64),
+            "-abc",
+            "abc.",
+            "a..b",
+            "a_b",
+            "10.0.0.1",
+            "xn--abc",
+            "sthree-x",
+            "abc-s3alias",
+            "abc--x-s3",
+        ] {
+            assert!(kind(Kind::S3BucketName, bad).is_err(), "{bad}");
+        }
+        let e = Constraint::Pattern(Kind::S3BucketName).check(&Value::str("Acme-Backups")).unwrap_err();
+        assert_eq!(e.hint.as_deref(), Some("did you mean `acme-backups`?"));
     }
 
     #[test]

@@ -174,6 +174,32 @@ async fn a_create_whose_reply_is_lost_is_adopted_not_repeated() {
     w.run(&["plan", "quickstart.toml", "--detailed-exitcode"], &m.env()).expect(0);
 }
 
+/// A CreateBucket whose reply is lost is sent again by the provider (by name
+/// it cannot make a second bucket): in us-east-1 S3 answers success, elsewhere
+/// `BucketAlreadyOwnedByYou`; either way the apply completes, tagged.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_bucket_create_whose_reply_is_lost_is_sent_again_by_name() {
+    let m = moto();
+    let proxy = FaultProxy::start(m.port());
+    let w = Workdir::new();
+    w.write(
+        "b.toml",
+        "[stack]\nname = \"b\"\nregion = \"us-east-1\"\n\n[s3_bucket.east]\nbucket = \"acme-lost-east\"\n\n\
+         [s3_bucket.west]\nregion = \"us-west-2\"\nbucket = \"acme-lost-west\"\n",
+    );
+    proxy.inject("CreateBucket", Fault::DropReply, 2);
+    w.run(&["apply", "b.toml", "--auto-approve"], &through(&m, &proxy, "3")).expect(0);
+    assert_eq!(proxy.unused(), 0, "both replies were lost");
+    assert_eq!(proxy.seen("CreateBucket"), 4, "each create was sent twice, not more");
+    for (region, name, addr) in
+        [(REGION, "acme-lost-east", "s3_bucket.east"), ("us-west-2", "acme-lost-west", "s3_bucket.west")]
+    {
+        let tags = m.factory().s3(region).await.get_bucket_tagging().bucket(name).send().await.unwrap();
+        assert!(tags.tag_set().iter().any(|t| t.key() == "pgstack:address" && t.value() == addr), "{tags:?}");
+    }
+    w.run(&["plan", "b.toml", "--detailed-exitcode"], &m.env()).expect(0);
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn service_errors_are_retried() {
     let m = moto();

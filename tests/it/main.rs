@@ -17,6 +17,7 @@ mod providers_kms_replica;
 mod providers_monitoring;
 mod providers_params;
 mod providers_rds;
+mod providers_s3;
 mod providers_secrets;
 mod providers_vpc_endpoint;
 mod refusals;

@@ -16,6 +16,8 @@ pub mod kms_replica_key;
 pub mod parameter_group;
 pub mod policy;
 pub mod rds;
+pub mod s3_bucket;
+pub mod s3_bucket_replication;
 pub mod secret;
 pub mod secret_rotation;
 pub mod security_group;
@@ -57,6 +59,8 @@ pub fn all_types() -> Vec<Arc<dyn ResourceType>> {
         Arc::new(secret::Secret),
         Arc::new(secret_rotation::SecretRotation),
         Arc::new(cloudwatch_alarm::CloudwatchAlarm),
+        Arc::new(s3_bucket::S3Bucket),
+        Arc::new(s3_bucket_replication::S3BucketReplication),
     ]
 }
 

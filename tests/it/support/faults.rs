@@ -272,8 +272,21 @@ fn internal_error(m: &Message) -> String {
     service_error(m, "500 Internal Server Error", code, "An internal error has occurred")
 }
 
-/// `X-Amz-Target` suffix (JSON protocols) or `Action=` (Query protocols).
+/// `X-Amz-Target` suffix (JSON protocols) or `Action=` (Query protocols);
+/// for S3 (REST), the SDK's `x-id` query parameter, or `CreateBucket` for
+/// the PUT of a bucket without one.
 fn operation(m: &Message) -> String {
+    if service(m) == "s3" {
+        let mut request = m.head.split_whitespace();
+        let (method, path) = (request.next().unwrap_or(""), request.next().unwrap_or(""));
+        let x_id = path.split(['?', '&']).find_map(|kv| kv.strip_prefix("x-id="));
+        let bucket_only = !path.contains('?') && !path.trim_matches('/').contains('/');
+        return match x_id {
+            Some(id) => id.to_owned(),
+            None if method == "PUT" && bucket_only => "CreateBucket".to_owned(),
+            None => String::new(),
+        };
+    }
     let target = header(m, "x-amz-target").map(|t| t.rsplit('.').next().unwrap_or("").to_owned());
     target.unwrap_or_else(|| {
         String::from_utf8_lossy(&m.body).split('&').find_map(|kv| kv.strip_prefix("Action=")).unwrap_or("").to_owned()

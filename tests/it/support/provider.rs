@@ -14,11 +14,15 @@ use pgstack::value::{Attrs, Value};
 use super::moto::{MotoGuard, REGION};
 
 /// What the engine hands to `create`: schema defaults, `set`, the ownership
-/// tags of `addr` in `stack` merged into `tags`, normalized.
+/// tags of `addr` in `stack` merged into `tags` (for taggable types), normalized.
 pub fn desired(rt: &dyn ResourceType, stack: &str, addr: &ResourceAddr, set: &[(&str, Value)]) -> Attrs {
     let mut a: Attrs =
         rt.schema().attrs.iter().filter_map(|at| Some((at.name.to_owned(), at.default?.value()))).collect();
     a.extend(set.iter().map(|(k, v)| (k.to_string(), v.clone())));
+    if !rt.schema().taggable {
+        rt.normalize(&mut a);
+        return a;
+    }
     let mut tags = a.get("tags").and_then(Value::as_map).cloned().unwrap_or_default();
     tags.insert(TAG_STACK.into(), Value::str(stack));
     tags.insert(TAG_ADDRESS.into(), Value::str(addr.to_string()));
