@@ -53,7 +53,12 @@ fn reference(registry: &Registry) -> String {
             };
             let default = a.default.map(|d| format!("`{}`", d.value())).unwrap_or_default();
             let replaces = if a.force_new { "yes" } else { "" };
-            let accepts = a.constraint.map(|c| c.describe().replace('|', "\\|")).unwrap_or_default();
+            let mut accepts = a.constraint.map(|c| c.describe().replace('|', "\\|")).unwrap_or_default();
+            if !a.conflicts.is_empty() {
+                let others: Vec<String> = a.conflicts.iter().map(|o| format!("`{o}`")).collect();
+                let sep = if accepts.is_empty() { "" } else { "; " };
+                accepts = format!("{accepts}{sep}not with {}", others.join(", "));
+            }
             let _ = writeln!(out, "| `{}` | {ty} | {mode} | {default} | {replaces} | {accepts} |", a.name);
             if let AttrType::List(AttrType::Object(fields)) | AttrType::Set(AttrType::Object(fields)) = a.ty {
                 for f in *fields {

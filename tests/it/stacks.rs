@@ -304,6 +304,86 @@ fn dev_stack_is_the_lite_profile() {
     assert_ne!(st.name, prod.name, "separate state files");
 }
 
+/// One lifecycle rule of a bucket, by id.
+fn lifecycle_rule<'s>(st: &'s Stack, bucket: &str, id: &str) -> &'s std::collections::BTreeMap<String, Value> {
+    let rules = lit(st, bucket, "lifecycle_rule").as_list().unwrap_or_else(|| panic!("{bucket}: no rule list"));
+    rules
+        .iter()
+        .filter_map(Value::as_map)
+        .find(|r| r.get("id") == Some(&Value::str(id)))
+        .unwrap_or_else(|| panic!("{bucket}: no rule {id}"))
+}
+
+/// A field path inside a value: `days` of `expiration`, ...
+fn field<'v>(v: &'v Value, path: &[&str]) -> &'v Value {
+    path.iter().fold(v, |v, k| match v {
+        Value::Map(m) => m.get(*k).unwrap_or_else(|| panic!("no {k} in {v:?}")),
+        Value::List(l) => &l[k.parse::<usize>().unwrap()],
+        other => panic!("no {k} in {other:?}"),
+    })
+}
+
+/// Backups (S3 §7.1) and alerts (S3 §6.1, S0) of the standard profile.
+#[test]
+fn prod_stack_backs_up_across_regions_and_alarms_at_the_seed_thresholds() {
+    let st = load_stack("stacks/prod.toml");
+    let (primary, dr) = ("module.backups.s3_bucket.primary", "module.backups.s3_bucket.dr");
+    assert_eq!(st.resources[&addr(primary)].region, "us-east-1");
+    assert_eq!(st.resources[&addr(dr)].region, "us-west-2");
+    assert_eq!(lit(&st, primary, "bucket"), &Value::str("greenlang-prod-backups-us-east-1"));
+    assert_eq!(lit(&st, dr, "bucket"), &Value::str("greenlang-prod-backups-us-west-2"));
+    for b in [primary, dr] {
+        for flag in ["versioning", "block_public_access", "tls_only"] {
+            assert_eq!(lit(&st, b, flag), &Value::Bool(true), "{b}.{flag}");
+        }
+        let archive = Value::Map(lifecycle_rule(&st, b, "archive").clone());
+        assert_eq!(field(&archive, &["transition", "0", "storage_class"]), &Value::str("GLACIER"));
+        assert_eq!(field(&archive, &["expiration", "days"]), &int(2557), "7 years");
+    }
+    let retention =
+        |b: &str| field(&Value::Map(lifecycle_rule(&st, b, "retention").clone()), &["expiration", "days"]).clone();
+    assert_eq!((retention(primary), retention(dr)), (int(35), int(90)));
+    // Each bucket under its region's copy of one multi-region key.
+    assert_eq!(
+        reference(attr(&st, primary, "kms_key_id")),
+        ("module.backups.kms_key.backup".into(), vec!["arn".into()])
+    );
+    assert_eq!(
+        reference(attr(&st, dr, "kms_key_id")),
+        ("module.backups.kms_replica_key.backup".into(), vec!["arn".into()])
+    );
+    assert_eq!(lit(&st, "module.backups.kms_key.backup", "multi_region"), &Value::Bool(true));
+    assert_eq!(st.resources[&addr("module.backups.kms_replica_key.backup")].region, "us-west-2");
+    // Replication to the DR bucket under the replica key, deletes not replicated.
+    let replication = "module.backups.s3_bucket_replication.primary";
+    let targets: Vec<String> =
+        attr(&st, replication, "rule").refs().iter().map(|r| format!("{}.{}", r.target, r.path.join("."))).collect();
+    assert!(targets.contains(&"module.backups.s3_bucket.dr.arn".to_owned()), "{targets:?}");
+    assert!(targets.contains(&"module.backups.kms_replica_key.backup.arn".to_owned()), "{targets:?}");
+    assert_eq!(
+        reference(attr(&st, replication, "role")),
+        ("module.backups.iam_role.replication".into(), vec!["arn".into()])
+    );
+
+    // Alerts: connections over 80% of the parameter group's max_connections.
+    let max_connections: i64 = param(&st, "module.db.db_parameter_group.instance", "max_connections").parse().unwrap();
+    for role in ["writer", "reader"] {
+        let a = format!("module.alarms.cloudwatch_alarm.connections[\"{role}\"]");
+        assert_eq!(lit(&st, &a, "threshold"), &int(max_connections * 80 / 100), "{a}");
+        assert_eq!(lit(&st, &a, "metric_name"), &Value::str("DatabaseConnections"));
+        let Expr::List(actions) = attr(&st, &a, "alarm_actions") else { panic!("{a}: alarm_actions") };
+        assert_eq!(reference(&actions[0]), ("module.alarms.sns_topic.alarms".into(), vec!["arn".into()]));
+    }
+    let threshold = |a: &str| lit(&st, &format!("module.alarms.cloudwatch_alarm.{a}"), "threshold").clone();
+    assert_eq!(threshold("cpu[\"critical\"]"), int(85));
+    assert_eq!(threshold("cpu[\"warning\"]"), int(70));
+    assert_eq!(threshold("replica_lag[\"warning\"]"), int(1000), "1 s");
+    assert_eq!(threshold("replica_lag[\"critical\"]"), int(5000), "5 s");
+    let ram = memory_mib("db.r6g.xlarge") * 1024 * 1024;
+    assert_eq!(threshold("freeable_memory[\"critical\"]"), int(ram * 10 / 100), "memory 90% used");
+    assert_eq!(threshold("free_local_storage"), int(ram * 2 * 15 / 100), "15% of local storage");
+}
+
 /// examples/aurora.toml: writer + two readers across three AZs.
 #[test]
 fn aurora_example_spans_three_zones() {
@@ -364,11 +444,23 @@ async fn database_stacks_apply_and_plan_clean_against_moto() {
         assert!(plan.stdout.contains("No changes."), "{f}: {}", plan.stdout);
     }
 
-    // The formula: 14 pods make max_connections 330, an in-place parameter change.
+    // What a no-change plan of the full prod stack costs, by service (the
+    // figure in docs/benchmarks.md): refresh reads each type in batches.
+    let counted = w.run(&["-v", "plan", "prod", "--detailed-exitcode"], &env).expect(0);
+    let calls = counted.stderr.lines().find(|l| l.starts_with("AWS API calls:")).unwrap_or_default().to_owned();
+    eprintln!("no-change plan of stacks/prod.toml: {calls}");
+    for service in ["ec2", "rds", "kms", "secrets manager", "s3", "iam", "sns", "cloudwatch"] {
+        assert!(calls.contains(&format!("{service}=")), "{service} is read: {calls}");
+    }
+
+    // The formula: 14 pods make max_connections 330, an in-place parameter
+    // change, and move the connection alarms with it.
     let plan = w.run(&["plan", "prod", "--var", "app_replicas=14", "--detailed-exitcode"], &env).expect(2);
     assert!(plan.stdout.contains("module.db.db_parameter_group.instance will be updated in-place"), "{}", plan.stdout);
     assert!(plan.stdout.contains("\"250\" -> \"330\""), "{}", plan.stdout);
-    assert!(plan.stdout.contains("0 to add, 1 to change, 0 to destroy"), "{}", plan.stdout);
+    // The connection alarms follow the same formula: 80% of 330.
+    assert!(plan.stdout.contains("threshold         = 200 -> 264"), "{}", plan.stdout);
+    assert!(plan.stdout.contains("0 to add, 3 to change, 0 to destroy"), "{}", plan.stdout);
     w.run(&["apply", "prod", "--var", "app_replicas=14", "--auto-approve"], &env).expect(0);
     w.run(&["plan", "prod", "--var", "app_replicas=14", "--detailed-exitcode"], &env).expect(0);
 
@@ -435,4 +527,59 @@ async fn replacing_a_database_is_refused_and_destroy_keeps_a_final_snapshot() {
     let ids: Vec<&str> = snapshots.db_cluster_snapshots().iter().filter_map(|s| s.db_cluster_identifier()).collect();
     assert_eq!(ids, vec!["aurora-example"], "one final snapshot of the cluster");
     assert!(rds.describe_db_clusters().send().await.unwrap().db_clusters().is_empty());
+}
+
+/// examples/backups.toml against moto: both buckets in their regions under
+/// their keys, replication to the DR bucket, a clean second plan, drift of the
+/// DR copy's lifecycle repaired, and a destroy that names the keys.
+#[tokio::test(flavor = "multi_thread")]
+async fn backups_example_applies_in_two_regions_and_destroys() {
+    let m = moto();
+    let env = m.env();
+    let w = workdir_with_stacks();
+    let f = "examples/backups.toml";
+    let n = load_stack(f).resources.len();
+    let applied = w.run(&["apply", f, "--auto-approve"], &env).expect(0);
+    assert!(applied.stdout.contains(&format!("{n} added, 0 changed, 0 destroyed")), "{}", applied.stdout);
+    w.run(&["plan", f, "--detailed-exitcode"], &env).expect(0);
+
+    let (primary, dr) = ("pgstack-example-backups-us-east-1", "pgstack-example-backups-us-west-2");
+    let s3_west = m.factory().s3("us-west-2").await;
+    let location = s3_west.get_bucket_location().bucket(dr).send().await.unwrap();
+    assert_eq!(location.location_constraint().map(|c| c.as_str()), Some("us-west-2"));
+    let s3 = m.factory().s3("us-east-1").await;
+    let replication = s3.get_bucket_replication().bucket(primary).send().await.unwrap();
+    let rule = &replication.replication_configuration().unwrap().rules()[0];
+    let destination = rule.destination().unwrap();
+    assert_eq!(destination.bucket(), format!("arn:aws:s3:::{dr}"));
+    let replica_key = destination.encryption_configuration().and_then(|e| e.replica_kms_key_id()).unwrap().to_owned();
+    assert!(replica_key.starts_with("arn:aws:kms:us-west-2:"), "{replica_key}");
+    let encryption = s3_west.get_bucket_encryption().bucket(dr).send().await.unwrap();
+    let sse = encryption.server_side_encryption_configuration().unwrap().rules()[0]
+        .apply_server_side_encryption_by_default()
+        .unwrap()
+        .clone();
+    assert_eq!(sse.kms_master_key_id(), Some(replica_key.as_str()));
+
+    // Out of band: the DR copy's lifecycle is removed.
+    s3_west.delete_bucket_lifecycle().bucket(dr).send().await.unwrap();
+    let drift = w.run(&["drift", f], &env).expect(2);
+    assert!(
+        drift.stdout.contains("module.backups.s3_bucket.dr") && drift.stdout.contains("lifecycle_rule"),
+        "{}",
+        drift.stdout
+    );
+    w.run(&["apply", f, "--auto-approve"], &env).expect(0);
+    w.run(&["drift", f], &env).expect(0);
+
+    let keys = ["module.backups.kms_key.backup", "module.backups.kms_replica_key.backup"];
+    let refused = w.run(&["destroy", f, "--auto-approve"], &env).expect(1);
+    assert!(keys.iter().all(|k| refused.stderr.contains(k)), "{}", refused.stderr);
+    let mut args = vec!["destroy", f, "--auto-approve"];
+    for k in keys {
+        args.extend(["--allow-destroy", k]);
+    }
+    let destroyed = w.run(&args, &env).expect(0);
+    assert!(destroyed.stdout.contains(&format!("0 added, 0 changed, {n} destroyed")), "{}", destroyed.stdout);
+    assert!(s3.list_buckets().send().await.unwrap().buckets().is_empty());
 }

@@ -86,7 +86,7 @@ static SCHEMA: Schema = Schema {
         Attr::required("metric_name", AttrType::Str).max_len(255),
         Attr::required("namespace", AttrType::Str).max_len(255),
         Attr::optional("dimensions", AttrType::Map(&AttrType::Str)),
-        Attr::optional("statistic", AttrType::Str).one_of(STATISTICS),
+        Attr::optional("statistic", AttrType::Str).one_of(STATISTICS).conflicts_with(&["extended_statistic"]),
         Attr::optional("extended_statistic", AttrType::Str),
         Attr::required("period", AttrType::Int).pattern(Kind::AlarmPeriod),
         Attr::required("evaluation_periods", AttrType::Int).range(1, I32_MAX),
