@@ -313,11 +313,7 @@ impl Applier {
             }
             desired.insert(name.clone(), v);
         }
-        for a in schema.attrs {
-            if let Some(d) = a.default {
-                desired.entry(a.name.to_owned()).or_insert_with(|| d.value());
-            }
-        }
+        schema.apply_defaults(&mut desired, &self.stack.name, &c.address);
         let raw = desired.clone();
         provider.normalize(&mut desired);
         for (name, planned) in c.after.iter().flatten() {

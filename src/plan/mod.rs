@@ -327,13 +327,7 @@ pub fn build(
                 Err(e) => diags.push(eval_diag(e, rc.attr_spans.get(name).cloned())),
             }
         }
-        for a in schema.attrs {
-            if let Some(d) = a.default
-                && !desired.contains_key(a.name)
-            {
-                desired.insert(a.name.to_owned(), d.value());
-            }
-        }
+        schema.apply_defaults(&mut desired, &stack.name, addr);
         // Values known only now (through references) meet the same rules as at validate.
         for v in schema.check_values(&desired) {
             let attr = v.path.split(['.', '[']).next().unwrap_or_default();
@@ -722,7 +716,10 @@ pub fn managed_attrs(stack: &Stack, registry: &Registry) -> BTreeMap<ResourceAdd
             let set = schema
                 .attrs
                 .iter()
-                .filter(|a| a.mode != Mode::Computed && (a.default.is_some() || rc.attrs.contains_key(a.name)))
+                .filter(|a| {
+                    a.mode != Mode::Computed
+                        && (a.default.is_some() || a.default_name.is_some() || rc.attrs.contains_key(a.name))
+                })
                 .map(|a| a.name.to_owned())
                 .collect();
             Some((addr.clone(), set))

@@ -51,7 +51,11 @@ fn reference(registry: &Registry) -> String {
                 AttrType::Object(_) => "table".to_owned(),
                 ref other => other.describe(),
             };
-            let default = a.default.map(|d| format!("`{}`", d.value())).unwrap_or_default();
+            let default = match (a.default, a.default_name) {
+                (Some(d), _) => format!("`{}`", d.value()),
+                (None, Some(_)) => "from the stack and address".to_owned(),
+                (None, None) => String::new(),
+            };
             let replaces = if a.force_new { "yes" } else { "" };
             let mut accepts = a.constraint.map(|c| c.describe().replace('|', "\\|")).unwrap_or_default();
             if !a.conflicts.is_empty() {

@@ -94,6 +94,9 @@ pub struct Attr {
     pub constraint: Option<Constraint>,
     /// Attributes that cannot be set together with this one.
     pub conflicts: &'static [&'static str],
+    /// Unset in config, the attribute is a name made from the stack name and
+    /// the address under this rule.
+    pub default_name: Option<NameRule>,
 }
 
 impl Attr {
@@ -108,6 +111,7 @@ impl Attr {
             config_only: false,
             constraint: None,
             conflicts: &[],
+            default_name: None,
         }
     }
     pub const fn required(name: &'static str, ty: AttrType) -> Attr {
@@ -151,9 +155,62 @@ impl Attr {
     pub const fn pattern(self, kind: Kind) -> Attr {
         Attr { constraint: Some(Constraint::Pattern(kind)), ..self }
     }
+    /// When unset, a name from the stack name and the address, under `rule`.
+    pub const fn default_name(self, rule: NameRule) -> Attr {
+        Attr { default_name: Some(rule), ..self }
+    }
     /// Cannot be set together with any of `others` (declared on one side).
     pub const fn conflicts_with(self, others: &'static [&'static str]) -> Attr {
         Attr { conflicts: others, ..self }
+    }
+}
+
+/// How a default name is made (PRODUCT: names are optional where
+/// Terraform's are): the stack name, the address's module path, name and
+/// instance key, joined by `-`. Other characters than ASCII letters, digits
+/// and `extra` become `-` (runs of `-` collapse, none at either end); a name
+/// not starting with a letter gets `pg-` in front; past `max` characters it is
+/// cut and ends with `-` and 8 hex digits of the whole name's SHA-256, so
+/// different addresses keep different names. The result is stable: the same
+/// stack and address always give the same name.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct NameRule {
+    pub max: usize,
+    pub lowercase: bool,
+    /// Characters allowed besides ASCII letters and digits (`-` is always allowed).
+    pub extra: &'static str,
+}
+
+impl NameRule {
+    pub const fn new(max: usize, lowercase: bool, extra: &'static str) -> NameRule {
+        NameRule { max, lowercase, extra }
+    }
+
+    /// The name of `addr` in `stack`.
+    pub fn name_for(&self, stack: &str, addr: &crate::addr::ResourceAddr) -> String {
+        use sha2::{Digest, Sha256};
+        let parts = std::iter::once(stack)
+            .chain(addr.module.iter().map(String::as_str))
+            .chain([addr.name.as_str()])
+            .chain(addr.key.as_deref());
+        let mut out = String::new();
+        for c in parts.collect::<Vec<_>>().join("-").chars() {
+            let c = if c.is_ascii_alphanumeric() || self.extra.contains(c) { c } else { '-' };
+            let c = if self.lowercase { c.to_ascii_lowercase() } else { c };
+            if !(c == '-' && (out.is_empty() || out.ends_with('-'))) {
+                out.push(c);
+            }
+        }
+        let mut out = out.trim_end_matches('-').to_owned();
+        if !out.starts_with(|c: char| c.is_ascii_alphabetic()) {
+            out = format!("pg-{out}");
+        }
+        if out.len() > self.max {
+            let hex: String = Sha256::digest(out.as_bytes()).iter().take(4).map(|b| format!("{b:02x}")).collect();
+            out.truncate(self.max.saturating_sub(9));
+            out = format!("{}-{hex}", out.trim_end_matches('-'));
+        }
+        out
     }
 }
 
@@ -632,6 +689,22 @@ impl Schema {
         self.attrs.iter().map(|a| a.name)
     }
 
+    /// Fills in what the config leaves unset: literal defaults and default
+    /// names of `addr` in `stack`. Plan and apply both call it, so both see
+    /// the same object.
+    pub fn apply_defaults(&self, desired: &mut BTreeMap<String, Value>, stack: &str, addr: &crate::addr::ResourceAddr) {
+        for a in self.attrs {
+            if desired.contains_key(a.name) {
+                continue;
+            }
+            if let Some(d) = a.default {
+                desired.insert(a.name.to_owned(), d.value());
+            } else if let Some(rule) = a.default_name {
+                desired.insert(a.name.to_owned(), Value::Str(rule.name_for(stack, addr)));
+            }
+        }
+    }
+
     /// Every constraint violation among evaluated attribute values (unknown
     /// values and attributes outside the schema are skipped). Plan calls it
     /// on desired values that were not known at load time.
@@ -694,6 +767,45 @@ pub const TAG_ADDRESS: &str = "pgstack:address";
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn default_names_come_from_the_stack_and_address() {
+        let rule = NameRule::new(63, true, "");
+        let name = |stack: &str, addr: &str| rule.name_for(stack, &addr.parse().unwrap());
+        assert_eq!(name("greenlang-prod", "s3_bucket.backups_dr"), "greenlang-prod-backups-dr");
+        assert_eq!(name("Prod", r#"s3_bucket.wal["eu.1"]"#), "prod-wal-eu-1");
+        assert_eq!(name("prod", "module.db.db_cluster.main"), "prod-db-main");
+        assert_eq!(name("1st", "sns_topic.a"), "pg-1st-a", "a letter first");
+        let long = name(&"x".repeat(60), "s3_bucket.backups");
+        assert_eq!(long.len(), 63);
+        assert_ne!(long, name(&"x".repeat(60), "s3_bucket.backups2"), "the digest keeps long names apart");
+        assert_eq!(long, name(&"x".repeat(60), "s3_bucket.backups"), "stable");
+        let keep_case = NameRule::new(512, false, "/_");
+        assert_eq!(keep_case.name_for("Shop", &"secret.app_user".parse().unwrap()), "Shop-app_user");
+    }
+
+    /// Every default name any type makes meets that type's own rule for the attribute.
+    #[test]
+    fn default_names_are_valid_for_their_type() {
+        let registry = crate::provider::Registry::aws();
+        let stacks = ["greenlang-prod", "Shop_2", "9lives", &"long-stack-name-".repeat(5)];
+        let addrs = ["x.main", r#"module.db.x.reader["us-east-1b"]"#, "x.a__b--c", r#"x.k["a/b c"]"#];
+        let mut checked = 0;
+        for t in registry.names().filter_map(|n| registry.get(n)) {
+            for a in t.schema().attrs.iter().filter(|a| a.default_name.is_some()) {
+                for stack in stacks {
+                    for addr in addrs {
+                        let name = a.default_name.unwrap().name_for(stack, &addr.parse().unwrap());
+                        if let Some(c) = a.constraint {
+                            assert!(c.check(&Value::Str(name.clone())).is_ok(), "{}.{}: {name}", t.type_name(), a.name);
+                        }
+                        checked += 1;
+                    }
+                }
+            }
+        }
+        assert!(checked >= 10 * 16, "{checked}");
+    }
 
     fn check(c: Constraint, v: Value) -> Result<(), String> {
         c.check(&v).map_err(|e| e.message)

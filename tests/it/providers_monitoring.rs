@@ -103,3 +103,30 @@ async fn sns_topic_applies_plans_clean_drifts_imports_and_destroys() {
     w.run(&["destroy", "mon.toml", "--auto-approve"], &env).expect(0);
     assert!(sns.list_topics().send().await.unwrap().topics().is_empty());
 }
+
+/// PRODUCT: names are optional where Terraform's are; the default comes from
+/// the stack name and the address, is valid for the type, and is stable
+/// (a second plan is clean).
+#[tokio::test(flavor = "multi_thread")]
+async fn unnamed_resources_get_names_from_the_stack_and_address() {
+    let m = moto();
+    let env = m.env();
+    let w = Workdir::new();
+    let stack = "[stack]\nname = \"Shop-Prod\"\nregion = \"us-east-1\"\n\n\
+                 [sns_topic.alerts]\n\n\
+                 [vpc.main]\ncidr_block = \"10.9.0.0/16\"\n\n\
+                 [security_group.db]\nvpc_id = \"${vpc.main.id}\"\n\n\
+                 [secret.app]\ngenerate_password = { length = 16 }\n\n\
+                 [output.group]\nvalue = \"${security_group.db.name}\"\n";
+    w.write("names.toml", stack);
+    let applied = w.run(&["apply", "names.toml", "--auto-approve"], &env).expect(0);
+    assert!(applied.stdout.contains("group = \"Shop-Prod-db\""), "{}", applied.stdout);
+    w.run(&["plan", "names.toml", "--detailed-exitcode"], &env).expect(0);
+    let sns = m.factory().sns(REGION).await;
+    let topics = sns.list_topics().send().await.unwrap();
+    assert!(topics.topics()[0].topic_arn().unwrap().ends_with(":Shop-Prod-alerts"), "{topics:?}");
+    let sm = m.factory().secretsmanager(REGION).await;
+    let secrets = sm.list_secrets().send().await.unwrap();
+    assert_eq!(secrets.secret_list()[0].name(), Some("Shop-Prod-app"));
+    w.run(&["destroy", "names.toml", "--auto-approve", "--allow-destroy", "secret.app"], &env).expect(0);
+}

@@ -43,7 +43,7 @@ use super::rds::{
 use super::{api_error, factory, get_bool, get_str, tags_of};
 use crate::addr::ResourceAddr;
 use crate::provider::diff::diff_with;
-use crate::provider::schema::{Attr, AttrType, Default, Kind, Schema};
+use crate::provider::schema::{Attr, AttrType, Default, Kind, NameRule, Schema};
 use crate::provider::waiter::Backoff;
 use crate::provider::{Ctx, Intent, ProviderError, ReadScope, Refusal, ResourceType, Result};
 use crate::value::{Attrs, Value};
@@ -67,7 +67,10 @@ static SCHEMA: Schema = Schema {
         Attr::computed("pending_changes", AttrType::Map(&AttrType::Str)),
         // Member instances whose cluster parameter group waits for a reboot.
         Attr::computed("members_pending_reboot", AttrType::Set(&AttrType::Str)),
-        Attr::required("cluster_identifier", AttrType::Str).force_new().pattern(Kind::RdsIdentifier),
+        Attr::optional("cluster_identifier", AttrType::Str)
+            .force_new()
+            .pattern(Kind::RdsIdentifier)
+            .default_name(NameRule::new(63, true, "")),
         Attr::optional("engine", AttrType::Str).force_new().default(Default::Str(ENGINE)).one_of(&[ENGINE]),
         Attr::optional("engine_version", AttrType::Str),
         Attr::optional("master_username", AttrType::Str)

@@ -36,7 +36,7 @@ use super::rds::{
 use super::{api_error, factory, get_bool, get_str, tags_of};
 use crate::addr::ResourceAddr;
 use crate::provider::diff::diff_with;
-use crate::provider::schema::{Attr, AttrType, Default, Kind, Schema};
+use crate::provider::schema::{Attr, AttrType, Default, Kind, NameRule, Schema};
 use crate::provider::waiter::Backoff;
 use crate::provider::{Ctx, ProviderError, ReadScope, ResourceType, Result};
 use crate::value::{Attrs, Value};
@@ -56,7 +56,10 @@ static SCHEMA: Schema = Schema {
         Attr::computed("parameter_apply_status", AttrType::Str),
         // Modifications AWS holds for the maintenance window (shown as plan notes).
         Attr::computed("pending_changes", AttrType::Map(&AttrType::Str)),
-        Attr::required("identifier", AttrType::Str).force_new().pattern(Kind::RdsIdentifier),
+        Attr::optional("identifier", AttrType::Str)
+            .force_new()
+            .pattern(Kind::RdsIdentifier)
+            .default_name(NameRule::new(63, true, "")),
         Attr::required("cluster_identifier", AttrType::Str).force_new().pattern(Kind::RdsIdentifier),
         Attr::required("instance_class", AttrType::Str).pattern(Kind::InstanceClass),
         Attr::optional("engine", AttrType::Str).force_new().default(Default::Str(ENGINE)).one_of(&[ENGINE]),

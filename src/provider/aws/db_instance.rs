@@ -71,7 +71,7 @@ use super::rds::{
 use super::{api_error, factory, get_bool, get_i64, get_str, tags_of};
 use crate::addr::ResourceAddr;
 use crate::provider::diff::diff_with;
-use crate::provider::schema::{Attr, AttrType, Default, Kind, Schema};
+use crate::provider::schema::{Attr, AttrType, Default, Kind, NameRule, Schema};
 use crate::provider::waiter::Backoff;
 use crate::provider::{Ctx, Intent, ProviderError, ReadScope, Refusal, ResourceType, Result};
 use crate::value::{Attrs, Value};
@@ -103,7 +103,10 @@ static SCHEMA: Schema = Schema {
         Attr::computed("parameter_apply_status", AttrType::Str),
         // Modifications AWS holds for the maintenance window (shown as plan notes).
         Attr::computed("pending_changes", AttrType::Map(&AttrType::Str)),
-        Attr::required("identifier", AttrType::Str).force_new().pattern(Kind::RdsIdentifier),
+        Attr::optional("identifier", AttrType::Str)
+            .force_new()
+            .pattern(Kind::RdsIdentifier)
+            .default_name(NameRule::new(63, true, "")),
         Attr::optional("engine", AttrType::Str).force_new().default(Default::Str("postgres")).one_of(&["postgres"]),
         Attr::optional("engine_version", AttrType::Str),
         Attr::required("instance_class", AttrType::Str).pattern(Kind::InstanceClass),

@@ -23,7 +23,7 @@ use futures::{StreamExt, TryStreamExt, stream};
 use super::rds::{self, is_not_found, rds_tags, read_tags, sync_tags};
 use super::{DEFAULT_DESCRIPTION, PER_RESOURCE_CONCURRENCY, api_error, factory, get_str, tags_of};
 use crate::addr::ResourceAddr;
-use crate::provider::schema::{Attr, AttrType, Default, Kind, Schema};
+use crate::provider::schema::{Attr, AttrType, Default, Kind, NameRule, Schema};
 use crate::provider::{Ctx, ProviderError, ReadScope, ResourceType, Result};
 use crate::value::{Attrs, Value};
 
@@ -32,7 +32,10 @@ static SCHEMA: Schema = Schema {
         Attr::computed("id", AttrType::Str),
         Attr::computed("arn", AttrType::Str),
         Attr::computed("vpc_id", AttrType::Str),
-        Attr::required("name", AttrType::Str).force_new().pattern(Kind::DbSubnetGroupName),
+        Attr::optional("name", AttrType::Str)
+            .force_new()
+            .pattern(Kind::DbSubnetGroupName)
+            .default_name(NameRule::new(255, true, "._")),
         Attr::optional("description", AttrType::Str).default(Default::Str(DEFAULT_DESCRIPTION)),
         Attr::required("subnet_ids", AttrType::Set(&AttrType::Str)),
         Attr::optional("tags", AttrType::Map(&AttrType::Str)).pattern(Kind::Tags),

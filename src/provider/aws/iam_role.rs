@@ -47,7 +47,7 @@ use futures::{StreamExt, TryStreamExt, future, stream};
 use super::{PER_RESOURCE_CONCURRENCY, RawResponse, api_error, error_code, factory, get_i64, get_str, policy};
 use super::{tag_changes, tags_of};
 use crate::addr::ResourceAddr;
-use crate::provider::schema::{Attr, AttrType, Default, Kind, Schema, TAG_ADDRESS, TAG_STACK};
+use crate::provider::schema::{Attr, AttrType, Default, Kind, NameRule, Schema, TAG_ADDRESS, TAG_STACK};
 use crate::provider::{Ctx, ProviderError, ReadScope, ResourceType, Result};
 use crate::value::{Attrs, Value};
 
@@ -59,7 +59,10 @@ static SCHEMA: Schema = Schema {
         Attr::computed("id", AttrType::Str),
         Attr::computed("arn", AttrType::Str),
         Attr::computed("unique_id", AttrType::Str),
-        Attr::required("name", AttrType::Str).force_new().pattern(Kind::IamRoleName),
+        Attr::optional("name", AttrType::Str)
+            .force_new()
+            .pattern(Kind::IamRoleName)
+            .default_name(NameRule::new(64, false, "_+=,.@")),
         Attr::optional("path", AttrType::Str).default(Default::Str("/")).force_new().pattern(Kind::IamPath),
         Attr::optional("description", AttrType::Str).max_len(1000),
         Attr::required("assume_role_policy", AttrType::Policy),

@@ -44,7 +44,7 @@ use futures::{StreamExt, TryStreamExt, stream};
 use super::rds::{FILTER_CHUNK, is_not_found, rds_tags, read_tags, sync_tags};
 use super::{DEFAULT_DESCRIPTION, PER_RESOURCE_CONCURRENCY, api_error, factory, get_str, tags_of};
 use crate::addr::ResourceAddr;
-use crate::provider::schema::{Attr, AttrType, Default, Kind, Schema, TAG_ADDRESS, TAG_STACK};
+use crate::provider::schema::{Attr, AttrType, Default, Kind, NameRule, Schema, TAG_ADDRESS, TAG_STACK};
 use crate::provider::waiter::{Backoff, Poll, wait_for};
 use crate::provider::{Ctx, Intent, ProviderError, ReadScope, Refusal, ResourceType, Result, same_name_refusal};
 use crate::value::{Attrs, Value};
@@ -53,7 +53,10 @@ static SCHEMA: Schema = Schema {
     attrs: &[
         Attr::computed("id", AttrType::Str),
         Attr::computed("arn", AttrType::Str),
-        Attr::required("name", AttrType::Str).force_new().pattern(Kind::RdsName),
+        Attr::optional("name", AttrType::Str)
+            .force_new()
+            .pattern(Kind::RdsName)
+            .default_name(NameRule::new(255, true, "")),
         Attr::required("family", AttrType::Str).force_new(),
         Attr::optional("description", AttrType::Str).default(Default::Str(DEFAULT_DESCRIPTION)).force_new(),
         Attr::optional("parameters", AttrType::Map(&AttrType::Str)),

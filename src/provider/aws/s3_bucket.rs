@@ -48,7 +48,7 @@
 //!   plan refuses to delete or replace such a bucket without `force_destroy`.
 //! - The id is the bucket name; the ARN is `arn:PARTITION:s3:::NAME`. Without
 //!   `bucket` in the config the name is built from the stack name and the
-//!   address ([`default_bucket_name`]); bucket names are global, so one taken
+//!   address (the schema's default name); bucket names are global, so one taken
 //!   by another account fails the create (`BucketAlreadyExists`): set `bucket`.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -74,7 +74,7 @@ use super::{
 };
 use crate::addr::ResourceAddr;
 use crate::provider::diff::equal;
-use crate::provider::schema::{Attr, AttrType, Default, Kind, Schema, TAG_ADDRESS, TAG_STACK};
+use crate::provider::schema::{Attr, AttrType, Default, Kind, NameRule, Schema, TAG_ADDRESS, TAG_STACK};
 use crate::provider::{Ctx, Intent, ProviderError, ReadScope, Refusal, ResourceType, Result};
 use crate::value::{Attrs, Value};
 
@@ -108,7 +108,10 @@ static SCHEMA: Schema = Schema {
         Attr::computed("id", AttrType::Str),
         Attr::computed("arn", AttrType::Str),
         Attr::computed("holds_objects", AttrType::Bool),
-        Attr::optional("bucket", AttrType::Str).force_new().pattern(Kind::S3BucketName),
+        Attr::optional("bucket", AttrType::Str)
+            .force_new()
+            .pattern(Kind::S3BucketName)
+            .default_name(NameRule::new(63, true, "")),
         Attr::optional("versioning", AttrType::Bool),
         Attr::optional("kms_key_id", AttrType::Str),
         Attr::optional("bucket_key_enabled", AttrType::Bool),
@@ -216,35 +219,6 @@ async fn put_tags(client: &Client, name: &str, tags: &BTreeMap<String, String>) 
         .await
         .map_err(|e| api_error("PutBucketTagging", e))?;
     Ok(())
-}
-
-/// The bucket name used when the config sets none: the stack name and the
-/// address without its type (`greenlang-prod-backups-dr` for
-/// `s3_bucket.backups_dr` of stack `greenlang-prod`), lowercased, every other
-/// character a hyphen; past 63 characters, cut to 54 and suffixed with 8 hex
-/// digits of its SHA-256. Pure; `None` without the ownership tags.
-pub fn default_bucket_name(tags: &BTreeMap<String, String>) -> Option<String> {
-    use sha2::{Digest, Sha256};
-    let (stack, addr) = (tags.get(TAG_STACK)?, tags.get(TAG_ADDRESS)?);
-    let name = addr.split_once('.').map_or(addr.as_str(), |(_, n)| n);
-    let mut out = String::new();
-    for c in format!("{stack}-{name}").chars() {
-        let c = if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '-' };
-        if !(c == '-' && (out.is_empty() || out.ends_with('-'))) {
-            out.push(c);
-        }
-    }
-    let mut out = out.trim_end_matches('-').to_owned();
-    while out.len() < 3 {
-        out.push('0');
-    }
-    if out.len() > 63 {
-        let digest = Sha256::digest(out.as_bytes());
-        let hex: String = digest.iter().take(4).map(|b| format!("{b:02x}")).collect();
-        out.truncate(54);
-        out = format!("{}-{hex}", out.trim_end_matches('-'));
-    }
-    Some(out)
 }
 
 // ---- lifecycle rules: one canonical form for config and AWS ----
@@ -868,13 +842,8 @@ impl ResourceType for S3Bucket {
     }
 
     /// Lifecycle rules in canonical form; `bucket_key_enabled` defaults to
-    /// true with a KMS key; `bucket` to [`default_bucket_name`].
+    /// true with a KMS key.
     fn normalize(&self, desired: &mut Attrs) {
-        if !desired.contains_key("bucket")
-            && let Some(name) = default_bucket_name(&tags_of(desired))
-        {
-            desired.insert("bucket".into(), Value::str(name));
-        }
         if let Some(rules) = desired.get_mut("lifecycle_rule") {
             *rules = canonical_lifecycle(rules);
         }
@@ -1035,7 +1004,6 @@ impl ResourceType for S3Bucket {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::provider::schema::Constraint;
 
     fn json(text: &str) -> Value {
         Value::from_json(&serde_json::from_str(text).unwrap())
@@ -1171,29 +1139,6 @@ mod tests {
         let mut none = Attrs::new();
         S3Bucket.normalize(&mut none);
         assert!(none.is_empty());
-    }
-
-    #[test]
-    fn default_names_come_from_the_stack_and_address() {
-        fn tags(stack: &str, addr: &str) -> BTreeMap<String, String> {
-            [(TAG_STACK.to_owned(), stack.to_owned()), (TAG_ADDRESS.to_owned(), addr.to_owned())].into()
-        }
-        fn name(stack: &str, addr: &str) -> String {
-            default_bucket_name(&tags(stack, addr)).unwrap()
-        }
-        assert_eq!(name("greenlang-prod", "s3_bucket.backups_dr"), "greenlang-prod-backups-dr");
-        assert_eq!(name("Prod", r#"s3_bucket.wal["eu.1"]"#), "prod-wal-eu-1");
-        assert_eq!(name("a", "s3_bucket._"), "a00");
-        let long = name(&"x".repeat(60), "s3_bucket.backups");
-        assert_eq!(long.len(), 63);
-        assert_ne!(long, name(&"x".repeat(60), "s3_bucket.backups2"), "the digest keeps long names apart");
-        for n in [name("greenlang-prod", "s3_bucket.backups_dr"), long] {
-            assert!(Constraint::Pattern(Kind::S3BucketName).check(&Value::str(&n)).is_ok(), "{n}");
-        }
-        assert_eq!(default_bucket_name(&BTreeMap::new()), None);
-        let mut d: Attrs = [("tags".to_owned(), Value::from(tags("s", "s3_bucket.b")))].into();
-        S3Bucket.normalize(&mut d);
-        assert_eq!(d["bucket"], Value::str("s-b"));
     }
 
     #[test]

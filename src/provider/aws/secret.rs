@@ -34,7 +34,7 @@ use futures::{StreamExt, TryStreamExt, stream};
 use super::rds::same_kms_key;
 use super::{PER_RESOURCE_CONCURRENCY, api_error, error_code, factory, get_i64, get_str, tag_changes, tags_of};
 use crate::addr::ResourceAddr;
-use crate::provider::schema::{Attr, AttrType, Default, Kind, Schema, TAG_ADDRESS, TAG_STACK};
+use crate::provider::schema::{Attr, AttrType, Default, Kind, NameRule, Schema, TAG_ADDRESS, TAG_STACK};
 use crate::provider::{Ctx, ProviderError, ReadScope, ResourceType, Result};
 use crate::value::{Attrs, Value};
 
@@ -67,7 +67,10 @@ static SCHEMA: Schema = Schema {
         Attr::computed("arn", AttrType::Str),
         // The AWSCURRENT version: the only trace of the value pgstack keeps.
         Attr::computed("version_id", AttrType::Str),
-        Attr::required("name", AttrType::Str).force_new().pattern(Kind::SecretName),
+        Attr::optional("name", AttrType::Str)
+            .force_new()
+            .pattern(Kind::SecretName)
+            .default_name(NameRule::new(512, false, "/_+=.@")),
         Attr::optional("description", AttrType::Str).max_len(2048),
         Attr::optional("kms_key_id", AttrType::Str),
         Attr::optional("recovery_window_in_days", AttrType::Int)

@@ -39,7 +39,7 @@ use super::ec2::{
 };
 use super::{DEFAULT_DESCRIPTION, api_error, factory, get_str};
 use crate::addr::ResourceAddr;
-use crate::provider::schema::{Attr, AttrType, Default, Kind, Schema};
+use crate::provider::schema::{Attr, AttrType, Default, Kind, NameRule, Schema};
 use crate::provider::waiter::{Backoff, Budget, retry};
 use crate::provider::{
     Ctx, Intent, Progress, ProviderError, ReadScope, Refusal, ResourceType, Result, same_name_refusal,
@@ -64,7 +64,10 @@ static SCHEMA: Schema = Schema {
     attrs: &[
         Attr::computed("id", AttrType::Str),
         Attr::computed("arn", AttrType::Str),
-        Attr::required("name", AttrType::Str).force_new().pattern(Kind::SecurityGroupName),
+        Attr::optional("name", AttrType::Str)
+            .force_new()
+            .pattern(Kind::SecurityGroupName)
+            .default_name(NameRule::new(255, false, "._")),
         // AWS cannot change a group's description.
         Attr::optional("description", AttrType::Str)
             .default(Default::Str(DEFAULT_DESCRIPTION))

@@ -19,7 +19,7 @@ use futures::{StreamExt, TryStreamExt, stream};
 
 use super::{PER_RESOURCE_CONCURRENCY, api_error, error_code, factory, get_str, sync_arn_tags, tags_of};
 use crate::addr::ResourceAddr;
-use crate::provider::schema::{Attr, AttrType, Kind, Schema, TAG_ADDRESS, TAG_STACK};
+use crate::provider::schema::{Attr, AttrType, Kind, NameRule, Schema, TAG_ADDRESS, TAG_STACK};
 use crate::provider::{Ctx, ProviderError, ReadScope, ResourceType, Result};
 use crate::value::{Attrs, Value};
 
@@ -27,7 +27,7 @@ static SCHEMA: Schema = Schema {
     attrs: &[
         Attr::computed("id", AttrType::Str),
         Attr::computed("arn", AttrType::Str),
-        Attr::required("name", AttrType::Str).force_new().max_len(256),
+        Attr::optional("name", AttrType::Str).force_new().max_len(256).default_name(NameRule::new(256, false, "_")),
         Attr::optional("kms_master_key_id", AttrType::Str),
         Attr::optional("tags", AttrType::Map(&AttrType::Str)).pattern(Kind::Tags),
     ],
