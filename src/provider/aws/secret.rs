@@ -24,7 +24,6 @@
 use std::collections::BTreeMap;
 
 use async_trait::async_trait;
-use aws_sdk_resourcegroupstagging::types::TagFilter;
 use aws_sdk_secretsmanager::Client;
 use aws_sdk_secretsmanager::types::Tag;
 use aws_smithy_runtime_api::client::result::SdkError;
@@ -32,9 +31,11 @@ use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use futures::{StreamExt, TryStreamExt, stream};
 
 use super::rds::same_kms_key;
-use super::{PER_RESOURCE_CONCURRENCY, api_error, error_code, factory, get_i64, get_str, tag_changes, tags_of};
+use super::{
+    PER_RESOURCE_CONCURRENCY, api_error, error_code, factory, get_i64, get_str, tag_changes, tagged_arns, tags_of,
+};
 use crate::addr::ResourceAddr;
-use crate::provider::schema::{Attr, AttrType, Default, Kind, NameRule, Schema, TAG_ADDRESS, TAG_STACK};
+use crate::provider::schema::{Attr, AttrType, Default, Kind, NameRule, Schema};
 use crate::provider::{Ctx, ProviderError, ReadScope, ResourceType, Result};
 use crate::value::{Attrs, Value};
 
@@ -347,21 +348,9 @@ impl ResourceType for Secret {
     }
 
     async fn find_created(&self, ctx: &Ctx, addr: &ResourceAddr) -> Result<Option<String>> {
-        let tagging = factory(ctx)?.tagging(&ctx.region).await;
-        let filter = |k: &str, v: String| TagFilter::builder().key(k).values(v).build();
-        let found: Vec<_> = tagging
-            .get_resources()
-            .tag_filters(filter(TAG_STACK, ctx.stack.clone()))
-            .tag_filters(filter(TAG_ADDRESS, addr.to_string()))
-            .resource_type_filters("secretsmanager:secret")
-            .into_paginator()
-            .items()
-            .send()
-            .try_collect()
-            .await
-            .map_err(|e| api_error("GetResources", e))?;
+        let found = tagged_arns(ctx, addr, "secretsmanager:secret").await?;
         let client = factory(ctx)?.secretsmanager(&ctx.region).await;
-        for arn in found.iter().filter_map(|r| r.resource_arn()) {
+        for arn in &found {
             // Secrets scheduled for deletion read as gone.
             if let Some((id, _)) = read_secret(&client, arn, &ReadScope::All).await? {
                 return Ok(Some(id));
