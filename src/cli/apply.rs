@@ -256,10 +256,15 @@ struct RunOptions<'a> {
 }
 
 /// Asks for confirmation on a terminal; refuses without one.
-pub(super) fn confirm(ui: Ui, question: &str) -> Result<(), CliError> {
+fn confirm(ui: Ui, question: &str) -> Result<(), CliError> {
+    confirm_or(ui, question, "review the plan, then run with --auto-approve, or save it with `plan -o` and apply that")
+}
+
+/// Asks for confirmation on a terminal; without one, refuses with `hint`.
+pub(super) fn confirm_or(ui: Ui, question: &str, hint: &str) -> Result<(), CliError> {
     if !std::io::IsTerminal::is_terminal(&std::io::stdin()) {
         return Err(CliError::msg("this needs confirmation, and there is no terminal to ask")
-            .hint("review the plan, then run with --auto-approve, or save it with `plan -o` and apply that")
+            .hint(hint)
             .hint("nothing was changed"));
     }
     if !ui.confirm(question) {

@@ -24,7 +24,8 @@ pub async fn force_unlock(g: &GlobalArgs, ui: Ui, stack: &str, lock_id: &str, au
             holder.describe()
         ));
         if !auto_approve {
-            super::apply::confirm(ui, "Remove this lock?")?;
+            let hint = "make sure that run is gone, then run again with --force (or --auto-approve)";
+            super::apply::confirm_or(ui, "Remove this lock?", hint)?;
         }
     }
     let holder = session.backend.force_unlock(lock_id).await?;

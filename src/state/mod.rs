@@ -171,11 +171,11 @@ pub enum StateError {
     )]
     NoForceUnlock { path: String },
     /// `force-unlock` when no lock is held.
-    #[error("{path} is not locked")]
+    #[error("the state in {path} is not locked")]
     NotLocked { path: String },
     /// `force-unlock` naming another lock than the one held.
     #[error("the lock on {path} has id {}, not {given}: it is held by {}", .holder.id.as_deref().unwrap_or("(none)"), .holder.describe())]
-    OtherLock { path: String, holder: LockInfo, given: String },
+    OtherLock { path: String, holder: Box<LockInfo>, given: String },
     /// Replacing a state by one of another lineage (another deployment's state).
     #[error(
         "{path} holds a state of lineage {stored}, and the new one has lineage {incoming}: they are the states of different deployments; refusing to overwrite"

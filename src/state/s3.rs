@@ -269,11 +269,15 @@ impl StateBackend for S3Backend {
 
     async fn force_unlock(&self, id: &str) -> Result<LockInfo, StateError> {
         let Some(obj) = self.store.get(&self.lock_key).await.map_err(|e| self.remote(self.lock_url(), e))? else {
-            return Err(StateError::NotLocked { path: self.lock_url() });
+            return Err(StateError::NotLocked { path: self.url() });
         };
         let holder = holder_of(&obj.body);
         if holder.id.as_deref() != Some(id) {
-            return Err(StateError::OtherLock { path: self.lock_url(), holder, given: id.to_owned() });
+            return Err(StateError::OtherLock {
+                path: self.lock_url(),
+                holder: Box::new(holder),
+                given: id.to_owned(),
+            });
         }
         match self.store.delete(&self.lock_key, &obj.etag).await {
             Ok(()) => Ok(holder),
