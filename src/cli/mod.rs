@@ -248,8 +248,12 @@ impl From<crate::state::StateError> for CliError {
                 .hint(format!("inspect it, then restore it with: cp '{path}.backup' '{path}'"))
                 .hint("nothing was changed"),
             E::UnsupportedVersion { .. } => err.hint("use the pgstack version that wrote it, or a newer one"),
-            E::WrongStack { found, expected, .. } => err
-                .hint(format!("check --state, [state] path or the backend's key: it names the state of stack `{found}`"))
+            E::WrongStack { found, expected, path } => err
+                .hint(if remote(path) {
+                    format!("check the backend's key ([backend] s3 or --backend-config key=...): it names the state of stack `{found}`")
+                } else {
+                    format!("check --state (or [state] path): it names the state of stack `{found}`")
+                })
                 .hint(format!(
                     "if `{expected}` was renamed from `{found}`, move the state over on purpose with `pgstack state rename-stack STACK FILE`"
                 ))

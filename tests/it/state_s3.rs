@@ -266,6 +266,11 @@ async fn saved_plans_stay_bound_to_their_bucket_and_key() {
     w.run(&["apply", "p.plan"], &m.env()).expect(0);
     assert_eq!(stored(&m, "pgstack/tiny.json").await["resources"].as_array().unwrap().len(), 1);
     assert!(!w.path().join("state").exists());
+    w.write("other.toml", &TINY.replace("name = \"tiny\"", "name = \"other\""));
+    let wrong = w.run(&on_s3(&["plan", "other.toml"], &["--backend-config", "key=pgstack/tiny.json"]), &m.env());
+    let wrong = wrong.expect(1);
+    assert!(wrong.stderr.contains("belongs to stack `tiny`, not `other`"), "{}", wrong.stderr);
+    assert!(wrong.stderr.contains("check the backend's key"), "{}", wrong.stderr);
     let state_flag = w.run(&on_s3(&["plan", "tiny.toml", "--state", "s.json"], &[]), &m.env()).expect(1);
     assert!(
         state_flag.stderr.contains("keeps its state in S3 (s3://team-state/pgstack/tiny.json)"),
