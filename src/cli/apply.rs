@@ -12,7 +12,7 @@ use crate::addr::ResourceAddr;
 use crate::config::LoadOptions;
 use crate::engine::apply::Applier;
 use crate::engine::walk::Outcome;
-use crate::plan::saved::{self, SavedPlanBody};
+use crate::plan::saved::{self, SavedPlanBody, StateLocation};
 use crate::plan::{Plan, PlanOptions, unallowed_destroys};
 use crate::provider::schema::{TAG_ADDRESS, TAG_STACK};
 use crate::provider::{Ctx, ReadScope};
@@ -26,43 +26,52 @@ pub async fn apply(g: &GlobalArgs, ui: Ui, args: ApplyArgs) -> CliResult {
         return apply_saved(g, ui, saved, &args).await;
     }
     let session = Session::open(g, ui, &args.stack_or_plan)?;
-    let _lock = session.lock("apply").await?;
     let c = &args.change;
     if args.refresh_only {
-        return record_refresh(&session, c.auto_approve, usize::from(c.parallelism)).await;
+        return session
+            .locked("apply", async || record_refresh(&session, c.auto_approve, usize::from(c.parallelism)).await)
+            .await;
     }
-    let opts = PlanOptions {
-        targets: c.targets.clone(),
-        destroy: false,
-        replace: args.replace.clone(),
-        ..PlanOptions::default()
-    };
-    let refreshed = session.refreshed(args.refresh, &opts, usize::from(c.parallelism)).await?;
-    let plan = session.plan_from(&refreshed, &opts)?;
-    ui.out(&crate::ui::plan::render(&plan, ui.style));
-    // Targeted runs record only what they change.
-    let refreshed_state = (c.targets.is_empty() && refreshed.refreshed).then(|| refreshed.refreshed_state());
-    let run_opts = RunOptions { allow: &c.allow_destroy, auto_approve: c.auto_approve, parallelism: c.parallelism };
-    run(&session, plan, refreshed.state, refreshed_state, run_opts).await
+    session
+        .locked("apply", async || {
+            let opts = PlanOptions {
+                targets: c.targets.clone(),
+                destroy: false,
+                replace: args.replace.clone(),
+                ..PlanOptions::default()
+            };
+            let refreshed = session.refreshed(args.refresh, &opts, usize::from(c.parallelism)).await?;
+            let plan = session.plan_from(&refreshed, &opts)?;
+            ui.out(&crate::ui::plan::render(&plan, ui.style));
+            // Targeted runs record only what they change.
+            let refreshed_state = (c.targets.is_empty() && refreshed.refreshed).then(|| refreshed.refreshed_state());
+            let run_opts =
+                RunOptions { allow: &c.allow_destroy, auto_approve: c.auto_approve, parallelism: c.parallelism };
+            run(&session, plan, refreshed.state, refreshed_state, run_opts).await
+        })
+        .await
 }
 
 pub async fn destroy(g: &GlobalArgs, ui: Ui, args: DestroyArgs) -> CliResult {
     let session = Session::open(g, ui, &args.stack)?;
-    let _lock = session.lock("destroy").await?;
     let c = &args.change;
-    let opts = PlanOptions { targets: c.targets.clone(), destroy: true, ..PlanOptions::default() };
-    let refreshed = session.refreshed(true, &opts, usize::from(c.parallelism)).await?;
-    let plan = session.plan_from(&refreshed, &opts)?;
-    ui.out(&crate::ui::plan::render(&plan, ui.style));
-    let run_opts = RunOptions { allow: &c.allow_destroy, auto_approve: c.auto_approve, parallelism: c.parallelism };
-    run(&session, plan, refreshed.state, None, run_opts).await
+    session
+        .locked("destroy", async || {
+            let opts = PlanOptions { targets: c.targets.clone(), destroy: true, ..PlanOptions::default() };
+            let refreshed = session.refreshed(true, &opts, usize::from(c.parallelism)).await?;
+            let plan = session.plan_from(&refreshed, &opts)?;
+            ui.out(&crate::ui::plan::render(&plan, ui.style));
+            let run_opts =
+                RunOptions { allow: &c.allow_destroy, auto_approve: c.auto_approve, parallelism: c.parallelism };
+            run(&session, plan, refreshed.state, None, run_opts).await
+        })
+        .await
 }
 
 /// `pgstack refresh`: record what AWS holds, without asking.
 pub async fn refresh(g: &GlobalArgs, ui: Ui, stack: &str) -> CliResult {
     let session = Session::open(g, ui, stack)?;
-    let _lock = session.lock("refresh").await?;
-    record_refresh(&session, true, 10).await
+    session.locked("refresh", async || record_refresh(&session, true, 10).await).await
 }
 
 /// Refreshes and records the result in state, changing nothing in AWS.
@@ -139,35 +148,25 @@ async fn apply_saved(g: &GlobalArgs, ui: Ui, saved: SavedPlanBody, args: &ApplyA
         .hint("make a new plan with those settings: `pgstack plan STACK ... -o PLAN`")
         .hint("only sensitive variables are given again when applying a plan"));
     }
-    let recorded = &saved.state;
-    if recorded.backend != "local" {
-        return Err(CliError::msg(format!(
-            "the plan's state is in a `{}` backend, which this pgstack does not know",
-            recorded.backend
-        )));
-    }
-    if let Some(given) = &g.state {
-        let given_abs = std::path::absolute(given).unwrap_or_else(|_| given.clone());
-        if given_abs.display().to_string() != recorded.location {
-            return Err(CliError::msg(format!(
-                "the plan was made against the state {}, but --state names {}",
-                recorded.location,
-                given.display()
-            ))
-            .hint("apply it without --state (it remembers its state), or make a new plan against that state")
-            .hint("nothing was changed"));
-        }
-    }
-    let reload =
-        GlobalArgs { region: saved.region.clone(), state: Some(PathBuf::from(&recorded.location)), ..g.clone() };
+    let reload = GlobalArgs { region: saved.region.clone(), ..reload_state(g, &saved.state)? };
     let options = LoadOptions {
         vars: [saved.vars.clone(), resupplied(&given.vars)].concat(),
         var_files: saved.var_files.clone(),
         env: saved.env.clone(),
         env_vars: [saved.env_vars.clone(), resupplied(&given.env_vars)].concat(),
+        backend_config: super::session::load_options(&reload)?.backend_config,
         ..LoadOptions::default()
     };
     let session = Session::open_with(&reload, ui, &saved.stack_path.display().to_string(), options)?;
+    if session.backend.location() != saved.state {
+        return Err(CliError::msg(format!(
+            "the plan was made against the state {}, but the stack now keeps it in {}",
+            saved.state.location,
+            session.backend.describe()
+        ))
+        .hint("make a new plan: `pgstack plan STACK -o PLAN`")
+        .hint("nothing was changed"));
+    }
     for (name, hash) in &saved.sensitive_vars {
         if !session.stack.sensitive_vars.get(name).is_some_and(|v| hash.matches(v)) {
             return Err(CliError::msg(format!(
@@ -191,15 +190,62 @@ async fn apply_saved(g: &GlobalArgs, ui: Ui, saved: SavedPlanBody, args: &ApplyA
             .hint("run `pgstack plan -o PLAN` again and apply the new plan")
             .hint("nothing was changed")
     };
-    let _lock = session.lock("apply").await?;
-    let state = session.state().await?;
-    if let Some(what) = plan.staleness(&session.stack.digest, &state) {
-        return Err(stale(what));
+    session
+        .locked("apply", async || {
+            let state = session.state().await?;
+            if let Some(what) = plan.staleness(&session.stack.digest, &state) {
+                return Err(stale(what));
+            }
+            ui.out(&crate::ui::plan::render(&plan, ui.style));
+            let run_opts = RunOptions {
+                allow: &args.change.allow_destroy,
+                auto_approve: true,
+                parallelism: args.change.parallelism,
+            };
+            run(&session, plan, state, None, run_opts).await
+        })
+        .await
+}
+
+/// The global flags that reload a saved plan's stack against the state it
+/// was made with: `--state FILE` for a local file, `--backend-config` for
+/// S3. `--state` or `--backend-config` given now must name that same state.
+fn reload_state(g: &GlobalArgs, recorded: &StateLocation) -> Result<GlobalArgs, CliError> {
+    let elsewhere = |given: String| {
+        CliError::msg(format!("the plan was made against the state {}, but {given}", recorded.location))
+            .hint("apply it without --state and --backend-config (it remembers its state), or make a new plan against that state")
+            .hint("nothing was changed")
+    };
+    match recorded.backend.as_str() {
+        "local" => {
+            if !g.backend_config.is_empty() {
+                return Err(elsewhere("--backend-config names an S3 backend".into()));
+            }
+            if let Some(given) = &g.state {
+                let given_abs = std::path::absolute(given).unwrap_or_else(|_| given.clone());
+                if given_abs.display().to_string() != recorded.location {
+                    return Err(elsewhere(format!("--state names {}", given.display())));
+                }
+            }
+            Ok(GlobalArgs { state: Some(PathBuf::from(&recorded.location)), ..g.clone() })
+        }
+        "s3" => {
+            if let Some(given) = &g.state {
+                return Err(elsewhere(format!("--state names the local file {}", given.display())));
+            }
+            for (k, v) in super::session::load_options(g)?.backend_config {
+                if recorded.settings.get(&k) != Some(&v) {
+                    return Err(elsewhere(format!("--backend-config sets {k}={v}")));
+                }
+            }
+            let backend_config = recorded.settings.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            Ok(GlobalArgs { state: None, backend_config, ..g.clone() })
+        }
+        other => {
+            Err(CliError::msg(format!("the plan's state is in a `{other}` backend, which this pgstack does not know"))
+                .hint("apply it with the pgstack that made it, or make a new plan"))
+        }
     }
-    ui.out(&crate::ui::plan::render(&plan, ui.style));
-    let run_opts =
-        RunOptions { allow: &args.change.allow_destroy, auto_approve: true, parallelism: args.change.parallelism };
-    run(&session, plan, state, None, run_opts).await
 }
 
 /// How `run` applies a plan.
@@ -211,9 +257,14 @@ struct RunOptions<'a> {
 
 /// Asks for confirmation on a terminal; refuses without one.
 fn confirm(ui: Ui, question: &str) -> Result<(), CliError> {
+    confirm_or(ui, question, "review the plan, then run with --auto-approve, or save it with `plan -o` and apply that")
+}
+
+/// Asks for confirmation on a terminal; without one, refuses with `hint`.
+pub(super) fn confirm_or(ui: Ui, question: &str, hint: &str) -> Result<(), CliError> {
     if !std::io::IsTerminal::is_terminal(&std::io::stdin()) {
         return Err(CliError::msg("this needs confirmation, and there is no terminal to ask")
-            .hint("review the plan, then run with --auto-approve, or save it with `plan -o` and apply that")
+            .hint(hint)
             .hint("nothing was changed"));
     }
     if !ui.confirm(question) {
@@ -344,55 +395,58 @@ pub async fn import(g: &GlobalArgs, ui: Ui, stack: &str, addr: ResourceAddr, id:
     })?;
     let provider =
         session.registry.get(&addr.rtype).ok_or_else(|| CliError::msg(format!("unknown type `{}`", addr.rtype)))?;
-    let _lock = session.lock("import").await?;
-    let state = session.state().await?;
-    if state.resources.contains_key(&addr) {
-        return Err(CliError::msg(format!("`{addr}` is already managed"))
-            .hint(format!("use `pgstack state rm {stack} '{addr}'` first to re-import it")));
-    }
-    if let Some(other) = state.resources.values().find(|r| r.rtype == addr.rtype && r.id.as_deref() == Some(&id)) {
-        return Err(CliError::msg(format!(
-            "{} `{id}` is already managed by this stack as `{}`; importing it again would manage one object twice",
-            addr.rtype, other.address
-        ))
-        .hint(format!("to move it to `{addr}`, run `pgstack state mv {stack} '{}' '{addr}'`", other.address))
-        .hint("nothing was changed"));
-    }
-    let ctx = Ctx::new(session.aws.clone(), rc.region.clone(), session.stack.name.clone());
-    let mut attrs = provider
-        .read_many(&ctx, std::slice::from_ref(&id), &ReadScope::All)
+    session
+        .locked("import", async || {
+            let state = session.state().await?;
+            if state.resources.contains_key(&addr) {
+                return Err(CliError::msg(format!("`{addr}` is already managed"))
+                    .hint(format!("use `pgstack state rm {stack} '{addr}'` first to re-import it")));
+            }
+            if let Some(other) = state.resources.values().find(|r| r.rtype == addr.rtype && r.id.as_deref() == Some(&id)) {
+                return Err(CliError::msg(format!(
+                    "{} `{id}` is already managed by this stack as `{}`; importing it again would manage one object twice",
+                    addr.rtype, other.address
+                ))
+                .hint(format!("to move it to `{addr}`, run `pgstack state mv {stack} '{}' '{addr}'`", other.address))
+                .hint("nothing was changed"));
+            }
+            let ctx = Ctx::new(session.aws.clone(), rc.region.clone(), session.stack.name.clone());
+            let mut attrs = provider
+                .read_many(&ctx, std::slice::from_ref(&id), &ReadScope::All)
+                .await
+                .map_err(|e| CliError::msg(e.to_string()))?
+                .remove(&id)
+                .ok_or_else(|| CliError::msg(format!("no {} with id `{id}` in {}", addr.rtype, rc.region)))?;
+            if let Some(owner) = tagged_owner(attrs.get("tags"), &session.stack.name, &addr) {
+                return Err(import_refusal(&addr, &id, &session.stack.name, &owner));
+            }
+            attrs.extend(crate::plan::config_only_values(&session.stack, &session.registry, &state, &addr));
+            let deps = crate::graph::dependencies(&session.stack).remove(&addr).unwrap_or_default().into_keys().collect();
+            let live = LiveState::new(state, session.backend.clone());
+            live.commit(|s| {
+                s.resources.insert(
+                    addr.clone(),
+                    ResourceState {
+                        address: addr.clone(),
+                        rtype: addr.rtype.clone(),
+                        region: rc.region.clone(),
+                        status: Status::Ready,
+                        id: Some(id.clone()),
+                        attributes: attrs,
+                        dependencies: deps,
+                        deposed: vec![],
+                    },
+                );
+            })
+            .await?;
+            ui.out(&format!(
+                "Imported {addr} ({}).\nRun `pgstack plan {}` to see how it differs from the configuration.\n",
+                crate::ui::safe(&id),
+                crate::ui::safe(stack)
+            ));
+            Ok(ExitCode::SUCCESS)
+        })
         .await
-        .map_err(|e| CliError::msg(e.to_string()))?
-        .remove(&id)
-        .ok_or_else(|| CliError::msg(format!("no {} with id `{id}` in {}", addr.rtype, rc.region)))?;
-    if let Some(owner) = tagged_owner(attrs.get("tags"), &session.stack.name, &addr) {
-        return Err(import_refusal(&addr, &id, &session.stack.name, &owner));
-    }
-    attrs.extend(crate::plan::config_only_values(&session.stack, &session.registry, &state, &addr));
-    let deps = crate::graph::dependencies(&session.stack).remove(&addr).unwrap_or_default().into_keys().collect();
-    let live = LiveState::new(state, session.backend.clone());
-    live.commit(|s| {
-        s.resources.insert(
-            addr.clone(),
-            ResourceState {
-                address: addr.clone(),
-                rtype: addr.rtype.clone(),
-                region: rc.region.clone(),
-                status: Status::Ready,
-                id: Some(id.clone()),
-                attributes: attrs,
-                dependencies: deps,
-                deposed: vec![],
-            },
-        );
-    })
-    .await?;
-    ui.out(&format!(
-        "Imported {addr} ({}).\nRun `pgstack plan {}` to see how it differs from the configuration.\n",
-        crate::ui::safe(&id),
-        crate::ui::safe(stack)
-    ));
-    Ok(ExitCode::SUCCESS)
 }
 
 /// Who an object's ownership tags say manages it, when that is not

@@ -64,7 +64,9 @@ pub async fn state(g: &GlobalArgs, ui: Ui, cmd: StateCommand) -> CliResult {
         | StateCommand::Show { stack, .. }
         | StateCommand::Rm { stack, .. }
         | StateCommand::Mv { stack, .. }
-        | StateCommand::RenameStack { stack, .. } => stack,
+        | StateCommand::RenameStack { stack, .. }
+        | StateCommand::Push { stack, .. }
+        | StateCommand::Pull { stack, .. } => stack,
     };
     let session = Session::open(g, ui, stack)?;
     match cmd {
@@ -88,60 +90,75 @@ pub async fn state(g: &GlobalArgs, ui: Ui, cmd: StateCommand) -> CliResult {
             }
         }
         StateCommand::Rm { addr, .. } => {
-            let _lock = session.lock("state rm").await?;
-            let state = session.state().await?;
-            if !state.resources.keys().any(|a| addr.matches(a)) {
-                return Err(CliError::msg(format!("`{addr}` is not in state")));
-            }
-            let live = LiveState::new(state, session.backend.clone());
-            live.commit(|s| s.resources.retain(|a, _| !addr.matches(a))).await?;
-            ui.out(&format!("Removed {addr} from state; the AWS object was left alone.\n"));
+            session
+                .locked("state rm", async || {
+                    let state = session.state().await?;
+                    if !state.resources.keys().any(|a| addr.matches(a)) {
+                        return Err(CliError::msg(format!("`{addr}` is not in state")));
+                    }
+                    let live = LiveState::new(state, session.backend.clone());
+                    live.commit(|s| s.resources.retain(|a, _| !addr.matches(a))).await?;
+                    ui.out(&format!("Removed {addr} from state; the AWS object was left alone.\n"));
+                    Ok(())
+                })
+                .await?;
         }
         StateCommand::Mv { from, to, .. } => {
-            let _lock = session.lock("state mv").await?;
-            let state = session.state().await?;
-            if !state.resources.contains_key(&from) {
-                return Err(CliError::msg(format!("`{from}` is not in state")));
-            }
-            if state.resources.contains_key(&to) {
-                return Err(CliError::msg(format!("`{to}` is already in state")));
-            }
-            if from.rtype != to.rtype {
-                return Err(CliError::msg("state mv cannot change a resource's type"));
-            }
-            let live = LiveState::new(state, session.backend.clone());
-            live.commit(|s| {
-                if let Some(mut r) = s.resources.remove(&from) {
-                    r.address = to.clone();
-                    s.resources.insert(to.clone(), r);
-                }
-            })
-            .await?;
-            ui.out(&format!("Moved {from} to {to}.\n"));
+            session
+                .locked("state mv", async || {
+                    let state = session.state().await?;
+                    if !state.resources.contains_key(&from) {
+                        return Err(CliError::msg(format!("`{from}` is not in state")));
+                    }
+                    if state.resources.contains_key(&to) {
+                        return Err(CliError::msg(format!("`{to}` is already in state")));
+                    }
+                    if from.rtype != to.rtype {
+                        return Err(CliError::msg("state mv cannot change a resource's type"));
+                    }
+                    let live = LiveState::new(state, session.backend.clone());
+                    live.commit(|s| {
+                        if let Some(mut r) = s.resources.remove(&from) {
+                            r.address = to.clone();
+                            s.resources.insert(to.clone(), r);
+                        }
+                    })
+                    .await?;
+                    ui.out(&format!("Moved {from} to {to}.\n"));
+                    Ok(())
+                })
+                .await?;
         }
         StateCommand::RenameStack { file, .. } => {
-            let _lock = session.lock("state rename-stack").await?;
-            let name = &session.stack.name;
-            if session.backend.load().await?.is_some() {
-                return Err(CliError::msg(format!(
-                    "stack `{name}` already has state in {}; refusing to replace it",
-                    session.backend.describe()
-                )));
-            }
-            let shown = crate::diag::display_path(&file);
-            let text = std::fs::read_to_string(&file).map_err(|e| CliError::msg(format!("reading {shown}: {e}")))?;
-            let mut old = StateFile::from_json(&text, &shown)?;
-            let previous = std::mem::replace(&mut old.stack, name.clone());
-            session.backend.check_writable().await?;
-            LiveState::new(old, session.backend.clone()).commit(|_| ()).await?;
-            let moved = file.with_extension("json.moved");
-            std::fs::rename(&file, &moved).map_err(|e| CliError::msg(format!("renaming {shown}: {e}")))?;
-            ui.out(&format!(
-                "State of `{previous}` is now the state of `{name}` in {} (the old file is kept as {}).\n",
-                session.backend.describe(),
-                crate::diag::display_path(&moved)
-            ));
+            session
+                .locked("state rename-stack", async || {
+                    let name = &session.stack.name;
+                    if session.backend.load().await?.is_some() {
+                        return Err(CliError::msg(format!(
+                            "stack `{name}` already has state in {}; refusing to replace it",
+                            session.backend.describe()
+                        )));
+                    }
+                    let shown = crate::diag::display_path(&file);
+                    let text =
+                        std::fs::read_to_string(&file).map_err(|e| CliError::msg(format!("reading {shown}: {e}")))?;
+                    let mut old = StateFile::from_json(&text, &shown)?;
+                    let previous = std::mem::replace(&mut old.stack, name.clone());
+                    session.backend.check_writable().await?;
+                    LiveState::new(old, session.backend.clone()).commit(|_| ()).await?;
+                    let moved = file.with_extension("json.moved");
+                    std::fs::rename(&file, &moved).map_err(|e| CliError::msg(format!("renaming {shown}: {e}")))?;
+                    ui.out(&format!(
+                        "State of `{previous}` is now the state of `{name}` in {} (the old file is kept as {}).\n",
+                        session.backend.describe(),
+                        crate::diag::display_path(&moved)
+                    ));
+                    Ok(())
+                })
+                .await?;
         }
+        StateCommand::Push { file, .. } => super::backend::push(&session, &file).await?,
+        StateCommand::Pull { out, .. } => super::backend::pull(&session, out.as_deref()).await?,
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -2,6 +2,7 @@
 //! load, call into plan/engine/state, and hand results to `ui`.
 
 mod apply;
+mod backend;
 mod inspect;
 mod plan;
 mod rename;
@@ -47,6 +48,10 @@ pub struct GlobalArgs {
     /// State file to use instead of state/<stack>.json
     #[arg(long, global = true, value_name = "FILE")]
     pub state: Option<PathBuf>,
+    /// Keep state in S3, or override a `[backend] s3` setting (repeatable):
+    /// bucket=, key=, region=, kms_key_id=
+    #[arg(long = "backend-config", value_name = "KEY=VALUE", global = true)]
+    pub backend_config: Vec<String>,
     /// Disable colours
     #[arg(long, global = true)]
     pub no_color: bool,
@@ -91,6 +96,14 @@ pub enum Command {
     State(StateCommand),
     /// Bring an existing AWS object under management at ADDR
     Import { stack: String, addr: ResourceAddr, id: String },
+    /// Remove the S3 state lock LOCK_ID left by a run that is gone
+    ForceUnlock {
+        stack: String,
+        lock_id: String,
+        /// Skip the confirmation prompt
+        #[arg(long, visible_alias = "force")]
+        auto_approve: bool,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -172,6 +185,15 @@ pub enum StateCommand {
     Mv { stack: String, from: ResourceAddr, to: ResourceAddr },
     /// Give STACK the state FILE recorded under its previous name (after `[stack] name` changed)
     RenameStack { stack: String, file: PathBuf },
+    /// Write the state FILE (JSON) to the stack's backend, e.g. from a local file into S3
+    Push { stack: String, file: PathBuf },
+    /// Print the stack's stored state (JSON), or write it to a file
+    Pull {
+        stack: String,
+        /// Write it to this file instead of stdout
+        #[arg(short = 'o', long = "out", value_name = "FILE")]
+        out: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -215,22 +237,45 @@ impl From<crate::state::StateError> for CliError {
     fn from(e: crate::state::StateError) -> Self {
         use crate::state::StateError as E;
         let err = CliError::msg(e.to_string());
+        let remote = |path: &str| path.starts_with("s3://");
         match &e {
             E::Locked(_) => err.hint("wait for that run to finish; a lock is released when its process exits"),
+            E::Corrupt { path, .. } if remote(path) => err
+                .hint("earlier versions are kept when the bucket has versioning: list them with `aws s3api list-object-versions --bucket BUCKET --prefix KEY`")
+                .hint("nothing was changed"),
             E::Corrupt { path, .. } => err
                 .hint(format!("the version before the last write is kept beside it as `{path}.backup`"))
                 .hint(format!("inspect it, then restore it with: cp '{path}.backup' '{path}'"))
                 .hint("nothing was changed"),
             E::UnsupportedVersion { .. } => err.hint("use the pgstack version that wrote it, or a newer one"),
-            E::WrongStack { found, expected, .. } => err
-                .hint(format!("check --state (or [state] path): it names the state of stack `{found}`"))
+            E::WrongStack { found, expected, path } => err
+                .hint(if remote(path) {
+                    format!("check the backend's key ([backend] s3 or --backend-config key=...): it names the state of stack `{found}`")
+                } else {
+                    format!("check --state (or [state] path): it names the state of stack `{found}`")
+                })
                 .hint(format!(
                     "if `{expected}` was renamed from `{found}`, move the state over on purpose with `pgstack state rename-stack STACK FILE`"
                 ))
                 .hint("nothing was changed"),
+            E::NotWritable { path, .. } if remote(path) => err
+                .hint("run the command again: it takes the lock anew and reads the latest state")
+                .hint("nothing was changed in AWS"),
             E::NotWritable { .. } => err
                 .hint("make the state file's directory (and its .backup) writable, or pass --state FILE")
                 .hint("nothing was changed in AWS"),
+            E::Changed { .. } => err
+                .hint("another run changed the stack meanwhile; run `pgstack plan` again to see where things stand")
+                .hint("objects created since the last saved write carry ownership tags: the next apply finds and adopts them"),
+            E::Remote { .. } => err
+                .hint("check the bucket and region ([backend] s3 or --backend-config), AWS credentials and the network"),
+            E::OtherLineage { .. } | E::OlderSerial { .. } => err
+                .hint("compare the two first: `pgstack state pull STACK -o FILE` writes the stored state to a file")
+                .hint("nothing was changed"),
+            E::NoForceUnlock { .. } | E::NotLocked { .. } => err.hint("nothing was changed"),
+            E::OtherLock { .. } => err
+                .hint("force-unlock removes only the lock it names: copy the id from the error of the run that was refused")
+                .hint("nothing was changed"),
             E::Io { .. } | E::Invalid(_) => err,
         }
     }
@@ -377,5 +422,8 @@ async fn dispatch(cli: Cli, ui: Ui) -> CliResult {
         Command::Refresh { stack } => apply::refresh(&g, ui, &stack).await,
         Command::State(cmd) => inspect::state(&g, ui, cmd).await,
         Command::Import { stack, addr, id } => apply::import(&g, ui, &stack, addr, id).await,
+        Command::ForceUnlock { stack, lock_id, auto_approve } => {
+            backend::force_unlock(&g, ui, &stack, &lock_id, auto_approve).await
+        }
     }
 }

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use super::session::Session;
 use super::{CliError, CliResult, DriftFormat, GlobalArgs, PlanArgs};
-use crate::plan::saved::{self, SaltedHash, SavedPlanBody, StateLocation};
+use crate::plan::saved::{self, SaltedHash, SavedPlanBody};
 use crate::plan::{Action, Plan, PlanOptions};
 use crate::ui::Ui;
 
@@ -50,8 +50,8 @@ fn save_plan(g: &GlobalArgs, session: &Session, stack_arg: &str, plan: &Plan, ou
     };
     let absolute = |p: &Path| std::path::absolute(p).unwrap_or_else(|_| p.to_owned());
     let out_abs = absolute(out);
-    let (backend, location) = session.backend.location();
-    let protected = session.sources.files().iter().map(|f| absolute(&f.path)).chain([PathBuf::from(&location)]);
+    let state = session.backend.location();
+    let protected = session.sources.files().iter().map(|f| absolute(&f.path)).chain([PathBuf::from(&state.location)]);
     for p in protected {
         if p == out_abs {
             return Err(CliError::msg(format!(
@@ -69,7 +69,7 @@ fn save_plan(g: &GlobalArgs, session: &Session, stack_arg: &str, plan: &Plan, ou
         var_files: session.load_options.var_files.iter().map(|p| absolute(p)).collect(),
         env: session.load_options.env.clone(),
         region: g.region.clone(),
-        state: StateLocation { backend, location },
+        state,
         plan: plan.clone(),
     };
     let text = saved::encode(&body).map_err(|e| CliError::msg(e.to_string()))?;

@@ -9,9 +9,11 @@ use crate::diag::SourceMap;
 use crate::engine::refresh::refresh;
 use crate::plan::{self, Plan, PlanOptions, Refreshed};
 use crate::provider::Registry;
+use crate::provider::aws::s3_object_store::AwsObjectStore;
 use crate::provider::aws::{AwsFactory, AwsOptions};
 use crate::state::local::LocalBackend;
-use crate::state::{LockGuard, LockInfo, StateBackend, StateFile};
+use crate::state::s3::{S3Backend, S3Location};
+use crate::state::{LockGuard, LockInfo, StateBackend, StateError, StateFile};
 use crate::ui::Ui;
 
 use super::{CliError, GlobalArgs};
@@ -19,6 +21,8 @@ use super::{CliError, GlobalArgs};
 /// A loaded stack with everything needed to plan and apply it.
 pub struct Session {
     pub ui: Ui,
+    /// The stack as named on the command line (for commands in hints).
+    pub stack_arg: String,
     pub stack: Arc<Stack>,
     pub sources: SourceMap,
     pub registry: Registry,
@@ -27,24 +31,27 @@ pub struct Session {
     pub load_options: LoadOptions,
 }
 
-/// `--var K=V` pairs and files, as the loader takes them.
+/// `--var K=V` pairs and files, and `--backend-config K=V`, as the loader takes them.
 pub fn load_options(g: &GlobalArgs) -> Result<LoadOptions, CliError> {
-    let vars = g
-        .vars
-        .iter()
-        .map(|kv| {
-            kv.split_once('=')
-                .map(|(k, v)| (k.trim().to_owned(), v.to_owned()))
-                .ok_or_else(|| CliError::msg(format!("--var `{kv}` is not K=V")).hint("write it as --var name=value"))
-        })
-        .collect::<Result<_, _>>()?;
     Ok(LoadOptions {
-        vars,
+        vars: key_values(&g.vars, "--var", "name")?,
         var_files: g.var_files.clone(),
         env: g.env.clone(),
         env_vars: env_vars(),
+        backend_config: key_values(&g.backend_config, "--backend-config", "bucket")?,
         ..LoadOptions::default()
     })
+}
+
+/// `K=V` arguments of `flag` as pairs; `example` names a key for the hint.
+fn key_values(args: &[String], flag: &str, example: &str) -> Result<Vec<(String, String)>, CliError> {
+    args.iter()
+        .map(|kv| {
+            kv.split_once('=').map(|(k, v)| (k.trim().to_owned(), v.to_owned())).ok_or_else(|| {
+                CliError::msg(format!("{flag} `{kv}` is not K=V")).hint(format!("write it as {flag} {example}=value"))
+            })
+        })
+        .collect()
 }
 
 /// `PGSTACK_VAR_<name>` variables of this process, as (name, value).
@@ -86,16 +93,100 @@ impl Session {
 
     pub fn open_with(g: &GlobalArgs, ui: Ui, stack_arg: &str, load_options: LoadOptions) -> Result<Session, CliError> {
         let (stack, sources, registry) = load(g, ui, stack_arg, &load_options)?;
-        if g.state.is_none() && stack.state_path.is_none() {
-            super::rename::warn_if_renamed(ui, &stack, &state_path(g, &stack));
-        }
-        let backend = Arc::new(LocalBackend::new(state_path(g, &stack)));
         let aws = Arc::new(AwsFactory::new(AwsOptions { profile: g.profile.clone(), ..AwsOptions::default() }));
-        Ok(Session { ui, stack: Arc::new(stack), sources, registry, backend, aws, load_options })
+        let backend: Arc<dyn StateBackend> = match &stack.backend {
+            Some(b) => {
+                let location = S3Location {
+                    bucket: b.bucket.clone(),
+                    key: b.key.clone(),
+                    region: b.region.clone(),
+                    kms_key_id: b.kms_key_id.clone(),
+                };
+                if let Some(file) = &g.state {
+                    return Err(CliError::msg(format!(
+                        "--state {} names a local state file, but stack `{}` keeps its state in S3 ({})",
+                        file.display(),
+                        stack.name,
+                        location.url()
+                    ))
+                    .hint("leave out --state; to copy a local state file into S3, run `pgstack state push STACK FILE`")
+                    .hint("nothing was changed"));
+                }
+                Arc::new(S3Backend::new(Arc::new(AwsObjectStore::new(aws.clone(), &location)), location))
+            }
+            None => {
+                if g.state.is_none() && stack.state_path.is_none() {
+                    super::rename::warn_if_renamed(ui, &stack, &state_path(g, &stack));
+                }
+                Arc::new(LocalBackend::new(state_path(g, &stack)))
+            }
+        };
+        Ok(Session {
+            ui,
+            stack_arg: stack_arg.to_owned(),
+            stack: Arc::new(stack),
+            sources,
+            registry,
+            backend,
+            aws,
+            load_options,
+        })
     }
 
+    /// Prints the backend's advice (an S3 bucket without versioning); an
+    /// unreachable or missing bucket is an error here, before any lock.
+    pub async fn advise(&self) -> Result<(), CliError> {
+        for a in self.backend.advice().await? {
+            self.ui.warn(&a.message, &a.hints);
+        }
+        Ok(())
+    }
+
+    /// Takes the stack's lock. A lock held by another run is refused naming
+    /// its holder and age; one that can outlive its run (S3) also gets the
+    /// `force-unlock` command that removes it.
     pub async fn lock(&self, operation: &str) -> Result<LockGuard, CliError> {
-        Ok(self.backend.lock(LockInfo::current(operation)).await?)
+        self.advise().await?;
+        match self.backend.lock(LockInfo::current(operation)).await {
+            Ok(guard) => Ok(guard),
+            Err(StateError::Locked(holder)) if holder.id.is_some() => {
+                let id = holder.id.clone().unwrap_or_default();
+                let flags: String = self
+                    .load_options
+                    .backend_config
+                    .iter()
+                    .map(|(k, v)| format!(" --backend-config {k}={v}"))
+                    .collect();
+                Err(CliError::msg(StateError::Locked(holder).to_string())
+                    .hint("wait for that run to finish: it removes the lock when it ends")
+                    .hint(format!(
+                        "if that run is gone (killed, or its machine lost), remove its lock: pgstack force-unlock {} {id}{flags}",
+                        self.stack_arg
+                    ))
+                    .hint("nothing was changed"))
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Gives a lock back. A failure is a warning: the command's outcome stands.
+    pub async fn unlock(&self, guard: LockGuard) {
+        if let Err(e) = guard.release().await {
+            self.ui.warn(&format!("the state lock was not released: {e}"), &[]);
+        }
+    }
+
+    /// Runs `f` holding the stack's lock for `operation`; the lock is given
+    /// back however `f` ends.
+    pub async fn locked<T>(
+        &self,
+        operation: &str,
+        f: impl AsyncFnOnce() -> Result<T, CliError>,
+    ) -> Result<T, CliError> {
+        let guard = self.lock(operation).await?;
+        let result = f().await;
+        self.unlock(guard).await;
+        result
     }
 
     /// The stored state, or a fresh one. A state recorded for another stack

@@ -1,6 +1,6 @@
 //! Loading a stack file: read and parse every file involved, settle variable
 //! values (defaults < `[env.NAME]` < var files < `--var`), read `[stack]`,
-//! `[regions]` and `[state]`, then expand resources and modules (see
+//! `[regions]`, `[state]` and `[backend]`, then expand resources and modules (see
 //! `scope.rs`) into a [`Stack`].
 //!
 //! All problems found in one run are reported together, sorted by file and
@@ -18,7 +18,7 @@ use crate::provider::Registry;
 use crate::provider::schema::{Constraint, Kind, TAG_ADDRESS, TAG_STACK};
 use crate::value::Value;
 
-use super::model::{Expr, ResourceConfig, Stack};
+use super::model::{BACKEND_SETTINGS, Expr, ResourceConfig, S3BackendConfig, Stack};
 use super::parse::{Entry, Node, parse_document, parse_value};
 use super::resolve::Cx;
 use super::scope::Scope;
@@ -39,6 +39,8 @@ pub struct LoadOptions {
     /// `--region`: the default region of resources that name none, in place
     /// of `[stack] region` (an AWS region id or a name from `[regions]`).
     pub region: Option<String>,
+    /// `--backend-config KEY=VALUE`, in order: S3 backend settings over `[backend] s3`.
+    pub backend_config: Vec<(String, String)>,
 }
 
 /// A loaded stack with every source file read (for rendering diagnostics).
@@ -170,10 +172,13 @@ impl<'r> Loader<'r> {
         );
         self.stack.regions = self.regions(&mut scope, find("regions"));
         self.stack_table(&mut scope, find("stack"), &root.span);
+        let file_region = self.stack.default_region.clone();
         if let Some(flag) = &opts.region {
             self.region_flag(flag);
         }
         let state_path = self.state_table(&mut scope, find("state")).map(|p| root_dir.join(p));
+        let backend =
+            self.backend_table(&mut scope, find("backend"), &opts.backend_config, &file_region, find("state"));
 
         let out = self.run_scope(&mut scope, top, true);
         let outputs = out.outputs.into_iter().filter_map(|(k, o)| Some((k, o?))).collect();
@@ -182,10 +187,11 @@ impl<'r> Loader<'r> {
             default_region: self.stack.default_region.clone(),
             regions: self.stack.regions.clone(),
             state_path,
+            digest: self.digest(&vars, opts.region.as_deref(), backend.as_ref()),
+            backend,
             resources: std::mem::take(&mut self.resources),
             outputs,
             root_dir,
-            digest: self.digest(&vars, opts.region.as_deref()),
             sensitive_vars: vars
                 .iter()
                 .filter(|(k, _)| self.sensitive.contains(*k))
@@ -566,9 +572,124 @@ impl<'r> Loader<'r> {
         self.static_str(scope, &Cx::default(), &p.value, "the state path")
     }
 
+    /// `[backend] s3 = { bucket, key, region, kms_key_id }` with the
+    /// `--backend-config` settings (`flags`) over it; `None` when neither is
+    /// given. `file_region` is the `[stack] region`; `state` is `[state]`,
+    /// which cannot say where the state is at the same time.
+    fn backend_table(
+        &mut self,
+        scope: &mut Scope,
+        e: Option<&Entry>,
+        flags: &[(String, String)],
+        file_region: &str,
+        state: Option<&Entry>,
+    ) -> Option<S3BackendConfig> {
+        let entries = self.table_entries(e, "backend", "backends (s3)");
+        self.unknown_keys(&entries, &["s3"], "[backend]");
+        let s3 = entries.iter().find(|x| x.key == "s3");
+        let written = self.table_entries(s3, "s3", "settings (bucket, key, region, kms_key_id)");
+        self.unknown_keys(&written, BACKEND_SETTINGS, "[backend] s3");
+        // Each setting's value and where it was written (`None`: a flag).
+        let mut values: BTreeMap<&str, (String, Option<Span>)> = BTreeMap::new();
+        for w in &written {
+            let Some(k) = BACKEND_SETTINGS.iter().find(|k| **k == w.key) else { continue };
+            if let Some(v) = self.static_str(scope, &Cx::default(), &w.value, &format!("backend setting `{k}`")) {
+                values.insert(k, (v, Some(w.value.span.clone())));
+            }
+        }
+        for (k, v) in flags {
+            match BACKEND_SETTINGS.iter().find(|x| *x == k) {
+                Some(k) => {
+                    values.insert(k, (v.clone(), None));
+                }
+                None => {
+                    let d = Diagnostic::error(format!("--backend-config `{k}` is not a setting of the S3 backend"));
+                    self.diags.push(match did_you_mean(k, BACKEND_SETTINGS.iter().copied()) {
+                        Some(s) => d.hint(format!("did you mean `{s}`?")),
+                        None => d.hint(format!("settings: {}", BACKEND_SETTINGS.join(", "))),
+                    });
+                }
+            }
+        }
+        if s3.is_none() && flags.is_empty() {
+            return None;
+        }
+        if let Some(st) = state.filter(|st| st.value.get("path").is_some()) {
+            return self.fail(
+                Diagnostic::error("[state] path and an S3 backend both say where the state lives")
+                    .at(st.key_span.clone())
+                    .hint(
+                        "keep one: [backend] s3 (or --backend-config) for state in S3, [state] path for a local file",
+                    ),
+            );
+        }
+        let origin = |k: &str, span: &Option<Span>| match span {
+            Some(_) => format!("`{k}` in [backend] s3"),
+            None => format!("--backend-config {k}"),
+        };
+        let Some((bucket, at)) = values.remove("bucket") else {
+            let d = Diagnostic::error("the S3 backend needs a `bucket`")
+                .hint("add `bucket = \"...\"` to [backend] s3, or give --backend-config bucket=NAME");
+            return self.fail(d.at_opt(s3.map(|s| s.key_span.clone())));
+        };
+        if !valid_bucket_name(&bucket) {
+            self.diags.push(
+                Diagnostic::error(format!("{} `{bucket}` is not an S3 bucket name", origin("bucket", &at)))
+                    .at_opt(at)
+                    .hint("3 to 63 lowercase letters, digits, `.` and `-`, starting and ending with a letter or digit"),
+            );
+        }
+        let key = match values.remove("key") {
+            None => format!("pgstack/{}.json", self.stack.name),
+            Some((key, at)) if key.is_empty() || key.ends_with('/') || key.len() > MAX_STATE_KEY_LEN => {
+                return self.fail(
+                    Diagnostic::error(format!("{} `{key}` cannot name the state object", origin("key", &at)))
+                        .at_opt(at)
+                        .hint(format!(
+                            "an object key such as `pgstack/{}.json`: not empty, not ending in `/`, at most {MAX_STATE_KEY_LEN} bytes",
+                            self.stack.name
+                        )),
+                );
+            }
+            Some((key, _)) => key,
+        };
+        let region = match values.remove("region") {
+            None => file_region.to_owned(),
+            Some((name, Some(span))) => self.region(&name, &span)?,
+            Some((name, None)) => match self.stack.regions.get(&name) {
+                Some(id) => id.clone(),
+                None if is_region_id(&name) => name,
+                None => {
+                    let d = Diagnostic::error(format!("--backend-config region `{name}` is not an AWS region"));
+                    return self.fail(match did_you_mean(&name, AWS_REGIONS.iter().copied()) {
+                        Some(s) => d.hint(format!("did you mean `{s}`?")),
+                        None => d.hint("give an AWS region id such as `us-west-2`"),
+                    });
+                }
+            },
+        };
+        let kms_key_id = match values.remove("kms_key_id") {
+            Some((k, at)) if k.trim().is_empty() => {
+                return self.fail(
+                    Diagnostic::error(format!("{} is empty", origin("kms_key_id", &at))).at_opt(at).hint(
+                        "a KMS key id, ARN or alias (`alias/NAME`); leave it out for the bucket's default encryption",
+                    ),
+                );
+            }
+            other => other.map(|(k, _)| k),
+        };
+        Some(S3BackendConfig { bucket, key, region, kms_key_id })
+    }
+
     /// sha256 over every source file (path relative to the stack file's
-    /// directory, and text), every variable value and the `--region` flag.
-    fn digest(&self, vars: &BTreeMap<String, Value>, region_flag: Option<&str>) -> String {
+    /// directory, and text), every variable value, the `--region` flag and
+    /// the S3 backend's final settings.
+    fn digest(
+        &self,
+        vars: &BTreeMap<String, Value>,
+        region_flag: Option<&str>,
+        backend: Option<&S3BackendConfig>,
+    ) -> String {
         let mut h = Sha256::new();
         // The same digest whether the stack was named by a relative or an absolute path.
         let root = self.sources.files().first().and_then(|f| f.path.parent()).filter(|p| !p.as_os_str().is_empty());
@@ -593,6 +714,14 @@ impl<'r> Loader<'r> {
         if let Some(r) = region_flag {
             h.update(b"--region=");
             h.update(r.as_bytes());
+        }
+        if let Some(b) = backend {
+            h.update([0]);
+            let kms = b.kms_key_id.as_deref().unwrap_or("");
+            for (k, v) in [("bucket", b.bucket.as_str()), ("key", &b.key), ("region", &b.region), ("kms_key_id", kms)] {
+                h.update(format!("backend.{k}={v}").as_bytes());
+                h.update([0]);
+            }
         }
         h.finalize().iter().map(|b| format!("{b:02x}")).collect()
     }
@@ -641,6 +770,19 @@ fn relative_to(path: &Path, base: &Path) -> PathBuf {
     let mut out: PathBuf = std::iter::repeat_n("..", b.len() - common).collect();
     out.extend(&p[common..]);
     out
+}
+
+/// Longest state key: S3's 1,024 bytes less the `.lock` of the lock object.
+const MAX_STATE_KEY_LEN: usize = 1019;
+
+/// S3's rules for bucket names: 3 to 63 of `a-z`, `0-9`, `.`, `-`, starting
+/// and ending with a letter or digit.
+fn valid_bucket_name(s: &str) -> bool {
+    let edge_ok = |c: Option<char>| c.is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit());
+    (3..=63).contains(&s.len())
+        && s.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '.' || c == '-')
+        && edge_ok(s.chars().next())
+        && edge_ok(s.chars().last())
 }
 
 /// Names of variables, regions, resources, modules and outputs: letters,

@@ -798,3 +798,81 @@ fn region_ids_come_from_the_list_of_aws_regions() {
     let (_, Err((_, d))) = run(&files, &LoadOptions::default()) else { panic!("loaded") };
     assert_eq!(d.0[1].hints, ["did you mean `eu-west-1`?"]);
 }
+
+fn flags(pairs: &[(&str, &str)]) -> LoadOptions {
+    let backend_config = pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+    LoadOptions { backend_config, ..LoadOptions::default() }
+}
+
+#[test]
+fn the_s3_backend_takes_defaults_from_the_stack_and_flags_over_the_file() {
+    let none = ok(&[("stack.toml", HEAD)]);
+    assert_eq!(none.backend, None);
+    let text = stack_with(
+        "\n[regions]\ndr = \"us-west-2\"\n\n[vars]\nenv = \"prod\"\n\n[backend]\ns3 = { bucket = \"team-${var.env}\", kms_key_id = \"alias/state\" }\n",
+    );
+    let files = [("stack.toml", text.as_str())];
+    let b = ok(&files).backend.unwrap();
+    assert_eq!(
+        b,
+        S3BackendConfig {
+            bucket: "team-prod".into(),
+            key: "pgstack/demo.json".into(),
+            region: "us-east-1".into(),
+            kms_key_id: Some("alias/state".into()),
+        }
+    );
+    // `--region` moves new objects, never the state.
+    let moved = ok_with(&files, &LoadOptions { region: Some("eu-west-1".into()), ..Default::default() }).stack;
+    assert_eq!(moved.backend.unwrap().region, "us-east-1");
+    let over = ok_with(&files, &flags(&[("bucket", "other"), ("key", "x/y.json"), ("region", "dr")])).stack;
+    let b2 = over.backend.clone().unwrap();
+    assert_eq!((b2.bucket.as_str(), b2.key.as_str(), b2.region.as_str()), ("other", "x/y.json", "us-west-2"));
+    assert_ne!(over.digest, ok(&files).digest, "the digest covers the backend's settings");
+    // Flags alone put the state in S3.
+    let only = ok_with(&[("stack.toml", HEAD)], &flags(&[("bucket", "b-1")])).stack.backend.unwrap();
+    assert_eq!((only.bucket.as_str(), only.key.as_str()), ("b-1", "pgstack/demo.json"));
+    let block = stack_with(
+        "\n[backend.s3]\nbucket = \"team\"\nkey = \"k.json\"\nregion = \"dr\"\n\n[regions]\ndr = \"eu-west-1\"\n",
+    );
+    let b = ok(&[("stack.toml", &block)]).backend.unwrap();
+    assert_eq!((b.key.as_str(), b.region.as_str(), b.kms_key_id), ("k.json", "eu-west-1", None));
+}
+
+#[test]
+fn backend_mistakes_are_located_errors() {
+    let e = |body: &str| errs(&[("stack.toml", &stack_with(body))]);
+    assert_eq!(
+        e("\n[backend]\ns3 = { buckt = \"b\" }\n"),
+        [
+            "the S3 backend needs a `bucket` @ stack.toml:6:1",
+            "unknown setting `buckt` in [backend] s3 @ stack.toml:6:8"
+        ]
+    );
+    assert_eq!(e("\n[backend]\ngcs = {}\n"), ["unknown setting `gcs` in [backend] @ stack.toml:6:1"]);
+    assert_eq!(
+        e("\n[backend]\ns3 = { bucket = \"Team_State\" }\n"),
+        ["`bucket` in [backend] s3 `Team_State` is not an S3 bucket name @ stack.toml:6:17"]
+    );
+    assert_eq!(
+        e("\n[backend]\ns3 = { bucket = \"team\", key = \"dir/\", region = \"us-esat-1\" }\n"),
+        ["`key` in [backend] s3 `dir/` cannot name the state object @ stack.toml:6:31"]
+    );
+    assert_eq!(
+        e("\n[backend]\ns3 = { bucket = \"team\", region = \"us-esat-1\" }\n"),
+        ["unknown region `us-esat-1` @ stack.toml:6:34"]
+    );
+    assert_eq!(
+        e("\n[state]\npath = \"s.json\"\n\n[backend]\ns3 = { bucket = \"team\" }\n"),
+        ["[state] path and an S3 backend both say where the state lives @ stack.toml:5:2"]
+    );
+    assert_eq!(
+        errs_with(&[("stack.toml", HEAD)], &flags(&[("bucket", "b-1"), ("regoin", "x"), ("kms_key_id", " ")])),
+        ["--backend-config `regoin` is not a setting of the S3 backend", "--backend-config kms_key_id is empty"]
+    );
+    assert_eq!(
+        errs_with(&[("stack.toml", HEAD)], &flags(&[("bucket", "b-1"), ("region", "mars-1")])),
+        ["--backend-config region `mars-1` is not an AWS region"]
+    );
+    assert_eq!(errs_with(&[("stack.toml", HEAD)], &flags(&[("key", "k")])), ["the S3 backend needs a `bucket`"]);
+}

@@ -18,4 +18,7 @@ pub mod template;
 mod validate;
 
 pub use load::{AWS_REGIONS, LoadOptions, Loaded, load, resolve_stack_path};
-pub use model::{BinOp, EvalError, Expr, OutputConfig, Ref, ResourceConfig, Stack, TIMEOUT_OPERATIONS};
+pub use model::{
+    BACKEND_SETTINGS, BinOp, EvalError, Expr, OutputConfig, Ref, ResourceConfig, S3BackendConfig, Stack,
+    TIMEOUT_OPERATIONS,
+};

@@ -22,6 +22,8 @@ pub struct Stack {
     pub regions: BTreeMap<String, String>,
     /// Where local state lives, if the stack overrides `state/<name>.json`.
     pub state_path: Option<PathBuf>,
+    /// State kept in S3 (`[backend] s3`, `--backend-config`) instead of a local file.
+    pub backend: Option<S3BackendConfig>,
     /// Expanded resource instances (for_each applied, modules flattened, disabled ones dropped).
     pub resources: BTreeMap<ResourceAddr, ResourceConfig>,
     pub outputs: BTreeMap<String, OutputConfig>,
@@ -34,6 +36,21 @@ pub struct Stack {
     /// in memory only (saved plans hold salted hashes of them).
     pub sensitive_vars: BTreeMap<String, String>,
 }
+
+/// `[backend] s3 = { bucket, key, region, kms_key_id }` with the
+/// `--backend-config` settings over it, defaults filled in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct S3BackendConfig {
+    pub bucket: String,
+    /// Default `pgstack/<stack name>.json`.
+    pub key: String,
+    /// An AWS region id; default the `[stack] region` (never `--region`).
+    pub region: String,
+    pub kms_key_id: Option<String>,
+}
+
+/// The settings of `[backend] s3`, as written and as `--backend-config` names them.
+pub const BACKEND_SETTINGS: &[&str] = &["bucket", "key", "region", "kms_key_id"];
 
 /// One resource instance as configured.
 #[derive(Debug, Clone)]

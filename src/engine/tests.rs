@@ -55,6 +55,7 @@ fn stack(resources: Vec<(&str, Vec<(&str, Expr)>)>) -> Stack {
         default_region: "us-east-1".into(),
         regions: BTreeMap::new(),
         state_path: None,
+        backend: None,
         resources: map,
         outputs: BTreeMap::new(),
         root_dir: ".".into(),

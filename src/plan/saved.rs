@@ -17,12 +17,7 @@ use super::Plan;
 /// Version of the saved-plan file format written by this build.
 pub const SAVED_PLAN_VERSION: u32 = 2;
 
-/// Where the plan's state lives: the backend kind and its location.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct StateLocation {
-    pub backend: String,
-    pub location: String,
-}
+pub use crate::state::StateLocation;
 
 /// A sensitive variable's value, kept only as a salted SHA-256, so apply can
 /// check that the value given again is the one the plan was made with.
@@ -143,7 +138,11 @@ mod tests {
             var_files: vec![],
             env: None,
             region: None,
-            state: StateLocation { backend: "local".into(), location: "/work/state/prod.json".into() },
+            state: StateLocation {
+                backend: "local".into(),
+                location: "/work/state/prod.json".into(),
+                settings: BTreeMap::new(),
+            },
             plan: Plan {
                 format_version: PLAN_FORMAT_VERSION,
                 stack: "prod".into(),

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
-use super::{LockGuard, LockInfo, StateBackend, StateError, StateFile};
+use super::{Advice, LockGuard, LockInfo, Release, StateBackend, StateError, StateFile, StateLocation};
 
 pub struct LocalBackend {
     path: PathBuf,
@@ -126,6 +126,7 @@ impl LocalBackend {
             }
         }
         Ok(Some(LockInfo {
+            id: None,
             who: "another pgstack process (it has not written its details)".into(),
             pid: 0,
             operation: "unknown".into(),
@@ -193,9 +194,26 @@ impl StateBackend for LocalBackend {
         tokio::task::block_in_place(|| self.check_writable_sync())
     }
 
-    fn location(&self) -> (String, String) {
+    /// Local locks end with their process: there is never one to break.
+    async fn lock_holder(&self) -> Result<Option<LockInfo>, StateError> {
+        Err(StateError::NoForceUnlock { path: crate::diag::display_path(&self.lock_path()) })
+    }
+
+    async fn force_unlock(&self, _id: &str) -> Result<LockInfo, StateError> {
+        Err(StateError::NoForceUnlock { path: crate::diag::display_path(&self.lock_path()) })
+    }
+
+    async fn advice(&self) -> Result<Vec<Advice>, StateError> {
+        Ok(Vec::new())
+    }
+
+    fn location(&self) -> StateLocation {
         let absolute = std::path::absolute(&self.path).unwrap_or_else(|_| self.path.clone());
-        ("local".to_owned(), absolute.display().to_string())
+        StateLocation {
+            backend: "local".to_owned(),
+            location: absolute.display().to_string(),
+            settings: Default::default(),
+        }
     }
 
     fn describe(&self) -> String {
@@ -206,6 +224,14 @@ impl StateBackend for LocalBackend {
 /// Empties the lock file on release so stale holder info is never shown.
 struct HeldLock {
     file: File,
+}
+
+#[async_trait]
+impl Release for HeldLock {
+    async fn release(self: Box<Self>) -> Result<(), StateError> {
+        drop(self);
+        Ok(())
+    }
 }
 
 impl Drop for HeldLock {

@@ -6,6 +6,7 @@
 
 pub mod local;
 pub mod lock;
+pub mod s3;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -16,7 +17,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::addr::ResourceAddr;
 use crate::value::{Attrs, Value};
-pub use lock::{LockGuard, LockInfo};
+pub use lock::{LockGuard, LockInfo, Release};
 
 /// Version of the state file format written by this build.
 pub const STATE_VERSION: u32 = 1;
@@ -138,6 +139,9 @@ mod resources_as_list {
 pub enum StateError {
     #[error("state file {path}: {source}")]
     Io { path: String, source: std::io::Error },
+    /// A remote store (S3) failed or could not be reached.
+    #[error("state in {path}: {detail}")]
+    Remote { path: String, detail: String },
     /// Not a state file pgstack can read; `path` is filled in by the backend.
     #[error("state file {path} is not valid: {detail}")]
     Corrupt { path: String, detail: String },
@@ -151,27 +155,103 @@ pub enum StateError {
     /// The backend cannot take writes; found before anything is changed.
     #[error("cannot write state to {path}: {detail}")]
     NotWritable { path: String, detail: String },
+    /// A conditional write was refused: the stored state is no longer the
+    /// version this run read (or last wrote). Nothing was overwritten.
+    #[error(
+        "the state in {path} changed since this run read it: another run wrote it (was this run's lock broken with force-unlock?); nothing was overwritten"
+    )]
+    Changed { path: String },
     #[error("refusing to write state: {0}")]
     Invalid(String),
     #[error("state is locked by {}", .0.describe())]
     Locked(LockInfo),
+    /// `force-unlock` on a backend whose locks end with their process.
+    #[error(
+        "the lock on {path} is a file lock, released when the process holding it exits: there is nothing to force-unlock"
+    )]
+    NoForceUnlock { path: String },
+    /// `force-unlock` when no lock is held.
+    #[error("the state in {path} is not locked")]
+    NotLocked { path: String },
+    /// `force-unlock` naming another lock than the one held.
+    #[error("the lock on {path} has id {}, not {given}: it is held by {}", .holder.id.as_deref().unwrap_or("(none)"), .holder.describe())]
+    OtherLock { path: String, holder: Box<LockInfo>, given: String },
+    /// Replacing a state by one of another lineage (another deployment's state).
+    #[error(
+        "{path} holds a state of lineage {stored}, and the new one has lineage {incoming}: they are the states of different deployments; refusing to overwrite"
+    )]
+    OtherLineage { path: String, stored: String, incoming: String },
+    /// Replacing a state by an older (or diverged) one of the same lineage.
+    #[error(
+        "{path} holds serial {stored} of this state, and the new one is serial {incoming}{}; refusing to overwrite a newer state",
+        if incoming == stored { " with other content" } else { "" }
+    )]
+    OlderSerial { path: String, stored: u64, incoming: u64 },
 }
 
-/// Where state lives. Local files today; an S3 backend with conditional-write
-/// locking implements the same trait.
+/// Whether `incoming` may replace `stored` (the state at `path`, if any):
+/// `Ok(true)` when it must be written, `Ok(false)` when it is already there.
+/// Refused: another lineage, an older serial, or the same serial with other
+/// content (two histories that diverged).
+pub fn check_replace(stored: Option<&StateFile>, incoming: &StateFile, path: &str) -> Result<bool, StateError> {
+    let Some(stored) = stored else { return Ok(true) };
+    if stored.lineage != incoming.lineage {
+        return Err(StateError::OtherLineage {
+            path: path.to_owned(),
+            stored: stored.lineage.clone(),
+            incoming: incoming.lineage.clone(),
+        });
+    }
+    if incoming.serial > stored.serial {
+        return Ok(true);
+    }
+    if incoming == stored {
+        return Ok(false);
+    }
+    Err(StateError::OlderSerial { path: path.to_owned(), stored: stored.serial, incoming: incoming.serial })
+}
+
+/// Where a stack's state lives, as recorded in saved plans.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StateLocation {
+    /// `local` or `s3`.
+    pub backend: String,
+    /// An absolute file path, or `s3://BUCKET/KEY`.
+    pub location: String,
+    /// The backend's other settings (s3: `bucket`, `key`, `region`, `kms_key_id`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub settings: BTreeMap<String, String>,
+}
+
+/// Advice about how state is kept (an S3 bucket without versioning).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Advice {
+    pub message: String,
+    pub hints: Vec<String>,
+}
+
+/// Where state lives: a local file ([`local`]) or an S3 object ([`s3`]).
 #[async_trait]
 pub trait StateBackend: Send + Sync {
     /// The stored state, or `None` when the stack has none yet.
     async fn load(&self) -> Result<Option<StateFile>, StateError>;
-    /// Replaces the stored state atomically, keeping the previous version as a backup.
+    /// Replaces the stored state atomically. Local files keep the previous
+    /// version as a backup; S3 refuses the write unless the stored state is
+    /// still the version this backend last read or wrote.
     async fn write(&self, state: &StateFile) -> Result<(), StateError>;
     /// Takes the stack's lock, or reports who holds it.
     async fn lock(&self, info: LockInfo) -> Result<LockGuard, StateError>;
     /// Proves, without changing the stored state, that `write` can succeed
     /// now: called before the first change to AWS.
     async fn check_writable(&self) -> Result<(), StateError>;
-    /// Where the state is, as recorded in saved plans: (backend kind, location).
-    fn location(&self) -> (String, String);
+    /// Who holds a lock that can outlive its process, if anyone.
+    async fn lock_holder(&self) -> Result<Option<LockInfo>, StateError>;
+    /// Removes the lock with this id, left by a run that is gone; returns its holder.
+    async fn force_unlock(&self, id: &str) -> Result<LockInfo, StateError>;
+    /// Advice about the backend's setup, checked before taking the lock.
+    async fn advice(&self) -> Result<Vec<Advice>, StateError>;
+    /// Where the state is, as recorded in saved plans.
+    fn location(&self) -> StateLocation;
     /// Where the state is, for messages.
     fn describe(&self) -> String;
 }
@@ -285,6 +365,28 @@ mod tests {
         assert!(s.check_stack("billing", "x.json").is_ok());
         let e = s.check_stack("shop", "state/x.json").unwrap_err().to_string();
         assert!(e.contains("`billing`") && e.contains("`shop`") && e.contains("state/x.json"), "{e}");
+    }
+
+    #[test]
+    fn a_state_replaces_only_an_older_one_of_its_own_lineage() {
+        let mut stored = StateFile::new("shop");
+        stored.serial = 5;
+        assert!(check_replace(None, &stored, "p").unwrap(), "nothing stored: written");
+        assert!(!check_replace(Some(&stored), &stored, "p").unwrap(), "the same: nothing to write");
+        let mut newer = stored.clone();
+        newer.serial = 6;
+        assert!(check_replace(Some(&stored), &newer, "p").unwrap());
+        let e = check_replace(Some(&newer), &stored, "s3://b/k").unwrap_err();
+        assert!(matches!(e, StateError::OlderSerial { stored: 6, incoming: 5, .. }), "{e}");
+        assert!(e.to_string().contains("s3://b/k") && !e.to_string().contains("other content"), "{e}");
+        let mut diverged = stored.clone();
+        diverged.outputs.insert("x".into(), Value::str("y"));
+        let e = check_replace(Some(&stored), &diverged, "p").unwrap_err();
+        assert!(e.to_string().contains("serial 5 with other content"), "{e}");
+        let other = StateFile::new("shop");
+        let e = check_replace(Some(&stored), &other, "p").unwrap_err();
+        assert!(matches!(e, StateError::OtherLineage { .. }), "{e}");
+        assert!(e.to_string().contains(&stored.lineage) && e.to_string().contains(&other.lineage), "{e}");
     }
 
     proptest::proptest! {

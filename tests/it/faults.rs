@@ -30,7 +30,7 @@ const ISSUE_RATES: Rates = Rates { throttle: 0.20, server_error: 0.10, lost_repl
 
 /// How many live objects carry each `pgstack:address` tag of `stack`: VPCs,
 /// subnets, security groups and KMS keys not pending deletion (straight to moto).
-async fn owned_objects(m: &MotoGuard, stack: &str) -> BTreeMap<String, usize> {
+pub(crate) async fn owned_objects(m: &MotoGuard, stack: &str) -> BTreeMap<String, usize> {
     let ec2 = m.factory().ec2(REGION).await;
     let f = || Filter::builder().name("tag:pgstack:stack").values(stack).build();
     let mut tag_sets: Vec<Vec<(String, String)>> = Vec::new();

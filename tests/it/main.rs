@@ -24,5 +24,6 @@ mod providers_vpc_endpoint;
 mod refusals;
 mod safety;
 mod stacks;
+mod state_s3;
 mod support;
 mod validate;

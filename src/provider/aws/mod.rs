@@ -18,6 +18,7 @@ pub mod policy;
 pub mod rds;
 pub mod s3_bucket;
 pub mod s3_bucket_replication;
+pub mod s3_object_store;
 pub mod secret;
 pub mod secret_rotation;
 pub mod security_group;

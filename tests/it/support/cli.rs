@@ -75,33 +75,62 @@ impl Workdir {
         Run::from(self.command(args, env).output().expect("run pgstack"))
     }
 
-    /// Starts `apply quickstart.toml` (its subnet creates made slow by the
-    /// caller), waits until a subnet create runs, and sends `signals` ("INT",
-    /// "TERM") with a short pause between them. Returns the finished run.
-    pub fn apply_interrupted(&self, env: &[(String, String)], signals: &[&str]) -> Run {
-        use std::io::{BufRead, BufReader, Read};
+    /// Starts `pgstack ARGS` in the background and reads its stderr until a
+    /// line contains `marker` (panics if the run ends first).
+    pub fn start_until(&self, args: &[&str], env: &[(String, String)], marker: &str) -> Started {
+        use std::io::BufRead;
         let mut child = self
-            .command(&["apply", "quickstart.toml", "--auto-approve", "--parallelism", "2"], env)
+            .command(args, env)
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped())
             .spawn()
             .expect("spawn pgstack");
-        let mut stderr = BufReader::new(child.stderr.take().expect("stderr"));
+        let mut stderr = std::io::BufReader::new(child.stderr.take().expect("stderr"));
         let mut seen = String::new();
-        while !seen.contains("subnet.db") {
+        while !seen.contains(marker) {
             let mut line = String::new();
-            assert!(stderr.read_line(&mut line).expect("read") > 0, "apply ended early:\n{seen}");
+            assert!(stderr.read_line(&mut line).expect("read") > 0, "the run ended before `{marker}`:\n{seen}");
             seen.push_str(&line);
         }
-        let pid = child.id().to_string();
+        Started { child, stderr, seen }
+    }
+
+    /// Starts `apply quickstart.toml` (its subnet creates made slow by the
+    /// caller), waits until a subnet create runs, and sends `signals` ("INT",
+    /// "TERM") with a short pause between them. Returns the finished run.
+    pub fn apply_interrupted(&self, env: &[(String, String)], signals: &[&str]) -> Run {
+        let started =
+            self.start_until(&["apply", "quickstart.toml", "--auto-approve", "--parallelism", "2"], env, "subnet.db");
         for sig in signals {
-            let sent = Command::new("kill").args([&format!("-{sig}"), &pid]).status().expect("kill");
-            assert!(sent.success());
+            started.signal(sig);
             std::thread::sleep(std::time::Duration::from_millis(200));
         }
+        started.finish()
+    }
+}
+
+/// A `pgstack` run going on in the background.
+pub struct Started {
+    pub child: std::process::Child,
+    stderr: std::io::BufReader<std::process::ChildStderr>,
+    /// Its stderr so far.
+    pub seen: String,
+}
+
+impl Started {
+    /// Sends `sig` ("INT", "TERM", "KILL") to the run.
+    pub fn signal(&self, sig: &str) {
+        let sent =
+            Command::new("kill").args([&format!("-{sig}"), &self.child.id().to_string()]).status().expect("kill");
+        assert!(sent.success());
+    }
+
+    /// Waits for the run to end; its stderr in full.
+    pub fn finish(mut self) -> Run {
+        use std::io::Read;
         let mut rest = String::new();
-        stderr.read_to_string(&mut rest).expect("read");
-        let out = child.wait_with_output().expect("wait");
-        Run { code: out.status.code(), stdout: String::from_utf8_lossy(&out.stdout).into(), stderr: seen + &rest }
+        self.stderr.read_to_string(&mut rest).expect("read");
+        let out = self.child.wait_with_output().expect("wait");
+        Run { code: out.status.code(), stdout: String::from_utf8_lossy(&out.stdout).into(), stderr: self.seen + &rest }
     }
 }

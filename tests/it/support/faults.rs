@@ -167,7 +167,9 @@ struct Message {
     body: Vec<u8>,
 }
 
-fn read_message(reader: &mut BufReader<TcpStream>) -> Option<Message> {
+/// Reads one message; `no_body` for the answer to a HEAD request, which
+/// announces a length but carries no body.
+fn read_message(reader: &mut BufReader<TcpStream>, no_body: bool) -> Option<Message> {
     let mut head = String::new();
     loop {
         let mut line = String::new();
@@ -186,10 +188,12 @@ fn read_message(reader: &mut BufReader<TcpStream>) -> Option<Message> {
         })
     };
     let mut body = Vec::new();
-    if let Some(len) = header("content-length").and_then(|l| l.parse::<usize>().ok()) {
+    let length = header("content-length").and_then(|l| l.parse::<usize>().ok()).filter(|_| !no_body);
+    let chunked = header("transfer-encoding").is_some_and(|t| t.eq_ignore_ascii_case("chunked")) && !no_body;
+    if let Some(len) = length {
         body.resize(len, 0);
         reader.read_exact(&mut body).ok()?;
-    } else if header("transfer-encoding").is_some_and(|t| t.eq_ignore_ascii_case("chunked")) {
+    } else if chunked {
         loop {
             let mut size = String::new();
             reader.read_line(&mut size).ok()?;
@@ -297,7 +301,7 @@ fn serve(client: TcpStream, upstream: u16, rules: &Mutex<Rules>) {
     let Ok(writer) = client.try_clone() else { return };
     let mut writer = writer;
     let mut reader = BufReader::new(client);
-    while let Some(request) = read_message(&mut reader) {
+    while let Some(request) = read_message(&mut reader, false) {
         let op = operation(&request);
         let (fault, drawn) = {
             let mut r = rules.lock().unwrap();
@@ -346,5 +350,5 @@ fn forward(request: &Message, upstream: u16) -> Option<Message> {
     let mut up = TcpStream::connect(("127.0.0.1", upstream)).ok()?;
     up.write_all(request.head.as_bytes()).ok()?;
     up.write_all(&request.body).ok()?;
-    read_message(&mut BufReader::new(up))
+    read_message(&mut BufReader::new(up), request.head.starts_with("HEAD "))
 }

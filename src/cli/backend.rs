@@ -1,0 +1,113 @@
+//! Commands about where state lives: `force-unlock`, `state push`, `state pull`.
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use super::session::Session;
+use super::{CliError, CliResult, GlobalArgs};
+use crate::state::local::LocalBackend;
+use crate::state::{StateBackend, StateFile, check_replace};
+use crate::ui::Ui;
+
+/// `pgstack force-unlock STACK LOCK_ID`: removes a lock left by a run that
+/// is gone, after showing its holder and asking (unless `auto_approve`).
+/// Only the lock with that id is removed.
+pub async fn force_unlock(g: &GlobalArgs, ui: Ui, stack: &str, lock_id: &str, auto_approve: bool) -> CliResult {
+    let session = Session::open(g, ui, stack)?;
+    let holder = session.backend.lock_holder().await?;
+    // Another lock, or none: force_unlock below refuses with the details.
+    if let Some(holder) = holder.filter(|h| h.id.as_deref() == Some(lock_id)) {
+        ui.out(&format!(
+            "Lock {lock_id} on {} is held by {}.\nRemoving it lets another run change the stack. If the run holding it is \
+             still alive it goes on changing AWS, but the state it writes from now on is refused.\n",
+            session.backend.describe(),
+            holder.describe()
+        ));
+        if !auto_approve {
+            let hint = "make sure that run is gone, then run again with --force (or --auto-approve)";
+            super::apply::confirm_or(ui, "Remove this lock?", hint)?;
+        }
+    }
+    let holder = session.backend.force_unlock(lock_id).await?;
+    ui.out(&format!(
+        "Removed lock {lock_id} of {} (pid {}, `{}`). The stack can be changed again.\n",
+        holder.who, holder.pid, holder.operation
+    ));
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Reads a state file given on the command line, refusing one of another stack.
+fn read_state_file(session: &Session, file: &Path) -> Result<StateFile, CliError> {
+    let shown = crate::diag::display_path(file);
+    let text = std::fs::read_to_string(file).map_err(|e| CliError::msg(format!("reading {shown}: {e}")))?;
+    let state = StateFile::from_json(&text, &shown)?;
+    state.check_stack(&session.stack.name, &shown)?;
+    Ok(state)
+}
+
+/// `pgstack state push STACK FILE`: FILE becomes the stack's stored state,
+/// unless the stored one is of another lineage or newer.
+pub async fn push(session: &Session, file: &Path) -> Result<(), CliError> {
+    let incoming = read_state_file(session, file)?;
+    let (ui, backend) = (session.ui, &session.backend);
+    let shown = crate::diag::display_path(file);
+    session
+        .locked("state push", async || {
+            let stored = backend.load().await?;
+            if !check_replace(stored.as_ref(), &incoming, &backend.describe())? {
+                ui.out(&format!(
+                    "{} already holds this state (serial {}); nothing was pushed.\n",
+                    backend.describe(),
+                    incoming.serial
+                ));
+                return Ok(());
+            }
+            backend.check_writable().await?;
+            backend.write(&incoming).await?;
+            ui.out(&format!(
+                "Pushed {shown} (serial {}, lineage {}) to {}.\n",
+                incoming.serial,
+                incoming.lineage,
+                backend.describe()
+            ));
+            if backend.location().backend != "local" {
+                ui.out(&format!("The stack reads its state from there now; {shown} is no longer used.\n"));
+            }
+            Ok(())
+        })
+        .await
+}
+
+/// `pgstack state pull STACK [-o FILE]`: the stored state as JSON on
+/// stdout, or written to FILE (atomically, owner-only, the previous content
+/// kept as `FILE.backup`) unless FILE holds a state of another stack or
+/// lineage, or a newer one.
+pub async fn pull(session: &Session, out: Option<&Path>) -> Result<(), CliError> {
+    let name = &session.stack.name;
+    let Some(state) = session.backend.load().await? else {
+        return Err(CliError::msg(format!("stack `{name}` has no state in {}", session.backend.describe()))
+            .hint("nothing was written"));
+    };
+    state.check_stack(name, &session.backend.describe())?;
+    let Some(out) = out else {
+        session.ui.out(&format!("{}\n", state.to_json()?));
+        return Ok(());
+    };
+    let target = LocalBackend::new(out.to_owned());
+    let existing = target.load().await?;
+    if let Some(existing) = &existing {
+        existing.check_stack(name, &target.describe())?;
+    }
+    if !check_replace(existing.as_ref(), &state, &target.describe())? {
+        session.ui.out(&format!("{} already holds this state (serial {}).\n", target.describe(), state.serial));
+        return Ok(());
+    }
+    target.write(&state).await?;
+    session.ui.out(&format!(
+        "Wrote the state of `{name}` from {} (serial {}) to {}.\n",
+        session.backend.describe(),
+        state.serial,
+        target.describe()
+    ));
+    Ok(())
+}
