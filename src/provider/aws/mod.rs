@@ -13,6 +13,7 @@ pub mod iam_role;
 pub mod kms;
 pub mod kms_key;
 pub mod kms_replica_key;
+pub mod owned;
 pub mod parameter_group;
 pub mod policy;
 pub mod rds;

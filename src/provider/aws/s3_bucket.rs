@@ -69,13 +69,14 @@ use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use futures::future::{BoxFuture, try_join_all};
 use futures::{FutureExt, StreamExt, TryStreamExt, stream};
 
+use super::owned;
 use super::{
     PER_RESOURCE_CONCURRENCY, RawResponse, api_error, ec2, error_code, factory, get_bool, get_str, policy, tags_of,
 };
 use crate::addr::ResourceAddr;
 use crate::provider::diff::equal;
 use crate::provider::schema::{Attr, AttrType, Default, Kind, Schema, TAG_ADDRESS, TAG_STACK};
-use crate::provider::{Ctx, Intent, ProviderError, ReadScope, Refusal, ResourceType, Result};
+use crate::provider::{Ctx, Intent, Owned, ProviderError, ReadScope, Refusal, ResourceType, Result};
 use crate::value::{Attrs, Value};
 
 /// Largest day count S3 takes.
@@ -1029,6 +1030,11 @@ impl ResourceType for S3Bucket {
             same_owner(&tags, &want)
         });
         Ok(owned.and_then(|r| r.resource_arn()).map(|arn| name_of_arn(arn).to_owned()))
+    }
+
+    /// From the region's shared tagging index ([`owned::indexed`]).
+    async fn list_owned(&self, ctx: &Ctx, known: &BTreeSet<String>) -> Result<Vec<Owned>> {
+        owned::indexed(ctx, self.type_name(), known).await
     }
 }
 

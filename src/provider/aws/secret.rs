@@ -21,7 +21,7 @@
 //! - Adoption after a crash: the Resource Groups Tagging API by ownership tags.
 //! - The id is the secret's ARN.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use async_trait::async_trait;
 use aws_sdk_resourcegroupstagging::types::TagFilter;
@@ -31,11 +31,12 @@ use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use futures::{StreamExt, TryStreamExt, stream};
 
+use super::owned;
 use super::rds::same_kms_key;
 use super::{PER_RESOURCE_CONCURRENCY, api_error, error_code, factory, get_i64, get_str, tag_changes, tags_of};
 use crate::addr::ResourceAddr;
 use crate::provider::schema::{Attr, AttrType, Default, Kind, Schema, TAG_ADDRESS, TAG_STACK};
-use crate::provider::{Ctx, ProviderError, ReadScope, ResourceType, Result};
+use crate::provider::{Ctx, Owned, ProviderError, ReadScope, ResourceType, Result};
 use crate::value::{Attrs, Value};
 
 static GENERATOR_FIELDS: [Attr; 8] = [
@@ -365,6 +366,11 @@ impl ResourceType for Secret {
             }
         }
         Ok(None)
+    }
+
+    /// From the region's shared tagging index ([`owned::indexed`]).
+    async fn list_owned(&self, ctx: &Ctx, known: &BTreeSet<String>) -> Result<Vec<Owned>> {
+        owned::indexed(ctx, self.type_name(), known).await
     }
 }
 
