@@ -106,7 +106,7 @@ async fn check(session: &Session) -> Result<DriftReport, CliError> {
     let scope = report::scan_scope(&session.stack, &refreshed.state);
     let hook = crate::ui::progress::Progress { ui: session.ui };
     let found = orphans::scan(&refreshed, &scope, &session.registry, session.aws.clone(), PARALLELISM, &hook).await?;
-    Ok(DriftReport { plan, orphans: report::classify(&session.stack, &refreshed.state, found) })
+    Ok(DriftReport { plan, orphans: report::classify(&session.stack, &refreshed, found) })
 }
 
 /// The stacks the arguments name: each file or name as given, and for each

@@ -9,7 +9,7 @@ use crate::addr::ResourceAddr;
 use crate::config::Stack;
 use crate::state::{StateFile, Status};
 
-use super::{Action, Plan, ResourceChange};
+use super::{Action, Plan, Refreshed, ResourceChange};
 
 /// An object carrying the stack's `pgstack:stack` tag whose id the state
 /// does not record, as the orphan scan found it.
@@ -88,19 +88,23 @@ pub fn scan_scope(stack: &Stack, state: &StateFile) -> BTreeSet<(String, String)
 
 /// The orphans among `found`, each with what its address tag claims,
 /// sorted by address (objects without one last), type and id.
-pub fn classify(stack: &Stack, state: &StateFile, found: Vec<Unrecorded>) -> Vec<Orphan> {
+/// An address whose interrupted create the refresh adopted counts as held
+/// by the adopted object.
+pub fn classify(stack: &Stack, refreshed: &Refreshed, found: Vec<Unrecorded>) -> Vec<Orphan> {
+    let managed = |a: &ResourceAddr| {
+        let r = refreshed.state.resources.get(a)?;
+        refreshed.adopted.get(a).or(r.id.as_ref().filter(|_| r.status == Status::Ready)).cloned()
+    };
     let mut out: Vec<Orphan> = found
         .into_iter()
         .map(|object| {
             let addr = object.address_tag.as_deref().and_then(|t| t.parse::<ResourceAddr>().ok());
             let claim = match addr.filter(|a| a.rtype == object.rtype) {
                 None => Claim::Unaddressed,
-                Some(a) => match state.resources.get(&a) {
-                    Some(r) if r.status == Status::Ready => {
-                        Claim::Duplicate { managed_id: r.id.clone().unwrap_or_default(), address: a }
-                    }
-                    _ if stack.resources.contains_key(&a) => Claim::Importable(a),
-                    _ => Claim::Undeclared(a),
+                Some(a) => match managed(&a) {
+                    Some(managed_id) => Claim::Duplicate { managed_id, address: a },
+                    None if stack.resources.contains_key(&a) => Claim::Importable(a),
+                    None => Claim::Undeclared(a),
                 },
             };
             Orphan { object, claim }

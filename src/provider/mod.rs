@@ -383,3 +383,38 @@ impl Registry {
         self.types.keys().copied()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::*;
+
+    #[tokio::test]
+    async fn a_shared_listing_is_made_once_per_store_and_a_failure_is_not_kept() {
+        let made = AtomicUsize::new(0);
+        let list = || async {
+            made.fetch_add(1, Ordering::SeqCst);
+            tokio::task::yield_now().await;
+            Ok(vec!["a".to_owned()])
+        };
+        let shared = Shared::new();
+        let (x, y) = tokio::join!(shared.get_or_try_init("k", list), shared.get_or_try_init("k", list));
+        assert_eq!((x.unwrap(), y.unwrap()), (Arc::new(vec!["a".to_owned()]), Arc::new(vec!["a".to_owned()])));
+        assert_eq!(made.load(Ordering::SeqCst), 1, "callers at the same time share one listing");
+        shared.get_or_try_init("other", list).await.unwrap();
+        assert_eq!(made.load(Ordering::SeqCst), 2, "another key lists again");
+
+        let fail = || async { Err::<Vec<String>, _>(ProviderError::Invalid("down".into())) };
+        assert!(shared.get_or_try_init("f", fail).await.is_err());
+        shared.get_or_try_init("f", list).await.unwrap();
+        assert_eq!(made.load(Ordering::SeqCst), 3, "a failed listing is made again");
+        let wrong = shared.get_or_try_init("k", || async { Ok(1u8) }).await;
+        assert!(matches!(wrong, Err(ProviderError::Invalid(_))), "another type under a key is an error");
+
+        let none = Shared::default();
+        none.get_or_try_init("k", list).await.unwrap();
+        none.get_or_try_init("k", list).await.unwrap();
+        assert_eq!(made.load(Ordering::SeqCst), 5, "without a store every call lists");
+    }
+}

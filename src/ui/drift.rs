@@ -277,7 +277,7 @@ fn md_blocks(stack_arg: &str, r: &DriftReport, h: &str) -> Vec<String> {
         blocks.push(format!("{h} Tagged for this stack, not in its state\n\n"));
         let rows = r.orphans.iter().map(|o| {
             let address = o.address().map(|a| md_code(&a.to_string())).unwrap_or_else(|| "*(none)*".to_owned());
-            let cmd = command(stack_arg, o).map(|c| format!(": {}", md_code(&c))).unwrap_or_default();
+            let cmd = command(stack_arg, o).map(|c| format!("<br>{}", md_code(&c))).unwrap_or_default();
             format!(
                 "| {address} | {} | {} | {} | {}{cmd} |\n",
                 md_code(&o.object.rtype),
@@ -526,4 +526,202 @@ pub fn message_text(message: &str, hints: &[String]) -> String {
         let _ = writeln!(s, "  hint: {}", safe_lines(h));
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::addr::ResourceAddr;
+    use crate::plan::report::Unrecorded;
+    use crate::plan::{Action, AttrChange};
+    use crate::ui::plan::tests::{assert_no_controls, change, hostile_tags, plan};
+
+    fn addr(s: &str) -> ResourceAddr {
+        s.parse().unwrap()
+    }
+
+    fn orphan(rtype: &str, id: &str, tag: Option<&str>, claim: Claim) -> Orphan {
+        let object = Unrecorded {
+            rtype: rtype.into(),
+            region: "us-east-1".into(),
+            id: id.into(),
+            address_tag: tag.map(Into::into),
+        };
+        Orphan { object, claim }
+    }
+
+    /// One of each kind of orphan.
+    fn orphans() -> Vec<Orphan> {
+        vec![
+            orphan("kms_key", "k-1", Some("kms_key.db"), Claim::Importable(addr("kms_key.db"))),
+            orphan(
+                "subnet",
+                "subnet-2",
+                Some("subnet.db[\"a\"]"),
+                Claim::Duplicate { address: addr("subnet.db[\"a\"]"), managed_id: "subnet-1".into() },
+            ),
+            orphan("vpc", "vpc-9", Some("vpc.old"), Claim::Undeclared(addr("vpc.old"))),
+            orphan("kms_key", "k-3", None, Claim::Unaddressed),
+            orphan("kms_key", "k-4", Some("vpc.main"), Claim::Unaddressed),
+        ]
+    }
+
+    fn tag_drift(address: ResourceAddr, n: usize) -> Drift {
+        let changes = (0..n)
+            .map(|i| AttrChange {
+                name: format!("attr_{i}"),
+                before: Value::str("recorded"),
+                after: Value::str("x".repeat(300)),
+                forces_replacement: false,
+            })
+            .collect();
+        Drift { address, changes: Some(changes) }
+    }
+
+    fn drifted(stack: &str) -> DriftReport {
+        let mut p = plan(vec![change(Action::Update, Some(Default::default()), Some(Default::default()), vec![])]);
+        p.stack = stack.into();
+        p.drift = vec![
+            Drift { address: addr("vpc.main"), changes: None },
+            Drift {
+                address: addr("kms_key.db"),
+                changes: Some(vec![AttrChange {
+                    name: "description".into(),
+                    before: "db key".into(),
+                    after: "changed by hand".into(),
+                    forces_replacement: false,
+                }]),
+            },
+        ];
+        DriftReport { plan: p, orphans: orphans() }
+    }
+
+    fn clean(stack: &str) -> DriftReport {
+        let mut p = plan(vec![]);
+        p.stack = stack.into();
+        DriftReport { plan: p, orphans: vec![] }
+    }
+
+    fn three() -> Vec<Checked> {
+        vec![
+            Checked { file: "stacks/dev.toml".into(), result: Ok(clean("dev")) },
+            Checked { file: "stacks/prod.toml".into(), result: Ok(drifted("prod")) },
+            Checked {
+                file: "stacks/broken.toml".into(),
+                result: Err(Failure {
+                    stack: None,
+                    message: "expected a string".into(),
+                    location: Some("stacks/broken.toml:6:14".into()),
+                    text: "error: stacks/broken.toml:6:14: expected a string\n  |\n6 | cidr_block = 42\n  |              ^^\n"
+                        .into(),
+                }),
+            },
+        ]
+    }
+
+    const NO_COLOR: Style = Style { color: false };
+
+    #[test]
+    fn text_of_one_stack_lists_orphans_with_what_to_do() {
+        let text = text("stacks/prod.toml", &drifted("prod"), NO_COLOR);
+        assert!(text.contains("pgstack import stacks/prod.toml 'kms_key.db' k-1\n"), "{text}");
+        insta::assert_snapshot!(text);
+        assert_eq!(super::text("x.toml", &clean("x"), NO_COLOR), format!("{CLEAN}\n"));
+    }
+
+    #[test]
+    fn text_summary_has_a_row_per_stack_and_sections_for_the_others() {
+        insta::assert_snapshot!(text_summary(&three(), NO_COLOR));
+    }
+
+    #[test]
+    fn markdown_summary_has_a_row_per_stack_and_sections_for_the_others() {
+        let md = markdown_summary(&three());
+        // Every row of a table has as many cells as its header.
+        for table in md.split("\n\n").filter(|b| b.starts_with('|')) {
+            let cells: Vec<usize> = table.lines().map(|r| r.replace("\\|", "").matches('|').count()).collect();
+            assert!(cells.iter().all(|c| *c == cells[0]), "{table}");
+        }
+        insta::assert_snapshot!(md);
+    }
+
+    #[test]
+    fn input_in_drift_markdown_stays_in_its_cell() {
+        let mut p = plan(vec![]);
+        p.stack = "demo|`x`".into();
+        p.drift = vec![Drift {
+            address: ResourceAddr::new("vpc", "main").with_key("a|b"),
+            changes: Some(vec![AttrChange {
+                name: "tags".into(),
+                before: Value::Map([("Pipe".to_owned(), Value::str("calm"))].into()),
+                after: hostile_tags(),
+                forces_replacement: false,
+            }]),
+        }];
+        let hostile = Unrecorded {
+            rtype: "vpc".into(),
+            region: "us-east-1".into(),
+            id: "vpc-`|\u{1b}[2J".into(),
+            address_tag: Some("vpc.x|y".into()),
+        };
+        let md = markdown(
+            "st|ack.toml",
+            &DriftReport { plan: p, orphans: vec![Orphan { object: hostile, claim: Claim::Unaddressed }] },
+        );
+        assert_no_controls(&md);
+        for row in md.lines().filter(|l| l.starts_with("| `")) {
+            let cells = row.replace("\\|", "").matches('|').count();
+            assert_eq!(cells, 5 + usize::from(row.contains("vpc-")), "{row}");
+        }
+        insta::assert_snapshot!(md);
+    }
+
+    #[test]
+    fn long_markdown_collapses_per_resource_and_stays_under_the_limit() {
+        let mut r = clean("big");
+        r.plan.drift = (0..4).map(|i| tag_drift(ResourceAddr::new("vpc", format!("v{i}")), 3)).collect();
+        let md = markdown("big.toml", &r);
+        assert_eq!(md.matches("<details><summary><code>vpc.v").count(), 4, "{md}");
+        assert_eq!(md.matches("<details>").count(), md.matches("</details>").count());
+        assert!(md.contains("… (102 more characters)"), "values are cut: {md}");
+
+        r.plan.drift = (0..400).map(|i| tag_drift(ResourceAddr::new("vpc", format!("v{i}")), 3)).collect();
+        let md = markdown("big.toml", &r);
+        assert!(md.len() <= MARKDOWN_LIMIT, "{}", md.len());
+        assert!(md.contains("> **Truncated:**"), "{}", &md[md.len() - 400..]);
+        assert_eq!(md.matches("<details>").count(), md.matches("</details>").count(), "no block is cut open");
+        let small = markdown("big.toml", &drifted("prod"));
+        assert!(!small.contains("Truncated") && !small.contains("<details>"), "{small}");
+    }
+
+    #[test]
+    fn json_of_one_stack_and_of_many() {
+        let one = json("stacks/prod.toml", &drifted("prod"));
+        assert_eq!(one["format_version"], PLAN_FORMAT_VERSION);
+        assert_eq!((one["status"].as_str(), one["drifted"].as_bool()), (Some("drifted"), Some(true)));
+        assert_eq!(one["counts"], json!({ "drift": 2, "orphans": 5, "pending_changes": 1 }));
+        let o = &one["orphans"][0];
+        assert_eq!(
+            o,
+            &json!({
+                "address": "kms_key.db", "address_tag": "kms_key.db", "type": "kms_key", "region": "us-east-1",
+                "id": "k-1", "reason": "not_in_state", "managed_id": null,
+                "import_command": "pgstack import stacks/prod.toml 'kms_key.db' k-1",
+                "hint": "not in the state: import it",
+            })
+        );
+        let reasons: Vec<&str> =
+            one["orphans"].as_array().unwrap().iter().map(|o| o["reason"].as_str().unwrap()).collect();
+        assert_eq!(reasons, ["not_in_state", "duplicate", "undeclared", "no_address", "no_address"]);
+        assert_eq!(one["orphans"][1]["managed_id"], "subnet-1");
+
+        let many = json_summary(&three());
+        assert_eq!(many["summary"], json!({ "stacks": 3, "clean": 1, "drifted": 1, "error": 1 }));
+        assert_eq!((many["drifted"].as_bool(), many["failed"].as_bool()), (Some(true), Some(true)));
+        let mut prod = one.clone();
+        prod.as_object_mut().unwrap().remove("format_version");
+        assert_eq!(many["stacks"][1], prod, "a stack of many is the single document without its version");
+        assert_eq!(many["stacks"][2]["error"]["location"], "stacks/broken.toml:6:14");
+        assert_eq!(many["stacks"][2]["status"], "error");
+    }
 }

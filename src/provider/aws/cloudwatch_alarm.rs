@@ -18,6 +18,7 @@
 //! - Refused before PutMetricAlarm (moto would accept them, AWS does not):
 //!   both or neither of `statistic` and `extended_statistic`, and more
 //!   `datapoints_to_alarm` than `evaluation_periods`.
+//! - Orphan scan (`list_owned`): the region's shared GetResources ([`super::owned`]).
 
 use std::collections::{BTreeMap, BTreeSet};
 

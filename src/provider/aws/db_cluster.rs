@@ -28,6 +28,7 @@
 //!   deletion protection against moto (tests/it/providers_aurora.rs); the wait
 //!   sequence, timeouts, and ModifyDBCluster of log exports and IAM auth (moto
 //!   ignores both) with aws-smithy-mocks below.
+//! - Orphan scan (`list_owned`): the region's shared GetResources ([`super::owned`]).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;

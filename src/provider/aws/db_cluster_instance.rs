@@ -21,6 +21,7 @@
 //!   delete against moto (tests/it/providers_aurora.rs); Performance Insights
 //!   and monitoring changes (moto ignores Performance Insights), waits and
 //!   pending values with aws-smithy-mocks below.
+//! - Orphan scan (`list_owned`): the region's shared GetResources ([`super::owned`]).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;

@@ -56,6 +56,8 @@
 //!   sequences, deletion waits and pending modifications with aws-smithy-mocks
 //!   below (moto answers `available` at once, keeps no pending values, and its
 //!   cross-region replicas are broken).
+//! - Orphan scan (`list_owned`): the region's shared GetResources ([`super::owned`]);
+//!   an instance is told from a cluster instance by its `pgstack:address` tag.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;

@@ -12,6 +12,8 @@
 //!   against moto; description and subnet changes (ModifyDBSubnetGroup, in
 //!   [`update_with`]) with aws-smithy-mocks in this file's tests, because
 //!   moto 5.2.5 drops the group on ModifyDBSubnetGroup.
+//! - Orphan scan (`list_owned`): DescribeDBSubnetGroups, then ListTagsForResource
+//!   for each group state does not hold.
 
 use std::collections::{BTreeMap, BTreeSet};
 

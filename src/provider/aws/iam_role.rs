@@ -34,6 +34,8 @@
 //! - The id is the role name. The ownership tag values are escaped into IAM's
 //!   tag value characters ([`iam_tag_value`]): `iam_role.r["a"]` would be
 //!   refused as it is.
+//! - Orphan scan (`list_owned`): ListRoles, then GetRole for each role state does
+//!   not hold, once per scan for every region.
 
 use std::collections::{BTreeMap, BTreeSet};
 

@@ -15,7 +15,6 @@ use std::future::Future;
 
 use aws_sdk_kms::Client;
 use aws_sdk_kms::types::{KeyMetadata, KeyState, Tag};
-use aws_sdk_resourcegroupstagging::types::TagFilter;
 use futures::{StreamExt, TryStreamExt, stream};
 
 use super::{DEFAULT_DESCRIPTION, PER_RESOURCE_CONCURRENCY, api_error, error_code, factory, get_i64, get_str, policy};
@@ -363,21 +362,9 @@ pub async fn schedule_deletion(ctx: &Ctx, id: &str, prior: &Attrs) -> Result<()>
 /// ownership tags (Resource Groups Tagging API, then DescribeKey to skip keys
 /// pending deletion), as its ARN and metadata.
 pub async fn find_by_tags(ctx: &Ctx, addr: &ResourceAddr) -> Result<Option<KeyMetadata>> {
-    let tagging = factory(ctx)?.tagging(&ctx.region).await;
-    let filter = |k: &str, v: String| TagFilter::builder().key(k).values(v).build();
-    let found = tagging
-        .get_resources()
-        .tag_filters(filter(TAG_STACK, ctx.stack.clone()))
-        .tag_filters(filter(TAG_ADDRESS, addr.to_string()))
-        .resource_type_filters("kms:key")
-        .into_paginator()
-        .items()
-        .send()
-        .try_collect()
-        .await
-        .map_err(|e| api_error("GetResources", e))?;
+    let found = super::owned::tagged(ctx, Some(addr), &["kms:key"]).await?;
     let client = factory(ctx)?.kms(&ctx.region).await;
-    for arn in found.iter().filter_map(|r| r.resource_arn()) {
+    for (arn, _) in &found {
         if let Some(meta) = describe(&client, arn).await? {
             return Ok(Some(meta));
         }

@@ -17,6 +17,7 @@
 //! - `policy` is returned in the canonical form of [`policy::canonical`]; when it
 //!   is unset in config AWS's default policy is simply not managed.
 //! - Shared behaviour (pending deletion, aliases, deletion window): [`kms`].
+//! - Orphan scan (`list_owned`): the region's shared GetResources ([`super::owned`]).
 
 use std::collections::{BTreeMap, BTreeSet};
 

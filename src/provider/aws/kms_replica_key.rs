@@ -22,6 +22,8 @@
 //! - The id is the replica's ARN: every key of a multi-Region set has the
 //!   same key id (`mrk-...`), the ARN tells which region's it is.
 //! - Rotation, key spec and usage are the primary's (shared by the set).
+//! - Orphan scan (`list_owned`): the region's shared GetResources ([`super::owned`]);
+//!   a replica is told from a key by its `pgstack:address` tag.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;

@@ -83,7 +83,7 @@ const INDEXED: &[Indexed] = &[
 ];
 
 /// One object of the tagging index: its ARN and tags.
-type Tagged = (String, BTreeMap<String, String>);
+pub type Tagged = (String, BTreeMap<String, String>);
 
 /// The objects of type `rtype` (one of [`INDEXED`]) in `ctx.region` that
 /// carry `ctx.stack`'s tag, from the region's shared tagging index.
@@ -123,12 +123,21 @@ fn claim(me: &Indexed, arn: &str, address: Option<&str>) -> Option<String> {
 /// One paged GetResources in `ctx.region`: every object of the [`INDEXED`]
 /// resource types carrying `ctx.stack`'s tag.
 async fn tagging_index(ctx: &Ctx) -> Result<Vec<Tagged>> {
-    let tagging = factory(ctx)?.tagging(&ctx.region).await;
     let filters: BTreeSet<&str> = INDEXED.iter().map(|i| i.filter).collect();
-    let found: Vec<_> = tagging
+    tagged(ctx, None, &filters.into_iter().collect::<Vec<_>>()).await
+}
+
+/// One paged GetResources in `ctx.region`: the objects of resource `types`
+/// (`kms:key`, ...) carrying `ctx.stack`'s tag and, when given, `address`'s.
+pub async fn tagged(ctx: &Ctx, address: Option<&ResourceAddr>, types: &[&str]) -> Result<Vec<Tagged>> {
+    let filter = |k: &str, v: String| TagFilter::builder().key(k).values(v).build();
+    let tags = [Some(filter(TAG_STACK, ctx.stack.clone())), address.map(|a| filter(TAG_ADDRESS, a.to_string()))];
+    let found: Vec<_> = factory(ctx)?
+        .tagging(&ctx.region)
+        .await
         .get_resources()
-        .tag_filters(TagFilter::builder().key(TAG_STACK).values(ctx.stack.clone()).build())
-        .set_resource_type_filters(Some(filters.into_iter().map(str::to_owned).collect()))
+        .set_tag_filters(Some(tags.into_iter().flatten().collect()))
+        .set_resource_type_filters(Some(types.iter().map(|t| (*t).to_owned()).collect()))
         .into_paginator()
         .items()
         .send()

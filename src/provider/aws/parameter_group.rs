@@ -30,6 +30,8 @@
 //!   resets, chunking, AWS-given apply types and delete retries with
 //!   aws-smithy-mocks here and in the type files, because moto 5.2.5 implements
 //!   neither the Reset calls nor ApplyType.
+//! - Orphan scan (`list_owned`): the Describe of the groups, then ListTagsForResource
+//!   for each group state does not hold.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;

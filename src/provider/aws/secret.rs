@@ -20,11 +20,11 @@
 //! - Delete: DeleteSecret with `recovery_window_in_days` (0: at once).
 //! - Adoption after a crash: the Resource Groups Tagging API by ownership tags.
 //! - The id is the secret's ARN.
+//! - Orphan scan (`list_owned`): the region's shared GetResources ([`super::owned`]).
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use async_trait::async_trait;
-use aws_sdk_resourcegroupstagging::types::TagFilter;
 use aws_sdk_secretsmanager::Client;
 use aws_sdk_secretsmanager::types::Tag;
 use aws_smithy_runtime_api::client::result::SdkError;
@@ -35,7 +35,7 @@ use super::owned;
 use super::rds::same_kms_key;
 use super::{PER_RESOURCE_CONCURRENCY, api_error, error_code, factory, get_i64, get_str, tag_changes, tags_of};
 use crate::addr::ResourceAddr;
-use crate::provider::schema::{Attr, AttrType, Default, Kind, Schema, TAG_ADDRESS, TAG_STACK};
+use crate::provider::schema::{Attr, AttrType, Default, Kind, Schema};
 use crate::provider::{Ctx, Owned, ProviderError, ReadScope, ResourceType, Result};
 use crate::value::{Attrs, Value};
 
@@ -345,21 +345,9 @@ impl ResourceType for Secret {
     }
 
     async fn find_created(&self, ctx: &Ctx, addr: &ResourceAddr) -> Result<Option<String>> {
-        let tagging = factory(ctx)?.tagging(&ctx.region).await;
-        let filter = |k: &str, v: String| TagFilter::builder().key(k).values(v).build();
-        let found: Vec<_> = tagging
-            .get_resources()
-            .tag_filters(filter(TAG_STACK, ctx.stack.clone()))
-            .tag_filters(filter(TAG_ADDRESS, addr.to_string()))
-            .resource_type_filters("secretsmanager:secret")
-            .into_paginator()
-            .items()
-            .send()
-            .try_collect()
-            .await
-            .map_err(|e| api_error("GetResources", e))?;
+        let found = owned::tagged(ctx, Some(addr), &["secretsmanager:secret"]).await?;
         let client = factory(ctx)?.secretsmanager(&ctx.region).await;
-        for arn in found.iter().filter_map(|r| r.resource_arn()) {
+        for (arn, _) in &found {
             // Secrets scheduled for deletion read as gone.
             if let Some((id, _)) = read_secret(&client, arn, &ReadScope::All).await? {
                 return Ok(Some(id));

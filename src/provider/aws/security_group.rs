@@ -23,6 +23,8 @@
 //! call), which carries rules, tags and ARN. Create and update end with a read
 //! of the group, because the rules AWS adds on its own (default egress, IPv6
 //! egress in IPv6 VPCs) are only known from AWS.
+//!
+//! Orphan scan (`list_owned`): the region's shared GetResources ([`super::owned`]).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;

@@ -9,6 +9,7 @@
 //! - Update: SetTopicAttributes for the key; TagResource / UntagResource.
 //! - Delete: DeleteTopic (deleting a topic that is gone succeeds).
 //! - The id is the topic ARN.
+//! - Orphan scan (`list_owned`): the region's shared GetResources ([`super::owned`]).
 
 use std::collections::{BTreeMap, BTreeSet};
 

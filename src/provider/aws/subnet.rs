@@ -7,6 +7,7 @@
 //!   it, and the plan does not diff an unset optional attribute.
 //! - Read: one paged DescribeSubnets filtered by `subnet-id` (200 ids per
 //!   call); it carries everything, ARN included.
+//! - Orphan scan (`list_owned`): the region's shared GetResources ([`super::owned`]).
 
 use std::collections::{BTreeMap, BTreeSet};
 

@@ -13,6 +13,7 @@
 //! - The ARN is built (`arn:PARTITION:ec2:REGION:OWNER:vpc/ID`): Describe has none.
 //! - Not exposed: the default security group id, which would cost extra calls
 //!   on every read.
+//! - Orphan scan (`list_owned`): the region's shared GetResources ([`super::owned`]).
 
 use std::collections::{BTreeMap, BTreeSet};
 

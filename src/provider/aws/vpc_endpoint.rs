@@ -11,6 +11,7 @@
 //! - `service_name` may be the short name (`s3`, `kms`): the service in the
 //!   endpoint's region, `com.amazonaws.REGION.s3`, which AWS reports.
 //! - The ARN is built (`arn:PARTITION:ec2:REGION:OWNER:vpc-endpoint/ID`).
+//! - Orphan scan (`list_owned`): one DescribeVpcEndpoints filtered on the stack tag.
 
 use std::collections::{BTreeMap, BTreeSet};
 
