@@ -66,9 +66,13 @@ pub enum Command {
     Apply(ApplyArgs),
     /// Destroy everything the stack manages
     Destroy(DestroyArgs),
-    /// Refresh and compare AWS with state and config, and list objects tagged
-    /// for the stack that its state does not hold; exit 2 when anything
-    /// drifted. Several stacks are checked at once, with one summary
+    /// Compare AWS with state and config, list orphans; exit 2 when anything drifted
+    ///
+    /// Refreshes each stack, reports objects changed outside pgstack, objects
+    /// tagged for the stack that its state does not hold (with the `pgstack
+    /// import` that adopts them) and pending changes. Several stacks (or a
+    /// directory of stack files) are checked at once, with one summary: exit
+    /// 1 when any failed, else 2 when any drifted, else 0. Read-only, no lock.
     Drift(DriftArgs),
     /// Print the dependency graph
     Graph {
@@ -123,6 +127,7 @@ pub struct DriftArgs {
     /// Stack files or names, or directories whose *.toml files are stacks
     #[arg(required = true, value_name = "STACK")]
     pub stacks: Vec<String>,
+    /// Text, JSON (docs/json-format.md), or Markdown for a pull-request comment
     #[arg(long, value_enum, default_value_t = DriftFormat::Text)]
     pub format: DriftFormat,
     /// How many stacks are checked at once

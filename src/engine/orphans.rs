@@ -6,7 +6,9 @@
 //! [`ResourceType::list_owned`], every call of one scan sharing one
 //! [`Shared`] store (so one listing can serve several types or regions).
 //! Ids the state records are passed as `known`: those of ready entries, of
-//! deposed objects and of interrupted creates adopted by the refresh. An
+//! deposed objects and of interrupted creates adopted by the refresh, each
+//! also as its recorded `id` and `arn` attributes (an object imported by
+//! its ARN is known by its plain id too). An
 //! object whose address tag names an interrupted create still pending in
 //! state is not an orphan either (the next apply adopts one such object).
 //! The remaining candidates are read back with `read_many` (scope: nothing
@@ -26,6 +28,7 @@ use crate::plan::report::Unrecorded;
 use crate::provider::waiter::retry_transient;
 use crate::provider::{Clients, Ctx, ReadScope, Registry, Shared};
 use crate::state::Status;
+use crate::value::{Attrs, Value};
 
 /// Lists, for each (type, region) of `scope`, the objects tagged for the
 /// stack of `refreshed` whose ids it does not record, `parallelism` listings
@@ -41,10 +44,13 @@ pub async fn scan(
     let state = &refreshed.state;
     let mut known: BTreeMap<&str, BTreeSet<String>> = BTreeMap::new();
     let mut pending: BTreeSet<(&str, String)> = BTreeSet::new();
+    let forms = |attrs: &Attrs| -> Vec<String> {
+        ["id", "arn"].iter().filter_map(|k| attrs.get(*k).and_then(Value::as_str).map(str::to_owned)).collect()
+    };
     for (addr, r) in &state.resources {
         let ids = known.entry(&r.rtype).or_default();
-        ids.extend(r.id.iter().cloned());
-        ids.extend(r.deposed.iter().map(|d| d.id.clone()));
+        ids.extend(r.id.iter().cloned().chain(forms(&r.attributes)));
+        ids.extend(r.deposed.iter().flat_map(|d| forms(&d.attributes).into_iter().chain([d.id.clone()])));
         ids.extend(refreshed.adopted.get(addr).cloned());
         if r.status == Status::CreatePending && !refreshed.adopted.contains_key(addr) {
             pending.insert((&r.rtype, addr.to_string()));

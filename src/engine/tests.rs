@@ -753,3 +753,22 @@ async fn the_orphan_scan_reports_tagged_objects_whose_ids_state_does_not_record(
     assert_eq!(ids, vec!["second-a", other_b, "undeclared", "unaddressed"]);
     assert_eq!(orphans[1].claim, Claim::Duplicate { address: addr("b"), managed_id: adopted });
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_object_state_records_by_another_form_of_its_id_is_no_orphan() {
+    let e = env();
+    let s = stack(vec![("a", vec![])]);
+    assert!(e.apply(&s, &e.plan(&s, false).await, 10).await.ok());
+    let mut st = e.state().await;
+    let entry = st.resources.values_mut().next().unwrap();
+    let id = entry.id.clone().unwrap();
+    e.fake.objects.lock().unwrap().get_mut(&id).unwrap().insert("tags".into(), owner_tags("t", Some("fake.a")));
+    // Imported by its ARN: the entry's id is the ARN, its `id` attribute the plain id.
+    entry.id = Some(format!("arn:fake:{id}"));
+    entry.attributes.insert("arn".into(), Value::str(format!("arn:fake:{id}")));
+    let refreshed = plan::Refreshed::from_state(st);
+    let scope = plan::report::scan_scope(&s, &refreshed.state);
+    let found =
+        super::orphans::scan(&refreshed, &scope, &e.registry, Arc::new(NoClients), 4, &super::Silent).await.unwrap();
+    assert!(found.is_empty(), "{found:?}");
+}
