@@ -3,13 +3,13 @@
 //! run that died elsewhere, or made by hand with copied tags).
 //!
 //! Each (type, region) of the scope is listed with
-//! [`ResourceType::list_owned`], every call of one scan sharing one
-//! [`Shared`] store (so one listing can serve several types or regions).
-//! Ids the state records are passed as `known`: those of ready entries, of
-//! deposed objects and of interrupted creates adopted by the refresh, each
-//! also as its recorded `id` and `arn` attributes (an object imported by
-//! its ARN is known by its plain id too). An
-//! object whose address tag names an interrupted create still pending in
+//! [`ResourceType::list_owned`](crate::provider::ResourceType::list_owned),
+//! every call of one scan sharing one [`Shared`] store (so one listing can
+//! serve several types or regions). Ids the state records are passed as
+//! `known`: those of ready entries, of deposed objects and of interrupted
+//! creates adopted by the refresh, each also as its recorded `id` and `arn`
+//! attributes (an object imported by its ARN is known by its plain id too).
+//! An object whose address tag names an interrupted create still pending in
 //! state is not an orphan either (the next apply adopts one such object).
 //! The remaining candidates are read back with `read_many` (scope: nothing
 //! but the id), which leaves out objects on their way out (a KMS key pending

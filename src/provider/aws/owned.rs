@@ -6,7 +6,11 @@
 //!   AWS and in moto 5.2.5): one paged GetResources per region, filtered on
 //!   the stack tag and on all their resource types at once, kept in
 //!   `ctx.shared` so that every one of these types in the region picks its
-//!   ARNs out of the same answer ([`indexed`]).
+//!   ARNs out of the same answer ([`indexed`]); `s3_bucket` keeps those
+//!   ListBuckets reports in the region (only when one is not `known`).
+//!   The same GetResources, filtered on one address, serves the
+//!   `find_created` of `kms_key`, `kms_replica_key`, `secret` and `s3_bucket`
+//!   ([`tagged`]).
 //! - The others list their own: `vpc_endpoint` one DescribeVpcEndpoints
 //!   filtered on the tag ([`super::ec2::owned`]); `db_subnet_group`,
 //!   `db_parameter_group` and `db_cluster_parameter_group` their paged
