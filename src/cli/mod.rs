@@ -3,6 +3,7 @@
 
 mod apply;
 mod backend;
+mod drift;
 mod inspect;
 mod plan;
 mod rename;
@@ -70,12 +71,14 @@ pub enum Command {
     Apply(ApplyArgs),
     /// Destroy everything the stack manages
     Destroy(DestroyArgs),
-    /// Refresh and compare AWS with state and config; exit 2 when anything drifted
-    Drift {
-        stack: String,
-        #[arg(long, value_enum, default_value_t = DriftFormat::Text)]
-        format: DriftFormat,
-    },
+    /// Compare AWS with state and config, list orphans; exit 2 when anything drifted
+    ///
+    /// Refreshes each stack, reports objects changed outside pgstack, objects
+    /// tagged for the stack that its state does not hold (with the `pgstack
+    /// import` that adopts them) and pending changes. Several stacks (or a
+    /// directory of stack files) are checked at once, with one summary: exit
+    /// 1 when any failed, else 2 when any drifted, else 0. Read-only, no lock.
+    Drift(DriftArgs),
     /// Print the dependency graph
     Graph {
         stack: String,
@@ -130,6 +133,19 @@ pub struct PlanArgs {
     /// Plan to destroy everything in state
     #[arg(long)]
     pub destroy: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DriftArgs {
+    /// Stack files or names, or directories whose *.toml files are stacks
+    #[arg(required = true, value_name = "STACK")]
+    pub stacks: Vec<String>,
+    /// Text, JSON (docs/json-format.md), or Markdown for a pull-request comment
+    #[arg(long, value_enum, default_value_t = DriftFormat::Text)]
+    pub format: DriftFormat,
+    /// How many stacks are checked at once
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..))]
+    pub parallelism: u16,
 }
 
 #[derive(Debug, Args)]
@@ -319,10 +335,13 @@ impl From<crate::engine::refresh::RefreshError> for CliError {
         use crate::provider::ProviderError as P;
         let err = CliError::msg(e.to_string());
         match &e {
-            R::Read { source: P::Unreachable { .. } | P::Transport { .. }, .. } => {
+            R::Read { source: P::Unreachable { .. } | P::Transport { .. }, .. }
+            | R::List { source: P::Unreachable { .. } | P::Transport { .. }, .. } => {
                 err.hint("check the network, region and endpoint (AWS_ENDPOINT_URL)")
             }
-            R::Read { source: P::Api { code, .. }, .. } if is_auth_error(code) => {
+            R::Read { source: P::Api { code, .. }, .. } | R::List { source: P::Api { code, .. }, .. }
+                if is_auth_error(code) =>
+            {
                 err.hint("check AWS credentials and permissions (AWS_PROFILE, --profile)")
             }
             _ => err,
@@ -416,7 +435,7 @@ async fn dispatch(cli: Cli, ui: Ui) -> CliResult {
         Command::Plan(args) => plan::plan(&g, ui, args).await,
         Command::Apply(args) => apply::apply(&g, ui, args).await,
         Command::Destroy(args) => apply::destroy(&g, ui, args).await,
-        Command::Drift { stack, format } => plan::drift(&g, ui, &stack, format).await,
+        Command::Drift(args) => drift::drift(&g, ui, args).await,
         Command::Graph { stack, format } => inspect::graph(&g, ui, &stack, format),
         Command::Output { stack, name, json } => inspect::output(&g, ui, &stack, name.as_deref(), json).await,
         Command::Refresh { stack } => apply::refresh(&g, ui, &stack).await,

@@ -1,4 +1,4 @@
-//! `plan` and `drift`.
+//! `plan`.
 
 use std::process::ExitCode;
 
@@ -7,9 +7,9 @@ use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use super::session::Session;
-use super::{CliError, CliResult, DriftFormat, GlobalArgs, PlanArgs};
+use super::{CliError, CliResult, GlobalArgs, PlanArgs};
 use crate::plan::saved::{self, SaltedHash, SavedPlanBody};
-use crate::plan::{Action, Plan, PlanOptions};
+use crate::plan::{Plan, PlanOptions};
 use crate::ui::Ui;
 
 pub async fn plan(g: &GlobalArgs, ui: Ui, args: PlanArgs) -> CliResult {
@@ -80,47 +80,4 @@ fn save_plan(g: &GlobalArgs, session: &Session, stack_arg: &str, plan: &Plan, ou
         f.sync_all()
     };
     write().map_err(|e| CliError::msg(format!("writing {}: {e}", out.display())))
-}
-
-/// Refreshes and reports both drift (AWS vs state) and pending changes
-/// (config vs AWS). Exit 0 clean, 2 drifted, 1 error.
-pub async fn drift(g: &GlobalArgs, ui: Ui, stack: &str, format: DriftFormat) -> CliResult {
-    let session = Session::open(g, ui, stack)?;
-    let _lock = session.lock("drift").await?;
-    let plan = session.plan(true, &PlanOptions { report_only: true, ..PlanOptions::default() }, 10).await?;
-    session.report_calls();
-    let pending: Vec<_> = plan.changes.iter().filter(|c| c.action != Action::NoOp).collect();
-    let clean = plan.drift.is_empty() && pending.is_empty();
-    match format {
-        DriftFormat::Json => {
-            let v = serde_json::json!({
-                "format_version": crate::plan::PLAN_FORMAT_VERSION,
-                "stack": plan.stack,
-                "drifted": !clean,
-                "drift": crate::ui::json::drift(&plan.drift),
-                "pending_changes": crate::ui::json::plan(&plan)["resource_changes"]
-                    .as_array().map(|a| a.iter().filter(|c| c["action"] != "no_op").cloned().collect::<Vec<_>>())
-                    .unwrap_or_default(),
-            });
-            ui.out(&format!("{}\n", serde_json::to_string_pretty(&v).unwrap_or_default()));
-        }
-        DriftFormat::Markdown => ui.out(&crate::ui::plan::drift_markdown(&plan)),
-        DriftFormat::Text => {
-            if clean {
-                ui.out("No drift: AWS matches the state and the configuration.\n");
-            } else {
-                if !plan.drift.is_empty() {
-                    ui.out(&crate::ui::plan::render_drift(&plan.drift, ui.style));
-                    ui.out("\n");
-                }
-                if !pending.is_empty() {
-                    ui.out("Changes needed to match the configuration again:\n\n");
-                    for c in pending {
-                        ui.out(&crate::ui::plan::render_change(c, ui.style));
-                    }
-                }
-            }
-        }
-    }
-    Ok(if clean { ExitCode::SUCCESS } else { ExitCode::from(2) })
 }

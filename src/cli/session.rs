@@ -240,13 +240,22 @@ impl Session {
         self.plan_from(&refreshed, opts)
     }
 
-    /// With `-v`: API calls made, per service.
+    /// With `-v`: API calls made, per service and per operation.
     pub fn report_calls(&self) {
-        if self.ui.verbose {
-            let calls = self.aws.calls().by_service();
-            let list: Vec<String> = calls.iter().map(|(k, v)| format!("{k}={v}")).collect();
-            self.ui.err(&format!("AWS API calls: {} ({})\n", self.aws.calls().total(), list.join(", ")));
-        }
+        report_calls(self.ui, &self.aws);
+    }
+}
+
+/// With `-v`: the API calls made with `aws`, per service, then per
+/// `service:Operation`.
+pub fn report_calls(ui: Ui, aws: &AwsFactory) {
+    if ui.verbose {
+        let join = |m: std::collections::BTreeMap<String, u64>| {
+            m.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(", ")
+        };
+        let calls = aws.calls();
+        ui.err(&format!("AWS API calls: {} ({})\n", calls.total(), join(calls.by_service())));
+        ui.err(&format!("AWS API operations: {}\n", join(calls.snapshot())));
     }
 }
 

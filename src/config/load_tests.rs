@@ -59,6 +59,13 @@ impl ResourceType for Plain {
     async fn find_created(&self, _: &Ctx, _: &ResourceAddr) -> Result<Option<String>, ProviderError> {
         Ok(None)
     }
+    async fn list_owned(
+        &self,
+        _: &Ctx,
+        _: &std::collections::BTreeSet<String>,
+    ) -> Result<Vec<crate::provider::Owned>, ProviderError> {
+        Ok(Vec::new())
+    }
 }
 
 fn registry() -> Registry {

@@ -2,6 +2,7 @@
 //! change graph in parallel, persisting state after every change.
 
 pub mod apply;
+pub mod orphans;
 pub mod refresh;
 pub mod walk;
 
@@ -19,6 +20,11 @@ pub enum Event<'a> {
         rtype: &'a str,
         region: &'a str,
         count: usize,
+    },
+    /// Listing the objects of one type in one region tagged for the stack (orphan scan).
+    Listing {
+        rtype: &'a str,
+        region: &'a str,
     },
     /// An interrupted create was found by its tags and will be adopted.
     Adopted {

@@ -24,6 +24,8 @@ pub enum RefreshError {
     UnknownType { addr: ResourceAddr, rtype: String },
     #[error("reading {rtype} in {region}: {source}")]
     Read { rtype: String, region: String, source: ProviderError },
+    #[error("listing the {rtype} objects tagged for this stack in {region}: {source}")]
+    List { rtype: String, region: String, source: ProviderError },
 }
 
 /// Reads current attributes for everything in `state`. `managed` holds the

@@ -673,3 +673,103 @@ async fn replacing_a_guarded_object_needs_allow_destroy() {
     assert!(p.changes[0].guarded && p.changes[0].action == Action::Replace);
     assert_eq!(e.apply_refused(&s, &p).await, vec!["fake.a".parse::<ResourceAddr>().unwrap()]);
 }
+
+/// Tags naming stack `stack` and, when given, `address`.
+fn owner_tags(stack: &str, address: Option<&str>) -> Value {
+    let mut tags = BTreeMap::from([(crate::provider::schema::TAG_STACK.to_owned(), Value::str(stack))]);
+    if let Some(a) = address {
+        tags.insert(crate::provider::schema::TAG_ADDRESS.to_owned(), Value::str(a));
+    }
+    Value::Map(tags)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_orphan_scan_reports_tagged_objects_whose_ids_state_does_not_record() {
+    use crate::plan::report::{Claim, classify, scan_scope};
+    use crate::state::{Deposed, Status};
+    let e = env();
+    let s = stack(vec![("a", vec![]), ("b", vec![]), ("c", vec![])]);
+    assert!(e.apply(&s, &e.plan(&s, false).await, 10).await.ok());
+    let mut st = e.state().await;
+    let addr = |n: &str| -> ResourceAddr { format!("fake.{n}").parse().unwrap() };
+    {
+        let mut objects = e.fake.objects.lock().unwrap();
+        for (a, r) in &st.resources {
+            let tags = owner_tags("t", Some(&a.to_string()));
+            objects.get_mut(r.id.as_ref().unwrap()).unwrap().insert("tags".into(), tags);
+        }
+        let mut add = |id: &str, tags: Value| {
+            objects.insert(id.to_owned(), [("id".to_owned(), Value::str(id)), ("tags".to_owned(), tags)].into());
+        };
+        add("old-c", owner_tags("t", Some("fake.c")));
+        add("second-a", owner_tags("t", Some("fake.a")));
+        add("undeclared", owner_tags("t", Some("fake.z")));
+        add("unaddressed", owner_tags("t", None));
+        add("foreign", owner_tags("u", Some("fake.a")));
+    }
+    // fake.b's create was interrupted (pending); fake.c keeps an old object.
+    let b = st.resources.get_mut(&addr("b")).unwrap();
+    let b_id = b.id.take().unwrap();
+    b.status = Status::CreatePending;
+    st.resources
+        .get_mut(&addr("c"))
+        .unwrap()
+        .deposed
+        .push(Deposed { id: "old-c".into(), attributes: Default::default() });
+    e.backend.write(&st).await.unwrap();
+
+    let scan = |refreshed: plan::Refreshed| {
+        let registry = e.registry.clone();
+        let s = s.clone();
+        async move {
+            let scope = scan_scope(&s, &refreshed.state);
+            let found = super::orphans::scan(&refreshed, &scope, &registry, Arc::new(NoClients), 4, &super::Silent)
+                .await
+                .unwrap();
+            classify(&s, &refreshed, found)
+        }
+    };
+    // Before refresh, the pending create's object is not an orphan: the next apply adopts it.
+    let orphans = scan(plan::Refreshed::from_state(e.state().await)).await;
+    let claims: Vec<(&str, &Claim)> = orphans.iter().map(|o| (o.object.id.as_str(), &o.claim)).collect();
+    let a_id = st.resources[&addr("a")].id.clone().unwrap();
+    assert_eq!(
+        claims,
+        vec![
+            ("second-a", &Claim::Duplicate { address: addr("a"), managed_id: a_id.clone() }),
+            ("undeclared", &Claim::Undeclared(addr("z"))),
+            ("unaddressed", &Claim::Unaddressed),
+        ]
+    );
+    // After refresh adopted it, it is recorded like any other; a second object with its tags is a duplicate.
+    e.fake.objects.lock().unwrap().insert(
+        "second-b".into(),
+        [("id".to_owned(), Value::str("second-b")), ("tags".to_owned(), owner_tags("t", Some("fake.b")))].into(),
+    );
+    let refreshed = e.refreshed(&s).await;
+    let adopted = refreshed.adopted[&addr("b")].clone();
+    let orphans = scan(refreshed).await;
+    let ids: Vec<&str> = orphans.iter().map(|o| o.object.id.as_str()).collect();
+    let other_b = if adopted == b_id { "second-b" } else { b_id.as_str() };
+    assert_eq!(ids, vec!["second-a", other_b, "undeclared", "unaddressed"]);
+    assert_eq!(orphans[1].claim, Claim::Duplicate { address: addr("b"), managed_id: adopted });
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_object_state_records_by_another_form_of_its_id_is_no_orphan() {
+    let e = env();
+    let s = stack(vec![("a", vec![])]);
+    assert!(e.apply(&s, &e.plan(&s, false).await, 10).await.ok());
+    let mut st = e.state().await;
+    let entry = st.resources.values_mut().next().unwrap();
+    let id = entry.id.clone().unwrap();
+    e.fake.objects.lock().unwrap().get_mut(&id).unwrap().insert("tags".into(), owner_tags("t", Some("fake.a")));
+    // Imported by its ARN: the entry's id is the ARN, its `id` attribute the plain id.
+    entry.id = Some(format!("arn:fake:{id}"));
+    entry.attributes.insert("arn".into(), Value::str(format!("arn:fake:{id}")));
+    let refreshed = plan::Refreshed::from_state(st);
+    let scope = plan::report::scan_scope(&s, &refreshed.state);
+    let found =
+        super::orphans::scan(&refreshed, &scope, &e.registry, Arc::new(NoClients), 4, &super::Silent).await.unwrap();
+    assert!(found.is_empty(), "{found:?}");
+}

@@ -6,6 +6,7 @@
 //! it when either moved on.
 
 pub mod diff;
+pub mod report;
 pub mod saved;
 
 use std::collections::{BTreeMap, BTreeSet};

@@ -2,15 +2,15 @@
 //! injectable failures and delays.
 
 use std::any::Any;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
 
-use super::schema::{Attr, AttrType, Default, Schema, TAG_ADDRESS};
-use super::{Clients, Ctx, Intent, ProviderError, ReadScope, Refusal, ResourceType, Result};
+use super::schema::{Attr, AttrType, Default, Schema, TAG_ADDRESS, TAG_STACK};
+use super::{Clients, Ctx, Intent, Owned, ProviderError, ReadScope, Refusal, ResourceType, Result};
 use crate::addr::ResourceAddr;
 use crate::value::{Attrs, Value};
 
@@ -182,6 +182,19 @@ impl ResourceType for Fake {
             .iter()
             .filter(|(_, a)| a.get("tags").and_then(Value::as_map).and_then(|t| t.get(TAG_ADDRESS)) == Some(&want))
             .map(|(id, _)| id.clone())
+            .collect())
+    }
+
+    /// Objects whose `tags` name `ctx.stack` (the fake has no regions).
+    async fn list_owned(&self, ctx: &Ctx, known: &BTreeSet<String>) -> Result<Vec<Owned>> {
+        let objs = self.objects.lock().unwrap();
+        let tag = |a: &Attrs, k: &str| {
+            a.get("tags").and_then(Value::as_map).and_then(|t| t.get(k)).and_then(Value::as_str).map(str::to_owned)
+        };
+        Ok(objs
+            .iter()
+            .filter(|(id, a)| !known.contains(*id) && tag(a, TAG_STACK).as_deref() == Some(&ctx.stack))
+            .map(|(id, a)| Owned { id: id.clone(), address: tag(a, TAG_ADDRESS) })
             .collect())
     }
 }

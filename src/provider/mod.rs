@@ -18,8 +18,9 @@ pub mod schema;
 pub mod waiter;
 
 use std::any::Any;
-use std::collections::{BTreeMap, BTreeSet};
-use std::sync::Arc;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::future::Future;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -51,11 +52,25 @@ pub struct Ctx {
     /// The resource's own limit for this operation (`timeouts` in config),
     /// overriding the provider's default.
     pub timeout: Option<Duration>,
+    /// Answers the calls of one engine pass share ([`Shared`]).
+    pub shared: Shared,
 }
 
 impl Ctx {
     pub fn new(clients: Arc<dyn Clients>, region: impl Into<String>, stack: impl Into<String>) -> Self {
-        Ctx { clients, region: region.into(), stack: stack.into(), progress: Progress::default(), timeout: None }
+        Ctx {
+            clients,
+            region: region.into(),
+            stack: stack.into(),
+            progress: Progress::default(),
+            timeout: None,
+            shared: Shared::default(),
+        }
+    }
+
+    pub fn with_shared(mut self, shared: Shared) -> Self {
+        self.shared = shared;
+        self
     }
 
     pub fn with_progress(mut self, progress: Progress) -> Self {
@@ -83,6 +98,53 @@ impl Progress {
             f(what, elapsed);
         }
     }
+}
+
+/// Listings that the provider calls of one engine pass share, so that one
+/// AWS answer serves several types or regions (one tagging-index call per
+/// region for every type it covers; one listing of a global type for every
+/// region). Keyed by strings the provider family chooses. The default holds
+/// nothing: every call then lists for itself, so nothing outlives the pass
+/// that made the store ([`Shared::new`]).
+#[derive(Clone, Default)]
+pub struct Shared(Option<Arc<Mutex<SharedMap>>>);
+
+type SharedMap = HashMap<String, Arc<tokio::sync::OnceCell<Arc<dyn Any + Send + Sync>>>>;
+
+impl Shared {
+    /// An empty store for one pass.
+    pub fn new() -> Self {
+        Shared(Some(Arc::default()))
+    }
+
+    /// The value kept under `key`, made by `init` on first use. Callers
+    /// asking at the same time wait for the one `init`; a failed `init` is
+    /// not kept (the next caller tries again). Without a store, `init` runs
+    /// every time.
+    pub async fn get_or_try_init<T, F, Fut>(&self, key: &str, init: F) -> Result<Arc<T>>
+    where
+        T: Send + Sync + 'static,
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<T>>,
+    {
+        let Some(store) = &self.0 else { return init().await.map(Arc::new) };
+        let cell = store.lock().unwrap_or_else(|p| p.into_inner()).entry(key.to_owned()).or_default().clone();
+        let value = cell.get_or_try_init(|| async { Ok::<_, ProviderError>(Arc::new(init().await?) as _) }).await?;
+        value
+            .clone()
+            .downcast::<T>()
+            .map_err(|_| ProviderError::Invalid(format!("internal error: the shared `{key}` holds another type")))
+    }
+}
+
+/// An object of one type that carries a stack's `pgstack:stack` tag
+/// ([`ResourceType::list_owned`]).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Owned {
+    /// Its id, in the form state records.
+    pub id: String,
+    /// Its `pgstack:address` tag (unescaped), if it has one.
+    pub address: Option<String>,
 }
 
 /// Which attributes a read must fill in. Reads may skip AWS calls that only
@@ -272,6 +334,15 @@ pub trait ResourceType: Send + Sync {
     async fn find_all_created(&self, ctx: &Ctx, addr: &ResourceAddr) -> Result<Vec<String>> {
         Ok(self.find_created(ctx, addr).await?.into_iter().collect())
     }
+
+    /// Every object of this type in `ctx.region` that carries `ctx.stack`'s
+    /// `pgstack:stack` tag, except those whose id is in `known` (the caller
+    /// manages them; a type that reads tags one object at a time skips
+    /// theirs). Objects being deleted may be listed: the caller reads the
+    /// candidates with `read_many`, which omits them. Types whose objects
+    /// carry no tags of their own (a configuration of another object) list
+    /// nothing. Read-only calls; listings may be kept in `ctx.shared`.
+    async fn list_owned(&self, ctx: &Ctx, known: &BTreeSet<String>) -> Result<Vec<Owned>>;
 }
 
 /// The refusal of a replacement created first that keeps a name AWS wants
@@ -310,5 +381,40 @@ impl Registry {
 
     pub fn names(&self) -> impl Iterator<Item = &'static str> + '_ {
         self.types.keys().copied()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::*;
+
+    #[tokio::test]
+    async fn a_shared_listing_is_made_once_per_store_and_a_failure_is_not_kept() {
+        let made = AtomicUsize::new(0);
+        let list = || async {
+            made.fetch_add(1, Ordering::SeqCst);
+            tokio::task::yield_now().await;
+            Ok(vec!["a".to_owned()])
+        };
+        let shared = Shared::new();
+        let (x, y) = tokio::join!(shared.get_or_try_init("k", list), shared.get_or_try_init("k", list));
+        assert_eq!((x.unwrap(), y.unwrap()), (Arc::new(vec!["a".to_owned()]), Arc::new(vec!["a".to_owned()])));
+        assert_eq!(made.load(Ordering::SeqCst), 1, "callers at the same time share one listing");
+        shared.get_or_try_init("other", list).await.unwrap();
+        assert_eq!(made.load(Ordering::SeqCst), 2, "another key lists again");
+
+        let fail = || async { Err::<Vec<String>, _>(ProviderError::Invalid("down".into())) };
+        assert!(shared.get_or_try_init("f", fail).await.is_err());
+        shared.get_or_try_init("f", list).await.unwrap();
+        assert_eq!(made.load(Ordering::SeqCst), 3, "a failed listing is made again");
+        let wrong = shared.get_or_try_init("k", || async { Ok(1u8) }).await;
+        assert!(matches!(wrong, Err(ProviderError::Invalid(_))), "another type under a key is an error");
+
+        let none = Shared::default();
+        none.get_or_try_init("k", list).await.unwrap();
+        none.get_or_try_init("k", list).await.unwrap();
+        assert_eq!(made.load(Ordering::SeqCst), 5, "without a store every call lists");
     }
 }

@@ -40,6 +40,12 @@ impl Hook for Progress {
                 }
                 format!("Refreshing {count} {} in {}...", esc(&rtype), esc(&region))
             }
+            Event::Listing { rtype, region } => {
+                if !self.ui.verbose {
+                    return;
+                }
+                format!("Listing the {} objects tagged for the stack in {}...", esc(&rtype), esc(&region))
+            }
             Event::Adopted { addr, id } => {
                 format!("{}: found {} from an interrupted create; adopting it", esc(&addr), esc(&id))
             }

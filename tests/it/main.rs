@@ -7,6 +7,7 @@ mod ci_examples;
 mod cli_edges;
 mod cli_moto;
 mod create_before_destroy;
+mod drift_teams;
 mod faults;
 mod moto_smoke;
 mod providers_alarms;

@@ -47,7 +47,7 @@ fn files_under(dir: &Path) -> Vec<PathBuf> {
 
 /// A scratch directory holding the shipped stacks and modules at their
 /// repository paths (so `state/` and module lookup stay inside it).
-fn workdir_with_stacks() -> Workdir {
+pub(crate) fn workdir_with_stacks() -> Workdir {
     let w = Workdir::new();
     for f in files_under(Path::new("modules")).iter().map(|p| p.to_string_lossy().into_owned()) {
         w.copy(&f, &f);

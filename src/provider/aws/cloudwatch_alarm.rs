@@ -18,8 +18,9 @@
 //! - Refused before PutMetricAlarm (moto would accept them, AWS does not):
 //!   both or neither of `statistic` and `extended_statistic`, and more
 //!   `datapoints_to_alarm` than `evaluation_periods`.
+//! - Orphan scan (`list_owned`): the region's shared GetResources ([`super::owned`]).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use async_trait::async_trait;
 use aws_sdk_cloudwatch::Client;
@@ -27,13 +28,14 @@ use aws_sdk_cloudwatch::operation::describe_alarms::builders::DescribeAlarmsFlue
 use aws_sdk_cloudwatch::types::{ComparisonOperator, Dimension, MetricAlarm, StandardUnit, Statistic, Tag};
 use futures::{StreamExt, TryStreamExt, stream};
 
+use super::owned;
 use super::{
     PER_RESOURCE_CONCURRENCY, api_error, error_code, factory, get_bool, get_i64, get_str, sync_arn_tags, tags_of,
 };
 use crate::addr::ResourceAddr;
 use crate::provider::diff::diff;
 use crate::provider::schema::{Attr, AttrType, Default, Kind, Schema, TAG_ADDRESS, TAG_STACK};
-use crate::provider::{Ctx, Intent, ProviderError, ReadScope, Refusal, ResourceType, Result};
+use crate::provider::{Ctx, Intent, Owned, ProviderError, ReadScope, Refusal, ResourceType, Result};
 use crate::value::{Attrs, Value};
 
 const STATISTICS: &[&str] = &["SampleCount", "Average", "Sum", "Minimum", "Maximum"];
@@ -439,6 +441,11 @@ impl ResourceType for CloudwatchAlarm {
                 .try_filter_map(|hit| async move { Ok(hit) })
         );
         hits.try_next().await
+    }
+
+    /// From the region's shared tagging index ([`owned::indexed`]).
+    async fn list_owned(&self, ctx: &Ctx, known: &BTreeSet<String>) -> Result<Vec<Owned>> {
+        owned::indexed(ctx, self.type_name(), known).await
     }
 }
 

@@ -28,6 +28,7 @@
 //!   deletion protection against moto (tests/it/providers_aurora.rs); the wait
 //!   sequence, timeouts, and ModifyDBCluster of log exports and IAM auth (moto
 //!   ignores both) with aws-smithy-mocks below.
+//! - Orphan scan (`list_owned`): the region's shared GetResources ([`super::owned`]).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
@@ -36,6 +37,7 @@ use async_trait::async_trait;
 use aws_sdk_rds::Client;
 use aws_sdk_rds::types::{CloudwatchLogsExportConfiguration, DbCluster as AwsCluster};
 
+use super::owned;
 use super::rds::{
     self, Observed, final_snapshot, get_i32, get_set, get_string, id_chunks, is_not_found, is_owned, rds_tags,
     same_kms_key, sorted, suppress_engine_version, sync_tags, tag_map, validate_identifier, wait_available, wait_gone,
@@ -45,7 +47,7 @@ use crate::addr::ResourceAddr;
 use crate::provider::diff::diff_with;
 use crate::provider::schema::{Attr, AttrType, Default, Kind, NameRule, Schema};
 use crate::provider::waiter::Backoff;
-use crate::provider::{Ctx, Intent, ProviderError, ReadScope, Refusal, ResourceType, Result};
+use crate::provider::{Ctx, Intent, Owned, ProviderError, ReadScope, Refusal, ResourceType, Result};
 use crate::value::{Attrs, Value};
 
 /// The only engine this type is for (Aurora MySQL is out of scope).
@@ -522,6 +524,11 @@ impl ResourceType for DbCluster {
             .filter(|c| is_owned(c.tag_list(), ctx, addr))
             .filter_map(|c| c.db_cluster_identifier().map(str::to_owned))
             .min())
+    }
+
+    /// From the region's shared tagging index ([`owned::indexed`]).
+    async fn list_owned(&self, ctx: &Ctx, known: &BTreeSet<String>) -> Result<Vec<Owned>> {
+        owned::indexed(ctx, self.type_name(), known).await
     }
 }
 

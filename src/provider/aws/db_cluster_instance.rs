@@ -21,6 +21,7 @@
 //!   delete against moto (tests/it/providers_aurora.rs); Performance Insights
 //!   and monitoring changes (moto ignores Performance Insights), waits and
 //!   pending values with aws-smithy-mocks below.
+//! - Orphan scan (`list_owned`): the region's shared GetResources ([`super::owned`]).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
@@ -29,6 +30,7 @@ use async_trait::async_trait;
 use aws_sdk_rds::Client;
 use aws_sdk_rds::types::DbInstance as AwsInstance;
 
+use super::owned;
 use super::rds::{
     self, Observed, get_i32, get_string, instance_pending_changes, is_not_found, rds_tags, same_kms_key, sync_tags,
     tag_map, to_i32, validate_identifier, wait_available, wait_gone,
@@ -38,7 +40,7 @@ use crate::addr::ResourceAddr;
 use crate::provider::diff::diff_with;
 use crate::provider::schema::{Attr, AttrType, Default, Kind, NameRule, Schema};
 use crate::provider::waiter::Backoff;
-use crate::provider::{Ctx, ProviderError, ReadScope, ResourceType, Result};
+use crate::provider::{Ctx, Owned, ProviderError, ReadScope, ResourceType, Result};
 use crate::value::{Attrs, Value};
 
 const ENGINE: &str = "aurora-postgresql";
@@ -315,6 +317,11 @@ impl ResourceType for DbClusterInstance {
 
     async fn find_created(&self, ctx: &Ctx, addr: &ResourceAddr) -> Result<Option<String>> {
         rds::find_owned_instance(&factory(ctx)?.rds(&ctx.region).await, ctx, addr).await
+    }
+
+    /// From the region's shared tagging index ([`owned::indexed`]).
+    async fn list_owned(&self, ctx: &Ctx, known: &BTreeSet<String>) -> Result<Vec<Owned>> {
+        owned::indexed(ctx, self.type_name(), known).await
     }
 }
 

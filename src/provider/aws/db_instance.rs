@@ -56,6 +56,8 @@
 //!   sequences, deletion waits and pending modifications with aws-smithy-mocks
 //!   below (moto answers `available` at once, keeps no pending values, and its
 //!   cross-region replicas are broken).
+//! - Orphan scan (`list_owned`): the region's shared GetResources ([`super::owned`]);
+//!   an instance is told from a cluster instance by its `pgstack:address` tag.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
@@ -64,6 +66,7 @@ use async_trait::async_trait;
 use aws_sdk_rds::Client;
 use aws_sdk_rds::types::{CloudwatchLogsExportConfiguration, DbInstance as AwsInstance};
 
+use super::owned;
 use super::rds::{
     self, Observed, final_snapshot, get_i32, get_set, get_string, is_major_upgrade, is_not_found, rds_tags,
     same_kms_key, sorted, suppress_engine_version, sync_tags, tag_map, validate_identifier, wait_available, wait_gone,
@@ -73,7 +76,7 @@ use crate::addr::ResourceAddr;
 use crate::provider::diff::diff_with;
 use crate::provider::schema::{Attr, AttrType, Default, Kind, NameRule, Schema};
 use crate::provider::waiter::Backoff;
-use crate::provider::{Ctx, Intent, ProviderError, ReadScope, Refusal, ResourceType, Result};
+use crate::provider::{Ctx, Intent, Owned, ProviderError, ReadScope, Refusal, ResourceType, Result};
 use crate::value::{Attrs, Value};
 
 const CREATE_TIMEOUT: Duration = Duration::from_secs(40 * 60);
@@ -890,6 +893,11 @@ impl ResourceType for DbInstance {
 
     async fn find_created(&self, ctx: &Ctx, addr: &ResourceAddr) -> Result<Option<String>> {
         rds::find_owned_instance(&factory(ctx)?.rds(&ctx.region).await, ctx, addr).await
+    }
+
+    /// From the region's shared tagging index ([`owned::indexed`]).
+    async fn list_owned(&self, ctx: &Ctx, known: &BTreeSet<String>) -> Result<Vec<Owned>> {
+        owned::indexed(ctx, self.type_name(), known).await
     }
 }
 

@@ -12,19 +12,22 @@
 //!   against moto; description and subnet changes (ModifyDBSubnetGroup, in
 //!   [`update_with`]) with aws-smithy-mocks in this file's tests, because
 //!   moto 5.2.5 drops the group on ModifyDBSubnetGroup.
+//! - Orphan scan (`list_owned`): DescribeDBSubnetGroups, then ListTagsForResource
+//!   for each group state does not hold.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use async_trait::async_trait;
 use aws_sdk_rds::Client;
 use aws_sdk_rds::types::DbSubnetGroup as Group;
 use futures::{StreamExt, TryStreamExt, stream};
 
+use super::owned;
 use super::rds::{self, is_not_found, rds_tags, read_tags, sync_tags};
 use super::{DEFAULT_DESCRIPTION, PER_RESOURCE_CONCURRENCY, api_error, factory, get_str, tags_of};
 use crate::addr::ResourceAddr;
 use crate::provider::schema::{Attr, AttrType, Default, Kind, NameRule, Schema};
-use crate::provider::{Ctx, ProviderError, ReadScope, ResourceType, Result};
+use crate::provider::{Ctx, Owned, ProviderError, ReadScope, ResourceType, Result};
 use crate::value::{Attrs, Value};
 
 static SCHEMA: Schema = Schema {
@@ -229,6 +232,15 @@ impl ResourceType for DbSubnetGroup {
         let groups = list_groups(&client).await?;
         let all = with_tags(&client, &groups).await?;
         Ok(all.iter().find(|a| rds::owns(&tags_of(a), ctx, addr)).and_then(|a| get_str(a, "id")).map(str::to_owned))
+    }
+
+    /// DescribeDBSubnetGroups, then the tags of each group not `known`.
+    async fn list_owned(&self, ctx: &Ctx, known: &BTreeSet<String>) -> Result<Vec<Owned>> {
+        let client = factory(ctx)?.rds(&ctx.region).await;
+        let groups = list_groups(&client).await?;
+        let unknown = groups.iter().filter(|g| g.db_subnet_group_name().is_some_and(|n| !known.contains(n)));
+        let all = with_tags(&client, unknown).await?;
+        Ok(owned::from_attrs(&all, &ctx.stack, known))
     }
 }
 

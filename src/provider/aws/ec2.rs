@@ -7,7 +7,7 @@
 //! lists: a filter value that matches nothing is simply absent from the
 //! answer, while an unknown id in an id list fails the whole call.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
 use std::time::Duration;
 
@@ -20,7 +20,7 @@ use super::{api_error, error_code, tag_changes, tags_of};
 use crate::addr::ResourceAddr;
 use crate::provider::schema::{TAG_ADDRESS, TAG_STACK};
 use crate::provider::waiter::{Backoff, Budget, retry};
-use crate::provider::{Ctx, Progress, Result};
+use crate::provider::{Ctx, Owned, Progress, Result};
 use crate::value::{Attrs, Value};
 
 /// Most values EC2 accepts in one filter.
@@ -147,6 +147,17 @@ pub fn all_owned<'a>(
         .collect();
     ids.sort();
     ids
+}
+
+/// The `(id, tags)` items that carry this stack's tag and whose id is not
+/// `known`, for `list_owned` (the tag filter of [`stack_filters`] is a
+/// pattern, so the value is compared here).
+pub fn owned<'a>(
+    items: impl Iterator<Item = (Option<&'a str>, &'a [Tag])>,
+    ctx: &Ctx,
+    known: &BTreeSet<String>,
+) -> Vec<Owned> {
+    super::owned::from_tags(items.filter_map(|(id, tags)| Some((id?, tag_map(tags)))), &ctx.stack, known)
 }
 
 /// The AWS partition of a region (`aws`, `aws-cn`, `aws-us-gov`).

@@ -34,6 +34,8 @@
 //! - The id is the role name. The ownership tag values are escaped into IAM's
 //!   tag value characters ([`iam_tag_value`]): `iam_role.r["a"]` would be
 //!   refused as it is.
+//! - Orphan scan (`list_owned`): ListRoles, then GetRole for each role state does
+//!   not hold, once per scan for every region.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -44,11 +46,12 @@ use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use futures::{StreamExt, TryStreamExt, future, stream};
 
+use super::owned;
 use super::{PER_RESOURCE_CONCURRENCY, RawResponse, api_error, error_code, factory, get_i64, get_str, policy};
 use super::{tag_changes, tags_of};
 use crate::addr::ResourceAddr;
 use crate::provider::schema::{Attr, AttrType, Default, Kind, NameRule, Schema, TAG_ADDRESS, TAG_STACK};
-use crate::provider::{Ctx, ProviderError, ReadScope, ResourceType, Result};
+use crate::provider::{Ctx, Owned, ProviderError, ReadScope, ResourceType, Result};
 use crate::value::{Attrs, Value};
 
 static INLINE_POLICY: [Attr; 2] =
@@ -523,33 +526,62 @@ impl ResourceType for IamRole {
         unless_gone("DeleteRole", client.delete_role().role_name(id).send().await)
     }
 
-    /// Lists the account's roles (ListRoles, paged) and reads each one's tags
-    /// (GetRole, [`PER_RESOURCE_CONCURRENCY`] at a time) until one carries
-    /// this stack's and address's ownership tags: IAM cannot filter roles by
-    /// tag, and the tagging API does not cover IAM roles.
+    /// Lists the account's roles and reads each one's tags ([`role_tags`])
+    /// until one carries this stack's and address's ownership tags: IAM
+    /// cannot filter roles by tag, and the tagging API does not cover IAM roles.
     async fn find_created(&self, ctx: &Ctx, addr: &ResourceAddr) -> Result<Option<String>> {
         let client = factory(ctx)?.iam(&ctx.region).await;
-        let roles: Vec<Role> = client
-            .list_roles()
-            .into_paginator()
-            .items()
-            .send()
-            .try_collect()
-            .await
-            .map_err(|e| api_error("ListRoles", e))?;
         let want = addr.to_string();
-        let tags_only = ReadScope::Only(BTreeSet::from(["tags".to_owned()]));
-        let reads: Vec<_> = roles.iter().map(|r| read_role(&client, r.role_name(), &tags_only)).collect();
-        let mut reads = stream::iter(reads).buffer_unordered(PER_RESOURCE_CONCURRENCY);
+        let mut reads = role_tags(&client, |_| true).await?;
         while let Some(read) = reads.next().await {
-            let Some((name, attrs)) = read? else { continue };
-            let tags = tags_of(&attrs);
+            let Some((name, tags)) = read? else { continue };
             if tags.get(TAG_STACK) == Some(&ctx.stack) && tags.get(TAG_ADDRESS) == Some(&want) {
                 return Ok(Some(name));
             }
         }
         Ok(None)
     }
+
+    /// The roles not `known` with their tags ([`role_tags`]); listed once
+    /// per pass for every region (`ctx.shared`), roles being global.
+    async fn list_owned(&self, ctx: &Ctx, known: &BTreeSet<String>) -> Result<Vec<Owned>> {
+        let key = format!("aws:iam-roles:{}", ctx.stack);
+        let all = ctx
+            .shared
+            .get_or_try_init(&key, || async {
+                let client = factory(ctx)?.iam(&ctx.region).await;
+                role_tags(&client, |name| !known.contains(name)).await?.try_collect::<Vec<_>>().await
+            })
+            .await?;
+        let all = all.iter().flatten().map(|(name, tags)| (name.as_str(), tags.clone()));
+        Ok(owned::from_tags(all, &ctx.stack, known))
+    }
+}
+
+/// The account's roles (ListRoles, paged) whose name `wanted` accepts, with
+/// their tags (GetRole, [`PER_RESOURCE_CONCURRENCY`] at a time), in the
+/// order the reads finish; `None` for a role deleted meanwhile.
+async fn role_tags<'a>(
+    client: &'a Client,
+    wanted: impl Fn(&str) -> bool,
+) -> Result<impl futures::Stream<Item = Result<Option<(String, BTreeMap<String, String>)>>> + 'a> {
+    let roles: Vec<Role> = client
+        .list_roles()
+        .into_paginator()
+        .items()
+        .send()
+        .try_collect()
+        .await
+        .map_err(|e| api_error("ListRoles", e))?;
+    let tags_only = ReadScope::Only(BTreeSet::from(["tags".to_owned()]));
+    let reads = roles.into_iter().filter(|r| wanted(r.role_name())).map(move |r| {
+        let tags_only = tags_only.clone();
+        async move {
+            let read = read_role(client, r.role_name(), &tags_only).await?;
+            Ok(read.map(|(name, attrs)| (name, tags_of(&attrs))))
+        }
+    });
+    Ok(stream::iter(reads.collect::<Vec<_>>()).buffer_unordered(PER_RESOURCE_CONCURRENCY))
 }
 
 #[cfg(test)]

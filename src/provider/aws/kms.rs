@@ -18,7 +18,7 @@ use aws_sdk_kms::types::{KeyMetadata, KeyState, Tag};
 use futures::{StreamExt, TryStreamExt, stream};
 
 use super::{DEFAULT_DESCRIPTION, PER_RESOURCE_CONCURRENCY, api_error, error_code, factory, get_i64, get_str, policy};
-use super::{tag_changes, tagged_arns, tags_of};
+use super::{tag_changes, tags_of};
 use crate::addr::ResourceAddr;
 use crate::provider::schema::{Attr, AttrType, Default, Kind, TAG_ADDRESS, TAG_STACK};
 use crate::provider::{Ctx, ProviderError, ReadScope, Result};
@@ -362,9 +362,9 @@ pub async fn schedule_deletion(ctx: &Ctx, id: &str, prior: &Attrs) -> Result<()>
 /// ownership tags (Resource Groups Tagging API, then DescribeKey to skip keys
 /// pending deletion), as its ARN and metadata.
 pub async fn find_by_tags(ctx: &Ctx, addr: &ResourceAddr) -> Result<Option<KeyMetadata>> {
-    let found = tagged_arns(ctx, addr, "kms:key").await?;
+    let found = super::owned::tagged(ctx, Some(addr), &["kms:key"]).await?;
     let client = factory(ctx)?.kms(&ctx.region).await;
-    for arn in &found {
+    for (arn, _) in &found {
         if let Some(meta) = describe(&client, arn).await? {
             return Ok(Some(meta));
         }

@@ -17,18 +17,20 @@
 //! - `policy` is returned in the canonical form of [`policy::canonical`]; when it
 //!   is unset in config AWS's default policy is simply not managed.
 //! - Shared behaviour (pending deletion, aliases, deletion window): [`kms`].
+//! - Orphan scan (`list_owned`): the region's shared GetResources ([`super::owned`]).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use async_trait::async_trait;
 use aws_sdk_kms::Client;
 use aws_sdk_kms::types::{KeyMetadata, KeySpec, KeyUsageType, OriginType};
 
 use super::kms;
+use super::owned;
 use super::{DEFAULT_DESCRIPTION, api_error, factory, get_bool, get_str, policy, tags_of};
 use crate::addr::ResourceAddr;
 use crate::provider::schema::{Attr, AttrType, Default, Kind, Schema};
-use crate::provider::{Ctx, ProviderError, ReadScope, ResourceType, Result};
+use crate::provider::{Ctx, Owned, ProviderError, ReadScope, ResourceType, Result};
 use crate::value::{Attrs, Value};
 
 /// The key specs CreateKey accepts.
@@ -227,6 +229,11 @@ impl ResourceType for KmsKey {
     /// skipping keys pending deletion.
     async fn find_created(&self, ctx: &Ctx, addr: &ResourceAddr) -> Result<Option<String>> {
         Ok(kms::find_by_tags(ctx, addr).await?.map(|meta| meta.key_id().to_owned()))
+    }
+
+    /// From the region's shared tagging index ([`owned::indexed`]).
+    async fn list_owned(&self, ctx: &Ctx, known: &BTreeSet<String>) -> Result<Vec<Owned>> {
+        owned::indexed(ctx, self.type_name(), known).await
     }
 }
 

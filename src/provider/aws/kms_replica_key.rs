@@ -22,19 +22,22 @@
 //! - The id is the replica's ARN: every key of a multi-Region set has the
 //!   same key id (`mrk-...`), the ARN tells which region's it is.
 //! - Rotation, key spec and usage are the primary's (shared by the set).
+//! - Orphan scan (`list_owned`): the region's shared GetResources ([`super::owned`]);
+//!   a replica is told from a key by its `pgstack:address` tag.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use async_trait::async_trait;
 use aws_sdk_kms::Client;
 use aws_sdk_kms::types::{KeyMetadata, KeyState};
 
+use super::owned;
 use super::{DEFAULT_DESCRIPTION, api_error, factory, get_bool, get_str, kms, policy, tags_of};
 use crate::addr::ResourceAddr;
 use crate::provider::schema::{Attr, AttrType, Default, Kind, Schema};
 use crate::provider::waiter::{Backoff, Poll, wait_for};
-use crate::provider::{Ctx, ProviderError, ReadScope, ResourceType, Result};
+use crate::provider::{Ctx, Owned, ProviderError, ReadScope, ResourceType, Result};
 use crate::value::{Attrs, Value};
 
 static SCHEMA: Schema = Schema {
@@ -258,6 +261,11 @@ impl ResourceType for KmsReplicaKey {
     /// Looks the replica up by its ownership tags in its region.
     async fn find_created(&self, ctx: &Ctx, addr: &ResourceAddr) -> Result<Option<String>> {
         Ok(kms::find_by_tags(ctx, addr).await?.and_then(|meta| meta.arn().map(str::to_owned)))
+    }
+
+    /// From the region's shared tagging index ([`owned::indexed`]).
+    async fn list_owned(&self, ctx: &Ctx, known: &BTreeSet<String>) -> Result<Vec<Owned>> {
+        owned::indexed(ctx, self.type_name(), known).await
     }
 }
 

@@ -13,6 +13,7 @@ pub mod iam_role;
 pub mod kms;
 pub mod kms_key;
 pub mod kms_replica_key;
+pub mod owned;
 pub mod parameter_group;
 pub mod policy;
 pub mod rds;
@@ -207,31 +208,6 @@ macro_rules! sync_arn_tags {
     }};
 }
 pub(crate) use sync_arn_tags;
-
-/// ARNs of the objects of `resource_type` (a tagging API filter such as
-/// `kms:key`) in `ctx.region` carrying this stack's and `addr`'s ownership
-/// tags, from one paged Resource Groups Tagging API query.
-pub async fn tagged_arns(
-    ctx: &Ctx,
-    addr: &crate::addr::ResourceAddr,
-    resource_type: &str,
-) -> Result<Vec<String>, ProviderError> {
-    use aws_sdk_resourcegroupstagging::types::TagFilter;
-    let tagging = factory(ctx)?.tagging(&ctx.region).await;
-    let filter = |k: &str, v: String| TagFilter::builder().key(k).values(v).build();
-    let found: Vec<_> = tagging
-        .get_resources()
-        .tag_filters(filter(crate::provider::schema::TAG_STACK, ctx.stack.clone()))
-        .tag_filters(filter(crate::provider::schema::TAG_ADDRESS, addr.to_string()))
-        .resource_type_filters(resource_type)
-        .into_paginator()
-        .items()
-        .send()
-        .try_collect()
-        .await
-        .map_err(|e| api_error("GetResources", e))?;
-    Ok(found.iter().filter_map(|r| r.resource_arn().map(str::to_owned)).collect())
-}
 
 /// The error code of an SDK error, if AWS sent one.
 pub fn error_code<E: ProvideErrorMetadata, R>(err: &SdkError<E, R>) -> Option<&str> {

@@ -30,8 +30,10 @@
 //!   resets, chunking, AWS-given apply types and delete retries with
 //!   aws-smithy-mocks here and in the type files, because moto 5.2.5 implements
 //!   neither the Reset calls nor ApplyType.
+//! - Orphan scan (`list_owned`): the Describe of the groups, then ListTagsForResource
+//!   for each group state does not hold.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -41,12 +43,13 @@ use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use futures::{StreamExt, TryStreamExt, stream};
 
+use super::owned;
 use super::rds::{FILTER_CHUNK, is_not_found, rds_tags, read_tags, sync_tags};
 use super::{DEFAULT_DESCRIPTION, PER_RESOURCE_CONCURRENCY, api_error, factory, get_str, tags_of};
 use crate::addr::ResourceAddr;
 use crate::provider::schema::{Attr, AttrType, Default, Kind, NameRule, Schema, TAG_ADDRESS, TAG_STACK};
 use crate::provider::waiter::{Backoff, Poll, wait_for};
-use crate::provider::{Ctx, Intent, ProviderError, ReadScope, Refusal, ResourceType, Result, same_name_refusal};
+use crate::provider::{Ctx, Intent, Owned, ProviderError, ReadScope, Refusal, ResourceType, Result, same_name_refusal};
 use crate::value::{Attrs, Value};
 
 static SCHEMA: Schema = Schema {
@@ -305,6 +308,15 @@ async fn read_groups<A: ParameterGroupApi>(
     Ok(found.into_iter().flatten().collect())
 }
 
+/// The groups of `ctx.region` with their tags (one ListTagsForResource
+/// each), leaving out those whose name `skip` accepts.
+async fn groups_with_tags<A: ParameterGroupApi>(api: &A, ctx: &Ctx, skip: impl Fn(&str) -> bool) -> Result<Vec<Attrs>> {
+    let client = factory(ctx)?.rds(&ctx.region).await;
+    let mut groups = api.list_groups(&client).await?;
+    groups.retain(|g| !skip(&g.name));
+    read_groups(api, &client, &groups, &ReadScope::Only(["tags".to_owned()].into())).await
+}
+
 /// Sets `set` and resets `reset` on `group`, each parameter with the apply
 /// method its ApplyType calls for; one Describe for the apply types, then
 /// Reset and Modify calls of at most [`MAX_PARAMETERS_PER_CALL`] parameters.
@@ -493,16 +505,19 @@ impl<A: ParameterGroupApi> ResourceType for A {
     }
 
     async fn find_all_created(&self, ctx: &Ctx, addr: &ResourceAddr) -> Result<Vec<String>> {
-        let client = factory(ctx)?.rds(&ctx.region).await;
-        let groups = self.list_groups(&client).await?;
-        let scope = ReadScope::Only(["tags".to_owned()].into());
-        let all = read_groups(self, &client, &groups, &scope).await?;
+        let all = groups_with_tags(self, ctx, |_| false).await?;
         let address = addr.to_string();
         let owned = |a: &&Attrs| {
             let tags = tags_of(a);
             tags.get(TAG_STACK) == Some(&ctx.stack) && tags.get(TAG_ADDRESS) == Some(&address)
         };
         Ok(all.iter().filter(owned).filter_map(|a| get_str(a, "id")).map(str::to_owned).collect())
+    }
+
+    /// The region's groups and the tags of each one not `known`.
+    async fn list_owned(&self, ctx: &Ctx, known: &BTreeSet<String>) -> Result<Vec<Owned>> {
+        let all = groups_with_tags(self, ctx, |name| known.iter().any(|k| k.eq_ignore_ascii_case(name))).await?;
+        Ok(owned::from_attrs(&all, &ctx.stack, known))
     }
 }
 

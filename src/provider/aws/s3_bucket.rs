@@ -50,11 +50,12 @@
 //!   `bucket` in the config the name is built from the stack name and the
 //!   address (the schema's default name); bucket names are global, so one taken
 //!   by another account fails the create (`BucketAlreadyExists`): set `bucket`.
+//! - Orphan scan (`list_owned`): the region's shared GetResources ([`super::owned`]),
+//!   and, only when it holds a bucket state does not, the region's ListBuckets.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use async_trait::async_trait;
-use aws_sdk_resourcegroupstagging::types::TagFilter;
 use aws_sdk_s3::Client;
 use aws_sdk_s3::types::{
     AbortIncompleteMultipartUpload, BucketLifecycleConfiguration, BucketLocationConstraint, BucketVersioningStatus,
@@ -69,13 +70,14 @@ use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use futures::future::{BoxFuture, try_join_all};
 use futures::{FutureExt, StreamExt, TryStreamExt, stream};
 
+use super::owned;
 use super::{
     PER_RESOURCE_CONCURRENCY, RawResponse, api_error, ec2, error_code, factory, get_bool, get_str, policy, tags_of,
 };
 use crate::addr::ResourceAddr;
 use crate::provider::diff::equal;
 use crate::provider::schema::{Attr, AttrType, Default, Kind, NameRule, Schema, TAG_ADDRESS, TAG_STACK};
-use crate::provider::{Ctx, Intent, ProviderError, ReadScope, Refusal, ResourceType, Result};
+use crate::provider::{Ctx, Intent, Owned, ProviderError, ReadScope, Refusal, ResourceType, Result};
 use crate::value::{Attrs, Value};
 
 /// Largest day count S3 takes.
@@ -979,25 +981,24 @@ impl ResourceType for S3Bucket {
 
     /// See the module doc.
     async fn find_created(&self, ctx: &Ctx, addr: &ResourceAddr) -> Result<Option<String>> {
-        let tagging = factory(ctx)?.tagging(&ctx.region).await;
-        let found: Vec<_> = tagging
-            .get_resources()
-            .tag_filters(TagFilter::builder().key(TAG_STACK).values(ctx.stack.clone()).build())
-            .resource_type_filters("s3:bucket")
-            .into_paginator()
-            .items()
-            .send()
-            .try_collect()
-            .await
-            .map_err(|e| api_error("GetResources", e))?;
+        let found = owned::tagged(ctx, None, &["s3:bucket"]).await?;
         let want: BTreeMap<String, String> =
             [(TAG_STACK.to_owned(), ctx.stack.clone()), (TAG_ADDRESS.to_owned(), addr.to_string())].into();
-        let owned = found.iter().find(|r| {
-            let tags: BTreeMap<String, String> =
-                r.tags().iter().map(|t| (t.key().to_owned(), t.value().to_owned())).collect();
-            same_owner(&tags, &want)
-        });
-        Ok(owned.and_then(|r| r.resource_arn()).map(|arn| name_of_arn(arn).to_owned()))
+        let mine = found.iter().find(|(_, tags)| same_owner(tags, &want));
+        Ok(mine.map(|(arn, _)| name_of_arn(arn).to_owned()))
+    }
+
+    /// From the region's shared tagging index ([`owned::indexed`]), kept to
+    /// the buckets ListBuckets reports in the region (a bucket ARN names no
+    /// region, and moto's index holds every region's buckets); that
+    /// ListBuckets is sent only when the index holds a bucket not `known`.
+    async fn list_owned(&self, ctx: &Ctx, known: &BTreeSet<String>) -> Result<Vec<Owned>> {
+        let found = owned::indexed(ctx, self.type_name(), known).await?;
+        if found.is_empty() {
+            return Ok(found);
+        }
+        let here = listed_buckets(&factory(ctx)?.s3(&ctx.region).await, &ctx.region).await?;
+        Ok(found.into_iter().filter(|o| here.contains(&o.id)).collect())
     }
 }
 

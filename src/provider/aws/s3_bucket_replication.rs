@@ -23,7 +23,7 @@
 //!   crash is a PutBucketReplication that replaces the whole configuration,
 //!   so it cannot leave a second one; `find_created` finds nothing.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use async_trait::async_trait;
 use aws_sdk_s3::Client;
@@ -39,7 +39,7 @@ use super::s3_bucket::is_no_such_bucket;
 use super::{PER_RESOURCE_CONCURRENCY, api_error, error_code, factory, get_str};
 use crate::addr::ResourceAddr;
 use crate::provider::schema::{Attr, AttrType, Kind, Schema};
-use crate::provider::{Ctx, ProviderError, ReadScope, ResourceType, Result};
+use crate::provider::{Ctx, Owned, ProviderError, ReadScope, ResourceType, Result};
 use crate::value::{Attrs, Value};
 
 const STORAGE_CLASSES: &[&str] = &[
@@ -319,6 +319,11 @@ impl ResourceType for S3BucketReplication {
     /// Nothing to find: see the module doc.
     async fn find_created(&self, _ctx: &Ctx, _addr: &ResourceAddr) -> Result<Option<String>> {
         Ok(None)
+    }
+
+    /// Nothing: the configuration of a bucket carries no tags of its own.
+    async fn list_owned(&self, _ctx: &Ctx, _known: &BTreeSet<String>) -> Result<Vec<Owned>> {
+        Ok(Vec::new())
     }
 }
 

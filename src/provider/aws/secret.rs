@@ -20,8 +20,9 @@
 //! - Delete: DeleteSecret with `recovery_window_in_days` (0: at once).
 //! - Adoption after a crash: the Resource Groups Tagging API by ownership tags.
 //! - The id is the secret's ARN.
+//! - Orphan scan (`list_owned`): the region's shared GetResources ([`super::owned`]).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use async_trait::async_trait;
 use aws_sdk_secretsmanager::Client;
@@ -30,13 +31,12 @@ use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use futures::{StreamExt, TryStreamExt, stream};
 
+use super::owned;
 use super::rds::same_kms_key;
-use super::{
-    PER_RESOURCE_CONCURRENCY, api_error, error_code, factory, get_i64, get_str, tag_changes, tagged_arns, tags_of,
-};
+use super::{PER_RESOURCE_CONCURRENCY, api_error, error_code, factory, get_i64, get_str, tag_changes, tags_of};
 use crate::addr::ResourceAddr;
 use crate::provider::schema::{Attr, AttrType, Default, Kind, NameRule, Schema};
-use crate::provider::{Ctx, ProviderError, ReadScope, ResourceType, Result};
+use crate::provider::{Ctx, Owned, ProviderError, ReadScope, ResourceType, Result};
 use crate::value::{Attrs, Value};
 
 static GENERATOR_FIELDS: [Attr; 8] = [
@@ -348,15 +348,20 @@ impl ResourceType for Secret {
     }
 
     async fn find_created(&self, ctx: &Ctx, addr: &ResourceAddr) -> Result<Option<String>> {
-        let found = tagged_arns(ctx, addr, "secretsmanager:secret").await?;
+        let found = owned::tagged(ctx, Some(addr), &["secretsmanager:secret"]).await?;
         let client = factory(ctx)?.secretsmanager(&ctx.region).await;
-        for arn in &found {
+        for (arn, _) in &found {
             // Secrets scheduled for deletion read as gone.
             if let Some((id, _)) = read_secret(&client, arn, &ReadScope::All).await? {
                 return Ok(Some(id));
             }
         }
         Ok(None)
+    }
+
+    /// From the region's shared tagging index ([`owned::indexed`]).
+    async fn list_owned(&self, ctx: &Ctx, known: &BTreeSet<String>) -> Result<Vec<Owned>> {
+        owned::indexed(ctx, self.type_name(), known).await
     }
 }
 

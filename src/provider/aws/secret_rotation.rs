@@ -15,7 +15,7 @@
 //! - Adoption after a crash: none is needed; a create repeated after a crash
 //!   configures the same rotation again.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use async_trait::async_trait;
 use aws_sdk_secretsmanager::Client;
@@ -25,7 +25,7 @@ use futures::{StreamExt, TryStreamExt, stream};
 use super::{PER_RESOURCE_CONCURRENCY, api_error, error_code, factory, get_bool, get_str};
 use crate::addr::ResourceAddr;
 use crate::provider::schema::{Attr, AttrType, Default, Kind, Schema};
-use crate::provider::{Ctx, ProviderError, ReadScope, ResourceType, Result};
+use crate::provider::{Ctx, Owned, ProviderError, ReadScope, ResourceType, Result};
 use crate::value::{Attrs, Value};
 
 static RULE_FIELDS: [Attr; 3] = [
@@ -218,6 +218,11 @@ impl ResourceType for SecretRotation {
 
     async fn find_created(&self, _ctx: &Ctx, _addr: &ResourceAddr) -> Result<Option<String>> {
         Ok(None)
+    }
+
+    /// Nothing: the configuration of a secret carries no tags of its own.
+    async fn list_owned(&self, _ctx: &Ctx, _known: &BTreeSet<String>) -> Result<Vec<Owned>> {
+        Ok(Vec::new())
     }
 }
 

@@ -23,8 +23,10 @@
 //! call), which carries rules, tags and ARN. Create and update end with a read
 //! of the group, because the rules AWS adds on its own (default egress, IPv6
 //! egress in IPv6 VPCs) are only known from AWS.
+//!
+//! Orphan scan (`list_owned`): the region's shared GetResources ([`super::owned`]).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -37,12 +39,13 @@ use aws_sdk_ec2::types::{
 use super::ec2::{
     self, arn, delete_retrying, describe_all, describe_in_chunks, filter, insert_tags, sync_tags, tag_specification,
 };
+use super::owned;
 use super::{DEFAULT_DESCRIPTION, api_error, factory, get_str};
 use crate::addr::ResourceAddr;
 use crate::provider::schema::{Attr, AttrType, Default, Kind, NameRule, Schema};
 use crate::provider::waiter::{Backoff, Budget, retry};
 use crate::provider::{
-    Ctx, Intent, Progress, ProviderError, ReadScope, Refusal, ResourceType, Result, same_name_refusal,
+    Ctx, Intent, Owned, Progress, ProviderError, ReadScope, Refusal, ResourceType, Result, same_name_refusal,
 };
 use crate::value::{Attrs, Value};
 
@@ -579,6 +582,11 @@ impl ResourceType for SecurityGroup {
         let groups: Vec<AwsGroup> =
             describe_all!(client.describe_security_groups(), ec2::stack_filters(ctx), "DescribeSecurityGroups")?;
         Ok(ec2::all_owned(groups.iter().map(|g| (g.group_id(), g.tags())), ctx, addr))
+    }
+
+    /// From the region's shared tagging index ([`owned::indexed`]).
+    async fn list_owned(&self, ctx: &Ctx, known: &BTreeSet<String>) -> Result<Vec<Owned>> {
+        owned::indexed(ctx, self.type_name(), known).await
     }
 }
 

@@ -9,18 +9,20 @@
 //! - Update: SetTopicAttributes for the key; TagResource / UntagResource.
 //! - Delete: DeleteTopic (deleting a topic that is gone succeeds).
 //! - The id is the topic ARN.
+//! - Orphan scan (`list_owned`): the region's shared GetResources ([`super::owned`]).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use async_trait::async_trait;
 use aws_sdk_sns::Client;
 use aws_sdk_sns::types::Tag;
 use futures::{StreamExt, TryStreamExt, stream};
 
+use super::owned;
 use super::{PER_RESOURCE_CONCURRENCY, api_error, error_code, factory, get_str, sync_arn_tags, tags_of};
 use crate::addr::ResourceAddr;
 use crate::provider::schema::{Attr, AttrType, Kind, NameRule, Schema, TAG_ADDRESS, TAG_STACK};
-use crate::provider::{Ctx, ProviderError, ReadScope, ResourceType, Result};
+use crate::provider::{Ctx, Owned, ProviderError, ReadScope, ResourceType, Result};
 use crate::value::{Attrs, Value};
 
 static SCHEMA: Schema = Schema {
@@ -164,6 +166,11 @@ impl ResourceType for SnsTopic {
             }
         }
         Ok(None)
+    }
+
+    /// From the region's shared tagging index ([`owned::indexed`]).
+    async fn list_owned(&self, ctx: &Ctx, known: &BTreeSet<String>) -> Result<Vec<Owned>> {
+        owned::indexed(ctx, self.type_name(), known).await
     }
 }
 

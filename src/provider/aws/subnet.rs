@@ -7,8 +7,9 @@
 //!   it, and the plan does not diff an unset optional attribute.
 //! - Read: one paged DescribeSubnets filtered by `subnet-id` (200 ids per
 //!   call); it carries everything, ARN included.
+//! - Orphan scan (`list_owned`): the region's shared GetResources ([`super::owned`]).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use async_trait::async_trait;
 use aws_sdk_ec2::types::{AttributeBooleanValue, ResourceType as Ec2ResourceType, Subnet as AwsSubnet};
@@ -17,10 +18,11 @@ use super::ec2::{
     self, arn, delete_retrying, describe_all, describe_in_chunks, desired_tags, filter, insert_tags, on_new_resource,
     sync_tags, tag_specification,
 };
+use super::owned;
 use super::{api_error, factory, get_bool, get_str};
 use crate::addr::ResourceAddr;
 use crate::provider::schema::{Attr, AttrType, Default, Kind, Schema};
-use crate::provider::{Ctx, ProviderError, ReadScope, ResourceType, Result};
+use crate::provider::{Ctx, Owned, ProviderError, ReadScope, ResourceType, Result};
 use crate::value::{Attrs, Value};
 
 static SCHEMA: Schema = Schema {
@@ -137,5 +139,10 @@ impl ResourceType for Subnet {
         let subnets: Vec<AwsSubnet> =
             describe_all!(client.describe_subnets(), ec2::stack_filters(ctx), "DescribeSubnets")?;
         Ok(ec2::first_owned(subnets.iter().map(|s| (s.subnet_id(), s.tags())), ctx, addr))
+    }
+
+    /// From the region's shared tagging index ([`owned::indexed`]).
+    async fn list_owned(&self, ctx: &Ctx, known: &BTreeSet<String>) -> Result<Vec<Owned>> {
+        owned::indexed(ctx, self.type_name(), known).await
     }
 }

@@ -13,8 +13,9 @@
 //! - The ARN is built (`arn:PARTITION:ec2:REGION:OWNER:vpc/ID`): Describe has none.
 //! - Not exposed: the default security group id, which would cost extra calls
 //!   on every read.
+//! - Orphan scan (`list_owned`): the region's shared GetResources ([`super::owned`]).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use async_trait::async_trait;
 use aws_sdk_ec2::Client;
@@ -27,10 +28,11 @@ use super::ec2::{
     self, arn, delete_retrying, describe_all, describe_in_chunks, desired_tags, filter, insert_tags, on_new_resource,
     sync_tags, tag_specification,
 };
+use super::owned;
 use super::{PER_RESOURCE_CONCURRENCY, api_error, error_code, factory, get_bool, get_str};
 use crate::addr::ResourceAddr;
 use crate::provider::schema::{Attr, AttrType, Default, Kind, Schema};
-use crate::provider::{Ctx, ProviderError, ReadScope, ResourceType, Result};
+use crate::provider::{Ctx, Owned, ProviderError, ReadScope, ResourceType, Result};
 use crate::value::{Attrs, Value};
 
 static SCHEMA: Schema = Schema {
@@ -248,5 +250,10 @@ impl ResourceType for Vpc {
         let client = factory(ctx)?.ec2(&ctx.region).await;
         let vpcs: Vec<AwsVpc> = describe_all!(client.describe_vpcs(), ec2::stack_filters(ctx), "DescribeVpcs")?;
         Ok(ec2::first_owned(vpcs.iter().map(|v| (v.vpc_id(), v.tags())), ctx, addr))
+    }
+
+    /// From the region's shared tagging index ([`owned::indexed`]).
+    async fn list_owned(&self, ctx: &Ctx, known: &BTreeSet<String>) -> Result<Vec<Owned>> {
+        owned::indexed(ctx, self.type_name(), known).await
     }
 }

@@ -11,6 +11,7 @@
 //! - `service_name` may be the short name (`s3`, `kms`): the service in the
 //!   endpoint's region, `com.amazonaws.REGION.s3`, which AWS reports.
 //! - The ARN is built (`arn:PARTITION:ec2:REGION:OWNER:vpc-endpoint/ID`).
+//! - Orphan scan (`list_owned`): one DescribeVpcEndpoints filtered on the stack tag.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -23,7 +24,7 @@ use super::ec2::{
 use super::{api_error, error_code, factory, get_bool, get_str};
 use crate::addr::ResourceAddr;
 use crate::provider::schema::{Attr, AttrType, Default, Kind, Schema};
-use crate::provider::{Ctx, ProviderError, ReadScope, ResourceType, Result};
+use crate::provider::{Ctx, Owned, ProviderError, ReadScope, ResourceType, Result};
 use crate::value::{Attrs, Value};
 
 static SCHEMA: Schema = Schema {
@@ -239,6 +240,15 @@ impl ResourceType for VpcEndpoint {
             describe_all!(client.describe_vpc_endpoints(), ec2::stack_filters(ctx), "DescribeVpcEndpoints")?;
         let live = endpoints.iter().filter(|e| endpoint_attrs(e, &ctx.region).is_some());
         Ok(ec2::first_owned(live.map(|e| (e.vpc_endpoint_id(), e.tags())), ctx, addr))
+    }
+
+    /// One DescribeVpcEndpoints filtered on the stack tag; deleted endpoints left out.
+    async fn list_owned(&self, ctx: &Ctx, known: &BTreeSet<String>) -> Result<Vec<Owned>> {
+        let client = factory(ctx)?.ec2(&ctx.region).await;
+        let endpoints: Vec<AwsEndpoint> =
+            describe_all!(client.describe_vpc_endpoints(), ec2::stack_filters(ctx), "DescribeVpcEndpoints")?;
+        let live = endpoints.iter().filter(|e| endpoint_attrs(e, &ctx.region).is_some());
+        Ok(ec2::owned(live.map(|e| (e.vpc_endpoint_id(), e.tags())), ctx, known))
     }
 }
 
