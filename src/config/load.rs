@@ -174,6 +174,7 @@ impl<'r> Loader<'r> {
             self.region_flag(flag);
         }
         let state_path = self.state_table(&mut scope, find("state")).map(|p| root_dir.join(p));
+        let check = self.check_table(&mut scope, find("check"));
 
         let out = self.run_scope(&mut scope, top, true);
         let outputs = out.outputs.into_iter().filter_map(|(k, o)| Some((k, o?))).collect();
@@ -191,6 +192,12 @@ impl<'r> Loader<'r> {
                 .filter(|(k, _)| self.sensitive.contains(*k))
                 .map(|(k, v)| (k.clone(), v.to_json().to_string()))
                 .collect(),
+            vars: vars
+                .iter()
+                .filter(|(k, _)| !self.sensitive.contains(*k))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+            check,
         })
     }
 

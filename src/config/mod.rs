@@ -6,6 +6,7 @@
 //! (variables, modules, instances, references) with `validate` (schemas).
 //! The language is documented in docs/stack-language.md.
 
+mod check_table;
 pub mod functions;
 mod load;
 pub mod model;
@@ -18,4 +19,7 @@ pub mod template;
 mod validate;
 
 pub use load::{AWS_REGIONS, LoadOptions, Loaded, load, resolve_stack_path};
-pub use model::{BinOp, EvalError, Expr, OutputConfig, Ref, ResourceConfig, Stack, TIMEOUT_OPERATIONS};
+pub use model::{
+    BinOp, CheckSettings, EvalError, Expr, OutputConfig, Profile, ProfileSource, Ref, ResourceConfig, Stack,
+    TIMEOUT_OPERATIONS, Waiver,
+};

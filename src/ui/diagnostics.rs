@@ -22,11 +22,12 @@ pub fn render(sources: &SourceMap, diags: &Diagnostics, style: Style) -> String 
     out
 }
 
-fn render_one(sources: &SourceMap, d: &Diagnostic, style: Style) -> String {
+pub fn render_one(sources: &SourceMap, d: &Diagnostic, style: Style) -> String {
     let mut out = String::new();
+    let code = d.code.as_ref().map(|c| format!("[{}]", safe(c))).unwrap_or_default();
     let label = match d.severity {
-        Severity::Error => style.red("error"),
-        Severity::Warning => style.yellow("warning"),
+        Severity::Error => style.red(&format!("error{code}")),
+        Severity::Warning => style.yellow(&format!("warning{code}")),
     };
     match &d.span {
         Some(span) => {
