@@ -153,7 +153,7 @@ pub const ALARM_CONNECTIONS: Rule = Rule {
                 metrics: &["DatabaseConnections"],
                 above: true,
                 ok: &|t| limit.is_none_or(|l| t <= l),
-                level: limit.map_or("any threshold".to_owned(), |l| format!("{l:.0} (80% of max_connections) or less")),
+                level: limit.map(|l| format!("{l:.0} (80% of max_connections) or less")),
             };
             alarm(cx, j, db, &want);
         }
@@ -177,10 +177,15 @@ pub const ALARM_REPLICA_LAG: Rule = Rule {
                     metrics: &["AuroraReplicaLag", "AuroraReplicaLagMaximum"],
                     above: true,
                     ok: &|t| t <= 1000.0,
-                    level: "1000 ms or less".into(),
+                    level: Some("1000 ms or less".into()),
                 }
             } else {
-                Want { metrics: &["ReplicaLag"], above: true, ok: &|t| t <= 1.0, level: "1 second or less".into() }
+                Want {
+                    metrics: &["ReplicaLag"],
+                    above: true,
+                    ok: &|t| t <= 1.0,
+                    level: Some("1 second or less".into()),
+                }
             };
             alarm(cx, j, db, &want);
         }
@@ -196,8 +201,12 @@ pub const ALARM_CPU: Rule = Rule {
     fix: "add a `cloudwatch_alarm` on AWS/RDS CPUUtilization, GreaterThanThreshold 70 or less, with `alarm_actions`",
     check: |cx, j| {
         for db in cx.databases() {
-            let want =
-                Want { metrics: &["CPUUtilization"], above: true, ok: &|t| t <= 70.0, level: "70 or less".into() };
+            let want = Want {
+                metrics: &["CPUUtilization"],
+                above: true,
+                ok: &|t| t <= 70.0,
+                level: Some("70 or less".into()),
+            };
             alarm(cx, j, db, &want);
         }
     },
@@ -225,7 +234,7 @@ pub const ALARM_MEMORY: Rule = Rule {
                 above: false,
                 // A rounding byte short of 20% is still 20%.
                 ok: &|t| floor.is_none_or(|f| t >= f * 0.999),
-                level: floor.map_or("any threshold".to_owned(), |f| format!("{f:.0} bytes (20% of the RAM) or more")),
+                level: floor.map(|f| format!("{f:.0} bytes (20% of the RAM) or more")),
             };
             alarm(cx, j, db, &want);
         }
@@ -242,8 +251,12 @@ pub const ALARM_STORAGE: Rule = Rule {
     check: |cx, j| {
         for db in cx.databases() {
             if db.addr.rtype == "db_cluster" {
-                let want =
-                    Want { metrics: &["FreeLocalStorage"], above: false, ok: &|t| t > 0.0, level: "above 0".into() };
+                let want = Want {
+                    metrics: &["FreeLocalStorage"],
+                    above: false,
+                    ok: &|t| t > 0.0,
+                    level: Some("above 0".into()),
+                };
                 alarm(cx, j, db, &want);
                 continue;
             }
@@ -252,8 +265,9 @@ pub const ALARM_STORAGE: Rule = Rule {
                 metrics: &["FreeStorageSpace"],
                 above: false,
                 ok: &|t| t > 0.0 && floor.is_none_or(|f| t >= f * 0.999),
-                level: floor
-                    .map_or("above 0".to_owned(), |f| format!("{f:.0} bytes (15% of allocated_storage) or more")),
+                level: Some(
+                    floor.map_or("above 0".to_owned(), |f| format!("{f:.0} bytes (15% of allocated_storage) or more")),
+                ),
             };
             alarm(cx, j, db, &want);
         }
@@ -280,8 +294,8 @@ struct Want<'f> {
     above: bool,
     /// Whether a known threshold alerts early enough.
     ok: &'f dyn Fn(f64) -> bool,
-    /// The threshold wanted, for messages.
-    level: String,
+    /// The threshold wanted, for messages (`None`: any).
+    level: Option<String>,
 }
 
 /// Whether an alarm's dimensions point at the database: `Some(true)` yes,
@@ -336,11 +350,10 @@ fn alarm(cx: &Cx, j: &mut Judge, db: &ResourceConfig, want: &Want) {
     }
     j.fail(match problem {
         Some((a, attr, why)) => cx.finding(a, Some(attr), format!("{} on {}: {why}", a.addr, db.addr)),
-        None => cx.finding(
-            db,
-            None,
-            format!("no CloudWatch alarm on {} for {} (threshold {})", want.metrics.join(" or "), db.addr, want.level),
-        ),
+        None => {
+            let level = want.level.as_ref().map(|l| format!(" (threshold {l})")).unwrap_or_default();
+            cx.finding(db, None, format!("no CloudWatch alarm on {} for {}{level}", want.metrics.join(" or "), db.addr))
+        }
     });
 }
 
@@ -359,7 +372,8 @@ fn alarm_problem<'a>(
     if let Some(t) = cx.attr(a, "threshold").as_f64()
         && !(want.ok)(t)
     {
-        return Some((a, "threshold", format!("threshold {t} alarms too late; the seeds want {}", want.level)));
+        let level = want.level.as_deref().unwrap_or_default();
+        return Some((a, "threshold", format!("threshold {t} alarms too late; the seeds want {level}")));
     }
     if cx.attr(a, "actions_enabled").as_bool() == Some(false) {
         return Some((a, "actions_enabled", "its actions are disabled: nobody is notified".into()));

@@ -22,7 +22,9 @@ fn repo() -> &'static Path {
 fn load_file(path: &Path) -> Loaded {
     match load(path, &LoadOptions::default(), &Registry::aws()) {
         Ok(l) => l,
-        Err((_, d)) => panic!("{} does not load: {:#?}", path.display(), d.0.iter().map(|d| &d.summary).collect::<Vec<_>>()),
+        Err((_, d)) => {
+            panic!("{} does not load: {:#?}", path.display(), d.0.iter().map(|d| &d.summary).collect::<Vec<_>>())
+        }
     }
 }
 
@@ -206,7 +208,10 @@ retention = 3
     let calls: Vec<(String, String)> = f.module_calls.iter().map(|s| line_of(&l, s)).collect();
     assert_eq!(
         calls,
-        [("stack.toml:5".to_owned(), "[module.outer]".to_owned()), ("module.toml:2".to_owned(), "[module.db]".to_owned())]
+        [
+            ("stack.toml:5".to_owned(), "[module.outer]".to_owned()),
+            ("module.toml:2".to_owned(), "[module.db]".to_owned())
+        ]
     );
 }
 
@@ -311,12 +316,8 @@ fn the_shipped_stacks_pass_their_profiles() {
         let r = report(&l);
         assert_eq!(r.profile, profile, "{file}");
         assert!(l.stack.check.waivers.is_empty(), "{file}");
-        let failed: Vec<(&str, Severity)> = r
-            .results
-            .iter()
-            .filter(|x| x.status == Status::Failed)
-            .map(|x| (x.rule.id, x.rule.severity))
-            .collect();
+        let failed: Vec<(&str, Severity)> =
+            r.results.iter().filter(|x| x.status == Status::Failed).map(|x| (x.rule.id, x.rule.severity)).collect();
         assert!(failed.iter().all(|(_, s)| *s == Severity::Warning), "{file}: {failed:?}");
         // What the stacks do not carry yet (docs/stacks.md, "Not yet carried").
         let expected: &[&str] = if profile == Profile::Standard { &["PG-MON-001", "PG-MON-002"] } else { &[] };
@@ -351,7 +352,9 @@ fn rules_doc() {
     const END: &str = "<!-- end of rules -->";
     let path = repo().join("docs/check.md");
     let text = std::fs::read_to_string(&path).expect("docs/check.md");
-    let (Some(start), Some(end)) = (text.find(BEGIN), text.find(END)) else { panic!("docs/check.md lacks the markers") };
+    let (Some(start), Some(end)) = (text.find(BEGIN), text.find(END)) else {
+        panic!("docs/check.md lacks the markers")
+    };
     let wanted = format!("{}{BEGIN}{}{}", &text[..start], rules_table(), &text[end..]);
     if std::env::var_os("PGSTACK_UPDATE_DOCS").is_some() {
         std::fs::write(&path, &wanted).expect("write docs/check.md");

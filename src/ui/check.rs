@@ -81,7 +81,7 @@ fn diagnostic(r: &RuleResult, f: &Finding, sources: &SourceMap) -> Diagnostic {
         .iter()
         .map(|call| format!("in {} at {}", snippet(sources, call), sources.location(call)))
         .collect();
-    detail.push(format!("rule: {} (seed: {})", r.rule.title, r.rule.seed));
+    detail.push(format!("rule: {}; seed: {}", r.rule.title, r.rule.seed));
     let d = match r.rule.severity {
         Severity::Error => Diagnostic::error(&f.message),
         Severity::Warning => Diagnostic::warning(&f.message),
