@@ -114,8 +114,6 @@ pub enum Severity {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Diagnostic {
     pub severity: Severity,
-    /// A stable identifier shown as `error[CODE]` (check rule ids).
-    pub code: Option<String>,
     pub summary: String,
     pub detail: Option<String>,
     pub span: Option<Span>,
@@ -124,14 +122,7 @@ pub struct Diagnostic {
 
 impl Diagnostic {
     pub fn error(summary: impl Into<String>) -> Self {
-        Diagnostic {
-            severity: Severity::Error,
-            code: None,
-            summary: summary.into(),
-            detail: None,
-            span: None,
-            hints: Vec::new(),
-        }
+        Diagnostic { severity: Severity::Error, summary: summary.into(), detail: None, span: None, hints: Vec::new() }
     }
 
     pub fn warning(summary: impl Into<String>) -> Self {
@@ -145,11 +136,6 @@ impl Diagnostic {
 
     pub fn at_opt(mut self, span: Option<Span>) -> Self {
         self.span = span;
-        self
-    }
-
-    pub fn code(mut self, code: impl Into<String>) -> Self {
-        self.code = Some(code.into());
         self
     }
 

@@ -57,7 +57,7 @@ pub const SLOW_QUERY_LOG: Rule = Rule {
             let mut result = None;
             for g in groups {
                 match cx.parameter_for(g, "log_min_duration_statement") {
-                    Err(()) => return,
+                    Err(_) => return,
                     Ok(ParamAt::Set(group, v)) => result = Some(Some((group, v))),
                     Ok(ParamAt::Unset(_)) => {
                         result.get_or_insert(None);
@@ -310,7 +310,7 @@ fn watches(cx: &Cx, alarm: &ResourceConfig, db: &ResourceConfig) -> Option<bool>
         let Some(v) = dims.field(dim) else { continue };
         any = true;
         match cx.target(v, types) {
-            Err(()) => return None,
+            Err(_) => return None,
             Ok(Some(rc)) if rc.addr == db.addr || cx.instances(db).iter().any(|i| i.addr == rc.addr) => {
                 return Some(true);
             }

@@ -83,7 +83,7 @@ pub const TLS_ONLY: Rule = Rule {
         let owners = cx.all("db_cluster").chain(cx.all("db_instance"));
         for owner in owners {
             match cx.parameter_for(owner, "rds.force_ssl") {
-                Err(()) => {}
+                Err(_) => {}
                 Ok(ParamAt::Set(group, v)) => match v.as_f64() {
                     None => {}
                     Some(x) => j.expect(x == 1.0, || {
@@ -254,15 +254,14 @@ fn rotation_within(cx: &Cx, j: &mut Judge, r: &ResourceConfig, days: u32, what: 
         j.fail(cx.finding(r, Some("rotation_enabled"), format!("rotation of {what} is disabled")));
         return;
     }
-    match rotation_days(cx, r) {
-        Some(d) => j.expect(d <= f64::from(days), || {
+    // A cron schedule, or a period known only at apply, is not judged.
+    if let Some(d) = rotation_days(cx, r) {
+        j.expect(d <= f64::from(days), || {
             cx.finding(
                 r,
                 Some("rotation_rules"),
                 format!("{what} rotates every {d} days; the seeds want {days} days or less"),
             )
-        }),
-        // A cron schedule, or a period known only at apply: not judged.
-        None => {}
+        });
     }
 }

@@ -87,7 +87,7 @@ fn parameter(
     judge: &dyn Fn(Node) -> Option<Result<(), String>>,
 ) {
     match cx.parameter_for(instance, name) {
-        Err(()) => {}
+        Err(_) => {}
         Ok(ParamAt::Set(group, v)) => match judge(v) {
             None => {}
             Some(Ok(())) => j.pass(),

@@ -134,6 +134,10 @@ pub struct Cx<'a> {
     pub profile: Profile,
 }
 
+/// A value that may point at anything: it is known only at apply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Unresolved;
+
 /// Who manages the key a value names.
 #[derive(Debug, PartialEq)]
 pub enum KeyOwner {
@@ -195,15 +199,15 @@ impl<'a> Cx<'a> {
     }
 
     /// What a value points at among `types`: the target of a reference, or
-    /// the resource whose name (or ARN) a literal string is. `Err(())` when
+    /// the resource whose name (or ARN) a literal string is. `Err` when
     /// the value is known only at apply (it may point anywhere); `Ok(None)`
     /// when it names nothing in the stack.
-    pub fn target(&self, node: Node<'a>, types: &[&str]) -> Result<Option<&'a ResourceConfig>, ()> {
+    pub fn target(&self, node: Node<'a>, types: &[&str]) -> Result<Option<&'a ResourceConfig>, Unresolved> {
         if let Some(r) = node.reference() {
             let rc = if r.splat { None } else { self.stack.resources.get(&r.target) };
             return Ok(rc.filter(|rc| types.contains(&rc.addr.rtype.as_str())));
         }
-        let Some(name) = node.as_str() else { return Err(()) };
+        let Some(name) = node.as_str() else { return Err(Unresolved) };
         let bucket = name.strip_prefix("arn:aws:s3:::");
         Ok(self.stack.resources.values().find(|rc| {
             types.contains(&rc.addr.rtype.as_str())
@@ -226,14 +230,19 @@ impl<'a> Cx<'a> {
             match self.target(item, types) {
                 Ok(Some(rc)) => out.push(rc),
                 Ok(None) => {}
-                Err(()) => complete = false,
+                Err(Unresolved) => complete = false,
             }
         }
         (out, complete)
     }
 
     /// The resource `rc.attr` points at among `types` (see [`Cx::target`]).
-    pub fn linked(&self, rc: &'a ResourceConfig, attr: &str, types: &[&str]) -> Result<Option<&'a ResourceConfig>, ()> {
+    pub fn linked(
+        &self,
+        rc: &'a ResourceConfig,
+        attr: &str,
+        types: &[&str],
+    ) -> Result<Option<&'a ResourceConfig>, Unresolved> {
         match self.node(rc, attr) {
             Some(n) => self.target(n, types),
             None => Ok(None),
@@ -290,9 +299,7 @@ impl<'a> Cx<'a> {
     }
 
     /// The parameter groups that configure `instance` (its own, then for an
-    /// Aurora member its cluster's), each `Err(())` when attached by a name
-    /// that is not a group of the stack or not known at load time, or `None`
-    /// when none is attached.
+    /// Aurora member its cluster's), and how each is attached.
     pub fn groups_of(&self, instance: &'a ResourceConfig) -> Vec<GroupLink<'a>> {
         let own = match instance.addr.rtype.as_str() {
             "db_cluster_instance" => "db_parameter_group_name",
@@ -321,8 +328,8 @@ impl<'a> Cx<'a> {
     }
 
     /// The value of parameter `name` for `instance`: the first of its groups
-    /// that sets it. `Err(())` when a group outside the stack might set it.
-    pub fn parameter_for(&self, instance: &'a ResourceConfig, name: &str) -> Result<ParamAt<'a>, ()> {
+    /// that sets it. `Err` when a group outside the stack might set it.
+    pub fn parameter_for(&self, instance: &'a ResourceConfig, name: &str) -> Result<ParamAt<'a>, Unresolved> {
         let mut groups = Vec::new();
         for link in self.groups_of(instance) {
             match link {
@@ -332,7 +339,7 @@ impl<'a> Cx<'a> {
                     }
                     groups.push(g);
                 }
-                GroupLink::Elsewhere => return Err(()),
+                GroupLink::Elsewhere => return Err(Unresolved),
                 GroupLink::Default => {}
             }
         }

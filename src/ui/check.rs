@@ -33,7 +33,8 @@ pub fn text(report: &Report, sources: &SourceMap, style: Style, verbose: bool) -
     for severity in [Severity::Error, Severity::Warning] {
         for r in report.results.iter().filter(|r| r.status == Status::Failed && r.rule.severity == severity) {
             for f in &r.findings {
-                out.push_str(&super::diagnostics::render_one(sources, &diagnostic(r, f, sources), style));
+                let d = diagnostic(r, f, sources);
+                out.push_str(&super::diagnostics::render_coded(sources, &d, Some(r.rule.id), style));
                 out.push('\n');
             }
         }
@@ -73,8 +74,8 @@ fn plural(n: usize) -> &'static str {
     if n == 1 { "" } else { "s" }
 }
 
-/// A finding as a diagnostic: the rule id as its code, the module calls and
-/// the seed as detail, the fix as hint.
+/// A finding as a diagnostic: the module calls and the seed as detail, the
+/// fix as hint (the rule id is shown as its code).
 fn diagnostic(r: &RuleResult, f: &Finding, sources: &SourceMap) -> Diagnostic {
     let mut detail: Vec<String> = f
         .module_calls
@@ -86,7 +87,7 @@ fn diagnostic(r: &RuleResult, f: &Finding, sources: &SourceMap) -> Diagnostic {
         Severity::Error => Diagnostic::error(&f.message),
         Severity::Warning => Diagnostic::warning(&f.message),
     };
-    d.code(r.rule.id).at_opt(f.span.clone()).detail(detail.join("\n")).hint(r.rule.fix)
+    d.at_opt(f.span.clone()).detail(detail.join("\n")).hint(r.rule.fix)
 }
 
 /// The source text of a span (a `[module.NAME]` header).
