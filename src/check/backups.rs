@@ -9,8 +9,8 @@ use std::collections::BTreeSet;
 use crate::config::{Profile, ResourceConfig};
 use crate::diag::Severity::{Error, Warning};
 
-use super::security::bool_is;
-use super::view::{Attr, Cx, KeyOwner, Node};
+use super::security::{bool_is, customer_key};
+use super::view::{Attr, Cx, Node};
 use super::{Judge, Rule};
 
 pub const RETENTION: Rule = Rule {
@@ -138,15 +138,7 @@ pub const BUCKET_SSE_KMS: Rule = Rule {
     fix: "set `kms_key_id` on the bucket to a `kms_key` (or `kms_replica_key`) of the stack",
     check: |cx, j| {
         for b in cx.all("s3_bucket") {
-            match cx.key_owner(cx.node(b, "kms_key_id")) {
-                KeyOwner::Unknown => {}
-                KeyOwner::Customer => j.pass(),
-                KeyOwner::Aws(why) => j.fail(cx.finding(
-                    b,
-                    Some("kms_key_id"),
-                    format!("{} is not encrypted with a customer-managed key: `kms_key_id` {why}", b.addr),
-                )),
-            }
+            customer_key(cx, j, b, "kms_key_id", "the objects");
         }
     },
 };

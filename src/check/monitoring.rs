@@ -49,8 +49,7 @@ pub const SLOW_QUERY_LOG: Rule = Rule {
     title: "Slow queries are logged (`log_min_duration_statement` set, not -1)",
     fix: "set `log_min_duration_statement = 1000` (milliseconds) in the parameter group",
     check: |cx, j| {
-        let owners = cx.all("db_cluster").chain(cx.all("db_instance"));
-        for owner in owners {
+        for owner in cx.group_owners() {
             // Aurora instances may set it in their own group too.
             let mut groups = vec![owner];
             groups.extend(cx.instances(owner).into_iter().filter(|i| i.addr.rtype == "db_cluster_instance"));
@@ -99,7 +98,7 @@ pub const ENHANCED_MONITORING: Rule = Rule {
     title: "Enhanced Monitoring (OS metrics) is on",
     fix: "set `monitoring_interval` (e.g. 60) and `monitoring_role_arn` (an `iam_role` for monitoring.rds.amazonaws.com) on each instance",
     check: |cx, j| {
-        for i in instances(cx) {
+        for i in cx.db_instances() {
             let interval = match cx.attr(i, "monitoring_interval") {
                 Attr::Unknown(_) => continue,
                 a => a.as_f64().unwrap_or(0.0),
@@ -119,7 +118,7 @@ pub const PERFORMANCE_INSIGHTS: Rule = Rule {
     title: "Performance Insights (query latency, waits) is on",
     fix: "set `performance_insights_enabled = true` on each instance",
     check: |cx, j| {
-        for i in instances(cx) {
+        for i in cx.db_instances() {
             bool_is(cx, j, i, "performance_insights_enabled", true, "Performance Insights is off");
         }
     },
@@ -133,7 +132,7 @@ pub const MINOR_UPGRADES: Rule = Rule {
     title: "Minor engine upgrades are applied automatically in the maintenance window",
     fix: "set `auto_minor_version_upgrade = true` (the default)",
     check: |cx, j| {
-        for i in instances(cx) {
+        for i in cx.db_instances() {
             bool_is(cx, j, i, "auto_minor_version_upgrade", true, "minor version upgrades are not applied");
         }
     },
@@ -273,11 +272,6 @@ pub const ALARM_STORAGE: Rule = Rule {
         }
     },
 };
-
-/// Database instances of every kind.
-fn instances<'a>(cx: &Cx<'a>) -> impl Iterator<Item = &'a ResourceConfig> + 'a {
-    cx.all("db_instance").chain(cx.all("db_cluster_instance"))
-}
 
 /// `max_connections` of the database's instances, when one is known.
 pub fn max_connections(cx: &Cx, db: &ResourceConfig) -> Option<f64> {

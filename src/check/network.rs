@@ -19,7 +19,7 @@ pub const NOT_PUBLIC: Rule = Rule {
     title: "Database instances are not publicly accessible",
     fix: "set `publicly_accessible = false` (the default)",
     check: |cx, j| {
-        for i in cx.all("db_instance").chain(cx.all("db_cluster_instance")) {
+        for i in cx.db_instances() {
             bool_is(cx, j, i, "publicly_accessible", false, "the instance has a public address");
         }
     },
@@ -34,7 +34,7 @@ pub const NO_OPEN_PORT: Rule = Rule {
     fix: "admit the database port only from the application's security group (`security_groups`) and the group itself (`self = true`)",
     check: |cx, j| {
         let mut ports: BTreeSet<i64> = BTreeSet::from([POSTGRES_PORT as i64]);
-        for db in cx.all("db_cluster").chain(cx.all("db_instance")) {
+        for db in cx.group_owners() {
             if let Some(p) = cx.attr(db, "port").as_f64() {
                 ports.insert(p as i64);
             }

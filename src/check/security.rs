@@ -3,7 +3,8 @@
 use crate::config::ResourceConfig;
 use crate::diag::Severity::{Error, Warning};
 
-use super::view::{Attr, Cx, KeyOwner, Node, ParamAt};
+use super::sizing::parameter;
+use super::view::{Attr, Cx, KeyOwner, Node};
 use super::{Judge, Rule};
 
 pub const STORAGE_ENCRYPTED: Rule = Rule {
@@ -80,34 +81,15 @@ pub const TLS_ONLY: Rule = Rule {
     title: "Connections need TLS: `rds.force_ssl = 1` in the attached parameter group",
     fix: "attach a parameter group of the stack (the cluster parameter group on Aurora) that sets \"rds.force_ssl\" = 1",
     check: |cx, j| {
-        let owners = cx.all("db_cluster").chain(cx.all("db_instance"));
-        for owner in owners {
-            match cx.parameter_for(owner, "rds.force_ssl") {
-                Err(_) => {}
-                Ok(ParamAt::Set(group, v)) => match v.as_f64() {
-                    None => {}
-                    Some(x) => j.expect(x == 1.0, || {
-                        cx.finding(
-                            group,
-                            Some("parameters.rds.force_ssl"),
-                            format!(
-                                "`rds.force_ssl` is {} in {}, used by {}: connections without TLS are accepted",
-                                x, group.addr, owner.addr
-                            ),
-                        )
-                    }),
-                },
-                Ok(ParamAt::Unset(groups)) => {
-                    let message = match groups.first() {
-                        Some(g) => format!("{} does not set `rds.force_ssl`: connections without TLS may be accepted", g.addr),
-                        None => "no parameter group of the stack is attached, so `rds.force_ssl` is not set: connections without TLS may be accepted".to_owned(),
-                    };
-                    j.fail(match groups.first() {
-                        Some(g) => cx.finding(g, Some("parameters"), message),
-                        None => cx.finding(owner, None, message),
-                    });
-                }
-            }
+        for owner in cx.group_owners() {
+            parameter(cx, j, owner, "rds.force_ssl", &|v| {
+                let x = v.as_f64()?;
+                Some(
+                    (x == 1.0)
+                        .then_some(())
+                        .ok_or(format!("`rds.force_ssl` is {x}: connections without TLS are accepted")),
+                )
+            });
         }
     },
 };
@@ -224,7 +206,7 @@ pub fn bool_is(cx: &Cx, j: &mut Judge, rc: &ResourceConfig, attr: &str, want: bo
 }
 
 /// Judges that `attr` names a customer-managed key.
-fn customer_key(cx: &Cx, j: &mut Judge, rc: &ResourceConfig, attr: &str, what: &str) {
+pub fn customer_key(cx: &Cx, j: &mut Judge, rc: &ResourceConfig, attr: &str, what: &str) {
     match cx.key_owner(cx.node(rc, attr)) {
         KeyOwner::Unknown => {}
         KeyOwner::Customer => j.pass(),

@@ -24,7 +24,7 @@ pub const MAX_CONNECTIONS: Rule = Rule {
     fix: "set `max_connections = \"${var.app_replicas * var.conns_per_pod + var.reserved}\"` in the instances' parameter group",
     check: |cx, j| {
         let Some((want, formula)) = formula(cx) else { return };
-        for i in cx.all("db_instance").chain(cx.all("db_cluster_instance")) {
+        for i in cx.db_instances() {
             parameter(cx, j, i, "max_connections", &|v| {
                 let got = v.as_f64()?;
                 Some((got == want).then_some(()).ok_or(format!("`max_connections` is {got}; {formula} = {want}")))
@@ -41,7 +41,7 @@ pub const SHARED_BUFFERS: Rule = Rule {
     title: "shared_buffers is about 25% of the instance class's memory (20–30%)",
     fix: "set `shared_buffers = \"${pg_shared_buffers(var.instance_class)}\"` (8 kB pages) in the instances' parameter group",
     check: |cx, j| {
-        for i in cx.all("db_instance").chain(cx.all("db_cluster_instance")) {
+        for i in cx.db_instances() {
             let Some(class) = cx.attr(i, "instance_class").as_str().map(str::to_owned) else { continue };
             let Some(mib) = memory_mib(&class) else { continue };
             let pages = mib as f64 * 128.0;
@@ -76,10 +76,10 @@ fn formula(cx: &Cx) -> Option<(f64, String)> {
     Some((a * c + r, format!("app_replicas × conns_per_pod + {reserved_name} = {a} × {c} + {r}")))
 }
 
-/// Judges parameter `name` of an instance with `judge` (`None`: not known at
-/// load time; `Some(Err(why))`: wrong). Unset is wrong: AWS's default
-/// follows the instance class, not the seeds' formula.
-fn parameter(
+/// Judges parameter `name` of an instance (or, for `rds.force_ssl`, a
+/// cluster) with `judge` (`None`: not known at load time; `Some(Err(why))`:
+/// wrong). Unset is wrong: AWS's default applies, not the seeds' value.
+pub fn parameter(
     cx: &Cx,
     j: &mut Judge,
     instance: &ResourceConfig,

@@ -175,6 +175,18 @@ impl<'a> Cx<'a> {
         clusters.chain(primaries).collect()
     }
 
+    /// Every database instance: RDS instances (primaries and replicas) and
+    /// Aurora cluster members.
+    pub fn db_instances(&self) -> impl Iterator<Item = &'a ResourceConfig> + 'a {
+        self.all("db_instance").chain(self.all("db_cluster_instance"))
+    }
+
+    /// What parameter groups attach to for the whole database: Aurora
+    /// clusters (their cluster parameter group) and RDS instances.
+    pub fn group_owners(&self) -> impl Iterator<Item = &'a ResourceConfig> + 'a {
+        self.all("db_cluster").chain(self.all("db_instance"))
+    }
+
     /// An attribute's value, its schema default, or the name pgstack gives it.
     pub fn attr(&self, rc: &'a ResourceConfig, name: &str) -> Attr<'a> {
         if let Some(e) = rc.attrs.get(name) {
