@@ -74,7 +74,7 @@ pub const PRIVATE_SUBNETS: Rule = Rule {
         let mut seen = BTreeSet::new();
         for group in cx.all("db_subnet_group") {
             let Some(ids) = cx.node(group, "subnet_ids") else { continue };
-            for subnet in cx.targets(ids, &["subnet"]).0 {
+            for subnet in cx.targets(ids, &["subnet"]) {
                 if seen.insert(subnet.addr.clone()) {
                     bool_is(
                         cx,

@@ -228,24 +228,15 @@ impl<'a> Cx<'a> {
         }))
     }
 
-    /// Every resource a list of references (or one splat reference) points at,
-    /// with `false` when some item cannot be resolved at load time.
-    pub fn targets(&self, node: Node<'a>, types: &[&str]) -> (Vec<&'a ResourceConfig>, bool) {
+    /// Every resource of the stack a list of references (or one splat
+    /// reference) points at; items known only at apply are left out.
+    pub fn targets(&self, node: Node<'a>, types: &[&str]) -> Vec<&'a ResourceConfig> {
         if let Some(r) = node.reference().filter(|r| r.splat) {
             let all = self.stack.resources.values().filter(|rc| rc.addr.resource() == r.target.resource());
-            return (all.filter(|rc| types.contains(&rc.addr.rtype.as_str())).collect(), true);
+            return all.filter(|rc| types.contains(&rc.addr.rtype.as_str())).collect();
         }
-        let Some(items) = node.items() else { return (Vec::new(), false) };
-        let mut out = Vec::new();
-        let mut complete = true;
-        for item in items {
-            match self.target(item, types) {
-                Ok(Some(rc)) => out.push(rc),
-                Ok(None) => {}
-                Err(Unresolved) => complete = false,
-            }
-        }
-        (out, complete)
+        let items = node.items().unwrap_or_default();
+        items.into_iter().filter_map(|item| self.target(item, types).ok().flatten()).collect()
     }
 
     /// The resource `rc.attr` points at among `types` (see [`Cx::target`]).

@@ -176,7 +176,7 @@ pub fn sarif(report: &Report, sources: &SourceMap) -> Json {
                 "ruleId": r.rule.id,
                 "ruleIndex": index,
                 "level": severity(r.rule.severity),
-                "message": { "text": format!("{} Fix: {}", f.message, r.rule.fix) },
+                "message": { "text": format!("{}. Fix: {}", f.message, r.rule.fix) },
                 "locations": f.span.as_ref().map(|s| vec![json!({ "physicalLocation": physical(sources, s) })]).unwrap_or_default(),
             });
             let related: Vec<Json> = f
