@@ -1,7 +1,8 @@
 //! The dependency rule, checked on the source text (docs/design.md, "Dependency rule"):
 //! engine, plan and state never name `provider::aws`; AWS providers never
 //! import plan, engine, ui or cli; config imports none of engine, plan,
-//! state, ui or cli.
+//! state, ui or cli; check (pure rules over the loaded stack) imports none of
+//! the AWS providers, engine, plan, state, ui or cli.
 //!
 //! Every path a file names counts, in code, comments and strings alike:
 //! `use` trees are flattened (`crate::provider::{aws::X, Ctx}` names
@@ -24,6 +25,10 @@ const RULES: &[Rule] = &[
     Rule { dir: "state", forbidden: &["crate::provider::aws"] },
     Rule { dir: "provider/aws", forbidden: &["crate::plan", "crate::engine", "crate::ui", "crate::cli"] },
     Rule { dir: "config", forbidden: &["crate::engine", "crate::plan", "crate::state", "crate::ui", "crate::cli"] },
+    Rule {
+        dir: "check",
+        forbidden: &["crate::provider::aws", "crate::engine", "crate::plan", "crate::state", "crate::ui", "crate::cli"],
+    },
 ];
 
 #[derive(Debug, PartialEq)]

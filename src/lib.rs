@@ -2,13 +2,15 @@
 //!
 //! Data flows one way: `config` (parse, validate, evaluate) → `graph`
 //! (dependency DAG) → `plan` (refresh + pure diff → actions) → `engine`
-//! (parallel apply) → `state`. `provider` holds one file per AWS resource
-//! type; `ui` is the only module that prints; `cli` is a thin adapter.
+//! (parallel apply) → `state`. `check` judges the loaded stack against the
+//! seeds' requirements without AWS. `provider` holds one file per AWS
+//! resource type; `ui` is the only module that prints; `cli` is a thin adapter.
 #![forbid(unsafe_code)]
 
 pub mod addr;
 #[cfg(test)]
 mod architecture_tests;
+pub mod check;
 pub mod cli;
 pub mod config;
 pub mod diag;

@@ -26,6 +26,9 @@ pub async fn apply(g: &GlobalArgs, ui: Ui, args: ApplyArgs) -> CliResult {
         return apply_saved(g, ui, saved, &args).await;
     }
     let session = Session::open(g, ui, &args.stack_or_plan)?;
+    if !args.refresh_only {
+        super::check::gate(&session, &args.stack_or_plan, args.skip_checks)?;
+    }
     let c = &args.change;
     if args.refresh_only {
         return session
@@ -167,6 +170,8 @@ async fn apply_saved(g: &GlobalArgs, ui: Ui, saved: SavedPlanBody, args: &ApplyA
         .hint("make a new plan: `pgstack plan STACK -o PLAN`")
         .hint("nothing was changed"));
     }
+    // The stack is the one the plan was made from (its digest is checked below).
+    super::check::gate(&session, &crate::diag::display_path(&saved.stack_path), args.skip_checks)?;
     for (name, hash) in &saved.sensitive_vars {
         if !session.stack.sensitive_vars.get(name).is_some_and(|v| hash.matches(v)) {
             return Err(CliError::msg(format!(

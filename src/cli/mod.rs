@@ -3,6 +3,7 @@
 
 mod apply;
 mod backend;
+mod check;
 mod drift;
 mod inspect;
 mod plan;
@@ -43,7 +44,7 @@ pub struct GlobalArgs {
     /// Override the stack's default region
     #[arg(long, global = true)]
     pub region: Option<String>,
-    /// AWS profile to use
+    /// AWS profile to use; for `check`, the check profile (standard or lite)
     #[arg(long, global = true)]
     pub profile: Option<String>,
     /// State file to use instead of state/<stack>.json
@@ -65,6 +66,13 @@ pub struct GlobalArgs {
 pub enum Command {
     /// Check syntax, types, references and cycles; no AWS calls
     Validate { stack: String },
+    /// Check the stack against the seeds' production rules; no AWS calls.
+    /// Exit 0 when no error-level rule fails, 2 when some do
+    Check {
+        stack: String,
+        #[arg(long, value_enum, default_value_t = CheckFormat::Text)]
+        format: CheckFormat,
+    },
     /// Refresh, diff and show what apply would do
     Plan(PlanArgs),
     /// Apply a stack (plans first) or a saved plan
@@ -163,6 +171,9 @@ pub struct ApplyArgs {
     /// Only record what AWS holds in state (after confirmation); change nothing in AWS
     #[arg(long, conflicts_with_all = ["refresh", "targets", "allow_destroy", "replace"])]
     pub refresh_only: bool,
+    /// Apply although check rules of error severity fail (see `pgstack check`)
+    #[arg(long)]
+    pub skip_checks: bool,
 }
 
 #[derive(Debug, Args)]
@@ -217,6 +228,13 @@ pub enum DriftFormat {
     Text,
     Json,
     Markdown,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum CheckFormat {
+    Text,
+    Json,
+    Sarif,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -432,6 +450,7 @@ async fn dispatch(cli: Cli, ui: Ui) -> CliResult {
     let g = cli.global;
     match cli.command {
         Command::Validate { stack } => inspect::validate(&g, ui, &stack),
+        Command::Check { stack, format } => check::check(&g, ui, &stack, format),
         Command::Plan(args) => plan::plan(&g, ui, args).await,
         Command::Apply(args) => apply::apply(&g, ui, args).await,
         Command::Destroy(args) => apply::destroy(&g, ui, args).await,

@@ -14,6 +14,7 @@ use crate::ui::Ui;
 
 pub async fn plan(g: &GlobalArgs, ui: Ui, args: PlanArgs) -> CliResult {
     let session = Session::open(g, ui, &args.stack)?;
+    let checks = super::check::run_quiet(&session)?;
     let _lock = session.lock("plan").await?;
     let opts = PlanOptions {
         targets: args.targets.clone(),
@@ -28,6 +29,7 @@ pub async fn plan(g: &GlobalArgs, ui: Ui, args: PlanArgs) -> CliResult {
     } else {
         ui.out(&crate::ui::plan::render(&plan, ui.style));
     }
+    ui.err(&format!("{}\n", crate::ui::check::summary_line(&checks)));
     if let Some(out) = &args.out {
         save_plan(g, &session, &args.stack, &plan, out)?;
         if !args.json {

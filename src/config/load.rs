@@ -179,6 +179,7 @@ impl<'r> Loader<'r> {
         let state_path = self.state_table(&mut scope, find("state")).map(|p| root_dir.join(p));
         let backend =
             self.backend_table(&mut scope, find("backend"), &opts.backend_config, &file_region, find("state"));
+        let check = self.check_table(&mut scope, find("check"));
 
         let out = self.run_scope(&mut scope, top, true);
         let outputs = out.outputs.into_iter().filter_map(|(k, o)| Some((k, o?))).collect();
@@ -197,6 +198,12 @@ impl<'r> Loader<'r> {
                 .filter(|(k, _)| self.sensitive.contains(*k))
                 .map(|(k, v)| (k.clone(), v.to_json().to_string()))
                 .collect(),
+            vars: vars
+                .iter()
+                .filter(|(k, _)| !self.sensitive.contains(*k))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+            check,
         })
     }
 

@@ -6,6 +6,7 @@
 //! (variables, modules, instances, references) with `validate` (schemas).
 //! The language is documented in docs/stack-language.md.
 
+mod check_table;
 pub mod functions;
 mod load;
 pub mod model;
@@ -19,6 +20,6 @@ mod validate;
 
 pub use load::{AWS_REGIONS, LoadOptions, Loaded, load, resolve_stack_path};
 pub use model::{
-    BACKEND_SETTINGS, BinOp, EvalError, Expr, OutputConfig, Ref, ResourceConfig, S3BackendConfig, Stack,
-    TIMEOUT_OPERATIONS,
+    BACKEND_SETTINGS, BinOp, CheckSettings, EvalError, Expr, OutputConfig, Profile, ProfileSource, Ref, ResourceConfig,
+    S3BackendConfig, Stack, TIMEOUT_OPERATIONS, Waiver,
 };

@@ -35,6 +35,85 @@ pub struct Stack {
     /// Final values of the variables declared `sensitive`, as JSON text; kept
     /// in memory only (saved plans hold salted hashes of them).
     pub sensitive_vars: BTreeMap<String, String>,
+    /// Final values of the other variables (what `pgstack check` sizes against).
+    pub vars: BTreeMap<String, Value>,
+    /// The `[check]` table: the profile the stack is checked against, and waivers.
+    pub check: CheckSettings,
+}
+
+/// The seeds' deployment profiles `pgstack check` knows (docs/check.md).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Profile {
+    /// Production: every rule.
+    #[default]
+    Standard,
+    /// Development and test: rules that only cost money without protecting
+    /// data are left out, and backups are kept 7 days instead of 35.
+    Lite,
+}
+
+impl Profile {
+    pub const NAMES: &[&str] = &["standard", "lite"];
+
+    pub fn parse(s: &str) -> Option<Profile> {
+        match s {
+            "standard" => Some(Profile::Standard),
+            "lite" => Some(Profile::Lite),
+            _ => None,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Profile::Standard => "standard",
+            Profile::Lite => "lite",
+        }
+    }
+}
+
+/// Where the profile `pgstack check` applies comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProfileSource {
+    /// `check --profile`.
+    Flag,
+    /// `[check] profile`.
+    Check,
+    /// The `Profile` tag in `[stack] tags` (as the shipped stacks carry it).
+    Tag,
+    /// Neither: standard.
+    Default,
+}
+
+impl ProfileSource {
+    pub fn name(self) -> &'static str {
+        match self {
+            ProfileSource::Flag => "flag",
+            ProfileSource::Check => "check",
+            ProfileSource::Tag => "tag",
+            ProfileSource::Default => "default",
+        }
+    }
+}
+
+/// `[check]`: `profile = "standard" | "lite"` and `[check.waive]`.
+#[derive(Debug, Clone, Default)]
+pub struct CheckSettings {
+    /// The declared profile: `[check] profile`, else a `Profile` stack tag
+    /// naming one (any case).
+    pub profile: Option<(Profile, ProfileSource)>,
+    /// `[check.waive] "RULE-ID" = { reason = "...", until = "YYYY-MM-DD" }`, in file order.
+    pub waivers: Vec<Waiver>,
+}
+
+/// One waiver of a check rule for the whole stack.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Waiver {
+    pub rule: String,
+    pub reason: String,
+    /// Last day (UTC) the waiver holds, `YYYY-MM-DD` (a valid calendar date).
+    pub until: String,
+    /// The rule id as written in `[check.waive]`.
+    pub span: Span,
 }
 
 /// `[backend] s3 = { bucket, key, region, kms_key_id }` with the
@@ -75,8 +154,13 @@ pub struct ResourceConfig {
     pub create_before_destroy: Option<bool>,
     /// The `[TYPE.NAME]` header.
     pub span: Span,
-    /// Span of each attribute's value, for diagnostics.
+    /// Span of each attribute's value, for diagnostics; values written nested
+    /// inside one are recorded too, under `attr.key` and `attr[i]` paths
+    /// (`parameters.rds.force_ssl`, `ingress[0].cidr_blocks`).
     pub attr_spans: BTreeMap<String, Span>,
+    /// The `[module.NAME]` headers of the module calls the instance comes
+    /// from, outermost first; empty for resources of the stack file.
+    pub module_calls: Vec<Span>,
 }
 
 /// The operations a resource's `timeouts` may limit.

@@ -27,7 +27,7 @@ use super::validate;
 const META: &[&str] =
     &["for_each", "enabled", "depends_on", "region", "ignore_changes", "timeouts", "create_before_destroy"];
 /// Top-level tables only a stack file may have.
-const STACK_ONLY: &[&str] = &["stack", "regions", "vars", "state", "backend", "env"];
+const STACK_ONLY: &[&str] = &["stack", "regions", "vars", "state", "backend", "env", "check"];
 
 /// The namespace of one file being expanded.
 pub(super) struct Scope {
@@ -42,11 +42,13 @@ pub(super) struct Scope {
     pub blocks: BTreeMap<(String, String), Block>,
     /// `[module.NAME]` blocks by name.
     pub modules: BTreeMap<String, ModuleSlot>,
+    /// The `[module.NAME]` headers that led here, outermost first.
+    pub calls: Vec<Span>,
 }
 
 impl Scope {
     pub fn new(module: Vec<String>, dir: PathBuf, vars: BTreeMap<String, Option<Expr>>) -> Self {
-        Scope { module, dir, vars, blocks: BTreeMap::new(), modules: BTreeMap::new() }
+        Scope { module, dir, vars, blocks: BTreeMap::new(), modules: BTreeMap::new(), calls: Vec::new() }
     }
 }
 
@@ -362,6 +364,7 @@ impl Loader<'_> {
             create_before_destroy: None,
             span: node.span.clone(),
             attr_spans: BTreeMap::new(),
+            module_calls: scope.calls.clone(),
         };
         let mut tags = self.stack.tags.clone();
         let mut tags_span = node.span.clone();
@@ -422,7 +425,7 @@ impl Loader<'_> {
                     let cx = Cx { sensitive_ok: write_only, ..cx };
                     let value = self.resolve_node(scope, &cx, &e.value).unwrap_or(Expr::Lit(Value::Unknown));
                     rc.attrs.insert(e.key.clone(), value);
-                    rc.attr_spans.insert(e.key.clone(), e.value.span.clone());
+                    record_spans(&mut rc.attr_spans, e.key.clone(), &e.value);
                 }
             }
         }
@@ -597,6 +600,7 @@ impl Loader<'_> {
         let mut path = scope.module.clone();
         path.push(name.to_owned());
         let mut child = Scope::new(path, dir, vars);
+        child.calls = [scope.calls.clone(), vec![header.clone()]].concat();
         self.module_stack.push(canonical);
         let out = self.run_scope(&mut child, top, false);
         self.module_stack.pop();
@@ -688,6 +692,25 @@ impl Loader<'_> {
         let value = self.resolve_node(scope, &Cx { sensitive_ok: sensitive, ..Cx::default() }, &v.value)?;
         Some(OutputConfig { value, description, sensitive, span: o.value.span.clone() })
     }
+}
+
+/// Records the span of a value at `path`, and of everything written inside
+/// it at `path.key` / `path[i]`.
+fn record_spans(spans: &mut BTreeMap<String, Span>, path: String, node: &Node) {
+    match &node.kind {
+        super::parse::NodeKind::Table(entries) => {
+            for e in entries {
+                record_spans(spans, format!("{path}.{}", e.key), &e.value);
+            }
+        }
+        super::parse::NodeKind::Array(items) => {
+            for (i, item) in items.iter().enumerate() {
+                record_spans(spans, format!("{path}[{i}]"), item);
+            }
+        }
+        _ => {}
+    }
+    spans.insert(path, node.span.clone());
 }
 
 /// A short description of an expression's kind, for "must be a table" errors.

@@ -47,6 +47,7 @@ fn stack(resources: Vec<(&str, Vec<(&str, Expr)>)>) -> Stack {
                 create_before_destroy: None,
                 span: span(),
                 attr_spans: BTreeMap::new(),
+                module_calls: Vec::new(),
             },
         );
     }
@@ -61,6 +62,8 @@ fn stack(resources: Vec<(&str, Vec<(&str, Expr)>)>) -> Stack {
         root_dir: ".".into(),
         digest: "digest".into(),
         sensitive_vars: BTreeMap::new(),
+        vars: BTreeMap::new(),
+        check: Default::default(),
     }
 }
 

@@ -23,10 +23,16 @@ pub fn render(sources: &SourceMap, diags: &Diagnostics, style: Style) -> String 
 }
 
 fn render_one(sources: &SourceMap, d: &Diagnostic, style: Style) -> String {
+    render_coded(sources, d, None, style)
+}
+
+/// One diagnostic; a `code` (a check rule id) is shown as `error[CODE]`.
+pub fn render_coded(sources: &SourceMap, d: &Diagnostic, code: Option<&str>, style: Style) -> String {
     let mut out = String::new();
+    let code = code.map(|c| format!("[{}]", safe(c))).unwrap_or_default();
     let label = match d.severity {
-        Severity::Error => style.red("error"),
-        Severity::Warning => style.yellow("warning"),
+        Severity::Error => style.red(&format!("error{code}")),
+        Severity::Warning => style.yellow(&format!("warning{code}")),
     };
     match &d.span {
         Some(span) => {

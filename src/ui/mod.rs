@@ -1,6 +1,7 @@
 //! The only place that prints. Human and JSON renderers for plans, drift and
 //! diagnostics, progress lines for the engine, and the confirmation prompt.
 
+pub mod check;
 pub mod diagnostics;
 pub mod drift;
 pub mod json;

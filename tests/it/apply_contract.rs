@@ -15,7 +15,7 @@ async fn ignored_attributes_are_not_written_by_apply() {
         )
     };
     w.write("contract.toml", &stack("first", true));
-    w.run(&["apply", "contract.toml", "--auto-approve"], &env).expect(0);
+    w.run(&["apply", "contract.toml", "--skip-checks", "--auto-approve"], &env).expect(0);
     let state: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(w.path().join("state/contract.json")).unwrap()).unwrap();
     let arn = state["resources"][0]["id"].as_str().unwrap().to_owned();
@@ -30,7 +30,7 @@ async fn ignored_attributes_are_not_written_by_apply() {
         .filter_map(|c| c["name"].as_str())
         .collect();
     assert_eq!(changed, vec!["enable_key_rotation"], "{}", plan.stdout);
-    w.run(&["apply", "contract.toml", "--auto-approve"], &env).expect(0);
+    w.run(&["apply", "contract.toml", "--skip-checks", "--auto-approve"], &env).expect(0);
 
     let kms = m.factory().kms(REGION).await;
     let key = kms.describe_key().key_id(&arn).send().await.unwrap();
@@ -154,14 +154,14 @@ fn check_type(case: &Case, seed: u64, cases: u32) {
         let w = Workdir::new();
 
         w.write("stack.toml", &stack_text(&stack, case, n, &[], &[]));
-        w.run(&["apply", "stack.toml", "--auto-approve"], &env).expect(0);
+        w.run(&["apply", "stack.toml", "--skip-checks", "--auto-approve"], &env).expect(0);
         let id = state_id(&w, &stack, &addr);
 
         w.write("stack.toml", &stack_text(&stack, case, n, &changed, &ignored));
         let (action, names) = planned(&w, &env, &addr);
         let want_action = if written.is_empty() { "no_op" } else { "update" };
         assert_eq!((action.as_str(), names), (want_action, sorted(&written)), "plan lists exactly S \\ I: {ctx}");
-        w.run(&["apply", "stack.toml", "--auto-approve"], &env).expect(0);
+        w.run(&["apply", "stack.toml", "--skip-checks", "--auto-approve"], &env).expect(0);
         assert_eq!(state_id(&w, &stack, &addr), id, "no replacement: {ctx}");
 
         // What AWS holds: the changed config without ignore_changes differs in exactly I.

@@ -242,7 +242,7 @@ fn a_renamed_stack_warns_that_it_starts_from_empty_state() {
 
     // An explicit --state is no rename.
     let run = w.run(&["plan", "quickstart.toml", "--refresh=false", "--state", "elsewhere.json"], &no_aws()).expect(0);
-    assert_eq!(run.stderr, "");
+    assert_eq!(run.stderr, "Checks (standard): 3 passed, 0 failed, 0 warnings, 0 waived\n", "only the checks' line");
 
     // Moving the state over on purpose: the plan starts from the old objects.
     let moved = w.run(&["state", "rename-stack", "quickstart.toml", "state/quickstart-old.json"], &no_aws()).expect(0);
@@ -252,7 +252,10 @@ fn a_renamed_stack_warns_that_it_starts_from_empty_state() {
     assert_eq!(state["stack"], "quickstart");
     assert!(w.path().join("state/quickstart-old.json.moved").exists());
     let run = w.run(&["plan", "quickstart.toml", "--refresh=false"], &no_aws()).expect(0);
-    assert_eq!(run.stderr, "", "no warning once the stack has its own state");
+    assert_eq!(
+        run.stderr, "Checks (standard): 3 passed, 0 failed, 0 warnings, 0 waived\n",
+        "no warning once the stack has its own state"
+    );
     // The hand-made state records no CIDRs, so the known objects show as replaced: they are managed now.
     assert!(run.stdout.contains("vpc.main must be replaced") && run.stdout.contains("2 to destroy"), "{}", run.stdout);
     // A second move would replace state: refused.

@@ -47,14 +47,14 @@ async fn a_renamed_security_group_in_use_is_replaced_create_before_destroy() {
     let env = m.env();
     let w = Workdir::new();
     w.write("cbd.toml", STACK);
-    w.run(&["apply", "cbd.toml", "--auto-approve"], &env).expect(0);
+    w.run(&["apply", "cbd.toml", "--skip-checks", "--auto-approve"], &env).expect(0);
     let old = w.run(&["output", "cbd.toml", "sg"], &env).expect(0).stdout.trim().to_owned();
 
     w.write("cbd.toml", &STACK.replace("name        = \"cbd-db\"", "name        = \"cbd-db-2\""));
     let plan = w.run(&["plan", "cbd.toml", "--detailed-exitcode"], &env).expect(2);
     assert!(plan.stdout.contains("+/- security_group.db"), "{}", plan.stdout);
     assert!(plan.stdout.contains("create replacement and then destroy"), "{}", plan.stdout);
-    w.run(&["apply", "cbd.toml", "--auto-approve"], &env).expect(0);
+    w.run(&["apply", "cbd.toml", "--skip-checks", "--auto-approve"], &env).expect(0);
     let new = w.run(&["output", "cbd.toml", "sg"], &env).expect(0).stdout.trim().to_owned();
     assert_ne!(new, old);
 

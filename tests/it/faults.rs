@@ -100,7 +100,7 @@ async fn survives_random_faults(example: &str, stack: &str, guarded: &[&str], se
     let context = |what: &str| format!("{example}, seed {seed}: {what}");
     eprintln!("{}", context("starting"));
 
-    let applied = w.run(&["apply", example, "--auto-approve"], &env).expect(0);
+    let applied = w.run(&["apply", example, "--skip-checks", "--auto-approve"], &env).expect(0);
     let addresses = state_addresses(&w, stack);
     let summary = format!("{} added, 0 changed, 0 destroyed", addresses.len());
     assert!(applied.stdout.contains(&summary), "{}: {}", context("state holds every resource"), applied.stdout);
@@ -188,7 +188,7 @@ async fn a_bucket_create_whose_reply_is_lost_is_sent_again_by_name() {
          [s3_bucket.west]\nregion = \"us-west-2\"\nbucket = \"acme-lost-west\"\n",
     );
     proxy.inject("CreateBucket", Fault::DropReply, 2);
-    w.run(&["apply", "b.toml", "--auto-approve"], &through(&m, &proxy, "3")).expect(0);
+    w.run(&["apply", "b.toml", "--skip-checks", "--auto-approve"], &through(&m, &proxy, "3")).expect(0);
     assert_eq!(proxy.unused(), 0, "both replies were lost");
     assert_eq!(proxy.seen("CreateBucket"), 4, "each create was sent twice, not more");
     for (region, name, addr) in

@@ -3,6 +3,7 @@
 //! `support::moto`.
 
 mod apply_contract;
+mod check;
 mod ci_examples;
 mod cli_edges;
 mod cli_moto;

@@ -341,7 +341,7 @@ rule = [
 fn drift_is_seen_and_repaired(w: &Workdir, env: &[(String, String)], addr: &str, attr: &str) {
     let drift = w.run(&["drift", "s3.toml"], env).expect(2);
     assert!(drift.stdout.contains(addr) && drift.stdout.contains(attr), "{}", drift.stdout);
-    w.run(&["apply", "s3.toml", "--auto-approve"], env).expect(0);
+    w.run(&["apply", "s3.toml", "--skip-checks", "--auto-approve"], env).expect(0);
     w.run(&["drift", "s3.toml"], env).expect(0);
 }
 
@@ -351,7 +351,7 @@ async fn buckets_and_replication_drift_repair_import_and_destroy() {
     let env = m.env();
     let w = Workdir::new();
     w.write("s3.toml", STACK_TOML);
-    w.run(&["apply", "s3.toml", "--auto-approve"], &env).expect(0);
+    w.run(&["apply", "s3.toml", "--skip-checks", "--auto-approve"], &env).expect(0);
     w.run(&["plan", "s3.toml", "--detailed-exitcode"], &env).expect(0);
     let s3 = m.factory().s3(REGION).await;
     let dr = m.factory().s3("us-west-2").await;
@@ -377,7 +377,7 @@ async fn buckets_and_replication_drift_repair_import_and_destroy() {
         w.run(&["state", "rm", "s3.toml", addr], &env).expect(0);
         w.run(&["import", "s3.toml", addr, id], &env).expect(0);
     }
-    w.run(&["apply", "s3.toml", "--auto-approve"], &env).expect(0);
+    w.run(&["apply", "s3.toml", "--skip-checks", "--auto-approve"], &env).expect(0);
     w.run(&["plan", "s3.toml", "--detailed-exitcode"], &env).expect(0);
     w.run(&["drift", "s3.toml"], &env).expect(0);
 
@@ -402,7 +402,7 @@ async fn a_bucket_holding_objects_is_destroyed_only_when_allowed_and_forced() {
         )
     };
     w.write("wal.toml", &stack(false));
-    w.run(&["apply", "wal.toml", "--auto-approve"], &env).expect(0);
+    w.run(&["apply", "wal.toml", "--skip-checks", "--auto-approve"], &env).expect(0);
     let s3 = m.factory().s3(REGION).await;
     s3.put_object().bucket("acme-pg-wal").key("wal/0001").body(ByteStream::from_static(b"x")).send().await.unwrap();
     let still_there = || async {
@@ -418,7 +418,7 @@ async fn a_bucket_holding_objects_is_destroyed_only_when_allowed_and_forced() {
         still_there().await;
     }
     w.write("wal.toml", &stack(true));
-    w.run(&["apply", "wal.toml", "--auto-approve"], &env).expect(0);
+    w.run(&["apply", "wal.toml", "--skip-checks", "--auto-approve"], &env).expect(0);
     let run = w.run(&["destroy", "wal.toml", "--auto-approve"], &env).expect(1);
     assert!(
         run.stderr.contains("refusing to delete") && run.stderr.contains("--allow-destroy 's3_bucket.wal'"),

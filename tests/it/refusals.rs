@@ -74,7 +74,7 @@ async fn changes_aws_cannot_make_are_refused_at_plan_and_nothing_is_touched() {
     let env = m.env();
     let w = Workdir::new();
     w.copy("tests/fixtures/refusals/protected.toml", STACK_FILE);
-    w.run(&["apply", STACK_FILE, "--auto-approve"], &env).expect(0);
+    w.run(&["apply", STACK_FILE, "--skip-checks", "--auto-approve"], &env).expect(0);
     let applied = objects(&m).await;
     assert_eq!(
         applied,
@@ -102,13 +102,13 @@ async fn changes_aws_cannot_make_are_refused_at_plan_and_nothing_is_touched() {
     let run = refused(&w, &env, &["plan", STACK_FILE, "--var", "storage=50"]);
     assert!(run.stderr.contains("RDS cannot shrink storage"), "{}", run.stderr);
     insta::assert_snapshot!("storage_shrink", run.stderr);
-    refused(&w, &env, &["apply", STACK_FILE, "--var", "storage=50", "--auto-approve"]);
+    refused(&w, &env, &["apply", STACK_FILE, "--skip-checks", "--var", "storage=50", "--auto-approve"]);
 
     // A major version downgrade, in plan and apply alike.
     let run = refused(&w, &env, &["plan", STACK_FILE, "--var", "engine_version=15.8"]);
     assert!(run.stderr.contains("RDS cannot downgrade an engine"), "{}", run.stderr);
     insta::assert_snapshot!("engine_downgrade", run.stderr);
-    refused(&w, &env, &["apply", STACK_FILE, "--var", "engine_version=15.8", "--auto-approve"]);
+    refused(&w, &env, &["apply", STACK_FILE, "--skip-checks", "--var", "engine_version=15.8", "--auto-approve"]);
     assert_eq!(objects(&m).await, applied, "every object is still there, unchanged");
 
     // Reports are not refused: drift and refresh still answer.
@@ -116,7 +116,7 @@ async fn changes_aws_cannot_make_are_refused_at_plan_and_nothing_is_touched() {
     w.run(&["refresh", STACK_FILE, "--var", "storage=50"], &env).expect(0);
 
     // The way the hint shows: lift the protection, then destroy.
-    w.run(&["apply", STACK_FILE, "--var", "protect=false", "--auto-approve"], &env).expect(0);
+    w.run(&["apply", STACK_FILE, "--skip-checks", "--var", "protect=false", "--auto-approve"], &env).expect(0);
     w.run(
         &["destroy", STACK_FILE, "--var", "protect=false", "--auto-approve", "--allow-destroy", "db_instance.main"],
         &env,
