@@ -266,7 +266,12 @@ const WRITE_PATH_READS: &[&str] = &["GetRandomPassword", "GetSecretValue"];
 fn read_operations_in_source() -> BTreeSet<String> {
     let mut out = BTreeSet::new();
     for entry in std::fs::read_dir(repo_root().join("src/provider/aws")).unwrap() {
-        let text = std::fs::read_to_string(entry.unwrap().path()).unwrap();
+        let path = entry.unwrap().path();
+        // The S3 state backend's reads are the state's, covered by docs/drift.md.
+        if path.ends_with("s3_object_store.rs") {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path).unwrap();
         for quoted in text.split('"').skip(1).step_by(2) {
             let read = ["Describe", "Get", "List", "Head"].iter().any(|p| quoted.starts_with(p));
             if read && quoted.len() > 4 && quoted.chars().all(|c| c.is_ascii_alphabetic()) {

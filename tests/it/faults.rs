@@ -182,13 +182,14 @@ async fn a_bucket_create_whose_reply_is_lost_is_sent_again_by_name() {
     let m = moto();
     let proxy = FaultProxy::start(m.port());
     let w = Workdir::new();
-    w.write(
-        "b.toml",
-        "[stack]\nname = \"b\"\nregion = \"us-east-1\"\n\n[s3_bucket.east]\nbucket = \"acme-lost-east\"\n\n\
-         [s3_bucket.west]\nregion = \"us-west-2\"\nbucket = \"acme-lost-west\"\n",
-    );
-    proxy.inject("CreateBucket", Fault::DropReply, 2);
-    w.run(&["apply", "b.toml", "--skip-checks", "--auto-approve"], &through(&m, &proxy, "3")).expect(0);
+    // One bucket per apply: each loses the reply of its first CreateBucket.
+    let east = "[stack]\nname = \"b\"\nregion = \"us-east-1\"\n\n[s3_bucket.east]\nbucket = \"acme-lost-east\"\n";
+    let west = "\n[s3_bucket.west]\nregion = \"us-west-2\"\nbucket = \"acme-lost-west\"\n";
+    for text in [east.to_owned(), format!("{east}{west}")] {
+        w.write("b.toml", &text);
+        proxy.inject("CreateBucket", Fault::DropReply, 1);
+        w.run(&["apply", "b.toml", "--skip-checks", "--auto-approve"], &through(&m, &proxy, "3")).expect(0);
+    }
     assert_eq!(proxy.unused(), 0, "both replies were lost");
     assert_eq!(proxy.seen("CreateBucket"), 4, "each create was sent twice, not more");
     for (region, name, addr) in
