@@ -11,6 +11,7 @@ pub mod addr;
 mod architecture_tests;
 pub mod cli;
 pub mod config;
+pub mod cost;
 pub mod diag;
 pub mod engine;
 pub mod failpoint;

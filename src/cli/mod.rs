@@ -3,6 +3,7 @@
 
 mod apply;
 mod backend;
+mod cost;
 mod inspect;
 mod plan;
 mod rename;
@@ -75,6 +76,12 @@ pub enum Command {
         stack: String,
         #[arg(long, value_enum, default_value_t = DriftFormat::Text)]
         format: DriftFormat,
+    },
+    /// Estimate the monthly on-demand cost from list prices; no AWS calls
+    Cost {
+        stack: String,
+        #[arg(long, value_enum, default_value_t = CostFormat::Text)]
+        format: CostFormat,
     },
     /// Print the dependency graph
     Graph {
@@ -201,6 +208,12 @@ pub enum DriftFormat {
     Text,
     Json,
     Markdown,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum CostFormat {
+    Text,
+    Json,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -417,6 +430,7 @@ async fn dispatch(cli: Cli, ui: Ui) -> CliResult {
         Command::Apply(args) => apply::apply(&g, ui, args).await,
         Command::Destroy(args) => apply::destroy(&g, ui, args).await,
         Command::Drift { stack, format } => plan::drift(&g, ui, &stack, format).await,
+        Command::Cost { stack, format } => cost::cost(&g, ui, &stack, format),
         Command::Graph { stack, format } => inspect::graph(&g, ui, &stack, format),
         Command::Output { stack, name, json } => inspect::output(&g, ui, &stack, name.as_deref(), json).await,
         Command::Refresh { stack } => apply::refresh(&g, ui, &stack).await,

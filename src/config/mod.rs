@@ -19,6 +19,6 @@ mod validate;
 
 pub use load::{AWS_REGIONS, LoadOptions, Loaded, load, resolve_stack_path};
 pub use model::{
-    BACKEND_SETTINGS, BinOp, EvalError, Expr, OutputConfig, Ref, ResourceConfig, S3BackendConfig, Stack,
+    BACKEND_SETTINGS, BinOp, COST_SETTINGS, EvalError, Expr, OutputConfig, Ref, ResourceConfig, S3BackendConfig, Stack,
     TIMEOUT_OPERATIONS,
 };

@@ -35,7 +35,14 @@ pub struct Stack {
     /// Final values of the variables declared `sensitive`, as JSON text; kept
     /// in memory only (saved plans hold salted hashes of them).
     pub sensitive_vars: BTreeMap<String, String>,
+    /// `[cost]`: usage figures the config cannot know (keys among
+    /// [`COST_SETTINGS`], values finite and not negative), for `pgstack cost`.
+    pub cost: BTreeMap<String, f64>,
 }
+
+/// The settings of `[cost]`: monthly usage `pgstack cost` assumes (docs/cost.md).
+pub const COST_SETTINGS: &[&str] =
+    &["data_gb", "io_requests_millions", "backup_gb", "s3_backup_gb", "s3_archive_gb", "replicated_gb"];
 
 /// `[backend] s3 = { bucket, key, region, kms_key_id }` with the
 /// `--backend-config` settings over it, defaults filled in.

@@ -61,6 +61,7 @@ fn stack(resources: Vec<(&str, Vec<(&str, Expr)>)>) -> Stack {
         root_dir: ".".into(),
         digest: "digest".into(),
         sensitive_vars: BTreeMap::new(),
+        cost: BTreeMap::new(),
     }
 }
 

@@ -1,6 +1,7 @@
 //! The only place that prints. Human and JSON renderers for plans, drift and
 //! diagnostics, progress lines for the engine, and the confirmation prompt.
 
+pub mod cost;
 pub mod diagnostics;
 pub mod json;
 pub mod plan;

@@ -6,6 +6,7 @@ mod apply_contract;
 mod ci_examples;
 mod cli_edges;
 mod cli_moto;
+mod cost;
 mod create_before_destroy;
 mod faults;
 mod moto_smoke;
