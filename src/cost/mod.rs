@@ -16,7 +16,8 @@ use serde::Serialize;
 
 use crate::addr::ResourceAddr;
 use crate::config::{Expr, ResourceConfig, Stack};
-use crate::value::Value;
+use crate::diag::{FileId, Span};
+use crate::value::{Attrs, Value};
 use prices::{Prices, RegionPrices};
 
 /// Types that carry no charge of their own (the VPC, subnets, groups,
@@ -163,6 +164,54 @@ pub fn estimate(stack: &Stack, prices: &Prices) -> Estimate {
     Estimate { lines, assumptions, sources, no_charge }
 }
 
+/// One resource of a plan: its address and region, and its attributes as
+/// they are now (`before`) and after apply (`after`); `None` where it does
+/// not exist.
+pub struct Change<'a> {
+    pub addr: &'a ResourceAddr,
+    pub region: &'a str,
+    pub before: Option<&'a Attrs>,
+    pub after: Option<&'a Attrs>,
+}
+
+/// The estimates before and after a plan. Each side prices the resources
+/// that exist on it, from their configuration with the literal values of
+/// that side over it (unknown values keep the configured ones), so the
+/// references between resources (cluster of an instance, source of a
+/// replica, buckets of a replication) still resolve.
+pub fn before_after<'a>(stack: &Stack, changes: &[Change<'a>], prices: &Prices) -> (Estimate, Estimate) {
+    let side = |pick: fn(&Change<'a>) -> Option<&'a Attrs>| {
+        let mut s = stack.clone();
+        s.resources = changes
+            .iter()
+            .filter_map(|c| {
+                let attrs = pick(c)?;
+                let mut rc = stack.resources.get(c.addr).cloned().unwrap_or_else(|| ResourceConfig {
+                    addr: c.addr.clone(),
+                    region: c.region.to_owned(),
+                    region_explicit: true,
+                    attrs: BTreeMap::new(),
+                    depends_on: Vec::new(),
+                    ignore_changes: Vec::new(),
+                    timeouts: BTreeMap::new(),
+                    create_before_destroy: None,
+                    span: Span::new(FileId(0), 0..0),
+                    attr_spans: BTreeMap::new(),
+                });
+                for (k, v) in attrs.iter().filter(|(_, v)| !v.contains_unknown()) {
+                    let configured = rc.attrs.get(k);
+                    if configured.is_none_or(|e| e.as_lit().is_some()) {
+                        rc.attrs.insert(k.clone(), Expr::Lit(v.clone()));
+                    }
+                }
+                Some((c.addr.clone(), rc))
+            })
+            .collect();
+        estimate(&s, prices)
+    };
+    (side(|c| c.before), side(|c| c.after))
+}
+
 type Item = (String, Price);
 
 fn priced(what: impl Into<String>, quantity: f64, unit: &str, unit_price: f64) -> Item {
@@ -231,6 +280,7 @@ impl Cx<'_> {
                 }
             }
             "s3_bucket" => self.bucket(addr, rc, p),
+            // s3_bucket_replication, across regions (the only type left).
             _ => vec![priced(
                 "cross-region replication transfer",
                 self.usage.replicated_gb,

@@ -195,3 +195,22 @@ fn the_prod_stack_prices_every_line() {
     assert!(e.lines.iter().any(|l| l.what == "cross-region replication transfer"));
     assert_eq!(e.sources.len(), 2);
 }
+
+#[test]
+fn before_and_after_a_plan_price_each_side_from_its_values() {
+    let st = stack(&aurora("us-east-1", "db.r6g.xlarge"));
+    let (cluster, writer) = (ResourceAddr::new("db_cluster", "c"), ResourceAddr::new("db_cluster_instance", "w"));
+    let now: Attrs = [("instance_class".to_owned(), Value::str("db.r6g.large"))].into();
+    let after: Attrs =
+        [("instance_class".to_owned(), Value::str("db.r6g.xlarge")), ("id".to_owned(), Value::Unknown)].into();
+    let empty = Attrs::new();
+    let changes = [
+        // The writer exists as db.r6g.large and becomes db.r6g.xlarge; the cluster is new.
+        Change { addr: &writer, region: "us-east-1", before: Some(&now), after: Some(&after) },
+        Change { addr: &cluster, region: "us-east-1", before: None, after: Some(&empty) },
+    ];
+    let (b, a) = before_after(&st, &changes, prices::shipped().unwrap());
+    // Before: $0.26 x 730 = $189.80, alone. After: $0.519 x 730 = $378.87 and the cluster's $20.40.
+    assert!(close(b.total(), 189.8), "{:?}", b.lines);
+    assert!(close(a.total(), 378.87 + 20.40), "{:?}", a.lines);
+}

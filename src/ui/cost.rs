@@ -72,12 +72,16 @@ pub fn render(stack: &str, e: &Estimate, style: Style) -> String {
     out
 }
 
+fn cents(x: f64) -> f64 {
+    (x * 100.0).round() / 100.0
+}
+
 /// The JSON form: `{stack, currency, total_monthly, unpriced, no_charge, lines, assumptions, sources}`.
 pub fn json(stack: &str, e: &Estimate) -> String {
     let v = serde_json::json!({
         "stack": stack,
         "currency": "USD",
-        "total_monthly": (e.total() * 100.0).round() / 100.0,
+        "total_monthly": cents(e.total()),
         "unpriced": e.unpriced(),
         "no_charge": e.no_charge,
         "lines": e.lines,
@@ -85,6 +89,34 @@ pub fn json(stack: &str, e: &Estimate) -> String {
         "sources": e.sources,
     });
     format!("{}\n", serde_json::to_string_pretty(&v).unwrap_or_default())
+}
+
+/// The line `plan` prints under the changes: monthly cost before and after.
+pub fn plan_line(before: &Estimate, after: &Estimate) -> String {
+    let delta = after.total() - before.total();
+    let sign = if delta < 0.0 { "-" } else { "+" };
+    let mut out = format!(
+        "\nMonthly cost (on-demand list prices): {} -> {} ({sign}{})",
+        usd(before.total()),
+        usd(after.total()),
+        usd(delta.abs())
+    );
+    if before.unpriced() + after.unpriced() > 0 {
+        let _ = write!(out, "; unpriced lines left out: {} before, {} after", before.unpriced(), after.unpriced());
+    }
+    out.push_str(". Details: pgstack cost STACK\n");
+    out
+}
+
+/// The `cost` member of `plan --json`.
+pub fn plan_json(before: &Estimate, after: &Estimate) -> serde_json::Value {
+    serde_json::json!({
+        "currency": "USD",
+        "before_monthly": cents(before.total()),
+        "after_monthly": cents(after.total()),
+        "unpriced_before": before.unpriced(),
+        "unpriced_after": after.unpriced(),
+    })
 }
 
 #[cfg(test)]
