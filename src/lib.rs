@@ -13,6 +13,7 @@ mod architecture_tests;
 pub mod check;
 pub mod cli;
 pub mod config;
+pub mod cost;
 pub mod diag;
 pub mod engine;
 pub mod failpoint;

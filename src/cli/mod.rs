@@ -4,6 +4,7 @@
 mod apply;
 mod backend;
 mod check;
+mod cost;
 mod drift;
 mod inspect;
 mod plan;
@@ -87,6 +88,12 @@ pub enum Command {
     /// directory of stack files) are checked at once, with one summary: exit
     /// 1 when any failed, else 2 when any drifted, else 0. Read-only, no lock.
     Drift(DriftArgs),
+    /// Estimate the monthly on-demand cost from list prices; no AWS calls
+    Cost {
+        stack: String,
+        #[arg(long, value_enum, default_value_t = CostFormat::Text)]
+        format: CostFormat,
+    },
     /// Print the dependency graph
     Graph {
         stack: String,
@@ -235,6 +242,12 @@ pub enum CheckFormat {
     Text,
     Json,
     Sarif,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum CostFormat {
+    Text,
+    Json,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -455,6 +468,7 @@ async fn dispatch(cli: Cli, ui: Ui) -> CliResult {
         Command::Apply(args) => apply::apply(&g, ui, args).await,
         Command::Destroy(args) => apply::destroy(&g, ui, args).await,
         Command::Drift(args) => drift::drift(&g, ui, args).await,
+        Command::Cost { stack, format } => cost::cost(&g, ui, &stack, format),
         Command::Graph { stack, format } => inspect::graph(&g, ui, &stack, format),
         Command::Output { stack, name, json } => inspect::output(&g, ui, &stack, name.as_deref(), json).await,
         Command::Refresh { stack } => apply::refresh(&g, ui, &stack).await,

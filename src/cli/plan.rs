@@ -24,10 +24,18 @@ pub async fn plan(g: &GlobalArgs, ui: Ui, args: PlanArgs) -> CliResult {
     };
     let plan = session.plan(args.refresh, &opts, 10).await?;
     session.report_calls();
+    let cost = super::cost::plan_cost(&session.stack, &plan);
     if args.json {
-        ui.out(&format!("{}\n", serde_json::to_string_pretty(&crate::ui::json::plan(&plan)).unwrap_or_default()));
+        let mut v = crate::ui::json::plan(&plan);
+        if let Some((before, after)) = &cost {
+            v["cost"] = crate::ui::cost::plan_json(before, after);
+        }
+        ui.out(&format!("{}\n", serde_json::to_string_pretty(&v).unwrap_or_default()));
     } else {
         ui.out(&crate::ui::plan::render(&plan, ui.style));
+        if let Some((before, after)) = &cost {
+            ui.out(&crate::ui::cost::plan_line(before, after));
+        }
     }
     ui.err(&format!("{}\n", crate::ui::check::summary_line(&checks)));
     if let Some(out) = &args.out {

@@ -18,7 +18,7 @@ use crate::provider::Registry;
 use crate::provider::schema::{Constraint, Kind, TAG_ADDRESS, TAG_STACK};
 use crate::value::Value;
 
-use super::model::{BACKEND_SETTINGS, Expr, ResourceConfig, S3BackendConfig, Stack};
+use super::model::{BACKEND_SETTINGS, COST_SETTINGS, Expr, ResourceConfig, S3BackendConfig, Stack};
 use super::parse::{Entry, Node, parse_document, parse_value};
 use super::resolve::Cx;
 use super::scope::Scope;
@@ -181,6 +181,7 @@ impl<'r> Loader<'r> {
             self.backend_table(&mut scope, find("backend"), &opts.backend_config, &file_region, find("state"));
         let check = self.check_table(&mut scope, find("check"));
 
+        let cost = self.cost_table(&mut scope, find("cost"));
         let out = self.run_scope(&mut scope, top, true);
         let outputs = out.outputs.into_iter().filter_map(|(k, o)| Some((k, o?))).collect();
         Some(Stack {
@@ -204,7 +205,34 @@ impl<'r> Loader<'r> {
                 .map(|(k, v)| (k.clone(), v.clone()))
                 .collect(),
             check,
+            cost,
         })
+    }
+
+    /// `[cost]`: known keys, each a number not below zero (variables allowed).
+    fn cost_table(&mut self, scope: &mut Scope, e: Option<&Entry>) -> BTreeMap<String, f64> {
+        let entries = self.table_entries(e, "cost", "usage figures like `data_gb = 500`");
+        self.unknown_keys(&entries, COST_SETTINGS, "[cost]");
+        let mut out = BTreeMap::new();
+        for c in entries.iter().filter(|c| COST_SETTINGS.contains(&c.key.as_str())) {
+            let what = format!("`{}` in [cost]", c.key);
+            let n = match self.resolve_static(scope, &Cx::default(), &c.value, &what) {
+                Some(Value::Int(i)) => i as f64,
+                Some(Value::Float(f)) => f,
+                Some(other) => {
+                    let d = Diagnostic::error(format!("{what} must be a number, got {}", other.type_name()));
+                    self.diags.push(d.at(c.value.span.clone()));
+                    continue;
+                }
+                None => continue,
+            };
+            if n.is_finite() && n >= 0.0 {
+                out.insert(c.key.clone(), n);
+            } else {
+                self.diags.push(Diagnostic::error(format!("{what} must not be negative")).at(c.value.span.clone()));
+            }
+        }
+        out
     }
 
     /// Final variable values: `[vars]` defaults, then the selected

@@ -883,3 +883,19 @@ fn backend_mistakes_are_located_errors() {
     );
     assert_eq!(errs_with(&[("stack.toml", HEAD)], &flags(&[("key", "k")])), ["the S3 backend needs a `bucket`"]);
 }
+
+#[test]
+fn cost_table_takes_known_numbers_and_refuses_the_rest() {
+    let st = ok(&[(
+        "stack.toml",
+        &stack_with("[vars]\nsize = 500\n\n[cost]\ndata_gb = \"${var.size}\"\nio_requests_millions = 2.5\n"),
+    )]);
+    assert_eq!(st.cost.get("data_gb"), Some(&500.0));
+    assert_eq!(st.cost.get("io_requests_millions"), Some(&2.5));
+    assert_eq!(st.cost.len(), 2);
+    let e = errs(&[("stack.toml", &stack_with("[cost]\ndata_g = 1\nbackup_gb = -3\ns3_archive_gb = \"x\"\n"))]);
+    let all = e.join("\n");
+    assert!(all.contains("unknown setting `data_g` in [cost]"), "{all}");
+    assert!(all.contains("`backup_gb` in [cost] must not be negative"), "{all}");
+    assert!(all.contains("`s3_archive_gb` in [cost] must be a number, got string"), "{all}");
+}

@@ -39,6 +39,9 @@ pub struct Stack {
     pub vars: BTreeMap<String, Value>,
     /// The `[check]` table: the profile the stack is checked against, and waivers.
     pub check: CheckSettings,
+    /// `[cost]`: usage figures the config cannot know (keys among
+    /// [`COST_SETTINGS`], values finite and not negative), for `pgstack cost`.
+    pub cost: BTreeMap<String, f64>,
 }
 
 /// The seeds' deployment profiles `pgstack check` knows (docs/check.md).
@@ -115,6 +118,10 @@ pub struct Waiver {
     /// The rule id as written in `[check.waive]`.
     pub span: Span,
 }
+
+/// The settings of `[cost]`: monthly usage `pgstack cost` assumes (docs/cost.md).
+pub const COST_SETTINGS: &[&str] =
+    &["data_gb", "io_requests_millions", "backup_gb", "s3_backup_gb", "s3_archive_gb", "replicated_gb"];
 
 /// `[backend] s3 = { bucket, key, region, kms_key_id }` with the
 /// `--backend-config` settings over it, defaults filled in.

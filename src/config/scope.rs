@@ -27,7 +27,7 @@ use super::validate;
 const META: &[&str] =
     &["for_each", "enabled", "depends_on", "region", "ignore_changes", "timeouts", "create_before_destroy"];
 /// Top-level tables only a stack file may have.
-const STACK_ONLY: &[&str] = &["stack", "regions", "vars", "state", "backend", "env", "check"];
+const STACK_ONLY: &[&str] = &["stack", "regions", "vars", "state", "backend", "env", "check", "cost"];
 
 /// The namespace of one file being expanded.
 pub(super) struct Scope {

@@ -64,6 +64,7 @@ fn stack(resources: Vec<(&str, Vec<(&str, Expr)>)>) -> Stack {
         sensitive_vars: BTreeMap::new(),
         vars: BTreeMap::new(),
         check: Default::default(),
+        cost: BTreeMap::new(),
     }
 }
 

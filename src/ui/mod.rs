@@ -2,6 +2,7 @@
 //! diagnostics, progress lines for the engine, and the confirmation prompt.
 
 pub mod check;
+pub mod cost;
 pub mod diagnostics;
 pub mod drift;
 pub mod json;

@@ -1,0 +1,548 @@
+//! Monthly on-demand cost estimate of a loaded stack, from the list prices in
+//! data/prices.toml ([`prices`]). Pure: no AWS calls, no state.
+//!
+//! Invariants: every resource of a type that costs money yields at least one
+//! [`Line`]; what cannot be priced (an instance class or region missing from
+//! the price file, an attribute known only after apply) is a
+//! [`Price::Unpriced`] line with its reason, never a zero. Usage the config
+//! cannot know comes from the stack's `[cost]` table or a default, and every
+//! figure used is listed in [`Estimate::assumptions`].
+
+pub mod prices;
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use crate::addr::ResourceAddr;
+use crate::config::{Expr, ResourceConfig, Stack};
+use crate::diag::{FileId, Span};
+use crate::value::{Attrs, Value};
+use prices::{Prices, RegionPrices};
+
+/// Types that carry no charge of their own (the VPC, subnets, groups,
+/// parameter groups, IAM, SNS within its free requests, rotation schedules:
+/// the rotation function is not part of the stack).
+const NO_CHARGE: &[&str] = &[
+    "vpc",
+    "subnet",
+    "security_group",
+    "db_subnet_group",
+    "db_parameter_group",
+    "db_cluster_parameter_group",
+    "iam_role",
+    "sns_topic",
+    "secret_rotation",
+];
+
+/// The estimate of a stack.
+#[derive(Debug, Clone, Serialize)]
+pub struct Estimate {
+    pub lines: Vec<Line>,
+    pub assumptions: Vec<Assumption>,
+    /// Source and date of the prices of each region used.
+    pub sources: Vec<Source>,
+    /// Resources that carry no charge (not listed in `lines`).
+    pub no_charge: usize,
+}
+
+/// One priced (or unpriced) item of a resource.
+#[derive(Debug, Clone, Serialize)]
+pub struct Line {
+    pub address: String,
+    pub region: String,
+    pub what: String,
+    #[serde(flatten)]
+    pub price: Price,
+}
+
+/// A line's price, or why there is none.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum Price {
+    Priced { quantity: f64, unit: String, unit_price: f64, monthly: f64 },
+    Unpriced { reason: String },
+}
+
+/// A usage figure the estimate assumes.
+#[derive(Debug, Clone, Serialize)]
+pub struct Assumption {
+    pub key: &'static str,
+    pub value: f64,
+    /// Set in `[cost]` (false: the default).
+    pub from_stack: bool,
+    pub meaning: &'static str,
+}
+
+/// Where a region's prices come from.
+#[derive(Debug, Clone, Serialize)]
+pub struct Source {
+    pub region: String,
+    pub source: String,
+    pub as_of: String,
+}
+
+impl Estimate {
+    /// The sum of the priced lines, USD per month.
+    pub fn total(&self) -> f64 {
+        self.lines
+            .iter()
+            .map(|l| match l.price {
+                Price::Priced { monthly, .. } => monthly,
+                Price::Unpriced { .. } => 0.0,
+            })
+            .sum()
+    }
+
+    /// How many lines could not be priced (the total leaves them out).
+    pub fn unpriced(&self) -> usize {
+        self.lines.iter().filter(|l| matches!(l.price, Price::Unpriced { .. })).count()
+    }
+}
+
+/// Usage figures, from `[cost]` or the defaults.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Usage {
+    pub data_gb: f64,
+    pub io_requests_millions: f64,
+    pub backup_gb: f64,
+    pub s3_backup_gb: f64,
+    pub s3_archive_gb: f64,
+    pub replicated_gb: f64,
+}
+
+/// The default data size when `[cost]` sets none.
+const DEFAULT_DATA_GB: f64 = 100.0;
+/// The default Aurora I/O requests per month, in millions.
+const DEFAULT_IO_MILLIONS: f64 = 50.0;
+
+/// The usage figures of `[cost]` (keys among `config::COST_SETTINGS`) over
+/// the defaults, and the list of assumptions to print.
+pub fn usage(cost: &BTreeMap<String, f64>) -> (Usage, Vec<Assumption>) {
+    let mut out = Vec::new();
+    let mut take = |key: &'static str, default: f64, meaning: &'static str| {
+        let (value, from_stack) = cost.get(key).map_or((default, false), |v| (*v, true));
+        out.push(Assumption { key, value, from_stack, meaning });
+        value
+    };
+    let data_gb = take("data_gb", DEFAULT_DATA_GB, "GB of data in each database (storage)");
+    let io_requests_millions =
+        take("io_requests_millions", DEFAULT_IO_MILLIONS, "million I/O requests a month per Aurora Standard cluster");
+    let backup_gb =
+        take("backup_gb", data_gb, "GB of automated backups per database (the free allowance is its storage)");
+    let s3_backup_gb = take("s3_backup_gb", data_gb, "GB of backup objects in each backup bucket");
+    let s3_archive_gb = take("s3_archive_gb", data_gb, "GB archived to Glacier in each bucket with an archive rule");
+    let replicated_gb = take("replicated_gb", s3_backup_gb, "GB a month replicated to another region");
+    (Usage { data_gb, io_requests_millions, backup_gb, s3_backup_gb, s3_archive_gb, replicated_gb }, out)
+}
+
+/// Prices every resource of `stack`.
+pub fn estimate(stack: &Stack, prices: &Prices) -> Estimate {
+    let (usage, assumptions) = usage(&stack.cost);
+    let cx = Cx { stack, prices, usage };
+    let mut lines = Vec::new();
+    let mut no_charge = 0;
+    let mut regions = std::collections::BTreeSet::new();
+    for (addr, rc) in &stack.resources {
+        let items = if NO_CHARGE.contains(&addr.rtype.as_str()) { Vec::new() } else { cx.resource(addr, rc) };
+        if items.is_empty() {
+            no_charge += 1;
+            continue;
+        }
+        regions.insert(rc.region.clone());
+        for (what, price) in items {
+            lines.push(Line { address: addr.to_string(), region: rc.region.clone(), what, price });
+        }
+    }
+    let sources = regions
+        .into_iter()
+        .filter_map(|r| {
+            let p = prices.region.get(&r)?;
+            Some(Source { region: r, source: p.source.clone(), as_of: p.as_of.clone() })
+        })
+        .collect();
+    Estimate { lines, assumptions, sources, no_charge }
+}
+
+/// One resource of a plan: its address and region, and its attributes as
+/// they are now (`before`) and after apply (`after`); `None` where it does
+/// not exist.
+pub struct Change<'a> {
+    pub addr: &'a ResourceAddr,
+    pub region: &'a str,
+    pub before: Option<&'a Attrs>,
+    pub after: Option<&'a Attrs>,
+}
+
+/// The estimates before and after a plan. Each side prices the resources
+/// that exist on it, from their configuration with the literal values of
+/// that side over it (unknown values keep the configured ones), so the
+/// references between resources (cluster of an instance, source of a
+/// replica, buckets of a replication) still resolve.
+pub fn before_after<'a>(stack: &Stack, changes: &[Change<'a>], prices: &Prices) -> (Estimate, Estimate) {
+    let side = |pick: fn(&Change<'a>) -> Option<&'a Attrs>| {
+        let mut s = stack.clone();
+        s.resources = changes
+            .iter()
+            .filter_map(|c| {
+                let attrs = pick(c)?;
+                let mut rc = stack.resources.get(c.addr).cloned().unwrap_or_else(|| ResourceConfig {
+                    addr: c.addr.clone(),
+                    region: c.region.to_owned(),
+                    region_explicit: true,
+                    attrs: BTreeMap::new(),
+                    depends_on: Vec::new(),
+                    ignore_changes: Vec::new(),
+                    timeouts: BTreeMap::new(),
+                    create_before_destroy: None,
+                    span: Span::new(FileId(0), 0..0),
+                    attr_spans: BTreeMap::new(),
+                    module_calls: Vec::new(),
+                });
+                for (k, v) in attrs.iter().filter(|(_, v)| !v.contains_unknown()) {
+                    let configured = rc.attrs.get(k);
+                    if configured.is_none_or(|e| e.as_lit().is_some()) {
+                        rc.attrs.insert(k.clone(), Expr::Lit(v.clone()));
+                    }
+                }
+                Some((c.addr.clone(), rc))
+            })
+            .collect();
+        estimate(&s, prices)
+    };
+    (side(|c| c.before), side(|c| c.after))
+}
+
+type Item = (String, Price);
+
+fn priced(what: impl Into<String>, quantity: f64, unit: &str, unit_price: f64) -> Item {
+    (what.into(), Price::Priced { quantity, unit: unit.to_owned(), unit_price, monthly: quantity * unit_price })
+}
+
+fn unpriced(what: impl Into<String>, reason: impl Into<String>) -> Item {
+    (what.into(), Price::Unpriced { reason: reason.into() })
+}
+
+struct Cx<'a> {
+    stack: &'a Stack,
+    prices: &'a Prices,
+    usage: Usage,
+}
+
+impl Cx<'_> {
+    /// The items of one resource; empty when it carries no charge.
+    fn resource(&self, addr: &ResourceAddr, rc: &ResourceConfig) -> Vec<Item> {
+        let chargeable = match addr.rtype.as_str() {
+            "vpc_endpoint" => lit_str(rc, "vpc_endpoint_type") != Some("Gateway"),
+            "s3_bucket_replication" => self.replication_crosses_regions(rc),
+            "db_cluster"
+            | "db_cluster_instance"
+            | "db_instance"
+            | "kms_key"
+            | "kms_replica_key"
+            | "secret"
+            | "cloudwatch_alarm"
+            | "s3_bucket" => true,
+            _ => return vec![unpriced(addr.rtype.clone(), "pgstack has no price model for this resource type")],
+        };
+        if !chargeable {
+            return Vec::new();
+        }
+        let Some(p) = self.prices.region.get(&rc.region) else {
+            return vec![unpriced(
+                addr.rtype.clone(),
+                format!("no prices for region {} in data/prices.toml", rc.region),
+            )];
+        };
+        let hours = self.prices.hours_per_month;
+        let r = &p.rates;
+        match addr.rtype.as_str() {
+            "db_cluster_instance" => vec![self.aurora_instance(rc, p)],
+            "db_cluster" => self.aurora_cluster(rc, p),
+            "db_instance" => self.rds_instance(rc, p),
+            "kms_key" | "kms_replica_key" => vec![priced("KMS key", 1.0, "key-months", r.kms_key_month)],
+            "secret" => vec![priced("Secrets Manager secret", 1.0, "secret-months", r.secret_month)],
+            "cloudwatch_alarm" => {
+                vec![priced("CloudWatch alarm (standard resolution)", 1.0, "alarm-months", r.alarm_month)]
+            }
+            "vpc_endpoint" => {
+                let service = lit_str(rc, "service_name").unwrap_or("?");
+                match self.count(rc.attrs.get("subnet_ids")) {
+                    Some(azs) => vec![priced(
+                        format!("interface endpoint {service} in {azs} AZs"),
+                        hours * azs as f64,
+                        "endpoint-AZ-hours",
+                        r.interface_endpoint_az_hour,
+                    )],
+                    None => vec![unpriced(
+                        format!("interface endpoint {service}"),
+                        "its number of subnets is not known before apply",
+                    )],
+                }
+            }
+            "s3_bucket" => self.bucket(addr, rc, p),
+            // s3_bucket_replication, across regions (the only type left).
+            _ => vec![priced(
+                "cross-region replication transfer",
+                self.usage.replicated_gb,
+                "GB",
+                r.transfer_inter_region_gb,
+            )],
+        }
+    }
+
+    fn aurora_instance(&self, rc: &ResourceConfig, p: &RegionPrices) -> Item {
+        let Some(class) = lit_str(rc, "instance_class") else {
+            return unpriced("Aurora instance", "its instance class is not known before apply");
+        };
+        let what = format!("Aurora PostgreSQL {class} instance");
+        if let Some(engine) = lit_str(rc, "engine").filter(|e| *e != "aurora-postgresql") {
+            return unpriced(what, format!("pgstack has no prices for engine {engine}"));
+        }
+        let cluster = self.target(rc, "cluster_identifier");
+        let io_optimized = cluster.and_then(|c| lit_str(c, "storage_type")) == Some("aurora-iopt1");
+        let (table, kind) = if io_optimized {
+            (&p.aurora_postgresql_io_optimized, "Aurora PostgreSQL I/O-Optimized")
+        } else {
+            (&p.aurora_postgresql, "Aurora PostgreSQL")
+        };
+        match table.get(class) {
+            Some(rate) => priced(what, self.prices.hours_per_month, "instance-hours", *rate),
+            None => unpriced(
+                what,
+                format!("no price for instance class {class} ({kind}) in {} in data/prices.toml", rc.region),
+            ),
+        }
+    }
+
+    fn aurora_cluster(&self, rc: &ResourceConfig, p: &RegionPrices) -> Vec<Item> {
+        let r = &p.rates;
+        let u = self.usage;
+        if let Some(engine) = lit_str(rc, "engine").filter(|e| *e != "aurora-postgresql") {
+            return vec![unpriced("Aurora cluster storage", format!("pgstack has no prices for engine {engine}"))];
+        }
+        let mut out = Vec::new();
+        match lit_str(rc, "storage_type") {
+            Some("aurora-iopt1") => out.push(priced(
+                "Aurora I/O-Optimized storage",
+                u.data_gb,
+                "GB-months",
+                r.aurora_io_optimized_storage_gb_month,
+            )),
+            Some(other) if other != "aurora" => {
+                out.push(unpriced("Aurora storage", format!("pgstack has no prices for storage type {other}")))
+            }
+            _ => {
+                out.push(priced("Aurora storage", u.data_gb, "GB-months", r.aurora_storage_gb_month));
+                out.push(priced(
+                    "Aurora I/O requests",
+                    u.io_requests_millions,
+                    "million requests",
+                    r.aurora_io_per_million,
+                ));
+            }
+        }
+        out.push(backup_beyond_free(u.backup_gb, u.data_gb, r.aurora_backup_gb_month));
+        out.extend(managed_secret(rc, p));
+        out
+    }
+
+    fn rds_instance(&self, rc: &ResourceConfig, p: &RegionPrices) -> Vec<Item> {
+        let r = &p.rates;
+        let source = self.target(rc, "replicate_source_db");
+        // A read replica inherits the engine and storage of its source.
+        let get_str = |k: &str| lit_str(rc, k).or_else(|| source.and_then(|s| lit_str(s, k)));
+        let get_num = |k: &str| lit_num(rc, k).or_else(|| source.and_then(|s| lit_num(s, k)));
+        let multi_az = matches!(rc.attrs.get("multi_az").and_then(Expr::as_lit), Some(Value::Bool(true)));
+        let (factor, az) = if multi_az { (2.0, ", Multi-AZ") } else { (1.0, "") };
+        let mut out = Vec::new();
+        let engine = get_str("engine").unwrap_or("postgres");
+        match lit_str(rc, "instance_class") {
+            _ if engine != "postgres" => {
+                out.push(unpriced("RDS instance", format!("pgstack has no prices for engine {engine}")))
+            }
+            None => out.push(unpriced("RDS instance", "its instance class is not known before apply")),
+            Some(class) => {
+                let what = format!("RDS PostgreSQL {class} instance{az}");
+                out.push(match p.rds_postgresql.get(class) {
+                    Some(rate) => priced(what, self.prices.hours_per_month, "instance-hours", rate * factor),
+                    None => unpriced(
+                        what,
+                        format!(
+                            "no price for instance class {class} (RDS PostgreSQL) in {} in data/prices.toml",
+                            rc.region
+                        ),
+                    ),
+                });
+            }
+        }
+        let Some(gb) = get_num("allocated_storage") else {
+            out.push(unpriced("RDS storage", "allocated_storage is not known before apply"));
+            return out;
+        };
+        let storage_type = get_str("storage_type").unwrap_or("gp2");
+        let iops = get_num("iops");
+        match storage_type {
+            "gp2" => out.push(priced(format!("gp2 storage{az}"), gb, "GB-months", r.rds_gp2_gb_month * factor)),
+            "gp3" => {
+                out.push(priced(format!("gp3 storage{az}"), gb, "GB-months", r.rds_gp3_gb_month * factor));
+                // RDS for PostgreSQL includes 3,000 IOPS and 125 MB/s below 400 GB, 12,000 and 500 from 400 GB.
+                let (base_iops, base_mbps) = if gb < 400.0 { (3000.0, 125.0) } else { (12000.0, 500.0) };
+                if let Some(extra) = iops.map(|i| i - base_iops).filter(|e| *e > 0.0) {
+                    out.push(priced(
+                        format!("gp3 IOPS above the {base_iops} included{az}"),
+                        extra,
+                        "IOPS-months",
+                        r.rds_gp3_iops_month * factor,
+                    ));
+                }
+                if let Some(extra) = get_num("storage_throughput").map(|t| t - base_mbps).filter(|e| *e > 0.0) {
+                    out.push(priced(
+                        format!("gp3 throughput above the {base_mbps} MB/s included{az}"),
+                        extra,
+                        "MBps-months",
+                        r.rds_gp3_mbps_month * factor,
+                    ));
+                }
+            }
+            "io1" | "io2" => {
+                let (gb_rate, iops_rate) = if storage_type == "io1" {
+                    (r.rds_io1_gb_month, r.rds_io1_iops_month)
+                } else {
+                    (r.rds_io2_gb_month, r.rds_io2_iops_month)
+                };
+                out.push(priced(format!("{storage_type} storage{az}"), gb, "GB-months", gb_rate * factor));
+                out.push(match iops {
+                    Some(i) => {
+                        priced(format!("{storage_type} provisioned IOPS{az}"), i, "IOPS-months", iops_rate * factor)
+                    }
+                    None => unpriced(format!("{storage_type} provisioned IOPS"), "iops is not known before apply"),
+                });
+            }
+            other => out.push(unpriced("RDS storage", format!("pgstack has no prices for storage type {other}"))),
+        }
+        if source.is_none() {
+            out.push(backup_beyond_free(self.usage.backup_gb, gb, r.rds_backup_gb_month));
+        }
+        out.extend(managed_secret(rc, p));
+        out
+    }
+
+    fn bucket(&self, addr: &ResourceAddr, rc: &ResourceConfig, p: &RegionPrices) -> Vec<Item> {
+        let u = self.usage;
+        // A replication destination holds the copies in the rule's storage class.
+        let class = self
+            .stack
+            .resources
+            .values()
+            .filter(|o| o.addr.rtype == "s3_bucket_replication")
+            .filter_map(|o| o.attrs.get("rule"))
+            .find(|rule| rule.refs().iter().any(|r| r.target == *addr))
+            .and_then(|rule| strings_at(rule, "storage_class").into_iter().next())
+            .unwrap_or_else(|| "STANDARD".to_owned());
+        let mut out = vec![s3_class(&format!("backup objects in {class}"), &class, u.s3_backup_gb, p)];
+        let archive = rc.attrs.get("lifecycle_rule").map(|l| strings_at(l, "storage_class")).unwrap_or_default();
+        if let Some(to) = archive.first() {
+            out.push(s3_class(&format!("archive in {to}"), to, u.s3_archive_gb, p));
+        }
+        out
+    }
+
+    /// Whether a replication copies to a bucket in another region.
+    fn replication_crosses_regions(&self, rc: &ResourceConfig) -> bool {
+        let source = self.target(rc, "bucket").map_or(&rc.region, |b| &b.region);
+        let dests = rc.attrs.get("rule").map(Expr::refs).unwrap_or_default();
+        dests
+            .iter()
+            .filter(|r| r.target.rtype == "s3_bucket")
+            .filter_map(|r| self.stack.resources.get(&r.target))
+            .any(|d| d.region != *source)
+    }
+
+    /// The resource an attribute refers to (`${TYPE.NAME.ATTR}`), if any.
+    fn target(&self, rc: &ResourceConfig, key: &str) -> Option<&ResourceConfig> {
+        match rc.attrs.get(key)? {
+            Expr::Ref(r) if !r.splat => self.stack.resources.get(&r.target),
+            _ => None,
+        }
+    }
+
+    /// The length of a list attribute, counting a splat `${TYPE.NAME[*].ATTR}`
+    /// as the block's instances.
+    fn count(&self, e: Option<&Expr>) -> Option<usize> {
+        match e? {
+            Expr::List(l) => Some(l.len()),
+            Expr::Lit(Value::List(l)) => Some(l.len()),
+            Expr::Ref(r) if r.splat => Some(self.stack.resources.keys().filter(|a| a.resource() == r.target).count()),
+            _ => None,
+        }
+    }
+}
+
+fn backup_beyond_free(backup_gb: f64, free_gb: f64, rate: f64) -> Item {
+    priced("backup storage beyond the free allowance (its storage)", (backup_gb - free_gb).max(0.0), "GB-months", rate)
+}
+
+/// The secret RDS keeps the master password in, when it manages one.
+fn managed_secret(rc: &ResourceConfig, p: &RegionPrices) -> Option<Item> {
+    matches!(rc.attrs.get("manage_master_user_password").and_then(Expr::as_lit), Some(Value::Bool(true)))
+        .then(|| priced("RDS-managed master secret", 1.0, "secret-months", p.rates.secret_month))
+}
+
+fn s3_class(what: &str, class: &str, gb: f64, p: &RegionPrices) -> Item {
+    let r = &p.rates;
+    let rate = match class {
+        "STANDARD" => r.s3_standard_gb_month,
+        "STANDARD_IA" => r.s3_standard_ia_gb_month,
+        "GLACIER" => r.s3_glacier_gb_month,
+        "DEEP_ARCHIVE" => r.s3_deep_archive_gb_month,
+        other => return unpriced(what, format!("pgstack has no prices for S3 storage class {other}")),
+    };
+    priced(what, gb, "GB-months", rate)
+}
+
+fn lit_str<'a>(rc: &'a ResourceConfig, key: &str) -> Option<&'a str> {
+    match rc.attrs.get(key)?.as_lit()? {
+        Value::Str(s) => Some(s),
+        _ => None,
+    }
+}
+
+fn lit_num(rc: &ResourceConfig, key: &str) -> Option<f64> {
+    match rc.attrs.get(key)?.as_lit()? {
+        Value::Int(i) => Some(*i as f64),
+        Value::Float(f) => Some(*f),
+        _ => None,
+    }
+}
+
+/// Every literal string under `key` at any depth of an expression.
+fn strings_at(e: &Expr, key: &str) -> Vec<String> {
+    fn in_value(v: &Value, key: &str, out: &mut Vec<String>) {
+        match v {
+            Value::List(l) => l.iter().for_each(|x| in_value(x, key, out)),
+            Value::Map(m) => m.iter().for_each(|(k, x)| match x {
+                Value::Str(s) if k == key => out.push(s.clone()),
+                x => in_value(x, key, out),
+            }),
+            _ => {}
+        }
+    }
+    fn in_expr(e: &Expr, key: &str, out: &mut Vec<String>) {
+        match e {
+            Expr::Lit(v) => in_value(v, key, out),
+            Expr::List(l) => l.iter().for_each(|x| in_expr(x, key, out)),
+            Expr::Map(m) => m.iter().for_each(|(k, x)| match x {
+                Expr::Lit(Value::Str(s)) if k == key => out.push(s.clone()),
+                x => in_expr(x, key, out),
+            }),
+            _ => {}
+        }
+    }
+    let mut out = Vec::new();
+    in_expr(e, key, &mut out);
+    out
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,133 @@
+//! Renderers of `pgstack cost`: a table per resource line with the total,
+//! the unpriced lines with their reasons, the assumptions and the price
+//! sources; and the same as JSON (docs/cost.md).
+
+use std::fmt::Write as _;
+
+use super::{Style, safe};
+use crate::cost::{Estimate, Price};
+
+/// USD with cents and thousands separators: `$1,234.56`.
+pub fn usd(x: f64) -> String {
+    let cents = (x * 100.0).round() as i64;
+    let whole = (cents / 100).to_string();
+    let mut grouped = String::new();
+    for (i, c) in whole.chars().enumerate() {
+        if i > 0 && (whole.len() - i) % 3 == 0 {
+            grouped.push(',');
+        }
+        grouped.push(c);
+    }
+    format!("${grouped}.{:02}", cents % 100)
+}
+
+/// A quantity without needless decimals.
+fn qty(x: f64) -> String {
+    if x.fract() == 0.0 { format!("{x:.0}") } else { format!("{x}") }
+}
+
+/// The human form of an estimate.
+pub fn render(stack: &str, e: &Estimate, style: Style) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "{}", style.bold(&format!("Monthly on-demand estimate of stack `{}`", safe(stack))));
+    let _ = writeln!(out);
+    let width = e.lines.iter().map(|l| l.address.len()).max().unwrap_or(0);
+    for l in &e.lines {
+        let (addr, what) = (safe(&l.address), safe(&l.what));
+        match &l.price {
+            Price::Priced { quantity, unit, unit_price, monthly } => {
+                let _ = writeln!(
+                    out,
+                    "  {addr:<width$}  {:>11}  {what}: {} {unit} x ${unit_price}",
+                    usd(*monthly),
+                    qty(*quantity)
+                );
+            }
+            Price::Unpriced { reason } => {
+                let _ = writeln!(out, "  {addr:<width$}  {:>11}  {what}: {}", style.yellow("unpriced"), safe(reason));
+            }
+        }
+    }
+    let _ = writeln!(out);
+    let _ = writeln!(out, "  {}", style.bold(&format!("Total: {} a month", usd(e.total()))));
+    if e.unpriced() > 0 {
+        let _ = writeln!(
+            out,
+            "  {}",
+            style.yellow(&format!("{} line(s) could not be priced and are not in the total", e.unpriced()))
+        );
+    }
+    if e.no_charge > 0 {
+        let _ = writeln!(out, "  {} more resource(s) carry no charge of their own", e.no_charge);
+    }
+    let _ = writeln!(out, "\nAssumptions (set them in the stack's [cost] table):");
+    for a in &e.assumptions {
+        let from = if a.from_stack { "[cost]" } else { "default" };
+        let _ = writeln!(out, "  {} = {} ({from}): {}", a.key, qty(a.value), a.meaning);
+    }
+    let _ = writeln!(out, "\nPrices: AWS on-demand list prices (data/prices.toml), no discounts or free tier:");
+    for s in &e.sources {
+        let _ = writeln!(out, "  {} as of {}: {}", s.region, s.as_of, s.source);
+    }
+    out
+}
+
+fn cents(x: f64) -> f64 {
+    (x * 100.0).round() / 100.0
+}
+
+/// The JSON form: `{stack, currency, total_monthly, unpriced, no_charge, lines, assumptions, sources}`.
+pub fn json(stack: &str, e: &Estimate) -> String {
+    let v = serde_json::json!({
+        "stack": stack,
+        "currency": "USD",
+        "total_monthly": cents(e.total()),
+        "unpriced": e.unpriced(),
+        "no_charge": e.no_charge,
+        "lines": e.lines,
+        "assumptions": e.assumptions,
+        "sources": e.sources,
+    });
+    format!("{}\n", serde_json::to_string_pretty(&v).unwrap_or_default())
+}
+
+/// The line `plan` prints under the changes: monthly cost before and after.
+pub fn plan_line(before: &Estimate, after: &Estimate) -> String {
+    let delta = after.total() - before.total();
+    let sign = if delta < 0.0 { "-" } else { "+" };
+    let mut out = format!(
+        "\nMonthly cost (on-demand list prices): {} -> {} ({sign}{})",
+        usd(before.total()),
+        usd(after.total()),
+        usd(delta.abs())
+    );
+    if before.unpriced() + after.unpriced() > 0 {
+        let _ = write!(out, "; unpriced lines left out: {} before, {} after", before.unpriced(), after.unpriced());
+    }
+    out.push_str(". Details: pgstack cost STACK\n");
+    out
+}
+
+/// The `cost` member of `plan --json`.
+pub fn plan_json(before: &Estimate, after: &Estimate) -> serde_json::Value {
+    serde_json::json!({
+        "currency": "USD",
+        "before_monthly": cents(before.total()),
+        "after_monthly": cents(after.total()),
+        "unpriced_before": before.unpriced(),
+        "unpriced_after": after.unpriced(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn usd_groups_thousands_and_rounds_cents() {
+        assert_eq!(usd(0.0), "$0.00");
+        assert_eq!(usd(378.87), "$378.87");
+        assert_eq!(usd(1234567.006), "$1,234,567.01");
+        assert_eq!(usd(14.6), "$14.60");
+    }
+}
