@@ -112,6 +112,7 @@ fn main() {
                     id,
                     attributes: attrs,
                     dependencies: c.dependencies.clone(),
+                    deposed: Vec::new(),
                 },
             );
         }

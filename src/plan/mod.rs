@@ -726,14 +726,20 @@ pub fn managed_attrs(stack: &Stack, registry: &Registry) -> BTreeMap<ResourceAdd
             Some((addr.clone(), set))
         })
         .collect();
+    // Each reference touches only the instances it names (linear in the stack).
+    let instances = graph::instances_by_block(stack);
     let exprs =
         stack.resources.values().flat_map(|rc| rc.attrs.values()).chain(stack.outputs.values().map(|o| &o.value));
     for r in exprs.flat_map(Expr::refs) {
         let Some(attr) = r.path.first() else { continue };
-        for (addr, set) in out.iter_mut().filter(|(a, _)| r.target.matches(a)) {
-            let computed =
-                registry.get(&addr.rtype).and_then(|p| p.schema().attr(attr)).is_some_and(|a| a.mode == Mode::Computed);
-            if computed {
+        let computed =
+            registry.get(&r.target.rtype).and_then(|p| p.schema().attr(attr)).is_some_and(|a| a.mode == Mode::Computed);
+        if !computed {
+            continue;
+        }
+        let candidates = instances.get(&r.target.resource()).map(Vec::as_slice).unwrap_or_default();
+        for addr in candidates.iter().filter(|a| r.target.matches(a)) {
+            if let Some(set) = out.get_mut(*addr) {
                 set.insert(attr.clone());
             }
         }

@@ -180,17 +180,18 @@ fn transport_message(err: &(dyn std::error::Error + 'static)) -> String {
 }
 
 /// Moves the tags of `arn` from `old` to `new` with TagResource and
-/// UntagResource, for the SDKs whose tag calls take `ResourceArn`, `Tags` and
-/// `TagKeys` (SNS, CloudWatch); `to_tags` makes the SDK's tag list from a map
-/// and may fail. Used inside a function returning [`ProviderError`]s: a
-/// failed call returns from it.
+/// UntagResource, for the SDKs whose tag calls take `Tags` and `TagKeys` and
+/// name the object with `ResourceArn` (SNS, CloudWatch), or with the setter
+/// given as `setter = id` (Secrets Manager: `secret_id = arn`); `to_tags`
+/// makes the SDK's tag list from a map and may fail. Used inside a function
+/// returning [`ProviderError`]s: a failed call returns from it.
 macro_rules! sync_arn_tags {
-    ($client:expr, $arn:expr, $old:expr, $new:expr, $to_tags:expr) => {{
+    ($client:expr, $setter:ident = $arn:expr, $old:expr, $new:expr, $to_tags:expr) => {{
         let (set, remove) = $crate::provider::aws::tag_changes($old, $new);
         if !set.is_empty() {
             $client
                 .tag_resource()
-                .resource_arn($arn)
+                .$setter($arn)
                 .set_tags(Some($to_tags(&set)?))
                 .send()
                 .await
@@ -199,13 +200,16 @@ macro_rules! sync_arn_tags {
         if !remove.is_empty() {
             $client
                 .untag_resource()
-                .resource_arn($arn)
+                .$setter($arn)
                 .set_tag_keys(Some(remove))
                 .send()
                 .await
                 .map_err(|e| $crate::provider::aws::api_error("UntagResource", e))?;
         }
     }};
+    ($client:expr, $arn:expr, $old:expr, $new:expr, $to_tags:expr) => {
+        $crate::provider::aws::sync_arn_tags!($client, resource_arn = $arn, $old, $new, $to_tags)
+    };
 }
 pub(crate) use sync_arn_tags;
 

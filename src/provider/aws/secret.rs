@@ -33,7 +33,7 @@ use futures::{StreamExt, TryStreamExt, stream};
 
 use super::owned;
 use super::rds::same_kms_key;
-use super::{PER_RESOURCE_CONCURRENCY, api_error, error_code, factory, get_i64, get_str, tag_changes, tags_of};
+use super::{PER_RESOURCE_CONCURRENCY, api_error, error_code, factory, get_i64, get_str, sync_arn_tags, tags_of};
 use crate::addr::ResourceAddr;
 use crate::provider::schema::{Attr, AttrType, Default, Kind, NameRule, Schema};
 use crate::provider::{Ctx, Owned, ProviderError, ReadScope, ResourceType, Result};
@@ -308,25 +308,7 @@ impl ResourceType for Secret {
             }
         }
         if desired.contains_key("tags") {
-            let (set, remove) = tag_changes(&tags_of(prior), &tags_of(desired));
-            if !set.is_empty() {
-                client
-                    .tag_resource()
-                    .secret_id(id)
-                    .set_tags(Some(sm_tags(&set)?))
-                    .send()
-                    .await
-                    .map_err(|e| api_error("TagResource", e))?;
-            }
-            if !remove.is_empty() {
-                client
-                    .untag_resource()
-                    .secret_id(id)
-                    .set_tag_keys(Some(remove))
-                    .send()
-                    .await
-                    .map_err(|e| api_error("UntagResource", e))?;
-            }
+            sync_arn_tags!(client, secret_id = id, &tags_of(prior), &tags_of(desired), sm_tags);
         }
         read_all(&client, id).await
     }

@@ -186,16 +186,8 @@ impl ResourceType for SecretRotation {
         if get_bool(desired, "rotation_enabled") == Some(false) {
             cancel(&client, secret).await?;
         }
-        let arn = client
-            .describe_secret()
-            .secret_id(secret)
-            .send()
-            .await
-            .map_err(|e| api_error("DescribeSecret", e))?
-            .arn()
-            .map(str::to_owned)
-            .ok_or_else(|| ProviderError::Invalid("DescribeSecret returned no ARN".into()))?;
-        read_all(&client, &arn).await
+        // Read by the name or ARN given; the attributes carry the ARN.
+        read_all(&client, secret).await
     }
 
     async fn update(&self, ctx: &Ctx, id: &str, prior: &Attrs, desired: &Attrs) -> Result<Attrs> {
