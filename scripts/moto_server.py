@@ -13,6 +13,7 @@ request reaches moto untouched.
 """
 
 import logging
+import os
 import sys
 import threading
 
@@ -27,12 +28,19 @@ from cbor_shim import CborShim
 
 
 def fix_moto() -> None:
-    """Fixes serialization slips of moto 5.2.5 that aws-sdk-rust cannot parse
-    (boto3 reads past them). Only the shape of answers is changed, never what
-    moto stores or decides; docs/testing.md lists each fix.
+    """Fixes places where moto 5.2.5 answers a request AWS accepts
+    differently from AWS. Nothing moto refuses is let through and no new
+    behaviour is invented: each fix makes moto keep or report what AWS
+    documents for that request; docs/testing.md lists each fix.
 
     - GetBucketVersioning answers with a `GetBucketVersioningResponse` root
       element; S3 (and the Rust SDK, which checks it) use `VersioningConfiguration`.
+    - DB instances drop `EnablePerformanceInsights` (create and modify) and the
+      PI key and retention (create): AWS keeps and describes all three, with a
+      retention of 7 days when none is given.
+    - Aurora clusters: `StorageType` `aurora`/`aurora-iopt1` crash CreateDBCluster
+      (no default storage size for them) and a cluster created without one
+      reports `gp2`; AWS stores the type given, `aurora` by default.
     """
     from moto.s3.responses import S3Response
 
@@ -49,6 +57,58 @@ def fix_moto() -> None:
 
     S3Response.get_bucket_versioning = get_bucket_versioning
 
+    fix_performance_insights()
+    fix_aurora_storage_type()
+
+
+def fix_performance_insights() -> None:
+    from moto.rds.models import DBInstance
+
+    def keep(db, kwargs, creating):  # type: ignore[no-untyped-def]
+        enabled = kwargs.get("enable_performance_insights")
+        if enabled is not None:
+            db.performance_insights_enabled = enabled
+        for key in ("performance_insights_kms_key_id", "performance_insights_retention_period"):
+            if creating and kwargs.get(key) is not None:
+                setattr(db, key, kwargs[key])
+        if getattr(db, "performance_insights_enabled", False) and not getattr(
+            db, "performance_insights_retention_period", None
+        ):
+            db.performance_insights_retention_period = 7
+
+    original_init, original_update = DBInstance.__init__, DBInstance.update
+
+    def init(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        original_init(self, *args, **kwargs)
+        keep(self, kwargs, True)
+
+    def update(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        original_update(self, *args, **kwargs)
+        keep(self, kwargs, False)
+
+    DBInstance.__init__, DBInstance.update = init, update
+
+
+def fix_aurora_storage_type() -> None:
+    from moto.rds.models import DBCluster
+
+    aurora_types = ("aurora", "aurora-iopt1")
+    original_init = DBCluster.__init__
+    original_allocated = DBCluster.default_allocated_storage
+
+    def default_allocated_storage(engine, storage_type):  # type: ignore[no-untyped-def]
+        if storage_type in aurora_types:
+            return 1
+        return original_allocated(engine, storage_type)
+
+    def init(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        original_init(self, *args, **kwargs)
+        if self.engine.startswith("aurora") and kwargs.get("storage_type") is None:
+            self.storage_type = "aurora"
+
+    DBCluster.default_allocated_storage = staticmethod(default_allocated_storage)
+    DBCluster.__init__ = init
+
 
 def main() -> int:
     if len(sys.argv) != 2 or not sys.argv[1].isdigit():
@@ -56,6 +116,9 @@ def main() -> int:
         return 2
     # Per-request access logs would flood the log file; keep errors only.
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    # AWS-managed policies (AmazonRDSEnhancedMonitoringRole, ...) exist in
+    # every account; moto loads them only when asked.
+    os.environ["MOTO_IAM_LOAD_MANAGED_POLICIES"] = "true"
     fix_moto()
     app = CborShim(DomainDispatcherApplication(create_backend_app))
     server = make_server("127.0.0.1", int(sys.argv[1]), app, threaded=True, request_handler=MotoRequestHandler)

@@ -86,7 +86,7 @@ mod tests {
         assert_eq!(p.hours_per_month, 730.0);
         for r in ["us-east-1", "us-west-2"] {
             let rp = &p.region[r];
-            assert!(rp.source.contains("on-demand list prices"), "{r}: {}", rp.source);
+            assert!(rp.source.contains("AWS Price List"), "{r}: {}", rp.source);
             assert_eq!(rp.as_of.len(), 10, "{r}: {}", rp.as_of);
             assert!(rp.aurora_postgresql.contains_key("db.r6g.xlarge"));
             assert!(rp.rds_postgresql.contains_key("db.m6g.large"));

@@ -77,11 +77,9 @@ fn aurora_instances_by_hand_in_two_regions() {
 #[test]
 fn aurora_io_optimized_prices_instance_and_storage_without_io() {
     // us-west-2 db.r6g.xlarge I/O-Optimized: $0.675/h x 730 = $492.75; storage 100 GB x $0.225 = $22.50.
-    // The db_cluster type has no `storage_type` attribute yet: set it on the loaded stack.
-    let mut st = stack(&aurora("us-west-2", "db.r6g.xlarge"));
-    let cluster = st.resources.values_mut().find(|r| r.addr.rtype == "db_cluster").unwrap();
-    cluster.attrs.insert("storage_type".into(), Expr::Lit(Value::str("aurora-iopt1")));
-    let e = estimate(&st, prices::shipped().unwrap());
+    let src = aurora("us-west-2", "db.r6g.xlarge")
+        .replace("[db_cluster.c]\n", "[db_cluster.c]\nstorage_type = \"aurora-iopt1\"\n");
+    let e = est(&src);
     assert_lines(monthly(&e, "db_cluster_instance.w"), &[("db.r6g.xlarge", 492.75)]);
     assert_lines(
         monthly(&e, "db_cluster.c"),
@@ -98,7 +96,7 @@ fn rds(region: &str, class: &str, multi_az: bool, storage: &str) -> String {
 
 #[test]
 fn rds_instances_by_hand_in_two_regions() {
-    // us-west-2 db.m6g.large Multi-AZ: $0.152/h x 2 x 730 = $221.92; gp3 500 GB x $0.115 x 2 = $115;
+    // us-west-2 db.m6g.large Multi-AZ: $0.159/h x 2 x 730 = $232.14; gp3 500 GB x $0.115 x 2 = $115;
     // 15,000 IOPS - 12,000 included = 3,000 x $0.02 x 2 = $120; 600 - 500 MB/s = 100 x $0.08 x 2 = $16;
     // backups (default: 100 GB) are under the 500 GB free allowance.
     let e = est(&rds(
@@ -110,7 +108,7 @@ fn rds_instances_by_hand_in_two_regions() {
     assert_lines(
         monthly(&e, "db_instance.p"),
         &[
-            ("db.m6g.large instance, Multi-AZ", 221.92),
+            ("db.m6g.large instance, Multi-AZ", 232.14),
             ("gp3 storage, Multi-AZ", 115.0),
             ("gp3 IOPS", 120.0),
             ("gp3 throughput", 16.0),

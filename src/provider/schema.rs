@@ -94,6 +94,9 @@ pub struct Attr {
     pub constraint: Option<Constraint>,
     /// Attributes that cannot be set together with this one.
     pub conflicts: &'static [&'static str],
+    /// The weekly maintenance window attribute this daily backup window must
+    /// stay apart from (see [`windows_meet`]).
+    pub apart_from: Option<&'static str>,
     /// Unset in config, the attribute is a name made from the stack name and
     /// the address under this rule.
     pub default_name: Option<NameRule>,
@@ -111,6 +114,7 @@ impl Attr {
             config_only: false,
             constraint: None,
             conflicts: &[],
+            apart_from: None,
             default_name: None,
         }
     }
@@ -162,6 +166,11 @@ impl Attr {
     /// Cannot be set together with any of `others` (declared on one side).
     pub const fn conflicts_with(self, others: &'static [&'static str]) -> Attr {
         Attr { conflicts: others, ..self }
+    }
+    /// A daily backup window that must stay apart from the weekly maintenance
+    /// window in `other`: RDS refuses a pair that overlaps.
+    pub const fn apart_from(self, other: &'static str) -> Attr {
+        Attr { apart_from: Some(other), ..self }
     }
 }
 
@@ -334,6 +343,22 @@ fn weekly(s: &str) -> Option<u32> {
     let (d, t) = s.split_once(':')?;
     let day = DAYS.iter().position(|x| x.eq_ignore_ascii_case(d))? as u32;
     Some(day * 24 * 60 + clock(t)?)
+}
+
+/// Whether a daily window (`hh24:mi-hh24:mi`) and a weekly window
+/// (`ddd:hh24:mi-ddd:hh24:mi`) overlap or touch on any day of the week; either
+/// may wrap past midnight or the week's end. Touching counts: RDS's emulator
+/// refuses it and AWS documents only that they must not overlap, so pgstack
+/// keeps them apart. `None` when either is malformed.
+pub fn windows_meet(daily: &str, weekly_window: &str) -> Option<bool> {
+    const DAY: u32 = 24 * 60;
+    const WEEK: u32 = 7 * DAY;
+    let (s, e) = daily.split_once('-').and_then(|(a, b)| Some((clock(a)?, clock(b)?)))?;
+    let (ws, we) = weekly_window.split_once('-').and_then(|(a, b)| Some((weekly(a)?, weekly(b)?)))?;
+    // Closed intervals on the week's circle: [start, start + len].
+    let in_maintenance = |m: u32| (m + WEEK - ws) % WEEK <= (we + WEEK - ws) % WEEK;
+    let backup_len = (e + DAY - s) % DAY;
+    Some((0..7).any(|d| (0..=backup_len).any(|i| in_maintenance((d * DAY + s + i) % WEEK))))
 }
 
 /// A CIDR block's address and prefix, with "no host bits" checked.
@@ -855,6 +880,15 @@ mod tests {
 
     #[test]
     fn windows() {
+        assert_eq!(windows_meet("02:00-03:00", "sun:04:00-sun:05:00"), Some(false));
+        assert_eq!(windows_meet("02:00-03:00", "sun:02:30-sun:03:30"), Some(true), "overlap");
+        assert_eq!(windows_meet("02:00-03:00", "tue:03:00-tue:03:30"), Some(true), "touching counts");
+        assert_eq!(windows_meet("02:00-03:00", "tue:01:00-tue:02:00"), Some(true), "touching at the start");
+        assert_eq!(windows_meet("23:30-00:30", "wed:00:15-wed:01:00"), Some(true), "a backup past midnight");
+        assert_eq!(windows_meet("23:30-00:30", "wed:00:31-wed:01:00"), Some(false));
+        assert_eq!(windows_meet("12:00-12:30", "sun:23:00-mon:13:00"), Some(true), "a maintenance window over the week's end");
+        assert_eq!(windows_meet("14:00-14:30", "sun:23:00-mon:13:00"), Some(false));
+        assert_eq!(windows_meet("bad", "sun:04:00-sun:05:00"), None);
         assert!(kind(Kind::BackupWindow, "03:00-03:30").is_ok());
         assert!(kind(Kind::BackupWindow, "23:45-00:15").is_ok(), "wraps past midnight");
         assert_eq!(

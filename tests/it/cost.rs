@@ -70,29 +70,103 @@ fn update_prices(args: &[&str]) -> std::process::Output {
         .expect("run update-prices.py")
 }
 
+/// The sample offer files, one per offer the script reads (us-east-1 and a
+/// us-west-2 slice of test data), decoy SKUs included.
+const PRICE_OFFERS: [&str; 8] = [
+    "tests/fixtures/price-offers/AmazonRDS.json",
+    "tests/fixtures/price-offers/AmazonS3.json",
+    "tests/fixtures/price-offers/AmazonS3GlacierDeepArchive.json",
+    "tests/fixtures/price-offers/awskms.json",
+    "tests/fixtures/price-offers/AWSSecretsManager.json",
+    "tests/fixtures/price-offers/AmazonVPC.json",
+    "tests/fixtures/price-offers/AmazonCloudWatch.json",
+    "tests/fixtures/price-offers/AWSDataTransfer.json",
+];
+
 #[test]
 fn update_prices_reads_offer_files_into_a_price_file_pgstack_parses() {
-    let offers = ["tests/fixtures/price-offers/AmazonRDS.json", "tests/fixtures/price-offers/others.json"];
-    let out = update_prices(&[&["--region", "us-east-1"][..], &offers[..]].concat());
+    let out = update_prices(&[&["--region", "us-east-1"][..], &PRICE_OFFERS[..]].concat());
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let text = String::from_utf8(out.stdout).expect("utf-8");
     let prices = pgstack::cost::prices::parse(&text).expect("a valid price file");
+    assert_eq!(prices.region.len(), 1);
     let r = &prices.region["us-east-1"];
-    assert_eq!(r.as_of, "2024-11-01", "the offers' publication date");
+    assert_eq!(r.as_of, "2026-03-18", "the offers' latest publication date");
+    assert!(r.source.contains("AmazonS3GlacierDeepArchive"), "{}", r.source);
+    // Keyed on instanceType (the usagetype says db.r6g.xl); Standard and I/O-Optimized apart.
     assert_eq!(r.aurora_postgresql.get("db.r6g.xlarge"), Some(&0.519));
     assert_eq!(r.aurora_postgresql_io_optimized.get("db.r6g.xlarge"), Some(&0.675));
-    // Single-AZ only: the Multi-AZ and eu-west-1 products of the same class are skipped.
-    assert_eq!(r.rds_postgresql.get("db.m6g.large"), Some(&0.152));
+    // PostgreSQL Single-AZ on-demand only: the MySQL row (0.152), Multi-AZ (0.318), Outposts,
+    // eu-west-1 and the reserved term of the same class lose.
+    assert_eq!(r.rds_postgresql.get("db.m6g.large"), Some(&0.159));
+    // Neither the Extended Support row nor the Custom (deploymentModel) row of the class.
+    assert_eq!(r.rds_postgresql.get("db.r6g.large"), Some(&0.225));
+    // Never the $0 -LimitlessPreview SKUs.
+    assert_eq!(r.rates.aurora_storage_gb_month, 0.10);
+    assert_eq!(r.rates.aurora_io_optimized_storage_gb_month, 0.225);
     assert_eq!(r.rates.aurora_io_per_million, 0.2, "offers price one request");
+    assert_eq!(r.rates.aurora_backup_gb_month, 0.021);
+    // gp3 IOPS is not io1's or Multi-AZ's; io1 IOPS and RDS backup come from "Any" rows,
+    // not RDSCustom's backup.
     assert_eq!(r.rates.rds_gp3_iops_month, 0.02);
+    assert_eq!(r.rates.rds_io1_iops_month, 0.10);
+    assert_eq!(r.rates.rds_gp3_mbps_month, 0.08);
+    assert_eq!(r.rates.rds_backup_gb_month, 0.095);
+    // Deep Archive from its own offer, not AmazonS3's staging SKU at 0.021; the first tier of Standard.
+    assert_eq!(r.rates.s3_deep_archive_gb_month, 0.00099);
+    assert_eq!(r.rates.s3_standard_gb_month, 0.023);
+    assert_eq!(r.rates.s3_glacier_gb_month, 0.0036);
+    // To the peer us-west-2, not us-east-2 (0.01); standard alarms, not composite (0.50);
+    // interface endpoints, not GWLB endpoints.
     assert_eq!(r.rates.transfer_inter_region_gb, 0.02);
-    assert_eq!(prices.region.len(), 1);
+    assert_eq!(r.rates.alarm_month, 0.10);
+    assert_eq!(r.rates.interface_endpoint_az_hour, 0.01);
+    assert_eq!(r.rates.kms_key_month, 1.0);
+    assert_eq!(r.rates.secret_month, 0.40);
+
+    // The us-west-2 slice (USW2- usagetypes) and a peer chosen by --peer.
+    let flags = ["--region", "us-west-2", "--region", "us-east-1", "--peer", "us-east-1=us-east-2"];
+    let out = update_prices(&[&flags[..], &PRICE_OFFERS[..]].concat());
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8(out.stdout).expect("utf-8");
+    let prices = pgstack::cost::prices::parse(&text).expect("a valid price file");
+    assert_eq!(prices.region["us-east-1"].rates.transfer_inter_region_gb, 0.01);
+    let w = &prices.region["us-west-2"];
+    assert_eq!(w.rds_postgresql.get("db.m6g.large"), Some(&0.159));
+    assert_eq!(w.rates.s3_deep_archive_gb_month, 0.00099);
+    assert_eq!(w.rates.transfer_inter_region_gb, 0.02);
 
     // A region the offers do not cover is refused, never written as zero.
-    let out = update_prices(&[&["--region", "us-west-2"][..], &offers[..]].concat());
+    let out = update_prices(&[&["--region", "eu-west-1"][..], &PRICE_OFFERS[..]].concat());
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("us-west-2: kms_key_month") && out.stdout.is_empty(), "{err}");
+    assert!(err.contains("eu-west-1: kms_key_month") && out.stdout.is_empty(), "{err}");
+    // Without the Deep Archive offer, its rate is missing (AmazonS3's staging SKU is not taken).
+    let without: Vec<&str> = PRICE_OFFERS.iter().copied().filter(|f| !f.contains("DeepArchive")).collect();
+    let out = update_prices(&[&["--region", "us-east-1"][..], &without[..]].concat());
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("us-east-1: s3_deep_archive_gb_month") && out.stdout.is_empty(), "{err}");
+}
+
+#[test]
+fn update_prices_refuses_two_prices_a_zero_price_or_another_unit_for_one_rate() {
+    for (bad, says) in [
+        ("two-prices-AmazonRDS.json", "us-east-1: rds_postgresql db.m6g.large: 2 distinct prices match"),
+        ("zero-price-AmazonCloudWatch.json", "us-east-1: alarm_month: a price of 0"),
+        ("wrong-unit-AmazonRDS.json", "us-east-1: rds_gp3_mbps_month: priced in another unit than MBPS-Mo"),
+    ] {
+        let bad = format!("tests/fixtures/price-offers/bad/{bad}");
+        let out = update_prices(&[&["--region", "us-east-1"][..], &PRICE_OFFERS[..], &[bad.as_str()][..]].concat());
+        assert_eq!(out.status.code(), Some(1), "{bad}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(says) && out.stdout.is_empty(), "{bad}: {err}");
+    }
+    // Both SKUs are named.
+    let bad = "tests/fixtures/price-offers/bad/two-prices-AmazonRDS.json";
+    let out = update_prices(&[&["--region", "us-east-1"][..], &PRICE_OFFERS[..], &[bad][..]].concat());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("SKU Q7PD5ZXW8N3KJ2HB") && err.contains("SKU 29AKTJ3QX3Q9TG8X"), "{err}");
 }
 
 #[test]

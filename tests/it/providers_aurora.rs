@@ -81,6 +81,7 @@ async fn aurora_cluster_with_three_members_lifecycle() {
     assert!(created["reader_endpoint"].as_str().is_some_and(|e| e.contains(".cluster-ro-")), "{created:?}");
     assert_eq!(created["backup_retention_period"], Value::Int(35));
     assert_eq!(created["storage_encrypted"], Value::Bool(true));
+    assert_eq!(created["storage_type"], Value::str("aurora"), "Aurora Standard unless told");
     assert_eq!(created["iam_database_authentication_enabled"], Value::Bool(true));
     let secretish: Vec<&String> = created.keys().filter(|k| k.contains("password")).collect();
     assert_eq!(secretish, vec!["manage_master_user_password"], "no password attribute is ever read");
@@ -138,11 +139,12 @@ async fn aurora_cluster_with_three_members_lifecycle() {
     let absent = ResourceAddr::new("db_cluster_instance", "member").with_key("z");
     assert_eq!(DbClusterInstance.find_created(&ctx, &absent).await.unwrap(), None);
 
-    // In place: retention on the cluster, the class of a reader.
-    let want7 = config(&[("backup_retention_period", Value::Int(7))]);
-    assert_eq!(changes(&DbCluster, &read, &want7), vec!["backup_retention_period"]);
+    // In place: retention and I/O-Optimized storage on the cluster, the class of a reader.
+    let want7 = config(&[("backup_retention_period", Value::Int(7)), ("storage_type", Value::str("aurora-iopt1"))]);
+    assert_eq!(changes(&DbCluster, &read, &want7), vec!["backup_retention_period", "storage_type"]);
     let updated = DbCluster.update(&ctx, "pg-main", &read, &want7).await.expect("update cluster");
     assert_eq!(updated["backup_retention_period"], Value::Int(7));
+    assert_eq!(updated["storage_type"], Value::str("aurora-iopt1"));
     assert_eq!(read_one(&DbCluster, &ctx, "pg-main").await, updated);
     let (_, reader) = &members[1];
     let mut bigger = reader.clone();
@@ -175,7 +177,11 @@ async fn aurora_cluster_with_three_members_lifecycle() {
     assert_eq!(err.to_string(), DELETION_PROTECTED, "AWS's refusal reads the same");
 
     // Turn it off, then delete with the default final snapshot.
-    let off = config(&[("backup_retention_period", Value::Int(7)), ("deletion_protection", Value::Bool(false))]);
+    let off = config(&[
+        ("backup_retention_period", Value::Int(7)),
+        ("storage_type", Value::str("aurora-iopt1")),
+        ("deletion_protection", Value::Bool(false)),
+    ]);
     let unprotected = DbCluster.update(&ctx, "pg-main", &drifted, &off).await.expect("protection off");
     assert_eq!(unprotected["deletion_protection"], Value::Bool(false));
     let mut prior = unprotected.clone();
@@ -211,6 +217,7 @@ async fn import_and_final_snapshot_choices() {
             .master_username("postgres")
             .manage_master_user_password(true)
             .storage_encrypted(true)
+            .storage_type("aurora-iopt1")
             .backup_retention_period(35)
             .enable_iam_database_authentication(true)
             .copy_tags_to_snapshot(true)
@@ -243,10 +250,15 @@ async fn import_and_final_snapshot_choices() {
             ("engine_version", Value::str("16.4")),
             ("deletion_protection", Value::Bool(false)),
             ("availability_zones", strs(&["us-east-1a"])),
+            ("storage_type", Value::str("aurora-iopt1")),
         ],
     );
     config.insert("tags".into(), Value::from(std::collections::BTreeMap::from([("Owner".into(), "dba".into())])));
     assert_clean(&DbCluster, cluster, &config);
+    config.remove("storage_type");
+    let standard = desired(&DbCluster, &ResourceAddr::new("db_cluster", "imported"), &[]);
+    config.insert("storage_type".into(), standard["storage_type"].clone());
+    assert_eq!(changes(&DbCluster, cluster, &config), vec!["storage_type"], "Standard is the default");
 
     let member = read_one(&DbClusterInstance, &ctx, "hand-made-1").await;
     assert_eq!(member["cluster_identifier"], Value::str("hand-made"));

@@ -144,3 +144,13 @@ fn attributes_that_cannot_be_set_together() {
     assert!(err.contains("`generate_password` and `value` on `secret.app` cannot both be set"), "{err}");
     insta::assert_snapshot!(err);
 }
+
+#[test]
+fn backup_and_maintenance_windows_that_meet() {
+    let err = validate("overlapping_windows.toml");
+    assert!(err.contains("overlapping_windows.toml:12:32"), "{err}");
+    assert!(err.contains("`preferred_backup_window` (02:00-03:00) and `preferred_maintenance_window` (sun:02:30-sun:03:30) on `db_cluster.main` overlap"), "{err}");
+    assert!(err.contains("overlapping_windows.toml:29:22"), "touching counts: {err}");
+    assert!(!err.contains("db_cluster.other"), "windows apart are fine: {err}");
+    insta::assert_snapshot!(err);
+}

@@ -17,16 +17,18 @@
 //!   refuses clearly while `deletion_protection` is on; the plan refuses such
 //!   a delete (or replacement) and in-place engine downgrades first (`refuse`).
 //! - In place: engine_version (a new major sets AllowMajorVersionUpgrade), port,
-//!   security groups, parameter group, backups, windows, IAM auth, log exports,
+//!   security groups, parameter group, storage_type (Aurora Standard `aurora` or
+//!   I/O-Optimized `aurora-iopt1`; AWS allows a switch to I/O-Optimized once in
+//!   30 days), backups, windows, IAM auth, log exports,
 //!   copy_tags_to_snapshot, deletion_protection, turning on the managed password,
 //!   tags. Everything else forces replacement, including
 //!   `master_user_secret_kms_key_id`: AWS cannot change the key of a secret it
 //!   already manages.
 //! - No perpetual diffs: engine minor versions AWS moved to, AZs AWS added and
 //!   key ids vs key ARNs are suppressed (see [`rds`]).
-//! - Tested where: lifecycle, drift, import, find_created, final snapshots and
-//!   deletion protection against moto (tests/it/providers_aurora.rs); the wait
-//!   sequence, timeouts, and ModifyDBCluster of log exports and IAM auth (moto
+//! - Tested where: lifecycle (storage type included), drift, import,
+//!   find_created, final snapshots and deletion protection against moto
+//!   (tests/it/providers_aurora.rs); the wait sequence, timeouts, and ModifyDBCluster of log exports and IAM auth (moto
 //!   ignores both) with aws-smithy-mocks below.
 //! - Orphan scan (`list_owned`): the region's shared GetResources ([`super::owned`]).
 
@@ -86,10 +88,13 @@ static SCHEMA: Schema = Schema {
         Attr::optional("db_subnet_group_name", AttrType::Str).force_new().pattern(Kind::DbSubnetGroupName),
         Attr::optional("vpc_security_group_ids", AttrType::Set(&AttrType::Str)),
         Attr::optional("db_cluster_parameter_group_name", AttrType::Str).pattern(Kind::RdsName),
+        Attr::optional("storage_type", AttrType::Str).default(Default::Str(STANDARD_STORAGE)).one_of(&STORAGE_TYPES),
         Attr::optional("storage_encrypted", AttrType::Bool).force_new().default(Default::Bool(true)),
         Attr::optional("kms_key_id", AttrType::Str).force_new(),
         Attr::optional("backup_retention_period", AttrType::Int).default(Default::Int(35)).range(1, 35),
-        Attr::optional("preferred_backup_window", AttrType::Str).pattern(Kind::BackupWindow),
+        Attr::optional("preferred_backup_window", AttrType::Str)
+            .pattern(Kind::BackupWindow)
+            .apart_from("preferred_maintenance_window"),
         Attr::optional("preferred_maintenance_window", AttrType::Str).pattern(Kind::MaintenanceWindow),
         Attr::optional("iam_database_authentication_enabled", AttrType::Bool).default(Default::Bool(true)),
         Attr::optional("enabled_cloudwatch_logs_exports", AttrType::Set(&AttrType::Str))
@@ -105,6 +110,12 @@ static SCHEMA: Schema = Schema {
     guarded: true,
     taggable: true,
 };
+
+/// Aurora Standard (I/O billed per request) and Aurora I/O-Optimized.
+const STORAGE_TYPES: [&str; 2] = [STANDARD_STORAGE, "aurora-iopt1"];
+/// What AWS uses when no storage type is given (and what clusters created
+/// before I/O-Optimized existed describe without a `StorageType`).
+const STANDARD_STORAGE: &str = "aurora";
 
 /// String attributes AWS stores in lowercase.
 const LOWERCASE: &[&str] = &[
@@ -177,6 +188,7 @@ fn cluster_attrs(c: &AwsCluster) -> Option<Attrs> {
     put("db_subnet_group_name", c.db_subnet_group().into());
     put("vpc_security_group_ids", Value::from(sorted(sgs)));
     put("db_cluster_parameter_group_name", c.db_cluster_parameter_group().into());
+    put("storage_type", Value::str(c.storage_type().unwrap_or(STANDARD_STORAGE)));
     put("storage_encrypted", Value::Bool(c.storage_encrypted().unwrap_or(false)));
     put("kms_key_id", c.kms_key_id().into());
     put("backup_retention_period", c.backup_retention_period().into());
@@ -292,6 +304,7 @@ async fn create_with(client: &Client, ctx: &Ctx, desired: &Attrs, backoff: Backo
         .set_db_subnet_group_name(get_string(desired, "db_subnet_group_name"))
         .set_vpc_security_group_ids(get_set(desired, "vpc_security_group_ids"))
         .set_db_cluster_parameter_group_name(get_string(desired, "db_cluster_parameter_group_name"))
+        .set_storage_type(get_string(desired, "storage_type"))
         .set_storage_encrypted(get_bool(desired, "storage_encrypted"))
         .set_kms_key_id(get_string(desired, "kms_key_id"))
         .set_backup_retention_period(get_i32(desired, "backup_retention_period")?)
@@ -371,6 +384,9 @@ async fn update_with(
     }
     if set("db_cluster_parameter_group_name") {
         req = req.set_db_cluster_parameter_group_name(get_string(desired, "db_cluster_parameter_group_name"));
+    }
+    if set("storage_type") {
+        req = req.set_storage_type(get_string(desired, "storage_type"));
     }
     if set("backup_retention_period") {
         req = req.set_backup_retention_period(get_i32(desired, "backup_retention_period")?);
@@ -606,6 +622,7 @@ mod tests {
                     && r.master_user_password().is_none()
                     && r.engine_version() == Some("16")
                     && r.backup_retention_period() == Some(35)
+                    && r.storage_type() == Some("aurora")
                     && r.deletion_protection() == Some(true)
                     && r.tags().iter().any(|t| t.key() == Some("team"))
             })

@@ -32,8 +32,8 @@ use aws_sdk_rds::types::DbInstance as AwsInstance;
 
 use super::owned;
 use super::rds::{
-    self, Observed, get_i32, get_string, instance_pending_changes, is_not_found, rds_tags, same_kms_key, sync_tags,
-    tag_map, to_i32, validate_identifier, wait_available, wait_gone,
+    self, Observed, get_i32, get_string, instance_pending_changes, is_not_found, rds_tags, same_kms_key,
+    send_with_monitoring_role, sync_tags, tag_map, to_i32, validate_identifier, wait_available, wait_gone,
 };
 use super::{api_error, factory, get_bool, get_str, tags_of};
 use crate::addr::ResourceAddr;
@@ -141,7 +141,7 @@ async fn wait_ready(client: &Client, ctx: &Ctx, id: &str, settle: bool, backoff:
 async fn create_with(client: &Client, ctx: &Ctx, desired: &Attrs, backoff: Backoff) -> Result<Attrs> {
     let id = get_str(desired, "identifier").unwrap_or_default().to_lowercase();
     validate_identifier("identifier", &id, 63)?;
-    client
+    let req = client
         .create_db_instance()
         .db_instance_identifier(&id)
         .set_db_cluster_identifier(get_string(desired, "cluster_identifier"))
@@ -158,8 +158,8 @@ async fn create_with(client: &Client, ctx: &Ctx, desired: &Attrs, backoff: Backo
         .set_auto_minor_version_upgrade(get_bool(desired, "auto_minor_version_upgrade"))
         .set_publicly_accessible(get_bool(desired, "publicly_accessible"))
         .set_preferred_maintenance_window(get_string(desired, "preferred_maintenance_window"))
-        .set_tags(Some(rds_tags(&tags_of(desired))))
-        .send()
+        .set_tags(Some(rds_tags(&tags_of(desired))));
+    send_with_monitoring_role(ctx, "CreateDBInstance", backoff, || req.clone().send())
         .await
         .map_err(|e| api_error("CreateDBInstance", e))?;
     wait_ready(client, ctx, &id, false, backoff).await
@@ -244,7 +244,9 @@ async fn update_with(
         attrs.insert("tags".into(), Value::from(tags));
         return Ok(attrs);
     }
-    req.send().await.map_err(|e| api_error("ModifyDBInstance", e))?;
+    send_with_monitoring_role(ctx, "ModifyDBInstance", backoff, || req.clone().send())
+        .await
+        .map_err(|e| api_error("ModifyDBInstance", e))?;
     wait_ready(client, ctx, id, apply_immediately, backoff).await
 }
 
@@ -327,11 +329,13 @@ impl ResourceType for DbClusterInstance {
 
 #[cfg(test)]
 mod tests {
+    use aws_sdk_rds::operation::create_db_instance::{CreateDBInstanceError, CreateDbInstanceOutput};
     use aws_sdk_rds::operation::delete_db_instance::DeleteDbInstanceOutput;
     use aws_sdk_rds::operation::describe_db_instances::DescribeDbInstancesOutput;
     use aws_sdk_rds::operation::modify_db_instance::ModifyDbInstanceOutput;
     use aws_sdk_rds::types::{DbParameterGroupStatus, PendingModifiedValues};
     use aws_smithy_mocks::{Rule, mock};
+    use aws_smithy_types::error::ErrorMetadata;
 
     use super::*;
     use crate::provider::aws::rds::{TEST_BACKOFF, mock_rds, test_ctx};
@@ -424,6 +428,44 @@ mod tests {
         let suppress = |n: &str, c: &Value, d: &Value| DbClusterInstance.suppress_diff(n, c, d);
         let left = diff_with(&SCHEMA, &got, &want, &config_only, &suppress);
         assert!(left.is_empty(), "the key id matches the ARN AWS reports: {left:?}");
+    }
+
+    fn refused(message: &'static str) -> CreateDBInstanceError {
+        CreateDBInstanceError::generic(ErrorMetadata::builder().code("InvalidParameterValue").message(message).build())
+    }
+
+    /// A monitoring role IAM has not propagated yet is refused by RDS: the
+    /// create is sent again (it made nothing) and reports why; any other
+    /// refusal fails at once.
+    #[tokio::test]
+    async fn a_new_monitoring_role_is_waited_for_and_other_refusals_are_not() {
+        const NOT_YET: &str =
+            "IAM role ARN value is invalid or does not include the required permissions for: ENHANCED_MONITORING";
+        let create = mock!(Client::create_db_instance)
+            .match_requests(|r| r.monitoring_role_arn() == Some(ROLE) && r.monitoring_interval() == Some(60))
+            .sequence()
+            .error(|| refused(NOT_YET))
+            .times(2)
+            .output(|| CreateDbInstanceOutput::builder().build())
+            .build();
+        let describe = describes(vec![Some(aws("available", "db.r6g.large"))]);
+        let client = mock_rds(&[&create, &describe]);
+        let (ctx, reports) = test_ctx();
+        let want = desired(&[("monitoring_interval", Value::Int(60)), ("monitoring_role_arn", Value::str(ROLE))]);
+        create_with(&client, &ctx, &want, TEST_BACKOFF).await.expect("create after the role propagated");
+        assert_eq!(create.num_calls(), 3);
+        let reports = reports.lock().unwrap().clone();
+        assert_eq!(reports.len(), 2, "{reports:?}");
+        assert!(
+            reports[0].contains("retrying CreateDBInstance") && reports[0].contains("monitoring role"),
+            "{reports:?}"
+        );
+
+        let create = mock!(Client::create_db_instance).then_error(|| refused("Invalid DB instance class"));
+        let client = mock_rds(&[&create]);
+        let err = create_with(&client, &test_ctx().0, &want, TEST_BACKOFF).await.unwrap_err();
+        assert!(err.to_string().contains("Invalid DB instance class"), "{err}");
+        assert_eq!(create.num_calls(), 1);
     }
 
     /// With apply_immediately the wait lasts until AWS has applied the new class.

@@ -69,7 +69,8 @@ use aws_sdk_rds::types::{CloudwatchLogsExportConfiguration, DbInstance as AwsIns
 use super::owned;
 use super::rds::{
     self, Observed, final_snapshot, get_i32, get_set, get_string, is_major_upgrade, is_not_found, rds_tags,
-    same_kms_key, sorted, suppress_engine_version, sync_tags, tag_map, validate_identifier, wait_available, wait_gone,
+    same_kms_key, send_with_monitoring_role, sorted, suppress_engine_version, sync_tags, tag_map, validate_identifier,
+    wait_available, wait_gone,
 };
 use super::{api_error, factory, get_bool, get_i64, get_str, tags_of};
 use crate::addr::ResourceAddr;
@@ -132,7 +133,7 @@ static SCHEMA: Schema = Schema {
         Attr::optional("storage_encrypted", AttrType::Bool).force_new().default(Default::Bool(true)),
         Attr::optional("kms_key_id", AttrType::Str).force_new(),
         Attr::optional("backup_retention_period", AttrType::Int).default(Default::Int(35)).range(0, 35),
-        Attr::optional("backup_window", AttrType::Str).pattern(Kind::BackupWindow),
+        Attr::optional("backup_window", AttrType::Str).pattern(Kind::BackupWindow).apart_from("maintenance_window"),
         Attr::optional("maintenance_window", AttrType::Str).pattern(Kind::MaintenanceWindow),
         Attr::optional("iam_database_authentication_enabled", AttrType::Bool).default(Default::Bool(true)),
         Attr::optional("enabled_cloudwatch_logs_exports", AttrType::Set(&AttrType::Str)).one_of(LOG_EXPORTS),
@@ -485,13 +486,13 @@ fn identifier(desired: &Attrs) -> Result<String> {
     Ok(id)
 }
 
-async fn create_primary(client: &Client, id: &str, desired: &Attrs) -> Result<()> {
+async fn create_primary(client: &Client, ctx: &Ctx, id: &str, desired: &Attrs, backoff: Backoff) -> Result<()> {
     require_managed_password(desired)?;
     let Some(size) = get_i32(desired, "allocated_storage")? else {
         return Err(ProviderError::Invalid(format!("db_instance {id} needs allocated_storage (GiB)")));
     };
     let (iops, throughput) = provisioned_performance(desired)?;
-    client
+    let req = client
         .create_db_instance()
         .db_instance_identifier(id)
         .set_engine(get_string(desired, "engine"))
@@ -527,8 +528,8 @@ async fn create_primary(client: &Client, id: &str, desired: &Attrs) -> Result<()
         .set_publicly_accessible(get_bool(desired, "publicly_accessible"))
         .set_copy_tags_to_snapshot(get_bool(desired, "copy_tags_to_snapshot"))
         .set_deletion_protection(get_bool(desired, "deletion_protection"))
-        .set_tags(Some(rds_tags(&tags_of(desired))))
-        .send()
+        .set_tags(Some(rds_tags(&tags_of(desired))));
+    send_with_monitoring_role(ctx, "CreateDBInstance", backoff, || req.clone().send())
         .await
         .map_err(|e| api_error("CreateDBInstance", e))?;
     Ok(())
@@ -536,12 +537,19 @@ async fn create_primary(client: &Client, id: &str, desired: &Attrs) -> Result<()
 
 /// CreateDBInstanceReadReplica in the replica's region (`client`'s), with the
 /// source as identifier (same region) or ARN (another region).
-async fn create_replica(client: &Client, id: &str, source: Source, desired: &Attrs) -> Result<()> {
+async fn create_replica(
+    client: &Client,
+    ctx: &Ctx,
+    id: &str,
+    source: Source,
+    desired: &Attrs,
+    backoff: Backoff,
+) -> Result<()> {
     let (iops, throughput) = provisioned_performance(desired)?;
     let source = match source {
         Source::Local(name) | Source::Remote(name) => name,
     };
-    client
+    let req = client
         .create_db_instance_read_replica()
         .db_instance_identifier(id)
         .source_db_instance_identifier(source)
@@ -568,8 +576,8 @@ async fn create_replica(client: &Client, id: &str, source: Source, desired: &Att
         .set_publicly_accessible(get_bool(desired, "publicly_accessible"))
         .set_copy_tags_to_snapshot(get_bool(desired, "copy_tags_to_snapshot"))
         .set_deletion_protection(get_bool(desired, "deletion_protection"))
-        .set_tags(Some(rds_tags(&tags_of(desired))))
-        .send()
+        .set_tags(Some(rds_tags(&tags_of(desired))));
+    send_with_monitoring_role(ctx, "CreateDBInstanceReadReplica", backoff, || req.clone().send())
         .await
         .map_err(|e| api_error("CreateDBInstanceReadReplica", e))?;
     Ok(())
@@ -582,11 +590,11 @@ async fn create_with(client: &Client, ctx: &Ctx, desired: &Attrs, backoff: Backo
     let id = identifier(desired)?;
     check_key_regions(desired, &ctx.region)?;
     if !is_replica(desired) {
-        create_primary(client, &id, desired).await?;
+        create_primary(client, ctx, &id, desired, backoff).await?;
         return wait_ready(client, ctx, &id, false, CREATE_TIMEOUT, backoff).await;
     }
     let source = check_replica(desired, &ctx.region)?;
-    create_replica(client, &id, source, desired).await?;
+    create_replica(client, ctx, &id, source, desired, backoff).await?;
     let created = wait_ready(client, ctx, &id, false, CREATE_TIMEOUT, backoff).await?;
     let mut now_desired = desired.clone();
     now_desired.insert("apply_immediately".into(), Value::Bool(true));
@@ -745,7 +753,9 @@ async fn modify(
         attrs.insert("tags".into(), Value::from(tags));
         return Ok(attrs);
     }
-    req.send().await.map_err(|e| api_error("ModifyDBInstance", e))?;
+    send_with_monitoring_role(ctx, "ModifyDBInstance", backoff, || req.clone().send())
+        .await
+        .map_err(|e| api_error("ModifyDBInstance", e))?;
     let mut attrs = wait_ready(client, ctx, id, apply_immediately, timeout, backoff).await?;
     attrs.insert("tags".into(), Value::from(tags));
     Ok(attrs)

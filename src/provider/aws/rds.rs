@@ -15,7 +15,7 @@ use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use super::{api_error, error_code, get_bool, get_i64, get_str, tag_changes};
 use crate::addr::ResourceAddr;
 use crate::provider::schema::{TAG_ADDRESS, TAG_STACK};
-use crate::provider::waiter::{Backoff, Poll, wait_for};
+use crate::provider::waiter::{Backoff, Budget, Poll, retry, wait_for};
 use crate::provider::{Ctx, Intent, ProviderError, Refusal, Result};
 use crate::value::{Attrs, Value};
 
@@ -251,6 +251,45 @@ pub fn is_not_found<E: ProvideErrorMetadata, R>(err: &SdkError<E, R>) -> bool {
                 | "DBSnapshotNotFound"
         )
     )
+}
+
+/// How long a request naming a monitoring role is repeated while RDS cannot
+/// assume the role yet: IAM takes seconds (rarely a minute) to make a role
+/// this run just created usable.
+pub const ROLE_PROPAGATION_WAIT: Duration = Duration::from_secs(120);
+
+/// True when RDS refuses a monitoring role it cannot assume: what it answers
+/// for a role IAM has not propagated yet (and for one without the policy).
+fn is_monitoring_role_refused<E: ProvideErrorMetadata, R>(err: &SdkError<E, R>) -> bool {
+    match err {
+        SdkError::ServiceError(se) => {
+            se.err().code() == Some("InvalidParameterValue")
+                && se.err().message().is_some_and(|m| m.contains("ENHANCED_MONITORING"))
+        }
+        _ => false,
+    }
+}
+
+/// Sends a create or modify that sets `monitoring_role_arn`, repeating it
+/// for up to [`ROLE_PROPAGATION_WAIT`] while RDS refuses the role. Safe for a
+/// create: a refused request made nothing. A role that never becomes usable
+/// fails with AWS's own message.
+pub async fn send_with_monitoring_role<O, E, R, F, Fut>(
+    ctx: &Ctx,
+    operation: &str,
+    backoff: Backoff,
+    call: F,
+) -> std::result::Result<O, SdkError<E, R>>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = std::result::Result<O, SdkError<E, R>>>,
+    E: ProvideErrorMetadata,
+{
+    let budget = Budget { limit: ROLE_PROPAGATION_WAIT, backoff, progress: &ctx.progress };
+    let reason = |e: &SdkError<E, R>| {
+        is_monitoring_role_refused(e).then(|| "RDS could not assume the monitoring role yet (IAM propagation)".into())
+    };
+    retry(budget, operation, reason, call).await
 }
 
 /// A Describe filter on `name` (e.g. `db-cluster-id`) with these values.
