@@ -63,6 +63,10 @@ fn reference(registry: &Registry) -> String {
                 let sep = if accepts.is_empty() { "" } else { "; " };
                 accepts = format!("{accepts}{sep}not with {}", others.join(", "));
             }
+            if let Some(other) = a.apart_from {
+                let sep = if accepts.is_empty() { "" } else { "; " };
+                accepts = format!("{accepts}{sep}must not meet `{other}`");
+            }
             let _ = writeln!(out, "| `{}` | {ty} | {mode} | {default} | {replaces} | {accepts} |", a.name);
             if let AttrType::List(AttrType::Object(fields)) | AttrType::Set(AttrType::Object(fields)) = a.ty {
                 for f in *fields {

@@ -886,7 +886,11 @@ mod tests {
         assert_eq!(windows_meet("02:00-03:00", "tue:01:00-tue:02:00"), Some(true), "touching at the start");
         assert_eq!(windows_meet("23:30-00:30", "wed:00:15-wed:01:00"), Some(true), "a backup past midnight");
         assert_eq!(windows_meet("23:30-00:30", "wed:00:31-wed:01:00"), Some(false));
-        assert_eq!(windows_meet("12:00-12:30", "sun:23:00-mon:13:00"), Some(true), "a maintenance window over the week's end");
+        assert_eq!(
+            windows_meet("12:00-12:30", "sun:23:00-mon:13:00"),
+            Some(true),
+            "a maintenance window over the week's end"
+        );
         assert_eq!(windows_meet("14:00-14:30", "sun:23:00-mon:13:00"), Some(false));
         assert_eq!(windows_meet("bad", "sun:04:00-sun:05:00"), None);
         assert!(kind(Kind::BackupWindow, "03:00-03:30").is_ok());
