@@ -175,7 +175,8 @@ fn wide_for_each_refs(keys: usize) -> String {
 /// Load time of wide tables at 10,000 and 40,000 keys, with the ratio.
 fn wide_tables(dir: &std::path::Path, registry: &Registry) {
     println!("wide tables: load + validate");
-    let stacks: [(&str, fn(usize) -> String); 3] =
+    type StackText = fn(usize) -> String;
+    let stacks: [(&str, StackText); 3] =
         [("tags", wide_tags), ("for_each", wide_for_each), ("for_each + refs", wide_for_each_refs)];
     for (what, text) in stacks {
         let mut times = Vec::new();

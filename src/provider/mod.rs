@@ -84,9 +84,12 @@ impl Ctx {
     }
 }
 
+/// A report's receiver: what is awaited, and for how long so far.
+type ReportFn = dyn Fn(&str, Duration) + Send + Sync;
+
 /// Receives "still waiting for X after T" reports from long operations.
 #[derive(Clone, Default)]
-pub struct Progress(Option<Arc<dyn Fn(&str, Duration) + Send + Sync>>);
+pub struct Progress(Option<Arc<ReportFn>>);
 
 impl Progress {
     pub fn new(report: impl Fn(&str, Duration) + Send + Sync + 'static) -> Self {

@@ -7,18 +7,20 @@ use std::fmt::Write as _;
 use super::{Style, safe};
 use crate::cost::{Estimate, Price};
 
-/// USD with cents and thousands separators: `$1,234.56`.
+/// USD with cents and thousands separators: `$1,234.56`, `-$5.50`.
 pub fn usd(x: f64) -> String {
     let cents = (x * 100.0).round() as i64;
+    let sign = if cents < 0 { "-" } else { "" };
+    let cents = cents.unsigned_abs();
     let whole = (cents / 100).to_string();
     let mut grouped = String::new();
     for (i, c) in whole.chars().enumerate() {
-        if i > 0 && (whole.len() - i) % 3 == 0 {
+        if i > 0 && (whole.len() - i).is_multiple_of(3) {
             grouped.push(',');
         }
         grouped.push(c);
     }
-    format!("${grouped}.{:02}", cents % 100)
+    format!("{sign}${grouped}.{:02}", cents % 100)
 }
 
 /// A quantity without needless decimals.
@@ -128,6 +130,8 @@ mod tests {
         assert_eq!(usd(0.0), "$0.00");
         assert_eq!(usd(378.87), "$378.87");
         assert_eq!(usd(1234567.006), "$1,234,567.01");
+        assert_eq!(usd(-1234.5), "-$1,234.50");
+        assert_eq!(usd(-0.001), "$0.00", "rounds to zero, no sign");
         assert_eq!(usd(14.6), "$14.60");
     }
 }

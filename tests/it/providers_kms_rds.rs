@@ -148,7 +148,7 @@ async fn kms_key_create_read_update_drift_delete() {
     assert!((deletion - now - window).abs() < 3_600, "deletion in 7 days, got {}s from now", deletion - now);
     let aliases = raw.list_aliases().key_id(&id).send().await.unwrap();
     assert!(aliases.aliases().is_empty(), "alias must be deleted: {aliases:?}");
-    assert!(KmsKey.read_many(&ctx, &[id.clone()], &ReadScope::All).await.unwrap().is_empty());
+    assert!(KmsKey.read_many(&ctx, std::slice::from_ref(&id), &ReadScope::All).await.unwrap().is_empty());
     assert_eq!(KmsKey.find_created(&ctx, &addr).await.unwrap(), None, "a key pending deletion is not adopted");
     KmsKey.delete(&ctx, &id, &updated).await.expect("deleting a key pending deletion again is a no-op");
 }

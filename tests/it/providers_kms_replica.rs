@@ -110,7 +110,7 @@ async fn multi_region_primary_and_replica_lifecycle() {
     assert_eq!(KmsReplicaKey.find_created(&dr, &addr).await.unwrap().as_deref(), Some(arn.as_str()));
     assert_eq!(KmsReplicaKey.find_created(&ctx, &addr).await.unwrap(), None);
     assert_eq!(KmsReplicaKey.find_created(&dr, &ResourceAddr::new("kms_replica_key", "other")).await.unwrap(), None);
-    let as_replica = KmsReplicaKey.read_many(&ctx, &[primary_arn.clone()], &ReadScope::All).await.unwrap();
+    let as_replica = KmsReplicaKey.read_many(&ctx, std::slice::from_ref(&primary_arn), &ReadScope::All).await.unwrap();
     assert!(as_replica.is_empty(), "a primary does not read as a replica: {as_replica:?}");
 
     // In place: description, policy, disabled, alias renamed, tags.
@@ -152,7 +152,7 @@ async fn multi_region_primary_and_replica_lifecycle() {
     let aliases = kms_dr.list_aliases().key_id(&arn).send().await.unwrap();
     assert!(aliases.aliases().is_empty(), "alias deleted: {aliases:?}");
     KmsReplicaKey.delete(&dr, &arn, &updated).await.expect("deleting a replica pending deletion is a no-op");
-    assert!(KmsReplicaKey.read_many(&dr, &[arn.clone()], &ReadScope::All).await.unwrap().is_empty());
+    assert!(KmsReplicaKey.read_many(&dr, std::slice::from_ref(&arn), &ReadScope::All).await.unwrap().is_empty());
     assert_eq!(KmsReplicaKey.find_created(&dr, &addr).await.unwrap(), None);
     assert!(read_one(&KmsKey, &ctx, &primary_id).await.contains_key("arn"), "the primary lives on");
 }

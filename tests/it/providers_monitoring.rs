@@ -67,12 +67,13 @@ async fn sns_topic_lifecycle() {
     let seen = read_one(&t, &ctx, &arn).await;
     assert_eq!(changes(&t, &seen, &next), vec!["kms_master_key_id"]);
     // Tags are read only when the config manages them.
-    let scoped = t.read_many(&ctx, &[arn.clone()], &ReadScope::Only(["name".to_owned()].into())).await.unwrap();
+    let scoped =
+        t.read_many(&ctx, std::slice::from_ref(&arn), &ReadScope::Only(["name".to_owned()].into())).await.unwrap();
     assert!(!scoped[&arn].contains_key("tags"));
 
     t.delete(&ctx, &arn, &seen).await.unwrap();
     t.delete(&ctx, &arn, &seen).await.unwrap();
-    assert!(t.read_many(&ctx, &[arn.clone()], &ReadScope::All).await.unwrap().is_empty());
+    assert!(t.read_many(&ctx, std::slice::from_ref(&arn), &ReadScope::All).await.unwrap().is_empty());
 }
 
 #[tokio::test(flavor = "multi_thread")]

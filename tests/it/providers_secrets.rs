@@ -106,13 +106,14 @@ async fn secret_lifecycle() {
     sm.update_secret().secret_id(&arn).description("edited").send().await.unwrap();
     let seen = read_one(&t, &ctx, &arn).await;
     assert_eq!(changes(&t, &seen, &next), vec!["description"]);
-    let scoped = t.read_many(&ctx, &[arn.clone()], &ReadScope::Only(["name".to_owned()].into())).await.unwrap();
+    let scoped =
+        t.read_many(&ctx, std::slice::from_ref(&arn), &ReadScope::Only(["name".to_owned()].into())).await.unwrap();
     assert!(!scoped[&arn].contains_key("tags"));
 
     // Deleted (with the default 30-day window): it reads as gone at once.
     t.delete(&ctx, &arn, &stored).await.unwrap();
     t.delete(&ctx, &arn, &stored).await.unwrap();
-    assert!(t.read_many(&ctx, &[arn.clone()], &ReadScope::All).await.unwrap().is_empty());
+    assert!(t.read_many(&ctx, std::slice::from_ref(&arn), &ReadScope::All).await.unwrap().is_empty());
     assert_eq!(t.find_created(&ctx, &addr).await.unwrap(), None);
 }
 

@@ -748,7 +748,8 @@ async fn modify(
         req = req.set_deletion_protection(get_bool(desired, "deletion_protection"));
     }
     let held = prior.get("pending_changes").and_then(Value::as_map).is_some_and(|m| !m.is_empty());
-    if !send && !(apply_immediately && held) {
+    // Nothing to send, unless held changes are to be applied now.
+    if !(send || apply_immediately && held) {
         let mut attrs = prior.clone();
         attrs.insert("tags".into(), Value::from(tags));
         return Ok(attrs);
