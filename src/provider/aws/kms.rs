@@ -17,12 +17,26 @@ use aws_sdk_kms::Client;
 use aws_sdk_kms::types::{KeyMetadata, KeyState, Tag};
 use futures::{StreamExt, TryStreamExt, stream};
 
+use aws_smithy_runtime_api::client::result::SdkError;
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+
 use super::{DEFAULT_DESCRIPTION, PER_RESOURCE_CONCURRENCY, api_error, error_code, factory, get_i64, get_str, policy};
-use super::{tag_changes, tags_of};
+use super::{refused_with, send_while_iam_propagates, tag_changes, tags_of};
 use crate::addr::ResourceAddr;
 use crate::provider::schema::{Attr, AttrType, Default, Kind, TAG_ADDRESS, TAG_STACK};
+use crate::provider::waiter::Backoff;
 use crate::provider::{Ctx, ProviderError, ReadScope, Result};
 use crate::value::{Attrs, Value};
+
+/// True when KMS refuses a key policy over a principal it cannot use: what
+/// it answers while IAM has not propagated a role this run just created (and
+/// for one that does not exist, which then fails after the wait).
+pub fn principal_not_ready<E: ProvideErrorMetadata, R>(err: &SdkError<E, R>) -> bool {
+    refused_with(err, "MalformedPolicyDocumentException", "invalid principals")
+}
+
+/// What a retry of [`principal_not_ready`] reports.
+pub const PRINCIPAL_NOT_READY: &str = "KMS did not accept a principal of the key policy yet (IAM propagation)";
 
 /// The only key policy name KMS has.
 pub const POLICY_NAME: &str = "default";
@@ -261,7 +275,7 @@ async fn release_alias(client: &Client, alias: &str, key_id: &str) -> Result<()>
 /// CreateAlias/UpdateAlias then DeleteAlias of the old one (when it sets an
 /// alias), UntagResource/TagResource. Each call only when its value changed.
 /// Returns `prior` with the new values and the deletion window.
-pub async fn update_common(client: &Client, id: &str, prior: &Attrs, desired: &Attrs) -> Result<Attrs> {
+pub async fn update_common(ctx: &Ctx, client: &Client, id: &str, prior: &Attrs, desired: &Attrs) -> Result<Attrs> {
     let window = deletion_window(desired)?;
     let mut attrs = prior.clone();
 
@@ -279,7 +293,7 @@ pub async fn update_common(client: &Client, id: &str, prior: &Attrs, desired: &A
 
     if let Some((doc, text)) = policy::desired(desired, "policy")? {
         if prior.get("policy") != Some(&doc) {
-            put_policy(client, id, text).await?;
+            put_policy(ctx, client, id, text).await?;
         }
         attrs.insert("policy".into(), doc);
     }
@@ -315,15 +329,13 @@ pub async fn update_common(client: &Client, id: &str, prior: &Attrs, desired: &A
 }
 
 /// PutKeyPolicy with the policy's JSON text.
-pub async fn put_policy(client: &Client, id: &str, text: String) -> Result<()> {
-    client
-        .put_key_policy()
-        .key_id(id)
-        .policy_name(POLICY_NAME)
-        .policy(text)
-        .send()
-        .await
-        .map_err(|e| api_error("PutKeyPolicy", e))?;
+pub async fn put_policy(ctx: &Ctx, client: &Client, id: &str, text: String) -> Result<()> {
+    let req = client.put_key_policy().key_id(id).policy_name(POLICY_NAME).policy(text);
+    send_while_iam_propagates(ctx, "PutKeyPolicy", Backoff::RETRY, principal_not_ready, PRINCIPAL_NOT_READY, || {
+        req.clone().send()
+    })
+    .await
+    .map_err(|e| api_error("PutKeyPolicy", e))?;
     Ok(())
 }
 
@@ -375,6 +387,44 @@ pub async fn find_by_tags(ctx: &Ctx, addr: &ResourceAddr) -> Result<Option<KeyMe
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A key policy naming a role IAM has not propagated yet is put again
+    /// (reported); another malformed policy fails at once.
+    #[tokio::test]
+    async fn a_policy_over_a_new_principal_is_put_again_until_kms_accepts_it() {
+        use aws_sdk_kms::operation::put_key_policy::{PutKeyPolicyError, PutKeyPolicyOutput};
+        use aws_smithy_mocks::mock;
+        use aws_smithy_types::error::ErrorMetadata;
+
+        use crate::provider::aws::mocked_client;
+        use crate::provider::aws::rds::test_ctx;
+
+        let malformed = |message: &'static str| {
+            move || {
+                let meta = ErrorMetadata::builder().code("MalformedPolicyDocumentException").message(message).build();
+                PutKeyPolicyError::generic(meta)
+            }
+        };
+        let put = mock!(Client::put_key_policy)
+            .match_requests(|r| r.key_id() == Some("k1") && r.policy_name() == Some(POLICY_NAME))
+            .sequence()
+            .error(malformed("Policy contains a statement with one or more invalid principals."))
+            .output(|| PutKeyPolicyOutput::builder().build())
+            .build();
+        let client = mocked_client!(aws_sdk_kms, &[&put]);
+        let (ctx, reports) = test_ctx();
+        put_policy(&ctx, &client, "k1", "{}".into()).await.expect("put once IAM caught up");
+        assert_eq!(put.num_calls(), 2);
+        let reports = reports.lock().unwrap().clone();
+        assert!(reports.len() == 1 && reports[0].contains("retrying PutKeyPolicy"), "{reports:?}");
+
+        let put =
+            mock!(Client::put_key_policy).then_error(malformed("The new key policy will not allow you to update"));
+        let client = mocked_client!(aws_sdk_kms, &[&put]);
+        let err = put_policy(&test_ctx().0, &client, "k1", "{}".into()).await.unwrap_err();
+        assert!(err.to_string().contains("will not allow you to update"), "{err}");
+        assert_eq!(put.num_calls(), 1);
+    }
 
     #[test]
     fn alias_gets_prefix_once() {

@@ -27,9 +27,10 @@ use aws_sdk_kms::types::{KeyMetadata, KeySpec, KeyUsageType, OriginType};
 
 use super::kms;
 use super::owned;
-use super::{DEFAULT_DESCRIPTION, api_error, factory, get_bool, get_str, policy, tags_of};
+use super::{DEFAULT_DESCRIPTION, api_error, factory, get_bool, get_str, policy, send_while_iam_propagates, tags_of};
 use crate::addr::ResourceAddr;
 use crate::provider::schema::{Attr, AttrType, Default, Kind, Schema};
+use crate::provider::waiter::Backoff;
 use crate::provider::{Ctx, Owned, ProviderError, ReadScope, ResourceType, Result};
 use crate::value::{Attrs, Value};
 
@@ -179,15 +180,16 @@ impl ResourceType for KmsKey {
         let tags = tags_of(desired);
         let alias = get_str(desired, "alias").map(kms::alias_name);
         let client = factory(ctx)?.kms(&ctx.region).await;
-        let out = client
+        let req = client
             .create_key()
             .description(get_str(desired, "description").unwrap_or(DEFAULT_DESCRIPTION))
             .key_usage(KeyUsageType::from(get_str(desired, "key_usage").unwrap_or("ENCRYPT_DECRYPT")))
             .key_spec(KeySpec::from(spec))
             .multi_region(get_bool(desired, "multi_region").unwrap_or(false))
             .set_policy(policy.as_ref().map(|(_, text)| text.clone()))
-            .set_tags(Some(kms::kms_tags(&tags)?))
-            .send()
+            .set_tags(Some(kms::kms_tags(&tags)?));
+        let (not_yet, why) = (kms::principal_not_ready, kms::PRINCIPAL_NOT_READY);
+        let out = send_while_iam_propagates(ctx, "CreateKey", Backoff::RETRY, not_yet, why, || req.clone().send())
             .await
             .map_err(|e| api_error("CreateKey", e))?;
         let meta =
@@ -210,7 +212,7 @@ impl ResourceType for KmsKey {
 
     async fn update(&self, ctx: &Ctx, id: &str, prior: &Attrs, desired: &Attrs) -> Result<Attrs> {
         let client = factory(ctx)?.kms(&ctx.region).await;
-        let mut attrs = kms::update_common(&client, id, prior, desired).await?;
+        let mut attrs = kms::update_common(ctx, &client, id, prior, desired).await?;
         let rotation = get_bool(desired, "enable_key_rotation").unwrap_or(true);
         if get_bool(prior, "enable_key_rotation") != Some(rotation) {
             set_rotation(&client, id, rotation).await?;

@@ -33,7 +33,9 @@ use aws_sdk_kms::Client;
 use aws_sdk_kms::types::{KeyMetadata, KeyState};
 
 use super::owned;
-use super::{DEFAULT_DESCRIPTION, api_error, factory, get_bool, get_str, kms, policy, tags_of};
+use super::{
+    DEFAULT_DESCRIPTION, api_error, factory, get_bool, get_str, kms, policy, send_while_iam_propagates, tags_of,
+};
 use crate::addr::ResourceAddr;
 use crate::provider::schema::{Attr, AttrType, Default, Kind, Schema};
 use crate::provider::waiter::{Backoff, Poll, wait_for};
@@ -152,14 +154,15 @@ async fn create_with(ctx: &Ctx, primary: &Client, client: &Client, desired: &Att
     let policy = policy::desired(desired, "policy")?;
     let tags = tags_of(desired);
     // By key id: moto 5.2.5 does not resolve an ARN here (AWS takes either).
-    let out = primary
+    let req = primary
         .replicate_key()
         .key_id(primary_id)
         .replica_region(&ctx.region)
         .description(description)
         .set_policy(policy.as_ref().map(|(_, text)| text.clone()))
-        .set_tags(Some(kms::kms_tags(&tags)?))
-        .send()
+        .set_tags(Some(kms::kms_tags(&tags)?));
+    let (not_yet, why) = (kms::principal_not_ready, kms::PRINCIPAL_NOT_READY);
+    let out = send_while_iam_propagates(ctx, "ReplicateKey", backoff, not_yet, why, || req.clone().send())
         .await
         .map_err(|e| api_error("ReplicateKey", e))?;
     let answered = out
@@ -183,7 +186,7 @@ async fn create_with(ctx: &Ctx, primary: &Client, client: &Client, desired: &Att
     let policy = match policy {
         Some((doc, text)) => {
             if out.replica_policy().map(policy::from_aws).as_ref() != Some(&doc) {
-                kms::put_policy(client, &arn, text).await?;
+                kms::put_policy(ctx, client, &arn, text).await?;
             }
             doc
         }
@@ -243,7 +246,7 @@ impl ResourceType for KmsReplicaKey {
     async fn update(&self, ctx: &Ctx, id: &str, prior: &Attrs, desired: &Attrs) -> Result<Attrs> {
         let client = factory(ctx)?.kms(&ctx.region).await;
         let id = key_id_of(id);
-        let mut attrs = kms::update_common(&client, id, prior, desired).await?;
+        let mut attrs = kms::update_common(ctx, &client, id, prior, desired).await?;
         let enabled = get_bool(desired, "enabled").unwrap_or(true);
         if get_bool(prior, "enabled") != Some(enabled) {
             set_enabled(&client, id, enabled).await?;

@@ -30,7 +30,9 @@ pub mod vpc_endpoint;
 
 use std::any::Any;
 use std::collections::BTreeMap;
+use std::future::Future;
 use std::sync::Arc;
+use std::time::Duration;
 
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use aws_smithy_runtime_api::client::result::SdkError;
@@ -38,6 +40,7 @@ use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
 pub use client::{AwsFactory, AwsOptions, CallCounter};
 
+use super::waiter::{Backoff, Budget, retry};
 use super::{Clients, Ctx, ProviderError, ResourceType, waiter};
 use crate::value::{Attrs, Value};
 
@@ -218,6 +221,42 @@ pub fn error_code<E: ProvideErrorMetadata, R>(err: &SdkError<E, R>) -> Option<&s
     match err {
         SdkError::ServiceError(se) => se.err().code(),
         _ => None,
+    }
+}
+
+/// How long a request naming an IAM principal is repeated while AWS refuses
+/// the principal: IAM takes seconds, rarely a minute, to make a role this run
+/// just created usable by other services.
+pub const IAM_PROPAGATION_WAIT: Duration = Duration::from_secs(120);
+
+/// Sends a request that names an IAM principal, again and again for up to
+/// [`IAM_PROPAGATION_WAIT`] while `not_yet` says AWS refused it for a
+/// principal it cannot use yet; each retry is reported with `why`. Safe for
+/// creates: a refused request made nothing. A principal that never becomes
+/// usable fails with AWS's own message.
+pub async fn send_while_iam_propagates<O, E, R, F, Fut>(
+    ctx: &Ctx,
+    operation: &str,
+    backoff: Backoff,
+    not_yet: impl Fn(&SdkError<E, R>) -> bool,
+    why: &str,
+    call: F,
+) -> std::result::Result<O, SdkError<E, R>>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = std::result::Result<O, SdkError<E, R>>>,
+{
+    let budget = Budget { limit: IAM_PROPAGATION_WAIT, backoff, progress: &ctx.progress };
+    retry(budget, operation, |e| not_yet(e).then(|| why.to_owned()), call).await
+}
+
+/// True when AWS answered `code` with a message containing `needle`.
+pub fn refused_with<E: ProvideErrorMetadata, R>(err: &SdkError<E, R>, code: &str, needle: &str) -> bool {
+    match err {
+        SdkError::ServiceError(se) => {
+            se.err().code() == Some(code) && se.err().message().is_some_and(|m| m.contains(needle))
+        }
+        _ => false,
     }
 }
 

@@ -12,10 +12,10 @@ use aws_sdk_rds::types::{Filter, PendingModifiedValues, Tag};
 use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
-use super::{api_error, error_code, get_bool, get_i64, get_str, tag_changes};
+use super::{api_error, error_code, get_bool, get_i64, get_str, refused_with, send_while_iam_propagates, tag_changes};
 use crate::addr::ResourceAddr;
 use crate::provider::schema::{TAG_ADDRESS, TAG_STACK};
-use crate::provider::waiter::{Backoff, Budget, Poll, retry, wait_for};
+use crate::provider::waiter::{Backoff, Poll, wait_for};
 use crate::provider::{Ctx, Intent, ProviderError, Refusal, Result};
 use crate::value::{Attrs, Value};
 
@@ -253,27 +253,10 @@ pub fn is_not_found<E: ProvideErrorMetadata, R>(err: &SdkError<E, R>) -> bool {
     )
 }
 
-/// How long a request naming a monitoring role is repeated while RDS cannot
-/// assume the role yet: IAM takes seconds (rarely a minute) to make a role
-/// this run just created usable.
-pub const ROLE_PROPAGATION_WAIT: Duration = Duration::from_secs(120);
-
-/// True when RDS refuses a monitoring role it cannot assume: what it answers
-/// for a role IAM has not propagated yet (and for one without the policy).
-fn is_monitoring_role_refused<E: ProvideErrorMetadata, R>(err: &SdkError<E, R>) -> bool {
-    match err {
-        SdkError::ServiceError(se) => {
-            se.err().code() == Some("InvalidParameterValue")
-                && se.err().message().is_some_and(|m| m.contains("ENHANCED_MONITORING"))
-        }
-        _ => false,
-    }
-}
-
 /// Sends a create or modify that sets `monitoring_role_arn`, repeating it
-/// for up to [`ROLE_PROPAGATION_WAIT`] while RDS refuses the role. Safe for a
-/// create: a refused request made nothing. A role that never becomes usable
-/// fails with AWS's own message.
+/// while RDS refuses the role as one it cannot assume yet
+/// ([`send_while_iam_propagates`]; RDS gives the same answer for a role
+/// without the monitoring policy, which then fails after the wait).
 pub async fn send_with_monitoring_role<O, E, R, F, Fut>(
     ctx: &Ctx,
     operation: &str,
@@ -285,11 +268,9 @@ where
     Fut: Future<Output = std::result::Result<O, SdkError<E, R>>>,
     E: ProvideErrorMetadata,
 {
-    let budget = Budget { limit: ROLE_PROPAGATION_WAIT, backoff, progress: &ctx.progress };
-    let reason = |e: &SdkError<E, R>| {
-        is_monitoring_role_refused(e).then(|| "RDS could not assume the monitoring role yet (IAM propagation)".into())
-    };
-    retry(budget, operation, reason, call).await
+    let not_yet = |e: &SdkError<E, R>| refused_with(e, "InvalidParameterValue", "ENHANCED_MONITORING");
+    let why = "RDS could not assume the monitoring role yet (IAM propagation)";
+    send_while_iam_propagates(ctx, operation, backoff, not_yet, why, call).await
 }
 
 /// A Describe filter on `name` (e.g. `db-cluster-id`) with these values.
