@@ -454,6 +454,38 @@ pub async fn import(g: &GlobalArgs, ui: Ui, stack: &str, addr: ResourceAddr, id:
         .await
 }
 
+/// `import --generate-config`: reads the object `id` and prints the block that
+/// declares it at `addr`, which the stack must not declare yet. Only reads:
+/// no lock, no state, nothing in AWS changes. The object's region is the
+/// stack's default, or `--region` (then written into the block).
+pub async fn generate_config(g: &GlobalArgs, ui: Ui, stack: &str, addr: ResourceAddr, id: String) -> CliResult {
+    let session = Session::open(g, ui, stack)?;
+    if session.stack.resources.contains_key(&addr) {
+        return Err(CliError::msg(format!("`{addr}` is already declared in the stack"))
+            .hint(format!("import it without --generate-config: pgstack import {stack} '{addr}' {id}")));
+    }
+    if !addr.module.is_empty() || addr.key.is_some() {
+        return Err(CliError::msg(format!("--generate-config writes a plain `[TYPE.NAME]` block, not `{addr}`"))
+            .hint("generate it under a plain address, then move it into the module or for_each table by hand"));
+    }
+    let provider =
+        session.registry.get(&addr.rtype).ok_or_else(|| CliError::msg(format!("unknown type `{}`", addr.rtype)))?;
+    let region = session.stack.default_region.clone();
+    let ctx = Ctx::new(session.aws.clone(), region.clone(), session.stack.name.clone());
+    let attrs = provider
+        .read_many(&ctx, std::slice::from_ref(&id), &ReadScope::All)
+        .await
+        .map_err(|e| CliError::msg(e.to_string()))?
+        .remove(&id)
+        .ok_or_else(|| CliError::msg(format!("no {} with id `{id}` in {region}", addr.rtype)))?;
+    if let Some(owner) = tagged_owner(attrs.get("tags"), &session.stack.name, &addr) {
+        return Err(import_refusal(&addr, &id, &session.stack.name, &owner));
+    }
+    let explicit_region = g.region.as_deref();
+    ui.out(&crate::ui::generate::resource_block(&addr, &id, provider.schema(), &attrs, explicit_region));
+    Ok(ExitCode::SUCCESS)
+}
+
 /// Who an object's ownership tags say manages it, when that is not
 /// `stack` at `addr`. Untagged objects, and objects tagged for exactly this
 /// stack and address (re-import after `state rm`), have no other owner.

@@ -113,7 +113,15 @@ pub enum Command {
     #[command(subcommand)]
     State(StateCommand),
     /// Bring an existing AWS object under management at ADDR
-    Import { stack: String, addr: ResourceAddr, id: String },
+    Import {
+        stack: String,
+        addr: ResourceAddr,
+        id: String,
+        /// Print the block declaring the object as AWS describes it (ADDR not
+        /// yet declared); records nothing
+        #[arg(long)]
+        generate_config: bool,
+    },
     /// Remove the S3 state lock LOCK_ID left by a run that is gone
     ForceUnlock {
         stack: String,
@@ -473,7 +481,10 @@ async fn dispatch(cli: Cli, ui: Ui) -> CliResult {
         Command::Output { stack, name, json } => inspect::output(&g, ui, &stack, name.as_deref(), json).await,
         Command::Refresh { stack } => apply::refresh(&g, ui, &stack).await,
         Command::State(cmd) => inspect::state(&g, ui, cmd).await,
-        Command::Import { stack, addr, id } => apply::import(&g, ui, &stack, addr, id).await,
+        Command::Import { stack, addr, id, generate_config: false } => apply::import(&g, ui, &stack, addr, id).await,
+        Command::Import { stack, addr, id, generate_config: true } => {
+            apply::generate_config(&g, ui, &stack, addr, id).await
+        }
         Command::ForceUnlock { stack, lock_id, auto_approve } => {
             backend::force_unlock(&g, ui, &stack, &lock_id, auto_approve).await
         }

@@ -5,6 +5,7 @@ pub mod check;
 pub mod cost;
 pub mod diagnostics;
 pub mod drift;
+pub mod generate;
 pub mod json;
 pub mod plan;
 pub mod progress;

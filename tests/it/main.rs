@@ -11,6 +11,7 @@ mod cost;
 mod create_before_destroy;
 mod drift_teams;
 mod faults;
+mod import_estate;
 mod moto_smoke;
 mod providers_alarms;
 mod providers_aurora;
