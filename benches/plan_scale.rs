@@ -34,11 +34,16 @@ fn stack_text(n: usize) -> String {
         );
     }
     for i in 0..n.saturating_sub(groups + 1) {
+        // /24 blocks of 10.0.0.0/8 for the first 65,536 subnets, /28 blocks of 11.0.0.0/8 past them.
+        let cidr = if i < 65_536 {
+            format!("10.{}.{}.0/24", i / 256, i % 256)
+        } else {
+            let j = i - 65_536;
+            format!("11.{}.{}.{}/28", (j >> 12) & 255, (j >> 4) & 255, (j & 15) * 16)
+        };
         let _ = writeln!(
             s,
-            "[subnet.s{i}]\nvpc_id = \"${{vpc.main.id}}\"\ncidr_block = \"10.{}.{}.0/24\"\ntags = {{ Group = \"${{security_group.g{}.id}}\" }}\n",
-            i / 256,
-            i % 256,
+            "[subnet.s{i}]\nvpc_id = \"${{vpc.main.id}}\"\ncidr_block = \"{cidr}\"\ntags = {{ Group = \"${{security_group.g{}.id}}\" }}\n",
             i % groups.max(1)
         );
     }
