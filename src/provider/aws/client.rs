@@ -17,6 +17,7 @@ use aws_smithy_runtime_api::client::interceptors::context::{
     BeforeTransmitInterceptorContextRef, FinalizerInterceptorContextMut, InterceptorContext,
 };
 use aws_smithy_runtime_api::client::orchestrator::{Metadata, OrchestratorError};
+use aws_smithy_runtime_api::client::retries::RequestAttempts;
 use aws_smithy_runtime_api::client::retries::classifiers::{ClassifyRetry, RetryAction, RetryClassifierPriority};
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::config_bag::{ConfigBag, Storable, StoreReplace};
@@ -182,15 +183,55 @@ impl Intercept for NoBlindCreateRetry {
     }
 }
 
-/// Forbids retrying a [`LostReply`]. Needed besides replacing the error: the
-/// SDK's status-code classifier looks at the response (a 500) on its own.
-#[derive(Debug)]
-struct LostReplyIsFinal;
+/// Attempts at a request whose connection could not be made (refused, no
+/// route, name not resolved) before it fails: a blip of a second passes, an
+/// endpoint that is down fails in about a second instead of after every
+/// attempt throttling gets (10, about 40 s).
+pub const CONNECT_ATTEMPTS: u32 = 3;
 
-impl ClassifyRetry for LostReplyIsFinal {
+/// Ends the retries of a request that could not connect [`CONNECT_ATTEMPTS`]
+/// times: its error becomes [`Unreachable`], which [`FinalErrors`] does not retry.
+#[derive(Debug)]
+struct FewConnectRetries;
+
+impl Intercept for FewConnectRetries {
+    fn name(&self) -> &'static str {
+        "pgstack-few-connect-retries"
+    }
+
+    fn modify_before_attempt_completion(
+        &self,
+        ctx: &mut FinalizerInterceptorContextMut<'_>,
+        _rc: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        if cfg.load::<RequestAttempts>().map_or(1, RequestAttempts::attempts) < CONNECT_ATTEMPTS {
+            return Ok(());
+        }
+        let endpoint = cfg.load::<AttemptEndpoint>().map_or_else(|| "AWS".to_owned(), |e| e.0.clone());
+        if let Some(Err(e)) = ctx.output_or_error_mut()
+            && e.is_connector_error()
+            && never_sent(&*e)
+        {
+            let cause = plain_cause(&*e);
+            *e = OrchestratorError::other(Unreachable { endpoint, cause });
+        }
+        Ok(())
+    }
+}
+
+/// Forbids retrying a [`LostReply`] or a final [`Unreachable`]. Needed
+/// besides replacing the error: the SDK's status-code classifier looks at
+/// the response (a 500) on its own.
+#[derive(Debug)]
+struct FinalErrors;
+
+impl ClassifyRetry for FinalErrors {
     fn classify_retry(&self, ctx: &InterceptorContext) -> RetryAction {
         match ctx.output_or_error() {
-            Some(Err(e)) if std::error::Error::source(e).is_some_and(|s| s.is::<LostReply>()) => {
+            Some(Err(e))
+                if std::error::Error::source(e).is_some_and(|s| s.is::<LostReply>() || s.is::<Unreachable>()) =>
+            {
                 RetryAction::RetryForbidden
             }
             _ => RetryAction::NoActionIndicated,
@@ -198,7 +239,7 @@ impl ClassifyRetry for LostReplyIsFinal {
     }
 
     fn name(&self) -> &'static str {
-        "pgstack-lost-reply-is-final"
+        "pgstack-final-errors"
     }
 
     fn priority(&self) -> RetryClassifierPriority {
@@ -312,7 +353,8 @@ macro_rules! client {
                 .retry_partition(unlimited_retry_quota(stringify!($fn), region))
                 .interceptor(CountingInterceptor(self.calls.clone()))
                 .interceptor(NoBlindCreateRetry)
-                .retry_classifier(LostReplyIsFinal)
+                .interceptor(FewConnectRetries)
+                .retry_classifier(FinalErrors)
                 .interceptor(PlainNetworkErrors)
                 .build();
             $krate::Client::from_conf(conf)
@@ -395,7 +437,8 @@ impl AwsFactory {
             .retry_partition(unlimited_retry_quota("s3", region))
             .interceptor(CountingInterceptor(self.calls.clone()))
             .interceptor(NoBlindCreateRetry)
-            .retry_classifier(LostReplyIsFinal)
+            .interceptor(FewConnectRetries)
+            .retry_classifier(FinalErrors)
             .interceptor(PlainNetworkErrors)
             .build();
         aws_sdk_s3::Client::from_conf(conf)
@@ -425,6 +468,45 @@ mod tests {
         assert_eq!(endpoint_of("http://127.0.0.1:1/?Action=DescribeVpcs"), "http://127.0.0.1:1");
         assert_eq!(endpoint_of("https://ec2.us-east-1.amazonaws.com/"), "https://ec2.us-east-1.amazonaws.com");
         assert_eq!(endpoint_of("https://kms.eu-west-1.amazonaws.com"), "https://kms.eu-west-1.amazonaws.com");
+    }
+
+    /// Counts the attempts of every request of the client it is added to.
+    #[derive(Debug, Default, Clone)]
+    struct Attempts(Arc<std::sync::atomic::AtomicU32>);
+
+    impl Intercept for Attempts {
+        fn name(&self) -> &'static str {
+            "test-attempts"
+        }
+
+        fn read_before_attempt(
+            &self,
+            _ctx: &BeforeTransmitInterceptorContextRef<'_>,
+            _rc: &RuntimeComponents,
+            _cfg: &mut ConfigBag,
+        ) -> Result<(), BoxError> {
+            self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            Ok(())
+        }
+    }
+
+    /// An endpoint nothing listens on fails after [`CONNECT_ATTEMPTS`]
+    /// attempts (not the 10 throttling gets), naming the endpoint.
+    #[tokio::test]
+    async fn an_endpoint_nothing_listens_on_fails_after_a_few_attempts() {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let factory = AwsFactory::new(AwsOptions {
+            endpoint_url: Some(format!("http://127.0.0.1:{port}")),
+            static_credentials: Some(("k".into(), "s".into())),
+            ..AwsOptions::default()
+        });
+        let attempts = Attempts::default();
+        let sts = factory.sts("us-east-1").await;
+        let sts = aws_sdk_sts::Client::from_conf(sts.config().to_builder().interceptor(attempts.clone()).build());
+        let err = sts.get_caller_identity().send().await.unwrap_err();
+        assert_eq!(attempts.0.load(std::sync::atomic::Ordering::SeqCst), CONNECT_ATTEMPTS);
+        let text = plain_cause(&err);
+        assert!(text.contains(&format!("cannot reach http://127.0.0.1:{port}")), "{text}");
     }
 
     #[test]
