@@ -1,5 +1,6 @@
 //! `apply`, `destroy` and `import`: the commands that change AWS and state.
 
+use std::collections::BTreeMap;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -456,8 +457,9 @@ pub async fn import(g: &GlobalArgs, ui: Ui, stack: &str, addr: ResourceAddr, id:
 
 /// `import --generate-config`: reads the object `id` and prints the block that
 /// declares it at `addr`, which the stack must not declare yet. Only reads:
-/// no lock, no state, nothing in AWS changes. The object's region is the
-/// stack's default, or `--region` (then written into the block).
+/// no lock, no state write, nothing in AWS changes. The object's region is the
+/// stack's default, or `--region` (then written into the block). Ids and ARNs
+/// of objects the state records at declared root addresses become references.
 pub async fn generate_config(g: &GlobalArgs, ui: Ui, stack: &str, addr: ResourceAddr, id: String) -> CliResult {
     let session = Session::open(g, ui, stack)?;
     if session.stack.resources.contains_key(&addr) {
@@ -481,8 +483,23 @@ pub async fn generate_config(g: &GlobalArgs, ui: Ui, stack: &str, addr: Resource
     if let Some(owner) = tagged_owner(attrs.get("tags"), &session.stack.name, &addr) {
         return Err(import_refusal(&addr, &id, &session.stack.name, &owner));
     }
+    let mut refs = BTreeMap::new();
+    for r in session.state().await?.resources.values() {
+        if r.status != Status::Ready
+            || !r.address.module.is_empty()
+            || !session.stack.resources.contains_key(&r.address)
+        {
+            continue;
+        }
+        if let Some(id) = &r.id {
+            refs.insert(id.clone(), format!("{}.id", r.address));
+        }
+        if let Some(arn) = r.attributes.get("arn").and_then(Value::as_str) {
+            refs.insert(arn.to_owned(), format!("{}.arn", r.address));
+        }
+    }
     let explicit_region = g.region.as_deref();
-    ui.out(&crate::ui::generate::resource_block(&addr, &id, provider.schema(), &attrs, explicit_region));
+    ui.out(&crate::ui::generate::resource_block(&addr, &id, provider.schema(), &attrs, explicit_region, &refs));
     Ok(ExitCode::SUCCESS)
 }
 

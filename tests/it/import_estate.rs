@@ -1,6 +1,7 @@
 //! Bringing an existing estate under management: objects made by hand (with
-//! the SDK) are declared with `import --generate-config`, imported, and then
-//! plan only the ownership tags pgstack adds; after one apply the plan is clean.
+//! the SDK) are declared with `import --generate-config` (ids of objects
+//! already imported become references), imported, and then plan only the
+//! ownership tags pgstack adds; after one apply the plan is clean.
 
 use aws_sdk_ec2::types::{IpPermission, IpRange, ResourceType as Ec2ResourceType, Tag, TagSpecification};
 
@@ -93,6 +94,7 @@ async fn an_estate_made_by_hand_is_declared_imported_and_converges() {
     let stack = std::fs::read_to_string(w.path().join("estate.toml")).unwrap();
     assert!(stack.contains("Team = \"data\"") && stack.contains("cidr_blocks = [\"10.0.0.0/8\"]"), "{stack}");
     assert!(!stack.contains("description = \"\""), "empty rule fields are left out: {stack}");
+    assert!(stack.contains("vpc_id = \"${vpc.legacy.id}\""), "the imported VPC is referenced, not its id: {stack}");
     assert!(stack.contains("$${aws:PrincipalAccount}"), "a policy variable stays literal: {stack}");
     assert!(!stack.contains("pgstack:"), "no ownership tags are generated: {stack}");
 
