@@ -248,6 +248,12 @@ pub enum Kind {
     RdsName,
     /// DB subnet group names: 1..255 letters, digits, spaces, `.`, `_`, `-`; not `default`.
     DbSubnetGroupName,
+    /// A DB subnet group a database is placed in: a [`Kind::DbSubnetGroupName`],
+    /// or the VPC's own `default` group.
+    DbSubnetGroupRef,
+    /// A parameter group a database uses: a [`Kind::RdsName`], or one of AWS's
+    /// default groups (`default.aurora-postgresql16`, `default.postgres16`).
+    ParameterGroupRef,
     /// PostgreSQL user and database names as RDS accepts them: 1..63
     /// letters, digits and `_`, beginning with a letter.
     PgName,
@@ -458,6 +464,10 @@ impl Kind {
             Kind::RdsIdentifier => "1..63 letters, digits, hyphens; begins with a letter; no `--`; no trailing `-`",
             Kind::RdsName => "1..255 letters, digits, hyphens; begins with a letter; no `--`; no trailing `-`",
             Kind::DbSubnetGroupName => "1..255 letters, digits, spaces, `.`, `_`, `-`; not `default`",
+            Kind::DbSubnetGroupRef => "1..255 letters, digits, spaces, `.`, `_`, `-` (`default` allowed)",
+            Kind::ParameterGroupRef => {
+                "1..255 letters, digits, hyphens; begins with a letter; or an AWS `default.FAMILY` group"
+            }
             Kind::PgName => "1..63 letters, digits, `_`; begins with a letter",
             Kind::InstanceClass => "`db.` class, e.g. `db.r6g.large`",
             Kind::BackupWindow => "`hh24:mi-hh24:mi` UTC, at least 30 minutes",
@@ -504,12 +514,18 @@ impl Kind {
         match self {
             Kind::RdsIdentifier => rds_name(s, 63),
             Kind::RdsName => rds_name(s, 255),
-            Kind::DbSubnetGroupName => {
+            Kind::ParameterGroupRef => {
+                let aws_default = s.strip_prefix("default.").is_some_and(|family| {
+                    !family.is_empty() && family.chars().all(|c| c.is_ascii_alphanumeric() || ".-".contains(c))
+                });
+                if aws_default { Ok(()) } else { rds_name(s, 255) }
+            }
+            Kind::DbSubnetGroupName | Kind::DbSubnetGroupRef => {
                 let ok = (1..=255).contains(&s.chars().count())
                     && s.chars().all(|c| c.is_ascii_alphanumeric() || " ._-".contains(c));
                 if !ok {
                     Err(Invalid::new(format!("must be 1 to 255 letters, digits, spaces, `.`, `_` or `-`, got `{s}`")))
-                } else if s.eq_ignore_ascii_case("default") {
+                } else if self == Kind::DbSubnetGroupName && s.eq_ignore_ascii_case("default") {
                     Err(Invalid::new("cannot be `default`: that name is reserved for the VPC's default group"))
                 } else {
                     Ok(())
@@ -870,6 +886,14 @@ mod tests {
         assert!(kind(Kind::DbSubnetGroupName, "my group_1.x").is_ok());
         assert!(kind(Kind::DbSubnetGroupName, "default").is_err());
         assert!(kind(Kind::DbSubnetGroupName, "a/b").is_err());
+        // A database may be placed in the default group and use AWS's default parameter groups.
+        assert!(kind(Kind::DbSubnetGroupRef, "default").is_ok());
+        assert!(kind(Kind::DbSubnetGroupRef, "a/b").is_err());
+        assert!(kind(Kind::ParameterGroupRef, "default.aurora-postgresql16").is_ok());
+        assert!(kind(Kind::ParameterGroupRef, "default.postgres16").is_ok());
+        assert!(kind(Kind::ParameterGroupRef, "pg16-tuned").is_ok());
+        assert!(kind(Kind::ParameterGroupRef, "default.").is_err());
+        assert!(kind(Kind::ParameterGroupRef, "my.group").is_err(), "dots only in AWS's default groups");
         assert!(kind(Kind::PgName, "app_db").is_ok());
         assert!(kind(Kind::PgName, "_x").is_err());
         assert!(kind(Kind::InstanceClass, "db.r6g.large").is_ok());

@@ -66,6 +66,27 @@ async fn an_estate_made_by_hand_is_declared_imported_and_converges() {
         .unwrap();
     let s3 = m.factory().s3(REGION).await;
     s3.create_bucket().bucket("legacy-backups-estate").send().await.unwrap();
+    let rds = m.factory().rds(REGION).await;
+    rds.create_db_cluster()
+        .db_cluster_identifier("legacy-pg")
+        .engine("aurora-postgresql")
+        .engine_version("16.4")
+        .master_username("postgres")
+        .manage_master_user_password(true)
+        .storage_encrypted(true)
+        .kms_key_id(&key_id)
+        .backup_retention_period(14)
+        .send()
+        .await
+        .unwrap();
+    rds.create_db_instance()
+        .db_instance_identifier("legacy-pg-1")
+        .db_cluster_identifier("legacy-pg")
+        .engine("aurora-postgresql")
+        .db_instance_class("db.r6g.large")
+        .send()
+        .await
+        .unwrap();
 
     let west = m.factory().ec2("us-west-2").await.create_vpc().cidr_block("10.43.0.0/16").send().await.unwrap();
     let west_id = west.vpc().and_then(|v| v.vpc_id()).unwrap().to_owned();
@@ -83,6 +104,8 @@ async fn an_estate_made_by_hand_is_declared_imported_and_converges() {
         ("kms_key.legacy", key_id.as_str()),
         ("iam_role.legacy", "legacy-monitoring"),
         ("s3_bucket.legacy", "legacy-backups-estate"),
+        ("db_cluster.legacy", "legacy-pg"),
+        ("db_cluster_instance.legacy", "legacy-pg-1"),
     ];
     for (addr, id) in objects {
         let generated = w.run(&["import", "estate.toml", addr, id, "--generate-config"], &env).expect(0).stdout;
@@ -95,6 +118,7 @@ async fn an_estate_made_by_hand_is_declared_imported_and_converges() {
     assert!(stack.contains("Team = \"data\"") && stack.contains("cidr_blocks = [\"10.0.0.0/8\"]"), "{stack}");
     assert!(!stack.contains("description = \"\""), "empty rule fields are left out: {stack}");
     assert!(stack.contains("vpc_id = \"${vpc.legacy.id}\""), "the imported VPC is referenced, not its id: {stack}");
+    assert!(stack.contains("cluster_identifier = \"${db_cluster.legacy.id}\""), "{stack}");
     assert!(stack.contains("$${aws:PrincipalAccount}"), "a policy variable stays literal: {stack}");
     assert!(!stack.contains("pgstack:"), "no ownership tags are generated: {stack}");
 

@@ -67,7 +67,7 @@ static SCHEMA: Schema = Schema {
         Attr::optional("engine", AttrType::Str).force_new().default(Default::Str(ENGINE)).one_of(&[ENGINE]),
         Attr::optional("availability_zone", AttrType::Str).force_new(),
         Attr::optional("promotion_tier", AttrType::Int).default(Default::Int(0)).range(0, 15),
-        Attr::optional("db_parameter_group_name", AttrType::Str).pattern(Kind::RdsName),
+        Attr::optional("db_parameter_group_name", AttrType::Str).pattern(Kind::ParameterGroupRef),
         Attr::optional("performance_insights_enabled", AttrType::Bool),
         Attr::optional("performance_insights_kms_key_id", AttrType::Str),
         Attr::optional("performance_insights_retention_period", AttrType::Int)
