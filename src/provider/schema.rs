@@ -756,6 +756,14 @@ impl Schema {
                 check_value(a, v, name, &mut out);
             }
         }
+        for (a, other) in self.attrs.iter().filter_map(|a| Some((a, a.apart_from?))) {
+            if let (Some(Value::Str(daily)), Some(Value::Str(weekly))) = (attrs.get(a.name), attrs.get(other))
+                && windows_meet(daily, weekly) == Some(true)
+            {
+                let message = format!("({daily}) meets `{other}` ({weekly}): RDS refuses windows that meet");
+                out.push(Violation { path: a.name.to_owned(), invalid: Invalid::new(message) });
+            }
+        }
         out
     }
 }
@@ -917,6 +925,27 @@ mod tests {
         );
         assert_eq!(windows_meet("14:00-14:30", "sun:23:00-mon:13:00"), Some(false));
         assert_eq!(windows_meet("bad", "sun:04:00-sun:05:00"), None);
+        // Values known only at plan time (through references) meet the same rule.
+        static WINDOWS: Schema = Schema {
+            attrs: &[
+                Attr::optional("backup", AttrType::Str).pattern(Kind::BackupWindow).apart_from("maintenance"),
+                Attr::optional("maintenance", AttrType::Str).pattern(Kind::MaintenanceWindow),
+            ],
+            guarded: false,
+            taggable: false,
+        };
+        let values = |b: &str, m: &str| {
+            BTreeMap::from([("backup".into(), Value::str(b)), ("maintenance".into(), Value::str(m))])
+        };
+        let found = WINDOWS.check_values(&values("02:00-03:00", "sun:02:30-sun:03:30"));
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].path, "backup");
+        assert!(
+            found[0].invalid.message.contains("meets `maintenance` (sun:02:30-sun:03:30)"),
+            "{}",
+            found[0].invalid.message
+        );
+        assert!(WINDOWS.check_values(&values("02:00-03:00", "sun:04:00-sun:05:00")).is_empty());
         assert!(kind(Kind::BackupWindow, "03:00-03:30").is_ok());
         assert!(kind(Kind::BackupWindow, "23:45-00:15").is_ok(), "wraps past midnight");
         assert_eq!(
