@@ -63,6 +63,10 @@ fn reference(registry: &Registry) -> String {
                 let sep = if accepts.is_empty() { "" } else { "; " };
                 accepts = format!("{accepts}{sep}not with {}", others.join(", "));
             }
+            if a.status {
+                let sep = if accepts.is_empty() { "" } else { "; " };
+                accepts = format!("{accepts}{sep}a state apply acts to reach");
+            }
             if let Some(other) = a.apart_from {
                 let sep = if accepts.is_empty() { "" } else { "; " };
                 accepts = format!("{accepts}{sep}must not meet `{other}`");

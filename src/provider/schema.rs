@@ -97,6 +97,9 @@ pub struct Attr {
     /// The weekly maintenance window attribute this daily backup window must
     /// stay apart from (see [`windows_meet`]).
     pub apart_from: Option<&'static str>,
+    /// A state of the object, not a setting: a stack may ask for it (apply
+    /// then acts to reach it), but a generated declaration never sets it.
+    pub status: bool,
     /// Unset in config, the attribute is a name made from the stack name and
     /// the address under this rule.
     pub default_name: Option<NameRule>,
@@ -115,6 +118,7 @@ impl Attr {
             constraint: None,
             conflicts: &[],
             apart_from: None,
+            status: false,
             default_name: None,
         }
     }
@@ -171,6 +175,10 @@ impl Attr {
     /// window in `other`: RDS refuses a pair that overlaps.
     pub const fn apart_from(self, other: &'static str) -> Attr {
         Attr { apart_from: Some(other), ..self }
+    }
+    /// A state of the object a stack may ask for (see [`Attr::status`]).
+    pub const fn status(self) -> Attr {
+        Attr { status: true, ..self }
     }
 }
 

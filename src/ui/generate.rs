@@ -2,7 +2,7 @@
 //! AWS describes it, for the user to review and add to the stack.
 //!
 //! Invariants: only attributes a stack may set are written (never computed,
-//! write-only or config-only ones); values equal to the schema's default and
+//! write-only, config-only or status ones); values equal to the schema's default and
 //! the ownership tags are left out, and so are empty strings and lists in the
 //! tables of a list (a rule's `description = ""`), so the block says what
 //! differs from a fresh declaration. A string (outside `tags`) that is the id
@@ -36,7 +36,8 @@ pub fn resource_block(
     if let Some(r) = region {
         let _ = writeln!(out, "region = {}", quoted(r));
     }
-    for attr in schema.attrs.iter().filter(|a| a.mode != Mode::Computed && !a.write_only && !a.config_only) {
+    for attr in schema.attrs.iter().filter(|a| a.mode != Mode::Computed && !a.write_only && !a.config_only && !a.status)
+    {
         let Some(mut value) = attrs.get(attr.name).cloned() else { continue };
         if attr.name == "tags" {
             value = without_ownership_tags(value);
@@ -132,6 +133,7 @@ mod tests {
             Attr::optional("enable_dns", AttrType::Bool).default(Default::Bool(true)),
             Attr::optional("secret", AttrType::Str).write_only(),
             Attr::optional("window", AttrType::Int).config_only(),
+            Attr::optional("state", AttrType::Str).status(),
             Attr::optional("policy", AttrType::Policy),
             Attr::optional("rules", AttrType::List(&AttrType::Map(&AttrType::Str))),
             Attr::optional("tags", AttrType::Map(&AttrType::Str)),
@@ -163,6 +165,7 @@ mod tests {
             ("enable_dns".to_owned(), Value::Bool(true)),
             ("secret".to_owned(), Value::str("hunter2")),
             ("window".to_owned(), Value::Int(7)),
+            ("state".to_owned(), Value::str("in-sync")),
             ("policy".to_owned(), policy),
             (
                 "rules".to_owned(),
@@ -183,6 +186,7 @@ mod tests {
         let block = resource_block(&addr, "vpc-1", &SCHEMA, &attrs, Some("eu-west-1"), &refs);
         insta::assert_snapshot!(block);
         assert!(!block.contains("hunter2") && !block.contains("vpc.x") && !block.contains("enable_dns"), "{block}");
+        assert!(!block.contains("window") && !block.contains("state"), "config-only and status: {block}");
         // It is TOML, and reads back the same values.
         let parsed: toml::Table = block.parse().expect("valid TOML");
         let vpc = &parsed["vpc"]["legacy"];

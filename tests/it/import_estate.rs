@@ -119,6 +119,7 @@ async fn an_estate_made_by_hand_is_declared_imported_and_converges() {
     assert!(!stack.contains("description = \"\""), "empty rule fields are left out: {stack}");
     assert!(stack.contains("vpc_id = \"${vpc.legacy.id}\""), "the imported VPC is referenced, not its id: {stack}");
     assert!(stack.contains("cluster_identifier = \"${db_cluster.legacy.id}\""), "{stack}");
+    assert!(!stack.contains("parameter_apply_status"), "a status is never generated: {stack}");
     assert!(stack.contains("$${aws:PrincipalAccount}"), "a policy variable stays literal: {stack}");
     assert!(!stack.contains("pgstack:"), "no ownership tags are generated: {stack}");
 

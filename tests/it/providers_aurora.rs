@@ -154,6 +154,23 @@ async fn aurora_cluster_with_three_members_lifecycle() {
     DbClusterInstance.update(&ctx, "pg-main-b", prior, &bigger).await.expect("update instance");
     assert_clean(&DbClusterInstance, &read_one(&DbClusterInstance, &ctx, "pg-main-b").await, &bigger);
 
+    // `parameter_apply_status = "in-sync"`: nothing to do while in sync; a pending reboot (moto never
+    // has one, so the prior says so) is carried out with RebootDBInstance.
+    let (_, reader_c) = &members[2];
+    let mut in_sync = reader_c.clone();
+    in_sync.insert("parameter_apply_status".into(), Value::str("in-sync"));
+    assert_clean(&DbClusterInstance, &all["pg-main-c"], &in_sync);
+    let mut pending = all["pg-main-c"].clone();
+    pending.insert("parameter_apply_status".into(), Value::str("pending-reboot"));
+    assert_eq!(changes(&DbClusterInstance, &pending, &in_sync), vec!["parameter_apply_status"]);
+    let before = m.factory().calls().snapshot();
+    let rebooted = DbClusterInstance.update(&ctx, "pg-main-c", &pending, &in_sync).await.expect("reboot");
+    assert_clean(&DbClusterInstance, &rebooted, &in_sync);
+    let after = m.factory().calls().snapshot();
+    let count = |k: &str, s: &std::collections::BTreeMap<String, u64>| s.get(k).copied().unwrap_or(0);
+    assert_eq!(count("rds:RebootDBInstance", &after) - count("rds:RebootDBInstance", &before), 1);
+    assert_eq!(count("rds:ModifyDBInstance", &after), count("rds:ModifyDBInstance", &before), "only the reboot");
+
     // Out-of-band change of retention shows in a read and in the diff.
     raw.modify_db_cluster().db_cluster_identifier("pg-main").backup_retention_period(14).send().await.unwrap();
     let drifted = read_one(&DbCluster, &ctx, "pg-main").await;

@@ -16,7 +16,9 @@
 //!   maintenance window, tags. identifier, cluster_identifier, engine and
 //!   availability_zone force replacement.
 //! - Plan notes: a parameter group waiting for a reboot; changes AWS holds for
-//!   the maintenance window.
+//!   the maintenance window. `parameter_apply_status = "in-sync"` in config
+//!   turns a pending reboot into a planned change that apply carries out with
+//!   RebootDBInstance (docs/cli.md).
 //! - Tested where: lifecycle, instance_class change, find_created, import and
 //!   delete against moto (tests/it/providers_aurora.rs); Performance Insights
 //!   and monitoring changes (moto ignores Performance Insights), waits and
@@ -55,7 +57,7 @@ static SCHEMA: Schema = Schema {
         Attr::computed("port", AttrType::Int),
         Attr::computed("dbi_resource_id", AttrType::Str),
         // ParameterApplyStatus of the instance's parameter group ("in-sync", "pending-reboot", ...).
-        Attr::computed("parameter_apply_status", AttrType::Str),
+        rds::PARAMETER_APPLY_STATUS,
         // Modifications AWS holds for the maintenance window (shown as plan notes).
         Attr::computed("pending_changes", AttrType::Map(&AttrType::Str)),
         Attr::optional("identifier", AttrType::Str)
@@ -166,9 +168,10 @@ async fn create_with(client: &Client, ctx: &Ctx, desired: &Attrs, backoff: Backo
 }
 
 /// Tags first, then one ModifyDBInstance with only the changed settings (none
-/// when only tags or config-only values changed), then a wait. Monitoring
-/// interval and role go together, as do the Performance Insights settings:
-/// AWS checks them as a pair.
+/// when only tags or config-only values changed), then a wait; last, when the
+/// plan changes `parameter_apply_status` to `in-sync`, a reboot and a wait
+/// until the parameter group is applied. Monitoring interval and role go
+/// together, as do the Performance Insights settings: AWS checks them as a pair.
 async fn update_with(
     client: &Client,
     ctx: &Ctx,
@@ -239,15 +242,30 @@ async fn update_with(
     if set(&["preferred_maintenance_window"]) {
         req = req.set_preferred_maintenance_window(get_string(desired, "preferred_maintenance_window"));
     }
-    if !modify {
+    let attrs = if modify {
+        send_with_monitoring_role(ctx, "ModifyDBInstance", backoff, || req.clone().send())
+            .await
+            .map_err(|e| api_error("ModifyDBInstance", e))?;
+        wait_ready(client, ctx, id, apply_immediately, backoff).await?
+    } else {
         let mut attrs = prior.clone();
         attrs.insert("tags".into(), Value::from(tags));
+        attrs
+    };
+    if !has("parameter_apply_status") {
         return Ok(attrs);
     }
-    send_with_monitoring_role(ctx, "ModifyDBInstance", backoff, || req.clone().send())
+    client
+        .reboot_db_instance()
+        .db_instance_identifier(id)
+        .send()
         .await
-        .map_err(|e| api_error("ModifyDBInstance", e))?;
-    wait_ready(client, ctx, id, apply_immediately, backoff).await
+        .map_err(|e| api_error("RebootDBInstance", e))?;
+    let what = format!("db_cluster_instance {id} to reboot and apply its parameter group");
+    wait_available(ctx, &what, TIMEOUT, backoff, || async {
+        Ok(rds::until_parameters_applied(observe(client, id, false).await?))
+    })
+    .await
 }
 
 async fn delete_with(client: &Client, ctx: &Ctx, id: &str, backoff: Backoff) -> Result<()> {
@@ -288,9 +306,14 @@ impl ResourceType for DbClusterInstance {
             .collect())
     }
 
-    /// A Performance Insights key given by id equals the ARN AWS reports.
+    /// A Performance Insights key given by id equals the ARN AWS reports;
+    /// parameters being applied are as good as in sync.
     fn suppress_diff(&self, attr: &str, current: &Value, desired: &Value) -> bool {
-        attr == "performance_insights_kms_key_id" && same_kms_key(current, desired)
+        match attr {
+            "performance_insights_kms_key_id" => same_kms_key(current, desired),
+            "parameter_apply_status" => rds::suppress_parameter_status(current, desired),
+            _ => false,
+        }
     }
 
     fn notes(&self, current: &Attrs) -> Vec<String> {
@@ -298,8 +321,8 @@ impl ResourceType for DbClusterInstance {
         if get_str(current, "parameter_apply_status") == Some("pending-reboot") {
             let id = get_str(current, "id").unwrap_or("the instance");
             notes.push(format!(
-                "parameter changes wait for a reboot: reboot {id} (aws rds reboot-db-instance \
-                 --db-instance-identifier {id}) to apply them"
+                "parameter changes wait for a reboot of {id}: set `parameter_apply_status = \"in-sync\"` to have \
+                 apply reboot it, or reboot it yourself (aws rds reboot-db-instance --db-instance-identifier {id})"
             ));
         }
         notes
@@ -333,6 +356,7 @@ mod tests {
     use aws_sdk_rds::operation::delete_db_instance::DeleteDbInstanceOutput;
     use aws_sdk_rds::operation::describe_db_instances::DescribeDbInstancesOutput;
     use aws_sdk_rds::operation::modify_db_instance::ModifyDbInstanceOutput;
+    use aws_sdk_rds::operation::reboot_db_instance::RebootDbInstanceOutput;
     use aws_sdk_rds::types::{DbParameterGroupStatus, PendingModifiedValues};
     use aws_smithy_mocks::{Rule, mock};
     use aws_smithy_types::error::ErrorMetadata;
@@ -466,6 +490,55 @@ mod tests {
         let err = create_with(&client, &test_ctx().0, &want, TEST_BACKOFF).await.unwrap_err();
         assert!(err.to_string().contains("Invalid DB instance class"), "{err}");
         assert_eq!(create.num_calls(), 1);
+    }
+
+    /// `aws` with its parameter group in `status`.
+    fn with_parameters(mut i: AwsInstance, status: &str) -> AwsInstance {
+        i.db_parameter_groups = Some(vec![
+            DbParameterGroupStatus::builder().db_parameter_group_name("pg16").parameter_apply_status(status).build(),
+        ]);
+        i
+    }
+
+    /// A pending reboot is a change only where the config asks for `in-sync`;
+    /// then apply reboots the instance (no ModifyDBInstance) and waits until
+    /// the parameter group is applied.
+    #[tokio::test]
+    async fn a_pending_reboot_is_carried_out_when_the_config_asks_for_in_sync() {
+        let suppress = |c: &str, d: &str| {
+            DbClusterInstance.suppress_diff("parameter_apply_status", &Value::str(c), &Value::str(d))
+        };
+        assert!(!suppress("pending-reboot", "in-sync"));
+        assert!(suppress("applying", "in-sync") && suppress("in-sync", "in-sync"));
+        let pending = instance_attrs(&with_parameters(aws("available", "db.r6g.large"), "pending-reboot")).unwrap();
+        assert!(changes_between(&pending, &desired(&[])).is_empty(), "unset, a pending reboot is only a note");
+        let want = desired(&[("parameter_apply_status", Value::str("in-sync"))]);
+        assert_eq!(changes_between(&pending, &want), vec!["parameter_apply_status"]);
+        assert!(DbClusterInstance.notes(&pending)[0].contains("parameter_apply_status = \"in-sync\""));
+
+        let reboot = mock!(Client::reboot_db_instance)
+            .match_requests(|r| r.db_instance_identifier() == Some("main-b"))
+            .then_output(|| RebootDbInstanceOutput::builder().build());
+        let modify = mock!(Client::modify_db_instance).then_output(|| ModifyDbInstanceOutput::builder().build());
+        let describe = describes(vec![
+            Some(with_parameters(aws("rebooting", "db.r6g.large"), "pending-reboot")),
+            Some(with_parameters(aws("available", "db.r6g.large"), "pending-reboot")),
+            Some(with_parameters(aws("available", "db.r6g.large"), "in-sync")),
+        ]);
+        let client = mock_rds(&[&reboot, &modify, &describe]);
+        let (ctx, reports) = test_ctx();
+        let got = update_with(&client, &ctx, "main-b", &pending, &want, TEST_BACKOFF).await.expect("reboot");
+        assert_eq!((reboot.num_calls(), modify.num_calls(), describe.num_calls()), (1, 0, 3));
+        assert_eq!(got["parameter_apply_status"], Value::str("in-sync"));
+        assert!(reports.lock().unwrap().iter().any(|r| r.contains("reboot and apply its parameter group")));
+    }
+
+    fn changes_between(current: &Attrs, desired: &Attrs) -> Vec<String> {
+        let suppress = |n: &str, c: &Value, d: &Value| DbClusterInstance.suppress_diff(n, c, d);
+        diff_with(&SCHEMA, current, desired, &["apply_immediately".to_owned()], &suppress)
+            .into_iter()
+            .map(|c| c.name)
+            .collect()
     }
 
     /// With apply_immediately the wait lasts until AWS has applied the new class.

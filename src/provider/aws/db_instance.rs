@@ -14,6 +14,9 @@
 //!   value (so a second plan after apply is empty) and lists it in the computed
 //!   `pending_changes`, which the plan shows as a note; setting
 //!   `apply_immediately = true` then applies them at once.
+//! - Parameter changes waiting for a reboot are a plan note, or, with
+//!   `parameter_apply_status = "in-sync"` in config, a planned change that
+//!   apply carries out with RebootDBInstance (docs/cli.md).
 //! - Storage: `allocated_storage` is a floor. Storage autoscaling
 //!   (`max_allocated_storage`) grows it and RDS can never shrink storage, so a
 //!   larger size in AWS is no difference; raising the configured size grows the
@@ -104,7 +107,7 @@ static SCHEMA: Schema = Schema {
         Attr::computed("dbi_resource_id", AttrType::Str),
         Attr::computed("master_user_secret_arn", AttrType::Str),
         // `in-sync`, `applying` or `pending-reboot` (shown as a plan note).
-        Attr::computed("parameter_apply_status", AttrType::Str),
+        rds::PARAMETER_APPLY_STATUS,
         // Modifications AWS holds for the maintenance window (shown as plan notes).
         Attr::computed("pending_changes", AttrType::Map(&AttrType::Str)),
         Attr::optional("identifier", AttrType::Str)
@@ -616,7 +619,9 @@ fn log_export_change(prior: &Attrs, desired: &Attrs) -> CloudwatchLogsExportConf
 /// Applies the in-place changes from `prior` (what AWS had at plan time) to
 /// `desired`: tags first, then one ModifyDBInstance carrying only the changed
 /// settings — or, when only `apply_immediately` turned on, none but the flag,
-/// which makes AWS apply what it held for the maintenance window — then a wait.
+/// which makes AWS apply what it held for the maintenance window — then a
+/// wait; last, when the plan changes `parameter_apply_status` to `in-sync`, a
+/// reboot and a wait until the parameter group is applied.
 async fn modify(
     client: &Client,
     ctx: &Ctx,
@@ -749,15 +754,27 @@ async fn modify(
     }
     let held = prior.get("pending_changes").and_then(Value::as_map).is_some_and(|m| !m.is_empty());
     // Nothing to send, unless held changes are to be applied now.
-    if !(send || apply_immediately && held) {
-        let mut attrs = prior.clone();
-        attrs.insert("tags".into(), Value::from(tags));
-        return Ok(attrs);
+    let mut attrs = if send || apply_immediately && held {
+        send_with_monitoring_role(ctx, "ModifyDBInstance", backoff, || req.clone().send())
+            .await
+            .map_err(|e| api_error("ModifyDBInstance", e))?;
+        wait_ready(client, ctx, id, apply_immediately, timeout, backoff).await?
+    } else {
+        prior.clone()
+    };
+    if has("parameter_apply_status") {
+        client
+            .reboot_db_instance()
+            .db_instance_identifier(id)
+            .send()
+            .await
+            .map_err(|e| api_error("RebootDBInstance", e))?;
+        let what = format!("db_instance {id} to reboot and apply its parameter group");
+        attrs = wait_available(ctx, &what, timeout, backoff, || async {
+            Ok(rds::until_parameters_applied(observe(client, id, false).await?))
+        })
+        .await?;
     }
-    send_with_monitoring_role(ctx, "ModifyDBInstance", backoff, || req.clone().send())
-        .await
-        .map_err(|e| api_error("ModifyDBInstance", e))?;
-    let mut attrs = wait_ready(client, ctx, id, apply_immediately, timeout, backoff).await?;
     attrs.insert("tags".into(), Value::from(tags));
     Ok(attrs)
 }
@@ -852,6 +869,7 @@ impl ResourceType for DbInstance {
                 same_kms_key(current, desired)
             }
             "allocated_storage" => matches!((current.as_i64(), desired.as_i64()), (Some(c), Some(d)) if c > d),
+            "parameter_apply_status" => rds::suppress_parameter_status(current, desired),
             "replicate_source_db" => match (current.as_str(), desired.as_str()) {
                 (Some(c), Some(d)) => {
                     c.starts_with("arn:") != d.starts_with("arn:")
@@ -869,7 +887,8 @@ impl ResourceType for DbInstance {
             let group = get_str(current, "parameter_group_name").unwrap_or("the parameter group");
             let id = get_str(current, "id").unwrap_or("the instance");
             notes.push(format!(
-                "changes to {group} wait for a reboot: reboot {id} (aws rds reboot-db-instance) to apply them"
+                "changes to {group} wait for a reboot of {id}: set `parameter_apply_status = \"in-sync\"` to have \
+                 apply reboot it, or reboot it yourself (aws rds reboot-db-instance)"
             ));
         }
         notes
@@ -1284,7 +1303,12 @@ mod tests {
         let notes = DbInstance.notes(&a);
         assert_eq!(notes.len(), 2, "{notes:?}");
         assert!(notes[0].contains(r#"instance_class = "db.r6g.xlarge""#), "{notes:?}");
-        assert!(notes[1].contains("pg16-tuned") && notes[1].contains("reboot main"), "{notes:?}");
+        assert!(
+            notes[1].contains("pg16-tuned")
+                && notes[1].contains("reboot of main")
+                && notes[1].contains("parameter_apply_status"),
+            "{notes:?}"
+        );
         assert!(DbInstance.notes(&instance_attrs(&aws("main", "available", 35)).unwrap()).is_empty());
     }
 

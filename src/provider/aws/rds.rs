@@ -14,7 +14,7 @@ use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
 use super::{api_error, error_code, get_bool, get_i64, get_str, refused_with, send_while_iam_propagates, tag_changes};
 use crate::addr::ResourceAddr;
-use crate::provider::schema::{TAG_ADDRESS, TAG_STACK};
+use crate::provider::schema::{Attr, AttrType, TAG_ADDRESS, TAG_STACK};
 use crate::provider::waiter::{Backoff, Poll, wait_for};
 use crate::provider::{Ctx, Intent, ProviderError, Refusal, Result};
 use crate::value::{Attrs, Value};
@@ -271,6 +271,28 @@ where
     let not_yet = |e: &SdkError<E, R>| refused_with(e, "InvalidParameterValue", "ENHANCED_MONITORING");
     let why = "RDS could not assume the monitoring role yet (IAM propagation)";
     send_while_iam_propagates(ctx, operation, backoff, not_yet, why, call).await
+}
+
+/// `parameter_apply_status` as a stack may declare it: `in-sync` asks apply
+/// to reboot the instance when changes of its parameter group wait for a
+/// reboot (the plan shows `"pending-reboot" -> "in-sync"`); unset, pending
+/// reboots are only noted, as AWS leaves them.
+pub const PARAMETER_APPLY_STATUS: Attr =
+    Attr::optional("parameter_apply_status", AttrType::Str).one_of(&[IN_SYNC]).status();
+const IN_SYNC: &str = "in-sync";
+
+/// Only a pending reboot differs from `in-sync`: dynamic parameters being
+/// applied (`applying`) reach it without one.
+pub fn suppress_parameter_status(current: &Value, desired: &Value) -> bool {
+    desired.as_str() == Some(IN_SYNC) && current.as_str() != Some("pending-reboot")
+}
+
+/// `observed` made to wait while its parameter group still waits for a reboot.
+pub fn until_parameters_applied(observed: Option<Observed<Attrs>>) -> Option<Observed<Attrs>> {
+    observed.map(|mut o| {
+        o.settling |= get_str(&o.value, "parameter_apply_status") == Some("pending-reboot");
+        o
+    })
 }
 
 /// A Describe filter on `name` (e.g. `db-cluster-id`) with these values.
