@@ -105,7 +105,16 @@ async fn aurora_cluster_with_three_members_lifecycle() {
     let ids: Vec<String> = members.iter().map(|(_, w)| w["identifier"].as_str().unwrap().to_owned()).collect();
     let before = calls(&m);
     let all = DbClusterInstance.read_many(&ctx, &ids, &ReadScope::All).await.expect("read members");
-    assert_eq!(calls(&m) - before, 1, "one DescribeDBInstances reads all members");
+    assert_eq!(
+        calls(&m) - before,
+        2,
+        "one DescribeDBInstances reads all members, one DescribeDBClusters their clusters"
+    );
+    let managed: std::collections::BTreeSet<String> = ["instance_class".to_owned(), "tags".to_owned()].into();
+    let before = calls(&m);
+    let scoped = DbClusterInstance.read_many(&ctx, &ids, &ReadScope::Only(managed)).await.expect("read members");
+    assert_eq!(calls(&m) - before, 1, "without parameter_apply_status in scope, no DescribeDBClusters");
+    assert_eq!(scoped, all);
     for ((_, want), id) in members.iter().zip(&ids) {
         assert_clean(&DbClusterInstance, &all[id], want);
         assert_eq!(all[id]["endpoint"].as_str().map(|e| e.starts_with(id.as_str())), Some(true));

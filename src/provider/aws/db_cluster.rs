@@ -156,16 +156,20 @@ fn pending_changes(c: &AwsCluster) -> BTreeMap<String, String> {
     out
 }
 
+/// The member instances (lowercase ids) whose cluster parameter group waits for a reboot.
+pub(super) fn members_pending_reboot(c: &AwsCluster) -> Vec<String> {
+    c.db_cluster_members()
+        .iter()
+        .filter(|m| m.db_cluster_parameter_group_status() == Some("pending-reboot"))
+        .filter_map(|m| m.db_instance_identifier().map(str::to_lowercase))
+        .collect()
+}
+
 /// Canonical attributes of a cluster as AWS describes it; `None` without an identifier.
 fn cluster_attrs(c: &AwsCluster) -> Option<Attrs> {
     let id = c.db_cluster_identifier()?.to_owned();
     let secret = c.master_user_secret();
-    let members_pending_reboot: Vec<String> = c
-        .db_cluster_members()
-        .iter()
-        .filter(|m| m.db_cluster_parameter_group_status() == Some("pending-reboot"))
-        .filter_map(|m| m.db_instance_identifier().map(str::to_owned))
-        .collect();
+    let members_pending_reboot = members_pending_reboot(c);
     let sgs = c.vpc_security_groups().iter().filter_map(|g| g.vpc_security_group_id().map(str::to_owned)).collect();
     let mut a = Attrs::new();
     let mut put = |k: &str, v: Value| drop(a.insert(k.to_owned(), v));
@@ -233,7 +237,7 @@ fn pending_values(c: &AwsCluster) -> Vec<(&'static str, Value)> {
 }
 
 /// The clusters with these identifiers (one paged call per 100 ids); absent ones are left out.
-async fn describe(client: &Client, ids: &[String]) -> Result<Vec<AwsCluster>> {
+pub(super) async fn describe(client: &Client, ids: &[String]) -> Result<Vec<AwsCluster>> {
     let mut out = Vec::new();
     for chunk in id_chunks(ids) {
         let page: Vec<AwsCluster> = client

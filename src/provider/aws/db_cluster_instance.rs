@@ -5,7 +5,10 @@
 //!   writer is whichever instance AWS made it, so no `writer` attribute is kept:
 //!   it would cost a DescribeDBClusters per refresh and change on every failover.
 //! - Read: one paged DescribeDBInstances per 100 ids (filter `db-instance-id`),
-//!   tags from its `TagList`; no other call.
+//!   tags from its `TagList`; no other call unless the scope wants
+//!   `parameter_apply_status` (a stack declares it, or import): then one
+//!   DescribeDBClusters, so a cluster parameter group waiting for the
+//!   instance's reboot reads `pending-reboot` too.
 //! - find_created: one paged DescribeDBInstances of the region, matched on
 //!   `TagList` ownership tags.
 //! - Writes wait (90 min default each) until `available` (with
@@ -268,6 +271,28 @@ async fn update_with(
     .await
 }
 
+/// Sets `parameter_apply_status` to `pending-reboot` on the instances whose
+/// cluster parameter group waits for their reboot (one DescribeDBClusters).
+async fn mark_cluster_reboots(client: &Client, instances: &mut [Attrs]) -> Result<()> {
+    let clusters: BTreeSet<String> =
+        instances.iter().filter_map(|a| get_str(a, "cluster_identifier")).map(str::to_owned).collect();
+    if clusters.is_empty() {
+        return Ok(());
+    }
+    let clusters: Vec<String> = clusters.into_iter().collect();
+    let waiting: BTreeSet<String> = super::db_cluster::describe(client, &clusters)
+        .await?
+        .iter()
+        .flat_map(super::db_cluster::members_pending_reboot)
+        .collect();
+    for a in instances.iter_mut() {
+        if get_str(a, "id").is_some_and(|id| waiting.contains(&id.to_lowercase())) {
+            a.insert("parameter_apply_status".into(), Value::str("pending-reboot"));
+        }
+    }
+    Ok(())
+}
+
 async fn delete_with(client: &Client, ctx: &Ctx, id: &str, backoff: Backoff) -> Result<()> {
     match client.delete_db_instance().db_instance_identifier(id).skip_final_snapshot(true).send().await {
         Ok(_) => {}
@@ -293,10 +318,16 @@ impl ResourceType for DbClusterInstance {
         rds::normalize(desired, LOWERCASE, &[]);
     }
 
-    async fn read_many(&self, ctx: &Ctx, ids: &[String], _scope: &ReadScope) -> Result<BTreeMap<String, Attrs>> {
+    /// One DescribeDBInstances; when the scope wants `parameter_apply_status`
+    /// (a stack declares it), also one DescribeDBClusters of their clusters,
+    /// so a cluster parameter group waiting for a reboot counts too.
+    async fn read_many(&self, ctx: &Ctx, ids: &[String], scope: &ReadScope) -> Result<BTreeMap<String, Attrs>> {
         let client = factory(ctx)?.rds(&ctx.region).await;
-        let found: Vec<Attrs> =
+        let mut found: Vec<Attrs> =
             rds::describe_instances(&client, ids).await?.iter().filter_map(instance_attrs).collect();
+        if scope.wants("parameter_apply_status") {
+            mark_cluster_reboots(&client, &mut found).await?;
+        }
         Ok(ids
             .iter()
             .filter_map(|id| {
@@ -531,6 +562,35 @@ mod tests {
         assert_eq!((reboot.num_calls(), modify.num_calls(), describe.num_calls()), (1, 0, 3));
         assert_eq!(got["parameter_apply_status"], Value::str("in-sync"));
         assert!(reports.lock().unwrap().iter().any(|r| r.contains("reboot and apply its parameter group")));
+    }
+
+    /// A cluster parameter group waiting for a member's reboot makes that
+    /// member read `pending-reboot` (one DescribeDBClusters for all of them).
+    #[tokio::test]
+    async fn a_cluster_parameter_group_waiting_for_a_reboot_counts_for_its_members() {
+        use aws_sdk_rds::operation::describe_db_clusters::DescribeDbClustersOutput;
+        use aws_sdk_rds::types::{DbCluster, DbClusterMember};
+
+        let member = |id: &str, status: &str| {
+            DbClusterMember::builder().db_instance_identifier(id).db_cluster_parameter_group_status(status).build()
+        };
+        let clusters = mock!(Client::describe_db_clusters).then_output(move || {
+            let cluster = DbCluster::builder()
+                .db_cluster_identifier("main")
+                .db_cluster_members(member("MAIN-B", "pending-reboot"))
+                .db_cluster_members(member("main-c", "in-sync"))
+                .build();
+            DescribeDbClustersOutput::builder().db_clusters(cluster).build()
+        });
+        let client = mock_rds(&[&clusters]);
+        let b = instance_attrs(&aws("available", "db.r6g.large")).unwrap();
+        let mut c = b.clone();
+        c.insert("id".into(), Value::str("main-c"));
+        let mut instances = vec![b, c];
+        mark_cluster_reboots(&client, &mut instances).await.expect("read");
+        assert_eq!(clusters.num_calls(), 1);
+        assert_eq!(instances[0]["parameter_apply_status"], Value::str("pending-reboot"));
+        assert_eq!(instances[1]["parameter_apply_status"], Value::str("in-sync"));
     }
 
     fn changes_between(current: &Attrs, desired: &Attrs) -> Vec<String> {
