@@ -258,17 +258,8 @@ async fn update_with(
     if !has("parameter_apply_status") {
         return Ok(attrs);
     }
-    client
-        .reboot_db_instance()
-        .db_instance_identifier(id)
-        .send()
-        .await
-        .map_err(|e| api_error("RebootDBInstance", e))?;
-    let what = format!("db_cluster_instance {id} to reboot and apply its parameter group");
-    wait_available(ctx, &what, TIMEOUT, backoff, || async {
-        Ok(rds::until_parameters_applied(observe(client, id, false).await?))
-    })
-    .await
+    let what = format!("db_cluster_instance {id}");
+    rds::reboot_until_parameters_applied(client, ctx, &what, id, TIMEOUT, backoff, || observe(client, id, false)).await
 }
 
 /// Sets `parameter_apply_status` to `pending-reboot` on the instances whose

@@ -763,15 +763,9 @@ async fn modify(
         prior.clone()
     };
     if has("parameter_apply_status") {
-        client
-            .reboot_db_instance()
-            .db_instance_identifier(id)
-            .send()
-            .await
-            .map_err(|e| api_error("RebootDBInstance", e))?;
-        let what = format!("db_instance {id} to reboot and apply its parameter group");
-        attrs = wait_available(ctx, &what, timeout, backoff, || async {
-            Ok(rds::until_parameters_applied(observe(client, id, false).await?))
+        let what = format!("db_instance {id}");
+        attrs = rds::reboot_until_parameters_applied(client, ctx, &what, id, timeout, backoff, || {
+            observe(client, id, false)
         })
         .await?;
     }

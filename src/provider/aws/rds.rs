@@ -287,12 +287,39 @@ pub fn suppress_parameter_status(current: &Value, desired: &Value) -> bool {
     desired.as_str() == Some(IN_SYNC) && current.as_str() != Some("pending-reboot")
 }
 
-/// `observed` made to wait while its parameter group still waits for a reboot.
-pub fn until_parameters_applied(observed: Option<Observed<Attrs>>) -> Option<Observed<Attrs>> {
-    observed.map(|mut o| {
-        o.settling |= get_str(&o.value, "parameter_apply_status") == Some("pending-reboot");
-        o
+/// RebootDBInstance of `id`, then a wait (with `observe`, the type's one look
+/// at the instance) until it is available with its parameter group applied;
+/// returns what it read then. `what` names the instance in progress lines.
+pub async fn reboot_until_parameters_applied<F, Fut>(
+    client: &Client,
+    ctx: &Ctx,
+    what: &str,
+    id: &str,
+    timeout: Duration,
+    backoff: Backoff,
+    mut observe: F,
+) -> Result<Attrs>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<Option<Observed<Attrs>>>>,
+{
+    client
+        .reboot_db_instance()
+        .db_instance_identifier(id)
+        .send()
+        .await
+        .map_err(|e| api_error("RebootDBInstance", e))?;
+    let what = format!("{what} to reboot and apply its parameter group");
+    wait_available(ctx, &what, timeout, backoff, || {
+        let seen = observe();
+        async move {
+            Ok(seen.await?.map(|mut o| {
+                o.settling |= get_str(&o.value, "parameter_apply_status") == Some("pending-reboot");
+                o
+            }))
+        }
     })
+    .await
 }
 
 /// A Describe filter on `name` (e.g. `db-cluster-id`) with these values.
