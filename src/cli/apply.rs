@@ -16,11 +16,11 @@ use crate::engine::walk::Outcome;
 use crate::plan::saved::{self, SavedPlanBody, StateLocation};
 use crate::plan::{Plan, PlanOptions, unallowed_destroys};
 use crate::provider::schema::{TAG_ADDRESS, TAG_STACK};
-use crate::provider::{Ctx, ReadScope};
+use crate::provider::{Ctx, ReadScope, ResourceType};
 use crate::state::{LiveState, ResourceState, StateFile, Status};
 use crate::ui::Ui;
 use crate::ui::progress::Progress;
-use crate::value::Value;
+use crate::value::{Attrs, Value};
 
 pub async fn apply(g: &GlobalArgs, ui: Ui, args: ApplyArgs) -> CliResult {
     if let Some(saved) = read_saved_plan(&args.stack_or_plan)? {
@@ -416,16 +416,7 @@ pub async fn import(g: &GlobalArgs, ui: Ui, stack: &str, addr: ResourceAddr, id:
                 .hint(format!("to move it to `{addr}`, run `pgstack state mv {stack} '{}' '{addr}'`", other.address))
                 .hint("nothing was changed"));
             }
-            let ctx = Ctx::new(session.aws.clone(), rc.region.clone(), session.stack.name.clone());
-            let mut attrs = provider
-                .read_many(&ctx, std::slice::from_ref(&id), &ReadScope::All)
-                .await
-                .map_err(|e| CliError::msg(e.to_string()))?
-                .remove(&id)
-                .ok_or_else(|| CliError::msg(format!("no {} with id `{id}` in {}", addr.rtype, rc.region)))?;
-            if let Some(owner) = tagged_owner(attrs.get("tags"), &session.stack.name, &addr) {
-                return Err(import_refusal(&addr, &id, &session.stack.name, &owner));
-            }
+            let mut attrs = read_unowned(&session, provider.as_ref(), &addr, &rc.region, &id).await?;
             attrs.extend(crate::plan::config_only_values(&session.stack, &session.registry, &state, &addr));
             let deps = crate::graph::dependencies(&session.stack).remove(&addr).unwrap_or_default().into_keys().collect();
             let live = LiveState::new(state, session.backend.clone());
@@ -472,17 +463,7 @@ pub async fn generate_config(g: &GlobalArgs, ui: Ui, stack: &str, addr: Resource
     }
     let provider =
         session.registry.get(&addr.rtype).ok_or_else(|| CliError::msg(format!("unknown type `{}`", addr.rtype)))?;
-    let region = session.stack.default_region.clone();
-    let ctx = Ctx::new(session.aws.clone(), region.clone(), session.stack.name.clone());
-    let attrs = provider
-        .read_many(&ctx, std::slice::from_ref(&id), &ReadScope::All)
-        .await
-        .map_err(|e| CliError::msg(e.to_string()))?
-        .remove(&id)
-        .ok_or_else(|| CliError::msg(format!("no {} with id `{id}` in {region}", addr.rtype)))?;
-    if let Some(owner) = tagged_owner(attrs.get("tags"), &session.stack.name, &addr) {
-        return Err(import_refusal(&addr, &id, &session.stack.name, &owner));
-    }
+    let attrs = read_unowned(&session, provider.as_ref(), &addr, &session.stack.default_region, &id).await?;
     let mut refs = BTreeMap::new();
     for r in session.state().await?.resources.values() {
         if r.status != Status::Ready
@@ -501,6 +482,28 @@ pub async fn generate_config(g: &GlobalArgs, ui: Ui, stack: &str, addr: Resource
     let explicit_region = g.region.as_deref();
     ui.out(&crate::ui::generate::resource_block(&addr, &id, provider.schema(), &attrs, explicit_region, &refs));
     Ok(ExitCode::SUCCESS)
+}
+
+/// Everything AWS holds of object `id` in `region`, for import at `addr`:
+/// an error when it does not exist or its ownership tags name another owner.
+async fn read_unowned(
+    session: &Session,
+    provider: &dyn ResourceType,
+    addr: &ResourceAddr,
+    region: &str,
+    id: &str,
+) -> Result<Attrs, CliError> {
+    let ctx = Ctx::new(session.aws.clone(), region.to_owned(), session.stack.name.clone());
+    let attrs = provider
+        .read_many(&ctx, &[id.to_owned()], &ReadScope::All)
+        .await
+        .map_err(|e| CliError::msg(e.to_string()))?
+        .remove(id)
+        .ok_or_else(|| CliError::msg(format!("no {} with id `{id}` in {region}", addr.rtype)))?;
+    match tagged_owner(attrs.get("tags"), &session.stack.name, addr) {
+        Some(owner) => Err(import_refusal(addr, id, &session.stack.name, &owner)),
+        None => Ok(attrs),
+    }
 }
 
 /// Who an object's ownership tags say manages it, when that is not
