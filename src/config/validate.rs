@@ -9,9 +9,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use crate::diag::{Diagnostic, Span, did_you_mean};
 use crate::provider::Registry;
-use crate::provider::schema::{
-    Attr, AttrType, Constraint, Invalid, Mode, Schema, TAG_ADDRESS, TAG_STACK, field, windows_meet,
-};
+use crate::provider::schema::{Attr, AttrType, Constraint, Invalid, Mode, Schema, TAG_ADDRESS, TAG_STACK, field};
 use crate::value::Value;
 
 use super::model::Expr;
@@ -72,23 +70,20 @@ pub fn check_attrs(
             );
         }
     }
-    for (attr, other) in schema.attrs.iter().filter_map(|a| Some((a, a.apart_from?))) {
-        let (Some(Expr::Lit(Value::Str(daily))), Some(Expr::Lit(Value::Str(weekly)))) =
-            (attrs.get(attr.name), attrs.get(other))
-        else {
-            continue;
-        };
-        if windows_meet(daily, weekly) == Some(true) {
-            let span = written.get(attr.name).map_or(header, |e| &e.value.span);
-            diags.push(
-                Diagnostic::error(format!(
-                    "`{}` ({daily}) and `{other}` ({weekly}) on `{block}` overlap: RDS refuses windows that meet",
-                    attr.name
-                ))
-                .at(span.clone())
-                .hint("move one of them so there is time between the daily backup and the weekly maintenance"),
-            );
-        }
+    let literal = |name: &str| match attrs.get(name) {
+        Some(Expr::Lit(Value::Str(s))) => Some(s.as_str()),
+        _ => None,
+    };
+    for m in schema.meeting_windows(literal) {
+        let span = written.get(m.attr).map_or(header, |e| &e.value.span);
+        diags.push(
+            Diagnostic::error(format!(
+                "`{}` ({}) and `{}` ({}) on `{block}` overlap: RDS refuses windows that meet",
+                m.attr, m.daily, m.other, m.weekly
+            ))
+            .at(span.clone())
+            .hint("move one of them so there is time between the daily backup and the weekly maintenance"),
+        );
     }
     for attr in schema.attrs.iter().filter(|a| a.mode == Mode::Required) {
         if !attrs.contains_key(attr.name) {

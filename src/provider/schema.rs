@@ -359,6 +359,14 @@ fn weekly(s: &str) -> Option<u32> {
     Some(day * 24 * 60 + clock(t)?)
 }
 
+/// A daily window (`attr`) that meets the weekly window (`other`) it must stay apart from.
+pub struct MeetingWindows<'a> {
+    pub attr: &'static str,
+    pub other: &'static str,
+    pub daily: &'a str,
+    pub weekly: &'a str,
+}
+
 /// Whether a daily window (`hh24:mi-hh24:mi`) and a weekly window
 /// (`ddd:hh24:mi-ddd:hh24:mi`) overlap or touch on any day of the week; either
 /// may wrap past midnight or the week's end. Touching counts: RDS's emulator
@@ -764,15 +772,30 @@ impl Schema {
                 check_value(a, v, name, &mut out);
             }
         }
-        for (a, other) in self.attrs.iter().filter_map(|a| Some((a, a.apart_from?))) {
-            if let (Some(Value::Str(daily)), Some(Value::Str(weekly))) = (attrs.get(a.name), attrs.get(other))
-                && windows_meet(daily, weekly) == Some(true)
-            {
-                let message = format!("({daily}) meets `{other}` ({weekly}): RDS refuses windows that meet");
-                out.push(Violation { path: a.name.to_owned(), invalid: Invalid::new(message) });
-            }
+        let value = |name: &str| attrs.get(name).and_then(Value::as_str);
+        for m in self.meeting_windows(value) {
+            let message = format!("({}) meets `{}` ({}): RDS refuses windows that meet", m.daily, m.other, m.weekly);
+            out.push(Violation { path: m.attr.to_owned(), invalid: Invalid::new(message) });
         }
         out
+    }
+
+    /// The [`Attr::apart_from`] pairs whose windows meet ([`windows_meet`]),
+    /// among the string values `value` knows.
+    pub fn meeting_windows<'a>(&self, value: impl Fn(&str) -> Option<&'a str>) -> Vec<MeetingWindows<'a>> {
+        self.attrs
+            .iter()
+            .filter_map(|a| {
+                let other = a.apart_from?;
+                let (daily, weekly) = (value(a.name)?, value(other)?);
+                (windows_meet(daily, weekly) == Some(true)).then_some(MeetingWindows {
+                    attr: a.name,
+                    other,
+                    daily,
+                    weekly,
+                })
+            })
+            .collect()
     }
 }
 
