@@ -59,6 +59,7 @@ def fix_moto() -> None:
 
     fix_performance_insights()
     fix_aurora_storage_type()
+    fix_iam_start_cost()
 
 
 def fix_performance_insights() -> None:
@@ -108,6 +109,62 @@ def fix_aurora_storage_type() -> None:
 
     DBCluster.default_allocated_storage = staticmethod(default_allocated_storage)
     DBCluster.__init__ = init
+
+
+def fix_iam_start_cost() -> None:
+    """Makes a fresh IAM backend cheap without changing what it holds.
+
+    With AWS-managed policies loaded, every IAM backend parses moto's 1 MB
+    policy list and builds ~1,300 policy objects, and moto made one backend
+    per partition (aws, aws-cn, aws-us-gov, ...) on the first request after
+    every reset, because looking up which account an access key belongs to
+    touched each partition. That was 80% of the server's CPU in the test
+    suite. Now the list is parsed once per process, and the account lookup
+    only asks partitions that exist (one that does not holds no keys).
+    """
+    import json
+
+    import moto.iam.models as iam
+
+    original_lookup = iam.get_account_id_from
+
+    def get_account_id_from(access_key: str) -> str:
+        for account_id, account in list(iam.iam_backends.items()):
+            for partition in iam.PARTITION_NAMES:
+                if dict.__contains__(account, partition) and access_key in account[partition].access_keys:
+                    return account_id
+        return iam.DEFAULT_ACCOUNT_ID
+
+    assert original_lookup.__code__.co_varnames[:1] == ("access_key",)
+    iam.get_account_id_from = get_account_id_from
+
+    parsed: list[tuple[str, dict]] = []
+
+    def init_aws_policies(self):  # type: ignore[no-untyped-def]
+        from datetime import datetime
+
+        if not iam.load_iam_aws_managed_policies():
+            return []
+        if not parsed:
+            for name, d in json.loads(iam.aws_managed_policies_data).items():
+                parsed.append(
+                    (
+                        name,
+                        {
+                            "default_version_id": d.get("DefaultVersionId"),
+                            "path": d.get("Path"),
+                            "document": json.dumps(d.get("Document")),
+                            "create_date": datetime.fromisoformat(d["CreateDate"]),
+                            "update_date": datetime.fromisoformat(d["UpdateDate"]),
+                        },
+                    )
+                )
+        return [
+            iam.AWSManagedPolicy(name, account_id=self.account_id, region=self.region_name, **kwargs)
+            for name, kwargs in parsed
+        ]
+
+    iam.IAMBackend._init_aws_policies = init_aws_policies
 
 
 def main() -> int:

@@ -15,4 +15,7 @@ unset AWS_PROFILE AWS_DEFAULT_PROFILE
 export AWS_CONFIG_FILE=/dev/null AWS_SHARED_CREDENTIALS_FILE=/dev/null AWS_EC2_METADATA_DISABLED=true
 
 # Library, binary and integration tests; benches are run by hand (docs/benchmarks.md).
+# The integration tests wait on moto and on pgstack subprocesses more than
+# they compute: four at a time, each on its own moto server (tests/it/support/moto.rs).
+export RUST_TEST_THREADS="${RUST_TEST_THREADS:-4}"
 cargo test --locked --lib --bins --tests "$@"

@@ -1,19 +1,25 @@
-//! The moto harness: one moto server per test process, shared by every test
-//! that talks to AWS.
+//! The moto harness: a pool of moto servers per test process, each lent to
+//! one test at a time.
 //!
-//! The server starts lazily on first use (`scripts/moto_server.py`, in the venv
-//! `scripts/install-moto.sh` makes) and lives exactly as long as the test
-//! process: its stdin is a pipe whose write end is kept in a static, so the OS
-//! closes it at exit and the server sees EOF and quits, even after a panic.
+//! Servers start lazily (`scripts/moto_server.py`, in the venv
+//! `scripts/install-moto.sh` makes), up to [`pool_size`] of them, and live
+//! exactly as long as the test process: each one's stdin is a pipe whose
+//! write end is kept in a static, so the OS closes it at exit and the server
+//! sees EOF and quits, even after a panic.
 //!
-//! Tests that use moto run one at a time: [`moto`] takes a global lock and
-//! resets moto's state before handing out the [`MotoGuard`].
+//! [`moto`] lends a whole server: it takes an idle one (starting another
+//! while the pool is not full, else waiting for one to come back), resets
+//! its state, and the [`MotoGuard`] gives it back when dropped. Tests that
+//! use moto therefore run in parallel, one per server, each on an empty
+//! emulator. A server per test rather than an account per test: moto keeps
+//! one S3 bucket namespace for all accounts (as AWS does), so tests that
+//! name the same bucket would collide across accounts.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock, mpsc};
+use std::sync::{Arc, Condvar, Mutex, OnceLock, mpsc};
 use std::time::Duration;
 
 use pgstack::provider::Ctx;
@@ -24,35 +30,63 @@ pub const REGION: &str = "us-east-1";
 
 const READY_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// The running server. Never dropped: the process exit closes `stdin`.
+/// A running server. Never dropped: the process exit closes `stdin`.
 struct Server {
     port: u16,
     _child: Child,
     _stdin: ChildStdin,
 }
 
-static SERVER: OnceLock<Result<Server, String>> = OnceLock::new();
-static LOCK: Mutex<()> = Mutex::new(());
+/// The servers started so far (kept for the process's life) and the ports
+/// of those no test holds.
+#[derive(Default)]
+struct Pool {
+    started: Vec<Server>,
+    idle: Vec<u16>,
+    /// Servers being started by some test (counted against the size).
+    starting: usize,
+}
 
-/// Exclusive use of the shared moto server, freshly reset.
+static POOL: Mutex<Pool> = Mutex::new(Pool { started: Vec::new(), idle: Vec::new(), starting: 0 });
+static RETURNED: Condvar = Condvar::new();
+
+/// How many moto servers a test process runs at most:
+/// `PGSTACK_MOTO_SERVERS`, else the number of test threads
+/// (`RUST_TEST_THREADS`, else the machine's parallelism).
+fn pool_size() -> usize {
+    static SIZE: OnceLock<usize> = OnceLock::new();
+    *SIZE.get_or_init(|| {
+        let from_env = |k: &str| std::env::var(k).ok().and_then(|v| v.parse::<usize>().ok()).filter(|n| *n > 0);
+        from_env("PGSTACK_MOTO_SERVERS")
+            .or_else(|| from_env("RUST_TEST_THREADS"))
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, usize::from))
+    })
+}
+
+/// Exclusive use of one moto server, freshly reset; gives it back when dropped.
 pub struct MotoGuard {
     port: u16,
     factory: Arc<AwsFactory>,
-    _lock: MutexGuard<'static, ()>,
 }
 
-/// Waits for exclusive use of moto, resets it, and returns the guard.
+impl Drop for MotoGuard {
+    fn drop(&mut self) {
+        // A test that panicked poisons nothing that matters: the next user resets the server.
+        let mut pool = POOL.lock().unwrap_or_else(|p| p.into_inner());
+        pool.idle.push(self.port);
+        RETURNED.notify_one();
+    }
+}
+
+/// Takes an idle server (or starts one while the pool is not full, or waits
+/// for one), resets it, and returns the guard.
 ///
 /// Panics (failing the test) with instructions when moto cannot be started.
 pub fn moto() -> MotoGuard {
-    // A test that panicked while holding the lock poisons it; the state it
-    // left behind is wiped by the reset below, so the poison is harmless.
-    let lock = LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-    let port = match SERVER.get_or_init(start) {
-        Ok(s) => s.port,
-        Err(e) => panic!("moto server unavailable: {e}"),
-    };
+    let port = take_server();
     if let Err(e) = reset(port) {
+        POOL.lock().unwrap_or_else(|p| p.into_inner()).idle.push(port);
+        RETURNED.notify_one();
         panic!("resetting moto on port {port}: {e}");
     }
     let factory = Arc::new(AwsFactory::new(AwsOptions {
@@ -60,7 +94,36 @@ pub fn moto() -> MotoGuard {
         endpoint_url: Some(format!("http://127.0.0.1:{port}")),
         static_credentials: Some(("testing".into(), "testing".into())),
     }));
-    MotoGuard { port, factory, _lock: lock }
+    MotoGuard { port, factory }
+}
+
+/// The port of a server this caller now holds alone.
+fn take_server() -> u16 {
+    let mut pool = POOL.lock().unwrap_or_else(|p| p.into_inner());
+    loop {
+        if let Some(port) = pool.idle.pop() {
+            return port;
+        }
+        if pool.started.len() + pool.starting < pool_size() {
+            pool.starting += 1;
+            drop(pool);
+            let started = start();
+            pool = POOL.lock().unwrap_or_else(|p| p.into_inner());
+            pool.starting -= 1;
+            match started {
+                Ok(server) => {
+                    let port = server.port;
+                    pool.started.push(server);
+                    return port;
+                }
+                Err(e) => {
+                    RETURNED.notify_one();
+                    panic!("moto server unavailable: {e}");
+                }
+            }
+        }
+        pool = RETURNED.wait(pool).unwrap_or_else(|p| p.into_inner());
+    }
 }
 
 impl MotoGuard {
@@ -134,8 +197,11 @@ fn python() -> Result<PathBuf, String> {
 
 /// Spawns the server on a port of its choosing and waits for its ready line.
 fn start() -> Result<Server, String> {
-    let python = python()?;
-    let log_path = Path::new(env!("CARGO_TARGET_TMPDIR")).join("moto-server.log");
+    static PYTHON: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+    let python = PYTHON.get_or_init(python).clone()?;
+    static STARTS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = STARTS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let log_path = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("moto-server-{n}.log"));
     let log = std::fs::File::create(&log_path).map_err(|e| format!("creating {}: {e}", log_path.display()))?;
     let mut child = Command::new(&python)
         .arg(repo_root().join("scripts/moto_server.py"))
