@@ -17,6 +17,7 @@ pub mod cost;
 pub mod diag;
 pub mod engine;
 pub mod failpoint;
+pub mod files;
 pub mod graph;
 pub mod plan;
 pub mod provider;

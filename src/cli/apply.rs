@@ -45,7 +45,7 @@ pub async fn apply(g: &GlobalArgs, ui: Ui, args: ApplyArgs) -> CliResult {
                 ..PlanOptions::default()
             };
             let refreshed = session.refreshed(args.refresh, &opts, usize::from(c.parallelism)).await?;
-            let plan = session.plan_from(&refreshed, &opts)?;
+            let plan = session.plan_from(&refreshed, &opts).await?;
             ui.out(&crate::ui::plan::render(&plan, ui.style));
             // Targeted runs record only what they change.
             let refreshed_state = (c.targets.is_empty() && refreshed.refreshed).then(|| refreshed.refreshed_state());
@@ -63,7 +63,7 @@ pub async fn destroy(g: &GlobalArgs, ui: Ui, args: DestroyArgs) -> CliResult {
         .locked("destroy", async || {
             let opts = PlanOptions { targets: c.targets.clone(), destroy: true, ..PlanOptions::default() };
             let refreshed = session.refreshed(true, &opts, usize::from(c.parallelism)).await?;
-            let plan = session.plan_from(&refreshed, &opts)?;
+            let plan = session.plan_from(&refreshed, &opts).await?;
             ui.out(&crate::ui::plan::render(&plan, ui.style));
             let run_opts =
                 RunOptions { allow: &c.allow_destroy, auto_approve: c.auto_approve, parallelism: c.parallelism };
@@ -82,7 +82,7 @@ pub async fn refresh(g: &GlobalArgs, ui: Ui, stack: &str) -> CliResult {
 async fn record_refresh(session: &Session, auto_approve: bool, parallelism: usize) -> CliResult {
     let ui = session.ui;
     let refreshed = session.refreshed(true, &PlanOptions::default(), parallelism).await?;
-    let plan = session.plan_from(&refreshed, &PlanOptions { report_only: true, ..PlanOptions::default() })?;
+    let plan = session.plan_from(&refreshed, &PlanOptions { report_only: true, ..PlanOptions::default() }).await?;
     let new_state = refreshed.refreshed_state();
     if same_content(&new_state, &refreshed.state) {
         ui.out("No changes to record: the state matches what AWS holds.\n");
@@ -110,10 +110,11 @@ fn same_content(a: &StateFile, b: &StateFile) -> bool {
     a.resources == b.resources && a.stack == b.stack
 }
 
-/// A saved plan, if `arg` is one (a JSON file written by `plan -o`).
+/// A saved plan, if `arg` names one: a file whose content is a JSON
+/// object (a stack, TOML, never starts with `{`), whatever its name.
 fn read_saved_plan(arg: &str) -> Result<Option<SavedPlanBody>, CliError> {
     let path = std::path::Path::new(arg);
-    if !path.is_file() || path.extension().is_some_and(|e| e == "toml") {
+    if !path.is_file() {
         return Ok(None);
     }
     let bytes = std::fs::read(path).map_err(|e| CliError::msg(format!("reading {arg}: {e}")))?;
@@ -124,8 +125,13 @@ fn read_saved_plan(arg: &str) -> Result<Option<SavedPlanBody>, CliError> {
     Ok(Some(saved::decode(&text, &crate::diag::display_path(path))?))
 }
 
-/// Applies a saved plan to the state it was made against, with the variables
-/// it was made with; flags that would change either are refused.
+/// Applies a saved plan. The file is intent, not authority: under the lock,
+/// against the state it was made with (same lineage and serial) and the
+/// same configuration (same digest), the plan is made again from the state
+/// and AWS, and applied only when it is the plan in the file
+/// ([`saved::differences`]); every object id, region and current value comes
+/// from the state and AWS, never from the file. Flags that would change
+/// how the plan is made are refused.
 async fn apply_saved(g: &GlobalArgs, ui: Ui, saved: SavedPlanBody, args: &ApplyArgs) -> CliResult {
     // Sensitive variables are not in the plan: they are given again, and checked.
     let given = super::session::load_options(g)?;
@@ -182,11 +188,11 @@ async fn apply_saved(g: &GlobalArgs, ui: Ui, saved: SavedPlanBody, args: &ApplyA
             .hint("nothing was changed"));
         }
     }
-    let plan = saved.plan;
-    if plan.stack != session.stack.name {
+    let written = saved.plan;
+    if written.stack != session.stack.name {
         return Err(CliError::msg(format!(
             "the plan was made for stack `{}`, but {} now declares `{}`",
-            plan.stack,
+            written.stack,
             saved.stack_path.display(),
             session.stack.name
         )));
@@ -196,19 +202,44 @@ async fn apply_saved(g: &GlobalArgs, ui: Ui, saved: SavedPlanBody, args: &ApplyA
             .hint("run `pgstack plan -o PLAN` again and apply the new plan")
             .hint("nothing was changed")
     };
+    let c = &args.change;
     session
         .locked("apply", async || {
-            let state = session.state().await?;
-            if let Some(what) = plan.staleness(&session.stack.digest, &state) {
+            let stored = session.backend.load().await?;
+            if let Some(state) = &stored {
+                state.check_stack(&session.stack.name, &session.backend.describe())?;
+            }
+            if let Some(what) = written.staleness(&session.stack.digest, stored.as_ref()) {
                 return Err(stale(what));
             }
-            ui.out(&crate::ui::plan::render(&plan, ui.style));
-            let run_opts = RunOptions {
-                allow: &args.change.allow_destroy,
-                auto_approve: true,
-                parallelism: args.change.parallelism,
+            let opts = PlanOptions {
+                targets: saved.options.targets.clone(),
+                replace: saved.options.replace.clone(),
+                destroy: written.destroy,
+                ..PlanOptions::default()
             };
-            run(&session, plan, state, None, run_opts).await
+            let refreshed = session.refreshed(saved.options.refresh, &opts, usize::from(c.parallelism)).await?;
+            let plan = session.plan_from(&refreshed, &opts).await?;
+            let differences = saved::differences(&written, &plan);
+            if !differences.is_empty() {
+                let mut err = CliError::msg(format!(
+                    "the saved plan is not what planning gives now, so it is not applied:\n  {}",
+                    differences.join("\n  ")
+                ));
+                if differences.iter().any(|d| d.contains("changed since the plan was made")) {
+                    err = err.hint("objects changed in AWS since the plan was made: make a new plan and review it");
+                } else {
+                    err = err.hint(
+                        "a plan file carries intent only: object ids, regions and current values come from the state and AWS; a file edited by hand is refused",
+                    );
+                }
+                return Err(err.hint("make a new plan: `pgstack plan STACK -o PLAN`").hint("nothing was changed"));
+            }
+            ui.out(&crate::ui::plan::render(&plan, ui.style));
+            let refreshed_state =
+                (opts.targets.is_empty() && refreshed.refreshed).then(|| refreshed.refreshed_state());
+            let run_opts = RunOptions { allow: &c.allow_destroy, auto_approve: true, parallelism: c.parallelism };
+            run(&session, plan, refreshed.state, refreshed_state, run_opts).await
         })
         .await
 }

@@ -71,17 +71,42 @@ pub async fn push(session: &Session, file: &Path) -> Result<(), CliError> {
                 backend.describe()
             ));
             if backend.location().backend != "local" {
-                ui.out(&format!("The stack reads its state from there now; {shown} is no longer used.\n"));
+                move_local_aside(session, &backend.describe()).await?;
             }
             Ok(())
         })
         .await
 }
 
+/// After the state went to `destination`, moves the stack's local state file
+/// (if it holds this stack's state) aside with a note naming where the state
+/// went, so that no later run or saved plan writes the old file.
+async fn move_local_aside(session: &Session, destination: &str) -> Result<(), CliError> {
+    let ui = session.ui;
+    let path = super::session::local_state_path(&session.stack);
+    let local = LocalBackend::new(path.clone());
+    let shown = crate::diag::display_path(&path);
+    match local.load().await {
+        Ok(Some(state)) if state.stack == session.stack.name => {}
+        _ => {
+            ui.out(&format!("The stack reads its state from {destination} now.\n"));
+            return Ok(());
+        }
+    }
+    let aside = local.move_aside(destination)?;
+    ui.out(&format!(
+        "The stack reads its state from {destination} now. Its local state file {shown} was moved to {} and a note \
+         left in its place: runs and saved plans that still use {shown} are refused, naming {destination}.\n",
+        crate::diag::display_path(&aside)
+    ));
+    Ok(())
+}
+
 /// `pgstack state pull STACK [-o FILE]`: the stored state as JSON on
 /// stdout, or written to FILE (atomically, owner-only, the previous content
-/// kept as `FILE.backup`) unless FILE holds a state of another stack or
-/// lineage, or a newer one.
+/// kept as `FILE.backup`) unless FILE is a file pgstack uses or anything but
+/// a copy of a state ([`super::output::checked_target`]), or holds a state of
+/// another stack or lineage, or a newer one.
 pub async fn pull(session: &Session, out: Option<&Path>) -> Result<(), CliError> {
     let name = &session.stack.name;
     let Some(state) = session.backend.load().await? else {
@@ -93,7 +118,9 @@ pub async fn pull(session: &Session, out: Option<&Path>) -> Result<(), CliError>
         session.ui.out(&format!("{}\n", state.to_json()?));
         return Ok(());
     };
-    let target = LocalBackend::new(out.to_owned());
+    // A file pgstack uses, or anything but an older copy of a state, is refused.
+    let real = super::output::checked_target(session, out, super::output::Written::StateCopy)?;
+    let target = LocalBackend::new(real);
     let existing = target.load().await?;
     if let Some(existing) = &existing {
         existing.check_stack(name, &target.describe())?;

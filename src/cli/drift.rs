@@ -102,7 +102,7 @@ fn pretty(v: &serde_json::Value) -> String {
 async fn check(session: &Session) -> Result<DriftReport, CliError> {
     let opts = PlanOptions { report_only: true, ..PlanOptions::default() };
     let refreshed = session.refreshed(true, &opts, PARALLELISM).await?;
-    let plan = session.plan_from(&refreshed, &opts)?;
+    let plan = session.plan_from(&refreshed, &opts).await?;
     let scope = report::scan_scope(&session.stack, &refreshed.state);
     let hook = crate::ui::progress::Progress { ui: session.ui };
     let found = orphans::scan(&refreshed, &scope, &session.registry, session.aws.clone(), PARALLELISM, &hook).await?;

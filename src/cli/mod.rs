@@ -7,6 +7,7 @@ mod check;
 mod cost;
 mod drift;
 mod inspect;
+mod output;
 mod plan;
 mod rename;
 mod session;
@@ -298,10 +299,11 @@ impl From<crate::state::StateError> for CliError {
             E::Corrupt { path, .. } if remote(path) => err
                 .hint("earlier versions are kept when the bucket has versioning: list them with `aws s3api list-object-versions --bucket BUCKET --prefix KEY`")
                 .hint("nothing was changed"),
-            E::Corrupt { path, .. } => err
+            E::Corrupt { path, .. } if std::path::Path::new(&format!("{path}.backup")).is_file() => err
                 .hint(format!("the version before the last write is kept beside it as `{path}.backup`"))
                 .hint(format!("inspect it, then restore it with: cp '{path}.backup' '{path}'"))
                 .hint("nothing was changed"),
+            E::Corrupt { .. } => err.hint("nothing was changed"),
             E::UnsupportedVersion { .. } => err.hint("use the pgstack version that wrote it, or a newer one"),
             E::WrongStack { found, expected, path } => err
                 .hint(if remote(path) {
@@ -331,6 +333,15 @@ impl From<crate::state::StateError> for CliError {
             E::OtherLock { .. } => err
                 .hint("force-unlock removes only the lock it names: copy the id from the error of the run that was refused")
                 .hint("nothing was changed"),
+            E::Moved { destination, path } => err
+                .hint(format!(
+                    "the stack's state lives in {destination} now: declare it (`[backend] s3 = {{ bucket = ..., key = ... }}`) or pass the --backend-config flags the push was given"
+                ))
+                .hint("a plan saved before the push is bound to the old file: make a new plan")
+                .hint(format!(
+                    "to go back to a local file on purpose: pull a copy (`pgstack state pull STACK -o copy.json` with the backend flags), remove `{path}.moved-to`, take the backend setting out, and `pgstack state push STACK copy.json`"
+                ))
+                .hint("nothing was changed"),
             E::Io { .. } | E::Invalid(_) => err,
         }
     }
@@ -355,6 +366,9 @@ impl From<crate::engine::apply::ApplyError> for CliError {
         match e {
             crate::engine::apply::ApplyError::Guarded(addrs) => guard_refusal(&addrs),
             crate::engine::apply::ApplyError::State(e) => e.into(),
+            e @ crate::engine::apply::ApplyError::NotInState(_) => {
+                CliError::msg(e.to_string()).hint("make a new plan: `pgstack plan STACK`").hint("nothing was changed")
+            }
         }
     }
 }

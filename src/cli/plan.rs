@@ -2,18 +2,21 @@
 
 use std::process::ExitCode;
 
-use std::io::Write;
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use super::session::Session;
 use super::{CliError, CliResult, GlobalArgs, PlanArgs};
-use crate::plan::saved::{self, SaltedHash, SavedPlanBody};
+use crate::plan::saved::{self, SaltedHash, SavedOptions, SavedPlanBody};
 use crate::plan::{Plan, PlanOptions};
 use crate::ui::Ui;
 
 pub async fn plan(g: &GlobalArgs, ui: Ui, args: PlanArgs) -> CliResult {
     let session = Session::open(g, ui, &args.stack)?;
+    // Where -o writes is settled (or refused) before anything else happens.
+    let target = match &args.out {
+        Some(out) => Some(super::output::checked_target(&session, out, super::output::Written::Plan)?),
+        None => None,
+    };
     let checks = super::check::run_quiet(&session)?;
     let _lock = session.lock("plan").await?;
     let opts = PlanOptions {
@@ -38,8 +41,8 @@ pub async fn plan(g: &GlobalArgs, ui: Ui, args: PlanArgs) -> CliResult {
         }
     }
     ui.err(&format!("{}\n", crate::ui::check::summary_line(&checks)));
-    if let Some(out) = &args.out {
-        save_plan(g, &session, &args.stack, &plan, out)?;
+    if let (Some(out), Some(target)) = (&args.out, &target) {
+        save_plan(g, &session, &args, &plan, out, target)?;
         if !args.json {
             ui.out(&format!(
                 "\nSaved the plan to {}. Apply exactly this plan with: pgstack apply {}\n",
@@ -51,43 +54,42 @@ pub async fn plan(g: &GlobalArgs, ui: Ui, args: PlanArgs) -> CliResult {
     Ok(if args.detailed_exitcode && plan.has_changes() { ExitCode::from(2) } else { ExitCode::SUCCESS })
 }
 
-/// Writes a saved plan (owner-only) that remembers its stack file, variables
-/// and state location. Refuses to overwrite a file the stack reads or the state.
-fn save_plan(g: &GlobalArgs, session: &Session, stack_arg: &str, plan: &Plan, out: &Path) -> Result<(), CliError> {
-    let sensitive = &session.stack.sensitive_vars;
-    let public = |vars: &[(String, String)]| -> Vec<(String, String)> {
-        vars.iter().filter(|(k, _)| !sensitive.contains_key(k)).cloned().collect()
+/// Writes a saved plan (owner-only, replaced whole) that remembers its stack
+/// file, declared variables and state location; refused over any file the
+/// stack reads, any state and anything but an older plan (`target` is the
+/// file [`super::output::checked_target`] allowed).
+fn save_plan(
+    g: &GlobalArgs,
+    session: &Session,
+    args: &PlanArgs,
+    plan: &Plan,
+    out: &Path,
+    target: &Path,
+) -> Result<(), CliError> {
+    let stack = &session.stack;
+    // Only variables the stack declares, and of those only the non-sensitive
+    // ones in clear: a `PGSTACK_VAR_*` the stack does not declare may be
+    // another stack's secret.
+    let declared_public = |vars: &[(String, String)]| -> Vec<(String, String)> {
+        vars.iter()
+            .filter(|(k, _)| stack.vars.contains_key(k) && !stack.sensitive_vars.contains_key(k))
+            .cloned()
+            .collect()
     };
     let absolute = |p: &Path| std::path::absolute(p).unwrap_or_else(|_| p.to_owned());
-    let out_abs = absolute(out);
-    let state = session.backend.location();
-    let protected = session.sources.files().iter().map(|f| absolute(&f.path)).chain([PathBuf::from(&state.location)]);
-    for p in protected {
-        if p == out_abs {
-            return Err(CliError::msg(format!(
-                "refusing to write the plan over {}, which this stack uses",
-                out.display()
-            ))
-            .hint("choose another file for -o, e.g. `-o change.plan`"));
-        }
-    }
     let body = SavedPlanBody {
-        stack_path: absolute(&crate::config::resolve_stack_path(stack_arg)),
-        vars: public(&session.load_options.vars),
-        sensitive_vars: session.stack.sensitive_vars.iter().map(|(k, v)| (k.clone(), SaltedHash::new(v))).collect(),
-        env_vars: public(&session.load_options.env_vars),
+        stack_path: absolute(&crate::config::resolve_stack_path(&args.stack)),
+        vars: declared_public(&session.load_options.vars),
+        sensitive_vars: stack.sensitive_vars.iter().map(|(k, v)| (k.clone(), SaltedHash::new(v))).collect(),
+        env_vars: declared_public(&session.load_options.env_vars),
         var_files: session.load_options.var_files.iter().map(|p| absolute(p)).collect(),
         env: session.load_options.env.clone(),
         region: g.region.clone(),
-        state,
+        state: session.backend.location(),
+        options: SavedOptions { targets: args.targets.clone(), replace: args.replace.clone(), refresh: args.refresh },
         plan: plan.clone(),
     };
     let text = saved::encode(&body).map_err(|e| CliError::msg(e.to_string()))?;
-    let write = || -> std::io::Result<()> {
-        let mut f = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(out)?;
-        f.set_permissions(std::fs::Permissions::from_mode(0o600))?;
-        f.write_all(text.as_bytes())?;
-        f.sync_all()
-    };
-    write().map_err(|e| CliError::msg(format!("writing {}: {e}", out.display())))
+    crate::files::write_atomic(target, text.as_bytes())
+        .map_err(|e| CliError::msg(format!("writing {}: {e}", out.display())).hint("nothing was written"))
 }

@@ -65,8 +65,8 @@ pub fn warn_if_renamed(ui: Ui, stack: &Stack, state_path: &Path) {
              by this stack; was `[stack] name` renamed?\nStack `{}` starts from empty state: its plan creates \
              everything again, and leaves the objects of `{}` alone.",
             stack.name,
-            state_path.display(),
-            old.display(),
+            crate::diag::display_path(state_path),
+            crate::diag::display_path(&old),
             r.old_name,
             r.resources,
             if r.resources == 1 { "" } else { "s" },
@@ -76,7 +76,7 @@ pub fn warn_if_renamed(ui: Ui, stack: &Stack, state_path: &Path) {
         &[format!(
             "to keep managing them under the new name, move the state over: `pgstack state rename-stack {} {}`",
             stack.name,
-            old.display()
+            crate::diag::display_path(&old)
         )],
     );
 }

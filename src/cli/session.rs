@@ -228,16 +228,83 @@ impl Session {
         Ok(refresh(state, &managed, &self.registry, self.aws.clone(), parallelism, &hook).await?)
     }
 
-    /// A plan from a refreshed view.
-    pub fn plan_from(&self, refreshed: &Refreshed, opts: &PlanOptions) -> Result<Plan, CliError> {
-        plan::build(&self.stack, &self.registry, refreshed, opts)
-            .map_err(|d| CliError::Diagnostics(self.sources.clone(), d))
+    /// A plan from a refreshed view. A plan that creates an object at an
+    /// address for which AWS already holds an object tagged with this stack
+    /// and that address (one the state does not record) is refused: see
+    /// [`Session::check_creates_unclaimed`].
+    pub async fn plan_from(&self, refreshed: &Refreshed, opts: &PlanOptions) -> Result<Plan, CliError> {
+        let plan = plan::build(&self.stack, &self.registry, refreshed, opts)
+            .map_err(|d| CliError::Diagnostics(self.sources.clone(), d))?;
+        if !opts.report_only && refreshed.refreshed {
+            self.check_creates_unclaimed(&plan, refreshed).await?;
+        }
+        Ok(plan)
+    }
+
+    /// Refuses creates whose address AWS already holds an object for: an
+    /// object tagged `pgstack:stack` = this stack and `pgstack:address` =
+    /// the address, whose id the state does not record (the state lives
+    /// elsewhere, was lost, or the object was made by a run whose state is
+    /// gone). Creating would make a second object for one address. One
+    /// listing per (type, region) that has creates, shared as the orphan scan
+    /// shares it; interrupted creates still pending in state are left to
+    /// their adoption.
+    async fn check_creates_unclaimed(&self, plan: &Plan, refreshed: &Refreshed) -> Result<(), CliError> {
+        let pending = |a: &crate::addr::ResourceAddr| {
+            refreshed.state.resources.get(a).is_some_and(|r| r.status == crate::state::Status::CreatePending)
+        };
+        let creates: std::collections::BTreeSet<(String, String, String)> = plan
+            .changes
+            .iter()
+            .filter(|c| c.action.creates() && !c.adopted && !pending(&c.address))
+            .map(|c| (c.rtype.clone(), c.region.clone(), c.address.to_string()))
+            .collect();
+        if creates.is_empty() {
+            return Ok(());
+        }
+        let scope = creates.iter().map(|(t, r, _)| (t.clone(), r.clone())).collect();
+        let hook = crate::ui::progress::Progress { ui: self.ui };
+        let found =
+            crate::engine::orphans::scan(refreshed, &scope, &self.registry, self.aws.clone(), 10, &hook).await?;
+        let claimed: Vec<_> = found
+            .into_iter()
+            .filter(|o| {
+                o.address_tag
+                    .as_ref()
+                    .is_some_and(|a| creates.contains(&(o.rtype.clone(), o.region.clone(), a.clone())))
+            })
+            .collect();
+        if claimed.is_empty() {
+            return Ok(());
+        }
+        let list: Vec<String> = claimed
+            .iter()
+            .map(|o| format!("{} ({} in {})", o.address_tag.as_deref().unwrap_or_default(), o.id, o.region))
+            .collect();
+        let first = &claimed[0];
+        Err(CliError::msg(format!(
+            "refusing to plan creates for objects that already exist: AWS holds {} tagged for stack `{}` at {}, which the state {} does not record; creating them would make a second object for each address",
+            if claimed.len() == 1 { "an object" } else { "objects" },
+            self.stack.name,
+            list.join(", "),
+            self.backend.describe()
+        ))
+        .hint("most likely this stack's state is kept elsewhere (another --state, [state] path, a [backend] not given here) or the state file was lost")
+        .hint("if the state is elsewhere, point at it with --state FILE or the stack's backend settings")
+        .hint(format!(
+            "to adopt what exists: pgstack import {} {} {}",
+            self.stack_arg,
+            first.address_tag.as_deref().unwrap_or_default(),
+            first.id
+        ))
+        .hint("to move a state file here on purpose: pgstack state push STACK FILE")
+        .hint("nothing was changed"))
     }
 
     /// Refreshes (unless told not to) and builds a plan.
     pub async fn plan(&self, refresh_first: bool, opts: &PlanOptions, parallelism: usize) -> Result<Plan, CliError> {
         let refreshed = self.refreshed(refresh_first, opts, parallelism).await?;
-        self.plan_from(&refreshed, opts)
+        self.plan_from(&refreshed, opts).await
     }
 
     /// With `-v`: API calls made, per service and per operation.
@@ -259,10 +326,21 @@ pub fn report_calls(ui: Ui, aws: &AwsFactory) {
     }
 }
 
-/// `--state`, else the stack's `[state] path`, else `state/<name>.json`.
+/// `--state`, else the stack's local state ([`local_state_path`]).
 pub fn state_path(g: &GlobalArgs, stack: &Stack) -> PathBuf {
-    g.state
-        .clone()
-        .or_else(|| stack.state_path.clone())
-        .unwrap_or_else(|| PathBuf::from("state").join(format!("{}.json", stack.name)))
+    g.state.clone().unwrap_or_else(|| local_state_path(stack))
+}
+
+/// Where the stack keeps a local state when no flag says otherwise: its
+/// `[state] path` (relative to the stack file), else `state/<name>.json` in
+/// the stack's project ([`config::project_root`]), whatever the working
+/// directory.
+pub fn local_state_path(stack: &Stack) -> PathBuf {
+    stack.state_path.clone().unwrap_or_else(|| project_state_dir(stack).join(format!("{}.json", stack.name)))
+}
+
+/// The `state/` directory of the stack's project, where the default state
+/// files of its stacks live.
+pub fn project_state_dir(stack: &Stack) -> PathBuf {
+    config::project_root(&stack.root_dir).join("state")
 }

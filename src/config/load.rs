@@ -57,6 +57,21 @@ pub fn resolve_stack_path(arg: &str) -> PathBuf {
     stack_path_in(Path::new(""), arg)
 }
 
+/// The project a stack file belongs to: the directory holding the nearest
+/// `stacks/` directory the file sits in (at any depth), else the stack
+/// file's own directory; absolute, links followed. Never the working
+/// directory: a stack's default state (`PROJECT/state/NAME.json`) is the same
+/// file from wherever pgstack runs.
+pub fn project_root(stack_dir: &Path) -> PathBuf {
+    let dir = std::fs::canonicalize(stack_dir)
+        .or_else(|_| std::path::absolute(stack_dir))
+        .unwrap_or_else(|_| stack_dir.to_owned());
+    dir.ancestors()
+        .find(|a| a.file_name().is_some_and(|n| n == "stacks"))
+        .and_then(Path::parent)
+        .map_or_else(|| dir.clone(), Path::to_owned)
+}
+
 /// [`resolve_stack_path`] with `stacks/` looked up under `cwd`.
 fn stack_path_in(cwd: &Path, arg: &str) -> PathBuf {
     if !arg.contains('/') && !arg.ends_with(".toml") {

@@ -20,7 +20,7 @@ use super::{Event, Hook};
 use crate::addr::ResourceAddr;
 use crate::config::{Ref, Stack};
 use crate::failpoint;
-use crate::plan::{Action, Plan, ResourceChange, resolve_ref, unallowed_destroys};
+use crate::plan::{Action, Plan, ResourceChange, resolve_ref, state_mismatches, unallowed_destroys};
 use crate::provider::diff;
 use crate::provider::schema::Mode;
 use crate::provider::waiter::{Backoff, Poll, retry_transient, wait_for};
@@ -49,6 +49,10 @@ pub enum ApplyError {
     /// allowed to; refused before any call, whatever the plan file says.
     #[error("refusing to delete or replace data-bearing resources: {}", list(.0))]
     Guarded(Vec<ResourceAddr>),
+    /// The plan does not fit the state this run holds locked (ids, types,
+    /// regions or old objects): refused before any call.
+    #[error("the plan does not fit the state, so nothing was applied:\n  {}", .0.join("\n  "))]
+    NotInState(Vec<String>),
     #[error(transparent)]
     State(#[from] StateError),
 }
@@ -215,6 +219,10 @@ impl Applier {
     /// says what failed or was skipped. The data-loss guard is checked here,
     /// where deletes are executed, before the first call.
     pub async fn apply(&self, plan: &Plan) -> Result<ApplyReport, ApplyError> {
+        let mismatches = self.live.with(|state| state_mismatches(plan, state));
+        if !mismatches.is_empty() {
+            return Err(ApplyError::NotInState(mismatches));
+        }
         let refused = self.live.with(|state| unallowed_destroys(plan, state, &self.registry, &self.allow_destroy));
         if !refused.is_empty() {
             return Err(ApplyError::Guarded(refused));
@@ -314,6 +322,16 @@ impl Applier {
             desired.insert(name.clone(), v);
         }
         schema.apply_defaults(&mut desired, &self.stack.name, &c.address);
+        let configured = |name: &str| rc.attrs.contains_key(name);
+        let replacing_first = c.action == Action::Replace && c.create_before_destroy;
+        schema.settle_default_names(
+            &mut desired,
+            &configured,
+            c.before.as_ref(),
+            replacing_first,
+            &self.stack.name,
+            &c.address,
+        );
         let raw = desired.clone();
         provider.normalize(&mut desired);
         for (name, planned) in c.after.iter().flatten() {

@@ -12,7 +12,7 @@ use super::walk::Outcome;
 use crate::addr::ResourceAddr;
 use crate::config::{Expr, Ref, ResourceConfig, Stack};
 use crate::diag::{FileId, Span};
-use crate::plan::{self, Action, PlanOptions};
+use crate::plan::{self, Action, Plan, PlanOptions};
 use crate::provider::Registry;
 use crate::provider::fake::{Call, Fake, NoClients};
 use crate::state::local::LocalBackend;
@@ -366,10 +366,16 @@ async fn a_saved_plan_is_stale_once_state_or_config_moves_on() {
     let e = env();
     let s = stack(vec![("a", vec![])]);
     let p = e.plan(&s, false).await;
-    assert_eq!(p.staleness("digest", &e.state().await), None);
-    assert_eq!(p.staleness("other", &e.state().await), Some("the stack configuration"));
+    let state = e.state().await;
+    let stored = (state.serial > 0).then_some(&state);
+    assert_eq!(p.staleness("digest", stored), None);
+    assert_eq!(p.staleness("other", stored), Some("the stack configuration"));
     e.apply(&s, &p, 10).await;
-    assert_eq!(p.staleness("digest", &e.state().await), Some("the state"));
+    assert_eq!(p.staleness("digest", Some(&e.state().await)), Some("the state"));
+    // A plan made before any state existed does not apply to a state that appeared.
+    let unborn = Plan { state_lineage: None, state_serial: e.state().await.serial, ..p.clone() };
+    assert_eq!(unborn.staleness("digest", Some(&e.state().await)), Some("the state"));
+    assert_eq!(unborn.staleness("digest", None), None);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -413,15 +419,61 @@ async fn the_engine_refuses_guarded_deletes_whatever_the_plan_says() {
     edited.changes[0].guarded = false;
     edited.changes[0].rtype = "not_guarded".into();
     e.fake.calls.lock().unwrap().clear();
+    // A type the state does not record is refused before the guard is even asked.
+    match e.applier(&resized, 4).await.apply(&edited).await {
+        Err(super::apply::ApplyError::NotInState(m)) => assert!(m[0].contains("not_guarded"), "{m:?}"),
+        other => panic!("expected NotInState, got {:?}", other.map(|r| r.ok())),
+    }
+    edited.changes[0].rtype = "fake".into();
     let refused = e.apply_refused(&resized, &edited).await;
     assert_eq!(refused, vec!["fake.db".parse::<ResourceAddr>().unwrap()]);
     assert!(e.fake.calls.lock().unwrap().is_empty(), "nothing was called");
     assert_eq!(e.fake.objects.lock().unwrap().len(), 1);
     // Named in this run's allow-list, the deletion goes ahead.
-    edited.changes[0].rtype = "fake".into();
     e.allow = vec!["fake.db".parse().unwrap()];
     assert!(e.apply(&resized, &edited, 4).await.ok());
     assert!(e.fake.objects.lock().unwrap().is_empty());
+}
+
+/// Ids, types and regions come from the state apply holds: a plan naming
+/// another object than the state records at an address (an edited file) is
+/// refused before any call.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_plan_naming_another_object_than_the_state_is_refused_before_any_call() {
+    let e = env();
+    let s = stack(vec![("a", vec![("size", Expr::Lit(1.into()))]), ("b", vec![])]);
+    e.apply(&s, &e.plan(&s, false).await, 4).await;
+    let resized = stack(vec![("a", vec![("size", Expr::Lit(2.into()))]), ("b", vec![])]);
+    let plan = e.plan(&resized, false).await;
+    let edits: [(&str, &dyn Fn(&mut plan::ResourceChange)); 4] = [
+        ("names object someone-elses", &|c| c.id = Some("someone-elses".into())),
+        ("eu-west-1", &|c| c.region = "eu-west-1".into()),
+        ("old objects", &|c| c.deposed = vec!["someone-elses".into()]),
+        ("state records", &|c| {
+            c.address = "fake.c".parse().unwrap();
+        }),
+    ];
+    for (said, edit) in edits {
+        let mut edited = plan.clone();
+        let i = edited.changes.iter().position(|c| c.action == Action::Update).expect("an update");
+        edit(&mut edited.changes[i]);
+        e.fake.calls.lock().unwrap().clear();
+        match e.applier(&resized, 4).await.apply(&edited).await {
+            Err(super::apply::ApplyError::NotInState(m)) => assert!(m.join("\n").contains(said), "{said}: {m:?}"),
+            other => panic!("{said}: expected NotInState, got {:?}", other.map(|r| r.ok())),
+        }
+        assert!(e.fake.calls.lock().unwrap().is_empty(), "{said}: nothing was called");
+    }
+    // A create where the state records a ready object.
+    let mut edited = plan.clone();
+    let i = edited.changes.iter().position(|c| c.address.name == "b").unwrap();
+    edited.changes[i].action = Action::Create;
+    match e.applier(&resized, 4).await.apply(&edited).await {
+        Err(super::apply::ApplyError::NotInState(m)) => assert!(m[0].contains("creates an object"), "{m:?}"),
+        other => panic!("expected NotInState, got {:?}", other.map(|r| r.ok())),
+    }
+    // Unedited, it applies.
+    assert!(e.apply(&resized, &plan, 4).await.ok());
 }
 
 /// A type guarded only while it holds data (here: `size` above 1, as a

@@ -18,7 +18,7 @@ use crate::config::{EvalError, Expr, Ref, Stack};
 use crate::diag::{Diagnostic, Diagnostics, Span};
 use crate::graph::{self, ResourceGraph};
 use crate::provider::schema::Mode;
-use crate::provider::{Intent, Refusal, Registry};
+use crate::provider::{Intent, Refusal, Registry, StateHome};
 use crate::state::{ResourceState, StateFile, Status};
 use crate::value::{Attrs, Value};
 pub use diff::AttrChange;
@@ -147,13 +147,19 @@ impl Plan {
     }
 
     /// Why this saved plan may no longer be applied, if it may not: the config
-    /// or the state moved on since it was made.
-    pub fn staleness(&self, config_digest: &str, state: &StateFile) -> Option<&'static str> {
+    /// or the state moved on since it was made. `stored` is the state as
+    /// stored now (`None`: there is none); a plan made without a state
+    /// (`state_lineage: None`) only applies while there still is none.
+    pub fn staleness(&self, config_digest: &str, stored: Option<&StateFile>) -> Option<&'static str> {
         if self.config_digest != config_digest {
             return Some("the stack configuration");
         }
-        let lineage_ok = self.state_lineage.as_ref().is_none_or(|l| *l == state.lineage);
-        (state.serial != self.state_serial || !lineage_ok).then_some("the state")
+        let same = match (&self.state_lineage, stored) {
+            (None, None) => true,
+            (Some(lineage), Some(state)) => *lineage == state.lineage && state.serial == self.state_serial,
+            _ => false,
+        };
+        (!same).then_some("the state")
     }
 }
 
@@ -182,6 +188,54 @@ pub fn unallowed_destroys(
         .filter(|c| !allow.iter().any(|a| a.matches(&c.address)))
         .map(|c| c.address.clone())
         .collect()
+}
+
+/// Changes that do not fit `state`, the state apply holds locked, one line
+/// each: an update, replacement or delete of an object the state does not
+/// record at that address (another id, type or region, or nothing), old
+/// objects the state does not list, a create where the state records a
+/// ready object (unless the plan forgets it). Apply refuses a plan with any
+/// before its first call: ids and regions are the state's, whatever a plan
+/// says.
+pub fn state_mismatches(plan: &Plan, state: &StateFile) -> Vec<String> {
+    let mut out = Vec::new();
+    for c in &plan.changes {
+        let entry = state.resources.get(&c.address);
+        let addr = &c.address;
+        let on_existing = matches!(c.action, Action::Update | Action::Replace | Action::Delete) && !c.adopted;
+        match entry {
+            Some(r) if on_existing => {
+                if r.id != c.id || r.status != Status::Ready {
+                    out.push(format!(
+                        "{addr}: the plan names object {}, the state records {}",
+                        c.id.as_deref().unwrap_or("(none)"),
+                        r.id.as_deref().unwrap_or("an interrupted create")
+                    ));
+                } else if r.rtype != c.rtype || r.region != c.region {
+                    out.push(format!(
+                        "{addr}: the plan says a {} in {}, the state records a {} in {}",
+                        c.rtype, c.region, r.rtype, r.region
+                    ));
+                }
+            }
+            None if on_existing || c.adopted || !c.deposed.is_empty() => {
+                out.push(format!("{addr}: the state records no object at this address"));
+            }
+            Some(r) if c.action == Action::Create && r.status == Status::Ready && !plan.forget.contains(addr) => {
+                out.push(format!(
+                    "{addr}: the plan creates an object, but the state records {}",
+                    r.id.as_deref().unwrap_or("one")
+                ));
+            }
+            _ => {}
+        }
+        if let Some(r) = entry
+            && c.deposed.iter().any(|id| !r.deposed.iter().any(|d| &d.id == id))
+        {
+            out.push(format!("{addr}: the plan deletes old objects the state does not list"));
+        }
+    }
+    out
 }
 
 /// The refreshed view of existing objects that planning starts from.
@@ -291,6 +345,12 @@ pub fn build(
     let mut destroy_first: BTreeSet<ResourceAddr> = BTreeSet::new();
     let desired_set: BTreeSet<&ResourceAddr> =
         if opts.destroy { BTreeSet::new() } else { stack.resources.keys().collect() };
+    let home = stack.backend.as_ref().map(|b| StateHome {
+        bucket: b.bucket.clone(),
+        key: b.key.clone(),
+        region: b.region.clone(),
+        kms_key_id: b.kms_key_id.clone(),
+    });
 
     for idx in order {
         let addr = &graph.graph[idx];
@@ -329,6 +389,8 @@ pub fn build(
             }
         }
         schema.apply_defaults(&mut desired, &stack.name, addr);
+        let configured = |name: &str| rc.attrs.contains_key(name);
+        schema.settle_default_names(&mut desired, &configured, current.as_ref(), false, &stack.name, addr);
         // Values known only now (through references) meet the same rules as at validate.
         for v in schema.check_values(&desired) {
             let attr = v.path.split(['.', '[']).next().unwrap_or_default();
@@ -377,17 +439,38 @@ pub fn build(
             );
         }
         let cbd = action == Action::Replace && rc.create_before_destroy.unwrap_or(provider.create_before_destroy());
+        if cbd {
+            // The replacement takes the default name the old object does not hold.
+            let settled = desired.clone();
+            schema.settle_default_names(&mut desired, &configured, current.as_ref(), true, &stack.name, addr);
+            if desired != settled {
+                attr_changes = diff::diff_with(
+                    schema,
+                    current.as_ref().unwrap_or(&Attrs::new()),
+                    &desired,
+                    &rc.ignore_changes,
+                    &suppress,
+                );
+            }
+        }
         if action == Action::Replace && !cbd {
             destroy_first.insert(addr.clone());
         }
         if cbd && let Some(dep) = deps[addr].keys().find(|d| destroy_first.contains(*d)) {
-            diags.push(
-                Diagnostic::error(format!(
-                    "`{addr}` is replaced create-before-destroy, but `{dep}`, which it depends on, is deleted before it is replaced"
+            let dep_can = registry.get(&dep.rtype).is_some_and(|p| p.supports_create_before_destroy());
+            let d = Diagnostic::error(format!(
+                "`{addr}` is replaced create-before-destroy, but `{dep}`, which it depends on, is deleted before it is replaced"
+            ))
+            .at(rc.span.clone());
+            // Only advice that works: `vpc` and the like cannot be created first.
+            diags.push(if dep_can {
+                d.hint(format!("set `create_before_destroy = true` on `{dep}`, or `create_before_destroy = false` on `{addr}`"))
+            } else {
+                d.hint(format!(
+                    "set `create_before_destroy = false` on `{addr}`: it is then deleted before `{dep}` is replaced and created after (`{}` objects cannot be created before their old one is deleted)",
+                    dep.rtype
                 ))
-                .at(rc.span.clone())
-                .hint(format!("set `create_before_destroy = true` on `{dep}`, or `create_before_destroy = false` on `{addr}`")),
-            );
+            });
         }
         let mut after = match (&current, action) {
             (Some(cur), Action::Update | Action::NoOp) => {
@@ -419,7 +502,8 @@ pub fn build(
             } else {
                 Intent::Keep { desired: &managed }
             };
-            refusals.extend(provider.refuse(cur, intent).into_iter().map(|r| {
+            let for_state = home.as_ref().map(|h| provider.refuse_for_state(cur, intent, h)).unwrap_or_default();
+            refusals.extend(provider.refuse(cur, intent).into_iter().chain(for_state).map(|r| {
                 let span = r.attr.and_then(|a| rc.attr_spans.get(a)).unwrap_or(&rc.span).clone();
                 (addr.clone(), Some(span), r)
             }));
@@ -480,8 +564,13 @@ pub fn build(
             continue;
         };
         let guarded = provider.is_some_and(|p| p.holds_data(&current));
-        let refused =
-            provider.map(|p| p.refuse(&current, Intent::Delete { destroy: opts.destroy })).unwrap_or_default();
+        let intent = Intent::Delete { destroy: opts.destroy };
+        let refused: Vec<Refusal> = provider
+            .map(|p| {
+                let for_state = home.as_ref().map(|h| p.refuse_for_state(&current, intent, h)).unwrap_or_default();
+                p.refuse(&current, intent).into_iter().chain(for_state).collect()
+            })
+            .unwrap_or_default();
         refusals.extend(refused.into_iter().map(|r| (addr.clone(), None, r)));
         changes.push(ResourceChange {
             address: addr.clone(),

@@ -12,10 +12,10 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use super::Plan;
+use super::{Action, Plan, ResourceChange};
 
 /// Version of the saved-plan file format written by this build.
-pub const SAVED_PLAN_VERSION: u32 = 2;
+pub const SAVED_PLAN_VERSION: u32 = 3;
 
 pub use crate::state::StateLocation;
 
@@ -64,7 +64,20 @@ pub struct SavedPlanBody {
     /// `--region`, when given.
     pub region: Option<String>,
     pub state: StateLocation,
+    /// How the plan was asked for; apply plans again the same way and
+    /// applies only when the result is this plan.
+    pub options: SavedOptions,
     pub plan: Plan,
+}
+
+/// The `plan` flags a saved plan was made with (besides `--destroy`, which
+/// the plan records).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SavedOptions {
+    pub targets: Vec<crate::addr::ResourceAddr>,
+    pub replace: Vec<crate::addr::ResourceAddr>,
+    /// Whether objects were read from AWS first (`--refresh`).
+    pub refresh: bool,
 }
 
 /// The file as written: version, digest, body.
@@ -114,6 +127,104 @@ pub fn decode(text: &str, path: &str) -> Result<SavedPlanBody, SavedPlanError> {
     serde_json::from_value(envelope.body).map_err(|e| not_a_plan(e.to_string()))
 }
 
+/// How the plan in a file differs from the plan made again at apply, each
+/// difference one line naming the address; empty when they agree on every
+/// action, object id, region, attribute change and value after apply (the
+/// objects' current values may differ where nothing changes them).
+///
+/// A saved plan carries intent only: apply plans again under its lock, from
+/// the state it locks and what AWS holds now, and applies that plan only
+/// when this finds nothing. So an id, region or prior value written into the
+/// file is never used, and a file edited to touch anything the stack's own
+/// plan would not touch is refused.
+pub fn differences(saved: &Plan, fresh: &Plan) -> Vec<String> {
+    let mut out = Vec::new();
+    if saved.stack != fresh.stack {
+        out.push(format!("the file is a plan of stack `{}`, not `{}`", saved.stack, fresh.stack));
+    }
+    if saved.destroy != fresh.destroy {
+        out.push("the file and the plan made now disagree on whether this is a destroy".to_owned());
+    }
+    let (s, f) = (by_address(saved), by_address(fresh));
+    for (addr, c) in &s {
+        let Some(now) = f.get(addr) else {
+            if c.action != Action::NoOp || c.adopted || !c.deposed.is_empty() {
+                out.push(format!(
+                    "{addr}: the file plans {}, but the stack and its state hold nothing at that address",
+                    describe(c)
+                ));
+            }
+            continue;
+        };
+        let id = |c: &ResourceChange| c.id.clone().unwrap_or_else(|| "(none)".to_owned());
+        let diff = if c.action != now.action || c.adopted != now.adopted {
+            Some(format!("the file plans {}, planning now gives {}", describe(c), describe(now)))
+        } else if c.id != now.id {
+            Some(format!("the file names object {}, the state records {}", id(c), id(now)))
+        } else if c.rtype != now.rtype {
+            Some(format!("the file says type `{}`, the state and stack say `{}`", c.rtype, now.rtype))
+        } else if c.region != now.region {
+            Some(format!("the file says region {}, the state and stack say {}", c.region, now.region))
+        } else if c.deposed != now.deposed || c.create_before_destroy != now.create_before_destroy {
+            Some("the old objects it deletes differ".to_owned())
+        } else if c.guarded != now.guarded {
+            Some("whether it holds data differs (it changed since the plan was made)".to_owned())
+        } else if c.changes != now.changes || c.after != now.after {
+            let names = |x: &ResourceChange| x.changes.iter().map(|a| a.name.clone()).collect::<Vec<_>>();
+            let (a, b) = (names(c), names(now));
+            Some(if a == b {
+                format!("the values of {} differ (the object changed since the plan was made)", list(&a))
+            } else {
+                format!("the file changes {}, planning now changes {}", list(&a), list(&b))
+            })
+        } else if c.dependencies != now.dependencies {
+            Some("its dependencies differ".to_owned())
+        } else {
+            None
+        };
+        if let Some(d) = diff {
+            out.push(format!("{addr}: {d}"));
+        }
+    }
+    for (addr, c) in &f {
+        if !s.contains_key(addr) && (c.action != Action::NoOp || c.adopted || !c.deposed.is_empty()) {
+            out.push(format!("{addr}: planning now gives {}, which the file does not show", describe(c)));
+        }
+    }
+    if saved.forget != fresh.forget {
+        out.push("the state entries it forgets differ".to_owned());
+    }
+    out
+}
+
+fn by_address(p: &Plan) -> BTreeMap<&crate::addr::ResourceAddr, &ResourceChange> {
+    p.changes.iter().map(|c| (&c.address, c)).collect()
+}
+
+fn describe(c: &ResourceChange) -> String {
+    let what = match c.action {
+        Action::NoOp if c.adopted => "to record an interrupted create",
+        Action::NoOp if !c.deposed.is_empty() => "to delete old objects",
+        Action::NoOp => "no change",
+        Action::Create => "a create",
+        Action::Update => "an update",
+        Action::Replace => "a replacement",
+        Action::Delete => "a delete",
+    };
+    match &c.id {
+        Some(id) if c.action != Action::Create => format!("{what} of {id}"),
+        _ => what.to_owned(),
+    }
+}
+
+fn list(names: &[String]) -> String {
+    if names.is_empty() {
+        "nothing".to_owned()
+    } else {
+        names.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ")
+    }
+}
+
 /// SHA-256 of the canonical JSON of `body` (object keys sorted, no spaces).
 fn digest(body: &serde_json::Value) -> Result<String, serde_json::Error> {
     Ok(format!("sha256:{}", hex(&Sha256::digest(serde_json::to_vec(body)?))))
@@ -126,7 +237,7 @@ fn hex(bytes: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::plan::{Action, PLAN_FORMAT_VERSION, ResourceChange};
+    use crate::plan::{AttrChange, PLAN_FORMAT_VERSION};
 
     fn body() -> SavedPlanBody {
         let addr: crate::addr::ResourceAddr = "db_instance.main".parse().unwrap();
@@ -143,6 +254,7 @@ mod tests {
                 location: "/work/state/prod.json".into(),
                 settings: BTreeMap::new(),
             },
+            options: SavedOptions { targets: vec![], replace: vec![], refresh: true },
             plan: Plan {
                 format_version: PLAN_FORMAT_VERSION,
                 stack: "prod".into(),
@@ -192,10 +304,63 @@ mod tests {
 
     #[test]
     fn unknown_versions_and_other_files_are_refused() {
-        let text = encode(&body()).unwrap().replacen("\"pgstack_saved_plan\": 2", "\"pgstack_saved_plan\": 9", 1);
+        let text = encode(&body()).unwrap().replacen("\"pgstack_saved_plan\": 3", "\"pgstack_saved_plan\": 9", 1);
         assert!(matches!(decode(&text, "p"), Err(SavedPlanError::UnknownVersion { found: 9, .. })));
         assert!(matches!(decode("{\"a\": 1}", "p"), Err(SavedPlanError::NotAPlan { .. })));
         assert!(matches!(decode("[1,2", "p"), Err(SavedPlanError::NotAPlan { .. })));
+    }
+
+    #[test]
+    fn a_plan_made_again_alike_has_no_differences() {
+        let p = body().plan;
+        assert!(differences(&p, &p.clone()).is_empty());
+        // The object's current values may move where nothing changes them.
+        let mut fresh = p.clone();
+        fresh.changes[0].before = Some([("x".to_owned(), crate::value::Value::Int(1))].into());
+        assert!(differences(&p, &fresh).is_empty());
+    }
+
+    #[test]
+    fn edited_ids_actions_regions_and_values_are_named() {
+        let fresh = body().plan;
+        let edited = |f: &dyn Fn(&mut ResourceChange)| {
+            let mut p = fresh.clone();
+            f(&mut p.changes[0]);
+            differences(&p, &fresh)
+        };
+        let d = edited(&|c| c.id = Some("sg-of-another-stack".into()));
+        assert_eq!(d, ["db_instance.main: the file names object sg-of-another-stack, the state records db-1"]);
+        let d = edited(&|c| c.action = Action::Delete);
+        assert_eq!(d, ["db_instance.main: the file plans a delete of db-1, planning now gives an update of db-1"]);
+        let d = edited(&|c| c.region = "eu-west-1".into());
+        assert!(d[0].contains("region eu-west-1"), "{d:?}");
+        let d = edited(&|c| {
+            c.changes.push(AttrChange {
+                name: "tags".into(),
+                before: crate::value::Value::Null,
+                after: crate::value::Value::str("x"),
+                forces_replacement: false,
+            })
+        });
+        assert_eq!(d, ["db_instance.main: the file changes `tags`, planning now changes nothing"]);
+        // An action the stack's own plan does not have at all.
+        let mut p = fresh.clone();
+        let mut extra = p.changes[0].clone();
+        extra.address = "security_group.other".parse().unwrap();
+        extra.action = Action::Delete;
+        extra.id = Some("sg-1".into());
+        p.changes.push(extra);
+        assert_eq!(
+            differences(&p, &fresh),
+            [
+                "security_group.other: the file plans a delete of sg-1, but the stack and its state hold nothing at that address"
+            ]
+        );
+        // And one it leaves out.
+        assert_eq!(
+            differences(&fresh, &p),
+            ["security_group.other: planning now gives a delete of sg-1, which the file does not show"]
+        );
     }
 
     #[test]

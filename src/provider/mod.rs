@@ -216,6 +216,25 @@ pub enum Intent<'a> {
     Delete { destroy: bool },
 }
 
+/// Where the stack being planned keeps its own state (`[backend] s3`):
+/// objects that hold or encrypt it must outlive every plan of the stack.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StateHome {
+    pub bucket: String,
+    pub key: String,
+    pub region: String,
+    /// The KMS key the state object is encrypted with, as the backend names
+    /// it (key id, key ARN, alias name or alias ARN).
+    pub kms_key_id: Option<String>,
+}
+
+impl StateHome {
+    /// `s3://BUCKET/KEY`.
+    pub fn url(&self) -> String {
+        format!("s3://{}/{}", self.bucket, self.key)
+    }
+}
+
 /// Why a change cannot succeed in AWS, and how to get past it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Refusal {
@@ -282,6 +301,15 @@ pub trait ResourceType: Send + Sync {
     /// non-empty answer makes the whole plan fail before anything is touched.
     /// Pure.
     fn refuse(&self, _current: &Attrs, _intent: Intent<'_>) -> Vec<Refusal> {
+        Vec::new()
+    }
+
+    /// The reasons what the plan intends for `current` would delete, expire
+    /// or make unreadable the stack's own state, kept where `home` says (the
+    /// bucket holding it, the key encrypting it). Asked of every existing
+    /// object of a stack with an S3 backend, deletes and destroys included;
+    /// a non-empty answer fails the plan like [`Self::refuse`]. Pure.
+    fn refuse_for_state(&self, _current: &Attrs, _intent: Intent<'_>, _home: &StateHome) -> Vec<Refusal> {
         Vec::new()
     }
 

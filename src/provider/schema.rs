@@ -229,6 +229,25 @@ impl NameRule {
         }
         out
     }
+
+    /// The other default name of `addr` in `stack`: what a replacement
+    /// created before its old object is deleted is called when the old one
+    /// holds [`Self::name_for`] (and the other way round), so the two never
+    /// clash, as Terraform's `name_prefix` names never do. The default name,
+    /// cut to leave room, then `-` and 8 hex digits of a SHA-256 of it: as
+    /// valid for the type as the default name, and stable.
+    pub fn alternate_for(&self, stack: &str, addr: &crate::addr::ResourceAddr) -> String {
+        use sha2::{Digest, Sha256};
+        let base = self.name_for(stack, addr);
+        let hex: String = Sha256::digest(format!("{base}\0replacement").as_bytes())
+            .iter()
+            .take(4)
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        let mut out = base;
+        out.truncate(self.max.saturating_sub(9));
+        format!("{}-{hex}", out.trim_end_matches('-'))
+    }
 }
 
 /// A rule on values beyond their type: what AWS would refuse.
@@ -762,6 +781,39 @@ impl Schema {
         }
     }
 
+    /// Settles the default names (attributes with a [`NameRule`] that
+    /// `configured` says the config leaves unset) in `desired` against the
+    /// object that exists (`current`): an object that holds either of its
+    /// two default names keeps it; a replacement created first
+    /// (`replacing_first`) takes the one the old object does not hold. Plan
+    /// and apply both call it after [`Self::apply_defaults`], so both see the
+    /// same name.
+    pub fn settle_default_names(
+        &self,
+        desired: &mut BTreeMap<String, Value>,
+        configured: &dyn Fn(&str) -> bool,
+        current: Option<&BTreeMap<String, Value>>,
+        replacing_first: bool,
+        stack: &str,
+        addr: &crate::addr::ResourceAddr,
+    ) {
+        for a in self.attrs {
+            let Some(rule) = a.default_name else { continue };
+            if configured(a.name) {
+                continue;
+            }
+            let (first, other) = (rule.name_for(stack, addr), rule.alternate_for(stack, addr));
+            let held = current.and_then(|c| c.get(a.name)).and_then(Value::as_str);
+            let name = match (replacing_first, held) {
+                (true, Some(h)) if h == first => other,
+                (true, _) => first,
+                (false, Some(h)) if h == other => other,
+                (false, _) => first,
+            };
+            desired.insert(a.name.to_owned(), Value::Str(name));
+        }
+    }
+
     /// Every constraint violation among evaluated attribute values (unknown
     /// values and attributes outside the schema are skipped). Plan calls it
     /// on desired values that were not known at load time.
@@ -866,6 +918,36 @@ mod tests {
 
     /// Every default name any type makes meets that type's own rule for the attribute.
     #[test]
+    fn a_replacement_created_first_takes_the_other_default_name() {
+        static ATTRS: [Attr; 1] = [Attr::optional("name", AttrType::Str).default_name(NameRule::new(63, true, ""))];
+        let schema = Schema { attrs: &ATTRS, guarded: false, taggable: false };
+        let addr: crate::addr::ResourceAddr = "db_parameter_group.main".parse().unwrap();
+        let rule = NameRule::new(63, true, "");
+        let (a, b) = (rule.name_for("prod", &addr), rule.alternate_for("prod", &addr));
+        assert_ne!(a, b);
+        let settle = |held: Option<&str>, replacing_first: bool, configured: bool| {
+            let current: BTreeMap<String, Value> =
+                held.map(|h| [("name".to_owned(), Value::str(h))].into()).unwrap_or_default();
+            let mut desired = BTreeMap::new();
+            schema.settle_default_names(&mut desired, &|_| configured, Some(&current), replacing_first, "prod", &addr);
+            desired.get("name").and_then(Value::as_str).map(str::to_owned)
+        };
+        // An object keeps whichever of its two default names it holds.
+        assert_eq!(settle(Some(&a), false, false).as_deref(), Some(a.as_str()));
+        assert_eq!(settle(Some(&b), false, false).as_deref(), Some(b.as_str()));
+        assert_eq!(settle(None, false, false).as_deref(), Some(a.as_str()));
+        // A replacement created first never takes the old object's name.
+        assert_eq!(settle(Some(&a), true, false).as_deref(), Some(b.as_str()));
+        assert_eq!(settle(Some(&b), true, false).as_deref(), Some(a.as_str()));
+        // A name the config sets is left alone.
+        assert_eq!(settle(Some(&a), true, true), None);
+        // Long names stay within the limit and differ.
+        let long: crate::addr::ResourceAddr = format!("db_parameter_group.{}", "x".repeat(80)).parse().unwrap();
+        let (la, lb) = (rule.name_for("prod", &long), rule.alternate_for("prod", &long));
+        assert!(la.len() <= 63 && lb.len() <= 63 && la != lb, "{la} {lb}");
+    }
+
+    #[test]
     fn default_names_are_valid_for_their_type() {
         let registry = crate::provider::Registry::aws();
         let stacks = ["greenlang-prod", "Shop_2", "9lives", &"long-stack-name-".repeat(5)];
@@ -875,11 +957,18 @@ mod tests {
             for a in t.schema().attrs.iter().filter(|a| a.default_name.is_some()) {
                 for stack in stacks {
                     for addr in addrs {
-                        let name = a.default_name.unwrap().name_for(stack, &addr.parse().unwrap());
-                        if let Some(c) = a.constraint {
-                            assert!(c.check(&Value::Str(name.clone())).is_ok(), "{}.{}: {name}", t.type_name(), a.name);
+                        let (rule, addr) = (a.default_name.unwrap(), addr.parse().unwrap());
+                        for name in [rule.name_for(stack, &addr), rule.alternate_for(stack, &addr)] {
+                            if let Some(c) = a.constraint {
+                                assert!(
+                                    c.check(&Value::Str(name.clone())).is_ok(),
+                                    "{}.{}: {name}",
+                                    t.type_name(),
+                                    a.name
+                                );
+                            }
+                            checked += 1;
                         }
-                        checked += 1;
                     }
                 }
             }

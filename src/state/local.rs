@@ -4,6 +4,16 @@
 //! over the state file (atomic on POSIX), and the directory is fsynced. The
 //! previous version is kept as `.backup`. State, backup and lock files are
 //! created owner-only (0600): they describe infrastructure.
+//!
+//! A state path that is a symbolic link (a state shared from another
+//! directory) is written through to the file it names: temp file, backup and
+//! lock sit beside that file, and the link stays a link. A link that leads
+//! nowhere is refused before anything is written.
+//!
+//! After `state push` moved the state elsewhere, the file is renamed to
+//! `<file>.moved` and a note `<file>.moved-to` names the new location: every
+//! use of the old path (a run without the backend flags, a saved plan bound
+//! to it) is refused with the new location named, so the state never splits.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
@@ -16,18 +26,68 @@ use async_trait::async_trait;
 use super::{Advice, LockGuard, LockInfo, Release, StateBackend, StateError, StateFile, StateLocation};
 
 pub struct LocalBackend {
+    /// The path as given (shown in messages).
     path: PathBuf,
+    /// The file really read and written: `path` with links followed.
+    real: PathBuf,
+    /// Why `path` cannot be written through (a link that leads nowhere).
+    unresolved: Option<String>,
 }
 
 impl LocalBackend {
     pub fn new(path: PathBuf) -> Self {
-        LocalBackend { path }
+        let absolute = std::path::absolute(&path).unwrap_or_else(|_| path.clone());
+        let is_link = fs::symlink_metadata(&path).is_ok_and(|m| m.file_type().is_symlink());
+        let (real, unresolved) = match crate::files::real_path(&path) {
+            Ok(real) => (real, None),
+            // A fresh location whose directory does not exist yet: a write creates it.
+            Err(_) if !is_link => (absolute, None),
+            Err(e) => (absolute, Some(e.to_string())),
+        };
+        LocalBackend { path, real, unresolved }
     }
 
     fn sibling(&self, suffix: &str) -> PathBuf {
-        let mut name = self.path.file_name().unwrap_or_default().to_os_string();
+        let mut name = self.real.file_name().unwrap_or_default().to_os_string();
         name.push(suffix);
-        self.path.with_file_name(name)
+        self.real.with_file_name(name)
+    }
+
+    /// Where the state went after `state push`, if it was moved away.
+    pub fn moved_note_path(&self) -> PathBuf {
+        self.sibling(".moved-to")
+    }
+
+    /// Moves the state file aside (`<file>.moved`) with a note naming
+    /// `destination`, after its state was pushed there.
+    pub fn move_aside(&self, destination: &str) -> Result<PathBuf, StateError> {
+        let aside = self.sibling(".moved");
+        let note = self.moved_note_path();
+        crate::files::write_atomic(&note, format!("{destination}\n").as_bytes()).map_err(|e| self.io(&note, e))?;
+        fs::rename(&self.real, &aside).map_err(|e| self.io(&self.real, e))?;
+        Ok(aside)
+    }
+
+    /// Refuses the path when its state was pushed elsewhere.
+    fn check_not_moved(&self) -> Result<(), StateError> {
+        match fs::read_to_string(self.moved_note_path()) {
+            Ok(note) => Err(StateError::Moved {
+                path: crate::diag::display_path(&self.path),
+                destination: note.lines().next().unwrap_or_default().trim().to_owned(),
+            }),
+            Err(_) => Ok(()),
+        }
+    }
+
+    /// Refuses a link that leads nowhere: writing would replace the link.
+    fn check_resolved(&self) -> Result<(), StateError> {
+        match &self.unresolved {
+            Some(why) => Err(StateError::NotWritable {
+                path: crate::diag::display_path(&self.path),
+                detail: format!("{why}; a write would replace the link with a file of its own"),
+            }),
+            None => Ok(()),
+        }
     }
 
     pub fn backup_path(&self) -> PathBuf {
@@ -43,7 +103,7 @@ impl LocalBackend {
     }
 
     fn dir(&self) -> &Path {
-        self.path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."))
+        self.real.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."))
     }
 
     fn tmp_path(&self) -> PathBuf {
@@ -56,27 +116,26 @@ impl LocalBackend {
     }
 
     fn write_sync(&self, state: &StateFile) -> Result<(), StateError> {
+        self.check_resolved()?;
+        self.check_not_moved()?;
         let text = state.to_json()?;
         let dir = self.dir();
         fs::create_dir_all(dir).map_err(|e| self.io(dir, e))?;
-        if self.path.exists() {
+        if self.real.exists() {
             let backup = self.backup_path();
             Self::create_private(&backup)
                 .and_then(|mut b| {
-                    b.write_all(&fs::read(&self.path)?)?;
+                    b.write_all(&fs::read(&self.real)?)?;
                     b.sync_all()
                 })
                 .map_err(|e| self.io(&backup, e))?;
         }
-        let tmp = self.tmp_path();
-        let mut f = Self::create_private(&tmp).map_err(|e| self.io(&tmp, e))?;
-        f.write_all(text.as_bytes()).and_then(|()| f.sync_all()).map_err(|e| self.io(&tmp, e))?;
-        fs::rename(&tmp, &self.path).map_err(|e| self.io(&self.path, e))?;
-        File::open(dir).and_then(|d| d.sync_all()).map_err(|e| self.io(dir, e))?;
-        Ok(())
+        crate::files::write_atomic(&self.real, text.as_bytes()).map_err(|e| self.io(&self.real, e))
     }
 
     fn check_writable_sync(&self) -> Result<(), StateError> {
+        self.check_resolved()?;
+        self.check_not_moved()?;
         let dir = self.dir();
         fs::create_dir_all(dir).map_err(|e| not_writable(dir, e))?;
         // The same steps a write takes, on a probe file: create, fsync, rename, remove.
@@ -90,7 +149,7 @@ impl LocalBackend {
         let _ = fs::remove_file(&tmp);
         let _ = fs::remove_file(&probe);
         result?;
-        if self.path.exists() {
+        if self.real.exists() {
             let backup = self.backup_path();
             OpenOptions::new()
                 .write(true)
@@ -99,7 +158,7 @@ impl LocalBackend {
                 .mode(0o600)
                 .open(&backup)
                 .map_err(|e| not_writable(&backup, e))?;
-            if self.path.is_dir() {
+            if self.real.is_dir() {
                 return Err(not_writable(&self.path, std::io::Error::other("it is a directory")));
             }
         }
@@ -135,6 +194,7 @@ impl LocalBackend {
     }
 
     fn lock_sync(&self, info: &LockInfo) -> Result<LockGuard, StateError> {
+        self.check_not_moved()?;
         let path = self.lock_path();
         fs::create_dir_all(self.dir()).map_err(|e| not_writable(self.dir(), e))?;
         let mut file = OpenOptions::new()
@@ -173,7 +233,8 @@ fn not_writable(path: &Path, e: std::io::Error) -> StateError {
 #[async_trait]
 impl StateBackend for LocalBackend {
     async fn load(&self) -> Result<Option<StateFile>, StateError> {
-        match fs::read_to_string(&self.path) {
+        self.check_not_moved()?;
+        match fs::read_to_string(&self.real) {
             Ok(text) => StateFile::from_json(&text, &self.describe()).map(Some),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(self.io(&self.path, e)),
@@ -207,11 +268,12 @@ impl StateBackend for LocalBackend {
         Ok(Vec::new())
     }
 
+    /// The file really written (links followed), so two paths to one file
+    /// are one location.
     fn location(&self) -> StateLocation {
-        let absolute = std::path::absolute(&self.path).unwrap_or_else(|_| self.path.clone());
         StateLocation {
             backend: "local".to_owned(),
-            location: absolute.display().to_string(),
+            location: self.real.display().to_string(),
             settings: Default::default(),
         }
     }

@@ -163,6 +163,10 @@ pub enum StateError {
     Changed { path: String },
     #[error("refusing to write state: {0}")]
     Invalid(String),
+    /// The local state was pushed to another backend (`state push`) and
+    /// moved aside; using the old path would split the state in two.
+    #[error("the state in {path} was moved to {destination} by `pgstack state push`; refusing to use the old file")]
+    Moved { path: String, destination: String },
     #[error("state is locked by {}", .0.describe())]
     Locked(LockInfo),
     /// `force-unlock` on a backend whose locks end with their process.

@@ -238,11 +238,11 @@ fn sarif_output_is_sarif_2_1_0_with_locations_and_suppressions() {
 fn plan_prints_one_check_line_on_stderr() {
     let w = Workdir::new();
     w.copy("tests/fixtures/check/PG-NET-002-fail.toml", "open.toml");
-    let plan = w.run(&["plan", "open.toml"], &no_aws()).expect(0);
+    let plan = w.run(&["plan", "open.toml", "--refresh=false"], &no_aws()).expect(0);
     let lines: Vec<&str> = plan.stderr.lines().filter(|l| l.starts_with("Checks (")).collect();
     assert_eq!(lines, ["Checks (standard): 0 passed, 1 failed, 0 warnings, 0 waived"], "{}", plan.stderr);
     assert!(!plan.stdout.contains("Checks ("), "the plan itself stays on stdout: {}", plan.stdout);
-    let json = w.run(&["plan", "open.toml", "--json"], &no_aws()).expect(0);
+    let json = w.run(&["plan", "open.toml", "--json", "--refresh=false"], &no_aws()).expect(0);
     serde_json::from_str::<Json>(&json.stdout).expect("plan --json stays JSON");
 }
 
@@ -265,7 +265,7 @@ fn apply_refuses_failing_checks_before_touching_aws_unless_skipped() {
     assert_eq!(files, ["open.toml"], "no state or lock file");
 
     // A saved plan is checked again before it is applied.
-    w.run(&["plan", "open.toml", "-o", "p.plan"], &no_aws()).expect(0);
+    w.run(&["plan", "open.toml", "--refresh=false", "-o", "p.plan"], &no_aws()).expect(0);
     let refused = w.run(&["apply", "p.plan"], &no_aws()).expect(1);
     assert!(refused.stderr.contains("refusing to apply: 1 check rule"), "{}", refused.stderr);
     assert!(!refused.stderr.contains("127.0.0.1"), "{}", refused.stderr);

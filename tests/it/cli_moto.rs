@@ -213,9 +213,9 @@ async fn import_adopts_an_existing_vpc() {
 fn apply_without_a_terminal_needs_auto_approve() {
     let w = Workdir::new();
     quickstart(&w);
-    // An empty state needs no AWS call to plan; the endpoint is never reached.
+    // Without a refresh an empty state needs no AWS call to plan; the endpoint is never reached.
     let env = vec![("AWS_ENDPOINT_URL".to_owned(), "http://127.0.0.1:9".to_owned())];
-    let run = w.run(&["apply", "quickstart.toml"], &env).expect(1);
+    let run = w.run(&["apply", "quickstart.toml", "--refresh=false"], &env).expect(1);
     assert!(run.stderr.contains("--auto-approve"), "{}", run.stderr);
     assert!(run.stdout.contains("7 to add"), "the plan is shown first: {}", run.stdout);
     let state = std::fs::read_to_string(w.path().join("state/quickstart.json")).unwrap_or_default();

@@ -360,7 +360,7 @@ fn a_closed_port_is_one_plain_line() {
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v))
     .collect();
-    let run = w.run(&["apply", "quickstart.toml", "--auto-approve"], &env).expect(1);
+    let run = w.run(&["apply", "quickstart.toml", "--auto-approve", "--refresh=false"], &env).expect(1);
     let text = run.stderr.replace(&port.to_string(), "PORT");
     assert!(!text.contains("DispatchFailure") && !text.contains("ConnectorError"), "{text}");
     insta::assert_snapshot!(failures(&Run { code: run.code, stdout: String::new(), stderr: text }));

@@ -116,7 +116,8 @@ async fn an_edited_saved_plan_cannot_delete_a_guarded_object() {
     let run = w.run(&["apply", "hand.plan"], &env).expect(1);
     assert!(run.stderr.contains("does not match its digest"), "{}", run.stderr);
 
-    // Edited and sealed again, with the guard flag cleared: the engine still refuses.
+    // Edited and sealed again, with the guard flag cleared: the plan made
+    // again under the lock does not delete the key, so the file is refused.
     reseal(&plan_path, |body| {
         for c in body["plan"]["changes"].as_array_mut().unwrap() {
             if c["address"] == "kms_key.db" {
@@ -126,7 +127,8 @@ async fn an_edited_saved_plan_cannot_delete_a_guarded_object() {
         }
     });
     let run = w.run(&["apply", "change.plan"], &env).expect(1);
-    assert!(run.stderr.contains("refusing to delete or replace data-bearing resources: kms_key.db"), "{}", run.stderr);
+    assert!(run.stderr.contains("the saved plan is not what planning gives now"), "{}", run.stderr);
+    assert!(run.stderr.contains("kms_key.db: the file plans a delete of"), "{}", run.stderr);
 
     // An unknown format version is refused.
     let mut file: serde_json::Value = serde_json::from_str(&text).unwrap();
@@ -169,7 +171,7 @@ async fn a_saved_plan_applies_to_the_state_it_was_made_against() {
     // -o never overwrites the stack file or the state.
     let run =
         w.run(&["plan", "quickstart.toml", "--state", "elsewhere/qs.json", "-o", "quickstart.toml"], &env).expect(1);
-    assert!(run.stderr.contains("refusing to write the plan over"), "{}", run.stderr);
+    assert!(run.stderr.contains("refusing to write the plan to quickstart.toml"), "{}", run.stderr);
     assert!(std::fs::read_to_string(w.path().join("quickstart.toml")).unwrap().contains("[vpc.main]"));
 }
 
@@ -234,6 +236,9 @@ async fn a_corrupt_state_names_the_file_and_its_backup() {
     let env = vec![("AWS_ENDPOINT_URL".to_owned(), "http://127.0.0.1:9".to_owned())];
     let run = w.run(&["plan", "quickstart.toml"], &env).expect(1);
     assert!(run.stderr.contains("state file state/quickstart.json is not valid"), "{}", run.stderr);
+    assert!(!run.stderr.contains(".backup"), "no backup to restore, none suggested: {}", run.stderr);
+    w.write("state/quickstart.json.backup", "{}");
+    let run = w.run(&["plan", "quickstart.toml"], &env).expect(1);
     assert!(run.stderr.contains("cp 'state/quickstart.json.backup' 'state/quickstart.json'"), "{}", run.stderr);
     let run = w.run(&["plan", ""], &env).expect(1);
     assert!(run.stderr.contains("no stack given"), "{}", run.stderr);
@@ -385,7 +390,7 @@ fn refusal_messages() {
     insta::assert_snapshot!("corrupt_state", corrupt.stderr);
     std::fs::remove_file(w.path().join("state/quickstart.json")).unwrap();
 
-    w.run(&["plan", "quickstart.toml", "-o", "p.plan"], &no_aws).expect(0);
+    w.run(&["plan", "quickstart.toml", "--refresh=false", "-o", "p.plan"], &no_aws).expect(0);
     let text = std::fs::read_to_string(w.path().join("p.plan")).unwrap();
     w.write("edited.plan", &text.replacen("\"create\"", "\"delete\"", 1));
     let edited = w.run(&["apply", "edited.plan"], &no_aws).expect(1);

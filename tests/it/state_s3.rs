@@ -205,16 +205,31 @@ async fn push_and_pull_move_state_both_ways_and_refuse_other_lineages_and_older_
     w.run(&["apply", "tiny.toml", "--auto-approve"], &m.env()).expect(0);
     let local_text = std::fs::read_to_string(w.path().join("state/tiny.json")).unwrap();
     let local: serde_json::Value = serde_json::from_str(&local_text).unwrap();
+    w.write("local-copy.json", &local_text);
+    w.run(&["plan", "tiny.toml", "-o", "local.plan"], &m.env()).expect(0);
 
-    // Local → S3.
+    // Local → S3. The local file is moved aside with a note of where the state went.
     let kms_flags = ["--backend-config", kms.as_str()];
     let pushed = w.run(&on_s3(&["state", "push", "tiny.toml", "state/tiny.json"], &kms_flags), &m.env()).expect(0);
     assert!(pushed.stdout.contains("to s3://team-state/pgstack/tiny.json"), "{}", pushed.stdout);
+    assert!(pushed.stdout.contains("was moved to state/tiny.json.moved"), "{}", pushed.stdout);
     assert_eq!(stored(&m, "pgstack/tiny.json").await, local, "pushed as it was");
+    assert!(!w.path().join("state/tiny.json").exists());
+    assert_eq!(std::fs::read_to_string(w.path().join("state/tiny.json.moved")).unwrap(), local_text);
     let head = m.factory().s3(REGION).await.head_object().bucket(BUCKET).key("pgstack/tiny.json").send().await.unwrap();
     assert_eq!(head.server_side_encryption().map(|s| s.as_str()), Some("aws:kms"));
     assert!(head.ssekms_key_id().unwrap_or_default().contains(&key_id), "{:?}", head.ssekms_key_id());
-    let again = w.run(&on_s3(&["state", "push", "tiny.toml", "state/tiny.json"], &[]), &m.env()).expect(0);
+    // No split brain: a run without the backend flags, and a plan saved before the push, are refused.
+    for args in [&["plan", "tiny.toml"][..], &["apply", "tiny.toml", "--auto-approve"], &["apply", "local.plan"]] {
+        let refused = w.run(args, &m.env()).expect(1);
+        assert!(
+            refused.stderr.contains("was moved to s3://team-state/pgstack/tiny.json by `pgstack state push`"),
+            "{args:?}: {}",
+            refused.stderr
+        );
+        assert!(!w.path().join("state/tiny.json").exists(), "{args:?} wrote no local state");
+    }
+    let again = w.run(&on_s3(&["state", "push", "tiny.toml", "local-copy.json"], &[]), &m.env()).expect(0);
     assert!(again.stdout.contains("already holds this state"), "{}", again.stdout);
     w.run(&on_s3(&["plan", "tiny.toml", "--detailed-exitcode"], &[]), &m.env()).expect(0);
 
@@ -229,7 +244,7 @@ async fn push_and_pull_move_state_both_ways_and_refuse_other_lineages_and_older_
     w.run(&on_s3(&["apply", "tiny.toml", "--auto-approve"], &[]), &m.env()).expect(0);
     let newer = stored(&m, "pgstack/tiny.json").await;
     assert!(newer["serial"].as_u64() > local["serial"].as_u64());
-    let older = w.run(&on_s3(&["state", "push", "tiny.toml", "state/tiny.json"], &[]), &m.env()).expect(1);
+    let older = w.run(&on_s3(&["state", "push", "tiny.toml", "local-copy.json"], &[]), &m.env()).expect(1);
     assert!(older.stderr.contains("refusing to overwrite a newer state"), "{}", older.stderr);
     assert_eq!(stored(&m, "pgstack/tiny.json").await, newer, "nothing was pushed");
 
@@ -238,11 +253,16 @@ async fn push_and_pull_move_state_both_ways_and_refuse_other_lineages_and_older_
     assert_eq!(serde_json::from_str::<serde_json::Value>(&out.stdout).unwrap(), newer);
     let refused = w.run(&on_s3(&["state", "pull", "tiny.toml", "-o", "other.json"], &[]), &m.env()).expect(1);
     assert!(refused.stderr.contains("different deployments"), "{}", refused.stderr);
-    w.run(&on_s3(&["state", "pull", "tiny.toml", "-o", "state/tiny.json"], &[]), &m.env()).expect(0);
+    // Not into the project's state directory: that is where a stack's live state lives.
+    let refused = w.run(&on_s3(&["state", "pull", "tiny.toml", "-o", "state/tiny.json"], &[]), &m.env()).expect(1);
+    assert!(refused.stderr.contains("where this project keeps the state of its stacks"), "{}", refused.stderr);
+    w.run(&on_s3(&["state", "pull", "tiny.toml", "-o", "back.json"], &[]), &m.env()).expect(0);
     let pulled: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(w.path().join("state/tiny.json")).unwrap()).unwrap();
+        serde_json::from_str(&std::fs::read_to_string(w.path().join("back.json")).unwrap()).unwrap();
     assert_eq!(pulled, newer);
-    // Back on the local file, nothing to do.
+    // Back to a local file on purpose, as the refusal says: remove the note, push the copy.
+    std::fs::remove_file(w.path().join("state/tiny.json.moved-to")).unwrap();
+    w.run(&["state", "push", "tiny.toml", "back.json"], &m.env()).expect(0);
     w.run(&["plan", "tiny.toml", "--detailed-exitcode"], &m.env()).expect(0);
 }
 

@@ -384,6 +384,15 @@ pub async fn find_by_tags(ctx: &Ctx, addr: &ResourceAddr) -> Result<Option<KeyMe
     Ok(None)
 }
 
+/// Whether `named` (a key id, key ARN, alias name or alias ARN, as a
+/// backend or an encryption setting names a key) names the key `attrs`
+/// describes (its `id`, `key_id`, `arn` and `alias`).
+pub fn names_key(attrs: &Attrs, named: &str) -> bool {
+    let alias = named.rsplit_once(':').map_or(named, |(_, tail)| tail);
+    ["id", "key_id", "arn"].iter().any(|k| get_str(attrs, k) == Some(named))
+        || (alias.starts_with("alias/") && get_str(attrs, "alias") == Some(alias))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -31,7 +31,7 @@ use super::{DEFAULT_DESCRIPTION, api_error, factory, get_bool, get_str, policy, 
 use crate::addr::ResourceAddr;
 use crate::provider::schema::{Attr, AttrType, Default, Kind, Schema};
 use crate::provider::waiter::Backoff;
-use crate::provider::{Ctx, Owned, ProviderError, ReadScope, ResourceType, Result};
+use crate::provider::{Ctx, Intent, Owned, ProviderError, ReadScope, Refusal, ResourceType, Result, StateHome};
 use crate::value::{Attrs, Value};
 
 /// The key specs CreateKey accepts.
@@ -163,6 +163,29 @@ impl ResourceType for KmsKey {
         kms::normalize(desired);
     }
 
+    /// The key the stack's state is encrypted with is never scheduled for
+    /// deletion (nor replaced): every state version would become unreadable.
+    fn refuse_for_state(&self, current: &Attrs, intent: Intent<'_>, home: &StateHome) -> Vec<Refusal> {
+        let Some(named) = home.kms_key_id.as_deref() else { return Vec::new() };
+        if matches!(intent, Intent::Keep { .. }) || !kms::names_key(current, named) {
+            return Vec::new();
+        }
+        vec![
+            Refusal::new(format!(
+                "encrypts this stack's own state ({}, `kms_key_id = \"{named}\"`): deleting it would make every \
+                 version of the state unreadable",
+                home.url()
+            ))
+            .hint(
+                "re-encrypt the state under another key first: set the backend's `kms_key_id` to it and run \
+                 `pgstack state pull STACK -o state-copy.json`, then `pgstack state push STACK state-copy.json`",
+            )
+            .hint(
+                "or stop managing the key without deleting it: `pgstack state rm STACK ADDR` (then remove its block)",
+            ),
+        ]
+    }
+
     async fn read_many(&self, ctx: &Ctx, ids: &[String], scope: &ReadScope) -> Result<BTreeMap<String, Attrs>> {
         kms::read_keys(ctx, ids, scope, |client, id| read_key(client, id, scope)).await
     }
@@ -241,6 +264,48 @@ impl ResourceType for KmsKey {
 
 #[cfg(test)]
 mod tests {
+    use crate::provider::{Intent, ResourceType, StateHome};
+
+    #[test]
+    fn the_key_encrypting_the_state_is_never_deleted() {
+        let key = [
+            ("id", Value::str("1234abcd-0000")),
+            ("key_id", Value::str("1234abcd-0000")),
+            ("arn", Value::str("arn:aws:kms:us-east-1:111122223333:key/1234abcd-0000")),
+            ("alias", Value::str("alias/state")),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect();
+        let home = |id: &str| StateHome {
+            bucket: "b".into(),
+            key: "k".into(),
+            region: "us-east-1".into(),
+            kms_key_id: Some(id.to_owned()),
+        };
+        let desired = crate::value::Attrs::new();
+        for named in [
+            "1234abcd-0000",
+            "arn:aws:kms:us-east-1:111122223333:key/1234abcd-0000",
+            "alias/state",
+            "arn:aws:kms:us-east-1:111122223333:alias/state",
+        ] {
+            for intent in [Intent::Delete { destroy: true }, Intent::Replace { desired: &desired, create_first: false }]
+            {
+                assert_eq!(KmsKey.refuse_for_state(&key, intent, &home(named)).len(), 1, "{named}");
+            }
+            assert!(KmsKey.refuse_for_state(&key, Intent::Keep { desired: &desired }, &home(named)).is_empty());
+        }
+        for other in ["alias/other", "5678", "arn:aws:kms:us-east-1:111122223333:alias/other"] {
+            assert!(
+                KmsKey.refuse_for_state(&key, Intent::Delete { destroy: true }, &home(other)).is_empty(),
+                "{other}"
+            );
+        }
+        let no_key = StateHome { kms_key_id: None, ..home("x") };
+        assert!(KmsKey.refuse_for_state(&key, Intent::Delete { destroy: true }, &no_key).is_empty());
+    }
+
     use super::*;
 
     #[test]

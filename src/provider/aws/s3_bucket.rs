@@ -77,7 +77,7 @@ use super::{
 use crate::addr::ResourceAddr;
 use crate::provider::diff::equal;
 use crate::provider::schema::{Attr, AttrType, Default, Kind, NameRule, Schema, TAG_ADDRESS, TAG_STACK};
-use crate::provider::{Ctx, Intent, Owned, ProviderError, ReadScope, Refusal, ResourceType, Result};
+use crate::provider::{Ctx, Intent, Owned, ProviderError, ReadScope, Refusal, ResourceType, Result, StateHome};
 use crate::value::{Attrs, Value};
 
 /// Largest day count S3 takes.
@@ -127,6 +127,22 @@ static SCHEMA: Schema = Schema {
     guarded: true,
     taggable: true,
 };
+
+/// The id of lifecycle `rule` when it is enabled, covers `key` (no prefix,
+/// or one `key` starts with) and expires current objects.
+fn expires_key(rule: &Value, key: &str) -> Option<String> {
+    let Value::Map(r) = rule else { return None };
+    let enabled = r.get("enabled") != Some(&Value::Bool(false));
+    let covers = match r.get("prefix") {
+        Some(Value::Str(prefix)) => key.starts_with(prefix.as_str()),
+        _ => true,
+    };
+    let expires = matches!(r.get("expiration"), Some(v) if *v != Value::Null);
+    (enabled && covers && expires).then(|| match r.get("id") {
+        Some(Value::Str(id)) => id.clone(),
+        _ => "(no id)".to_owned(),
+    })
+}
 
 /// The `s3_bucket` resource type.
 pub struct S3Bucket;
@@ -883,6 +899,63 @@ impl ResourceType for S3Bucket {
         out
     }
 
+    /// The bucket holding the stack's state is never deleted or replaced,
+    /// never stops versioning, and takes no rule expiring the state object.
+    fn refuse_for_state(&self, current: &Attrs, intent: Intent<'_>, home: &StateHome) -> Vec<Refusal> {
+        if get_str(current, "bucket") != Some(home.bucket.as_str()) {
+            return Vec::new();
+        }
+        let url = home.url();
+        let move_first = "move the state first: `pgstack state pull STACK -o state-copy.json`, point `[backend] s3` \
+                          at another bucket (or take it out), then `pgstack state push STACK state-copy.json`";
+        match intent {
+            Intent::Delete { .. } | Intent::Replace { .. } => vec![
+                Refusal::new(format!(
+                    "holds this stack's own state ({url}) and its lock: deleting it would delete every version of the state"
+                ))
+                .hint(move_first)
+                .hint("or stop managing the bucket without deleting it: `pgstack state rm STACK ADDR` (then remove its block)"),
+            ],
+            Intent::Keep { desired } => {
+                let mut out = Vec::new();
+                if get_bool(current, "versioning") == Some(true) && get_bool(desired, "versioning") == Some(false) {
+                    out.push(
+                        Refusal::new(format!(
+                            "holds this stack's own state ({url}): suspending versioning would drop the earlier state \
+                             versions that undo a bad write"
+                        ))
+                        .on("versioning")
+                        .hint("keep `versioning = true` on the bucket that holds the state")
+                        .hint(move_first),
+                    );
+                }
+                let expiring = |rules: Option<&Value>| -> Vec<String> {
+                    let Some(Value::List(rules)) = rules else { return Vec::new() };
+                    rules.iter().filter_map(|r| expires_key(r, &home.key)).collect()
+                };
+                let now = expiring(current.get("lifecycle_rule"));
+                let new: Vec<String> =
+                    expiring(desired.get("lifecycle_rule")).into_iter().filter(|id| !now.contains(id)).collect();
+                if !new.is_empty() {
+                    out.push(
+                        Refusal::new(format!(
+                            "holds this stack's own state ({url}): lifecycle rule {} would expire the state object",
+                            new.iter().map(|id| format!("`{id}`")).collect::<Vec<_>>().join(", ")
+                        ))
+                        .on("lifecycle_rule")
+                        .hint(format!(
+                            "give the rule a `prefix` that `{}` does not start with, or drop its `expiration` \
+                             (`noncurrent_version_expiration` is fine: it keeps the current state)",
+                            home.key
+                        ))
+                        .hint(move_first),
+                    );
+                }
+                out
+            }
+        }
+    }
+
     async fn read_many(&self, ctx: &Ctx, ids: &[String], scope: &ReadScope) -> Result<BTreeMap<String, Attrs>> {
         if ids.is_empty() {
             return Ok(BTreeMap::new());
@@ -1182,5 +1255,56 @@ mod tests {
         assert!(changed(&prior, &desired, "tls_only").is_none(), "unmanaged");
         let off = attrs(&[("versioning", Value::Bool(false))]);
         assert_eq!(changed(&prior, &off, "versioning"), Some(&Value::Bool(false)));
+    }
+
+    #[test]
+    fn the_bucket_holding_the_state_is_never_deleted_unversioned_or_expired() {
+        let t = S3Bucket;
+        let home = StateHome {
+            bucket: "tf-state".into(),
+            key: "prod/state.json".into(),
+            region: "us-east-1".into(),
+            kms_key_id: None,
+        };
+        let holding = attrs(&[("bucket", Value::str("tf-state")), ("versioning", Value::Bool(true))]);
+        let other = attrs(&[("bucket", Value::str("data")), ("versioning", Value::Bool(true))]);
+        let keep = attrs(&[("bucket", Value::str("tf-state"))]);
+        for intent in [
+            Intent::Delete { destroy: true },
+            Intent::Delete { destroy: false },
+            Intent::Replace { desired: &keep, create_first: false },
+        ] {
+            let refused = t.refuse_for_state(&holding, intent, &home);
+            assert_eq!(refused.len(), 1, "{intent:?}");
+            assert!(refused[0].reason.contains("s3://tf-state/prod/state.json"), "{}", refused[0].reason);
+            assert!(refused[0].hints.iter().any(|h| h.contains("state pull") && h.contains("state push")));
+            assert!(t.refuse_for_state(&other, intent, &home).is_empty(), "another bucket");
+        }
+        assert!(t.refuse_for_state(&holding, Intent::Keep { desired: &keep }, &home).is_empty());
+        let suspended = attrs(&[("versioning", Value::Bool(false))]);
+        let refused = t.refuse_for_state(&holding, Intent::Keep { desired: &suspended }, &home);
+        assert_eq!(refused.iter().map(|r| r.attr).collect::<Vec<_>>(), [Some("versioning")]);
+        // Rules that expire the state object; ones that cannot touch it pass.
+        let rules = |text: &str| attrs(&[("lifecycle_rule", json(text))]);
+        let expiring = rules(r#"[{"id":"tidy","enabled":true,"expiration":{"days":30}}]"#);
+        let refused = t.refuse_for_state(&holding, Intent::Keep { desired: &expiring }, &home);
+        assert_eq!(refused.len(), 1);
+        assert!(refused[0].reason.contains("`tidy`"), "{}", refused[0].reason);
+        for harmless in [
+            r#"[{"id":"logs","enabled":true,"prefix":"logs/","expiration":{"days":30}}]"#,
+            r#"[{"id":"off","enabled":false,"expiration":{"days":30}}]"#,
+            r#"[{"id":"old","enabled":true,"noncurrent_version_expiration":{"days":90}}]"#,
+        ] {
+            assert!(
+                t.refuse_for_state(&holding, Intent::Keep { desired: &rules(harmless) }, &home).is_empty(),
+                "{harmless}"
+            );
+        }
+        let with_prefix = rules(r#"[{"id":"p","enabled":true,"prefix":"prod/","expiration":{"days":30}}]"#);
+        assert_eq!(t.refuse_for_state(&holding, Intent::Keep { desired: &with_prefix }, &home).len(), 1);
+        // A rule already there is not a change this plan makes.
+        let mut already = holding.clone();
+        already.extend(expiring.clone());
+        assert!(t.refuse_for_state(&already, Intent::Keep { desired: &expiring }, &home).is_empty());
     }
 }
