@@ -44,6 +44,15 @@ impl SourceMap {
         FileId(self.files.len() - 1)
     }
 
+    /// Replaces a file's text with a masked copy (a variable file with its
+    /// secret values masked), so that no snippet can show what was masked.
+    /// The copy must keep every byte offset and column of the original, so
+    /// spans found on the original still point at the same place.
+    pub fn redact(&mut self, id: FileId, masked: String) {
+        debug_assert_eq!(masked.len(), self.files[id.0].text.len(), "a masked text keeps its offsets");
+        self.files[id.0].text = masked;
+    }
+
     pub fn get(&self, id: FileId) -> &SourceFile {
         &self.files[id.0]
     }

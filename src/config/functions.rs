@@ -6,7 +6,9 @@ use crate::value::Value;
 
 use super::model::BinOp;
 
-/// Applies a binary operator. Unknown operands give `Unknown`.
+/// Applies a binary operator. Unknown operands give `Unknown`. Every result
+/// is a finite number: integer overflow, division by zero and a number
+/// beyond the range of a 64-bit float are errors, never `inf` or `NaN`.
 pub fn binary(op: BinOp, a: &Value, b: &Value) -> Result<Value, String> {
     if a.is_unknown() || b.is_unknown() {
         return Ok(Value::Unknown);
@@ -38,7 +40,11 @@ pub fn binary(op: BinOp, a: &Value, b: &Value) -> Result<Value, String> {
                 BinOp::Div => x / y,
                 BinOp::Mod => x % y,
             };
-            Ok(Value::Float(r))
+            if r.is_finite() {
+                Ok(Value::Float(r))
+            } else {
+                Err("number overflow: the result is beyond the largest number (about 1.8e308)".into())
+            }
         }
         _ => Err(format!("arithmetic needs numbers, got {} and {}", a.type_name(), b.type_name())),
     }
@@ -328,6 +334,48 @@ mod tests {
         assert_eq!(binary(BinOp::Mod, &Value::Int(7), &Value::Int(0)), Err("division by zero".into()));
         assert_eq!(binary(BinOp::Add, &Value::Int(i64::MAX), &Value::Int(1)), Err("integer overflow".into()));
         assert!(binary(BinOp::Add, &Value::str("a"), &Value::Int(1)).is_err());
+    }
+
+    /// Every operator on extreme operands gives a finite number or an error:
+    /// never `inf` or `NaN`, never a panic.
+    #[test]
+    fn arithmetic_never_gives_inf_or_nan() {
+        let extremes = [
+            Value::Int(i64::MAX),
+            Value::Int(i64::MIN),
+            Value::Int(-1),
+            Value::Int(0),
+            Value::Float(f64::MAX),
+            Value::Float(-f64::MAX),
+            Value::Float(f64::MIN_POSITIVE),
+            Value::Float(5e-324),
+            Value::Float(-0.0),
+            Value::Float(1e308),
+        ];
+        for op in [BinOp::Add, BinOp::Sub, BinOp::Mul, BinOp::Div, BinOp::Mod] {
+            for a in &extremes {
+                for b in &extremes {
+                    match binary(op, a, b) {
+                        Ok(Value::Float(f)) => assert!(f.is_finite(), "{a:?} {op:?} {b:?} = {f}"),
+                        Ok(Value::Int(_)) => {}
+                        Ok(other) => panic!("{a:?} {op:?} {b:?} = {other:?}"),
+                        Err(m) => assert!(
+                            ["integer overflow", "division by zero", "number overflow"]
+                                .iter()
+                                .any(|s| m.starts_with(s)),
+                            "{a:?} {op:?} {b:?}: {m}"
+                        ),
+                    }
+                }
+            }
+        }
+        let overflow = binary(BinOp::Mul, &Value::Float(1e308), &Value::Int(10)).unwrap_err();
+        assert!(overflow.starts_with("number overflow"), "{overflow}");
+        let tiny = binary(BinOp::Div, &Value::Float(1.0), &Value::Float(5e-324)).unwrap_err();
+        assert!(tiny.starts_with("number overflow"), "{tiny}");
+        assert_eq!(binary(BinOp::Div, &Value::Int(i64::MIN), &Value::Int(-1)), Err("integer overflow".into()));
+        assert_eq!(binary(BinOp::Mod, &Value::Int(i64::MIN), &Value::Int(-1)), Err("integer overflow".into()));
+        assert_eq!(binary(BinOp::Div, &Value::Float(1.0), &Value::Float(-0.0)), Err("division by zero".into()));
     }
 
     #[test]

@@ -18,6 +18,7 @@ use crate::provider::Registry;
 use crate::provider::schema::{Constraint, Kind, TAG_ADDRESS, TAG_STACK};
 use crate::value::Value;
 
+use super::mask;
 use super::model::{BACKEND_SETTINGS, COST_SETTINGS, Expr, ResourceConfig, S3BackendConfig, Stack};
 use super::parse::{Entry, Node, parse_document, parse_value};
 use super::resolve::Cx;
@@ -142,22 +143,58 @@ impl<'r> Loader<'r> {
         None
     }
 
-    /// Reads and parses a file; `at` is where to blame a read error.
-    fn read_file(&mut self, path: &Path, at: Option<&Span>) -> Option<Rc<Node>> {
-        let text = match std::fs::read_to_string(path) {
-            Ok(t) => t,
+    /// Reads a file into the source map; `at` is where to blame a read error.
+    fn read_source(&mut self, path: &Path, at: Option<&Span>) -> Option<FileId> {
+        match std::fs::read_to_string(path) {
+            Ok(text) => Some(self.sources.add(path, text)),
             Err(e) => {
                 let shown = crate::diag::display_path(path);
-                return self.fail(Diagnostic::error(format!("cannot read `{shown}`: {e}")).at_opt(at.cloned()));
+                self.fail(Diagnostic::error(format!("cannot read `{shown}`: {e}")).at_opt(at.cloned()))
             }
-        };
-        let file = self.sources.add(path, text);
+        }
+    }
+
+    /// Reads and parses a file; `at` is where to blame a read error.
+    fn read_file(&mut self, path: &Path, at: Option<&Span>) -> Option<Rc<Node>> {
+        let file = self.read_source(path, at)?;
         let (node, diags) = parse_document(file, &self.sources.get(file).text);
         if !diags.is_empty() {
             self.broken.insert(file);
             self.parse_diags.extend(diags);
         }
         Some(Rc::new(node))
+    }
+
+    /// Reads and parses a `--var-file`, then masks values in its text so no
+    /// snippet can show a secret: every value when the file has syntax
+    /// errors (which key a value belongs to is not known then), otherwise
+    /// the values of sensitive variables and of names not `declared` (a
+    /// misspelled sensitive one), and values under a sensitive variable's
+    /// name inside other values. A parser message that could quote masked
+    /// text is replaced. `None` when the file cannot be read; the bool is
+    /// true when it has syntax errors.
+    fn read_var_file(&mut self, path: &Path, declared: &BTreeMap<String, Value>) -> Option<(Node, bool)> {
+        let file = self.read_source(path, None)?;
+        let text = self.sources.get(file).text.clone();
+        let (node, mut diags) = parse_document(file, &text);
+        let broken = !diags.is_empty();
+        let masked = if broken {
+            let masked = mask::mask_all_values(&text);
+            for d in &mut diags {
+                if mask::quotes_masked(&d.summary, &text, &masked) {
+                    d.summary = "invalid TOML (the parser's message is not shown: it quotes a value)".into();
+                }
+            }
+            self.broken.insert(file);
+            self.parse_diags.extend(diags);
+            masked
+        } else {
+            let sensitive = |name: &str| self.sensitive.contains(name);
+            let hidden = |name: &str| sensitive(name) || !declared.contains_key(name);
+            mask::mask_entries(&text, &node, &hidden, &sensitive)
+        };
+        self.sources.redact(file, masked);
+        Some((node, broken))
     }
 
     /// A module's `module.toml`, read once however often it is used.
@@ -179,12 +216,14 @@ impl<'r> Loader<'r> {
         let top = root.as_table().unwrap_or_default();
         let find = |key: &str| top.iter().find(|e| e.key == key);
 
-        let vars = self.variables(find("vars"), find("env"), opts);
-        let mut scope = Scope::new(
-            Vec::new(),
-            root_dir.clone(),
-            vars.iter().map(|(k, v)| (k.clone(), Some(Expr::Lit(v.clone())))).collect(),
-        );
+        let (vars, unset) = self.variables(find("vars"), find("env"), opts);
+        // A variable without a value was reported once; its uses stay silent.
+        let bindings = vars
+            .iter()
+            .map(|(k, v)| (k.clone(), Some(Expr::Lit(v.clone()))))
+            .chain(unset.into_iter().map(|k| (k, None)))
+            .collect();
+        let mut scope = Scope::new(Vec::new(), root_dir.clone(), bindings);
         self.stack.regions = self.regions(&mut scope, find("regions"));
         self.stack_table(&mut scope, find("stack"), &root.span);
         let file_region = self.stack.default_region.clone();
@@ -251,12 +290,24 @@ impl<'r> Loader<'r> {
     }
 
     /// Final variable values: `[vars]` defaults, then the selected
-    /// `[env.NAME]`, then `PGSTACK_VAR_*`, then var files, then `--var`.
-    fn variables(&mut self, vars: Option<&Entry>, env: Option<&Entry>, opts: &LoadOptions) -> BTreeMap<String, Value> {
+    /// `[env.NAME]`, then `PGSTACK_VAR_*`, then var files, then `--var`; and
+    /// the declared variables left without a value. Each of those gets one
+    /// error, at its declaration, unless some source gave it a value that was
+    /// refused (that error is enough) or a var file has syntax errors (the
+    /// value may be in it).
+    fn variables(
+        &mut self,
+        vars: Option<&Entry>,
+        env: Option<&Entry>,
+        opts: &LoadOptions,
+    ) -> (BTreeMap<String, Value>, BTreeSet<String>) {
         let mut values = BTreeMap::new();
         let mut declared = BTreeMap::new();
-        // Declared without a value: must be given (sensitive ones only).
+        // Declared without a default: must be given.
         let mut needed = BTreeMap::new();
+        // Names some source gave a value for, valid or not.
+        let mut given = BTreeSet::new();
+        let mut var_file_broken = false;
         for e in self.table_entries(vars, "vars", "variables like `name = value`") {
             if !valid_name(&e.key) {
                 self.diags.push(invalid_name("variable", &e.key, &e.key_span));
@@ -294,6 +345,9 @@ impl<'r> Loader<'r> {
                     continue;
                 }
                 for v in self.table_entries(Some(&item), &format!("env.{}.vars", e.key), "`name = value`") {
+                    if apply {
+                        given.insert(v.key.clone());
+                    }
                     self.override_var(&declared, &mut values, &v, apply);
                 }
             }
@@ -314,6 +368,7 @@ impl<'r> Loader<'r> {
 
         for (key, text) in &opts.env_vars {
             if let Some(default) = declared.get(key) {
+                given.insert(key.clone());
                 match cli_value(default, text) {
                     Ok(v) => {
                         values.insert(key.clone(), v);
@@ -327,8 +382,10 @@ impl<'r> Loader<'r> {
         }
 
         for path in &opts.var_files {
-            let Some(node) = self.read_file(path, None) else { continue };
+            let Some((node, broken)) = self.read_var_file(path, &declared) else { continue };
+            var_file_broken |= broken;
             for v in node.as_table().unwrap_or_default() {
+                given.insert(v.key.clone());
                 self.override_var(&declared, &mut values, v, true);
             }
         }
@@ -342,6 +399,7 @@ impl<'r> Loader<'r> {
                 });
                 continue;
             };
+            given.insert(key.clone());
             match cli_value(default, text) {
                 Ok(v) => {
                     values.insert(key.clone(), v);
@@ -351,16 +409,19 @@ impl<'r> Loader<'r> {
                     .push(Diagnostic::error(format!("invalid value for `--var {key}`: {}", self.redacted(key, e)))),
             }
         }
-        for (name, span) in needed {
-            if !values.contains_key(&name) {
-                self.diags.push(
-                    Diagnostic::error(format!("variable `{name}` has no value"))
-                        .at(span)
-                        .hint(format!("set PGSTACK_VAR_{name} in the environment, or pass --var {name}=...")),
-                );
-            }
+        let unset: BTreeSet<String> = needed.keys().filter(|k| !values.contains_key(*k)).cloned().collect();
+        for name in unset.iter().filter(|k| !given.contains(*k) && !var_file_broken) {
+            self.diags.push(
+                Diagnostic::error(format!("variable `{name}` has no value"))
+                    .at(needed[name].clone())
+                    .detail("it is declared without a default")
+                    .hint(format!(
+                        "give it a value with `--var {name}=...`, in a file passed with `--var-file FILE` \
+                         (a line `{name} = ...`), or in the environment as `PGSTACK_VAR_{name}`"
+                    )),
+            );
         }
-        values
+        (values, unset)
     }
 
     /// An error message about variable `key`'s value, with the value left out

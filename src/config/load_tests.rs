@@ -23,12 +23,14 @@ static PLAIN_SCHEMA: Schema = Schema {
         Attr::optional("count", AttrType::Int),
         Attr::optional("rules", AttrType::List(&AttrType::Object(&RULE))),
         Attr::optional("zones", AttrType::List(&AttrType::Str)),
+        Attr::optional("password", AttrType::Str).write_only(),
     ],
     guarded: false,
     taggable: false,
 };
 
-/// A non-taggable type with a required attribute and object fields (schema only).
+/// A non-taggable type with a required attribute, object fields and a
+/// write-only attribute (schema only).
 struct Plain;
 
 #[async_trait]
@@ -898,4 +900,196 @@ fn cost_table_takes_known_numbers_and_refuses_the_rest() {
     assert!(all.contains("unknown setting `data_g` in [cost]"), "{all}");
     assert!(all.contains("`backup_gb` in [cost] must not be negative"), "{all}");
     assert!(all.contains("`s3_archive_gb` in [cost] must be a number, got string"), "{all}");
+}
+
+/// Every diagnostic in full: summary, detail and hints, with its location.
+fn full_text(dir: &Path, sources: &SourceMap, diags: &Diagnostics) -> String {
+    let located = render(dir, sources, diags);
+    diags
+        .0
+        .iter()
+        .zip(located)
+        .map(|(d, at)| format!("{at}\n{}\n{}", d.detail.clone().unwrap_or_default(), d.hints.join("\n")))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[test]
+fn a_variable_without_a_value_is_one_error_and_its_uses_stay_silent() {
+    let text = stack_with(
+        "[vars]\narn = { sensitive = false, description = \"rotation function\" }\ntoken = { sensitive = true }\nn = 1\n\n[regions]\ndr = \"${var.arn}\"\n\n[module.m]\nsource = \"./m\"\nx = \"${var.arn}\"\n\n[fake.a]\nname = \"a-${var.arn}\"\nfor_each = \"${var.arn}\"\nregion = \"${var.arn}\"\ntags = { A = \"${var.arn}\" }\nsize = \"${length(var.arn) + var.n}\"\n\n[fake.b]\nenabled = \"${var.arn}\"\nref = \"${fake.a[var.arn].id}\"\n\n[plain.p]\nname = \"${module.m.y}\"\npassword = \"${var.token}\"\n\n[output.o]\nvalue = \"${var.token}\"\nsensitive = true\n",
+    );
+    let module = "[input.x]\n\n[plain.q]\nname = \"${var.x}\"\n\n[output.y]\nvalue = \"${var.x}\"\n";
+    let files = [("stack.toml", text.as_str()), ("m/module.toml", module)];
+    let (dir, r) = run(&files, &LoadOptions::default());
+    let Err((sources, diags)) = r else { panic!("load succeeded") };
+    assert_eq!(
+        render(dir.path(), &sources, &diags),
+        ["variable `arn` has no value @ stack.toml:5:1", "variable `token` has no value @ stack.toml:6:1"]
+    );
+    assert_eq!(
+        diags.0[0].hints,
+        [
+            "give it a value with `--var arn=...`, in a file passed with `--var-file FILE` (a line `arn = ...`), or in the environment as `PGSTACK_VAR_arn`"
+        ]
+    );
+
+    // Given, by any of the three ways, it loads.
+    let text = stack_with(
+        "[vars]\narn = { sensitive = false }\ntoken = { sensitive = true }\n\n[plain.p]\nname = \"${var.arn}\"\npassword = \"${var.token}\"\n",
+    );
+    let files = [("stack.toml", text.as_str())];
+    let vars = LoadOptions {
+        vars: vec![("arn".into(), "k".into())],
+        env_vars: vec![("token".into(), "t".into())],
+        ..Default::default()
+    };
+    ok_with(&files, &vars);
+    let in_file = LoadOptions {
+        var_files: vec!["v.toml".into()],
+        env_vars: vec![("token".into(), "t".into())],
+        ..Default::default()
+    };
+    ok_with(&[files[0], ("v.toml", "arn = \"k\"\n")], &in_file);
+
+    // A value given but refused is reported once, as refused.
+    let refused = errs_with(&[files[0], ("v.toml", "arn = 1\ntoken = \"t\"\n")], &in_file);
+    assert_eq!(refused, ["wrong type for variable `arn`: expected string, got integer @ v.toml:1:7"]);
+    // A var file that does not parse may hold the value: only its syntax error.
+    let broken = errs_with(&[files[0], ("v.toml", "arn = \"k\ntoken = \"t\"\n")], &in_file);
+    assert_eq!(broken.len(), 1, "{broken:?}");
+    assert!(broken[0].starts_with("invalid TOML") && broken[0].ends_with("@ v.toml:1:9"), "{broken:?}");
+}
+
+/// The sensitive variable `pw` and a stack that uses it where it may be used.
+const SECRET_STACK: &str = "[stack]\nname = \"demo\"\nregion = \"us-east-1\"\n\n[vars]\npw = { sensitive = true }\nn = 1\n\n[plain.p]\nname = \"p\"\npassword = \"${var.pw}\"\n";
+
+/// Loads [`SECRET_STACK`] with `var_file` as `--var-file v.toml` (and `pw`
+/// from `--var` when the file does not set it): the errors, located, and
+/// the text of every diagnostic and of the var file as the source map holds it.
+fn with_var_file(var_file: &str, pw_flag: bool) -> (Vec<String>, String) {
+    let opts = LoadOptions {
+        var_files: vec!["v.toml".into()],
+        vars: if pw_flag { vec![("pw".into(), "from-flag".into())] } else { Vec::new() },
+        ..Default::default()
+    };
+    match run(&[("stack.toml", SECRET_STACK), ("v.toml", var_file)], &opts) {
+        (_, Ok(_)) => panic!("load succeeded for {var_file:?}"),
+        (dir, Err((sources, diags))) => {
+            let file = sources.files().iter().find(|f| f.path.ends_with("v.toml")).expect("the var file was read");
+            let text = format!("{}\n{}", full_text(dir.path(), &sources, &diags), file.text);
+            (render(dir.path(), &sources, &diags), text)
+        }
+    }
+}
+
+#[test]
+fn var_files_never_show_a_sensitive_value() {
+    let cases: &[(&str, bool, &str)] = &[
+        ("pw = [\"Hunter2EEE\"]\n", false, "wrong type for variable `pw`: expected string, got list @ v.toml:1:6"),
+        (
+            "pw = { a = \"Hunter2EEE\" }\n",
+            false,
+            "wrong type for variable `pw`: expected string, got table @ v.toml:1:6",
+        ),
+        ("n = 1\npw = \"Hunter2EEE\"\npw = \"Hunter2EEE\"\n", false, "invalid TOML: duplicate key @ v.toml:3:1"),
+        ("pw = \"Hunter2EEE\n", false, "invalid TOML: invalid basic string, expected `\"` @ v.toml:1:17"),
+        ("pw = \"\"\"Hunter2EEE\n", false, "invalid TOML: invalid multi-line basic string, expected `\"` @ v.toml:2:1"),
+        (
+            "pw = Hunter2EEE\n",
+            false,
+            "invalid TOML: string values must be quoted, expected literal string @ v.toml:1:6",
+        ),
+        ("pq = \"Hunter2EEE\"\n", true, "undeclared variable `pq` @ v.toml:1:1"),
+        ("pw = \"${Hunter2EEE}\"\n", false, "variable values cannot use `${...}` @ v.toml:1:6"),
+        (
+            "pw = \"Hunter2EEE\" # é\nn = 1979-05-27\n",
+            false,
+            "datetimes are not supported (quote the value to make it a string) @ v.toml:2:5",
+        ),
+    ];
+    for (file, pw_flag, want) in cases {
+        let (errors, text) = with_var_file(file, *pw_flag);
+        assert_eq!(errors, [*want], "{file:?}");
+        assert!(!text.contains("Hunter2EEE"), "{file:?} shows the value:\n{text}");
+    }
+    // Values of variables that are not sensitive stay visible.
+    let (errors, text) = with_var_file("n = \"many\"\npw = \"Hunter2EEE\"\n", false);
+    assert_eq!(errors, ["wrong type for variable `n`: expected integer, got string @ v.toml:1:5"]);
+    assert!(text.contains("n = \"many\"\npw = \"**********\""), "{text}");
+}
+
+#[test]
+fn write_only_attributes_cannot_be_referenced() {
+    let text = stack_with(
+        "[vars]\npw = { sensitive = true, default = \"x\" }\n\n[plain.s]\nname = \"s\"\npassword = \"${var.pw}\"\n\n[plain.t]\nname = \"t\"\npassword = \"${plain.s.password}\"\n\n[fake.a]\ntags = { leak = \"${plain.s.password}\" }\nrefs = \"${plain.s[*].password}\"\n\n[module.m]\nsource = \"./m\"\nx = \"${plain.s.password}\"\n\n[output.o]\nvalue = \"${plain.s.password}\"\nsensitive = true\n",
+    );
+    let module =
+        "[input.x]\ndefault = \"d\"\n\n[plain.q]\nname = \"q\"\n\n[output.y]\nvalue = \"${plain.q.password}\"\n";
+    let (dir, r) = run(&[("stack.toml", &text), ("m/module.toml", module)], &LoadOptions::default());
+    let Err((sources, diags)) = r else { panic!("load succeeded") };
+    assert_eq!(
+        render(dir.path(), &sources, &diags),
+        [
+            "`plain.s.password` is write-only and cannot be referenced @ stack.toml:13:15",
+            "`plain.s.password` is write-only and cannot be referenced @ stack.toml:16:20",
+            "`plain.s.password` is write-only and cannot be referenced @ stack.toml:17:11",
+            "`plain.s.password` is write-only and cannot be referenced @ stack.toml:21:8",
+            "`plain.s.password` is write-only and cannot be referenced @ stack.toml:24:12",
+            "`plain.q.password` is write-only and cannot be referenced @ m/module.toml:8:12",
+        ]
+    );
+    let d = &diags.0[1];
+    assert_eq!(
+        d.detail.as_deref(),
+        Some(
+            "write-only values go to AWS and are never stored, so nothing can read them back: this reference would be null in every plan and apply"
+        )
+    );
+    assert!(d.hints[0].contains("(`plain.password`)") && d.hints[0].contains("`arn`"), "{:?}", d.hints);
+    // Its other attributes can be referenced as before.
+    ok(&[("stack.toml", &stack_with("[plain.s]\nname = \"s\"\n\n[fake.a]\nref = \"${plain.s.id}\"\n"))]);
+}
+
+#[test]
+fn arithmetic_beyond_the_number_range_is_a_located_error() {
+    let text = stack_with(
+        "[vars]\nbig = 9223372036854775807\nsmall = -9223372036854775808\nf = 1e308\nz = -0.0\n\n[fake.a]\nsize = \"${var.big + 1}\"\nname = \"${var.f * 10}\"\nref = \"${var.f / var.z}\"\n\n[fake.b]\nsize = \"${-var.small}\"\nname = \"${floor(var.f * 2)}\"\nref = \"${var.small % -1}\"\n\n[fake.c]\nsize = \"${var.big * var.big}\"\nname = \"${-var.f - var.f}\"\nref = \"${var.f / 0.5 * 1}\"\n\n[fake.d]\nsize = \"${var.big - 1 + var.small}\"\nname = \"${var.f + var.z}\"\n",
+    );
+    assert_eq!(
+        errs(&[("stack.toml", &text)]),
+        [
+            "integer overflow @ stack.toml:11:11",
+            "number overflow: the result is beyond the largest number (about 1.8e308) @ stack.toml:12:11",
+            "division by zero @ stack.toml:13:10",
+            "integer overflow @ stack.toml:16:11",
+            "number overflow: the result is beyond the largest number (about 1.8e308) @ stack.toml:17:17",
+            "integer overflow @ stack.toml:18:10",
+            "integer overflow @ stack.toml:21:11",
+            "number overflow: the result is beyond the largest number (about 1.8e308) @ stack.toml:22:11",
+            "number overflow: the result is beyond the largest number (about 1.8e308) @ stack.toml:23:10",
+        ]
+    );
+}
+
+#[test]
+fn a_function_error_on_a_sensitive_value_does_not_quote_it() {
+    let text = stack_with(
+        "[vars]\npw = { sensitive = true }\n\n[plain.p]\nname = \"p\"\npassword = \"${instance_memory_mib(var.pw)}\"\n",
+    );
+    let opts = LoadOptions { vars: vec![("pw".into(), "Hunter2EEE".into())], ..Default::default() };
+    let (dir, r) = run(&[("stack.toml", &text)], &opts);
+    let Err((sources, diags)) = r else { panic!("load succeeded") };
+    let all = full_text(dir.path(), &sources, &diags);
+    assert!(
+        all.starts_with(
+            "`instance_memory_mib` cannot take the value of a sensitive variable given here @ stack.toml:9:15"
+        ),
+        "{all}"
+    );
+    assert!(!all.to_lowercase().contains("hunter2eee"), "{all}");
+    // Not sensitive: the reason is shown.
+    let plain = text.replace("pw = { sensitive = true }", "pw = \"db.x\"");
+    let e = errs(&[("stack.toml", &plain)]);
+    assert!(e[0].starts_with("`instance_memory_mib`: unknown instance class \"db.x\""), "{e:?}");
 }

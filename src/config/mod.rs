@@ -9,6 +9,7 @@
 mod check_table;
 pub mod functions;
 mod load;
+mod mask;
 pub mod model;
 pub mod parse;
 #[cfg(test)]

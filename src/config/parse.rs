@@ -171,7 +171,11 @@ impl Cx<'_> {
             },
             DeValue::Float(f) => match f.as_str().parse::<f64>() {
                 Ok(x) if x.is_finite() => NodeKind::Float(x),
-                Ok(_) => return self.reject(range, "`inf` and `nan` are not supported"),
+                // `inf` and `nan` spelled out; other literals hold digits, `.`, `e`, signs, `_`.
+                Ok(_) if f.as_str().contains(['i', 'n']) => {
+                    return self.reject(range, "`inf` and `nan` are not supported");
+                }
+                Ok(_) => return self.reject(range, "number out of range (at most about 1.8e308)"),
                 Err(_) => return self.reject(range, "invalid number"),
             },
             DeValue::Boolean(b) => NodeKind::Bool(*b),
@@ -274,7 +278,7 @@ mod tests {
 
     #[test]
     fn rejects_datetimes_inf_and_huge_integers() {
-        let text = "a = 1979-05-27\nb = inf\nc = 99999999999999999999\nd = 1\n";
+        let text = "a = 1979-05-27\nb = inf\nc = 99999999999999999999\nd = 1\ne = -nan\nf = 1e309\ng = -1.8e308\n";
         let (root, diags) = parse(text);
         let got: Vec<(&str, (usize, usize))> = diags.iter().map(|d| (d.summary.as_str(), pos(text, d))).collect();
         assert_eq!(
@@ -283,9 +287,19 @@ mod tests {
                 ("datetimes are not supported (quote the value to make it a string)", (1, 5)),
                 ("`inf` and `nan` are not supported", (2, 5)),
                 ("integer out of range (64-bit signed integers only)", (3, 5)),
+                ("`inf` and `nan` are not supported", (5, 5)),
+                ("number out of range (at most about 1.8e308)", (6, 5)),
+                ("number out of range (at most about 1.8e308)", (7, 5)),
             ]
         );
         assert_eq!(root.as_table().unwrap().len(), 1);
+        let (root, diags) =
+            parse("a = 9223372036854775807\nb = -9223372036854775808\nc = -0.0\nd = 1.7976931348623157e308\n");
+        assert!(diags.is_empty(), "{diags:?}");
+        assert_eq!(
+            root.to_value().as_map().unwrap().values().cloned().collect::<Vec<_>>(),
+            [Value::Int(i64::MAX), Value::Int(i64::MIN), Value::Float(-0.0), Value::Float(f64::MAX)]
+        );
     }
 
     #[test]

@@ -190,11 +190,35 @@ impl Loader<'_> {
                     let values: Vec<Value> = args.iter().filter_map(|a| a.as_lit().cloned()).collect();
                     return match functions::call(name, &values) {
                         Ok(v) => Some(Expr::Lit(v)),
+                        Err(_) if self.mentions_sensitive(scope, t) => self.fail(
+                            Diagnostic::error(format!(
+                                "`{name}` cannot take the value of a sensitive variable given here"
+                            ))
+                            .at(span.clone())
+                            .detail("the reason is not shown: it would quote the value"),
+                        ),
                         Err(m) => self.fail(Diagnostic::error(format!("`{name}`: {m}")).at(span.clone())),
                     };
                 }
                 Some(Expr::Call(name.clone(), args, span.clone()))
             }
+        }
+    }
+
+    /// True when `t` uses a sensitive variable of the stack (only the stack's
+    /// own scope can: module inputs refuse them).
+    fn mentions_sensitive(&self, scope: &Scope, t: &TExpr) -> bool {
+        match t {
+            TExpr::Lit(_) => false,
+            TExpr::Path(p) => {
+                let sensitive_var = matches!(p.steps.first(), Some(Step::Attr(n, _))
+                    if p.root == "var" && scope.module.is_empty() && self.sensitive.contains(n));
+                sensitive_var
+                    || p.steps.iter().any(|s| matches!(s, Step::Index(i, _) if self.mentions_sensitive(scope, i)))
+            }
+            TExpr::Concat(parts) | TExpr::Call(_, parts, _) => parts.iter().any(|x| self.mentions_sensitive(scope, x)),
+            TExpr::Binary(_, a, b, _) => self.mentions_sensitive(scope, a) || self.mentions_sensitive(scope, b),
+            TExpr::Neg(a, _) => self.mentions_sensitive(scope, a),
         }
     }
 
@@ -510,7 +534,35 @@ impl Loader<'_> {
         {
             return self.fail(d);
         }
+        if let Some(attr) = schema.zip(path.first()).and_then(|(s, a)| s.attr(a)).filter(|a| a.write_only) {
+            return self.fail(self.write_only_ref(&format!("{shown}.{}", attr.name), &p.span));
+        }
         Some(Expr::Ref(Ref { target, splat, path, span: p.span.clone() }))
+    }
+
+    /// A reference to a write-only attribute, refused wherever it is written:
+    /// its value is sent to AWS and never recorded, so at plan and apply time
+    /// a reference to it evaluates to null (a value that would be planned
+    /// forever as `null`, or sent as nothing in another write-only attribute).
+    fn write_only_ref(&self, shown: &str, at: &Span) -> Diagnostic {
+        let mut write_only: Vec<String> = self
+            .registry
+            .names()
+            .filter_map(|t| Some((t, self.registry.get(t)?.schema())))
+            .flat_map(|(t, s)| s.attrs.iter().filter(|a| a.write_only).map(move |a| format!("`{t}.{}`", a.name)))
+            .collect();
+        write_only.sort();
+        Diagnostic::error(format!("`{shown}` is write-only and cannot be referenced"))
+            .at(at.clone())
+            .detail(
+                "write-only values go to AWS and are never stored, so nothing can read them back: \
+                 this reference would be null in every plan and apply",
+            )
+            .hint(format!(
+                "give the value itself (a sensitive variable) to each write-only attribute that needs it ({}), \
+                 or reference another attribute of the resource, such as its `arn`",
+                write_only.join(", ")
+            ))
     }
 
     /// One `depends_on` item: `TYPE.NAME`, `TYPE.NAME["KEY"]`, `module.NAME`,

@@ -36,7 +36,8 @@ pub(super) struct Scope {
     /// Directory of the file; module sources resolve against it.
     pub dir: PathBuf,
     /// `var.X`: the stack's variables, or the module's inputs. `None` marks
-    /// an input whose expression failed (already reported).
+    /// a value that could not be had, already reported (a variable given no
+    /// value, an input whose expression failed): its uses report nothing more.
     pub vars: BTreeMap<String, Option<Expr>>,
     /// Declared resource blocks by (type, name).
     pub blocks: BTreeMap<(String, String), Block>,

@@ -222,11 +222,16 @@ fn lex(s: &str, start: usize, map: &SpanMap, stop_at_close: bool) -> Result<Vec<
                     }
                 }
                 let text: String = s[i..end].chars().filter(|&c| c != '_').collect();
-                let bad = || Diagnostic::error(format!("invalid number `{}`", &s[i..end])).at(map.span(i..end));
+                let bad = |why: String| Diagnostic::error(why).at(map.span(i..end));
                 let kind = if is_float {
-                    Tok::Float(text.parse().map_err(|_| bad())?)
+                    match text.parse::<f64>() {
+                        Ok(f) if f.is_finite() => Tok::Float(f),
+                        Ok(_) => return Err(bad("number out of range (at most about 1.8e308)".into())),
+                        Err(_) => return Err(bad(format!("invalid number `{}`", &s[i..end]))),
+                    }
                 } else {
-                    Tok::Int(text.parse().map_err(|_| bad())?)
+                    let too_big = || bad("integer out of range (64-bit signed integers only)".into());
+                    Tok::Int(text.parse().map_err(|_| too_big())?)
                 };
                 out.push(Token { kind, range: i..end });
                 continue;
@@ -551,12 +556,22 @@ mod tests {
             ("${a ? b}", "unexpected `?` in expression", 104),
             ("${f(1,)}", "expected a value, found `)`", 106),
             ("${f(1,}", "expected a value, found end of expression", 106),
+            ("${9223372036854775808}", "integer out of range (64-bit signed integers only)", 102),
         ];
         for (input, msg, at) in cases {
             let d = parse(input).unwrap_err();
             assert_eq!(d.summary, msg, "{input}");
             assert_eq!(d.span.unwrap().range.start, at, "{input}");
         }
+    }
+
+    #[test]
+    fn number_literals_beyond_the_float_range_are_errors() {
+        let huge = format!("${{{}.5 * 1}}", "9".repeat(400));
+        let d = parse(&huge).unwrap_err();
+        assert_eq!(d.summary, "number out of range (at most about 1.8e308)");
+        assert_eq!(d.span.unwrap().range, 102..504, "the whole literal");
+        assert_eq!(parse("${9223372036854775807}"), Ok(TExpr::Lit(Value::Int(i64::MAX))));
     }
 
     #[test]

@@ -1,6 +1,8 @@
 //! `pgstack validate`: every error class reported with file:line:column, a
 //! source snippet and hints; exit 1. No AWS involved.
 
+use std::process::Command;
+
 use crate::support::cli::Workdir;
 
 fn validate(fixture: &str) -> String {
@@ -152,5 +154,106 @@ fn backup_and_maintenance_windows_that_meet() {
     assert!(err.contains("`preferred_backup_window` (02:00-03:00) and `preferred_maintenance_window` (sun:02:30-sun:03:30) on `db_cluster.main` overlap"), "{err}");
     assert!(err.contains("overlapping_windows.toml:29:22"), "touching counts: {err}");
     assert!(!err.contains("db_cluster.other"), "windows apart are fine: {err}");
+    insta::assert_snapshot!(err);
+}
+
+/// Runs `validate sensitive_var_file.toml --var-file v.toml` with `var_file`
+/// as v.toml: exit 1, nothing on stdout, the error at `at`, and the
+/// sensitive value nowhere in what was printed. Returns stderr.
+fn validate_var_file(var_file: &str, extra: &[&str], at: &str) -> String {
+    let w = Workdir::new();
+    w.copy("tests/fixtures/invalid/sensitive_var_file.toml", "stack.toml");
+    w.write("v.toml", var_file);
+    let run = w.run(&[&["validate", "stack.toml", "--var-file", "v.toml"], extra].concat(), &[]).expect(1);
+    for out in [&run.stdout, &run.stderr] {
+        assert!(!out.to_lowercase().contains("hunter2eee"), "the value is shown for {var_file:?}:\n{out}");
+    }
+    assert!(run.stdout.is_empty(), "{}", run.stdout);
+    assert!(run.stderr.contains(&format!("error: v.toml:{at}: ")), "not at v.toml:{at}:\n{}", run.stderr);
+    assert!(run.stderr.contains("1 error found"), "one error for {var_file:?}:\n{}", run.stderr);
+    run.stderr
+}
+
+#[test]
+fn var_file_errors_never_show_a_sensitive_value() {
+    let flag: &[&str] = &["--var", "app_password=from-the-flag"];
+    let cases: [(&str, &str, &str, &[&str]); 8] = [
+        ("type error", "app_password = [\"Hunter2EEE\"]\n", "1:16", &[]),
+        ("table value", "app_password = { value = \"Hunter2EEE\" }\n", "1:16", &[]),
+        ("duplicate key", "replicas = 3\napp_password = \"Hunter2EEE\"\napp_password = \"Hunter2EEE\"\n", "3:1", &[]),
+        ("unterminated string", "app_password = \"Hunter2EEE\nreplicas = 3\n", "1:27", &[]),
+        ("unterminated multi-line string", "app_password = '''Hunter2EEE\nreplicas = 3\n", "3:1", &[]),
+        ("unquoted", "app_password = Hunter2EEE\n", "1:16", &[]),
+        ("misspelled name", "app_pasword = \"Hunter2EEE\"\n", "1:1", flag),
+        ("template", "app_password = \"${Hunter2EEE}\"\n", "1:16", &[]),
+    ];
+    let mut all = String::new();
+    for (what, file, at, extra) in cases {
+        all.push_str(&format!("--- {what}\n{}", validate_var_file(file, extra, at)));
+    }
+    assert!(all.contains("did you mean `app_password`?"), "{all}");
+    insta::assert_snapshot!(all);
+}
+
+#[test]
+fn a_declared_variable_without_a_value_is_one_error() {
+    let err = validate("no_value.toml");
+    assert!(err.contains("no_value.toml:7:1: variable `rotation_arn` has no value"), "{err}");
+    assert!(
+        err.contains("`--var rotation_arn=...`")
+            && err.contains("`--var-file FILE`")
+            && err.contains("`PGSTACK_VAR_rotation_arn`"),
+        "the three ways to set it: {err}"
+    );
+    assert!(err.ends_with("1 error found\n"), "no error at its uses: {err}");
+    insta::assert_snapshot!(err);
+
+    // The shipped production stack, run from the repository root as a user would.
+    let prod = crate::support::cli::repo_root().join("stacks/prod.toml");
+    let line =
+        std::fs::read_to_string(&prod).unwrap().lines().position(|l| l.starts_with("rotation_lambda_arn =")).unwrap()
+            + 1;
+    let run = Command::new(env!("CARGO_BIN_EXE_pgstack"))
+        .args(["validate", "stacks/prod.toml"])
+        .current_dir(crate::support::cli::repo_root())
+        .env("NO_COLOR", "1")
+        .env_remove("PGSTACK_VAR_rotation_lambda_arn")
+        .output()
+        .unwrap();
+    let run = crate::support::cli::Run::from(run).expect(1);
+    assert!(
+        run.stderr
+            .starts_with(&format!("error: stacks/prod.toml:{line}:1: variable `rotation_lambda_arn` has no value\n")),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("`PGSTACK_VAR_rotation_lambda_arn`"), "{}", run.stderr);
+    assert!(run.stderr.ends_with("1 error found\n"), "{}", run.stderr);
+}
+
+#[test]
+fn write_only_attributes_cannot_be_referenced() {
+    let err = validate("write_only_ref.toml");
+    assert!(
+        err.contains("write_only_ref.toml:14:26: `secret.app.value` is write-only and cannot be referenced"),
+        "the tag: {err}"
+    );
+    assert!(err.contains("write_only_ref.toml:17:16: `secret.app.value` is write-only"), "the output: {err}");
+    assert!(!err.contains("secret.app.arn`"), "other attributes are fine: {err}");
+    assert!(err.contains("2 errors found"), "{err}");
+    insta::assert_snapshot!(err);
+}
+
+#[test]
+fn arithmetic_out_of_range_is_a_located_error() {
+    let err = validate("overflow.toml");
+    for (at, what) in [
+        ("overflow.toml:15:23", "integer overflow"),
+        ("overflow.toml:16:23", "number overflow: the result is beyond the largest number (about 1.8e308)"),
+        ("overflow.toml:17:23", "division by zero"),
+    ] {
+        assert!(err.contains(&format!("{at}: {what}")), "{at}: {what}\n{err}");
+    }
+    assert!(!err.contains("inf") && !err.contains("NaN"), "{err}");
     insta::assert_snapshot!(err);
 }
