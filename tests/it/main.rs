@@ -27,6 +27,7 @@ mod providers_secrets;
 mod providers_vpc_endpoint;
 mod refusals;
 mod safety;
+mod safety_round2;
 mod stacks;
 mod state_s3;
 mod support;
