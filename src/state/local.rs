@@ -107,16 +107,22 @@ impl LocalBackend {
     }
 
     /// Reads the holder from a lock file another process holds. The holder
-    /// writes its info right after taking the lock, so an empty or partial
-    /// file is read again for a moment; `None` if the lock was released
-    /// meanwhile. A file that never says who holds it is reported as such,
+    /// writes its info right after taking the lock, so an empty or partly
+    /// written file is read again for a moment; `None` if the lock was
+    /// released meanwhile. A file that does not say who holds it (complete
+    /// but not a lock, or still partial after the wait) is reported as such,
     /// naming the file.
     fn read_holder(&self, file: &mut File) -> Result<Option<LockInfo>, StateError> {
         for _ in 0..100 {
-            let mut text = String::new();
-            let _ = file.seek(SeekFrom::Start(0)).and_then(|_| file.read_to_string(&mut text));
-            if let Ok(info) = serde_json::from_str::<LockInfo>(&text) {
-                return Ok(Some(info));
+            let mut bytes = Vec::new();
+            let _ = file.seek(SeekFrom::Start(0)).and_then(|_| file.read_to_end(&mut bytes));
+            match serde_json::from_slice::<LockInfo>(&bytes) {
+                // A file lock ends with its process: it has no id to force-unlock.
+                Ok(info) => return Ok(Some(LockInfo { id: None, ..info })),
+                // Complete, but not a lock: reading it again changes nothing.
+                Err(e) if !e.is_eof() => return Ok(Some(self.silent_holder())),
+                // Empty or partly written: its holder is writing it.
+                Err(_) => {}
             }
             match file.try_lock() {
                 Ok(()) => {
@@ -127,7 +133,12 @@ impl LocalBackend {
                 Err(std::fs::TryLockError::Error(e)) => return Err(self.io(&self.lock_path(), e)),
             }
         }
-        Ok(Some(LockInfo {
+        Ok(Some(self.silent_holder()))
+    }
+
+    /// The holder of a lock whose file does not say who holds it.
+    fn silent_holder(&self) -> LockInfo {
+        LockInfo {
             id: None,
             who: format!(
                 "another process (its lock file {} does not say who)",
@@ -136,7 +147,7 @@ impl LocalBackend {
             pid: 0,
             operation: "unknown".into(),
             since: "unknown".into(),
-        }))
+        }
     }
 
     fn lock_sync(&self, info: &LockInfo) -> Result<LockGuard, StateError> {
@@ -310,14 +321,16 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let b = LocalBackend::new(dir.path().join("s.json"));
         let hostile = LockInfo {
-            id: None,
+            id: Some("x; rm -rf /".into()),
             who: "mallory\u{1b}]0;x\u{7}\u{202e}".into(),
             pid: u32::MAX,
             operation: "apply\n  hint: run rm -rf /".into(),
             since: "now".into(),
         };
         let held = held_with(&b, &serde_json::to_string(&hostile).unwrap());
-        let e = b.lock(LockInfo::current("plan")).await.err().expect("locked").to_string();
+        let e = b.lock(LockInfo::current("plan")).await.err().expect("locked");
+        assert!(matches!(&e, StateError::Locked(info) if info.id.is_none()), "a file lock has no id to force-unlock");
+        let e = e.to_string();
         assert!(!e.chars().any(|c| c.is_control() || c == '\u{202e}'), "{e:?}");
         assert!(e.contains("running `apply\\n  hint: run rm -rf /`") && e.contains("pid 4294967295"), "{e}");
         drop(held);
@@ -348,6 +361,39 @@ mod tests {
                 Ok(state) => proptest::prop_assert!(state.is_some_and(|s| s.serial <= crate::state::MAX_SERIAL)),
                 Err(e) => proptest::prop_assert!(e.to_string().contains(&crate::diag::display_path(&path)), "{e}"),
             }
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+        /// A held lock file with extreme numbers or hostile text never
+        /// panics: it is shown escaped, or named as a file that does not say
+        /// who holds it.
+        #[test]
+        fn lock_files_with_extreme_values_are_shown_escaped_or_named(
+            pid in proptest::prop_oneof![
+                proptest::prelude::any::<u64>().prop_map(|n| n.to_string()),
+                proptest::prelude::any::<i64>().prop_map(|n| n.to_string()),
+                proptest::sample::select(vec!["1e308", "-1", "0.5", "null", "4294967295"]).prop_map(str::to_owned),
+            ],
+            text in "\\PC{0,20}",
+            garbage in proptest::prelude::any::<bool>(),
+        ) {
+            let dir = tempfile::tempdir().unwrap();
+            let b = LocalBackend::new(dir.path().join("s.json"));
+            let w = serde_json::json!(format!("{text}\u{1b}\n\u{202e}"));
+            let body = if garbage {
+                format!("\u{1b}[2J{text}")
+            } else {
+                format!(r#"{{"who":{w},"pid":{pid},"operation":{w},"since":{w}}}"#)
+            };
+            let held = held_with(&b, &body);
+            let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).build().unwrap();
+            let e = rt.block_on(b.lock(LockInfo::current("plan"))).err().expect("locked").to_string();
+            drop(held);
+            proptest::prop_assert!(!e.chars().any(|c| c.is_control() || c == '\u{202e}'), "{e:?}");
+            let named = e.contains("s.json.lock does not say who");
+            proptest::prop_assert!(named || (!garbage && e.contains(&format!("(pid {pid}, "))), "{e}");
         }
     }
 

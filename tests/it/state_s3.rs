@@ -426,6 +426,20 @@ async fn out_of_range_serials_are_refused_by_every_loader_naming_the_file() {
     );
     assert!(planned.stderr.contains("cp 'state/tiny.json.backup' 'state/tiny.json'"), "{}", planned.stderr);
 
+    // In range but without room for the plan's writes: refused before the first change to AWS.
+    w.write("state/tiny.json", &with_serial(&good, &(9007199254740991u64 - 3).to_string()));
+    w.write("tiny.toml", &TINY.replace("10.9.0.0/16\"", "10.9.0.0/16\"\ntags = { Team = \"db\" }"));
+    let full = w.run(&["apply", "tiny.toml", "--auto-approve"], &m.env()).expect(1);
+    assert!(full.stderr.contains("more write(s) would take it past 9007199254740991 (2^53 - 1)"), "{}", full.stderr);
+    assert!(
+        full.stderr.contains("hint: nothing was changed in AWS") && !full.stderr.contains("panicked"),
+        "{}",
+        full.stderr
+    );
+    let vpcs = m.factory().ec2(REGION).await.describe_vpcs().send().await.unwrap();
+    assert!(vpcs.vpcs().iter().all(|v| v.tags().iter().all(|t| t.key() != Some("Team"))), "the VPC was not touched");
+    w.write("tiny.toml", TINY);
+
     // S3: a stored state beyond the limit is refused by plan and pull.
     w.write("state/tiny.json", &original);
     put_raw(&m, "pgstack/tiny.json", with_serial(&good, "1e308").as_bytes()).await;
