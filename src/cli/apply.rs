@@ -387,14 +387,29 @@ async fn run(
     }
     let err = CliError::msg(format!("apply did not finish:\n  {}", lines.join("\n  ")));
     Err(if applier.live.write_failed() {
-        err.hint(format!(
-            "the state could not be saved to {}: changes made since are in AWS but not in state",
-            session.backend.describe()
-        ))
-        .hint("make the state writable and run apply again: objects it created carry ownership tags and are found and adopted, not created twice")
+        let state = session.backend.describe();
+        let err = if report.unrecorded.is_empty() {
+            err.hint(format!("the state could not be saved to {state}: changes made since are in AWS but not in state"))
+        } else {
+            err.hint(format!(
+                "the state could not be saved to {state}; changed in AWS but not recorded in state: {}",
+                unrecorded_list(&report.unrecorded)
+            ))
+        };
+        err.hint("no change was started after the failed write")
+            .hint("make the state writable and run apply again: it finds these objects by their ids and ownership tags, adopts what was created (never creating it twice) and drops from state what was deleted")
     } else {
         err.hint("state was saved after every completed change; fix the cause and run apply again")
     })
+}
+
+/// `ADDR (deleted, ID), ...`: changes made in AWS that state does not record.
+fn unrecorded_list(unrecorded: &[crate::engine::apply::Unrecorded]) -> String {
+    let one = |u: &crate::engine::apply::Unrecorded| match &u.id {
+        Some(id) => format!("{} ({}, {})", u.addr, u.change, crate::ui::safe(id)),
+        None => format!("{} ({})", u.addr, u.change),
+    };
+    unrecorded.iter().map(one).collect::<Vec<_>>().join(", ")
 }
 
 /// SIGINT and SIGTERM: the first stops scheduling new operations (running

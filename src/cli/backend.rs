@@ -6,33 +6,62 @@ use std::process::ExitCode;
 use super::session::Session;
 use super::{CliError, CliResult, GlobalArgs};
 use crate::state::local::LocalBackend;
-use crate::state::{StateBackend, StateFile, check_replace};
-use crate::ui::Ui;
+use crate::state::{Holder, StateBackend, StateError, StateFile, check_replace};
+use crate::ui::{Ui, safe};
 
 /// `pgstack force-unlock STACK LOCK_ID`: removes a lock left by a run that
 /// is gone, after showing its holder and asking (unless `auto_approve`).
-/// Only the lock with that id is removed.
+/// Only the lock LOCK_ID names is removed: a run's lock by its id, or a
+/// lock object pgstack cannot read by its ETag. Every field of the lock is
+/// shown escaped.
 pub async fn force_unlock(g: &GlobalArgs, ui: Ui, stack: &str, lock_id: &str, auto_approve: bool) -> CliResult {
     let session = Session::open(g, ui, stack)?;
     let holder = session.backend.lock_holder().await?;
+    let given = safe(lock_id);
     // Another lock, or none: force_unlock below refuses with the details.
-    if let Some(holder) = holder.filter(|h| h.id.as_deref() == Some(lock_id)) {
+    if let Some(holder) = holder.filter(|h| h.named_by(lock_id)) {
+        let held = match &holder {
+            Holder::Run(info) => {
+                format!("Lock {given} on {} is held by {}.", session.backend.describe(), info.describe())
+            }
+            Holder::Unreadable(lock) => {
+                format!("The state in {} is locked by {}.", session.backend.describe(), lock.describe())
+            }
+        };
         ui.out(&format!(
-            "Lock {lock_id} on {} is held by {}.\nRemoving it lets another run change the stack. If the run holding it is \
-             still alive it goes on changing AWS, but the state it writes from now on is refused.\n",
-            session.backend.describe(),
-            holder.describe()
+            "{held}\nRemoving it lets another run change the stack. If a run holding it is still alive it goes on \
+             changing AWS, but the state it writes from now on is refused.\n"
         ));
         if !auto_approve {
-            let hint = "make sure that run is gone, then run again with --force (or --auto-approve)";
+            let hint = "make sure no run holds it any more, then run again with --force (or --auto-approve)";
             super::apply::confirm_or(ui, "Remove this lock?", hint)?;
         }
     }
-    let holder = session.backend.force_unlock(lock_id).await?;
-    ui.out(&format!(
-        "Removed lock {lock_id} of {} (pid {}, `{}`). The stack can be changed again.\n",
-        holder.who, holder.pid, holder.operation
-    ));
+    let removed = match session.backend.force_unlock(lock_id).await {
+        Ok(removed) => removed,
+        Err(StateError::OtherLockObject { lock, given }) => {
+            let command = session.force_unlock_command(lock.etag_token());
+            return Err(CliError::msg(StateError::OtherLockObject { lock, given }.to_string())
+                .hint(format!(
+                    "force-unlock removes a lock object pgstack cannot read only by its current ETag: if no pgstack run is using the stack, run {command}"
+                ))
+                .hint("nothing was changed"));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    ui.out(&match removed {
+        Holder::Run(info) => format!(
+            "Removed lock {given} of {} (pid {}, `{}`). The stack can be changed again.\n",
+            safe(&info.who),
+            info.pid,
+            safe(&info.operation)
+        ),
+        Holder::Unreadable(lock) => format!(
+            "Removed the lock object {} (ETag {}). The stack can be changed again.\n",
+            safe(&lock.path),
+            safe(lock.etag_token())
+        ),
+    });
     Ok(ExitCode::SUCCESS)
 }
 
@@ -40,7 +69,15 @@ pub async fn force_unlock(g: &GlobalArgs, ui: Ui, stack: &str, lock_id: &str, au
 fn read_state_file(session: &Session, file: &Path) -> Result<StateFile, CliError> {
     let shown = crate::diag::display_path(file);
     let text = std::fs::read_to_string(file).map_err(|e| CliError::msg(format!("reading {shown}: {e}")))?;
-    let state = StateFile::from_json(&text, &shown)?;
+    let state = StateFile::from_json(&text, &shown).map_err(|e| match e {
+        // Not the stack's own file: no backup beside it to restore.
+        StateError::Corrupt { .. } => CliError::msg(e.to_string())
+            .hint(format!(
+                "push a state file as pgstack writes it (`pgstack state pull STACK -o FILE` writes one); {shown} was not pushed"
+            ))
+            .hint("nothing was changed"),
+        e => e.into(),
+    })?;
     state.check_stack(&session.stack.name, &shown)?;
     Ok(state)
 }

@@ -5,13 +5,13 @@ use std::process::ExitCode;
 
 use super::session::{load, load_options};
 use super::{CliError, CliResult, CostFormat, GlobalArgs};
-use crate::cost::Estimate;
+use crate::cost::{CostError, Estimate};
 use crate::ui::Ui;
 
 pub fn cost(g: &GlobalArgs, ui: Ui, stack: &str, format: CostFormat) -> CliResult {
     let (s, _, _) = load(g, ui, stack, &load_options(g)?)?;
     let prices = crate::cost::prices::shipped().map_err(CliError::msg)?;
-    let estimate = crate::cost::estimate(&s, prices);
+    let estimate = crate::cost::estimate(&s, prices).map_err(refusal)?;
     ui.out(&match format {
         CostFormat::Text => crate::ui::cost::render(&s.name, &estimate, ui.style),
         CostFormat::Json => crate::ui::cost::json(&s.name, &estimate),
@@ -19,10 +19,22 @@ pub fn cost(g: &GlobalArgs, ui: Ui, stack: &str, format: CostFormat) -> CliResul
     Ok(ExitCode::SUCCESS)
 }
 
-/// The estimates before and after `plan` (`None` when the price file is
-/// broken: plan then shows no cost rather than failing).
-pub fn plan_cost(stack: &crate::config::Stack, plan: &crate::plan::Plan) -> Option<(Estimate, Estimate)> {
-    let prices = crate::cost::prices::shipped().ok()?;
+/// A stack that cannot be priced, with what to do about it.
+fn refusal(e: CostError) -> CliError {
+    let hint = match e {
+        CostError::Usage { .. } => "set the usage you expect in the stack's [cost] table (docs/cost.md)",
+        CostError::Line { .. } | CostError::Total { .. } => {
+            "check the stack's [cost] figures and the sizes and counts of the resources it declares"
+        }
+    };
+    CliError::msg(e.to_string()).hint(hint)
+}
+
+/// The estimates before and after `plan`, or why there are none (a broken
+/// price file, a figure beyond what pgstack prices): plan then warns and
+/// shows no cost rather than failing.
+pub fn plan_cost(stack: &crate::config::Stack, plan: &crate::plan::Plan) -> Result<(Estimate, Estimate), String> {
+    let prices = crate::cost::prices::shipped()?;
     let changes: Vec<_> = plan
         .changes
         .iter()
@@ -33,5 +45,5 @@ pub fn plan_cost(stack: &crate::config::Stack, plan: &crate::plan::Plan) -> Opti
             after: c.after.as_ref(),
         })
         .collect();
-    Some(crate::cost::before_after(stack, &changes, prices))
+    crate::cost::before_after(stack, &changes, prices).map_err(|e| e.to_string())
 }

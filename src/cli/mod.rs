@@ -296,6 +296,22 @@ impl From<crate::state::StateError> for CliError {
         let remote = |path: &str| path.starts_with("s3://");
         match &e {
             E::Locked(_) => err.hint("wait for that run to finish; a lock is released when its process exits"),
+            E::UnreadableLock(lock) => err
+                .hint(format!(
+                    "if no pgstack run is using the stack, remove that object: pgstack force-unlock STACK {}",
+                    crate::ui::shell_word(lock.etag_token())
+                ))
+                .hint("nothing was changed"),
+            E::OtherLockObject { lock, .. } => err
+                .hint(format!(
+                    "force-unlock removes a lock object pgstack cannot read only by its current ETag: if no pgstack run is using the stack, run pgstack force-unlock STACK {}",
+                    crate::ui::shell_word(lock.etag_token())
+                ))
+                .hint("nothing was changed"),
+            E::SerialLimit { .. } => err
+                .hint("a serial never gets this large by itself (285,000 years at one write a millisecond): the state was edited or written by another tool")
+                .hint("to go on, write it back with a lower `serial` on purpose: edit a local state file; in S3, `pgstack state pull STACK -o FILE`, lower its serial, remove the stored object (a versioned bucket keeps it) and `pgstack state push STACK FILE`")
+                .hint("nothing was changed in AWS"),
             E::Corrupt { path, .. } if remote(path) => err
                 .hint("earlier versions are kept when the bucket has versioning: list them with `aws s3api list-object-versions --bucket BUCKET --prefix KEY`")
                 .hint("nothing was changed"),

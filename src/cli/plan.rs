@@ -27,7 +27,8 @@ pub async fn plan(g: &GlobalArgs, ui: Ui, args: PlanArgs) -> CliResult {
     };
     let plan = session.plan(args.refresh, &opts, 10).await?;
     session.report_calls();
-    let cost = super::cost::plan_cost(&session.stack, &plan);
+    let cost =
+        super::cost::plan_cost(&session.stack, &plan).map_err(|e| ui.warn(&format!("no cost estimate: {e}"), &[])).ok();
     if args.json {
         let mut v = crate::ui::json::plan(&plan);
         if let Some((before, after)) = &cost {

@@ -144,29 +144,44 @@ impl Session {
 
     /// Takes the stack's lock. A lock held by another run is refused naming
     /// its holder and age; one that can outlive its run (S3) also gets the
-    /// `force-unlock` command that removes it.
+    /// `force-unlock` command that removes it: by its lock id, or by its
+    /// object's ETag when the object names no run pgstack can read.
     pub async fn lock(&self, operation: &str) -> Result<LockGuard, CliError> {
         self.advise().await?;
         match self.backend.lock(LockInfo::current(operation)).await {
             Ok(guard) => Ok(guard),
             Err(StateError::Locked(holder)) if holder.id.is_some() => {
-                let id = holder.id.clone().unwrap_or_default();
-                let flags: String = self
-                    .load_options
-                    .backend_config
-                    .iter()
-                    .map(|(k, v)| format!(" --backend-config {k}={v}"))
-                    .collect();
+                let command = self.force_unlock_command(holder.id.as_deref().unwrap_or_default());
                 Err(CliError::msg(StateError::Locked(holder).to_string())
                     .hint("wait for that run to finish: it removes the lock when it ends")
-                    .hint(format!(
-                        "if that run is gone (killed, or its machine lost), remove its lock: pgstack force-unlock {} {id}{flags}",
-                        self.stack_arg
-                    ))
+                    .hint(format!("if that run is gone (killed, or its machine lost), remove its lock: {command}"))
+                    .hint("nothing was changed"))
+            }
+            Err(StateError::UnreadableLock(lock)) => {
+                let command = self.force_unlock_command(lock.etag_token());
+                Err(CliError::msg(StateError::UnreadableLock(lock).to_string())
+                    .hint(format!("if no pgstack run is using the stack, remove that object: {command}"))
+                    .hint("force-unlock takes the object's ETag for it, and removes the object only while it still has that ETag")
                     .hint("nothing was changed"))
             }
             Err(e) => Err(e.into()),
         }
+    }
+
+    /// `pgstack force-unlock STACK TOKEN` (with this run's `--backend-config`
+    /// flags): the command that removes the lock `token` names.
+    pub fn force_unlock_command(&self, token: &str) -> String {
+        let flags: String = self
+            .load_options
+            .backend_config
+            .iter()
+            .map(|(k, v)| format!(" --backend-config {}", crate::ui::shell_word(&format!("{k}={v}"))))
+            .collect();
+        format!(
+            "pgstack force-unlock {} {}{flags}",
+            crate::ui::shell_word(&self.stack_arg),
+            crate::ui::shell_word(token)
+        )
     }
 
     /// Gives a lock back. A failure is a warning: the command's outcome stands.

@@ -7,6 +7,13 @@
 //! [`Price::Unpriced`] line with its reason, never a zero. Usage the config
 //! cannot know comes from the stack's `[cost]` table or a default, and every
 //! figure used is listed in [`Estimate::assumptions`].
+//!
+//! Figures never overflow: a usage figure above [`MAX_USAGE`], a line that
+//! does not come to a whole number of cents from $0 to [`MAX_MONTHLY_CENTS`],
+//! or a total beyond it is a [`CostError`], never an `inf`, `NaN` or wrapped
+//! amount. Every priced line's `monthly` is rounded to the cent when the
+//! estimate is made and the total is the sum of those cents, so every
+//! rendering shows the same figures and the lines add up to the total.
 
 pub mod prices;
 
@@ -35,7 +42,42 @@ const NO_CHARGE: &[&str] = &[
     "secret_rotation",
 ];
 
+/// The largest usage figure `[cost]` may set (GB, million requests): a
+/// zettabyte of data is far beyond any database, and every figure up to it
+/// prints as a plain number.
+pub const MAX_USAGE: f64 = 1e12;
+
+/// The largest monthly amount, of one line or of the total, in cents:
+/// $1,000,000,000,000.00. Amounts up to it are exact to the cent both as
+/// integers and as the JSON numbers (IEEE doubles) `--format json` prints.
+pub const MAX_MONTHLY_CENTS: i64 = 100_000_000_000_000;
+
+/// Why a stack cannot be priced: a figure beyond what pgstack prices.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum CostError {
+    #[error("`{key}` in [cost] is {}, more than {}, the largest usage figure pgstack prices", figure(*.value), figure(MAX_USAGE))]
+    Usage { key: &'static str, value: f64 },
+    #[error(
+        "{address}: {what} does not come to an amount pgstack prices ($0.00 to $1,000,000,000,000.00 a month): {} {unit} x ${}",
+        figure(*.quantity), figure(*.unit_price)
+    )]
+    Line { address: String, what: String, quantity: f64, unit: String, unit_price: f64 },
+    #[error(
+        "the total passes $1,000,000,000,000.00 a month, the most pgstack prices, after {lines} priced lines; the largest is {address}: {what}"
+    )]
+    /// `lines`: the priced lines summed when the total passed the maximum.
+    Total { lines: usize, address: String, what: String },
+}
+
+/// `x` as a plain number while it prints short, else in exponent form.
+fn figure(x: f64) -> String {
+    if x.is_finite() && x.abs() < 1e15 { format!("{x}") } else { format!("{x:e}") }
+}
+
 /// The estimate of a stack.
+///
+/// Invariant (from [`estimate`]): every priced line's `monthly` is a whole
+/// number of cents from 0 to [`MAX_MONTHLY_CENTS`], and so is their sum.
 #[derive(Debug, Clone, Serialize)]
 pub struct Estimate {
     pub lines: Vec<Line>,
@@ -44,6 +86,9 @@ pub struct Estimate {
     pub sources: Vec<Source>,
     /// Resources that carry no charge (not listed in `lines`).
     pub no_charge: usize,
+    /// The sum of the priced lines, in cents.
+    #[serde(skip)]
+    total_cents: i64,
 }
 
 /// One priced (or unpriced) item of a resource.
@@ -60,8 +105,17 @@ pub struct Line {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "status", rename_all = "snake_case")]
 pub enum Price {
-    Priced { quantity: f64, unit: String, unit_price: f64, monthly: f64 },
-    Unpriced { reason: String },
+    /// `monthly` is `quantity` x `unit_price` rounded to the cent (in an
+    /// [`Estimate`]: from $0 to [`MAX_MONTHLY_CENTS`]).
+    Priced {
+        quantity: f64,
+        unit: String,
+        unit_price: f64,
+        monthly: f64,
+    },
+    Unpriced {
+        reason: String,
+    },
 }
 
 /// A usage figure the estimate assumes.
@@ -83,15 +137,14 @@ pub struct Source {
 }
 
 impl Estimate {
-    /// The sum of the priced lines, USD per month.
+    /// The sum of the priced lines, USD per month (a whole number of cents).
     pub fn total(&self) -> f64 {
-        self.lines
-            .iter()
-            .map(|l| match l.price {
-                Price::Priced { monthly, .. } => monthly,
-                Price::Unpriced { .. } => 0.0,
-            })
-            .sum()
+        self.total_cents as f64 / 100.0
+    }
+
+    /// The sum of the priced lines, in cents: from 0 to [`MAX_MONTHLY_CENTS`].
+    pub fn total_cents(&self) -> i64 {
+        self.total_cents
     }
 
     /// How many lines could not be priced (the total leaves them out).
@@ -117,32 +170,55 @@ const DEFAULT_DATA_GB: f64 = 100.0;
 const DEFAULT_IO_MILLIONS: f64 = 50.0;
 
 /// The usage figures of `[cost]` (keys among `config::COST_SETTINGS`) over
-/// the defaults, and the list of assumptions to print.
-pub fn usage(cost: &BTreeMap<String, f64>) -> (Usage, Vec<Assumption>) {
+/// the defaults, and the list of assumptions to print; a figure that is not
+/// a number from 0 to [`MAX_USAGE`] is refused.
+pub fn usage(cost: &BTreeMap<String, f64>) -> Result<(Usage, Vec<Assumption>), CostError> {
     let mut out = Vec::new();
     let mut take = |key: &'static str, default: f64, meaning: &'static str| {
         let (value, from_stack) = cost.get(key).map_or((default, false), |v| (*v, true));
+        if !(0.0..=MAX_USAGE).contains(&value) {
+            return Err(CostError::Usage { key, value });
+        }
         out.push(Assumption { key, value, from_stack, meaning });
-        value
+        Ok(value)
     };
-    let data_gb = take("data_gb", DEFAULT_DATA_GB, "GB of data in each database (storage)");
+    let data_gb = take("data_gb", DEFAULT_DATA_GB, "GB of data in each database (storage)")?;
     let io_requests_millions =
-        take("io_requests_millions", DEFAULT_IO_MILLIONS, "million I/O requests a month per Aurora Standard cluster");
+        take("io_requests_millions", DEFAULT_IO_MILLIONS, "million I/O requests a month per Aurora Standard cluster")?;
     let backup_gb =
-        take("backup_gb", data_gb, "GB of automated backups per database (the free allowance is its storage)");
-    let s3_backup_gb = take("s3_backup_gb", data_gb, "GB of backup objects in each backup bucket");
-    let s3_archive_gb = take("s3_archive_gb", data_gb, "GB archived to Glacier in each bucket with an archive rule");
-    let replicated_gb = take("replicated_gb", s3_backup_gb, "GB a month replicated to another region");
-    (Usage { data_gb, io_requests_millions, backup_gb, s3_backup_gb, s3_archive_gb, replicated_gb }, out)
+        take("backup_gb", data_gb, "GB of automated backups per database (the free allowance is its storage)")?;
+    let s3_backup_gb = take("s3_backup_gb", data_gb, "GB of backup objects in each backup bucket")?;
+    let s3_archive_gb = take("s3_archive_gb", data_gb, "GB archived to Glacier in each bucket with an archive rule")?;
+    let replicated_gb = take("replicated_gb", s3_backup_gb, "GB a month replicated to another region")?;
+    Ok((Usage { data_gb, io_requests_millions, backup_gb, s3_backup_gb, s3_archive_gb, replicated_gb }, out))
 }
 
-/// Prices every resource of `stack`.
-pub fn estimate(stack: &Stack, prices: &Prices) -> Estimate {
-    let (usage, assumptions) = usage(&stack.cost);
+/// A priced line's amount rounded to the cent, refused unless it is a whole
+/// number of cents from 0 to [`MAX_MONTHLY_CENTS`]; returns the line's
+/// price with `monthly` rounded, and its cents.
+fn settle(address: &str, what: &str, price: Price) -> Result<(Price, i64), CostError> {
+    let Price::Priced { quantity, unit, unit_price, monthly } = price else { return Ok((price, 0)) };
+    let cents = (monthly * 100.0).round();
+    // NaN is in no range; -0.0 is 0.
+    if !(0.0..=MAX_MONTHLY_CENTS as f64).contains(&cents) || !quantity.is_finite() {
+        return Err(CostError::Line { address: address.to_owned(), what: what.to_owned(), quantity, unit, unit_price });
+    }
+    // Exact: a whole number within ±2^53.
+    let whole = cents as i64;
+    Ok((Price::Priced { quantity, unit, unit_price, monthly: cents / 100.0 }, whole))
+}
+
+/// Prices every resource of `stack`; refused when a figure is beyond what
+/// pgstack prices ([`CostError`]).
+pub fn estimate(stack: &Stack, prices: &Prices) -> Result<Estimate, CostError> {
+    let (usage, assumptions) = usage(&stack.cost)?;
     let cx = Cx { stack, prices, usage };
     let mut lines = Vec::new();
     let mut no_charge = 0;
     let mut regions = std::collections::BTreeSet::new();
+    let mut total_cents = 0i64;
+    // The line with the most cents so far: (cents, address, what).
+    let mut largest: (i64, String, String) = (0, String::new(), String::new());
     for (addr, rc) in &stack.resources {
         let items = if NO_CHARGE.contains(&addr.rtype.as_str()) { Vec::new() } else { cx.resource(addr, rc) };
         if items.is_empty() {
@@ -151,7 +227,18 @@ pub fn estimate(stack: &Stack, prices: &Prices) -> Estimate {
         }
         regions.insert(rc.region.clone());
         for (what, price) in items {
-            lines.push(Line { address: addr.to_string(), region: rc.region.clone(), what, price });
+            let address = addr.to_string();
+            let (price, cents) = settle(&address, &what, price)?;
+            if cents > largest.0 {
+                largest = (cents, address.clone(), what.clone());
+            }
+            lines.push(Line { address, region: rc.region.clone(), what, price });
+            total_cents =
+                total_cents.checked_add(cents).filter(|t| *t <= MAX_MONTHLY_CENTS).ok_or_else(|| CostError::Total {
+                    lines: lines.iter().filter(|l| matches!(l.price, Price::Priced { .. })).count(),
+                    address: largest.1.clone(),
+                    what: largest.2.clone(),
+                })?;
         }
     }
     let sources = regions
@@ -161,7 +248,7 @@ pub fn estimate(stack: &Stack, prices: &Prices) -> Estimate {
             Some(Source { region: r, source: p.source.clone(), as_of: p.as_of.clone() })
         })
         .collect();
-    Estimate { lines, assumptions, sources, no_charge }
+    Ok(Estimate { lines, assumptions, sources, no_charge, total_cents })
 }
 
 /// One resource of a plan: its address and region, and its attributes as
@@ -179,7 +266,11 @@ pub struct Change<'a> {
 /// that side over it (unknown values keep the configured ones), so the
 /// references between resources (cluster of an instance, source of a
 /// replica, buckets of a replication) still resolve.
-pub fn before_after<'a>(stack: &Stack, changes: &[Change<'a>], prices: &Prices) -> (Estimate, Estimate) {
+pub fn before_after<'a>(
+    stack: &Stack,
+    changes: &[Change<'a>],
+    prices: &Prices,
+) -> Result<(Estimate, Estimate), CostError> {
     let side = |pick: fn(&Change<'a>) -> Option<&'a Attrs>| {
         let mut s = stack.clone();
         s.resources = changes
@@ -210,7 +301,7 @@ pub fn before_after<'a>(stack: &Stack, changes: &[Change<'a>], prices: &Prices) 
             .collect();
         estimate(&s, prices)
     };
-    (side(|c| c.before), side(|c| c.after))
+    Ok((side(|c| c.before)?, side(|c| c.after)?))
 }
 
 type Item = (String, Price);

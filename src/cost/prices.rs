@@ -1,6 +1,8 @@
 //! The price data file (data/prices.toml), embedded at compile time and
-//! parsed once. Its layout is checked by serde (unknown keys refused), and a
-//! unit test parses the shipped file.
+//! parsed once. Its layout is checked by serde (unknown keys refused), its
+//! numbers by [`parse`] (every price from above 0 to [`MAX_PRICE`],
+//! `hours_per_month` from above 0 to 744), and a unit test parses the
+//! shipped file.
 
 use std::collections::BTreeMap;
 use std::sync::LazyLock;
@@ -71,13 +73,50 @@ pub fn shipped() -> Result<&'static Prices, String> {
     SHIPPED.as_ref().map_err(Clone::clone)
 }
 
-/// Parses a price file's text.
+/// The largest unit price the price file may hold, USD: far above any AWS
+/// list price, low enough that no usage pgstack prices overflows with it.
+pub const MAX_PRICE: f64 = 1e6;
+
+/// Hours in the longest month.
+const MAX_HOURS_PER_MONTH: f64 = 744.0;
+
+/// Parses a price file's text. Every number must be a price from above 0
+/// to [`MAX_PRICE`] (`hours_per_month`: above 0 to 744); an error names the
+/// file and the key.
 pub fn parse(text: &str) -> Result<Prices, String> {
-    toml::from_str(text).map_err(|e| format!("data/prices.toml is not a valid price file: {e}"))
+    let invalid = |e: String| format!("data/prices.toml is not a valid price file: {e}");
+    let table: toml::Table = toml::from_str(text).map_err(|e| invalid(e.to_string()))?;
+    check_numbers(&table, "").map_err(invalid)?;
+    // Parsed again into its types, for errors that point at the line.
+    toml::from_str(text).map_err(|e| invalid(e.to_string()))
+}
+
+/// Every number under `table` (at `path`) is in range.
+fn check_numbers(table: &toml::Table, path: &str) -> Result<(), String> {
+    for (key, value) in table {
+        let at = if path.is_empty() { key.clone() } else { format!("{path}.{key}") };
+        let (x, max) = match value {
+            toml::Value::Table(t) => {
+                check_numbers(t, &at)?;
+                continue;
+            }
+            toml::Value::Integer(i) => (*i as f64, i64::MAX as f64),
+            toml::Value::Float(f) => (*f, f64::MAX),
+            _ => continue,
+        };
+        let max = max.min(if at == "hours_per_month" { MAX_HOURS_PER_MONTH } else { MAX_PRICE });
+        // NaN is in no range.
+        if !(x > 0.0 && x <= max) {
+            return Err(format!("`{at}` is {value}; it must be a number above 0 and at most {max}"));
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
 mod tests {
+    use proptest::strategy::Strategy as _;
+
     use super::*;
 
     #[test]
@@ -97,5 +136,67 @@ mod tests {
     fn an_unknown_key_is_refused() {
         let e = parse("hours_per_month = 730\nhourz = 1\n[region]\n").unwrap_err();
         assert!(e.contains("hourz"), "{e}");
+    }
+
+    /// The shipped file with the first `key = ...` line set to `value`.
+    fn shipped_with(key: &str, value: &str) -> String {
+        let mut done = false;
+        PRICES_TOML
+            .lines()
+            .map(|l| {
+                if !done && l.split('=').next().is_some_and(|k| k.trim().trim_matches('"') == key) {
+                    done = true;
+                    format!("{key} = {value}")
+                } else {
+                    l.to_owned()
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    #[test]
+    fn prices_out_of_range_are_refused_naming_the_file_and_key() {
+        for (key, value) in [
+            ("hours_per_month", "1e308"),
+            ("hours_per_month", "0"),
+            ("hours_per_month", "745"),
+            ("kms_key_month", "-1"),
+            ("kms_key_month", "nan"),
+            ("kms_key_month", "inf"),
+            ("kms_key_month", "1e308"),
+            ("kms_key_month", "0.0"),
+            ("db.r6g.xlarge", "9223372036854775807"),
+        ] {
+            let e = parse(&shipped_with(key, value)).unwrap_err();
+            assert!(e.starts_with("data/prices.toml is not a valid price file: `"), "{key} = {value}: {e}");
+            assert!(e.contains(key) && e.contains("must be a number above 0"), "{key} = {value}: {e}");
+        }
+        let e = parse(&shipped_with("kms_key_month", "18446744073709551615")).unwrap_err();
+        assert!(e.starts_with("data/prices.toml is not a valid price file"), "{e}");
+        assert!(parse(&shipped_with("kms_key_month", "1000000")).is_ok());
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(256))]
+        /// Any value at any key of the shipped file never panics the loader:
+        /// it reads numbers only in range, and a refusal names the file.
+        #[test]
+        fn extreme_values_in_the_price_file_never_panic(
+            key in proptest::sample::select(vec!["hours_per_month", "kms_key_month", "db.r6g.xlarge", "as_of", "aurora_io_per_million"]),
+            value in proptest::prop_oneof![
+                proptest::prelude::any::<i64>().prop_map(|n| n.to_string()),
+                proptest::prelude::any::<u64>().prop_map(|n| n.to_string()),
+                proptest::prelude::any::<f64>().prop_map(|x| format!("{x:e}")),
+                proptest::sample::select(vec!["nan", "-inf", "+inf", "1e308", "-0.0", "\"1\"", "[]", "{}", "true", "0x7f", "1_000"])
+                    .prop_map(str::to_owned),
+            ],
+        ) {
+            match parse(&shipped_with(key, &value)) {
+                Ok(p) => proptest::prop_assert!(p.hours_per_month > 0.0 && p.hours_per_month <= 744.0
+                    && p.region.values().all(|r| r.rates.kms_key_month > 0.0 && r.rates.kms_key_month <= MAX_PRICE)),
+                Err(e) => proptest::prop_assert!(e.starts_with("data/prices.toml is not a valid price file"), "{e}"),
+            }
+        }
     }
 }

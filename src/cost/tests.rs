@@ -10,7 +10,12 @@ use crate::provider::Registry;
 const HEAD: &str = "[stack]\nname = \"t\"\nregion = \"us-east-1\"\n\n";
 
 fn est(body: &str) -> Estimate {
-    estimate(&stack(body), prices::shipped().unwrap())
+    estimate(&stack(body), prices::shipped().unwrap()).unwrap()
+}
+
+/// The refusal of pricing `body`.
+fn refused(body: &str) -> CostError {
+    estimate(&stack(body), prices::shipped().unwrap()).unwrap_err()
 }
 
 fn stack(body: &str) -> crate::config::Stack {
@@ -185,7 +190,7 @@ fn the_prod_stack_prices_every_line() {
         ..LoadOptions::default()
     };
     let loaded = load(&path, &opts, &Registry::aws()).unwrap_or_else(|(_, d)| panic!("{d:?}"));
-    let e = estimate(&loaded.stack, prices::shipped().unwrap());
+    let e = estimate(&loaded.stack, prices::shipped().unwrap()).unwrap();
     assert_eq!(e.unpriced(), 0, "{:?}", e.lines);
     let instances = e.lines.iter().filter(|l| l.what.contains("db.r6g.xlarge")).count();
     assert_eq!(instances, 3, "a writer and two readers");
@@ -207,8 +212,81 @@ fn before_and_after_a_plan_price_each_side_from_its_values() {
         Change { addr: &writer, region: "us-east-1", before: Some(&now), after: Some(&after) },
         Change { addr: &cluster, region: "us-east-1", before: None, after: Some(&empty) },
     ];
-    let (b, a) = before_after(&st, &changes, prices::shipped().unwrap());
+    let (b, a) = before_after(&st, &changes, prices::shipped().unwrap()).unwrap();
     // Before: $0.26 x 730 = $189.80, alone. After: $0.519 x 730 = $378.87 and the cluster's $20.40.
     assert!(close(b.total(), 189.8), "{:?}", b.lines);
     assert!(close(a.total(), 378.87 + 20.40), "{:?}", a.lines);
+}
+
+#[test]
+fn amounts_are_whole_cents_and_the_total_is_their_sum() {
+    // 333.333 GB x $0.0036 = $1.1999988 archived; 123.456 GB x $0.10 = $12.3456 of storage.
+    let e = est(&format!(
+        "[cost]\ndata_gb = 123.456\ns3_archive_gb = 333.333\nio_requests_millions = 0.015\n\n{}\n\
+         [s3_bucket.b]\nbucket = \"b-1\"\nlifecycle_rule = [{{ id = \"a\", enabled = true, transition = [{{ days = 30, storage_class = \"GLACIER\" }}] }}]\n",
+        aurora("us-east-1", "db.t4g.medium")
+    ));
+    let mut sum = 0;
+    for l in &e.lines {
+        let Price::Priced { monthly, .. } = l.price else { continue };
+        let cents = monthly * 100.0;
+        assert_eq!(cents, cents.round(), "{} {}: {monthly} is not whole cents", l.address, l.what);
+        sum += cents as i64;
+    }
+    assert_eq!(e.total_cents(), sum, "the total is the sum of the lines as shown");
+    assert_lines(monthly(&e, "db_cluster.c")[..2].to_vec(), &[("Aurora storage", 12.35), ("I/O", 0.0)]);
+    assert!(
+        e.lines.iter().any(|l| l.what.contains("GLACIER")
+            && l.price
+                == Price::Priced { quantity: 333.333, unit: "GB-months".into(), unit_price: 0.0036, monthly: 1.2 }),
+        "{:?}",
+        e.lines
+    );
+}
+
+#[test]
+fn usage_figures_beyond_the_maximum_are_refused_naming_the_key() {
+    assert!(est("[cost]\ndata_gb = 1e12\n").assumptions.iter().any(|a| a.key == "data_gb" && a.value == MAX_USAGE));
+    for (body, key) in
+        [("[cost]\ndata_gb = 1e308\n", "data_gb"), ("[cost]\nreplicated_gb = 1000000000001\n", "replicated_gb")]
+    {
+        let e = refused(body);
+        assert!(matches!(&e, CostError::Usage { key: k, .. } if *k == key), "{e}");
+        let shown = e.to_string();
+        assert!(shown.starts_with(&format!("`{key}` in [cost] is ")), "{shown}");
+        assert!(shown.contains("more than 1000000000000, the largest usage figure pgstack prices"), "{shown}");
+        assert!(!shown.contains("inf") && !shown.contains("NaN"), "{shown}");
+    }
+}
+
+#[test]
+fn a_total_beyond_the_maximum_is_refused_naming_the_largest_line() {
+    // 1e12 million I/O requests x $0.20 = $200,000,000,000 per cluster: five come to
+    // exactly the most pgstack prices, six are beyond it.
+    let clusters = "[db_cluster.c]\nfor_each = { a = 1, b = 2, c = 3, d = 4, e = 5, f = 6 }\n\
+                    cluster_identifier = \"c-${each.key}\"\nengine = \"aurora-postgresql\"\nmaster_username = \"u\"\n";
+    let usage = "[cost]\nio_requests_millions = 1e12\ndata_gb = 0\n\n";
+    let e = est(&format!("{usage}{}", clusters.replace(", f = 6", "")));
+    assert_eq!(e.total_cents(), MAX_MONTHLY_CENTS);
+    let e = refused(&format!("{usage}{clusters}"));
+    assert!(matches!(&e, CostError::Total { lines: 17, .. }), "five clusters' 15 lines, then f's storage and I/O: {e}");
+    let shown = e.to_string();
+    assert!(shown.starts_with("the total passes $1,000,000,000,000.00 a month, the most pgstack prices"), "{shown}");
+    assert!(shown.contains("the largest is db_cluster.c[\"a\"]: Aurora I/O requests"), "{shown}");
+}
+
+#[test]
+fn a_line_beyond_the_maximum_is_refused_naming_it() {
+    // Values AWS (or a hand-edited state) holds are priced on plan's "before" side.
+    let st = stack(&rds("us-east-1", "db.r6g.large", false, "allocated_storage = 100"));
+    let addr = ResourceAddr::new("db_instance", "p");
+    for huge in [Value::Float(1e308), Value::Float(f64::MAX), Value::Int(i64::MAX), Value::Float(-5.0)] {
+        let now: Attrs = [("allocated_storage".to_owned(), huge.clone())].into();
+        let changes = [Change { addr: &addr, region: "us-east-1", before: Some(&now), after: None }];
+        let e = before_after(&st, &changes, prices::shipped().unwrap()).unwrap_err();
+        assert!(matches!(&e, CostError::Line { address, .. } if address == "db_instance.p"), "{huge:?}: {e}");
+        let shown = e.to_string();
+        assert!(shown.starts_with("db_instance.p: gp2 storage does not come to an amount pgstack prices"), "{shown}");
+        assert!(!shown.contains("inf") && !shown.contains("NaN"), "{shown}");
+    }
 }

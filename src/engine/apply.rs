@@ -5,6 +5,12 @@
 //! `create_pending`; after AWS answers, the id and attributes are committed. A
 //! run that dies in between leaves the pending entry, and the next refresh
 //! finds the object by its ownership tags and adopts it.
+//!
+//! A state write that fails after its change was made in AWS is reported
+//! ([`ApplyReport::unrecorded`]), and no operation starts after a failed
+//! write: nothing more is changed that could not be recorded. Before the
+//! first call, apply proves the serial has room for every write the plan
+//! can take ([`max_writes`]).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -70,10 +76,24 @@ pub struct OpResult {
     pub outcome: Outcome,
 }
 
+/// A change made in AWS whose result could not be written to state. The
+/// next run finds it: a created object by its ownership tags (its entry is
+/// pending), a deleted or updated one by the id state records.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unrecorded {
+    pub addr: ResourceAddr,
+    /// `created`, `updated`, `deleted` or `old object deleted`.
+    pub change: &'static str,
+    pub id: Option<String>,
+}
+
 /// What an apply did.
 #[derive(Debug, Clone, Default)]
 pub struct ApplyReport {
     pub results: Vec<OpResult>,
+    /// Changes made in AWS that are not in the stored state, in the order
+    /// their writes failed.
+    pub unrecorded: Vec<Unrecorded>,
 }
 
 impl ApplyReport {
@@ -83,6 +103,42 @@ impl ApplyReport {
     pub fn ok(&self) -> bool {
         self.failed().next().is_none()
     }
+}
+
+/// Why one operation failed: before or without a change in AWS, or after a
+/// change whose result could not be recorded.
+enum OpError {
+    Failed(String),
+    Unrecorded(Unrecorded, StateError),
+}
+
+impl From<String> for OpError {
+    fn from(e: String) -> Self {
+        OpError::Failed(e)
+    }
+}
+
+impl From<&str> for OpError {
+    fn from(e: &str) -> Self {
+        OpError::Failed(e.to_owned())
+    }
+}
+
+impl OpError {
+    /// The change to `c`, made in AWS, whose state write failed with `e`.
+    fn unrecorded(c: &ResourceChange, change: &'static str, id: Option<&str>) -> impl FnOnce(StateError) -> OpError {
+        let u = Unrecorded { addr: c.address.clone(), change, id: id.map(str::to_owned) };
+        move |e| OpError::Unrecorded(u, e)
+    }
+}
+
+/// The most state writes [`Applier::apply`] can make for `plan` (groups
+/// share writes, so fewer are made): the entries to forget and the outputs,
+/// and per change a delete, an adoption, a pending create and its result,
+/// and one per old object.
+fn max_writes(plan: &Plan) -> u64 {
+    let per_change = |c: &ResourceChange| u64::try_from(deposed_of(c).len()).unwrap_or(u64::MAX).saturating_add(4);
+    plan.changes.iter().map(per_change).fold(2, u64::saturating_add)
 }
 
 /// How long a create whose reply was lost may take to show up by its tags.
@@ -216,8 +272,9 @@ fn operations(plan: &Plan, state_deps: &BTreeMap<ResourceAddr, Vec<ResourceAddr>
 
 impl Applier {
     /// Applies `plan`. State is committed after every operation; the report
-    /// says what failed or was skipped. The data-loss guard is checked here,
-    /// where deletes are executed, before the first call.
+    /// says what failed or was skipped, and what was changed in AWS but could
+    /// not be recorded. The data-loss guard and the room left in the serial
+    /// are checked here, where changes are made, before the first call.
     pub async fn apply(&self, plan: &Plan) -> Result<ApplyReport, ApplyError> {
         let mismatches = self.live.with(|state| state_mismatches(plan, state));
         if !mismatches.is_empty() {
@@ -227,6 +284,7 @@ impl Applier {
         if !refused.is_empty() {
             return Err(ApplyError::Guarded(refused));
         }
+        self.live.check_room(max_writes(plan))?;
         if !plan.forget.is_empty() {
             self.live
                 .commit(|s| {
@@ -250,13 +308,16 @@ impl Applier {
         let shared = Arc::new(plan.clone());
         let this = Arc::new(self.clone_parts());
         let ops_for_walk = ops.clone();
+        let unrecorded = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let sink = unrecorded.clone();
         let outcomes = walk(&deps, self.parallelism, self.cancel.clone(), move |n| {
-            let (this, plan, op) = (this.clone(), shared.clone(), ops_for_walk[n]);
-            async move { this.run(&plan, op).await }
+            let (this, plan, op, sink) = (this.clone(), shared.clone(), ops_for_walk[n], sink.clone());
+            async move { this.run(&plan, op, &sink).await }
         })
         .await;
 
-        let mut report = ApplyReport::default();
+        let unrecorded = std::mem::take(&mut *unrecorded.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
+        let mut report = ApplyReport { results: Vec::new(), unrecorded };
         for (n, outcome) in outcomes.into_iter().enumerate() {
             let (i, deleting) = ops[n].change();
             let c = &plan.changes[i];
@@ -392,9 +453,18 @@ impl Applier {
         returned
     }
 
-    async fn run(&self, plan: &Plan, op: Op) -> Result<(), String> {
+    /// Runs one operation and reports it; a change made in AWS whose result
+    /// could not be recorded goes to `unrecorded`. Once any state write
+    /// failed, nothing more starts: its result could not be recorded either.
+    async fn run(&self, plan: &Plan, op: Op, unrecorded: &std::sync::Mutex<Vec<Unrecorded>>) -> Result<(), String> {
         let (i, deleting) = op.change();
         let c = &plan.changes[i];
+        if self.live.write_failed() {
+            return Err(
+                "not started: an earlier state write failed, and nothing is changed in AWS that state cannot record"
+                    .to_owned(),
+            );
+        }
         let started = Instant::now();
         self.hook.event(Event::Started { addr: &c.address, action: c.action, deleting });
         let result = match op {
@@ -402,6 +472,15 @@ impl Applier {
             Op::Write(_) => self.write(c).await,
             Op::DeleteDeposed(_) => self.delete_deposed(c).await,
         };
+        let result = result.map_err(|e| match e {
+            OpError::Failed(e) => e,
+            OpError::Unrecorded(u, e) => {
+                let id = u.id.as_deref().map(|id| format!(" ({id})")).unwrap_or_default();
+                let message = format!("{} in AWS{id}, but not recorded in state: {e}", u.change);
+                unrecorded.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(u);
+                message
+            }
+        });
         match &result {
             Ok(id) => self.hook.event(Event::Finished {
                 addr: &c.address,
@@ -415,7 +494,7 @@ impl Applier {
         result.map(|_| ())
     }
 
-    async fn delete(&self, c: &ResourceChange) -> Result<Option<String>, String> {
+    async fn delete(&self, c: &ResourceChange) -> Result<Option<String>, OpError> {
         let provider = self.registry.get(&c.rtype).ok_or("unknown resource type")?;
         let id = c.id.clone().ok_or("no id recorded")?;
         let (ctx, before) = (self.ctx(c, "delete"), c.before.clone().unwrap_or_default());
@@ -425,13 +504,13 @@ impl Applier {
                 s.resources.remove(&c.address);
             })
             .await
-            .map_err(|e| e.to_string())?;
+            .map_err(OpError::unrecorded(c, "deleted", Some(&id)))?;
         Ok(Some(id))
     }
 
     /// Deletes the change's old objects one by one, each dropped from
     /// `deposed` once gone; an entry left with nothing recorded goes too.
-    async fn delete_deposed(&self, c: &ResourceChange) -> Result<Option<String>, String> {
+    async fn delete_deposed(&self, c: &ResourceChange) -> Result<Option<String>, OpError> {
         let provider = self.registry.get(&c.rtype).ok_or("unknown resource type")?;
         let ctx = self.ctx(c, "delete");
         for id in deposed_of(c) {
@@ -444,7 +523,7 @@ impl Applier {
                 .ok_or_else(|| format!("old object {id} is not recorded in state"))?;
             match retry_transient(&ctx, "the delete", || provider.delete(&ctx, &id, &prior)).await {
                 Ok(()) | Err(ProviderError::NotFound(_)) => {}
-                Err(e) => return Err(format!("deleting old object {id}: {e}")),
+                Err(e) => return Err(format!("deleting old object {id}: {e}").into()),
             }
             self.live
                 .commit(|s| {
@@ -456,12 +535,12 @@ impl Applier {
                     }
                 })
                 .await
-                .map_err(|e| e.to_string())?;
+                .map_err(OpError::unrecorded(c, "old object deleted", Some(&id)))?;
         }
         Ok(c.id.clone().filter(|_| c.create_before_destroy))
     }
 
-    async fn write(&self, c: &ResourceChange) -> Result<Option<String>, String> {
+    async fn write(&self, c: &ResourceChange) -> Result<Option<String>, OpError> {
         let provider = self.registry.get(&c.rtype).ok_or("unknown resource type")?;
         let ctx = self.ctx(c, if c.action == Action::Update { "update" } else { "create" });
         let entry = |status, id: Option<String>, attributes| ResourceState {
@@ -512,12 +591,12 @@ impl Applier {
                     Err(ProviderError::Transport { message, .. }) => {
                         self.recover_lost_create(c, &ctx, &desired, &message).await?
                     }
-                    Err(e) => return Err(e.to_string()),
+                    Err(e) => return Err(e.to_string().into()),
                 };
                 failpoint::hit("after-create", &c.address);
                 let id = created.get("id").and_then(Value::as_str).map(str::to_owned);
                 let stored = entry(Status::Ready, id.clone(), self.to_store(c, created, &desired));
-                self.live.commit(|s| put(s, stored)).await.map_err(|e| e.to_string())?;
+                self.live.commit(|s| put(s, stored)).await.map_err(OpError::unrecorded(c, "created", id.as_deref()))?;
                 Ok(id)
             }
             Action::Update => {
@@ -530,7 +609,7 @@ impl Applier {
                     .await
                     .map_err(|e| e.to_string())?;
                 let stored = entry(Status::Ready, Some(id.clone()), self.to_store(c, updated, &desired));
-                self.live.commit(|s| put(s, stored)).await.map_err(|e| e.to_string())?;
+                self.live.commit(|s| put(s, stored)).await.map_err(OpError::unrecorded(c, "updated", Some(&id)))?;
                 Ok(Some(id))
             }
             Action::NoOp | Action::Delete => Ok(c.id.clone()),

@@ -829,3 +829,60 @@ async fn an_object_state_records_by_another_form_of_its_id_is_no_orphan() {
         super::orphans::scan(&refreshed, &scope, &e.registry, Arc::new(NoClients), 4, &super::Silent).await.unwrap();
     assert!(found.is_empty(), "{found:?}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_serial_without_room_for_the_plans_writes_is_refused_before_any_call() {
+    let e = env();
+    let s = stack(vec![("a", vec![]), ("b", vec![])]);
+    let mut st = e.state().await;
+    st.serial = crate::state::MAX_SERIAL - 5;
+    e.backend.write(&st).await.unwrap();
+    let p = e.plan(&s, false).await;
+    match e.applier(&s, 4).await.apply(&p).await {
+        Err(super::apply::ApplyError::State(crate::state::StateError::SerialLimit { serial, writes, .. })) => {
+            assert_eq!(serial, crate::state::MAX_SERIAL - 5);
+            assert!(writes > 5, "two creates can take more writes than are left: {writes}");
+        }
+        other => panic!("expected SerialLimit, got {:?}", other.map(|r| r.ok())),
+    }
+    assert!(e.fake.calls.lock().unwrap().is_empty(), "nothing was sent");
+    assert_eq!(e.state().await, st, "nothing was written");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_write_failing_after_a_change_reports_it_and_starts_nothing_more() {
+    let e = env();
+    let s = stack(vec![("a", vec![]), ("b", vec![])]);
+    let p = e.plan(&s, false).await;
+    assert!(e.apply(&s, &p, 1).await.ok());
+    let before = e.state().await;
+    e.fake.calls.lock().unwrap().clear();
+    // From now on every state write fails (its backup cannot be written).
+    std::fs::remove_file(e.backend.backup_path()).unwrap();
+    std::fs::create_dir(e.backend.backup_path()).unwrap();
+
+    let p = e.plan(&s, true).await;
+    let report = e.apply(&s, &p, 1).await;
+    let calls = e.fake.calls.lock().unwrap().clone();
+    assert_eq!(calls.len(), 1, "one delete was sent, then nothing more: {calls:?}");
+    let Call::Delete(deleted) = &calls[0] else { panic!("{calls:?}") };
+    let addr: ResourceAddr = format!("fake.{deleted}").parse().unwrap();
+    let id = before.resources[&addr].id.clone();
+    assert_eq!(report.unrecorded, vec![super::apply::Unrecorded { addr: addr.clone(), change: "deleted", id }]);
+    for r in &report.results {
+        let Outcome::Failed(why) = &r.outcome else { panic!("{}: {:?}", r.addr, r.outcome) };
+        if r.addr == addr {
+            assert!(why.starts_with("deleted in AWS (fake-") && why.contains("but not recorded in state"), "{why}");
+        } else {
+            assert!(why.starts_with("not started: an earlier state write failed"), "{why}");
+        }
+    }
+    assert_eq!(e.state().await, before, "the stored state is the one before");
+
+    // Writable again: the next run drops what was deleted and deletes the rest.
+    std::fs::remove_dir(e.backend.backup_path()).unwrap();
+    let p = e.plan(&s, true).await;
+    assert!(p.forget.contains(&addr), "{:?}", p.forget);
+    assert!(e.apply(&s, &p, 1).await.ok());
+    assert!(e.state().await.resources.is_empty());
+}

@@ -100,8 +100,11 @@ pub struct Plan {
     pub stack: String,
     /// Digest of the config the plan was made from.
     pub config_digest: String,
-    /// Lineage and serial of the state the plan was made against (`None`: no state yet).
+    /// Lineage and serial of the state the plan was made against (`None`: no
+    /// state yet); the serial is at most [`crate::state::MAX_SERIAL`], as in
+    /// every state, and a saved plan recording a larger one is refused.
     pub state_lineage: Option<String>,
+    #[serde(deserialize_with = "crate::state::serial::deserialize")]
     pub state_serial: u64,
     /// Every resource in config or state, including no-ops.
     pub changes: Vec<ResourceChange>,

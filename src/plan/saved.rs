@@ -236,6 +236,8 @@ fn hex(bytes: &[u8]) -> String {
 
 #[cfg(test)]
 mod tests {
+    use proptest::strategy::Strategy as _;
+
     use super::*;
     use crate::plan::{AttrChange, PLAN_FORMAT_VERSION};
 
@@ -310,6 +312,30 @@ mod tests {
         assert!(matches!(decode("[1,2", "p"), Err(SavedPlanError::NotAPlan { .. })));
     }
 
+    /// A plan file with `edit` made to its body and the digest made again:
+    /// what a tool (or a person) resealing an edited plan would write.
+    fn resealed(edit: impl FnOnce(&mut serde_json::Value)) -> String {
+        let mut body = serde_json::to_value(body()).unwrap();
+        edit(&mut body);
+        let digest = digest(&body).unwrap();
+        serde_json::to_string(&Envelope { pgstack_saved_plan: SAVED_PLAN_VERSION, digest, body }).unwrap()
+    }
+
+    #[test]
+    fn a_recorded_state_serial_out_of_range_is_refused_naming_the_file() {
+        let max = crate::state::MAX_SERIAL.to_string();
+        let at_max = resealed(|b| b["plan"]["state_serial"] = serde_json::from_str(&max).unwrap());
+        assert_eq!(decode(&at_max, "p").unwrap().plan.state_serial, crate::state::MAX_SERIAL);
+        for n in ["18446744073709551615", "9007199254740992", "-1", "1e308", "0.5", "\"3\""] {
+            let text = resealed(|b| b["plan"]["state_serial"] = serde_json::from_str(n).unwrap());
+            let e = decode(&text, "plans/x.plan").unwrap_err();
+            assert!(matches!(e, SavedPlanError::NotAPlan { .. }), "{n}: {e}");
+            let shown = e.to_string();
+            assert!(shown.starts_with("plans/x.plan is not a pgstack plan file"), "{n}: {shown}");
+            assert!(shown.contains("a serial must be a whole number from 0 to 9007199254740991"), "{n}: {shown}");
+        }
+    }
+
     #[test]
     fn a_plan_made_again_alike_has_no_differences() {
         let p = body().plan;
@@ -379,6 +405,25 @@ mod tests {
             let text = String::from_utf8_lossy(&bytes);
             if let Err(e) = decode(&text, "plans/x.plan") {
                 proptest::prop_assert!(e.to_string().contains("plans/x.plan"));
+            }
+        }
+
+        /// Extreme numbers in a resealed plan's counters never panic the
+        /// loader; it reads them only in range, and a refusal names the file.
+        #[test]
+        fn extreme_numbers_in_a_resealed_plan_never_panic(
+            field in proptest::sample::select(vec!["state_serial", "format_version"]),
+            n in proptest::prop_oneof![
+                proptest::prelude::any::<u64>().prop_map(|n| n.to_string()),
+                proptest::prelude::any::<i64>().prop_map(|n| n.to_string()),
+                proptest::prelude::any::<f64>().prop_map(|x| serde_json::json!(x).to_string()),
+                proptest::sample::select(vec!["1e308", "-0.5", "null", "[]"]).prop_map(str::to_owned),
+            ],
+        ) {
+            let text = resealed(|b| b["plan"][field] = serde_json::from_str(&n).unwrap());
+            match decode(&text, "plans/x.plan") {
+                Ok(b) => proptest::prop_assert!(b.plan.state_serial <= crate::state::MAX_SERIAL),
+                Err(e) => proptest::prop_assert!(e.to_string().contains("plans/x.plan"), "{e}"),
             }
         }
 

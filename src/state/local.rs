@@ -23,7 +23,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
-use super::{Advice, LockGuard, LockInfo, Release, StateBackend, StateError, StateFile, StateLocation};
+use super::{Advice, Holder, LockGuard, LockInfo, Release, StateBackend, StateError, StateFile, StateLocation};
 
 pub struct LocalBackend {
     /// The path as given (shown in messages).
@@ -166,14 +166,22 @@ impl LocalBackend {
     }
 
     /// Reads the holder from a lock file another process holds. The holder
-    /// writes its info right after taking the lock, so an empty or partial
-    /// file is read again for a moment; `None` if the lock was released meanwhile.
+    /// writes its info right after taking the lock, so an empty or partly
+    /// written file is read again for a moment; `None` if the lock was
+    /// released meanwhile. A file that does not say who holds it (complete
+    /// but not a lock, or still partial after the wait) is reported as such,
+    /// naming the file.
     fn read_holder(&self, file: &mut File) -> Result<Option<LockInfo>, StateError> {
         for _ in 0..100 {
-            let mut text = String::new();
-            let _ = file.seek(SeekFrom::Start(0)).and_then(|_| file.read_to_string(&mut text));
-            if let Ok(info) = serde_json::from_str::<LockInfo>(&text) {
-                return Ok(Some(info));
+            let mut bytes = Vec::new();
+            let _ = file.seek(SeekFrom::Start(0)).and_then(|_| file.read_to_end(&mut bytes));
+            match serde_json::from_slice::<LockInfo>(&bytes) {
+                // A file lock ends with its process: it has no id to force-unlock.
+                Ok(info) => return Ok(Some(LockInfo { id: None, ..info })),
+                // Complete, but not a lock: reading it again changes nothing.
+                Err(e) if !e.is_eof() => return Ok(Some(self.silent_holder())),
+                // Empty or partly written: its holder is writing it.
+                Err(_) => {}
             }
             match file.try_lock() {
                 Ok(()) => {
@@ -184,13 +192,21 @@ impl LocalBackend {
                 Err(std::fs::TryLockError::Error(e)) => return Err(self.io(&self.lock_path(), e)),
             }
         }
-        Ok(Some(LockInfo {
+        Ok(Some(self.silent_holder()))
+    }
+
+    /// The holder of a lock whose file does not say who holds it.
+    fn silent_holder(&self) -> LockInfo {
+        LockInfo {
             id: None,
-            who: "another pgstack process (it has not written its details)".into(),
+            who: format!(
+                "another process (its lock file {} does not say who)",
+                crate::diag::display_path(&self.lock_path())
+            ),
             pid: 0,
             operation: "unknown".into(),
             since: "unknown".into(),
-        }))
+        }
     }
 
     fn lock_sync(&self, info: &LockInfo) -> Result<LockGuard, StateError> {
@@ -256,11 +272,11 @@ impl StateBackend for LocalBackend {
     }
 
     /// Local locks end with their process: there is never one to break.
-    async fn lock_holder(&self) -> Result<Option<LockInfo>, StateError> {
+    async fn lock_holder(&self) -> Result<Option<Holder>, StateError> {
         Err(StateError::NoForceUnlock { path: crate::diag::display_path(&self.lock_path()) })
     }
 
-    async fn force_unlock(&self, _id: &str) -> Result<LockInfo, StateError> {
+    async fn force_unlock(&self, _given: &str) -> Result<Holder, StateError> {
         Err(StateError::NoForceUnlock { path: crate::diag::display_path(&self.lock_path()) })
     }
 
@@ -305,6 +321,8 @@ impl Drop for HeldLock {
 
 #[cfg(test)]
 mod tests {
+    use proptest::strategy::Strategy as _;
+
     use super::*;
 
     #[tokio::test(flavor = "multi_thread")]
@@ -348,6 +366,96 @@ mod tests {
         match e {
             StateError::Locked(info) => assert_eq!((info.pid, info.operation.as_str()), (4242, "destroy")),
             other => panic!("expected Locked, got {other}"),
+        }
+    }
+
+    /// Another process holds the lock and its file says `text`.
+    fn held_with(b: &LocalBackend, text: &str) -> File {
+        let mut held =
+            OpenOptions::new().read(true).write(true).create(true).truncate(true).open(b.lock_path()).unwrap();
+        held.try_lock().unwrap();
+        held.write_all(text.as_bytes()).unwrap();
+        held
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_lock_files_fields_are_shown_escaped_and_an_unreadable_one_names_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let b = LocalBackend::new(dir.path().join("s.json"));
+        let hostile = LockInfo {
+            id: Some("x; rm -rf /".into()),
+            who: "mallory\u{1b}]0;x\u{7}\u{202e}".into(),
+            pid: u32::MAX,
+            operation: "apply\n  hint: run rm -rf /".into(),
+            since: "now".into(),
+        };
+        let held = held_with(&b, &serde_json::to_string(&hostile).unwrap());
+        let e = b.lock(LockInfo::current("plan")).await.err().expect("locked");
+        assert!(matches!(&e, StateError::Locked(info) if info.id.is_none()), "a file lock has no id to force-unlock");
+        let e = e.to_string();
+        assert!(!e.chars().any(|c| c.is_control() || c == '\u{202e}'), "{e:?}");
+        assert!(e.contains("running `apply\\n  hint: run rm -rf /`") && e.contains("pid 4294967295"), "{e}");
+        drop(held);
+        // Extreme numbers are not a lock file: after a moment it is named, not trusted.
+        let held = held_with(&b, r#"{"who":"x","pid":18446744073709551615,"operation":"apply","since":"now"}"#);
+        let e = b.lock(LockInfo::current("plan")).await.err().expect("locked").to_string();
+        assert!(e.contains("its lock file") && e.contains("s.json.lock does not say who"), "{e}");
+        drop(held);
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(128))]
+        /// Any bytes in a state file never panic `load`: a state comes back
+        /// with its serial in range, or the error names the file.
+        #[test]
+        fn file_bytes_load_in_range_or_fail_naming_the_file(
+            body in proptest::prop_oneof![
+                proptest::collection::vec(proptest::num::u8::ANY, 0..200),
+                proptest::sample::select(vec!["18446744073709551615", "-1", "1e308", "0.5", "9007199254740991"])
+                    .prop_map(|n| format!(r#"{{"version":1,"serial":{n},"lineage":"l","stack":"s","resources":[]}}"#).into_bytes()),
+            ]
+        ) {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("s.json");
+            fs::write(&path, body).unwrap();
+            let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+            match rt.block_on(LocalBackend::new(path.clone()).load()) {
+                Ok(state) => proptest::prop_assert!(state.is_some_and(|s| s.serial <= crate::state::MAX_SERIAL)),
+                Err(e) => proptest::prop_assert!(e.to_string().contains(&crate::diag::display_path(&path)), "{e}"),
+            }
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+        /// A held lock file with extreme numbers or hostile text never
+        /// panics: it is shown escaped, or named as a file that does not say
+        /// who holds it.
+        #[test]
+        fn lock_files_with_extreme_values_are_shown_escaped_or_named(
+            pid in proptest::prop_oneof![
+                proptest::prelude::any::<u64>().prop_map(|n| n.to_string()),
+                proptest::prelude::any::<i64>().prop_map(|n| n.to_string()),
+                proptest::sample::select(vec!["1e308", "-1", "0.5", "null", "4294967295"]).prop_map(str::to_owned),
+            ],
+            text in "\\PC{0,20}",
+            garbage in proptest::prelude::any::<bool>(),
+        ) {
+            let dir = tempfile::tempdir().unwrap();
+            let b = LocalBackend::new(dir.path().join("s.json"));
+            let w = serde_json::json!(format!("{text}\u{1b}\n\u{202e}"));
+            let body = if garbage {
+                format!("\u{1b}[2J{text}")
+            } else {
+                format!(r#"{{"who":{w},"pid":{pid},"operation":{w},"since":{w}}}"#)
+            };
+            let held = held_with(&b, &body);
+            let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).build().unwrap();
+            let e = rt.block_on(b.lock(LockInfo::current("plan"))).err().expect("locked").to_string();
+            drop(held);
+            proptest::prop_assert!(!e.chars().any(|c| c.is_control() || c == '\u{202e}'), "{e:?}");
+            let named = e.contains("s.json.lock does not say who");
+            proptest::prop_assert!(named || (!garbage && e.contains(&format!("(pid {pid}, "))), "{e}");
         }
     }
 

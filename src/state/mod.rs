@@ -1,8 +1,10 @@
 //! State: what pgstack knows it manages, persisted after every change.
 //!
 //! Invariants: a state file never holds an `Unknown` value or a write-only
-//! attribute; `serial` grows by one per persisted change; `lineage` is fixed
-//! when the state is first created and identifies it across copies.
+//! attribute; `serial` grows by one per persisted write and is never above
+//! [`MAX_SERIAL`] (loaders refuse a larger one, writes stop before it);
+//! `lineage` is fixed when the state is first created and identifies it
+//! across copies.
 
 pub mod local;
 pub mod lock;
@@ -10,22 +12,53 @@ pub mod s3;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
 use crate::addr::ResourceAddr;
 use crate::value::{Attrs, Value};
-pub use lock::{LockGuard, LockInfo, Release};
+pub use lock::{Holder, LockGuard, LockInfo, Release, UnreadableLock};
 
 /// Version of the state file format written by this build.
 pub const STATE_VERSION: u32 = 1;
+
+/// The largest serial a state may carry: 2^53 - 1, the largest integer every
+/// JSON reader holds exactly (JavaScript, jq and others read numbers as IEEE
+/// doubles), so a state means the same to every tool that reads it. A stack
+/// writing once a millisecond would need 285,000 years to get there: a
+/// larger serial was edited in or written by another tool.
+pub const MAX_SERIAL: u64 = (1 << 53) - 1;
+
+/// Serde for serials (state files, saved plans): a whole number from 0 to
+/// [`MAX_SERIAL`]; anything else is refused with the value it was.
+pub mod serial {
+    use serde::de::{Deserialize, Deserializer, Error};
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+        let v = serde_json::Value::deserialize(d)?;
+        match v.as_u64() {
+            Some(n) if n <= super::MAX_SERIAL => Ok(n),
+            _ => Err(D::Error::custom(format!(
+                "a serial must be a whole number from 0 to {} (2^53 - 1), not {v}",
+                super::MAX_SERIAL
+            ))),
+        }
+    }
+
+    /// The serial after `n`, while it stays within [`super::MAX_SERIAL`].
+    pub fn after(n: u64, writes: u64) -> Option<u64> {
+        n.checked_add(writes).filter(|m| *m <= super::MAX_SERIAL)
+    }
+}
 
 /// The whole state of one stack.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StateFile {
     pub version: u32,
+    /// Counts the writes of this lineage; at most [`MAX_SERIAL`].
+    #[serde(deserialize_with = "serial::deserialize")]
     pub serial: u64,
     pub lineage: String,
     pub stack: String,
@@ -93,8 +126,12 @@ impl StateFile {
     pub fn from_json(text: &str, path: &str) -> Result<Self, StateError> {
         let corrupt = |e: serde_json::Error| StateError::Corrupt { path: path.to_owned(), detail: e.to_string() };
         let probe: serde_json::Value = serde_json::from_str(text).map_err(corrupt)?;
-        let Some(version) = probe.get("version").and_then(serde_json::Value::as_u64) else {
-            return Err(StateError::Corrupt { path: path.to_owned(), detail: "no `version` field".into() });
+        let version = match probe.get("version") {
+            None => return Err(StateError::Corrupt { path: path.to_owned(), detail: "no `version` field".into() }),
+            Some(v) => v.as_u64().ok_or_else(|| StateError::Corrupt {
+                path: path.to_owned(),
+                detail: format!("`version` must be a whole number, not {v}"),
+            })?,
         };
         if version != u64::from(STATE_VERSION) {
             return Err(StateError::UnsupportedVersion { path: path.to_owned(), version });
@@ -110,7 +147,15 @@ impl StateFile {
         Err(StateError::WrongStack { path: path.to_owned(), found: self.stack.clone(), expected: expected.to_owned() })
     }
 
+    /// The file's text; refuses a state no loader would read back (an
+    /// unknown value, a serial above [`MAX_SERIAL`]).
     pub fn to_json(&self) -> Result<String, StateError> {
+        if self.serial > MAX_SERIAL {
+            return Err(StateError::Invalid(format!(
+                "serial {} is above {MAX_SERIAL} (2^53 - 1), the largest serial pgstack writes",
+                self.serial
+            )));
+        }
         for r in self.resources.values() {
             if r.attributes.values().any(Value::contains_unknown) {
                 return Err(StateError::Invalid(format!("{} has an unknown value", r.address)));
@@ -169,6 +214,23 @@ pub enum StateError {
     Moved { path: String, destination: String },
     #[error("state is locked by {}", .0.describe())]
     Locked(LockInfo),
+    /// The lock object names no run pgstack can take back by its id
+    /// (empty, not a lock, an id that cannot be typed).
+    #[error("state is locked by {}", .0.describe())]
+    UnreadableLock(UnreadableLock),
+    /// `force-unlock` naming another ETag than the unreadable lock object's.
+    #[error(
+        "the lock object {} has ETag {}, not {}; it is not a lock pgstack can read ({}): nothing was removed",
+        crate::ui::safe(&.lock.path), crate::ui::safe(.lock.etag_token()), crate::ui::safe(.given),
+        crate::ui::safe(&.lock.detail)
+    )]
+    OtherLockObject { lock: Box<UnreadableLock>, given: String },
+    /// No further write fits below [`MAX_SERIAL`] (a state whose serial was
+    /// edited or written by another tool).
+    #[error(
+        "the state in {path} is at serial {serial}: {writes} more write(s) would take it past {MAX_SERIAL} (2^53 - 1), the largest serial pgstack writes"
+    )]
+    SerialLimit { path: String, serial: u64, writes: u64 },
     /// `force-unlock` on a backend whose locks end with their process.
     #[error(
         "the lock on {path} is a file lock, released when the process holding it exits: there is nothing to force-unlock"
@@ -178,7 +240,10 @@ pub enum StateError {
     #[error("the state in {path} is not locked")]
     NotLocked { path: String },
     /// `force-unlock` naming another lock than the one held.
-    #[error("the lock on {path} has id {}, not {given}: it is held by {}", .holder.id.as_deref().unwrap_or("(none)"), .holder.describe())]
+    #[error(
+        "the lock on {path} has id {}, not {}: it is held by {}",
+        crate::ui::safe(.holder.id.as_deref().unwrap_or("(none)")), crate::ui::safe(.given), .holder.describe()
+    )]
     OtherLock { path: String, holder: Box<LockInfo>, given: String },
     /// Replacing a state by one of another lineage (another deployment's state).
     #[error(
@@ -249,9 +314,11 @@ pub trait StateBackend: Send + Sync {
     /// now: called before the first change to AWS.
     async fn check_writable(&self) -> Result<(), StateError>;
     /// Who holds a lock that can outlive its process, if anyone.
-    async fn lock_holder(&self) -> Result<Option<LockInfo>, StateError>;
-    /// Removes the lock with this id, left by a run that is gone; returns its holder.
-    async fn force_unlock(&self, id: &str) -> Result<LockInfo, StateError>;
+    async fn lock_holder(&self) -> Result<Option<Holder>, StateError>;
+    /// Removes the lock `given` names ([`Holder::named_by`]: a run's lock id,
+    /// or an unreadable lock object's ETag), left by a run that is gone, and
+    /// only while it is still that very object; returns what held it.
+    async fn force_unlock(&self, given: &str) -> Result<Holder, StateError>;
     /// Advice about the backend's setup, checked before taking the lock.
     async fn advice(&self) -> Result<Vec<Advice>, StateError>;
     /// Where the state is, as recorded in saved plans.
@@ -263,20 +330,29 @@ pub trait StateBackend: Send + Sync {
 /// The in-memory state of a running apply, persisted with group commit: every
 /// change is durable before `commit` returns, and changes that arrive while a
 /// write is in flight share the next write.
+///
+/// Invariants: the serial written is the stored one plus the writes made,
+/// never above [`MAX_SERIAL`] (a commit that would pass it fails, writing
+/// nothing); once a write failed, [`LiveState::write_failed`] stays true.
 pub struct LiveState {
-    state: std::sync::Mutex<StateFile>,
+    current: std::sync::Mutex<Current>,
     backend: Arc<dyn StateBackend>,
-    generation: AtomicU64,
+    /// The generation of the last change a durable write covers.
     persisted: tokio::sync::Mutex<u64>,
     write_failed: std::sync::atomic::AtomicBool,
+}
+
+/// The state in memory and how many changes it has seen.
+struct Current {
+    state: StateFile,
+    generation: u64,
 }
 
 impl LiveState {
     pub fn new(state: StateFile, backend: Arc<dyn StateBackend>) -> Self {
         LiveState {
-            state: std::sync::Mutex::new(state),
+            current: std::sync::Mutex::new(Current { state, generation: 0 }),
             backend,
-            generation: AtomicU64::new(0),
             persisted: tokio::sync::Mutex::new(0),
             write_failed: std::sync::atomic::AtomicBool::new(false),
         }
@@ -290,33 +366,54 @@ impl LiveState {
 
     /// A copy of the current in-memory state.
     pub fn snapshot(&self) -> StateFile {
-        self.lock_state().clone()
+        self.lock_current().state.clone()
     }
 
     /// Reads the current state without copying it.
     pub fn with<R>(&self, f: impl FnOnce(&StateFile) -> R) -> R {
-        f(&self.lock_state())
+        f(&self.lock_current().state)
     }
 
-    fn lock_state(&self) -> std::sync::MutexGuard<'_, StateFile> {
-        self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    fn lock_current(&self) -> std::sync::MutexGuard<'_, Current> {
+        self.current.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Refuses, before anything is changed, when `writes` more writes would
+    /// take the serial past [`MAX_SERIAL`].
+    pub fn check_room(&self, writes: u64) -> Result<(), StateError> {
+        let serial = self.with(|s| s.serial);
+        match serial::after(serial, writes) {
+            Some(_) => Ok(()),
+            None => Err(StateError::SerialLimit { path: self.backend.describe(), serial, writes }),
+        }
     }
 
     /// Applies `change` and returns once a write containing it is durable.
     pub async fn commit(&self, change: impl FnOnce(&mut StateFile)) -> Result<(), StateError> {
         let generation = {
-            let mut s = self.lock_state();
-            change(&mut s);
-            self.generation.fetch_add(1, Ordering::SeqCst) + 1
+            let mut cur = self.lock_current();
+            // One per call: a u64 counted in one process never reaches its end.
+            let next = cur
+                .generation
+                .checked_add(1)
+                .ok_or_else(|| StateError::Invalid("more changes in one run than pgstack can count".to_owned()))?;
+            change(&mut cur.state);
+            cur.generation = next;
+            next
         };
         let mut persisted = self.persisted.lock().await;
         if *persisted >= generation {
             return Ok(());
         }
         let (snapshot, covered) = {
-            let mut s = self.lock_state();
-            s.serial += 1;
-            (s.clone(), self.generation.load(Ordering::SeqCst))
+            let mut cur = self.lock_current();
+            let serial = cur.state.serial;
+            let Some(next) = serial::after(serial, 1) else {
+                self.write_failed.store(true, Ordering::SeqCst);
+                return Err(StateError::SerialLimit { path: self.backend.describe(), serial, writes: 1 });
+            };
+            cur.state.serial = next;
+            (cur.state.clone(), cur.generation)
         };
         if let Err(e) = self.backend.write(&snapshot).await {
             self.write_failed.store(true, Ordering::SeqCst);
@@ -329,6 +426,8 @@ impl LiveState {
 
 #[cfg(test)]
 mod tests {
+    use proptest::strategy::Strategy as _;
+
     use super::*;
 
     #[test]
@@ -393,6 +492,99 @@ mod tests {
         assert!(e.to_string().contains(&stored.lineage) && e.to_string().contains(&other.lineage), "{e}");
     }
 
+    /// A state file of serial `n` (any JSON number text).
+    fn with_serial(n: &str) -> String {
+        format!(r#"{{"version":1,"serial":{n},"lineage":"l","stack":"s","resources":[]}}"#)
+    }
+
+    #[test]
+    fn serials_beyond_the_maximum_negative_or_fractional_are_refused_naming_the_file() {
+        assert_eq!(MAX_SERIAL, 9_007_199_254_740_991);
+        let max = MAX_SERIAL.to_string();
+        assert_eq!(StateFile::from_json(&with_serial(&max), "state/p.json").unwrap().serial, MAX_SERIAL);
+        let refused = [
+            "18446744073709551615",
+            "9007199254740992",
+            "-1",
+            "-9223372036854775808",
+            "1e308",
+            "0.5",
+            "1.0",
+            "\"7\"",
+            "null",
+        ];
+        for n in refused {
+            let e = StateFile::from_json(&with_serial(n), "state/p.json").unwrap_err();
+            assert!(matches!(e, StateError::Corrupt { .. }), "{n}: {e}");
+            let text = e.to_string();
+            assert!(text.contains("state file state/p.json is not valid"), "{n}: {text}");
+            assert!(text.contains("a serial must be a whole number from 0 to 9007199254740991"), "{n}: {text}");
+        }
+        let e = StateFile::from_json(r#"{"version": 1e308}"#, "s.json").unwrap_err();
+        assert!(e.to_string().contains("`version` must be a whole number, not 1e+308"), "{e}");
+        let mut s = StateFile::new("s");
+        s.serial = MAX_SERIAL + 1;
+        assert!(matches!(s.to_json(), Err(StateError::Invalid(_))), "never written either");
+    }
+
+    /// A backend that keeps the last state written, in memory.
+    #[derive(Default)]
+    struct Kept(std::sync::Mutex<Option<StateFile>>);
+
+    #[async_trait]
+    impl StateBackend for Kept {
+        async fn load(&self) -> Result<Option<StateFile>, StateError> {
+            Ok(self.0.lock().unwrap().clone())
+        }
+        async fn write(&self, state: &StateFile) -> Result<(), StateError> {
+            state.to_json()?;
+            *self.0.lock().unwrap() = Some(state.clone());
+            Ok(())
+        }
+        async fn lock(&self, _info: LockInfo) -> Result<LockGuard, StateError> {
+            unimplemented!("not locked in these tests")
+        }
+        async fn check_writable(&self) -> Result<(), StateError> {
+            Ok(())
+        }
+        async fn lock_holder(&self) -> Result<Option<Holder>, StateError> {
+            Ok(None)
+        }
+        async fn force_unlock(&self, _given: &str) -> Result<Holder, StateError> {
+            unimplemented!("not locked in these tests")
+        }
+        async fn advice(&self) -> Result<Vec<Advice>, StateError> {
+            Ok(Vec::new())
+        }
+        fn location(&self) -> StateLocation {
+            StateLocation { backend: "memory".into(), location: "memory".into(), settings: BTreeMap::new() }
+        }
+        fn describe(&self) -> String {
+            "kept.json".into()
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn commits_stop_at_the_largest_serial_without_panicking_or_writing() {
+        let backend = Arc::new(Kept::default());
+        let mut s = StateFile::new("s");
+        s.serial = MAX_SERIAL - 1;
+        let live = LiveState::new(s, backend.clone());
+        live.check_room(1).unwrap();
+        let e = live.check_room(2).unwrap_err();
+        assert!(matches!(e, StateError::SerialLimit { serial, writes: 2, .. } if serial == MAX_SERIAL - 1), "{e}");
+        assert!(e.to_string().contains("kept.json") && e.to_string().contains("2 more write(s)"), "{e}");
+        live.commit(|s| drop(s.outputs.insert("a".into(), Value::str("1")))).await.unwrap();
+        assert_eq!(backend.0.lock().unwrap().as_ref().unwrap().serial, MAX_SERIAL);
+        assert!(!live.write_failed());
+        let e = live.commit(|s| drop(s.outputs.insert("b".into(), Value::str("2")))).await.unwrap_err();
+        assert!(matches!(e, StateError::SerialLimit { writes: 1, .. }), "{e}");
+        assert!(live.write_failed(), "the failed write is reported");
+        let stored = backend.0.lock().unwrap().clone().unwrap();
+        assert_eq!((stored.serial, stored.outputs.len()), (MAX_SERIAL, 1), "nothing past the limit was written");
+        assert!(live.check_room(1).is_err());
+    }
+
     proptest::proptest! {
         #![proptest_config(proptest::prelude::ProptestConfig::with_cases(256))]
         /// Arbitrary bytes never panic the loader, and every error names the file.
@@ -401,6 +593,25 @@ mod tests {
             let text = String::from_utf8_lossy(&bytes);
             if let Err(e) = StateFile::from_json(&text, "state/p.json") {
                 proptest::prop_assert!(e.to_string().contains("state/p.json"));
+            }
+        }
+
+        /// Extreme and malformed serials never panic the loader: a serial is
+        /// read only from 0 to MAX_SERIAL, and a refusal names the file.
+        #[test]
+        fn extreme_serials_are_read_in_range_or_refused_naming_the_file(
+            n in proptest::prop_oneof![
+                proptest::prelude::any::<u64>().prop_map(|n| n.to_string()),
+                proptest::prelude::any::<i64>().prop_map(|n| n.to_string()),
+                proptest::prelude::any::<f64>().prop_map(|x| serde_json::json!(x).to_string()),
+                proptest::sample::select(vec!["18446744073709551616", "-0", "1e308", "-1e308", "4.5", "\"1\"", "[]", "{}", "true"])
+                    .prop_map(str::to_owned),
+                (0u64..=3).prop_map(|d| (MAX_SERIAL - 1 + d).to_string()),
+            ]
+        ) {
+            match StateFile::from_json(&with_serial(&n), "state/p.json") {
+                Ok(s) => proptest::prop_assert!(s.serial <= MAX_SERIAL && s.serial.to_string() == n.trim_start_matches('-'), "{n} read as {}", s.serial),
+                Err(e) => proptest::prop_assert!(e.to_string().contains("state/p.json"), "{e}"),
             }
         }
 

@@ -14,7 +14,11 @@
 //!   ones sent, the write was this run's own (its reply was lost and the SDK
 //!   sent it again) and is accepted;
 //! - the lock is deleted `If-Match` its own ETag, so a run never removes a
-//!   lock another run took after a force-unlock.
+//!   lock another run took after a force-unlock;
+//! - a lock object that names no run by a usable id (empty, not a pgstack
+//!   lock, an id that cannot be typed) blocks like any lock and is reported
+//!   as that object with its ETag; `force-unlock` takes the ETag for it and
+//!   deletes `If-Match` that ETag, so it removes only the object it named.
 //!
 //! Calls: `load` GetObject KEY; `write` PutObject KEY (GetObject KEY after a
 //! refusal); `lock` PutObject KEY.lock (GetObject KEY.lock when refused);
@@ -27,7 +31,10 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use async_trait::async_trait;
 
-use super::{Advice, LockGuard, LockInfo, Release, StateBackend, StateError, StateFile, StateLocation};
+use super::lock::is_plain_token;
+use super::{
+    Advice, Holder, LockGuard, LockInfo, Release, StateBackend, StateError, StateFile, StateLocation, UnreadableLock,
+};
 
 /// Where an S3 state lives and how it is encrypted.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -168,16 +175,25 @@ impl S3Backend {
     }
 }
 
-/// The holder a lock object names; an object pgstack did not write is
-/// described as such (it has no id, so force-unlock cannot name it).
-fn holder_of(body: &[u8]) -> LockInfo {
-    serde_json::from_slice(body).unwrap_or_else(|_| LockInfo {
-        id: None,
-        who: "an object pgstack cannot read".into(),
-        pid: 0,
-        operation: "unknown".into(),
-        since: "unknown".into(),
-    })
+/// What a lock object says: the run it names by a usable lock id, or why it
+/// names none (its bytes are never trusted to be a lock pgstack wrote).
+fn holder_of(obj: &Object, path: &str) -> Holder {
+    let unreadable =
+        |detail: String| Holder::Unreadable(UnreadableLock { path: path.to_owned(), etag: obj.etag.clone(), detail });
+    if obj.body.iter().all(u8::is_ascii_whitespace) {
+        return unreadable("it is empty".to_owned());
+    }
+    match serde_json::from_slice::<LockInfo>(&obj.body) {
+        Err(e) => unreadable(format!("it is not a pgstack lock ({e})")),
+        Ok(info) => match info.id.as_deref() {
+            Some(id) if is_plain_token(id) => Holder::Run(info),
+            Some(_) => unreadable(format!(
+                "its lock id is not 1 to 200 letters, digits, `-`, `_`, `.` or `:`; it says it is held by {}",
+                info.describe()
+            )),
+            None => unreadable(format!("it has no lock id; it says it is held by {}", info.describe())),
+        },
+    }
 }
 
 #[async_trait]
@@ -231,7 +247,12 @@ impl StateBackend for S3Backend {
             match self.store.get(&self.lock_key).await.map_err(|e| self.remote(self.lock_url(), e))? {
                 // This run's own lock, created by a put whose reply was lost.
                 Some(obj) if obj.body == body => return Ok(self.hold(obj.etag)),
-                Some(obj) => return Err(StateError::Locked(holder_of(&obj.body))),
+                Some(obj) => {
+                    return Err(match holder_of(&obj, &self.lock_url()) {
+                        Holder::Run(info) => StateError::Locked(info),
+                        Holder::Unreadable(lock) => StateError::UnreadableLock(lock),
+                    });
+                }
                 // Released in between: try again.
                 None => {}
             }
@@ -262,21 +283,24 @@ impl StateBackend for S3Backend {
         }
     }
 
-    async fn lock_holder(&self) -> Result<Option<LockInfo>, StateError> {
+    async fn lock_holder(&self) -> Result<Option<Holder>, StateError> {
         let obj = self.store.get(&self.lock_key).await.map_err(|e| self.remote(self.lock_url(), e))?;
-        Ok(obj.map(|o| holder_of(&o.body)))
+        Ok(obj.map(|o| holder_of(&o, &self.lock_url())))
     }
 
-    async fn force_unlock(&self, id: &str) -> Result<LockInfo, StateError> {
+    async fn force_unlock(&self, given: &str) -> Result<Holder, StateError> {
         let Some(obj) = self.store.get(&self.lock_key).await.map_err(|e| self.remote(self.lock_url(), e))? else {
             return Err(StateError::NotLocked { path: self.url() });
         };
-        let holder = holder_of(&obj.body);
-        if holder.id.as_deref() != Some(id) {
-            return Err(StateError::OtherLock {
-                path: self.lock_url(),
-                holder: Box::new(holder),
-                given: id.to_owned(),
+        let holder = holder_of(&obj, &self.lock_url());
+        if !holder.named_by(given) {
+            return Err(match holder {
+                Holder::Run(info) => {
+                    StateError::OtherLock { path: self.lock_url(), holder: Box::new(info), given: given.to_owned() }
+                }
+                Holder::Unreadable(lock) => {
+                    StateError::OtherLockObject { lock: Box::new(lock), given: given.to_owned() }
+                }
             });
         }
         match self.store.delete(&self.lock_key, &obj.etag).await {
@@ -410,6 +434,8 @@ impl ObjectStore for MemoryStore {
 mod tests {
     use std::sync::atomic::Ordering;
 
+    use proptest::strategy::Strategy as _;
+
     use super::*;
 
     fn location() -> S3Location {
@@ -426,7 +452,8 @@ mod tests {
     }
 
     fn lock_id(store: &MemoryStore) -> String {
-        holder_of(&store.body("pgstack/shop.json.lock").expect("a lock object")).id.expect("an id")
+        let body = store.body("pgstack/shop.json.lock").expect("a lock object");
+        serde_json::from_slice::<LockInfo>(&body).unwrap().id.expect("an id")
     }
 
     #[tokio::test(flavor = "multi_thread")]
@@ -461,7 +488,7 @@ mod tests {
 
         // A's run looks dead; B breaks its lock and writes a newer state.
         let broken = b.force_unlock(&lock_id(&store)).await.unwrap();
-        assert_eq!(broken.operation, "apply");
+        assert!(matches!(broken, Holder::Run(info) if info.operation == "apply"));
         let guard_b = b.lock(LockInfo::current("apply")).await.unwrap();
         let mut newer = b.load().await.unwrap().unwrap();
         newer.serial = 2;
@@ -532,9 +559,127 @@ mod tests {
         assert!(matches!(e, StateError::OtherLock { .. }), "{e}");
         assert!(e.to_string().contains("running `destroy`"), "{e}");
         let holder = b.lock_holder().await.unwrap().unwrap();
-        assert_eq!(holder.id, Some(lock_id(&store)));
+        assert!(matches!(holder, Holder::Run(info) if info.id == Some(lock_id(&store))));
         b.force_unlock(&lock_id(&store)).await.unwrap();
         assert_eq!(b.lock_holder().await.unwrap(), None);
+    }
+
+    const LOCK_URL: &str = "s3://team-state/pgstack/shop.json.lock";
+
+    /// A store holding a lock object with `body`, and its ETag.
+    async fn locked_by(body: &[u8]) -> (Arc<MemoryStore>, String) {
+        let store = Arc::new(MemoryStore::new(true));
+        let etag = store.put("pgstack/shop.json.lock", body.to_vec(), Put::IfAbsent).await.unwrap();
+        (store, etag)
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn an_unreadable_lock_object_blocks_and_is_removed_only_by_its_etag() {
+        let no_id = br#"{"who":"x@y","pid":1,"operation":"apply","since":"now"}"#.as_slice();
+        let odd_id = br#"{"id":"a b\nhint: run rm -rf /","who":"x@y","pid":1,"operation":"apply","since":"now"}"#;
+        let cases: [(&[u8], &str); 5] = [
+            (b"", "it is empty"),
+            (b" \n", "it is empty"),
+            (b"\x00\xffgarbage", "it is not a pgstack lock"),
+            (no_id, "it has no lock id"),
+            (odd_id, "its lock id is not 1 to 200 letters"),
+        ];
+        for (body, detail) in cases {
+            let (store, etag) = locked_by(body).await;
+            let b = S3Backend::new(store.clone(), location());
+            let token = etag.trim_matches('"').to_owned();
+            let e = b.lock(LockInfo::current("apply")).await.err().expect("blocked");
+            let StateError::UnreadableLock(lock) = &e else { panic!("{detail}: expected UnreadableLock, got {e}") };
+            assert_eq!((lock.path.as_str(), lock.etag.as_str()), (LOCK_URL, etag.as_str()));
+            let text = e.to_string();
+            assert!(
+                text.contains(&format!("the S3 object {LOCK_URL} (ETag {token})")) && text.contains(detail),
+                "{text}"
+            );
+            assert!(!text.chars().any(char::is_control), "{text:?}");
+            assert!(matches!(b.lock_holder().await.unwrap(), Some(Holder::Unreadable(_))));
+
+            let e = b.force_unlock("0123abcd").await.unwrap_err();
+            assert!(matches!(e, StateError::OtherLockObject { .. }), "{e}");
+            assert!(
+                e.to_string().contains(&format!("{LOCK_URL} has ETag {token}, not 0123abcd; it is not a lock")),
+                "{e}"
+            );
+            assert!(store.body("pgstack/shop.json.lock").is_some(), "another ETag removes nothing");
+            let removed = b.force_unlock(&format!("\"{token}\"")).await.unwrap();
+            assert!(matches!(removed, Holder::Unreadable(l) if l.etag == etag), "quoted as S3 gives it");
+            assert!(store.body("pgstack/shop.json.lock").is_none());
+            b.lock(LockInfo::current("apply")).await.unwrap().release().await.unwrap();
+        }
+        // A run's readable lock is removed by its id only, not by its object's ETag.
+        let store = Arc::new(MemoryStore::new(true));
+        let (a, b) = backends(&store);
+        let _guard = a.lock(LockInfo::current("apply")).await.unwrap();
+        let etag = store.head("pgstack/shop.json.lock").await.unwrap().unwrap();
+        assert!(matches!(b.force_unlock(etag.trim_matches('"')).await, Err(StateError::OtherLock { .. })));
+    }
+
+    /// A state file of serial `n`, or arbitrary bytes.
+    fn state_bytes() -> impl proptest::strategy::Strategy<Value = Vec<u8>> {
+        proptest::prop_oneof![
+            proptest::collection::vec(proptest::num::u8::ANY, 0..200),
+            proptest::sample::select(vec!["18446744073709551615", "-1", "1e308", "0.5", "9007199254740991", "3"])
+                .prop_map(|n| format!(r#"{{"version":1,"serial":{n},"lineage":"l","stack":"shop","resources":[]}}"#)
+                    .into_bytes()),
+        ]
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(128))]
+        /// Any bytes stored as the state never panic `load`: a state comes
+        /// back with its serial in range, or the error names the object.
+        #[test]
+        fn stored_bytes_load_in_range_or_fail_naming_the_object(body in state_bytes()) {
+            let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+            let loaded = rt.block_on(async {
+                let store = Arc::new(MemoryStore::new(true));
+                store.put("pgstack/shop.json", body, Put::IfAbsent).await.unwrap();
+                S3Backend::new(store, location()).load().await
+            });
+            match loaded {
+                Ok(state) => proptest::prop_assert!(state.is_some_and(|s| s.serial <= crate::state::MAX_SERIAL)),
+                Err(e) => proptest::prop_assert!(e.to_string().contains("s3://team-state/pgstack/shop.json"), "{e}"),
+            }
+        }
+
+        /// Lock objects with extreme numbers or malformed fields never panic:
+        /// they block as a run's lock (every field escaped) or as an
+        /// unreadable object named by its URL.
+        #[test]
+        fn lock_objects_with_extreme_values_block_cleanly(
+            pid in proptest::prop_oneof![
+                proptest::prelude::any::<u64>().prop_map(|n| n.to_string()),
+                proptest::prelude::any::<i64>().prop_map(|n| n.to_string()),
+                proptest::sample::select(vec!["1e308", "-1", "0.5", "null", "\"7\"", "4294967295", "4294967296"]).prop_map(str::to_owned),
+            ],
+            id in proptest::prop_oneof![
+                proptest::sample::select(vec!["\"abc\"", "\"\"", "null", "7", "\"a\\u001b[2J\"", "\"\\u202e\""]).prop_map(str::to_owned),
+                "[ -~]{0,30}".prop_map(|s| serde_json::json!(s).to_string()),
+            ],
+            text in "\\PC{0,20}",
+        ) {
+            let body = format!(
+                r#"{{"id":{id},"who":{w},"pid":{pid},"operation":{w},"since":{w}}}"#,
+                w = serde_json::json!(format!("{text}\u{1b}\n\u{202e}"))
+            );
+            let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).build().unwrap();
+            let e = rt.block_on(async {
+                let (store, _) = locked_by(body.as_bytes()).await;
+                S3Backend::new(store, location()).lock(LockInfo::current("apply")).await.err().expect("blocked")
+            });
+            let shown = e.to_string();
+            proptest::prop_assert!(!shown.chars().any(|c| c.is_control() || c == '\u{202e}'), "{shown:?}");
+            match e {
+                StateError::Locked(info) => proptest::prop_assert!(info.id.as_deref().is_some_and(is_plain_token)),
+                StateError::UnreadableLock(_) => proptest::prop_assert!(shown.contains(LOCK_URL), "{shown}"),
+                other => proptest::prop_assert!(false, "unexpected {other}"),
+            }
+        }
     }
 
     #[tokio::test(flavor = "multi_thread")]

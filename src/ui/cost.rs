@@ -1,15 +1,15 @@
 //! Renderers of `pgstack cost`: a table per resource line with the total,
 //! the unpriced lines with their reasons, the assumptions and the price
-//! sources; and the same as JSON (docs/cost.md).
+//! sources; and the same as JSON (docs/cost.md). Both show the estimate's
+//! own figures (amounts already rounded to the cent), so they agree on each.
 
 use std::fmt::Write as _;
 
 use super::{Style, safe};
 use crate::cost::{Estimate, Price};
 
-/// USD with cents and thousands separators: `$1,234.56`, `-$5.50`.
-pub fn usd(x: f64) -> String {
-    let cents = (x * 100.0).round() as i64;
+/// An amount in cents as USD with thousands separators: `$1,234.56`, `-$5.50`.
+pub fn usd(cents: i64) -> String {
     let sign = if cents < 0 { "-" } else { "" };
     let cents = cents.unsigned_abs();
     let whole = (cents / 100).to_string();
@@ -21,6 +21,12 @@ pub fn usd(x: f64) -> String {
         grouped.push(c);
     }
     format!("{sign}${grouped}.{:02}", cents % 100)
+}
+
+/// The cents of an amount of an [`Estimate`] (a whole number of cents, far
+/// inside what an `i64` and a double hold exactly).
+fn cents_of(x: f64) -> i64 {
+    (x * 100.0).round() as i64
 }
 
 /// A quantity without needless decimals.
@@ -41,7 +47,7 @@ pub fn render(stack: &str, e: &Estimate, style: Style) -> String {
                 let _ = writeln!(
                     out,
                     "  {addr:<width$}  {:>11}  {what}: {} {unit} x ${unit_price}",
-                    usd(*monthly),
+                    usd(cents_of(*monthly)),
                     qty(*quantity)
                 );
             }
@@ -51,7 +57,7 @@ pub fn render(stack: &str, e: &Estimate, style: Style) -> String {
         }
     }
     let _ = writeln!(out);
-    let _ = writeln!(out, "  {}", style.bold(&format!("Total: {} a month", usd(e.total()))));
+    let _ = writeln!(out, "  {}", style.bold(&format!("Total: {} a month", usd(e.total_cents()))));
     if e.unpriced() > 0 {
         let _ = writeln!(
             out,
@@ -74,16 +80,12 @@ pub fn render(stack: &str, e: &Estimate, style: Style) -> String {
     out
 }
 
-fn cents(x: f64) -> f64 {
-    (x * 100.0).round() / 100.0
-}
-
 /// The JSON form: `{stack, currency, total_monthly, unpriced, no_charge, lines, assumptions, sources}`.
 pub fn json(stack: &str, e: &Estimate) -> String {
     let v = serde_json::json!({
         "stack": stack,
         "currency": "USD",
-        "total_monthly": cents(e.total()),
+        "total_monthly": e.total(),
         "unpriced": e.unpriced(),
         "no_charge": e.no_charge,
         "lines": e.lines,
@@ -95,12 +97,13 @@ pub fn json(stack: &str, e: &Estimate) -> String {
 
 /// The line `plan` prints under the changes: monthly cost before and after.
 pub fn plan_line(before: &Estimate, after: &Estimate) -> String {
-    let delta = after.total() - before.total();
-    let sign = if delta < 0.0 { "-" } else { "+" };
+    // Both totals are from 0 to MAX_MONTHLY_CENTS: no overflow.
+    let delta = after.total_cents() - before.total_cents();
+    let sign = if delta < 0 { "-" } else { "+" };
     let mut out = format!(
         "\nMonthly cost (on-demand list prices): {} -> {} ({sign}{})",
-        usd(before.total()),
-        usd(after.total()),
+        usd(before.total_cents()),
+        usd(after.total_cents()),
         usd(delta.abs())
     );
     if before.unpriced() + after.unpriced() > 0 {
@@ -114,8 +117,8 @@ pub fn plan_line(before: &Estimate, after: &Estimate) -> String {
 pub fn plan_json(before: &Estimate, after: &Estimate) -> serde_json::Value {
     serde_json::json!({
         "currency": "USD",
-        "before_monthly": cents(before.total()),
-        "after_monthly": cents(after.total()),
+        "before_monthly": before.total(),
+        "after_monthly": after.total(),
         "unpriced_before": before.unpriced(),
         "unpriced_after": after.unpriced(),
     })
@@ -126,12 +129,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn usd_groups_thousands_and_rounds_cents() {
-        assert_eq!(usd(0.0), "$0.00");
-        assert_eq!(usd(378.87), "$378.87");
-        assert_eq!(usd(1234567.006), "$1,234,567.01");
-        assert_eq!(usd(-1234.5), "-$1,234.50");
-        assert_eq!(usd(-0.001), "$0.00", "rounds to zero, no sign");
-        assert_eq!(usd(14.6), "$14.60");
+    fn usd_groups_thousands() {
+        assert_eq!(usd(0), "$0.00");
+        assert_eq!(usd(37887), "$378.87");
+        assert_eq!(usd(123456701), "$1,234,567.01");
+        assert_eq!(usd(-123450), "-$1,234.50");
+        assert_eq!(usd(1460), "$14.60");
+        assert_eq!(usd(crate::cost::MAX_MONTHLY_CENTS), "$1,000,000,000,000.00");
+        assert_eq!((cents_of(378.87), cents_of(14.6), cents_of(1e12)), (37887, 1460, crate::cost::MAX_MONTHLY_CENTS));
     }
 }

@@ -33,6 +33,16 @@ pub fn safe_display(x: &impl std::fmt::Display) -> String {
     safe(&x.to_string()).into_owned()
 }
 
+/// `s` as one word of a shell command shown to be copied: as is when it
+/// holds only letters, digits and `-_.:/@=+,`; otherwise in single quotes
+/// (a `'` inside as `'\''`), control characters escaped as by [`safe`].
+pub fn shell_word(s: &str) -> String {
+    if !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || "-_.:/@=+,".contains(c)) {
+        return s.to_owned();
+    }
+    format!("'{}'", safe(&s.replace('\'', "'\\''")))
+}
+
 fn is_unsafe(c: char) -> bool {
     c.is_control() || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
 }
@@ -148,5 +158,15 @@ mod tests {
         assert_eq!(safe("\u{1b}[31mred\u{7}"), "\\u{1b}[31mred\\u{7}");
         assert_eq!(safe("a\r\nb\tc\u{7f}\u{9b}2J\u{202e}"), "a\\r\\nb\\tc\\u{7f}\\u{9b}2J\\u{202e}");
         assert_eq!(safe_lines("one\ntwo\u{1b}]0;title\u{7}"), "one\ntwo\\u{1b}]0;title\\u{7}");
+    }
+
+    #[test]
+    fn shell_words_are_quoted_unless_plain() {
+        assert_eq!(shell_word("stacks/prod.toml"), "stacks/prod.toml");
+        assert_eq!(shell_word("5b0c-1d2e"), "5b0c-1d2e");
+        assert_eq!(shell_word(""), "''");
+        assert_eq!(shell_word("my stack.toml"), "'my stack.toml'");
+        assert_eq!(shell_word("a'b;rm -rf /"), "'a'\\''b;rm -rf /'");
+        assert_eq!(shell_word("x\ny\u{1b}"), "'x\\ny\\u{1b}'");
     }
 }

@@ -189,3 +189,126 @@ fn plan_shows_the_monthly_cost_before_and_after() {
     assert!(text.contains("Monthly cost (on-demand list prices): $1.00 -> $1.00 (+$0.00)"), "{text}");
     w.run(&["destroy", "quickstart.toml", "--auto-approve", "--allow-destroy", "kms_key.db"], &env).expect(0);
 }
+
+/// Cents in a `$1,234.56` amount.
+fn cents_in(usd: &str) -> i64 {
+    let digits: String = usd.trim_start_matches('$').chars().filter(|c| *c != ',').collect();
+    let (whole, frac) = digits.split_once('.').expect("dollars.cents");
+    assert_eq!(frac.len(), 2, "{usd}");
+    whole.parse::<i64>().expect(usd) * 100 + frac.parse::<i64>().expect(usd)
+}
+
+/// A JSON amount as whole cents; fails unless it is one.
+fn json_cents(v: &serde_json::Value) -> i64 {
+    let x = v.as_f64().expect("a number") * 100.0;
+    assert!((x - x.round()).abs() < 1e-6, "{v} is not a whole number of cents");
+    x.round() as i64
+}
+
+fn number(text: &str) -> f64 {
+    text.parse().unwrap_or_else(|_| panic!("not a number: {text}"))
+}
+
+/// Issue 15, item 14: text and JSON show the same figure for every line,
+/// quantity, unit price, assumption and the total, and the total is the
+/// sum of the lines as shown (usage figures that give fractions of a cent).
+#[test]
+fn text_and_json_agree_on_every_figure() {
+    let w = prod();
+    let stack = std::fs::read_to_string(w.path().join("stacks/prod.toml")).expect("read");
+    let usage = "[cost]\ndata_gb = 123.456\ns3_archive_gb = 333.333\ns3_backup_gb = 77.7777\nreplicated_gb = 0.4321\n";
+    w.write("stacks/prod.toml", &format!("{stack}\n{usage}"));
+    let text = w.run(&["cost", "prod", "--no-color"], &env()).expect(0).stdout;
+    let json: serde_json::Value =
+        serde_json::from_str(&w.run(&["cost", "prod", "--format", "json"], &env()).expect(0).stdout).expect("json");
+
+    let lines = json["lines"].as_array().expect("lines");
+    let table: Vec<&str> = text.lines().skip(2).take_while(|l| !l.is_empty()).collect();
+    assert_eq!(table.len(), lines.len(), "{text}");
+    let mut sum = 0;
+    for (t, j) in table.iter().zip(lines) {
+        let (address, what) = (j["address"].as_str().unwrap(), j["what"].as_str().unwrap());
+        let rest = t.trim_start().strip_prefix(address).unwrap_or_else(|| panic!("{address} in {t}")).trim_start();
+        let (amount, rest) = rest.split_once("  ").expect("amount");
+        let rest = rest.trim_start().strip_prefix(&format!("{what}: ")).unwrap_or_else(|| panic!("{what} in {t}"));
+        assert_eq!(j["status"], "priced", "{t}");
+        let (cents, shown) = (json_cents(&j["monthly"]), cents_in(amount));
+        assert_eq!(cents, shown, "monthly of {t}: JSON {}", j["monthly"]);
+        sum += cents;
+        let (quantity, rest) = rest.split_once(' ').expect("quantity");
+        let (unit, price) = rest.rsplit_once(" x $").expect("unit price");
+        assert_eq!(number(quantity), j["quantity"].as_f64().unwrap(), "quantity of {t}");
+        assert_eq!(unit, j["unit"], "unit of {t}");
+        assert_eq!(number(price), j["unit_price"].as_f64().unwrap(), "unit price of {t}");
+    }
+    let total = text.lines().find_map(|l| l.trim().strip_prefix("Total: ")).expect("a total");
+    let total = cents_in(total.strip_suffix(" a month").expect("a month"));
+    assert_eq!(total, json_cents(&json["total_monthly"]), "the totals");
+    assert_eq!(total, sum, "the total is the sum of the lines as shown");
+    for a in json["assumptions"].as_array().expect("assumptions") {
+        let key = a["key"].as_str().unwrap();
+        let line = text.lines().find_map(|l| l.strip_prefix(&format!("  {key} = "))).expect(key);
+        let (value, _) = line.split_once(' ').expect("value");
+        assert_eq!(number(value), a["value"].as_f64().unwrap(), "{key}");
+    }
+    // The figures that made old renderings disagree: 333.333 GB x $0.0036 = $1.1999988.
+    assert!(text.contains("$1.20  archive in GLACIER: 333.333 GB-months x $0.0036"), "{text}");
+}
+
+/// Issue 15, item 14: usage figures or counts whose cost overflows are
+/// refused with a clear error, never printed as inf, NaN or wrapped amounts.
+#[test]
+fn figures_that_overflow_are_refused_never_printed() {
+    let w = prod();
+    let stack = std::fs::read_to_string(w.path().join("stacks/prod.toml")).expect("read");
+    let never = |out: &str| {
+        for bad in ["inf", "NaN", "null", "92,233,720,368,547,758"] {
+            assert!(!out.contains(bad), "{bad} in:\n{out}");
+        }
+    };
+    for usage in ["data_gb = 1e308", "io_requests_millions = 1.7976931348623157e308", "replicated_gb = 1e13"] {
+        w.write("stacks/prod.toml", &format!("{stack}\n[cost]\n{usage}\n"));
+        let key = usage.split(' ').next().unwrap();
+        for format in ["text", "json"] {
+            let run = w.run(&["cost", "prod", "--format", format], &env()).expect(1);
+            assert!(run.stdout.is_empty(), "nothing is printed as an estimate: {}", run.stdout);
+            assert!(
+                run.stderr.contains(&format!("error: `{key}` in [cost] is "))
+                    && run.stderr.contains("more than 1000000000000, the largest usage figure pgstack prices"),
+                "{}",
+                run.stderr
+            );
+            assert!(
+                run.stderr.contains("hint: set the usage you expect in the stack's [cost] table"),
+                "{}",
+                run.stderr
+            );
+            never(&run.stderr);
+        }
+    }
+
+    // Counts: each cluster within bounds, their sum beyond them.
+    let clusters = "[db_cluster.c]\nfor_each = { a = 1, b = 2, c = 3, d = 4, e = 5, f = 6 }\n\
+                    cluster_identifier = \"c-${each.key}\"\nengine = \"aurora-postgresql\"\nmaster_username = \"u\"\n";
+    w.write(
+        "many.toml",
+        &format!(
+            "[stack]\nname = \"many\"\nregion = \"us-east-1\"\n\n[cost]\nio_requests_millions = 1e12\n\n{clusters}"
+        ),
+    );
+    for format in ["text", "json"] {
+        let run = w.run(&["cost", "many.toml", "--format", format], &env()).expect(1);
+        assert!(run.stdout.is_empty(), "{}", run.stdout);
+        assert!(
+            run.stderr.contains("error: the total passes $1,000,000,000,000.00 a month, the most pgstack prices"),
+            "{}",
+            run.stderr
+        );
+        never(&run.stderr);
+    }
+    // plan shows no cost rather than a wrong one, and says why.
+    let plan = w.run(&["plan", "many.toml", "--refresh=false"], &env()).expect(0);
+    assert!(plan.stderr.contains("warning: no cost estimate: the total passes"), "{}", plan.stderr);
+    assert!(!plan.stdout.contains("Monthly cost"), "{}", plan.stdout);
+    never(&plan.stdout);
+}

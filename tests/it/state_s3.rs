@@ -1,16 +1,18 @@
 //! The S3 state backend against moto, mostly through the real binary: two
 //! applies at once, a writer whose lock was broken, kill -9 mid-apply and a
 //! re-run from a fresh checkout, drift from a clean checkout, push/pull with
-//! lineage refusals, saved plans bound to their bucket and key, and the
+//! lineage refusals, saved plans bound to their bucket and key, the
 //! conditional writes themselves (a refused If-Match, a put whose reply was
-//! lost).
+//! lost), serials out of range at every loader, and locks whose fields are
+//! hostile or that are not locks pgstack can read.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use aws_sdk_s3::types::{BucketVersioningStatus, VersioningConfiguration};
-use pgstack::state::StateBackend;
 use pgstack::state::s3::{S3Backend, S3Location};
+use pgstack::state::{Holder, StateBackend};
+use sha2::Digest as _;
 
 use crate::faults::owned_objects;
 use crate::support::cli::{Run, Workdir};
@@ -122,6 +124,10 @@ async fn a_writer_whose_lock_was_force_broken_cannot_overwrite_the_newer_state()
     assert!(late.stderr.contains("changed since this run read it"), "{}", late.stderr);
     assert!(late.stderr.contains("nothing was overwritten"), "{}", late.stderr);
     assert!(late.stderr.contains("broken with force-unlock while it ran"), "{}", late.stderr);
+    // The subnets were created in AWS; their results could not be recorded, and nothing started after.
+    assert!(late.stderr.contains("created in AWS (subnet-"), "{}", late.stderr);
+    assert!(late.stderr.contains("changed in AWS but not recorded in state: subnet.db["), "{}", late.stderr);
+    assert!(late.stderr.contains("no change was started after the failed write"), "{}", late.stderr);
     assert_eq!(stored(&m, KEY).await, newer, "the If-Match refused every later write of the first run");
     assert!(!lock_exists(&m).await);
 }
@@ -348,7 +354,8 @@ async fn conditional_writes_on_moto_refuse_a_stale_writer_and_accept_a_resent_on
     assert_eq!(proxy.seen("PutObject"), 3, "lock, then the state put sent twice");
     a.check_writable().await.unwrap();
 
-    let id = b.lock_holder().await.unwrap().and_then(|h| h.id).unwrap();
+    let Some(Holder::Run(holder)) = b.lock_holder().await.unwrap() else { panic!("a's lock names its run") };
+    let id = holder.id.unwrap();
     b.force_unlock(&id).await.unwrap();
     let lock_b = b.lock(pgstack::state::LockInfo::current("apply")).await.unwrap();
     let mut newer = b.load().await.unwrap().unwrap();
@@ -365,4 +372,238 @@ async fn conditional_writes_on_moto_refuse_a_stale_writer_and_accept_a_resent_on
     assert!(lock_exists(&m).await);
     lock_b.release().await.unwrap();
     assert!(!lock_exists(&m).await);
+}
+
+/// Puts `body` at `key` in [`BUCKET`] with the SDK; its ETag (without quotes).
+async fn put_raw(m: &MotoGuard, key: &str, body: &[u8]) -> String {
+    let s3 = m.factory().s3(REGION).await;
+    let out = s3
+        .put_object()
+        .bucket(BUCKET)
+        .key(key)
+        .body(aws_sdk_s3::primitives::ByteStream::from(body.to_vec()))
+        .send()
+        .await
+        .unwrap();
+    out.e_tag().unwrap().trim_matches('"').to_owned()
+}
+
+async fn exists(m: &MotoGuard, key: &str) -> bool {
+    m.factory().s3(REGION).await.head_object().bucket(BUCKET).key(key).send().await.is_ok()
+}
+
+/// No control character (but line breaks) and no bidirectional override reached the terminal.
+fn assert_no_raw_controls(text: &str) {
+    let bad: Vec<char> =
+        text.chars().filter(|c| (c.is_control() && *c != '\n') || ('\u{202a}'..='\u{2069}').contains(c)).collect();
+    assert!(bad.is_empty(), "raw {bad:?} in:\n{text}");
+}
+
+/// `state` with its serial replaced by the JSON number `n`.
+fn with_serial(state: &serde_json::Value, n: &str) -> String {
+    let mut s = state.clone();
+    s["serial"] = serde_json::from_str(n).unwrap();
+    s.to_string()
+}
+
+/// Issue 15, item 4: `state push` took serial 18446744073709551615, and the
+/// next apply deleted an object in AWS, then panicked before recording it.
+/// Every loader refuses a serial beyond 2^53 - 1 (or negative, fractional),
+/// naming the file, before any change.
+#[tokio::test(flavor = "multi_thread")]
+async fn out_of_range_serials_are_refused_by_every_loader_naming_the_file() {
+    let m = moto();
+    bucket(&m, BUCKET, true).await;
+    let w = Workdir::new();
+    w.write("tiny.toml", TINY);
+    w.run(&["apply", "tiny.toml", "--auto-approve"], &m.env()).expect(0);
+    let good: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(w.path().join("state/tiny.json")).unwrap()).unwrap();
+    let refusal = "a serial must be a whole number from 0 to 9007199254740991 (2^53 - 1), not ";
+
+    // push: the file given is refused, nothing is written to S3.
+    for n in ["18446744073709551615", "9007199254740992", "-1", "1e308", "2.5"] {
+        w.write("huge.json", &with_serial(&good, n));
+        let pushed = w.run(&on_s3(&["state", "push", "tiny.toml", "huge.json"], &[]), &m.env()).expect(1);
+        assert!(pushed.stderr.contains(&format!("state file huge.json is not valid: {refusal}")), "{}", pushed.stderr);
+        assert!(
+            pushed.stderr.contains("huge.json was not pushed") && !pushed.stderr.contains(".backup"),
+            "{}",
+            pushed.stderr
+        );
+        assert!(!pushed.stderr.contains("panicked"), "{}", pushed.stderr);
+    }
+    assert!(!exists(&m, "pgstack/tiny.json").await, "nothing was pushed");
+
+    // A local state file: refused before any AWS call; `state pull -o` onto it too.
+    let original = std::fs::read_to_string(w.path().join("state/tiny.json")).unwrap();
+    w.write("state/tiny.json", &with_serial(&good, "18446744073709551615"));
+    let planned = w.run(&["apply", "tiny.toml", "--auto-approve"], &m.env()).expect(1);
+    assert!(
+        planned.stderr.contains(&format!("state file state/tiny.json is not valid: {refusal}18446744073709551615")),
+        "{}",
+        planned.stderr
+    );
+    assert!(planned.stderr.contains("cp 'state/tiny.json.backup' 'state/tiny.json'"), "{}", planned.stderr);
+
+    // In range but without room for the plan's writes: refused before the first change to AWS.
+    w.write("state/tiny.json", &with_serial(&good, &(9007199254740991u64 - 3).to_string()));
+    w.write("tiny.toml", &TINY.replace("10.9.0.0/16\"", "10.9.0.0/16\"\ntags = { Team = \"db\" }"));
+    let full = w.run(&["apply", "tiny.toml", "--auto-approve"], &m.env()).expect(1);
+    assert!(full.stderr.contains("more write(s) would take it past 9007199254740991 (2^53 - 1)"), "{}", full.stderr);
+    assert!(
+        full.stderr.contains("hint: nothing was changed in AWS") && !full.stderr.contains("panicked"),
+        "{}",
+        full.stderr
+    );
+    let vpcs = m.factory().ec2(REGION).await.describe_vpcs().send().await.unwrap();
+    assert!(vpcs.vpcs().iter().all(|v| v.tags().iter().all(|t| t.key() != Some("Team"))), "the VPC was not touched");
+    w.write("tiny.toml", TINY);
+
+    // S3: a stored state beyond the limit is refused by plan and pull.
+    w.write("state/tiny.json", &original);
+    put_raw(&m, "pgstack/tiny.json", with_serial(&good, "1e308").as_bytes()).await;
+    for args in [&["plan", "tiny.toml"][..], &["state", "pull", "tiny.toml"][..]] {
+        let run = w.run(&on_s3(args, &[]), &m.env()).expect(1);
+        assert!(
+            run.stderr.contains(&format!("state file s3://team-state/pgstack/tiny.json is not valid: {refusal}1e+308")),
+            "{}",
+            run.stderr
+        );
+        assert!(run.stdout.is_empty(), "{}", run.stdout);
+    }
+
+    // A saved plan resealed with the serial of such a state is refused before anything is loaded.
+    w.run(&["plan", "tiny.toml", "-o", "p.plan"], &m.env()).expect(0);
+    let mut plan: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(w.path().join("p.plan")).unwrap()).unwrap();
+    plan["body"]["plan"]["state_serial"] = serde_json::json!(u64::MAX);
+    let digest = sha2::Sha256::digest(serde_json::to_vec(&plan["body"]).unwrap());
+    plan["digest"] = format!("sha256:{}", digest.iter().map(|b| format!("{b:02x}")).collect::<String>()).into();
+    w.write("p.plan", &plan.to_string());
+    let applied = w.run(&["apply", "p.plan"], &m.env()).expect(1);
+    assert!(
+        applied.stderr.contains(&format!("p.plan is not a pgstack plan file: {refusal}18446744073709551615")),
+        "{}",
+        applied.stderr
+    );
+    assert_eq!(std::fs::read_to_string(w.path().join("state/tiny.json")).unwrap(), original, "nothing was written");
+}
+
+/// Issue 15, item 10: every field of a lock read from S3 is printed escaped,
+/// in the lock-held error and in every message of force-unlock.
+#[tokio::test(flavor = "multi_thread")]
+async fn lock_fields_from_s3_are_printed_escaped_everywhere() {
+    let m = moto();
+    bucket(&m, BUCKET, true).await;
+    let w = Workdir::new();
+    w.write("tiny.toml", TINY);
+    let lock = serde_json::json!({
+        "id": "5b0c1d2e-0000-4000-8000-000000000001",
+        "who": "mallory\u{1b}]0;pwned\u{7}@ci\u{202e}",
+        "pid": 4242,
+        "operation": "apply\nhint: run rm -rf /",
+        "since": "2026-01-01T10:00:00Z\u{1b}[2J",
+    });
+    put_raw(&m, "pgstack/tiny.json.lock", lock.to_string().as_bytes()).await;
+    let escaped = [
+        "mallory\\u{1b}]0;pwned\\u{7}@ci\\u{202e}",
+        "running `apply\\nhint: run rm -rf /`",
+        "since 2026-01-01T10:00:00Z\\u{1b}[2J",
+    ];
+    let no_fake_lines = |text: &str| {
+        assert!(!text.lines().any(|l| l.trim_start().starts_with("hint: run rm")), "a fake line:\n{text}");
+        assert_no_raw_controls(text);
+    };
+
+    let blocked = w.run(&on_s3(&["plan", "tiny.toml"], &[]), &m.env()).expect(1);
+    for e in escaped {
+        assert!(blocked.stderr.contains(e), "{e} in:\n{}", blocked.stderr);
+    }
+    assert!(
+        blocked.stderr.contains(
+            "pgstack force-unlock tiny.toml 5b0c1d2e-0000-4000-8000-000000000001 --backend-config bucket=team-state"
+        ),
+        "{}",
+        blocked.stderr
+    );
+    no_fake_lines(&blocked.stderr);
+
+    let wrong = w.run(&on_s3(&["force-unlock", "tiny.toml", "x\u{1b}[2J", "--force"], &[]), &m.env()).expect(1);
+    assert!(wrong.stderr.contains("not x\\u{1b}[2J: it is held by mallory\\u{1b}]0;pwned"), "{}", wrong.stderr);
+    no_fake_lines(&wrong.stderr);
+
+    let removed = w
+        .run(&on_s3(&["force-unlock", "tiny.toml", "5b0c1d2e-0000-4000-8000-000000000001", "--force"], &[]), &m.env())
+        .expect(0);
+    for e in escaped {
+        assert!(removed.stdout.contains(e), "{e} in:\n{}", removed.stdout);
+    }
+    assert!(
+        removed.stdout.contains("Removed lock 5b0c1d2e-0000-4000-8000-000000000001 of mallory\\u{1b}"),
+        "{}",
+        removed.stdout
+    );
+    no_fake_lines(&removed.stdout);
+    no_fake_lines(&removed.stderr);
+    assert!(!exists(&m, "pgstack/tiny.json.lock").await);
+}
+
+/// Issue 15, item 11: an empty or unreadable lock object blocks apply with a
+/// message naming the object and the force-unlock command that removes it
+/// by its ETag; another ETag removes nothing.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_empty_or_garbage_lock_object_is_named_and_removed_by_its_etag() {
+    let m = moto();
+    bucket(&m, BUCKET, true).await;
+    let w = Workdir::new();
+    w.write("tiny.toml", TINY);
+    let bodies: [(&[u8], &str); 2] =
+        [(b"", "it is empty"), (b"\x1b[2J\xff{garbage\n  hint: run rm -rf /", "it is not a pgstack lock")];
+    for (body, detail) in bodies {
+        let etag = put_raw(&m, "pgstack/tiny.json.lock", body).await;
+        let blocked = w.run(&on_s3(&["apply", "tiny.toml", "--auto-approve"], &[]), &m.env()).expect(1);
+        let stderr = &blocked.stderr;
+        assert!(
+            stderr.contains(&format!(
+                "error: state is locked by the S3 object s3://team-state/pgstack/tiny.json.lock (ETag {etag}), which is not a lock pgstack can read: {detail}"
+            )),
+            "{stderr}"
+        );
+        let command = format!("pgstack force-unlock tiny.toml {etag} --backend-config bucket=team-state");
+        assert!(
+            stderr.contains(&format!("if no pgstack run is using the stack, remove that object: {command}")),
+            "{stderr}"
+        );
+        for misleading in ["released when its process exits", "copy the id"] {
+            assert!(!stderr.contains(misleading), "{misleading}: {stderr}");
+        }
+        assert!(!stderr.lines().any(|l| l.trim_start().starts_with("hint: run rm")), "{stderr}");
+        assert_no_raw_controls(stderr);
+        assert!(!w.path().join("state").exists() && !exists(&m, "pgstack/tiny.json").await, "nothing was done");
+
+        let other =
+            w.run(&on_s3(&["force-unlock", "tiny.toml", "0123456789abcdef", "--force"], &[]), &m.env()).expect(1);
+        assert!(
+            other.stderr.contains(&format!(
+                "error: the lock object s3://team-state/pgstack/tiny.json.lock has ETag {etag}, not 0123456789abcdef; it is not a lock pgstack can read ({detail}"
+            )) && other.stderr.contains("nothing was removed"),
+            "{}",
+            other.stderr
+        );
+        assert!(exists(&m, "pgstack/tiny.json.lock").await, "another ETag removes nothing");
+
+        let args: Vec<&str> = command.split(' ').skip(1).chain(["--force"]).collect();
+        let removed = w.run(&args, &m.env()).expect(0);
+        assert!(
+            removed
+                .stdout
+                .contains(&format!("Removed the lock object s3://team-state/pgstack/tiny.json.lock (ETag {etag})")),
+            "{}",
+            removed.stdout
+        );
+        assert!(!exists(&m, "pgstack/tiny.json.lock").await);
+    }
+    w.run(&on_s3(&["apply", "tiny.toml", "--auto-approve"], &[]), &m.env()).expect(0);
+    assert!(!exists(&m, "pgstack/tiny.json.lock").await);
 }

@@ -37,7 +37,8 @@ pub struct AwsOptions {
     pub static_credentials: Option<(String, String)>,
 }
 
-/// Counts API calls per service and operation: one per operation, retries not counted.
+/// Counts API calls per service and operation: one per operation, retries
+/// not counted. Counts saturate at `u64::MAX` rather than wrap or panic.
 #[derive(Debug, Default)]
 pub struct CallCounter {
     counts: Mutex<BTreeMap<String, u64>>,
@@ -54,13 +55,14 @@ impl CallCounter {
         let mut out = BTreeMap::new();
         for (k, v) in self.snapshot() {
             let service = k.split(':').next().unwrap_or_default().to_owned();
-            *out.entry(service).or_insert(0) += v;
+            let n = out.entry(service).or_insert(0u64);
+            *n = n.saturating_add(v);
         }
         out
     }
 
     pub fn total(&self) -> u64 {
-        self.snapshot().values().sum()
+        self.snapshot().values().fold(0, |a, b| a.saturating_add(*b))
     }
 }
 
@@ -84,7 +86,8 @@ impl Intercept for CountingInterceptor {
             .map(|m| format!("{}:{}", m.service().to_lowercase(), m.name()))
             .unwrap_or_else(|| "unknown:unknown".to_owned());
         if let Ok(mut c) = self.0.counts.lock() {
-            *c.entry(key).or_insert(0) += 1;
+            let n = c.entry(key).or_insert(0);
+            *n = n.saturating_add(1);
         }
         Ok(())
     }
