@@ -29,7 +29,8 @@ async fn vpcs(m: &MotoGuard, stack: &str) -> BTreeMap<String, BTreeMap<String, S
     out.vpcs()
         .iter()
         .map(|v| {
-            let tags = v.tags().iter().map(|t| (t.key().unwrap_or_default().into(), t.value().unwrap_or_default().into()));
+            let tags =
+                v.tags().iter().map(|t| (t.key().unwrap_or_default().into(), t.value().unwrap_or_default().into()));
             (v.vpc_id().unwrap_or_default().to_owned(), tags.collect())
         })
         .collect()
@@ -65,6 +66,7 @@ async fn state_follows_the_stack_and_creates_are_refused_where_objects_exist() {
     let m = moto();
     let env = m.env();
     let w = Workdir::new();
+    std::fs::create_dir_all(w.path().join("stacks")).unwrap();
     w.write("stacks/quickstart.toml", &quickstart_text());
     w.run(&["apply", "stacks/quickstart.toml", "--auto-approve"], &env).expect(0);
     assert!(w.path().join("state/quickstart.json").exists());
@@ -95,10 +97,12 @@ async fn state_follows_the_stack_and_creates_are_refused_where_objects_exist() {
     // The printed way out works: the hint's import adopts the object.
     let import = refused.stderr.lines().find(|l| l.contains("pgstack import")).expect("import hint");
     let args: Vec<&str> = import.split("pgstack ").nth(1).unwrap().split_whitespace().collect();
-    assert_eq!(args[..3], ["import", "quickstart.toml", "kms_key.db"], "{import}");
+    assert_eq!(args[..2], ["import", "quickstart.toml"], "{import}");
     other.run(&args, &env).expect(0);
     let still = other.run(&["plan", "quickstart.toml"], &env).expect(1);
-    assert!(!still.stderr.contains("kms_key.db ("), "the key is no longer claimed: {}", still.stderr);
+    let claimed = format!("{} ({}", args[2], args[3]);
+    assert!(refused.stderr.contains(&claimed), "{}", refused.stderr);
+    assert!(!still.stderr.contains(&claimed), "{} is no longer claimed: {}", args[2], still.stderr);
 }
 
 /// Item 1: files written on a user's word are resolved and checked first.
@@ -111,7 +115,8 @@ async fn output_paths_never_overwrite_state_stacks_modules_or_other_files() {
     w.run(&["apply", "quickstart.toml", "--auto-approve"], &env).expect(0);
     w.run(&["apply", "quickstart.toml", "--auto-approve", "--var", "env=qa"], &env).expect(0);
     let read = |p: &str| std::fs::read(w.path().join(p)).unwrap();
-    let (state, backup, stack) = (read("state/quickstart.json"), read("state/quickstart.json.backup"), read("quickstart.toml"));
+    let (state, backup, stack) =
+        (read("state/quickstart.json"), read("state/quickstart.json.backup"), read("quickstart.toml"));
     symlink("quickstart.toml", w.path().join("stack-link")).unwrap();
     w.write("notes.txt", "mine");
     std::fs::create_dir(w.path().join("plans")).unwrap();
@@ -182,7 +187,12 @@ async fn a_resealed_plan_cannot_touch_another_stacks_objects() {
     ours.write("quickstart.toml", &quickstart_text());
     ours.run(&["apply", "quickstart.toml", "--auto-approve"], &env).expect(0);
     let theirs = Workdir::new();
-    theirs.write("quickstart.toml", &quickstart_text().replace("name   = \"quickstart\"", "name   = \"billing\"").replace("quickstart-", "billing-"));
+    theirs.write(
+        "quickstart.toml",
+        &quickstart_text()
+            .replace("name   = \"quickstart\"", "name   = \"billing\"")
+            .replace("quickstart-", "billing-"),
+    );
     theirs.run(&["apply", "quickstart.toml", "--auto-approve"], &env).expect(0);
     let their_sg = state_id(&theirs.path().join("state/billing.json"), "security_group.app");
     let their_vpc = state_id(&theirs.path().join("state/billing.json"), "vpc.main");
@@ -254,7 +264,11 @@ async fn a_stack_cannot_delete_or_unversion_the_bucket_holding_its_state() {
 
     let destroy = w.run(&["destroy", "selfheld.toml", "--auto-approve", "--allow-destroy", "s3_bucket.state"], &env);
     let destroy = destroy.expect(1);
-    assert!(destroy.stderr.contains("holds this stack's own state (s3://own-state/pgstack/selfheld.json)"), "{}", destroy.stderr);
+    assert!(
+        destroy.stderr.contains("holds this stack's own state (s3://own-state/pgstack/selfheld.json)"),
+        "{}",
+        destroy.stderr
+    );
     assert!(destroy.stderr.contains("state pull") && destroy.stderr.contains("state push"), "{}", destroy.stderr);
     w.write("selfheld.toml", &stack("").replace("versioning = true", "versioning = false"));
     let off = w.run(&["plan", "selfheld.toml"], &env).expect(1);
@@ -266,13 +280,19 @@ async fn a_stack_cannot_delete_or_unversion_the_bucket_holding_its_state() {
     let expire = w.run(&["plan", "selfheld.toml"], &env).expect(1);
     assert!(expire.stderr.contains("lifecycle rule `tidy` would expire the state object"), "{}", expire.stderr);
     // Removing the block deletes the bucket too: refused the same way.
-    w.write("selfheld.toml", "[stack]\nname = \"selfheld\"\nregion = \"us-east-1\"\n\n[backend]\ns3 = { bucket = \"own-state\" }\n");
+    w.write(
+        "selfheld.toml",
+        "[stack]\nname = \"selfheld\"\nregion = \"us-east-1\"\n\n[backend]\ns3 = { bucket = \"own-state\" }\n",
+    );
     let removed = w.run(&["apply", "selfheld.toml", "--auto-approve", "--allow-destroy", "s3_bucket.state"], &env);
     assert!(removed.expect(1).stderr.contains("holds this stack's own state"));
 
     s3.head_bucket().bucket("own-state").send().await.expect("the bucket is still there");
     s3.head_object().bucket("own-state").key(state_key).send().await.expect("the state is still there");
-    assert!(s3.head_object().bucket("own-state").key(format!("{state_key}.lock")).send().await.is_err(), "no lock left");
+    assert!(
+        s3.head_object().bucket("own-state").key(format!("{state_key}.lock")).send().await.is_err(),
+        "no lock left"
+    );
     let versioning = s3.get_bucket_versioning().bucket("own-state").send().await.unwrap();
     assert_eq!(versioning.status(), Some(&BucketVersioningStatus::Enabled));
 }
@@ -329,21 +349,28 @@ async fn each_hints_advice_works_when_followed() {
     let m = moto();
     let env = m.env();
     let w = Workdir::new();
-    w.write("quickstart.toml", &quickstart_text());
+    // The network layer alone (moto drops a DB subnet group with its VPC).
+    let network = quickstart_text().split("[db_subnet_group.db]").next().unwrap().to_owned();
+    w.write("quickstart.toml", &network);
     w.run(&["apply", "quickstart.toml", "--auto-approve"], &env).expect(0);
 
     // A VPC CIDR change: the security groups cannot be created first; the hint says what works.
-    let text = quickstart_text().replace("10.42.0.0/16", "10.42.0.0/17");
+    let text = network.replace("10.42.0.0/16", "10.42.0.0/17");
     w.write("quickstart.toml", &text);
     let refused = w.run(&["plan", "quickstart.toml"], &env).expect(1);
-    assert!(refused.stderr.contains("set `create_before_destroy = false` on `security_group.app`"), "{}", refused.stderr);
+    assert!(
+        refused.stderr.contains("set `create_before_destroy = false` on `security_group.app`"),
+        "{}",
+        refused.stderr
+    );
     assert!(!refused.stderr.contains("create_before_destroy = true` on `vpc.main"), "{}", refused.stderr);
-    let followed = text.replace("[security_group.app]\n", "[security_group.app]\ncreate_before_destroy = false\n")
+    let followed = text
+        .replace("[security_group.app]\n", "[security_group.app]\ncreate_before_destroy = false\n")
         .replace("[security_group.db]\n", "[security_group.db]\ncreate_before_destroy = false\n");
     w.write("quickstart.toml", &followed);
     let plan = w.run(&["plan", "quickstart.toml"], &env).expect(0);
     assert!(plan.stdout.contains("vpc.main must be replaced"), "{}", plan.stdout);
-    w.run(&["apply", "quickstart.toml", "--auto-approve", "--allow-destroy", "kms_key.db"], &env).expect(0);
+    w.run(&["apply", "quickstart.toml", "--auto-approve"], &env).expect(0);
     w.run(&["plan", "quickstart.toml", "--detailed-exitcode"], &env).expect(0);
     let vpcs = vpcs(&m, "quickstart").await;
     assert_eq!(vpcs.len(), 1, "{vpcs:?}");
@@ -365,7 +392,9 @@ async fn each_hints_advice_works_when_followed() {
             .db_parameter_groups()
             .iter()
             .filter(|g| g.db_parameter_group_name().is_some_and(|n| n.starts_with("pgnames")))
-            .map(|g| (g.db_parameter_group_name().unwrap().to_owned(), g.db_parameter_group_family().unwrap().to_owned()))
+            .map(|g| {
+                (g.db_parameter_group_name().unwrap().to_owned(), g.db_parameter_group_family().unwrap().to_owned())
+            })
             .collect();
         n.sort();
         n
