@@ -109,7 +109,7 @@ impl ApplyReport {
 /// change whose result could not be recorded.
 enum OpError {
     Failed(String),
-    Unrecorded(Unrecorded, StateError),
+    Unrecorded(Unrecorded, Box<StateError>),
 }
 
 impl From<String> for OpError {
@@ -128,7 +128,7 @@ impl OpError {
     /// The change to `c`, made in AWS, whose state write failed with `e`.
     fn unrecorded(c: &ResourceChange, change: &'static str, id: Option<&str>) -> impl FnOnce(StateError) -> OpError {
         let u = Unrecorded { addr: c.address.clone(), change, id: id.map(str::to_owned) };
-        move |e| OpError::Unrecorded(u, e)
+        move |e| OpError::Unrecorded(u, Box::new(e))
     }
 }
 

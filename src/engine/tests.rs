@@ -445,7 +445,8 @@ async fn a_plan_naming_another_object_than_the_state_is_refused_before_any_call(
     e.apply(&s, &e.plan(&s, false).await, 4).await;
     let resized = stack(vec![("a", vec![("size", Expr::Lit(2.into()))]), ("b", vec![])]);
     let plan = e.plan(&resized, false).await;
-    let edits: [(&str, &dyn Fn(&mut plan::ResourceChange)); 4] = [
+    type Edit<'a> = (&'a str, &'a dyn Fn(&mut plan::ResourceChange));
+    let edits: [Edit; 4] = [
         ("names object someone-elses", &|c| c.id = Some("someone-elses".into())),
         ("eu-west-1", &|c| c.region = "eu-west-1".into()),
         ("old objects", &|c| c.deposed = vec!["someone-elses".into()]),

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use aws_sdk_ec2::types::Filter;
 
-use crate::support::cli::{Run, Workdir};
+use crate::support::cli::{Run, Workdir, reseal};
 use crate::support::faults::{Fault, FaultProxy};
 use crate::support::moto::{MotoGuard, REGION, moto};
 
@@ -91,14 +91,6 @@ async fn a_state_of_another_stack_is_refused_and_its_objects_survive() {
     assert_eq!(vpcs_of_stack(&m, "billing").await, billing, "billing's VPC is untouched");
     assert!(vpcs_of_stack(&m, "shop").await.is_empty());
     assert_eq!(state_json(&w, "state/billing.json")["stack"], "billing");
-}
-
-/// Rewrites a saved plan's body and seals it again, as a careful attacker would.
-fn reseal(path: &std::path::Path, edit: impl FnOnce(&mut serde_json::Value)) {
-    let mut file: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
-    edit(&mut file["body"]);
-    let body: pgstack::plan::saved::SavedPlanBody = serde_json::from_value(file["body"].clone()).unwrap();
-    std::fs::write(path, pgstack::plan::saved::encode(&body).unwrap()).unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread")]

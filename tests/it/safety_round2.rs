@@ -10,7 +10,7 @@ use std::path::Path;
 use aws_sdk_ec2::types::Filter;
 use aws_sdk_s3::types::{BucketVersioningStatus, VersioningConfiguration};
 
-use crate::support::cli::{Run, Workdir, repo_root};
+use crate::support::cli::{Run, Workdir, repo_root, reseal};
 use crate::support::moto::{MotoGuard, REGION, moto};
 
 fn quickstart_text() -> String {
@@ -48,14 +48,6 @@ fn state_id(path: &Path, addr: &str) -> String {
         .as_str()
         .unwrap()
         .to_owned()
-}
-
-/// Rewrites a saved plan's body and seals it again, as a careful attacker would.
-fn reseal(path: &Path, edit: impl FnOnce(&mut serde_json::Value)) {
-    let mut file: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
-    edit(&mut file["body"]);
-    let body: pgstack::plan::saved::SavedPlanBody = serde_json::from_value(file["body"].clone()).unwrap();
-    std::fs::write(path, pgstack::plan::saved::encode(&body).unwrap()).unwrap();
 }
 
 /// Item 0: the default state is the stack's project's, whatever the working
@@ -350,7 +342,11 @@ async fn saved_plans_hold_declared_variables_only() {
             if path.is_file() {
                 let bytes = std::fs::read(&path).unwrap();
                 let text = String::from_utf8_lossy(&bytes);
-                assert!(!text.contains("Hunter2-not-ours") && !text.contains("other_db_password"), "{}", path.display());
+                assert!(
+                    !text.contains("Hunter2-not-ours") && !text.contains("other_db_password"),
+                    "{}",
+                    path.display()
+                );
                 written += 1;
             }
         }

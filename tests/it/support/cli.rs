@@ -134,3 +134,12 @@ impl Started {
         Run { code: out.status.code(), stdout: String::from_utf8_lossy(&out.stdout).into(), stderr: self.seen + &rest }
     }
 }
+
+/// Rewrites a saved plan's body and seals it again, as a careful attacker
+/// would (the digest is a plain SHA-256 anyone can recompute).
+pub fn reseal(path: &Path, edit: impl FnOnce(&mut serde_json::Value)) {
+    let mut file: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    edit(&mut file["body"]);
+    let body: pgstack::plan::saved::SavedPlanBody = serde_json::from_value(file["body"].clone()).unwrap();
+    std::fs::write(path, pgstack::plan::saved::encode(&body).unwrap()).unwrap();
+}
