@@ -40,7 +40,11 @@ pub async fn drift(g: &GlobalArgs, ui: Ui, args: DriftArgs) -> CliResult {
             .hint("check one stack at a time with --state, or set `[state] path` in each stack"));
     }
     let files = stack_files(&args.stacks)?;
-    let aws = Arc::new(AwsFactory::new(AwsOptions { profile: g.profile.clone(), ..AwsOptions::default() }));
+    let aws = Arc::new(AwsFactory::new(AwsOptions {
+        profile: g.profile.clone(),
+        pause_scale: AwsOptions::pause_scale_from_env(),
+        ..AwsOptions::default()
+    }));
     let checks: Vec<Checked> = stream::iter(files)
         .map(|file| {
             let aws = aws.clone();

@@ -93,7 +93,11 @@ impl Session {
 
     pub fn open_with(g: &GlobalArgs, ui: Ui, stack_arg: &str, load_options: LoadOptions) -> Result<Session, CliError> {
         let (stack, sources, registry) = load(g, ui, stack_arg, &load_options)?;
-        let aws = Arc::new(AwsFactory::new(AwsOptions { profile: g.profile.clone(), ..AwsOptions::default() }));
+        let aws = Arc::new(AwsFactory::new(AwsOptions {
+            profile: g.profile.clone(),
+            pause_scale: AwsOptions::pause_scale_from_env(),
+            ..AwsOptions::default()
+        }));
         let backend: Arc<dyn StateBackend> = match &stack.backend {
             Some(b) => {
                 let location = S3Location {

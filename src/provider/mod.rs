@@ -36,6 +36,13 @@ pub use schema::{Attr, AttrType, Schema};
 pub trait Clients: Send + Sync + 'static {
     /// `self`, for the downcast.
     fn as_any(&self) -> &dyn Any;
+
+    /// What every pause between retries and polls is multiplied by: 1 in
+    /// real runs; tests of waits and retries make them shorter. Limits
+    /// (timeouts, how long a refusal may last) are never scaled.
+    fn pace(&self) -> f64 {
+        1.0
+    }
 }
 
 /// What a provider call gets to work with.
@@ -76,6 +83,12 @@ impl Ctx {
     pub fn with_progress(mut self, progress: Progress) -> Self {
         self.progress = progress;
         self
+    }
+
+    /// `backoff` with its pauses scaled by the run's [`Clients::pace`].
+    pub fn scaled(&self, backoff: waiter::Backoff) -> waiter::Backoff {
+        let pace = self.clients.pace();
+        waiter::Backoff { first: backoff.first.mul_f64(pace), cap: backoff.cap.mul_f64(pace), ..backoff }
     }
 
     pub fn with_timeout(mut self, timeout: Option<Duration>) -> Self {

@@ -77,6 +77,7 @@ where
     Fut: Future<Output = Result<Poll<T>>>,
 {
     let timeout = ctx.timeout.unwrap_or(default_timeout);
+    let backoff = ctx.scaled(backoff);
     let started = Instant::now();
     let mut delay = backoff.first;
     loop {
@@ -116,6 +117,22 @@ pub async fn retry<T, E, F, Fut>(
     budget: Budget<'_>,
     what: &str,
     reason: impl Fn(&E) -> Option<String>,
+    call: F,
+) -> std::result::Result<T, E>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = std::result::Result<T, E>>,
+{
+    retry_within(budget, what, |e| reason(e).map(|why| (why, budget.limit)), call).await
+}
+
+/// [`retry`] where each retryable error brings its own limit (`reason`
+/// answers why and for how long at most, counted from the first failure),
+/// never past `budget.limit`.
+pub async fn retry_within<T, E, F, Fut>(
+    budget: Budget<'_>,
+    what: &str,
+    reason: impl Fn(&E) -> Option<(String, Duration)>,
     mut call: F,
 ) -> std::result::Result<T, E>
 where
@@ -131,9 +148,9 @@ where
         };
         let since = first_failure.get_or_insert_with(Instant::now).elapsed();
         match reason(&err) {
-            Some(why) if since + pause <= budget.limit => {
+            Some((why, within)) if since + pause <= within.min(budget.limit) => {
                 budget.progress.report(&format!("retrying {what} after {why}"), since);
-                pause_within(pause, budget.limit - since).await;
+                pause_within(pause, within.min(budget.limit) - since).await;
                 pause = budget.backoff.next(pause);
             }
             _ => return Err(err),
@@ -169,8 +186,8 @@ where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T>>,
 {
-    let budget =
-        Budget { limit: ctx.timeout.unwrap_or(DEFAULT_RETRY_BUDGET), backoff: Backoff::RETRY, progress: &ctx.progress };
+    let limit = ctx.timeout.unwrap_or(DEFAULT_RETRY_BUDGET);
+    let budget = Budget { limit, backoff: ctx.scaled(Backoff::RETRY), progress: &ctx.progress };
     retry(budget, what, transient, call).await
 }
 

@@ -339,6 +339,7 @@ async fn conditional_writes_on_moto_refuse_a_stale_writer_and_accept_a_resent_on
         profile: None,
         endpoint_url: Some(proxy.endpoint()),
         static_credentials: Some(("testing".into(), "testing".into())),
+        pause_scale: Some(crate::support::moto::PAUSE_SCALE),
     }));
     let location = S3Location { bucket: BUCKET.into(), key: KEY.into(), region: REGION.into(), kms_key_id: None };
     let backend = || {

@@ -35,6 +35,18 @@ pub struct AwsOptions {
     pub endpoint_url: Option<String>,
     /// Static access key and secret, overriding the credential chain (tests use it).
     pub static_credentials: Option<(String, String)>,
+    /// What pauses between retries and polls are multiplied by (`None`: 1).
+    /// Tests of waits and retries make them shorter; see [`crate::provider::Clients::pace`].
+    pub pause_scale: Option<f64>,
+}
+
+impl AwsOptions {
+    /// `PGSTACK_PAUSE_SCALE`, a test knob: a number from 0 to 1 that shortens
+    /// every pause between retries and polls (never a limit). Anything else
+    /// is ignored.
+    pub fn pause_scale_from_env() -> Option<f64> {
+        std::env::var("PGSTACK_PAUSE_SCALE").ok()?.parse::<f64>().ok().filter(|s| (0.0..=1.0).contains(s))
+    }
 }
 
 /// Counts API calls per service and operation: one per operation, retries
@@ -372,6 +384,11 @@ impl AwsFactory {
 
     pub fn calls(&self) -> &Arc<CallCounter> {
         &self.calls
+    }
+
+    /// The factor on every pause of this run ([`AwsOptions::pause_scale`]).
+    pub fn pace(&self) -> f64 {
+        self.opts.pause_scale.unwrap_or(1.0)
     }
 
     /// SDK config for one region, loaded once from the standard chain.

@@ -17,26 +17,23 @@ use aws_sdk_kms::Client;
 use aws_sdk_kms::types::{KeyMetadata, KeyState, Tag};
 use futures::{StreamExt, TryStreamExt, stream};
 
-use aws_smithy_runtime_api::client::result::SdkError;
-use aws_smithy_types::error::metadata::ProvideErrorMetadata;
-
 use super::{DEFAULT_DESCRIPTION, PER_RESOURCE_CONCURRENCY, api_error, error_code, factory, get_i64, get_str, policy};
-use super::{refused_with, send_while_iam_propagates, tag_changes, tags_of};
+use super::{IAM_PROPAGATION_WAIT, Settling, send_settling, tag_changes, tags_of};
 use crate::addr::ResourceAddr;
 use crate::provider::schema::{Attr, AttrType, Default, Kind, TAG_ADDRESS, TAG_STACK};
 use crate::provider::waiter::Backoff;
 use crate::provider::{Ctx, ProviderError, ReadScope, Result};
 use crate::value::{Attrs, Value};
 
-/// True when KMS refuses a key policy over a principal it cannot use: what
-/// it answers while IAM has not propagated a role this run just created (and
-/// for one that does not exist, which then fails after the wait).
-pub fn principal_not_ready<E: ProvideErrorMetadata, R>(err: &SdkError<E, R>) -> bool {
-    refused_with(err, "MalformedPolicyDocumentException", "invalid principals")
-}
-
-/// What a retry of [`principal_not_ready`] reports.
-pub const PRINCIPAL_NOT_READY: &str = "KMS did not accept a principal of the key policy yet (IAM propagation)";
+/// KMS refusing a key policy over an IAM principal it cannot see yet
+/// (`MalformedPolicyDocumentException` ... "invalid principals"): passes once
+/// IAM has propagated a role this run just made.
+pub const PRINCIPAL_NOT_READY: Settling = Settling::new(
+    "MalformedPolicyDocumentException",
+    "KMS did not accept a principal of the key policy yet (IAM propagation)",
+    IAM_PROPAGATION_WAIT,
+)
+.with_message("invalid principals");
 
 /// The only key policy name KMS has.
 pub const POLICY_NAME: &str = "default";
@@ -331,11 +328,9 @@ pub async fn update_common(ctx: &Ctx, client: &Client, id: &str, prior: &Attrs, 
 /// PutKeyPolicy with the policy's JSON text.
 pub async fn put_policy(ctx: &Ctx, client: &Client, id: &str, text: String) -> Result<()> {
     let req = client.put_key_policy().key_id(id).policy_name(POLICY_NAME).policy(text);
-    send_while_iam_propagates(ctx, "PutKeyPolicy", Backoff::RETRY, principal_not_ready, PRINCIPAL_NOT_READY, || {
-        req.clone().send()
-    })
-    .await
-    .map_err(|e| api_error("PutKeyPolicy", e))?;
+    send_settling(ctx, "PutKeyPolicy", &[PRINCIPAL_NOT_READY], Backoff::RETRY, || req.clone().send())
+        .await
+        .map_err(|e| api_error("PutKeyPolicy", e))?;
     Ok(())
 }
 

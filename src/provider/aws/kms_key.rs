@@ -27,7 +27,7 @@ use aws_sdk_kms::types::{KeyMetadata, KeySpec, KeyUsageType, OriginType};
 
 use super::kms;
 use super::owned;
-use super::{DEFAULT_DESCRIPTION, api_error, factory, get_bool, get_str, policy, send_while_iam_propagates, tags_of};
+use super::{DEFAULT_DESCRIPTION, api_error, factory, get_bool, get_str, policy, send_settling, tags_of};
 use crate::addr::ResourceAddr;
 use crate::provider::schema::{Attr, AttrType, Default, Kind, Schema};
 use crate::provider::waiter::Backoff;
@@ -211,8 +211,7 @@ impl ResourceType for KmsKey {
             .multi_region(get_bool(desired, "multi_region").unwrap_or(false))
             .set_policy(policy.as_ref().map(|(_, text)| text.clone()))
             .set_tags(Some(kms::kms_tags(&tags)?));
-        let (not_yet, why) = (kms::principal_not_ready, kms::PRINCIPAL_NOT_READY);
-        let out = send_while_iam_propagates(ctx, "CreateKey", Backoff::RETRY, not_yet, why, || req.clone().send())
+        let out = send_settling(ctx, "CreateKey", &[kms::PRINCIPAL_NOT_READY], Backoff::RETRY, || req.clone().send())
             .await
             .map_err(|e| api_error("CreateKey", e))?;
         let meta =

@@ -33,9 +33,7 @@ use aws_sdk_kms::Client;
 use aws_sdk_kms::types::{KeyMetadata, KeyState};
 
 use super::owned;
-use super::{
-    DEFAULT_DESCRIPTION, api_error, factory, get_bool, get_str, kms, policy, send_while_iam_propagates, tags_of,
-};
+use super::{DEFAULT_DESCRIPTION, api_error, factory, get_bool, get_str, kms, policy, send_settling, tags_of};
 use crate::addr::ResourceAddr;
 use crate::provider::schema::{Attr, AttrType, Default, Kind, Schema};
 use crate::provider::waiter::{Backoff, Poll, wait_for};
@@ -161,8 +159,7 @@ async fn create_with(ctx: &Ctx, primary: &Client, client: &Client, desired: &Att
         .description(description)
         .set_policy(policy.as_ref().map(|(_, text)| text.clone()))
         .set_tags(Some(kms::kms_tags(&tags)?));
-    let (not_yet, why) = (kms::principal_not_ready, kms::PRINCIPAL_NOT_READY);
-    let out = send_while_iam_propagates(ctx, "ReplicateKey", backoff, not_yet, why, || req.clone().send())
+    let out = send_settling(ctx, "ReplicateKey", &[kms::PRINCIPAL_NOT_READY], backoff, || req.clone().send())
         .await
         .map_err(|e| api_error("ReplicateKey", e))?;
     let answered = out

@@ -40,7 +40,7 @@ use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
 pub use client::{AwsFactory, AwsOptions, CallCounter};
 
-use super::waiter::{Backoff, Budget, retry};
+use super::waiter::{Backoff, Budget, retry_within};
 use super::{Clients, Ctx, ProviderError, ResourceType, waiter};
 use crate::value::{Attrs, Value};
 
@@ -72,6 +72,10 @@ pub fn all_types() -> Vec<Arc<dyn ResourceType>> {
 impl Clients for AwsFactory {
     fn as_any(&self) -> &dyn Any {
         self
+    }
+
+    fn pace(&self) -> f64 {
+        self.pace()
     }
 }
 
@@ -229,35 +233,65 @@ pub fn error_code<E: ProvideErrorMetadata, R>(err: &SdkError<E, R>) -> Option<&s
 /// just created usable by other services.
 pub const IAM_PROPAGATION_WAIT: Duration = Duration::from_secs(120);
 
-/// Sends a request that names an IAM principal, again and again for up to
-/// [`IAM_PROPAGATION_WAIT`] while `not_yet` says AWS refused it for a
-/// principal it cannot use yet; each retry is reported with `why`. Safe for
-/// creates: a refused request made nothing. A principal that never becomes
-/// usable fails with AWS's own message.
-pub async fn send_while_iam_propagates<O, E, R, F, Fut>(
+/// A refusal AWS documents as passing with time, of a request that made
+/// nothing, so sending it again is safe (creates included): an object just
+/// made not visible yet to another call, an IAM principal not propagated
+/// yet, an RDS object busy with a change. Matched on the exact error code,
+/// and on a fragment of the message where the code alone says less.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Settling {
+    pub code: &'static str,
+    pub message: Option<&'static str>,
+    /// What a retry waits for, for the progress line: "retrying OPERATION
+    /// after WAITING_FOR" ("the new VPC is not visible yet").
+    pub waiting_for: &'static str,
+    /// How long it may last at most, from the first refusal.
+    pub within: Duration,
+}
+
+impl Settling {
+    pub const fn new(code: &'static str, waiting_for: &'static str, within: Duration) -> Settling {
+        Settling { code, message: None, waiting_for, within }
+    }
+
+    /// Only when the message also contains `fragment`.
+    pub const fn with_message(self, fragment: &'static str) -> Settling {
+        Settling { message: Some(fragment), ..self }
+    }
+
+    /// Whether AWS answered `err` with this refusal.
+    pub fn matches<E: ProvideErrorMetadata, R>(&self, err: &SdkError<E, R>) -> bool {
+        match err {
+            SdkError::ServiceError(se) => {
+                se.err().code() == Some(self.code)
+                    && self.message.is_none_or(|m| se.err().message().is_some_and(|text| text.contains(m)))
+            }
+            _ => false,
+        }
+    }
+}
+
+/// Sends `call` (one AWS request) again while AWS answers one of
+/// `settling`, each for up to its own [`Settling::within`], with `backoff`
+/// and a progress line per retry; any other answer (and a settling one that
+/// outlasts its limit) is returned as it came. The one retry helper for
+/// refusals that pass: callers list what passes for the request they send.
+pub async fn send_settling<O, E, R, F, Fut>(
     ctx: &Ctx,
     operation: &str,
+    settling: &[Settling],
     backoff: Backoff,
-    not_yet: impl Fn(&SdkError<E, R>) -> bool,
-    why: &str,
     call: F,
 ) -> std::result::Result<O, SdkError<E, R>>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = std::result::Result<O, SdkError<E, R>>>,
+    E: ProvideErrorMetadata,
 {
-    let budget = Budget { limit: IAM_PROPAGATION_WAIT, backoff, progress: &ctx.progress };
-    retry(budget, operation, |e| not_yet(e).then(|| why.to_owned()), call).await
-}
-
-/// True when AWS answered `code` with a message containing `needle`.
-pub fn refused_with<E: ProvideErrorMetadata, R>(err: &SdkError<E, R>, code: &str, needle: &str) -> bool {
-    match err {
-        SdkError::ServiceError(se) => {
-            se.err().code() == Some(code) && se.err().message().is_some_and(|m| m.contains(needle))
-        }
-        _ => false,
-    }
+    let budget = Budget { limit: Duration::MAX, backoff: ctx.scaled(backoff), progress: &ctx.progress };
+    let reason =
+        |e: &SdkError<E, R>| settling.iter().find(|s| s.matches(e)).map(|s| (s.waiting_for.to_owned(), s.within));
+    retry_within(budget, operation, reason, call).await
 }
 
 /// The `tags` attribute as a string map (non-string values are skipped).

@@ -12,7 +12,9 @@ use aws_sdk_rds::types::{Filter, PendingModifiedValues, Tag};
 use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
-use super::{api_error, error_code, get_bool, get_i64, get_str, refused_with, send_while_iam_propagates, tag_changes};
+use super::{
+    IAM_PROPAGATION_WAIT, Settling, api_error, error_code, get_bool, get_i64, get_str, send_settling, tag_changes,
+};
 use crate::addr::ResourceAddr;
 use crate::provider::schema::{Attr, AttrType, TAG_ADDRESS, TAG_STACK};
 use crate::provider::waiter::{Backoff, Poll, wait_for};
@@ -253,10 +255,19 @@ pub fn is_not_found<E: ProvideErrorMetadata, R>(err: &SdkError<E, R>) -> bool {
     )
 }
 
+/// RDS refusing a monitoring role it cannot assume yet (IAM propagation).
+/// RDS gives the same answer for a role without the monitoring policy,
+/// which then fails after the wait.
+pub const MONITORING_ROLE_NOT_READY: Settling = Settling::new(
+    "InvalidParameterValue",
+    "RDS could not assume the monitoring role yet (IAM propagation)",
+    IAM_PROPAGATION_WAIT,
+)
+.with_message("ENHANCED_MONITORING");
+
 /// Sends a create or modify that sets `monitoring_role_arn`, repeating it
 /// while RDS refuses the role as one it cannot assume yet
-/// ([`send_while_iam_propagates`]; RDS gives the same answer for a role
-/// without the monitoring policy, which then fails after the wait).
+/// ([`MONITORING_ROLE_NOT_READY`]).
 pub async fn send_with_monitoring_role<O, E, R, F, Fut>(
     ctx: &Ctx,
     operation: &str,
@@ -268,9 +279,7 @@ where
     Fut: Future<Output = std::result::Result<O, SdkError<E, R>>>,
     E: ProvideErrorMetadata,
 {
-    let not_yet = |e: &SdkError<E, R>| refused_with(e, "InvalidParameterValue", "ENHANCED_MONITORING");
-    let why = "RDS could not assume the monitoring role yet (IAM propagation)";
-    send_while_iam_propagates(ctx, operation, backoff, not_yet, why, call).await
+    send_settling(ctx, operation, &[MONITORING_ROLE_NOT_READY], backoff, call).await
 }
 
 /// `parameter_apply_status` as a stack may declare it: `in-sync` asks apply

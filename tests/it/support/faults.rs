@@ -28,6 +28,10 @@ pub enum Fault {
     Throttle,
     /// Forward it, then answer 500 with the service's internal error.
     InternalError,
+    /// Answer with this error, in the service's own protocol, without
+    /// forwarding: AWS refusing a request, which made nothing (an object
+    /// not visible yet, a busy database, a conflicting conditional write).
+    Refuse { status: u16, code: &'static str, message: &'static str },
 }
 
 /// Shares of requests that get each random fault (each in 0..1, summing to at most 1).
@@ -240,7 +244,12 @@ fn service_error(m: &Message, status: &str, code: &str, message: &str) -> String
         let body = format!(r#"{{"__type":"{code}","message":"{message}"}}"#);
         return answer(status, "application/x-amz-json-1.1", &body);
     }
-    let body = if service(m) == "ec2" {
+    let body = if service(m) == "s3" {
+        format!(
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>{code}</Code><Message>{message}</Message>\
+             <RequestId>fault-proxy</RequestId></Error>"
+        )
+    } else if service(m) == "ec2" {
         format!(
             "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response><Errors><Error><Code>{code}</Code>\
              <Message>{message}</Message></Error></Errors><RequestID>fault-proxy</RequestID></Response>"
@@ -321,6 +330,13 @@ fn serve(client: TcpStream, upstream: u16, rules: &Mutex<Rules>) {
             continue;
         }
         match fault {
+            Some(Fault::Refuse { status, code, message }) => {
+                let status = format!("{status} {}", if status < 500 { "Refused" } else { "Error" });
+                if writer.write_all(service_error(&request, &status, code, message).as_bytes()).is_err() {
+                    return;
+                }
+                continue;
+            }
             Some(Fault::ServiceUnavailable) => {
                 let answer = "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\n\r\n";
                 if writer.write_all(answer.as_bytes()).is_err() {

@@ -28,6 +28,11 @@ use pgstack::provider::aws::{AwsFactory, AwsOptions};
 /// Default region for tests and subprocesses.
 pub const REGION: &str = "us-east-1";
 
+/// Pauses between retries and polls, in tests and their subprocesses, are
+/// this share of the real ones (`PGSTACK_PAUSE_SCALE`): the behaviour is the
+/// same, the waiting shorter. Limits are not scaled.
+pub const PAUSE_SCALE: f64 = 0.1;
+
 const READY_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// A running server. Never dropped: the process exit closes `stdin`.
@@ -93,6 +98,7 @@ pub fn moto() -> MotoGuard {
         profile: None,
         endpoint_url: Some(format!("http://127.0.0.1:{port}")),
         static_credentials: Some(("testing".into(), "testing".into())),
+        pause_scale: Some(PAUSE_SCALE),
     }));
     MotoGuard { port, factory }
 }
@@ -158,6 +164,7 @@ impl MotoGuard {
             ("AWS_REGION", REGION),
             ("AWS_EC2_METADATA_DISABLED", "true"),
             ("AWS_MAX_ATTEMPTS", "2"),
+            ("PGSTACK_PAUSE_SCALE", "0.1"),
             ("AWS_PROFILE", ""),
             ("AWS_CONFIG_FILE", "/dev/null"),
             ("AWS_SHARED_CREDENTIALS_FILE", "/dev/null"),
