@@ -256,8 +256,60 @@ impl Session {
             .map_err(|d| CliError::Diagnostics(self.sources.clone(), d))?;
         if !opts.report_only && refreshed.refreshed {
             self.check_creates_unclaimed(&plan, refreshed).await?;
+            self.check_planned(&plan).await?;
         }
         Ok(plan)
+    }
+
+    /// Asks each type what AWS says about the creates and updates planned
+    /// for it ([`crate::provider::ResourceType::check_planned`]), one call
+    /// per (type, region), all at once; refusals fail the plan at the
+    /// refused attributes, warnings are shown.
+    async fn check_planned(&self, plan: &Plan) -> Result<(), CliError> {
+        use crate::plan::Action;
+        use crate::provider::PlannedChange;
+        let mut groups: std::collections::BTreeMap<(&str, &str), Vec<PlannedChange<'_>>> = Default::default();
+        for c in &plan.changes {
+            let (Some(after), true) = (&c.after, matches!(c.action, Action::Create | Action::Update | Action::Replace))
+            else {
+                continue;
+            };
+            groups.entry((c.rtype.as_str(), c.region.as_str())).or_default().push(PlannedChange {
+                addr: &c.address,
+                creates: c.action.creates(),
+                desired: after,
+                current: c.before.as_ref(),
+            });
+        }
+        let shared = crate::provider::Shared::new();
+        let checks = groups.into_iter().filter_map(|((rtype, region), planned)| {
+            let provider = self.registry.get(rtype)?.clone();
+            let ctx = crate::provider::Ctx::new(self.aws.clone(), region, self.stack.name.clone())
+                .with_shared(shared.clone());
+            Some(async move {
+                crate::provider::waiter::retry_transient(&ctx, "the plan-time check", || {
+                    provider.check_planned(&ctx, &planned)
+                })
+                .await
+                .map_err(|e| CliError::msg(format!("checking the planned {rtype} changes in {region}: {e}")))
+            })
+        });
+        let mut refusals = Vec::new();
+        for found in futures::future::join_all(checks).await {
+            for f in found? {
+                if f.warning {
+                    let mut hints = f.refusal.hints.clone();
+                    hints.push("a warning: the plan goes on".to_owned());
+                    self.ui.warn(&format!("`{}` {}", f.addr, f.refusal.reason), &hints);
+                } else {
+                    refusals.push((f.addr, f.refusal));
+                }
+            }
+        }
+        if refusals.is_empty() {
+            return Ok(());
+        }
+        Err(CliError::Diagnostics(self.sources.clone(), plan::planned_refusal_diagnostics(&self.stack, refusals)))
     }
 
     /// Refuses creates whose address AWS already holds an object for: an

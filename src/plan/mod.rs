@@ -648,6 +648,22 @@ pub fn build(
 
 /// One error per refusal, at the refused attribute or else the resource in
 /// the config when it has one (a deleted resource is named by its address only).
+/// Refusals of planned changes found by reading AWS
+/// ([`crate::provider::ResourceType::check_planned`]) as diagnostics, each at
+/// the refused attribute of its resource (or the resource).
+pub fn planned_refusal_diagnostics(stack: &Stack, refusals: Vec<(ResourceAddr, Refusal)>) -> Diagnostics {
+    refusal_diagnostics(
+        refusals
+            .into_iter()
+            .map(|(addr, r)| {
+                let rc = stack.resources.get(&addr);
+                let span = rc.and_then(|rc| r.attr.and_then(|a| rc.attr_spans.get(a)).or(Some(&rc.span))).cloned();
+                (addr, span, r)
+            })
+            .collect(),
+    )
+}
+
 fn refusal_diagnostics(refusals: Vec<(ResourceAddr, Option<Span>, Refusal)>) -> Diagnostics {
     let mut diags = Diagnostics::default();
     for (addr, span, r) in refusals {

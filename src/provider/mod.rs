@@ -229,6 +229,28 @@ pub enum Intent<'a> {
     Delete { destroy: bool },
 }
 
+/// A change a plan intends, as [`ResourceType::check_planned`] sees it
+/// (plain data: AWS modules never see plan types).
+#[derive(Debug, Clone, Copy)]
+pub struct PlannedChange<'a> {
+    pub addr: &'a crate::addr::ResourceAddr,
+    /// The object is created (or replaced), not changed in place.
+    pub creates: bool,
+    /// The object after apply; values known only then are `Unknown`.
+    pub desired: &'a Attrs,
+    /// The object as it exists now, for changes in place and replacements.
+    pub current: Option<&'a Attrs>,
+}
+
+/// What a plan-time check found about one planned change: a refusal fails
+/// the plan (before any change), a warning is shown with it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Finding {
+    pub addr: crate::addr::ResourceAddr,
+    pub refusal: Refusal,
+    pub warning: bool,
+}
+
 /// Where the stack being planned keeps its own state (`[backend] s3`):
 /// objects that hold or encrypt it must outlive every plan of the stack.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -315,6 +337,16 @@ pub trait ResourceType: Send + Sync {
     /// Pure.
     fn refuse(&self, _current: &Attrs, _intent: Intent<'_>) -> Vec<Refusal> {
         Vec::new()
+    }
+
+    /// What AWS says, at plan time, about changes it would refuse or that
+    /// would not work: reads only (a catalog of engine versions and classes,
+    /// a function's policy), asked once per (type, region) with every
+    /// create and update of that type there, in `ctx.region`. Reads that
+    /// several types share are kept in `ctx.shared` for the run. Counted in
+    /// `-v` like every call; not asked with `--refresh=false`.
+    async fn check_planned(&self, _ctx: &Ctx, _planned: &[PlannedChange<'_>]) -> Result<Vec<Finding>> {
+        Ok(Vec::new())
     }
 
     /// The reasons what the plan intends for `current` would delete, expire
