@@ -30,7 +30,7 @@ use crate::plan::{Action, Plan, ResourceChange, resolve_ref, state_mismatches, u
 use crate::provider::diff;
 use crate::provider::schema::Mode;
 use crate::provider::waiter::{Backoff, Poll, retry_transient, wait_for};
-use crate::provider::{Clients, Ctx, Progress, ProviderError, ReadScope, Registry};
+use crate::provider::{Clients, Ctx, Progress, ProviderError, ReadScope, Registry, ThisRun};
 use crate::state::{Deposed, LiveState, ResourceState, StateError, Status};
 use crate::value::{Attrs, Value};
 
@@ -310,9 +310,12 @@ impl Applier {
         let ops_for_walk = ops.clone();
         let unrecorded = Arc::new(std::sync::Mutex::new(Vec::new()));
         let sink = unrecorded.clone();
+        // What this apply creates and updates, for the providers of what depends on it.
+        let this_run = ThisRun::default();
         let outcomes = walk(&deps, self.parallelism, self.cancel.clone(), move |n| {
             let (this, plan, op, sink) = (this.clone(), shared.clone(), ops_for_walk[n], sink.clone());
-            async move { this.run(&plan, op, &sink).await }
+            let this_run = this_run.clone();
+            async move { this.run(&plan, op, &sink, &this_run).await }
         })
         .await;
 
@@ -456,7 +459,14 @@ impl Applier {
     /// Runs one operation and reports it; a change made in AWS whose result
     /// could not be recorded goes to `unrecorded`. Once any state write
     /// failed, nothing more starts: its result could not be recorded either.
-    async fn run(&self, plan: &Plan, op: Op, unrecorded: &std::sync::Mutex<Vec<Unrecorded>>) -> Result<(), String> {
+    /// Creates and updates record what they made in `this_run`.
+    async fn run(
+        &self,
+        plan: &Plan,
+        op: Op,
+        unrecorded: &std::sync::Mutex<Vec<Unrecorded>>,
+        this_run: &ThisRun,
+    ) -> Result<(), String> {
         let (i, deleting) = op.change();
         let c = &plan.changes[i];
         if self.live.write_failed() {
@@ -469,7 +479,7 @@ impl Applier {
         self.hook.event(Event::Started { addr: &c.address, action: c.action, deleting });
         let result = match op {
             Op::Delete(_) => self.delete(c).await,
-            Op::Write(_) => self.write(c).await,
+            Op::Write(_) => self.write(c, this_run).await,
             Op::DeleteDeposed(_) => self.delete_deposed(c).await,
         };
         let result = result.map_err(|e| match e {
@@ -540,9 +550,12 @@ impl Applier {
         Ok(c.id.clone().filter(|_| c.create_before_destroy))
     }
 
-    async fn write(&self, c: &ResourceChange) -> Result<Option<String>, OpError> {
+    /// Creates or updates `c`'s object; what it made is recorded in
+    /// `this_run` (its `id` and `arn`) before its dependents can start.
+    async fn write(&self, c: &ResourceChange, this_run: &ThisRun) -> Result<Option<String>, OpError> {
         let provider = self.registry.get(&c.rtype).ok_or("unknown resource type")?;
-        let ctx = self.ctx(c, if c.action == Action::Update { "update" } else { "create" });
+        let operation = if c.action == Action::Update { "update" } else { "create" };
+        let ctx = self.ctx(c, operation).with_this_run(this_run.clone());
         let entry = |status, id: Option<String>, attributes| ResourceState {
             address: c.address.clone(),
             rtype: c.rtype.clone(),
@@ -594,6 +607,9 @@ impl Applier {
                     Err(e) => return Err(e.to_string().into()),
                 };
                 failpoint::hit("after-create", &c.address);
+                for made in ["id", "arn"].iter().filter_map(|name| created.get(*name).and_then(Value::as_str)) {
+                    ctx.record_created(made);
+                }
                 let id = created.get("id").and_then(Value::as_str).map(str::to_owned);
                 let stored = entry(Status::Ready, id.clone(), self.to_store(c, created, &desired));
                 self.live.commit(|s| put(s, stored)).await.map_err(OpError::unrecorded(c, "created", id.as_deref()))?;
@@ -608,6 +624,10 @@ impl Applier {
                 let updated = retry_transient(&ctx, "the update", || provider.update(&ctx, &id, &prior, &desired))
                     .await
                     .map_err(|e| e.to_string())?;
+                ctx.record_updated(&id);
+                if let Some(arn) = updated.get("arn").and_then(Value::as_str) {
+                    ctx.record_updated(arn);
+                }
                 let stored = entry(Status::Ready, Some(id.clone()), self.to_store(c, updated, &desired));
                 self.live.commit(|s| put(s, stored)).await.map_err(OpError::unrecorded(c, "updated", Some(&id)))?;
                 Ok(Some(id))

@@ -164,6 +164,40 @@ async fn creates_in_dependency_order_and_resolves_references() {
     assert!(!again.has_changes(), "{:?}", again.changes);
 }
 
+/// What an apply created and updated is known to the providers of what
+/// depends on it (so they wait out AWS not showing it yet), and only that.
+#[tokio::test(flavor = "multi_thread")]
+async fn dependents_know_what_this_apply_created_and_changed() {
+    let e = env();
+    let s = stack(vec![("a", vec![]), ("b", vec![("ref", reference("fake.a", "id"))])]);
+    let p = e.plan(&s, false).await;
+    assert!(e.apply(&s, &p, 10).await.ok());
+    assert_eq!(*e.fake.refs_seen.lock().unwrap(), [("b".to_owned(), true, true)], "a was created by this run");
+
+    // The next run updates a and adds c, which names a: changed, not created.
+    // b, which names a too and does not change, is not called.
+    e.fake.refs_seen.lock().unwrap().clear();
+    let s = stack(vec![
+        ("a", vec![("size", Expr::Lit(2.into()))]),
+        ("b", vec![("ref", reference("fake.a", "id"))]),
+        ("c", vec![("ref", reference("fake.a", "id"))]),
+    ]);
+    let p = e.plan(&s, false).await;
+    assert!(e.apply(&s, &p, 10).await.ok());
+    assert_eq!(*e.fake.refs_seen.lock().unwrap(), [("c".to_owned(), false, true)]);
+
+    // A third run makes nothing of a: c's update sees it as neither.
+    e.fake.refs_seen.lock().unwrap().clear();
+    let s = stack(vec![
+        ("a", vec![("size", Expr::Lit(2.into()))]),
+        ("b", vec![("ref", reference("fake.a", "id"))]),
+        ("c", vec![("ref", reference("fake.a", "id")), ("size", Expr::Lit(3.into()))]),
+    ]);
+    let p = e.plan(&s, false).await;
+    assert!(e.apply(&s, &p, 10).await.ok());
+    assert_eq!(*e.fake.refs_seen.lock().unwrap(), [("c".to_owned(), false, false)]);
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_failure_skips_only_its_dependents() {
     let e = env();

@@ -73,6 +73,9 @@ pub struct Fake {
     next: AtomicU64,
     /// Most creates running at the same time (parallelism checks).
     pub max_in_flight: AtomicU64,
+    /// For each create and update whose `ref` is set: its `name`, and
+    /// whether its context had `ref` as created, and as changed, this run.
+    pub refs_seen: Mutex<Vec<(String, bool, bool)>>,
     in_flight: AtomicU64,
 }
 
@@ -89,6 +92,14 @@ impl Fake {
 
     fn name_of(a: &Attrs) -> String {
         a.get("name").and_then(Value::as_str).unwrap_or_default().to_owned()
+    }
+
+    /// Notes what `ctx` says this run made of the object `desired["ref"]` names.
+    fn see_ref(&self, ctx: &Ctx, desired: &Attrs) {
+        if let Some(r) = desired.get("ref").and_then(Value::as_str) {
+            let seen = (Fake::name_of(desired), ctx.created_this_run(r), ctx.changed_this_run(r));
+            self.refs_seen.lock().unwrap().push(seen);
+        }
     }
 
     async fn pause(&self) {
@@ -130,7 +141,8 @@ impl ResourceType for Fake {
         Ok(ids.iter().filter_map(|id| objs.get(id).map(|a| (id.clone(), a.clone()))).collect())
     }
 
-    async fn create(&self, _ctx: &Ctx, desired: &Attrs) -> Result<Attrs> {
+    async fn create(&self, ctx: &Ctx, desired: &Attrs) -> Result<Attrs> {
+        self.see_ref(ctx, desired);
         let name = Fake::name_of(desired);
         self.calls.lock().unwrap().push(Call::Create(name.clone()));
         self.pause().await;
@@ -147,7 +159,8 @@ impl ResourceType for Fake {
         Ok(attrs)
     }
 
-    async fn update(&self, _ctx: &Ctx, id: &str, _prior: &Attrs, desired: &Attrs) -> Result<Attrs> {
+    async fn update(&self, ctx: &Ctx, id: &str, _prior: &Attrs, desired: &Attrs) -> Result<Attrs> {
+        self.see_ref(ctx, desired);
         self.calls.lock().unwrap().push(Call::Update(Fake::name_of(desired)));
         self.pause().await;
         let mut attrs = desired.clone();

@@ -18,7 +18,7 @@ pub mod schema;
 pub mod waiter;
 
 use std::any::Any;
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -61,6 +61,8 @@ pub struct Ctx {
     pub timeout: Option<Duration>,
     /// Answers the calls of one engine pass share ([`Shared`]).
     pub shared: Shared,
+    /// What this apply has created and changed so far ([`ThisRun`]).
+    pub this_run: ThisRun,
 }
 
 impl Ctx {
@@ -72,7 +74,35 @@ impl Ctx {
             progress: Progress::default(),
             timeout: None,
             shared: Shared::default(),
+            this_run: ThisRun::default(),
         }
+    }
+
+    /// The same context, recording into (and asking) `this_run`.
+    pub fn with_this_run(mut self, this_run: ThisRun) -> Self {
+        self.this_run = this_run;
+        self
+    }
+
+    /// Whether this run created the object `id` (an id or an ARN).
+    pub fn created_this_run(&self, id: &str) -> bool {
+        self.this_run.with(|made| made.created.contains(id))
+    }
+
+    /// Whether this run created or updated the object `id` (an id or an ARN).
+    pub fn changed_this_run(&self, id: &str) -> bool {
+        self.this_run.with(|made| made.created.contains(id) || made.updated.contains(id))
+    }
+
+    /// Records that this run created the object `id`: a provider does so the
+    /// moment its create call answers, for the calls that finish the create.
+    pub fn record_created(&self, id: &str) {
+        self.this_run.with(|made| made.created.insert(id.to_owned()));
+    }
+
+    /// Records that this run updated the object `id`.
+    pub fn record_updated(&self, id: &str) {
+        self.this_run.with(|made| made.updated.insert(id.to_owned()));
     }
 
     pub fn with_shared(mut self, shared: Shared) -> Self {
@@ -150,6 +180,34 @@ impl Shared {
             .clone()
             .downcast::<T>()
             .map_err(|_| ProviderError::Invalid(format!("internal error: the shared `{key}` holds another type")))
+    }
+}
+
+/// The objects one apply has created, and those it has updated, by id and
+/// by ARN. AWS may answer a call that names an object just created (or
+/// relies on a setting just changed) as if it were not there yet, for
+/// seconds to minutes; providers wait such a refusal out only when it is
+/// about something this run made, so that one about an object of an earlier
+/// run, or a typo, fails at once.
+///
+/// One record is shared by every [`Ctx`] of an apply: the engine records
+/// each object's `id` and `arn` once its create or update succeeded, before
+/// anything depending on it starts; a provider records an object the moment
+/// its create call answers ([`Ctx::record_created`]), for the calls that
+/// finish that create. Every other context (refresh, plan, drift) holds an
+/// empty record of its own, so nothing is waited out there.
+#[derive(Clone, Default)]
+pub struct ThisRun(Arc<Mutex<Made>>);
+
+#[derive(Default)]
+struct Made {
+    created: HashSet<String>,
+    updated: HashSet<String>,
+}
+
+impl ThisRun {
+    fn with<T>(&self, f: impl FnOnce(&mut Made) -> T) -> T {
+        f(&mut self.0.lock().unwrap_or_else(|p| p.into_inner()))
     }
 }
 
@@ -465,6 +523,20 @@ mod tests {
     use std::sync::atomic::{AtomicUsize, Ordering};
 
     use super::*;
+
+    #[test]
+    fn what_a_run_made_is_shared_by_its_contexts_only() {
+        let run = ThisRun::default();
+        let ctx = || Ctx::new(Arc::new(fake::NoClients), "us-east-1", "t");
+        let (a, b) = (ctx().with_this_run(run.clone()), ctx().with_this_run(run));
+        a.record_created("vpc-1");
+        b.record_updated("arn:aws:s3:::b");
+        assert!(b.created_this_run("vpc-1") && b.changed_this_run("vpc-1"), "created counts as changed");
+        assert!(a.changed_this_run("arn:aws:s3:::b") && !a.created_this_run("arn:aws:s3:::b"));
+        let other = ctx();
+        assert!(!other.created_this_run("vpc-1") && !other.changed_this_run("arn:aws:s3:::b"), "another run");
+        assert!(!a.created_this_run("vpc-2"));
+    }
 
     #[tokio::test]
     async fn a_shared_listing_is_made_once_per_store_and_a_failure_is_not_kept() {

@@ -7,6 +7,7 @@ mod check;
 mod ci_examples;
 mod cli_edges;
 mod cli_moto;
+mod consistency;
 mod cost;
 mod create_before_destroy;
 mod drift_teams;

@@ -1,7 +1,8 @@
 //! Helpers shared by the EC2 resource types (`vpc`, `subnet`,
-//! `security_group`): tag conversion and sync, id-filtered reads in chunks,
-//! ownership-tag lookups, ARNs, and deletes that wait out dependency
-//! violations.
+//! `security_group`, `vpc_endpoint`): tag conversion and sync, id-filtered
+//! reads in chunks, ownership-tag lookups, ARNs, requests that wait out
+//! EC2's eventual consistency for objects this run created ([`send_naming`]),
+//! and deletes that wait out dependency violations ([`delete_retrying`]).
 //!
 //! Reads use Filters (`vpc-id`, `subnet-id`, `group-id`) rather than id
 //! lists: a filter value that matches nothing is simply absent from the
@@ -9,30 +10,23 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use aws_sdk_ec2::Client;
-use aws_sdk_ec2::types::{Filter, ResourceType as Ec2ResourceType, Tag, TagSpecification};
+use aws_sdk_ec2::types::{Filter, NetworkInterface, ResourceType as Ec2ResourceType, Tag, TagSpecification};
 use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
-use super::{api_error, error_code, tag_changes, tags_of};
+use super::{RawResponse, Settling, api_error, error_code, send_settling, tag_changes, tags_of};
 use crate::addr::ResourceAddr;
 use crate::provider::schema::{TAG_ADDRESS, TAG_STACK};
-use crate::provider::waiter::{Backoff, Budget, retry};
-use crate::provider::{Ctx, Owned, Progress, Result};
+use crate::provider::waiter::Backoff;
+use crate::provider::{Ctx, Owned, Progress, ProviderError, Result};
 use crate::value::{Attrs, Value};
 
 /// Most values EC2 accepts in one filter.
 const FILTER_CHUNK: usize = 200;
-
-/// How long a delete keeps retrying `DependencyViolation` (dependents that
-/// were just deleted can take a while to let go).
-const DEPENDENCY_WAIT: Duration = Duration::from_secs(60);
-
-/// How long calls right after a create wait for the new resource to be
-/// visible to them.
-const NEW_RESOURCE_WAIT: Duration = Duration::from_secs(15);
 
 /// Pauses between attempts while waiting out an eventual-consistency error.
 const RETRY_BACKOFF: Backoff = Backoff { first: Duration::from_millis(500), factor: 2.0, cap: Duration::from_secs(8) };
@@ -187,58 +181,230 @@ pub fn insert_tags(attrs: &mut Attrs, tags: &[Tag]) {
     attrs.insert("tags".into(), Value::from(tag_map(tags)));
 }
 
-/// Retries `call` with [`retry`] for up to `limit` while its error code
-/// satisfies `retry_code`; no progress reports (these waits are short).
-async fn retrying<O, E, R, F, Fut>(
-    operation: &str,
-    limit: Duration,
-    retry_code: impl Fn(&str) -> bool,
-    call: F,
-) -> std::result::Result<O, SdkError<E, R>>
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = std::result::Result<O, SdkError<E, R>>>,
-    E: ProvideErrorMetadata,
-{
-    let quiet = Progress::default();
-    let budget = Budget { limit, backoff: RETRY_BACKOFF, progress: &quiet };
-    let reason = |e: &SdkError<E, R>| error_code(e).filter(|c| retry_code(c)).map(str::to_owned);
-    retry(budget, operation, reason, call).await
-}
-
+/// One EC2 error code that means "not there (yet)", for every kind of object.
 fn is_not_found(code: &str) -> bool {
     code.ends_with(".NotFound")
 }
 
-/// Runs a delete call. A `*.NotFound` error code counts as success (already
-/// gone); `DependencyViolation` is retried for up to [`DEPENDENCY_WAIT`]; any
-/// other error fails at once.
-pub async fn delete_retrying<O, E, R, F, Fut>(operation: &'static str, call: F) -> Result<()>
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = std::result::Result<O, SdkError<E, R>>>,
-    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-    R: super::RawResponse,
-{
-    match retrying(operation, DEPENDENCY_WAIT, |code| code == "DependencyViolation", call).await {
-        Ok(_) => Ok(()),
-        Err(e) if error_code(&e).is_some_and(is_not_found) => Ok(()),
-        Err(e) => Err(api_error(operation, e)),
+/// The kinds of EC2 object a request names that AWS may not show yet for a
+/// while after their create: EC2 is eventually consistent, and a call
+/// naming an id just made can be refused as if the object did not exist
+/// (AWS's guide on EC2 eventual consistency: back off from seconds up to a
+/// few minutes). Such a refusal made nothing, so sending the request again
+/// is safe, creates included.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Named {
+    Vpc,
+    Subnet,
+    Group,
+}
+
+impl Named {
+    /// The refusals that say EC2 does not show an object of this kind yet.
+    fn settling(self) -> &'static [Settling] {
+        match self {
+            Named::Vpc => &[NEW_VPC],
+            Named::Subnet => &[NEW_SUBNET],
+            Named::Group => &[NEW_GROUP, NEW_GROUP_ID],
+        }
     }
 }
 
-/// Runs a call on a resource this run just created, retrying `*.NotFound`
-/// for up to [`NEW_RESOURCE_WAIT`] (EC2 reads and writes are eventually
-/// consistent right after a create). With `just_created` false, one attempt.
-pub async fn on_new_resource<O, E, R, F, Fut>(operation: &'static str, just_created: bool, call: F) -> Result<O>
+/// How long a refusal about an EC2 object this run created is waited out
+/// when the resource sets no timeout for the operation: the windows seen
+/// are seconds, rarely a minute or two.
+pub const NEW_OBJECT_WAIT: Duration = Duration::from_secs(120);
+
+/// EC2 does not show a VPC this run created yet.
+pub const NEW_VPC: Settling = Settling::new(
+    "InvalidVpcID.NotFound",
+    "EC2 does not show the new VPC yet (InvalidVpcID.NotFound)",
+    NEW_OBJECT_WAIT,
+);
+/// EC2 does not show a subnet this run created yet.
+pub const NEW_SUBNET: Settling = Settling::new(
+    "InvalidSubnetID.NotFound",
+    "EC2 does not show the new subnet yet (InvalidSubnetID.NotFound)",
+    NEW_OBJECT_WAIT,
+);
+/// EC2 does not show a security group this run created yet, in the words
+/// of the guide's example (CreateSecurityGroup, then a call with its id).
+pub const NEW_GROUP: Settling = Settling::new(
+    "InvalidGroup.NotFound",
+    "EC2 does not show the new security group yet (InvalidGroup.NotFound)",
+    NEW_OBJECT_WAIT,
+);
+/// The same, in the code EC2 answers some calls with.
+pub const NEW_GROUP_ID: Settling = Settling::new(
+    "InvalidSecurityGroupID.NotFound",
+    "EC2 does not show the new security group yet (InvalidSecurityGroupID.NotFound)",
+    NEW_OBJECT_WAIT,
+);
+
+/// The id an EC2 refusal is about: the first quoted word of its message
+/// ("The vpc ID 'vpc-0a1b2c3d' does not exist"), when it has the form of
+/// an id (lowercase prefix, `-`, 8 to 17 hexadecimal digits).
+fn named_id(message: &str) -> Option<&str> {
+    let quoted = message.split('\'').nth(1)?;
+    let (prefix, hex) = quoted.rsplit_once('-')?;
+    let prefix_ok = !prefix.is_empty() && prefix.chars().all(|c| c.is_ascii_lowercase() || c == '-');
+    let hex_ok = (8..=17).contains(&hex.len()) && hex.chars().all(|c| c.is_ascii_hexdigit());
+    (prefix_ok && hex_ok).then_some(quoted)
+}
+
+/// Sends `call`, an EC2 request that names the objects `named` (each with
+/// its kind), and sends it again while EC2 refuses it as naming an object
+/// it does not show yet, only for a kind of which the request names an
+/// object this run created ([`Ctx::created_this_run`]), for up to the
+/// resource's own timeout for the operation, else [`NEW_OBJECT_WAIT`].
+/// A refusal whose message names an id this run did not create (an object
+/// of an earlier run, a typo) is final at once, whatever else the request
+/// names; so is every other answer.
+pub async fn send_naming<O, E, R, F, Fut>(
+    ctx: &Ctx,
+    operation: &'static str,
+    named: &[(Named, &str)],
+    mut call: F,
+) -> Result<O>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = std::result::Result<O, SdkError<E, R>>>,
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-    R: super::RawResponse,
+    R: RawResponse,
 {
-    let budget = if just_created { NEW_RESOURCE_WAIT } else { Duration::ZERO };
-    retrying(operation, budget, is_not_found, call).await.map_err(|e| api_error(operation, e))
+    let within = ctx.timeout.unwrap_or(NEW_OBJECT_WAIT);
+    let mut settling: Vec<Settling> = Vec::new();
+    for (kind, _) in named.iter().filter(|(_, id)| ctx.created_this_run(id)) {
+        for row in kind.settling() {
+            if !settling.iter().any(|s| s.code == row.code) {
+                settling.push(Settling { within, ..*row });
+            }
+        }
+    }
+    // A refusal about an id this run did not make comes back as the outer
+    // call's success, so `send_settling` hands it over without a retry.
+    let about_another = |e: &SdkError<E, R>| match e {
+        SdkError::ServiceError(se) => se.err().message().and_then(named_id).is_some_and(|id| !ctx.created_this_run(id)),
+        _ => false,
+    };
+    let answer = send_settling(ctx, operation, &settling, RETRY_BACKOFF, || {
+        let sent = call();
+        async move {
+            match sent.await {
+                Err(e) if about_another(&e) => Ok(Err(e)),
+                other => other.map(Ok),
+            }
+        }
+    })
+    .await;
+    answer.and_then(|inner| inner).map_err(|e| api_error(operation, e))
+}
+
+/// How long a delete is sent again while AWS answers `DependencyViolation`
+/// when the resource sets no delete timeout: the network interfaces of an
+/// RDS database or of an interface endpoint hold its subnets and security
+/// groups for minutes after the database or endpoint is gone.
+pub const DEPENDENCY_WAIT: Duration = Duration::from_secs(600);
+
+/// Pauses between deletes refused with `DependencyViolation`.
+const DEPENDENCY_BACKOFF: Backoff =
+    Backoff { first: Duration::from_secs(1), factor: 2.0, cap: Duration::from_secs(30) };
+
+/// AWS refusing a delete because something still uses the object: a
+/// network interface, a subnet or group of a VPC, a rule of another group.
+pub const IN_USE: Settling =
+    Settling::new("DependencyViolation", "something still uses it (DependencyViolation)", DEPENDENCY_WAIT);
+
+/// Most network interfaces named in one progress line.
+const HOLDERS_SHOWN: usize = 3;
+
+/// "held by network interface eni-1 (RDSNetworkInterface)", or several
+/// (the first [`HOLDERS_SHOWN`]), for the interfaces found holding an
+/// object: each by its description, else its type; `None` for none.
+fn holders_text(interfaces: &[NetworkInterface]) -> Option<String> {
+    let named: Vec<String> = interfaces
+        .iter()
+        .filter_map(|i| {
+            let id = i.network_interface_id()?;
+            let what = i
+                .description()
+                .filter(|d| !d.is_empty())
+                .map(str::to_owned)
+                .or_else(|| i.interface_type().map(|t| t.as_str().to_owned()));
+            Some(what.map_or_else(|| id.to_owned(), |w| format!("{id} ({w})")))
+        })
+        .collect();
+    let (first, rest) = named.split_at(named.len().min(HOLDERS_SHOWN));
+    let more = if rest.is_empty() { String::new() } else { format!(" and {} more", rest.len()) };
+    match first.len() {
+        0 => None,
+        1 => Some(format!("held by network interface {}{more}", first[0])),
+        _ => Some(format!("held by network interfaces {}{more}", first.join(", "))),
+    }
+}
+
+/// What holds the object `filter = id` names (`group-id`, `subnet-id`,
+/// `vpc-id`), as far as its network interfaces tell; `None` when none is
+/// found or the listing fails (it only serves the progress line).
+async fn holders(client: &Client, filter_name: &str, id: &str) -> Option<String> {
+    let request = client.describe_network_interfaces().filters(filter(filter_name, [id.to_owned()]));
+    let interfaces = request.send().await.ok()?;
+    holders_text(interfaces.network_interfaces())
+}
+
+/// Runs a delete call for the object `id`, whose network interfaces a
+/// DescribeNetworkInterfaces filtered on `filter_name` lists. A `*.NotFound`
+/// error code counts as success (already gone). `DependencyViolation` is
+/// sent again ([`IN_USE`]) for up to the resource's delete timeout, else
+/// [`DEPENDENCY_WAIT`], each progress line naming the network interfaces
+/// that still hold the object when there are any; a refusal that outlasts
+/// the wait names them too. Any other error fails at once.
+pub async fn delete_retrying<O, E, R, F, Fut>(
+    ctx: &Ctx,
+    client: &Client,
+    operation: &'static str,
+    (filter_name, id): (&str, &str),
+    mut call: F,
+) -> Result<()>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = std::result::Result<O, SdkError<E, R>>>,
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: RawResponse,
+{
+    let held: Arc<Mutex<Option<String>>> = Arc::default();
+    let shown = held.clone();
+    let outer = ctx.progress.clone();
+    let progress =
+        Progress::new(move |what, elapsed| match shown.lock().unwrap_or_else(|p| p.into_inner()).as_deref() {
+            Some(by) => outer.report(&format!("{what}: {by}"), elapsed),
+            None => outer.report(what, elapsed),
+        });
+    let waiting = ctx.clone().with_progress(progress);
+    let row = Settling { within: ctx.timeout.unwrap_or(DEPENDENCY_WAIT), ..IN_USE };
+    let held_ref = &held;
+    let answer = send_settling(&waiting, operation, &[row], DEPENDENCY_BACKOFF, || {
+        let sent = call();
+        async move {
+            let answer = sent.await;
+            if answer.as_ref().is_err_and(|e| IN_USE.matches(e)) {
+                let found = holders(client, filter_name, id).await;
+                *held_ref.lock().unwrap_or_else(|p| p.into_inner()) = found;
+            }
+            answer
+        }
+    })
+    .await;
+    match answer {
+        Ok(_) => Ok(()),
+        Err(e) if error_code(&e).is_some_and(is_not_found) => Ok(()),
+        Err(e) => match (api_error(operation, e), held.lock().unwrap_or_else(|p| p.into_inner()).take()) {
+            (ProviderError::Api { operation, code, message, retryable }, Some(by)) if code == IN_USE.code => {
+                Err(ProviderError::Api { operation, code, message: format!("{message} ({by})"), retryable })
+            }
+            (err, _) => Err(err),
+        },
+    }
 }
 
 #[cfg(test)]
@@ -255,15 +421,17 @@ mod tests {
 
     type Answer = std::result::Result<(), SdkError<DeleteVpcError, Response>>;
 
-    /// A call that answers `script[n]` the n-th time ("ok" or an AWS error
-    /// code; the last answer repeats) and counts its calls in `calls`.
+    /// A call that answers `script[n]` the n-th time ("ok", or an AWS error
+    /// as "CODE" or "CODE: MESSAGE"; the last answer repeats) and counts its
+    /// calls in `calls`.
     fn scripted<'a>(script: &'a [&'a str], calls: &'a AtomicUsize) -> impl Fn() -> std::future::Ready<Answer> + 'a {
         move || {
             let n = calls.fetch_add(1, Ordering::SeqCst).min(script.len() - 1);
             std::future::ready(match script[n] {
                 "ok" => Ok(()),
-                code => {
-                    let err = DeleteVpcError::generic(ErrorMetadata::builder().code(code).message("test").build());
+                answer => {
+                    let (code, message) = answer.split_once(": ").unwrap_or((answer, "test"));
+                    let err = DeleteVpcError::generic(ErrorMetadata::builder().code(code).message(message).build());
                     let response = Response::new(StatusCode::try_from(400).unwrap(), SdkBody::empty());
                     Err(SdkError::service_error(err, response))
                 }
@@ -271,42 +439,209 @@ mod tests {
         }
     }
 
-    fn api_code(r: &Result<()>) -> Option<&str> {
+    fn api_error_of(r: &Result<()>) -> Option<(&str, &str)> {
         match r {
-            Err(ProviderError::Api { code, .. }) => Some(code),
+            Err(ProviderError::Api { code, message, .. }) => Some((code, message)),
             _ => None,
         }
     }
 
-    #[tokio::test]
-    async fn delete_waits_out_dependency_violations_and_accepts_not_found() {
-        let calls = AtomicUsize::new(0);
-        let r = delete_retrying("DeleteVpc", scripted(&["DependencyViolation", "ok"], &calls)).await;
-        assert!(r.is_ok(), "{r:?}");
-        assert_eq!(calls.load(Ordering::SeqCst), 2);
+    /// A context whose pauses are a thousandth of the real ones, its
+    /// progress lines collected.
+    fn fast_ctx() -> (Ctx, Arc<Mutex<Vec<String>>>) {
+        let reports: Arc<Mutex<Vec<String>>> = Arc::default();
+        let sink = reports.clone();
+        let aws =
+            super::super::AwsFactory::new(super::super::AwsOptions { pause_scale: Some(0.001), ..Default::default() });
+        let ctx = Ctx::new(Arc::new(aws), "us-east-1", "t")
+            .with_progress(Progress::new(move |what, _| sink.lock().unwrap().push(what.to_owned())));
+        (ctx, reports)
+    }
 
+    /// An EC2 client whose DescribeNetworkInterfaces answers `interfaces`.
+    fn listing(interfaces: Vec<NetworkInterface>) -> (Client, aws_smithy_mocks::Rule) {
+        use aws_sdk_ec2::operation::describe_network_interfaces::DescribeNetworkInterfacesOutput;
+        let rule = aws_smithy_mocks::mock!(Client::describe_network_interfaces).then_output(move || {
+            DescribeNetworkInterfacesOutput::builder().set_network_interfaces(Some(interfaces.clone())).build()
+        });
+        (super::super::mocked_client!(aws_sdk_ec2, &[&rule]), rule)
+    }
+
+    fn interface(id: &str, description: &str) -> NetworkInterface {
+        NetworkInterface::builder().network_interface_id(id).description(description).build()
+    }
+
+    #[tokio::test]
+    async fn a_delete_waits_out_dependency_violations_naming_what_holds_the_object() {
+        let (client, listed) = listing(vec![interface("eni-0a1b2c3d", "RDSNetworkInterface")]);
+        let (ctx, reports) = fast_ctx();
         let calls = AtomicUsize::new(0);
-        let r = delete_retrying("DeleteVpc", scripted(&["InvalidVpcID.NotFound"], &calls)).await;
+        let script = ["DependencyViolation: resource sg-0a1b2c3d has a dependent object", "DependencyViolation", "ok"];
+        let r = delete_retrying(
+            &ctx,
+            &client,
+            "DeleteSecurityGroup",
+            ("group-id", "sg-0a1b2c3d"),
+            scripted(&script, &calls),
+        )
+        .await;
+        assert!(r.is_ok(), "{r:?}");
+        assert_eq!(calls.load(Ordering::SeqCst), 3);
+        assert_eq!(listed.num_calls(), 2, "the holders are listed after each refusal");
+        let reports = reports.lock().unwrap().clone();
+        assert_eq!(
+            reports,
+            vec![
+                "retrying DeleteSecurityGroup after something still uses it (DependencyViolation): \
+                 held by network interface eni-0a1b2c3d (RDSNetworkInterface)";
+                2
+            ]
+        );
+
+        let (ctx, _) = fast_ctx();
+        let calls = AtomicUsize::new(0);
+        let r = delete_retrying(
+            &ctx,
+            &client,
+            "DeleteVpc",
+            ("vpc-id", "vpc-1"),
+            scripted(&["InvalidVpcID.NotFound"], &calls),
+        )
+        .await;
         assert!(r.is_ok(), "already gone counts as deleted: {r:?}");
         assert_eq!(calls.load(Ordering::SeqCst), 1);
 
         let calls = AtomicUsize::new(0);
-        let r = delete_retrying("DeleteVpc", scripted(&["UnauthorizedOperation", "ok"], &calls)).await;
-        assert_eq!(api_code(&r), Some("UnauthorizedOperation"));
+        let refused = scripted(&["UnauthorizedOperation", "ok"], &calls);
+        let r = delete_retrying(&ctx, &client, "DeleteVpc", ("vpc-id", "vpc-1"), refused).await;
+        assert_eq!(api_error_of(&r).map(|e| e.0), Some("UnauthorizedOperation"));
         assert_eq!(calls.load(Ordering::SeqCst), 1, "other errors are not retried");
     }
 
     #[tokio::test]
-    async fn only_a_new_resource_waits_to_become_visible() {
+    async fn a_dependency_that_outlasts_the_wait_fails_naming_its_holders() {
+        let (client, _listed) = listing(vec![interface("eni-0a1b2c3d", "VPC Endpoint Interface vpce-0a1b2c3d")]);
+        let (ctx, _) = fast_ctx();
+        let ctx = ctx.with_timeout(Some(Duration::from_millis(30)));
         let calls = AtomicUsize::new(0);
-        let r = on_new_resource("ModifyVpcAttribute", true, scripted(&["InvalidVpcID.NotFound", "ok"], &calls)).await;
-        assert!(r.is_ok(), "{r:?}");
-        assert_eq!(calls.load(Ordering::SeqCst), 2);
+        let always = scripted(&["DependencyViolation: The subnet 'subnet-0a1b2c3d' has dependencies"], &calls);
+        let r = delete_retrying(&ctx, &client, "DeleteSubnet", ("subnet-id", "subnet-0a1b2c3d"), always).await;
+        let (code, message) = api_error_of(&r).expect("fails after the delete timeout");
+        assert_eq!(code, "DependencyViolation");
+        assert_eq!(
+            message,
+            "The subnet 'subnet-0a1b2c3d' has dependencies \
+             (held by network interface eni-0a1b2c3d (VPC Endpoint Interface vpce-0a1b2c3d))"
+        );
+        assert!(calls.load(Ordering::SeqCst) >= 2, "retried within the resource's delete timeout");
+    }
 
+    #[tokio::test]
+    async fn only_objects_this_run_created_are_waited_for() {
+        const SCRIPT: &[&str] = &["InvalidVpcID.NotFound: The vpc ID 'vpc-0123456789abcdef0' does not exist", "ok"];
+        let send = |ctx: Ctx| async move {
+            let calls = AtomicUsize::new(0);
+            let named = [(Named::Vpc, "vpc-0123456789abcdef0")];
+            let r = send_naming(&ctx, "CreateSubnet", &named, scripted(SCRIPT, &calls)).await;
+            (r, calls.load(Ordering::SeqCst))
+        };
+
+        let (ctx, reports) = fast_ctx();
+        ctx.record_created("vpc-0123456789abcdef0");
+        let (r, calls) = send(ctx).await;
+        assert!(r.is_ok() && calls == 2, "{r:?} after {calls} calls");
+        assert_eq!(
+            *reports.lock().unwrap(),
+            ["retrying CreateSubnet after EC2 does not show the new VPC yet (InvalidVpcID.NotFound)"]
+        );
+
+        // A VPC of an earlier run (or a typo): the refusal is final.
+        let (ctx, reports) = fast_ctx();
+        let (r, calls) = send(ctx).await;
+        assert_eq!(api_error_of(&r).map(|e| e.0), Some("InvalidVpcID.NotFound"));
+        assert_eq!(calls, 1);
+        assert!(reports.lock().unwrap().is_empty());
+
+        // The refusal names another VPC than the new one the request names.
+        let (ctx, _) = fast_ctx();
+        ctx.record_created("vpc-0aaaaaaaaaaaaaaaa");
         let calls = AtomicUsize::new(0);
-        let r = on_new_resource("ModifyVpcAttribute", false, scripted(&["InvalidVpcID.NotFound", "ok"], &calls)).await;
-        assert_eq!(api_code(&r), Some("InvalidVpcID.NotFound"));
+        let named = [(Named::Vpc, "vpc-0aaaaaaaaaaaaaaaa"), (Named::Vpc, "vpc-0123456789abcdef0")];
+        let r = send_naming(&ctx, "CreateVpcEndpoint", &named, scripted(SCRIPT, &calls)).await;
+        assert_eq!(api_error_of(&r).map(|e| e.0), Some("InvalidVpcID.NotFound"));
+        assert_eq!(calls.load(Ordering::SeqCst), 1, "an id this run did not create fails at once");
+
+        // A new subnet does not make a missing VPC worth waiting for.
+        let (ctx, _) = fast_ctx();
+        ctx.record_created("subnet-0aaaaaaaaaaaaaaaa");
+        let calls = AtomicUsize::new(0);
+        let named = [(Named::Subnet, "subnet-0aaaaaaaaaaaaaaaa"), (Named::Vpc, "vpc-0123456789abcdef0")];
+        let r = send_naming(&ctx, "CreateVpcEndpoint", &named, scripted(&["InvalidVpcID.NotFound"], &calls)).await;
+        assert_eq!(api_error_of(&r).map(|e| e.0), Some("InvalidVpcID.NotFound"));
         assert_eq!(calls.load(Ordering::SeqCst), 1);
+
+        // A new group: both codes EC2 uses for groups are waited out, and
+        // a message without an id relies on what the request names.
+        let (ctx, _) = fast_ctx();
+        ctx.record_created("sg-0aaaaaaaaaaaaaaaa");
+        let calls = AtomicUsize::new(0);
+        let script = [
+            "InvalidGroup.NotFound: The security group 'sg-...' does not exist",
+            "InvalidSecurityGroupID.NotFound",
+            "ok",
+        ];
+        let r = send_naming(
+            &ctx,
+            "AuthorizeSecurityGroupIngress",
+            &[(Named::Group, "sg-0aaaaaaaaaaaaaaaa")],
+            scripted(&script, &calls),
+        )
+        .await;
+        assert!(r.is_ok(), "{r:?}");
+        assert_eq!(calls.load(Ordering::SeqCst), 3);
+    }
+
+    #[tokio::test]
+    async fn a_refusal_of_a_new_object_that_never_passes_fails_after_the_resource_timeout() {
+        let (ctx, _) = fast_ctx();
+        let ctx = ctx.with_timeout(Some(Duration::from_millis(20)));
+        ctx.record_created("subnet-0aaaaaaaaaaaaaaaa");
+        let calls = AtomicUsize::new(0);
+        let r = send_naming(
+            &ctx,
+            "ModifySubnetAttribute",
+            &[(Named::Subnet, "subnet-0aaaaaaaaaaaaaaaa")],
+            scripted(&["InvalidSubnetID.NotFound"], &calls),
+        )
+        .await;
+        assert_eq!(api_error_of(&r).map(|e| e.0), Some("InvalidSubnetID.NotFound"));
+        assert!(calls.load(Ordering::SeqCst) >= 2);
+    }
+
+    #[test]
+    fn a_refusal_names_the_id_it_is_about_when_it_quotes_one() {
+        assert_eq!(named_id("The vpc ID 'vpc-0123456789abcdef0' does not exist"), Some("vpc-0123456789abcdef0"));
+        assert_eq!(
+            named_id("The security group 'sg-0a1b2c3d' does not exist in VPC 'vpc-0123456789abcdef0'"),
+            Some("sg-0a1b2c3d")
+        );
+        assert_eq!(named_id("The vpc ID 'vpc-...' does not exist"), None, "not an id");
+        assert_eq!(named_id("The security group 'quickstart-db' does not exist"), None, "a name");
+        assert_eq!(named_id("The subnet ID does not exist"), None);
+    }
+
+    #[test]
+    fn holders_are_named_a_few_at_a_time() {
+        assert_eq!(holders_text(&[]), None);
+        let typed = NetworkInterface::builder()
+            .network_interface_id("eni-3")
+            .interface_type(aws_sdk_ec2::types::NetworkInterfaceType::VpcEndpoint)
+            .build();
+        let many = [interface("eni-1", "RDSNetworkInterface"), interface("eni-2", ""), typed, interface("eni-4", "x")];
+        assert_eq!(
+            holders_text(&many).unwrap(),
+            "held by network interfaces eni-1 (RDSNetworkInterface), eni-2, eni-3 (vpc_endpoint) and 1 more"
+        );
     }
 
     #[test]

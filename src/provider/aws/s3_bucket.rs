@@ -11,7 +11,9 @@
 //!   PutPublicAccessBlock, PutBucketPolicy (after GetBucketPolicy: statements
 //!   pgstack does not manage are kept), PutBucketLifecycleConfiguration.
 //!   PRODUCT.md's example bucket takes 9 calls in us-east-1 (8 elsewhere), a
-//!   bare one 4 (3).
+//!   bare one 4 (3). S3 may answer the calls after CreateBucket with
+//!   `NoSuchBucket` for a moment: for a bucket this run created, they are
+//!   sent again ([`NEW_BUCKET`]); for any other bucket the answer is final.
 //! - Adoption: the name is unique, so a bucket that already exists (HeadBucket
 //!   in us-east-1, `BucketAlreadyOwnedByYou` elsewhere) is taken over only when
 //!   it carries this stack's and address's ownership tags, and refused
@@ -54,6 +56,8 @@
 //!   and, only when it holds a bucket state does not, the region's ListBuckets.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::future::Future;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use aws_sdk_s3::Client;
@@ -72,11 +76,13 @@ use futures::{FutureExt, StreamExt, TryStreamExt, stream};
 
 use super::owned;
 use super::{
-    PER_RESOURCE_CONCURRENCY, RawResponse, api_error, ec2, error_code, factory, get_bool, get_str, policy, tags_of,
+    PER_RESOURCE_CONCURRENCY, RawResponse, Settling, api_error, ec2, error_code, factory, get_bool, get_str, policy,
+    send_settling, tags_of,
 };
 use crate::addr::ResourceAddr;
 use crate::provider::diff::equal;
 use crate::provider::schema::{Attr, AttrType, Default, Kind, NameRule, Schema, TAG_ADDRESS, TAG_STACK};
+use crate::provider::waiter::Backoff;
 use crate::provider::{Ctx, Intent, Owned, ProviderError, ReadScope, Refusal, ResourceType, Result, StateHome};
 use crate::value::{Attrs, Value};
 
@@ -165,6 +171,51 @@ pub fn name_of_arn(arn: &str) -> &str {
     arn.rsplit(':').next().unwrap_or(arn)
 }
 
+/// How long calls about a bucket this run created wait out `NoSuchBucket`
+/// when the resource sets no timeout for the operation: S3 may answer the
+/// calls that configure a new bucket as if it did not exist for a moment
+/// after CreateBucket.
+pub const NEW_BUCKET_WAIT: Duration = Duration::from_secs(120);
+
+/// S3 does not show a bucket this run created yet.
+pub const NEW_BUCKET: Settling =
+    Settling::new("NoSuchBucket", "S3 does not show the new bucket yet (NoSuchBucket)", NEW_BUCKET_WAIT);
+
+/// [`NEW_BUCKET`] for bucket `name` when this run created it (within the
+/// resource's own timeout, if it sets one); `None` for any other bucket,
+/// whose `NoSuchBucket` is final.
+pub fn new_bucket(ctx: &Ctx, name: &str) -> Option<Settling> {
+    ctx.created_this_run(name).then(|| Settling { within: ctx.timeout.unwrap_or(NEW_BUCKET_WAIT), ..NEW_BUCKET })
+}
+
+/// Sends `call`, a request about bucket `name`, again while S3 does not
+/// show a bucket this run created yet ([`new_bucket`]); once otherwise.
+async fn on_bucket<O, E, R, F, Fut>(
+    ctx: &Ctx,
+    name: &str,
+    operation: &'static str,
+    call: F,
+) -> std::result::Result<O, SdkError<E, R>>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = std::result::Result<O, SdkError<E, R>>>,
+    E: ProvideErrorMetadata,
+{
+    let settling: Vec<Settling> = new_bucket(ctx, name).into_iter().collect();
+    send_settling(ctx, operation, &settling, Backoff::RETRY, call).await
+}
+
+/// [`on_bucket`] for a write, its error mapped.
+async fn send_to_bucket<O, E, R, F, Fut>(ctx: &Ctx, name: &str, operation: &'static str, call: F) -> Result<O>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = std::result::Result<O, SdkError<E, R>>>,
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: RawResponse,
+{
+    on_bucket(ctx, name, operation, call).await.map_err(|e| api_error(operation, e))
+}
+
 /// An S3 error that says the bucket does not exist.
 pub fn is_no_such_bucket<E: ProvideErrorMetadata, R>(e: &SdkError<E, R>) -> bool {
     matches!(error_code(e), Some("NoSuchBucket" | "NotFound"))
@@ -212,8 +263,9 @@ fn invalid(e: impl std::fmt::Display) -> ProviderError {
 }
 
 /// The tags S3 returns for `name`; empty when it has none.
-async fn read_tags(client: &Client, name: &str) -> Result<Part<BTreeMap<String, String>>> {
-    let out = part("GetBucketTagging", Some("NoSuchTagSet"), client.get_bucket_tagging().bucket(name).send().await)?;
+async fn read_tags(ctx: &Ctx, client: &Client, name: &str) -> Result<Part<BTreeMap<String, String>>> {
+    let out = on_bucket(ctx, name, "GetBucketTagging", || client.get_bucket_tagging().bucket(name).send()).await;
+    let out = part("GetBucketTagging", Some("NoSuchTagSet"), out)?;
     Ok(match out {
         Part::Found(o) => Part::Found(o.tag_set().iter().map(|t| (t.key().to_owned(), t.value().to_owned())).collect()),
         Part::Absent => Part::Found(BTreeMap::new()),
@@ -223,19 +275,14 @@ async fn read_tags(client: &Client, name: &str) -> Result<Part<BTreeMap<String, 
 
 /// Replaces the bucket's tag set with `tags` (PutBucketTagging, or
 /// DeleteBucketTagging for none).
-async fn put_tags(client: &Client, name: &str, tags: &BTreeMap<String, String>) -> Result<()> {
+async fn put_tags(ctx: &Ctx, client: &Client, name: &str, tags: &BTreeMap<String, String>) -> Result<()> {
     if tags.is_empty() {
-        client.delete_bucket_tagging().bucket(name).send().await.map_err(|e| api_error("DeleteBucketTagging", e))?;
+        send_to_bucket(ctx, name, "DeleteBucketTagging", || client.delete_bucket_tagging().bucket(name).send()).await?;
         return Ok(());
     }
     let tagging = Tagging::builder().set_tag_set(Some(s3_tags(tags)?)).build().map_err(invalid)?;
-    client
-        .put_bucket_tagging()
-        .bucket(name)
-        .tagging(tagging)
-        .send()
-        .await
-        .map_err(|e| api_error("PutBucketTagging", e))?;
+    let request = client.put_bucket_tagging().bucket(name).tagging(tagging);
+    send_to_bucket(ctx, name, "PutBucketTagging", || request.clone().send()).await?;
     Ok(())
 }
 
@@ -448,8 +495,8 @@ fn with_tls(text: Option<&str>, arn: &str, on: bool) -> Result<Option<String>> {
 
 /// Reads the settings of bucket `name` that `scope` asks for; `None` when it
 /// no longer exists.
-async fn read_bucket(client: &Client, region: &str, name: &str, scope: &ReadScope) -> Result<Option<Attrs>> {
-    let arn = bucket_arn(region, name);
+async fn read_bucket(ctx: &Ctx, client: &Client, name: &str, scope: &ReadScope) -> Result<Option<Attrs>> {
+    let arn = bucket_arn(&ctx.region, name);
     let mut parts: Vec<BoxFuture<'_, Result<Filled>>> = vec![read_holds_objects(client, name).boxed()];
     if scope.wants("versioning") {
         parts.push(read_versioning(client, name).boxed());
@@ -461,7 +508,7 @@ async fn read_bucket(client: &Client, region: &str, name: &str, scope: &ReadScop
         parts.push(read_public_access_block(client, name).boxed());
     }
     if scope.wants("tls_only") {
-        parts.push(read_tls_only(client, name, arn.clone()).boxed());
+        parts.push(read_tls_only(ctx, client, name, arn.clone()).boxed());
     }
     if scope.wants("lifecycle_rule") {
         parts.push(read_lifecycle(client, name).boxed());
@@ -472,7 +519,7 @@ async fn read_bucket(client: &Client, region: &str, name: &str, scope: &ReadScop
     if scope.wants("tags") {
         parts.push(
             async move {
-                Ok(match read_tags(client, name).await? {
+                Ok(match read_tags(ctx, client, name).await? {
                     Part::Found(t) => Some(vec![("tags", Value::from(t))]),
                     _ => None,
                 })
@@ -544,8 +591,8 @@ async fn read_public_access_block(client: &Client, name: &str) -> Result<Filled>
 }
 
 /// The bucket policy's text, if it has one.
-async fn read_policy(client: &Client, name: &str) -> Result<Part<Option<String>>> {
-    let out = client.get_bucket_policy().bucket(name).send().await;
+async fn read_policy(ctx: &Ctx, client: &Client, name: &str) -> Result<Part<Option<String>>> {
+    let out = on_bucket(ctx, name, "GetBucketPolicy", || client.get_bucket_policy().bucket(name).send()).await;
     Ok(match part("GetBucketPolicy", Some("NoSuchBucketPolicy"), out)? {
         Part::Found(o) => Part::Found(o.policy().map(str::to_owned)),
         Part::Absent => Part::Found(None),
@@ -553,8 +600,8 @@ async fn read_policy(client: &Client, name: &str) -> Result<Part<Option<String>>
     })
 }
 
-async fn read_tls_only(client: &Client, name: &str, arn: String) -> Result<Filled> {
-    Ok(match read_policy(client, name).await? {
+async fn read_tls_only(ctx: &Ctx, client: &Client, name: &str, arn: String) -> Result<Filled> {
+    Ok(match read_policy(ctx, client, name).await? {
         Part::Found(text) => Some(vec![("tls_only", Value::Bool(text.is_some_and(|t| has_tls_statement(&t, &arn))))]),
         _ => None,
     })
@@ -620,16 +667,16 @@ async fn exists_in(client: &Client, region: &str, name: &str) -> Result<bool> {
 
 /// Reads bucket `name` if it exists: `listed` by ListBuckets, or confirmed by HeadBucket.
 async fn read_existing(
+    ctx: &Ctx,
     client: &Client,
-    region: &str,
     name: &str,
     listed: bool,
     scope: &ReadScope,
 ) -> Result<Option<(String, Attrs)>> {
-    if !listed && !exists_in(client, region, name).await? {
+    if !listed && !exists_in(client, &ctx.region, name).await? {
         return Ok(None);
     }
-    Ok(read_bucket(client, region, name, scope).await?.map(|a| (name.to_owned(), a)))
+    Ok(read_bucket(ctx, client, name, scope).await?.map(|a| (name.to_owned(), a)))
 }
 
 // ---- writes ----
@@ -652,16 +699,15 @@ fn object_lock_conflict(current: &Attrs, desired: &Attrs) -> Option<Refusal> {
 }
 
 /// Sends the Put (or Delete) call of every setting `desired` changes from `prior`.
-async fn configure(client: &Client, region: &str, name: &str, prior: &Attrs, desired: &Attrs) -> Result<()> {
+/// Calls about a bucket this run created wait for S3 to show it ([`on_bucket`]).
+async fn configure(ctx: &Ctx, client: &Client, name: &str, prior: &Attrs, desired: &Attrs) -> Result<()> {
     if let Some(on) = changed(prior, desired, "versioning").and_then(Value::as_bool) {
         let status = if on { BucketVersioningStatus::Enabled } else { BucketVersioningStatus::Suspended };
-        client
+        let request = client
             .put_bucket_versioning()
             .bucket(name)
-            .versioning_configuration(VersioningConfiguration::builder().status(status).build())
-            .send()
-            .await
-            .map_err(|e| api_error("PutBucketVersioning", e))?;
+            .versioning_configuration(VersioningConfiguration::builder().status(status).build());
+        send_to_bucket(ctx, name, "PutBucketVersioning", || request.clone().send()).await?;
     }
     if changed(prior, desired, "kms_key_id").is_some() || changed(prior, desired, "bucket_key_enabled").is_some() {
         // An unmanaged key (unset in config) is left as AWS has it.
@@ -677,13 +723,8 @@ async fn configure(client: &Client, region: &str, name: &str, prior: &Attrs, des
             .set_bucket_key_enabled(get_bool(desired, "bucket_key_enabled"))
             .build();
         let config = ServerSideEncryptionConfiguration::builder().rules(rule).build().map_err(invalid)?;
-        client
-            .put_bucket_encryption()
-            .bucket(name)
-            .server_side_encryption_configuration(config)
-            .send()
-            .await
-            .map_err(|e| api_error("PutBucketEncryption", e))?;
+        let request = client.put_bucket_encryption().bucket(name).server_side_encryption_configuration(config);
+        send_to_bucket(ctx, name, "PutBucketEncryption", || request.clone().send()).await?;
     }
     if let Some(on) = changed(prior, desired, "block_public_access").and_then(Value::as_bool) {
         let config = PublicAccessBlockConfiguration::builder()
@@ -692,59 +733,41 @@ async fn configure(client: &Client, region: &str, name: &str, prior: &Attrs, des
             .block_public_policy(on)
             .restrict_public_buckets(on)
             .build();
-        client
-            .put_public_access_block()
-            .bucket(name)
-            .public_access_block_configuration(config)
-            .send()
-            .await
-            .map_err(|e| api_error("PutPublicAccessBlock", e))?;
+        let request = client.put_public_access_block().bucket(name).public_access_block_configuration(config);
+        send_to_bucket(ctx, name, "PutPublicAccessBlock", || request.clone().send()).await?;
     }
     if let Some(on) = changed(prior, desired, "tls_only").and_then(Value::as_bool) {
-        set_tls_only(client, region, name, on).await?;
+        set_tls_only(ctx, client, name, on).await?;
     }
     if let Some(rules) = changed(prior, desired, "lifecycle_rule") {
         let rules: Vec<LifecycleRule> =
             rules.as_list().unwrap_or_default().iter().map(lifecycle_rule_of).collect::<Result<_>>()?;
         if rules.is_empty() {
-            client
-                .delete_bucket_lifecycle()
-                .bucket(name)
-                .send()
-                .await
-                .map_err(|e| api_error("DeleteBucketLifecycle", e))?;
+            let request = client.delete_bucket_lifecycle().bucket(name);
+            send_to_bucket(ctx, name, "DeleteBucketLifecycle", || request.clone().send()).await?;
         } else {
             let config = BucketLifecycleConfiguration::builder().set_rules(Some(rules)).build().map_err(invalid)?;
-            client
-                .put_bucket_lifecycle_configuration()
-                .bucket(name)
-                .lifecycle_configuration(config)
-                .send()
-                .await
-                .map_err(|e| api_error("PutBucketLifecycleConfiguration", e))?;
+            let request = client.put_bucket_lifecycle_configuration().bucket(name).lifecycle_configuration(config);
+            send_to_bucket(ctx, name, "PutBucketLifecycleConfiguration", || request.clone().send()).await?;
         }
     }
     Ok(())
 }
 
 /// Adds or removes the TLS-only statement, keeping the policy's other statements.
-async fn set_tls_only(client: &Client, region: &str, name: &str, on: bool) -> Result<()> {
-    let text = match read_policy(client, name).await? {
+async fn set_tls_only(ctx: &Ctx, client: &Client, name: &str, on: bool) -> Result<()> {
+    let text = match read_policy(ctx, client, name).await? {
         Part::Found(t) => t,
         _ => return Err(ProviderError::NotFound(name.to_owned())),
     };
-    match with_tls(text.as_deref(), &bucket_arn(region, name), on)? {
+    match with_tls(text.as_deref(), &bucket_arn(&ctx.region, name), on)? {
         Some(policy) => {
-            client
-                .put_bucket_policy()
-                .bucket(name)
-                .policy(policy)
-                .send()
-                .await
-                .map_err(|e| api_error("PutBucketPolicy", e))?;
+            let request = client.put_bucket_policy().bucket(name).policy(policy);
+            send_to_bucket(ctx, name, "PutBucketPolicy", || request.clone().send()).await?;
         }
         None if text.is_some() => {
-            client.delete_bucket_policy().bucket(name).send().await.map_err(|e| api_error("DeleteBucketPolicy", e))?;
+            send_to_bucket(ctx, name, "DeleteBucketPolicy", || client.delete_bucket_policy().bucket(name).send())
+                .await?;
         }
         None => {}
     }
@@ -758,8 +781,8 @@ fn same_owner(tags: &BTreeMap<String, String>, want: &BTreeMap<String, String>) 
 
 /// Takes over the existing bucket `name` when it carries the ownership tags
 /// in `desired`; refuses it otherwise. Returns its tags.
-async fn claim(client: &Client, name: &str, desired: &Attrs) -> Result<BTreeMap<String, String>> {
-    let tags = match read_tags(client, name).await? {
+async fn claim(ctx: &Ctx, client: &Client, name: &str, desired: &Attrs) -> Result<BTreeMap<String, String>> {
+    let tags = match read_tags(ctx, client, name).await? {
         Part::Found(t) => t,
         _ => BTreeMap::new(),
     };
@@ -774,13 +797,15 @@ async fn claim(client: &Client, name: &str, desired: &Attrs) -> Result<BTreeMap<
 
 /// CreateBucket; a lost reply is answered by sending it again (by name it
 /// cannot make a second bucket). Returns the tags of a bucket it took over
-/// (`claim`), `None` when it made a new one.
+/// (`claim`), `None` when it made a new one, which it records as created
+/// by this run ([`Ctx::record_created`]).
 async fn create_bucket(
+    ctx: &Ctx,
     client: &Client,
-    region: &str,
     name: &str,
     desired: &Attrs,
 ) -> Result<Option<BTreeMap<String, String>>> {
+    let region = ctx.region.as_str();
     let mut config = CreateBucketConfiguration::builder().set_tags(Some(s3_tags(&tags_of(desired))?));
     if region != US_EAST_1 {
         config = config.location_constraint(BucketLocationConstraint::from(region));
@@ -796,18 +821,22 @@ async fn create_bucket(
             .send()
     };
     let owned_already = |e: &SdkError<_, _>| error_code(e) == Some("BucketAlreadyOwnedByYou");
-    match send().await {
-        Ok(_) => Ok(None),
-        Err(e) if owned_already(&e) => claim(client, name, desired).await.map(Some),
+    let made = match send().await {
+        Ok(_) => None,
+        Err(e) if owned_already(&e) => Some(claim(ctx, client, name, desired).await?),
         Err(e) => match api_error("CreateBucket", e) {
             ProviderError::Transport { .. } => match send().await {
-                Ok(_) => Ok(None),
-                Err(e) if owned_already(&e) => Ok(None),
-                Err(e) => Err(api_error("CreateBucket", e)),
+                Ok(_) => None,
+                Err(e) if owned_already(&e) => None,
+                Err(e) => return Err(api_error("CreateBucket", e)),
             },
-            other => Err(other),
+            other => return Err(other),
         },
+    };
+    if made.is_none() {
+        ctx.record_created(name);
     }
+    Ok(made)
 }
 
 /// Deletes every object version and delete marker, 1000 at a time.
@@ -962,8 +991,7 @@ impl ResourceType for S3Bucket {
         }
         let client = &factory(ctx)?.s3(&ctx.region).await;
         let listed = listed_buckets(client, &ctx.region).await?;
-        let reads: Vec<_> =
-            ids.iter().map(|id| read_existing(client, &ctx.region, id, listed.contains(id), scope)).collect();
+        let reads: Vec<_> = ids.iter().map(|id| read_existing(ctx, client, id, listed.contains(id), scope)).collect();
         let found: Vec<_> = stream::iter(reads).buffer_unordered(PER_RESOURCE_CONCURRENCY).try_collect().await?;
         Ok(found.into_iter().flatten().collect())
     }
@@ -977,15 +1005,15 @@ impl ResourceType for S3Bucket {
         let client = factory(ctx)?.s3(region).await;
         let existing = if region == US_EAST_1 {
             match client.head_bucket().bucket(name).send().await {
-                Ok(_) => Some(claim(&client, name, desired).await?),
+                Ok(_) => Some(claim(ctx, &client, name, desired).await?),
                 // Another account's: CreateBucket says so (`BucketAlreadyExists`).
                 Err(e) if is_no_such_bucket(&e) || is_forbidden(&e) => {
-                    create_bucket(&client, region, name, desired).await?
+                    create_bucket(ctx, &client, name, desired).await?
                 }
                 Err(e) => return Err(api_error("HeadBucket", e)),
             }
         } else {
-            create_bucket(&client, region, name, desired).await?
+            create_bucket(ctx, &client, name, desired).await?
         };
         // A new bucket starts unversioned, without policy or lifecycle rules;
         // one taken over is set to everything configured.
@@ -997,18 +1025,18 @@ impl ResourceType for S3Bucket {
                 .chain([("lifecycle_rule".to_owned(), Value::List(Vec::new()))])
                 .collect(),
         };
-        configure(&client, region, name, &prior, desired).await?;
+        configure(ctx, &client, name, &prior, desired).await?;
         let taken_over = existing.is_some();
         let tags = tags_of(desired);
         let have = match existing {
             Some(t) => t,
-            None => match read_tags(&client, name).await? {
+            None => match read_tags(ctx, &client, name).await? {
                 Part::Found(t) => t,
                 _ => return Err(ProviderError::NotFound(name.to_owned())),
             },
         };
         if have != tags {
-            put_tags(&client, name, &tags).await?;
+            put_tags(ctx, &client, name, &tags).await?;
         }
         let mut attrs = desired.clone();
         attrs.insert("id".into(), Value::str(name));
@@ -1026,9 +1054,9 @@ impl ResourceType for S3Bucket {
             return Err(invalid(format!("`{}` {}", r.attr.unwrap_or_default(), r.reason)));
         }
         let client = factory(ctx)?.s3(&ctx.region).await;
-        configure(&client, &ctx.region, id, prior, desired).await?;
+        configure(ctx, &client, id, prior, desired).await?;
         if desired.contains_key("tags") && tags_of(prior) != tags_of(desired) {
-            put_tags(&client, id, &tags_of(desired)).await?;
+            put_tags(ctx, &client, id, &tags_of(desired)).await?;
         }
         let mut attrs = prior.clone();
         attrs.extend(desired.iter().map(|(k, v)| (k.clone(), v.clone())));

@@ -5,6 +5,11 @@
 //! versioning.
 //!
 //! - Create and update: one PutBucketReplication with the whole configuration.
+//!   S3 refuses it ("Destination bucket must have versioning enabled", and
+//!   the like for the source) until versioning turned on is in effect, which
+//!   S3 says can take up to 15 minutes: for buckets this run created or
+//!   updated, it is sent again that long ([`VERSIONING_WAIT`]), and while
+//!   S3 does not show a source bucket this run created yet.
 //! - Read: GetBucketReplication per bucket, [`PER_RESOURCE_CONCURRENCY`] at a
 //!   time; a bucket without a configuration, or gone, is left out.
 //! - Delete: DeleteBucketReplication (a bucket that is gone is done).
@@ -24,6 +29,7 @@
 //!   so it cannot leave a second one; `find_created` finds nothing.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use aws_sdk_s3::Client;
@@ -35,10 +41,11 @@ use aws_sdk_s3::types::{
 };
 use futures::{StreamExt, TryStreamExt, stream};
 
-use super::s3_bucket::is_no_such_bucket;
-use super::{PER_RESOURCE_CONCURRENCY, api_error, error_code, factory, get_str};
+use super::s3_bucket::{is_no_such_bucket, name_of_arn, new_bucket};
+use super::{PER_RESOURCE_CONCURRENCY, Settling, api_error, error_code, factory, get_str, send_settling};
 use crate::addr::ResourceAddr;
 use crate::provider::schema::{Attr, AttrType, Kind, Schema};
+use crate::provider::waiter::Backoff;
 use crate::provider::{Ctx, Owned, ProviderError, ReadScope, ResourceType, Result};
 use crate::value::{Attrs, Value};
 
@@ -80,6 +87,28 @@ static SCHEMA: Schema = Schema {
     guarded: false,
     taggable: false,
 };
+
+/// How long PutBucketReplication is sent again while S3 refuses it for
+/// versioning this run turned on, when the resource sets no timeout: S3
+/// documents that versioning turned on for the first time can take up to
+/// 15 minutes to be in effect everywhere (PutBucketVersioning).
+pub const VERSIONING_WAIT: Duration = Duration::from_secs(15 * 60);
+
+/// S3 not seeing yet the versioning this run turned on for a destination bucket.
+pub const DESTINATION_VERSIONING: Settling = Settling::new(
+    "InvalidRequest",
+    "S3 does not see the destination bucket's new versioning yet (it can take up to 15 minutes)",
+    VERSIONING_WAIT,
+)
+.with_message("Destination bucket must have versioning enabled");
+
+/// S3 not seeing yet the versioning this run turned on for the source bucket.
+pub const SOURCE_VERSIONING: Settling = Settling::new(
+    "InvalidRequest",
+    "S3 does not see the bucket's new versioning yet (it can take up to 15 minutes)",
+    VERSIONING_WAIT,
+)
+.with_message("Versioning must be 'Enabled' on the bucket");
 
 /// The `s3_bucket_replication` resource type.
 pub struct S3BucketReplication;
@@ -253,17 +282,36 @@ async fn read_config(client: &Client, bucket: &str) -> Result<Option<(String, At
     }
 }
 
-/// PutBucketReplication with the configuration `desired` describes.
-async fn put_config(client: &Client, bucket: &str, desired: &Attrs) -> Result<Attrs> {
+/// The refusals of a PutBucketReplication of `bucket` to the destination
+/// bucket ARNs `destinations` that pass with time, given what this run made:
+/// `NoSuchBucket` for a source bucket it created, versioning not in effect
+/// yet for a bucket it created or updated (the ones whose versioning it may
+/// have turned on). Refusals about other buckets are final.
+fn replication_settling(ctx: &Ctx, bucket: &str, destinations: &[&str]) -> Vec<Settling> {
+    let within = ctx.timeout.unwrap_or(VERSIONING_WAIT);
+    let changed = |arn: &str| ctx.changed_this_run(arn) || ctx.changed_this_run(name_of_arn(arn));
+    let mut out: Vec<Settling> = new_bucket(ctx, bucket).into_iter().collect();
+    if ctx.changed_this_run(bucket) {
+        out.push(Settling { within, ..SOURCE_VERSIONING });
+    }
+    if destinations.iter().any(|arn| changed(arn)) {
+        out.push(Settling { within, ..DESTINATION_VERSIONING });
+    }
+    out
+}
+
+/// PutBucketReplication with the configuration `desired` describes, sent
+/// again while S3 refuses it for a reason that passes ([`replication_settling`]).
+async fn put_config(ctx: &Ctx, client: &Client, bucket: &str, desired: &Attrs) -> Result<Attrs> {
     let role = get_str(desired, "role").ok_or_else(|| invalid("s3_bucket_replication needs `role`"))?;
     let rules = canonical_rules(desired.get("rule").unwrap_or(&Value::List(Vec::new())));
-    let sent: Vec<ReplicationRule> = rules.as_list().unwrap_or_default().iter().map(rule_of).collect::<Result<_>>()?;
+    let listed = rules.as_list().unwrap_or_default();
+    let sent: Vec<ReplicationRule> = listed.iter().map(rule_of).collect::<Result<_>>()?;
+    let destinations: Vec<&str> = listed.iter().filter_map(|r| str_field(field(r, "destination")?, "bucket")).collect();
     let config = ReplicationConfiguration::builder().role(role).set_rules(Some(sent)).build().map_err(invalid)?;
-    client
-        .put_bucket_replication()
-        .bucket(bucket)
-        .replication_configuration(config)
-        .send()
+    let request = client.put_bucket_replication().bucket(bucket).replication_configuration(config);
+    let settling = replication_settling(ctx, bucket, &destinations);
+    send_settling(ctx, "PutBucketReplication", &settling, Backoff::RETRY, || request.clone().send())
         .await
         .map_err(|e| api_error("PutBucketReplication", e))?;
     let mut attrs = desired.clone();
@@ -300,11 +348,11 @@ impl ResourceType for S3BucketReplication {
 
     async fn create(&self, ctx: &Ctx, desired: &Attrs) -> Result<Attrs> {
         let bucket = get_str(desired, "bucket").ok_or_else(|| invalid("s3_bucket_replication needs `bucket`"))?;
-        put_config(&factory(ctx)?.s3(&ctx.region).await, bucket, desired).await
+        put_config(ctx, &factory(ctx)?.s3(&ctx.region).await, bucket, desired).await
     }
 
     async fn update(&self, ctx: &Ctx, id: &str, _prior: &Attrs, desired: &Attrs) -> Result<Attrs> {
-        put_config(&factory(ctx)?.s3(&ctx.region).await, id, desired).await
+        put_config(ctx, &factory(ctx)?.s3(&ctx.region).await, id, desired).await
     }
 
     async fn delete(&self, ctx: &Ctx, id: &str, _prior: &Attrs) -> Result<()> {
@@ -333,6 +381,40 @@ mod tests {
 
     fn json(text: &str) -> Value {
         Value::from_json(&serde_json::from_str(text).unwrap())
+    }
+
+    /// A refused replication waits only for buckets this run made: a source
+    /// it created (not shown yet, versioning not in effect), a destination it
+    /// created or updated (versioning not in effect); within the resource's
+    /// own timeout when it sets one.
+    #[test]
+    fn only_buckets_this_run_made_are_waited_for() {
+        let ctx = || Ctx::new(std::sync::Arc::new(crate::provider::fake::NoClients), "us-east-1", "t");
+        let rows = |ctx: &Ctx| -> Vec<(&str, Option<&str>)> {
+            replication_settling(ctx, "src", &["arn:aws:s3:::dst"]).iter().map(|s| (s.code, s.message)).collect()
+        };
+        assert!(rows(&ctx()).is_empty(), "refusals about buckets of earlier runs are final");
+
+        let made = ctx();
+        made.record_created("src");
+        assert_eq!(
+            rows(&made),
+            [("NoSuchBucket", None), ("InvalidRequest", Some("Versioning must be 'Enabled' on the bucket"))]
+        );
+        for record in [Ctx::record_created, Ctx::record_updated] {
+            for named in ["dst", "arn:aws:s3:::dst"] {
+                let made = ctx();
+                record(&made, named);
+                assert_eq!(
+                    rows(&made),
+                    [("InvalidRequest", Some("Destination bucket must have versioning enabled"))],
+                    "{named}"
+                );
+            }
+        }
+        let made = ctx().with_timeout(Some(Duration::from_secs(60)));
+        made.record_updated("arn:aws:s3:::dst");
+        assert_eq!(replication_settling(&made, "src", &["arn:aws:s3:::dst"])[0].within, Duration::from_secs(60));
     }
 
     /// PRODUCT.md's rule, as written in a stack.

@@ -24,6 +24,14 @@
 //! of the group, because the rules AWS adds on its own (default egress, IPv6
 //! egress in IPv6 VPCs) are only known from AWS.
 //!
+//! Eventual consistency: CreateSecurityGroup in a VPC this run created, and
+//! rule calls on a group this run created or naming one, are sent again
+//! while EC2 answers that it does not show it yet ([`ec2::send_naming`]); a
+//! new group DescribeSecurityGroups does not list yet is polled for. Delete:
+//! DeleteSecurityGroup, sent again while AWS answers `DependencyViolation`
+//! (the network interfaces of a database or interface endpoint just deleted
+//! hold the group for minutes; [`ec2::delete_retrying`] names them).
+//!
 //! Orphan scan (`list_owned`): the region's shared GetResources ([`super::owned`]).
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -37,16 +45,15 @@ use aws_sdk_ec2::types::{
 };
 
 use super::ec2::{
-    self, arn, delete_retrying, describe_all, describe_in_chunks, filter, insert_tags, sync_tags, tag_specification,
+    self, Named, arn, delete_retrying, describe_all, describe_in_chunks, filter, insert_tags, send_naming, sync_tags,
+    tag_specification,
 };
 use super::owned;
-use super::{DEFAULT_DESCRIPTION, api_error, factory, get_str};
+use super::{DEFAULT_DESCRIPTION, factory, get_str};
 use crate::addr::ResourceAddr;
 use crate::provider::schema::{Attr, AttrType, Default, Kind, NameRule, Schema};
-use crate::provider::waiter::{Backoff, Budget, retry};
-use crate::provider::{
-    Ctx, Intent, Owned, Progress, ProviderError, ReadScope, Refusal, ResourceType, Result, same_name_refusal,
-};
+use crate::provider::waiter::{Backoff, Poll, wait_for};
+use crate::provider::{Ctx, Intent, Owned, ProviderError, ReadScope, Refusal, ResourceType, Result, same_name_refusal};
 use crate::value::{Attrs, Value};
 
 static RULE_FIELDS: [Attr; 9] = [
@@ -85,9 +92,8 @@ static SCHEMA: Schema = Schema {
     taggable: true,
 };
 
-/// How long create and update look for their own group in
-/// DescribeSecurityGroups (EC2 reads are eventually consistent).
-const READ_AFTER_WRITE_WAIT: Duration = Duration::from_secs(8);
+/// Pauses between reads of a new group DescribeSecurityGroups does not list yet.
+const LISTED_BACKOFF: Backoff = Backoff { first: Duration::from_millis(250), factor: 2.0, cap: Duration::from_secs(4) };
 
 /// The `security_group` resource type.
 pub struct SecurityGroup;
@@ -397,18 +403,21 @@ async fn describe_groups(client: &Client, region: &str, ids: &[String]) -> Resul
     Ok(groups.iter().filter_map(|g| group_attrs(g, region)).collect())
 }
 
-/// Reads a group this run just wrote, waiting briefly
-/// ([`READ_AFTER_WRITE_WAIT`]) for it to show up.
-async fn read_own_write(client: &Client, region: &str, id: &str) -> Result<Attrs> {
-    let quiet = Progress::default();
-    let backoff = Backoff { first: Duration::from_millis(250), factor: 2.0, cap: Duration::from_secs(4) };
-    let budget = Budget { limit: READ_AFTER_WRITE_WAIT, backoff, progress: &quiet };
-    let not_found = |e: &ProviderError| matches!(e, ProviderError::NotFound(_)).then(|| "not found".to_owned());
-    retry(budget, "reading the new group", not_found, || async {
-        describe_groups(client, region, &[id.to_owned()])
-            .await?
-            .remove(id)
-            .ok_or_else(|| ProviderError::NotFound(format!("security group {id}")))
+/// Reads group `id` after writing it. A group this run created that
+/// DescribeSecurityGroups does not list yet (EC2 is eventually consistent)
+/// is polled for up to the resource's timeout, else
+/// [`ec2::NEW_OBJECT_WAIT`]; any other group is read once.
+async fn read_own_write(ctx: &Ctx, client: &Client, id: &str) -> Result<Attrs> {
+    let read = || async { Ok(describe_groups(client, &ctx.region, &[id.to_owned()]).await?.remove(id)) };
+    if !ctx.created_this_run(id) {
+        return read().await?.ok_or_else(|| ProviderError::NotFound(format!("security group {id}")));
+    }
+    let what = format!("EC2 to list security group {id}");
+    wait_for(ctx, &what, ec2::NEW_OBJECT_WAIT, LISTED_BACKOFF, || async {
+        Ok(match read().await? {
+            Some(attrs) => Poll::Ready(attrs),
+            None => Poll::Pending("not listed yet".to_owned()),
+        })
     })
     .await
 }
@@ -418,11 +427,11 @@ async fn read_own_write(client: &Client, region: &str, id: &str) -> Result<Attrs
 /// came after the work) fails as a whole with "rule already exists" (or "not
 /// found", for a revoke); then each rule is sent on its own, and those
 /// answers count as done.
-async fn send_rules(client: &Client, id: &str, dir: Direction, op: RuleOp, rules: &[Rule]) -> Result<()> {
-    match send_rules_once(client, id, dir, op, rules).await {
+async fn send_rules(ctx: &Ctx, client: &Client, id: &str, dir: Direction, op: RuleOp, rules: &[Rule]) -> Result<()> {
+    match send_rules_once(ctx, client, id, dir, op, rules).await {
         Err(e) if already_done(op, &e) && rules.len() > 1 => {
             for rule in rules {
-                match send_rules_once(client, id, dir, op, std::slice::from_ref(rule)).await {
+                match send_rules_once(ctx, client, id, dir, op, std::slice::from_ref(rule)).await {
                     Err(e) if already_done(op, &e) => {}
                     other => other?,
                 }
@@ -443,23 +452,31 @@ fn already_done(op: RuleOp, err: &ProviderError) -> bool {
     )
 }
 
-/// One call of [`send_rules`].
-async fn send_rules_once(client: &Client, id: &str, dir: Direction, op: RuleOp, rules: &[Rule]) -> Result<()> {
+/// One call of [`send_rules`]. The group itself and the groups its rules
+/// name may be new: EC2 refusing one this run created as not found yet is
+/// waited out ([`send_naming`]).
+async fn send_rules_once(
+    ctx: &Ctx,
+    client: &Client,
+    id: &str,
+    dir: Direction,
+    op: RuleOp,
+    rules: &[Rule],
+) -> Result<()> {
     if rules.is_empty() {
         return Ok(());
     }
     let perms = Some(permissions(rules, id, dir)?);
+    let peers = rules.iter().filter_map(|r| match &r.peer {
+        Peer::Group(group) => Some((Named::Group, group.as_str())),
+        _ => None,
+    });
+    let named: Vec<(Named, &str)> = std::iter::once((Named::Group, id)).chain(peers).collect();
     macro_rules! send {
-        ($call:ident, $name:literal) => {
-            client
-                .$call()
-                .group_id(id)
-                .set_ip_permissions(perms)
-                .send()
-                .await
-                .map(|_| ())
-                .map_err(|e| api_error($name, e))
-        };
+        ($call:ident, $name:literal) => {{
+            let request = client.$call().group_id(id).set_ip_permissions(perms);
+            send_naming(ctx, $name, &named, || request.clone().send()).await.map(|_| ())
+        }};
     }
     match (dir, op) {
         (Direction::Ingress, RuleOp::Authorize) => {
@@ -488,14 +505,14 @@ enum RuleOp {
 
 /// Brings the managed rule sets of group `id` from `current` to `desired`;
 /// true when anything was sent.
-async fn apply_rules(client: &Client, id: &str, current: &Attrs, desired: &Attrs) -> Result<bool> {
+async fn apply_rules(ctx: &Ctx, client: &Client, id: &str, current: &Attrs, desired: &Attrs) -> Result<bool> {
     let mut changed = false;
     for dir in [Direction::Ingress, Direction::Egress] {
         let Some(want) = rules_of(desired, dir) else { continue };
         let changes = rule_changes(&rules_of(current, dir).unwrap_or_default(), &want, dir)?;
-        send_rules(client, id, dir, RuleOp::Authorize, &changes.added).await?;
-        send_rules(client, id, dir, RuleOp::Relabel, &changes.relabeled).await?;
-        send_rules(client, id, dir, RuleOp::Revoke, &changes.removed).await?;
+        send_rules(ctx, client, id, dir, RuleOp::Authorize, &changes.added).await?;
+        send_rules(ctx, client, id, dir, RuleOp::Relabel, &changes.relabeled).await?;
+        send_rules(ctx, client, id, dir, RuleOp::Revoke, &changes.removed).await?;
         changed |= !changes.is_empty();
     }
     Ok(changed)
@@ -541,21 +558,21 @@ impl ResourceType for SecurityGroup {
         let required = |name: &str| {
             get_str(desired, name).ok_or_else(|| ProviderError::Invalid(format!("security_group needs {name}")))
         };
-        let out = client
+        let vpc_id = required("vpc_id")?;
+        let request = client
             .create_security_group()
             .group_name(required("name")?)
             .description(get_str(desired, "description").unwrap_or(DEFAULT_DESCRIPTION))
-            .vpc_id(required("vpc_id")?)
-            .set_tag_specifications(tag_specification(Ec2ResourceType::SecurityGroup, desired).map(|t| vec![t]))
-            .send()
-            .await
-            .map_err(|e| api_error("CreateSecurityGroup", e))?;
+            .vpc_id(vpc_id)
+            .set_tag_specifications(tag_specification(Ec2ResourceType::SecurityGroup, desired).map(|t| vec![t]));
+        let out = send_naming(ctx, "CreateSecurityGroup", &[(Named::Vpc, vpc_id)], || request.clone().send()).await?;
         let id = out
             .group_id()
             .ok_or_else(|| ProviderError::Invalid("CreateSecurityGroup answered without a group id".into()))?;
-        let created = read_own_write(&client, &ctx.region, id).await?;
-        if apply_rules(&client, id, &created, desired).await? {
-            read_own_write(&client, &ctx.region, id).await
+        ctx.record_created(id);
+        let created = read_own_write(ctx, &client, id).await?;
+        if apply_rules(ctx, &client, id, &created, desired).await? {
+            read_own_write(ctx, &client, id).await
         } else {
             Ok(created)
         }
@@ -563,14 +580,15 @@ impl ResourceType for SecurityGroup {
 
     async fn update(&self, ctx: &Ctx, id: &str, prior: &Attrs, desired: &Attrs) -> Result<Attrs> {
         let client = factory(ctx)?.ec2(&ctx.region).await;
-        apply_rules(&client, id, prior, desired).await?;
+        apply_rules(ctx, &client, id, prior, desired).await?;
         sync_tags(&client, id, prior, desired).await?;
-        read_own_write(&client, &ctx.region, id).await
+        read_own_write(ctx, &client, id).await
     }
 
     async fn delete(&self, ctx: &Ctx, id: &str, _prior: &Attrs) -> Result<()> {
         let client = factory(ctx)?.ec2(&ctx.region).await;
-        delete_retrying("DeleteSecurityGroup", || client.delete_security_group().group_id(id).send()).await
+        let delete = || client.delete_security_group().group_id(id).send();
+        delete_retrying(ctx, &client, "DeleteSecurityGroup", ("group-id", id), delete).await
     }
 
     async fn find_created(&self, ctx: &Ctx, addr: &ResourceAddr) -> Result<Option<String>> {

@@ -2,7 +2,11 @@
 //!
 //! - Create: CreateSubnet with the tags in the same call; then
 //!   ModifySubnetAttribute when `map_public_ip_on_launch` is on (AWS starts a
-//!   new subnet with it off).
+//!   new subnet with it off). Either is sent again while EC2 does not show
+//!   the VPC (or subnet) this run just created ([`ec2::send_naming`]).
+//! - Delete: DeleteSubnet, sent again while AWS answers `DependencyViolation`
+//!   (network interfaces of a database or endpoint just deleted linger for
+//!   minutes; [`ec2::delete_retrying`] names them).
 //! - `availability_zone` is optional: when unset AWS picks one, reads report
 //!   it, and the plan does not diff an unset optional attribute.
 //! - Read: one paged DescribeSubnets filtered by `subnet-id` (200 ids per
@@ -15,11 +19,11 @@ use async_trait::async_trait;
 use aws_sdk_ec2::types::{AttributeBooleanValue, ResourceType as Ec2ResourceType, Subnet as AwsSubnet};
 
 use super::ec2::{
-    self, arn, delete_retrying, describe_all, describe_in_chunks, desired_tags, filter, insert_tags, on_new_resource,
-    sync_tags, tag_specification,
+    self, Named, arn, delete_retrying, describe_all, describe_in_chunks, desired_tags, filter, insert_tags,
+    send_naming, sync_tags, tag_specification,
 };
 use super::owned;
-use super::{api_error, factory, get_bool, get_str};
+use super::{factory, get_bool, get_str};
 use crate::addr::ResourceAddr;
 use crate::provider::schema::{Attr, AttrType, Default, Kind, Schema};
 use crate::provider::{Ctx, Owned, ProviderError, ReadScope, ResourceType, Result};
@@ -57,14 +61,14 @@ fn subnet_attrs(s: &AwsSubnet, region: &str) -> Option<(String, Attrs)> {
     Some((id, a))
 }
 
-/// Sets `map_public_ip_on_launch`; `just_created` waits out EC2's eventual
-/// consistency right after CreateSubnet.
-async fn set_map_public_ip(client: &aws_sdk_ec2::Client, id: &str, on: bool, just_created: bool) -> Result<()> {
+/// Sets `map_public_ip_on_launch`, waiting for a subnet this run created
+/// that EC2 does not show yet ([`send_naming`]).
+async fn set_map_public_ip(ctx: &Ctx, client: &aws_sdk_ec2::Client, id: &str, on: bool) -> Result<()> {
     let call = client
         .modify_subnet_attribute()
         .subnet_id(id)
         .map_public_ip_on_launch(AttributeBooleanValue::builder().value(on).build());
-    on_new_resource("ModifySubnetAttribute", just_created, || call.clone().send()).await?;
+    send_naming(ctx, "ModifySubnetAttribute", &[(Named::Subnet, id)], || call.clone().send()).await?;
     Ok(())
 }
 
@@ -92,22 +96,22 @@ impl ResourceType for Subnet {
         let client = factory(ctx)?.ec2(&ctx.region).await;
         let required =
             |name: &str| get_str(desired, name).ok_or_else(|| ProviderError::Invalid(format!("subnet needs {name}")));
-        let out = client
+        let vpc_id = required("vpc_id")?;
+        let request = client
             .create_subnet()
-            .vpc_id(required("vpc_id")?)
+            .vpc_id(vpc_id)
             .cidr_block(required("cidr_block")?)
             .set_availability_zone(get_str(desired, "availability_zone").map(str::to_owned))
-            .set_tag_specifications(tag_specification(Ec2ResourceType::Subnet, desired).map(|t| vec![t]))
-            .send()
-            .await
-            .map_err(|e| api_error("CreateSubnet", e))?;
+            .set_tag_specifications(tag_specification(Ec2ResourceType::Subnet, desired).map(|t| vec![t]));
+        let out = send_naming(ctx, "CreateSubnet", &[(Named::Vpc, vpc_id)], || request.clone().send()).await?;
         let (id, mut attrs) = out
             .subnet()
             .and_then(|s| subnet_attrs(s, &ctx.region))
             .ok_or_else(|| ProviderError::Invalid("CreateSubnet answered without a subnet id".into()))?;
+        ctx.record_created(&id);
         let map_public = get_bool(desired, "map_public_ip_on_launch").unwrap_or(false);
         if get_bool(&attrs, "map_public_ip_on_launch") != Some(map_public) {
-            set_map_public_ip(&client, &id, map_public, true).await?;
+            set_map_public_ip(ctx, &client, &id, map_public).await?;
             attrs.insert("map_public_ip_on_launch".into(), Value::Bool(map_public));
         }
         // The tags went in with CreateSubnet; its answer may not echo them.
@@ -121,7 +125,7 @@ impl ResourceType for Subnet {
         if let Some(on) = get_bool(desired, "map_public_ip_on_launch")
             && get_bool(prior, "map_public_ip_on_launch") != Some(on)
         {
-            set_map_public_ip(&client, id, on, false).await?;
+            set_map_public_ip(ctx, &client, id, on).await?;
             attrs.insert("map_public_ip_on_launch".into(), Value::Bool(on));
         }
         sync_tags(&client, id, prior, desired).await?;
@@ -131,7 +135,8 @@ impl ResourceType for Subnet {
 
     async fn delete(&self, ctx: &Ctx, id: &str, _prior: &Attrs) -> Result<()> {
         let client = factory(ctx)?.ec2(&ctx.region).await;
-        delete_retrying("DeleteSubnet", || client.delete_subnet().subnet_id(id).send()).await
+        delete_retrying(ctx, &client, "DeleteSubnet", ("subnet-id", id), || client.delete_subnet().subnet_id(id).send())
+            .await
     }
 
     async fn find_created(&self, ctx: &Ctx, addr: &ResourceAddr) -> Result<Option<String>> {

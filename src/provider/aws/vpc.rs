@@ -3,7 +3,11 @@
 //! - Create: CreateVpc with the tags in the same call; then ModifyVpcAttribute
 //!   for each DNS setting that differs from AWS's defaults for a new VPC
 //!   (support on, hostnames off). pgstack defaults both to on: RDS endpoints
-//!   need DNS hostnames.
+//!   need DNS hostnames. A ModifyVpcAttribute EC2 refuses because it does
+//!   not show the new VPC yet is sent again ([`ec2::send_naming`]), and the
+//!   main route table is polled until DescribeRouteTables lists it.
+//! - Delete: DeleteVpc, sent again while AWS answers `DependencyViolation`
+//!   ([`ec2::delete_retrying`], naming the network interfaces left in it).
 //! - Read: one paged DescribeVpcs filtered by `vpc-id` (200 ids per call);
 //!   DescribeVpcs does not carry the DNS settings, so each VPC also costs two
 //!   DescribeVpcAttribute calls, [`PER_RESOURCE_CONCURRENCY`] at a time.
@@ -25,13 +29,14 @@ use aws_sdk_ec2::types::{
 use futures::{StreamExt, TryStreamExt, stream};
 
 use super::ec2::{
-    self, arn, delete_retrying, describe_all, describe_in_chunks, desired_tags, filter, insert_tags, on_new_resource,
-    sync_tags, tag_specification,
+    self, Named, arn, delete_retrying, describe_all, describe_in_chunks, desired_tags, filter, insert_tags,
+    send_naming, sync_tags, tag_specification,
 };
 use super::owned;
 use super::{PER_RESOURCE_CONCURRENCY, api_error, error_code, factory, get_bool, get_str};
 use crate::addr::ResourceAddr;
 use crate::provider::schema::{Attr, AttrType, Default, Kind, Schema};
+use crate::provider::waiter::{Backoff, Poll, wait_for};
 use crate::provider::{Ctx, Owned, ProviderError, ReadScope, ResourceType, Result};
 use crate::value::{Attrs, Value};
 
@@ -91,16 +96,18 @@ async fn main_route_tables(client: &Client, ids: &[String]) -> Result<BTreeMap<S
 }
 
 /// The main route table of a VPC just created, which EC2 may list only
-/// after a moment (eventual consistency): asked again with a growing pause.
-async fn new_vpc_main_route_table(client: &Client, id: &str) -> Result<String> {
+/// after a moment (eventual consistency): polled for up to the resource's
+/// create timeout, else [`ec2::NEW_OBJECT_WAIT`].
+async fn new_vpc_main_route_table(ctx: &Ctx, client: &Client, id: &str) -> Result<String> {
     let ids = [id.to_owned()];
-    for attempt in 0..10u32 {
-        if let Some(table) = main_route_tables(client, &ids).await?.remove(id) {
-            return Ok(table);
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(200 * u64::from(attempt + 1))).await;
-    }
-    Err(ProviderError::Invalid(format!("the main route table of {id} did not appear")))
+    let what = format!("EC2 to list the main route table of {id}");
+    wait_for(ctx, &what, ec2::NEW_OBJECT_WAIT, Backoff::RETRY, || async {
+        Ok(match main_route_tables(client, &ids).await?.remove(id) {
+            Some(table) => Poll::Ready(table),
+            None => Poll::Pending("not listed yet".to_owned()),
+        })
+    })
+    .await
 }
 
 /// One DNS setting of a VPC; `None` when the VPC is gone.
@@ -120,8 +127,9 @@ async fn read_dns(client: &Client, id: &str, attribute: VpcAttributeName) -> Res
 /// Sets the DNS attributes that differ between `from` and `to` (each
 /// `(support, hostnames)`), in an order AWS accepts: hostnames need support,
 /// so hostnames go off first and on last. One call per attribute (AWS allows
-/// only one per ModifyVpcAttribute).
-async fn set_dns(client: &Client, id: &str, from: (bool, bool), to: (bool, bool), just_created: bool) -> Result<()> {
+/// only one per ModifyVpcAttribute); a VPC this run created that EC2 does
+/// not show yet is waited for ([`send_naming`]).
+async fn set_dns(ctx: &Ctx, client: &Client, id: &str, from: (bool, bool), to: (bool, bool)) -> Result<()> {
     let value = |b: bool| AttributeBooleanValue::builder().value(b).build();
     let mut steps = Vec::new();
     if from.1 && !to.1 {
@@ -134,7 +142,7 @@ async fn set_dns(client: &Client, id: &str, from: (bool, bool), to: (bool, bool)
         steps.push(client.modify_vpc_attribute().vpc_id(id).enable_dns_hostnames(value(true)));
     }
     for step in steps {
-        on_new_resource("ModifyVpcAttribute", just_created, || step.clone().send()).await?;
+        send_naming(ctx, "ModifyVpcAttribute", &[(Named::Vpc, id)], || step.clone().send()).await?;
     }
     Ok(())
 }
@@ -220,9 +228,10 @@ impl ResourceType for Vpc {
             .vpc()
             .and_then(|v| vpc_attrs(v, &ctx.region))
             .ok_or_else(|| ProviderError::Invalid("CreateVpc answered without a VPC id".into()))?;
+        ctx.record_created(&id);
         let dns = dns_of(desired, AWS_DEFAULTS);
-        set_dns(&client, &id, AWS_DEFAULTS, dns, true).await?;
-        let main = new_vpc_main_route_table(&client, &id).await?;
+        set_dns(ctx, &client, &id, AWS_DEFAULTS, dns).await?;
+        let main = new_vpc_main_route_table(ctx, &client, &id).await?;
         attrs.insert("main_route_table_id".into(), Value::str(main));
         // The tags went in with CreateVpc; its answer may not echo them.
         attrs.insert("tags".into(), desired_tags(desired));
@@ -234,7 +243,7 @@ impl ResourceType for Vpc {
         let from = dns_of(prior, AWS_DEFAULTS);
         // An unset (unmanaged) setting stays as it is.
         let to = dns_of(desired, from);
-        set_dns(&client, id, from, to, false).await?;
+        set_dns(ctx, &client, id, from, to).await?;
         sync_tags(&client, id, prior, desired).await?;
         let mut attrs = with_dns(prior.clone(), to);
         attrs.insert("tags".into(), desired_tags(desired));
@@ -243,7 +252,7 @@ impl ResourceType for Vpc {
 
     async fn delete(&self, ctx: &Ctx, id: &str, _prior: &Attrs) -> Result<()> {
         let client = factory(ctx)?.ec2(&ctx.region).await;
-        delete_retrying("DeleteVpc", || client.delete_vpc().vpc_id(id).send()).await
+        delete_retrying(ctx, &client, "DeleteVpc", ("vpc-id", id), || client.delete_vpc().vpc_id(id).send()).await
     }
 
     async fn find_created(&self, ctx: &Ctx, addr: &ResourceAddr) -> Result<Option<String>> {

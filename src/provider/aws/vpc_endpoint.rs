@@ -2,28 +2,38 @@
 //! interface endpoint (Secrets Manager, KMS: subnets, security groups,
 //! private DNS), so the database tier reaches AWS without the internet.
 //!
-//! - Create: CreateVpcEndpoint with the tags in the same call.
+//! - Create: CreateVpcEndpoint with the tags in the same call, sent again
+//!   while EC2 does not show the VPC, subnets or groups this run just
+//!   created ([`ec2::send_naming`]; ModifyVpcEndpoint likewise for the
+//!   subnets and groups it adds).
 //! - Read: DescribeVpcEndpoints by id (200 per call; a batch AWS refuses
 //!   because an id is gone is read again id by id); deleted endpoints are
 //!   left out.
 //! - Update: one ModifyVpcEndpoint adding and removing route tables, subnets
 //!   and security groups, and setting private DNS; then the tags.
+//! - Delete: DeleteVpcEndpoints, then DescribeVpcEndpoints until the endpoint
+//!   is `deleted` or unknown ([`DELETE_WAIT`]): an interface endpoint stays
+//!   `deleting` for minutes, and its network interfaces hold its subnets and
+//!   security groups until it is gone.
 //! - `service_name` may be the short name (`s3`, `kms`): the service in the
 //!   endpoint's region, `com.amazonaws.REGION.s3`, which AWS reports.
 //! - The ARN is built (`arn:PARTITION:ec2:REGION:OWNER:vpc-endpoint/ID`).
 //! - Orphan scan (`list_owned`): one DescribeVpcEndpoints filtered on the stack tag.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use aws_sdk_ec2::types::{ResourceType as Ec2ResourceType, VpcEndpoint as AwsEndpoint, VpcEndpointType};
 
 use super::ec2::{
-    self, arn, describe_all, describe_in_chunks, desired_tags, insert_tags, sync_tags, tag_specification,
+    self, Named, arn, describe_all, describe_in_chunks, desired_tags, insert_tags, send_naming, sync_tags,
+    tag_specification,
 };
 use super::{api_error, error_code, factory, get_bool, get_str};
 use crate::addr::ResourceAddr;
 use crate::provider::schema::{Attr, AttrType, Default, Kind, Schema};
+use crate::provider::waiter::{Backoff, Poll, wait_for};
 use crate::provider::{Ctx, Owned, ProviderError, ReadScope, ResourceType, Result};
 use crate::value::{Attrs, Value};
 
@@ -46,6 +56,12 @@ static SCHEMA: Schema = Schema {
     guarded: false,
     taggable: true,
 };
+
+/// How long a delete waits for the endpoint to be gone when the resource
+/// sets no delete timeout: an interface endpoint stays `deleting` for
+/// minutes while AWS removes its network interfaces, and the subnets and
+/// security groups it used cannot be deleted before.
+pub const DELETE_WAIT: Duration = Duration::from_secs(600);
 
 /// The `vpc_endpoint` resource type.
 pub struct VpcEndpoint;
@@ -98,6 +114,36 @@ async fn describe_ids(client: &aws_sdk_ec2::Client, ids: Vec<String>) -> Result<
         Err(e) if missing(&e) => Ok(Vec::new()),
         Err(e) => Err(api_error("DescribeVpcEndpoints", e)),
     }
+}
+
+/// The state of endpoint `id` as DescribeVpcEndpoints reports it; `None`
+/// once it is gone (not listed, or `deleted`).
+async fn state_of(client: &aws_sdk_ec2::Client, id: &str) -> Result<Option<String>> {
+    let listed = describe_ids(client, vec![id.to_owned()]).await?;
+    let state = listed
+        .iter()
+        .find(|e| e.vpc_endpoint_id() == Some(id))
+        .map(|e| e.state().map_or_else(|| "unknown".to_owned(), |s| s.as_str().to_ascii_lowercase()));
+    Ok(state.filter(|s| s != "deleted"))
+}
+
+/// Waits until endpoint `id` is gone, for up to the resource's delete
+/// timeout, else [`DELETE_WAIT`]: its network interfaces hold its subnets
+/// and security groups until then.
+async fn wait_gone(ctx: &Ctx, client: &aws_sdk_ec2::Client, id: &str) -> Result<()> {
+    let what = format!("endpoint {id} to be deleted");
+    wait_for(ctx, &what, DELETE_WAIT, Backoff::default(), || async {
+        Ok(match state_of(client, id).await? {
+            None => Poll::Ready(()),
+            Some(state) => Poll::Pending(state),
+        })
+    })
+    .await
+}
+
+/// `(kind, id)` of every object of `kind` in the list attribute `name`.
+fn named_in<'a>(attrs: &'a Attrs, name: &str, kind: Named) -> impl Iterator<Item = (Named, &'a str)> {
+    attrs.get(name).and_then(Value::as_list).unwrap_or_default().iter().filter_map(move |v| Some((kind, v.as_str()?)))
 }
 
 /// The strings of a list attribute (empty when unset).
@@ -162,19 +208,22 @@ impl ResourceType for VpcEndpoint {
         };
         let kind = VpcEndpointType::from(get_str(desired, "vpc_endpoint_type").unwrap_or("Gateway"));
         let interface = kind == VpcEndpointType::Interface;
-        let out = client
+        let vpc_id = required("vpc_id")?;
+        let request = client
             .create_vpc_endpoint()
-            .vpc_id(required("vpc_id")?)
+            .vpc_id(vpc_id)
             .service_name(full_service_name(required("service_name")?, &ctx.region))
             .vpc_endpoint_type(kind)
             .set_route_table_ids(non_empty(set_of(desired, "route_table_ids").into_iter().collect()))
             .set_subnet_ids(non_empty(set_of(desired, "subnet_ids").into_iter().collect()))
             .set_security_group_ids(non_empty(set_of(desired, "security_group_ids").into_iter().collect()))
             .set_private_dns_enabled(get_bool(desired, "private_dns_enabled").filter(|_| interface))
-            .set_tag_specifications(tag_specification(Ec2ResourceType::VpcEndpoint, desired).map(|t| vec![t]))
-            .send()
-            .await
-            .map_err(|e| api_error("CreateVpcEndpoint", e))?;
+            .set_tag_specifications(tag_specification(Ec2ResourceType::VpcEndpoint, desired).map(|t| vec![t]));
+        let named: Vec<(Named, &str)> = std::iter::once((Named::Vpc, vpc_id))
+            .chain(named_in(desired, "subnet_ids", Named::Subnet))
+            .chain(named_in(desired, "security_group_ids", Named::Group))
+            .collect();
+        let out = send_naming(ctx, "CreateVpcEndpoint", &named, || request.clone().send()).await?;
         let (_, mut attrs) = out
             .vpc_endpoint()
             .and_then(|e| endpoint_attrs(e, &ctx.region))
@@ -193,19 +242,23 @@ impl ResourceType for VpcEndpoint {
             get_bool(desired, "private_dns_enabled").filter(|on| get_bool(prior, "private_dns_enabled") != Some(*on));
         let changes = [&add_rt, &remove_rt, &add_sn, &remove_sn, &add_sg, &remove_sg].iter().any(|v| !v.is_empty());
         if changes || dns.is_some() {
-            client
+            // Subnets and groups added may be new ones EC2 does not show yet.
+            let named: Vec<(Named, &str)> = add_sn
+                .iter()
+                .map(|s| (Named::Subnet, s.as_str()))
+                .chain(add_sg.iter().map(|g| (Named::Group, g.as_str())))
+                .collect();
+            let request = client
                 .modify_vpc_endpoint()
                 .vpc_endpoint_id(id)
                 .set_add_route_table_ids(non_empty(add_rt))
                 .set_remove_route_table_ids(non_empty(remove_rt))
-                .set_add_subnet_ids(non_empty(add_sn))
+                .set_add_subnet_ids(non_empty(add_sn.clone()))
                 .set_remove_subnet_ids(non_empty(remove_sn))
-                .set_add_security_group_ids(non_empty(add_sg))
+                .set_add_security_group_ids(non_empty(add_sg.clone()))
                 .set_remove_security_group_ids(non_empty(remove_sg))
-                .set_private_dns_enabled(dns)
-                .send()
-                .await
-                .map_err(|e| api_error("ModifyVpcEndpoint", e))?;
+                .set_private_dns_enabled(dns);
+            send_naming(ctx, "ModifyVpcEndpoint", &named, || request.clone().send()).await?;
         }
         sync_tags(&client, id, prior, desired).await?;
         self.read_many(ctx, &[id.to_owned()], &ReadScope::All)
@@ -223,15 +276,17 @@ impl ResourceType for VpcEndpoint {
             .await
             .map_err(|e| api_error("DeleteVpcEndpoints", e))?;
         // Failures come back per endpoint; one that is already gone is done.
-        match out.unsuccessful().iter().find_map(|u| u.error()) {
-            Some(e) if !e.code().is_some_and(|c| c.contains("NotFound")) => Err(ProviderError::Api {
+        if let Some(e) = out.unsuccessful().iter().find_map(|u| u.error())
+            && !e.code().is_some_and(|c| c.contains("NotFound"))
+        {
+            return Err(ProviderError::Api {
                 operation: "DeleteVpcEndpoints",
                 code: e.code().unwrap_or_default().to_owned(),
                 message: e.message().unwrap_or_default().to_owned(),
                 retryable: false,
-            }),
-            _ => Ok(()),
+            });
         }
+        wait_gone(ctx, &client, id).await
     }
 
     async fn find_created(&self, ctx: &Ctx, addr: &ResourceAddr) -> Result<Option<String>> {
@@ -255,6 +310,51 @@ impl ResourceType for VpcEndpoint {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A delete waits while the endpoint is `deleting`, reporting it, and
+    /// ends when DescribeVpcEndpoints reports it `deleted` or no longer knows it.
+    #[tokio::test]
+    async fn a_delete_waits_until_the_endpoint_is_gone() {
+        use aws_sdk_ec2::operation::describe_vpc_endpoints::{DescribeVpcEndpointsError, DescribeVpcEndpointsOutput};
+        use aws_sdk_ec2::types::State;
+        use aws_smithy_mocks::mock;
+        use aws_smithy_types::error::ErrorMetadata;
+
+        use crate::provider::aws::mocked_client;
+
+        let answer = |state: &'static str| {
+            move || {
+                let endpoint = AwsEndpoint::builder().vpc_endpoint_id("vpce-1").state(State::from(state)).build();
+                DescribeVpcEndpointsOutput::builder().vpc_endpoints(endpoint).build()
+            }
+        };
+        let describe = mock!(aws_sdk_ec2::Client::describe_vpc_endpoints)
+            .sequence()
+            .output(answer("deleting"))
+            .output(answer("Deleting"))
+            .output(answer("deleted"))
+            .build();
+        let client = mocked_client!(aws_sdk_ec2, &[&describe]);
+        let reports: std::sync::Arc<std::sync::Mutex<Vec<String>>> = std::sync::Arc::default();
+        let sink = reports.clone();
+        let aws = crate::provider::aws::AwsFactory::new(crate::provider::aws::AwsOptions {
+            pause_scale: Some(0.001),
+            ..crate::provider::aws::AwsOptions::default()
+        });
+        let ctx = Ctx::new(std::sync::Arc::new(aws), "us-east-1", "t")
+            .with_progress(crate::provider::Progress::new(move |what, _| sink.lock().unwrap().push(what.to_owned())));
+        wait_gone(&ctx, &client, "vpce-1").await.unwrap();
+        assert_eq!(describe.num_calls(), 3);
+        assert_eq!(*reports.lock().unwrap(), ["waiting for endpoint vpce-1 to be deleted (status: deleting)"; 2]);
+
+        let gone = mock!(aws_sdk_ec2::Client::describe_vpc_endpoints).then_error(|| {
+            let meta = ErrorMetadata::builder().code("InvalidVpcEndpointId.NotFound").message("gone").build();
+            DescribeVpcEndpointsError::generic(meta)
+        });
+        let client = mocked_client!(aws_sdk_ec2, &[&gone]);
+        wait_gone(&ctx, &client, "vpce-1").await.unwrap();
+        assert_eq!(gone.num_calls(), 1, "not known: gone at once");
+    }
 
     #[test]
     fn short_service_names_are_the_service_in_the_endpoints_region() {

@@ -285,19 +285,48 @@ fn internal_error(m: &Message) -> String {
     service_error(m, "500 Internal Server Error", code, "An internal error has occurred")
 }
 
+/// S3 calls on a bucket's settings, which carry no `x-id`: (method, query
+/// key, operation), e.g. `PUT /BUCKET?versioning` is PutBucketVersioning.
+const S3_SETTINGS: &[(&str, &str, &str)] = &[
+    ("PUT", "tagging", "PutBucketTagging"),
+    ("GET", "tagging", "GetBucketTagging"),
+    ("DELETE", "tagging", "DeleteBucketTagging"),
+    ("PUT", "versioning", "PutBucketVersioning"),
+    ("GET", "versioning", "GetBucketVersioning"),
+    ("PUT", "encryption", "PutBucketEncryption"),
+    ("GET", "encryption", "GetBucketEncryption"),
+    ("PUT", "publicAccessBlock", "PutPublicAccessBlock"),
+    ("GET", "publicAccessBlock", "GetPublicAccessBlock"),
+    ("PUT", "policy", "PutBucketPolicy"),
+    ("GET", "policy", "GetBucketPolicy"),
+    ("DELETE", "policy", "DeleteBucketPolicy"),
+    ("PUT", "lifecycle", "PutBucketLifecycleConfiguration"),
+    ("GET", "lifecycle", "GetBucketLifecycleConfiguration"),
+    ("DELETE", "lifecycle", "DeleteBucketLifecycle"),
+    ("PUT", "replication", "PutBucketReplication"),
+    ("GET", "replication", "GetBucketReplication"),
+    ("DELETE", "replication", "DeleteBucketReplication"),
+];
+
 /// `X-Amz-Target` suffix (JSON protocols) or `Action=` (Query protocols);
-/// for S3 (REST), the SDK's `x-id` query parameter, or `CreateBucket` for
-/// the PUT of a bucket without one.
+/// for S3 (REST), the SDK's `x-id` query parameter, a bucket setting's
+/// call ([`S3_SETTINGS`]), or `CreateBucket` for the PUT of a bucket
+/// without a query.
 fn operation(m: &Message) -> String {
     if service(m) == "s3" {
         let mut request = m.head.split_whitespace();
         let (method, path) = (request.next().unwrap_or(""), request.next().unwrap_or(""));
-        let x_id = path.split(['?', '&']).find_map(|kv| kv.strip_prefix("x-id="));
+        let query: Vec<&str> = path.split_once('?').map(|(_, q)| q.split('&').collect()).unwrap_or_default();
+        let x_id = query.iter().find_map(|kv| kv.strip_prefix("x-id="));
+        let setting = S3_SETTINGS
+            .iter()
+            .find(|(verb, key, _)| *verb == method && query.iter().any(|kv| kv.split('=').next() == Some(*key)));
         let bucket_only = !path.contains('?') && !path.trim_matches('/').contains('/');
-        return match x_id {
-            Some(id) => id.to_owned(),
-            None if method == "PUT" && bucket_only => "CreateBucket".to_owned(),
-            None => String::new(),
+        return match (x_id, setting) {
+            (Some(id), _) => id.to_owned(),
+            (None, Some((_, _, name))) => (*name).to_owned(),
+            (None, None) if method == "PUT" && bucket_only => "CreateBucket".to_owned(),
+            (None, None) => String::new(),
         };
     }
     let target = header(m, "x-amz-target").map(|t| t.rsplit('.').next().unwrap_or("").to_owned());
