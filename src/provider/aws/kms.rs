@@ -430,8 +430,9 @@ fn covers_action(s: &serde_json::Map<String, serde_json::Value>, action: &str) -
     }
 }
 
-/// IAM's wildcard match: `*` any run of characters, `?` one.
-fn glob(pattern: &str, text: &str) -> bool {
+/// IAM's wildcard match: `*` any run of characters, `?` one (callers
+/// lower-case both sides for actions, which IAM compares in any case).
+pub fn glob(pattern: &str, text: &str) -> bool {
     let (p, t): (Vec<char>, Vec<char>) = (pattern.chars().collect(), text.chars().collect());
     // matched[j]: the pattern so far matches the first j characters of the text.
     let mut matched = vec![false; t.len() + 1];
