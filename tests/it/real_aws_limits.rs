@@ -98,8 +98,13 @@ async fn a_lost_create_secret_reply_is_sent_again_as_the_same_request() {
     let w = Workdir::new();
     w.write("sec.toml", &format!("{SECRETS}{NAMED_SECRET}"));
     proxy.inject("CreateSecret", Fault::DropReply, 1);
-    w.run(&["apply", "sec.toml", "--skip-checks", "--auto-approve"], &through(&m, &proxy)).expect(0);
+    let applied = w.run(&["apply", "sec.toml", "--skip-checks", "--auto-approve"], &through(&m, &proxy)).expect(0);
     assert_eq!(proxy.unused(), 0, "a reply was lost");
+    assert!(
+        applied.stderr.contains("Still sending CreateSecret again after its reply was lost (the same request token"),
+        "{}",
+        applied.stderr
+    );
     assert_eq!(proxy.seen("CreateSecret"), 3, "two secrets, one of them sent twice");
     let mut found = secrets(&m).await;
     found.sort_by(|a, b| a.1.cmp(&b.1));

@@ -308,7 +308,11 @@ impl ResourceType for Secret {
             Err(e) => match api_error("CreateSecret", e) {
                 // The reply was lost: the same request, same token and value,
                 // is answered as the first was, and makes nothing new.
-                ProviderError::Transport { .. } => req.send().await,
+                ProviderError::Transport { .. } => {
+                    let what = "sending CreateSecret again after its reply was lost (the same request token: AWS answers it as the first)";
+                    ctx.progress.report(what, std::time::Duration::ZERO);
+                    req.send().await
+                }
                 unsent => return Err(unsent),
             },
             Ok(out) => Ok(out),

@@ -140,32 +140,30 @@ async fn check_function(ctx: &Ctx, function: &str) -> Result<Verdict> {
         Err(e) => return Err(api_error("GetFunction", e)),
     };
     let mut verdict = Verdict::new();
-    let policy = match lambda.get_policy().function_name(function).send().await {
-        Ok(out) => out.policy().and_then(|p| serde_json::from_str(p).ok()),
+    // `None`: no resource policy; `Some(false)`: one that does not let Secrets Manager invoke it.
+    let invokable = match lambda.get_policy().function_name(function).send().await {
+        Ok(out) => Some(
+            out.policy()
+                .and_then(|p| serde_json::from_str(p).ok())
+                .is_some_and(|doc| lets_secrets_manager_invoke(&doc)),
+        ),
         Err(e) if error_code(&e) == Some("ResourceNotFoundException") => None,
         Err(e) if error_code(&e) == Some("AccessDeniedException") => {
             verdict.push(unchecked(function, "GetPolicy", &api_error("GetPolicy", e)));
-            Some(serde_json::Value::Null)
+            Some(true)
         }
         Err(e) => return Err(api_error("GetPolicy", e)),
     };
-    match &policy {
-        Some(serde_json::Value::Null) => {}
-        Some(doc) if lets_secrets_manager_invoke(doc) => {}
-        _ => {
-            let why = if policy.is_some() {
-                "its resource policy allows it to no statement"
-            } else {
-                "it has no resource policy"
-            };
-            let r = at_function(format!(
-                "names a rotation function Secrets Manager may not invoke ({function}): {why} letting {SECRETS_MANAGER} call lambda:InvokeFunction"
-            ))
-            .hint(format!(
-                "aws lambda add-permission --function-name {function} --statement-id SecretsManagerAccess --action lambda:InvokeFunction --principal {SECRETS_MANAGER}"
-            ));
-            verdict.push((r, false));
-        }
+    if invokable != Some(true) {
+        let why =
+            if invokable.is_some() { "its resource policy has no statement" } else { "it has no resource policy" };
+        let r = at_function(format!(
+            "names a rotation function Secrets Manager may not invoke ({function}): {why} letting {SECRETS_MANAGER} call lambda:InvokeFunction"
+        ))
+        .hint(format!(
+            "aws lambda add-permission --function-name {function} --statement-id SecretsManagerAccess --action lambda:InvokeFunction --principal {SECRETS_MANAGER}"
+        ));
+        verdict.push((r, false));
     }
     let subnets = config.as_ref().and_then(|c| c.vpc_config()).map(|v| v.subnet_ids().to_vec()).unwrap_or_default();
     if !subnets.is_empty()
