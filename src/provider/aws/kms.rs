@@ -668,6 +668,29 @@ mod tests {
         assert!(!glob("kms:get*", "kms:putkeypolicy") && !glob("kms:put", "kms:putkeypolicy") && !glob("?", ""));
     }
 
+    /// The bypass is sent only when asked for.
+    #[tokio::test]
+    async fn the_lockout_bypass_is_sent_with_put_key_policy_only_when_set() {
+        use aws_sdk_kms::operation::put_key_policy::PutKeyPolicyOutput;
+        use aws_smithy_mocks::mock;
+
+        use crate::provider::aws::mocked_client;
+        use crate::provider::aws::rds::test_ctx;
+
+        let bypassing = mock!(Client::put_key_policy)
+            .match_requests(|r| r.bypass_policy_lockout_safety_check() == Some(true))
+            .then_output(|| PutKeyPolicyOutput::builder().build());
+        let checked = mock!(Client::put_key_policy)
+            .match_requests(|r| r.bypass_policy_lockout_safety_check().is_none())
+            .then_output(|| PutKeyPolicyOutput::builder().build());
+        let client = mocked_client!(aws_sdk_kms, &[&bypassing, &checked]);
+        let ctx = test_ctx().0;
+        put_policy_bypassing(&ctx, &client, "k1", "{}".into(), true).await.unwrap();
+        assert_eq!((bypassing.num_calls(), checked.num_calls()), (1, 0));
+        put_policy(&ctx, &client, "k1", "{}".into()).await.unwrap();
+        assert_eq!((bypassing.num_calls(), checked.num_calls()), (1, 1));
+    }
+
     #[test]
     fn alias_gets_prefix_once() {
         assert_eq!(alias_name("db"), "alias/db");
