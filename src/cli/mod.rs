@@ -345,6 +345,25 @@ impl From<crate::state::StateError> for CliError {
             E::OtherLineage { .. } | E::OlderSerial { .. } => err
                 .hint("compare the two first: `pgstack state pull STACK -o FILE` writes the stored state to a file")
                 .hint("nothing was changed"),
+            E::LockDeleteDenied { path, .. } => err
+                .hint(format!(
+                    "pgstack removes its lock only if it is still its own (DeleteObject with If-Match its ETag), and S3 allows such a delete only with both s3:DeleteObject and s3:GetObject: grant s3:GetObject on {} too",
+                    crate::ui::safe(path)
+                ))
+                .hint("the lock stays until it is removed: once the permission is granted, remove it with the `pgstack force-unlock STACK LOCK_ID` a refused run prints"),
+            E::WrongRegion { region: Some(region), .. } => {
+                let region = crate::ui::shell_word(region);
+                err.hint(format!(
+                    "set the backend's region to the bucket's: `region = \"{region}\"` in [backend] s3, or --backend-config region={region}"
+                ))
+                .hint("nothing was changed")
+            }
+            E::WrongRegion { bucket, .. } => err
+                .hint(format!(
+                    "set the backend's region ([backend] s3 `region`, or --backend-config region=...) to the bucket's: `aws s3api get-bucket-location --bucket {}` names it",
+                    crate::ui::shell_word(bucket)
+                ))
+                .hint("nothing was changed"),
             E::NoForceUnlock { .. } | E::NotLocked { .. } => err.hint("nothing was changed"),
             E::OtherLock { .. } => err
                 .hint("force-unlock removes only the lock it names: copy the id from the error of the run that was refused")

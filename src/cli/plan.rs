@@ -18,7 +18,19 @@ pub async fn plan(g: &GlobalArgs, ui: Ui, args: PlanArgs) -> CliResult {
         None => None,
     };
     let checks = super::check::run_quiet(&session)?;
-    let _lock = session.lock("plan").await?;
+    // The lock is given back explicitly, so a failed release is reported.
+    session.locked("plan", async || planned(g, ui, &session, &args, target.as_deref(), &checks).await).await
+}
+
+/// The plan, shown and saved, under the lock.
+async fn planned(
+    g: &GlobalArgs,
+    ui: Ui,
+    session: &Session,
+    args: &PlanArgs,
+    target: Option<&Path>,
+    checks: &crate::check::Report,
+) -> CliResult {
     let opts = PlanOptions {
         targets: args.targets.clone(),
         destroy: args.destroy,
@@ -41,9 +53,9 @@ pub async fn plan(g: &GlobalArgs, ui: Ui, args: PlanArgs) -> CliResult {
             ui.out(&crate::ui::cost::plan_line(before, after));
         }
     }
-    ui.err(&format!("{}\n", crate::ui::check::summary_line(&checks)));
-    if let (Some(out), Some(target)) = (&args.out, &target) {
-        save_plan(g, &session, &args, &plan, out, target)?;
+    ui.err(&format!("{}\n", crate::ui::check::summary_line(checks)));
+    if let (Some(out), Some(target)) = (&args.out, target) {
+        save_plan(g, session, args, &plan, out, target)?;
         if !args.json {
             ui.out(&format!(
                 "\nSaved the plan to {}. Apply exactly this plan with: pgstack apply {}\n",

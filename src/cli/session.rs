@@ -116,7 +116,12 @@ impl Session {
                     .hint("leave out --state; to copy a local state file into S3, run `pgstack state push STACK FILE`")
                     .hint("nothing was changed"));
                 }
-                Arc::new(S3Backend::new(Arc::new(AwsObjectStore::new(aws.clone(), &location)), location))
+                let url = location.url();
+                let progress = crate::provider::Progress::new(move |what, elapsed| {
+                    crate::ui::progress::waiting(ui, &url, what, elapsed);
+                });
+                let store = Arc::new(AwsObjectStore::new(aws.clone(), &location));
+                Arc::new(S3Backend::new(store, location).with_progress(progress, aws.pace()))
             }
             None => {
                 if g.state.is_none() && stack.state_path.is_none() {
@@ -191,7 +196,16 @@ impl Session {
     /// Gives a lock back. A failure is a warning: the command's outcome stands.
     pub async fn unlock(&self, guard: LockGuard) {
         if let Err(e) = guard.release().await {
-            self.ui.warn(&format!("the state lock was not released: {e}"), &[]);
+            let text = e.to_string();
+            // A denied delete says which permission is missing.
+            let hints = match e {
+                e @ StateError::LockDeleteDenied { .. } => match CliError::from(e) {
+                    CliError::Message(_, hints) => hints,
+                    CliError::Diagnostics(..) => Vec::new(),
+                },
+                _ => Vec::new(),
+            };
+            self.ui.warn(&format!("the state lock was not released: {text}"), &hints);
         }
     }
 

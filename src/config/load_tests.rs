@@ -1093,3 +1093,24 @@ fn a_function_error_on_a_sensitive_value_does_not_quote_it() {
     let e = errs(&[("stack.toml", &plain)]);
     assert!(e[0].starts_with("`instance_memory_mib`: unknown instance class \"db.x\""), "{e:?}");
 }
+
+#[test]
+fn more_than_fifty_tags_with_the_stack_and_ownership_tags_are_refused_at_the_tags() {
+    let stack_tags: Vec<String> = (0..10).map(|i| format!("s{i} = \"v\"")).collect();
+    let head = format!("[stack]\nname = \"t\"\nregion = \"us-east-1\"\ntags = {{ {} }}\n\n", stack_tags.join(", "));
+    let own = |n: usize| (0..n).map(|i| format!("r{i} = \"v\"")).collect::<Vec<_>>().join(", ");
+    // 10 stack tags + 38 of its own + 2 ownership tags: 50, AWS's limit.
+    ok(&[("stack.toml", &format!("{head}[fake.a]\ntags = {{ {} }}\n", own(38)))]);
+    assert_eq!(
+        errs(&[("stack.toml", &format!("{head}[fake.a]\ntags = {{ {} }}\n", own(39)))]),
+        [
+            "`tags` on `fake.a` has 51 tags, counting the stack's tags and the 2 ownership tags pgstack adds (`pgstack:stack`, `pgstack:address`): AWS allows at most 50 on one resource @ stack.toml:7:1"
+        ]
+    );
+    // Stack tags alone push a resource without tags of its own over: at its header.
+    let many: Vec<String> = (0..49).map(|i| format!("s{i} = \"v\"")).collect();
+    let head = format!("[stack]\nname = \"t\"\nregion = \"us-east-1\"\ntags = {{ {} }}\n\n", many.join(", "));
+    let e = errs(&[("stack.toml", &format!("{head}[fake.a]\nname = \"a\"\n"))]);
+    assert_eq!(e.len(), 1, "{e:?}");
+    assert!(e[0].starts_with("`tags` on `fake.a` has 51 tags") && e[0].ends_with("@ stack.toml:6:1"), "{e:?}");
+}

@@ -9,7 +9,9 @@ use std::collections::{BTreeMap, HashMap};
 
 use crate::diag::{Diagnostic, Span, did_you_mean};
 use crate::provider::Registry;
-use crate::provider::schema::{Attr, AttrType, Constraint, Invalid, Mode, Schema, TAG_ADDRESS, TAG_STACK, field};
+use crate::provider::schema::{
+    Attr, AttrType, Constraint, Invalid, Mode, Schema, TAG_ADDRESS, TAG_STACK, check_tag_count, field,
+};
 use crate::value::Value;
 
 use super::model::Expr;
@@ -59,6 +61,18 @@ pub fn check_attrs(
         let node = entry.map(|e| &e.value);
         let span = node.map_or(header, |n| &n.span).clone();
         Checker { block, diags: &mut *diags }.expr(expr, &attr.ty, attr.constraint, node, &span, name);
+    }
+    // The tags table holds the stack's tags and the ownership tags too: its
+    // keys are known at load, so AWS's count limit is checked here.
+    if let (true, Some(Expr::Map(tags))) = (schema.taggable, attrs.get("tags"))
+        && let Err(e) = check_tag_count(tags.len())
+    {
+        let span = written.get("tags").map_or(header, |e| &e.key_span);
+        let d = Diagnostic::error(format!("`tags` on `{block}` {}", e.message)).at(span.clone());
+        diags.push(match e.hint {
+            Some(h) => d.hint(h),
+            None => d,
+        });
     }
     for attr in schema.attrs.iter().filter(|a| attrs.contains_key(a.name)) {
         for other in attr.conflicts.iter().filter(|o| attrs.contains_key(**o)) {

@@ -322,7 +322,9 @@ pub enum Kind {
     /// A CloudWatch alarm period in seconds: 10, 20, 30, or a multiple of 60.
     AlarmPeriod,
     /// Tags: keys 1..128 characters not starting with `aws:`, values up to
-    /// 256 characters, neither with control characters.
+    /// 256 characters, neither with control characters; at most
+    /// [`MAX_TAGS`] on one resource, ownership and stack tags included
+    /// ([`check_tag_count`]).
     Tags,
     /// S3 general purpose bucket names: 3..63 lowercase letters, digits,
     /// `.` and `-`, beginning and ending with a letter or digit, no `..`, not
@@ -521,7 +523,9 @@ impl Kind {
             Kind::IamPath => "`/` or `/a/b/`: begins and ends with `/`, up to 512 printable ASCII characters",
             Kind::PerformanceInsightsRetention => "7, 31 × 1..23 months, or 731 days",
             Kind::AlarmPeriod => "10, 20, 30, or a multiple of 60 seconds",
-            Kind::Tags => "keys 1..128 characters, not `aws:...`; values up to 256; no control characters",
+            Kind::Tags => {
+                "at most 50 per resource, with the stack's tags and the 2 ownership tags; keys 1..128 characters, not `aws:...`; values up to 256; no control characters"
+            }
             Kind::S3BucketName => {
                 "3..63 lowercase letters, digits, `.`, `-`; begins and ends with a letter or digit; no `..`; not an IP address"
             }
@@ -824,6 +828,11 @@ impl Schema {
                 check_value(a, v, name, &mut out);
             }
         }
+        if let (true, Some(Value::Map(tags))) = (self.taggable, attrs.get("tags"))
+            && let Err(invalid) = check_tag_count(tags.len())
+        {
+            out.push(Violation { path: "tags".to_owned(), invalid });
+        }
         let value = |name: &str| attrs.get(name).and_then(Value::as_str);
         for m in self.meeting_windows(value) {
             let message = format!("({}) meets `{}` ({}): RDS refuses windows that meet", m.daily, m.other, m.weekly);
@@ -890,6 +899,23 @@ fn check_value(attr: &Attr, v: &Value, path: &str, out: &mut Vec<Violation>) {
 /// Finds a field in an object attribute's field list.
 pub fn field<'a>(fields: &'a [Attr], name: &str) -> Option<&'a Attr> {
     fields.iter().find(|a| a.name == name)
+}
+
+/// The most tags AWS accepts on one resource (EC2, RDS, KMS, Secrets
+/// Manager, S3, IAM, SNS, CloudWatch alike), user and AWS-made tags apart:
+/// pgstack's ownership tags and the stack's tags count.
+pub const MAX_TAGS: usize = 50;
+
+/// Refuses more than [`MAX_TAGS`] tags on one resource; `count` includes
+/// the ownership tags and the stack's tags.
+pub fn check_tag_count(count: usize) -> Result<(), Invalid> {
+    if count <= MAX_TAGS {
+        return Ok(());
+    }
+    Err(Invalid::new(format!(
+        "has {count} tags, counting the stack's tags and the 2 ownership tags pgstack adds (`{TAG_STACK}`, `{TAG_ADDRESS}`): AWS allows at most {MAX_TAGS} on one resource"
+    ))
+    .hint(format!("remove {} of them (here or in [stack] tags)", count - MAX_TAGS)))
 }
 
 /// The ownership tags every created resource carries.
@@ -1188,6 +1214,13 @@ mod tests {
         assert!(t.check(&Value::str("a\nb")).is_err());
         // Keys of other tables are free.
         assert!(Constraint::MaxLen(1).check_key("long key").is_ok());
+        assert!(check_tag_count(MAX_TAGS).is_ok());
+        let over = check_tag_count(MAX_TAGS + 2).unwrap_err();
+        assert!(
+            over.message.starts_with("has 52 tags, counting the stack's tags and the 2 ownership tags"),
+            "{over:?}"
+        );
+        assert_eq!(over.hint.as_deref(), Some("remove 2 of them (here or in [stack] tags)"));
     }
 
     #[test]
@@ -1219,5 +1252,12 @@ mod tests {
         ]);
         let paths: Vec<String> = S.check_values(&attrs).into_iter().map(|v| v.path).collect();
         assert_eq!(paths, ["rules[1].cidrs[0]", "rules[1].port", "tags.aws:x"]);
+        // Known only at plan: the count of the whole table.
+        let many: BTreeMap<String, Value> = (0..51).map(|i| (format!("k{i}"), Value::Unknown)).collect();
+        let attrs = BTreeMap::from([("tags".to_owned(), Value::Map(many))]);
+        let found = S.check_values(&attrs);
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(found[0].path, "tags");
+        assert!(found[0].invalid.message.starts_with("has 51 tags"), "{found:?}");
     }
 }

@@ -231,6 +231,21 @@ pub enum StateError {
         "the state in {path} is at serial {serial}: {writes} more write(s) would take it past {MAX_SERIAL} (2^53 - 1), the largest serial pgstack writes"
     )]
     SerialLimit { path: String, serial: u64, writes: u64 },
+    /// S3 refused to delete the lock object (403). pgstack deletes it
+    /// `If-Match` its ETag, and S3 allows such a delete only to a caller
+    /// with `s3:GetObject` as well as `s3:DeleteObject` on the object.
+    #[error("cannot remove the lock {path}: {detail}")]
+    LockDeleteDenied { path: String, detail: String },
+    /// The state bucket is in another region than the backend's `region`
+    /// (S3 answered 301 PermanentRedirect); `region` is the bucket's when S3
+    /// named it.
+    #[error(
+        "the state bucket `{}` is {}, not in {} where the backend looks for it (S3 answered 301 PermanentRedirect)",
+        crate::ui::safe(.bucket),
+        .region.as_deref().map_or_else(|| "in another region".to_owned(), |r| format!("in {}", crate::ui::safe(r))),
+        crate::ui::safe(.configured)
+    )]
+    WrongRegion { bucket: String, region: Option<String>, configured: String },
     /// `force-unlock` on a backend whose locks end with their process.
     #[error(
         "the lock on {path} is a file lock, released when the process holding it exits: there is nothing to force-unlock"

@@ -20,6 +20,13 @@
 //!   as that object with its ETag; `force-unlock` takes the ETag for it and
 //!   deletes `If-Match` that ETag, so it removes only the object it named.
 //!
+//! - a conditional request S3 answers `409 ConditionalRequestConflict`
+//!   (another conditional request on the same object was in progress; S3
+//!   wrote or deleted nothing and documents that it can be retried) is sent
+//!   again, with the same condition, for up to [`CONFLICT_WAIT`], with a
+//!   progress line per retry: the state write, the lock, and the lock's
+//!   release and force-unlock.
+//!
 //! Calls: `load` GetObject KEY; `write` PutObject KEY (GetObject KEY after a
 //! refusal); `lock` PutObject KEY.lock (GetObject KEY.lock when refused);
 //! `check_writable` HeadObject KEY.lock and KEY; release DeleteObject
@@ -27,7 +34,9 @@
 //! DeleteObject KEY.lock; `advice` GetBucketVersioning.
 
 use std::collections::BTreeMap;
+use std::future::Future;
 use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
 
 use async_trait::async_trait;
 
@@ -35,6 +44,8 @@ use super::lock::is_plain_token;
 use super::{
     Advice, Holder, LockGuard, LockInfo, Release, StateBackend, StateError, StateFile, StateLocation, UnreadableLock,
 };
+use crate::provider::Progress;
+use crate::provider::waiter::{Backoff, Budget, retry};
 
 /// Where an S3 state lives and how it is encrypted.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -85,13 +96,36 @@ pub struct Object {
 /// Why an object store call failed.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    /// The condition of a put or delete did not hold (HTTP 412; also a 409
-    /// conditional-request conflict, and `If-Match` on a missing object).
+    /// The condition of a put or delete did not hold (HTTP 412, and
+    /// `If-Match` on a missing object).
     #[error("the object changed (precondition failed)")]
     PreconditionFailed,
+    /// Another conditional request on the same object was in progress (S3's
+    /// `409 ConditionalRequestConflict`): this one wrote or deleted nothing
+    /// and may be sent again.
+    #[error("S3 answered 409 ConditionalRequestConflict: another conditional write to the object was in progress")]
+    Conflict,
+    /// The bucket is in another region than the one the request went to
+    /// (HTTP 301 `PermanentRedirect`); `region` is the bucket's, when S3
+    /// named it (`x-amz-bucket-region`).
+    #[error("the bucket is in another region (S3 answered 301 PermanentRedirect)")]
+    WrongRegion { region: Option<String> },
+    /// Access denied (HTTP 403); the text names the operation and AWS's message.
+    #[error("{0}")]
+    Denied(String),
     #[error("{0}")]
     Other(String),
 }
+
+/// How long a conditional request answered `409 ConditionalRequestConflict`
+/// is sent again: the conflict lasts as long as the other request on the
+/// same object (a state or lock object of a few kilobytes to megabytes takes
+/// well under a second to put), so 30 s covers a slow peer many times over.
+pub const CONFLICT_WAIT: Duration = Duration::from_secs(30);
+
+/// What a 409 retry waits for, for the progress line.
+const CONFLICT_REASON: &str =
+    "S3 answered 409 ConditionalRequestConflict (another conditional write to the object was in progress)";
 
 /// The few S3 operations the backend needs, in one bucket.
 #[async_trait]
@@ -132,6 +166,31 @@ pub struct S3Backend {
     lock_key: String,
     seen: Mutex<Seen>,
     held: Arc<Mutex<Option<Held>>>,
+    pacing: Pacing,
+}
+
+/// Where the backend reports its retries, and what its pauses are multiplied by.
+#[derive(Clone)]
+struct Pacing {
+    progress: Progress,
+    pace: f64,
+}
+
+impl Pacing {
+    /// Runs `call` (one conditional request on `what`, e.g. "PutObject of
+    /// s3://B/K") again while it fails with [`StoreError::Conflict`], for up
+    /// to [`CONFLICT_WAIT`] from the first conflict, reporting each retry.
+    async fn settled<T, F, Fut>(&self, what: &str, call: F) -> Result<T, StoreError>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, StoreError>>,
+    {
+        let b = Backoff::RETRY;
+        let backoff = Backoff { first: b.first.mul_f64(self.pace), cap: b.cap.mul_f64(self.pace), ..b };
+        let budget = Budget { limit: CONFLICT_WAIT, backoff, progress: &self.progress };
+        let reason = |e: &StoreError| matches!(e, StoreError::Conflict).then(|| CONFLICT_REASON.to_owned());
+        retry(budget, what, reason, call).await
+    }
 }
 
 /// Attempts at taking a lock that is released again and again meanwhile.
@@ -140,7 +199,21 @@ const LOCK_ATTEMPTS: usize = 5;
 impl S3Backend {
     pub fn new(store: Arc<dyn ObjectStore>, location: S3Location) -> Self {
         let lock_key = format!("{}.lock", location.key);
-        S3Backend { store, location, lock_key, seen: Mutex::new(Seen::Unread), held: Arc::new(Mutex::new(None)) }
+        S3Backend {
+            store,
+            location,
+            lock_key,
+            seen: Mutex::new(Seen::Unread),
+            held: Arc::new(Mutex::new(None)),
+            pacing: Pacing { progress: Progress::default(), pace: 1.0 },
+        }
+    }
+
+    /// Reports the backend's retries (409 conflicts) to `progress`, its
+    /// pauses multiplied by `pace` (1 in real runs; limits are not scaled).
+    pub fn with_progress(mut self, progress: Progress, pace: f64) -> Self {
+        self.pacing = Pacing { progress, pace };
+        self
     }
 
     fn url(&self) -> String {
@@ -160,7 +233,7 @@ impl S3Backend {
     }
 
     fn remote(&self, path: String, e: StoreError) -> StateError {
-        StateError::Remote { path, detail: e.to_string() }
+        remote(&self.location, path, e)
     }
 
     fn hold(&self, etag: String) -> LockGuard {
@@ -171,7 +244,30 @@ impl S3Backend {
             url: self.lock_url(),
             etag,
             held: self.held.clone(),
+            location: self.location.clone(),
+            pacing: self.pacing.clone(),
         })
+    }
+}
+
+/// A store failure as the state error for `path`: a bucket in another
+/// region is named as such, a denied delete of the lock explains itself.
+fn remote(location: &S3Location, path: String, e: StoreError) -> StateError {
+    match e {
+        StoreError::WrongRegion { region } => {
+            StateError::WrongRegion { bucket: location.bucket.clone(), region, configured: location.region.clone() }
+        }
+        e => StateError::Remote { path, detail: e.to_string() },
+    }
+}
+
+/// A failed DeleteObject of the lock object at `path`: a 403 is
+/// [`StateError::LockDeleteDenied`] (S3 allows a delete `If-Match` an ETag
+/// only with `s3:GetObject` besides `s3:DeleteObject`).
+fn delete_failed(location: &S3Location, path: String, e: StoreError) -> StateError {
+    match e {
+        StoreError::Denied(detail) => StateError::LockDeleteDenied { path, detail },
+        e => remote(location, path, e),
     }
 }
 
@@ -216,7 +312,9 @@ impl StateBackend for S3Backend {
             Seen::Version(etag) => Put::IfMatch(etag),
             Seen::Unread | Seen::Absent => Put::IfAbsent,
         };
-        match self.store.put(&self.location.key, body.clone(), condition).await {
+        let what = format!("PutObject of {}", self.url());
+        let put = || self.store.put(&self.location.key, body.clone(), condition.clone());
+        match self.pacing.settled(&what, put).await {
             Ok(etag) => {
                 self.set_seen(Seen::Version(etag));
                 Ok(())
@@ -238,8 +336,10 @@ impl StateBackend for S3Backend {
     async fn lock(&self, info: LockInfo) -> Result<LockGuard, StateError> {
         let info = LockInfo { id: Some(uuid::Uuid::new_v4().to_string()), ..info };
         let body = serde_json::to_vec_pretty(&info).map_err(|e| StateError::Invalid(e.to_string()))?;
+        let what = format!("PutObject of {}", self.lock_url());
         for _ in 0..LOCK_ATTEMPTS {
-            match self.store.put(&self.lock_key, body.clone(), Put::IfAbsent).await {
+            let put = || self.store.put(&self.lock_key, body.clone(), Put::IfAbsent);
+            match self.pacing.settled(&what, put).await {
                 Ok(etag) => return Ok(self.hold(etag)),
                 Err(StoreError::PreconditionFailed) => {}
                 Err(e) => return Err(self.remote(self.lock_url(), e)),
@@ -303,13 +403,14 @@ impl StateBackend for S3Backend {
                 }
             });
         }
-        match self.store.delete(&self.lock_key, &obj.etag).await {
+        let what = format!("DeleteObject of {}", self.lock_url());
+        match self.pacing.settled(&what, || self.store.delete(&self.lock_key, &obj.etag)).await {
             Ok(()) => Ok(holder),
             Err(StoreError::PreconditionFailed) => Err(StateError::Remote {
                 path: self.lock_url(),
                 detail: "the lock changed hands while it was being removed; nothing was removed".into(),
             }),
-            Err(e) => Err(self.remote(self.lock_url(), e)),
+            Err(e) => Err(delete_failed(&self.location, self.lock_url(), e)),
         }
     }
 
@@ -346,20 +447,23 @@ struct S3Lock {
     url: String,
     etag: String,
     held: Arc<Mutex<Option<Held>>>,
+    location: S3Location,
+    pacing: Pacing,
 }
 
 #[async_trait]
 impl Release for S3Lock {
     async fn release(self: Box<Self>) -> Result<(), StateError> {
         self.held.lock().unwrap_or_else(PoisonError::into_inner).take();
-        match self.store.delete(&self.key, &self.etag).await {
+        let what = format!("DeleteObject of {}", self.url);
+        match self.pacing.settled(&what, || self.store.delete(&self.key, &self.etag)).await {
             Ok(()) => Ok(()),
             Err(StoreError::PreconditionFailed) => Err(StateError::Remote {
                 path: self.url.clone(),
                 detail: "this run's lock was broken with force-unlock while it ran; the lock there now was left alone"
                     .into(),
             }),
-            Err(e) => Err(StateError::Remote { path: self.url.clone(), detail: e.to_string() }),
+            Err(e) => Err(delete_failed(&self.location, self.url.clone(), e)),
         }
     }
 }
@@ -373,12 +477,32 @@ pub struct MemoryStore {
     /// Makes the next put act as one whose reply was lost and that was sent
     /// again: carried out, then answered with a failed precondition.
     pub lose_next_put_reply: std::sync::atomic::AtomicBool,
+    /// The next this many puts and deletes are answered as S3 answers a
+    /// conditional request while another one on the object is in progress
+    /// (409 ConditionalRequestConflict): nothing is written or deleted.
+    pub conflicts: std::sync::atomic::AtomicUsize,
+    /// Deletes are refused (403), as S3 refuses a delete `If-Match` an ETag
+    /// to a caller without `s3:GetObject`.
+    pub deny_deletes: std::sync::atomic::AtomicBool,
 }
 
 #[cfg(test)]
 impl MemoryStore {
     pub fn new(versioning: bool) -> Self {
-        MemoryStore { objects: Mutex::default(), next_etag: 1.into(), versioning, lose_next_put_reply: false.into() }
+        MemoryStore {
+            objects: Mutex::default(),
+            next_etag: 1.into(),
+            versioning,
+            lose_next_put_reply: false.into(),
+            conflicts: 0.into(),
+            deny_deletes: false.into(),
+        }
+    }
+
+    /// Takes one of the [`Self::conflicts`] left, if any.
+    fn conflicted(&self) -> bool {
+        use std::sync::atomic::Ordering;
+        self.conflicts.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1)).is_ok()
     }
 
     pub fn body(&self, key: &str) -> Option<Vec<u8>> {
@@ -399,6 +523,9 @@ impl ObjectStore for MemoryStore {
 
     async fn put(&self, key: &str, body: Vec<u8>, condition: Put) -> Result<String, StoreError> {
         use std::sync::atomic::Ordering;
+        if self.conflicted() {
+            return Err(StoreError::Conflict);
+        }
         let mut objects = self.objects.lock().unwrap();
         let current = objects.get(key).map(|o| o.etag.clone());
         let holds = match &condition {
@@ -417,6 +544,12 @@ impl ObjectStore for MemoryStore {
     }
 
     async fn delete(&self, key: &str, etag: &str) -> Result<(), StoreError> {
+        if self.conflicted() {
+            return Err(StoreError::Conflict);
+        }
+        if self.deny_deletes.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(StoreError::Denied("DeleteObject: AccessDenied: Access Denied".into()));
+        }
         let mut objects = self.objects.lock().unwrap();
         if objects.get(key).map(|o| o.etag.as_str()) != Some(etag) {
             return Err(StoreError::PreconditionFailed);
@@ -546,6 +679,96 @@ mod tests {
         a.write(&s).await.unwrap();
         a.check_writable().await.unwrap();
         assert_eq!(b.load().await.unwrap(), Some(s));
+    }
+
+    /// A backend on `store` whose pauses are a thousandth of the real ones,
+    /// and the progress lines it reports.
+    fn reporting(store: &Arc<MemoryStore>) -> (S3Backend, Arc<Mutex<Vec<String>>>) {
+        let lines: Arc<Mutex<Vec<String>>> = Arc::default();
+        let sink = lines.clone();
+        let progress = Progress::new(move |what, _| sink.lock().unwrap().push(what.to_owned()));
+        (S3Backend::new(store.clone(), location()).with_progress(progress, 0.001), lines)
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn conditional_requests_answered_409_are_sent_again_with_a_progress_line() {
+        let store = Arc::new(MemoryStore::new(true));
+        let (a, lines) = reporting(&store);
+        store.conflicts.store(2, Ordering::SeqCst);
+        let guard = a.lock(LockInfo::current("apply")).await.unwrap();
+        assert!(store.body("pgstack/shop.json.lock").is_some(), "the lock was taken after two conflicts");
+        assert!(a.load().await.unwrap().is_none());
+        store.conflicts.store(1, Ordering::SeqCst);
+        a.write(&StateFile::new("shop")).await.unwrap();
+        a.check_writable().await.unwrap();
+        store.conflicts.store(1, Ordering::SeqCst);
+        guard.release().await.unwrap();
+        assert!(store.body("pgstack/shop.json.lock").is_none(), "released after a conflict");
+        let reason =
+            "S3 answered 409 ConditionalRequestConflict (another conditional write to the object was in progress)";
+        let lock = "s3://team-state/pgstack/shop.json.lock";
+        let expected = [
+            format!("retrying PutObject of {lock} after {reason}"),
+            format!("retrying PutObject of {lock} after {reason}"),
+            format!("retrying PutObject of s3://team-state/pgstack/shop.json after {reason}"),
+            format!("retrying DeleteObject of {lock} after {reason}"),
+        ];
+        assert_eq!(*lines.lock().unwrap(), expected);
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_write_sent_again_after_a_409_still_meets_its_condition() {
+        let store = Arc::new(MemoryStore::new(true));
+        let (a, _) = reporting(&store);
+        let b = S3Backend::new(store.clone(), location());
+        assert!(a.load().await.unwrap().is_none());
+        let mut theirs = StateFile::new("shop");
+        theirs.serial = 5;
+        b.write(&theirs).await.unwrap();
+        // The conflicting write was b's, and it won: a's retry is refused.
+        store.conflicts.store(1, Ordering::SeqCst);
+        let e = a.write(&StateFile::new("shop")).await.unwrap_err();
+        assert!(matches!(e, StateError::Changed { .. }), "{e}");
+        assert_eq!(b.load().await.unwrap(), Some(theirs), "nothing was overwritten");
+        assert_eq!(store.conflicts.load(Ordering::SeqCst), 0, "the conflict was answered");
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_denied_delete_of_the_lock_names_the_missing_permission() {
+        let store = Arc::new(MemoryStore::new(true));
+        let (a, b) = backends(&store);
+        let guard = a.lock(LockInfo::current("apply")).await.unwrap();
+        store.deny_deletes.store(true, Ordering::SeqCst);
+        let e = guard.release().await.unwrap_err();
+        let StateError::LockDeleteDenied { path, detail } = &e else { panic!("expected LockDeleteDenied, got {e}") };
+        assert_eq!((path.as_str(), detail.as_str()), (LOCK_URL, "DeleteObject: AccessDenied: Access Denied"));
+        assert_eq!(
+            e.to_string(),
+            format!("cannot remove the lock {LOCK_URL}: DeleteObject: AccessDenied: Access Denied")
+        );
+        assert!(store.body("pgstack/shop.json.lock").is_some(), "the lock stays");
+        let e = b.force_unlock(&lock_id(&store)).await.unwrap_err();
+        assert!(matches!(e, StateError::LockDeleteDenied { .. }), "{e}");
+        store.deny_deletes.store(false, Ordering::SeqCst);
+        b.force_unlock(&lock_id(&store)).await.unwrap();
+    }
+
+    #[test]
+    fn a_bucket_in_another_region_is_named_with_its_region() {
+        let e = remote(&location(), "s3://x".into(), StoreError::WrongRegion { region: Some("eu-central-1".into()) });
+        assert_eq!(
+            e.to_string(),
+            "the state bucket `team-state` is in eu-central-1, not in eu-west-1 where the backend looks for it (S3 answered 301 PermanentRedirect)"
+        );
+        let e = remote(&location(), "s3://x".into(), StoreError::WrongRegion { region: None });
+        assert!(
+            e.to_string().starts_with("the state bucket `team-state` is in another region, not in eu-west-1"),
+            "{e}"
+        );
+        let e = remote(&location(), "s3://x".into(), StoreError::WrongRegion { region: Some("a\u{1b}[2Jb".into()) });
+        assert!(!e.to_string().chars().any(char::is_control), "{e:?}");
+        let other = remote(&location(), "s3://x".into(), StoreError::Other("boom".into()));
+        assert!(matches!(other, StateError::Remote { .. }));
     }
 
     #[tokio::test(flavor = "multi_thread")]

@@ -26,6 +26,17 @@ fn verb(action: Action, deleting: bool, done: bool) -> &'static str {
     }
 }
 
+/// `SUBJECT: Still WHAT... [T elapsed]`, escaped.
+fn waiting_line(subject: &str, what: &str, elapsed: Duration) -> String {
+    format!("{}: Still {}... [{} elapsed]", esc(&subject), esc(&what), secs(elapsed))
+}
+
+/// Prints a wait of something that is not a resource (the state backend
+/// sending a request again), in the form of the engine's waiting lines.
+pub fn waiting(ui: Ui, subject: &str, what: &str, elapsed: Duration) {
+    ui.err(&format!("{}\n", waiting_line(subject, what, elapsed)));
+}
+
 fn secs(d: Duration) -> String {
     format!("{:.1}s", d.as_secs_f64())
 }
@@ -52,9 +63,7 @@ impl Hook for Progress {
             Event::Started { addr, action, deleting } => {
                 format!("{}: {}", s.bold(&esc(&addr)), verb(action, deleting, false))
             }
-            Event::Waiting { addr, what, elapsed } => {
-                format!("{}: Still {}... [{} elapsed]", esc(&addr), esc(&what), secs(elapsed))
-            }
+            Event::Waiting { addr, what, elapsed } => waiting_line(&addr.to_string(), what, elapsed),
             Event::Finished { addr, action, deleting, id, elapsed } => {
                 let id = id.map(|i| format!(" [id={}]", esc(&i))).unwrap_or_default();
                 format!("{}: {} after {}{id}", s.bold(&esc(&addr)), verb(action, deleting, true), secs(elapsed))

@@ -259,8 +259,11 @@ fn iam_action(op: &str) -> String {
 }
 
 /// Read operations the providers call only while changing AWS (a new
-/// password, the stored one when a secret's shape changes): not drift's.
-const WRITE_PATH_READS: &[&str] = &["GetRandomPassword", "GetSecretValue"];
+/// password, the stored one when a secret's shape changes) or at plan (the
+/// caller a key policy must not lock out, a rotation function and its
+/// policy): not drift's.
+const WRITE_PATH_READS: &[&str] =
+    &["GetRandomPassword", "GetSecretValue", "GetCallerIdentity", "GetFunction", "GetPolicy"];
 
 /// Every read operation (Describe, Get, List, Head) the AWS providers name.
 fn read_operations_in_source() -> BTreeSet<String> {

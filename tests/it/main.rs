@@ -26,6 +26,7 @@ mod providers_rds;
 mod providers_s3;
 mod providers_secrets;
 mod providers_vpc_endpoint;
+mod real_aws_limits;
 mod refusals;
 mod safety;
 mod safety_round2;

@@ -203,7 +203,11 @@ async fn kms_alias_moves_only_to_a_replacement_of_the_same_address() {
     let addr = ResourceAddr::new("kms_key", "db");
     let want = desired(&KmsKey, &addr, &[("alias", Value::str("pg"))]);
     let old = KmsKey.create(&ctx, &want).await.expect("create old");
-    let new = KmsKey.create(&ctx, &want).await.expect("create replacement");
+    // A replacement differs in an attribute that replaces (a key like the
+    // old one holding the alias would be adopted: an interrupted create).
+    let replacement = desired(&KmsKey, &addr, &[("alias", Value::str("pg")), ("multi_region", Value::Bool(true))]);
+    let new = KmsKey.create(&ctx, &replacement).await.expect("create replacement");
+    assert_ne!(new["id"], old["id"]);
     let target = |out: aws_sdk_kms::operation::list_aliases::ListAliasesOutput| {
         out.aliases()
             .iter()

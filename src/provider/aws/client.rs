@@ -446,6 +446,7 @@ impl AwsFactory {
     client!(sns, aws_sdk_sns);
     client!(cloudwatch, aws_sdk_cloudwatch);
     client!(tagging, aws_sdk_resourcegroupstagging);
+    client!(lambda, aws_sdk_lambda);
 
     /// An S3 client; path-style addressing when an endpoint is overridden
     /// (local emulators do not serve virtual-hosted buckets).

@@ -9,9 +9,15 @@
 //!   Aliases belong to one region; one paged ListAliases serves every key of it.
 //! - `deletion_window_in_days` is config-only: AWS never reports it, so read
 //!   omits it; delete schedules deletion after that many days.
+//! - KMS's key policy lockout safety check, as a pure function over the
+//!   policy document and the caller STS names ([`lockout`]): `kms_key`
+//!   refuses at plan a policy KMS would refuse, unless
+//!   `bypass_policy_lockout_safety_check = true`, which is then sent with
+//!   CreateKey and PutKeyPolicy.
 
 use std::collections::BTreeMap;
 use std::future::Future;
+use std::sync::Arc;
 
 use aws_sdk_kms::Client;
 use aws_sdk_kms::types::{KeyMetadata, KeyState, Tag};
@@ -290,7 +296,8 @@ pub async fn update_common(ctx: &Ctx, client: &Client, id: &str, prior: &Attrs, 
 
     if let Some((doc, text)) = policy::desired(desired, "policy")? {
         if prior.get("policy") != Some(&doc) {
-            put_policy(ctx, client, id, text).await?;
+            let bypass = super::get_bool(desired, BYPASS_LOCKOUT) == Some(true);
+            put_policy_bypassing(ctx, client, id, text, bypass).await?;
         }
         attrs.insert("policy".into(), doc);
     }
@@ -325,13 +332,166 @@ pub async fn update_common(ctx: &Ctx, client: &Client, id: &str, prior: &Attrs, 
     Ok(attrs)
 }
 
-/// PutKeyPolicy with the policy's JSON text.
+/// PutKeyPolicy with the policy's JSON text, under KMS's lockout safety check.
 pub async fn put_policy(ctx: &Ctx, client: &Client, id: &str, text: String) -> Result<()> {
-    let req = client.put_key_policy().key_id(id).policy_name(POLICY_NAME).policy(text);
+    put_policy_bypassing(ctx, client, id, text, false).await
+}
+
+/// PutKeyPolicy with the policy's JSON text; `bypass` sends
+/// `BypassPolicyLockoutSafetyCheck` (the config's
+/// `bypass_policy_lockout_safety_check = true`).
+pub async fn put_policy_bypassing(ctx: &Ctx, client: &Client, id: &str, text: String, bypass: bool) -> Result<()> {
+    let req = client
+        .put_key_policy()
+        .key_id(id)
+        .policy_name(POLICY_NAME)
+        .policy(text)
+        .set_bypass_policy_lockout_safety_check(bypass.then_some(true));
     send_settling(ctx, "PutKeyPolicy", &[PRINCIPAL_NOT_READY], Backoff::RETRY, || req.clone().send())
         .await
         .map_err(|e| api_error("PutKeyPolicy", e))?;
     Ok(())
+}
+
+/// The attribute that skips KMS's key policy lockout safety check.
+pub const BYPASS_LOCKOUT: &str = "bypass_policy_lockout_safety_check";
+
+/// The principal AWS requests are made as (STS GetCallerIdentity).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Caller {
+    pub account: String,
+    /// `arn:aws:iam::ACCOUNT:user/NAME`, `arn:aws:sts::ACCOUNT:assumed-role/ROLE/SESSION`, ...
+    pub arn: String,
+}
+
+/// The run's caller: one STS GetCallerIdentity per pass, kept in `ctx.shared`.
+pub async fn caller(ctx: &Ctx) -> Result<Arc<Caller>> {
+    ctx.shared
+        .get_or_try_init("aws:caller-identity", || async {
+            let sts = factory(ctx)?.sts(&ctx.region).await;
+            let out = sts.get_caller_identity().send().await.map_err(|e| api_error("GetCallerIdentity", e))?;
+            Ok(Caller {
+                account: out.account().unwrap_or_default().to_owned(),
+                arn: out.arn().unwrap_or_default().to_owned(),
+            })
+        })
+        .await
+}
+
+/// Why KMS's key policy lockout safety check would refuse `policy` for a
+/// key `caller` creates or whose policy `caller` puts: KMS requires the
+/// policy to let the principal making the request make a later
+/// PutKeyPolicy. `None` when it does: an `Allow` statement whose `Action`
+/// (or `NotAction`) covers `kms:PutKeyPolicy` (patterns with `*` and `?`,
+/// any case) and whose `Principal` (or `NotPrincipal`) covers the caller:
+/// `*`, the caller's account (its id or its `root` ARN, which lets IAM
+/// policies grant it), the caller's own ARN, or, for an assumed role, that
+/// role's ARN (any path); and no `Deny` statement covering both. Conditions
+/// are not evaluated: an `Allow` with a condition counts, a `Deny` with one
+/// does not, so only policies that lock the caller out whatever the
+/// request are refused. Pure.
+pub fn lockout(policy: &serde_json::Value, caller: &Caller) -> Option<String> {
+    use serde_json::Value as J;
+    let statements: Vec<&serde_json::Map<String, J>> = match policy.get("Statement") {
+        Some(J::Array(items)) => items.iter().filter_map(J::as_object).collect(),
+        Some(J::Object(one)) => vec![one],
+        _ => Vec::new(),
+    };
+    let effect = |s: &serde_json::Map<String, J>| s.get("Effect").and_then(J::as_str).unwrap_or_default().to_owned();
+    let applies = |s: &serde_json::Map<String, J>| covers_action(s, "kms:PutKeyPolicy") && covers_caller(s, caller);
+    let who = format!("the caller {} (account {})", caller.arn, caller.account);
+    if let Some(deny) = statements.iter().find(|s| effect(s) == "Deny" && !s.contains_key("Condition") && applies(s)) {
+        let sid = deny.get("Sid").and_then(J::as_str).map(|s| format!(" `{s}`")).unwrap_or_default();
+        return Some(format!("its statement{sid} denies kms:PutKeyPolicy to {who}"));
+    }
+    if statements.iter().any(|s| effect(s) == "Allow" && applies(s)) {
+        return None;
+    }
+    Some(format!("no statement allows {who}, or its account, to call kms:PutKeyPolicy"))
+}
+
+/// The strings of a string-or-list policy field.
+fn strings(v: Option<&serde_json::Value>) -> Vec<&str> {
+    match v {
+        Some(serde_json::Value::String(s)) => vec![s.as_str()],
+        Some(serde_json::Value::Array(items)) => items.iter().filter_map(serde_json::Value::as_str).collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// Whether the statement's `Action` (or `NotAction`) covers `action`.
+fn covers_action(s: &serde_json::Map<String, serde_json::Value>, action: &str) -> bool {
+    let matches =
+        |patterns: Vec<&str>| patterns.iter().any(|p| glob(&p.to_ascii_lowercase(), &action.to_ascii_lowercase()));
+    match (s.get("Action"), s.get("NotAction")) {
+        (Some(a), _) => matches(strings(Some(a))),
+        (None, Some(n)) => !matches(strings(Some(n))),
+        (None, None) => false,
+    }
+}
+
+/// IAM's wildcard match: `*` any run of characters, `?` one (callers
+/// lower-case both sides for actions, which IAM compares in any case).
+pub fn glob(pattern: &str, text: &str) -> bool {
+    let (p, t): (Vec<char>, Vec<char>) = (pattern.chars().collect(), text.chars().collect());
+    // matched[j]: the pattern so far matches the first j characters of the text.
+    let mut matched = vec![false; t.len() + 1];
+    matched[0] = true;
+    for c in p {
+        let mut next = vec![false; t.len() + 1];
+        for j in 0..=t.len() {
+            next[j] = match c {
+                '*' => matched[j] || (j > 0 && next[j - 1]),
+                '?' => j > 0 && matched[j - 1],
+                c => j > 0 && matched[j - 1] && t[j - 1] == c,
+            };
+        }
+        matched = next;
+    }
+    matched[t.len()]
+}
+
+/// Whether the statement's `Principal` (or `NotPrincipal`) covers `caller`.
+fn covers_caller(s: &serde_json::Map<String, serde_json::Value>, caller: &Caller) -> bool {
+    fn names(v: &serde_json::Value) -> Vec<&str> {
+        match v {
+            serde_json::Value::String(s) => vec![s.as_str()],
+            serde_json::Value::Object(m) => strings(m.get("AWS")),
+            _ => Vec::new(),
+        }
+    }
+    match (s.get("Principal"), s.get("NotPrincipal")) {
+        (Some(p), _) => names(p).into_iter().any(|n| names_caller(n, caller)),
+        (None, Some(n)) => !names(n).into_iter().any(|n| names_caller(n, caller)),
+        (None, None) => false,
+    }
+}
+
+/// Whether the principal `name` of a key policy is `caller`: `*`, its
+/// account (id or `root` ARN), its ARN, or the role it assumed.
+fn names_caller(name: &str, caller: &Caller) -> bool {
+    let arn = |s: &str| -> Option<(String, String, String)> {
+        let parts: Vec<&str> = s.splitn(6, ':').collect();
+        (parts.len() == 6 && parts[0] == "arn").then(|| (parts[2].to_owned(), parts[4].to_owned(), parts[5].to_owned()))
+    };
+    if name == "*" || name == caller.account || name == caller.arn {
+        return true;
+    }
+    let Some((service, account, resource)) = arn(name) else { return false };
+    if service != "iam" || account != caller.account {
+        return false;
+    }
+    if resource == "root" {
+        return true;
+    }
+    // `arn:P:sts::A:assumed-role/ROLE/SESSION` is the role `arn:P:iam::A:role/PATH/ROLE`.
+    let assumed = arn(&caller.arn)
+        .filter(|(service, _, _)| service == "sts")
+        .and_then(|(_, _, r)| r.strip_prefix("assumed-role/").and_then(|r| r.split('/').next()).map(str::to_owned));
+    match (assumed, resource.strip_prefix("role/")) {
+        (Some(role), Some(path)) => path.rsplit('/').next() == Some(role.as_str()),
+        _ => false,
+    }
 }
 
 /// TagResource: sets `tags` (new or changed values), keeping the others.
@@ -428,6 +588,107 @@ mod tests {
         let err = put_policy(&test_ctx().0, &client, "k1", "{}".into()).await.unwrap_err();
         assert!(err.to_string().contains("will not allow you to update"), "{err}");
         assert_eq!(put.num_calls(), 1);
+    }
+
+    fn caller(arn: &str) -> Caller {
+        Caller { account: "111122223333".into(), arn: arn.into() }
+    }
+
+    fn lockout_of(statements: serde_json::Value, who: &str) -> Option<String> {
+        lockout(&serde_json::json!({ "Version": "2012-10-17", "Statement": statements }), &caller(who))
+    }
+
+    const DEPLOYER: &str = "arn:aws:sts::111122223333:assumed-role/deployer/ci-run-7";
+    const ALICE: &str = "arn:aws:iam::111122223333:user/ops/alice";
+
+    #[test]
+    fn a_policy_that_lets_the_caller_or_its_account_put_the_policy_passes() {
+        let allow = |principal: serde_json::Value, action: serde_json::Value| serde_json::json!([{ "Effect": "Allow", "Principal": principal, "Action": action, "Resource": "*" }]);
+        let root = serde_json::json!({ "AWS": "arn:aws:iam::111122223333:root" });
+        // KMS's default key policy.
+        assert_eq!(lockout_of(allow(root.clone(), serde_json::json!("kms:*")), DEPLOYER), None);
+        assert_eq!(lockout_of(allow(serde_json::json!({ "AWS": "111122223333" }), "kms:*".into()), ALICE), None);
+        assert_eq!(lockout_of(allow(serde_json::json!("*"), "*".into()), ALICE), None);
+        assert_eq!(lockout_of(allow(serde_json::json!({ "AWS": ["x", ALICE] }), "kms:Put*".into()), ALICE), None);
+        assert_eq!(lockout_of(allow(serde_json::json!({ "AWS": ALICE }), "KMS:putkeypolicy".into()), ALICE), None);
+        let role = serde_json::json!({ "AWS": "arn:aws:iam::111122223333:role/teams/db/deployer" });
+        assert_eq!(lockout_of(allow(role, "kms:PutKey?olicy".into()), DEPLOYER), None, "the assumed role, any path");
+        let not_action = serde_json::json!([{ "Effect": "Allow", "Principal": root, "NotAction": ["kms:Decrypt"], "Resource": "*" }]);
+        assert_eq!(lockout_of(not_action, ALICE), None);
+        // A lone statement object, and an Allow under a condition (not evaluated: it may hold).
+        let lone = serde_json::json!({ "Effect": "Allow", "Principal": { "AWS": ALICE }, "Action": "kms:*",
+                                       "Condition": { "Bool": { "aws:MultiFactorAuthPresent": "true" } } });
+        assert_eq!(lockout(&serde_json::json!({ "Statement": lone }), &caller(ALICE)), None);
+        // A Deny under a condition may not apply.
+        let conditional_deny = serde_json::json!([
+            { "Effect": "Allow", "Principal": { "AWS": ALICE }, "Action": "kms:*" },
+            { "Effect": "Deny", "Principal": "*", "Action": "kms:PutKeyPolicy",
+              "Condition": { "StringNotEquals": { "aws:PrincipalTag/team": "db" } } },
+        ]);
+        assert_eq!(lockout_of(conditional_deny, ALICE), None);
+    }
+
+    #[test]
+    fn a_policy_that_locks_the_caller_out_is_named() {
+        let only = |principal: &str, action: &str| serde_json::json!([{ "Effect": "Allow", "Principal": { "AWS": principal }, "Action": action, "Resource": "*" }]);
+        let why = lockout_of(only("arn:aws:iam::111122223333:role/admin", "kms:*"), DEPLOYER).expect("locked out");
+        assert_eq!(
+            why,
+            format!(
+                "no statement allows the caller {DEPLOYER} (account 111122223333), or its account, to call kms:PutKeyPolicy"
+            )
+        );
+        assert!(lockout_of(only(ALICE, "kms:Encrypt"), ALICE).is_some(), "other actions only");
+        assert!(lockout_of(only("arn:aws:iam::444455556666:root", "kms:*"), ALICE).is_some(), "another account");
+        assert!(lockout_of(only("arn:aws:iam::111122223333:user/bob", "kms:*"), ALICE).is_some(), "another user");
+        assert!(lockout_of(only("arn:aws:iam::111122223333:role/deployer-2", "kms:*"), DEPLOYER).is_some());
+        let service = serde_json::json!([{ "Effect": "Allow", "Principal": { "Service": "rds.amazonaws.com" }, "Action": "kms:*" }]);
+        assert!(lockout_of(service, ALICE).is_some());
+        let denied = serde_json::json!([
+            { "Effect": "Allow", "Principal": { "AWS": "arn:aws:iam::111122223333:root" }, "Action": "kms:*" },
+            { "Sid": "Freeze", "Effect": "Deny", "Principal": "*", "Action": ["kms:PutKeyPolicy", "kms:ScheduleKeyDeletion"] },
+        ]);
+        assert_eq!(
+            lockout_of(denied, ALICE).as_deref(),
+            Some(
+                format!("its statement `Freeze` denies kms:PutKeyPolicy to the caller {ALICE} (account 111122223333)")
+                    .as_str()
+            )
+        );
+        let not_principal =
+            serde_json::json!([{ "Effect": "Allow", "NotPrincipal": { "AWS": ALICE }, "Action": "kms:*" }]);
+        assert!(lockout_of(not_principal, ALICE).is_some(), "everyone but the caller");
+        assert!(lockout(&serde_json::json!({}), &caller(ALICE)).is_some(), "no statement at all");
+    }
+
+    #[test]
+    fn iam_wildcards_match_as_iam_does() {
+        assert!(glob("kms:*", "kms:putkeypolicy") && glob("*", "") && glob("kms:put?eypolicy", "kms:putkeypolicy"));
+        assert!(glob("k*s:*policy", "kms:putkeypolicy"));
+        assert!(!glob("kms:get*", "kms:putkeypolicy") && !glob("kms:put", "kms:putkeypolicy") && !glob("?", ""));
+    }
+
+    /// The bypass is sent only when asked for.
+    #[tokio::test]
+    async fn the_lockout_bypass_is_sent_with_put_key_policy_only_when_set() {
+        use aws_sdk_kms::operation::put_key_policy::PutKeyPolicyOutput;
+        use aws_smithy_mocks::mock;
+
+        use crate::provider::aws::mocked_client;
+        use crate::provider::aws::rds::test_ctx;
+
+        let bypassing = mock!(Client::put_key_policy)
+            .match_requests(|r| r.bypass_policy_lockout_safety_check() == Some(true))
+            .then_output(|| PutKeyPolicyOutput::builder().build());
+        let checked = mock!(Client::put_key_policy)
+            .match_requests(|r| r.bypass_policy_lockout_safety_check().is_none())
+            .then_output(|| PutKeyPolicyOutput::builder().build());
+        let client = mocked_client!(aws_sdk_kms, &[&bypassing, &checked]);
+        let ctx = test_ctx().0;
+        put_policy_bypassing(&ctx, &client, "k1", "{}".into(), true).await.unwrap();
+        assert_eq!((bypassing.num_calls(), checked.num_calls()), (1, 0));
+        put_policy(&ctx, &client, "k1", "{}".into()).await.unwrap();
+        assert_eq!((bypassing.num_calls(), checked.num_calls()), (1, 1));
     }
 
     #[test]

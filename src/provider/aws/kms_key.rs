@@ -2,7 +2,19 @@
 //!
 //! - Create: CreateKey with description, usage, spec, `MultiRegion`, policy
 //!   and tags in one call; EnableKeyRotation; CreateAlias; GetKeyPolicy when
-//!   the config sets no policy.
+//!   the config sets no policy. Before CreateKey, a key that already holds
+//!   the configured alias and carries this stack's and this address's
+//!   ownership tags (with the configured usage, spec and multi-Region
+//!   setting) is adopted and brought to the config instead: it is the key of
+//!   an interrupted create that `find_created`'s tagging index did not show
+//!   yet (DescribeKey by alias and ListResourceTags are KMS's own calls, not
+//!   the index).
+//! - Plan (`check_planned`): a policy KMS's key policy lockout safety check
+//!   would refuse (it must let the caller, or its account, call
+//!   kms:PutKeyPolicy: [`kms::lockout`], the caller from one STS
+//!   GetCallerIdentity) is refused at `policy`, unless
+//!   `bypass_policy_lockout_safety_check = true`, which is then sent with
+//!   CreateKey and PutKeyPolicy.
 //! - Read: KMS has no batch describe, so each key costs a DescribeKey, then (for
 //!   live keys only) GetKeyPolicy, ListResourceTags and — for symmetric keys with
 //!   AWS-made material, the only ones that can rotate — GetKeyRotationStatus,
@@ -29,9 +41,11 @@ use super::kms;
 use super::owned;
 use super::{DEFAULT_DESCRIPTION, api_error, factory, get_bool, get_str, policy, send_settling, tags_of};
 use crate::addr::ResourceAddr;
-use crate::provider::schema::{Attr, AttrType, Default, Kind, Schema};
+use crate::provider::schema::{Attr, AttrType, Default, Kind, Schema, TAG_ADDRESS, TAG_STACK};
 use crate::provider::waiter::Backoff;
-use crate::provider::{Ctx, Intent, Owned, ProviderError, ReadScope, Refusal, ResourceType, Result, StateHome};
+use crate::provider::{
+    Ctx, Finding, Intent, Owned, PlannedChange, ProviderError, ReadScope, Refusal, ResourceType, Result, StateHome,
+};
 use crate::value::{Attrs, Value};
 
 /// The key specs CreateKey accepts.
@@ -76,6 +90,8 @@ static SCHEMA: Schema = Schema {
             .force_new()
             .one_of(KEY_SPECS),
         Attr::optional("multi_region", AttrType::Bool).default(Default::Bool(false)).force_new(),
+        // Unset is false; no default, so keys made before it existed plan no change.
+        Attr::optional(kms::BYPASS_LOCKOUT, AttrType::Bool).config_only(),
         Attr::optional("tags", AttrType::Map(&AttrType::Str)).pattern(Kind::Tags),
     ],
     guarded: true,
@@ -136,6 +152,57 @@ async fn read_key(client: Client, key: &str, scope: &ReadScope) -> Result<Option
     };
     let ((policy, tags), rotation) = tokio::try_join!(kms::read_policy_and_tags(client, id, scope), rotation)?;
     Ok(Some((key.to_owned(), key_attrs(&meta, policy, rotation, None, tags))))
+}
+
+/// The policy of a planned change that KMS's lockout safety check will
+/// judge, as JSON: a known policy sent with CreateKey, or a changed one
+/// sent with PutKeyPolicy, without the bypass.
+fn judged_policy(p: &PlannedChange<'_>) -> Option<serde_json::Value> {
+    if get_bool(p.desired, kms::BYPASS_LOCKOUT) == Some(true) {
+        return None;
+    }
+    let policy = p.desired.get("policy").filter(|v| !v.is_null() && !v.contains_unknown())?;
+    if !p.creates && p.current.and_then(|c| c.get("policy")) == Some(policy) {
+        return None;
+    }
+    match policy {
+        Value::Str(text) => serde_json::from_str(text).ok(),
+        v => Some(v.to_json()),
+    }
+}
+
+/// The refusal of a policy that would lock `caller` out (`why`, from [`kms::lockout`]).
+fn lockout_refusal(why: &str, caller: &kms::Caller) -> Refusal {
+    Refusal::new(format!(
+        "has a key policy KMS refuses: {why} (KMS's key policy lockout safety check: the policy must let whoever sets it change it again)"
+    ))
+    .on("policy")
+    .hint(format!(
+        "allow kms:PutKeyPolicy (or kms:*) to `arn:aws:iam::{}:root`, as KMS's default key policy does, or to the caller itself",
+        caller.account
+    ))
+    .hint(format!(
+        "if no one is ever to change this key's policy again, set `{} = true` on the key: KMS then skips the check, and the key may become unmanageable",
+        kms::BYPASS_LOCKOUT
+    ))
+}
+
+/// A live key that holds `alias` and carries `tags`' ownership tags (this
+/// stack, this address), with the `desired` usage, spec and multi-Region
+/// setting: the key of an interrupted create. KMS's own calls (DescribeKey
+/// by alias, ListResourceTags), not the tagging index.
+async fn owned_by_alias(client: &Client, alias: &str, desired: &Attrs) -> Result<Option<KeyMetadata>> {
+    let Some(meta) = kms::describe(client, alias).await? else { return Ok(None) };
+    let tags = tags_of(desired);
+    let found = kms::read_tags(client, meta.key_id()).await?;
+    let ours = [TAG_STACK, TAG_ADDRESS].iter().all(|k| tags.get(*k).is_some_and(|v| found.get(*k) == Some(v)));
+    let same = |attr: &str, have: Option<&str>, default: &str| {
+        get_str(desired, attr).unwrap_or(default) == have.unwrap_or_default()
+    };
+    let fits = same("key_usage", meta.key_usage().map(KeyUsageType::as_str), "ENCRYPT_DECRYPT")
+        && same("customer_master_key_spec", spec_of(&meta), "SYMMETRIC_DEFAULT")
+        && meta.multi_region().unwrap_or(false) == get_bool(desired, "multi_region").unwrap_or(false);
+    Ok((ours && fits).then_some(meta))
 }
 
 async fn set_rotation(client: &Client, key_id: &str, enabled: bool) -> Result<()> {
@@ -203,6 +270,18 @@ impl ResourceType for KmsKey {
         let tags = tags_of(desired);
         let alias = get_str(desired, "alias").map(kms::alias_name);
         let client = factory(ctx)?.kms(&ctx.region).await;
+        if let Some(alias) = &alias
+            && let Some(meta) = owned_by_alias(&client, alias, desired).await?
+        {
+            // Adopted: brought from what it is to the config, as an update would.
+            let id = meta.key_id().to_owned();
+            let (_, mut existing) = read_key(client.clone(), &id, &ReadScope::All)
+                .await?
+                .ok_or_else(|| ProviderError::NotFound(id.clone()))?;
+            existing.insert("alias".into(), Value::str(alias));
+            return self.update(ctx, &id, &existing, desired).await;
+        }
+        let bypass = get_bool(desired, kms::BYPASS_LOCKOUT) == Some(true);
         let req = client
             .create_key()
             .description(get_str(desired, "description").unwrap_or(DEFAULT_DESCRIPTION))
@@ -210,6 +289,7 @@ impl ResourceType for KmsKey {
             .key_spec(KeySpec::from(spec))
             .multi_region(get_bool(desired, "multi_region").unwrap_or(false))
             .set_policy(policy.as_ref().map(|(_, text)| text.clone()))
+            .set_bypass_policy_lockout_safety_check(bypass.then_some(true))
             .set_tags(Some(kms::kms_tags(&tags)?));
         let out = send_settling(ctx, "CreateKey", &[kms::PRINCIPAL_NOT_READY], Backoff::RETRY, || req.clone().send())
             .await
@@ -229,7 +309,28 @@ impl ResourceType for KmsKey {
         };
         let mut attrs = key_attrs(&meta, policy, rotation, alias, tags);
         attrs.insert("deletion_window_in_days".into(), Value::Int(window.into()));
+        if bypass {
+            attrs.insert(kms::BYPASS_LOCKOUT.into(), Value::Bool(true));
+        }
         Ok(attrs)
+    }
+
+    /// Refuses policies KMS's lockout safety check would refuse (one STS
+    /// GetCallerIdentity, only when a create or a policy change is planned
+    /// without the bypass).
+    async fn check_planned(&self, ctx: &Ctx, planned: &[PlannedChange<'_>]) -> Result<Vec<Finding>> {
+        let judged: Vec<_> = planned.iter().filter_map(|p| Some((p.addr, judged_policy(p)?))).collect();
+        if judged.is_empty() {
+            return Ok(Vec::new());
+        }
+        let caller = kms::caller(ctx).await?;
+        Ok(judged
+            .into_iter()
+            .filter_map(|(addr, doc)| {
+                let why = kms::lockout(&doc, &caller)?;
+                Some(Finding { addr: addr.clone(), refusal: lockout_refusal(&why, &caller), warning: false })
+            })
+            .collect())
     }
 
     async fn update(&self, ctx: &Ctx, id: &str, prior: &Attrs, desired: &Attrs) -> Result<Attrs> {
@@ -306,6 +407,40 @@ mod tests {
     }
 
     use super::*;
+
+    #[test]
+    fn the_lockout_check_judges_policies_sent_without_the_bypass() {
+        let addr: ResourceAddr = "kms_key.db".parse().unwrap();
+        let doc = Value::from_json(&serde_json::json!({ "Statement": [{ "Effect": "Allow" }] }));
+        let with =
+            |pairs: &[(&str, Value)]| -> Attrs { pairs.iter().map(|(k, v)| (k.to_string(), v.clone())).collect() };
+        let desired = with(&[("policy", doc.clone())]);
+        let change = |desired: &'static Attrs, current: Option<&'static Attrs>, creates| PlannedChange {
+            addr: Box::leak(Box::new(addr.clone())),
+            creates,
+            desired,
+            current,
+        };
+        let leak = |a: Attrs| -> &'static Attrs { Box::leak(Box::new(a)) };
+        assert_eq!(judged_policy(&change(leak(desired.clone()), None, true)), Some(doc.to_json()));
+        let text = with(&[("policy", Value::str(r#"{"Statement":[]}"#))]);
+        assert_eq!(judged_policy(&change(leak(text), None, true)), Some(serde_json::json!({ "Statement": [] })));
+        let same = leak(desired.clone());
+        assert_eq!(judged_policy(&change(same, Some(same), false)), None, "an unchanged policy is not sent");
+        let old = leak(with(&[("policy", Value::from_json(&serde_json::json!({ "Statement": [] })))]));
+        assert!(judged_policy(&change(leak(desired.clone()), Some(old), false)).is_some(), "a changed one is");
+        let bypass = with(&[("policy", doc), (kms::BYPASS_LOCKOUT, Value::Bool(true))]);
+        assert_eq!(judged_policy(&change(leak(bypass), None, true)), None);
+        assert_eq!(judged_policy(&change(leak(with(&[("policy", Value::Unknown)])), None, true)), None);
+        assert_eq!(judged_policy(&change(leak(Attrs::new()), None, true)), None, "AWS's default policy");
+        let caller = kms::Caller { account: "111122223333".into(), arn: "arn:aws:iam::111122223333:user/a".into() };
+        let r = lockout_refusal("no statement allows X", &caller);
+        assert_eq!(r.attr, Some("policy"));
+        assert!(
+            r.hints[0].contains("arn:aws:iam::111122223333:root")
+                && r.hints[1].contains("bypass_policy_lockout_safety_check = true")
+        );
+    }
 
     #[test]
     fn only_symmetric_kms_material_rotates() {

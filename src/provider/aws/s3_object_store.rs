@@ -4,8 +4,12 @@
 //! Calls: `get` GetObject; `head` HeadObject; `put` PutObject with
 //! `If-None-Match: *` or `If-Match: ETAG` (and SSE-KMS with the configured
 //! key); `delete` DeleteObject with `If-Match: ETAG`; `versioning_enabled`
-//! GetBucketVersioning. A 412, a 409 `ConditionalRequestConflict`, and a
-//! missing object under an `If-Match` are all a failed precondition.
+//! GetBucketVersioning. A 412 and a missing object under an `If-Match` are
+//! a failed precondition; a 409 `ConditionalRequestConflict` is a
+//! [`StoreError::Conflict`] (S3 made nothing; the backend sends it again); a
+//! 301 (the bucket is in another region) names the bucket's region from
+//! `x-amz-bucket-region` (a HEAD's answer has no body to read it from); a
+//! 403 is [`StoreError::Denied`].
 
 use std::sync::Arc;
 
@@ -58,10 +62,28 @@ where
 {
     let status = err.raw_response().map(|r| r.status().as_u16());
     match (status, error_code(&err)) {
-        (_, Some("PreconditionFailed" | "ConditionalRequestConflict")) | (Some(412), _) => Failure::Precondition,
+        (_, Some("PreconditionFailed")) | (Some(412), _) => Failure::Precondition,
+        (_, Some("ConditionalRequestConflict")) => Failure::Other(StoreError::Conflict),
         // HeadObject answers a bare 404 (no body, so no code).
         (_, Some("NoSuchKey" | "NotFound")) | (Some(404), None) => Failure::Missing,
-        _ => Failure::Other(StoreError::Other(api_error(operation, err).to_string())),
+        _ => Failure::Other(other(operation, err)),
+    }
+}
+
+/// Any other failure: a bucket in another region (301, named from
+/// `x-amz-bucket-region`), a denied call (403), or AWS's error as it came.
+fn other<E>(operation: &'static str, err: SdkError<E, HttpResponse>) -> StoreError
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    let status = err.raw_response().map(|r| r.status().as_u16());
+    match (status, error_code(&err)) {
+        (Some(301), _) | (_, Some("PermanentRedirect")) => {
+            let region = err.raw_response().and_then(|r| r.headers().get("x-amz-bucket-region")).map(str::to_owned);
+            StoreError::WrongRegion { region }
+        }
+        (Some(403), _) => StoreError::Denied(api_error(operation, err).to_string()),
+        _ => StoreError::Other(api_error(operation, err).to_string()),
     }
 }
 
@@ -140,7 +162,7 @@ impl ObjectStore for AwsObjectStore {
             .bucket(&self.bucket)
             .send()
             .await
-            .map_err(|e| StoreError::Other(api_error("GetBucketVersioning", e).to_string()))?;
+            .map_err(|e| other("GetBucketVersioning", e))?;
         Ok(out.status() == Some(&BucketVersioningStatus::Enabled))
     }
 }

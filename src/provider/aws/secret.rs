@@ -9,7 +9,15 @@
 //! output and logs hold the version id (`version_id`) and nothing else.
 //!
 //! - Create: GetRandomPassword (when generating), then CreateSecret with the
-//!   name, description, key, tags and the first value in one call.
+//!   name, description, key, tags and the first value in one call, and a
+//!   `ClientRequestToken` made from the stack, region, address and name
+//!   ([`request_token`]): a CreateSecret whose reply was lost is sent once
+//!   more, the same request, which Secrets Manager answers as the first (same
+//!   token and value: nothing new is made). `ResourceExistsException` (the
+//!   name is taken: by the same create of an earlier run, sent with the same
+//!   token and another value, or by anything else) adopts the secret of that
+//!   name when its ownership tags name this stack and address
+//!   (DescribeSecret), and fails otherwise.
 //! - Read: DescribeSecret per secret, [`PER_RESOURCE_CONCURRENCY`] at a time;
 //!   a secret scheduled for deletion counts as gone.
 //! - Update: UpdateSecret (description, key); TagResource / UntagResource; a
@@ -18,7 +26,11 @@
 //!   the current password kept (GetSecretValue), when `credentials` change.
 //!   The secret itself is never replaced for a new value.
 //! - Delete: DeleteSecret with `recovery_window_in_days` (0: at once).
-//! - Adoption after a crash: the Resource Groups Tagging API by ownership tags.
+//! - Adoption after a crash (`find_created`): the secret of either default
+//!   name, by DescribeSecret (current at once) when its ownership tags name
+//!   the stack and address; then the Resource Groups Tagging API by ownership
+//!   tags (which can lag). A configured name is not known there: such a
+//!   secret the index does not show yet is adopted by create, by name.
 //! - The id is the secret's ARN.
 //! - Orphan scan (`list_owned`): the region's shared GetResources ([`super::owned`]).
 
@@ -35,7 +47,7 @@ use super::owned;
 use super::rds::same_kms_key;
 use super::{PER_RESOURCE_CONCURRENCY, api_error, error_code, factory, get_i64, get_str, sync_arn_tags, tags_of};
 use crate::addr::ResourceAddr;
-use crate::provider::schema::{Attr, AttrType, Default, Kind, NameRule, Schema};
+use crate::provider::schema::{Attr, AttrType, Default, Kind, NameRule, Schema, TAG_ADDRESS, TAG_STACK};
 use crate::provider::{Ctx, Owned, ProviderError, ReadScope, ResourceType, Result};
 use crate::value::{Attrs, Value};
 
@@ -215,6 +227,31 @@ async fn put_value(client: &Client, id: &str, value: String) -> Result<()> {
     Ok(())
 }
 
+/// The `ClientRequestToken` of the CreateSecret for `name` at `address` of
+/// `stack` in `region`: the same for every repeat of that create (a resend
+/// after a lost reply, the next run's create after a crash), so Secrets
+/// Manager treats a repeat as the same request; another name (a replacement
+/// under the other default name) gets another token. A UUID-shaped SHA-256
+/// prefix, as the SDK's own tokens look (32 to 64 characters).
+fn request_token(stack: &str, region: &str, address: &str, name: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(["pgstack CreateSecret", stack, region, address, name].join("\0").as_bytes());
+    let hex: String = digest.iter().take(16).map(|b| format!("{b:02x}")).collect();
+    format!("{}-{}-{}-{}-{}", &hex[..8], &hex[8..12], &hex[12..16], &hex[16..20], &hex[20..32])
+}
+
+/// Whether a secret's `tags` name `stack` and `address` as its owner.
+fn owned_by(tags: &BTreeMap<String, String>, stack: &str, address: &str) -> bool {
+    tags.get(TAG_STACK).map(String::as_str) == Some(stack) && tags.get(TAG_ADDRESS).map(String::as_str) == Some(address)
+}
+
+/// The live secret named `name`, when its ownership tags name `stack` and
+/// `address`: its attributes (DescribeSecret).
+async fn owned_named(client: &Client, name: &str, stack: &str, address: &str) -> Result<Option<Attrs>> {
+    let Some((_, attrs)) = read_secret(client, name, &ReadScope::All).await? else { return Ok(None) };
+    Ok(owned_by(&tags_of(&attrs), stack, address).then_some(attrs))
+}
+
 /// Whether an error says the secret is already scheduled for deletion.
 fn scheduled_for_deletion<E: ProvideErrorMetadata, R>(err: &SdkError<E, R>) -> bool {
     let message = match err {
@@ -254,19 +291,45 @@ impl ResourceType for Secret {
 
     async fn create(&self, ctx: &Ctx, desired: &Attrs) -> Result<Attrs> {
         let name = get_str(desired, "name").ok_or_else(|| ProviderError::Invalid("name is required".into()))?;
+        let tags = tags_of(desired);
+        let address = tags.get(TAG_ADDRESS).cloned().unwrap_or_default();
         let client = factory(ctx)?.secretsmanager(&ctx.region).await;
         let password = fresh_password(&client, desired).await?;
-        let out = client
+        let req = client
             .create_secret()
             .name(name)
+            .client_request_token(request_token(&ctx.stack, &ctx.region, &address, name))
             .set_description(get_str(desired, "description").map(str::to_owned))
             .set_kms_key_id(get_str(desired, "kms_key_id").map(str::to_owned))
             .set_secret_string(secret_string(password.as_deref(), credentials(desired)))
-            .set_tags(Some(sm_tags(&tags_of(desired))?))
-            .send()
-            .await;
-        let out = match out {
+            .set_tags(Some(sm_tags(&tags)?));
+        let sent = match req.clone().send().await {
+            Err(e @ SdkError::ServiceError(_)) => Err(e),
+            Err(e) => match api_error("CreateSecret", e) {
+                // The reply was lost: the same request, same token and value,
+                // is answered as the first was, and makes nothing new.
+                ProviderError::Transport { .. } => {
+                    let what = "sending CreateSecret again after its reply was lost (the same request token: AWS answers it as the first)";
+                    ctx.progress.report(what, std::time::Duration::ZERO);
+                    req.send().await
+                }
+                unsent => return Err(unsent),
+            },
+            Ok(out) => Ok(out),
+        };
+        let out = match sent {
             Ok(out) => out,
+            Err(e) if error_code(&e) == Some("ResourceExistsException") => {
+                return match owned_named(&client, name, &ctx.stack, &address).await? {
+                    // This create, made by an earlier attempt: adopted as it is.
+                    Some(attrs) => Ok(attrs),
+                    None => Err(ProviderError::Invalid(format!(
+                        "{} (a secret named `{name}` exists and its ownership tags do not name this stack's `{address}`: \
+                         import it with `pgstack import`, or choose another `name`)",
+                        api_error("CreateSecret", e)
+                    ))),
+                };
+            }
             Err(e) if error_code(&e) == Some("InvalidRequestException") => {
                 let err = api_error("CreateSecret", e);
                 return Err(ProviderError::Invalid(format!(
@@ -329,9 +392,18 @@ impl ResourceType for Secret {
         }
     }
 
+    /// By either default name first (DescribeSecret, current at once), then
+    /// by the tagging index.
     async fn find_created(&self, ctx: &Ctx, addr: &ResourceAddr) -> Result<Option<String>> {
-        let found = owned::tagged(ctx, Some(addr), &["secretsmanager:secret"]).await?;
         let client = factory(ctx)?.secretsmanager(&ctx.region).await;
+        if let Some(rule) = SCHEMA.attr("name").and_then(|a| a.default_name) {
+            for name in [rule.name_for(&ctx.stack, addr), rule.alternate_for(&ctx.stack, addr)] {
+                if let Some(attrs) = owned_named(&client, &name, &ctx.stack, &addr.to_string()).await? {
+                    return Ok(get_str(&attrs, "id").map(str::to_owned));
+                }
+            }
+        }
+        let found = owned::tagged(ctx, Some(addr), &["secretsmanager:secret"]).await?;
         for (arn, _) in &found {
             // Secrets scheduled for deletion read as gone.
             if let Some((id, _)) = read_secret(&client, arn, &ReadScope::All).await? {
@@ -395,6 +467,31 @@ mod tests {
         let mut d = prior.clone();
         d.insert("keepers".into(), Value::Map(map(&[("rotated", "2026-12".into())])));
         assert!(wants_new_value(&prior, &d));
+    }
+
+    #[test]
+    fn the_request_token_is_the_same_for_a_repeat_and_differs_for_another_create() {
+        let token = request_token("shop", "us-east-1", "secret.app", "shop-app");
+        assert_eq!(token, request_token("shop", "us-east-1", "secret.app", "shop-app"));
+        assert_eq!(token.len(), 36, "{token}");
+        assert!(token.chars().all(|c| c.is_ascii_hexdigit() || c == '-'), "{token}");
+        for other in [
+            request_token("shop2", "us-east-1", "secret.app", "shop-app"),
+            request_token("shop", "us-west-2", "secret.app", "shop-app"),
+            request_token("shop", "us-east-1", "secret.db", "shop-app"),
+            request_token("shop", "us-east-1", "secret.app", "shop-app-1a2b3c4d"),
+            // No ambiguity where the parts meet.
+            request_token("sho", "pus-east-1", "secret.app", "shop-app"),
+        ] {
+            assert_ne!(token, other);
+        }
+        let tags: BTreeMap<String, String> = [(TAG_STACK, "shop"), (TAG_ADDRESS, "secret.app")]
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        assert!(owned_by(&tags, "shop", "secret.app"));
+        assert!(!owned_by(&tags, "shop", "secret.db") && !owned_by(&tags, "other", "secret.app"));
+        assert!(!owned_by(&BTreeMap::new(), "shop", "secret.app"));
     }
 
     #[test]

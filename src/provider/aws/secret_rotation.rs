@@ -14,6 +14,20 @@
 //!   `automatically_after_days = N`, which is how AWS reports it.
 //! - Adoption after a crash: none is needed; a create repeated after a crash
 //!   configures the same rotation again.
+//! - Plan (`check_planned`), once per function the planned rotations name
+//!   (RotateSecret invokes it at once: `rotate_immediately`, or its
+//!   `testSecret` step otherwise), in the function's region: Lambda
+//!   GetFunction (missing: refused at `rotation_lambda_arn`), Lambda
+//!   GetPolicy (no statement allowing `secretsmanager.amazonaws.com` to call
+//!   `lambda:InvokeFunction`: refused), and, for a function in a VPC, a
+//!   warning when the VPC has no path to Secrets Manager
+//!   ([`vpc_path_missing`]: no `secretsmanager` interface endpoint with
+//!   private DNS, and a subnet of the function without a default route
+//!   through a NAT gateway, NAT instance or transit gateway; EC2
+//!   DescribeSubnets, DescribeVpcEndpoints, DescribeRouteTables). Security
+//!   groups and network ACLs are not checked. A check AWS denies (no
+//!   `lambda:GetFunction` or `lambda:GetPolicy`) is a warning that the
+//!   function was not checked.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -25,7 +39,7 @@ use futures::{StreamExt, TryStreamExt, stream};
 use super::{PER_RESOURCE_CONCURRENCY, api_error, error_code, factory, get_bool, get_str};
 use crate::addr::ResourceAddr;
 use crate::provider::schema::{Attr, AttrType, Default, Kind, Schema};
-use crate::provider::{Ctx, Owned, ProviderError, ReadScope, ResourceType, Result};
+use crate::provider::{Ctx, Finding, Owned, PlannedChange, ProviderError, ReadScope, Refusal, ResourceType, Result};
 use crate::value::{Attrs, Value};
 
 static RULE_FIELDS: [Attr; 3] = [
@@ -49,6 +63,186 @@ static SCHEMA: Schema = Schema {
 
 /// The `secret_rotation` resource type.
 pub struct SecretRotation;
+
+/// The service principal Secrets Manager invokes rotation functions as.
+const SECRETS_MANAGER: &str = "secretsmanager.amazonaws.com";
+
+/// What the plan-time check found about one rotation function: refusals
+/// (`false`) and warnings (`true`), each for every rotation naming it.
+type Verdict = Vec<(Refusal, bool)>;
+
+/// Whether a Lambda resource policy has an `Allow` statement letting
+/// Secrets Manager (`Principal` `*`, or `Service` listing
+/// `secretsmanager.amazonaws.com`) call `lambda:InvokeFunction` (`Action`
+/// patterns with `*` and `?`). Conditions are not evaluated (one that
+/// names a secret's ARN may hold). Pure.
+fn lets_secrets_manager_invoke(policy: &serde_json::Value) -> bool {
+    use serde_json::Value as J;
+    let strings = |v: Option<&J>| -> Vec<String> {
+        match v {
+            Some(J::String(s)) => vec![s.clone()],
+            Some(J::Array(items)) => items.iter().filter_map(J::as_str).map(str::to_owned).collect(),
+            _ => Vec::new(),
+        }
+    };
+    let statements: Vec<&serde_json::Map<String, J>> = match policy.get("Statement") {
+        Some(J::Array(items)) => items.iter().filter_map(J::as_object).collect(),
+        Some(J::Object(one)) => vec![one],
+        _ => Vec::new(),
+    };
+    statements.iter().any(|s| {
+        let allow = s.get("Effect").and_then(J::as_str) == Some("Allow");
+        let principal = match s.get("Principal") {
+            Some(J::String(p)) => p == "*",
+            Some(J::Object(p)) => strings(p.get("Service")).iter().any(|x| x == SECRETS_MANAGER),
+            _ => false,
+        };
+        let action =
+            strings(s.get("Action")).iter().any(|a| super::kms::glob(&a.to_ascii_lowercase(), "lambda:invokefunction"));
+        allow && principal && action
+    })
+}
+
+/// The region of a function ARN (`arn:aws:lambda:REGION:ACCOUNT:function:NAME`), if it names one.
+fn arn_region(arn: &str) -> Option<&str> {
+    let parts: Vec<&str> = arn.splitn(6, ':').collect();
+    (parts.len() == 6 && parts[0] == "arn").then(|| parts[3]).filter(|r| !r.is_empty())
+}
+
+/// A refusal or warning at `rotation_lambda_arn`.
+fn at_function(reason: String) -> Refusal {
+    Refusal::new(reason).on("rotation_lambda_arn")
+}
+
+/// A check AWS denied: a warning that the function was not checked.
+fn unchecked(function: &str, operation: &str, err: &ProviderError) -> (Refusal, bool) {
+    let action = format!("lambda:{operation}");
+    let r = at_function(format!("names a rotation function that could not be checked ({function}): {err}"))
+        .hint(format!("allow {action} to whoever plans, so that plan can tell whether the rotation can run"));
+    (r, true)
+}
+
+/// The plan-time check of one rotation function.
+async fn check_function(ctx: &Ctx, function: &str) -> Result<Verdict> {
+    let region = arn_region(function).unwrap_or(&ctx.region).to_owned();
+    let lambda = factory(ctx)?.lambda(&region).await;
+    let config = match lambda.get_function().function_name(function).send().await {
+        Ok(out) => out.configuration,
+        Err(e) if error_code(&e) == Some("ResourceNotFoundException") => {
+            let r = at_function(format!("names a rotation function that does not exist: {function}"))
+                .hint("create the function first (AWS publishes rotation functions for RDS PostgreSQL in the Serverless Application Repository), or correct `rotation_lambda_arn`")
+                .hint("Secrets Manager invokes it as soon as the rotation is set (RotateSecret), so the apply would fail there");
+            return Ok(vec![(r, false)]);
+        }
+        Err(e) if error_code(&e) == Some("AccessDeniedException") => {
+            return Ok(vec![unchecked(function, "GetFunction", &api_error("GetFunction", e))]);
+        }
+        Err(e) => return Err(api_error("GetFunction", e)),
+    };
+    let mut verdict = Verdict::new();
+    // `None`: no resource policy; `Some(false)`: one that does not let Secrets Manager invoke it.
+    let invokable = match lambda.get_policy().function_name(function).send().await {
+        Ok(out) => Some(
+            out.policy()
+                .and_then(|p| serde_json::from_str(p).ok())
+                .is_some_and(|doc| lets_secrets_manager_invoke(&doc)),
+        ),
+        Err(e) if error_code(&e) == Some("ResourceNotFoundException") => None,
+        Err(e) if error_code(&e) == Some("AccessDeniedException") => {
+            verdict.push(unchecked(function, "GetPolicy", &api_error("GetPolicy", e)));
+            Some(true)
+        }
+        Err(e) => return Err(api_error("GetPolicy", e)),
+    };
+    if invokable != Some(true) {
+        let why =
+            if invokable.is_some() { "its resource policy has no statement" } else { "it has no resource policy" };
+        let r = at_function(format!(
+            "names a rotation function Secrets Manager may not invoke ({function}): {why} letting {SECRETS_MANAGER} call lambda:InvokeFunction"
+        ))
+        .hint(format!(
+            "aws lambda add-permission --function-name {function} --statement-id SecretsManagerAccess --action lambda:InvokeFunction --principal {SECRETS_MANAGER}"
+        ));
+        verdict.push((r, false));
+    }
+    let subnets = config.as_ref().and_then(|c| c.vpc_config()).map(|v| v.subnet_ids().to_vec()).unwrap_or_default();
+    if !subnets.is_empty()
+        && let Some(why) = vpc_path_missing(ctx, &region, &subnets).await?
+    {
+        let r = at_function(format!(
+            "names a rotation function in a VPC with no path to Secrets Manager ({function}): {why}; its calls to Secrets Manager would time out"
+        ))
+        .hint(format!(
+            "add an interface endpoint for com.amazonaws.{region}.secretsmanager with private DNS to that VPC (a `vpc_endpoint`), or route the function's subnets through a NAT gateway"
+        ))
+        .hint("checked: the VPC's endpoints and the subnets' route tables (an endpoint this plan creates counts only from the next plan); security groups and network ACLs are not checked");
+        verdict.push((r, true));
+    }
+    Ok(verdict)
+}
+
+/// Why the VPC of the function's `subnets` (in `region`) has no path to
+/// Secrets Manager, or `None` when it has one: a `secretsmanager` interface
+/// endpoint that is not failing or deleted and keeps private DNS on (the
+/// function then reaches Secrets Manager's usual name), or else every
+/// subnet's route table (its own, or the VPC's main one) routing
+/// `0.0.0.0/0` through a NAT gateway, a NAT instance or network interface,
+/// or a transit gateway (an internet gateway does not serve Lambda, whose
+/// interfaces have no public address). Subnets that no longer exist tell
+/// nothing: `None`.
+async fn vpc_path_missing(ctx: &Ctx, region: &str, subnets: &[String]) -> Result<Option<String>> {
+    use aws_sdk_ec2::types::{Filter, RouteState, State};
+    let ec2 = factory(ctx)?.ec2(region).await;
+    let found = match ec2.describe_subnets().set_subnet_ids(Some(subnets.to_vec())).send().await {
+        Ok(out) => out,
+        Err(e) if error_code(&e) == Some("InvalidSubnetID.NotFound") => return Ok(None),
+        Err(e) => return Err(api_error("DescribeSubnets", e)),
+    };
+    let Some(vpc) = found.subnets().iter().find_map(|s| s.vpc_id()).map(str::to_owned) else { return Ok(None) };
+    let filter = |name: &str, value: String| Filter::builder().name(name).values(value).build();
+    let endpoints = ec2
+        .describe_vpc_endpoints()
+        .filters(filter("vpc-id", vpc.clone()))
+        .filters(filter("service-name", format!("com.amazonaws.{region}.secretsmanager")))
+        .send()
+        .await
+        .map_err(|e| api_error("DescribeVpcEndpoints", e))?;
+    let usable = |s: Option<&State>| {
+        !matches!(s, Some(State::Deleted | State::Deleting | State::Failed | State::Rejected | State::Expired))
+    };
+    if endpoints.vpc_endpoints().iter().any(|e| usable(e.state()) && e.private_dns_enabled() != Some(false)) {
+        return Ok(None);
+    }
+    let tables = ec2
+        .describe_route_tables()
+        .filters(filter("vpc-id", vpc.clone()))
+        .send()
+        .await
+        .map_err(|e| api_error("DescribeRouteTables", e))?;
+    let table_of = |subnet: &str| {
+        let tables = tables.route_tables();
+        let own = tables.iter().find(|t| t.associations().iter().any(|a| a.subnet_id() == Some(subnet)));
+        own.or_else(|| tables.iter().find(|t| t.associations().iter().any(|a| a.main() == Some(true))))
+    };
+    let nat = |t: &aws_sdk_ec2::types::RouteTable| {
+        t.routes().iter().any(|r| {
+            r.destination_cidr_block() == Some("0.0.0.0/0")
+                && r.state() != Some(&RouteState::Blackhole)
+                && (r.nat_gateway_id().is_some()
+                    || r.transit_gateway_id().is_some()
+                    || r.instance_id().is_some()
+                    || r.network_interface_id().is_some())
+        })
+    };
+    let cut: Vec<&str> = subnets.iter().map(String::as_str).filter(|s| !table_of(s).is_some_and(nat)).collect();
+    if cut.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some(format!(
+        "{vpc} has no Secrets Manager interface endpoint with private DNS, and the route table of {} sends 0.0.0.0/0 through no NAT gateway, NAT instance or transit gateway",
+        cut.join(", ")
+    )))
+}
 
 /// `rate(N days)` as a number of days.
 fn rate_days(expr: &str) -> Option<i64> {
@@ -168,6 +362,29 @@ impl ResourceType for SecretRotation {
         }
     }
 
+    /// Whether each rotation function named by a planned rotation can run
+    /// ([`check_function`], once per function).
+    async fn check_planned(&self, ctx: &Ctx, planned: &[PlannedChange<'_>]) -> Result<Vec<Finding>> {
+        let mut by_function: BTreeMap<&str, Vec<&ResourceAddr>> = BTreeMap::new();
+        for p in planned {
+            if let Some(function) = get_str(p.desired, "rotation_lambda_arn") {
+                by_function.entry(function).or_default().push(p.addr);
+            }
+        }
+        let mut findings = Vec::new();
+        for (function, addrs) in by_function {
+            let verdict = check_function(ctx, function).await?;
+            for addr in addrs {
+                findings.extend(verdict.iter().map(|(refusal, warning)| Finding {
+                    addr: addr.clone(),
+                    refusal: refusal.clone(),
+                    warning: *warning,
+                }));
+            }
+        }
+        Ok(findings)
+    }
+
     async fn read_many(&self, ctx: &Ctx, ids: &[String], _scope: &ReadScope) -> Result<BTreeMap<String, Attrs>> {
         if ids.is_empty() {
             return Ok(BTreeMap::new());
@@ -237,6 +454,48 @@ mod tests {
         let cron = rules(&[("schedule_expression", "cron(0 4 ? * SUN *)".into()), ("duration", "3h".into())]);
         assert_eq!(canonical_rules(&cron), cron);
         assert_eq!(canonical_rules(&rules(&[("duration", Value::Null)])), rules(&[]));
+    }
+
+    #[test]
+    fn secrets_manager_may_invoke_a_function_whose_policy_allows_it() {
+        let policy =
+            |statement: serde_json::Value| serde_json::json!({ "Version": "2012-10-17", "Statement": [statement] });
+        let service = serde_json::json!({ "Service": SECRETS_MANAGER });
+        let allow = |principal: &serde_json::Value, action: &str| {
+            policy(
+                serde_json::json!({ "Effect": "Allow", "Principal": principal, "Action": action, "Resource": "arn:aws:lambda:us-east-1:1:function:r" }),
+            )
+        };
+        assert!(lets_secrets_manager_invoke(&allow(&service, "lambda:InvokeFunction")));
+        assert!(lets_secrets_manager_invoke(&allow(&service, "lambda:*")));
+        assert!(lets_secrets_manager_invoke(&allow(&serde_json::json!("*"), "lambda:Invoke*")));
+        let listed = serde_json::json!({ "Service": ["events.amazonaws.com", SECRETS_MANAGER] });
+        assert!(lets_secrets_manager_invoke(&allow(&listed, "lambda:InvokeFunction")));
+        let conditional =
+            policy(serde_json::json!({ "Effect": "Allow", "Principal": service, "Action": "lambda:InvokeFunction",
+            "Condition": { "StringEquals": { "AWS:SourceAccount": "111122223333" } } }));
+        assert!(lets_secrets_manager_invoke(&conditional), "conditions are not evaluated");
+        let lone = serde_json::json!({ "Statement": { "Effect": "Allow", "Principal": service, "Action": "lambda:InvokeFunction" } });
+        assert!(lets_secrets_manager_invoke(&lone));
+
+        assert!(!lets_secrets_manager_invoke(&allow(
+            &serde_json::json!({ "Service": "events.amazonaws.com" }),
+            "lambda:InvokeFunction"
+        )));
+        assert!(!lets_secrets_manager_invoke(&allow(&service, "lambda:GetFunction")));
+        assert!(!lets_secrets_manager_invoke(&allow(&serde_json::json!({ "AWS": "arn:aws:iam::1:root" }), "lambda:*")));
+        let deny =
+            policy(serde_json::json!({ "Effect": "Deny", "Principal": service, "Action": "lambda:InvokeFunction" }));
+        assert!(!lets_secrets_manager_invoke(&deny));
+        assert!(!lets_secrets_manager_invoke(&serde_json::json!({})));
+    }
+
+    #[test]
+    fn a_function_is_checked_in_the_region_its_arn_names() {
+        assert_eq!(arn_region("arn:aws:lambda:eu-west-1:123456789012:function:rotate"), Some("eu-west-1"));
+        assert_eq!(arn_region("arn:aws:lambda:eu-west-1:123456789012:function:rotate:live"), Some("eu-west-1"));
+        assert_eq!(arn_region("rotate"), None);
+        assert_eq!(arn_region("arn:aws:lambda::1:function:x"), None);
     }
 
     #[test]

@@ -32,6 +32,12 @@ pub enum Fault {
     /// forwarding: AWS refusing a request, which made nothing (an object
     /// not visible yet, a busy database, a conflicting conditional write).
     Refuse { status: u16, code: &'static str, message: &'static str },
+    /// Answer with exactly this, without forwarding: `status`, extra header
+    /// lines (`Name: value`, each ended by `\r\n`) and `body` (none for a
+    /// HEAD's answer, whatever it is). An index that lags (an empty page of
+    /// the tagging API), a bucket in another region (301 with
+    /// `x-amz-bucket-region`).
+    Answer { status: u16, headers: &'static str, body: &'static str },
 }
 
 /// Shares of requests that get each random fault (each in 0..1, summing to at most 1).
@@ -310,8 +316,8 @@ const S3_SETTINGS: &[(&str, &str, &str)] = &[
 
 /// `X-Amz-Target` suffix (JSON protocols) or `Action=` (Query protocols);
 /// for S3 (REST), the SDK's `x-id` query parameter, a bucket setting's
-/// call ([`S3_SETTINGS`]), or `CreateBucket` for the PUT of a bucket
-/// without a query.
+/// call ([`S3_SETTINGS`]), `CreateBucket` for the PUT of a bucket without a
+/// query, `HeadBucket` and `HeadObject` for a HEAD of a bucket or an object.
 fn operation(m: &Message) -> String {
     if service(m) == "s3" {
         let mut request = m.head.split_whitespace();
@@ -326,6 +332,8 @@ fn operation(m: &Message) -> String {
             (Some(id), _) => id.to_owned(),
             (None, Some((_, _, name))) => (*name).to_owned(),
             (None, None) if method == "PUT" && bucket_only => "CreateBucket".to_owned(),
+            (None, None) if method == "HEAD" && bucket_only => "HeadBucket".to_owned(),
+            (None, None) if method == "HEAD" => "HeadObject".to_owned(),
             (None, None) => String::new(),
         };
     }
@@ -362,6 +370,15 @@ fn serve(client: TcpStream, upstream: u16, rules: &Mutex<Rules>) {
             Some(Fault::Refuse { status, code, message }) => {
                 let status = format!("{status} {}", if status < 500 { "Refused" } else { "Error" });
                 if writer.write_all(service_error(&request, &status, code, message).as_bytes()).is_err() {
+                    return;
+                }
+                continue;
+            }
+            Some(Fault::Answer { status, headers, body }) => {
+                let body = if request.head.starts_with("HEAD ") { "" } else { body };
+                let answer =
+                    format!("HTTP/1.1 {status} Answer\r\n{headers}Content-Length: {}\r\n\r\n{body}", body.len());
+                if writer.write_all(answer.as_bytes()).is_err() {
                     return;
                 }
                 continue;

@@ -268,19 +268,28 @@ fn post(port: u16, path: &str, headers: &str, body: &str) -> Result<(u16, String
 }
 
 impl MotoGuard {
-    /// The ARN of a Lambda function to name as a secret's rotation function.
+    /// The ARN of a Lambda function to name as a secret's rotation function,
+    /// whose policy lets Secrets Manager invoke it (as plan checks).
     /// moto never runs it: with `use_docker = false` its Lambda backend
     /// answers each invoke with the payload, so Secrets Manager's rotation
     /// steps succeed without writing a value (a rotation leaves a new,
     /// empty AWSCURRENT version behind).
     pub async fn rotation_function(&self) -> String {
+        self.lambda_function("pg-rotation", None, true).await
+    }
+
+    /// The ARN of a Lambda function `name` (see [`Self::rotation_function`]),
+    /// attached to `vpc` (subnet ids, security group ids) when given, with a
+    /// statement letting `secretsmanager.amazonaws.com` invoke it when
+    /// `invokable` (AddPermission).
+    pub async fn lambda_function(&self, name: &str, vpc: Option<(&[&str], &[&str])>, invokable: bool) -> String {
         let (status, body) = post(self.port, "/moto-api/config", "", r#"{"lambda": {"use_docker": false}}"#)
             .expect("configuring moto's Lambda");
         assert!(status < 300, "moto config: {status} {body}");
         let iam = self.factory().iam(REGION).await;
         let role = iam
             .create_role()
-            .role_name("pg-rotation")
+            .role_name(format!("{name}-role"))
             .assume_role_policy_document(
                 r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"lambda.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#,
             )
@@ -289,13 +298,24 @@ impl MotoGuard {
             .expect("CreateRole");
         let role_arn = role.role().map(|r| r.arn().to_owned()).expect("role ARN");
         // An empty zip archive: the code is never run.
-        let function = format!(
-            r#"{{"FunctionName":"pg-rotation","Runtime":"python3.12","Handler":"index.handler","Role":"{role_arn}","Code":{{"ZipFile":"UEsFBgAAAAAAAAAAAAAAAAAAAAAAAA=="}}}}"#
-        );
+        let mut function = serde_json::json!({
+            "FunctionName": name, "Runtime": "python3.12", "Handler": "index.handler", "Role": role_arn,
+            "Code": { "ZipFile": "UEsFBgAAAAAAAAAAAAAAAAAAAAAAAA==" },
+        });
+        if let Some((subnets, groups)) = vpc {
+            function["VpcConfig"] = serde_json::json!({ "SubnetIds": subnets, "SecurityGroupIds": groups });
+        }
         let auth = "Authorization: AWS4-HMAC-SHA256 Credential=testing/20260101/us-east-1/lambda/aws4_request, SignedHeaders=host, Signature=0\r\nContent-Type: application/json\r\n";
-        let (status, body) = post(self.port, "/2015-03-31/functions", auth, &function).expect("CreateFunction");
+        let (status, body) =
+            post(self.port, "/2015-03-31/functions", auth, &function.to_string()).expect("CreateFunction");
         assert!(status < 300, "CreateFunction: {status} {body}");
         let doc: serde_json::Value = serde_json::from_str(&body).expect("CreateFunction answer");
+        if invokable {
+            let permission = r#"{"StatementId":"SecretsManagerAccess","Action":"lambda:InvokeFunction","Principal":"secretsmanager.amazonaws.com"}"#;
+            let path = format!("/2015-03-31/functions/{name}/policy");
+            let (status, body) = post(self.port, &path, auth, permission).expect("AddPermission");
+            assert!(status < 300, "AddPermission: {status} {body}");
+        }
         doc["FunctionArn"].as_str().expect("FunctionArn").to_owned()
     }
 }
