@@ -23,10 +23,11 @@ use aws_sdk_rds::types::DbSubnetGroup as Group;
 use futures::{StreamExt, TryStreamExt, stream};
 
 use super::owned;
-use super::rds::{self, is_not_found, rds_tags, read_tags, sync_tags};
+use super::rds::{self, rds_tags, read_tags, sync_tags};
 use super::{DEFAULT_DESCRIPTION, PER_RESOURCE_CONCURRENCY, api_error, factory, get_str, tags_of};
 use crate::addr::ResourceAddr;
 use crate::provider::schema::{Attr, AttrType, Default, Kind, NameRule, Schema};
+use crate::provider::waiter::Backoff;
 use crate::provider::{Ctx, Owned, ProviderError, ReadScope, ResourceType, Result};
 use crate::value::{Attrs, Value};
 
@@ -146,6 +147,15 @@ async fn update_with(client: &Client, name: &str, prior: &Attrs, desired: &Attrs
     Ok(attrs)
 }
 
+/// DeleteDBSubnetGroup of `name` with `client`, sent again while RDS says a
+/// database still uses it.
+async fn delete_with(client: &Client, ctx: &Ctx, name: &str, backoff: Backoff) -> Result<()> {
+    rds::delete_group(ctx, "DeleteDBSubnetGroup", rds::SUBNET_GROUP_IN_USE, backoff, || {
+        client.delete_db_subnet_group().db_subnet_group_name(name).send()
+    })
+    .await
+}
+
 #[async_trait]
 impl ResourceType for DbSubnetGroup {
     fn type_name(&self) -> &'static str {
@@ -215,14 +225,10 @@ impl ResourceType for DbSubnetGroup {
         update_with(&factory(ctx)?.rds(&ctx.region).await, id, prior, desired).await
     }
 
-    /// A group that is already gone counts as deleted.
+    /// Sent again while a database just deleted still holds the group
+    /// ([`rds::delete_group`]); a group that is already gone counts as deleted.
     async fn delete(&self, ctx: &Ctx, id: &str, _prior: &Attrs) -> Result<()> {
-        let client = factory(ctx)?.rds(&ctx.region).await;
-        match client.delete_db_subnet_group().db_subnet_group_name(id).send().await {
-            Ok(_) => Ok(()),
-            Err(e) if is_not_found(&e) => Ok(()),
-            Err(e) => Err(api_error("DeleteDBSubnetGroup", e)),
-        }
+        delete_with(&factory(ctx)?.rds(&ctx.region).await, ctx, id, Backoff::default()).await
     }
 
     /// Lists the region's groups and returns the one carrying this stack's and
@@ -352,5 +358,33 @@ mod tests {
         for bad in ["", "default", "db/1", &"x".repeat(256)] {
             assert!(matches!(validate_name(bad), Err(ProviderError::Invalid(_))), "{bad:?}");
         }
+    }
+
+    /// A group whose database was deleted moments ago is deleted again while
+    /// RDS says it is still in use (each retry reported), and a group
+    /// already gone counts as deleted.
+    #[tokio::test]
+    async fn delete_is_sent_again_while_a_database_still_uses_the_group() {
+        use crate::provider::aws::rds::{SUBNET_GROUP_IN_USE, TEST_BACKOFF, rds_fault, test_ctx};
+        use aws_sdk_rds::operation::delete_db_subnet_group::DeleteDbSubnetGroupOutput;
+        let in_use = rds_fault(
+            SUBNET_GROUP_IN_USE,
+            "Cannot delete the subnet group 'db' because at least one database instance: main is still using it.",
+        );
+        let delete = mock!(Client::delete_db_subnet_group)
+            .match_requests(|r| r.db_subnet_group_name() == Some("db"))
+            .sequence()
+            .http_status(400, Some(in_use))
+            .times(2)
+            .output(|| DeleteDbSubnetGroupOutput::builder().build())
+            .http_status(404, Some(rds_fault("DBSubnetGroupNotFoundFault", "DBSubnetGroup db not found.")))
+            .build();
+        let client = mock_rds(&[&delete]);
+        let (ctx, reports) = test_ctx();
+        delete_with(&client, &ctx, "db", TEST_BACKOFF).await.expect("deleted once released");
+        assert_eq!(delete.num_calls(), 3);
+        assert_eq!(*reports.lock().unwrap(), ["retrying DeleteDBSubnetGroup after a database still uses the group"; 2]);
+        delete_with(&client, &ctx, "db", TEST_BACKOFF).await.expect("a group already gone is deleted");
+        assert_eq!(delete.num_calls(), 4);
     }
 }
