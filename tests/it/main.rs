@@ -25,6 +25,7 @@ mod providers_rds;
 mod providers_s3;
 mod providers_secrets;
 mod providers_vpc_endpoint;
+mod rds_behaviours;
 mod refusals;
 mod safety;
 mod safety_round2;

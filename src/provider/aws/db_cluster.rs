@@ -50,12 +50,15 @@ use super::rds::{
     is_owned, rds_tags, same_kms_key, sorted, suppress_engine_version, sync_tags, tag_map, validate_identifier,
     wait_available, wait_change_shows, wait_gone,
 };
+use super::rds_catalog::{self, Database, GroupKind};
 use super::{api_error, factory, get_bool, get_str, send_settling, tags_of};
 use crate::addr::ResourceAddr;
 use crate::provider::diff::diff_with;
 use crate::provider::schema::{Attr, AttrType, Default, Kind, NameRule, Schema};
 use crate::provider::waiter::Backoff;
-use crate::provider::{Ctx, Intent, Owned, ProviderError, ReadScope, Refusal, ResourceType, Result};
+use crate::provider::{
+    Ctx, Finding, Intent, Owned, PlannedChange, ProviderError, ReadScope, Refusal, ResourceType, Result,
+};
 use crate::value::{Attrs, Value};
 
 /// The only engine this type is for (Aurora MySQL is out of scope).
@@ -580,7 +583,21 @@ impl ResourceType for DbCluster {
     async fn list_owned(&self, ctx: &Ctx, known: &BTreeSet<String>) -> Result<Vec<Owned>> {
         owned::indexed(ctx, self.type_name(), known).await
     }
+
+    /// The engine version is one RDS offers, and an existing cluster
+    /// parameter group named is of its family ([`rds_catalog`]).
+    async fn check_planned(&self, ctx: &Ctx, planned: &[PlannedChange<'_>]) -> Result<Vec<Finding>> {
+        rds_catalog::check_databases(ctx, &factory(ctx)?.rds(&ctx.region).await, planned, &CATALOG).await
+    }
 }
+
+/// Where the plan-time checks find a cluster's engine and parameter group.
+pub(super) const CATALOG: Database = Database {
+    engine: ENGINE,
+    class: None,
+    group: ("db_cluster_parameter_group_name", GroupKind::Cluster),
+    version_of_cluster: false,
+};
 
 #[cfg(test)]
 mod tests {

@@ -47,12 +47,13 @@ use super::rds::{
     self, CHANGE_SHOWS_WITHIN, Observed, get_i32, get_string, instance_pending_changes, is_not_found, rds_tags,
     same_kms_key, sync_tags, tag_map, to_i32, validate_identifier, wait_available, wait_change_shows, wait_gone,
 };
+use super::rds_catalog::{self, Database, GroupKind};
 use super::{api_error, factory, get_bool, get_str, send_settling, tags_of};
 use crate::addr::ResourceAddr;
 use crate::provider::diff::diff_with;
 use crate::provider::schema::{Attr, AttrType, Default, Kind, NameRule, Schema};
 use crate::provider::waiter::Backoff;
-use crate::provider::{Ctx, Owned, ProviderError, ReadScope, ResourceType, Result};
+use crate::provider::{Ctx, Finding, Owned, PlannedChange, ProviderError, ReadScope, ResourceType, Result};
 use crate::value::{Attrs, Value};
 
 const ENGINE: &str = "aurora-postgresql";
@@ -408,7 +409,22 @@ impl ResourceType for DbClusterInstance {
     async fn list_owned(&self, ctx: &Ctx, known: &BTreeSet<String>) -> Result<Vec<Owned>> {
         owned::indexed(ctx, self.type_name(), known).await
     }
+
+    /// The instance class is one RDS offers for the cluster's engine version
+    /// (any version while the cluster does not exist yet), and an existing
+    /// DB parameter group named is of its family ([`rds_catalog`]).
+    async fn check_planned(&self, ctx: &Ctx, planned: &[PlannedChange<'_>]) -> Result<Vec<Finding>> {
+        rds_catalog::check_databases(ctx, &factory(ctx)?.rds(&ctx.region).await, planned, &CATALOG).await
+    }
 }
+
+/// Where the plan-time checks find a member's engine, class and parameter group.
+pub(super) const CATALOG: Database = Database {
+    engine: ENGINE,
+    class: Some("instance_class"),
+    group: ("db_parameter_group_name", GroupKind::Db),
+    version_of_cluster: true,
+};
 
 #[cfg(test)]
 mod tests {

@@ -81,12 +81,15 @@ use super::rds::{
     rds_tags, same_kms_key, sorted, suppress_engine_version, sync_tags, tag_map, validate_identifier, wait_available,
     wait_change_shows, wait_gone,
 };
+use super::rds_catalog::{self, Database, GroupKind};
 use super::{api_error, factory, get_bool, get_i64, get_str, send_settling, tags_of};
 use crate::addr::ResourceAddr;
 use crate::provider::diff::diff_with;
 use crate::provider::schema::{Attr, AttrType, Default, Kind, NameRule, Schema};
 use crate::provider::waiter::Backoff;
-use crate::provider::{Ctx, Intent, Owned, ProviderError, ReadScope, Refusal, ResourceType, Result};
+use crate::provider::{
+    Ctx, Finding, Intent, Owned, PlannedChange, ProviderError, ReadScope, Refusal, ResourceType, Result,
+};
 use crate::value::{Attrs, Value};
 
 const CREATE_TIMEOUT: Duration = Duration::from_secs(40 * 60);
@@ -944,7 +947,23 @@ impl ResourceType for DbInstance {
     async fn list_owned(&self, ctx: &Ctx, known: &BTreeSet<String>) -> Result<Vec<Owned>> {
         owned::indexed(ctx, self.type_name(), known).await
     }
+
+    /// The engine version is one RDS offers, the instance class is offered
+    /// for it (for any version when none is known: a replica, an unset
+    /// version), and an existing parameter group named is of its family
+    /// ([`rds_catalog`]).
+    async fn check_planned(&self, ctx: &Ctx, planned: &[PlannedChange<'_>]) -> Result<Vec<Finding>> {
+        rds_catalog::check_databases(ctx, &factory(ctx)?.rds(&ctx.region).await, planned, &CATALOG).await
+    }
 }
+
+/// Where the plan-time checks find an instance's engine, class and parameter group.
+pub(super) const CATALOG: Database = Database {
+    engine: "postgres",
+    class: Some("instance_class"),
+    group: ("parameter_group_name", GroupKind::Db),
+    version_of_cluster: false,
+};
 
 #[cfg(test)]
 mod tests {

@@ -28,7 +28,7 @@ use super::{DEFAULT_DESCRIPTION, PER_RESOURCE_CONCURRENCY, api_error, factory, g
 use crate::addr::ResourceAddr;
 use crate::provider::schema::{Attr, AttrType, Default, Kind, NameRule, Schema};
 use crate::provider::waiter::Backoff;
-use crate::provider::{Ctx, Owned, ProviderError, ReadScope, ResourceType, Result};
+use crate::provider::{Ctx, Finding, Owned, PlannedChange, ProviderError, ReadScope, Refusal, ResourceType, Result};
 use crate::value::{Attrs, Value};
 
 static SCHEMA: Schema = Schema {
@@ -147,6 +147,53 @@ async fn update_with(client: &Client, name: &str, prior: &Attrs, desired: &Attrs
     Ok(attrs)
 }
 
+/// Why a new or changed group cannot be created as planned: RDS wants a DB
+/// subnet group to span at least two availability zones. What the plan can
+/// know: the number of subnets (fewer than two refused, their ids known or
+/// not), and the zones of the subnets that exist (one DescribeSubnets);
+/// when the known ones span one zone and others are unknown (created in the
+/// same plan) or missing, the group is left to AWS.
+async fn zone_refusal(ec2: &aws_sdk_ec2::Client, change: &PlannedChange<'_>) -> Result<Option<Refusal>> {
+    let subnets = change.desired.get("subnet_ids");
+    if !change.creates && change.current.and_then(|c| c.get("subnet_ids")) == subnets {
+        return Ok(None);
+    }
+    let Some(Value::List(items)) = subnets else { return Ok(None) };
+    let mut known: Vec<String> = items.iter().filter_map(Value::as_str).map(str::to_owned).collect();
+    known.sort();
+    known.dedup();
+    let unknown = items.iter().filter(|v| v.is_unknown()).count();
+    let refusal = |reason: String| {
+        Refusal::new(reason)
+            .on("subnet_ids")
+            .hint("RDS needs a DB subnet group to span at least two availability zones")
+            .hint("add a subnet of another availability zone of the VPC to subnet_ids")
+    };
+    match known.len() + unknown {
+        0 => return Ok(Some(refusal("has no subnets".to_owned()))),
+        1 => return Ok(Some(refusal("has a single subnet, so a single availability zone".to_owned()))),
+        _ => {}
+    }
+    if known.is_empty() {
+        return Ok(None);
+    }
+    let found: Vec<aws_sdk_ec2::types::Subnet> = ec2
+        .describe_subnets()
+        .filters(aws_sdk_ec2::types::Filter::builder().name("subnet-id").set_values(Some(known.clone())).build())
+        .into_paginator()
+        .items()
+        .send()
+        .try_collect()
+        .await
+        .map_err(|e| api_error("DescribeSubnets", e))?;
+    let zones: BTreeSet<&str> = found.iter().filter_map(|s| s.availability_zone()).collect();
+    if zones.len() >= 2 || unknown > 0 || found.len() < known.len() {
+        return Ok(None);
+    }
+    let zone = zones.into_iter().next().unwrap_or("one zone");
+    Ok(Some(refusal(format!("has its {} subnets in one availability zone ({zone})", known.len()))))
+}
+
 /// DeleteDBSubnetGroup of `name` with `client`, sent again while RDS says a
 /// database still uses it.
 async fn delete_with(client: &Client, ctx: &Ctx, name: &str, backoff: Backoff) -> Result<()> {
@@ -247,6 +294,19 @@ impl ResourceType for DbSubnetGroup {
         let unknown = groups.iter().filter(|g| g.db_subnet_group_name().is_some_and(|n| !known.contains(n)));
         let all = with_tags(&client, unknown).await?;
         Ok(owned::from_attrs(&all, &ctx.stack, known))
+    }
+
+    /// A new or changed group spans at least two availability zones, as far
+    /// as the plan can tell ([`zone_refusal`]).
+    async fn check_planned(&self, ctx: &Ctx, planned: &[PlannedChange<'_>]) -> Result<Vec<Finding>> {
+        let ec2 = factory(ctx)?.ec2(&ctx.region).await;
+        let mut found = Vec::new();
+        for change in planned {
+            if let Some(refusal) = zone_refusal(&ec2, change).await? {
+                found.push(Finding { addr: change.addr.clone(), refusal, warning: false });
+            }
+        }
+        Ok(found)
     }
 }
 
@@ -386,5 +446,53 @@ mod tests {
         assert_eq!(*reports.lock().unwrap(), ["retrying DeleteDBSubnetGroup after a database still uses the group"; 2]);
         delete_with(&client, &ctx, "db", TEST_BACKOFF).await.expect("a group already gone is deleted");
         assert_eq!(delete.num_calls(), 4);
+    }
+
+    /// What the plan can know of a group's zones is checked: fewer than two
+    /// subnets (ids known or not), existing subnets all in one zone; a group
+    /// whose other subnets are created in the same plan is left to AWS, and
+    /// an update that keeps the subnets is not looked at.
+    #[tokio::test]
+    async fn groups_spanning_one_zone_are_refused_at_plan() {
+        use aws_sdk_ec2::operation::describe_subnets::DescribeSubnetsOutput;
+        use aws_sdk_ec2::types::Subnet as Ec2Subnet;
+
+        let zones = mock!(aws_sdk_ec2::Client::describe_subnets).then_compute_output(|req| {
+            let ids = req.filters().iter().flat_map(|f| f.values()).cloned();
+            let subnets = ids.filter(|id| id != "subnet-gone").map(|id| {
+                let zone = if id.ends_with('b') { "us-east-1b" } else { "us-east-1a" };
+                Ec2Subnet::builder().subnet_id(id).availability_zone(zone).build()
+            });
+            DescribeSubnetsOutput::builder().set_subnets(Some(subnets.collect())).build()
+        });
+        let ec2 = crate::provider::aws::mocked_client!(aws_sdk_ec2, &[&zones]);
+        let addr: ResourceAddr = "db_subnet_group.db".parse().unwrap();
+        let group = |ids: Vec<Value>| -> Attrs { [("subnet_ids".to_owned(), Value::List(ids))].into() };
+        let refused = async |ids: Vec<Value>| {
+            let desired = group(ids);
+            let change = PlannedChange { addr: &addr, creates: true, desired: &desired, current: None };
+            zone_refusal(&ec2, &change).await.unwrap().map(|r| (r.reason, r.attr))
+        };
+        let id = |s: &str| Value::str(s);
+
+        let one = refused(vec![Value::Unknown]).await;
+        assert_eq!(one, Some(("has a single subnet, so a single availability zone".to_owned(), Some("subnet_ids"))));
+        assert_eq!(zones.num_calls(), 0, "no call needed");
+        let same = refused(vec![id("subnet-1a"), id("subnet-2a")]).await;
+        assert_eq!(
+            same,
+            Some(("has its 2 subnets in one availability zone (us-east-1a)".to_owned(), Some("subnet_ids")))
+        );
+        assert_eq!(refused(vec![id("subnet-1a"), id("subnet-2b")]).await, None);
+        assert_eq!(refused(vec![id("subnet-1a"), Value::Unknown]).await, None, "the new subnet may be elsewhere");
+        assert_eq!(refused(vec![id("subnet-1a"), id("subnet-gone")]).await, None, "left to AWS");
+        assert_eq!(zones.num_calls(), 4);
+
+        let current = group(vec![id("subnet-1a"), id("subnet-2a")]);
+        let mut desired = current.clone();
+        desired.insert("description".into(), Value::str("new"));
+        let update = PlannedChange { addr: &addr, creates: false, desired: &desired, current: Some(&current) };
+        assert_eq!(zone_refusal(&ec2, &update).await.unwrap(), None, "the subnets do not change");
+        assert_eq!(zones.num_calls(), 4);
     }
 }

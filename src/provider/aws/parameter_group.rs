@@ -49,7 +49,10 @@ use super::{DEFAULT_DESCRIPTION, PER_RESOURCE_CONCURRENCY, api_error, factory, g
 use crate::addr::ResourceAddr;
 use crate::provider::schema::{Attr, AttrType, Default, Kind, NameRule, Schema, TAG_ADDRESS, TAG_STACK};
 use crate::provider::waiter::Backoff;
-use crate::provider::{Ctx, Intent, Owned, ProviderError, ReadScope, Refusal, ResourceType, Result, same_name_refusal};
+use crate::provider::{
+    Ctx, Finding, Intent, Owned, PlannedChange, ProviderError, ReadScope, Refusal, ResourceType, Result,
+    same_name_refusal,
+};
 use crate::value::{Attrs, Value};
 
 static SCHEMA: Schema = Schema {
@@ -494,6 +497,11 @@ impl<A: ParameterGroupApi> ResourceType for A {
     async fn list_owned(&self, ctx: &Ctx, known: &BTreeSet<String>) -> Result<Vec<Owned>> {
         let all = groups_with_tags(self, ctx, |name| known.iter().any(|k| k.eq_ignore_ascii_case(name))).await?;
         Ok(owned::from_attrs(&all, &ctx.stack, known))
+    }
+
+    /// A new group's family is one RDS offers ([`super::rds_catalog::check_families`]).
+    async fn check_planned(&self, ctx: &Ctx, planned: &[PlannedChange<'_>]) -> Result<Vec<Finding>> {
+        super::rds_catalog::check_families(ctx, &factory(ctx)?.rds(&ctx.region).await, planned).await
     }
 }
 

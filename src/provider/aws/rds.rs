@@ -590,7 +590,7 @@ pub fn final_snapshot(prior: &Attrs, identifier: &str) -> Option<String> {
 
 /// The numeric parts of a PostgreSQL engine version ("16.4" → [16, 4];
 /// "11.22-rds.20240418" → [11, 22]); `None` when it does not start with a number.
-fn version_parts(v: &str) -> Option<Vec<u64>> {
+pub fn version_parts(v: &str) -> Option<Vec<u64>> {
     let numeric = v.split(['-', '_']).next()?;
     let parts: Option<Vec<u64>> = numeric.split('.').map(|p| p.parse().ok()).collect();
     parts.filter(|p| !p.is_empty())
