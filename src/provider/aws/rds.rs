@@ -532,8 +532,8 @@ where
             let names = absent.join(", ");
             if classify(&o.status) == Status::Ready && o.unsettled.is_none() && sent.elapsed() >= shows_within {
                 return Err(ProviderError::Invalid(format!(
-                    "{what}: AWS took the change, but {} later it reads {} without the new {names} \
-                     (neither made nor pending)",
+                    "gave up waiting for {what}: AWS took the change, but after {} it reads {} without the new \
+                     {names} (neither made nor pending)",
                     humantime::format_duration(shows_within),
                     o.status
                 )));

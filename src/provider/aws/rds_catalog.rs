@@ -26,15 +26,19 @@
 //! answer that is not AWS's (no error code: an endpoint that does not
 //! implement DescribeDBEngineVersions, as moto 5.2.5 answers 500), skips the
 //! checks silently; a refused read (AccessDenied) skips them with one warning
-//! per plan. That read is sent at most 3 times by the SDK (not 10), so an
-//! endpoint without a catalog costs a plan well under a second.
+//! per plan. Such an answer is not retried by the SDK ([`NotAnAwsAnswer`]),
+//! so an endpoint without a catalog costs a plan one request; everything
+//! else (throttling, AWS's own 5xx, a lost connection) is retried as every
+//! call is.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use aws_sdk_rds::Client;
+use aws_sdk_rds::operation::describe_db_engine_versions::DescribeDBEngineVersionsError;
+use aws_smithy_runtime_api::client::interceptors::context::InterceptorContext;
+use aws_smithy_runtime_api::client::retries::classifiers::{ClassifyRetry, RetryAction, RetryClassifierPriority};
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
-use aws_smithy_types::retry::RetryConfig;
 
 use super::db_cluster_parameter_group::DbClusterParameterGroup;
 use super::db_parameter_group::DbParameterGroup;
@@ -66,13 +70,42 @@ pub struct Catalog {
 /// The AWS error codes of a read the caller is not allowed to make.
 const DENIED: &[&str] = &["AccessDenied", "AccessDeniedException", "UnauthorizedOperation"];
 
-/// At most this many attempts for the catalog read (see the module doc).
-const CATALOG_ATTEMPTS: u32 = 3;
+/// Forbids the SDK to retry an answer to the catalog read that is not
+/// AWS's: a 5xx without an AWS error code, from an endpoint that does not
+/// implement DescribeDBEngineVersions (moto 5.2.5). AWS's own 5xx carry a
+/// code and stay retried.
+#[derive(Debug)]
+struct NotAnAwsAnswer;
+
+impl ClassifyRetry for NotAnAwsAnswer {
+    fn classify_retry(&self, ctx: &InterceptorContext) -> RetryAction {
+        let codeless = match ctx.output_or_error() {
+            Some(Err(e)) => e
+                .as_operation_error()
+                .and_then(|e| e.downcast_ref::<DescribeDBEngineVersionsError>())
+                .is_some_and(|e| e.code().is_none()),
+            _ => false,
+        };
+        if codeless && ctx.response().is_some_and(|r| r.status().is_server_error()) {
+            RetryAction::RetryForbidden
+        } else {
+            RetryAction::NoActionIndicated
+        }
+    }
+
+    fn name(&self) -> &'static str {
+        "pgstack-catalog-not-an-aws-answer"
+    }
+
+    fn priority(&self) -> RetryClassifierPriority {
+        RetryClassifierPriority::run_after(RetryClassifierPriority::transient_error_classifier())
+    }
+}
 
 impl Catalog {
     /// A catalog of these versions (any order).
     pub fn of(mut versions: Vec<EngineVersion>) -> Catalog {
-        versions.sort_by(|a, b| version_parts(&a.version).cmp(&version_parts(&b.version)));
+        versions.sort_by_key(|a| version_parts(&a.version));
         versions.dedup_by(|a, b| a.version == b.version);
         Catalog { versions, ..Catalog::default() }
     }
@@ -171,10 +204,9 @@ pub async fn catalog(ctx: &Ctx, client: &Client, engine: &str) -> Result<std::sy
     ctx.shared.get_or_try_init(&key, || read_catalog(client, engine)).await
 }
 
-/// DescribeDBEngineVersions of `engine`, all pages ([`CATALOG_ATTEMPTS`] attempts each).
+/// DescribeDBEngineVersions of `engine`, all pages; an answer that is not
+/// AWS's is not retried ([`NotAnAwsAnswer`]).
 async fn read_catalog(client: &Client, engine: &str) -> Result<Catalog> {
-    let retry = client.config().retry_config().cloned().unwrap_or_else(RetryConfig::standard);
-    let attempts = retry.max_attempts().min(CATALOG_ATTEMPTS);
     let mut versions = Vec::new();
     let mut marker = None;
     loop {
@@ -183,9 +215,7 @@ async fn read_catalog(client: &Client, engine: &str) -> Result<Catalog> {
             .engine(engine)
             .set_marker(marker.take())
             .customize()
-            .config_override(
-                aws_sdk_rds::config::Builder::default().retry_config(retry.clone().with_max_attempts(attempts)),
-            )
+            .config_override(aws_sdk_rds::config::Builder::default().retry_classifier(NotAnAwsAnswer))
             .send()
             .await;
         let page = match answer {
@@ -346,6 +376,10 @@ pub async fn check_databases(
 ) -> Result<Vec<Finding>> {
     let mut found = Vec::new();
     for change in planned {
+        let checked = [Some("engine_version"), spec.class, Some(spec.group.0)];
+        if !checked.into_iter().flatten().any(|attr| sets(change, attr)) {
+            continue;
+        }
         let desired = change.desired;
         let engine = known_str(desired, "engine").unwrap_or(spec.engine);
         let own_version = if spec.version_of_cluster { None } else { known_str(desired, "engine_version") };
@@ -616,7 +650,8 @@ mod tests {
     /// does not change is not checked again.
     #[tokio::test]
     async fn instance_classes_must_be_offered_for_the_version() {
-        let (client, _) = mock_rds_logged(&[&versions("postgres", POSTGRES), &orderable("postgres", "16.4", CLASSES)]);
+        let (client, log) =
+            mock_rds_logged(&[&versions("postgres", POSTGRES), &orderable("postgres", "16.4", CLASSES)]);
         let ctx = shared_ctx();
         let a = addr("db_instance.main");
         let typo = attrs(&[("engine_version", Value::str("16.4")), ("instance_class", Value::str("db.r6g.larg"))]);
@@ -640,9 +675,10 @@ mod tests {
         let mut desired = current.clone();
         desired.insert("backup_retention_period".into(), Value::Int(7));
         let update = PlannedChange { addr: &a, creates: false, desired: &desired, current: Some(&current) };
-        assert!(
-            check_databases(&ctx, &client, &[update], &super::super::db_instance::CATALOG).await.unwrap().is_empty()
-        );
+        let calls = log.calls().len();
+        let found = check_databases(&shared_ctx(), &client, &[update], &super::super::db_instance::CATALOG).await;
+        assert!(found.unwrap().is_empty());
+        assert_eq!(log.calls().len(), calls, "nothing checked changes: no call");
     }
 
     /// A member's class is checked against its existing cluster's version;
