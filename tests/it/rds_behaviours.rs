@@ -19,6 +19,7 @@
 
 use aws_sdk_rds::Client;
 
+use crate::faults::owned_objects;
 use crate::support::cli::{Run, Workdir};
 use crate::support::faults::{Fault, FaultProxy};
 use crate::support::moto::{MotoGuard, REGION, moto};
@@ -146,10 +147,13 @@ async fn aurora_converges_while_rds_says_the_cluster_is_busy() {
     };
     assert_eq!(instances(&rds).await, class("db.r6g.large"));
     let memory = parameter(&rds, "aurora-example-instance", "shared_buffers").await;
+    let network = owned_objects(&m, "aurora-example").await;
+    assert_eq!(network.len(), 7, "VPC, 3 subnets, 2 security groups, KMS key: {network:?}");
+    assert!(network.values().all(|n| *n == 1), "{network:?}");
 
-    // A bigger class: ModifyDBInstance refused once as busy; the instance
+    // A bigger class: ModifyDBInstance refused once as the cluster is busy; the instance
     // parameter group (memory sized from the class) changes too.
-    proxy.inject("ModifyDBInstance", refused("InvalidDBInstanceState", "Instance is busy"), 1);
+    proxy.inject("ModifyDBInstance", CLUSTER_BUSY, 1);
     let bigger = ["--var", "instance_class=db.r6g.xlarge"];
     let run = apply(&w, &env, file, &bigger);
     assert!(run.stdout.contains("0 added, 4 changed, 0 destroyed"), "{}", run.stdout);
@@ -192,6 +196,7 @@ async fn aurora_converges_while_rds_says_the_cluster_is_busy() {
     assert!(rds.describe_db_clusters().send().await.expect("clusters").db_clusters().is_empty());
     assert!(instances(&rds).await.is_empty());
     assert!(groups(&rds).await.is_empty(), "{:?}", groups(&rds).await);
+    assert!(owned_objects(&m, "aurora-example").await.is_empty());
 }
 
 /// RDS for PostgreSQL (examples/rds.toml) while RDS says an instance is busy:
@@ -223,6 +228,9 @@ async fn rds_converges_while_rds_says_the_instance_is_busy() {
         ]
     };
     assert_eq!(instances(&rds).await, pair("db.m6g.large"));
+    let network = owned_objects(&m, "rds-example").await;
+    assert_eq!(network.len(), 6, "VPC, 2 subnets, 2 security groups, KMS key: {network:?}");
+    assert!(network.values().all(|n| *n == 1), "{network:?}");
     let replica = rds.describe_db_instances().db_instance_identifier("rds-example-replica").send().await.unwrap();
     let source = replica.db_instances().first().and_then(|i| i.read_replica_source_db_instance_identifier());
     assert!(source.is_some_and(|s| s.ends_with("rds-example")), "{source:?}");
@@ -254,6 +262,7 @@ async fn rds_converges_while_rds_says_the_instance_is_busy() {
     assert_eq!((proxy.unused(), proxy.seen("DeleteDBSubnetGroup")), (0, 2));
     assert!(instances(&rds).await.is_empty());
     assert!(groups(&rds).await.is_empty(), "{:?}", groups(&rds).await);
+    assert!(owned_objects(&m, "rds-example").await.is_empty());
 }
 
 /// A DB subnet group over existing subnets of one availability zone fails

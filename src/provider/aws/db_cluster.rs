@@ -36,6 +36,9 @@
 //!   (tests/it/providers_aurora.rs); the wait sequence, timeouts, and ModifyDBCluster of log exports and IAM auth (moto
 //!   ignores both) with aws-smithy-mocks below.
 //! - Orphan scan (`list_owned`): the region's shared GetResources ([`super::owned`]).
+//! - Plan-time checks (`check_planned`, [`super::rds_catalog`]): the engine
+//!   version is one RDS offers, and an existing cluster parameter group named
+//!   is of the version's family.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;

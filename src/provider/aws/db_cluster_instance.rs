@@ -34,6 +34,10 @@
 //!   and monitoring changes (moto ignores Performance Insights), waits and
 //!   pending values with aws-smithy-mocks below.
 //! - Orphan scan (`list_owned`): the region's shared GetResources ([`super::owned`]).
+//! - Plan-time checks (`check_planned`, [`super::rds_catalog`]): the class is
+//!   offered for the cluster's engine version (for any version while the
+//!   cluster is created in the same plan), an existing DB parameter group
+//!   named is of its family.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;

@@ -67,6 +67,9 @@
 //!   cross-region replicas are broken).
 //! - Orphan scan (`list_owned`): the region's shared GetResources ([`super::owned`]);
 //!   an instance is told from a cluster instance by its `pgstack:address` tag.
+//! - Plan-time checks (`check_planned`, [`super::rds_catalog`]): the engine
+//!   version is offered, the class is offered for it, an existing parameter
+//!   group named is of its family.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;

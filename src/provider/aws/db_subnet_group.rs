@@ -14,6 +14,11 @@
 //!   moto 5.2.5 drops the group on ModifyDBSubnetGroup.
 //! - Orphan scan (`list_owned`): DescribeDBSubnetGroups, then ListTagsForResource
 //!   for each group state does not hold.
+//! - Delete: sent again while RDS says a database just deleted still uses
+//!   the group (`InvalidDBSubnetGroupStateFault`), as parameter groups are
+//!   ([`super::rds::delete_group`]).
+//! - Plan-time check (`check_planned`): a group must span two availability
+//!   zones; what the plan can know is checked ([`zone_refusal`]).
 
 use std::collections::{BTreeMap, BTreeSet};
 

@@ -33,6 +33,8 @@
 //!   neither the Reset calls nor ApplyType.
 //! - Orphan scan (`list_owned`): the Describe of the groups, then ListTagsForResource
 //!   for each group state does not hold.
+//! - Plan-time check (`check_planned`): a new group's family is one RDS
+//!   offers ([`super::rds_catalog::check_families`]).
 
 use std::collections::{BTreeMap, BTreeSet};
 
