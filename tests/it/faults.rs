@@ -325,10 +325,12 @@ cidr_block = "10.60.0.0/16"
 vpc_id     = "${vpc.main.id}"
 cidr_block = "192.168.0.0/24"
 
-# A subnet that does not exist: RDS (query protocol) refuses the group.
+# Subnets that do not exist: RDS (query protocol) refuses the group. Two of
+# them: a single subnet is refused at plan (one availability zone), and
+# subnets the plan cannot find are left to AWS.
 [db_subnet_group.ghost]
 name       = "errors-ghost"
-subnet_ids = ["subnet-00000000000000000"]
+subnet_ids = ["subnet-00000000000000000", "subnet-00000000000000001"]
 "#;
 
 #[tokio::test(flavor = "multi_thread")]

@@ -27,6 +27,7 @@ mod providers_s3;
 mod providers_secrets;
 mod providers_vpc_endpoint;
 mod real_aws_limits;
+mod rds_behaviours;
 mod refusals;
 mod safety;
 mod safety_round2;

@@ -11,7 +11,12 @@
 //!   lags behind fresh tags, and adoption runs right after a crashed create.
 //! - Writes wait (adaptive backoff, progress lines, 120 min default each) until
 //!   the cluster is `available` — with `apply_immediately`, also until AWS has no
-//!   pending modified values — or, on delete, gone.
+//!   pending modified values — or, on delete, gone. ModifyDBCluster is sent
+//!   only to an `available` cluster (waited for first), again while RDS
+//!   refuses it as busy (`InvalidDBClusterStateFault`, `InvalidDBInstanceState`,
+//!   for the resource's timeout), and the wait after it lasts until the
+//!   change shows (made, or held as a pending value): AWS's status lags the
+//!   call by seconds, so an `available` read right after it proves nothing.
 //! - Delete takes a final snapshot (`final_snapshot_identifier`, else
 //!   `<id>-final-<unix seconds>`) unless `skip_final_snapshot = true`, and
 //!   refuses clearly while `deletion_protection` is on; the plan refuses such
@@ -31,6 +36,9 @@
 //!   (tests/it/providers_aurora.rs); the wait sequence, timeouts, and ModifyDBCluster of log exports and IAM auth (moto
 //!   ignores both) with aws-smithy-mocks below.
 //! - Orphan scan (`list_owned`): the region's shared GetResources ([`super::owned`]).
+//! - Plan-time checks (`check_planned`, [`super::rds_catalog`]): the engine
+//!   version is one RDS offers, and an existing cluster parameter group named
+//!   is of the version's family.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
@@ -41,15 +49,19 @@ use aws_sdk_rds::types::{CloudwatchLogsExportConfiguration, DbCluster as AwsClus
 
 use super::owned;
 use super::rds::{
-    self, Observed, final_snapshot, get_i32, get_set, get_string, id_chunks, is_not_found, is_owned, rds_tags,
-    same_kms_key, sorted, suppress_engine_version, sync_tags, tag_map, validate_identifier, wait_available, wait_gone,
+    self, CHANGE_SHOWS_WITHIN, Observed, final_snapshot, get_i32, get_set, get_string, id_chunks, is_not_found,
+    is_owned, rds_tags, same_kms_key, sorted, suppress_engine_version, sync_tags, tag_map, validate_identifier,
+    wait_available, wait_change_shows, wait_gone,
 };
-use super::{api_error, factory, get_bool, get_str, tags_of};
+use super::rds_catalog::{self, Database, GroupKind};
+use super::{api_error, factory, get_bool, get_str, send_settling, tags_of};
 use crate::addr::ResourceAddr;
 use crate::provider::diff::diff_with;
 use crate::provider::schema::{Attr, AttrType, Default, Kind, NameRule, Schema};
 use crate::provider::waiter::Backoff;
-use crate::provider::{Ctx, Intent, Owned, ProviderError, ReadScope, Refusal, ResourceType, Result};
+use crate::provider::{
+    Ctx, Finding, Intent, Owned, PlannedChange, ProviderError, ReadScope, Refusal, ResourceType, Result,
+};
 use crate::value::{Attrs, Value};
 
 /// The only engine this type is for (Aurora MySQL is out of scope).
@@ -144,6 +156,9 @@ fn pending_changes(c: &AwsCluster) -> BTreeMap<String, String> {
     if let Some(v) = p.iam_database_authentication_enabled() {
         out.insert("iam_database_authentication_enabled".into(), v.to_string());
     }
+    if let Some(v) = p.storage_type() {
+        out.insert("storage_type".into(), v.to_owned());
+    }
     if let Some(logs) = p.pending_cloudwatch_logs_exports() {
         let (on, off) = (logs.log_types_to_enable(), logs.log_types_to_disable());
         if !on.is_empty() || !off.is_empty() {
@@ -220,6 +235,7 @@ fn pending_values(c: &AwsCluster) -> Vec<(&'static str, Value)> {
         ("engine_version", p.engine_version().into()),
         ("backup_retention_period", p.backup_retention_period().into()),
         ("iam_database_authentication_enabled", p.iam_database_authentication_enabled().into()),
+        ("storage_type", p.storage_type().into()),
     ]
     .into_iter()
     .filter(|(_, v): &(&str, Value)| !v.is_null())
@@ -263,14 +279,24 @@ async fn observe(client: &Client, id: &str, settle: bool) -> Result<Option<Obser
         return Ok(None);
     };
     let Some(value) = cluster_attrs(c) else { return Ok(None) };
-    let settling = settle && value.get("pending_changes").and_then(Value::as_map).is_some_and(|m| !m.is_empty());
-    Ok(Some(Observed { status: c.status().unwrap_or("unknown").to_owned(), settling, value }))
+    let unsettled = rds::unsettled_by_pending(&value, settle);
+    Ok(Some(Observed { status: c.status().unwrap_or("unknown").to_owned(), unsettled, value }))
 }
 
 /// Waits until cluster `id` is available (and settled, with `settle`); returns its attributes.
 async fn wait_ready(client: &Client, ctx: &Ctx, id: &str, settle: bool, backoff: Backoff) -> Result<Attrs> {
-    let what = format!("db_cluster {id} to become available");
-    wait_available(ctx, &what, TIMEOUT, backoff, || observe(client, id, settle)).await
+    wait_available(ctx, &available(id), TIMEOUT, backoff, || observe(client, id, settle)).await
+}
+
+/// What a wait for cluster `id` to become available says it waits for.
+fn available(id: &str) -> String {
+    format!("db_cluster {id} to become available")
+}
+
+/// Waits until cluster `id` is available, before a change to one of its
+/// members is sent (the instance's own timeout, else the cluster's default).
+pub(super) async fn wait_until_available(client: &Client, ctx: &Ctx, id: &str, backoff: Backoff) -> Result<()> {
+    wait_ready(client, ctx, id, false, backoff).await.map(drop)
 }
 
 /// The validated, lowercase identifier in `desired`.
@@ -340,7 +366,9 @@ fn log_export_change(prior: &Attrs, desired: &Attrs) -> CloudwatchLogsExportConf
 
 /// Applies the in-place changes from `prior` (what AWS had at plan time) to
 /// `desired`: tags first, then one ModifyDBCluster carrying only the changed
-/// settings (none when only tags or config-only values changed), then a wait.
+/// settings (none when only tags or config-only values changed), sent once
+/// the cluster is available and again while RDS says it is busy, then a
+/// wait until the cluster shows the change and is available again.
 async fn update_with(
     client: &Client,
     ctx: &Ctx,
@@ -363,10 +391,12 @@ async fn update_with(
 
     let apply_immediately = get_bool(desired, "apply_immediately") == Some(true);
     let mut req = client.modify_db_cluster().db_cluster_identifier(id).apply_immediately(apply_immediately);
-    let mut modify = false;
+    let mut sent = BTreeSet::new();
     let mut set = |name: &str| {
         let yes = has(name);
-        modify |= yes;
+        if yes {
+            sent.insert(name.to_owned());
+        }
         yes
     };
     if set("engine_version")
@@ -413,13 +443,19 @@ async fn update_with(
     if set("deletion_protection") {
         req = req.set_deletion_protection(get_bool(desired, "deletion_protection"));
     }
-    if !modify {
+    if sent.is_empty() {
         let mut attrs = prior.clone();
         attrs.insert("tags".into(), Value::from(tags));
         return Ok(attrs);
     }
-    req.send().await.map_err(|e| api_error("ModifyDBCluster", e))?;
-    wait_ready(client, ctx, id, apply_immediately, backoff).await
+    wait_ready(client, ctx, id, false, backoff).await?;
+    let busy_within = ctx.timeout.unwrap_or(TIMEOUT);
+    send_settling(ctx, "ModifyDBCluster", &rds::passing(Some(busy_within)), backoff, || req.clone().send())
+        .await
+        .map_err(|e| api_error("ModifyDBCluster", e))?;
+    let missing = |seen: &Attrs| rds::not_shown(&SCHEMA, &suppress, seen, desired, &sent);
+    let observe = || observe(client, id, apply_immediately);
+    wait_change_shows(ctx, &available(id), TIMEOUT, CHANGE_SHOWS_WITHIN, backoff, observe, missing).await
 }
 
 async fn delete_with(client: &Client, ctx: &Ctx, id: &str, prior: &Attrs, backoff: Backoff) -> Result<()> {
@@ -550,7 +586,21 @@ impl ResourceType for DbCluster {
     async fn list_owned(&self, ctx: &Ctx, known: &BTreeSet<String>) -> Result<Vec<Owned>> {
         owned::indexed(ctx, self.type_name(), known).await
     }
+
+    /// The engine version is one RDS offers, and an existing cluster
+    /// parameter group named is of its family ([`rds_catalog`]).
+    async fn check_planned(&self, ctx: &Ctx, planned: &[PlannedChange<'_>]) -> Result<Vec<Finding>> {
+        rds_catalog::check_databases(ctx, &factory(ctx)?.rds(&ctx.region).await, planned, &CATALOG).await
+    }
 }
+
+/// Where the plan-time checks find a cluster's engine and parameter group.
+pub(super) const CATALOG: Database = Database {
+    engine: ENGINE,
+    class: None,
+    group: ("db_cluster_parameter_group_name", GroupKind::Cluster),
+    version_of_cluster: false,
+};
 
 #[cfg(test)]
 mod tests {
@@ -563,7 +613,7 @@ mod tests {
     use aws_smithy_mocks::{Rule, mock};
 
     use super::*;
-    use crate::provider::aws::rds::{TEST_BACKOFF, mock_rds, test_ctx};
+    use crate::provider::aws::rds::{TEST_BACKOFF, mock_rds, mock_rds_logged, rds_fault, test_ctx};
 
     const ARN: &str = "arn:aws:rds:us-east-1:123456789012:cluster:main";
     const SECRET: &str = "arn:aws:secretsmanager:us-east-1:123456789012:secret:rds!cluster-1";
@@ -702,6 +752,7 @@ mod tests {
         let mut settling = aws("available", false, &["postgresql", "upgrade"]);
         settling.pending_modified_values = Some(pending);
         let describe = describes(vec![
+            Some(aws("available", false, &["postgresql", "upgrade"])),
             Some(aws("modifying", false, &["postgresql", "upgrade"])),
             Some(settling),
             Some(aws("available", true, &["iam-db-auth-error", "postgresql"])),
@@ -714,7 +765,7 @@ mod tests {
             ("apply_immediately", Value::Bool(true)),
         ]);
         let got = update_with(&client, &ctx, "main", &prior, &want, TEST_BACKOFF).await.expect("update");
-        assert_eq!((modify.num_calls(), describe.num_calls()), (1, 3));
+        assert_eq!((modify.num_calls(), describe.num_calls()), (1, 4));
         assert_eq!(got["iam_database_authentication_enabled"], Value::Bool(true));
         assert_eq!(got["enabled_cloudwatch_logs_exports"], strs(&["iam-db-auth-error", "postgresql"]));
         assert!(reports.lock().unwrap()[1].contains("changes pending"), "{:?}", reports.lock().unwrap());
@@ -740,7 +791,9 @@ mod tests {
         let modify = mock!(Client::modify_db_cluster)
             .match_requests(|r| r.engine_version() == Some("17.2") && r.allow_major_version_upgrade() == Some(true))
             .then_output(|| ModifyDbClusterOutput::builder().build());
-        let describe = describes(vec![Some(aws("available", true, &[]))]);
+        let mut upgraded = aws("available", true, &[]);
+        upgraded.engine_version = Some("17.2".into());
+        let describe = describes(vec![Some(aws("available", true, &[])), Some(upgraded)]);
         let client = mock_rds(&[&modify, &describe]);
         let prior = cluster_attrs(&aws("available", true, &[])).unwrap();
         update_with(
@@ -753,7 +806,53 @@ mod tests {
         )
         .await
         .expect("update");
-        assert_eq!(modify.num_calls(), 1);
+        assert_eq!((modify.num_calls(), describe.num_calls()), (1, 2));
+    }
+
+    /// `aws` with `backup_retention_period` days of backups.
+    fn keeping(status: &str, days: i32) -> Option<AwsCluster> {
+        let mut c = aws(status, true, &[]);
+        c.backup_retention_period = Some(days);
+        Some(c)
+    }
+
+    /// Nothing is sent to a busy cluster: the update waits while it backs up,
+    /// sends ModifyDBCluster once it is available, sends it again when RDS
+    /// still refuses it as busy, and does not trust the `available` AWS reads
+    /// right after the call: it waits until the new value shows.
+    #[tokio::test]
+    async fn a_busy_cluster_is_waited_for_and_the_change_until_it_shows() {
+        let modify = mock!(Client::modify_db_cluster)
+            .match_requests(|r| r.backup_retention_period() == Some(7) && r.apply_immediately() == Some(true))
+            .sequence()
+            .http_status(400, Some(rds_fault(rds::CLUSTER_BUSY, "Db Cluster is not available for modification")))
+            .output(|| ModifyDbClusterOutput::builder().build())
+            .build();
+        let describe = describes(vec![
+            keeping("backing-up", 35),
+            keeping("available", 35),
+            keeping("available", 35),
+            keeping("modifying", 35),
+            keeping("available", 7),
+        ]);
+        let (client, log) = mock_rds_logged(&[&modify, &describe]);
+        let (ctx, reports) = test_ctx();
+        let prior = cluster_attrs(&aws("available", true, &[])).unwrap();
+        let want = desired(&[("backup_retention_period", Value::Int(7)), ("apply_immediately", Value::Bool(true))]);
+        let got = update_with(&client, &ctx, "main", &prior, &want, TEST_BACKOFF).await.expect("update");
+        assert_eq!(got["backup_retention_period"], Value::Int(7));
+        let (d, m) = ("DescribeDBClusters", "ModifyDBCluster");
+        assert_eq!(log.calls(), [d, d, m, m, d, d, d]);
+        assert_eq!(
+            *reports.lock().unwrap(),
+            [
+                "waiting for db_cluster main to become available (status: backing-up)",
+                "retrying ModifyDBCluster after RDS said the cluster is busy with another change",
+                "waiting for db_cluster main to become available (status: available, new backup_retention_period \
+                 not reported yet)",
+                "waiting for db_cluster main to become available (status: modifying)",
+            ]
+        );
     }
 
     #[tokio::test]

@@ -12,7 +12,14 @@
 //! - find_created: one paged DescribeDBInstances of the region, matched on
 //!   `TagList` ownership tags.
 //! - Writes wait (90 min default each) until `available` (with
-//!   `apply_immediately`, also until nothing is pending) or gone.
+//!   `apply_immediately`, also until nothing is pending) or gone. Nothing is
+//!   sent to a busy cluster or instance: CreateDBInstance waits for the
+//!   cluster, ModifyDBInstance and RebootDBInstance for the instance and its
+//!   cluster, to be `available`; a refusal as busy (`InvalidDBClusterStateFault`,
+//!   `InvalidDBInstanceState`: parallel creates into one cluster) is sent
+//!   again for the resource's timeout; after a modify the wait lasts until
+//!   the change shows (made, or held for the maintenance window: a held
+//!   instance class reads as made), not just until `available`.
 //! - Delete: no final snapshot (the cluster's snapshot covers its instances).
 //! - In place: instance_class, promotion_tier, parameter group, Performance
 //!   Insights, monitoring, auto_minor_version_upgrade, publicly_accessible,
@@ -27,6 +34,10 @@
 //!   and monitoring changes (moto ignores Performance Insights), waits and
 //!   pending values with aws-smithy-mocks below.
 //! - Orphan scan (`list_owned`): the region's shared GetResources ([`super::owned`]).
+//! - Plan-time checks (`check_planned`, [`super::rds_catalog`]): the class is
+//!   offered for the cluster's engine version (for any version while the
+//!   cluster is created in the same plan), an existing DB parameter group
+//!   named is of its family.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
@@ -37,15 +48,16 @@ use aws_sdk_rds::types::DbInstance as AwsInstance;
 
 use super::owned;
 use super::rds::{
-    self, Observed, get_i32, get_string, instance_pending_changes, is_not_found, rds_tags, same_kms_key,
-    send_with_monitoring_role, sync_tags, tag_map, to_i32, validate_identifier, wait_available, wait_gone,
+    self, CHANGE_SHOWS_WITHIN, Observed, get_i32, get_string, instance_pending_changes, is_not_found, rds_tags,
+    same_kms_key, sync_tags, tag_map, to_i32, validate_identifier, wait_available, wait_change_shows, wait_gone,
 };
-use super::{api_error, factory, get_bool, get_str, tags_of};
+use super::rds_catalog::{self, Database, GroupKind};
+use super::{api_error, factory, get_bool, get_str, send_settling, tags_of};
 use crate::addr::ResourceAddr;
 use crate::provider::diff::diff_with;
 use crate::provider::schema::{Attr, AttrType, Default, Kind, NameRule, Schema};
 use crate::provider::waiter::Backoff;
-use crate::provider::{Ctx, Owned, ProviderError, ReadScope, ResourceType, Result};
+use crate::provider::{Ctx, Finding, Owned, PlannedChange, ProviderError, ReadScope, ResourceType, Result};
 use crate::value::{Attrs, Value};
 
 const ENGINE: &str = "aurora-postgresql";
@@ -110,7 +122,11 @@ fn instance_attrs(i: &AwsInstance) -> Option<Attrs> {
     put("parameter_apply_status", group.and_then(|g| g.parameter_apply_status()).into());
     put("pending_changes", Value::from(instance_pending_changes(i.pending_modified_values())));
     put("cluster_identifier", i.db_cluster_identifier().into());
-    put("instance_class", i.db_instance_class().into());
+    // A class AWS holds for the maintenance window reads as made (as
+    // db_instance reads its held values): the plan after such an apply is
+    // empty, and the wait after a modify sees the change it asked for.
+    let held_class = i.pending_modified_values().and_then(|p| p.db_instance_class());
+    put("instance_class", held_class.or(i.db_instance_class()).into());
     put("engine", i.engine().into());
     put("availability_zone", i.availability_zone().into());
     put("promotion_tier", i.promotion_tier().into());
@@ -134,18 +150,35 @@ async fn observe(client: &Client, id: &str, settle: bool) -> Result<Option<Obser
         return Ok(None);
     };
     let Some(value) = instance_attrs(i) else { return Ok(None) };
-    let settling = settle && value.get("pending_changes").and_then(Value::as_map).is_some_and(|m| !m.is_empty());
-    Ok(Some(Observed { status: i.db_instance_status().unwrap_or("unknown").to_owned(), settling, value }))
+    let unsettled = rds::unsettled_by_pending(&value, settle);
+    Ok(Some(Observed { status: i.db_instance_status().unwrap_or("unknown").to_owned(), unsettled, value }))
 }
 
 async fn wait_ready(client: &Client, ctx: &Ctx, id: &str, settle: bool, backoff: Backoff) -> Result<Attrs> {
-    let what = format!("db_cluster_instance {id} to become available");
-    wait_available(ctx, &what, TIMEOUT, backoff, || observe(client, id, settle)).await
+    wait_available(ctx, &available(id), TIMEOUT, backoff, || observe(client, id, settle)).await
 }
 
+/// What a wait for instance `id` to become available says it waits for.
+fn available(id: &str) -> String {
+    format!("db_cluster_instance {id} to become available")
+}
+
+/// The cluster `attrs` name, waited for until it is available: a member is
+/// added, changed or rebooted only then (RDS refuses a busy cluster's).
+async fn wait_for_cluster(client: &Client, ctx: &Ctx, attrs: &Attrs, backoff: Backoff) -> Result<()> {
+    match get_str(attrs, "cluster_identifier") {
+        Some(cluster) => super::db_cluster::wait_until_available(client, ctx, &cluster.to_lowercase(), backoff).await,
+        None => Ok(()),
+    }
+}
+
+/// CreateDBInstance into the cluster once the cluster is available, sent
+/// again while RDS says it is busy (instances created in parallel, a
+/// backup), then a wait until the instance is available.
 async fn create_with(client: &Client, ctx: &Ctx, desired: &Attrs, backoff: Backoff) -> Result<Attrs> {
     let id = get_str(desired, "identifier").unwrap_or_default().to_lowercase();
     validate_identifier("identifier", &id, 63)?;
+    wait_for_cluster(client, ctx, desired, backoff).await?;
     let req = client
         .create_db_instance()
         .db_instance_identifier(&id)
@@ -164,17 +197,21 @@ async fn create_with(client: &Client, ctx: &Ctx, desired: &Attrs, backoff: Backo
         .set_publicly_accessible(get_bool(desired, "publicly_accessible"))
         .set_preferred_maintenance_window(get_string(desired, "preferred_maintenance_window"))
         .set_tags(Some(rds_tags(&tags_of(desired))));
-    send_with_monitoring_role(ctx, "CreateDBInstance", backoff, || req.clone().send())
+    let busy_within = ctx.timeout.unwrap_or(TIMEOUT);
+    send_settling(ctx, "CreateDBInstance", &rds::passing(Some(busy_within)), backoff, || req.clone().send())
         .await
         .map_err(|e| api_error("CreateDBInstance", e))?;
     wait_ready(client, ctx, &id, false, backoff).await
 }
 
 /// Tags first, then one ModifyDBInstance with only the changed settings (none
-/// when only tags or config-only values changed), then a wait; last, when the
-/// plan changes `parameter_apply_status` to `in-sync`, a reboot and a wait
-/// until the parameter group is applied. Monitoring interval and role go
-/// together, as do the Performance Insights settings: AWS checks them as a pair.
+/// when only tags or config-only values changed), sent once the instance and
+/// its cluster are available and again while RDS says either is busy, then a
+/// wait until the instance shows the change and is available; last, when the
+/// plan changes `parameter_apply_status` to `in-sync`, a reboot (the same
+/// waits first) and a wait until the parameter group is applied. Monitoring
+/// interval and role go together, as do the Performance Insights settings:
+/// AWS checks them as a pair.
 async fn update_with(
     client: &Client,
     ctx: &Ctx,
@@ -199,11 +236,11 @@ async fn update_with(
 
     let apply_immediately = get_bool(desired, "apply_immediately") == Some(true);
     let mut req = client.modify_db_instance().db_instance_identifier(id).apply_immediately(apply_immediately);
-    let mut modify = false;
+    let mut sent = BTreeSet::new();
     let mut set = |names: &[&str]| {
-        let yes = names.iter().any(|n| has(n));
-        modify |= yes;
-        yes
+        let hit: Vec<&str> = names.iter().copied().filter(|n| has(n)).collect();
+        sent.extend(hit.iter().map(|n| (*n).to_owned()));
+        !hit.is_empty()
     };
     if set(&["instance_class"]) {
         req = req.set_db_instance_class(get_string(desired, "instance_class"));
@@ -245,11 +282,16 @@ async fn update_with(
     if set(&["preferred_maintenance_window"]) {
         req = req.set_preferred_maintenance_window(get_string(desired, "preferred_maintenance_window"));
     }
-    let attrs = if modify {
-        send_with_monitoring_role(ctx, "ModifyDBInstance", backoff, || req.clone().send())
+    let attrs = if !sent.is_empty() {
+        wait_ready(client, ctx, id, false, backoff).await?;
+        wait_for_cluster(client, ctx, prior, backoff).await?;
+        let busy_within = ctx.timeout.unwrap_or(TIMEOUT);
+        send_settling(ctx, "ModifyDBInstance", &rds::passing(Some(busy_within)), backoff, || req.clone().send())
             .await
             .map_err(|e| api_error("ModifyDBInstance", e))?;
-        wait_ready(client, ctx, id, apply_immediately, backoff).await?
+        let missing = |seen: &Attrs| rds::not_shown(&SCHEMA, &suppress, seen, desired, &sent);
+        let observe = || observe(client, id, apply_immediately);
+        wait_change_shows(ctx, &available(id), TIMEOUT, CHANGE_SHOWS_WITHIN, backoff, observe, missing).await?
     } else {
         let mut attrs = prior.clone();
         attrs.insert("tags".into(), Value::from(tags));
@@ -258,6 +300,7 @@ async fn update_with(
     if !has("parameter_apply_status") {
         return Ok(attrs);
     }
+    wait_for_cluster(client, ctx, prior, backoff).await?;
     let what = format!("db_cluster_instance {id}");
     rds::reboot_until_parameters_applied(client, ctx, &what, id, TIMEOUT, backoff, || observe(client, id, false)).await
 }
@@ -370,7 +413,22 @@ impl ResourceType for DbClusterInstance {
     async fn list_owned(&self, ctx: &Ctx, known: &BTreeSet<String>) -> Result<Vec<Owned>> {
         owned::indexed(ctx, self.type_name(), known).await
     }
+
+    /// The instance class is one RDS offers for the cluster's engine version
+    /// (any version while the cluster does not exist yet), and an existing
+    /// DB parameter group named is of its family ([`rds_catalog`]).
+    async fn check_planned(&self, ctx: &Ctx, planned: &[PlannedChange<'_>]) -> Result<Vec<Finding>> {
+        rds_catalog::check_databases(ctx, &factory(ctx)?.rds(&ctx.region).await, planned, &CATALOG).await
+    }
 }
+
+/// Where the plan-time checks find a member's engine, class and parameter group.
+pub(super) const CATALOG: Database = Database {
+    engine: ENGINE,
+    class: Some("instance_class"),
+    group: ("db_parameter_group_name", GroupKind::Db),
+    version_of_cluster: true,
+};
 
 #[cfg(test)]
 mod tests {
@@ -384,7 +442,7 @@ mod tests {
     use aws_smithy_types::error::ErrorMetadata;
 
     use super::*;
-    use crate::provider::aws::rds::{TEST_BACKOFF, mock_rds, test_ctx};
+    use crate::provider::aws::rds::{TEST_BACKOFF, mock_rds, mock_rds_logged, rds_fault, test_ctx};
 
     const KEY: &str = "arn:aws:kms:us-east-1:123456789012:key/pi-key";
     const ROLE: &str = "arn:aws:iam::123456789012:role/monitoring";
@@ -409,6 +467,15 @@ mod tests {
             .auto_minor_version_upgrade(true)
             .publicly_accessible(false)
             .build()
+    }
+
+    /// DescribeDBClusters answering `available` for cluster `main`, every time.
+    fn cluster_available() -> Rule {
+        use aws_sdk_rds::operation::describe_db_clusters::DescribeDbClustersOutput;
+        mock!(Client::describe_db_clusters).then_output(|| {
+            let cluster = aws_sdk_rds::types::DbCluster::builder().db_cluster_identifier("main").status("available");
+            DescribeDbClustersOutput::builder().db_clusters(cluster.build()).build()
+        })
     }
 
     fn describes(instances: Vec<Option<AwsInstance>>) -> Rule {
@@ -456,8 +523,12 @@ mod tests {
         done.performance_insights_retention_period = Some(7);
         done.monitoring_interval = Some(60);
         done.monitoring_role_arn = Some(ROLE.into());
-        let describe = describes(vec![Some(aws("configuring-enhanced-monitoring", "db.r6g.large")), Some(done)]);
-        let client = mock_rds(&[&modify, &describe]);
+        let describe = describes(vec![
+            Some(aws("available", "db.r6g.large")),
+            Some(aws("configuring-enhanced-monitoring", "db.r6g.large")),
+            Some(done),
+        ]);
+        let client = mock_rds(&[&modify, &describe, &cluster_available()]);
         let (ctx, reports) = test_ctx();
         let prior = instance_attrs(&aws("available", "db.r6g.large")).unwrap();
         let want = desired(&[
@@ -468,7 +539,7 @@ mod tests {
             ("monitoring_role_arn", Value::str(ROLE)),
         ]);
         let got = update_with(&client, &ctx, "main-b", &prior, &want, TEST_BACKOFF).await.expect("update");
-        assert_eq!((modify.num_calls(), describe.num_calls()), (1, 2));
+        assert_eq!((modify.num_calls(), describe.num_calls()), (1, 3));
         assert!(reports.lock().unwrap()[0].contains("configuring-enhanced-monitoring"));
         let config_only = ["apply_immediately".to_owned()];
         let suppress = |n: &str, c: &Value, d: &Value| DbClusterInstance.suppress_diff(n, c, d);
@@ -495,7 +566,7 @@ mod tests {
             .output(|| CreateDbInstanceOutput::builder().build())
             .build();
         let describe = describes(vec![Some(aws("available", "db.r6g.large"))]);
-        let client = mock_rds(&[&create, &describe]);
+        let client = mock_rds(&[&create, &describe, &cluster_available()]);
         let (ctx, reports) = test_ctx();
         let want = desired(&[("monitoring_interval", Value::Int(60)), ("monitoring_role_arn", Value::str(ROLE))]);
         create_with(&client, &ctx, &want, TEST_BACKOFF).await.expect("create after the role propagated");
@@ -508,7 +579,7 @@ mod tests {
         );
 
         let create = mock!(Client::create_db_instance).then_error(|| refused("Invalid DB instance class"));
-        let client = mock_rds(&[&create]);
+        let client = mock_rds(&[&create, &cluster_available()]);
         let err = create_with(&client, &test_ctx().0, &want, TEST_BACKOFF).await.unwrap_err();
         assert!(err.to_string().contains("Invalid DB instance class"), "{err}");
         assert_eq!(create.num_calls(), 1);
@@ -543,14 +614,15 @@ mod tests {
             .then_output(|| RebootDbInstanceOutput::builder().build());
         let modify = mock!(Client::modify_db_instance).then_output(|| ModifyDbInstanceOutput::builder().build());
         let describe = describes(vec![
+            Some(with_parameters(aws("available", "db.r6g.large"), "pending-reboot")),
             Some(with_parameters(aws("rebooting", "db.r6g.large"), "pending-reboot")),
             Some(with_parameters(aws("available", "db.r6g.large"), "pending-reboot")),
             Some(with_parameters(aws("available", "db.r6g.large"), "in-sync")),
         ]);
-        let client = mock_rds(&[&reboot, &modify, &describe]);
+        let client = mock_rds(&[&reboot, &modify, &describe, &cluster_available()]);
         let (ctx, reports) = test_ctx();
         let got = update_with(&client, &ctx, "main-b", &pending, &want, TEST_BACKOFF).await.expect("reboot");
-        assert_eq!((reboot.num_calls(), modify.num_calls(), describe.num_calls()), (1, 0, 3));
+        assert_eq!((reboot.num_calls(), modify.num_calls(), describe.num_calls()), (1, 0, 4));
         assert_eq!(got["parameter_apply_status"], Value::str("in-sync"));
         assert!(reports.lock().unwrap().iter().any(|r| r.contains("reboot and apply its parameter group")));
     }
@@ -601,15 +673,102 @@ mod tests {
         let mut pending = aws("available", "db.r6g.large");
         pending.pending_modified_values =
             Some(PendingModifiedValues::builder().db_instance_class("db.r6g.xlarge").build());
-        let describe = describes(vec![Some(pending), Some(aws("available", "db.r6g.xlarge"))]);
-        let client = mock_rds(&[&modify, &describe]);
+        let describe = describes(vec![
+            Some(aws("available", "db.r6g.large")),
+            Some(pending),
+            Some(aws("available", "db.r6g.xlarge")),
+        ]);
+        let client = mock_rds(&[&modify, &describe, &cluster_available()]);
         let prior = instance_attrs(&aws("available", "db.r6g.large")).unwrap();
         let want =
             desired(&[("instance_class", Value::str("db.r6g.xlarge")), ("apply_immediately", Value::Bool(true))]);
         let got = update_with(&client, &test_ctx().0, "main-b", &prior, &want, TEST_BACKOFF).await.expect("update");
-        assert_eq!(describe.num_calls(), 2);
+        assert_eq!(describe.num_calls(), 3);
         assert_eq!(got["instance_class"], Value::str("db.r6g.xlarge"));
         assert_eq!(got["pending_changes"], Value::Map(BTreeMap::new()));
+    }
+
+    /// RDS's life of a reader, with nothing sent while something is busy:
+    /// the create waits for its cluster (still modifying), is refused once
+    /// as another instance is added at the same moment (terraform-provider-aws
+    /// #50115) and sent again, then waited through `creating`, `backing-up`
+    /// and `configuring-enhanced-monitoring`. A new class waits for the
+    /// instance and the cluster, is refused once as busy, and the `available`
+    /// read right after ModifyDBInstance (AWS's status lags the call) does
+    /// not end the wait: only the new class does, after `modifying`.
+    #[tokio::test]
+    async fn busy_states_are_waited_out_and_nothing_is_sent_meanwhile() {
+        use aws_sdk_rds::operation::describe_db_clusters::DescribeDbClustersOutput;
+        let cluster = |status: &'static str| {
+            move || {
+                let c = aws_sdk_rds::types::DbCluster::builder().db_cluster_identifier("main").status(status);
+                DescribeDbClustersOutput::builder().db_clusters(c.build()).build()
+            }
+        };
+        let clusters = mock!(Client::describe_db_clusters)
+            .sequence()
+            .output(cluster("modifying"))
+            .output(cluster("available"))
+            .output(cluster("available"))
+            .build();
+        let busy = |message: &'static str| move |code: &str| rds_fault(code, message);
+        let concurrent = busy("The database cluster has been modified by a concurrent operation.");
+        let create = mock!(Client::create_db_instance)
+            .match_requests(|r| {
+                r.db_cluster_identifier() == Some("main") && r.db_instance_identifier() == Some("main-b")
+            })
+            .sequence()
+            .http_status(400, Some(concurrent(rds::CLUSTER_BUSY)))
+            .output(|| CreateDbInstanceOutput::builder().build())
+            .build();
+        let in_progress = busy("Instance cannot currently be modified due to an in-progress management operation.");
+        let modify = mock!(Client::modify_db_instance)
+            .match_requests(|r| r.db_instance_class() == Some("db.r6g.xlarge") && r.apply_immediately() == Some(true))
+            .sequence()
+            .http_status(400, Some(in_progress(rds::INSTANCE_BUSY)))
+            .output(|| ModifyDbInstanceOutput::builder().build())
+            .build();
+        let describe = describes(
+            [
+                ("creating", "db.r6g.large"),
+                ("backing-up", "db.r6g.large"),
+                ("configuring-enhanced-monitoring", "db.r6g.large"),
+                ("available", "db.r6g.large"),
+                ("available", "db.r6g.large"),
+                ("available", "db.r6g.large"),
+                ("modifying", "db.r6g.large"),
+                ("available", "db.r6g.xlarge"),
+            ]
+            .into_iter()
+            .map(|(status, class)| Some(aws(status, class)))
+            .collect(),
+        );
+        let (client, log) = mock_rds_logged(&[&clusters, &create, &modify, &describe]);
+        let (ctx, reports) = test_ctx();
+        let created = create_with(&client, &ctx, &desired(&[]), TEST_BACKOFF).await.expect("create");
+        let want =
+            desired(&[("instance_class", Value::str("db.r6g.xlarge")), ("apply_immediately", Value::Bool(true))]);
+        let got = update_with(&client, &ctx, "main-b", &created, &want, TEST_BACKOFF).await.expect("update");
+        assert_eq!(got["instance_class"], Value::str("db.r6g.xlarge"));
+
+        let (c, i) = ("DescribeDBClusters", "DescribeDBInstances");
+        let (create, modify) = ("CreateDBInstance", "ModifyDBInstance");
+        assert_eq!(log.calls(), [c, c, create, create, i, i, i, i, i, c, modify, modify, i, i, i]);
+        let cluster_wait = "waiting for db_cluster main to become available";
+        let instance_wait = "waiting for db_cluster_instance main-b to become available";
+        assert_eq!(
+            *reports.lock().unwrap(),
+            [
+                format!("{cluster_wait} (status: modifying)"),
+                "retrying CreateDBInstance after RDS said the cluster is busy with another change".to_owned(),
+                format!("{instance_wait} (status: creating)"),
+                format!("{instance_wait} (status: backing-up)"),
+                format!("{instance_wait} (status: configuring-enhanced-monitoring)"),
+                "retrying ModifyDBInstance after RDS said the instance is busy with another change".to_owned(),
+                format!("{instance_wait} (status: available, new instance_class not reported yet)"),
+                format!("{instance_wait} (status: modifying)"),
+            ]
+        );
     }
 
     #[tokio::test]

@@ -8,8 +8,9 @@ use aws_sdk_rds::Client;
 use aws_sdk_rds::types::{DbClusterParameterGroup as AwsGroup, Parameter, Tag};
 
 use super::parameter_group::{GroupInfo, ParameterGroupApi, Query, rds_error};
-use super::rds::filter;
-use crate::provider::{ProviderError, Result};
+use super::rds::{self, filter};
+use crate::provider::waiter::Backoff;
+use crate::provider::{Ctx, ProviderError, Result};
 
 /// The `db_cluster_parameter_group` resource type.
 pub struct DbClusterParameterGroup;
@@ -94,14 +95,11 @@ impl ParameterGroupApi for DbClusterParameterGroup {
         Ok(())
     }
 
-    async fn delete_group(&self, client: &Client, group: &str) -> Result<()> {
-        client
-            .delete_db_cluster_parameter_group()
-            .db_cluster_parameter_group_name(group)
-            .send()
-            .await
-            .map_err(|e| rds_error("DeleteDBClusterParameterGroup", e))?;
-        Ok(())
+    async fn delete_group(&self, ctx: &Ctx, client: &Client, group: &str, backoff: Backoff) -> Result<()> {
+        rds::delete_group(ctx, "DeleteDBClusterParameterGroup", rds::PARAMETER_GROUP_IN_USE, backoff, || {
+            client.delete_db_cluster_parameter_group().db_cluster_parameter_group_name(group).send()
+        })
+        .await
     }
 }
 

@@ -43,6 +43,12 @@
 //!   40 min, update 80 min, delete 60 min, overridden by the resource's
 //!   timeouts) until the instance is `available` — with `apply_immediately`,
 //!   also until AWS holds no pending values — or, on delete, gone.
+//!   ModifyDBInstance and RebootDBInstance are sent only to an `available`
+//!   instance (waited for first) and again while RDS refuses them as busy
+//!   (`InvalidDBInstanceState`, for the resource's timeout), as is
+//!   CreateDBInstanceReadReplica while the source is busy; after a modify the
+//!   wait lasts until the change shows (made, or held as a pending value),
+//!   not just until `available` (AWS's status lags the call).
 //! - Delete takes a final snapshot (`final_snapshot_identifier`, else
 //!   `<id>-final-<unix seconds>`) unless `skip_final_snapshot = true` or the
 //!   instance is a read replica (AWS refuses one there), keeps automated
@@ -61,6 +67,9 @@
 //!   cross-region replicas are broken).
 //! - Orphan scan (`list_owned`): the region's shared GetResources ([`super::owned`]);
 //!   an instance is told from a cluster instance by its `pgstack:address` tag.
+//! - Plan-time checks (`check_planned`, [`super::rds_catalog`]): the engine
+//!   version is offered, the class is offered for it, an existing parameter
+//!   group named is of its family.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
@@ -71,16 +80,19 @@ use aws_sdk_rds::types::{CloudwatchLogsExportConfiguration, DbInstance as AwsIns
 
 use super::owned;
 use super::rds::{
-    self, Observed, final_snapshot, get_i32, get_set, get_string, is_major_upgrade, is_not_found, rds_tags,
-    same_kms_key, send_with_monitoring_role, sorted, suppress_engine_version, sync_tags, tag_map, validate_identifier,
-    wait_available, wait_gone,
+    self, CHANGE_SHOWS_WITHIN, Observed, final_snapshot, get_i32, get_set, get_string, is_major_upgrade, is_not_found,
+    rds_tags, same_kms_key, sorted, suppress_engine_version, sync_tags, tag_map, validate_identifier, wait_available,
+    wait_change_shows, wait_gone,
 };
-use super::{api_error, factory, get_bool, get_i64, get_str, tags_of};
+use super::rds_catalog::{self, Database, GroupKind};
+use super::{api_error, factory, get_bool, get_i64, get_str, send_settling, tags_of};
 use crate::addr::ResourceAddr;
 use crate::provider::diff::diff_with;
 use crate::provider::schema::{Attr, AttrType, Default, Kind, NameRule, Schema};
 use crate::provider::waiter::Backoff;
-use crate::provider::{Ctx, Intent, Owned, ProviderError, ReadScope, Refusal, ResourceType, Result};
+use crate::provider::{
+    Ctx, Finding, Intent, Owned, PlannedChange, ProviderError, ReadScope, Refusal, ResourceType, Result,
+};
 use crate::value::{Attrs, Value};
 
 const CREATE_TIMEOUT: Duration = Duration::from_secs(40 * 60);
@@ -465,8 +477,8 @@ async fn observe(client: &Client, id: &str, settle: bool) -> Result<Option<Obser
         return Ok(None);
     };
     let Some(value) = instance_attrs(db) else { return Ok(None) };
-    let settling = settle && value.get("pending_changes").and_then(Value::as_map).is_some_and(|m| !m.is_empty());
-    Ok(Some(Observed { status: db.db_instance_status().unwrap_or("unknown").to_owned(), settling, value }))
+    let unsettled = rds::unsettled_by_pending(&value, settle);
+    Ok(Some(Observed { status: db.db_instance_status().unwrap_or("unknown").to_owned(), unsettled, value }))
 }
 
 /// Waits until instance `id` is available (and settled, with `settle`); returns its attributes.
@@ -478,8 +490,12 @@ async fn wait_ready(
     timeout: Duration,
     backoff: Backoff,
 ) -> Result<Attrs> {
-    let what = format!("db_instance {id} to become available");
-    wait_available(ctx, &what, timeout, backoff, || observe(client, id, settle)).await
+    wait_available(ctx, &available(id), timeout, backoff, || observe(client, id, settle)).await
+}
+
+/// What a wait for instance `id` to become available says it waits for.
+fn available(id: &str) -> String {
+    format!("db_instance {id} to become available")
 }
 
 /// The validated, lowercase identifier in `desired`.
@@ -532,14 +548,16 @@ async fn create_primary(client: &Client, ctx: &Ctx, id: &str, desired: &Attrs, b
         .set_copy_tags_to_snapshot(get_bool(desired, "copy_tags_to_snapshot"))
         .set_deletion_protection(get_bool(desired, "deletion_protection"))
         .set_tags(Some(rds_tags(&tags_of(desired))));
-    send_with_monitoring_role(ctx, "CreateDBInstance", backoff, || req.clone().send())
+    send_settling(ctx, "CreateDBInstance", &rds::passing(None), backoff, || req.clone().send())
         .await
         .map_err(|e| api_error("CreateDBInstance", e))?;
     Ok(())
 }
 
 /// CreateDBInstanceReadReplica in the replica's region (`client`'s), with the
-/// source as identifier (same region) or ARN (another region).
+/// source as identifier (same region) or ARN (another region); sent again
+/// while RDS says the source is busy (`InvalidDBInstanceState`: not
+/// available yet, e.g. backing up after its own create).
 async fn create_replica(
     client: &Client,
     ctx: &Ctx,
@@ -580,7 +598,8 @@ async fn create_replica(
         .set_copy_tags_to_snapshot(get_bool(desired, "copy_tags_to_snapshot"))
         .set_deletion_protection(get_bool(desired, "deletion_protection"))
         .set_tags(Some(rds_tags(&tags_of(desired))));
-    send_with_monitoring_role(ctx, "CreateDBInstanceReadReplica", backoff, || req.clone().send())
+    let busy_within = Some(ctx.timeout.unwrap_or(CREATE_TIMEOUT));
+    send_settling(ctx, "CreateDBInstanceReadReplica", &rds::passing(busy_within), backoff, || req.clone().send())
         .await
         .map_err(|e| api_error("CreateDBInstanceReadReplica", e))?;
     Ok(())
@@ -619,9 +638,11 @@ fn log_export_change(prior: &Attrs, desired: &Attrs) -> CloudwatchLogsExportConf
 /// Applies the in-place changes from `prior` (what AWS had at plan time) to
 /// `desired`: tags first, then one ModifyDBInstance carrying only the changed
 /// settings — or, when only `apply_immediately` turned on, none but the flag,
-/// which makes AWS apply what it held for the maintenance window — then a
-/// wait; last, when the plan changes `parameter_apply_status` to `in-sync`, a
-/// reboot and a wait until the parameter group is applied.
+/// which makes AWS apply what it held for the maintenance window — sent once
+/// the instance is available and again while RDS says it is busy, then a
+/// wait until the instance shows the change and is available; last, when the
+/// plan changes `parameter_apply_status` to `in-sync`, a reboot (once
+/// available) and a wait until the parameter group is applied.
 async fn modify(
     client: &Client,
     ctx: &Ctx,
@@ -656,10 +677,12 @@ async fn modify(
     }
 
     let mut req = client.modify_db_instance().db_instance_identifier(id).apply_immediately(apply_immediately);
-    let mut send = false;
+    let mut sent = BTreeSet::new();
     let mut set = |name: &str| {
         let yes = has(name);
-        send |= yes;
+        if yes {
+            sent.insert(name.to_owned());
+        }
         yes
     };
     if set("engine_version")
@@ -754,11 +777,15 @@ async fn modify(
     }
     let held = prior.get("pending_changes").and_then(Value::as_map).is_some_and(|m| !m.is_empty());
     // Nothing to send, unless held changes are to be applied now.
-    let mut attrs = if send || apply_immediately && held {
-        send_with_monitoring_role(ctx, "ModifyDBInstance", backoff, || req.clone().send())
+    let mut attrs = if !sent.is_empty() || apply_immediately && held {
+        wait_ready(client, ctx, id, false, timeout, backoff).await?;
+        let busy_within = Some(ctx.timeout.unwrap_or(timeout));
+        send_settling(ctx, "ModifyDBInstance", &rds::passing(busy_within), backoff, || req.clone().send())
             .await
             .map_err(|e| api_error("ModifyDBInstance", e))?;
-        wait_ready(client, ctx, id, apply_immediately, timeout, backoff).await?
+        let missing = |seen: &Attrs| rds::not_shown(&SCHEMA, &suppress, seen, desired, &sent);
+        let observe = || observe(client, id, apply_immediately);
+        wait_change_shows(ctx, &available(id), timeout, CHANGE_SHOWS_WITHIN, backoff, observe, missing).await?
     } else {
         prior.clone()
     };
@@ -923,7 +950,23 @@ impl ResourceType for DbInstance {
     async fn list_owned(&self, ctx: &Ctx, known: &BTreeSet<String>) -> Result<Vec<Owned>> {
         owned::indexed(ctx, self.type_name(), known).await
     }
+
+    /// The engine version is one RDS offers, the instance class is offered
+    /// for it (for any version when none is known: a replica, an unset
+    /// version), and an existing parameter group named is of its family
+    /// ([`rds_catalog`]).
+    async fn check_planned(&self, ctx: &Ctx, planned: &[PlannedChange<'_>]) -> Result<Vec<Finding>> {
+        rds_catalog::check_databases(ctx, &factory(ctx)?.rds(&ctx.region).await, planned, &CATALOG).await
+    }
 }
+
+/// Where the plan-time checks find an instance's engine, class and parameter group.
+pub(super) const CATALOG: Database = Database {
+    engine: "postgres",
+    class: Some("instance_class"),
+    group: ("parameter_group_name", GroupKind::Db),
+    version_of_cluster: false,
+};
 
 #[cfg(test)]
 mod tests {
@@ -1067,20 +1110,15 @@ mod tests {
             db.read_replica_source_db_instance_identifier = Some(EAST_SOURCE.to_owned());
             db
         };
-        let (a, b, c, d) = (
-            with_source("creating", 0),
-            with_source("available", 0),
-            with_source("modifying", 35),
-            with_source("available", 35),
-        );
-        let describe = mock!(Client::describe_db_instances)
+        let looks = [("creating", 0), ("available", 0), ("available", 0), ("modifying", 35), ("available", 35)];
+        let mut describe = mock!(Client::describe_db_instances)
             .match_requests(|r| r.filters().iter().any(|f| f.values() == ["dr"]))
-            .sequence()
-            .output(move || describing(vec![a.clone()]))
-            .output(move || describing(vec![b.clone()]))
-            .output(move || describing(vec![c.clone()]))
-            .output(move || describing(vec![d.clone()]))
-            .build();
+            .sequence();
+        for (status, retention) in looks {
+            let db = with_source(status, retention);
+            describe = describe.output(move || describing(vec![db.clone()]));
+        }
+        let describe = describe.build();
         let modify = mock!(Client::modify_db_instance)
             .match_requests(|r| {
                 r.db_instance_identifier() == Some("dr")
@@ -1104,9 +1142,9 @@ mod tests {
         ]);
         let got = create_with(&client, &ctx("us-west-2", &reports), &want, TEST_BACKOFF).await.expect("create");
 
-        assert_eq!((create.num_calls(), modify.num_calls(), describe.num_calls()), (1, 1, 4));
+        assert_eq!((create.num_calls(), modify.num_calls(), describe.num_calls()), (1, 1, 5));
         let uris = uris.0.lock().unwrap();
-        assert_eq!(uris.len(), 6, "{uris:?}");
+        assert_eq!(uris.len(), 7, "{uris:?}");
         assert!(uris.iter().all(|u| u.contains("rds.us-west-2.amazonaws.com")), "{uris:?}");
         assert_eq!(got["replicate_source_db"], Value::str(EAST_SOURCE));
         assert_eq!(got["backup_retention_period"], Value::Int(35));
@@ -1323,9 +1361,11 @@ mod tests {
         let mut done = aws("main", "available", 35);
         done.db_instance_class = Some("db.r6g.xlarge".into());
         let prior = instance_attrs(&held).unwrap();
+        let still_held = held.clone();
         let describe = mock!(Client::describe_db_instances)
             .sequence()
             .output(move || describing(vec![held.clone()]))
+            .output(move || describing(vec![still_held.clone()]))
             .output(move || describing(vec![done.clone()]))
             .build();
         let (client, _) = mock_in("us-east-1", &[&modify, &describe]);
@@ -1333,10 +1373,59 @@ mod tests {
         let mut want = prior.clone();
         want.insert("apply_immediately".into(), Value::Bool(true));
         let got = modify_with_defaults(&client, &ctx("us-east-1", &reports), &prior, &want).await.expect("update");
-        assert_eq!((modify.num_calls(), describe.num_calls()), (1, 2));
+        assert_eq!((modify.num_calls(), describe.num_calls()), (1, 3));
         assert_eq!(got["pending_changes"], Value::Map(BTreeMap::new()));
         let reports = reports.lock().unwrap();
         assert!(reports.len() == 1 && reports[0].contains("changes pending"), "{reports:?}");
+    }
+
+    /// A reboot that applies parameters waits until the instance is
+    /// available, is sent again while RDS says the instance is busy, and
+    /// waits until the parameter group is in sync.
+    #[tokio::test]
+    async fn a_reboot_waits_for_the_instance_and_retries_while_it_is_busy() {
+        use crate::provider::aws::rds::{INSTANCE_BUSY, mock_rds_logged, rds_fault};
+        use aws_sdk_rds::operation::reboot_db_instance::RebootDbInstanceOutput;
+        let with_group = |status: &str, group: &str| {
+            let mut db = aws("main", status, 35);
+            db.db_parameter_groups = Some(vec![
+                DbParameterGroupStatus::builder().db_parameter_group_name("pg16").parameter_apply_status(group).build(),
+            ]);
+            db
+        };
+        let reboot = mock!(Client::reboot_db_instance)
+            .match_requests(|r| r.db_instance_identifier() == Some("main"))
+            .sequence()
+            .http_status(400, Some(rds_fault(INSTANCE_BUSY, "Instance cannot currently reboot")))
+            .output(|| RebootDbInstanceOutput::builder().build())
+            .build();
+        let mut describe = mock!(Client::describe_db_instances).sequence();
+        for (status, group) in
+            [("modifying", "pending-reboot"), ("available", "pending-reboot"), ("rebooting", "pending-reboot")]
+                .into_iter()
+                .chain([("available", "in-sync")])
+        {
+            let db = with_group(status, group);
+            describe = describe.output(move || describing(vec![db.clone()]));
+        }
+        let describe = describe.build();
+        let (client, log) = mock_rds_logged(&[&reboot, &describe]);
+        let reports = Arc::default();
+        let prior = instance_attrs(&with_group("available", "pending-reboot")).unwrap();
+        let mut want = prior.clone();
+        want.insert("parameter_apply_status".into(), Value::str("in-sync"));
+        let got = modify_with_defaults(&client, &ctx("us-east-1", &reports), &prior, &want).await.expect("reboot");
+        assert_eq!(got["parameter_apply_status"], Value::str("in-sync"));
+        let (i, r) = ("DescribeDBInstances", "RebootDBInstance");
+        assert_eq!(log.calls(), [i, i, r, r, i, i]);
+        assert_eq!(
+            *reports.lock().unwrap(),
+            [
+                "waiting for db_instance main to become available (status: modifying)",
+                "retrying RebootDBInstance after RDS said the instance is busy with another change",
+                "waiting for db_instance main to reboot and apply its parameter group (status: rebooting)",
+            ]
+        );
     }
 
     async fn modify_with_defaults(client: &Client, ctx: &Ctx, prior: &Attrs, desired: &Attrs) -> Result<Attrs> {
@@ -1361,13 +1450,20 @@ mod tests {
                     && r.apply_immediately() == Some(false)
             })
             .then_output(|| ModifyDbInstanceOutput::builder().build());
-        let describe =
-            mock!(Client::describe_db_instances).then_output(|| describing(vec![aws("main", "available", 14)]));
-        let (client, _) = mock_in("us-east-1", &[&modify, &describe]);
         let mut grown = aws("main", "available", 35);
         grown.allocated_storage = Some(150);
         grown.max_allocated_storage = Some(500);
         let prior = instance_attrs(&grown).unwrap();
+        let mut changed = aws("main", "available", 14);
+        changed.allocated_storage = Some(150);
+        changed.db_instance_class = Some("db.r6g.xlarge".into());
+        changed.engine_version = Some("17.2".into());
+        let describe = mock!(Client::describe_db_instances)
+            .sequence()
+            .output(move || describing(vec![grown.clone()]))
+            .output(move || describing(vec![changed.clone()]))
+            .build();
+        let (client, _) = mock_in("us-east-1", &[&modify, &describe]);
         let want = desired(&[
             ("identifier", Value::str("main")),
             ("engine_version", Value::str("17.2")),
@@ -1378,8 +1474,10 @@ mod tests {
             ("multi_az", Value::Bool(false)),
             ("kms_key_id", Value::str("west-1")),
         ]);
-        modify_with_defaults(&client, &ctx("us-east-1", &Arc::default()), &prior, &want).await.expect("update");
-        assert_eq!((modify.num_calls(), describe.num_calls()), (1, 1));
+        let got =
+            modify_with_defaults(&client, &ctx("us-east-1", &Arc::default()), &prior, &want).await.expect("update");
+        assert_eq!((modify.num_calls(), describe.num_calls()), (1, 2));
+        assert_eq!(got["max_allocated_storage"], Value::Int(0), "autoscaling off reads as 0");
     }
 
     /// Storage changes are checked against the size the volume has: gp3 that
@@ -1397,13 +1495,21 @@ mod tests {
                 r.storage_type() == Some("gp2") && r.iops().is_none() && r.storage_throughput().is_none()
             })
             .then_output(|| ModifyDbInstanceOutput::builder().build());
-        let describe =
-            mock!(Client::describe_db_instances).then_output(|| describing(vec![aws("main", "available", 35)]));
-        let (client, _) = mock_in("us-east-1", &[&provisioned, &to_gp2, &describe]);
-        let c = ctx("us-east-1", &Arc::default());
         let mut grown = aws("main", "available", 35);
         grown.allocated_storage = Some(450);
         let prior = instance_attrs(&grown).unwrap();
+        let mut fast = grown.clone();
+        (fast.iops, fast.storage_throughput) = (Some(12000), Some(500));
+        let small = aws("main", "available", 35);
+        let mut gp2 = small.clone();
+        (gp2.storage_type, gp2.iops, gp2.storage_throughput) = (Some("gp2".into()), None, None);
+        let mut describe = mock!(Client::describe_db_instances).sequence();
+        for db in [grown, fast, small, gp2] {
+            describe = describe.output(move || describing(vec![db.clone()]));
+        }
+        let describe = describe.build();
+        let (client, _) = mock_in("us-east-1", &[&provisioned, &to_gp2, &describe]);
+        let c = ctx("us-east-1", &Arc::default());
         let config = |set: &[(&str, Value)]| {
             let mut all = vec![
                 ("identifier", Value::str("main")),
@@ -1420,7 +1526,7 @@ mod tests {
         modify_with_defaults(&client, &c, &prior, &fast).await.expect("provisioned gp3");
         let small = instance_attrs(&aws("main", "available", 35)).unwrap();
         modify_with_defaults(&client, &c, &small, &config(&[("storage_type", Value::str("gp2"))])).await.expect("gp2");
-        assert_eq!((provisioned.num_calls(), to_gp2.num_calls()), (1, 1));
+        assert_eq!((provisioned.num_calls(), to_gp2.num_calls(), describe.num_calls()), (1, 1, 4));
     }
 
     #[tokio::test]

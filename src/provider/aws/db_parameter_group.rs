@@ -8,8 +8,9 @@ use aws_sdk_rds::Client;
 use aws_sdk_rds::types::{DbParameterGroup as AwsGroup, Parameter, Tag};
 
 use super::parameter_group::{GroupInfo, ParameterGroupApi, Query, rds_error};
-use super::rds::filter;
-use crate::provider::{ProviderError, Result};
+use super::rds::{self, filter};
+use crate::provider::waiter::Backoff;
+use crate::provider::{Ctx, ProviderError, Result};
 
 /// The `db_parameter_group` resource type.
 pub struct DbParameterGroup;
@@ -94,13 +95,10 @@ impl ParameterGroupApi for DbParameterGroup {
         Ok(())
     }
 
-    async fn delete_group(&self, client: &Client, group: &str) -> Result<()> {
-        client
-            .delete_db_parameter_group()
-            .db_parameter_group_name(group)
-            .send()
-            .await
-            .map_err(|e| rds_error("DeleteDBParameterGroup", e))?;
-        Ok(())
+    async fn delete_group(&self, ctx: &Ctx, client: &Client, group: &str, backoff: Backoff) -> Result<()> {
+        rds::delete_group(ctx, "DeleteDBParameterGroup", rds::PARAMETER_GROUP_IN_USE, backoff, || {
+            client.delete_db_parameter_group().db_parameter_group_name(group).send()
+        })
+        .await
     }
 }

@@ -14,6 +14,11 @@
 //!   moto 5.2.5 drops the group on ModifyDBSubnetGroup.
 //! - Orphan scan (`list_owned`): DescribeDBSubnetGroups, then ListTagsForResource
 //!   for each group state does not hold.
+//! - Delete: sent again while RDS says a database just deleted still uses
+//!   the group (`InvalidDBSubnetGroupStateFault`), as parameter groups are
+//!   ([`super::rds::delete_group`]).
+//! - Plan-time check (`check_planned`): a group must span two availability
+//!   zones; what the plan can know is checked ([`zone_refusal`]).
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -23,11 +28,12 @@ use aws_sdk_rds::types::DbSubnetGroup as Group;
 use futures::{StreamExt, TryStreamExt, stream};
 
 use super::owned;
-use super::rds::{self, is_not_found, rds_tags, read_tags, sync_tags};
+use super::rds::{self, rds_tags, read_tags, sync_tags};
 use super::{DEFAULT_DESCRIPTION, PER_RESOURCE_CONCURRENCY, api_error, factory, get_str, tags_of};
 use crate::addr::ResourceAddr;
 use crate::provider::schema::{Attr, AttrType, Default, Kind, NameRule, Schema};
-use crate::provider::{Ctx, Owned, ProviderError, ReadScope, ResourceType, Result};
+use crate::provider::waiter::Backoff;
+use crate::provider::{Ctx, Finding, Owned, PlannedChange, ProviderError, ReadScope, Refusal, ResourceType, Result};
 use crate::value::{Attrs, Value};
 
 static SCHEMA: Schema = Schema {
@@ -146,6 +152,62 @@ async fn update_with(client: &Client, name: &str, prior: &Attrs, desired: &Attrs
     Ok(attrs)
 }
 
+/// Why a new or changed group cannot be created as planned: RDS wants a DB
+/// subnet group to span at least two availability zones. What the plan can
+/// know: the number of subnets (fewer than two refused, their ids known or
+/// not), and the zones of the subnets that exist (one DescribeSubnets);
+/// when the known ones span one zone and others are unknown (created in the
+/// same plan) or missing, the group is left to AWS.
+async fn zone_refusal(ec2: &aws_sdk_ec2::Client, change: &PlannedChange<'_>) -> Result<Option<Refusal>> {
+    let subnets = change.desired.get("subnet_ids");
+    if !change.creates && change.current.and_then(|c| c.get("subnet_ids")) == subnets {
+        return Ok(None);
+    }
+    let Some(Value::List(items)) = subnets else { return Ok(None) };
+    let mut known: Vec<String> = items.iter().filter_map(Value::as_str).map(str::to_owned).collect();
+    known.sort();
+    known.dedup();
+    let unknown = items.iter().filter(|v| v.is_unknown()).count();
+    let refusal = |reason: String| {
+        Refusal::new(reason)
+            .on("subnet_ids")
+            .hint("RDS needs a DB subnet group to span at least two availability zones")
+            .hint("add a subnet of another availability zone of the VPC to subnet_ids")
+    };
+    match known.len() + unknown {
+        0 => return Ok(Some(refusal("has no subnets".to_owned()))),
+        1 => return Ok(Some(refusal("has a single subnet, so a single availability zone".to_owned()))),
+        _ => {}
+    }
+    if known.is_empty() {
+        return Ok(None);
+    }
+    let found: Vec<aws_sdk_ec2::types::Subnet> = ec2
+        .describe_subnets()
+        .filters(aws_sdk_ec2::types::Filter::builder().name("subnet-id").set_values(Some(known.clone())).build())
+        .into_paginator()
+        .items()
+        .send()
+        .try_collect()
+        .await
+        .map_err(|e| api_error("DescribeSubnets", e))?;
+    let zones: BTreeSet<&str> = found.iter().filter_map(|s| s.availability_zone()).collect();
+    if zones.len() >= 2 || unknown > 0 || found.len() < known.len() {
+        return Ok(None);
+    }
+    let zone = zones.into_iter().next().unwrap_or("one zone");
+    Ok(Some(refusal(format!("has its {} subnets in one availability zone ({zone})", known.len()))))
+}
+
+/// DeleteDBSubnetGroup of `name` with `client`, sent again while RDS says a
+/// database still uses it.
+async fn delete_with(client: &Client, ctx: &Ctx, name: &str, backoff: Backoff) -> Result<()> {
+    rds::delete_group(ctx, "DeleteDBSubnetGroup", rds::SUBNET_GROUP_IN_USE, backoff, || {
+        client.delete_db_subnet_group().db_subnet_group_name(name).send()
+    })
+    .await
+}
+
 #[async_trait]
 impl ResourceType for DbSubnetGroup {
     fn type_name(&self) -> &'static str {
@@ -215,14 +277,10 @@ impl ResourceType for DbSubnetGroup {
         update_with(&factory(ctx)?.rds(&ctx.region).await, id, prior, desired).await
     }
 
-    /// A group that is already gone counts as deleted.
+    /// Sent again while a database just deleted still holds the group
+    /// ([`rds::delete_group`]); a group that is already gone counts as deleted.
     async fn delete(&self, ctx: &Ctx, id: &str, _prior: &Attrs) -> Result<()> {
-        let client = factory(ctx)?.rds(&ctx.region).await;
-        match client.delete_db_subnet_group().db_subnet_group_name(id).send().await {
-            Ok(_) => Ok(()),
-            Err(e) if is_not_found(&e) => Ok(()),
-            Err(e) => Err(api_error("DeleteDBSubnetGroup", e)),
-        }
+        delete_with(&factory(ctx)?.rds(&ctx.region).await, ctx, id, Backoff::default()).await
     }
 
     /// Lists the region's groups and returns the one carrying this stack's and
@@ -241,6 +299,19 @@ impl ResourceType for DbSubnetGroup {
         let unknown = groups.iter().filter(|g| g.db_subnet_group_name().is_some_and(|n| !known.contains(n)));
         let all = with_tags(&client, unknown).await?;
         Ok(owned::from_attrs(&all, &ctx.stack, known))
+    }
+
+    /// A new or changed group spans at least two availability zones, as far
+    /// as the plan can tell ([`zone_refusal`]).
+    async fn check_planned(&self, ctx: &Ctx, planned: &[PlannedChange<'_>]) -> Result<Vec<Finding>> {
+        let ec2 = factory(ctx)?.ec2(&ctx.region).await;
+        let mut found = Vec::new();
+        for change in planned {
+            if let Some(refusal) = zone_refusal(&ec2, change).await? {
+                found.push(Finding { addr: change.addr.clone(), refusal, warning: false });
+            }
+        }
+        Ok(found)
     }
 }
 
@@ -352,5 +423,81 @@ mod tests {
         for bad in ["", "default", "db/1", &"x".repeat(256)] {
             assert!(matches!(validate_name(bad), Err(ProviderError::Invalid(_))), "{bad:?}");
         }
+    }
+
+    /// A group whose database was deleted moments ago is deleted again while
+    /// RDS says it is still in use (each retry reported), and a group
+    /// already gone counts as deleted.
+    #[tokio::test]
+    async fn delete_is_sent_again_while_a_database_still_uses_the_group() {
+        use crate::provider::aws::rds::{SUBNET_GROUP_IN_USE, TEST_BACKOFF, rds_fault, test_ctx};
+        use aws_sdk_rds::operation::delete_db_subnet_group::DeleteDbSubnetGroupOutput;
+        let in_use = rds_fault(
+            SUBNET_GROUP_IN_USE,
+            "Cannot delete the subnet group 'db' because at least one database instance: main is still using it.",
+        );
+        let delete = mock!(Client::delete_db_subnet_group)
+            .match_requests(|r| r.db_subnet_group_name() == Some("db"))
+            .sequence()
+            .http_status(400, Some(in_use))
+            .times(2)
+            .output(|| DeleteDbSubnetGroupOutput::builder().build())
+            .http_status(404, Some(rds_fault("DBSubnetGroupNotFoundFault", "DBSubnetGroup db not found.")))
+            .build();
+        let client = mock_rds(&[&delete]);
+        let (ctx, reports) = test_ctx();
+        delete_with(&client, &ctx, "db", TEST_BACKOFF).await.expect("deleted once released");
+        assert_eq!(delete.num_calls(), 3);
+        assert_eq!(*reports.lock().unwrap(), ["retrying DeleteDBSubnetGroup after a database still uses the group"; 2]);
+        delete_with(&client, &ctx, "db", TEST_BACKOFF).await.expect("a group already gone is deleted");
+        assert_eq!(delete.num_calls(), 4);
+    }
+
+    /// What the plan can know of a group's zones is checked: fewer than two
+    /// subnets (ids known or not), existing subnets all in one zone; a group
+    /// whose other subnets are created in the same plan is left to AWS, and
+    /// an update that keeps the subnets is not looked at.
+    #[tokio::test]
+    async fn groups_spanning_one_zone_are_refused_at_plan() {
+        use aws_sdk_ec2::operation::describe_subnets::DescribeSubnetsOutput;
+        use aws_sdk_ec2::types::Subnet as Ec2Subnet;
+
+        let zones = mock!(aws_sdk_ec2::Client::describe_subnets).then_compute_output(|req| {
+            let ids = req.filters().iter().flat_map(|f| f.values()).cloned();
+            let subnets = ids.filter(|id| id != "subnet-gone").map(|id| {
+                let zone = if id.ends_with('b') { "us-east-1b" } else { "us-east-1a" };
+                Ec2Subnet::builder().subnet_id(id).availability_zone(zone).build()
+            });
+            DescribeSubnetsOutput::builder().set_subnets(Some(subnets.collect())).build()
+        });
+        let ec2 = crate::provider::aws::mocked_client!(aws_sdk_ec2, &[&zones]);
+        let addr: ResourceAddr = "db_subnet_group.db".parse().unwrap();
+        let group = |ids: Vec<Value>| -> Attrs { [("subnet_ids".to_owned(), Value::List(ids))].into() };
+        let refused = async |ids: Vec<Value>| {
+            let desired = group(ids);
+            let change = PlannedChange { addr: &addr, creates: true, desired: &desired, current: None };
+            zone_refusal(&ec2, &change).await.unwrap().map(|r| (r.reason, r.attr))
+        };
+        let id = |s: &str| Value::str(s);
+
+        let one = refused(vec![Value::Unknown]).await;
+        assert_eq!(one, Some(("has a single subnet, so a single availability zone".to_owned(), Some("subnet_ids"))));
+        assert_eq!(zones.num_calls(), 0, "no call needed");
+        let same = refused(vec![id("subnet-1a"), id("subnet-2a")]).await;
+        assert_eq!(
+            same,
+            Some(("has its 2 subnets in one availability zone (us-east-1a)".to_owned(), Some("subnet_ids")))
+        );
+        assert_eq!(refused(vec![id("subnet-1a"), id("subnet-2b")]).await, None);
+        assert_eq!(refused(vec![id("subnet-1a"), Value::Unknown]).await, None, "the new subnet may be elsewhere");
+        assert_eq!(refused(vec![id("subnet-1a"), id("subnet-gone")]).await, None, "left to AWS");
+        assert_eq!(zones.num_calls(), 4);
+
+        let current = group(vec![id("subnet-1a"), id("subnet-2a")]);
+        let mut desired = current.clone();
+        desired.insert("description".into(), Value::str("new"));
+        let update = PlannedChange { addr: &addr, creates: false, desired: &desired, current: Some(&current) };
+        assert_eq!(zone_refusal(&ec2, &update).await.unwrap(), None, "the subnets do not change");
+        assert_eq!(zones.num_calls(), 4);
     }
 }

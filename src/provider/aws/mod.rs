@@ -17,6 +17,7 @@ pub mod owned;
 pub mod parameter_group;
 pub mod policy;
 pub mod rds;
+pub mod rds_catalog;
 pub mod s3_bucket;
 pub mod s3_bucket_replication;
 pub mod s3_object_store;

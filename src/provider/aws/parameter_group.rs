@@ -24,7 +24,8 @@
 //!   scope) and ListTagsForResource (only when `tags` is), [`PER_RESOURCE_CONCURRENCY`]
 //!   groups at a time.
 //! - Delete: a group already gone is deleted; a group still used by a database
-//!   (`InvalidDBParameterGroupState`) is retried with backoff for [`IN_USE_TIMEOUT`].
+//!   (`InvalidDBParameterGroupState`) is deleted again with backoff for
+//!   [`super::rds::IN_USE_WAIT`] ([`super::rds::delete_group`], shared with `db_subnet_group`).
 //! - Tested where: create, read, value changes and additions, drift, tags,
 //!   find_created, delete and import against moto (tests/it/providers_params.rs);
 //!   resets, chunking, AWS-given apply types and delete retries with
@@ -32,9 +33,10 @@
 //!   neither the Reset calls nor ApplyType.
 //! - Orphan scan (`list_owned`): the Describe of the groups, then ListTagsForResource
 //!   for each group state does not hold.
+//! - Plan-time check (`check_planned`): a new group's family is one RDS
+//!   offers ([`super::rds_catalog::check_families`]).
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::time::Duration;
 
 use async_trait::async_trait;
 use aws_sdk_rds::Client;
@@ -48,8 +50,11 @@ use super::rds::{FILTER_CHUNK, is_not_found, rds_tags, read_tags, sync_tags};
 use super::{DEFAULT_DESCRIPTION, PER_RESOURCE_CONCURRENCY, api_error, factory, get_str, tags_of};
 use crate::addr::ResourceAddr;
 use crate::provider::schema::{Attr, AttrType, Default, Kind, NameRule, Schema, TAG_ADDRESS, TAG_STACK};
-use crate::provider::waiter::{Backoff, Poll, wait_for};
-use crate::provider::{Ctx, Intent, Owned, ProviderError, ReadScope, Refusal, ResourceType, Result, same_name_refusal};
+use crate::provider::waiter::Backoff;
+use crate::provider::{
+    Ctx, Finding, Intent, Owned, PlannedChange, ProviderError, ReadScope, Refusal, ResourceType, Result,
+    same_name_refusal,
+};
 use crate::value::{Attrs, Value};
 
 static SCHEMA: Schema = Schema {
@@ -71,12 +76,6 @@ static SCHEMA: Schema = Schema {
 
 /// AWS accepts at most this many parameters in one Modify or Reset call.
 pub const MAX_PARAMETERS_PER_CALL: usize = 20;
-
-/// How long a delete keeps retrying while databases still use the group.
-pub const IN_USE_TIMEOUT: Duration = Duration::from_secs(5 * 60);
-
-/// The error code of a delete refused because the group is in use.
-const IN_USE: &str = "InvalidDBParameterGroupState";
 
 /// PostgreSQL parameters that only take effect after a restart (context
 /// `postmaster`), plus RDS's static `rds.*` ones. Used only when AWS gives no
@@ -156,8 +155,9 @@ pub trait ParameterGroupApi: Send + Sync {
     /// One ResetDB(Cluster)ParameterGroup call for these parameters (never all).
     async fn reset(&self, client: &Client, group: &str, parameters: Vec<Parameter>) -> Result<()>;
 
-    /// One DeleteDB(Cluster)ParameterGroup call.
-    async fn delete_group(&self, client: &Client, group: &str) -> Result<()>;
+    /// DeleteDB(Cluster)ParameterGroup, sent again while a database still
+    /// uses the group ([`super::rds::delete_group`]); a group already gone is deleted.
+    async fn delete_group(&self, ctx: &Ctx, client: &Client, group: &str, backoff: Backoff) -> Result<()>;
 }
 
 /// Maps an RDS SDK error: a missing group (or other RDS object) becomes
@@ -411,25 +411,6 @@ async fn update_with<A: ParameterGroupApi>(
     Ok(attrs)
 }
 
-/// Deletes `group` with `client`, retrying while databases still use it.
-async fn delete_with<A: ParameterGroupApi>(
-    api: &A,
-    ctx: &Ctx,
-    client: &Client,
-    group: &str,
-    backoff: Backoff,
-) -> Result<()> {
-    let what = format!("{} {group} to be released by the databases using it", A::TYPE_NAME);
-    wait_for(ctx, &what, IN_USE_TIMEOUT, backoff, || async move {
-        match api.delete_group(client, group).await {
-            Ok(()) | Err(ProviderError::NotFound(_)) => Ok(Poll::Ready(())),
-            Err(ProviderError::Api { code, .. }) if code == IN_USE => Ok(Poll::Pending("in use".into())),
-            Err(e) => Err(e),
-        }
-    })
-    .await
-}
-
 #[async_trait]
 impl<A: ParameterGroupApi> ResourceType for A {
     fn type_name(&self) -> &'static str {
@@ -495,7 +476,7 @@ impl<A: ParameterGroupApi> ResourceType for A {
     }
 
     async fn delete(&self, ctx: &Ctx, id: &str, _prior: &Attrs) -> Result<()> {
-        delete_with(self, ctx, &factory(ctx)?.rds(&ctx.region).await, id, Backoff::default()).await
+        self.delete_group(ctx, &factory(ctx)?.rds(&ctx.region).await, id, Backoff::default()).await
     }
 
     /// Lists the region's groups and returns the one carrying this stack's and
@@ -519,6 +500,11 @@ impl<A: ParameterGroupApi> ResourceType for A {
         let all = groups_with_tags(self, ctx, |name| known.iter().any(|k| k.eq_ignore_ascii_case(name))).await?;
         Ok(owned::from_attrs(&all, &ctx.stack, known))
     }
+
+    /// A new group's family is one RDS offers ([`super::rds_catalog::check_families`]).
+    async fn check_planned(&self, ctx: &Ctx, planned: &[PlannedChange<'_>]) -> Result<Vec<Finding>> {
+        super::rds_catalog::check_families(ctx, &factory(ctx)?.rds(&ctx.region).await, planned).await
+    }
 }
 
 #[cfg(test)]
@@ -537,7 +523,7 @@ mod tests {
     use super::*;
     use crate::provider::aws::db_cluster_parameter_group::DbClusterParameterGroup;
     use crate::provider::aws::db_parameter_group::DbParameterGroup;
-    use crate::provider::aws::rds::{TEST_BACKOFF, mock_rds};
+    use crate::provider::aws::rds::{PARAMETER_GROUP_IN_USE, TEST_BACKOFF, mock_rds, rds_fault, test_ctx};
     use crate::provider::aws::{AwsFactory, AwsOptions};
 
     const ARN: &str = "arn:aws:rds:us-east-1:123456789012:pg:app";
@@ -758,41 +744,41 @@ mod tests {
         assert_eq!(modify.num_calls(), 0);
     }
 
-    /// An RDS query-protocol error response with this code.
-    fn rds_fault(code: &str) -> String {
-        format!(
-            "<ErrorResponse><Error><Type>Sender</Type><Code>{code}</Code><Message>m</Message></Error>\
-             <RequestId>r</RequestId></ErrorResponse>"
-        )
-    }
-
     fn ctx() -> Ctx {
         Ctx::new(Arc::new(AwsFactory::new(AwsOptions::default())), "us-east-1", "t")
     }
 
+    /// A group a database let go of moments ago is deleted again until RDS
+    /// stops answering "in use", with a progress line per retry.
     #[tokio::test]
     async fn delete_retries_while_in_use() {
         let delete = mock!(Client::delete_db_parameter_group)
+            .match_requests(|r| r.db_parameter_group_name() == Some("app"))
             .sequence()
-            .http_status(400, Some(rds_fault(IN_USE)))
+            .http_status(400, Some(rds_fault(PARAMETER_GROUP_IN_USE, "m")))
             .times(2)
             .output(|| DeleteDbParameterGroupOutput::builder().build())
             .build();
         let client = mock_rds(&[&delete]);
-        delete_with(&DbParameterGroup, &ctx(), &client, "app", TEST_BACKOFF).await.expect("delete");
+        let (c, reports) = test_ctx();
+        DbParameterGroup.delete_group(&c, &client, "app", TEST_BACKOFF).await.expect("delete");
         assert_eq!(delete.num_calls(), 3);
+        assert_eq!(
+            *reports.lock().unwrap(),
+            ["retrying DeleteDBParameterGroup after a database still uses the group"; 2]
+        );
     }
 
     #[tokio::test]
     async fn delete_of_a_missing_group_succeeds_and_other_errors_fail() {
         let gone = mock!(Client::delete_db_parameter_group)
             .sequence()
-            .http_status(404, Some(rds_fault("DBParameterGroupNotFound")))
-            .http_status(400, Some(rds_fault("InvalidParameterValue")))
+            .http_status(404, Some(rds_fault("DBParameterGroupNotFound", "m")))
+            .http_status(400, Some(rds_fault("InvalidParameterValue", "m")))
             .build();
         let client = mock_rds(&[&gone]);
-        delete_with(&DbParameterGroup, &ctx(), &client, "app", TEST_BACKOFF).await.expect("missing is deleted");
-        let err = delete_with(&DbParameterGroup, &ctx(), &client, "app", TEST_BACKOFF).await.unwrap_err();
+        DbParameterGroup.delete_group(&ctx(), &client, "app", TEST_BACKOFF).await.expect("missing is deleted");
+        let err = DbParameterGroup.delete_group(&ctx(), &client, "app", TEST_BACKOFF).await.unwrap_err();
         assert!(matches!(&err, ProviderError::Api { code, .. } if code == "InvalidParameterValue"), "{err}");
     }
 
@@ -800,12 +786,13 @@ mod tests {
     async fn delete_gives_up_after_the_timeout() {
         let delete = mock!(Client::delete_db_parameter_group)
             .sequence()
-            .http_status(400, Some(rds_fault(IN_USE)))
+            .http_status(400, Some(rds_fault(PARAMETER_GROUP_IN_USE, "m")))
             .repeatedly()
             .build();
         let client = mock_rds(&[&delete]);
-        let c = ctx().with_timeout(Some(Duration::from_millis(20)));
-        let err = delete_with(&DbParameterGroup, &c, &client, "app", TEST_BACKOFF).await.unwrap_err();
-        assert!(matches!(&err, ProviderError::Timeout { what, .. } if what.contains("in use")), "{err}");
+        let c = ctx().with_timeout(Some(std::time::Duration::from_millis(20)));
+        let err = DbParameterGroup.delete_group(&c, &client, "app", TEST_BACKOFF).await.unwrap_err();
+        assert!(matches!(&err, ProviderError::Api { code, .. } if code == PARAMETER_GROUP_IN_USE), "{err}");
+        assert!(delete.num_calls() >= 2, "retried until the resource's timeout: {}", delete.num_calls());
     }
 }

@@ -3,7 +3,7 @@
 //! classification and waits, final snapshot names, and the diff suppressions
 //! for values AWS changes on its own (engine minor versions, KMS key forms).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -16,7 +16,8 @@ use super::{
     IAM_PROPAGATION_WAIT, Settling, api_error, error_code, get_bool, get_i64, get_str, send_settling, tag_changes,
 };
 use crate::addr::ResourceAddr;
-use crate::provider::schema::{Attr, AttrType, TAG_ADDRESS, TAG_STACK};
+use crate::provider::diff::diff_with;
+use crate::provider::schema::{Attr, AttrType, Schema, TAG_ADDRESS, TAG_STACK};
 use crate::provider::waiter::{Backoff, Poll, wait_for};
 use crate::provider::{Ctx, Intent, ProviderError, Refusal, Result};
 use crate::value::{Attrs, Value};
@@ -265,21 +266,68 @@ pub const MONITORING_ROLE_NOT_READY: Settling = Settling::new(
 )
 .with_message("ENHANCED_MONITORING");
 
-/// Sends a create or modify that sets `monitoring_role_arn`, repeating it
-/// while RDS refuses the role as one it cannot assume yet
-/// ([`MONITORING_ROLE_NOT_READY`]).
-pub async fn send_with_monitoring_role<O, E, R, F, Fut>(
+/// RDS refusing a change because the cluster is busy with another one: a
+/// modification, a backup, or an instance being added at the same moment
+/// ("The database cluster has been modified by a concurrent operation",
+/// terraform-provider-aws #50115: parallel CreateDBInstance into one
+/// cluster). The refusal made nothing.
+pub const CLUSTER_BUSY: &str = "InvalidDBClusterStateFault";
+/// RDS refusing a change because the instance is busy with another one
+/// ("Instance cannot currently reboot due to an in-progress management
+/// operation"; a read replica's source not available yet). The refusal made nothing.
+pub const INSTANCE_BUSY: &str = "InvalidDBInstanceState";
+
+/// The refusals that pass for an RDS create or change ([`send_settling`]):
+/// the monitoring role not usable yet ([`MONITORING_ROLE_NOT_READY`], up to
+/// [`IAM_PROPAGATION_WAIT`]) and, with `busy_within` (the resource's
+/// timeout), the cluster or the instance busy ([`CLUSTER_BUSY`],
+/// [`INSTANCE_BUSY`]). A busy refusal that outlasts it (a state only the
+/// user can change) fails with AWS's message.
+pub fn passing(busy_within: Option<Duration>) -> Vec<Settling> {
+    let mut out = vec![MONITORING_ROLE_NOT_READY];
+    if let Some(within) = busy_within {
+        out.push(Settling::new(CLUSTER_BUSY, "RDS said the cluster is busy with another change", within));
+        out.push(Settling::new(INSTANCE_BUSY, "RDS said the instance is busy with another change", within));
+    }
+    out
+}
+
+/// RDS refusing to delete a DB (cluster) parameter group that a database
+/// still uses: the database was deleted, or moved to another group,
+/// moments ago and RDS has not let go yet. The refusal made nothing.
+pub const PARAMETER_GROUP_IN_USE: &str = "InvalidDBParameterGroupState";
+/// RDS refusing to delete a DB subnet group that a database still uses,
+/// right after that database was deleted. The refusal made nothing.
+pub const SUBNET_GROUP_IN_USE: &str = "InvalidDBSubnetGroupStateFault";
+/// How long a group's delete is sent again while RDS says a database still
+/// uses it: the database's own delete has been waited out, so what remains
+/// is RDS letting go (seconds, rarely minutes).
+pub const IN_USE_WAIT: Duration = Duration::from_secs(5 * 60);
+
+/// Deletes a subnet or parameter group with `call`, sending it again while
+/// RDS refuses with `in_use` ([`PARAMETER_GROUP_IN_USE`],
+/// [`SUBNET_GROUP_IN_USE`]) for up to the resource's delete timeout, else
+/// [`IN_USE_WAIT`], reported as "retrying OPERATION after a database still
+/// uses the group"; a group already gone counts as deleted.
+pub async fn delete_group<O, E, R, F, Fut>(
     ctx: &Ctx,
-    operation: &str,
+    operation: &'static str,
+    in_use: &'static str,
     backoff: Backoff,
     call: F,
-) -> std::result::Result<O, SdkError<E, R>>
+) -> Result<()>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = std::result::Result<O, SdkError<E, R>>>,
-    E: ProvideErrorMetadata,
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: super::RawResponse,
 {
-    send_settling(ctx, operation, &[MONITORING_ROLE_NOT_READY], backoff, call).await
+    let still_used = Settling::new(in_use, "a database still uses the group", ctx.timeout.unwrap_or(IN_USE_WAIT));
+    match send_settling(ctx, operation, &[still_used], backoff, call).await {
+        Ok(_) => Ok(()),
+        Err(e) if is_not_found(&e) => Ok(()),
+        Err(e) => Err(api_error(operation, e)),
+    }
 }
 
 /// `parameter_apply_status` as a stack may declare it: `in-sync` asks apply
@@ -296,9 +344,12 @@ pub fn suppress_parameter_status(current: &Value, desired: &Value) -> bool {
     desired.as_str() == Some(IN_SYNC) && current.as_str() != Some("pending-reboot")
 }
 
-/// RebootDBInstance of `id`, then a wait (with `observe`, the type's one look
-/// at the instance) until it is available with its parameter group applied;
-/// returns what it read then. `what` names the instance in progress lines.
+/// RebootDBInstance of `id` once it is available (sent again while RDS says
+/// it is busy, up to the resource's timeout), then a wait (with `observe`,
+/// the type's one look at the instance) until it is available with its
+/// parameter group applied; returns what it read then. `what` names the
+/// instance in progress lines. A cluster member's caller waits for its
+/// cluster first.
 pub async fn reboot_until_parameters_applied<F, Fut>(
     client: &Client,
     ctx: &Ctx,
@@ -312,18 +363,20 @@ where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<Option<Observed<Attrs>>>>,
 {
-    client
-        .reboot_db_instance()
-        .db_instance_identifier(id)
-        .send()
-        .await
-        .map_err(|e| api_error("RebootDBInstance", e))?;
+    wait_available(ctx, &format!("{what} to become available"), timeout, backoff, &mut observe).await?;
+    send_settling(ctx, "RebootDBInstance", &passing(Some(ctx.timeout.unwrap_or(timeout))), backoff, || {
+        client.reboot_db_instance().db_instance_identifier(id).send()
+    })
+    .await
+    .map_err(|e| api_error("RebootDBInstance", e))?;
     let what = format!("{what} to reboot and apply its parameter group");
     wait_available(ctx, &what, timeout, backoff, || {
         let seen = observe();
         async move {
             Ok(seen.await?.map(|mut o| {
-                o.settling |= get_str(&o.value, "parameter_apply_status") == Some("pending-reboot");
+                if o.unsettled.is_none() && get_str(&o.value, "parameter_apply_status") == Some("pending-reboot") {
+                    o.unsettled = Some("reboot pending".to_owned());
+                }
                 o
             }))
         }
@@ -375,18 +428,27 @@ pub fn classify(status: &str) -> Status {
 }
 
 /// One look at an object during a wait: `None` when it does not exist,
-/// otherwise its status, whether it still has changes in flight (e.g. pending
-/// modified values that `apply_immediately` is applying), and what was read.
+/// otherwise its status, what keeps it from being done although the status
+/// may read `available` (`unsettled`: changes AWS is still applying, a
+/// change just sent that it does not report yet), and what was read.
 pub struct Observed<T> {
     pub status: String,
-    pub settling: bool,
+    pub unsettled: Option<String>,
     pub value: T,
 }
 
-/// Waits until `describe` sees the object `Ready` with nothing in flight, and
-/// returns what it read then. Fails at once on a `Failed` status or when the
-/// object disappears; times out after `ctx.timeout` or `default_timeout`.
-/// Progress lines read "waiting for {what} (status: ...)".
+/// "changes pending" when `settle` asks for nothing in flight and the
+/// computed `pending_changes` map (values AWS holds) of `value` is not empty.
+pub fn unsettled_by_pending(value: &Attrs, settle: bool) -> Option<String> {
+    let pending = value.get("pending_changes").and_then(Value::as_map).is_some_and(|m| !m.is_empty());
+    (settle && pending).then(|| "changes pending".to_owned())
+}
+
+/// Waits until `describe` sees the object `Ready` with nothing unsettled,
+/// and returns what it read then. Fails at once on a `Failed` status or when
+/// the object disappears; times out after `ctx.timeout` or `default_timeout`.
+/// Progress lines read "waiting for {what} (status: STATUS)", with what is
+/// unsettled after the status.
 pub async fn wait_available<T, F, Fut>(
     ctx: &Ctx,
     what: &str,
@@ -404,15 +466,84 @@ where
             let Some(o) = seen.await? else {
                 return Err(ProviderError::NotFound(format!("{what}: the object disappeared while waiting")));
             };
-            match classify(&o.status) {
-                Status::Ready if !o.settling => Ok(Poll::Ready(o.value)),
-                Status::Ready => Ok(Poll::Pending(format!("{}, changes pending", o.status))),
-                Status::Transitional => Ok(Poll::Pending(o.status)),
-                Status::Failed => Err(ProviderError::Invalid(format!(
+            match (classify(&o.status), o.unsettled) {
+                (Status::Ready, None) => Ok(Poll::Ready(o.value)),
+                (Status::Ready, Some(why)) => Ok(Poll::Pending(format!("{}, {why}", o.status))),
+                (Status::Transitional, _) => Ok(Poll::Pending(o.status)),
+                (Status::Failed, _) => Err(ProviderError::Invalid(format!(
                     "{what}: AWS reports status {:?}; it needs attention",
                     o.status
                 ))),
             }
+        }
+    })
+    .await
+}
+
+/// How long an object may read `available`, with nothing pending, without
+/// showing the change just sent, before pgstack stops waiting for it: AWS's
+/// status lags a Modify call by seconds, and a change it will make shows
+/// as made or as pending; one that shows neither after this long was not taken.
+pub const CHANGE_SHOWS_WITHIN: Duration = Duration::from_secs(5 * 60);
+
+/// The attributes in `sent` (those a Modify call carried) whose value in
+/// `seen` (AWS's answer, held values read as made) still differs from
+/// `desired`, compared as the plan compares them (`suppress`).
+pub fn not_shown(
+    schema: &Schema,
+    suppress: &dyn Fn(&str, &Value, &Value) -> bool,
+    seen: &Attrs,
+    desired: &Attrs,
+    sent: &BTreeSet<String>,
+) -> Vec<String> {
+    diff_with(schema, seen, desired, &[], suppress).into_iter().map(|c| c.name).filter(|n| sent.contains(n)).collect()
+}
+
+/// After a Modify call: waits ([`wait_available`]) until `describe` shows
+/// the change (`missing` answers which sent attributes it does not report
+/// yet, as made or as pending) and the object is available and settled,
+/// instead of trusting an `available` read right after the call. An object
+/// that reads available and settled without the change for `shows_within`
+/// ([`CHANGE_SHOWS_WITHIN`]) is an error naming what is missing.
+pub async fn wait_change_shows<F, Fut, M>(
+    ctx: &Ctx,
+    what: &str,
+    default_timeout: Duration,
+    shows_within: Duration,
+    backoff: Backoff,
+    mut describe: F,
+    missing: M,
+) -> Result<Attrs>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<Option<Observed<Attrs>>>>,
+    M: Fn(&Attrs) -> Vec<String>,
+{
+    let sent = std::time::Instant::now();
+    let missing = &missing;
+    wait_available(ctx, what, default_timeout, backoff, || {
+        let seen = describe();
+        async move {
+            let Some(mut o) = seen.await? else { return Ok(None) };
+            let absent = missing(&o.value);
+            if absent.is_empty() {
+                return Ok(Some(o));
+            }
+            let names = absent.join(", ");
+            if classify(&o.status) == Status::Ready && o.unsettled.is_none() && sent.elapsed() >= shows_within {
+                return Err(ProviderError::Invalid(format!(
+                    "gave up waiting for {what}: AWS took the change, but after {} it reads {} without the new \
+                     {names} (neither made nor pending)",
+                    humantime::format_duration(shows_within),
+                    o.status
+                )));
+            }
+            let why = format!("new {names} not reported yet");
+            o.unsettled = Some(match o.unsettled {
+                Some(other) => format!("{other}, {why}"),
+                None => why,
+            });
+            Ok(Some(o))
         }
     })
     .await
@@ -459,7 +590,7 @@ pub fn final_snapshot(prior: &Attrs, identifier: &str) -> Option<String> {
 
 /// The numeric parts of a PostgreSQL engine version ("16.4" → [16, 4];
 /// "11.22-rds.20240418" → [11, 22]); `None` when it does not start with a number.
-fn version_parts(v: &str) -> Option<Vec<u64>> {
+pub fn version_parts(v: &str) -> Option<Vec<u64>> {
     let numeric = v.split(['-', '_']).next()?;
     let parts: Option<Vec<u64>> = numeric.split('.').map(|p| p.parse().ok()).collect();
     parts.filter(|p| !p.is_empty())
@@ -597,6 +728,56 @@ pub fn test_ctx() -> (Ctx, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
 #[cfg(test)]
 pub const TEST_BACKOFF: Backoff =
     Backoff { first: Duration::from_millis(1), factor: 2.0, cap: Duration::from_millis(4) };
+
+/// The operations a mocked client sent, in order (one entry per call, a
+/// call sent again included), for tests that check what was sent when.
+#[cfg(test)]
+#[derive(Debug, Clone, Default)]
+pub struct CallLog(std::sync::Arc<std::sync::Mutex<Vec<String>>>);
+
+#[cfg(test)]
+impl CallLog {
+    /// The operation names so far.
+    pub fn calls(&self) -> Vec<String> {
+        self.0.lock().unwrap().clone()
+    }
+}
+
+#[cfg(test)]
+impl aws_smithy_runtime_api::client::interceptors::Intercept for CallLog {
+    fn name(&self) -> &'static str {
+        "test-call-log"
+    }
+
+    fn read_before_serialization(
+        &self,
+        _ctx: &aws_smithy_runtime_api::client::interceptors::context::BeforeSerializationInterceptorContextRef<'_>,
+        _rc: &aws_smithy_runtime_api::client::runtime_components::RuntimeComponents,
+        cfg: &mut aws_smithy_types::config_bag::ConfigBag,
+    ) -> std::result::Result<(), aws_smithy_runtime_api::box_error::BoxError> {
+        let name = cfg.load::<aws_smithy_runtime_api::client::orchestrator::Metadata>().map(|m| m.name().to_owned());
+        self.0.lock().unwrap().push(name.unwrap_or_default());
+        Ok(())
+    }
+}
+
+/// An RDS client answered by `rules` that logs the operations it sends.
+#[cfg(test)]
+pub fn mock_rds_logged(rules: &[&aws_smithy_mocks::Rule]) -> (Client, CallLog) {
+    let log = CallLog::default();
+    let conf = mock_rds(rules).config().to_builder().interceptor(log.clone());
+    (Client::from_conf(conf.build()), log)
+}
+
+/// RDS's query-protocol error body for `code`, as AWS sends it, for mocked
+/// answers that go through the SDK's own error parsing.
+#[cfg(test)]
+pub fn rds_fault(code: &str, message: &str) -> String {
+    format!(
+        "<ErrorResponse><Error><Type>Sender</Type><Code>{code}</Code><Message>{message}</Message></Error>\
+         <RequestId>r</RequestId></ErrorResponse>"
+    )
+}
 
 #[cfg(test)]
 mod tests {
@@ -751,7 +932,13 @@ mod tests {
         let seen = Mutex::new(vec![("available", false), ("available", true), ("modifying", false)]);
         let v = wait_available(&ctx, "cluster c", Duration::from_secs(5), TEST_BACKOFF, || {
             let next = seen.lock().unwrap().pop();
-            async move { Ok(next.map(|(s, settling)| Observed { status: s.to_owned(), settling, value: 42 })) }
+            async move {
+                Ok(next.map(|(s, settling)| Observed {
+                    status: s.to_owned(),
+                    unsettled: settling.then(|| "changes pending".to_owned()),
+                    value: 42,
+                }))
+            }
         })
         .await
         .unwrap();
@@ -765,7 +952,7 @@ mod tests {
     async fn wait_available_fails_on_failed_status_and_on_disappearance() {
         let (c, _) = test_ctx();
         let err = wait_available(&c, "x", Duration::from_secs(5), TEST_BACKOFF, || async {
-            Ok(Some(Observed { status: "incompatible-parameters".into(), settling: false, value: () }))
+            Ok(Some(Observed { status: "incompatible-parameters".into(), unsettled: None, value: () }))
         })
         .await
         .unwrap_err();
@@ -774,6 +961,94 @@ mod tests {
             .await
             .unwrap_err();
         assert!(matches!(err, ProviderError::NotFound(_)), "{err}");
+    }
+
+    fn seen(status: &str, port: i64) -> Option<Observed<Attrs>> {
+        let value: Attrs = [("port".to_owned(), Value::Int(port))].into();
+        Some(Observed { status: status.to_owned(), unsettled: None, value })
+    }
+
+    /// An `available` read right after a change is not trusted: the wait
+    /// goes on until the new value shows, through whatever status follows.
+    #[tokio::test]
+    async fn a_change_is_waited_for_until_it_shows() {
+        let (ctx, reports) = test_ctx();
+        let looks = Mutex::new(vec![seen("available", 5433), seen("modifying", 5432), seen("available", 5432)]);
+        let got = wait_change_shows(
+            &ctx,
+            "db_cluster c to become available",
+            Duration::from_secs(5),
+            Duration::from_secs(5),
+            TEST_BACKOFF,
+            || {
+                let next = looks.lock().unwrap().pop().flatten();
+                async move { Ok(next) }
+            },
+            |v: &Attrs| if v["port"] == Value::Int(5433) { Vec::new() } else { vec!["port".to_owned()] },
+        )
+        .await
+        .unwrap();
+        assert_eq!(got["port"], Value::Int(5433));
+        assert_eq!(
+            *reports.lock().unwrap(),
+            [
+                "waiting for db_cluster c to become available (status: available, new port not reported yet)",
+                "waiting for db_cluster c to become available (status: modifying)",
+            ]
+        );
+    }
+
+    /// A change that neither shows nor is pending while the object reads
+    /// available is an error once `shows_within` has passed, not a wait
+    /// until the resource's timeout.
+    #[tokio::test]
+    async fn a_change_that_never_shows_is_an_error_naming_it() {
+        let (ctx, _) = test_ctx();
+        let err = wait_change_shows(
+            &ctx,
+            "db_instance i to become available",
+            Duration::from_secs(60),
+            Duration::from_millis(20),
+            TEST_BACKOFF,
+            || async { Ok(seen("available", 5432)) },
+            |_: &Attrs| vec!["port".to_owned()],
+        )
+        .await
+        .unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains("without the new port (neither made nor pending)"), "{text}");
+        assert!(matches!(err, ProviderError::Invalid(_)), "{err:?}");
+    }
+
+    #[test]
+    fn changes_show_by_the_plan_s_comparison() {
+        static S: Schema = Schema {
+            attrs: &[Attr::optional("engine_version", AttrType::Str), Attr::optional("port", AttrType::Int)],
+            guarded: false,
+            taggable: false,
+        };
+        let attrs = |v: &str, port: i64| -> Attrs {
+            [("engine_version".to_owned(), Value::str(v)), ("port".to_owned(), Value::Int(port))].into()
+        };
+        let sent: BTreeSet<String> = ["engine_version".to_owned()].into();
+        let suppress = |n: &str, c: &Value, d: &Value| n == "engine_version" && suppress_engine_version(c, d);
+        assert!(not_shown(&S, &suppress, &attrs("17.2", 1), &attrs("17", 2), &sent).is_empty(), "17.2 is a 17");
+        assert_eq!(not_shown(&S, &suppress, &attrs("16.4", 1), &attrs("17", 2), &sent), ["engine_version"]);
+    }
+
+    #[test]
+    fn busy_refusals_pass_only_within_the_resource_s_timeout() {
+        let codes = |p: Vec<Settling>| p.iter().map(|s| (s.code, s.within)).collect::<Vec<_>>();
+        assert_eq!(codes(passing(None)), [("InvalidParameterValue", IAM_PROPAGATION_WAIT)]);
+        let t = Duration::from_secs(42);
+        assert_eq!(
+            codes(passing(Some(t))),
+            [
+                ("InvalidParameterValue", IAM_PROPAGATION_WAIT),
+                ("InvalidDBClusterStateFault", t),
+                ("InvalidDBInstanceState", t)
+            ]
+        );
     }
 
     #[tokio::test]
