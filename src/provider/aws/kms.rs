@@ -526,14 +526,34 @@ pub async fn schedule_deletion(ctx: &Ctx, id: &str, prior: &Attrs) -> Result<()>
 }
 
 /// The first live key of `ctx.region` carrying this stack's and `addr`'s
-/// ownership tags (Resource Groups Tagging API, then DescribeKey to skip keys
-/// pending deletion), as its ARN and metadata.
+/// ownership tags, as its metadata (DescribeKey skips keys pending
+/// deletion). The Resource Groups Tagging API answers first; it can lag
+/// behind a create by minutes, so when it knows no such key, every key of
+/// the region is asked for its own tags (ListKeys, ListResourceTags): a
+/// create whose reply was lost is found however far the index lags. Only
+/// interrupted creates are looked up this way, never a refresh.
 pub async fn find_by_tags(ctx: &Ctx, addr: &ResourceAddr) -> Result<Option<KeyMetadata>> {
     let found = super::owned::tagged(ctx, Some(addr), &["kms:key"]).await?;
     let client = factory(ctx)?.kms(&ctx.region).await;
     for (arn, _) in &found {
         if let Some(meta) = describe(&client, arn).await? {
             return Ok(Some(meta));
+        }
+    }
+    let keys: Vec<_> =
+        client.list_keys().into_paginator().items().send().try_collect().await.map_err(|e| api_error("ListKeys", e))?;
+    let (stack, address) = (ctx.stack.as_str(), addr.to_string());
+    for key in keys.iter().filter_map(|k| k.key_id()) {
+        let tags = match read_tags(&client, key).await {
+            Ok(tags) => tags,
+            // Keys of other accounts' grants or AWS-managed keys may refuse their tags: not ours.
+            Err(ProviderError::Api { code, .. }) if code == "AccessDeniedException" => continue,
+            Err(e) => return Err(e),
+        };
+        if tags.get(TAG_STACK).map(String::as_str) == Some(stack) && tags.get(TAG_ADDRESS) == Some(&address) {
+            if let Some(meta) = describe(&client, key).await? {
+                return Ok(Some(meta));
+            }
         }
     }
     Ok(None)
