@@ -3,12 +3,16 @@
 //! in which everything exists (a no-change plan, refresh skipped), and its
 //! state is serialized and written atomically.
 //!
-//!     cargo bench --bench plan_scale            # optimized (a cold release build of the SDK takes ~25 min)
-//!     cargo bench --profile dev --bench plan_scale -- 10000
+//!     cargo bench --bench plan_scale            # optimized: 1k, 10k, 100k, then wide tables
+//!     cargo bench --profile dev --bench plan_scale -- 10000   # one size, debug build
+//!     cargo bench --bench plan_scale -- --stack 10000 s.toml  # write the stack, to time the binary on it
 //!
-//! Prints wall time per phase and the process's peak resident memory, then
-//! the load time of stacks holding one wide table (10,000 and 40,000 keys: a
-//! `tags` table, and a `for_each` table), which must grow linearly. Not a
+//! For each size, in a process of its own: wall time per phase (load and
+//! validate, graph, a plan creating everything, a no-change plan against a
+//! state holding everything, the state write) and the process's peak
+//! resident memory; then load and validate alone, with its own peak. Then
+//! the load time of stacks holding one wide table (10,000 and 40,000 keys:
+//! a `tags` table, and a `for_each` table), which must grow linearly. Not a
 //! test: nothing here asserts a time.
 
 use std::fmt::Write;
@@ -58,8 +62,62 @@ fn peak_rss_mib() -> f64 {
         .map_or(f64::NAN, |kib| kib / 1024.0)
 }
 
+/// Sizes measured when no size is given.
+const SIZES: [usize; 3] = [1_000, 10_000, 100_000];
+
 fn main() {
-    let n: usize = std::env::args().skip(1).find_map(|a| a.parse().ok()).unwrap_or(10_000);
+    let args: Vec<String> = std::env::args().skip(1).filter(|a| a != "--bench").collect();
+    match args.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
+        // One size, in this process (each phase, then the process's peak memory).
+        ["--one", n] => one(n.parse().expect("a size")),
+        // Load and validate only, for the peak memory of that alone.
+        ["--validate-only", n] => validate_only(n.parse().expect("a size")),
+        // The generated stack, to time the binary on it (`pgstack validate/plan`).
+        ["--stack", n, path] => std::fs::write(path, stack_text(n.parse().expect("a size"))).expect("write stack"),
+        ["--wide"] => {
+            let dir = tempfile_dir();
+            wide_tables(&dir, &Registry::aws());
+            let _ = std::fs::remove_dir_all(&dir);
+        }
+        [n] => one(n.parse().expect("a size")),
+        [] => {
+            // Every size in a process of its own, so each peak is its own.
+            for n in SIZES {
+                child(&["--one", &n.to_string()]);
+                child(&["--validate-only", &n.to_string()]);
+            }
+            child(&["--wide"]);
+        }
+        other => panic!("usage: plan_scale [N | --one N | --validate-only N | --stack N PATH | --wide], not {other:?}"),
+    }
+}
+
+/// Runs this benchmark again with `args`, passing its output through.
+fn child(args: &[&str]) {
+    let exe = std::env::current_exe().expect("own path");
+    let status = std::process::Command::new(exe).args(args).status().expect("run the benchmark");
+    assert!(status.success(), "plan_scale {args:?} failed");
+}
+
+fn validate_only(n: usize) {
+    let dir = tempfile_dir();
+    let path = dir.join("scale.toml");
+    std::fs::write(&path, stack_text(n)).expect("write stack");
+    let size = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+    let t = Instant::now();
+    let loaded = load(&path, &LoadOptions::default(), &Registry::aws());
+    let took = t.elapsed();
+    assert!(loaded.is_ok(), "generated stack is invalid");
+    println!(
+        "validate only   : {n:>7} resources ({:.1} MiB stack): {took:>10.1?}, peak RSS {:>7.1} MiB",
+        size as f64 / 1048576.0,
+        peak_rss_mib()
+    );
+    drop(loaded);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+fn one(n: usize) {
     let dir = tempfile_dir();
     let path = dir.join("scale.toml");
     std::fs::write(&path, stack_text(n)).expect("write stack");
@@ -77,6 +135,12 @@ fn main() {
     ResourceGraph::build(&stack).expect("acyclic");
     let graph_time = t.elapsed();
 
+    let t = Instant::now();
+    let fresh = build(&stack, &registry, &Refreshed::from_state(StateFile::new("scale")), &PlanOptions::default())
+        .expect("plan");
+    let new_plan_time = t.elapsed();
+    assert_eq!(fresh.summary().add, stack.resources.len(), "the first plan creates everything");
+    drop(fresh);
     // Fill a state in which every resource exists, by planning against the
     // partial state until nothing is left to create (one round per graph level).
     let mut state = StateFile::new("scale");
@@ -138,10 +202,10 @@ fn main() {
     println!("plan_scale: {} resources ({} in state)", stack.resources.len(), state.resources.len());
     println!("  load + validate : {load_time:>10.1?}");
     println!("  graph           : {graph_time:>10.1?}");
+    println!("  plan, all new   : {new_plan_time:>10.1?}");
     println!("  no-change plan  : {plan_time:>10.1?}");
     println!("  state write     : {write_time:>10.1?} ({:.1} MiB, atomic with backup)", size as f64 / 1048576.0);
     println!("  peak RSS        : {:>7.1} MiB", peak_rss_mib());
-    wide_tables(&dir, &registry);
     let _ = std::fs::remove_dir_all(&dir);
 }
 

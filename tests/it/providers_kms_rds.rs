@@ -350,3 +350,43 @@ async fn db_subnet_group_import_reads_canonical_attrs_and_skips_missing() {
     config.insert("tags".into(), tags(&[("Owner", "dba")]));
     assert_clean(&DbSubnetGroup, &config, attrs);
 }
+
+/// From ten keys in a region, a refresh reads their tags from the tagging
+/// index: two KMS calls a key (DescribeKey, GetKeyRotationStatus) and one
+/// GetResources, no ListResourceTags; a tag changed outside pgstack is
+/// still seen as drift.
+#[tokio::test(flavor = "multi_thread")]
+async fn many_keys_refresh_with_two_calls_each_and_tag_drift_is_still_seen() {
+    let m = moto();
+    let env = m.env();
+    let w = crate::support::cli::Workdir::new();
+    let mut text = String::from("[stack]\nname = \"keys\"\nregion = \"us-east-1\"\n");
+    let n = aws::kms::INDEXED_TAGS_FROM;
+    for i in 0..n {
+        text.push_str(&format!("\n[kms_key.k{i}]\ndescription = \"key {i}\"\ntags = {{ Team = \"db\" }}\n"));
+    }
+    w.write("keys.toml", &text);
+    w.run(&["apply", "keys.toml", "--auto-approve", "--skip-checks"], &env).expect(0);
+    let plan = w.run(&["plan", "keys.toml", "-v", "--detailed-exitcode"], &env).expect(0);
+    let ops = plan.stderr.lines().find(|l| l.starts_with("AWS API operations:")).expect("-v prints the operations");
+    let count = |op: &str| {
+        ops.split([':', ',']).map(str::trim).find_map(|kv| kv.strip_prefix(&format!("{op}="))?.parse::<usize>().ok())
+    };
+    assert_eq!(count("DescribeKey"), Some(n), "{ops}");
+    assert_eq!(count("GetKeyRotationStatus"), Some(n), "{ops}");
+    assert_eq!(count("GetResources"), Some(1), "{ops}");
+    assert_eq!(count("ListResourceTags"), None, "{ops}");
+
+    let state: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(w.path().join("state/keys.json")).unwrap()).unwrap();
+    let k3 = state["resources"].as_array().unwrap().iter().find(|r| r["address"] == "kms_key.k3").unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let kms = m.factory().kms(REGION).await;
+    let tag = aws_sdk_kms::types::Tag::builder().tag_key("Team").tag_value("ops").build().unwrap();
+    kms.tag_resource().key_id(&k3).tags(tag).send().await.unwrap();
+    let drift = w.run(&["plan", "keys.toml", "--detailed-exitcode"], &env).expect(2);
+    assert!(drift.stdout.contains("kms_key.k3") && drift.stdout.contains("\"ops\""), "{}", drift.stdout);
+    assert!(!drift.stdout.contains("kms_key.k4 will"), "only the changed key: {}", drift.stdout);
+}

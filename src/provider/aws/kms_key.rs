@@ -254,7 +254,7 @@ impl ResourceType for KmsKey {
     }
 
     async fn read_many(&self, ctx: &Ctx, ids: &[String], scope: &ReadScope) -> Result<BTreeMap<String, Attrs>> {
-        kms::read_keys(ctx, ids, scope, |client, id| read_key(client, id, scope)).await
+        kms::read_keys(ctx, ids, scope, |client, id, scope| async move { read_key(client, id, &scope).await }).await
     }
 
     async fn create(&self, ctx: &Ctx, desired: &Attrs) -> Result<Attrs> {

@@ -228,7 +228,7 @@ impl ResourceType for KmsReplicaKey {
     }
 
     async fn read_many(&self, ctx: &Ctx, ids: &[String], scope: &ReadScope) -> Result<BTreeMap<String, Attrs>> {
-        kms::read_keys(ctx, ids, scope, |client, id| read_replica(client, id, scope)).await
+        kms::read_keys(ctx, ids, scope, |client, id, scope| async move { read_replica(client, id, &scope).await }).await
     }
 
     async fn create(&self, ctx: &Ctx, desired: &Attrs) -> Result<Attrs> {
