@@ -590,10 +590,11 @@ pub async fn find_by_tags(ctx: &Ctx, addr: &ResourceAddr) -> Result<Option<KeyMe
             Err(ProviderError::Api { code, .. }) if code == "AccessDeniedException" => continue,
             Err(e) => return Err(e),
         };
-        if tags.get(TAG_STACK).map(String::as_str) == Some(stack) && tags.get(TAG_ADDRESS) == Some(&address) {
-            if let Some(meta) = describe(&client, key).await? {
-                return Ok(Some(meta));
-            }
+        if tags.get(TAG_STACK).map(String::as_str) == Some(stack)
+            && tags.get(TAG_ADDRESS) == Some(&address)
+            && let Some(meta) = describe(&client, key).await?
+        {
+            return Ok(Some(meta));
         }
     }
     Ok(None)
