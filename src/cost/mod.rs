@@ -17,6 +17,7 @@
 
 pub mod prices;
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use serde::Serialize;
@@ -211,15 +212,25 @@ fn settle(address: &str, what: &str, price: Price) -> Result<(Price, i64), CostE
 /// Prices every resource of `stack`; refused when a figure is beyond what
 /// pgstack prices ([`CostError`]).
 pub fn estimate(stack: &Stack, prices: &Prices) -> Result<Estimate, CostError> {
+    let view: View<'_> = stack.resources.iter().map(|(a, rc)| (a, Cow::Borrowed(rc))).collect();
+    estimate_view(stack, &view, prices)
+}
+
+/// The resources an estimate prices: the stack's own, or a plan's view of
+/// them (borrowed where nothing is priced or nothing changed, owned where
+/// the plan's values replace the config's).
+type View<'a> = BTreeMap<&'a ResourceAddr, Cow<'a, ResourceConfig>>;
+
+fn estimate_view(stack: &Stack, view: &View<'_>, prices: &Prices) -> Result<Estimate, CostError> {
     let (usage, assumptions) = usage(&stack.cost)?;
-    let cx = Cx { stack, prices, usage };
+    let cx = Cx { resources: view, prices, usage };
     let mut lines = Vec::new();
     let mut no_charge = 0;
     let mut regions = std::collections::BTreeSet::new();
     let mut total_cents = 0i64;
     // The line with the most cents so far: (cents, address, what).
     let mut largest: (i64, String, String) = (0, String::new(), String::new());
-    for (addr, rc) in &stack.resources {
+    for (addr, rc) in view {
         let items = if NO_CHARGE.contains(&addr.rtype.as_str()) { Vec::new() } else { cx.resource(addr, rc) };
         if items.is_empty() {
             no_charge += 1;
@@ -272,12 +283,16 @@ pub fn before_after<'a>(
     prices: &Prices,
 ) -> Result<(Estimate, Estimate), CostError> {
     let side = |pick: fn(&Change<'a>) -> Option<&'a Attrs>| {
-        let mut s = stack.clone();
-        s.resources = changes
+        let view: View<'_> = changes
             .iter()
             .filter_map(|c| {
                 let attrs = pick(c)?;
-                let mut rc = stack.resources.get(c.addr).cloned().unwrap_or_else(|| ResourceConfig {
+                let configured = stack.resources.get(c.addr);
+                // Nothing to price: the config as it is (only its presence counts).
+                if let (Some(rc), true) = (configured, NO_CHARGE.contains(&c.addr.rtype.as_str())) {
+                    return Some((c.addr, Cow::Borrowed(rc)));
+                }
+                let mut rc = configured.cloned().unwrap_or_else(|| ResourceConfig {
                     addr: c.addr.clone(),
                     region: c.region.to_owned(),
                     region_explicit: true,
@@ -296,10 +311,10 @@ pub fn before_after<'a>(
                         rc.attrs.insert(k.clone(), Expr::Lit(v.clone()));
                     }
                 }
-                Some((c.addr.clone(), rc))
+                Some((c.addr, Cow::Owned(rc)))
             })
             .collect();
-        estimate(&s, prices)
+        estimate_view(stack, &view, prices)
     };
     Ok((side(|c| c.before)?, side(|c| c.after)?))
 }
@@ -315,7 +330,7 @@ fn unpriced(what: impl Into<String>, reason: impl Into<String>) -> Item {
 }
 
 struct Cx<'a> {
-    stack: &'a Stack,
+    resources: &'a View<'a>,
     prices: &'a Prices,
     usage: Usage,
 }
@@ -523,7 +538,6 @@ impl Cx<'_> {
         let u = self.usage;
         // A replication destination holds the copies in the rule's storage class.
         let class = self
-            .stack
             .resources
             .values()
             .filter(|o| o.addr.rtype == "s3_bucket_replication")
@@ -546,14 +560,14 @@ impl Cx<'_> {
         dests
             .iter()
             .filter(|r| r.target.rtype == "s3_bucket")
-            .filter_map(|r| self.stack.resources.get(&r.target))
+            .filter_map(|r| self.resources.get(&r.target))
             .any(|d| d.region != *source)
     }
 
     /// The resource an attribute refers to (`${TYPE.NAME.ATTR}`), if any.
     fn target(&self, rc: &ResourceConfig, key: &str) -> Option<&ResourceConfig> {
         match rc.attrs.get(key)? {
-            Expr::Ref(r) if !r.splat => self.stack.resources.get(&r.target),
+            Expr::Ref(r) if !r.splat => self.resources.get(&r.target).map(AsRef::as_ref),
             _ => None,
         }
     }
@@ -564,7 +578,7 @@ impl Cx<'_> {
         match e? {
             Expr::List(l) => Some(l.len()),
             Expr::Lit(Value::List(l)) => Some(l.len()),
-            Expr::Ref(r) if r.splat => Some(self.stack.resources.keys().filter(|a| a.resource() == r.target).count()),
+            Expr::Ref(r) if r.splat => Some(self.resources.keys().filter(|a| a.resource() == r.target).count()),
             _ => None,
         }
     }
