@@ -192,7 +192,7 @@ fn arithmetic_folds_when_known_and_defers_otherwise() {
     assert_eq!(lit(&st, "fake.a", "name"), &Value::str("2.5"));
     assert_eq!(lit(&st, "fake.b", "name"), &Value::str("-1"));
     let e = attr(&st, "fake.b", "size");
-    assert!(matches!(e, Expr::Binary(BinOp::Mul, l, _) if matches!(**l, Expr::Call(ref n, _, _) if n == "max")));
+    assert!(matches!(e, Expr::Binary(BinOp::Mul, l, _) if matches!(**l, Expr::Call(ref c) if c.name == "max")));
     let resolve = |_: &Ref| Ok(Value::Int(7));
     assert_eq!(e.eval(&resolve), Ok(Value::Int(14)));
 }

@@ -207,17 +207,28 @@ pub enum BinOp {
 }
 
 /// A value that may still depend on resource attributes.
+///
+/// Kept small (the size of a [`Value`]): a stack holds one per attribute of
+/// every resource, so the rarer, larger variants are boxed.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Expr {
     Lit(Value),
     List(Vec<Expr>),
     Map(BTreeMap<String, Expr>),
-    Ref(Ref),
+    Ref(Box<Ref>),
     /// String interpolation: the parts' string forms, concatenated.
     Concat(Vec<Expr>),
     Binary(BinOp, Box<Expr>, Box<Expr>),
     /// A built-in function call (see docs/stack-language.md).
-    Call(String, Vec<Expr>, Span),
+    Call(Box<Call>),
+}
+
+/// A built-in function call: `${name(args...)}`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Call {
+    pub name: String,
+    pub args: Vec<Expr>,
+    pub span: Span,
 }
 
 /// Why an expression could not be evaluated.
@@ -246,7 +257,8 @@ impl Expr {
         match self {
             Expr::Lit(_) => {}
             Expr::Ref(r) => out.push(r),
-            Expr::List(l) | Expr::Concat(l) | Expr::Call(_, l, _) => l.iter().for_each(|e| e.collect_refs(out)),
+            Expr::List(l) | Expr::Concat(l) => l.iter().for_each(|e| e.collect_refs(out)),
+            Expr::Call(c) => c.args.iter().for_each(|e| e.collect_refs(out)),
             Expr::Map(m) => m.values().for_each(|e| e.collect_refs(out)),
             Expr::Binary(_, a, b) => {
                 a.collect_refs(out);
@@ -296,12 +308,12 @@ impl Expr {
                 let (a, b) = (a.eval(resolve)?, b.eval(resolve)?);
                 super::functions::binary(*op, &a, &b).map_err(|m| EvalError::new(m, None))
             }
-            Expr::Call(name, args, span) => {
-                let args = args.iter().map(|e| e.eval(resolve)).collect::<Result<Vec<_>, _>>()?;
+            Expr::Call(c) => {
+                let args = c.args.iter().map(|e| e.eval(resolve)).collect::<Result<Vec<_>, _>>()?;
                 if args.iter().any(Value::contains_unknown) {
                     return Ok(Value::Unknown);
                 }
-                super::functions::call(name, &args).map_err(|m| EvalError::new(m, Some(span.clone())))
+                super::functions::call(&c.name, &args).map_err(|m| EvalError::new(m, Some(c.span.clone())))
             }
         }
     }

@@ -13,7 +13,7 @@ use crate::value::Value;
 
 use super::functions;
 use super::load::Loader;
-use super::model::{BinOp, Expr, Ref};
+use super::model::{BinOp, Call, Expr, Ref};
 use super::parse::{Node, NodeKind};
 use super::scope::{Instances, ModuleSlot, Scope};
 use super::template::{Path, SpanMap, Step, TExpr, parse_path, parse_template};
@@ -200,7 +200,7 @@ impl Loader<'_> {
                         Err(m) => self.fail(Diagnostic::error(format!("`{name}`: {m}")).at(span.clone())),
                     };
                 }
-                Some(Expr::Call(name.clone(), args, span.clone()))
+                Some(Expr::Call(Box::new(Call { name: name.clone(), args, span: span.clone() })))
             }
         }
     }
@@ -537,7 +537,7 @@ impl Loader<'_> {
         if let Some(attr) = schema.zip(path.first()).and_then(|(s, a)| s.attr(a)).filter(|a| a.write_only) {
             return self.fail(self.write_only_ref(&format!("{shown}.{}", attr.name), &p.span));
         }
-        Some(Expr::Ref(Ref { target, splat, path, span: p.span.clone() }))
+        Some(Expr::Ref(Box::new(Ref { target, splat, path, span: p.span.clone() })))
     }
 
     /// A reference to a write-only attribute, refused wherever it is written:

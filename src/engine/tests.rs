@@ -24,7 +24,7 @@ fn span() -> Span {
 }
 
 fn reference(target: &str, attr: &str) -> Expr {
-    Expr::Ref(Ref { target: target.parse().unwrap(), splat: false, path: vec![attr.into()], span: span() })
+    Expr::Ref(Box::new(Ref { target: target.parse().unwrap(), splat: false, path: vec![attr.into()], span: span() }))
 }
 
 /// A stack of fake resources: (name, extra attributes).
