@@ -13,9 +13,10 @@ pub fn validate(g: &GlobalArgs, ui: Ui, stack: &str) -> CliResult {
     let (s, sources, _) = load(g, ui, stack, &load_options(g)?)?;
     ResourceGraph::build(&s).map_err(|d| CliError::Diagnostics(sources, d))?;
     ui.out(&format!(
-        "{} {} resources in stack `{}`.\n",
+        "{} {} resource{} in stack `{}`.\n",
         ui.style.green("The stack is valid:"),
         s.resources.len(),
+        if s.resources.len() == 1 { "" } else { "s" },
         s.name
     ));
     Ok(ExitCode::SUCCESS)
