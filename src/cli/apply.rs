@@ -346,7 +346,7 @@ async fn run(
     let cancel = Arc::new(AtomicBool::new(false));
     watch_signals(cancel.clone(), ui);
     let applier = Applier {
-        stack: session.stack.clone(),
+        stack: session.stack.name.clone(),
         registry: session.registry.clone(),
         clients: session.aws.clone(),
         live,

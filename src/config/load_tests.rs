@@ -52,7 +52,7 @@ impl ResourceType for Plain {
     async fn create(&self, _: &Ctx, _: &Attrs) -> Result<Attrs, ProviderError> {
         Err(ProviderError::Invalid("schema-only test type".into()))
     }
-    async fn update(&self, _: &Ctx, _: &str, _: &Attrs, _: &Attrs) -> Result<Attrs, ProviderError> {
+    async fn update(&self, _: &Ctx, _: &str, _: &crate::provider::PlannedUpdate) -> Result<Attrs, ProviderError> {
         Err(ProviderError::Invalid("schema-only test type".into()))
     }
     async fn delete(&self, _: &Ctx, _: &str, _: &Attrs) -> Result<(), ProviderError> {

@@ -21,6 +21,6 @@ mod validate;
 
 pub use load::{AWS_REGIONS, LoadOptions, Loaded, load, project_root, resolve_stack_path};
 pub use model::{
-    BACKEND_SETTINGS, BinOp, COST_SETTINGS, Call, CheckSettings, EvalError, Expr, OutputConfig, Profile, ProfileSource, Ref,
-    ResourceConfig, S3BackendConfig, Stack, TIMEOUT_OPERATIONS, Waiver,
+    BACKEND_SETTINGS, BinOp, COST_SETTINGS, Call, CheckSettings, EvalError, Expr, OutputConfig, Profile, ProfileSource,
+    Ref, ResourceConfig, S3BackendConfig, Stack, TIMEOUT_OPERATIONS, Waiver,
 };

@@ -24,11 +24,9 @@ use super::refresh::find_pending;
 use super::walk::{Outcome, walk};
 use super::{Event, Hook};
 use crate::addr::ResourceAddr;
-use crate::config::{Ref, Stack};
 use crate::failpoint;
-use crate::plan::{Action, Plan, ResourceChange, resolve_ref, state_mismatches, unallowed_destroys};
-use crate::provider::diff;
-use crate::provider::schema::Mode;
+use crate::plan::desired::{Instruction, instruction};
+use crate::plan::{Action, Plan, ResourceChange, state_mismatches, unallowed_destroys};
 use crate::provider::waiter::{Backoff, Poll, retry_transient, wait_for};
 use crate::provider::{Clients, Ctx, Progress, ProviderError, ReadScope, Registry, ThisRun};
 use crate::state::{Deposed, LiveState, ResourceState, StateError, Status};
@@ -36,7 +34,8 @@ use crate::value::{Attrs, Value};
 
 /// Everything an apply needs.
 pub struct Applier {
-    pub stack: Arc<Stack>,
+    /// The stack's name: its objects' ownership tag.
+    pub stack: String,
     pub registry: Registry,
     /// The run's API clients, handed to every provider call.
     pub clients: Arc<dyn Clients>,
@@ -312,10 +311,11 @@ impl Applier {
         let sink = unrecorded.clone();
         // What this apply creates and updates, for the providers of what depends on it.
         let this_run = ThisRun::default();
+        let addresses: Arc<[ResourceAddr]> = plan.desired_addresses().into();
         let outcomes = walk(&deps, self.parallelism, self.cancel.clone(), move |n| {
             let (this, plan, op, sink) = (this.clone(), shared.clone(), ops_for_walk[n], sink.clone());
-            let this_run = this_run.clone();
-            async move { this.run(&plan, op, &sink, &this_run).await }
+            let (this_run, addresses) = (this_run.clone(), addresses.clone());
+            async move { this.run(&plan, &addresses, op, &sink, &this_run).await }
         })
         .await;
 
@@ -354,8 +354,8 @@ impl Applier {
     /// `c`: waiters report progress and honour the resource's own `timeouts`.
     fn ctx(&self, c: &ResourceChange, operation: &str) -> Ctx {
         let (hook, addr) = (self.hook.clone(), c.address.clone());
-        let timeout = self.stack.resources.get(&c.address).and_then(|rc| rc.timeouts.get(operation).copied());
-        Ctx::new(self.clients.clone(), c.region.clone(), self.stack.name.clone())
+        let timeout = c.timeouts.get(operation).copied();
+        Ctx::new(self.clients.clone(), c.region.clone(), self.stack.clone())
             .with_progress(Progress::new(move |what, elapsed| {
                 hook.event(Event::Waiting { addr: &addr, what, elapsed })
             }))
@@ -367,76 +367,14 @@ impl Applier {
         self.live.with(|s| s.resources.get(addr).filter(|r| r.status == Status::Ready).map(|r| r.attributes.clone()))
     }
 
-    /// Desired attributes, evaluated now that every dependency is applied,
-    /// and checked against what the plan showed: a value the plan showed as
-    /// known that now evaluates differently fails the object before any call
-    /// ("inconsistent with the plan").
-    fn desired(&self, c: &ResourceChange) -> Result<Attrs, String> {
-        let rc = self.stack.resources.get(&c.address).ok_or("not in the stack's config")?;
+    /// What apply sends for `c` ([`instruction`]): the plan's values, and
+    /// the deferred ones evaluated now that every dependency is applied from
+    /// the state; a value that is still unknown, breaks the schema's rules or
+    /// contradicts the plan fails the object before any call.
+    fn instruction(&self, c: &ResourceChange, addresses: &[ResourceAddr]) -> Result<Instruction, String> {
         let provider = self.registry.get(&c.rtype).ok_or("unknown resource type")?;
-        let schema = provider.schema();
         let values = |a: &ResourceAddr| self.state_attrs(a);
-        let resolve = |r: &Ref| resolve_ref(&self.stack, &self.registry, &values, r);
-        let mut desired = Attrs::new();
-        for (name, expr) in &rc.attrs {
-            let v = expr.eval(&resolve).map_err(|e| format!("{name}: {e}"))?;
-            if v.contains_unknown() {
-                return Err(format!("{name}: a referenced value is still unknown"));
-            }
-            desired.insert(name.clone(), v);
-        }
-        schema.apply_defaults(&mut desired, &self.stack.name, &c.address);
-        let configured = |name: &str| rc.attrs.contains_key(name);
-        let replacing_first = c.action == Action::Replace && c.create_before_destroy;
-        schema.settle_default_names(
-            &mut desired,
-            &configured,
-            c.before.as_ref(),
-            replacing_first,
-            &self.stack.name,
-            &c.address,
-        );
-        let raw = desired.clone();
-        provider.normalize(&mut desired);
-        for (name, planned) in c.after.iter().flatten() {
-            let (Some(attr), Some(now)) = (schema.attr(name), desired.get(name)) else { continue };
-            if attr.mode == Mode::Computed || planned.contains_unknown() {
-                continue;
-            }
-            let same = |v: &Value| diff::equal(&attr.ty, planned, v);
-            if !same(now) && !raw.get(name).is_some_and(same) {
-                return Err(format!(
-                    "`{name}` is inconsistent with the plan: the plan showed {planned}, it now evaluates to {now}; \
-                     nothing was sent for this object; plan again"
-                ));
-            }
-        }
-        Ok(desired)
-    }
-
-    /// What an update sends: the object as the plan saw it (`before`) with
-    /// exactly the planned attribute changes, values unknown at plan time
-    /// taken from `evaluated`, plus write-only attributes (never in a plan).
-    /// Attributes the plan did not change (ignored, suppressed, unmanaged)
-    /// keep their current value, so apply never does more than the plan showed.
-    fn planned_update(&self, c: &ResourceChange, evaluated: &Attrs) -> Attrs {
-        let mut desired = c.before.clone().unwrap_or_default();
-        for change in &c.changes {
-            let value = if change.after.contains_unknown() {
-                evaluated.get(&change.name).cloned().unwrap_or(Value::Null)
-            } else {
-                change.after.clone()
-            };
-            desired.insert(change.name.clone(), value);
-        }
-        if let Some(p) = self.registry.get(&c.rtype) {
-            for a in p.schema().attrs.iter().filter(|a| a.write_only) {
-                if let Some(v) = evaluated.get(a.name) {
-                    desired.insert(a.name.to_owned(), v.clone());
-                }
-            }
-        }
-        desired
+        instruction(c, provider.as_ref(), &self.registry, addresses, &values).map_err(|e| e.to_string())
     }
 
     /// Attributes to store: what AWS returned, plus config-only values, minus write-only ones.
@@ -463,6 +401,7 @@ impl Applier {
     async fn run(
         &self,
         plan: &Plan,
+        addresses: &[ResourceAddr],
         op: Op,
         unrecorded: &std::sync::Mutex<Vec<Unrecorded>>,
         this_run: &ThisRun,
@@ -479,7 +418,7 @@ impl Applier {
         self.hook.event(Event::Started { addr: &c.address, action: c.action, deleting });
         let result = match op {
             Op::Delete(_) => self.delete(c).await,
-            Op::Write(_) => self.write(c, this_run).await,
+            Op::Write(_) => self.write(c, addresses, this_run).await,
             Op::DeleteDeposed(_) => self.delete_deposed(c).await,
         };
         let result = result.map_err(|e| match e {
@@ -552,7 +491,12 @@ impl Applier {
 
     /// Creates or updates `c`'s object; what it made is recorded in
     /// `this_run` (its `id` and `arn`) before its dependents can start.
-    async fn write(&self, c: &ResourceChange, this_run: &ThisRun) -> Result<Option<String>, OpError> {
+    async fn write(
+        &self,
+        c: &ResourceChange,
+        addresses: &[ResourceAddr],
+        this_run: &ThisRun,
+    ) -> Result<Option<String>, OpError> {
         let provider = self.registry.get(&c.rtype).ok_or("unknown resource type")?;
         let operation = if c.action == Action::Update { "update" } else { "create" };
         let ctx = self.ctx(c, operation).with_this_run(this_run.clone());
@@ -581,9 +525,8 @@ impl Applier {
                 return Ok(c.id.clone());
             }
         }
-        let desired = self.desired(c)?;
-        match c.action {
-            Action::Create | Action::Replace => {
+        match (c.action, self.instruction(c, addresses)?) {
+            (Action::Create | Action::Replace, Instruction::Create(desired)) => {
                 let pending = entry(Status::CreatePending, None, Attrs::new());
                 // Created first: the old object moves to `deposed` in the same commit.
                 let old = match (c.create_before_destroy, &c.id) {
@@ -615,24 +558,21 @@ impl Applier {
                 self.live.commit(|s| put(s, stored)).await.map_err(OpError::unrecorded(c, "created", id.as_deref()))?;
                 Ok(id)
             }
-            Action::Update => {
+            (Action::Update, Instruction::Update(update)) => {
                 let id = c.id.clone().ok_or("no id recorded")?;
-                // What AWS had when planned: the diff was computed against it, so
-                // the provider changes exactly what the plan showed.
-                let prior = c.before.clone().or_else(|| self.state_attrs(&c.address)).unwrap_or_default();
-                let desired = self.planned_update(c, &desired);
-                let updated = retry_transient(&ctx, "the update", || provider.update(&ctx, &id, &prior, &desired))
+                // The provider changes what the plan listed, from what AWS had when planned.
+                let updated = retry_transient(&ctx, "the update", || provider.update(&ctx, &id, &update))
                     .await
                     .map_err(|e| e.to_string())?;
                 ctx.record_updated(&id);
                 if let Some(arn) = updated.get("arn").and_then(Value::as_str) {
                     ctx.record_updated(arn);
                 }
-                let stored = entry(Status::Ready, Some(id.clone()), self.to_store(c, updated, &desired));
+                let stored = entry(Status::Ready, Some(id.clone()), self.to_store(c, updated, &update.after));
                 self.live.commit(|s| put(s, stored)).await.map_err(OpError::unrecorded(c, "updated", Some(&id)))?;
                 Ok(Some(id))
             }
-            Action::NoOp | Action::Delete => Ok(c.id.clone()),
+            _ => Ok(c.id.clone()),
         }
     }
 
@@ -645,7 +585,8 @@ impl Applier {
     /// A create whose reply never arrived may have happened: look the object
     /// up by its ownership tags (tags can take a moment to become visible),
     /// adopt it, and finish what the create would have done after its first
-    /// call (an update from what exists to `desired`). Not found: fail, and
+    /// call: the update from what was found to `desired`, as a plan computes
+    /// it, and nothing more. Not found: fail, and
     /// leave the pending entry so the next run looks again before creating.
     async fn recover_lost_create(
         &self,
@@ -685,7 +626,8 @@ impl Applier {
                 .await
                 .map_err(|e| lost(e.to_string()))?;
         let existing = read.remove(&id).ok_or_else(|| lost(format!("{id} vanished")))?;
-        retry_transient(ctx, "the update", || provider.update(ctx, &id, &existing, desired))
+        let update = provider.planned_update(&existing, desired, &[]);
+        retry_transient(ctx, "the update", || provider.update(ctx, &id, &update))
             .await
             .map_err(|e| lost(format!("finishing it failed: {e}")))
     }
@@ -695,15 +637,6 @@ impl Applier {
         if plan.destroy {
             return BTreeMap::new();
         }
-        let values = |a: &ResourceAddr| self.state_attrs(a);
-        self.stack
-            .outputs
-            .iter()
-            .filter(|(_, o)| !o.sensitive)
-            .filter_map(|(name, o)| {
-                let v = o.value.eval(&|r: &Ref| resolve_ref(&self.stack, &self.registry, &values, r)).ok()?;
-                (!v.contains_unknown()).then(|| (name.clone(), v))
-            })
-            .collect()
+        plan.applied_outputs(&self.registry, &|a: &ResourceAddr| self.state_attrs(a))
     }
 }

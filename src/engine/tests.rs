@@ -115,7 +115,7 @@ impl Env {
 
     async fn applier(&self, stack: &Stack, parallelism: usize) -> Applier {
         Applier {
-            stack: Arc::new(stack.clone()),
+            stack: stack.name.clone(),
             registry: self.registry.clone(),
             clients: Arc::new(NoClients),
             live: Arc::new(LiveState::new(self.state().await, self.backend.clone())),
@@ -632,16 +632,39 @@ async fn apply_changes_exactly_what_the_plan_showed() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn a_value_that_contradicts_the_plan_fails_before_any_call() {
+async fn a_deferred_value_that_contradicts_the_plan_fails_before_its_call() {
     let e = env();
-    let s = stack(vec![("a", vec![("size", Expr::Lit(1.into()))])]);
+    let s = stack(vec![("a", vec![]), ("b", vec![("ref", reference("fake.a", "id"))])]);
     let mut p = e.plan(&s, false).await;
-    // The plan promised size 3; the configuration now says 1.
-    p.changes[0].after.as_mut().unwrap().insert("size".into(), Value::Int(3));
+    let b = p.changes.iter_mut().find(|c| c.address.name == "b").unwrap();
+    assert_eq!(b.after.as_ref().unwrap()["ref"], Value::Unknown, "known only once `a` exists");
+    assert!(b.deferred.contains_key("ref"), "apply evaluates it then");
+    // A plan that promised another value than the one that comes out.
+    b.after.as_mut().unwrap().insert("ref".into(), Value::str("fake-999"));
     let report = e.apply(&s, &p, 4).await;
     let failed: Vec<String> = report.failed().map(|r| format!("{:?}", r.outcome)).collect();
-    assert!(failed[0].contains("inconsistent with the plan"), "{failed:?}");
-    assert!(e.fake.calls.lock().unwrap().is_empty(), "nothing was sent");
+    assert!(failed.len() == 1 && failed[0].contains("inconsistent with the plan"), "{failed:?}");
+    assert_eq!(*e.fake.calls.lock().unwrap(), vec![Call::Create("a".into())], "nothing was sent for b");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_value_unknown_at_plan_that_breaks_the_schema_is_refused_before_its_call() {
+    let e = env();
+    let s = stack(vec![
+        ("a", vec![]),
+        ("b", vec![("cidr", reference("fake.a", "id"))]),
+        ("c", vec![("cidr", Expr::Lit(Value::str("10.0.0.0/16")))]),
+    ]);
+    let p = e.plan(&s, false).await;
+    let report = e.apply(&s, &p, 4).await;
+    let failed: Vec<(String, String)> =
+        report.failed().map(|r| (r.addr.to_string(), format!("{:?}", r.outcome))).collect();
+    assert_eq!(failed.len(), 1, "{failed:?}");
+    assert_eq!(failed[0].0, "fake.b");
+    assert!(failed[0].1.contains("`cidr` must be") && failed[0].1.contains("nothing was sent"), "{failed:?}");
+    let mut calls = e.fake.calls.lock().unwrap().clone();
+    calls.sort_by_key(|c| format!("{c:?}"));
+    assert_eq!(calls, vec![Call::Create("a".into()), Call::Create("c".into())], "b was never sent");
 }
 
 impl Env {

@@ -5,6 +5,7 @@
 //! lineage and serial and the config digest it was made from; apply refuses
 //! it when either moved on.
 
+pub mod desired;
 pub mod diff;
 pub mod report;
 pub mod saved;
@@ -83,6 +84,16 @@ pub struct ResourceChange {
     /// replacement: apply deletes them.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub deposed: Vec<String>,
+    /// The attributes apply evaluates when it gets to this change: those
+    /// unknown at plan time (`after` shows them `Unknown`) and write-only
+    /// ones (never shown). Kept in memory only: a saved plan is applied by
+    /// planning again ([`saved::differences`]), and a write-only value never
+    /// reaches a file.
+    #[serde(skip)]
+    pub deferred: BTreeMap<String, Expr>,
+    /// The resource's own `timeouts`, by operation.
+    #[serde(skip)]
+    pub timeouts: BTreeMap<String, std::time::Duration>,
 }
 
 /// An attribute changed outside pgstack since the last apply.
@@ -113,6 +124,10 @@ pub struct Plan {
     pub drift: Vec<Drift>,
     /// Output values after apply (`Unknown` until then); sensitive ones are absent.
     pub outputs: BTreeMap<String, Value>,
+    /// The expressions of those outputs, which apply evaluates from the
+    /// applied state ([`Plan::applied_outputs`]). In memory only.
+    #[serde(skip)]
+    pub output_exprs: BTreeMap<String, Expr>,
     /// Whether this is a destroy plan.
     pub destroy: bool,
 }
@@ -126,6 +141,32 @@ pub struct Summary {
 }
 
 impl Plan {
+    /// The addresses of the objects the plan wants to exist, sorted: what a
+    /// deferred expression's references may name.
+    pub fn desired_addresses(&self) -> Vec<ResourceAddr> {
+        let mut addresses: Vec<ResourceAddr> =
+            self.changes.iter().filter(|c| c.after.is_some()).map(|c| c.address.clone()).collect();
+        addresses.sort_unstable();
+        addresses
+    }
+
+    /// The non-sensitive outputs, evaluated from `values` (the applied
+    /// state); those that fail or are still unknown are left out.
+    pub fn applied_outputs(
+        &self,
+        registry: &Registry,
+        values: &dyn Fn(&ResourceAddr) -> Option<Attrs>,
+    ) -> BTreeMap<String, Value> {
+        let addresses = self.desired_addresses();
+        self.output_exprs
+            .iter()
+            .filter_map(|(name, expr)| {
+                let v = expr.eval(&|r: &Ref| resolve_ref(&addresses, registry, values, r)).ok()?;
+                (!v.contains_unknown()).then(|| (name.clone(), v))
+            })
+            .collect()
+    }
+
     pub fn summary(&self) -> Summary {
         let mut s = Summary::default();
         for c in &self.changes {
@@ -348,6 +389,7 @@ pub fn build(
     let mut destroy_first: BTreeSet<ResourceAddr> = BTreeSet::new();
     let desired_set: BTreeSet<&ResourceAddr> =
         if opts.destroy { BTreeSet::new() } else { stack.resources.keys().collect() };
+    let addresses: Vec<&ResourceAddr> = stack.resources.keys().collect();
     let home = stack.backend.as_ref().map(|b| StateHome {
         bucket: b.bucket.clone(),
         key: b.key.clone(),
@@ -381,19 +423,32 @@ pub fn build(
             }
             _ => rc.region.clone(),
         };
-        let resolve = |r: &Ref| resolve_ref(stack, registry, &|a| planned.get(a).cloned(), r);
-        let mut desired = Attrs::new();
+        let resolve = |r: &Ref| resolve_ref(&addresses, registry, &|a| planned.get(a).cloned(), r);
+        let mut configured = Attrs::new();
+        let mut deferred = BTreeMap::new();
         for (name, expr) in &rc.attrs {
             match expr.eval(&resolve) {
                 Ok(v) => {
-                    desired.insert(name.clone(), v);
+                    // Known only at apply, or never shown: apply evaluates it then.
+                    if v.contains_unknown() || schema.attr(name).is_some_and(|a| a.write_only) {
+                        deferred.insert(name.clone(), expr.clone());
+                    }
+                    configured.insert(name.clone(), v);
                 }
                 Err(e) => diags.push(eval_diag(e, rc.attr_spans.get(name).cloned())),
             }
         }
-        schema.apply_defaults(&mut desired, &stack.name, addr);
-        let configured = |name: &str| rc.attrs.contains_key(name);
-        schema.settle_default_names(&mut desired, &configured, current.as_ref(), false, &stack.name, addr);
+        let desire = |replacing_first: bool| {
+            desired::desired_object(
+                provider.as_ref(),
+                &stack.name,
+                addr,
+                configured.clone(),
+                current.as_ref(),
+                replacing_first,
+            )
+        };
+        let mut desired = desire(false);
         // Values known only now (through references) meet the same rules as at validate.
         for v in schema.check_values(&desired) {
             let attr = v.path.split(['.', '[']).next().unwrap_or_default();
@@ -403,9 +458,6 @@ pub fn build(
                 d = d.hint(h);
             }
             diags.push(d);
-        }
-        if !desired.values().any(Value::contains_unknown) {
-            provider.normalize(&mut desired);
         }
         let suppress = |name: &str, cur: &Value, want: &Value| provider.suppress_diff(name, cur, want);
         let mut attr_changes =
@@ -444,9 +496,9 @@ pub fn build(
         let cbd = action == Action::Replace && rc.create_before_destroy.unwrap_or(provider.create_before_destroy());
         if cbd {
             // The replacement takes the default name the old object does not hold.
-            let settled = desired.clone();
-            schema.settle_default_names(&mut desired, &configured, current.as_ref(), true, &stack.name, addr);
+            let settled = desire(true);
             if desired != settled {
+                desired = settled;
                 attr_changes = diff::diff_with(
                     schema,
                     current.as_ref().unwrap_or(&Attrs::new()),
@@ -528,6 +580,8 @@ pub fn build(
             notes: current.as_ref().map(|c| provider.notes(c)).unwrap_or_default(),
             create_before_destroy: cbd,
             deposed: deposed_ids(refreshed, addr),
+            deferred,
+            timeouts: rc.timeouts.clone(),
         });
     }
     if diags.has_errors() {
@@ -562,6 +616,8 @@ pub fn build(
                     notes: Vec::new(),
                     create_before_destroy: false,
                     deposed: deposed_ids(refreshed, addr),
+                    deferred: BTreeMap::new(),
+                    timeouts: BTreeMap::new(),
                 });
             }
             continue;
@@ -590,6 +646,8 @@ pub fn build(
             notes: Vec::new(),
             create_before_destroy: false,
             deposed: deposed_ids(refreshed, addr),
+            deferred: BTreeMap::new(),
+            timeouts: BTreeMap::new(),
         });
     }
     for (addr, rs) in &refreshed.state.resources {
@@ -610,22 +668,20 @@ pub fn build(
     }
     changes.sort_by(|a, b| a.address.cmp(&b.address));
 
-    let outputs = if opts.destroy {
+    let output_exprs: BTreeMap<String, Expr> = if opts.destroy {
         BTreeMap::new()
     } else {
-        stack
-            .outputs
-            .iter()
-            .filter(|(_, o)| !o.sensitive)
-            .map(|(name, o)| {
-                let v = o
-                    .value
-                    .eval(&|r: &Ref| resolve_ref(stack, registry, &|a| planned.get(a).cloned(), r))
-                    .unwrap_or(Value::Unknown);
-                (name.clone(), v)
-            })
-            .collect()
+        stack.outputs.iter().filter(|(_, o)| !o.sensitive).map(|(name, o)| (name.clone(), o.value.clone())).collect()
     };
+    let outputs = output_exprs
+        .iter()
+        .map(|(name, expr)| {
+            let v = expr
+                .eval(&|r: &Ref| resolve_ref(&addresses, registry, &|a| planned.get(a).cloned(), r))
+                .unwrap_or(Value::Unknown);
+            (name.clone(), v)
+        })
+        .collect();
 
     Ok(Plan {
         format_version: PLAN_FORMAT_VERSION,
@@ -642,6 +698,7 @@ pub fn build(
             Vec::new()
         },
         outputs,
+        output_exprs,
         destroy: opts.destroy,
     })
 }
@@ -711,7 +768,8 @@ pub fn config_only_values(stack: &Stack, registry: &Registry, state: &StateFile,
         return Attrs::new();
     };
     let values = |a: &ResourceAddr| state.resources.get(a).map(|r| r.attributes.clone());
-    let resolve = |r: &Ref| resolve_ref(stack, registry, &values, r);
+    let addresses: Vec<&ResourceAddr> = stack.resources.keys().collect();
+    let resolve = |r: &Ref| resolve_ref(&addresses, registry, &values, r);
     let mut out = Attrs::new();
     for a in provider.schema().attrs.iter().filter(|a| a.config_only) {
         let value = match rc.attrs.get(a.name) {
@@ -728,8 +786,10 @@ pub fn config_only_values(stack: &Stack, registry: &Registry, state: &StateFile,
 /// Resolves a reference from the attributes `values` gives for an address
 /// (planned "after" values at plan time, state at apply time). Attributes not
 /// yet known (computed ones of objects to be created) are `Unknown`.
-pub fn resolve_ref(
-    stack: &Stack,
+/// `addresses` are the stack's resources, sorted: a reference names one of
+/// them, or (a splat) every one it matches.
+pub fn resolve_ref<A: std::borrow::Borrow<ResourceAddr>>(
+    addresses: &[A],
     registry: &Registry,
     values: &dyn Fn(&ResourceAddr) -> Option<Attrs>,
     r: &Ref,
@@ -754,10 +814,10 @@ pub fn resolve_ref(
         v
     };
     if r.splat {
-        let list = stack.resources.keys().filter(|a| r.target.matches(a)).map(lookup).collect();
+        let list = addresses.iter().map(A::borrow).filter(|a| r.target.matches(a)).map(lookup).collect();
         return Ok(Value::List(list));
     }
-    if !stack.resources.contains_key(&r.target) {
+    if addresses.binary_search_by(|a| a.borrow().cmp(&r.target)).is_err() {
         return Err(EvalError::new(format!("`{}` is not in this stack", r.target), Some(r.span.clone())));
     }
     Ok(lookup(&r.target))

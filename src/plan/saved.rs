@@ -278,10 +278,13 @@ mod tests {
                     notes: vec![],
                     create_before_destroy: false,
                     deposed: vec![],
+                    deferred: BTreeMap::new(),
+                    timeouts: BTreeMap::new(),
                 }],
                 forget: vec![],
                 drift: vec![],
                 outputs: BTreeMap::new(),
+                output_exprs: BTreeMap::new(),
                 destroy: false,
             },
         }

@@ -1,6 +1,7 @@
 //! The pure attribute diff: which managed attributes differ between what
 //! exists and what is desired, compared by meaning under the schema. No I/O.
-//! The plan decides actions from it; providers use it to find what to send.
+//! The plan decides actions from it; an update's instruction
+//! ([`PlannedUpdate`]) is made from it, and providers change what it lists.
 
 use serde::{Deserialize, Serialize};
 
@@ -50,6 +51,66 @@ pub fn diff_with(
         }
     }
     out
+}
+
+/// An update as planned: the object as it was seen (`before`), the
+/// attributes that change (after `ignore_changes` and the provider's
+/// suppress rules), and `after`: `before` with exactly those changes, plus
+/// the write-only values to send (never shown in a plan). A provider's
+/// `update` changes what `changed` lists and nothing else.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct PlannedUpdate {
+    pub before: Attrs,
+    pub after: Attrs,
+    pub changed: Vec<String>,
+}
+
+impl PlannedUpdate {
+    /// The update from `before` to `desired` for a type with `schema`, as the
+    /// plan computes it ([`diff_with`]); write-only values of `desired` are
+    /// sent along. Pure.
+    pub fn between(
+        schema: &Schema,
+        before: &Attrs,
+        desired: &Attrs,
+        ignore: &[String],
+        suppress: &dyn Fn(&str, &Value, &Value) -> bool,
+    ) -> PlannedUpdate {
+        let changes = diff_with(schema, before, desired, ignore, suppress);
+        let mut after = before.clone();
+        let mut changed = Vec::with_capacity(changes.len());
+        for c in changes {
+            after.insert(c.name.clone(), c.after);
+            changed.push(c.name);
+        }
+        with_write_only(schema, &mut after, desired);
+        PlannedUpdate { before: before.clone(), after, changed }
+    }
+
+    /// Whether the plan changes `name`.
+    pub fn changes(&self, name: &str) -> bool {
+        self.changed.iter().any(|c| c == name)
+    }
+
+    /// The planned new value of `name`, when the plan changes it.
+    pub fn to(&self, name: &str) -> Option<&Value> {
+        if self.changes(name) { self.after.get(name) } else { None }
+    }
+
+    /// Whether the plan changes any of `names`.
+    pub fn changes_any(&self, names: &[&str]) -> bool {
+        names.iter().any(|n| self.changes(n))
+    }
+}
+
+/// Adds the write-only values of `desired` to `after`: never read back nor
+/// shown in a plan, they go with whatever change the plan makes.
+pub fn with_write_only(schema: &Schema, after: &mut Attrs, desired: &Attrs) {
+    for a in schema.attrs.iter().filter(|a| a.write_only) {
+        if let Some(v) = desired.get(a.name).filter(|v| !v.is_null()) {
+            after.insert(a.name.to_owned(), v.clone());
+        }
+    }
 }
 
 /// Equality by meaning for a typed value: sets ignore order, policies compare

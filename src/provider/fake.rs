@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
-use super::schema::{Attr, AttrType, Default, Schema, TAG_ADDRESS, TAG_STACK};
-use super::{Clients, Ctx, Intent, Owned, ProviderError, ReadScope, Refusal, ResourceType, Result};
+use super::schema::{Attr, AttrType, Default, Kind, Schema, TAG_ADDRESS, TAG_STACK};
+use super::{Clients, Ctx, Intent, Owned, PlannedUpdate, ProviderError, ReadScope, Refusal, ResourceType, Result};
 use crate::addr::ResourceAddr;
 use crate::value::{Attrs, Value};
 
@@ -25,7 +25,7 @@ impl Clients for NoClients {
 }
 
 /// Schema of the fake type: `name` forces replacement, `size` updates in
-/// place, `force` is config-only.
+/// place, `force` is config-only, `cidr` must be an IPv4 CIDR block.
 pub static FAKE_SCHEMA: Schema = Schema {
     attrs: &[
         Attr::computed("id", AttrType::Str),
@@ -35,6 +35,7 @@ pub static FAKE_SCHEMA: Schema = Schema {
         Attr::optional("ref", AttrType::Str),
         Attr::optional("refs", AttrType::List(&AttrType::Str)),
         Attr::optional("tags", AttrType::Map(&AttrType::Str)),
+        Attr::optional("cidr", AttrType::Str).pattern(Kind::Ipv4Cidr),
     ],
     guarded: false,
     taggable: true,
@@ -159,7 +160,8 @@ impl ResourceType for Fake {
         Ok(attrs)
     }
 
-    async fn update(&self, ctx: &Ctx, id: &str, _prior: &Attrs, desired: &Attrs) -> Result<Attrs> {
+    async fn update(&self, ctx: &Ctx, id: &str, update: &PlannedUpdate) -> Result<Attrs> {
+        let desired = &update.after;
         self.see_ref(ctx, desired);
         self.calls.lock().unwrap().push(Call::Update(Fake::name_of(desired)));
         self.pause().await;

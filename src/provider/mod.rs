@@ -27,6 +27,7 @@ use async_trait::async_trait;
 
 use crate::addr::ResourceAddr;
 use crate::value::{Attrs, Value};
+pub use diff::PlannedUpdate;
 pub use schema::{Attr, AttrType, Schema};
 
 /// Where providers get their API clients: one factory per run, built by the
@@ -383,6 +384,14 @@ pub trait ResourceType: Send + Sync {
         false
     }
 
+    /// The update that brings `before` to `desired`, as a plan computes it
+    /// (the schema's diff, `ignore` left alone, this type's
+    /// [`Self::suppress_diff`]): for an object found rather than planned (a
+    /// create whose reply was lost, an object adopted by its name). Pure.
+    fn planned_update(&self, before: &Attrs, desired: &Attrs, ignore: &[String]) -> PlannedUpdate {
+        PlannedUpdate::between(self.schema(), before, desired, ignore, &|n, c, d| self.suppress_diff(n, c, d))
+    }
+
     /// Things the plan should tell about an existing object (e.g. parameters
     /// waiting for a reboot). Pure.
     fn notes(&self, _current: &Attrs) -> Vec<String> {
@@ -451,8 +460,11 @@ pub trait ResourceType: Send + Sync {
     /// Creates the resource; returns its attributes as `read_many` would.
     async fn create(&self, ctx: &Ctx, desired: &Attrs) -> Result<Attrs>;
 
-    /// Changes what can change in place; returns the new attributes.
-    async fn update(&self, ctx: &Ctx, id: &str, prior: &Attrs, desired: &Attrs) -> Result<Attrs>;
+    /// Makes the planned update of object `id`: changes the attributes
+    /// `update.changed` lists to their values in `update.after`, and nothing
+    /// else (the plan decided what changes; a provider never diffs again).
+    /// Returns the new attributes.
+    async fn update(&self, ctx: &Ctx, id: &str, update: &PlannedUpdate) -> Result<Attrs>;
 
     /// Deletes the resource (or schedules its deletion, for KMS keys).
     async fn delete(&self, ctx: &Ctx, id: &str, prior: &Attrs) -> Result<()>;

@@ -306,6 +306,8 @@ pub(crate) mod tests {
             notes: vec![],
             create_before_destroy: false,
             deposed: vec![],
+            deferred: Default::default(),
+            timeouts: Default::default(),
         }
     }
 
@@ -320,6 +322,7 @@ pub(crate) mod tests {
             forget: vec![],
             drift: vec![],
             outputs: Default::default(),
+            output_exprs: Default::default(),
             destroy: false,
         }
     }

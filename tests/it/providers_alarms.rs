@@ -15,7 +15,7 @@ use pgstack::value::{Attrs, Value};
 
 use crate::support::cli::Workdir;
 use crate::support::moto::{REGION, moto};
-use crate::support::provider::{assert_clean, changes, desired, read_one, strs};
+use crate::support::provider::{assert_clean, changes, desired, read_one, strs, update};
 
 const STACK: &str = "alarms";
 
@@ -103,7 +103,7 @@ async fn cloudwatch_alarm_lifecycle() {
     );
     let mut engine_desired = created.clone();
     engine_desired.extend(planned.iter().map(|n| (n.clone(), next[n].clone())));
-    let updated = t.update(&ctx, "pg-cpu", &created, &engine_desired).await.unwrap();
+    let updated = update(&t, &ctx, "pg-cpu", &created, &engine_desired).await.unwrap();
     assert_clean(&t, &updated, &next);
     let read = read_one(&t, &ctx, "pg-cpu").await;
     assert_clean(&t, &read, &next);

@@ -20,7 +20,7 @@ use pgstack::provider::{ReadScope, ResourceType};
 use pgstack::value::{Attrs, Value};
 
 use crate::support::moto::{MotoGuard, REGION, moto};
-use crate::support::provider::{self, assert_clean, changes, db_network, read_one, strs};
+use crate::support::provider::{self, assert_clean, changes, db_network, read_one, strs, update};
 
 const STACK: &str = "aurora-test";
 const AZS: [&str; 3] = ["us-east-1a", "us-east-1b", "us-east-1c"];
@@ -151,7 +151,7 @@ async fn aurora_cluster_with_three_members_lifecycle() {
     // In place: retention and I/O-Optimized storage on the cluster, the class of a reader.
     let want7 = config(&[("backup_retention_period", Value::Int(7)), ("storage_type", Value::str("aurora-iopt1"))]);
     assert_eq!(changes(&DbCluster, &read, &want7), vec!["backup_retention_period", "storage_type"]);
-    let updated = DbCluster.update(&ctx, "pg-main", &read, &want7).await.expect("update cluster");
+    let updated = update(&DbCluster, &ctx, "pg-main", &read, &want7).await.expect("update cluster");
     assert_eq!(updated["backup_retention_period"], Value::Int(7));
     assert_eq!(updated["storage_type"], Value::str("aurora-iopt1"));
     assert_eq!(read_one(&DbCluster, &ctx, "pg-main").await, updated);
@@ -160,7 +160,7 @@ async fn aurora_cluster_with_three_members_lifecycle() {
     bigger.insert("instance_class".into(), Value::str("db.r6g.xlarge"));
     let prior = &all["pg-main-b"];
     assert_eq!(changes(&DbClusterInstance, prior, &bigger), vec!["instance_class"]);
-    DbClusterInstance.update(&ctx, "pg-main-b", prior, &bigger).await.expect("update instance");
+    update(&DbClusterInstance, &ctx, "pg-main-b", prior, &bigger).await.expect("update instance");
     assert_clean(&DbClusterInstance, &read_one(&DbClusterInstance, &ctx, "pg-main-b").await, &bigger);
 
     // `parameter_apply_status = "in-sync"`: nothing to do while in sync; a pending reboot (moto never
@@ -173,7 +173,7 @@ async fn aurora_cluster_with_three_members_lifecycle() {
     pending.insert("parameter_apply_status".into(), Value::str("pending-reboot"));
     assert_eq!(changes(&DbClusterInstance, &pending, &in_sync), vec!["parameter_apply_status"]);
     let before = m.factory().calls().snapshot();
-    let rebooted = DbClusterInstance.update(&ctx, "pg-main-c", &pending, &in_sync).await.expect("reboot");
+    let rebooted = update(&DbClusterInstance, &ctx, "pg-main-c", &pending, &in_sync).await.expect("reboot");
     assert_clean(&DbClusterInstance, &rebooted, &in_sync);
     let after = m.factory().calls().snapshot();
     let count = |k: &str, s: &std::collections::BTreeMap<String, u64>| s.get(k).copied().unwrap_or(0);
@@ -208,7 +208,7 @@ async fn aurora_cluster_with_three_members_lifecycle() {
         ("storage_type", Value::str("aurora-iopt1")),
         ("deletion_protection", Value::Bool(false)),
     ]);
-    let unprotected = DbCluster.update(&ctx, "pg-main", &drifted, &off).await.expect("protection off");
+    let unprotected = update(&DbCluster, &ctx, "pg-main", &drifted, &off).await.expect("protection off");
     assert_eq!(unprotected["deletion_protection"], Value::Bool(false));
     let mut prior = unprotected.clone();
     prior.insert("skip_final_snapshot".into(), Value::Bool(false));

@@ -16,7 +16,7 @@ use pgstack::provider::{ReadScope, ResourceType};
 use pgstack::value::{Attrs, Value};
 
 use crate::support::moto::{REGION, moto};
-use crate::support::provider::read_one;
+use crate::support::provider::{read_one, update};
 
 const STACK: &str = "ec2-test";
 
@@ -123,7 +123,7 @@ async fn vpc_lifecycle() {
         &[("cidr_block", "10.10.0.0/16".into()), ("enable_dns_hostnames", false.into())],
         &[("Name", "renamed"), ("Team", "db")],
     );
-    let updated = Vpc.update(&ctx, &id, &created, &next).await.expect("update");
+    let updated = update(&Vpc, &ctx, &id, &created, &next).await.expect("update");
     let read = read_one(&Vpc, &ctx, &id).await;
     assert_eq!(read, updated);
     assert_eq!(read["enable_dns_hostnames"], Value::Bool(false));
@@ -133,7 +133,7 @@ async fn vpc_lifecycle() {
 
     // A tag removed in config is removed from AWS.
     next = desired(&Vpc, "vpc.main", &[("cidr_block", "10.10.0.0/16".into())], &[("Name", "renamed")]);
-    Vpc.update(&ctx, &id, &read, &next).await.expect("update");
+    update(&Vpc, &ctx, &id, &read, &next).await.expect("update");
     let read = read_one(&Vpc, &ctx, &id).await;
     assert_eq!(tag(&read, "Team"), None);
     assert_eq!(read["enable_dns_hostnames"], Value::Bool(false), "unmanaged now: left as it was");
@@ -282,7 +282,7 @@ async fn subnet_lifecycle() {
         ],
         &[("Name", "db-a2")],
     );
-    let updated = Subnet.update(&ctx, &id, &created, &next).await.expect("update");
+    let updated = update(&Subnet, &ctx, &id, &created, &next).await.expect("update");
     let read = read_one(&Subnet, &ctx, &id).await;
     assert_eq!(read, updated);
     assert_eq!(read["map_public_ip_on_launch"], Value::Bool(true));
@@ -399,7 +399,7 @@ async fn security_group_lifecycle() {
         &base(vec![pg_self.clone(), pg_from_app.clone()]),
         &[("Name", "db2")],
     );
-    let updated = SecurityGroup.update(&ctx, &id, &created, &next).await.expect("update");
+    let updated = update(&SecurityGroup, &ctx, &id, &created, &next).await.expect("update");
     let read = read_one(&SecurityGroup, &ctx, &id).await;
     assert_eq!(read, updated);
     assert_eq!(
@@ -428,7 +428,7 @@ async fn security_group_lifecycle() {
     let names: Vec<String> = diff(SecurityGroup.schema(), &drifted, &next, &[]).into_iter().map(|c| c.name).collect();
     assert_eq!(names, vec!["ingress"]);
     // Applying the config again revokes it.
-    SecurityGroup.update(&ctx, &id, &drifted, &next).await.expect("update");
+    update(&SecurityGroup, &ctx, &id, &drifted, &next).await.expect("update");
     assert_no_diff(&SecurityGroup, &read_one(&SecurityGroup, &ctx, &id).await, &next);
 
     let addr: ResourceAddr = "security_group.db".parse().unwrap();
@@ -481,7 +481,7 @@ async fn security_group_managed_egress_and_descriptions() {
 
     // Only the description changes: the rule is relabeled, not replaced.
     let next = attrs("https to anywhere");
-    let updated = SecurityGroup.update(&ctx, &id, &created, &next).await.expect("update");
+    let updated = update(&SecurityGroup, &ctx, &id, &created, &next).await.expect("update");
     assert_eq!(rules(&updated, "egress"), vec![r("tcp", 443, 443, "0.0.0.0/0", "https to anywhere")]);
     assert_eq!(read_one(&SecurityGroup, &ctx, &id).await, updated);
 }

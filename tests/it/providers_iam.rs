@@ -16,7 +16,7 @@ use pgstack::value::Value;
 
 use crate::support::cli::Workdir;
 use crate::support::moto::{REGION, moto};
-use crate::support::provider::{assert_clean, calls_during, changes, counts, desired, read_one, strs};
+use crate::support::provider::{assert_clean, calls_during, changes, counts, desired, read_one, strs, update};
 
 const STACK: &str = "iam";
 
@@ -148,7 +148,7 @@ async fn iam_role_lifecycle() {
         changes(&r, &read, &next),
         ["assume_role_policy", "description", "inline_policy", "managed_policy_arns", "max_session_duration", "tags"]
     );
-    let updated = r.update(&ctx, "pg-replication", &read, &next).await.expect("update");
+    let updated = update(&r, &ctx, "pg-replication", &read, &next).await.expect("update");
     assert_clean(&r, &updated, &next);
     let read2 = read_one(&r, &ctx, "pg-replication").await;
     assert_clean(&r, &read2, &next);

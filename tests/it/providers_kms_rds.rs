@@ -15,7 +15,7 @@ use pgstack::provider::{Ctx, ReadScope, ResourceType};
 use pgstack::value::{Attrs, Value};
 
 use crate::support::moto::{REGION, moto};
-use crate::support::provider::{self, read_one};
+use crate::support::provider::{self, read_one, update};
 
 const STACK: &str = "pg-test";
 const MISSING_KEY: &str = "0b5c1e6a-1111-4222-8333-944455556666";
@@ -113,7 +113,7 @@ async fn kms_key_create_read_update_drift_delete() {
             ("tags", tags(&[("Team", "data")])),
         ],
     );
-    let updated = KmsKey.update(&ctx, &id, &read, &want2).await.expect("update");
+    let updated = update(&KmsKey, &ctx, &id, &read, &want2).await.expect("update");
     assert_clean(&KmsKey, &want2, &updated);
     let read2 = read_one(&KmsKey, &ctx, &id).await;
     assert_eq!(read2, without(&updated, "deletion_window_in_days"));
@@ -296,7 +296,7 @@ async fn db_subnet_group_create_read_tags_delete() {
             ("tags", tags(&[("Team", "data")])),
         ],
     );
-    let updated = DbSubnetGroup.update(&ctx, "pg-main", &created, &want2).await.expect("update");
+    let updated = update(&DbSubnetGroup, &ctx, "pg-main", &created, &want2).await.expect("update");
     assert_clean(&DbSubnetGroup, &want2, &updated);
     let read2 = read_one(&DbSubnetGroup, &ctx, "pg-main").await;
     assert_eq!(read2, updated);

@@ -23,7 +23,7 @@ use pgstack::value::{Attrs, Value};
 
 use crate::support::cli::Workdir;
 use crate::support::moto::{REGION, moto};
-use crate::support::provider::{assert_clean, calls_during, changes, desired, read_one};
+use crate::support::provider::{assert_clean, calls_during, changes, desired, read_one, update};
 
 const STACK: &str = "keys";
 const DR: &str = "us-west-2";
@@ -100,7 +100,7 @@ async fn multi_region_primary_and_replica_lifecycle() {
     let keys: Vec<_> = on_replica.tags().iter().map(|t| t.tag_key()).collect();
     assert!(keys.contains(&TAG_STACK) && keys.contains(&TAG_ADDRESS) && keys.contains(&"Team"), "{keys:?}");
     // Nothing to change: nothing sent.
-    let (same, calls) = calls_during(&m, "kms", KmsReplicaKey.update(&dr, &arn, &read, &want)).await;
+    let (same, calls) = calls_during(&m, "kms", update(&KmsReplicaKey, &dr, &arn, &read, &want)).await;
     assert_eq!(same.expect("no-op update"), created);
     assert!(calls.is_empty(), "{calls:?}");
     // The primary keeps its own description.
@@ -129,7 +129,7 @@ async fn multi_region_primary_and_replica_lifecycle() {
         ],
     );
     assert_eq!(changes(&KmsReplicaKey, &read, &next), ["alias", "description", "enabled", "policy", "tags"]);
-    let updated = KmsReplicaKey.update(&dr, &arn, &read, &next).await.expect("update");
+    let updated = update(&KmsReplicaKey, &dr, &arn, &read, &next).await.expect("update");
     assert_clean(&KmsReplicaKey, &updated, &next);
     let read2 = read_one(&KmsReplicaKey, &dr, &arn).await;
     assert_eq!(read2, without(&updated, "deletion_window_in_days"));

@@ -9,7 +9,7 @@ use pgstack::value::Value;
 
 use crate::support::cli::Workdir;
 use crate::support::moto::{REGION, moto};
-use crate::support::provider::{assert_clean, changes, desired, read_one};
+use crate::support::provider::{assert_clean, changes, desired, read_one, update};
 
 const STACK: &str = "mon";
 
@@ -51,7 +51,7 @@ async fn sns_topic_lifecycle() {
     );
     t.normalize(&mut next);
     assert_eq!(changes(&t, &created, &next), vec!["kms_master_key_id", "tags"]);
-    let updated = t.update(&ctx, &arn, &created, &next).await.unwrap();
+    let updated = update(&t, &ctx, &arn, &created, &next).await.unwrap();
     assert_clean(&t, &updated, &next);
     assert_clean(&t, &read_one(&t, &ctx, &arn).await, &next);
 

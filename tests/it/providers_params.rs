@@ -19,7 +19,7 @@ use pgstack::provider::{ReadScope, ResourceType};
 use pgstack::value::{Attrs, Value};
 
 use crate::support::moto::{MotoGuard, REGION, moto};
-use crate::support::provider::{self, read_one};
+use crate::support::provider::{self, read_one, update};
 
 const STACK: &str = "pg-params";
 
@@ -224,7 +224,7 @@ async fn lifecycle(kind: Kind) {
         ],
     );
     let current = read_one(rt, &ctx, "app-pg").await;
-    let updated = rt.update(&ctx, "app-pg", &current, &want2).await.expect("update");
+    let updated = update(rt, &ctx, "app-pg", &current, &want2).await.expect("update");
     for attr in ["parameters", "tags"] {
         assert_eq!(updated.get(attr), want2.get(attr), "{attr} after update");
     }

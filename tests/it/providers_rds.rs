@@ -19,7 +19,7 @@ use pgstack::provider::{Ctx, ReadScope, ResourceType};
 use pgstack::value::{Attrs, Value};
 
 use crate::support::moto::{MotoGuard, REGION, moto};
-use crate::support::provider::{DbNetwork, assert_clean, changes, db_network, desired, read_one, strs};
+use crate::support::provider::{DbNetwork, assert_clean, changes, db_network, desired, read_one, strs, update};
 
 const STACK: &str = "rds-test";
 const AZS: [&str; 2] = ["us-east-1a", "us-east-1b"];
@@ -150,7 +150,7 @@ async fn rds_primary_and_replica_lifecycle() {
     let mut planned = changes(&DbInstance, &read, &want2);
     planned.sort();
     assert_eq!(planned, ["backup_retention_period", "instance_class", "max_allocated_storage", "tags"]);
-    let updated = DbInstance.update(&ctx, "pg-main", &read, &want2).await.expect("update");
+    let updated = update(&DbInstance, &ctx, "pg-main", &read, &want2).await.expect("update");
     assert_clean(&DbInstance, &updated, &want2);
     let read2 = read_one(&DbInstance, &ctx, "pg-main").await;
     assert_eq!(read2, updated);
@@ -174,7 +174,7 @@ async fn rds_primary_and_replica_lifecycle() {
         (s.get("rds:RebootDBInstance").copied().unwrap_or(0), s.get("rds:ModifyDBInstance").copied().unwrap_or(0))
     };
     let (reboots, modifies) = counts();
-    let rebooted = DbInstance.update(&ctx, "pg-main", &pending, &in_sync).await.expect("reboot");
+    let rebooted = update(&DbInstance, &ctx, "pg-main", &pending, &in_sync).await.expect("reboot");
     assert_clean(&DbInstance, &rebooted, &in_sync);
     assert_eq!(counts(), (reboots + 1, modifies), "one RebootDBInstance and nothing else");
 
@@ -245,7 +245,7 @@ async fn rds_primary_and_replica_lifecycle() {
         &addr,
         &[("deletion_protection", Value::Bool(false)), ("instance_class", Value::str("db.m6g.xlarge"))],
     );
-    let unprotected = DbInstance.update(&ctx, "pg-main", &drifted, &off).await.expect("protection off");
+    let unprotected = update(&DbInstance, &ctx, "pg-main", &drifted, &off).await.expect("protection off");
     assert_eq!(unprotected["deletion_protection"], Value::Bool(false));
     let mut prior = unprotected.clone();
     prior.insert("final_snapshot_identifier".into(), Value::str("pg-main-last"));

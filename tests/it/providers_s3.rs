@@ -18,7 +18,7 @@ use pgstack::value::{Attrs, Value};
 
 use crate::support::cli::Workdir;
 use crate::support::moto::{MotoGuard, REGION, moto};
-use crate::support::provider::{assert_clean, changes, desired, read_one};
+use crate::support::provider::{assert_clean, changes, desired, read_one, update};
 
 const STACK: &str = "backups";
 
@@ -152,7 +152,7 @@ async fn s3_bucket_lifecycle() {
     next_attrs.push(("tags", json(r#"{"Team":"db"}"#)));
     let next = desired(&t, STACK, &addr, &next_attrs);
     assert_eq!(changes(&t, &created, &next), vec!["bucket_key_enabled", "lifecycle_rule", "tags", "tls_only"]);
-    let updated = t.update(&ctx, name, &created, &next).await.unwrap();
+    let updated = update(&t, &ctx, name, &created, &next).await.unwrap();
     assert_clean(&t, &updated, &next);
     assert_clean(&t, &read_one(&t, &ctx, name).await, &next);
     assert!(s3.get_bucket_policy().bucket(name).send().await.is_err(), "the policy went with its last statement");
@@ -162,7 +162,7 @@ async fn s3_bucket_lifecycle() {
     loosen_public_access_block(&s3, name).await;
     let seen = read_one(&t, &ctx, name).await;
     assert_eq!(changes(&t, &seen, &next), vec!["block_public_access", "versioning"]);
-    let repaired = t.update(&ctx, name, &seen, &next).await.unwrap();
+    let repaired = update(&t, &ctx, name, &seen, &next).await.unwrap();
     assert_clean(&t, &read_one(&t, &ctx, name).await, &next);
 
     // An object makes the bucket hold data; without force_destroy it is not deleted.
@@ -279,7 +279,7 @@ async fn s3_bucket_replication_lifecycle() {
         &[("bucket", Value::str(source)), ("role", role.clone()), ("rule", json(&format!("[{to_dr},{archive}]")))],
     );
     assert_eq!(changes(&t, &created, &both), vec!["rule"]);
-    let updated = t.update(&ctx, source, &created, &both).await.unwrap();
+    let updated = update(&t, &ctx, source, &created, &both).await.unwrap();
     assert_clean(&t, &updated, &both);
     assert_clean(&t, &read_one(&t, &ctx, source).await, &both);
 

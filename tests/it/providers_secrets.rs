@@ -13,7 +13,7 @@ use pgstack::value::{Attrs, Value};
 
 use crate::support::cli::Workdir;
 use crate::support::moto::{REGION, moto};
-use crate::support::provider::{assert_clean, changes, desired, read_one};
+use crate::support::provider::{assert_clean, changes, desired, planned, read_one, update};
 
 const STACK: &str = "sec";
 
@@ -68,7 +68,7 @@ async fn secret_lifecycle() {
     let mut next = stored.clone();
     next.insert("description".into(), "application user".into());
     assert_eq!(changes(&t, &created, &next), vec!["description"]);
-    let updated = t.update(&ctx, &arn, &stored, &next).await.unwrap();
+    let updated = update(&t, &ctx, &arn, &stored, &next).await.unwrap();
     assert_eq!(updated["version_id"].as_str(), Some(v1.as_str()));
     assert_eq!(current_value(&sm, &arn).await["password"].as_str(), Some(password.as_str()));
 
@@ -78,7 +78,7 @@ async fn secret_lifecycle() {
         "credentials".into(),
         table(&[("username", "app".into()), ("host", "db2.internal".into()), ("port", Value::Int(5432))]),
     );
-    let after_move = t.update(&ctx, &arn, &next, &moved).await.unwrap();
+    let after_move = update(&t, &ctx, &arn, &next, &moved).await.unwrap();
     let v2 = after_move["version_id"].as_str().unwrap().to_owned();
     assert_ne!(v2, v1);
     let value = current_value(&sm, &arn).await;
@@ -89,15 +89,18 @@ async fn secret_lifecycle() {
     renewed.extend(after_move.clone());
     let mut rekeyed = renewed.clone();
     rekeyed.insert("keepers".into(), table(&[("rotated", "2026-12".into())]));
-    let after_keep = t.update(&ctx, &arn, &renewed, &rekeyed).await.unwrap();
+    let after_keep = update(&t, &ctx, &arn, &renewed, &rekeyed).await.unwrap();
     assert_ne!(after_keep["version_id"], after_move["version_id"]);
     let p3 = current_value(&sm, &arn).await["password"].as_str().unwrap().to_owned();
     assert_ne!(p3, password);
-    let mut replaced = rekeyed.clone();
-    replaced.insert("version_id".into(), Value::Null);
+    // `--replace` on a secret renews its value: the plan changes `version_id` to unknown.
     let mut prior = rekeyed.clone();
     prior.extend(after_keep.clone());
-    let after_replace = t.update(&ctx, &arn, &prior, &replaced).await.unwrap();
+    let mut renewal = planned(&t, &prior, &rekeyed);
+    assert!(renewal.changed.is_empty(), "{:?}", renewal.changed);
+    renewal.after.insert("version_id".into(), Value::Null);
+    renewal.changed.push("version_id".into());
+    let after_replace = t.update(&ctx, &arn, &renewal).await.unwrap();
     assert_ne!(after_replace["version_id"], after_keep["version_id"]);
     assert_ne!(current_value(&sm, &arn).await["password"].as_str(), Some(p3.as_str()));
     assert_eq!(after_replace["id"].as_str(), Some(arn.as_str()), "the same secret");
@@ -149,14 +152,14 @@ async fn secret_rotation_lifecycle() {
     let mut monthly = want.clone();
     monthly.insert("rotation_rules".into(), table(&[("automatically_after_days", Value::Int(30))]));
     assert_eq!(changes(&t, &created, &monthly), vec!["rotation_rules"]);
-    let updated = t.update(&ctx, &secret_arn, &created, &monthly).await.unwrap();
+    let updated = update(&t, &ctx, &secret_arn, &created, &monthly).await.unwrap();
     assert_clean(&t, &updated, &monthly);
 
     // Out of band: rotation is cancelled; refresh sees it; an update turns it back on.
     sm.cancel_rotate_secret().secret_id(&secret_arn).send().await.unwrap();
     let seen = read_one(&t, &ctx, &secret_arn).await;
     assert_eq!(changes(&t, &seen, &monthly), vec!["rotation_enabled"]);
-    let repaired = t.update(&ctx, &secret_arn, &seen, &monthly).await.unwrap();
+    let repaired = update(&t, &ctx, &secret_arn, &seen, &monthly).await.unwrap();
     assert_clean(&t, &repaired, &monthly);
 
     // Delete cancels rotation (twice is fine); the secret stays.

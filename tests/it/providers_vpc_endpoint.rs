@@ -9,7 +9,7 @@ use pgstack::provider::{ReadScope, ResourceType};
 use pgstack::value::Value;
 
 use crate::support::moto::{REGION, moto};
-use crate::support::provider::{assert_clean, changes, desired, read_one, strs};
+use crate::support::provider::{assert_clean, changes, desired, read_one, strs, update};
 
 const STACK: &str = "endpoints";
 
@@ -47,7 +47,7 @@ async fn gateway_and_interface_endpoints_lifecycle() {
         &[base[0].clone(), base[1].clone(), ("route_table_ids", strs(&[&tables[0], &tables[1]]))],
     );
     assert_eq!(changes(&t, &created, &both), vec!["route_table_ids"]);
-    let updated = t.update(&ctx, &id, &created, &both).await.unwrap();
+    let updated = update(&t, &ctx, &id, &created, &both).await.unwrap();
     assert_clean(&t, &updated, &both);
     assert_clean(&t, &read_one(&t, &ctx, &id).await, &both);
 

@@ -35,7 +35,7 @@ use super::{
 use crate::addr::ResourceAddr;
 use crate::provider::diff::diff;
 use crate::provider::schema::{Attr, AttrType, Default, Kind, Schema, TAG_ADDRESS, TAG_STACK};
-use crate::provider::{Ctx, Intent, Owned, ProviderError, ReadScope, Refusal, ResourceType, Result};
+use crate::provider::{Ctx, Intent, Owned, PlannedUpdate, ProviderError, ReadScope, Refusal, ResourceType, Result};
 use crate::value::{Attrs, Value};
 
 const STATISTICS: &[&str] = &["SampleCount", "Average", "Sum", "Minimum", "Maximum"];
@@ -396,13 +396,14 @@ impl ResourceType for CloudwatchAlarm {
                      (PutMetricAlarm would overwrite it): import it with `pgstack import`, or choose another alarm_name"
                 )));
             }
-            return self.update(ctx, name, &existing, desired).await;
+            return self.update(ctx, name, &self.planned_update(&existing, desired, &[])).await;
         }
         put(&client, desired, stat, Some(cw_tags(&tags_of(desired))?)).await?;
         read_all(&client, name).await
     }
 
-    async fn update(&self, ctx: &Ctx, id: &str, prior: &Attrs, desired: &Attrs) -> Result<Attrs> {
+    async fn update(&self, ctx: &Ctx, id: &str, update: &PlannedUpdate) -> Result<Attrs> {
+        let (prior, desired) = (&update.before, &update.after);
         let client = factory(ctx)?.cloudwatch(&ctx.region).await;
         // The whole alarm: what `desired` does not name keeps its current value.
         let mut alarm = prior.clone();

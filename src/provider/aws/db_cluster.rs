@@ -60,7 +60,7 @@ use crate::provider::diff::diff_with;
 use crate::provider::schema::{Attr, AttrType, Default, Kind, NameRule, Schema};
 use crate::provider::waiter::Backoff;
 use crate::provider::{
-    Ctx, Finding, Intent, Owned, PlannedChange, ProviderError, ReadScope, Refusal, ResourceType, Result,
+    Ctx, Finding, Intent, Owned, PlannedChange, PlannedUpdate, ProviderError, ReadScope, Refusal, ResourceType, Result,
 };
 use crate::value::{Attrs, Value};
 
@@ -557,7 +557,8 @@ impl ResourceType for DbCluster {
         create_with(&factory(ctx)?.rds(&ctx.region).await, ctx, desired, Backoff::default()).await
     }
 
-    async fn update(&self, ctx: &Ctx, id: &str, prior: &Attrs, desired: &Attrs) -> Result<Attrs> {
+    async fn update(&self, ctx: &Ctx, id: &str, update: &PlannedUpdate) -> Result<Attrs> {
+        let (prior, desired) = (&update.before, &update.after);
         update_with(&factory(ctx)?.rds(&ctx.region).await, ctx, id, prior, desired, Backoff::default()).await
     }
 

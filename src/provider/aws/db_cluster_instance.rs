@@ -57,7 +57,9 @@ use crate::addr::ResourceAddr;
 use crate::provider::diff::diff_with;
 use crate::provider::schema::{Attr, AttrType, Default, Kind, NameRule, Schema};
 use crate::provider::waiter::Backoff;
-use crate::provider::{Ctx, Finding, Owned, PlannedChange, ProviderError, ReadScope, ResourceType, Result};
+use crate::provider::{
+    Ctx, Finding, Owned, PlannedChange, PlannedUpdate, ProviderError, ReadScope, ResourceType, Result,
+};
 use crate::value::{Attrs, Value};
 
 const ENGINE: &str = "aurora-postgresql";
@@ -397,7 +399,8 @@ impl ResourceType for DbClusterInstance {
         create_with(&factory(ctx)?.rds(&ctx.region).await, ctx, desired, Backoff::default()).await
     }
 
-    async fn update(&self, ctx: &Ctx, id: &str, prior: &Attrs, desired: &Attrs) -> Result<Attrs> {
+    async fn update(&self, ctx: &Ctx, id: &str, update: &PlannedUpdate) -> Result<Attrs> {
+        let (prior, desired) = (&update.before, &update.after);
         update_with(&factory(ctx)?.rds(&ctx.region).await, ctx, id, prior, desired, Backoff::default()).await
     }
 

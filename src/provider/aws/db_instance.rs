@@ -91,7 +91,7 @@ use crate::provider::diff::diff_with;
 use crate::provider::schema::{Attr, AttrType, Default, Kind, NameRule, Schema};
 use crate::provider::waiter::Backoff;
 use crate::provider::{
-    Ctx, Finding, Intent, Owned, PlannedChange, ProviderError, ReadScope, Refusal, ResourceType, Result,
+    Ctx, Finding, Intent, Owned, PlannedChange, PlannedUpdate, ProviderError, ReadScope, Refusal, ResourceType, Result,
 };
 use crate::value::{Attrs, Value};
 
@@ -932,7 +932,8 @@ impl ResourceType for DbInstance {
         create_with(&factory(ctx)?.rds(&ctx.region).await, ctx, desired, Backoff::default()).await
     }
 
-    async fn update(&self, ctx: &Ctx, id: &str, prior: &Attrs, desired: &Attrs) -> Result<Attrs> {
+    async fn update(&self, ctx: &Ctx, id: &str, update: &PlannedUpdate) -> Result<Attrs> {
+        let (prior, desired) = (&update.before, &update.after);
         check_key_regions(desired, &ctx.region)?;
         let client = factory(ctx)?.rds(&ctx.region).await;
         modify(&client, ctx, id, prior, desired, UPDATE_TIMEOUT, Backoff::default()).await

@@ -33,7 +33,9 @@ use super::{DEFAULT_DESCRIPTION, PER_RESOURCE_CONCURRENCY, api_error, factory, g
 use crate::addr::ResourceAddr;
 use crate::provider::schema::{Attr, AttrType, Default, Kind, NameRule, Schema};
 use crate::provider::waiter::Backoff;
-use crate::provider::{Ctx, Finding, Owned, PlannedChange, ProviderError, ReadScope, Refusal, ResourceType, Result};
+use crate::provider::{
+    Ctx, Finding, Owned, PlannedChange, PlannedUpdate, ProviderError, ReadScope, Refusal, ResourceType, Result,
+};
 use crate::value::{Attrs, Value};
 
 static SCHEMA: Schema = Schema {
@@ -273,7 +275,8 @@ impl ResourceType for DbSubnetGroup {
         Ok(attrs)
     }
 
-    async fn update(&self, ctx: &Ctx, id: &str, prior: &Attrs, desired: &Attrs) -> Result<Attrs> {
+    async fn update(&self, ctx: &Ctx, id: &str, update: &PlannedUpdate) -> Result<Attrs> {
+        let (prior, desired) = (&update.before, &update.after);
         update_with(&factory(ctx)?.rds(&ctx.region).await, id, prior, desired).await
     }
 

@@ -51,7 +51,7 @@ use super::{PER_RESOURCE_CONCURRENCY, RawResponse, api_error, error_code, factor
 use super::{tag_changes, tags_of};
 use crate::addr::ResourceAddr;
 use crate::provider::schema::{Attr, AttrType, Default, Kind, NameRule, Schema, TAG_ADDRESS, TAG_STACK};
-use crate::provider::{Ctx, Owned, ProviderError, ReadScope, ResourceType, Result};
+use crate::provider::{Ctx, Owned, PlannedUpdate, ProviderError, ReadScope, ResourceType, Result};
 use crate::value::{Attrs, Value};
 
 static INLINE_POLICY: [Attr; 2] =
@@ -426,7 +426,8 @@ impl ResourceType for IamRole {
         Ok(attrs)
     }
 
-    async fn update(&self, ctx: &Ctx, id: &str, prior: &Attrs, desired: &Attrs) -> Result<Attrs> {
+    async fn update(&self, ctx: &Ctx, id: &str, update: &PlannedUpdate) -> Result<Attrs> {
+        let (prior, desired) = (&update.before, &update.after);
         let client = factory(ctx)?.iam(&ctx.region).await;
         let mut attrs = prior.clone();
 

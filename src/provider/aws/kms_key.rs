@@ -44,7 +44,8 @@ use crate::addr::ResourceAddr;
 use crate::provider::schema::{Attr, AttrType, Default, Kind, Schema, TAG_ADDRESS, TAG_STACK};
 use crate::provider::waiter::Backoff;
 use crate::provider::{
-    Ctx, Finding, Intent, Owned, PlannedChange, ProviderError, ReadScope, Refusal, ResourceType, Result, StateHome,
+    Ctx, Finding, Intent, Owned, PlannedChange, PlannedUpdate, ProviderError, ReadScope, Refusal, ResourceType, Result,
+    StateHome,
 };
 use crate::value::{Attrs, Value};
 
@@ -279,7 +280,7 @@ impl ResourceType for KmsKey {
                 .await?
                 .ok_or_else(|| ProviderError::NotFound(id.clone()))?;
             existing.insert("alias".into(), Value::str(alias));
-            return self.update(ctx, &id, &existing, desired).await;
+            return self.update(ctx, &id, &self.planned_update(&existing, desired, &[])).await;
         }
         let bypass = get_bool(desired, kms::BYPASS_LOCKOUT) == Some(true);
         let req = client
@@ -333,7 +334,8 @@ impl ResourceType for KmsKey {
             .collect())
     }
 
-    async fn update(&self, ctx: &Ctx, id: &str, prior: &Attrs, desired: &Attrs) -> Result<Attrs> {
+    async fn update(&self, ctx: &Ctx, id: &str, update: &PlannedUpdate) -> Result<Attrs> {
+        let (prior, desired) = (&update.before, &update.after);
         let client = factory(ctx)?.kms(&ctx.region).await;
         let mut attrs = kms::update_common(ctx, &client, id, prior, desired).await?;
         let rotation = get_bool(desired, "enable_key_rotation").unwrap_or(true);

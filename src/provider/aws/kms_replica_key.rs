@@ -37,7 +37,7 @@ use super::{DEFAULT_DESCRIPTION, api_error, factory, get_bool, get_str, kms, pol
 use crate::addr::ResourceAddr;
 use crate::provider::schema::{Attr, AttrType, Default, Kind, Schema};
 use crate::provider::waiter::{Backoff, Poll, wait_for};
-use crate::provider::{Ctx, Owned, ProviderError, ReadScope, ResourceType, Result};
+use crate::provider::{Ctx, Owned, PlannedUpdate, ProviderError, ReadScope, ResourceType, Result};
 use crate::value::{Attrs, Value};
 
 static SCHEMA: Schema = Schema {
@@ -240,7 +240,8 @@ impl ResourceType for KmsReplicaKey {
         create_with(ctx, &primary, &client, desired, Backoff::default()).await
     }
 
-    async fn update(&self, ctx: &Ctx, id: &str, prior: &Attrs, desired: &Attrs) -> Result<Attrs> {
+    async fn update(&self, ctx: &Ctx, id: &str, update: &PlannedUpdate) -> Result<Attrs> {
+        let (prior, desired) = (&update.before, &update.after);
         let client = factory(ctx)?.kms(&ctx.region).await;
         let id = key_id_of(id);
         let mut attrs = kms::update_common(ctx, &client, id, prior, desired).await?;

@@ -52,7 +52,7 @@ use crate::addr::ResourceAddr;
 use crate::provider::schema::{Attr, AttrType, Default, Kind, NameRule, Schema, TAG_ADDRESS, TAG_STACK};
 use crate::provider::waiter::Backoff;
 use crate::provider::{
-    Ctx, Finding, Intent, Owned, PlannedChange, ProviderError, ReadScope, Refusal, ResourceType, Result,
+    Ctx, Finding, Intent, Owned, PlannedChange, PlannedUpdate, ProviderError, ReadScope, Refusal, ResourceType, Result,
     same_name_refusal,
 };
 use crate::value::{Attrs, Value};
@@ -471,7 +471,8 @@ impl<A: ParameterGroupApi> ResourceType for A {
         create_with(self, &factory(ctx)?.rds(&ctx.region).await, desired).await
     }
 
-    async fn update(&self, ctx: &Ctx, id: &str, prior: &Attrs, desired: &Attrs) -> Result<Attrs> {
+    async fn update(&self, ctx: &Ctx, id: &str, update: &PlannedUpdate) -> Result<Attrs> {
+        let (prior, desired) = (&update.before, &update.after);
         update_with(self, &factory(ctx)?.rds(&ctx.region).await, id, prior, desired).await
     }
 

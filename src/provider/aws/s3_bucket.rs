@@ -83,7 +83,9 @@ use crate::addr::ResourceAddr;
 use crate::provider::diff::equal;
 use crate::provider::schema::{Attr, AttrType, Default, Kind, NameRule, Schema, TAG_ADDRESS, TAG_STACK};
 use crate::provider::waiter::Backoff;
-use crate::provider::{Ctx, Intent, Owned, ProviderError, ReadScope, Refusal, ResourceType, Result, StateHome};
+use crate::provider::{
+    Ctx, Intent, Owned, PlannedUpdate, ProviderError, ReadScope, Refusal, ResourceType, Result, StateHome,
+};
 use crate::value::{Attrs, Value};
 
 /// Largest day count S3 takes.
@@ -1049,7 +1051,8 @@ impl ResourceType for S3Bucket {
         Ok(attrs)
     }
 
-    async fn update(&self, ctx: &Ctx, id: &str, prior: &Attrs, desired: &Attrs) -> Result<Attrs> {
+    async fn update(&self, ctx: &Ctx, id: &str, update: &PlannedUpdate) -> Result<Attrs> {
+        let (prior, desired) = (&update.before, &update.after);
         if let Some(r) = object_lock_conflict(prior, desired) {
             return Err(invalid(format!("`{}` {}", r.attr.unwrap_or_default(), r.reason)));
         }

@@ -46,7 +46,7 @@ use super::{PER_RESOURCE_CONCURRENCY, Settling, api_error, error_code, factory, 
 use crate::addr::ResourceAddr;
 use crate::provider::schema::{Attr, AttrType, Kind, Schema};
 use crate::provider::waiter::Backoff;
-use crate::provider::{Ctx, Owned, ProviderError, ReadScope, ResourceType, Result};
+use crate::provider::{Ctx, Owned, PlannedUpdate, ProviderError, ReadScope, ResourceType, Result};
 use crate::value::{Attrs, Value};
 
 const STORAGE_CLASSES: &[&str] = &[
@@ -351,7 +351,8 @@ impl ResourceType for S3BucketReplication {
         put_config(ctx, &factory(ctx)?.s3(&ctx.region).await, bucket, desired).await
     }
 
-    async fn update(&self, ctx: &Ctx, id: &str, _prior: &Attrs, desired: &Attrs) -> Result<Attrs> {
+    async fn update(&self, ctx: &Ctx, id: &str, update: &PlannedUpdate) -> Result<Attrs> {
+        let desired = &update.after;
         put_config(ctx, &factory(ctx)?.s3(&ctx.region).await, id, desired).await
     }
 

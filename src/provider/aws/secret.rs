@@ -48,7 +48,7 @@ use super::rds::same_kms_key;
 use super::{PER_RESOURCE_CONCURRENCY, api_error, error_code, factory, get_i64, get_str, sync_arn_tags, tags_of};
 use crate::addr::ResourceAddr;
 use crate::provider::schema::{Attr, AttrType, Default, Kind, NameRule, Schema, TAG_ADDRESS, TAG_STACK};
-use crate::provider::{Ctx, Owned, ProviderError, ReadScope, ResourceType, Result};
+use crate::provider::{Ctx, Owned, PlannedUpdate, ProviderError, ReadScope, ResourceType, Result};
 use crate::value::{Attrs, Value};
 
 static GENERATOR_FIELDS: [Attr; 8] = [
@@ -343,7 +343,8 @@ impl ResourceType for Secret {
         read_all(&client, arn).await
     }
 
-    async fn update(&self, ctx: &Ctx, id: &str, prior: &Attrs, desired: &Attrs) -> Result<Attrs> {
+    async fn update(&self, ctx: &Ctx, id: &str, update: &PlannedUpdate) -> Result<Attrs> {
+        let (prior, desired) = (&update.before, &update.after);
         let client = factory(ctx)?.secretsmanager(&ctx.region).await;
         let changed = |name: &str| desired.contains_key(name) && desired.get(name) != prior.get(name);
         if changed("description") || changed("kms_key_id") {

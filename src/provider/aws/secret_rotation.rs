@@ -39,7 +39,9 @@ use futures::{StreamExt, TryStreamExt, stream};
 use super::{PER_RESOURCE_CONCURRENCY, api_error, error_code, factory, get_bool, get_str};
 use crate::addr::ResourceAddr;
 use crate::provider::schema::{Attr, AttrType, Default, Kind, Schema};
-use crate::provider::{Ctx, Finding, Owned, PlannedChange, ProviderError, ReadScope, Refusal, ResourceType, Result};
+use crate::provider::{
+    Ctx, Finding, Owned, PlannedChange, PlannedUpdate, ProviderError, ReadScope, Refusal, ResourceType, Result,
+};
 use crate::value::{Attrs, Value};
 
 static RULE_FIELDS: [Attr; 3] = [
@@ -407,7 +409,8 @@ impl ResourceType for SecretRotation {
         read_all(&client, secret).await
     }
 
-    async fn update(&self, ctx: &Ctx, id: &str, prior: &Attrs, desired: &Attrs) -> Result<Attrs> {
+    async fn update(&self, ctx: &Ctx, id: &str, update: &PlannedUpdate) -> Result<Attrs> {
+        let (prior, desired) = (&update.before, &update.after);
         let client = factory(ctx)?.secretsmanager(&ctx.region).await;
         let enabled = get_bool(desired, "rotation_enabled") != Some(false);
         let changed = |name: &str| desired.contains_key(name) && desired.get(name) != prior.get(name);

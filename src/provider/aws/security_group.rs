@@ -53,7 +53,9 @@ use super::{DEFAULT_DESCRIPTION, factory, get_str};
 use crate::addr::ResourceAddr;
 use crate::provider::schema::{Attr, AttrType, Default, Kind, NameRule, Schema};
 use crate::provider::waiter::{Backoff, Poll, wait_for};
-use crate::provider::{Ctx, Intent, Owned, ProviderError, ReadScope, Refusal, ResourceType, Result, same_name_refusal};
+use crate::provider::{
+    Ctx, Intent, Owned, PlannedUpdate, ProviderError, ReadScope, Refusal, ResourceType, Result, same_name_refusal,
+};
 use crate::value::{Attrs, Value};
 
 static RULE_FIELDS: [Attr; 9] = [
@@ -578,7 +580,8 @@ impl ResourceType for SecurityGroup {
         }
     }
 
-    async fn update(&self, ctx: &Ctx, id: &str, prior: &Attrs, desired: &Attrs) -> Result<Attrs> {
+    async fn update(&self, ctx: &Ctx, id: &str, update: &PlannedUpdate) -> Result<Attrs> {
+        let (prior, desired) = (&update.before, &update.after);
         let client = factory(ctx)?.ec2(&ctx.region).await;
         apply_rules(ctx, &client, id, prior, desired).await?;
         sync_tags(&client, id, prior, desired).await?;

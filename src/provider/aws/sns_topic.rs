@@ -22,7 +22,7 @@ use super::owned;
 use super::{PER_RESOURCE_CONCURRENCY, api_error, error_code, factory, get_str, sync_arn_tags, tags_of};
 use crate::addr::ResourceAddr;
 use crate::provider::schema::{Attr, AttrType, Kind, NameRule, Schema, TAG_ADDRESS, TAG_STACK};
-use crate::provider::{Ctx, Owned, ProviderError, ReadScope, ResourceType, Result};
+use crate::provider::{Ctx, Owned, PlannedUpdate, ProviderError, ReadScope, ResourceType, Result};
 use crate::value::{Attrs, Value};
 
 static SCHEMA: Schema = Schema {
@@ -117,7 +117,8 @@ impl ResourceType for SnsTopic {
         read_all(&client, arn).await
     }
 
-    async fn update(&self, ctx: &Ctx, id: &str, prior: &Attrs, desired: &Attrs) -> Result<Attrs> {
+    async fn update(&self, ctx: &Ctx, id: &str, update: &PlannedUpdate) -> Result<Attrs> {
+        let (prior, desired) = (&update.before, &update.after);
         let client = factory(ctx)?.sns(&ctx.region).await;
         let key = get_str(desired, "kms_master_key_id");
         if desired.contains_key("kms_master_key_id") && key != get_str(prior, "kms_master_key_id") {

@@ -37,7 +37,7 @@ use super::{PER_RESOURCE_CONCURRENCY, api_error, error_code, factory, get_bool, 
 use crate::addr::ResourceAddr;
 use crate::provider::schema::{Attr, AttrType, Default, Kind, Schema};
 use crate::provider::waiter::{Backoff, Poll, wait_for};
-use crate::provider::{Ctx, Owned, ProviderError, ReadScope, ResourceType, Result};
+use crate::provider::{Ctx, Owned, PlannedUpdate, ProviderError, ReadScope, ResourceType, Result};
 use crate::value::{Attrs, Value};
 
 static SCHEMA: Schema = Schema {
@@ -238,7 +238,8 @@ impl ResourceType for Vpc {
         Ok(with_dns(attrs, dns))
     }
 
-    async fn update(&self, ctx: &Ctx, id: &str, prior: &Attrs, desired: &Attrs) -> Result<Attrs> {
+    async fn update(&self, ctx: &Ctx, id: &str, update: &PlannedUpdate) -> Result<Attrs> {
+        let (prior, desired) = (&update.before, &update.after);
         let client = factory(ctx)?.ec2(&ctx.region).await;
         let from = dns_of(prior, AWS_DEFAULTS);
         // An unset (unmanaged) setting stays as it is.

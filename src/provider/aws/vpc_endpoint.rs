@@ -34,7 +34,7 @@ use super::{api_error, error_code, factory, get_bool, get_str};
 use crate::addr::ResourceAddr;
 use crate::provider::schema::{Attr, AttrType, Default, Kind, Schema};
 use crate::provider::waiter::{Backoff, Poll, wait_for};
-use crate::provider::{Ctx, Owned, ProviderError, ReadScope, ResourceType, Result};
+use crate::provider::{Ctx, Owned, PlannedUpdate, ProviderError, ReadScope, ResourceType, Result};
 use crate::value::{Attrs, Value};
 
 static SCHEMA: Schema = Schema {
@@ -233,7 +233,8 @@ impl ResourceType for VpcEndpoint {
         Ok(attrs)
     }
 
-    async fn update(&self, ctx: &Ctx, id: &str, prior: &Attrs, desired: &Attrs) -> Result<Attrs> {
+    async fn update(&self, ctx: &Ctx, id: &str, update: &PlannedUpdate) -> Result<Attrs> {
+        let (prior, desired) = (&update.before, &update.after);
         let client = factory(ctx)?.ec2(&ctx.region).await;
         let (add_rt, remove_rt) = delta(prior, desired, "route_table_ids");
         let (add_sn, remove_sn) = delta(prior, desired, "subnet_ids");

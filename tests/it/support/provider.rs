@@ -1,39 +1,42 @@
-//! Helpers for provider tests against moto: desired attributes as the engine
-//! builds them, the plan's diff, reads of one object, and the network an RDS
+//! Helpers for provider tests against moto: desired attributes and updates
+//! as the plan makes them, reads of one object, and the network an RDS
 //! database needs.
 
 use std::collections::BTreeMap;
 
 use pgstack::addr::ResourceAddr;
-use pgstack::plan::diff::diff_with;
+use pgstack::plan::desired::desired_object;
 use pgstack::provider::aws::db_subnet_group::DbSubnetGroup;
 use pgstack::provider::schema::{TAG_ADDRESS, TAG_STACK};
-use pgstack::provider::{Ctx, ReadScope, ResourceType};
+use pgstack::provider::{Ctx, PlannedUpdate, ReadScope, ResourceType};
 use pgstack::value::{Attrs, Value};
 
 use super::moto::{MotoGuard, REGION};
 
-/// What the engine hands to `create`: schema defaults, `set`, the ownership
-/// tags of `addr` in `stack` merged into `tags` (for taggable types), normalized.
+/// What the plan hands to `create` for `addr` in `stack` setting `set`: the
+/// ownership tags of `addr` merged into `tags` (for taggable types, as the
+/// config does at load), then the plan's own [`desired_object`] (schema
+/// defaults, default names, normalized).
 pub fn desired(rt: &dyn ResourceType, stack: &str, addr: &ResourceAddr, set: &[(&str, Value)]) -> Attrs {
-    let mut a: Attrs =
-        rt.schema().attrs.iter().filter_map(|at| Some((at.name.to_owned(), at.default?.value()))).collect();
-    a.extend(set.iter().map(|(k, v)| (k.to_string(), v.clone())));
-    if !rt.schema().taggable {
-        rt.normalize(&mut a);
-        return a;
+    let mut a: Attrs = set.iter().map(|(k, v)| (k.to_string(), v.clone())).collect();
+    if rt.schema().taggable {
+        let mut tags = a.get("tags").and_then(Value::as_map).cloned().unwrap_or_default();
+        tags.insert(TAG_STACK.into(), Value::str(stack));
+        tags.insert(TAG_ADDRESS.into(), Value::str(addr.to_string()));
+        a.insert("tags".into(), Value::Map(tags));
     }
-    let mut tags = a.get("tags").and_then(Value::as_map).cloned().unwrap_or_default();
-    tags.insert(TAG_STACK.into(), Value::str(stack));
-    tags.insert(TAG_ADDRESS.into(), Value::str(addr.to_string()));
-    a.insert("tags".into(), Value::Map(tags));
-    rt.normalize(&mut a);
-    a
+    desired_object(rt, stack, addr, a, None, false)
 }
 
-/// The names of the attributes a plan would change, as the plan computes them:
-/// config-only values come from state (here: `desired`), the provider's
-/// `suppress_diff` applies.
+/// The update a plan from `current` (as state and a refresh hold it,
+/// config-only values included) to `desired` makes.
+pub fn planned(rt: &dyn ResourceType, current: &Attrs, desired: &Attrs) -> PlannedUpdate {
+    rt.planned_update(current, desired, &[])
+}
+
+/// The names of the attributes a plan from `current` to `desired` would
+/// change: config-only values come from state (here: `desired`), as a read
+/// does not report them.
 pub fn changes(rt: &dyn ResourceType, current: &Attrs, desired: &Attrs) -> Vec<String> {
     let mut current = current.clone();
     for a in rt.schema().attrs.iter().filter(|a| a.config_only) {
@@ -41,8 +44,18 @@ pub fn changes(rt: &dyn ResourceType, current: &Attrs, desired: &Attrs) -> Vec<S
             current.insert(a.name.to_owned(), v.clone());
         }
     }
-    let suppress = |n: &str, c: &Value, d: &Value| rt.suppress_diff(n, c, d);
-    diff_with(rt.schema(), &current, desired, &[], &suppress).into_iter().map(|c| c.name).collect()
+    planned(rt, &current, desired).changed
+}
+
+/// Makes the update a plan from `current` to `desired` would make.
+pub async fn update(
+    rt: &dyn ResourceType,
+    ctx: &Ctx,
+    id: &str,
+    current: &Attrs,
+    desired: &Attrs,
+) -> pgstack::provider::Result<Attrs> {
+    rt.update(ctx, id, &planned(rt, current, desired)).await
 }
 
 /// Asserts that a plan from `current` to `desired` is empty.
