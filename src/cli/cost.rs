@@ -9,9 +9,9 @@ use crate::cost::{CostError, Estimate};
 use crate::ui::Ui;
 
 pub fn cost(g: &GlobalArgs, ui: Ui, stack: &str, format: CostFormat) -> CliResult {
-    let (s, _, _) = load(g, ui, stack, &load_options(g)?)?;
+    let (s, _, registry) = load(g, ui, stack, &load_options(g)?)?;
     let prices = crate::cost::prices::shipped().map_err(CliError::msg)?;
-    let estimate = crate::cost::estimate(&s, prices).map_err(refusal)?;
+    let estimate = crate::cost::estimate(&s, &registry, prices).map_err(refusal)?;
     ui.out(&match format {
         CostFormat::Text => crate::ui::cost::render(&s.name, &estimate, ui.style),
         CostFormat::Json => crate::ui::cost::json(&s.name, &estimate),
@@ -33,7 +33,11 @@ fn refusal(e: CostError) -> CliError {
 /// The estimates before and after `plan`, or why there are none (a broken
 /// price file, a figure beyond what pgstack prices): plan then warns and
 /// shows no cost rather than failing.
-pub fn plan_cost(stack: &crate::config::Stack, plan: &crate::plan::Plan) -> Result<(Estimate, Estimate), String> {
+pub fn plan_cost(
+    stack: &crate::config::Stack,
+    registry: &crate::provider::Registry,
+    plan: &crate::plan::Plan,
+) -> Result<(Estimate, Estimate), String> {
     let prices = crate::cost::prices::shipped()?;
     let changes: Vec<_> = plan
         .changes
@@ -45,5 +49,5 @@ pub fn plan_cost(stack: &crate::config::Stack, plan: &crate::plan::Plan) -> Resu
             after: c.after.as_ref(),
         })
         .collect();
-    crate::cost::before_after(stack, &changes, prices).map_err(|e| e.to_string())
+    crate::cost::before_after(stack, registry, &changes, prices).map_err(|e| e.to_string())
 }

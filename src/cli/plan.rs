@@ -39,8 +39,9 @@ async fn planned(
     };
     let plan = session.plan(args.refresh, &opts, 10).await?;
     session.report_calls();
-    let cost =
-        super::cost::plan_cost(&session.stack, &plan).map_err(|e| ui.warn(&format!("no cost estimate: {e}"), &[])).ok();
+    let cost = super::cost::plan_cost(&session.stack, &session.registry, &plan)
+        .map_err(|e| ui.warn(&format!("no cost estimate: {e}"), &[]))
+        .ok();
     if args.json {
         let mut v = crate::ui::json::plan(&plan);
         if let Some((before, after)) = &cost {

@@ -11,7 +11,7 @@ use super::*;
 use crate::config::model::{BinOp, Ref};
 use crate::diag::Severity;
 use crate::provider::fake::Fake;
-use crate::provider::schema::{Attr, AttrType};
+use crate::provider::schema::{Attr, AttrType, Ownership, Pricing};
 use crate::provider::{Ctx, ProviderError, ResourceType, Schema};
 use crate::value::Attrs;
 
@@ -27,6 +27,8 @@ static PLAIN_SCHEMA: Schema = Schema {
     ],
     guarded: false,
     taggable: false,
+    ownership: Ownership::Untagged,
+    pricing: Pricing::Free,
 };
 
 /// A non-taggable type with a required attribute, object fields and a

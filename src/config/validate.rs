@@ -416,7 +416,7 @@ mod tests {
     use super::*;
     use crate::config::parse::parse_document;
     use crate::diag::{FileId, line_col};
-    use crate::provider::schema::Attr;
+    use crate::provider::schema::{Attr, Ownership, Pricing};
 
     static RULE: [Attr; 4] = [
         Attr::required("from_port", AttrType::Int),
@@ -436,6 +436,8 @@ mod tests {
         ],
         guarded: false,
         taggable: true,
+        ownership: Ownership::Listed,
+        pricing: Pricing::Free,
     };
 
     /// Summary and line:column of each diagnostic.

@@ -1,6 +1,10 @@
 //! Monthly on-demand cost estimate of a loaded stack, from the list prices in
 //! data/prices.toml ([`prices`]). Pure: no AWS calls, no state.
 //!
+//! Each resource type's schema says how it is priced ([`Pricing`]): free, or
+//! by one of the price models here; a type the registry does not know is an
+//! unpriced line.
+//!
 //! Invariants: every resource of a type that costs money yields at least one
 //! [`Line`]; what cannot be priced (an instance class or region missing from
 //! the price file, an attribute known only after apply) is a
@@ -25,23 +29,10 @@ use serde::Serialize;
 use crate::addr::ResourceAddr;
 use crate::config::{Expr, ResourceConfig, Stack};
 use crate::diag::{FileId, Span};
+use crate::provider::Registry;
+use crate::provider::schema::Pricing;
 use crate::value::{Attrs, Value};
 use prices::{Prices, RegionPrices};
-
-/// Types that carry no charge of their own (the VPC, subnets, groups,
-/// parameter groups, IAM, SNS within its free requests, rotation schedules:
-/// the rotation function is not part of the stack).
-const NO_CHARGE: &[&str] = &[
-    "vpc",
-    "subnet",
-    "security_group",
-    "db_subnet_group",
-    "db_parameter_group",
-    "db_cluster_parameter_group",
-    "iam_role",
-    "sns_topic",
-    "secret_rotation",
-];
 
 /// The largest usage figure `[cost]` may set (GB, million requests): a
 /// zettabyte of data is far beyond any database, and every figure up to it
@@ -209,11 +200,18 @@ fn settle(address: &str, what: &str, price: Price) -> Result<(Price, i64), CostE
     Ok((Price::Priced { quantity, unit, unit_price, monthly: cents / 100.0 }, whole))
 }
 
-/// Prices every resource of `stack`; refused when a figure is beyond what
-/// pgstack prices ([`CostError`]).
-pub fn estimate(stack: &Stack, prices: &Prices) -> Result<Estimate, CostError> {
+/// Prices every resource of `stack`, each by its type's [`Pricing`] in
+/// `registry`; refused when a figure is beyond what pgstack prices
+/// ([`CostError`]).
+pub fn estimate(stack: &Stack, registry: &Registry, prices: &Prices) -> Result<Estimate, CostError> {
     let view: View<'_> = stack.resources.iter().map(|(a, rc)| (a, Cow::Borrowed(rc))).collect();
-    estimate_view(stack, &view, prices)
+    estimate_view(stack, registry, &view, prices)
+}
+
+/// How `registry` says objects of type `rtype` are priced; `None` for a
+/// type it does not know.
+fn pricing(registry: &Registry, rtype: &str) -> Option<Pricing> {
+    registry.get(rtype).map(|t| t.schema().pricing)
 }
 
 /// The resources an estimate prices: the stack's own, or a plan's view of
@@ -221,7 +219,7 @@ pub fn estimate(stack: &Stack, prices: &Prices) -> Result<Estimate, CostError> {
 /// the plan's values replace the config's).
 type View<'a> = BTreeMap<&'a ResourceAddr, Cow<'a, ResourceConfig>>;
 
-fn estimate_view(stack: &Stack, view: &View<'_>, prices: &Prices) -> Result<Estimate, CostError> {
+fn estimate_view(stack: &Stack, registry: &Registry, view: &View<'_>, prices: &Prices) -> Result<Estimate, CostError> {
     let (usage, assumptions) = usage(&stack.cost)?;
     let cx = Cx { resources: view, prices, usage };
     let mut lines = Vec::new();
@@ -231,7 +229,10 @@ fn estimate_view(stack: &Stack, view: &View<'_>, prices: &Prices) -> Result<Esti
     // The line with the most cents so far: (cents, address, what).
     let mut largest: (i64, String, String) = (0, String::new(), String::new());
     for (addr, rc) in view {
-        let items = if NO_CHARGE.contains(&addr.rtype.as_str()) { Vec::new() } else { cx.resource(addr, rc) };
+        let items = match pricing(registry, &addr.rtype) {
+            Some(p) => cx.resource(p, addr, rc),
+            None => vec![unpriced(addr.rtype.clone(), "pgstack has no price model for this resource type")],
+        };
         if items.is_empty() {
             no_charge += 1;
             continue;
@@ -279,6 +280,7 @@ pub struct Change<'a> {
 /// replica, buckets of a replication) still resolve.
 pub fn before_after<'a>(
     stack: &Stack,
+    registry: &Registry,
     changes: &[Change<'a>],
     prices: &Prices,
 ) -> Result<(Estimate, Estimate), CostError> {
@@ -289,7 +291,7 @@ pub fn before_after<'a>(
                 let attrs = pick(c)?;
                 let configured = stack.resources.get(c.addr);
                 // Nothing to price: the config as it is (only its presence counts).
-                if let (Some(rc), true) = (configured, NO_CHARGE.contains(&c.addr.rtype.as_str())) {
+                if let (Some(rc), Some(Pricing::Free)) = (configured, pricing(registry, &c.addr.rtype)) {
                     return Some((c.addr, Cow::Borrowed(rc)));
                 }
                 let mut rc = configured.cloned().unwrap_or_else(|| ResourceConfig {
@@ -314,7 +316,7 @@ pub fn before_after<'a>(
                 Some((c.addr, Cow::Owned(rc)))
             })
             .collect();
-        estimate_view(stack, &view, prices)
+        estimate_view(stack, registry, &view, prices)
     };
     Ok((side(|c| c.before)?, side(|c| c.after)?))
 }
@@ -336,64 +338,56 @@ struct Cx<'a> {
 }
 
 impl Cx<'_> {
-    /// The items of one resource; empty when it carries no charge.
-    fn resource(&self, addr: &ResourceAddr, rc: &ResourceConfig) -> Vec<Item> {
-        let chargeable = match addr.rtype.as_str() {
-            "vpc_endpoint" => lit_str(rc, "vpc_endpoint_type") != Some("Gateway"),
-            "s3_bucket_replication" => self.replication_crosses_regions(rc),
-            "db_cluster"
-            | "db_cluster_instance"
-            | "db_instance"
-            | "kms_key"
-            | "kms_replica_key"
-            | "secret"
-            | "cloudwatch_alarm"
-            | "s3_bucket" => true,
-            _ => return vec![unpriced(addr.rtype.clone(), "pgstack has no price model for this resource type")],
-        };
-        if !chargeable {
-            return Vec::new();
-        }
-        let Some(p) = self.prices.region.get(&rc.region) else {
-            return vec![unpriced(
-                addr.rtype.clone(),
-                format!("no prices for region {} in data/prices.toml", rc.region),
-            )];
-        };
+    /// The items of one resource priced by `pricing`; empty when it carries
+    /// no charge.
+    fn resource(&self, pricing: Pricing, addr: &ResourceAddr, rc: &ResourceConfig) -> Vec<Item> {
         let hours = self.prices.hours_per_month;
-        let r = &p.rates;
-        match addr.rtype.as_str() {
-            "db_cluster_instance" => vec![self.aurora_instance(rc, p)],
-            "db_cluster" => self.aurora_cluster(rc, p),
-            "db_instance" => self.rds_instance(rc, p),
-            "kms_key" | "kms_replica_key" => vec![priced("KMS key", 1.0, "key-months", r.kms_key_month)],
-            "secret" => vec![priced("Secrets Manager secret", 1.0, "secret-months", r.secret_month)],
-            "cloudwatch_alarm" => {
-                vec![priced("CloudWatch alarm (standard resolution)", 1.0, "alarm-months", r.alarm_month)]
+        // The items `f` makes of the region's prices, or why there are none.
+        let in_region = |f: &dyn Fn(&RegionPrices) -> Vec<Item>| match self.prices.region.get(&rc.region) {
+            Some(p) => f(p),
+            None => {
+                vec![unpriced(addr.rtype.clone(), format!("no prices for region {} in data/prices.toml", rc.region))]
             }
-            "vpc_endpoint" => {
+        };
+        match pricing {
+            Pricing::Free => Vec::new(),
+            Pricing::VpcEndpoint if lit_str(rc, "vpc_endpoint_type") == Some("Gateway") => Vec::new(),
+            Pricing::Replication if !self.replication_crosses_regions(rc) => Vec::new(),
+            Pricing::AuroraInstance => in_region(&|p| vec![self.aurora_instance(rc, p)]),
+            Pricing::AuroraCluster => in_region(&|p| self.aurora_cluster(rc, p)),
+            Pricing::RdsInstance => in_region(&|p| self.rds_instance(rc, p)),
+            Pricing::KmsKey => in_region(&|p| vec![priced("KMS key", 1.0, "key-months", p.rates.kms_key_month)]),
+            Pricing::Secret => {
+                in_region(&|p| vec![priced("Secrets Manager secret", 1.0, "secret-months", p.rates.secret_month)])
+            }
+            Pricing::Alarm => in_region(&|p| {
+                vec![priced("CloudWatch alarm (standard resolution)", 1.0, "alarm-months", p.rates.alarm_month)]
+            }),
+            Pricing::VpcEndpoint => in_region(&|p| {
                 let service = lit_str(rc, "service_name").unwrap_or("?");
                 match self.count(rc.attrs.get("subnet_ids")) {
                     Some(azs) => vec![priced(
                         format!("interface endpoint {service} in {azs} AZs"),
                         hours * azs as f64,
                         "endpoint-AZ-hours",
-                        r.interface_endpoint_az_hour,
+                        p.rates.interface_endpoint_az_hour,
                     )],
                     None => vec![unpriced(
                         format!("interface endpoint {service}"),
                         "its number of subnets is not known before apply",
                     )],
                 }
-            }
-            "s3_bucket" => self.bucket(addr, rc, p),
-            // s3_bucket_replication, across regions (the only type left).
-            _ => vec![priced(
-                "cross-region replication transfer",
-                self.usage.replicated_gb,
-                "GB",
-                r.transfer_inter_region_gb,
-            )],
+            }),
+            Pricing::Bucket => in_region(&|p| self.bucket(addr, rc, p)),
+            // Across regions.
+            Pricing::Replication => in_region(&|p| {
+                vec![priced(
+                    "cross-region replication transfer",
+                    self.usage.replicated_gb,
+                    "GB",
+                    p.rates.transfer_inter_region_gb,
+                )]
+            }),
         }
     }
 

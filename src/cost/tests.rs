@@ -10,12 +10,12 @@ use crate::provider::Registry;
 const HEAD: &str = "[stack]\nname = \"t\"\nregion = \"us-east-1\"\n\n";
 
 fn est(body: &str) -> Estimate {
-    estimate(&stack(body), prices::shipped().unwrap()).unwrap()
+    estimate(&stack(body), &Registry::aws(), prices::shipped().unwrap()).unwrap()
 }
 
 /// The refusal of pricing `body`.
 fn refused(body: &str) -> CostError {
-    estimate(&stack(body), prices::shipped().unwrap()).unwrap_err()
+    estimate(&stack(body), &Registry::aws(), prices::shipped().unwrap()).unwrap_err()
 }
 
 fn stack(body: &str) -> crate::config::Stack {
@@ -190,7 +190,7 @@ fn the_prod_stack_prices_every_line() {
         ..LoadOptions::default()
     };
     let loaded = load(&path, &opts, &Registry::aws()).unwrap_or_else(|(_, d)| panic!("{d:?}"));
-    let e = estimate(&loaded.stack, prices::shipped().unwrap()).unwrap();
+    let e = estimate(&loaded.stack, &Registry::aws(), prices::shipped().unwrap()).unwrap();
     assert_eq!(e.unpriced(), 0, "{:?}", e.lines);
     let instances = e.lines.iter().filter(|l| l.what.contains("db.r6g.xlarge")).count();
     assert_eq!(instances, 3, "a writer and two readers");
@@ -212,7 +212,7 @@ fn before_and_after_a_plan_price_each_side_from_its_values() {
         Change { addr: &writer, region: "us-east-1", before: Some(&now), after: Some(&after) },
         Change { addr: &cluster, region: "us-east-1", before: None, after: Some(&empty) },
     ];
-    let (b, a) = before_after(&st, &changes, prices::shipped().unwrap()).unwrap();
+    let (b, a) = before_after(&st, &Registry::aws(), &changes, prices::shipped().unwrap()).unwrap();
     // Before: $0.26 x 730 = $189.80, alone. After: $0.519 x 730 = $378.87 and the cluster's $20.40.
     assert!(close(b.total(), 189.8), "{:?}", b.lines);
     assert!(close(a.total(), 378.87 + 20.40), "{:?}", a.lines);
@@ -283,7 +283,7 @@ fn a_line_beyond_the_maximum_is_refused_naming_it() {
     for huge in [Value::Float(1e308), Value::Float(f64::MAX), Value::Int(i64::MAX), Value::Float(-5.0)] {
         let now: Attrs = [("allocated_storage".to_owned(), huge.clone())].into();
         let changes = [Change { addr: &addr, region: "us-east-1", before: Some(&now), after: None }];
-        let e = before_after(&st, &changes, prices::shipped().unwrap()).unwrap_err();
+        let e = before_after(&st, &Registry::aws(), &changes, prices::shipped().unwrap()).unwrap_err();
         assert!(matches!(&e, CostError::Line { address, .. } if address == "db_instance.p"), "{huge:?}: {e}");
         let shown = e.to_string();
         assert!(shown.starts_with("db_instance.p: gp2 storage does not come to an amount pgstack prices"), "{shown}");

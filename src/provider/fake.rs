@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
-use super::schema::{Attr, AttrType, Default, Kind, Schema, TAG_ADDRESS, TAG_STACK};
+use super::schema::{Attr, AttrType, Default, Kind, Ownership, Pricing, Schema, TAG_ADDRESS, TAG_STACK};
 use super::{Clients, Ctx, Intent, Owned, PlannedUpdate, ProviderError, ReadScope, Refusal, ResourceType, Result};
 use crate::addr::ResourceAddr;
 use crate::value::{Attrs, Value};
@@ -39,6 +39,8 @@ pub static FAKE_SCHEMA: Schema = Schema {
     ],
     guarded: false,
     taggable: true,
+    ownership: Ownership::Listed,
+    pricing: Pricing::Free,
 };
 
 /// The fake type's schema when it stands for a data-bearing type.

@@ -14,6 +14,8 @@ pub mod diff;
 mod docs_tests;
 #[cfg(test)]
 pub mod fake;
+#[cfg(test)]
+mod registry_tests;
 pub mod schema;
 pub mod waiter;
 

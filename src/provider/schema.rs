@@ -1,7 +1,8 @@
-//! Attribute schemas: what a resource type accepts, computes, and replaces on.
+//! Attribute schemas: what a resource type accepts, computes, and replaces
+//! on, how drift finds its objects and how cost prices them.
 //!
-//! Schemas are `'static` data built with `const fn`s, so validation, diff and
-//! docs read the same table the provider declares. An attribute's
+//! Schemas are `'static` data built with `const fn`s, so validation, diff,
+//! docs, the orphan scan and cost read the same table the provider declares. An attribute's
 //! [`Constraint`] states what AWS would refuse; `validate` checks it on values
 //! known at load time and [`Schema::check_values`] on values known at plan time.
 
@@ -758,6 +759,117 @@ pub struct Schema {
     pub guarded: bool,
     /// Has a `tags` attribute; stack tags and ownership tags are merged into it.
     pub taggable: bool,
+    /// How drift's orphan scan finds the objects carrying a stack's tag
+    /// ([`Ownership::Untagged`] exactly when not `taggable`).
+    pub ownership: Ownership,
+    /// How `pgstack cost` prices one object of the type.
+    pub pricing: Pricing,
+}
+
+/// How a type's objects that carry a stack's `pgstack:stack` tag are found
+/// ([`ResourceType::list_owned`](super::ResourceType::list_owned)), for
+/// drift's orphan scan.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ownership {
+    /// Through the tagging index (the Resource Groups Tagging API): one
+    /// listing per region serves every indexed type, and `list_owned` picks
+    /// this type's objects out of it.
+    Indexed(Indexed),
+    /// By the type's own listing calls, which return each object's tags.
+    Listed,
+    /// The objects carry no tags of their own (a configuration of another
+    /// object): `list_owned` lists nothing. Only types that are not taggable.
+    Untagged,
+}
+
+/// A type's place in the tagging index: the resource type it is filed
+/// under, and how an object's ARN (`arn:PARTITION:SERVICE:REGION:ACCOUNT:RESOURCE`)
+/// gives the id state records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Indexed {
+    /// The index's resource type, `service:resource` (`ec2:vpc`); the ARNs
+    /// of its objects have that `service`.
+    pub filter: &'static str,
+    /// What the ARN's resource part starts with (`vpc/`; may be empty).
+    pub prefix: &'static str,
+    pub id: IdForm,
+    /// Whether the type also takes the objects of its `filter` whose
+    /// `pgstack:address` tag names no type filed under it (missing, not an
+    /// address, another type). Types sharing a filter (a key and a replica
+    /// key) are told apart by that tag, and exactly one of them takes the
+    /// rest; a type alone under its filter takes them.
+    pub claims_unnamed: bool,
+}
+
+impl Ownership {
+    /// Filed under `filter` in the tagging index, with ids [`IdForm::Rest`]
+    /// after `prefix`, taking the unnamed objects of its filter.
+    pub const fn indexed(filter: &'static str, prefix: &'static str) -> Ownership {
+        Ownership::Indexed(Indexed { filter, prefix, id: IdForm::Rest, claims_unnamed: true })
+    }
+
+    /// This indexed declaration with the whole ARN as id ([`IdForm::Arn`]).
+    pub const fn arn_ids(self) -> Ownership {
+        match self {
+            Ownership::Indexed(i) => Ownership::Indexed(Indexed { id: IdForm::Arn, ..i }),
+            other => other,
+        }
+    }
+
+    /// This indexed declaration leaving the unnamed objects of its filter to
+    /// the other type filed under it ([`Indexed::claims_unnamed`] false).
+    pub const fn leaving_unnamed(self) -> Ownership {
+        match self {
+            Ownership::Indexed(i) => Ownership::Indexed(Indexed { claims_unnamed: false, ..i }),
+            other => other,
+        }
+    }
+}
+
+impl Indexed {
+    /// The ARN service of the objects under [`Indexed::filter`].
+    pub fn service(&self) -> &'static str {
+        self.filter.split_once(':').map_or(self.filter, |(service, _)| service)
+    }
+}
+
+/// How an id is made from an ARN of the tagging index.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IdForm {
+    /// The resource part after the prefix (`vpc-1`, a key id, a bucket name).
+    Rest,
+    /// The whole ARN.
+    Arn,
+}
+
+/// How `pgstack cost` (src/cost) prices an object of a type: free, or by
+/// one of its price models. Every type declares one, so no type is left
+/// unpriced for want of a model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pricing {
+    /// No charge of its own (networking, groups, IAM, SNS within its free
+    /// requests, rotation schedules): counted, never a line.
+    Free,
+    /// Aurora storage, I/O and backups of the cluster, and its managed
+    /// master secret.
+    AuroraCluster,
+    /// Aurora instance-hours by class (I/O-Optimized when its cluster is).
+    AuroraInstance,
+    /// RDS instance-hours by class, storage, IOPS and throughput, backups,
+    /// and its managed master secret.
+    RdsInstance,
+    /// A key-month.
+    KmsKey,
+    /// A secret-month.
+    Secret,
+    /// An alarm-month.
+    Alarm,
+    /// Endpoint-AZ-hours of an interface endpoint; a gateway endpoint is free.
+    VpcEndpoint,
+    /// Storage of backup objects, and of an archive rule's class.
+    Bucket,
+    /// Transfer to another region; free within one.
+    Replication,
 }
 
 impl Schema {
@@ -946,7 +1058,13 @@ mod tests {
     #[test]
     fn a_replacement_created_first_takes_the_other_default_name() {
         static ATTRS: [Attr; 1] = [Attr::optional("name", AttrType::Str).default_name(NameRule::new(63, true, ""))];
-        let schema = Schema { attrs: &ATTRS, guarded: false, taggable: false };
+        let schema = Schema {
+            attrs: &ATTRS,
+            guarded: false,
+            taggable: false,
+            ownership: Ownership::Untagged,
+            pricing: Pricing::Free,
+        };
         let addr: crate::addr::ResourceAddr = "db_parameter_group.main".parse().unwrap();
         let rule = NameRule::new(63, true, "");
         let (a, b) = (rule.name_for("prod", &addr), rule.alternate_for("prod", &addr));
@@ -1079,6 +1197,8 @@ mod tests {
             ],
             guarded: false,
             taggable: false,
+            ownership: Ownership::Untagged,
+            pricing: Pricing::Free,
         };
         let values = |b: &str, m: &str| {
             BTreeMap::from([("backup".into(), Value::str(b)), ("maintenance".into(), Value::str(m))])
@@ -1237,6 +1357,8 @@ mod tests {
             ],
             guarded: false,
             taggable: true,
+            ownership: Ownership::Listed,
+            pricing: Pricing::Free,
         };
         let rule = |port, cidr: &str| {
             Value::Map(BTreeMap::from([

@@ -124,7 +124,7 @@ mod tests {
     use std::collections::BTreeMap;
 
     use super::*;
-    use crate::provider::schema::{Attr, AttrType, Default};
+    use crate::provider::schema::{Attr, AttrType, Default, Ownership, Pricing};
 
     static SCHEMA: Schema = Schema {
         attrs: &[
@@ -140,6 +140,8 @@ mod tests {
         ],
         guarded: false,
         taggable: true,
+        ownership: Ownership::Listed,
+        pricing: Pricing::Free,
     };
 
     #[test]

@@ -34,7 +34,7 @@ use super::{
 };
 use crate::addr::ResourceAddr;
 use crate::provider::diff::diff;
-use crate::provider::schema::{Attr, AttrType, Default, Kind, Schema, TAG_ADDRESS, TAG_STACK};
+use crate::provider::schema::{Attr, AttrType, Default, Kind, Ownership, Pricing, Schema, TAG_ADDRESS, TAG_STACK};
 use crate::provider::{Ctx, Intent, Owned, PlannedUpdate, ProviderError, ReadScope, Refusal, ResourceType, Result};
 use crate::value::{Attrs, Value};
 
@@ -105,6 +105,8 @@ static SCHEMA: Schema = Schema {
     ],
     guarded: false,
     taggable: true,
+    ownership: Ownership::indexed("cloudwatch:alarm", "alarm:"),
+    pricing: Pricing::Alarm,
 };
 
 /// The `cloudwatch_alarm` resource type.

@@ -57,7 +57,7 @@ use super::rds_catalog::{self, Database, GroupKind};
 use super::{api_error, factory, get_bool, get_str, send_settling, tags_of};
 use crate::addr::ResourceAddr;
 use crate::provider::diff::diff_with;
-use crate::provider::schema::{Attr, AttrType, Default, Kind, NameRule, Schema};
+use crate::provider::schema::{Attr, AttrType, Default, Kind, NameRule, Ownership, Pricing, Schema};
 use crate::provider::waiter::Backoff;
 use crate::provider::{
     Ctx, Finding, Intent, Owned, PlannedChange, PlannedUpdate, ProviderError, ReadScope, Refusal, ResourceType, Result,
@@ -121,6 +121,8 @@ static SCHEMA: Schema = Schema {
     ],
     guarded: true,
     taggable: true,
+    ownership: Ownership::indexed("rds:cluster", "cluster:"),
+    pricing: Pricing::AuroraCluster,
 };
 
 /// Aurora Standard (I/O billed per request) and Aurora I/O-Optimized.

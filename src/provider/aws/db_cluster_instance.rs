@@ -55,7 +55,7 @@ use super::rds_catalog::{self, Database, GroupKind};
 use super::{api_error, factory, get_bool, get_str, send_settling, tags_of};
 use crate::addr::ResourceAddr;
 use crate::provider::diff::diff_with;
-use crate::provider::schema::{Attr, AttrType, Default, Kind, NameRule, Schema};
+use crate::provider::schema::{Attr, AttrType, Default, Kind, NameRule, Ownership, Pricing, Schema};
 use crate::provider::waiter::Backoff;
 use crate::provider::{
     Ctx, Finding, Owned, PlannedChange, PlannedUpdate, ProviderError, ReadScope, ResourceType, Result,
@@ -101,6 +101,8 @@ static SCHEMA: Schema = Schema {
     ],
     guarded: true,
     taggable: true,
+    ownership: Ownership::indexed("rds:db", "db:").leaving_unnamed(),
+    pricing: Pricing::AuroraInstance,
 };
 
 const LOWERCASE: &[&str] =

@@ -88,7 +88,7 @@ use super::rds_catalog::{self, Database, GroupKind};
 use super::{api_error, factory, get_bool, get_i64, get_str, send_settling, tags_of};
 use crate::addr::ResourceAddr;
 use crate::provider::diff::diff_with;
-use crate::provider::schema::{Attr, AttrType, Default, Kind, NameRule, Schema};
+use crate::provider::schema::{Attr, AttrType, Default, Kind, NameRule, Ownership, Pricing, Schema};
 use crate::provider::waiter::Backoff;
 use crate::provider::{
     Ctx, Finding, Intent, Owned, PlannedChange, PlannedUpdate, ProviderError, ReadScope, Refusal, ResourceType, Result,
@@ -170,6 +170,8 @@ static SCHEMA: Schema = Schema {
     ],
     guarded: true,
     taggable: true,
+    ownership: Ownership::indexed("rds:db", "db:"),
+    pricing: Pricing::RdsInstance,
 };
 
 /// String attributes AWS stores in lowercase.

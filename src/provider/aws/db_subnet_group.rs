@@ -31,7 +31,7 @@ use super::owned;
 use super::rds::{self, rds_tags, read_tags, sync_tags};
 use super::{DEFAULT_DESCRIPTION, PER_RESOURCE_CONCURRENCY, api_error, factory, get_str, tags_of};
 use crate::addr::ResourceAddr;
-use crate::provider::schema::{Attr, AttrType, Default, Kind, NameRule, Schema};
+use crate::provider::schema::{Attr, AttrType, Default, Kind, NameRule, Ownership, Pricing, Schema};
 use crate::provider::waiter::Backoff;
 use crate::provider::{
     Ctx, Finding, Owned, PlannedChange, PlannedUpdate, ProviderError, ReadScope, Refusal, ResourceType, Result,
@@ -53,6 +53,8 @@ static SCHEMA: Schema = Schema {
     ],
     guarded: false,
     taggable: true,
+    ownership: Ownership::Listed,
+    pricing: Pricing::Free,
 };
 
 /// The `db_subnet_group` resource type.

@@ -50,7 +50,9 @@ use super::owned;
 use super::{PER_RESOURCE_CONCURRENCY, RawResponse, api_error, error_code, factory, get_i64, get_str, policy};
 use super::{tag_changes, tags_of};
 use crate::addr::ResourceAddr;
-use crate::provider::schema::{Attr, AttrType, Default, Kind, NameRule, Schema, TAG_ADDRESS, TAG_STACK};
+use crate::provider::schema::{
+    Attr, AttrType, Default, Kind, NameRule, Ownership, Pricing, Schema, TAG_ADDRESS, TAG_STACK,
+};
 use crate::provider::{Ctx, Owned, PlannedUpdate, ProviderError, ReadScope, ResourceType, Result};
 use crate::value::{Attrs, Value};
 
@@ -76,6 +78,8 @@ static SCHEMA: Schema = Schema {
     ],
     guarded: false,
     taggable: true,
+    ownership: Ownership::Listed,
+    pricing: Pricing::Free,
 };
 
 /// The `iam_role` resource type.

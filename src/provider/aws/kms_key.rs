@@ -41,7 +41,7 @@ use super::kms;
 use super::owned;
 use super::{DEFAULT_DESCRIPTION, api_error, factory, get_bool, get_str, policy, send_settling, tags_of};
 use crate::addr::ResourceAddr;
-use crate::provider::schema::{Attr, AttrType, Default, Kind, Schema, TAG_ADDRESS, TAG_STACK};
+use crate::provider::schema::{Attr, AttrType, Default, Kind, Ownership, Pricing, Schema, TAG_ADDRESS, TAG_STACK};
 use crate::provider::waiter::Backoff;
 use crate::provider::{
     Ctx, Finding, Intent, Owned, PlannedChange, PlannedUpdate, ProviderError, ReadScope, Refusal, ResourceType, Result,
@@ -97,6 +97,8 @@ static SCHEMA: Schema = Schema {
     ],
     guarded: true,
     taggable: true,
+    ownership: Ownership::indexed("kms:key", "key/"),
+    pricing: Pricing::KmsKey,
 };
 
 /// The `kms_key` resource type.

@@ -35,7 +35,7 @@ use aws_sdk_kms::types::{KeyMetadata, KeyState};
 use super::owned;
 use super::{DEFAULT_DESCRIPTION, api_error, factory, get_bool, get_str, kms, policy, send_settling, tags_of};
 use crate::addr::ResourceAddr;
-use crate::provider::schema::{Attr, AttrType, Default, Kind, Schema};
+use crate::provider::schema::{Attr, AttrType, Default, Kind, Ownership, Pricing, Schema};
 use crate::provider::waiter::{Backoff, Poll, wait_for};
 use crate::provider::{Ctx, Owned, PlannedUpdate, ProviderError, ReadScope, ResourceType, Result};
 use crate::value::{Attrs, Value};
@@ -55,6 +55,8 @@ static SCHEMA: Schema = Schema {
     ],
     guarded: true,
     taggable: true,
+    ownership: Ownership::indexed("kms:key", "key/").arn_ids().leaving_unnamed(),
+    pricing: Pricing::KmsKey,
 };
 
 /// The `kms_replica_key` resource type.

@@ -1,90 +1,51 @@
 //! Listing the objects that carry a stack's `pgstack:stack` tag
 //! ([`ResourceType::list_owned`](crate::provider::ResourceType::list_owned)),
-//! for drift's orphan scan. Read-only calls only.
+//! for drift's orphan scan. Read-only calls only. Each type's schema declares
+//! how its objects are found ([`Ownership`]); this module reads the
+//! declarations of the registered types ([`super::all_types`]), it keeps no
+//! table of its own.
 //!
-//! - The types in [`INDEXED`] (covered by the Resource Groups Tagging API in
-//!   AWS and in moto 5.2.5): one paged GetResources per region, filtered on
-//!   the stack tag and on all their resource types at once, kept in
-//!   `ctx.shared` so that every one of these types in the region picks its
-//!   ARNs out of the same answer ([`indexed`]); `s3_bucket` keeps those
-//!   ListBuckets reports in the region (only when one is not `known`).
-//!   The same GetResources, filtered on one address, serves the
+//! - [`Ownership::Indexed`] types ([`INDEXED`]; covered by the Resource
+//!   Groups Tagging API in AWS and in moto 5.2.5): one paged GetResources
+//!   per region, filtered on the stack tag and on all their resource types
+//!   at once, kept in `ctx.shared` so that every one of these types in the
+//!   region picks its ARNs out of the same answer ([`indexed`]); `s3_bucket`
+//!   keeps those ListBuckets reports in the region (only when one is not
+//!   `known`). The same GetResources, filtered on one address, serves the
 //!   `find_created` of `kms_key`, `kms_replica_key`, `secret` and `s3_bucket`
 //!   ([`tagged`]).
-//! - The others list their own: `vpc_endpoint` one DescribeVpcEndpoints
-//!   filtered on the tag ([`super::ec2::owned`]); `db_subnet_group`,
-//!   `db_parameter_group` and `db_cluster_parameter_group` their paged
-//!   Describe plus one ListTagsForResource per group that is not `known`
-//!   ([`from_tags`]); `iam_role` one ListRoles plus one GetRole per role not
-//!   `known`, once for all regions (roles are global).
-//! - `s3_bucket_replication` and `secret_rotation` are configurations of
-//!   another object, with no tags of their own: they list nothing.
+//! - [`Ownership::Listed`] types list their own: `vpc_endpoint` one
+//!   DescribeVpcEndpoints filtered on the tag ([`super::ec2::owned`]);
+//!   `db_subnet_group`, `db_parameter_group` and `db_cluster_parameter_group`
+//!   their paged Describe plus one ListTagsForResource per group that is not
+//!   `known` ([`from_tags`]); `iam_role` one ListRoles plus one GetRole per
+//!   role not `known`, once for all regions (roles are global).
+//! - [`Ownership::Untagged`] types (`s3_bucket_replication`,
+//!   `secret_rotation`) are configurations of another object, with no tags
+//!   of their own: they list nothing.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::LazyLock;
 
 use aws_sdk_resourcegroupstagging::types::TagFilter;
 
 use super::{api_error, factory, get_str, tags_of};
 use crate::addr::ResourceAddr;
-use crate::provider::schema::{TAG_ADDRESS, TAG_STACK};
+use crate::provider::schema::{IdForm, Indexed, Ownership, TAG_ADDRESS, TAG_STACK};
 use crate::provider::{Ctx, Owned, Result};
 use crate::value::Attrs;
 
-/// How an id is made from an ARN.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum IdForm {
-    /// The resource part after the prefix (`vpc-1`, a key id, a bucket name).
-    Rest,
-    /// The whole ARN.
-    Arn,
-}
-
-/// A type listed through the tagging index: its GetResources resource type,
-/// and how its ARNs look (`arn:P:SERVICE:R:A:PREFIX…`).
-struct Indexed {
-    rtype: &'static str,
-    filter: &'static str,
-    service: &'static str,
-    prefix: &'static str,
-    id: IdForm,
-}
-
-/// Every type the tagging index lists. Types sharing a resource type (a KMS
-/// key and a replica key; an RDS instance and a cluster instance) are told
-/// apart by their `pgstack:address` tag; the first of them also claims
-/// objects whose tag names neither (missing, or another type).
-const INDEXED: &[Indexed] = &[
-    Indexed { rtype: "vpc", filter: "ec2:vpc", service: "ec2", prefix: "vpc/", id: IdForm::Rest },
-    Indexed { rtype: "subnet", filter: "ec2:subnet", service: "ec2", prefix: "subnet/", id: IdForm::Rest },
-    Indexed {
-        rtype: "security_group",
-        filter: "ec2:security-group",
-        service: "ec2",
-        prefix: "security-group/",
-        id: IdForm::Rest,
-    },
-    Indexed { rtype: "kms_key", filter: "kms:key", service: "kms", prefix: "key/", id: IdForm::Rest },
-    Indexed { rtype: "kms_replica_key", filter: "kms:key", service: "kms", prefix: "key/", id: IdForm::Arn },
-    Indexed { rtype: "db_cluster", filter: "rds:cluster", service: "rds", prefix: "cluster:", id: IdForm::Rest },
-    Indexed { rtype: "db_instance", filter: "rds:db", service: "rds", prefix: "db:", id: IdForm::Rest },
-    Indexed { rtype: "db_cluster_instance", filter: "rds:db", service: "rds", prefix: "db:", id: IdForm::Rest },
-    Indexed { rtype: "s3_bucket", filter: "s3:bucket", service: "s3", prefix: "", id: IdForm::Rest },
-    Indexed {
-        rtype: "secret",
-        filter: "secretsmanager:secret",
-        service: "secretsmanager",
-        prefix: "secret:",
-        id: IdForm::Arn,
-    },
-    Indexed { rtype: "sns_topic", filter: "sns:topic", service: "sns", prefix: "", id: IdForm::Arn },
-    Indexed {
-        rtype: "cloudwatch_alarm",
-        filter: "cloudwatch:alarm",
-        service: "cloudwatch",
-        prefix: "alarm:",
-        id: IdForm::Rest,
-    },
-];
+/// Every registered type ([`super::all_types`]) the tagging index lists
+/// ([`Ownership::Indexed`]), with its type name.
+static INDEXED: LazyLock<Vec<(&'static str, Indexed)>> = LazyLock::new(|| {
+    super::all_types()
+        .iter()
+        .filter_map(|t| match t.schema().ownership {
+            Ownership::Indexed(i) => Some((t.type_name(), i)),
+            Ownership::Listed | Ownership::Untagged => None,
+        })
+        .collect()
+});
 
 /// One object of the tagging index: its ARN and tags.
 pub type Tagged = (String, BTreeMap<String, String>);
@@ -92,7 +53,7 @@ pub type Tagged = (String, BTreeMap<String, String>);
 /// The objects of type `rtype` (one of [`INDEXED`]) in `ctx.region` that
 /// carry `ctx.stack`'s tag, from the region's shared tagging index.
 pub async fn indexed(ctx: &Ctx, rtype: &str, known: &BTreeSet<String>) -> Result<Vec<Owned>> {
-    let Some(me) = INDEXED.iter().find(|i| i.rtype == rtype) else { return Ok(Vec::new()) };
+    let Some(me) = INDEXED.iter().find(|(t, _)| *t == rtype) else { return Ok(Vec::new()) };
     let key = format!("aws:tagging:{}:{}", ctx.region, ctx.stack);
     let index = ctx.shared.get_or_try_init(&key, || tagging_index(ctx)).await?;
     Ok(index
@@ -106,17 +67,18 @@ pub async fn indexed(ctx: &Ctx, rtype: &str, known: &BTreeSet<String>) -> Result
         .collect())
 }
 
-/// The id `me` makes of `arn`, when the object is of its resource type and
-/// its address tag gives it to `me`.
-fn claim(me: &Indexed, arn: &str, address: Option<&str>) -> Option<String> {
+/// The id `me` (a type name and its place in the index) makes of `arn`,
+/// when the object is filed under its filter and its address tag gives it
+/// to `me`: the tag names `me`, or names no type filed under that filter
+/// and `me` claims the unnamed ones.
+fn claim((rtype, me): &(&str, Indexed), arn: &str, address: Option<&str>) -> Option<String> {
     let parts: Vec<&str> = arn.splitn(6, ':').collect();
     let (service, resource) = (parts.get(2)?, parts.get(5)?);
-    let rest = resource.strip_prefix(me.prefix).filter(|r| *service == me.service && !r.is_empty())?;
-    let siblings: Vec<&Indexed> = INDEXED.iter().filter(|i| i.filter == me.filter).collect();
+    let rest = resource.strip_prefix(me.prefix).filter(|r| *service == me.service() && !r.is_empty())?;
     let named = address.and_then(|a| a.parse::<ResourceAddr>().ok()).map(|a| a.rtype);
     let mine = match named {
-        Some(t) if siblings.iter().any(|s| s.rtype == t) => t == me.rtype,
-        _ => siblings.first().is_some_and(|first| first.rtype == me.rtype),
+        Some(t) if INDEXED.iter().any(|(s, i)| i.filter == me.filter && *s == t) => t == *rtype,
+        _ => me.claims_unnamed,
     };
     mine.then(|| match me.id {
         IdForm::Rest => rest.to_owned(),
@@ -127,7 +89,7 @@ fn claim(me: &Indexed, arn: &str, address: Option<&str>) -> Option<String> {
 /// One paged GetResources in `ctx.region`: every object of the [`INDEXED`]
 /// resource types carrying `ctx.stack`'s tag.
 async fn tagging_index(ctx: &Ctx) -> Result<Vec<Tagged>> {
-    let filters: BTreeSet<&str> = INDEXED.iter().map(|i| i.filter).collect();
+    let filters: BTreeSet<&str> = INDEXED.iter().map(|(_, i)| i.filter).collect();
     tagged(ctx, None, &filters.into_iter().collect::<Vec<_>>()).await
 }
 
@@ -180,8 +142,8 @@ pub fn from_attrs(all: &[Attrs], stack: &str, known: &BTreeSet<String>) -> Vec<O
 mod tests {
     use super::*;
 
-    fn row(rtype: &str) -> &'static Indexed {
-        INDEXED.iter().find(|i| i.rtype == rtype).unwrap()
+    fn row(rtype: &str) -> &'static (&'static str, Indexed) {
+        INDEXED.iter().find(|(t, _)| *t == rtype).unwrap()
     }
 
     #[test]

@@ -49,7 +49,9 @@ use super::owned;
 use super::rds::{FILTER_CHUNK, is_not_found, rds_tags, read_tags, sync_tags};
 use super::{DEFAULT_DESCRIPTION, PER_RESOURCE_CONCURRENCY, api_error, factory, get_str, tags_of};
 use crate::addr::ResourceAddr;
-use crate::provider::schema::{Attr, AttrType, Default, Kind, NameRule, Schema, TAG_ADDRESS, TAG_STACK};
+use crate::provider::schema::{
+    Attr, AttrType, Default, Kind, NameRule, Ownership, Pricing, Schema, TAG_ADDRESS, TAG_STACK,
+};
 use crate::provider::waiter::Backoff;
 use crate::provider::{
     Ctx, Finding, Intent, Owned, PlannedChange, PlannedUpdate, ProviderError, ReadScope, Refusal, ResourceType, Result,
@@ -72,6 +74,8 @@ static SCHEMA: Schema = Schema {
     ],
     guarded: false,
     taggable: true,
+    ownership: Ownership::Listed,
+    pricing: Pricing::Free,
 };
 
 /// AWS accepts at most this many parameters in one Modify or Reset call.

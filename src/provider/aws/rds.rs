@@ -784,6 +784,7 @@ mod tests {
     use std::sync::Mutex;
 
     use super::*;
+    use crate::provider::schema::{Ownership, Pricing};
 
     #[test]
     fn major_upgrades_are_told_apart_from_minor_ones() {
@@ -1026,6 +1027,8 @@ mod tests {
             attrs: &[Attr::optional("engine_version", AttrType::Str), Attr::optional("port", AttrType::Int)],
             guarded: false,
             taggable: false,
+            ownership: Ownership::Untagged,
+            pricing: Pricing::Free,
         };
         let attrs = |v: &str, port: i64| -> Attrs {
             [("engine_version".to_owned(), Value::str(v)), ("port".to_owned(), Value::Int(port))].into()

@@ -81,7 +81,9 @@ use super::{
 };
 use crate::addr::ResourceAddr;
 use crate::provider::diff::equal;
-use crate::provider::schema::{Attr, AttrType, Default, Kind, NameRule, Schema, TAG_ADDRESS, TAG_STACK};
+use crate::provider::schema::{
+    Attr, AttrType, Default, Kind, NameRule, Ownership, Pricing, Schema, TAG_ADDRESS, TAG_STACK,
+};
 use crate::provider::waiter::Backoff;
 use crate::provider::{
     Ctx, Intent, Owned, PlannedUpdate, ProviderError, ReadScope, Refusal, ResourceType, Result, StateHome,
@@ -134,6 +136,8 @@ static SCHEMA: Schema = Schema {
     ],
     guarded: true,
     taggable: true,
+    ownership: Ownership::indexed("s3:bucket", ""),
+    pricing: Pricing::Bucket,
 };
 
 /// The id of lifecycle `rule` when it is enabled, covers `key` (no prefix,

@@ -44,7 +44,7 @@ use futures::{StreamExt, TryStreamExt, stream};
 use super::s3_bucket::{is_no_such_bucket, name_of_arn, new_bucket};
 use super::{PER_RESOURCE_CONCURRENCY, Settling, api_error, error_code, factory, get_str, send_settling};
 use crate::addr::ResourceAddr;
-use crate::provider::schema::{Attr, AttrType, Kind, Schema};
+use crate::provider::schema::{Attr, AttrType, Kind, Ownership, Pricing, Schema};
 use crate::provider::waiter::Backoff;
 use crate::provider::{Ctx, Owned, PlannedUpdate, ProviderError, ReadScope, ResourceType, Result};
 use crate::value::{Attrs, Value};
@@ -86,6 +86,8 @@ static SCHEMA: Schema = Schema {
     ],
     guarded: false,
     taggable: false,
+    ownership: Ownership::Untagged,
+    pricing: Pricing::Replication,
 };
 
 /// How long PutBucketReplication is sent again while S3 refuses it for

@@ -47,7 +47,9 @@ use super::owned;
 use super::rds::same_kms_key;
 use super::{PER_RESOURCE_CONCURRENCY, api_error, error_code, factory, get_i64, get_str, sync_arn_tags, tags_of};
 use crate::addr::ResourceAddr;
-use crate::provider::schema::{Attr, AttrType, Default, Kind, NameRule, Schema, TAG_ADDRESS, TAG_STACK};
+use crate::provider::schema::{
+    Attr, AttrType, Default, Kind, NameRule, Ownership, Pricing, Schema, TAG_ADDRESS, TAG_STACK,
+};
 use crate::provider::{Ctx, Owned, PlannedUpdate, ProviderError, ReadScope, ResourceType, Result};
 use crate::value::{Attrs, Value};
 
@@ -100,6 +102,8 @@ static SCHEMA: Schema = Schema {
     ],
     guarded: true,
     taggable: true,
+    ownership: Ownership::indexed("secretsmanager:secret", "secret:").arn_ids(),
+    pricing: Pricing::Secret,
 };
 
 /// The `secret` resource type.

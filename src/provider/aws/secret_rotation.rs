@@ -38,7 +38,7 @@ use futures::{StreamExt, TryStreamExt, stream};
 
 use super::{PER_RESOURCE_CONCURRENCY, api_error, error_code, factory, get_bool, get_str};
 use crate::addr::ResourceAddr;
-use crate::provider::schema::{Attr, AttrType, Default, Kind, Schema};
+use crate::provider::schema::{Attr, AttrType, Default, Kind, Ownership, Pricing, Schema};
 use crate::provider::{
     Ctx, Finding, Owned, PlannedChange, PlannedUpdate, ProviderError, ReadScope, Refusal, ResourceType, Result,
 };
@@ -61,6 +61,8 @@ static SCHEMA: Schema = Schema {
     ],
     guarded: false,
     taggable: false,
+    ownership: Ownership::Untagged,
+    pricing: Pricing::Free,
 };
 
 /// The `secret_rotation` resource type.

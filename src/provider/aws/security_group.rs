@@ -51,7 +51,7 @@ use super::ec2::{
 use super::owned;
 use super::{DEFAULT_DESCRIPTION, factory, get_str};
 use crate::addr::ResourceAddr;
-use crate::provider::schema::{Attr, AttrType, Default, Kind, NameRule, Schema};
+use crate::provider::schema::{Attr, AttrType, Default, Kind, NameRule, Ownership, Pricing, Schema};
 use crate::provider::waiter::{Backoff, Poll, wait_for};
 use crate::provider::{
     Ctx, Intent, Owned, PlannedUpdate, ProviderError, ReadScope, Refusal, ResourceType, Result, same_name_refusal,
@@ -92,6 +92,8 @@ static SCHEMA: Schema = Schema {
     ],
     guarded: false,
     taggable: true,
+    ownership: Ownership::indexed("ec2:security-group", "security-group/"),
+    pricing: Pricing::Free,
 };
 
 /// Pauses between reads of a new group DescribeSecurityGroups does not list yet.

@@ -21,7 +21,7 @@ use futures::{StreamExt, TryStreamExt, stream};
 use super::owned;
 use super::{PER_RESOURCE_CONCURRENCY, api_error, error_code, factory, get_str, sync_arn_tags, tags_of};
 use crate::addr::ResourceAddr;
-use crate::provider::schema::{Attr, AttrType, Kind, NameRule, Schema, TAG_ADDRESS, TAG_STACK};
+use crate::provider::schema::{Attr, AttrType, Kind, NameRule, Ownership, Pricing, Schema, TAG_ADDRESS, TAG_STACK};
 use crate::provider::{Ctx, Owned, PlannedUpdate, ProviderError, ReadScope, ResourceType, Result};
 use crate::value::{Attrs, Value};
 
@@ -35,6 +35,8 @@ static SCHEMA: Schema = Schema {
     ],
     guarded: false,
     taggable: true,
+    ownership: Ownership::indexed("sns:topic", "").arn_ids(),
+    pricing: Pricing::Free,
 };
 
 /// The `sns_topic` resource type.

@@ -25,7 +25,7 @@ use super::ec2::{
 use super::owned;
 use super::{factory, get_bool, get_str};
 use crate::addr::ResourceAddr;
-use crate::provider::schema::{Attr, AttrType, Default, Kind, Schema};
+use crate::provider::schema::{Attr, AttrType, Default, Kind, Ownership, Pricing, Schema};
 use crate::provider::{Ctx, Owned, PlannedUpdate, ProviderError, ReadScope, ResourceType, Result};
 use crate::value::{Attrs, Value};
 
@@ -41,6 +41,8 @@ static SCHEMA: Schema = Schema {
     ],
     guarded: false,
     taggable: true,
+    ownership: Ownership::indexed("ec2:subnet", "subnet/"),
+    pricing: Pricing::Free,
 };
 
 /// The `subnet` resource type.

@@ -35,7 +35,7 @@ use super::ec2::{
 use super::owned;
 use super::{PER_RESOURCE_CONCURRENCY, api_error, error_code, factory, get_bool, get_str};
 use crate::addr::ResourceAddr;
-use crate::provider::schema::{Attr, AttrType, Default, Kind, Schema};
+use crate::provider::schema::{Attr, AttrType, Default, Kind, Ownership, Pricing, Schema};
 use crate::provider::waiter::{Backoff, Poll, wait_for};
 use crate::provider::{Ctx, Owned, PlannedUpdate, ProviderError, ReadScope, ResourceType, Result};
 use crate::value::{Attrs, Value};
@@ -57,6 +57,8 @@ static SCHEMA: Schema = Schema {
     ],
     guarded: false,
     taggable: true,
+    ownership: Ownership::indexed("ec2:vpc", "vpc/"),
+    pricing: Pricing::Free,
 };
 
 /// The DNS settings `(support, hostnames)` AWS gives a new VPC.

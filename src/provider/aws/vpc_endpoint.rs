@@ -32,7 +32,7 @@ use super::ec2::{
 };
 use super::{api_error, error_code, factory, get_bool, get_str};
 use crate::addr::ResourceAddr;
-use crate::provider::schema::{Attr, AttrType, Default, Kind, Schema};
+use crate::provider::schema::{Attr, AttrType, Default, Kind, Ownership, Pricing, Schema};
 use crate::provider::waiter::{Backoff, Poll, wait_for};
 use crate::provider::{Ctx, Owned, PlannedUpdate, ProviderError, ReadScope, ResourceType, Result};
 use crate::value::{Attrs, Value};
@@ -55,6 +55,8 @@ static SCHEMA: Schema = Schema {
     ],
     guarded: false,
     taggable: true,
+    ownership: Ownership::Listed,
+    pricing: Pricing::VpcEndpoint,
 };
 
 /// How long a delete waits for the endpoint to be gone when the resource
