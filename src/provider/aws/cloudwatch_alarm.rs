@@ -33,7 +33,6 @@ use super::{
     PER_RESOURCE_CONCURRENCY, api_error, error_code, factory, get_bool, get_i64, get_str, sync_arn_tags, tags_of,
 };
 use crate::addr::ResourceAddr;
-use crate::provider::diff::diff;
 use crate::provider::schema::{Attr, AttrType, Default, Kind, Ownership, Pricing, Schema, TAG_ADDRESS, TAG_STACK};
 use crate::provider::{Ctx, Intent, Owned, PlannedUpdate, ProviderError, ReadScope, Refusal, ResourceType, Result};
 use crate::value::{Attrs, Value};
@@ -407,13 +406,11 @@ impl ResourceType for CloudwatchAlarm {
     async fn update(&self, ctx: &Ctx, id: &str, update: &PlannedUpdate) -> Result<Attrs> {
         let (prior, desired) = (&update.before, &update.after);
         let client = factory(ctx)?.cloudwatch(&ctx.region).await;
-        // The whole alarm: what `desired` does not name keeps its current value.
-        let mut alarm = prior.clone();
-        alarm.extend(desired.iter().map(|(k, v)| (k.clone(), v.clone())));
-        if !diff(&SCHEMA, prior, desired, &["tags".to_owned()]).is_empty() {
-            put(&client, &alarm, stat_of(prior, &alarm)?, None).await?;
+        // PutMetricAlarm takes the whole alarm: what the plan does not change is sent as it is.
+        if update.changed.iter().any(|name| name != "tags") {
+            put(&client, desired, stat_of(prior, desired)?, None).await?;
         }
-        if desired.contains_key("tags") {
+        if update.changes("tags") {
             let arn =
                 get_str(prior, "arn").ok_or_else(|| ProviderError::Invalid(format!("no ARN known for alarm {id}")))?;
             sync_arn_tags!(client, arn, &tags_of(prior), &tags_of(desired), cw_tags);
@@ -455,6 +452,7 @@ impl ResourceType for CloudwatchAlarm {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::provider::diff::diff;
 
     fn attrs(pairs: &[(&str, Value)]) -> Attrs {
         pairs.iter().map(|(k, v)| (k.to_string(), v.clone())).collect()

@@ -129,11 +129,13 @@ async fn with_tags<'a>(client: &Client, groups: impl IntoIterator<Item = &'a Gro
 
 /// Applies a change of description, subnets and tags with `client`; returns
 /// the new attributes. Tested with aws-smithy-mocks (moto loses the group).
-async fn update_with(client: &Client, name: &str, prior: &Attrs, desired: &Attrs) -> Result<Attrs> {
+async fn update_with(client: &Client, name: &str, update: &PlannedUpdate) -> Result<Attrs> {
+    let (prior, desired) = (&update.before, &update.after);
     let mut attrs = prior.clone();
-    let description = get_str(desired, "description").unwrap_or(DEFAULT_DESCRIPTION);
-    let subnets = subnet_ids(desired);
-    if get_str(prior, "description") != Some(description) || subnet_ids(prior) != subnets {
+    if update.changes_any(&["description", "subnet_ids"]) {
+        // ModifyDBSubnetGroup takes the whole group: the unchanged field is sent as it is.
+        let description = get_str(desired, "description").unwrap_or(DEFAULT_DESCRIPTION);
+        let subnets = subnet_ids(desired);
         let out = client
             .modify_db_subnet_group()
             .db_subnet_group_name(name)
@@ -151,7 +153,9 @@ async fn update_with(client: &Client, name: &str, prior: &Attrs, desired: &Attrs
         }
     }
     let tags = tags_of(desired);
-    sync_tags(client, arn_of(&attrs)?, &tags_of(prior), &tags).await?;
+    if update.changes("tags") {
+        sync_tags(client, arn_of(&attrs)?, &tags_of(prior), &tags).await?;
+    }
     attrs.insert("tags".into(), Value::from(tags));
     Ok(attrs)
 }
@@ -278,8 +282,7 @@ impl ResourceType for DbSubnetGroup {
     }
 
     async fn update(&self, ctx: &Ctx, id: &str, update: &PlannedUpdate) -> Result<Attrs> {
-        let (prior, desired) = (&update.before, &update.after);
-        update_with(&factory(ctx)?.rds(&ctx.region).await, id, prior, desired).await
+        update_with(&factory(ctx)?.rds(&ctx.region).await, id, update).await
     }
 
     /// Sent again while a database just deleted still holds the group
@@ -371,7 +374,7 @@ mod tests {
         let prior = attrs("old", &["subnet-a", "subnet-b"], &[]);
         let mut desired = attrs("new", &["subnet-c", "subnet-a"], &[]);
         DbSubnetGroup.normalize(&mut desired);
-        let got = update_with(&client, "db", &prior, &desired).await.unwrap();
+        let got = update_with(&client, "db", &DbSubnetGroup.planned_update(&prior, &desired, &[])).await.unwrap();
         assert_eq!(modify.num_calls(), 1);
         assert_eq!(got, desired, "the result is what the desired attributes say, in canonical form");
     }
@@ -387,7 +390,9 @@ mod tests {
             .then_output(|| ModifyDbSubnetGroupOutput::builder().build());
         let client = mock_rds(&[&modify]);
         let prior = attrs("old", &["subnet-a"], &[]);
-        let got = update_with(&client, "db", &prior, &attrs("new", &["subnet-c", "subnet-a", "subnet-c"], &[])).await;
+        let mut desired = attrs("new", &["subnet-c", "subnet-a", "subnet-c"], &[]);
+        DbSubnetGroup.normalize(&mut desired);
+        let got = update_with(&client, "db", &DbSubnetGroup.planned_update(&prior, &desired, &[])).await;
         let got = got.expect("a request that does not match the rule fails the call");
         assert_eq!(got["subnet_ids"].string_list(), vec!["subnet-a", "subnet-c"]);
         assert_eq!(get_str(&got, "description"), Some("new"));
@@ -408,7 +413,7 @@ mod tests {
         let client = mock_rds(&[&modify, &add, &remove]);
         let prior = attrs("d", &["subnet-a"], &[("old", "x"), ("keep", "1")]);
         let desired = attrs("d", &["subnet-a"], &[("team", "db"), ("keep", "1")]);
-        let got = update_with(&client, "db", &prior, &desired).await.unwrap();
+        let got = update_with(&client, "db", &DbSubnetGroup.planned_update(&prior, &desired, &[])).await.unwrap();
         assert_eq!((modify.num_calls(), add.num_calls(), remove.num_calls()), (0, 1, 1));
         assert_eq!(got, desired);
     }

@@ -22,7 +22,7 @@ use super::{RawResponse, Settling, api_error, error_code, send_settling, tag_cha
 use crate::addr::ResourceAddr;
 use crate::provider::schema::{TAG_ADDRESS, TAG_STACK};
 use crate::provider::waiter::Backoff;
-use crate::provider::{Ctx, Owned, Progress, ProviderError, Result};
+use crate::provider::{Ctx, Owned, PlannedUpdate, Progress, ProviderError, Result};
 use crate::value::{Attrs, Value};
 
 /// Most values EC2 accepts in one filter.
@@ -48,10 +48,13 @@ pub fn tag_specification(kind: Ec2ResourceType, desired: &Attrs) -> Option<TagSp
     (!tags.is_empty()).then(|| TagSpecification::builder().resource_type(kind).set_tags(Some(ec2_tags(&tags))).build())
 }
 
-/// Brings the tags of resource `id` from `prior["tags"]` to `desired["tags"]`
+/// When the update changes `tags`, brings those of resource `id` from `before` to `after`
 /// (CreateTags for new or changed values, DeleteTags for removed keys).
-pub async fn sync_tags(client: &Client, id: &str, prior: &Attrs, desired: &Attrs) -> Result<()> {
-    let (set, remove) = tag_changes(&tags_of(prior), &tags_of(desired));
+pub async fn sync_tags(client: &Client, id: &str, update: &PlannedUpdate) -> Result<()> {
+    if !update.changes("tags") {
+        return Ok(());
+    }
+    let (set, remove) = tag_changes(&tags_of(&update.before), &tags_of(&update.after));
     if !set.is_empty() {
         client
             .create_tags()

@@ -435,22 +435,23 @@ impl ResourceType for IamRole {
         let client = factory(ctx)?.iam(&ctx.region).await;
         let mut attrs = prior.clone();
 
-        if let Some((doc, text)) = policy::desired(desired, "assume_role_policy")? {
-            if prior.get("assume_role_policy") != Some(&doc) {
-                client
-                    .update_assume_role_policy()
-                    .role_name(id)
-                    .policy_document(text)
-                    .send()
-                    .await
-                    .map_err(|e| api_error("UpdateAssumeRolePolicy", e))?;
-            }
+        if update.changes("assume_role_policy")
+            && let Some((doc, text)) = policy::desired(desired, "assume_role_policy")?
+        {
+            client
+                .update_assume_role_policy()
+                .role_name(id)
+                .policy_document(text)
+                .send()
+                .await
+                .map_err(|e| api_error("UpdateAssumeRolePolicy", e))?;
             attrs.insert("assume_role_policy".into(), doc);
         }
 
-        let description = get_str(desired, "description").or(get_str(prior, "description"));
-        let duration = get_i64(desired, "max_session_duration").or(get_i64(prior, "max_session_duration"));
-        if description != get_str(prior, "description") || duration != get_i64(prior, "max_session_duration") {
+        // UpdateRole sets both: the one the plan does not change is sent as it is.
+        let description = get_str(desired, "description");
+        let duration = get_i64(desired, "max_session_duration");
+        if update.changes_any(&["description", "max_session_duration"]) {
             client
                 .update_role()
                 .role_name(id)
@@ -463,7 +464,9 @@ impl ResourceType for IamRole {
         attrs.extend(description.map(|d| ("description".to_owned(), Value::str(d))));
         attrs.extend(duration.map(|d| ("max_session_duration".to_owned(), Value::Int(d))));
 
-        if let Some(want) = desired_inline(desired)? {
+        if update.changes("inline_policy")
+            && let Some(want) = desired_inline(desired)?
+        {
             let have = recorded_inline(prior);
             for (name, (doc, text)) in &want {
                 if have.get(name) != Some(doc) {
@@ -476,7 +479,9 @@ impl ResourceType for IamRole {
             attrs.insert("inline_policy".into(), inline_value(want.into_iter().map(|(n, (doc, _))| (n, doc))));
         }
 
-        if let Some(want) = arns_of(desired) {
+        if update.changes("managed_policy_arns")
+            && let Some(want) = arns_of(desired)
+        {
             let have = arns_of(prior).unwrap_or_default();
             for arn in want.difference(&have) {
                 attach(&client, id, arn).await?;
@@ -487,27 +492,29 @@ impl ResourceType for IamRole {
             attrs.insert("managed_policy_arns".into(), Value::from(want.into_iter().collect::<Vec<_>>()));
         }
 
-        let tags = tags_of(desired);
-        let (set, remove) = tag_changes(&tags_of(prior), &tags);
-        if !remove.is_empty() {
-            client
-                .untag_role()
-                .role_name(id)
-                .set_tag_keys(Some(remove))
-                .send()
-                .await
-                .map_err(|e| api_error("UntagRole", e))?;
+        if update.changes("tags") {
+            let tags = tags_of(desired);
+            let (set, remove) = tag_changes(&tags_of(prior), &tags);
+            if !remove.is_empty() {
+                client
+                    .untag_role()
+                    .role_name(id)
+                    .set_tag_keys(Some(remove))
+                    .send()
+                    .await
+                    .map_err(|e| api_error("UntagRole", e))?;
+            }
+            if !set.is_empty() {
+                client
+                    .tag_role()
+                    .role_name(id)
+                    .set_tags(Some(iam_tags(&set)?))
+                    .send()
+                    .await
+                    .map_err(|e| api_error("TagRole", e))?;
+            }
+            attrs.insert("tags".into(), Value::from(tags));
         }
-        if !set.is_empty() {
-            client
-                .tag_role()
-                .role_name(id)
-                .set_tags(Some(iam_tags(&set)?))
-                .send()
-                .await
-                .map_err(|e| api_error("TagRole", e))?;
-        }
-        attrs.insert("tags".into(), Value::from(tags));
         Ok(attrs)
     }
 

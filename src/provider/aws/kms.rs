@@ -28,7 +28,7 @@ use super::{IAM_PROPAGATION_WAIT, Settling, send_settling, tag_changes, tags_of}
 use crate::addr::ResourceAddr;
 use crate::provider::schema::{Attr, AttrType, Default, Kind, TAG_ADDRESS, TAG_STACK};
 use crate::provider::waiter::Backoff;
-use crate::provider::{Ctx, ProviderError, ReadScope, Result};
+use crate::provider::{Ctx, PlannedUpdate, ProviderError, ReadScope, Result};
 use crate::value::{Attrs, Value};
 
 /// KMS refusing a key policy over an IAM principal it cannot see yet
@@ -318,12 +318,13 @@ async fn release_alias(client: &Client, alias: &str, key_id: &str) -> Result<()>
 /// CreateAlias/UpdateAlias then DeleteAlias of the old one (when it sets an
 /// alias), UntagResource/TagResource. Each call only when its value changed.
 /// Returns `prior` with the new values and the deletion window.
-pub async fn update_common(ctx: &Ctx, client: &Client, id: &str, prior: &Attrs, desired: &Attrs) -> Result<Attrs> {
+pub async fn update_common(ctx: &Ctx, client: &Client, id: &str, update: &PlannedUpdate) -> Result<Attrs> {
+    let (prior, desired) = (&update.before, &update.after);
     let window = deletion_window(desired)?;
     let mut attrs = prior.clone();
 
-    let description = get_str(desired, "description").unwrap_or(DEFAULT_DESCRIPTION);
-    if get_str(prior, "description") != Some(description) {
+    if let Some(description) = update.to("description") {
+        let description = description.as_str().unwrap_or(DEFAULT_DESCRIPTION);
         client
             .update_key_description()
             .key_id(id)
@@ -331,43 +332,45 @@ pub async fn update_common(ctx: &Ctx, client: &Client, id: &str, prior: &Attrs, 
             .send()
             .await
             .map_err(|e| api_error("UpdateKeyDescription", e))?;
+        attrs.insert("description".into(), Value::str(description));
     }
-    attrs.insert("description".into(), Value::str(description));
 
-    if let Some((doc, text)) = policy::desired(desired, "policy")? {
-        if prior.get("policy") != Some(&doc) {
-            let bypass = super::get_bool(desired, BYPASS_LOCKOUT) == Some(true);
-            put_policy_bypassing(ctx, client, id, text, bypass).await?;
-        }
+    if update.changes("policy")
+        && let Some((doc, text)) = policy::desired(desired, "policy")?
+    {
+        let bypass = super::get_bool(desired, BYPASS_LOCKOUT) == Some(true);
+        put_policy_bypassing(ctx, client, id, text, bypass).await?;
         attrs.insert("policy".into(), doc);
     }
 
     let tags = tags_of(desired);
-    if let Some(alias) = get_str(desired, "alias").map(alias_name) {
+    if update.changes("alias")
+        && let Some(alias) = get_str(desired, "alias").map(alias_name)
+    {
         let old = get_str(prior, "alias");
-        if old != Some(alias.as_str()) {
-            claim_alias(client, &alias, id, &tags).await?;
-            if let Some(old) = old {
-                release_alias(client, old, id).await?;
-            }
+        claim_alias(client, &alias, id, &tags).await?;
+        if let Some(old) = old.filter(|old| *old != alias) {
+            release_alias(client, old, id).await?;
         }
         attrs.insert("alias".into(), Value::Str(alias));
     }
 
-    let (set, remove) = tag_changes(&tags_of(prior), &tags);
-    if !remove.is_empty() {
-        client
-            .untag_resource()
-            .key_id(id)
-            .set_tag_keys(Some(remove))
-            .send()
-            .await
-            .map_err(|e| api_error("UntagResource", e))?;
+    if update.changes("tags") {
+        let (set, remove) = tag_changes(&tags_of(prior), &tags);
+        if !remove.is_empty() {
+            client
+                .untag_resource()
+                .key_id(id)
+                .set_tag_keys(Some(remove))
+                .send()
+                .await
+                .map_err(|e| api_error("UntagResource", e))?;
+        }
+        if !set.is_empty() {
+            tag(client, id, &set).await?;
+        }
+        attrs.insert("tags".into(), Value::from(tags));
     }
-    if !set.is_empty() {
-        tag(client, id, &set).await?;
-    }
-    attrs.insert("tags".into(), Value::from(tags));
     attrs.insert("deletion_window_in_days".into(), Value::Int(window.into()));
     Ok(attrs)
 }

@@ -337,14 +337,12 @@ impl ResourceType for KmsKey {
     }
 
     async fn update(&self, ctx: &Ctx, id: &str, update: &PlannedUpdate) -> Result<Attrs> {
-        let (prior, desired) = (&update.before, &update.after);
         let client = factory(ctx)?.kms(&ctx.region).await;
-        let mut attrs = kms::update_common(ctx, &client, id, prior, desired).await?;
-        let rotation = get_bool(desired, "enable_key_rotation").unwrap_or(true);
-        if get_bool(prior, "enable_key_rotation") != Some(rotation) {
+        let mut attrs = kms::update_common(ctx, &client, id, update).await?;
+        if let Some(rotation) = update.to("enable_key_rotation").and_then(Value::as_bool) {
             set_rotation(&client, id, rotation).await?;
+            attrs.insert("enable_key_rotation".into(), Value::Bool(rotation));
         }
-        attrs.insert("enable_key_rotation".into(), Value::Bool(rotation));
         Ok(attrs)
     }
 

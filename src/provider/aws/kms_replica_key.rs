@@ -243,15 +243,13 @@ impl ResourceType for KmsReplicaKey {
     }
 
     async fn update(&self, ctx: &Ctx, id: &str, update: &PlannedUpdate) -> Result<Attrs> {
-        let (prior, desired) = (&update.before, &update.after);
         let client = factory(ctx)?.kms(&ctx.region).await;
         let id = key_id_of(id);
-        let mut attrs = kms::update_common(ctx, &client, id, prior, desired).await?;
-        let enabled = get_bool(desired, "enabled").unwrap_or(true);
-        if get_bool(prior, "enabled") != Some(enabled) {
+        let mut attrs = kms::update_common(ctx, &client, id, update).await?;
+        if let Some(enabled) = update.to("enabled").and_then(Value::as_bool) {
             set_enabled(&client, id, enabled).await?;
+            attrs.insert("enabled".into(), Value::Bool(enabled));
         }
-        attrs.insert("enabled".into(), Value::Bool(enabled));
         Ok(attrs)
     }
 

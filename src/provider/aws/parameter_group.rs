@@ -395,11 +395,13 @@ async fn update_with<A: ParameterGroupApi>(
     api: &A,
     client: &Client,
     group: &str,
-    prior: &Attrs,
-    desired: &Attrs,
+    update: &PlannedUpdate,
 ) -> Result<Attrs> {
+    let (prior, desired) = (&update.before, &update.after);
     let mut attrs = prior.clone();
-    if let Some(want) = parameters_of(desired, A::TYPE_NAME)? {
+    if update.changes("parameters")
+        && let Some(want) = parameters_of(desired, A::TYPE_NAME)?
+    {
         let had = parameters_of(prior, A::TYPE_NAME)?.unwrap_or_default();
         let set: BTreeMap<String, String> =
             want.iter().filter(|(k, v)| had.get(*k) != Some(*v)).map(|(k, v)| (k.clone(), v.clone())).collect();
@@ -407,11 +409,13 @@ async fn update_with<A: ParameterGroupApi>(
         apply_parameters(api, client, group, &set, &reset).await?;
         attrs.insert("parameters".into(), Value::from(want));
     }
-    let tags = tags_of(desired);
-    let arn = get_str(prior, "arn")
-        .ok_or_else(|| ProviderError::Invalid(format!("{} {group} has no arn in state", A::TYPE_NAME)))?;
-    sync_tags(client, arn, &tags_of(prior), &tags).await?;
-    attrs.insert("tags".into(), Value::from(tags));
+    if update.changes("tags") {
+        let tags = tags_of(desired);
+        let arn = get_str(prior, "arn")
+            .ok_or_else(|| ProviderError::Invalid(format!("{} {group} has no arn in state", A::TYPE_NAME)))?;
+        sync_tags(client, arn, &tags_of(prior), &tags).await?;
+        attrs.insert("tags".into(), Value::from(tags));
+    }
     Ok(attrs)
 }
 
@@ -476,8 +480,7 @@ impl<A: ParameterGroupApi> ResourceType for A {
     }
 
     async fn update(&self, ctx: &Ctx, id: &str, update: &PlannedUpdate) -> Result<Attrs> {
-        let (prior, desired) = (&update.before, &update.after);
-        update_with(self, &factory(ctx)?.rds(&ctx.region).await, id, prior, desired).await
+        update_with(self, &factory(ctx)?.rds(&ctx.region).await, id, update).await
     }
 
     async fn delete(&self, ctx: &Ctx, id: &str, _prior: &Attrs) -> Result<()> {
@@ -685,7 +688,10 @@ mod tests {
             ("timezone", "UTC"),
         ]);
         let desired = attrs(&[("max_connections", "250"), ("timezone", "UTC"), ("work_mem", "4096")]);
-        let got = update_with(&DbParameterGroup, &client, "app", &prior, &desired).await.expect("update");
+        let got =
+            update_with(&DbParameterGroup, &client, "app", &DbParameterGroup.planned_update(&prior, &desired, &[]))
+                .await
+                .expect("update");
         assert_eq!((describe.num_calls(), modify.num_calls(), reset.num_calls()), (1, 1, 1));
         assert_eq!(got, desired);
     }
@@ -695,7 +701,9 @@ mod tests {
         let describe = describe_rule(AWS_APPLY_TYPES);
         let client = mock_rds(&[&describe]);
         let prior = attrs(&[("max_connections", "100")]);
-        let got = update_with(&DbParameterGroup, &client, "app", &prior, &prior).await.expect("update");
+        let got = update_with(&DbParameterGroup, &client, "app", &DbParameterGroup.planned_update(&prior, &prior, &[]))
+            .await
+            .expect("update");
         assert_eq!(describe.num_calls(), 0);
         assert_eq!(got, prior);
     }
@@ -744,7 +752,14 @@ mod tests {
             mock!(Client::modify_db_parameter_group).then_output(|| ModifyDbParameterGroupOutput::builder().build());
         let client = mock_rds(&[&describe, &modify]);
         let desired = attrs(&[("rds.extensions", "pg_cron"), ("work_mem", "1")]);
-        let err = update_with(&DbParameterGroup, &client, "app", &attrs(&[]), &desired).await.unwrap_err();
+        let err = update_with(
+            &DbParameterGroup,
+            &client,
+            "app",
+            &DbParameterGroup.planned_update(&attrs(&[]), &desired, &[]),
+        )
+        .await
+        .unwrap_err();
         assert!(matches!(&err, ProviderError::Invalid(m) if m.contains("rds.extensions")), "{err}");
         assert_eq!(modify.num_calls(), 0);
     }

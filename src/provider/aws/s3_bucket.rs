@@ -80,7 +80,6 @@ use super::{
     send_settling, tags_of,
 };
 use crate::addr::ResourceAddr;
-use crate::provider::diff::equal;
 use crate::provider::schema::{
     Attr, AttrType, Default, Kind, NameRule, Ownership, Pricing, Schema, TAG_ADDRESS, TAG_STACK,
 };
@@ -687,13 +686,6 @@ async fn read_existing(
 
 // ---- writes ----
 
-/// The value `desired` sets for `name` when it differs from `prior`'s.
-fn changed<'a>(prior: &Attrs, desired: &'a Attrs, name: &str) -> Option<&'a Value> {
-    let want = desired.get(name).filter(|v| !v.is_null())?;
-    let ty = SCHEMA.attr(name).map_or(AttrType::Str, |a| a.ty);
-    (!equal(&ty, prior.get(name).unwrap_or(&Value::Null), want)).then_some(want)
-}
-
 /// Why `desired` cannot be: object lock keeps versioning on.
 fn object_lock_conflict(current: &Attrs, desired: &Attrs) -> Option<Refusal> {
     let locked = get_bool(desired, "object_lock_enabled").or_else(|| get_bool(current, "object_lock_enabled"));
@@ -706,8 +698,11 @@ fn object_lock_conflict(current: &Attrs, desired: &Attrs) -> Option<Refusal> {
 
 /// Sends the Put (or Delete) call of every setting `desired` changes from `prior`.
 /// Calls about a bucket this run created wait for S3 to show it ([`on_bucket`]).
-async fn configure(ctx: &Ctx, client: &Client, name: &str, prior: &Attrs, desired: &Attrs) -> Result<()> {
-    if let Some(on) = changed(prior, desired, "versioning").and_then(Value::as_bool) {
+/// Sends the settings `update` changes (each its own S3 call).
+async fn configure(ctx: &Ctx, client: &Client, name: &str, update: &PlannedUpdate) -> Result<()> {
+    let (prior, desired) = (&update.before, &update.after);
+    let changed = |name: &str| update.to(name).filter(|v| !v.is_null());
+    if let Some(on) = changed("versioning").and_then(Value::as_bool) {
         let status = if on { BucketVersioningStatus::Enabled } else { BucketVersioningStatus::Suspended };
         let request = client
             .put_bucket_versioning()
@@ -715,7 +710,7 @@ async fn configure(ctx: &Ctx, client: &Client, name: &str, prior: &Attrs, desire
             .versioning_configuration(VersioningConfiguration::builder().status(status).build());
         send_to_bucket(ctx, name, "PutBucketVersioning", || request.clone().send()).await?;
     }
-    if changed(prior, desired, "kms_key_id").is_some() || changed(prior, desired, "bucket_key_enabled").is_some() {
+    if changed("kms_key_id").is_some() || changed("bucket_key_enabled").is_some() {
         // An unmanaged key (unset in config) is left as AWS has it.
         let key = get_str(desired, "kms_key_id").or_else(|| get_str(prior, "kms_key_id"));
         let algorithm = if key.is_some() { ServerSideEncryption::AwsKms } else { ServerSideEncryption::Aes256 };
@@ -732,7 +727,7 @@ async fn configure(ctx: &Ctx, client: &Client, name: &str, prior: &Attrs, desire
         let request = client.put_bucket_encryption().bucket(name).server_side_encryption_configuration(config);
         send_to_bucket(ctx, name, "PutBucketEncryption", || request.clone().send()).await?;
     }
-    if let Some(on) = changed(prior, desired, "block_public_access").and_then(Value::as_bool) {
+    if let Some(on) = changed("block_public_access").and_then(Value::as_bool) {
         let config = PublicAccessBlockConfiguration::builder()
             .block_public_acls(on)
             .ignore_public_acls(on)
@@ -742,10 +737,10 @@ async fn configure(ctx: &Ctx, client: &Client, name: &str, prior: &Attrs, desire
         let request = client.put_public_access_block().bucket(name).public_access_block_configuration(config);
         send_to_bucket(ctx, name, "PutPublicAccessBlock", || request.clone().send()).await?;
     }
-    if let Some(on) = changed(prior, desired, "tls_only").and_then(Value::as_bool) {
+    if let Some(on) = changed("tls_only").and_then(Value::as_bool) {
         set_tls_only(ctx, client, name, on).await?;
     }
-    if let Some(rules) = changed(prior, desired, "lifecycle_rule") {
+    if let Some(rules) = changed("lifecycle_rule") {
         let rules: Vec<LifecycleRule> =
             rules.as_list().unwrap_or_default().iter().map(lifecycle_rule_of).collect::<Result<_>>()?;
         if rules.is_empty() {
@@ -1031,7 +1026,7 @@ impl ResourceType for S3Bucket {
                 .chain([("lifecycle_rule".to_owned(), Value::List(Vec::new()))])
                 .collect(),
         };
-        configure(ctx, &client, name, &prior, desired).await?;
+        configure(ctx, &client, name, &self.planned_update(&prior, desired, &[])).await?;
         let taken_over = existing.is_some();
         let tags = tags_of(desired);
         let have = match existing {
@@ -1061,8 +1056,8 @@ impl ResourceType for S3Bucket {
             return Err(invalid(format!("`{}` {}", r.attr.unwrap_or_default(), r.reason)));
         }
         let client = factory(ctx)?.s3(&ctx.region).await;
-        configure(ctx, &client, id, prior, desired).await?;
-        if desired.contains_key("tags") && tags_of(prior) != tags_of(desired) {
+        configure(ctx, &client, id, update).await?;
+        if update.changes("tags") {
             put_tags(ctx, &client, id, &tags_of(desired)).await?;
         }
         let mut attrs = prior.clone();
@@ -1285,11 +1280,11 @@ mod tests {
     fn only_changed_settings_are_sent() {
         let prior = attrs(&[("versioning", Value::Bool(true)), ("lifecycle_rule", Value::List(vec![]))]);
         let desired = attrs(&[("versioning", Value::Bool(true)), ("lifecycle_rule", Value::List(vec![]))]);
-        assert!(changed(&prior, &desired, "versioning").is_none());
-        assert!(changed(&prior, &desired, "lifecycle_rule").is_none());
-        assert!(changed(&prior, &desired, "tls_only").is_none(), "unmanaged");
+        let same = S3Bucket.planned_update(&prior, &desired, &[]);
+        assert!(same.to("versioning").is_none() && same.to("lifecycle_rule").is_none());
+        assert!(same.to("tls_only").is_none(), "unmanaged");
         let off = attrs(&[("versioning", Value::Bool(false))]);
-        assert_eq!(changed(&prior, &off, "versioning"), Some(&Value::Bool(false)));
+        assert_eq!(S3Bucket.planned_update(&prior, &off, &[]).to("versioning"), Some(&Value::Bool(false)));
     }
 
     #[test]

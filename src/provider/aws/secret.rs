@@ -215,9 +215,8 @@ fn credentials(attrs: &Attrs) -> Option<&BTreeMap<String, Value>> {
 
 /// Whether an update must write a new version with a fresh password:
 /// `--replace` (a changed `version_id`) or new generator settings or keepers.
-fn wants_new_value(prior: &Attrs, desired: &Attrs) -> bool {
-    let changed = |name: &str| desired.get(name).unwrap_or(&Value::Null) != prior.get(name).unwrap_or(&Value::Null);
-    changed("version_id") || changed("generate_password") || changed("keepers")
+fn wants_new_value(update: &PlannedUpdate) -> bool {
+    update.changes_any(&["version_id", "generate_password", "keepers"])
 }
 
 async fn put_value(client: &Client, id: &str, value: String) -> Result<()> {
@@ -350,8 +349,7 @@ impl ResourceType for Secret {
     async fn update(&self, ctx: &Ctx, id: &str, update: &PlannedUpdate) -> Result<Attrs> {
         let (prior, desired) = (&update.before, &update.after);
         let client = factory(ctx)?.secretsmanager(&ctx.region).await;
-        let changed = |name: &str| desired.contains_key(name) && desired.get(name) != prior.get(name);
-        if changed("description") || changed("kms_key_id") {
+        if update.changes_any(&["description", "kms_key_id"]) {
             client
                 .update_secret()
                 .secret_id(id)
@@ -361,12 +359,12 @@ impl ResourceType for Secret {
                 .await
                 .map_err(|e| api_error("UpdateSecret", e))?;
         }
-        if wants_new_value(prior, desired) {
+        if wants_new_value(update) {
             let password = fresh_password(&client, desired).await?;
             if let Some(value) = secret_string(password.as_deref(), credentials(desired)) {
                 put_value(&client, id, value).await?;
             }
-        } else if credentials(desired) != credentials(prior) {
+        } else if update.changes("credentials") {
             // New host, port or user name: the same password in the new shape.
             let stored =
                 client.get_secret_value().secret_id(id).send().await.map_err(|e| api_error("GetSecretValue", e))?;
@@ -375,7 +373,7 @@ impl ResourceType for Secret {
                 put_value(&client, id, value).await?;
             }
         }
-        if desired.contains_key("tags") {
+        if update.changes("tags") {
             sync_arn_tags!(client, secret_id = id, &tags_of(prior), &tags_of(desired), sm_tags);
         }
         read_all(&client, id).await
@@ -461,17 +459,21 @@ mod tests {
             ("description".to_string(), Value::str("a")),
         ]
         .into();
+        let planned = |d: &Attrs| Secret.planned_update(&prior, d, &[]);
         let mut d = prior.clone();
         d.insert("description".into(), Value::str("b"));
-        assert!(!wants_new_value(&prior, &d));
-        d.insert("version_id".into(), Value::Null);
-        assert!(wants_new_value(&prior, &d), "--replace");
+        assert!(!wants_new_value(&planned(&d)));
+        // `--replace`: the plan changes `version_id` to unknown, filled as null.
+        let mut renewal = planned(&d);
+        renewal.after.insert("version_id".into(), Value::Null);
+        renewal.changed.push("version_id".into());
+        assert!(wants_new_value(&renewal), "--replace");
         let mut d = prior.clone();
         d.insert("generate_password".into(), Value::Map(map(&[("length", Value::Int(40))])));
-        assert!(wants_new_value(&prior, &d));
+        assert!(wants_new_value(&planned(&d)));
         let mut d = prior.clone();
         d.insert("keepers".into(), Value::Map(map(&[("rotated", "2026-12".into())])));
-        assert!(wants_new_value(&prior, &d));
+        assert!(wants_new_value(&planned(&d)));
     }
 
     #[test]

@@ -412,14 +412,12 @@ impl ResourceType for SecretRotation {
     }
 
     async fn update(&self, ctx: &Ctx, id: &str, update: &PlannedUpdate) -> Result<Attrs> {
-        let (prior, desired) = (&update.before, &update.after);
         let client = factory(ctx)?.secretsmanager(&ctx.region).await;
-        let enabled = get_bool(desired, "rotation_enabled") != Some(false);
-        let changed = |name: &str| desired.contains_key(name) && desired.get(name) != prior.get(name);
-        if enabled && (changed("rotation_lambda_arn") || changed("rotation_rules") || changed("rotation_enabled")) {
+        let enabled = get_bool(&update.after, "rotation_enabled") != Some(false);
+        if enabled && update.changes_any(&["rotation_lambda_arn", "rotation_rules", "rotation_enabled"]) {
             // Changing the schedule does not start a rotation.
-            rotate(&client, id, desired, false).await?;
-        } else if !enabled && get_bool(prior, "rotation_enabled") != Some(false) {
+            rotate(&client, id, &update.after, false).await?;
+        } else if !enabled && update.changes("rotation_enabled") {
             cancel(&client, id).await?;
         }
         read_all(&client, id).await

@@ -583,10 +583,11 @@ impl ResourceType for SecurityGroup {
     }
 
     async fn update(&self, ctx: &Ctx, id: &str, update: &PlannedUpdate) -> Result<Attrs> {
-        let (prior, desired) = (&update.before, &update.after);
         let client = factory(ctx)?.ec2(&ctx.region).await;
-        apply_rules(ctx, &client, id, prior, desired).await?;
-        sync_tags(&client, id, prior, desired).await?;
+        if update.changes_any(&["ingress", "egress"]) {
+            apply_rules(ctx, &client, id, &update.before, &update.after).await?;
+        }
+        sync_tags(&client, id, update).await?;
         read_own_write(ctx, &client, id).await
     }
 

@@ -120,21 +120,19 @@ impl ResourceType for SnsTopic {
     }
 
     async fn update(&self, ctx: &Ctx, id: &str, update: &PlannedUpdate) -> Result<Attrs> {
-        let (prior, desired) = (&update.before, &update.after);
         let client = factory(ctx)?.sns(&ctx.region).await;
-        let key = get_str(desired, "kms_master_key_id");
-        if desired.contains_key("kms_master_key_id") && key != get_str(prior, "kms_master_key_id") {
+        if update.changes("kms_master_key_id") {
             client
                 .set_topic_attributes()
                 .topic_arn(id)
                 .attribute_name(KMS_ATTRIBUTE)
-                .attribute_value(key.unwrap_or_default())
+                .attribute_value(get_str(&update.after, "kms_master_key_id").unwrap_or_default())
                 .send()
                 .await
                 .map_err(|e| api_error("SetTopicAttributes", e))?;
         }
-        if desired.contains_key("tags") {
-            sync_arn_tags!(client, id, &tags_of(prior), &tags_of(desired), sns_tags);
+        if update.changes("tags") {
+            sync_arn_tags!(client, id, &tags_of(&update.before), &tags_of(&update.after), sns_tags);
         }
         read_all(&client, id).await
     }

@@ -122,17 +122,14 @@ impl ResourceType for Subnet {
     }
 
     async fn update(&self, ctx: &Ctx, id: &str, update: &PlannedUpdate) -> Result<Attrs> {
-        let (prior, desired) = (&update.before, &update.after);
         let client = factory(ctx)?.ec2(&ctx.region).await;
-        let mut attrs = prior.clone();
-        if let Some(on) = get_bool(desired, "map_public_ip_on_launch")
-            && get_bool(prior, "map_public_ip_on_launch") != Some(on)
-        {
+        let mut attrs = update.before.clone();
+        if let Some(on) = update.to("map_public_ip_on_launch").and_then(Value::as_bool) {
             set_map_public_ip(ctx, &client, id, on).await?;
             attrs.insert("map_public_ip_on_launch".into(), Value::Bool(on));
         }
-        sync_tags(&client, id, prior, desired).await?;
-        attrs.insert("tags".into(), desired_tags(desired));
+        sync_tags(&client, id, update).await?;
+        attrs.insert("tags".into(), desired_tags(&update.after));
         Ok(attrs)
     }
 

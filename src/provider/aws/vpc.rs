@@ -241,15 +241,16 @@ impl ResourceType for Vpc {
     }
 
     async fn update(&self, ctx: &Ctx, id: &str, update: &PlannedUpdate) -> Result<Attrs> {
-        let (prior, desired) = (&update.before, &update.after);
         let client = factory(ctx)?.ec2(&ctx.region).await;
-        let from = dns_of(prior, AWS_DEFAULTS);
-        // An unset (unmanaged) setting stays as it is.
-        let to = dns_of(desired, from);
+        let from = dns_of(&update.before, AWS_DEFAULTS);
+        let to = (
+            update.to("enable_dns_support").and_then(Value::as_bool).unwrap_or(from.0),
+            update.to("enable_dns_hostnames").and_then(Value::as_bool).unwrap_or(from.1),
+        );
         set_dns(ctx, &client, id, from, to).await?;
-        sync_tags(&client, id, prior, desired).await?;
-        let mut attrs = with_dns(prior.clone(), to);
-        attrs.insert("tags".into(), desired_tags(desired));
+        sync_tags(&client, id, update).await?;
+        let mut attrs = with_dns(update.before.clone(), to);
+        attrs.insert("tags".into(), desired_tags(&update.after));
         Ok(attrs)
     }
 

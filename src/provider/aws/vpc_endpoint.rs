@@ -158,11 +158,11 @@ fn set_of(attrs: &Attrs, name: &str) -> BTreeSet<String> {
 }
 
 /// (added, removed) going from `prior` to `desired` for a managed list attribute.
-fn delta(prior: &Attrs, desired: &Attrs, name: &str) -> (Vec<String>, Vec<String>) {
-    if !desired.contains_key(name) {
+fn delta(update: &PlannedUpdate, name: &str) -> (Vec<String>, Vec<String>) {
+    if !update.changes(name) {
         return (Vec::new(), Vec::new());
     }
-    let (old, new) = (set_of(prior, name), set_of(desired, name));
+    let (old, new) = (set_of(&update.before, name), set_of(&update.after, name));
     (new.difference(&old).cloned().collect(), old.difference(&new).cloned().collect())
 }
 
@@ -236,13 +236,11 @@ impl ResourceType for VpcEndpoint {
     }
 
     async fn update(&self, ctx: &Ctx, id: &str, update: &PlannedUpdate) -> Result<Attrs> {
-        let (prior, desired) = (&update.before, &update.after);
         let client = factory(ctx)?.ec2(&ctx.region).await;
-        let (add_rt, remove_rt) = delta(prior, desired, "route_table_ids");
-        let (add_sn, remove_sn) = delta(prior, desired, "subnet_ids");
-        let (add_sg, remove_sg) = delta(prior, desired, "security_group_ids");
-        let dns =
-            get_bool(desired, "private_dns_enabled").filter(|on| get_bool(prior, "private_dns_enabled") != Some(*on));
+        let (add_rt, remove_rt) = delta(update, "route_table_ids");
+        let (add_sn, remove_sn) = delta(update, "subnet_ids");
+        let (add_sg, remove_sg) = delta(update, "security_group_ids");
+        let dns = update.to("private_dns_enabled").and_then(Value::as_bool);
         let changes = [&add_rt, &remove_rt, &add_sn, &remove_sn, &add_sg, &remove_sg].iter().any(|v| !v.is_empty());
         if changes || dns.is_some() {
             // Subnets and groups added may be new ones EC2 does not show yet.
@@ -263,7 +261,7 @@ impl ResourceType for VpcEndpoint {
                 .set_private_dns_enabled(dns);
             send_naming(ctx, "ModifyVpcEndpoint", &named, || request.clone().send()).await?;
         }
-        sync_tags(&client, id, prior, desired).await?;
+        sync_tags(&client, id, update).await?;
         self.read_many(ctx, &[id.to_owned()], &ReadScope::All)
             .await?
             .remove(id)
@@ -377,7 +375,9 @@ mod tests {
     fn deltas_add_and_remove_only_managed_lists() {
         let prior: Attrs = [("route_table_ids".to_owned(), Value::from(vec!["a".to_owned(), "b".to_owned()]))].into();
         let desired: Attrs = [("route_table_ids".to_owned(), Value::from(vec!["b".to_owned(), "c".to_owned()]))].into();
-        assert_eq!(delta(&prior, &desired, "route_table_ids"), (vec!["c".to_owned()], vec!["a".to_owned()]));
-        assert_eq!(delta(&prior, &Attrs::new(), "route_table_ids"), (vec![], vec![]), "unmanaged: untouched");
+        let planned = VpcEndpoint.planned_update(&prior, &desired, &[]);
+        assert_eq!(delta(&planned, "route_table_ids"), (vec!["c".to_owned()], vec!["a".to_owned()]));
+        let unmanaged = VpcEndpoint.planned_update(&prior, &Attrs::new(), &[]);
+        assert_eq!(delta(&unmanaged, "route_table_ids"), (vec![], vec![]), "unmanaged: untouched");
     }
 }
