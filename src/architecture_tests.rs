@@ -1,8 +1,13 @@
 //! The dependency rule, checked on the source text (docs/design.md, "Dependency rule"):
-//! engine, plan and state never name `provider::aws`; AWS providers never
-//! import plan, engine, ui or cli; config imports none of engine, plan,
-//! state, ui or cli; check (pure rules over the loaded stack) imports none of
-//! the AWS providers, engine, plan, state, ui or cli.
+//! engine, plan and state never name `provider::aws`; the engine's code
+//! never names `config` (the plan carries what apply needs); AWS providers
+//! never import plan, engine, ui or cli; config imports none of engine,
+//! plan, state, ui or cli, and its code sees resource types only through
+//! their schemas (`crate::schema`), never the providers; check (pure rules
+//! over the loaded stack) likewise; the schemas import nothing of pgstack's
+//! but values, addresses and diagnostics. Test files (`*tests.rs`) may
+//! build what they test from other modules: only code is held to the
+//! `code_only` rules.
 //!
 //! Every path a file names counts, in code, comments and strings alike:
 //! `use` trees are flattened (`crate::provider::{aws::X, Ctx}` names
@@ -17,17 +22,46 @@ use std::path::{Path, PathBuf};
 struct Rule {
     dir: &'static str,
     forbidden: &'static [&'static str],
+    /// Test files under `dir` are not held to this rule.
+    code_only: bool,
 }
 
 const RULES: &[Rule] = &[
-    Rule { dir: "engine", forbidden: &["crate::provider::aws"] },
-    Rule { dir: "plan", forbidden: &["crate::provider::aws"] },
-    Rule { dir: "state", forbidden: &["crate::provider::aws"] },
-    Rule { dir: "provider/aws", forbidden: &["crate::plan", "crate::engine", "crate::ui", "crate::cli"] },
-    Rule { dir: "config", forbidden: &["crate::engine", "crate::plan", "crate::state", "crate::ui", "crate::cli"] },
+    Rule { dir: "engine", forbidden: &["crate::provider::aws"], code_only: false },
+    Rule { dir: "engine", forbidden: &["crate::config"], code_only: true },
+    Rule { dir: "plan", forbidden: &["crate::provider::aws"], code_only: false },
+    Rule { dir: "state", forbidden: &["crate::provider::aws"], code_only: false },
+    Rule {
+        dir: "provider/aws",
+        forbidden: &["crate::plan", "crate::engine", "crate::ui", "crate::cli"],
+        code_only: false,
+    },
+    Rule {
+        dir: "config",
+        forbidden: &["crate::engine", "crate::plan", "crate::state", "crate::ui", "crate::cli"],
+        code_only: false,
+    },
+    Rule { dir: "config", forbidden: &["crate::provider"], code_only: true },
     Rule {
         dir: "check",
         forbidden: &["crate::provider::aws", "crate::engine", "crate::plan", "crate::state", "crate::ui", "crate::cli"],
+        code_only: false,
+    },
+    Rule { dir: "check", forbidden: &["crate::provider"], code_only: true },
+    Rule {
+        dir: "schema.rs",
+        forbidden: &[
+            "crate::provider",
+            "crate::config",
+            "crate::plan",
+            "crate::engine",
+            "crate::state",
+            "crate::check",
+            "crate::cost",
+            "crate::ui",
+            "crate::cli",
+        ],
+        code_only: true,
     },
 ];
 
@@ -146,7 +180,9 @@ fn module_of(file: &Path) -> Vec<String> {
 
 /// Lines of `text` (the source of `file`, relative to `src/`) that break a rule.
 fn violations(file: &Path, text: &str) -> Vec<String> {
-    let rules: Vec<&Rule> = RULES.iter().filter(|r| file.starts_with(r.dir)).collect();
+    let test_file = file.file_name().is_some_and(|n| n.to_string_lossy().ends_with("tests.rs"));
+    let rules: Vec<&Rule> =
+        RULES.iter().filter(|r| file.starts_with(r.dir) && !(r.code_only && test_file)).collect();
     let module = module_of(file);
     let mut out = Vec::new();
     for (line, p) in paths(text) {
@@ -212,6 +248,14 @@ fn the_check_finds_grouped_relative_and_macro_imports() {
     assert_eq!(violations(engine, "use super::super::provider::aws;").len(), 1);
     assert_eq!(violations(engine, "// see provider::aws::client").len(), 1);
     assert!(violations(engine, "use crate::provider::{self, Ctx};\nuse super::walk;").is_empty());
+
+    assert_eq!(violations(engine, "use crate::config::Stack;").len(), 1, "the plan carries what apply needs");
+    assert!(violations(Path::new("engine/tests.rs"), "use crate::config::Stack;").is_empty(), "tests may");
+    let config = Path::new("config/load.rs");
+    assert_eq!(violations(config, "use crate::provider::Registry;").len(), 1, "schemas only");
+    assert!(violations(config, "use crate::schema::Schemas;").is_empty());
+    assert!(violations(Path::new("config/load_tests.rs"), "use crate::provider::fake::FAKE_SCHEMA;").is_empty());
+    assert_eq!(violations(Path::new("schema.rs"), "use crate::provider::Registry;").len(), 1, "a leaf");
 
     let aws = Path::new("provider/aws/db_instance.rs");
     assert_eq!(violations(aws, "use crate::plan::diff::diff_with;").len(), 1);

@@ -22,7 +22,7 @@ pub mod view;
 
 use crate::config::{Profile, ProfileSource, Stack, Waiver};
 use crate::diag::{Diagnostic, Diagnostics, Severity, Span, did_you_mean};
-use crate::provider::Registry;
+use crate::schema::Schemas;
 
 use view::Cx;
 
@@ -189,7 +189,7 @@ impl Report {
 /// else standard) over `stack`. `today` is the UTC date
 /// `YYYY-MM-DD` waivers are compared with (a waiver holds through its
 /// `until` day). Waivers of rules that do not exist are errors.
-pub fn run(stack: &Stack, registry: &Registry, flag: Option<Profile>, today: &str) -> Result<Report, Diagnostics> {
+pub fn run(stack: &Stack, registry: &dyn Schemas, flag: Option<Profile>, today: &str) -> Result<Report, Diagnostics> {
     let mut errors = Diagnostics::default();
     for w in &stack.check.waivers {
         if rule(&w.rule).is_none() {

@@ -12,7 +12,7 @@ use std::borrow::Cow;
 
 use crate::config::{Expr, Profile, Ref, ResourceConfig, Stack};
 use crate::diag::Span;
-use crate::provider::Registry;
+use crate::schema::Schemas;
 use crate::value::Value;
 
 use super::Finding;
@@ -130,7 +130,7 @@ impl<'a> Attr<'a> {
 /// The stack as the rules read it.
 pub struct Cx<'a> {
     pub stack: &'a Stack,
-    pub registry: &'a Registry,
+    pub registry: &'a dyn Schemas,
     pub profile: Profile,
 }
 
@@ -195,7 +195,7 @@ impl<'a> Cx<'a> {
                 e => Attr::Unknown(e),
             };
         }
-        let Some(a) = self.registry.get(&rc.addr.rtype).and_then(|t| t.schema().attr(name)) else {
+        let Some(a) = self.registry.schema_of(&rc.addr.rtype).and_then(|s| s.attr(name)) else {
             return Attr::Unset;
         };
         match (a.default, a.default_name) {

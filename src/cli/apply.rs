@@ -15,7 +15,7 @@ use crate::engine::apply::Applier;
 use crate::engine::walk::Outcome;
 use crate::plan::saved::{self, SavedPlanBody, StateLocation};
 use crate::plan::{Plan, PlanOptions, unallowed_destroys};
-use crate::provider::schema::{TAG_ADDRESS, TAG_STACK};
+use crate::schema::{TAG_ADDRESS, TAG_STACK};
 use crate::provider::{Ctx, ReadScope, ResourceType};
 use crate::state::{LiveState, ResourceState, StateFile, Status};
 use crate::ui::Ui;

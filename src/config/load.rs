@@ -14,8 +14,8 @@ use std::rc::Rc;
 use sha2::{Digest, Sha256};
 
 use crate::diag::{Diagnostic, Diagnostics, FileId, Severity, SourceMap, Span, did_you_mean};
-use crate::provider::Registry;
-use crate::provider::schema::{Constraint, Kind, TAG_ADDRESS, TAG_STACK};
+use crate::schema::Schemas;
+use crate::schema::{Constraint, Kind, TAG_ADDRESS, TAG_STACK};
 use crate::value::Value;
 
 use super::mask;
@@ -86,7 +86,7 @@ fn stack_path_in(cwd: &Path, arg: &str) -> PathBuf {
 
 /// Loads, expands and validates a stack. On failure, every diagnostic found
 /// (with the sources to render them).
-pub fn load(path: &Path, opts: &LoadOptions, registry: &Registry) -> Result<Loaded, (SourceMap, Diagnostics)> {
+pub fn load(path: &Path, opts: &LoadOptions, registry: &dyn Schemas) -> Result<Loaded, (SourceMap, Diagnostics)> {
     let mut loader = Loader::new(registry);
     let stack = loader.load_root(path, opts);
     loader.finish(stack)
@@ -104,7 +104,7 @@ pub(super) struct StackInfo {
 
 /// The state of one load: sources, diagnostics and the resources built so far.
 pub(super) struct Loader<'r> {
-    pub registry: &'r Registry,
+    pub registry: &'r dyn Schemas,
     pub sources: SourceMap,
     /// Semantic problems (dropped for files that have syntax errors).
     pub diags: Vec<Diagnostic>,
@@ -122,7 +122,7 @@ pub(super) struct Loader<'r> {
 }
 
 impl<'r> Loader<'r> {
-    fn new(registry: &'r Registry) -> Self {
+    fn new(registry: &'r dyn Schemas) -> Self {
         Loader {
             registry,
             sources: SourceMap::default(),

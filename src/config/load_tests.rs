@@ -1,19 +1,13 @@
 //! Tests of the whole loader: stacks written to a temporary directory,
-//! loaded against the fake resource type plus a small non-taggable one.
+//! loaded against the fake resource type's schema plus a small non-taggable one.
 
-use std::collections::BTreeMap;
 use std::path::Path;
-use std::sync::Arc;
-
-use async_trait::async_trait;
 
 use super::*;
 use crate::config::model::{BinOp, Ref};
 use crate::diag::Severity;
-use crate::provider::fake::Fake;
-use crate::provider::schema::{Attr, AttrType, Ownership, Pricing};
-use crate::provider::{Ctx, ProviderError, ResourceType, Schema};
-use crate::value::Attrs;
+use crate::provider::fake::FAKE_SCHEMA;
+use crate::schema::{Attr, AttrType, Ownership, Pricing, Schema, Schemas};
 
 static RULE: [Attr; 2] = [Attr::required("port", AttrType::Int), Attr::optional("cidr", AttrType::Str)];
 static PLAIN_SCHEMA: Schema = Schema {
@@ -31,52 +25,27 @@ static PLAIN_SCHEMA: Schema = Schema {
     pricing: Pricing::Free,
 };
 
-/// A non-taggable type with a required attribute, object fields and a
-/// write-only attribute (schema only).
-struct Plain;
+/// The schemas the loader is tested against: the fake type's and a
+/// non-taggable one (`plain`) with a required attribute, object fields and a
+/// write-only attribute.
+struct TestSchemas;
 
-#[async_trait]
-impl ResourceType for Plain {
-    fn type_name(&self) -> &'static str {
-        "plain"
+impl Schemas for TestSchemas {
+    fn schema_of(&self, rtype: &str) -> Option<&'static Schema> {
+        match rtype {
+            "fake" => Some(&FAKE_SCHEMA),
+            "plain" => Some(&PLAIN_SCHEMA),
+            _ => None,
+        }
     }
-    fn schema(&self) -> &'static Schema {
-        &PLAIN_SCHEMA
-    }
-    async fn read_many(
-        &self,
-        _: &Ctx,
-        _: &[String],
-        _: &crate::provider::ReadScope,
-    ) -> Result<BTreeMap<String, Attrs>, ProviderError> {
-        Err(ProviderError::Invalid("schema-only test type".into()))
-    }
-    async fn create(&self, _: &Ctx, _: &Attrs) -> Result<Attrs, ProviderError> {
-        Err(ProviderError::Invalid("schema-only test type".into()))
-    }
-    async fn update(&self, _: &Ctx, _: &str, _: &crate::provider::PlannedUpdate) -> Result<Attrs, ProviderError> {
-        Err(ProviderError::Invalid("schema-only test type".into()))
-    }
-    async fn delete(&self, _: &Ctx, _: &str, _: &Attrs) -> Result<(), ProviderError> {
-        Err(ProviderError::Invalid("schema-only test type".into()))
-    }
-    async fn find_created(&self, _: &Ctx, _: &ResourceAddr) -> Result<Option<String>, ProviderError> {
-        Ok(None)
-    }
-    async fn list_owned(
-        &self,
-        _: &Ctx,
-        _: &std::collections::BTreeSet<String>,
-    ) -> Result<Vec<crate::provider::Owned>, ProviderError> {
-        Ok(Vec::new())
+
+    fn type_names(&self) -> Vec<&'static str> {
+        vec!["fake", "plain"]
     }
 }
 
-fn registry() -> Registry {
-    let mut r = Registry::default();
-    r.register(Arc::new(Fake::default()));
-    r.register(Arc::new(Plain));
-    r
+fn registry() -> TestSchemas {
+    TestSchemas
 }
 
 const HEAD: &str = "[stack]\nname = \"demo\"\nregion = \"us-east-1\"\n";

@@ -8,7 +8,7 @@
 
 use crate::addr::ResourceAddr;
 use crate::diag::{Diagnostic, Span, did_you_mean};
-use crate::provider::schema::Schema;
+use crate::schema::Schema;
 use crate::value::Value;
 
 use super::functions;
@@ -348,8 +348,8 @@ impl Loader<'_> {
             ),
             Expr::Ref(mut r) => {
                 r.path.push(key);
-                if let Some(t) = self.registry.get(&r.target.rtype)
-                    && let Err(d) = validate::check_ref_path(t.schema(), &r.target.resource().to_string(), &r.path, &at)
+                if let Some(schema) = self.registry.schema_of(&r.target.rtype)
+                    && let Err(d) = validate::check_ref_path(schema, &r.target.resource().to_string(), &r.path, &at)
                 {
                     return self.fail(d);
                 }
@@ -547,8 +547,9 @@ impl Loader<'_> {
     fn write_only_ref(&self, shown: &str, at: &Span) -> Diagnostic {
         let mut write_only: Vec<String> = self
             .registry
-            .names()
-            .filter_map(|t| Some((t, self.registry.get(t)?.schema())))
+            .type_names()
+            .into_iter()
+            .filter_map(|t| Some((t, self.registry.schema_of(t)?)))
             .flat_map(|(t, s)| s.attrs.iter().filter(|a| a.write_only).map(move |a| format!("`{t}.{}`", a.name)))
             .collect();
         write_only.sort();

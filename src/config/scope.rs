@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use crate::addr::ResourceAddr;
 use crate::diag::{Diagnostic, Span, did_you_mean, display_path};
-use crate::provider::schema::{Schema, TAG_ADDRESS, TAG_STACK};
+use crate::schema::{Schema, TAG_ADDRESS, TAG_STACK};
 use crate::value::Value;
 
 use super::load::{Loader, invalid_name, valid_name};

@@ -8,24 +8,24 @@
 use std::collections::{BTreeMap, HashMap};
 
 use crate::diag::{Diagnostic, Span, did_you_mean};
-use crate::provider::Registry;
-use crate::provider::schema::{
-    Attr, AttrType, Constraint, Invalid, Mode, Schema, TAG_ADDRESS, TAG_STACK, check_tag_count, field,
+use crate::schema::{
+    Attr, AttrType, Constraint, Invalid, Mode, Schema, Schemas, TAG_ADDRESS, TAG_STACK, check_tag_count, field,
 };
 use crate::value::Value;
 
 use super::model::Expr;
 use super::parse::{Entry, Node, NodeKind};
 
-/// Checks a resource type name against the registry.
-pub fn resource_type(registry: &Registry, rtype: &str, span: &Span) -> Result<&'static Schema, Diagnostic> {
-    match registry.get(rtype) {
-        Some(t) => Ok(t.schema()),
+/// Checks a resource type name against the known schemas.
+pub fn resource_type(schemas: &dyn Schemas, rtype: &str, span: &Span) -> Result<&'static Schema, Diagnostic> {
+    match schemas.schema_of(rtype) {
+        Some(schema) => Ok(schema),
         None => {
+            let names = schemas.type_names();
             let d = Diagnostic::error(format!("unknown resource type `{rtype}`")).at(span.clone());
-            Err(match did_you_mean(rtype, registry.names()) {
+            Err(match did_you_mean(rtype, names.iter().copied()) {
                 Some(s) => d.hint(format!("did you mean `{s}`?")),
-                None => d.hint(format!("known types: {}", registry.names().collect::<Vec<_>>().join(", "))),
+                None => d.hint(format!("known types: {}", names.join(", "))),
             })
         }
     }
@@ -416,7 +416,7 @@ mod tests {
     use super::*;
     use crate::config::parse::parse_document;
     use crate::diag::{FileId, line_col};
-    use crate::provider::schema::{Attr, Ownership, Pricing};
+    use crate::schema::{Attr, Ownership, Pricing};
 
     static RULE: [Attr; 4] = [
         Attr::required("from_port", AttrType::Int),

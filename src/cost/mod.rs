@@ -30,7 +30,7 @@ use crate::addr::ResourceAddr;
 use crate::config::{Expr, ResourceConfig, Stack};
 use crate::diag::{FileId, Span};
 use crate::provider::Registry;
-use crate::provider::schema::Pricing;
+use crate::schema::Pricing;
 use crate::value::{Attrs, Value};
 use prices::{Prices, RegionPrices};
 

@@ -263,7 +263,7 @@ async fn replace_leaving_the_old_object(e: &Env) -> (ResourceAddr, String, Stack
 
 fn cbd_stack(a_name: &str) -> Stack {
     let mut tags = BTreeMap::new();
-    tags.insert(crate::provider::schema::TAG_ADDRESS.to_owned(), Value::str("fake.a"));
+    tags.insert(crate::schema::TAG_ADDRESS.to_owned(), Value::str("fake.a"));
     let mut s = stack(vec![
         ("a", vec![("name", Expr::Lit(a_name.into())), ("tags", Expr::Lit(Value::Map(tags)))]),
         ("b", vec![("ref", reference("fake.a", "id"))]),
@@ -380,7 +380,7 @@ async fn an_interrupted_create_is_adopted_not_repeated() {
     let id = entry.id.take().unwrap();
     entry.status = crate::state::Status::CreatePending;
     let mut tags = BTreeMap::new();
-    tags.insert(crate::provider::schema::TAG_ADDRESS.to_owned(), Value::str(addr.to_string()));
+    tags.insert(crate::schema::TAG_ADDRESS.to_owned(), Value::str(addr.to_string()));
     e.fake.objects.lock().unwrap().get_mut(&id).unwrap().insert("tags".into(), Value::Map(tags.clone()));
     e.backend.write(&st).await.unwrap();
 
@@ -428,7 +428,7 @@ async fn a_create_whose_reply_was_lost_is_found_by_its_tags() {
     let e = env();
     e.fake.lose_reply_on.lock().unwrap().push("a".into());
     let mut tags = BTreeMap::new();
-    tags.insert(crate::provider::schema::TAG_ADDRESS.to_owned(), Value::str("fake.a"));
+    tags.insert(crate::schema::TAG_ADDRESS.to_owned(), Value::str("fake.a"));
     let s = stack(vec![("a", vec![("tags", Expr::Lit(Value::Map(tags)))])]);
     let p = e.plan(&s, false).await;
     assert!(e.apply(&s, &p, 10).await.ok());
@@ -790,9 +790,9 @@ async fn replacing_a_guarded_object_needs_allow_destroy() {
 
 /// Tags naming stack `stack` and, when given, `address`.
 fn owner_tags(stack: &str, address: Option<&str>) -> Value {
-    let mut tags = BTreeMap::from([(crate::provider::schema::TAG_STACK.to_owned(), Value::str(stack))]);
+    let mut tags = BTreeMap::from([(crate::schema::TAG_STACK.to_owned(), Value::str(stack))]);
     if let Some(a) = address {
-        tags.insert(crate::provider::schema::TAG_ADDRESS.to_owned(), Value::str(a));
+        tags.insert(crate::schema::TAG_ADDRESS.to_owned(), Value::str(a));
     }
     Value::Map(tags)
 }

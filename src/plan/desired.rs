@@ -13,7 +13,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use crate::addr::ResourceAddr;
 use crate::config::{Expr, Ref};
-use crate::provider::schema::{Mode, Violation};
+use crate::schema::{Mode, Violation};
 use crate::provider::{PlannedUpdate, Registry, ResourceType};
 use crate::value::{Attrs, Value};
 

@@ -18,7 +18,7 @@ use crate::addr::ResourceAddr;
 use crate::config::{EvalError, Expr, Ref, Stack};
 use crate::diag::{Diagnostic, Diagnostics, Span};
 use crate::graph::{self, ResourceGraph};
-use crate::provider::schema::Mode;
+use crate::schema::Mode;
 use crate::provider::{Intent, Refusal, Registry, StateHome};
 use crate::state::{ResourceState, StateFile, Status};
 use crate::value::{Attrs, Value};
@@ -745,7 +745,7 @@ fn existing_region<'r>(refreshed: &'r Refreshed, addr: &ResourceAddr) -> Option<
 fn current_with_config_only(
     refreshed: &Refreshed,
     addr: &ResourceAddr,
-    schema: &crate::provider::Schema,
+    schema: &crate::schema::Schema,
 ) -> Option<Attrs> {
     let mut cur = refreshed.current.get(addr).cloned().flatten()?;
     if let Some(rs) = refreshed.state.resources.get(addr) {

@@ -16,7 +16,8 @@ mod docs_tests;
 pub mod fake;
 #[cfg(test)]
 mod registry_tests;
-pub mod schema;
+/// Schemas are their own module ([`crate::schema`]), a leaf config and check use too.
+pub use crate::schema;
 pub mod waiter;
 
 use std::any::Any;
@@ -507,6 +508,16 @@ pub fn same_name_refusal(attr: &'static str) -> Refusal {
 #[derive(Clone, Default)]
 pub struct Registry {
     types: BTreeMap<&'static str, Arc<dyn ResourceType>>,
+}
+
+impl crate::schema::Schemas for Registry {
+    fn schema_of(&self, rtype: &str) -> Option<&'static Schema> {
+        self.get(rtype).map(|t| t.schema())
+    }
+
+    fn type_names(&self) -> Vec<&'static str> {
+        self.names().collect()
+    }
 }
 
 impl Registry {

@@ -148,3 +148,33 @@ fn a_missing_or_inconsistent_declaration_is_caught() {
     let no_class = pricing_problems(&Registry::aws(), &stack, "db_instance", &TAGGED);
     assert!(no_class.iter().any(|p| p.contains("instance class is not known")), "{no_class:?}");
 }
+
+/// Every default name pgstack makes meets its attribute's constraint.
+#[test]
+fn default_names_are_valid_for_their_type() {
+    let registry = Registry::aws();
+    let stacks = ["greenlang-prod", "Shop_2", "9lives", &"long-stack-name-".repeat(5)];
+    let addrs = ["x.main", r#"module.db.x.reader["us-east-1b"]"#, "x.a__b--c", r#"x.k["a/b c"]"#];
+    let mut checked = 0;
+    for t in registry.names().filter_map(|n| registry.get(n)) {
+        for a in t.schema().attrs.iter().filter(|a| a.default_name.is_some()) {
+            for stack in stacks {
+                for addr in addrs {
+                    let (rule, addr) = (a.default_name.unwrap(), addr.parse().unwrap());
+                    for name in [rule.name_for(stack, &addr), rule.alternate_for(stack, &addr)] {
+                        if let Some(c) = a.constraint {
+                            assert!(
+                                c.check(&Value::Str(name.clone())).is_ok(),
+                                "{}.{}: {name}",
+                                t.type_name(),
+                                a.name
+                            );
+                        }
+                        checked += 1;
+                    }
+                }
+            }
+        }
+    }
+    assert!(checked >= 10 * 16, "{checked}");
+}

@@ -15,7 +15,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use crate::addr::{ResourceAddr, is_ident_char};
-use crate::provider::schema::{Mode, Schema, TAG_ADDRESS, TAG_STACK};
+use crate::schema::{Mode, Schema, TAG_ADDRESS, TAG_STACK};
 use crate::value::{Attrs, Value};
 
 /// The block for `addr` (a plain `[TYPE.NAME]`) from the attributes read for
@@ -124,7 +124,7 @@ mod tests {
     use std::collections::BTreeMap;
 
     use super::*;
-    use crate::provider::schema::{Attr, AttrType, Default, Ownership, Pricing};
+    use crate::schema::{Attr, AttrType, Default, Ownership, Pricing};
 
     static SCHEMA: Schema = Schema {
         attrs: &[
