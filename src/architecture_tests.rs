@@ -181,8 +181,7 @@ fn module_of(file: &Path) -> Vec<String> {
 /// Lines of `text` (the source of `file`, relative to `src/`) that break a rule.
 fn violations(file: &Path, text: &str) -> Vec<String> {
     let test_file = file.file_name().is_some_and(|n| n.to_string_lossy().ends_with("tests.rs"));
-    let rules: Vec<&Rule> =
-        RULES.iter().filter(|r| file.starts_with(r.dir) && !(r.code_only && test_file)).collect();
+    let rules: Vec<&Rule> = RULES.iter().filter(|r| file.starts_with(r.dir) && !(r.code_only && test_file)).collect();
     let module = module_of(file);
     let mut out = Vec::new();
     for (line, p) in paths(text) {

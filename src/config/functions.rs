@@ -4,7 +4,15 @@
 
 use crate::value::Value;
 
-use super::model::BinOp;
+/// A binary operator in `${...}` arithmetic.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BinOp {
+    Add,
+    Sub,
+    Mul,
+    Div,
+    Mod,
+}
 
 /// Applies a binary operator. Unknown operands give `Unknown`. Every result
 /// is a finite number: integer overflow, division by zero and a number

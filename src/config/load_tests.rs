@@ -4,7 +4,8 @@
 use std::path::Path;
 
 use super::*;
-use crate::config::model::{BinOp, Ref};
+use crate::config::functions::BinOp;
+use crate::config::model::Ref;
 use crate::diag::Severity;
 use crate::provider::fake::FAKE_SCHEMA;
 use crate::schema::{Attr, AttrType, Ownership, Pricing, Schema, Schemas};

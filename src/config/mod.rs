@@ -19,8 +19,9 @@ mod scope;
 pub mod template;
 mod validate;
 
+pub use functions::BinOp;
 pub use load::{AWS_REGIONS, LoadOptions, Loaded, load, project_root, resolve_stack_path};
 pub use model::{
-    BACKEND_SETTINGS, BinOp, COST_SETTINGS, Call, CheckSettings, EvalError, Expr, OutputConfig, Profile, ProfileSource,
-    Ref, ResourceConfig, S3BackendConfig, Stack, TIMEOUT_OPERATIONS, Waiver,
+    BACKEND_SETTINGS, COST_SETTINGS, Call, CheckSettings, EvalError, Expr, OutputConfig, Profile, ProfileSource, Ref,
+    ResourceConfig, S3BackendConfig, Stack, TIMEOUT_OPERATIONS, Waiver,
 };

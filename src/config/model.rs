@@ -12,6 +12,8 @@ use crate::addr::ResourceAddr;
 use crate::diag::Span;
 use crate::value::Value;
 
+use super::functions::BinOp;
+
 /// A loaded, validated stack.
 #[derive(Debug, Clone)]
 pub struct Stack {
@@ -194,16 +196,6 @@ pub struct Ref {
     /// Attribute name, then keys / indexes into nested values.
     pub path: Vec<String>,
     pub span: Span,
-}
-
-/// A binary operator in `${...}` arithmetic.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum BinOp {
-    Add,
-    Sub,
-    Mul,
-    Div,
-    Mod,
 }
 
 /// A value that may still depend on resource attributes.

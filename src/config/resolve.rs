@@ -12,8 +12,9 @@ use crate::schema::Schema;
 use crate::value::Value;
 
 use super::functions;
+use super::functions::BinOp;
 use super::load::Loader;
-use super::model::{BinOp, Call, Expr, Ref};
+use super::model::{Call, Expr, Ref};
 use super::parse::{Node, NodeKind};
 use super::scope::{Instances, ModuleSlot, Scope};
 use super::template::{Path, SpanMap, Step, TExpr, parse_path, parse_template};

@@ -18,7 +18,7 @@ use std::ops::Range;
 use crate::diag::{Diagnostic, FileId, Span};
 use crate::value::Value;
 
-use super::model::BinOp;
+use super::functions::BinOp;
 
 /// An expression as written, before references are resolved.
 #[derive(Debug, Clone, PartialEq)]

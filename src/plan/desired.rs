@@ -13,8 +13,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use crate::addr::ResourceAddr;
 use crate::config::{Expr, Ref};
-use crate::schema::{Mode, Violation};
 use crate::provider::{PlannedUpdate, Registry, ResourceType};
+use crate::schema::{Mode, Violation};
 use crate::value::{Attrs, Value};
 
 use super::{Action, ResourceChange, resolve_ref};

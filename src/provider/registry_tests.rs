@@ -163,12 +163,7 @@ fn default_names_are_valid_for_their_type() {
                     let (rule, addr) = (a.default_name.unwrap(), addr.parse().unwrap());
                     for name in [rule.name_for(stack, &addr), rule.alternate_for(stack, &addr)] {
                         if let Some(c) = a.constraint {
-                            assert!(
-                                c.check(&Value::Str(name.clone())).is_ok(),
-                                "{}.{}: {name}",
-                                t.type_name(),
-                                a.name
-                            );
+                            assert!(c.check(&Value::Str(name.clone())).is_ok(), "{}.{}: {name}", t.type_name(), a.name);
                         }
                         checked += 1;
                     }
