@@ -25,3 +25,4 @@ pub use model::{
     BACKEND_SETTINGS, COST_SETTINGS, Call, CheckSettings, EvalError, Expr, OutputConfig, Profile, ProfileSource, Ref,
     ResourceConfig, S3BackendConfig, Stack, TIMEOUT_OPERATIONS, Waiver,
 };
+pub use scope::META_ARGUMENTS;

@@ -24,7 +24,9 @@ use super::resolve::Cx;
 use super::validate;
 
 /// Settings of a resource block that are not provider attributes.
-const META: &[&str] =
+/// The meta-arguments of a resource block: no schema attribute may take
+/// one of these names (it would be read as the meta-argument).
+pub const META_ARGUMENTS: &[&str] =
     &["for_each", "enabled", "depends_on", "region", "ignore_changes", "timeouts", "create_before_destroy"];
 /// Top-level tables only a stack file may have.
 const STACK_ONLY: &[&str] = &["stack", "regions", "vars", "state", "backend", "env", "check", "cost"];
@@ -437,7 +439,8 @@ impl Loader<'_> {
             rc.attr_spans.insert("tags".to_owned(), tags_span);
         }
         if let Some(s) = schema {
-            let written: Vec<Entry> = entries.iter().filter(|e| !META.contains(&e.key.as_str())).cloned().collect();
+            let written: Vec<Entry> =
+                entries.iter().filter(|e| !META_ARGUMENTS.contains(&e.key.as_str())).cloned().collect();
             validate::check_attrs(s, &shown, &node.span, &mut rc.attrs, &written, &mut self.diags);
         }
         self.resources.insert(addr, rc);

@@ -173,3 +173,22 @@ fn default_names_are_valid_for_their_type() {
     }
     assert!(checked >= 10 * 16, "{checked}");
 }
+
+/// A schema attribute named like a meta-argument would be read as the
+/// meta-argument (`enabled = false` would drop the resource, not disable it).
+#[test]
+fn no_attribute_is_named_like_a_meta_argument() {
+    let registry = Registry::aws();
+    let clashes: Vec<String> = registry
+        .names()
+        .filter_map(|n| registry.get(n))
+        .flat_map(|t| {
+            t.schema()
+                .attrs
+                .iter()
+                .filter(|a| crate::config::META_ARGUMENTS.contains(&a.name))
+                .map(move |a| format!("{}.{}", t.type_name(), a.name))
+        })
+        .collect();
+    assert!(clashes.is_empty(), "{clashes:?}");
+}

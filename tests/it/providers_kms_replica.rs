@@ -122,13 +122,13 @@ async fn multi_region_primary_and_replica_lifecycle() {
             ("primary_key_arn", Value::str(&primary_arn)),
             ("description", Value::str("Aurora storage (DR, v2)")),
             ("policy", replica_policy("dr2")),
-            ("enabled", Value::Bool(false)),
+            ("key_enabled", Value::Bool(false)),
             ("alias", Value::str("pg-dr-v2")),
             ("deletion_window_in_days", Value::Int(7)),
             ("tags", tags(&[("Team", "data")])),
         ],
     );
-    assert_eq!(changes(&KmsReplicaKey, &read, &next), ["alias", "description", "enabled", "policy", "tags"]);
+    assert_eq!(changes(&KmsReplicaKey, &read, &next), ["alias", "description", "key_enabled", "policy", "tags"]);
     let updated = update(&KmsReplicaKey, &dr, &arn, &read, &next).await.expect("update");
     assert_clean(&KmsReplicaKey, &updated, &next);
     let read2 = read_one(&KmsReplicaKey, &dr, &arn).await;

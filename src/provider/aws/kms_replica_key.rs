@@ -48,7 +48,7 @@ static SCHEMA: Schema = Schema {
         Attr::required("primary_key_arn", AttrType::Str).force_new().pattern(Kind::Arn),
         kms::DESCRIPTION_ATTR,
         kms::POLICY_ATTR,
-        Attr::optional("enabled", AttrType::Bool).default(Default::Bool(true)),
+        Attr::optional("key_enabled", AttrType::Bool).default(Default::Bool(true)),
         kms::ALIAS_ATTR,
         kms::DELETION_WINDOW_ATTR,
         Attr::optional("tags", AttrType::Map(&AttrType::Str)).pattern(Kind::Tags),
@@ -95,7 +95,7 @@ fn replica_attrs(meta: &KeyMetadata, policy: Value, tags: BTreeMap<String, Strin
     let primary = primary_of(meta)?;
     let mut a = kms::common_attrs(meta, meta.arn()?.to_owned(), policy, tags);
     a.insert("primary_key_arn".into(), Value::str(primary));
-    a.insert("enabled".into(), Value::Bool(meta.enabled()));
+    a.insert("key_enabled".into(), Value::Bool(meta.enabled()));
     Some(a)
 }
 
@@ -194,7 +194,7 @@ async fn create_with(ctx: &Ctx, primary: &Client, client: &Client, desired: &Att
     if kms::tag_map(out.replica_tags()) != tags {
         kms::tag(client, &arn, &tags).await?;
     }
-    let enabled = get_bool(desired, "enabled").unwrap_or(true);
+    let enabled = get_bool(desired, "key_enabled").unwrap_or(true);
     if meta.enabled() != enabled {
         set_enabled(client, meta.key_id(), enabled).await?;
     }
@@ -206,7 +206,7 @@ async fn create_with(ctx: &Ctx, primary: &Client, client: &Client, desired: &Att
     let mut attrs = kms::common_attrs(&meta, arn.clone(), policy, tags);
     attrs.insert("description".into(), Value::str(description));
     attrs.insert("primary_key_arn".into(), Value::str(primary_arn));
-    attrs.insert("enabled".into(), Value::Bool(enabled));
+    attrs.insert("key_enabled".into(), Value::Bool(enabled));
     if let Some(alias) = alias {
         attrs.insert("alias".into(), Value::Str(alias));
     }
@@ -246,9 +246,9 @@ impl ResourceType for KmsReplicaKey {
         let client = factory(ctx)?.kms(&ctx.region).await;
         let id = key_id_of(id);
         let mut attrs = kms::update_common(ctx, &client, id, update).await?;
-        if let Some(enabled) = update.to("enabled").and_then(Value::as_bool) {
+        if let Some(enabled) = update.to("key_enabled").and_then(Value::as_bool) {
             set_enabled(&client, id, enabled).await?;
-            attrs.insert("enabled".into(), Value::Bool(enabled));
+            attrs.insert("key_enabled".into(), Value::Bool(enabled));
         }
         Ok(attrs)
     }
@@ -307,7 +307,7 @@ mod tests {
         let mut a = Attrs::from([
             ("primary_key_arn".to_owned(), Value::str(PRIMARY)),
             ("description".to_owned(), Value::str("dr")),
-            ("enabled".to_owned(), Value::Bool(true)),
+            ("key_enabled".to_owned(), Value::Bool(true)),
             ("tags".to_owned(), Value::from(tags)),
         ]);
         KmsReplicaKey.normalize(&mut a);
@@ -353,7 +353,7 @@ mod tests {
         assert_eq!(got["arn"], Value::str(REPLICA));
         assert_eq!(got["key_id"], Value::str("mrk-1"));
         assert_eq!(got["primary_key_arn"], Value::str(PRIMARY));
-        assert_eq!(got["enabled"], Value::Bool(true));
+        assert_eq!(got["key_enabled"], Value::Bool(true));
         assert_eq!(got["tags"], desired()["tags"]);
     }
 
@@ -383,13 +383,13 @@ mod tests {
         let replica = mocked_client!(aws_sdk_kms, &[&describe, &update, &tag, &put, &disable]);
         let mut want = desired();
         want.insert("policy".into(), Value::str(r#"{ "Statement": [] }"#));
-        want.insert("enabled".into(), Value::Bool(false));
+        want.insert("key_enabled".into(), Value::Bool(false));
         KmsReplicaKey.normalize(&mut want);
         let got = create_with(&replica_ctx(), &primary, &replica, &want, TEST_BACKOFF).await.unwrap();
         assert_eq!(describe.num_calls(), 0, "not Creating: no wait");
         assert_eq!((update.num_calls(), tag.num_calls(), put.num_calls(), disable.num_calls()), (1, 1, 1, 1));
         assert_eq!(got["description"], Value::str("dr"));
-        assert_eq!(got["enabled"], Value::Bool(false));
+        assert_eq!(got["key_enabled"], Value::Bool(false));
         assert_eq!(got["policy"], want["policy"]);
     }
 
