@@ -3,7 +3,7 @@
 //! classification and waits, final snapshot names, and the diff suppressions
 //! for values AWS changes on its own (engine minor versions, KMS key forms).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::future::Future;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -16,8 +16,7 @@ use super::{
     IAM_PROPAGATION_WAIT, Settling, api_error, error_code, get_bool, get_i64, get_str, send_settling, tag_changes,
 };
 use crate::addr::ResourceAddr;
-use crate::provider::diff::diff_with;
-use crate::provider::schema::{Attr, AttrType, Schema, TAG_ADDRESS, TAG_STACK};
+use crate::provider::schema::{Attr, AttrType, TAG_ADDRESS, TAG_STACK};
 use crate::provider::waiter::{Backoff, Poll, wait_for};
 use crate::provider::{Ctx, Intent, ProviderError, Refusal, Result};
 use crate::value::{Attrs, Value};
@@ -486,19 +485,6 @@ where
 /// as made or as pending; one that shows neither after this long was not taken.
 pub const CHANGE_SHOWS_WITHIN: Duration = Duration::from_secs(5 * 60);
 
-/// The attributes in `sent` (those a Modify call carried) whose value in
-/// `seen` (AWS's answer, held values read as made) still differs from
-/// `desired`, compared as the plan compares them (`suppress`).
-pub fn not_shown(
-    schema: &Schema,
-    suppress: &dyn Fn(&str, &Value, &Value) -> bool,
-    seen: &Attrs,
-    desired: &Attrs,
-    sent: &BTreeSet<String>,
-) -> Vec<String> {
-    diff_with(schema, seen, desired, &[], suppress).into_iter().map(|c| c.name).filter(|n| sent.contains(n)).collect()
-}
-
 /// After a Modify call: waits ([`wait_available`]) until `describe` shows
 /// the change (`missing` answers which sent attributes it does not report
 /// yet, as made or as pending) and the object is available and settled,
@@ -784,7 +770,6 @@ mod tests {
     use std::sync::Mutex;
 
     use super::*;
-    use crate::provider::schema::{Ownership, Pricing};
 
     #[test]
     fn major_upgrades_are_told_apart_from_minor_ones() {
@@ -1019,24 +1004,6 @@ mod tests {
         let text = err.to_string();
         assert!(text.contains("without the new port (neither made nor pending)"), "{text}");
         assert!(matches!(err, ProviderError::Invalid(_)), "{err:?}");
-    }
-
-    #[test]
-    fn changes_show_by_the_plan_s_comparison() {
-        static S: Schema = Schema {
-            attrs: &[Attr::optional("engine_version", AttrType::Str), Attr::optional("port", AttrType::Int)],
-            guarded: false,
-            taggable: false,
-            ownership: Ownership::Untagged,
-            pricing: Pricing::Free,
-        };
-        let attrs = |v: &str, port: i64| -> Attrs {
-            [("engine_version".to_owned(), Value::str(v)), ("port".to_owned(), Value::Int(port))].into()
-        };
-        let sent: BTreeSet<String> = ["engine_version".to_owned()].into();
-        let suppress = |n: &str, c: &Value, d: &Value| n == "engine_version" && suppress_engine_version(c, d);
-        assert!(not_shown(&S, &suppress, &attrs("17.2", 1), &attrs("17", 2), &sent).is_empty(), "17.2 is a 17");
-        assert_eq!(not_shown(&S, &suppress, &attrs("16.4", 1), &attrs("17", 2), &sent), ["engine_version"]);
     }
 
     #[test]
