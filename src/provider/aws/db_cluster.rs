@@ -380,13 +380,7 @@ impl ResourceType for DbCluster {
     async fn read_many(&self, ctx: &Ctx, ids: &[String], _scope: &ReadScope) -> Result<BTreeMap<String, Attrs>> {
         let client = factory(ctx)?.rds(&ctx.region).await;
         let found: Vec<Attrs> = describe(&client, ids).await?.iter().filter_map(cluster_attrs).collect();
-        Ok(ids
-            .iter()
-            .filter_map(|id| {
-                let a = found.iter().find(|a| get_str(a, "id").is_some_and(|f| f.eq_ignore_ascii_case(id)))?;
-                Some((id.clone(), a.clone()))
-            })
-            .collect())
+        Ok(rds::by_id(ids, found))
     }
 
     /// Engine versions AWS moved to within the configured one, AZs AWS added

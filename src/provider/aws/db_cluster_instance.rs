@@ -156,13 +156,7 @@ fn instance_attrs(i: &AwsInstance) -> Option<Attrs> {
 
 /// One look at instance `id` for a wait; with `settle`, pending values mean "not yet".
 async fn observe(client: &Client, id: &str, settle: bool) -> Result<Option<Observed<Attrs>>> {
-    let found = rds::describe_instances(client, &[id.to_owned()]).await?;
-    let Some(i) = found.iter().find(|i| i.db_instance_identifier().is_some_and(|n| n.eq_ignore_ascii_case(id))) else {
-        return Ok(None);
-    };
-    let Some(value) = instance_attrs(i) else { return Ok(None) };
-    let unsettled = rds::unsettled_by_pending(&value, settle);
-    Ok(Some(Observed { status: i.db_instance_status().unwrap_or("unknown").to_owned(), unsettled, value }))
+    rds::observe_instance(client, id, settle, instance_attrs).await
 }
 
 async fn wait_ready(client: &Client, ctx: &Ctx, id: &str, settle: bool, backoff: Backoff) -> Result<Attrs> {
@@ -301,13 +295,7 @@ impl ResourceType for DbClusterInstance {
         if scope.wants("parameter_apply_status") {
             mark_cluster_reboots(&client, &mut found).await?;
         }
-        Ok(ids
-            .iter()
-            .filter_map(|id| {
-                let a = found.iter().find(|a| get_str(a, "id").is_some_and(|f| f.eq_ignore_ascii_case(id)))?;
-                Some((id.clone(), a.clone()))
-            })
-            .collect())
+        Ok(rds::by_id(ids, found))
     }
 
     /// A Performance Insights key given by id equals the ARN AWS reports;

@@ -480,13 +480,7 @@ fn instance_attrs(db: &AwsInstance) -> Option<Attrs> {
 /// One look at instance `id` for a wait. With `settle`, pending modified
 /// values mean the change is still being applied.
 async fn observe(client: &Client, id: &str, settle: bool) -> Result<Option<Observed<Attrs>>> {
-    let found = rds::describe_instances(client, &[id.to_owned()]).await?;
-    let Some(db) = found.iter().find(|d| d.db_instance_identifier().is_some_and(|i| i.eq_ignore_ascii_case(id))) else {
-        return Ok(None);
-    };
-    let Some(value) = instance_attrs(db) else { return Ok(None) };
-    let unsettled = rds::unsettled_by_pending(&value, settle);
-    Ok(Some(Observed { status: db.db_instance_status().unwrap_or("unknown").to_owned(), unsettled, value }))
+    rds::observe_instance(client, id, settle, instance_attrs).await
 }
 
 /// Waits until instance `id` is available (and settled, with `settle`); returns its attributes.
@@ -749,13 +743,7 @@ impl ResourceType for DbInstance {
         let client = factory(ctx)?.rds(&ctx.region).await;
         let found: Vec<Attrs> =
             rds::describe_instances(&client, ids).await?.iter().filter_map(instance_attrs).collect();
-        Ok(ids
-            .iter()
-            .filter_map(|id| {
-                let a = found.iter().find(|a| get_str(a, "id").is_some_and(|f| f.eq_ignore_ascii_case(id)))?;
-                Some((id.clone(), a.clone()))
-            })
-            .collect())
+        Ok(rds::by_id(ids, found))
     }
 
     /// No change: engine versions AWS moved to within the configured one, KMS

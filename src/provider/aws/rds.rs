@@ -128,6 +128,17 @@ pub async fn find_owned_instance(client: &Client, ctx: &Ctx, addr: &ResourceAddr
         .min())
 }
 
+/// The objects of `found` by the id of `ids` that names them (AWS ids
+/// compare without case); ids not found are left out.
+pub fn by_id(ids: &[String], found: Vec<Attrs>) -> BTreeMap<String, Attrs> {
+    ids.iter()
+        .filter_map(|id| {
+            let a = found.iter().find(|a| get_str(a, "id").is_some_and(|f| f.eq_ignore_ascii_case(id)))?;
+            Some((id.clone(), a.clone()))
+        })
+        .collect()
+}
+
 /// AWS's rule for cluster, instance and snapshot identifiers: 1 to `max_len`
 /// letters, digits or hyphens, starting with a letter, without `--` or a
 /// trailing hyphen. `what` names the attribute in the error.
@@ -441,6 +452,24 @@ pub struct Observed<T> {
 pub fn unsettled_by_pending(value: &Attrs, settle: bool) -> Option<String> {
     let pending = value.get("pending_changes").and_then(Value::as_map).is_some_and(|m| !m.is_empty());
     (settle && pending).then(|| "changes pending".to_owned())
+}
+
+/// One look at DB instance `id` for a wait, its attributes read with
+/// `attrs`; with `settle`, pending modified values mean the change is still
+/// being applied. Serves `db_instance` and `db_cluster_instance`.
+pub async fn observe_instance(
+    client: &Client,
+    id: &str,
+    settle: bool,
+    attrs: fn(&aws_sdk_rds::types::DbInstance) -> Option<Attrs>,
+) -> Result<Option<Observed<Attrs>>> {
+    let found = describe_instances(client, &[id.to_owned()]).await?;
+    let Some(db) = found.iter().find(|d| d.db_instance_identifier().is_some_and(|i| i.eq_ignore_ascii_case(id))) else {
+        return Ok(None);
+    };
+    let Some(value) = attrs(db) else { return Ok(None) };
+    let unsettled = unsettled_by_pending(&value, settle);
+    Ok(Some(Observed { status: db.db_instance_status().unwrap_or("unknown").to_owned(), unsettled, value }))
 }
 
 /// Waits until `describe` sees the object `Ready` with nothing unsettled,
