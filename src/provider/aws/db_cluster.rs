@@ -45,18 +45,22 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use aws_sdk_rds::Client;
-use aws_sdk_rds::types::{CloudwatchLogsExportConfiguration, DbCluster as AwsCluster};
+use aws_sdk_rds::operation::create_db_cluster::builders::CreateDBClusterFluentBuilder as C;
+use aws_sdk_rds::operation::modify_db_cluster::builders::ModifyDBClusterFluentBuilder as M;
+use aws_sdk_rds::types::DbCluster as AwsCluster;
 
 use super::owned;
 use super::rds::{
-    self, CHANGE_SHOWS_WITHIN, Observed, final_snapshot, get_i32, get_set, get_string, id_chunks, is_not_found,
+    self, CHANGE_SHOWS_WITHIN, Observed, final_snapshot, get_string, id_chunks, is_major_upgrade, is_not_found,
     is_owned, rds_tags, same_kms_key, sorted, suppress_engine_version, sync_tags, tag_map, validate_identifier,
     wait_available, wait_change_shows, wait_gone,
 };
 use super::rds_catalog::{self, Database, GroupKind};
+use super::rds_fields::{
+    self, Field, Held, field, held, held_logs, log_export_change, require_managed_password, special,
+};
 use super::{api_error, factory, get_bool, get_str, send_settling, tags_of};
 use crate::addr::ResourceAddr;
-use crate::provider::diff::diff_with;
 use crate::provider::schema::{Attr, AttrType, Default, Kind, NameRule, Ownership, Pricing, Schema};
 use crate::provider::waiter::Backoff;
 use crate::provider::{
@@ -145,33 +149,53 @@ const SETS: &[&str] = &["vpc_security_group_ids", "enabled_cloudwatch_logs_expor
 /// The `db_cluster` resource type.
 pub struct DbCluster;
 
-/// The pending modified values AWS reports, by attribute name.
-fn pending_changes(c: &AwsCluster) -> BTreeMap<String, String> {
-    let mut out = BTreeMap::new();
-    let Some(p) = c.pending_modified_values() else { return out };
-    if let Some(v) = p.engine_version() {
-        out.insert("engine_version".into(), v.to_owned());
-    }
-    if let Some(v) = p.backup_retention_period() {
-        out.insert("backup_retention_period".into(), v.to_string());
-    }
-    if let Some(v) = p.iam_database_authentication_enabled() {
-        out.insert("iam_database_authentication_enabled".into(), v.to_string());
-    }
-    if let Some(v) = p.storage_type() {
-        out.insert("storage_type".into(), v.to_owned());
-    }
-    if let Some(logs) = p.pending_cloudwatch_logs_exports() {
-        let (on, off) = (logs.log_types_to_enable(), logs.log_types_to_disable());
-        if !on.is_empty() || !off.is_empty() {
-            out.insert("enabled_cloudwatch_logs_exports".into(), format!("+{on:?} -{off:?}"));
-        }
-    }
-    if p.master_user_password().is_some() {
-        out.insert("master_user_password".into(), "(rotating)".into());
-    }
-    out
-}
+/// How DescribeDBClusters reads each attribute, and the CreateDBCluster and
+/// ModifyDBCluster setters that take it ([`rds_fields`]).
+#[rustfmt::skip]
+static FIELDS: &[Field<AwsCluster, C, M>] = &[
+    field!("id", |c| c.db_cluster_identifier().into()),
+    field!("cluster_identifier", |c| c.db_cluster_identifier().into()),
+    field!("arn", |c| c.db_cluster_arn().into()),
+    field!("endpoint", |c| c.endpoint().into()),
+    field!("reader_endpoint", |c| c.reader_endpoint().into()),
+    field!("cluster_resource_id", |c| c.db_cluster_resource_id().into()),
+    field!("master_user_secret_arn", |c| c.master_user_secret().and_then(|s| s.secret_arn()).into()),
+    field!("master_user_secret_kms_key_id", |c| c.master_user_secret().and_then(|s| s.kms_key_id()).into(), Str, set_master_user_secret_kms_key_id, _),
+    field!("manage_master_user_password", |c| Value::Bool(c.master_user_secret().is_some())),
+    field!("members_pending_reboot", |c| Value::from(sorted(members_pending_reboot(c)))),
+    field!("engine", |c| c.engine().into(), Str, set_engine, _),
+    field!("engine_version", |c| c.engine_version().into(), Str, set_engine_version),
+    field!("master_username", |c| c.master_username().into(), Str, set_master_username, _),
+    field!("database_name", |c| c.database_name().into(), Str, set_database_name, _),
+    field!("port", |c| c.port().into(), Int, set_port),
+    field!("db_subnet_group_name", |c| c.db_subnet_group().into(), Str, set_db_subnet_group_name, _),
+    field!("vpc_security_group_ids", |c| rds_fields::sg_ids(c.vpc_security_groups()), Strs, set_vpc_security_group_ids),
+    field!("db_cluster_parameter_group_name", |c| c.db_cluster_parameter_group().into(), Str, set_db_cluster_parameter_group_name),
+    field!("storage_type", |c| Value::str(c.storage_type().unwrap_or(STANDARD_STORAGE)), Str, set_storage_type),
+    field!("storage_encrypted", |c| Value::Bool(c.storage_encrypted().unwrap_or(false)), Bool, set_storage_encrypted, _),
+    field!("kms_key_id", |c| c.kms_key_id().into(), Str, set_kms_key_id, _),
+    field!("backup_retention_period", |c| c.backup_retention_period().into(), Int, set_backup_retention_period),
+    field!("preferred_backup_window", |c| c.preferred_backup_window().into(), Str, set_preferred_backup_window),
+    field!("preferred_maintenance_window", |c| c.preferred_maintenance_window().map(str::to_lowercase).into(), Str, set_preferred_maintenance_window),
+    field!("iam_database_authentication_enabled", |c| Value::Bool(c.iam_database_authentication_enabled().unwrap_or(false)), Bool, set_enable_iam_database_authentication),
+    field!("enabled_cloudwatch_logs_exports", |c| Value::from(sorted(c.enabled_cloudwatch_logs_exports().to_vec())), Strs, set_enable_cloudwatch_logs_exports, _),
+    field!("copy_tags_to_snapshot", |c| Value::Bool(c.copy_tags_to_snapshot().unwrap_or(false)), Bool, set_copy_tags_to_snapshot),
+    field!("deletion_protection", |c| Value::Bool(c.deletion_protection().unwrap_or(false)), Bool, set_deletion_protection),
+    field!("availability_zones", |c| Value::from(sorted(c.availability_zones().to_vec())), Strs, set_availability_zones, _),
+    field!("tags", |c| Value::from(tag_map(c.tag_list()))),
+];
+
+/// The values AWS holds for the maintenance window.
+static HELD: &[Held<AwsCluster>] = &[
+    held!("engine_version", engine_version),
+    held!("backup_retention_period", backup_retention_period),
+    held!("iam_database_authentication_enabled", iam_database_authentication_enabled),
+    held!("storage_type", storage_type),
+    ("enabled_cloudwatch_logs_exports", |c| {
+        let held = c.pending_modified_values().and_then(|p| p.pending_cloudwatch_logs_exports());
+        held_logs(c.enabled_cloudwatch_logs_exports(), held)
+    }),
+];
 
 /// The member instances (lowercase ids) whose cluster parameter group waits for a reboot.
 pub(super) fn members_pending_reboot(c: &AwsCluster) -> Vec<String> {
@@ -182,76 +206,16 @@ pub(super) fn members_pending_reboot(c: &AwsCluster) -> Vec<String> {
         .collect()
 }
 
-/// Canonical attributes of a cluster as AWS describes it; `None` without an identifier.
+/// Canonical attributes of a cluster as AWS describes it ([`FIELDS`]),
+/// held changes read as made and listed in `pending_changes`; `None`
+/// without an identifier.
 fn cluster_attrs(c: &AwsCluster) -> Option<Attrs> {
-    let id = c.db_cluster_identifier()?.to_owned();
-    let secret = c.master_user_secret();
-    let members_pending_reboot = members_pending_reboot(c);
-    let sgs = c.vpc_security_groups().iter().filter_map(|g| g.vpc_security_group_id().map(str::to_owned)).collect();
-    let mut a = Attrs::new();
-    let mut put = |k: &str, v: Value| drop(a.insert(k.to_owned(), v));
-    put("id", Value::str(&id));
-    put("cluster_identifier", Value::Str(id));
-    put("arn", c.db_cluster_arn().into());
-    put("endpoint", c.endpoint().into());
-    put("reader_endpoint", c.reader_endpoint().into());
-    put("cluster_resource_id", c.db_cluster_resource_id().into());
-    put("master_user_secret_arn", secret.and_then(|s| s.secret_arn()).into());
-    put("master_user_secret_kms_key_id", secret.and_then(|s| s.kms_key_id()).into());
-    put("manage_master_user_password", Value::Bool(secret.is_some()));
-    put("pending_changes", Value::from(pending_changes(c)));
-    put("members_pending_reboot", Value::from(sorted(members_pending_reboot)));
-    put("engine", c.engine().into());
-    put("engine_version", c.engine_version().into());
-    put("master_username", c.master_username().into());
-    put("database_name", c.database_name().into());
-    put("port", c.port().into());
-    put("db_subnet_group_name", c.db_subnet_group().into());
-    put("vpc_security_group_ids", Value::from(sorted(sgs)));
-    put("db_cluster_parameter_group_name", c.db_cluster_parameter_group().into());
-    put("storage_type", Value::str(c.storage_type().unwrap_or(STANDARD_STORAGE)));
-    put("storage_encrypted", Value::Bool(c.storage_encrypted().unwrap_or(false)));
-    put("kms_key_id", c.kms_key_id().into());
-    put("backup_retention_period", c.backup_retention_period().into());
-    put("preferred_backup_window", c.preferred_backup_window().into());
-    put("preferred_maintenance_window", c.preferred_maintenance_window().map(str::to_lowercase).into());
-    put("iam_database_authentication_enabled", Value::Bool(c.iam_database_authentication_enabled().unwrap_or(false)));
-    put("enabled_cloudwatch_logs_exports", Value::from(sorted(c.enabled_cloudwatch_logs_exports().to_vec())));
-    put("copy_tags_to_snapshot", Value::Bool(c.copy_tags_to_snapshot().unwrap_or(false)));
-    put("deletion_protection", Value::Bool(c.deletion_protection().unwrap_or(false)));
-    put("availability_zones", Value::from(sorted(c.availability_zones().to_vec())));
-    put("tags", Value::from(tag_map(c.tag_list())));
-    // Changes AWS holds for the maintenance window read as made, so the plan
-    // after an apply without apply_immediately is empty (they stay visible
-    // in `pending_changes` and the plan's notes).
-    for (name, value) in pending_values(c) {
-        put(name, value);
+    let (mut a, mut pending) = rds_fields::read(FIELDS, HELD, c);
+    if c.pending_modified_values().and_then(|p| p.master_user_password()).is_some() {
+        pending.insert("master_user_password".into(), "(rotating)".into());
     }
-    Some(a)
-}
-
-/// The modifications AWS holds for the cluster, as attribute values.
-fn pending_values(c: &AwsCluster) -> Vec<(&'static str, Value)> {
-    let Some(p) = c.pending_modified_values() else { return Vec::new() };
-    let mut out: Vec<(&'static str, Value)> = [
-        ("engine_version", p.engine_version().into()),
-        ("backup_retention_period", p.backup_retention_period().into()),
-        ("iam_database_authentication_enabled", p.iam_database_authentication_enabled().into()),
-        ("storage_type", p.storage_type().into()),
-    ]
-    .into_iter()
-    .filter(|(_, v): &(&str, Value)| !v.is_null())
-    .collect();
-    if let Some(logs) = p.pending_cloudwatch_logs_exports() {
-        let (on, off) = (logs.log_types_to_enable(), logs.log_types_to_disable());
-        if !on.is_empty() || !off.is_empty() {
-            let mut now: Vec<String> = c.enabled_cloudwatch_logs_exports().to_vec();
-            now.extend(on.iter().cloned());
-            now.retain(|t| !off.contains(t));
-            out.push(("enabled_cloudwatch_logs_exports", Value::from(sorted(now))));
-        }
-    }
-    out
+    a.insert("pending_changes".into(), Value::from(pending));
+    a.contains_key("id").then_some(a)
 }
 
 /// The clusters with these identifiers (one paged call per 100 ids); absent ones are left out.
@@ -308,45 +272,11 @@ fn identifier(desired: &Attrs) -> Result<String> {
     Ok(id)
 }
 
-/// pgstack never handles master passwords: RDS must manage the secret.
-fn require_managed_password(desired: &Attrs) -> Result<()> {
-    if get_bool(desired, "manage_master_user_password") == Some(false) {
-        return Err(ProviderError::Invalid(
-            "manage_master_user_password must be true: pgstack never handles master passwords; \
-             RDS keeps the password in Secrets Manager (see master_user_secret_arn)"
-                .into(),
-        ));
-    }
-    Ok(())
-}
-
 async fn create_with(client: &Client, ctx: &Ctx, desired: &Attrs, backoff: Backoff) -> Result<Attrs> {
     let id = identifier(desired)?;
     require_managed_password(desired)?;
-    client
-        .create_db_cluster()
-        .db_cluster_identifier(&id)
-        .engine(get_str(desired, "engine").unwrap_or(ENGINE))
-        .set_engine_version(get_string(desired, "engine_version"))
-        .set_master_username(get_string(desired, "master_username"))
-        .manage_master_user_password(true)
-        .set_master_user_secret_kms_key_id(get_string(desired, "master_user_secret_kms_key_id"))
-        .set_database_name(get_string(desired, "database_name"))
-        .set_port(get_i32(desired, "port")?)
-        .set_db_subnet_group_name(get_string(desired, "db_subnet_group_name"))
-        .set_vpc_security_group_ids(get_set(desired, "vpc_security_group_ids"))
-        .set_db_cluster_parameter_group_name(get_string(desired, "db_cluster_parameter_group_name"))
-        .set_storage_type(get_string(desired, "storage_type"))
-        .set_storage_encrypted(get_bool(desired, "storage_encrypted"))
-        .set_kms_key_id(get_string(desired, "kms_key_id"))
-        .set_backup_retention_period(get_i32(desired, "backup_retention_period")?)
-        .set_preferred_backup_window(get_string(desired, "preferred_backup_window"))
-        .set_preferred_maintenance_window(get_string(desired, "preferred_maintenance_window"))
-        .set_enable_iam_database_authentication(get_bool(desired, "iam_database_authentication_enabled"))
-        .set_enable_cloudwatch_logs_exports(get_set(desired, "enabled_cloudwatch_logs_exports"))
-        .set_copy_tags_to_snapshot(get_bool(desired, "copy_tags_to_snapshot"))
-        .set_deletion_protection(get_bool(desired, "deletion_protection"))
-        .set_availability_zones(get_set(desired, "availability_zones"))
+    let req = client.create_db_cluster().db_cluster_identifier(&id).manage_master_user_password(true);
+    rds_fields::create(FIELDS, req, desired)?
         .set_tags(Some(rds_tags(&tags_of(desired))))
         .send()
         .await
@@ -354,99 +284,38 @@ async fn create_with(client: &Client, ctx: &Ctx, desired: &Attrs, backoff: Backo
     wait_ready(client, ctx, &id, false, backoff).await
 }
 
-/// Log types to enable and to disable going from `prior` to `desired`.
-fn log_export_change(prior: &Attrs, desired: &Attrs) -> CloudwatchLogsExportConfiguration {
-    let old: BTreeSet<String> =
-        get_set(prior, "enabled_cloudwatch_logs_exports").unwrap_or_default().into_iter().collect();
-    let new: BTreeSet<String> =
-        get_set(desired, "enabled_cloudwatch_logs_exports").unwrap_or_default().into_iter().collect();
-    CloudwatchLogsExportConfiguration::builder()
-        .set_enable_log_types(Some(new.difference(&old).cloned().collect()))
-        .set_disable_log_types(Some(old.difference(&new).cloned().collect()))
-        .build()
-}
-
-/// Applies the in-place changes from `prior` (what AWS had at plan time) to
-/// `desired`: tags first, then one ModifyDBCluster carrying only the changed
-/// settings (none when only tags or config-only values changed), sent once
-/// the cluster is available and again while RDS says it is busy, then a
-/// wait until the cluster shows the change and is available again.
-async fn update_with(
-    client: &Client,
-    ctx: &Ctx,
-    id: &str,
-    prior: &Attrs,
-    desired: &Attrs,
-    backoff: Backoff,
-) -> Result<Attrs> {
-    require_managed_password(desired)?;
-    let suppress = |n: &str, c: &Value, d: &Value| DbCluster.suppress_diff(n, c, d);
-    let changed: BTreeSet<String> =
-        diff_with(&SCHEMA, prior, desired, &[], &suppress).into_iter().map(|c| c.name).collect();
-    let has = |name: &str| changed.contains(name);
-
-    let tags = tags_of(desired);
-    if has("tags") {
-        let arn = get_str(prior, "arn").ok_or_else(|| ProviderError::Invalid(format!("db_cluster {id} has no arn")))?;
-        sync_tags(client, arn, &tags_of(prior), &tags).await?;
+/// Carries out the plan's `update`: tags first, then one ModifyDBCluster
+/// with the settings it changes (none when only tags or config-only values
+/// change), sent once the cluster is available and again while RDS says it
+/// is busy, then a wait until the cluster shows the change and is available
+/// again. A new major engine version comes with AllowMajorVersionUpgrade.
+async fn update_with(client: &Client, ctx: &Ctx, id: &str, update: &PlannedUpdate, backoff: Backoff) -> Result<Attrs> {
+    let (before, after) = (&update.before, &update.after);
+    require_managed_password(after)?;
+    let tags = tags_of(after);
+    if update.changes("tags") {
+        let arn =
+            get_str(before, "arn").ok_or_else(|| ProviderError::Invalid(format!("db_cluster {id} has no arn")))?;
+        sync_tags(client, arn, &tags_of(before), &tags).await?;
     }
 
-    let apply_immediately = get_bool(desired, "apply_immediately") == Some(true);
-    let mut req = client.modify_db_cluster().db_cluster_identifier(id).apply_immediately(apply_immediately);
-    let mut sent = BTreeSet::new();
-    let mut set = |name: &str| {
-        let yes = has(name);
-        if yes {
-            sent.insert(name.to_owned());
-        }
-        yes
-    };
-    if set("engine_version")
-        && let Some(v) = get_str(desired, "engine_version")
-    {
-        let new_major = rds::is_major_upgrade(get_str(prior, "engine_version"), v);
-        req = req.engine_version(v).set_allow_major_version_upgrade(new_major.then_some(true));
+    let apply_immediately = get_bool(after, "apply_immediately") == Some(true);
+    let req = client.modify_db_cluster().db_cluster_identifier(id).apply_immediately(apply_immediately);
+    let (mut req, mut sent) = rds_fields::modify(FIELDS, req, update)?;
+    if let Some(v) = update.to("engine_version").and_then(Value::as_str) {
+        req =
+            req.set_allow_major_version_upgrade(is_major_upgrade(get_str(before, "engine_version"), v).then_some(true));
     }
-    if set("manage_master_user_password") {
+    if special(update, &mut sent, &["manage_master_user_password"]) {
         req = req
             .manage_master_user_password(true)
-            .set_master_user_secret_kms_key_id(get_string(desired, "master_user_secret_kms_key_id"));
+            .set_master_user_secret_kms_key_id(get_string(after, "master_user_secret_kms_key_id"));
     }
-    if set("port") {
-        req = req.set_port(get_i32(desired, "port")?);
-    }
-    if set("vpc_security_group_ids") {
-        req = req.set_vpc_security_group_ids(get_set(desired, "vpc_security_group_ids"));
-    }
-    if set("db_cluster_parameter_group_name") {
-        req = req.set_db_cluster_parameter_group_name(get_string(desired, "db_cluster_parameter_group_name"));
-    }
-    if set("storage_type") {
-        req = req.set_storage_type(get_string(desired, "storage_type"));
-    }
-    if set("backup_retention_period") {
-        req = req.set_backup_retention_period(get_i32(desired, "backup_retention_period")?);
-    }
-    if set("preferred_backup_window") {
-        req = req.set_preferred_backup_window(get_string(desired, "preferred_backup_window"));
-    }
-    if set("preferred_maintenance_window") {
-        req = req.set_preferred_maintenance_window(get_string(desired, "preferred_maintenance_window"));
-    }
-    if set("iam_database_authentication_enabled") {
-        req = req.set_enable_iam_database_authentication(get_bool(desired, "iam_database_authentication_enabled"));
-    }
-    if set("enabled_cloudwatch_logs_exports") {
-        req = req.cloudwatch_logs_export_configuration(log_export_change(prior, desired));
-    }
-    if set("copy_tags_to_snapshot") {
-        req = req.set_copy_tags_to_snapshot(get_bool(desired, "copy_tags_to_snapshot"));
-    }
-    if set("deletion_protection") {
-        req = req.set_deletion_protection(get_bool(desired, "deletion_protection"));
+    if special(update, &mut sent, &["enabled_cloudwatch_logs_exports"]) {
+        req = req.cloudwatch_logs_export_configuration(log_export_change(update));
     }
     if sent.is_empty() {
-        let mut attrs = prior.clone();
+        let mut attrs = before.clone();
         attrs.insert("tags".into(), Value::from(tags));
         return Ok(attrs);
     }
@@ -455,7 +324,7 @@ async fn update_with(
     send_settling(ctx, "ModifyDBCluster", &rds::passing(Some(busy_within)), backoff, || req.clone().send())
         .await
         .map_err(|e| api_error("ModifyDBCluster", e))?;
-    let missing = |seen: &Attrs| rds::not_shown(&SCHEMA, &suppress, seen, desired, &sent);
+    let missing = |seen: &Attrs| rds_fields::not_shown(update, &sent, seen);
     let observe = || observe(client, id, apply_immediately);
     wait_change_shows(ctx, &available(id), TIMEOUT, CHANGE_SHOWS_WITHIN, backoff, observe, missing).await
 }
@@ -511,13 +380,7 @@ impl ResourceType for DbCluster {
     async fn read_many(&self, ctx: &Ctx, ids: &[String], _scope: &ReadScope) -> Result<BTreeMap<String, Attrs>> {
         let client = factory(ctx)?.rds(&ctx.region).await;
         let found: Vec<Attrs> = describe(&client, ids).await?.iter().filter_map(cluster_attrs).collect();
-        Ok(ids
-            .iter()
-            .filter_map(|id| {
-                let a = found.iter().find(|a| get_str(a, "id").is_some_and(|f| f.eq_ignore_ascii_case(id)))?;
-                Some((id.clone(), a.clone()))
-            })
-            .collect())
+        Ok(rds::by_id(ids, found))
     }
 
     /// Engine versions AWS moved to within the configured one, AZs AWS added
@@ -560,8 +423,7 @@ impl ResourceType for DbCluster {
     }
 
     async fn update(&self, ctx: &Ctx, id: &str, update: &PlannedUpdate) -> Result<Attrs> {
-        let (prior, desired) = (&update.before, &update.after);
-        update_with(&factory(ctx)?.rds(&ctx.region).await, ctx, id, prior, desired, Backoff::default()).await
+        update_with(&factory(ctx)?.rds(&ctx.region).await, ctx, id, update, Backoff::default()).await
     }
 
     async fn delete(&self, ctx: &Ctx, id: &str, prior: &Attrs) -> Result<()> {
@@ -617,6 +479,7 @@ mod tests {
 
     use super::*;
     use crate::provider::aws::rds::{TEST_BACKOFF, mock_rds, mock_rds_logged, rds_fault, test_ctx};
+    use crate::provider::diff::diff_with;
 
     const ARN: &str = "arn:aws:rds:us-east-1:123456789012:cluster:main";
     const SECRET: &str = "arn:aws:secretsmanager:us-east-1:123456789012:secret:rds!cluster-1";
@@ -662,6 +525,19 @@ mod tests {
         a.extend(pairs.iter().map(|(k, v)| (k.to_string(), v.clone())));
         DbCluster.normalize(&mut a);
         a
+    }
+
+    /// The update a plan makes from `prior` to `want`.
+    fn planned(prior: &Attrs, want: &Attrs) -> PlannedUpdate {
+        DbCluster.planned_update(prior, want, &[])
+    }
+
+    /// Every attribute the plan may change in place is sent: by the table,
+    /// or by `update_with` itself (tags, the managed password, log exports).
+    #[test]
+    fn every_in_place_change_is_sent() {
+        let special = ["tags", "manage_master_user_password", "enabled_cloudwatch_logs_exports"];
+        assert_eq!(rds_fields::unsent(&SCHEMA, FIELDS, &special), Vec::<&str>::new());
     }
 
     fn strs(items: &[&str]) -> Value {
@@ -767,7 +643,7 @@ mod tests {
             ("enabled_cloudwatch_logs_exports", strs(&["postgresql", "iam-db-auth-error"])),
             ("apply_immediately", Value::Bool(true)),
         ]);
-        let got = update_with(&client, &ctx, "main", &prior, &want, TEST_BACKOFF).await.expect("update");
+        let got = update_with(&client, &ctx, "main", &planned(&prior, &want), TEST_BACKOFF).await.expect("update");
         assert_eq!((modify.num_calls(), describe.num_calls()), (1, 4));
         assert_eq!(got["iam_database_authentication_enabled"], Value::Bool(true));
         assert_eq!(got["enabled_cloudwatch_logs_exports"], strs(&["iam-db-auth-error", "postgresql"]));
@@ -784,7 +660,8 @@ mod tests {
         let prior = cluster_attrs(&aws("available", true, &[])).unwrap();
         let mut want = desired(&[("skip_final_snapshot", Value::Bool(true))]);
         want.insert("tags".into(), Value::from(BTreeMap::from([("team".to_string(), "data".to_string())])));
-        let got = update_with(&client, &test_ctx().0, "main", &prior, &want, TEST_BACKOFF).await.expect("update");
+        let got =
+            update_with(&client, &test_ctx().0, "main", &planned(&prior, &want), TEST_BACKOFF).await.expect("update");
         assert_eq!((add.num_calls(), modify.num_calls()), (1, 0));
         assert_eq!(got["tags"], want["tags"]);
     }
@@ -803,8 +680,7 @@ mod tests {
             &client,
             &test_ctx().0,
             "main",
-            &prior,
-            &desired(&[("engine_version", Value::str("17.2"))]),
+            &planned(&prior, &desired(&[("engine_version", Value::str("17.2"))])),
             TEST_BACKOFF,
         )
         .await
@@ -842,7 +718,7 @@ mod tests {
         let (ctx, reports) = test_ctx();
         let prior = cluster_attrs(&aws("available", true, &[])).unwrap();
         let want = desired(&[("backup_retention_period", Value::Int(7)), ("apply_immediately", Value::Bool(true))]);
-        let got = update_with(&client, &ctx, "main", &prior, &want, TEST_BACKOFF).await.expect("update");
+        let got = update_with(&client, &ctx, "main", &planned(&prior, &want), TEST_BACKOFF).await.expect("update");
         assert_eq!(got["backup_retention_period"], Value::Int(7));
         let (d, m) = ("DescribeDBClusters", "ModifyDBCluster");
         assert_eq!(log.calls(), [d, d, m, m, d, d, d]);

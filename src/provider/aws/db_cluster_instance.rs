@@ -44,17 +44,19 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use aws_sdk_rds::Client;
+use aws_sdk_rds::operation::create_db_instance::builders::CreateDBInstanceFluentBuilder as C;
+use aws_sdk_rds::operation::modify_db_instance::builders::ModifyDBInstanceFluentBuilder as M;
 use aws_sdk_rds::types::DbInstance as AwsInstance;
 
 use super::owned;
 use super::rds::{
-    self, CHANGE_SHOWS_WITHIN, Observed, get_i32, get_string, instance_pending_changes, is_not_found, rds_tags,
-    same_kms_key, sync_tags, tag_map, to_i32, validate_identifier, wait_available, wait_change_shows, wait_gone,
+    self, CHANGE_SHOWS_WITHIN, Observed, instance_pending_changes, is_not_found, rds_tags, same_kms_key, sync_tags,
+    tag_map, validate_identifier, wait_available, wait_change_shows, wait_gone,
 };
 use super::rds_catalog::{self, Database, GroupKind};
+use super::rds_fields::{self, Field, Held, field, held};
 use super::{api_error, factory, get_bool, get_str, send_settling, tags_of};
 use crate::addr::ResourceAddr;
-use crate::provider::diff::diff_with;
 use crate::provider::schema::{Attr, AttrType, Default, Kind, NameRule, Ownership, Pricing, Schema};
 use crate::provider::waiter::Backoff;
 use crate::provider::{
@@ -111,51 +113,50 @@ const LOWERCASE: &[&str] =
 /// The `db_cluster_instance` resource type.
 pub struct DbClusterInstance;
 
-/// Canonical attributes of an instance as AWS describes it; `None` without an identifier.
+/// How DescribeDBInstances reads each attribute, and the CreateDBInstance
+/// and ModifyDBInstance setters that take it ([`rds_fields`]).
+#[rustfmt::skip]
+static FIELDS: &[Field<AwsInstance, C, M>] = &[
+    field!("id", |i| i.db_instance_identifier().into()),
+    field!("identifier", |i| i.db_instance_identifier().into()),
+    field!("arn", |i| i.db_instance_arn().into()),
+    field!("endpoint", |i| i.endpoint().and_then(|e| e.address()).into()),
+    field!("port", |i| i.endpoint().and_then(|e| e.port()).into()),
+    field!("dbi_resource_id", |i| i.dbi_resource_id().into()),
+    field!("parameter_apply_status", |i| i.db_parameter_groups().first().and_then(|g| g.parameter_apply_status()).into()),
+    field!("cluster_identifier", |i| i.db_cluster_identifier().into(), Str, set_db_cluster_identifier, _),
+    field!("instance_class", |i| i.db_instance_class().into(), Str, set_db_instance_class),
+    field!("engine", |i| i.engine().into(), Str, set_engine, _),
+    field!("availability_zone", |i| i.availability_zone().into(), Str, set_availability_zone, _),
+    field!("promotion_tier", |i| i.promotion_tier().into(), Int, set_promotion_tier),
+    field!("db_parameter_group_name", |i| i.db_parameter_groups().first().and_then(|g| g.db_parameter_group_name()).into(), Str, set_db_parameter_group_name),
+    field!("performance_insights_enabled", |i| Value::Bool(i.performance_insights_enabled().unwrap_or(false)), Bool, set_enable_performance_insights, _),
+    field!("performance_insights_kms_key_id", |i| i.performance_insights_kms_key_id().into(), Str, set_performance_insights_kms_key_id, _),
+    field!("performance_insights_retention_period", |i| i.performance_insights_retention_period().into(), Int, set_performance_insights_retention_period, _),
+    field!("monitoring_interval", |i| Value::from(i.monitoring_interval().unwrap_or(0)), Int, set_monitoring_interval, _),
+    field!("monitoring_role_arn", |i| i.monitoring_role_arn().into(), Str, set_monitoring_role_arn, _),
+    field!("auto_minor_version_upgrade", |i| Value::Bool(i.auto_minor_version_upgrade().unwrap_or(false)), Bool, set_auto_minor_version_upgrade),
+    field!("publicly_accessible", |i| Value::Bool(i.publicly_accessible().unwrap_or(false)), Bool, set_publicly_accessible),
+    field!("preferred_maintenance_window", |i| i.preferred_maintenance_window().map(str::to_lowercase).into(), Str, set_preferred_maintenance_window),
+    field!("tags", |i| Value::from(tag_map(i.tag_list()))),
+];
+
+/// A class AWS holds for the maintenance window reads as made (as
+/// db_instance reads its held values): the plan after such an apply is
+/// empty, and the wait after a modify sees the change it asked for.
+static HELD: &[Held<AwsInstance>] = &[held!("instance_class", db_instance_class)];
+
+/// Canonical attributes of an instance as AWS describes it ([`FIELDS`]),
+/// with every value AWS holds in `pending_changes`; `None` without an identifier.
 fn instance_attrs(i: &AwsInstance) -> Option<Attrs> {
-    let id = i.db_instance_identifier()?.to_owned();
-    let group = i.db_parameter_groups().first();
-    let mut a = Attrs::new();
-    let mut put = |k: &str, v: Value| drop(a.insert(k.to_owned(), v));
-    put("id", Value::str(&id));
-    put("identifier", Value::Str(id));
-    put("arn", i.db_instance_arn().into());
-    put("endpoint", i.endpoint().and_then(|e| e.address()).into());
-    put("port", i.endpoint().and_then(|e| e.port()).into());
-    put("dbi_resource_id", i.dbi_resource_id().into());
-    put("parameter_apply_status", group.and_then(|g| g.parameter_apply_status()).into());
-    put("pending_changes", Value::from(instance_pending_changes(i.pending_modified_values())));
-    put("cluster_identifier", i.db_cluster_identifier().into());
-    // A class AWS holds for the maintenance window reads as made (as
-    // db_instance reads its held values): the plan after such an apply is
-    // empty, and the wait after a modify sees the change it asked for.
-    let held_class = i.pending_modified_values().and_then(|p| p.db_instance_class());
-    put("instance_class", held_class.or(i.db_instance_class()).into());
-    put("engine", i.engine().into());
-    put("availability_zone", i.availability_zone().into());
-    put("promotion_tier", i.promotion_tier().into());
-    put("db_parameter_group_name", group.and_then(|g| g.db_parameter_group_name()).into());
-    put("performance_insights_enabled", Value::Bool(i.performance_insights_enabled().unwrap_or(false)));
-    put("performance_insights_kms_key_id", i.performance_insights_kms_key_id().into());
-    put("performance_insights_retention_period", i.performance_insights_retention_period().into());
-    put("monitoring_interval", Value::from(i.monitoring_interval().unwrap_or(0)));
-    put("monitoring_role_arn", i.monitoring_role_arn().into());
-    put("auto_minor_version_upgrade", Value::Bool(i.auto_minor_version_upgrade().unwrap_or(false)));
-    put("publicly_accessible", Value::Bool(i.publicly_accessible().unwrap_or(false)));
-    put("preferred_maintenance_window", i.preferred_maintenance_window().map(str::to_lowercase).into());
-    put("tags", Value::from(tag_map(i.tag_list())));
-    Some(a)
+    let (mut a, _) = rds_fields::read(FIELDS, HELD, i);
+    a.insert("pending_changes".into(), Value::from(instance_pending_changes(i.pending_modified_values())));
+    a.contains_key("id").then_some(a)
 }
 
 /// One look at instance `id` for a wait; with `settle`, pending values mean "not yet".
 async fn observe(client: &Client, id: &str, settle: bool) -> Result<Option<Observed<Attrs>>> {
-    let found = rds::describe_instances(client, &[id.to_owned()]).await?;
-    let Some(i) = found.iter().find(|i| i.db_instance_identifier().is_some_and(|n| n.eq_ignore_ascii_case(id))) else {
-        return Ok(None);
-    };
-    let Some(value) = instance_attrs(i) else { return Ok(None) };
-    let unsettled = rds::unsettled_by_pending(&value, settle);
-    Ok(Some(Observed { status: i.db_instance_status().unwrap_or("unknown").to_owned(), unsettled, value }))
+    rds::observe_instance(client, id, settle, instance_attrs).await
 }
 
 async fn wait_ready(client: &Client, ctx: &Ctx, id: &str, settle: bool, backoff: Backoff) -> Result<Attrs> {
@@ -183,23 +184,7 @@ async fn create_with(client: &Client, ctx: &Ctx, desired: &Attrs, backoff: Backo
     let id = get_str(desired, "identifier").unwrap_or_default().to_lowercase();
     validate_identifier("identifier", &id, 63)?;
     wait_for_cluster(client, ctx, desired, backoff).await?;
-    let req = client
-        .create_db_instance()
-        .db_instance_identifier(&id)
-        .set_db_cluster_identifier(get_string(desired, "cluster_identifier"))
-        .set_db_instance_class(get_string(desired, "instance_class"))
-        .engine(get_str(desired, "engine").unwrap_or(ENGINE))
-        .set_availability_zone(get_string(desired, "availability_zone"))
-        .set_promotion_tier(get_i32(desired, "promotion_tier")?)
-        .set_db_parameter_group_name(get_string(desired, "db_parameter_group_name"))
-        .set_enable_performance_insights(get_bool(desired, "performance_insights_enabled"))
-        .set_performance_insights_kms_key_id(get_string(desired, "performance_insights_kms_key_id"))
-        .set_performance_insights_retention_period(get_i32(desired, "performance_insights_retention_period")?)
-        .set_monitoring_interval(get_i32(desired, "monitoring_interval")?)
-        .set_monitoring_role_arn(get_string(desired, "monitoring_role_arn"))
-        .set_auto_minor_version_upgrade(get_bool(desired, "auto_minor_version_upgrade"))
-        .set_publicly_accessible(get_bool(desired, "publicly_accessible"))
-        .set_preferred_maintenance_window(get_string(desired, "preferred_maintenance_window"))
+    let req = rds_fields::create(FIELDS, client.create_db_instance().db_instance_identifier(&id), desired)?
         .set_tags(Some(rds_tags(&tags_of(desired))));
     let busy_within = ctx.timeout.unwrap_or(TIMEOUT);
     send_settling(ctx, "CreateDBInstance", &rds::passing(Some(busy_within)), backoff, || req.clone().send())
@@ -208,103 +193,47 @@ async fn create_with(client: &Client, ctx: &Ctx, desired: &Attrs, backoff: Backo
     wait_ready(client, ctx, &id, false, backoff).await
 }
 
-/// Tags first, then one ModifyDBInstance with only the changed settings (none
-/// when only tags or config-only values changed), sent once the instance and
-/// its cluster are available and again while RDS says either is busy, then a
-/// wait until the instance shows the change and is available; last, when the
-/// plan changes `parameter_apply_status` to `in-sync`, a reboot (the same
-/// waits first) and a wait until the parameter group is applied. Monitoring
-/// interval and role go together, as do the Performance Insights settings:
-/// AWS checks them as a pair.
-async fn update_with(
-    client: &Client,
-    ctx: &Ctx,
-    id: &str,
-    prior: &Attrs,
-    desired: &Attrs,
-    backoff: Backoff,
-) -> Result<Attrs> {
-    let suppress = |n: &str, c: &Value, d: &Value| DbClusterInstance.suppress_diff(n, c, d);
-    let changed: BTreeSet<String> =
-        diff_with(&SCHEMA, prior, desired, &[], &suppress).into_iter().map(|c| c.name).collect();
-    let has = |name: &str| changed.contains(name);
-    // A desired value, or what AWS has when the config leaves it unset.
-    let either = |name: &str| desired.get(name).filter(|v| !v.is_null()).or_else(|| prior.get(name)).cloned();
-
-    let tags = tags_of(desired);
-    if has("tags") {
-        let arn = get_str(prior, "arn")
+/// Carries out the plan's `update`: tags first, then one ModifyDBInstance
+/// with the settings it changes (none when only tags or config-only values
+/// change), sent once the instance and its cluster are available and again
+/// while RDS says either is busy, then a wait until the instance shows the
+/// change and is available; last, when the plan changes
+/// `parameter_apply_status` to `in-sync`, a reboot (the same waits first)
+/// and a wait until the parameter group is applied. Monitoring interval and
+/// role go together, as do the Performance Insights settings: AWS checks
+/// them as a set ([`rds_fields::instance_insights_and_monitoring`]).
+async fn update_with(client: &Client, ctx: &Ctx, id: &str, update: &PlannedUpdate, backoff: Backoff) -> Result<Attrs> {
+    let (before, after) = (&update.before, &update.after);
+    let tags = tags_of(after);
+    if update.changes("tags") {
+        let arn = get_str(before, "arn")
             .ok_or_else(|| ProviderError::Invalid(format!("db_cluster_instance {id} has no arn")))?;
-        sync_tags(client, arn, &tags_of(prior), &tags).await?;
+        sync_tags(client, arn, &tags_of(before), &tags).await?;
     }
 
-    let apply_immediately = get_bool(desired, "apply_immediately") == Some(true);
-    let mut req = client.modify_db_instance().db_instance_identifier(id).apply_immediately(apply_immediately);
-    let mut sent = BTreeSet::new();
-    let mut set = |names: &[&str]| {
-        let hit: Vec<&str> = names.iter().copied().filter(|n| has(n)).collect();
-        sent.extend(hit.iter().map(|n| (*n).to_owned()));
-        !hit.is_empty()
-    };
-    if set(&["instance_class"]) {
-        req = req.set_db_instance_class(get_string(desired, "instance_class"));
-    }
-    if set(&["promotion_tier"]) {
-        req = req.set_promotion_tier(get_i32(desired, "promotion_tier")?);
-    }
-    if set(&["db_parameter_group_name"]) {
-        req = req.set_db_parameter_group_name(get_string(desired, "db_parameter_group_name"));
-    }
-    if set(&[
-        "performance_insights_enabled",
-        "performance_insights_kms_key_id",
-        "performance_insights_retention_period",
-    ]) {
-        let enabled = either("performance_insights_enabled").and_then(|v| v.as_bool());
-        req = req.set_enable_performance_insights(enabled);
-        if enabled == Some(true) {
-            let retention = either("performance_insights_retention_period").and_then(|v| v.as_i64());
-            req = req
-                .set_performance_insights_kms_key_id(get_string(desired, "performance_insights_kms_key_id"))
-                .set_performance_insights_retention_period(to_i32("performance_insights_retention_period", retention)?);
-        }
-    }
-    if set(&["monitoring_interval", "monitoring_role_arn"]) {
-        let interval = either("monitoring_interval").and_then(|v| v.as_i64()).unwrap_or(0);
-        req = req.set_monitoring_interval(to_i32("monitoring_interval", Some(interval))?);
-        if interval > 0 {
-            req =
-                req.set_monitoring_role_arn(either("monitoring_role_arn").and_then(|v| v.as_str().map(str::to_owned)));
-        }
-    }
-    if set(&["auto_minor_version_upgrade"]) {
-        req = req.set_auto_minor_version_upgrade(get_bool(desired, "auto_minor_version_upgrade"));
-    }
-    if set(&["publicly_accessible"]) {
-        req = req.set_publicly_accessible(get_bool(desired, "publicly_accessible"));
-    }
-    if set(&["preferred_maintenance_window"]) {
-        req = req.set_preferred_maintenance_window(get_string(desired, "preferred_maintenance_window"));
-    }
+    let apply_immediately = get_bool(after, "apply_immediately") == Some(true);
+    let req = client.modify_db_instance().db_instance_identifier(id).apply_immediately(apply_immediately);
+    let (req, mut sent) = rds_fields::modify(FIELDS, req, update)?;
+    let req = rds_fields::instance_insights_and_monitoring(req, update, &mut sent)?;
     let attrs = if !sent.is_empty() {
         wait_ready(client, ctx, id, false, backoff).await?;
-        wait_for_cluster(client, ctx, prior, backoff).await?;
+        wait_for_cluster(client, ctx, before, backoff).await?;
         let busy_within = ctx.timeout.unwrap_or(TIMEOUT);
         send_settling(ctx, "ModifyDBInstance", &rds::passing(Some(busy_within)), backoff, || req.clone().send())
             .await
             .map_err(|e| api_error("ModifyDBInstance", e))?;
-        let missing = |seen: &Attrs| rds::not_shown(&SCHEMA, &suppress, seen, desired, &sent);
+        let missing = |seen: &Attrs| rds_fields::not_shown(update, &sent, seen);
         let observe = || observe(client, id, apply_immediately);
         wait_change_shows(ctx, &available(id), TIMEOUT, CHANGE_SHOWS_WITHIN, backoff, observe, missing).await?
     } else {
-        let mut attrs = prior.clone();
+        let mut attrs = before.clone();
         attrs.insert("tags".into(), Value::from(tags));
         attrs
     };
-    if !has("parameter_apply_status") {
+    if !update.changes("parameter_apply_status") {
         return Ok(attrs);
     }
-    wait_for_cluster(client, ctx, prior, backoff).await?;
+    wait_for_cluster(client, ctx, before, backoff).await?;
     let what = format!("db_cluster_instance {id}");
     rds::reboot_until_parameters_applied(client, ctx, &what, id, TIMEOUT, backoff, || observe(client, id, false)).await
 }
@@ -366,13 +295,7 @@ impl ResourceType for DbClusterInstance {
         if scope.wants("parameter_apply_status") {
             mark_cluster_reboots(&client, &mut found).await?;
         }
-        Ok(ids
-            .iter()
-            .filter_map(|id| {
-                let a = found.iter().find(|a| get_str(a, "id").is_some_and(|f| f.eq_ignore_ascii_case(id)))?;
-                Some((id.clone(), a.clone()))
-            })
-            .collect())
+        Ok(rds::by_id(ids, found))
     }
 
     /// A Performance Insights key given by id equals the ARN AWS reports;
@@ -402,8 +325,7 @@ impl ResourceType for DbClusterInstance {
     }
 
     async fn update(&self, ctx: &Ctx, id: &str, update: &PlannedUpdate) -> Result<Attrs> {
-        let (prior, desired) = (&update.before, &update.after);
-        update_with(&factory(ctx)?.rds(&ctx.region).await, ctx, id, prior, desired, Backoff::default()).await
+        update_with(&factory(ctx)?.rds(&ctx.region).await, ctx, id, update, Backoff::default()).await
     }
 
     async fn delete(&self, ctx: &Ctx, id: &str, _prior: &Attrs) -> Result<()> {
@@ -448,6 +370,7 @@ mod tests {
 
     use super::*;
     use crate::provider::aws::rds::{TEST_BACKOFF, mock_rds, mock_rds_logged, rds_fault, test_ctx};
+    use crate::provider::diff::diff_with;
 
     const KEY: &str = "arn:aws:kms:us-east-1:123456789012:key/pi-key";
     const ROLE: &str = "arn:aws:iam::123456789012:role/monitoring";
@@ -506,6 +429,20 @@ mod tests {
         a
     }
 
+    /// The update a plan makes from `prior` to `want`.
+    fn planned(prior: &Attrs, want: &Attrs) -> PlannedUpdate {
+        DbClusterInstance.planned_update(prior, want, &[])
+    }
+
+    /// Every attribute the plan may change in place is sent: by the table,
+    /// or by `update_with` itself (tags, the reboot, the insights and
+    /// monitoring sets).
+    #[test]
+    fn every_in_place_change_is_sent() {
+        let special = [&["tags", "parameter_apply_status"], rds_fields::INSIGHTS_AND_MONITORING].concat();
+        assert_eq!(rds_fields::unsent(&SCHEMA, FIELDS, &special), Vec::<&str>::new());
+    }
+
     /// Performance Insights (moto ignores it) and Enhanced Monitoring go out in
     /// one ModifyDBInstance, each as the pair AWS checks together.
     #[tokio::test]
@@ -543,7 +480,7 @@ mod tests {
             ("monitoring_interval", Value::Int(60)),
             ("monitoring_role_arn", Value::str(ROLE)),
         ]);
-        let got = update_with(&client, &ctx, "main-b", &prior, &want, TEST_BACKOFF).await.expect("update");
+        let got = update_with(&client, &ctx, "main-b", &planned(&prior, &want), TEST_BACKOFF).await.expect("update");
         assert_eq!((modify.num_calls(), describe.num_calls()), (1, 3));
         assert!(reports.lock().unwrap()[0].contains("configuring-enhanced-monitoring"));
         let config_only = ["apply_immediately".to_owned()];
@@ -626,7 +563,7 @@ mod tests {
         ]);
         let client = mock_rds(&[&reboot, &modify, &describe, &cluster_available()]);
         let (ctx, reports) = test_ctx();
-        let got = update_with(&client, &ctx, "main-b", &pending, &want, TEST_BACKOFF).await.expect("reboot");
+        let got = update_with(&client, &ctx, "main-b", &planned(&pending, &want), TEST_BACKOFF).await.expect("reboot");
         assert_eq!((reboot.num_calls(), modify.num_calls(), describe.num_calls()), (1, 0, 4));
         assert_eq!(got["parameter_apply_status"], Value::str("in-sync"));
         assert!(reports.lock().unwrap().iter().any(|r| r.contains("reboot and apply its parameter group")));
@@ -687,7 +624,8 @@ mod tests {
         let prior = instance_attrs(&aws("available", "db.r6g.large")).unwrap();
         let want =
             desired(&[("instance_class", Value::str("db.r6g.xlarge")), ("apply_immediately", Value::Bool(true))]);
-        let got = update_with(&client, &test_ctx().0, "main-b", &prior, &want, TEST_BACKOFF).await.expect("update");
+        let got =
+            update_with(&client, &test_ctx().0, "main-b", &planned(&prior, &want), TEST_BACKOFF).await.expect("update");
         assert_eq!(describe.num_calls(), 3);
         assert_eq!(got["instance_class"], Value::str("db.r6g.xlarge"));
         assert_eq!(got["pending_changes"], Value::Map(BTreeMap::new()));
@@ -753,7 +691,7 @@ mod tests {
         let created = create_with(&client, &ctx, &desired(&[]), TEST_BACKOFF).await.expect("create");
         let want =
             desired(&[("instance_class", Value::str("db.r6g.xlarge")), ("apply_immediately", Value::Bool(true))]);
-        let got = update_with(&client, &ctx, "main-b", &created, &want, TEST_BACKOFF).await.expect("update");
+        let got = update_with(&client, &ctx, "main-b", &planned(&created, &want), TEST_BACKOFF).await.expect("update");
         assert_eq!(got["instance_class"], Value::str("db.r6g.xlarge"));
 
         let (c, i) = ("DescribeDBClusters", "DescribeDBInstances");

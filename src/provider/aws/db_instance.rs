@@ -76,18 +76,21 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use aws_sdk_rds::Client;
-use aws_sdk_rds::types::{CloudwatchLogsExportConfiguration, DbInstance as AwsInstance};
+use aws_sdk_rds::operation::create_db_instance::builders::CreateDBInstanceFluentBuilder as C;
+use aws_sdk_rds::operation::create_db_instance_read_replica::builders::CreateDBInstanceReadReplicaFluentBuilder as RC;
+use aws_sdk_rds::operation::modify_db_instance::builders::ModifyDBInstanceFluentBuilder as M;
+use aws_sdk_rds::types::DbInstance as AwsInstance;
 
 use super::owned;
 use super::rds::{
-    self, CHANGE_SHOWS_WITHIN, Observed, final_snapshot, get_i32, get_set, get_string, is_major_upgrade, is_not_found,
-    rds_tags, same_kms_key, sorted, suppress_engine_version, sync_tags, tag_map, validate_identifier, wait_available,
-    wait_change_shows, wait_gone,
+    self, CHANGE_SHOWS_WITHIN, Observed, final_snapshot, get_i32, get_string, is_major_upgrade, is_not_found, rds_tags,
+    same_kms_key, suppress_engine_version, sync_tags, tag_map, validate_identifier, wait_available, wait_change_shows,
+    wait_gone,
 };
 use super::rds_catalog::{self, Database, GroupKind};
+use super::rds_fields::{self, Field, Held, Set, field, held, held_logs, note_text, special};
 use super::{api_error, factory, get_bool, get_i64, get_str, send_settling, tags_of};
 use crate::addr::ResourceAddr;
-use crate::provider::diff::diff_with;
 use crate::provider::schema::{Attr, AttrType, Default, Kind, NameRule, Ownership, Pricing, Schema};
 use crate::provider::waiter::Backoff;
 use crate::provider::{
@@ -318,16 +321,19 @@ fn check_replica(desired: &Attrs, region: &str) -> Result<Source> {
     Ok(source)
 }
 
-/// pgstack never handles master passwords: RDS must manage the secret.
+/// pgstack never handles master passwords: RDS must manage a primary's secret.
 fn require_managed_password(desired: &Attrs) -> Result<()> {
-    if !is_replica(desired) && get_bool(desired, "manage_master_user_password") == Some(false) {
-        return Err(ProviderError::Invalid(
-            "manage_master_user_password must be true: pgstack never handles master passwords; \
-             RDS keeps the password in Secrets Manager (see master_user_secret_arn)"
-                .into(),
-        ));
+    if is_replica(desired) { Ok(()) } else { rds_fields::require_managed_password(desired) }
+}
+
+/// Whether `storage_type` takes a provisioned `iops` or `storage_throughput` (gp3 below the
+/// baseline size takes only the baseline).
+fn takes(storage_type: &str, setting: &str) -> bool {
+    match storage_type {
+        "gp3" => true,
+        "io1" | "io2" => setting == "iops",
+        _ => false,
     }
-    Ok(())
 }
 
 /// The `iops` and `storage_throughput` to send for the configured storage,
@@ -360,127 +366,121 @@ fn provisioned_performance(desired: &Attrs) -> Result<(Option<i32>, Option<i32>)
     }
 }
 
-/// A value as plan notes show it (strings without quotes, lists comma-separated).
-fn note_text(v: &Value) -> String {
-    match v {
-        Value::Str(s) => s.clone(),
-        Value::List(items) => items.iter().map(note_text).collect::<Vec<_>>().join(", "),
-        other => other.to_string(),
-    }
+/// How DescribeDBInstances reads each attribute, and the CreateDBInstance
+/// and ModifyDBInstance setters that take it ([`rds_fields`]).
+#[rustfmt::skip]
+static FIELDS: &[Field<AwsInstance, C, M>] = &[
+    field!("id", |d| d.db_instance_identifier().into()),
+    field!("identifier", |d| d.db_instance_identifier().into()),
+    field!("arn", |d| d.db_instance_arn().into()),
+    field!("address", |d| d.endpoint().and_then(|e| e.address()).into()),
+    field!("endpoint", |d| d.endpoint().and_then(|e| e.address()).zip(port(d)).map(|(a, p)| format!("{a}:{p}")).into()),
+    field!("dbi_resource_id", |d| d.dbi_resource_id().into()),
+    field!("master_user_secret_arn", |d| d.master_user_secret().and_then(|s| s.secret_arn()).into()),
+    field!("master_user_secret_kms_key_id", |d| d.master_user_secret().and_then(|s| s.kms_key_id()).into(), Str, set_master_user_secret_kms_key_id, _),
+    field!("manage_master_user_password", |d| Value::Bool(d.master_user_secret().is_some())),
+    field!("parameter_group_name", |d| d.db_parameter_groups().first().and_then(|g| g.db_parameter_group_name()).into(), Str, set_db_parameter_group_name),
+    field!("parameter_apply_status", |d| d.db_parameter_groups().first().and_then(|g| g.parameter_apply_status()).into()),
+    field!("engine", |d| d.engine().into(), Str, set_engine, _),
+    field!("engine_version", |d| d.engine_version().into(), Str, set_engine_version),
+    field!("instance_class", |d| d.db_instance_class().into(), Str, set_db_instance_class),
+    field!("allocated_storage", |d| d.allocated_storage().into(), Int, set_allocated_storage),
+    field!("max_allocated_storage", |d| Value::from(d.max_allocated_storage().unwrap_or(0))),
+    field!("storage_type", |d| d.storage_type().into(), Str, set_storage_type, _),
+    field!("iops", |d| d.iops().into()),
+    field!("storage_throughput", |d| d.storage_throughput().into()),
+    field!("multi_az", |d| Value::Bool(d.multi_az().unwrap_or(false)), Bool, set_multi_az),
+    field!("username", |d| d.master_username().into(), Str, set_master_username, _),
+    field!("db_name", |d| d.db_name().into(), Str, set_db_name, _),
+    field!("port", |d| port(d).into(), Int, set_port, set_db_port_number),
+    field!("db_subnet_group_name", |d| d.db_subnet_group().and_then(|g| g.db_subnet_group_name()).into(), Str, set_db_subnet_group_name, _),
+    field!("vpc_security_group_ids", |d| rds_fields::sg_ids(d.vpc_security_groups()), Strs, set_vpc_security_group_ids),
+    field!("storage_encrypted", |d| Value::Bool(d.storage_encrypted().unwrap_or(false)), Bool, set_storage_encrypted, _),
+    field!("kms_key_id", |d| d.kms_key_id().into(), Str, set_kms_key_id, _),
+    field!("backup_retention_period", |d| d.backup_retention_period().into(), Int, set_backup_retention_period),
+    field!("backup_window", |d| d.preferred_backup_window().into(), Str, set_preferred_backup_window),
+    field!("maintenance_window", |d| d.preferred_maintenance_window().map(str::to_lowercase).into(), Str, set_preferred_maintenance_window),
+    field!("iam_database_authentication_enabled", |d| Value::Bool(d.iam_database_authentication_enabled().unwrap_or(false)), Bool, set_enable_iam_database_authentication),
+    field!("enabled_cloudwatch_logs_exports", |d| Value::from(rds::sorted(d.enabled_cloudwatch_logs_exports().to_vec())), Strs, set_enable_cloudwatch_logs_exports, _),
+    field!("performance_insights_enabled", |d| Value::Bool(d.performance_insights_enabled().unwrap_or(false)), Bool, set_enable_performance_insights, _),
+    field!("performance_insights_kms_key_id", |d| d.performance_insights_kms_key_id().into(), Str, set_performance_insights_kms_key_id, _),
+    field!("performance_insights_retention_period", |d| d.performance_insights_retention_period().into(), Int, set_performance_insights_retention_period, _),
+    field!("monitoring_interval", |d| Value::from(d.monitoring_interval().unwrap_or(0)), Int, set_monitoring_interval, _),
+    field!("monitoring_role_arn", |d| d.monitoring_role_arn().into(), Str, set_monitoring_role_arn, _),
+    field!("auto_minor_version_upgrade", |d| Value::Bool(d.auto_minor_version_upgrade().unwrap_or(false)), Bool, set_auto_minor_version_upgrade),
+    field!("publicly_accessible", |d| Value::Bool(d.publicly_accessible().unwrap_or(false)), Bool, set_publicly_accessible),
+    field!("copy_tags_to_snapshot", |d| Value::Bool(d.copy_tags_to_snapshot().unwrap_or(false)), Bool, set_copy_tags_to_snapshot),
+    field!("deletion_protection", |d| Value::Bool(d.deletion_protection().unwrap_or(false)), Bool, set_deletion_protection),
+    field!("replicate_source_db", |d| d.read_replica_source_db_instance_identifier().into()),
+    field!("tags", |d| Value::from(tag_map(d.tag_list()))),
+];
+
+/// What CreateDBInstanceReadReplica takes as it is (the rest comes from the
+/// source, or from the ModifyDBInstance that follows).
+#[rustfmt::skip]
+static REPLICA: &[(&str, Set<RC>)] = &[
+    ("instance_class", Set::Str(RC::set_db_instance_class)),
+    ("allocated_storage", Set::Int(RC::set_allocated_storage)),
+    ("storage_type", Set::Str(RC::set_storage_type)),
+    ("multi_az", Set::Bool(RC::set_multi_az)),
+    ("port", Set::Int(RC::set_port)),
+    ("db_subnet_group_name", Set::Str(RC::set_db_subnet_group_name)),
+    ("vpc_security_group_ids", Set::Strs(RC::set_vpc_security_group_ids)),
+    ("parameter_group_name", Set::Str(RC::set_db_parameter_group_name)),
+    ("kms_key_id", Set::Str(RC::set_kms_key_id)),
+    ("iam_database_authentication_enabled", Set::Bool(RC::set_enable_iam_database_authentication)),
+    ("enabled_cloudwatch_logs_exports", Set::Strs(RC::set_enable_cloudwatch_logs_exports)),
+    ("performance_insights_enabled", Set::Bool(RC::set_enable_performance_insights)),
+    ("performance_insights_kms_key_id", Set::Str(RC::set_performance_insights_kms_key_id)),
+    ("performance_insights_retention_period", Set::Int(RC::set_performance_insights_retention_period)),
+    ("monitoring_interval", Set::Int(RC::set_monitoring_interval)),
+    ("monitoring_role_arn", Set::Str(RC::set_monitoring_role_arn)),
+    ("auto_minor_version_upgrade", Set::Bool(RC::set_auto_minor_version_upgrade)),
+    ("publicly_accessible", Set::Bool(RC::set_publicly_accessible)),
+    ("copy_tags_to_snapshot", Set::Bool(RC::set_copy_tags_to_snapshot)),
+    ("deletion_protection", Set::Bool(RC::set_deletion_protection)),
+];
+
+/// The values AWS holds for the maintenance window.
+static HELD: &[Held<AwsInstance>] = &[
+    held!("instance_class", db_instance_class),
+    held!("allocated_storage", allocated_storage),
+    held!("port", port),
+    held!("backup_retention_period", backup_retention_period),
+    held!("multi_az", multi_az),
+    held!("engine_version", engine_version),
+    held!("iops", iops),
+    held!("storage_throughput", storage_throughput),
+    held!("storage_type", storage_type),
+    held!("db_subnet_group_name", db_subnet_group_name),
+    held!("iam_database_authentication_enabled", iam_database_authentication_enabled),
+    ("enabled_cloudwatch_logs_exports", |d| {
+        let held = d.pending_modified_values().and_then(|p| p.pending_cloudwatch_logs_exports());
+        held_logs(d.enabled_cloudwatch_logs_exports(), held)
+    }),
+];
+
+/// The port clients connect to: the endpoint's, else the instance's.
+fn port(d: &AwsInstance) -> Option<i32> {
+    d.endpoint().and_then(|e| e.port()).or(d.db_instance_port().filter(|p| *p > 0))
 }
 
-/// The modifications AWS holds for the instance, as attribute values.
-fn pending_values(db: &AwsInstance) -> Vec<(&'static str, Value)> {
-    let Some(p) = db.pending_modified_values() else { return Vec::new() };
-    let mut out: Vec<(&'static str, Value)> = vec![
-        ("instance_class", p.db_instance_class().into()),
-        ("allocated_storage", p.allocated_storage().into()),
-        ("port", p.port().into()),
-        ("backup_retention_period", p.backup_retention_period().into()),
-        ("multi_az", p.multi_az().into()),
-        ("engine_version", p.engine_version().into()),
-        ("iops", p.iops().into()),
-        ("storage_throughput", p.storage_throughput().into()),
-        ("storage_type", p.storage_type().into()),
-        ("db_subnet_group_name", p.db_subnet_group_name().into()),
-        ("iam_database_authentication_enabled", p.iam_database_authentication_enabled().into()),
-    ];
-    if let Some(logs) = p.pending_cloudwatch_logs_exports() {
-        let (on, off) = (logs.log_types_to_enable(), logs.log_types_to_disable());
-        if !on.is_empty() || !off.is_empty() {
-            let mut now: BTreeSet<String> = db.enabled_cloudwatch_logs_exports().iter().cloned().collect();
-            now.extend(on.iter().cloned());
-            now.retain(|t| !off.contains(t));
-            out.push(("enabled_cloudwatch_logs_exports", Value::from(now.into_iter().collect::<Vec<_>>())));
-        }
-    }
-    out.retain(|(_, v)| !v.is_null());
-    out
-}
-
-/// Canonical attributes of an instance as AWS describes it, pending
-/// modifications applied; `None` without an identifier.
+/// Canonical attributes of an instance as AWS describes it ([`FIELDS`]),
+/// held changes read as made and listed in `pending_changes`; `None`
+/// without an identifier.
 fn instance_attrs(db: &AwsInstance) -> Option<Attrs> {
-    let id = db.db_instance_identifier()?.to_owned();
-    let secret = db.master_user_secret();
-    let endpoint = db.endpoint();
-    let port = endpoint.and_then(|e| e.port()).or(db.db_instance_port().filter(|p| *p > 0));
-    let group = db.db_parameter_groups().first();
-    let sgs = db.vpc_security_groups().iter().filter_map(|g| g.vpc_security_group_id().map(str::to_owned)).collect();
-    let mut a = Attrs::new();
-    let mut put = |k: &str, v: Value| {
-        if !v.is_null() {
-            a.insert(k.to_owned(), v);
-        }
-    };
-    put("id", Value::str(&id));
-    put("identifier", Value::Str(id));
-    put("arn", db.db_instance_arn().into());
-    put("address", endpoint.and_then(|e| e.address()).into());
-    put(
-        "endpoint",
-        endpoint.and_then(|e| e.address()).zip(port).map(|(address, port)| format!("{address}:{port}")).into(),
-    );
-    put("dbi_resource_id", db.dbi_resource_id().into());
-    put("master_user_secret_arn", secret.and_then(|s| s.secret_arn()).into());
-    put("master_user_secret_kms_key_id", secret.and_then(|s| s.kms_key_id()).into());
-    put("manage_master_user_password", Value::Bool(secret.is_some()));
-    put("parameter_group_name", group.and_then(|g| g.db_parameter_group_name()).into());
-    put("parameter_apply_status", group.and_then(|g| g.parameter_apply_status()).into());
-    put("engine", db.engine().into());
-    put("engine_version", db.engine_version().into());
-    put("instance_class", db.db_instance_class().into());
-    put("allocated_storage", db.allocated_storage().into());
-    put("max_allocated_storage", Value::from(db.max_allocated_storage().unwrap_or(0)));
-    put("storage_type", db.storage_type().into());
-    put("iops", db.iops().into());
-    put("storage_throughput", db.storage_throughput().into());
-    put("multi_az", Value::Bool(db.multi_az().unwrap_or(false)));
-    put("username", db.master_username().into());
-    put("db_name", db.db_name().into());
-    put("port", port.into());
-    put("db_subnet_group_name", db.db_subnet_group().and_then(|g| g.db_subnet_group_name()).into());
-    put("vpc_security_group_ids", Value::from(sorted(sgs)));
-    put("storage_encrypted", Value::Bool(db.storage_encrypted().unwrap_or(false)));
-    put("kms_key_id", db.kms_key_id().into());
-    put("backup_retention_period", db.backup_retention_period().into());
-    put("backup_window", db.preferred_backup_window().into());
-    put("maintenance_window", db.preferred_maintenance_window().map(str::to_lowercase).into());
-    put("iam_database_authentication_enabled", Value::Bool(db.iam_database_authentication_enabled().unwrap_or(false)));
-    put("enabled_cloudwatch_logs_exports", Value::from(sorted(db.enabled_cloudwatch_logs_exports().to_vec())));
-    put("performance_insights_enabled", Value::Bool(db.performance_insights_enabled().unwrap_or(false)));
-    put("performance_insights_kms_key_id", db.performance_insights_kms_key_id().into());
-    put("performance_insights_retention_period", db.performance_insights_retention_period().into());
-    put("monitoring_interval", Value::from(db.monitoring_interval().unwrap_or(0)));
-    put("monitoring_role_arn", db.monitoring_role_arn().into());
-    put("auto_minor_version_upgrade", Value::Bool(db.auto_minor_version_upgrade().unwrap_or(false)));
-    put("publicly_accessible", Value::Bool(db.publicly_accessible().unwrap_or(false)));
-    put("copy_tags_to_snapshot", Value::Bool(db.copy_tags_to_snapshot().unwrap_or(false)));
-    put("deletion_protection", Value::Bool(db.deletion_protection().unwrap_or(false)));
-    put("replicate_source_db", db.read_replica_source_db_instance_identifier().into());
-    put("tags", Value::from(tag_map(db.tag_list())));
-    let mut pending = BTreeMap::new();
-    for (name, value) in pending_values(db) {
-        pending.insert(name.to_owned(), note_text(&value));
-        put(name, value);
-    }
+    let (mut a, mut pending) = rds_fields::read(FIELDS, HELD, db);
     if db.pending_modified_values().and_then(|p| p.master_user_password()).is_some() {
         pending.insert("master_user_password".into(), "(rotating)".into());
     }
-    put("pending_changes", Value::from(pending));
-    Some(a)
+    a.insert("pending_changes".into(), Value::from(pending));
+    a.contains_key("id").then_some(a)
 }
 
 /// One look at instance `id` for a wait. With `settle`, pending modified
 /// values mean the change is still being applied.
 async fn observe(client: &Client, id: &str, settle: bool) -> Result<Option<Observed<Attrs>>> {
-    let found = rds::describe_instances(client, &[id.to_owned()]).await?;
-    let Some(db) = found.iter().find(|d| d.db_instance_identifier().is_some_and(|i| i.eq_ignore_ascii_case(id))) else {
-        return Ok(None);
-    };
-    let Some(value) = instance_attrs(db) else { return Ok(None) };
-    let unsettled = rds::unsettled_by_pending(&value, settle);
-    Ok(Some(Observed { status: db.db_instance_status().unwrap_or("unknown").to_owned(), unsettled, value }))
+    rds::observe_instance(client, id, settle, instance_attrs).await
 }
 
 /// Waits until instance `id` is available (and settled, with `settle`); returns its attributes.
@@ -509,46 +509,15 @@ fn identifier(desired: &Attrs) -> Result<String> {
 
 async fn create_primary(client: &Client, ctx: &Ctx, id: &str, desired: &Attrs, backoff: Backoff) -> Result<()> {
     require_managed_password(desired)?;
-    let Some(size) = get_i32(desired, "allocated_storage")? else {
+    if get_i64(desired, "allocated_storage").is_none() {
         return Err(ProviderError::Invalid(format!("db_instance {id} needs allocated_storage (GiB)")));
-    };
+    }
     let (iops, throughput) = provisioned_performance(desired)?;
-    let req = client
-        .create_db_instance()
-        .db_instance_identifier(id)
-        .set_engine(get_string(desired, "engine"))
-        .set_engine_version(get_string(desired, "engine_version"))
-        .set_db_instance_class(get_string(desired, "instance_class"))
-        .allocated_storage(size)
+    let req = rds_fields::create(FIELDS, client.create_db_instance().db_instance_identifier(id), desired)?
+        .manage_master_user_password(true)
         .set_max_allocated_storage(get_i32(desired, "max_allocated_storage")?.filter(|m| *m > 0))
-        .set_storage_type(get_string(desired, "storage_type"))
         .set_iops(iops)
         .set_storage_throughput(throughput)
-        .set_multi_az(get_bool(desired, "multi_az"))
-        .set_master_username(get_string(desired, "username"))
-        .manage_master_user_password(true)
-        .set_master_user_secret_kms_key_id(get_string(desired, "master_user_secret_kms_key_id"))
-        .set_db_name(get_string(desired, "db_name"))
-        .set_port(get_i32(desired, "port")?)
-        .set_db_subnet_group_name(get_string(desired, "db_subnet_group_name"))
-        .set_vpc_security_group_ids(get_set(desired, "vpc_security_group_ids"))
-        .set_db_parameter_group_name(get_string(desired, "parameter_group_name"))
-        .set_storage_encrypted(get_bool(desired, "storage_encrypted"))
-        .set_kms_key_id(get_string(desired, "kms_key_id"))
-        .set_backup_retention_period(get_i32(desired, "backup_retention_period")?)
-        .set_preferred_backup_window(get_string(desired, "backup_window"))
-        .set_preferred_maintenance_window(get_string(desired, "maintenance_window"))
-        .set_enable_iam_database_authentication(get_bool(desired, "iam_database_authentication_enabled"))
-        .set_enable_cloudwatch_logs_exports(get_set(desired, "enabled_cloudwatch_logs_exports"))
-        .set_enable_performance_insights(get_bool(desired, "performance_insights_enabled"))
-        .set_performance_insights_kms_key_id(get_string(desired, "performance_insights_kms_key_id"))
-        .set_performance_insights_retention_period(get_i32(desired, "performance_insights_retention_period")?)
-        .set_monitoring_interval(get_i32(desired, "monitoring_interval")?)
-        .set_monitoring_role_arn(get_string(desired, "monitoring_role_arn"))
-        .set_auto_minor_version_upgrade(get_bool(desired, "auto_minor_version_upgrade"))
-        .set_publicly_accessible(get_bool(desired, "publicly_accessible"))
-        .set_copy_tags_to_snapshot(get_bool(desired, "copy_tags_to_snapshot"))
-        .set_deletion_protection(get_bool(desired, "deletion_protection"))
         .set_tags(Some(rds_tags(&tags_of(desired))));
     send_settling(ctx, "CreateDBInstance", &rds::passing(None), backoff, || req.clone().send())
         .await
@@ -569,36 +538,12 @@ async fn create_replica(
     backoff: Backoff,
 ) -> Result<()> {
     let (iops, throughput) = provisioned_performance(desired)?;
-    let source = match source {
-        Source::Local(name) | Source::Remote(name) => name,
-    };
-    let req = client
-        .create_db_instance_read_replica()
-        .db_instance_identifier(id)
-        .source_db_instance_identifier(source)
-        .set_db_instance_class(get_string(desired, "instance_class"))
-        .set_allocated_storage(get_i32(desired, "allocated_storage")?)
+    let (Source::Local(source) | Source::Remote(source)) = source;
+    let req = client.create_db_instance_read_replica().db_instance_identifier(id).source_db_instance_identifier(source);
+    let req = rds_fields::set_all(req, desired, REPLICA.iter().map(|(name, set)| (*name, set)))?
         .set_max_allocated_storage(get_i32(desired, "max_allocated_storage")?.filter(|m| *m > 0))
-        .set_storage_type(get_string(desired, "storage_type"))
         .set_iops(iops)
         .set_storage_throughput(throughput)
-        .set_multi_az(get_bool(desired, "multi_az"))
-        .set_port(get_i32(desired, "port")?)
-        .set_db_subnet_group_name(get_string(desired, "db_subnet_group_name"))
-        .set_vpc_security_group_ids(get_set(desired, "vpc_security_group_ids"))
-        .set_db_parameter_group_name(get_string(desired, "parameter_group_name"))
-        .set_kms_key_id(get_string(desired, "kms_key_id"))
-        .set_enable_iam_database_authentication(get_bool(desired, "iam_database_authentication_enabled"))
-        .set_enable_cloudwatch_logs_exports(get_set(desired, "enabled_cloudwatch_logs_exports"))
-        .set_enable_performance_insights(get_bool(desired, "performance_insights_enabled"))
-        .set_performance_insights_kms_key_id(get_string(desired, "performance_insights_kms_key_id"))
-        .set_performance_insights_retention_period(get_i32(desired, "performance_insights_retention_period")?)
-        .set_monitoring_interval(get_i32(desired, "monitoring_interval")?)
-        .set_monitoring_role_arn(get_string(desired, "monitoring_role_arn"))
-        .set_auto_minor_version_upgrade(get_bool(desired, "auto_minor_version_upgrade"))
-        .set_publicly_accessible(get_bool(desired, "publicly_accessible"))
-        .set_copy_tags_to_snapshot(get_bool(desired, "copy_tags_to_snapshot"))
-        .set_deletion_protection(get_bool(desired, "deletion_protection"))
         .set_tags(Some(rds_tags(&tags_of(desired))));
     let busy_within = Some(ctx.timeout.unwrap_or(CREATE_TIMEOUT));
     send_settling(ctx, "CreateDBInstanceReadReplica", &rds::passing(busy_within), backoff, || req.clone().send())
@@ -609,7 +554,8 @@ async fn create_replica(
 
 /// Creates the instance (or replica) in `ctx.region` with `client`, waits
 /// until it is available, and for a replica applies at once what
-/// CreateDBInstanceReadReplica cannot set.
+/// CreateDBInstanceReadReplica cannot set: the update that brings what was
+/// created to the config.
 async fn create_with(client: &Client, ctx: &Ctx, desired: &Attrs, backoff: Backoff) -> Result<Attrs> {
     let id = identifier(desired)?;
     check_key_regions(desired, &ctx.region)?;
@@ -622,162 +568,86 @@ async fn create_with(client: &Client, ctx: &Ctx, desired: &Attrs, backoff: Backo
     let created = wait_ready(client, ctx, &id, false, CREATE_TIMEOUT, backoff).await?;
     let mut now_desired = desired.clone();
     now_desired.insert("apply_immediately".into(), Value::Bool(true));
-    modify(client, ctx, &id, &created, &now_desired, CREATE_TIMEOUT, backoff).await
+    modify(client, ctx, &id, &DbInstance.planned_update(&created, &now_desired, &[]), CREATE_TIMEOUT, backoff).await
 }
 
-/// Log types to enable and to disable going from `prior` to `desired`.
-fn log_export_change(prior: &Attrs, desired: &Attrs) -> CloudwatchLogsExportConfiguration {
-    let set = |a: &Attrs| -> BTreeSet<String> {
-        get_set(a, "enabled_cloudwatch_logs_exports").unwrap_or_default().into_iter().collect()
-    };
-    let (old, new) = (set(prior), set(desired));
-    CloudwatchLogsExportConfiguration::builder()
-        .set_enable_log_types(Some(new.difference(&old).cloned().collect()))
-        .set_disable_log_types(Some(old.difference(&new).cloned().collect()))
-        .build()
+/// The storage settings to send when the plan changes any of them, checked
+/// as AWS checks them together against the size the volume has (the plan's
+/// `after`, AWS's size unless it grows it): an `iops` or
+/// `storage_throughput` the plan does not change is AWS's current value,
+/// kept only where the new storage type takes it.
+fn storage_to_send(update: &PlannedUpdate) -> Result<(Option<String>, Option<i32>, Option<i32>)> {
+    let mut storage = update.after.clone();
+    let storage_type = get_string(&storage, "storage_type");
+    for name in ["iops", "storage_throughput"] {
+        if !update.changes(name) && !takes(storage_type.as_deref().unwrap_or("gp3"), name) {
+            storage.remove(name);
+        }
+    }
+    let (iops, throughput) = provisioned_performance(&storage)?;
+    Ok((storage_type, iops, throughput))
 }
 
-/// Applies the in-place changes from `prior` (what AWS had at plan time) to
-/// `desired`: tags first, then one ModifyDBInstance carrying only the changed
-/// settings — or, when only `apply_immediately` turned on, none but the flag,
-/// which makes AWS apply what it held for the maintenance window — sent once
-/// the instance is available and again while RDS says it is busy, then a
-/// wait until the instance shows the change and is available; last, when the
-/// plan changes `parameter_apply_status` to `in-sync`, a reboot (once
-/// available) and a wait until the parameter group is applied.
+/// Carries out the plan's `update`: tags first, then one ModifyDBInstance
+/// with the settings it changes — or, when only `apply_immediately` turned
+/// on while AWS holds changes, none but the flag, which makes AWS apply them
+/// — sent once the instance is available and again while RDS says it is
+/// busy, then a wait until the instance shows the change and is available;
+/// last, when the plan changes `parameter_apply_status` to `in-sync`, a
+/// reboot (once available) and a wait until the parameter group is applied.
 async fn modify(
     client: &Client,
     ctx: &Ctx,
     id: &str,
-    prior: &Attrs,
-    desired: &Attrs,
+    update: &PlannedUpdate,
     timeout: Duration,
     backoff: Backoff,
 ) -> Result<Attrs> {
-    require_managed_password(desired)?;
-    let suppress = |n: &str, c: &Value, d: &Value| DbInstance.suppress_diff(n, c, d);
-    let changed: BTreeSet<String> = diff_with(&SCHEMA, prior, desired, &[], &suppress)
-        .into_iter()
-        .filter(|c| !c.forces_replacement && SCHEMA.attr(&c.name).is_some_and(|a| !a.config_only))
-        .map(|c| c.name)
-        .collect();
-    let has = |name: &str| changed.contains(name);
-    let apply_immediately = get_bool(desired, "apply_immediately") == Some(true);
-
-    let tags = tags_of(desired);
-    if has("tags") {
+    let (before, after) = (&update.before, &update.after);
+    require_managed_password(after)?;
+    let tags = tags_of(after);
+    if update.changes("tags") {
         let arn =
-            get_str(prior, "arn").ok_or_else(|| ProviderError::Invalid(format!("db_instance {id} has no arn")))?;
-        sync_tags(client, arn, &tags_of(prior), &tags).await?;
+            get_str(before, "arn").ok_or_else(|| ProviderError::Invalid(format!("db_instance {id} has no arn")))?;
+        sync_tags(client, arn, &tags_of(before), &tags).await?;
     }
-    if has("master_user_secret_kms_key_id") && !has("manage_master_user_password") {
+    if update.changes("master_user_secret_kms_key_id") && !update.changes("manage_master_user_password") {
         return Err(ProviderError::Invalid(format!(
             "db_instance {id}: RDS cannot change the KMS key of a master secret it already manages; keep \
              master_user_secret_kms_key_id = {}",
-            prior.get("master_user_secret_kms_key_id").map_or_else(|| "(unset)".to_owned(), note_text)
+            before.get("master_user_secret_kms_key_id").map_or_else(|| "(unset)".to_owned(), note_text)
         )));
     }
 
-    let mut req = client.modify_db_instance().db_instance_identifier(id).apply_immediately(apply_immediately);
-    let mut sent = BTreeSet::new();
-    let mut set = |name: &str| {
-        let yes = has(name);
-        if yes {
-            sent.insert(name.to_owned());
-        }
-        yes
-    };
-    if set("engine_version")
-        && let Some(v) = get_str(desired, "engine_version")
-    {
-        let major = is_major_upgrade(get_str(prior, "engine_version"), v);
-        req = req.engine_version(v).set_allow_major_version_upgrade(major.then_some(true));
+    let apply_immediately = get_bool(after, "apply_immediately") == Some(true);
+    let req = client.modify_db_instance().db_instance_identifier(id).apply_immediately(apply_immediately);
+    let (mut req, mut sent) = rds_fields::modify(FIELDS, req, update)?;
+    if let Some(v) = update.to("engine_version").and_then(Value::as_str) {
+        req =
+            req.set_allow_major_version_upgrade(is_major_upgrade(get_str(before, "engine_version"), v).then_some(true));
     }
-    if set("instance_class") {
-        req = req.set_db_instance_class(get_string(desired, "instance_class"));
-    }
-    if set("allocated_storage") {
-        req = req.set_allocated_storage(get_i32(desired, "allocated_storage")?);
-    }
-    if set("max_allocated_storage") {
-        // AWS turns autoscaling off when the maximum equals the allocated
-        // size: the larger of the configured one and the one AWS has.
-        let max = match get_i32(desired, "max_allocated_storage")? {
-            Some(0) => get_i32(desired, "allocated_storage")?.max(get_i32(prior, "allocated_storage")?),
+    if special(update, &mut sent, &["max_allocated_storage"]) {
+        // AWS turns autoscaling off when the maximum equals the size the volume has.
+        let max = match get_i32(after, "max_allocated_storage")? {
+            Some(0) => get_i32(after, "allocated_storage")?,
             other => other,
         };
         req = req.set_max_allocated_storage(max);
     }
-    // Storage type and performance go together: AWS checks them as one,
-    // against the size the volume has (AWS may have grown it).
-    if set("storage_type") | set("iops") | set("storage_throughput") {
-        let mut storage = desired.clone();
-        let size = get_i64(desired, "allocated_storage").max(get_i64(prior, "allocated_storage"));
-        storage.insert("allocated_storage".into(), size.into());
-        let (iops, throughput) = provisioned_performance(&storage)?;
-        req =
-            req.set_storage_type(get_string(desired, "storage_type")).set_iops(iops).set_storage_throughput(throughput);
+    if special(update, &mut sent, &["storage_type", "iops", "storage_throughput"]) {
+        let (storage_type, iops, throughput) = storage_to_send(update)?;
+        req = req.set_storage_type(storage_type).set_iops(iops).set_storage_throughput(throughput);
     }
-    if set("multi_az") {
-        req = req.set_multi_az(get_bool(desired, "multi_az"));
-    }
-    if set("manage_master_user_password") {
+    if special(update, &mut sent, &["manage_master_user_password"]) {
         req = req
             .manage_master_user_password(true)
-            .set_master_user_secret_kms_key_id(get_string(desired, "master_user_secret_kms_key_id"));
+            .set_master_user_secret_kms_key_id(get_string(after, "master_user_secret_kms_key_id"));
     }
-    if set("port") {
-        req = req.set_db_port_number(get_i32(desired, "port")?);
+    if special(update, &mut sent, &["enabled_cloudwatch_logs_exports"]) {
+        req = req.cloudwatch_logs_export_configuration(rds_fields::log_export_change(update));
     }
-    if set("vpc_security_group_ids") {
-        req = req.set_vpc_security_group_ids(get_set(desired, "vpc_security_group_ids"));
-    }
-    if set("parameter_group_name") {
-        req = req.set_db_parameter_group_name(get_string(desired, "parameter_group_name"));
-    }
-    if set("backup_retention_period") {
-        req = req.set_backup_retention_period(get_i32(desired, "backup_retention_period")?);
-    }
-    if set("backup_window") {
-        req = req.set_preferred_backup_window(get_string(desired, "backup_window"));
-    }
-    if set("maintenance_window") {
-        req = req.set_preferred_maintenance_window(get_string(desired, "maintenance_window"));
-    }
-    if set("iam_database_authentication_enabled") {
-        req = req.set_enable_iam_database_authentication(get_bool(desired, "iam_database_authentication_enabled"));
-    }
-    if set("enabled_cloudwatch_logs_exports") {
-        req = req.cloudwatch_logs_export_configuration(log_export_change(prior, desired));
-    }
-    if set("performance_insights_enabled")
-        | set("performance_insights_kms_key_id")
-        | set("performance_insights_retention_period")
-    {
-        req = req
-            .set_enable_performance_insights(get_bool(desired, "performance_insights_enabled"))
-            .set_performance_insights_kms_key_id(get_string(desired, "performance_insights_kms_key_id"))
-            .set_performance_insights_retention_period(get_i32(desired, "performance_insights_retention_period")?);
-    }
-    // AWS wants the role whenever the interval is above 0.
-    if set("monitoring_interval") | set("monitoring_role_arn") {
-        req = req
-            .set_monitoring_interval(get_i32(desired, "monitoring_interval")?)
-            .set_monitoring_role_arn(get_string(desired, "monitoring_role_arn"));
-    }
-    if set("auto_minor_version_upgrade") {
-        req = req.set_auto_minor_version_upgrade(get_bool(desired, "auto_minor_version_upgrade"));
-    }
-    if set("publicly_accessible") {
-        req = req.set_publicly_accessible(get_bool(desired, "publicly_accessible"));
-    }
-    if set("copy_tags_to_snapshot") {
-        req = req.set_copy_tags_to_snapshot(get_bool(desired, "copy_tags_to_snapshot"));
-    }
-    if set("deletion_protection") {
-        req = req.set_deletion_protection(get_bool(desired, "deletion_protection"));
-    }
-    let held = prior.get("pending_changes").and_then(Value::as_map).is_some_and(|m| !m.is_empty());
+    let req = rds_fields::instance_insights_and_monitoring(req, update, &mut sent)?;
+    let held = before.get("pending_changes").and_then(Value::as_map).is_some_and(|m| !m.is_empty());
     // Nothing to send, unless held changes are to be applied now.
     let mut attrs = if !sent.is_empty() || apply_immediately && held {
         wait_ready(client, ctx, id, false, timeout, backoff).await?;
@@ -785,13 +655,13 @@ async fn modify(
         send_settling(ctx, "ModifyDBInstance", &rds::passing(busy_within), backoff, || req.clone().send())
             .await
             .map_err(|e| api_error("ModifyDBInstance", e))?;
-        let missing = |seen: &Attrs| rds::not_shown(&SCHEMA, &suppress, seen, desired, &sent);
+        let missing = |seen: &Attrs| rds_fields::not_shown(update, &sent, seen);
         let observe = || observe(client, id, apply_immediately);
         wait_change_shows(ctx, &available(id), timeout, CHANGE_SHOWS_WITHIN, backoff, observe, missing).await?
     } else {
-        prior.clone()
+        before.clone()
     };
-    if has("parameter_apply_status") {
+    if update.changes("parameter_apply_status") {
         let what = format!("db_instance {id}");
         attrs = rds::reboot_until_parameters_applied(client, ctx, &what, id, timeout, backoff, || {
             observe(client, id, false)
@@ -873,13 +743,7 @@ impl ResourceType for DbInstance {
         let client = factory(ctx)?.rds(&ctx.region).await;
         let found: Vec<Attrs> =
             rds::describe_instances(&client, ids).await?.iter().filter_map(instance_attrs).collect();
-        Ok(ids
-            .iter()
-            .filter_map(|id| {
-                let a = found.iter().find(|a| get_str(a, "id").is_some_and(|f| f.eq_ignore_ascii_case(id)))?;
-                Some((id.clone(), a.clone()))
-            })
-            .collect())
+        Ok(rds::by_id(ids, found))
     }
 
     /// No change: engine versions AWS moved to within the configured one, KMS
@@ -935,10 +799,9 @@ impl ResourceType for DbInstance {
     }
 
     async fn update(&self, ctx: &Ctx, id: &str, update: &PlannedUpdate) -> Result<Attrs> {
-        let (prior, desired) = (&update.before, &update.after);
-        check_key_regions(desired, &ctx.region)?;
+        check_key_regions(&update.after, &ctx.region)?;
         let client = factory(ctx)?.rds(&ctx.region).await;
-        modify(&client, ctx, id, prior, desired, UPDATE_TIMEOUT, Backoff::default()).await
+        modify(&client, ctx, id, update, UPDATE_TIMEOUT, Backoff::default()).await
     }
 
     async fn delete(&self, ctx: &Ctx, id: &str, prior: &Attrs) -> Result<()> {
@@ -995,6 +858,7 @@ mod tests {
     use crate::provider::Progress;
     use crate::provider::aws::rds::{TEST_BACKOFF, mock_rds};
     use crate::provider::aws::{AwsFactory, AwsOptions};
+    use crate::provider::diff::diff_with;
 
     const EAST_SOURCE: &str = "arn:aws:rds:us-east-1:123456789012:db:main";
     const WEST_KEY: &str = "arn:aws:kms:us-west-2:123456789012:key/west-1";
@@ -1431,8 +1295,28 @@ mod tests {
         );
     }
 
+    /// The update a plan makes from `prior` to `desired`, carried out.
     async fn modify_with_defaults(client: &Client, ctx: &Ctx, prior: &Attrs, desired: &Attrs) -> Result<Attrs> {
-        modify(client, ctx, "main", prior, desired, UPDATE_TIMEOUT, TEST_BACKOFF).await
+        modify(client, ctx, "main", &DbInstance.planned_update(prior, desired, &[]), UPDATE_TIMEOUT, TEST_BACKOFF).await
+    }
+
+    /// Every attribute the plan may change in place is sent: by the table,
+    /// or by `modify` itself.
+    #[test]
+    fn every_in_place_change_is_sent() {
+        let special = [
+            "tags",
+            "parameter_apply_status",
+            "max_allocated_storage",
+            "storage_type",
+            "iops",
+            "storage_throughput",
+            "manage_master_user_password",
+            "master_user_secret_kms_key_id",
+            "enabled_cloudwatch_logs_exports",
+        ];
+        let special = [&special[..], rds_fields::INSIGHTS_AND_MONITORING].concat();
+        assert_eq!(rds_fields::unsent(&SCHEMA, FIELDS, &special), Vec::<&str>::new());
     }
 
     /// One ModifyDBInstance with only what changed: storage AWS grew is not

@@ -18,6 +18,7 @@ pub mod parameter_group;
 pub mod policy;
 pub mod rds;
 pub mod rds_catalog;
+pub mod rds_fields;
 pub mod s3_bucket;
 pub mod s3_bucket_replication;
 pub mod s3_object_store;
