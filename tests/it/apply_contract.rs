@@ -637,3 +637,32 @@ fn vpc_endpoint_apply_changes_exactly_the_planned_attributes() {
         3,
     );
 }
+
+/// A value the plan cannot know (it references an object the same apply
+/// creates) is checked against its schema when apply fills it in: a subnet
+/// whose `cidr_block` turns out to be the VPC's id is refused before its
+/// CreateSubnet, while the VPC it waited for is made and recorded.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_value_unknown_at_plan_that_breaks_the_schema_is_refused_before_its_call() {
+    let m = moto();
+    let env = m.env();
+    let w = Workdir::new();
+    w.write(
+        "stack.toml",
+        "[stack]\nname = \"late\"\nregion = \"us-east-1\"\n\n[vpc.main]\ncidr_block = \"10.70.0.0/16\"\n\n\
+         [subnet.a]\nvpc_id = \"${vpc.main.id}\"\ncidr_block = \"${vpc.main.id}\"\n",
+    );
+    let plan = w.run(&["plan", "stack.toml"], &env).expect(0);
+    assert!(plan.stdout.contains("cidr_block") && plan.stdout.contains("(known after apply)"), "{}", plan.stdout);
+    let applied = w.run(&["apply", "stack.toml", "--skip-checks", "--auto-approve"], &env).expect(1);
+    let out = format!("{}\n{}", applied.stdout, applied.stderr);
+    assert!(out.contains("subnet.a") && out.contains("`cidr_block` must be"), "{out}");
+    assert!(out.contains("nothing was sent for this object"), "{out}");
+
+    let ec2 = m.factory().ec2(REGION).await;
+    let subnets = ec2.describe_subnets().send().await.unwrap();
+    let vpc = state_id(&w, "late", "vpc.main");
+    assert!(subnets.subnets().iter().all(|s| s.vpc_id() != Some(vpc.as_str())), "no CreateSubnet was sent");
+    let vpcs = ec2.describe_vpcs().vpc_ids(&vpc).send().await.unwrap();
+    assert_eq!(vpcs.vpcs().len(), 1, "the VPC it waited for was made and recorded");
+}
