@@ -16,17 +16,6 @@ fn quickstart(w: &Workdir) {
     w.copy("examples/quickstart.toml", "quickstart.toml");
 }
 
-async fn vpcs_of_stack(m: &MotoGuard, stack: &str) -> Vec<String> {
-    let ec2 = m.factory().ec2(REGION).await;
-    let out = ec2
-        .describe_vpcs()
-        .filters(Filter::builder().name("tag:pgstack:stack").values(stack).build())
-        .send()
-        .await
-        .expect("describe vpcs");
-    out.vpcs().iter().filter_map(|v| v.vpc_id().map(str::to_owned)).collect()
-}
-
 fn state_json(w: &Workdir, path: &str) -> serde_json::Value {
     serde_json::from_str(&std::fs::read_to_string(w.path().join(path)).expect("state file")).expect("state json")
 }
@@ -73,7 +62,7 @@ async fn a_state_of_another_stack_is_refused_and_its_objects_survive() {
         "[stack]\nname = \"shop\"\nregion = \"us-east-1\"\n\n[vpc.main]\ncidr_block = \"10.2.0.0/16\"\n",
     );
     w.run(&["apply", "billing.toml", "--auto-approve"], &env).expect(0);
-    let billing = vpcs_of_stack(&m, "billing").await;
+    let billing = m.stack_vpcs("billing").await.into_keys().collect::<Vec<_>>();
     assert_eq!(billing.len(), 1);
 
     for cmd in ["plan", "apply", "destroy"] {
@@ -88,8 +77,8 @@ async fn a_state_of_another_stack_is_refused_and_its_objects_survive() {
             run.stderr
         );
     }
-    assert_eq!(vpcs_of_stack(&m, "billing").await, billing, "billing's VPC is untouched");
-    assert!(vpcs_of_stack(&m, "shop").await.is_empty());
+    assert_eq!(m.stack_vpcs("billing").await.into_keys().collect::<Vec<_>>(), billing, "billing's VPC is untouched");
+    assert!(m.stack_vpcs("shop").await.into_keys().collect::<Vec<_>>().is_empty());
     assert_eq!(state_json(&w, "state/billing.json")["stack"], "billing");
 }
 
@@ -148,7 +137,7 @@ async fn a_saved_plan_applies_to_the_state_it_was_made_against() {
     assert!(refused.stderr.contains("--state names state/other.json"), "{}", refused.stderr);
     let refused = w.run(&["apply", "p.plan", "--var", "env=prod"], &env).expect(1);
     assert!(refused.stderr.contains("--var cannot be used with a saved plan"), "{}", refused.stderr);
-    assert!(vpcs_of_stack(&m, "quickstart").await.is_empty(), "nothing was created");
+    assert!(m.stack_vpcs("quickstart").await.into_keys().collect::<Vec<_>>().is_empty(), "nothing was created");
 
     // Applied from another directory, it still writes the state it was made against.
     let sub = w.path().join("sub");
@@ -182,7 +171,7 @@ async fn an_unwritable_state_is_found_before_aws_is_changed() {
     w.write("blocker", "");
     let run = w.run(&["apply", "quickstart.toml", "--state", "blocker/s.json", "--auto-approve"], &env).expect(1);
     assert!(run.stderr.contains("cannot write state"), "{}", run.stderr);
-    assert_eq!(vpcs_of_stack(&m, "quickstart").await.len(), 1, "no second VPC");
+    assert_eq!(m.stack_vpcs("quickstart").await.into_keys().collect::<Vec<_>>().len(), 1, "no second VPC");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -303,7 +292,7 @@ async fn region_flag_is_the_default_for_new_objects_only() {
     w.write("quickstart.toml", &text.replace("[vpc.main]\n", "[vpc.main]\nregion = \"us-west-2\"\n"));
     let moved = w.run(&["apply", "quickstart.toml", "--var", var, "--auto-approve"], &env).expect(1);
     assert!(moved.stderr.contains("`vpc.main` exists in us-east-1"), "{}", moved.stderr);
-    assert_eq!(vpcs_of_stack(&m, "quickstart").await.len(), 1);
+    assert_eq!(m.stack_vpcs("quickstart").await.into_keys().collect::<Vec<_>>().len(), 1);
 }
 
 const SENSITIVE_STACK: &str = "[stack]\nname = \"sec\"\nregion = \"us-east-1\"\n\n[vars]\nenv = \"dev\"\ntoken = { sensitive = true, description = \"API token\" }\n\n[output.token]\nvalue = \"${var.token}\"\nsensitive = true\n";

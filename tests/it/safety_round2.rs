@@ -3,11 +3,9 @@
 //! state, variables in plan files, and hints whose advice works. Every
 //! refusal is followed by an SDK check that nothing in AWS was touched.
 
-use std::collections::BTreeMap;
 use std::os::unix::fs::symlink;
 use std::path::Path;
 
-use aws_sdk_ec2::types::Filter;
 use aws_sdk_s3::types::{BucketVersioningStatus, VersioningConfiguration};
 
 use crate::support::cli::{Run, Workdir, repo_root, reseal};
@@ -15,25 +13,6 @@ use crate::support::moto::{MotoGuard, REGION, moto};
 
 fn quickstart_text() -> String {
     std::fs::read_to_string(repo_root().join("examples/quickstart.toml")).unwrap()
-}
-
-/// VPC ids tagged `pgstack:stack = stack`, with their tags.
-async fn vpcs(m: &MotoGuard, stack: &str) -> BTreeMap<String, BTreeMap<String, String>> {
-    let ec2 = m.factory().ec2(REGION).await;
-    let out = ec2
-        .describe_vpcs()
-        .filters(Filter::builder().name("tag:pgstack:stack").values(stack).build())
-        .send()
-        .await
-        .expect("DescribeVpcs");
-    out.vpcs()
-        .iter()
-        .map(|v| {
-            let tags =
-                v.tags().iter().map(|t| (t.key().unwrap_or_default().into(), t.value().unwrap_or_default().into()));
-            (v.vpc_id().unwrap_or_default().to_owned(), tags.collect())
-        })
-        .collect()
 }
 
 async fn security_group_exists(m: &MotoGuard, id: &str) -> bool {
@@ -84,7 +63,7 @@ async fn state_follows_the_stack_and_creates_are_refused_where_objects_exist() {
     assert!(refused.stderr.contains("kms_key.db"), "every claimed address is named: {}", refused.stderr);
     let apply = other.run(&["apply", "quickstart.toml", "--auto-approve"], &env).expect(1);
     assert!(apply.stderr.contains("refusing to plan creates"), "{}", apply.stderr);
-    assert_eq!(vpcs(&m, "quickstart").await.len(), 1, "no second VPC");
+    assert_eq!(m.stack_vpcs("quickstart").await.len(), 1, "no second VPC");
 
     // The printed way out works: the hint's import adopts the object.
     let import = refused.stderr.lines().find(|l| l.contains("pgstack import")).expect("import hint");
@@ -188,7 +167,7 @@ async fn a_resealed_plan_cannot_touch_another_stacks_objects() {
     theirs.run(&["apply", "quickstart.toml", "--auto-approve"], &env).expect(0);
     let their_sg = state_id(&theirs.path().join("state/billing.json"), "security_group.app");
     let their_vpc = state_id(&theirs.path().join("state/billing.json"), "vpc.main");
-    let their_tags = vpcs(&m, "billing").await[&their_vpc].clone();
+    let their_tags = m.stack_vpcs("billing").await[&their_vpc].clone();
     let our_state = std::fs::read(ours.path().join("state/quickstart.json")).unwrap();
 
     // A retag of our VPC (env=prod), aimed at theirs.
@@ -220,15 +199,15 @@ async fn a_resealed_plan_cannot_touch_another_stacks_objects() {
     assert!(run.stderr.contains("security_group.intruder: the file plans a delete of"), "{}", run.stderr);
 
     assert!(security_group_exists(&m, &their_sg).await, "their security group is still there");
-    assert_eq!(vpcs(&m, "billing").await[&their_vpc], their_tags, "their VPC's tags are untouched");
+    assert_eq!(m.stack_vpcs("billing").await[&their_vpc], their_tags, "their VPC's tags are untouched");
     assert_eq!(std::fs::read(ours.path().join("state/quickstart.json")).unwrap(), our_state, "our state untouched");
 
     // The unedited plan still applies, to our VPC only.
     ours.run(&["plan", "quickstart.toml", "--var", "env=prod", "-o", "good.plan"], &env).expect(0);
     ours.run(&["apply", "good.plan"], &env).expect(0);
     let our_vpc = state_id(&ours.path().join("state/quickstart.json"), "vpc.main");
-    assert_eq!(vpcs(&m, "quickstart").await[&our_vpc]["Environment"], "prod");
-    assert_eq!(vpcs(&m, "billing").await[&their_vpc], their_tags);
+    assert_eq!(m.stack_vpcs("quickstart").await[&our_vpc]["Environment"], "prod");
+    assert_eq!(m.stack_vpcs("billing").await[&their_vpc], their_tags);
 }
 
 /// Item 3: a stack that manages the bucket holding its own state cannot
@@ -317,7 +296,7 @@ async fn a_symlinked_state_is_written_through_and_stays_a_link() {
     symlink("../nowhere/qs.json", other.path().join("state/lost.json")).unwrap();
     let run = other.run(&["apply", "quickstart.toml", "--auto-approve"], &env).expect(1);
     assert!(run.stderr.contains("symbolic link that leads nowhere"), "{}", run.stderr);
-    assert!(vpcs(&m, "lost").await.is_empty(), "nothing was created");
+    assert!(m.stack_vpcs("lost").await.is_empty(), "nothing was created");
 }
 
 /// Item 7: a saved plan holds the variables the stack declares, never
@@ -383,7 +362,7 @@ async fn each_hints_advice_works_when_followed() {
     assert!(plan.stdout.contains("vpc.main must be replaced"), "{}", plan.stdout);
     w.run(&["apply", "quickstart.toml", "--auto-approve"], &env).expect(0);
     w.run(&["plan", "quickstart.toml", "--detailed-exitcode"], &env).expect(0);
-    let vpcs = vpcs(&m, "quickstart").await;
+    let vpcs = m.stack_vpcs("quickstart").await;
     assert_eq!(vpcs.len(), 1, "{vpcs:?}");
 
     // An unnamed parameter group changing family: replaced create-before-destroy

@@ -268,6 +268,28 @@ fn post(port: u16, path: &str, headers: &str, body: &str) -> Result<(u16, String
 }
 
 impl MotoGuard {
+    /// The VPCs in [`REGION`] tagged `pgstack:stack = stack`: id → tags.
+    pub async fn stack_vpcs(
+        &self,
+        stack: &str,
+    ) -> std::collections::BTreeMap<String, std::collections::BTreeMap<String, String>> {
+        let ec2 = self.factory().ec2(REGION).await;
+        let out = ec2
+            .describe_vpcs()
+            .filters(aws_sdk_ec2::types::Filter::builder().name("tag:pgstack:stack").values(stack).build())
+            .send()
+            .await
+            .expect("DescribeVpcs");
+        out.vpcs()
+            .iter()
+            .map(|v| {
+                let tags =
+                    v.tags().iter().map(|t| (t.key().unwrap_or_default().into(), t.value().unwrap_or_default().into()));
+                (v.vpc_id().unwrap_or_default().to_owned(), tags.collect())
+            })
+            .collect()
+    }
+
     /// The ARN of a Lambda function to name as a secret's rotation function,
     /// whose policy lets Secrets Manager invoke it (as plan checks).
     /// moto never runs it: with `use_docker = false` its Lambda backend
