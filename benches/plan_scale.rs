@@ -129,7 +129,7 @@ fn one(n: usize) {
         Err((_, d)) => panic!("generated stack is invalid: {:?}", d.0.first()),
     };
     let load_time = t.elapsed();
-    let stack = loaded.stack;
+    let stack = std::sync::Arc::new(loaded.stack);
 
     let t = Instant::now();
     ResourceGraph::build(&stack).expect("acyclic");

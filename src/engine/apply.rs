@@ -371,10 +371,10 @@ impl Applier {
     /// the deferred ones evaluated now that every dependency is applied from
     /// the state; a value that is still unknown, breaks the schema's rules or
     /// contradicts the plan fails the object before any call.
-    fn instruction(&self, c: &ResourceChange, addresses: &[ResourceAddr]) -> Result<Instruction, String> {
+    fn instruction(&self, plan: &Plan, c: &ResourceChange, addresses: &[ResourceAddr]) -> Result<Instruction, String> {
         let provider = self.registry.get(&c.rtype).ok_or("unknown resource type")?;
         let values = |a: &ResourceAddr| self.state_attrs(a);
-        instruction(c, provider.as_ref(), &self.registry, addresses, &values).map_err(|e| e.to_string())
+        instruction(plan, c, provider.as_ref(), &self.registry, addresses, &values).map_err(|e| e.to_string())
     }
 
     /// Attributes to store: what AWS returned, plus config-only values, minus write-only ones.
@@ -418,7 +418,7 @@ impl Applier {
         self.hook.event(Event::Started { addr: &c.address, action: c.action, deleting });
         let result = match op {
             Op::Delete(_) => self.delete(c).await,
-            Op::Write(_) => self.write(c, addresses, this_run).await,
+            Op::Write(_) => self.write(plan, c, addresses, this_run).await,
             Op::DeleteDeposed(_) => self.delete_deposed(c).await,
         };
         let result = result.map_err(|e| match e {
@@ -493,6 +493,7 @@ impl Applier {
     /// `this_run` (its `id` and `arn`) before its dependents can start.
     async fn write(
         &self,
+        plan: &Plan,
         c: &ResourceChange,
         addresses: &[ResourceAddr],
         this_run: &ThisRun,
@@ -525,7 +526,7 @@ impl Applier {
                 return Ok(c.id.clone());
             }
         }
-        match (c.action, self.instruction(c, addresses)?) {
+        match (c.action, self.instruction(plan, c, addresses)?) {
             (Action::Create | Action::Replace, Instruction::Create(desired)) => {
                 let pending = entry(Status::CreatePending, None, Attrs::new());
                 // Created first: the old object moves to `deposed` in the same commit.

@@ -110,7 +110,7 @@ impl Env {
 
     async fn plan(&self, stack: &Stack, destroy: bool) -> plan::Plan {
         let opts = PlanOptions { targets: vec![], destroy, ..PlanOptions::default() };
-        plan::build(stack, &self.registry, &self.refreshed(stack).await, &opts).unwrap()
+        plan::build(&Arc::new(stack.clone()), &self.registry, &self.refreshed(stack).await, &opts).unwrap()
     }
 
     async fn applier(&self, stack: &Stack, parallelism: usize) -> Applier {
@@ -347,7 +347,7 @@ async fn create_before_destroy_on_top_of_a_dependency_deleted_first_is_refused()
     let a = renamed.resources.get_mut(&"fake.a".parse().unwrap()).unwrap();
     a.create_before_destroy = Some(true);
     let opts = PlanOptions::default();
-    let err = plan::build(&renamed, &e.registry, &e.refreshed(&renamed).await, &opts).unwrap_err();
+    let err = plan::build(&Arc::new(renamed.clone()), &e.registry, &e.refreshed(&renamed).await, &opts).unwrap_err();
     let text = format!("{err:?}");
     assert!(text.contains("`fake.a` is replaced create-before-destroy, but `fake.b`"), "{text}");
 }
@@ -418,7 +418,7 @@ async fn a_target_plan_covers_the_target_and_its_dependencies_only() {
     let s = stack(vec![("a", vec![]), ("b", vec![("ref", reference("fake.a", "id"))]), ("c", vec![])]);
     let refreshed = plan::Refreshed::from_state(e.state().await);
     let opts = PlanOptions { targets: vec!["fake.b".parse().unwrap()], destroy: false, ..PlanOptions::default() };
-    let p = plan::build(&s, &e.registry, &refreshed, &opts).unwrap();
+    let p = plan::build(&Arc::new(s.clone()), &e.registry, &refreshed, &opts).unwrap();
     let planned: Vec<String> = p.changes.iter().map(|c| c.address.to_string()).collect();
     assert_eq!(planned, vec!["fake.a", "fake.b"]);
 }
@@ -608,7 +608,7 @@ async fn existing_objects_stay_in_their_recorded_region() {
     // A region set on the resource itself that contradicts the object's is refused.
     moved.resources.get_mut(&a).unwrap().region_explicit = true;
     let refreshed = plan::Refreshed::from_state(e.state().await);
-    let diags = plan::build(&moved, &e.registry, &refreshed, &PlanOptions::default()).unwrap_err();
+    let diags = plan::build(&Arc::new(moved.clone()), &e.registry, &refreshed, &PlanOptions::default()).unwrap_err();
     assert!(diags.0[0].summary.contains("exists in us-east-1"), "{:?}", diags.0[0]);
 }
 
@@ -634,13 +634,18 @@ async fn apply_changes_exactly_what_the_plan_showed() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_deferred_value_that_contradicts_the_plan_fails_before_its_call() {
     let e = env();
-    let s = stack(vec![("a", vec![]), ("b", vec![("ref", reference("fake.a", "id"))])]);
+    let refs = Expr::List(vec![Expr::Lit(Value::str("x")), reference("fake.a", "id")]);
+    let s = stack(vec![("a", vec![]), ("b", vec![("refs", refs)])]);
     let mut p = e.plan(&s, false).await;
-    let b = p.changes.iter_mut().find(|c| c.address.name == "b").unwrap();
-    assert_eq!(b.after.as_ref().unwrap()["ref"], Value::Unknown, "known only once `a` exists");
-    assert!(b.deferred.contains_key("ref"), "apply evaluates it then");
-    // A plan that promised another value than the one that comes out.
-    b.after.as_mut().unwrap().insert("ref".into(), Value::str("fake-999"));
+    let b = p.changes.iter().position(|c| c.address.name == "b").unwrap();
+    let planned = Value::List(vec![Value::str("x"), Value::Unknown]);
+    assert_eq!(p.changes[b].after.as_ref().unwrap()["refs"], planned, "known only once `a` exists");
+    let schema = e.registry.get("fake").unwrap().schema();
+    let deferred: Vec<&str> = p.deferred(&p.changes[b], schema).unwrap().iter().map(|(name, _)| *name).collect();
+    assert_eq!(deferred, vec!["refs"], "apply evaluates it then");
+    // A plan whose known part differs from what the config gives at apply.
+    let promised = Value::List(vec![Value::str("z"), Value::Unknown]);
+    p.changes[b].after.as_mut().unwrap().insert("refs".into(), promised);
     let report = e.apply(&s, &p, 4).await;
     let failed: Vec<String> = report.failed().map(|r| format!("{:?}", r.outcome)).collect();
     assert!(failed.len() == 1 && failed[0].contains("inconsistent with the plan"), "{failed:?}");
@@ -671,7 +676,7 @@ impl Env {
     /// Refreshes and plans `stack`, expecting the plan to be refused.
     async fn plan_refused(&self, stack: &Stack, opts: &PlanOptions) -> crate::diag::Diagnostics {
         let refreshed = self.refreshed(stack).await;
-        match plan::build(stack, &self.registry, &refreshed, opts) {
+        match plan::build(&Arc::new(stack.clone()), &self.registry, &refreshed, opts) {
             Err(diags) => diags,
             Ok(p) => panic!("expected a refusal, got a plan of {:?}", p.summary()),
         }
@@ -706,7 +711,7 @@ async fn a_destroy_refused_for_any_object_lists_them_all_and_touches_nothing() {
     // A destroy limited to an unprotected object is planned.
     let refreshed = plan::Refreshed::from_state(e.state().await);
     let opts = PlanOptions { targets: vec!["fake.b".parse().unwrap()], destroy: true, ..PlanOptions::default() };
-    let p = plan::build(&s, &e.registry, &refreshed, &opts).unwrap();
+    let p = plan::build(&Arc::new(s.clone()), &e.registry, &refreshed, &opts).unwrap();
     assert_eq!(
         p.changes.iter().map(|c| (c.address.to_string(), c.action)).collect::<Vec<_>>(),
         [("fake.b".to_owned(), Action::Delete)]
@@ -728,7 +733,7 @@ async fn removing_or_replacing_a_protected_object_is_refused_updating_it_is_not(
     // A plan only reported (drift, refresh) is not refused.
     let refreshed = plan::Refreshed::from_state(e.state().await);
     let report = PlanOptions { report_only: true, ..PlanOptions::default() };
-    let p = plan::build(&only_a, &e.registry, &refreshed, &report).unwrap();
+    let p = plan::build(&Arc::new(only_a.clone()), &e.registry, &refreshed, &report).unwrap();
     assert_eq!(p.summary().destroy, 1);
 
     // `a` renamed (forces replacement): pointed at in the config.
@@ -755,7 +760,7 @@ fn create_before_destroy_is_refused_where_adoption_cannot_tell_old_from_new() {
     rc.create_before_destroy = Some(true);
     s.resources.insert(addr, rc);
     let refreshed = plan::Refreshed::from_state(StateFile::new("t"));
-    let diags = plan::build(&s, &registry, &refreshed, &PlanOptions::default()).unwrap_err();
+    let diags = plan::build(&Arc::new(s.clone()), &registry, &refreshed, &PlanOptions::default()).unwrap_err();
     assert!(diags.0[0].summary.contains("not supported for `vpc`"), "{:?}", diags.0[0]);
 }
 
@@ -767,7 +772,7 @@ async fn replace_makes_a_new_object_although_nothing_changed() {
     assert!(e.apply(&s, &p, 10).await.ok());
     let before = e.state().await.resources[&"fake.a".parse().unwrap()].id.clone();
     let opts = PlanOptions { replace: vec!["fake.a".parse().unwrap()], ..PlanOptions::default() };
-    let p = plan::build(&s, &e.registry, &e.refreshed(&s).await, &opts).unwrap();
+    let p = plan::build(&Arc::new(s.clone()), &e.registry, &e.refreshed(&s).await, &opts).unwrap();
     let actions: Vec<(String, Action)> = p.changes.iter().map(|c| (c.address.to_string(), c.action)).collect();
     assert_eq!(actions, vec![("fake.a".into(), Action::Replace), ("fake.b".into(), Action::NoOp)]);
     assert!(e.apply(&s, &p, 10).await.ok());
@@ -783,7 +788,7 @@ async fn replacing_a_guarded_object_needs_allow_destroy() {
     let p = e.plan(&s, false).await;
     assert!(e.apply(&s, &p, 10).await.ok());
     let opts = PlanOptions { replace: vec!["fake.a".parse().unwrap()], ..PlanOptions::default() };
-    let p = plan::build(&s, &e.registry, &e.refreshed(&s).await, &opts).unwrap();
+    let p = plan::build(&Arc::new(s.clone()), &e.registry, &e.refreshed(&s).await, &opts).unwrap();
     assert!(p.changes[0].guarded && p.changes[0].action == Action::Replace);
     assert_eq!(e.apply_refused(&s, &p).await, vec!["fake.a".parse::<ResourceAddr>().unwrap()]);
 }

@@ -4,12 +4,12 @@
 //!
 //! The plan evaluates each attribute once ([`desired_object`]). What it
 //! cannot know yet (a value that references an object still to be created)
-//! and what it never shows (write-only values) it keeps as the deferred
-//! expression ([`crate::plan::ResourceChange::deferred`]). Apply evaluates
-//! only those ([`instruction`]), checks them against the schema and against
-//! the plan, and sends the plan's values for everything else.
+//! and what it never shows (write-only values) stay expressions of the stack
+//! the plan keeps ([`Plan::deferred`]). Apply evaluates only those
+//! ([`instruction`]), checks them against the schema and against the plan,
+//! and sends the plan's values for everything else.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
 use crate::addr::ResourceAddr;
 use crate::config::{Expr, Ref};
@@ -17,7 +17,7 @@ use crate::provider::{PlannedUpdate, Registry, ResourceType};
 use crate::schema::{Mode, Violation};
 use crate::value::{Attrs, Value};
 
-use super::{Action, ResourceChange, resolve_ref};
+use super::{Action, Plan, ResourceChange, resolve_ref};
 
 /// The object the config asks for: the `configured` attributes (evaluated;
 /// may hold `Unknown`), the schema's defaults and default names for `addr`
@@ -59,16 +59,19 @@ pub enum Refused {
     Invalid(Violation),
     #[error("the plan holds no object to send")]
     Nothing,
+    #[error("the plan was read from a file and holds no configuration to evaluate; plan again")]
+    NoSource,
 }
 
-/// What apply sends for change `c`: for a create the object, for an update
-/// the planned update. The plan's values are sent as planned; each deferred
-/// expression is evaluated now, from what `values` gives for the objects it
-/// references (the state, once they are applied), and must be known, meet
-/// the schema's rules, and fit what the plan showed for it (its known
-/// parts). `addresses` are the plan's desired objects, for references
-/// naming several. Pure.
+/// What apply sends for change `c` of `plan`: for a create the object, for
+/// an update the planned update. The plan's values are sent as planned; each
+/// deferred expression ([`Plan::deferred`]) is evaluated now, from what
+/// `values` gives for the objects it references (the state, once they are
+/// applied), and must be known, meet the schema's rules, and fit what the
+/// plan showed for it (its known parts). `addresses` are the plan's desired
+/// objects ([`Plan::desired_addresses`]), for references naming several. Pure.
 pub fn instruction(
+    plan: &Plan,
     c: &ResourceChange,
     provider: &dyn ResourceType,
     registry: &Registry,
@@ -77,7 +80,8 @@ pub fn instruction(
 ) -> Result<Instruction, Refused> {
     let schema = provider.schema();
     let mut after = c.after.clone().ok_or(Refused::Nothing)?;
-    let filled = fill(&c.deferred, registry, addresses, values)?;
+    let deferred = plan.deferred(c, schema).ok_or(Refused::NoSource)?;
+    let filled = fill(&deferred, registry, addresses, values)?;
     for (name, now) in &filled {
         if let Some(planned) = after.get(name)
             && !fits(planned, now)
@@ -124,20 +128,20 @@ pub enum Instruction {
 }
 
 /// The deferred expressions evaluated from `values`: each must be known.
-pub fn fill(
-    deferred: &BTreeMap<String, Expr>,
+fn fill(
+    deferred: &[(&str, &Expr)],
     registry: &Registry,
     addresses: &[ResourceAddr],
     values: &dyn Fn(&ResourceAddr) -> Option<Attrs>,
 ) -> Result<Attrs, Refused> {
     let resolve = |r: &Ref| resolve_ref(addresses, registry, values, r);
     let mut out = Attrs::new();
-    for (name, expr) in deferred {
-        let v = expr.eval(&resolve).map_err(|e| Refused::Eval(name.clone(), e.message))?;
+    for &(name, expr) in deferred {
+        let v = expr.eval(&resolve).map_err(|e| Refused::Eval(name.to_owned(), e.message))?;
         if v.contains_unknown() {
-            return Err(Refused::StillUnknown(name.clone()));
+            return Err(Refused::StillUnknown(name.to_owned()));
         }
-        out.insert(name.clone(), v);
+        out.insert(name.to_owned(), v);
     }
     Ok(out)
 }

@@ -19,7 +19,7 @@ use crate::config::{EvalError, Expr, Ref, Stack};
 use crate::diag::{Diagnostic, Diagnostics, Span};
 use crate::graph::{self, ResourceGraph};
 use crate::provider::{Intent, Refusal, Registry, StateHome};
-use crate::schema::Mode;
+use crate::schema::{Mode, Schema};
 use crate::state::{ResourceState, StateFile, Status};
 use crate::value::{Attrs, Value};
 pub use diff::AttrChange;
@@ -84,13 +84,6 @@ pub struct ResourceChange {
     /// replacement: apply deletes them.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub deposed: Vec<String>,
-    /// The attributes apply evaluates when it gets to this change: those
-    /// unknown at plan time (`after` shows them `Unknown`) and write-only
-    /// ones (never shown). Kept in memory only: a saved plan is applied by
-    /// planning again ([`saved::differences`]), and a write-only value never
-    /// reaches a file.
-    #[serde(skip)]
-    pub deferred: BTreeMap<String, Expr>,
     /// The resource's own `timeouts`, by operation.
     #[serde(skip)]
     pub timeouts: BTreeMap<String, std::time::Duration>,
@@ -124,12 +117,32 @@ pub struct Plan {
     pub drift: Vec<Drift>,
     /// Output values after apply (`Unknown` until then); sensitive ones are absent.
     pub outputs: BTreeMap<String, Value>,
-    /// The expressions of those outputs, which apply evaluates from the
-    /// applied state ([`Plan::applied_outputs`]). In memory only.
+    /// The stack the plan was built from, shared, in memory only: apply
+    /// evaluates from it what the plan could not know (a change's deferred
+    /// attributes, [`Plan::deferred`]; the outputs). A saved plan has none:
+    /// it is applied by planning again ([`saved::differences`]), and a
+    /// write-only value never reaches a file.
     #[serde(skip)]
-    pub output_exprs: BTreeMap<String, Expr>,
+    pub source: Source,
     /// Whether this is a destroy plan.
     pub destroy: bool,
+}
+
+/// The stack a plan was built from ([`Plan::source`]). Two plans are equal
+/// whatever their sources: a plan is its changes.
+#[derive(Clone, Default)]
+pub struct Source(pub Option<std::sync::Arc<Stack>>);
+
+impl PartialEq for Source {
+    fn eq(&self, _: &Source) -> bool {
+        true
+    }
+}
+
+impl std::fmt::Debug for Source {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_some() { "Source(stack)" } else { "Source(none)" })
+    }
 }
 
 /// Counts for the summary line.
@@ -157,14 +170,35 @@ impl Plan {
         registry: &Registry,
         values: &dyn Fn(&ResourceAddr) -> Option<Attrs>,
     ) -> BTreeMap<String, Value> {
+        let Some(stack) = self.source.0.as_ref().filter(|_| !self.destroy) else { return BTreeMap::new() };
         let addresses = self.desired_addresses();
-        self.output_exprs
+        stack
+            .outputs
             .iter()
-            .filter_map(|(name, expr)| {
-                let v = expr.eval(&|r: &Ref| resolve_ref(&addresses, registry, values, r)).ok()?;
+            .filter(|(_, o)| !o.sensitive)
+            .filter_map(|(name, o)| {
+                let v = o.value.eval(&|r: &Ref| resolve_ref(&addresses, registry, values, r)).ok()?;
                 (!v.contains_unknown()).then(|| (name.clone(), v))
             })
             .collect()
+    }
+
+    /// What apply evaluates for change `c` when it gets to it: the
+    /// attributes the config sets whose planned value holds `Unknown` (known
+    /// only once what they reference exists) and the write-only ones (never
+    /// shown), with their expressions from [`Plan::source`]. `None` when the
+    /// plan has no source (a plan read from a file).
+    pub fn deferred(&self, c: &ResourceChange, schema: &Schema) -> Option<Vec<(&str, &Expr)>> {
+        let stack = self.source.0.as_ref()?;
+        let rc = stack.resources.get(&c.address)?;
+        let after = c.after.as_ref()?;
+        let deferred = rc.attrs.iter().filter(|(name, _)| {
+            schema.attr(name).is_some_and(|a| a.write_only)
+                || after.get(*name).is_some_and(|v| {
+                    v.contains_unknown() && schema.attr(name).is_some_and(|a| a.mode != Mode::Computed)
+                })
+        });
+        Some(deferred.map(|(name, expr)| (name.as_str(), expr)).collect())
     }
 
     pub fn summary(&self) -> Summary {
@@ -374,7 +408,7 @@ pub struct PlanOptions {
 /// apply never starts a change that cannot finish (unless the plan is
 /// [`PlanOptions::report_only`]).
 pub fn build(
-    stack: &Stack,
+    stack: &std::sync::Arc<Stack>,
     registry: &Registry,
     refreshed: &Refreshed,
     opts: &PlanOptions,
@@ -425,14 +459,9 @@ pub fn build(
         };
         let resolve = |r: &Ref| resolve_ref(&addresses, registry, &|a| planned.get(a).cloned(), r);
         let mut configured = Attrs::new();
-        let mut deferred = BTreeMap::new();
         for (name, expr) in &rc.attrs {
             match expr.eval(&resolve) {
                 Ok(v) => {
-                    // Known only at apply, or never shown: apply evaluates it then.
-                    if v.contains_unknown() || schema.attr(name).is_some_and(|a| a.write_only) {
-                        deferred.insert(name.clone(), expr.clone());
-                    }
                     configured.insert(name.clone(), v);
                 }
                 Err(e) => diags.push(eval_diag(e, rc.attr_spans.get(name).cloned())),
@@ -580,7 +609,6 @@ pub fn build(
             notes: current.as_ref().map(|c| provider.notes(c)).unwrap_or_default(),
             create_before_destroy: cbd,
             deposed: deposed_ids(refreshed, addr),
-            deferred,
             timeouts: rc.timeouts.clone(),
         });
     }
@@ -616,7 +644,6 @@ pub fn build(
                     notes: Vec::new(),
                     create_before_destroy: false,
                     deposed: deposed_ids(refreshed, addr),
-                    deferred: BTreeMap::new(),
                     timeouts: BTreeMap::new(),
                 });
             }
@@ -646,7 +673,6 @@ pub fn build(
             notes: Vec::new(),
             create_before_destroy: false,
             deposed: deposed_ids(refreshed, addr),
-            deferred: BTreeMap::new(),
             timeouts: BTreeMap::new(),
         });
     }
@@ -668,20 +694,22 @@ pub fn build(
     }
     changes.sort_by(|a, b| a.address.cmp(&b.address));
 
-    let output_exprs: BTreeMap<String, Expr> = if opts.destroy {
+    let outputs = if opts.destroy {
         BTreeMap::new()
     } else {
-        stack.outputs.iter().filter(|(_, o)| !o.sensitive).map(|(name, o)| (name.clone(), o.value.clone())).collect()
+        stack
+            .outputs
+            .iter()
+            .filter(|(_, o)| !o.sensitive)
+            .map(|(name, o)| {
+                let v = o
+                    .value
+                    .eval(&|r: &Ref| resolve_ref(&addresses, registry, &|a| planned.get(a).cloned(), r))
+                    .unwrap_or(Value::Unknown);
+                (name.clone(), v)
+            })
+            .collect()
     };
-    let outputs = output_exprs
-        .iter()
-        .map(|(name, expr)| {
-            let v = expr
-                .eval(&|r: &Ref| resolve_ref(&addresses, registry, &|a| planned.get(a).cloned(), r))
-                .unwrap_or(Value::Unknown);
-            (name.clone(), v)
-        })
-        .collect();
 
     Ok(Plan {
         format_version: PLAN_FORMAT_VERSION,
@@ -698,7 +726,7 @@ pub fn build(
             Vec::new()
         },
         outputs,
-        output_exprs,
+        source: Source(Some(stack.clone())),
         destroy: opts.destroy,
     })
 }

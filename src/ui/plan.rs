@@ -306,7 +306,6 @@ pub(crate) mod tests {
             notes: vec![],
             create_before_destroy: false,
             deposed: vec![],
-            deferred: Default::default(),
             timeouts: Default::default(),
         }
     }
@@ -322,7 +321,7 @@ pub(crate) mod tests {
             forget: vec![],
             drift: vec![],
             outputs: Default::default(),
-            output_exprs: Default::default(),
+            source: Default::default(),
             destroy: false,
         }
     }
