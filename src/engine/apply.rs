@@ -362,6 +362,14 @@ impl Applier {
             .with_timeout(timeout)
     }
 
+    /// Attribute `name` of a ready object in the live state (`None`: no such
+    /// object yet).
+    fn state_value(&self, addr: &ResourceAddr, name: &str) -> Option<Option<Value>> {
+        self.live.with(|s| {
+            s.resources.get(addr).filter(|r| r.status == Status::Ready).map(|r| r.attributes.get(name).cloned())
+        })
+    }
+
     /// Current attributes of a ready object in the live state.
     fn state_attrs(&self, addr: &ResourceAddr) -> Option<Attrs> {
         self.live.with(|s| s.resources.get(addr).filter(|r| r.status == Status::Ready).map(|r| r.attributes.clone()))
@@ -373,7 +381,7 @@ impl Applier {
     /// contradicts the plan fails the object before any call.
     fn instruction(&self, plan: &Plan, c: &ResourceChange, addresses: &[ResourceAddr]) -> Result<Instruction, String> {
         let provider = self.registry.get(&c.rtype).ok_or("unknown resource type")?;
-        let values = |a: &ResourceAddr| self.state_attrs(a);
+        let values = |a: &ResourceAddr, name: &str| self.state_value(a, name);
         instruction(plan, c, provider.as_ref(), &self.registry, addresses, &values).map_err(|e| e.to_string())
     }
 
@@ -638,6 +646,6 @@ impl Applier {
         if plan.destroy {
             return BTreeMap::new();
         }
-        plan.applied_outputs(&self.registry, &|a: &ResourceAddr| self.state_attrs(a))
+        plan.applied_outputs(&self.registry, &|a: &ResourceAddr, name: &str| self.state_value(a, name))
     }
 }

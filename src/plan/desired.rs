@@ -17,7 +17,7 @@ use crate::provider::{PlannedUpdate, Registry, ResourceType};
 use crate::schema::{Mode, Violation};
 use crate::value::{Attrs, Value};
 
-use super::{Action, Plan, ResourceChange, resolve_ref};
+use super::{Action, AttrLookup, Plan, ResourceChange, resolve_ref};
 
 /// The object the config asks for: the `configured` attributes (evaluated;
 /// may hold `Unknown`), the schema's defaults and default names for `addr`
@@ -76,7 +76,7 @@ pub fn instruction(
     provider: &dyn ResourceType,
     registry: &Registry,
     addresses: &[ResourceAddr],
-    values: &dyn Fn(&ResourceAddr) -> Option<Attrs>,
+    values: AttrLookup<'_>,
 ) -> Result<Instruction, Refused> {
     let schema = provider.schema();
     let mut after = c.after.clone().ok_or(Refused::Nothing)?;
@@ -132,7 +132,7 @@ fn fill(
     deferred: &[(&str, &Expr)],
     registry: &Registry,
     addresses: &[ResourceAddr],
-    values: &dyn Fn(&ResourceAddr) -> Option<Attrs>,
+    values: AttrLookup<'_>,
 ) -> Result<Attrs, Refused> {
     let resolve = |r: &Ref| resolve_ref(addresses, registry, values, r);
     let mut out = Attrs::new();

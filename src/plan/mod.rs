@@ -165,11 +165,7 @@ impl Plan {
 
     /// The non-sensitive outputs, evaluated from `values` (the applied
     /// state); those that fail or are still unknown are left out.
-    pub fn applied_outputs(
-        &self,
-        registry: &Registry,
-        values: &dyn Fn(&ResourceAddr) -> Option<Attrs>,
-    ) -> BTreeMap<String, Value> {
+    pub fn applied_outputs(&self, registry: &Registry, values: AttrLookup<'_>) -> BTreeMap<String, Value> {
         let Some(stack) = self.source.0.as_ref().filter(|_| !self.destroy) else { return BTreeMap::new() };
         let addresses = self.desired_addresses();
         stack
@@ -417,7 +413,8 @@ pub fn build(
     let deps = graph::dependencies(stack);
     let order = petgraph::algo::toposort(&graph.graph, None).map_err(|_| Diagnostics::default())?;
     let mut diags = Diagnostics::default();
-    let mut planned: BTreeMap<ResourceAddr, Attrs> = BTreeMap::new();
+    // Where each planned object is in `changes`: references read its `after`.
+    let mut planned: BTreeMap<ResourceAddr, usize> = BTreeMap::new();
     let mut changes = Vec::new();
     let mut refusals: Vec<(ResourceAddr, Option<Span>, Refusal)> = Vec::new();
     let mut destroy_first: BTreeSet<ResourceAddr> = BTreeSet::new();
@@ -457,7 +454,8 @@ pub fn build(
             }
             _ => rc.region.clone(),
         };
-        let resolve = |r: &Ref| resolve_ref(&addresses, registry, &|a| planned.get(a).cloned(), r);
+        let values = |a: &ResourceAddr, name: &str| planned_value(&changes, &planned, a, name);
+        let resolve = |r: &Ref| resolve_ref(&addresses, registry, &values, r);
         let mut configured = Attrs::new();
         for (name, expr) in &rc.attrs {
             match expr.eval(&resolve) {
@@ -592,7 +590,7 @@ pub fn build(
                 (addr.clone(), Some(span), r)
             }));
         }
-        planned.insert(addr.clone(), after.clone());
+        planned.insert(addr.clone(), changes.len());
         let before = current.clone();
         changes.push(ResourceChange {
             address: addr.clone(),
@@ -683,6 +681,22 @@ pub fn build(
         }
     }
 
+    let values = |a: &ResourceAddr, name: &str| planned_value(&changes, &planned, a, name);
+    let outputs = if opts.destroy {
+        BTreeMap::new()
+    } else {
+        stack
+            .outputs
+            .iter()
+            .filter(|(_, o)| !o.sensitive)
+            .map(|(name, o)| {
+                let v =
+                    o.value.eval(&|r: &Ref| resolve_ref(&addresses, registry, &values, r)).unwrap_or(Value::Unknown);
+                (name.clone(), v)
+            })
+            .collect()
+    };
+
     if !opts.targets.is_empty() {
         let keep = target_closure(&opts.targets, &changes);
         changes.retain(|c| keep.contains(&c.address));
@@ -693,23 +707,6 @@ pub fn build(
         return Err(refusal_diagnostics(refusals));
     }
     changes.sort_by(|a, b| a.address.cmp(&b.address));
-
-    let outputs = if opts.destroy {
-        BTreeMap::new()
-    } else {
-        stack
-            .outputs
-            .iter()
-            .filter(|(_, o)| !o.sensitive)
-            .map(|(name, o)| {
-                let v = o
-                    .value
-                    .eval(&|r: &Ref| resolve_ref(&addresses, registry, &|a| planned.get(a).cloned(), r))
-                    .unwrap_or(Value::Unknown);
-                (name.clone(), v)
-            })
-            .collect()
-    };
 
     Ok(Plan {
         format_version: PLAN_FORMAT_VERSION,
@@ -795,7 +792,7 @@ pub fn config_only_values(stack: &Stack, registry: &Registry, state: &StateFile,
     let (Some(rc), Some(provider)) = (stack.resources.get(addr), registry.get(&addr.rtype)) else {
         return Attrs::new();
     };
-    let values = |a: &ResourceAddr| state.resources.get(a).map(|r| r.attributes.clone());
+    let values = |a: &ResourceAddr, name: &str| state.resources.get(a).map(|r| r.attributes.get(name).cloned());
     let addresses: Vec<&ResourceAddr> = stack.resources.keys().collect();
     let resolve = |r: &Ref| resolve_ref(&addresses, registry, &values, r);
     let mut out = Attrs::new();
@@ -811,6 +808,11 @@ pub fn config_only_values(stack: &Stack, registry: &Registry, state: &StateFile,
     out
 }
 
+/// One attribute of an object, for [`resolve_ref`]: `None` when the object
+/// is not known (yet), `Some(None)` when it has no such attribute. One value
+/// is copied per reference, never the object.
+pub type AttrLookup<'a> = &'a dyn Fn(&ResourceAddr, &str) -> Option<Option<Value>>;
+
 /// Resolves a reference from the attributes `values` gives for an address
 /// (planned "after" values at plan time, state at apply time). Attributes not
 /// yet known (computed ones of objects to be created) are `Unknown`.
@@ -819,12 +821,12 @@ pub fn config_only_values(stack: &Stack, registry: &Registry, state: &StateFile,
 pub fn resolve_ref<A: std::borrow::Borrow<ResourceAddr>>(
     addresses: &[A],
     registry: &Registry,
-    values: &dyn Fn(&ResourceAddr) -> Option<Attrs>,
+    values: AttrLookup<'_>,
     r: &Ref,
 ) -> Result<Value, EvalError> {
     let lookup = |addr: &ResourceAddr| -> Value {
-        let Some(attrs) = values(addr) else { return Value::Unknown };
-        let mut v = attrs.get(&r.path[0]).cloned().unwrap_or_else(|| {
+        let Some(found) = values(addr, &r.path[0]) else { return Value::Unknown };
+        let mut v = found.unwrap_or_else(|| {
             let computed = registry
                 .get(&addr.rtype)
                 .and_then(|p| p.schema().attr(&r.path[0]))
@@ -849,6 +851,17 @@ pub fn resolve_ref<A: std::borrow::Borrow<ResourceAddr>>(
         return Err(EvalError::new(format!("`{}` is not in this stack", r.target), Some(r.span.clone())));
     }
     Ok(lookup(&r.target))
+}
+
+/// Attribute `name` of `addr`'s planned object (`changes[planned[addr]].after`).
+fn planned_value(
+    changes: &[ResourceChange],
+    planned: &BTreeMap<ResourceAddr, usize>,
+    addr: &ResourceAddr,
+    name: &str,
+) -> Option<Option<Value>> {
+    let after = changes.get(*planned.get(addr)?)?.after.as_ref()?;
+    Some(after.get(name).cloned())
 }
 
 fn eval_diag(e: EvalError, fallback: Option<crate::diag::Span>) -> Diagnostic {
