@@ -175,6 +175,37 @@ fn non_empty(v: Vec<String>) -> Option<Vec<String>> {
     (!v.is_empty()).then_some(v)
 }
 
+/// One ModifyVpcEndpoint with what `update` changes among the route tables,
+/// subnets, security groups (added and removed) and private DNS; none when
+/// it changes none of them.
+async fn modify(ctx: &Ctx, client: &aws_sdk_ec2::Client, id: &str, update: &PlannedUpdate) -> Result<()> {
+    let (add_rt, remove_rt) = delta(update, "route_table_ids");
+    let (add_sn, remove_sn) = delta(update, "subnet_ids");
+    let (add_sg, remove_sg) = delta(update, "security_group_ids");
+    let dns = update.to("private_dns_enabled").and_then(Value::as_bool);
+    let changes = [&add_rt, &remove_rt, &add_sn, &remove_sn, &add_sg, &remove_sg].iter().any(|v| !v.is_empty());
+    if changes || dns.is_some() {
+        // Subnets and groups added may be new ones EC2 does not show yet.
+        let named: Vec<(Named, &str)> = add_sn
+            .iter()
+            .map(|s| (Named::Subnet, s.as_str()))
+            .chain(add_sg.iter().map(|g| (Named::Group, g.as_str())))
+            .collect();
+        let request = client
+            .modify_vpc_endpoint()
+            .vpc_endpoint_id(id)
+            .set_add_route_table_ids(non_empty(add_rt))
+            .set_remove_route_table_ids(non_empty(remove_rt))
+            .set_add_subnet_ids(non_empty(add_sn.clone()))
+            .set_remove_subnet_ids(non_empty(remove_sn))
+            .set_add_security_group_ids(non_empty(add_sg.clone()))
+            .set_remove_security_group_ids(non_empty(remove_sg))
+            .set_private_dns_enabled(dns);
+        send_naming(ctx, "ModifyVpcEndpoint", &named, || request.clone().send()).await?;
+    }
+    Ok(())
+}
+
 #[async_trait]
 impl ResourceType for VpcEndpoint {
     fn type_name(&self) -> &'static str {
@@ -237,30 +268,7 @@ impl ResourceType for VpcEndpoint {
 
     async fn update(&self, ctx: &Ctx, id: &str, update: &PlannedUpdate) -> Result<Attrs> {
         let client = factory(ctx)?.ec2(&ctx.region).await;
-        let (add_rt, remove_rt) = delta(update, "route_table_ids");
-        let (add_sn, remove_sn) = delta(update, "subnet_ids");
-        let (add_sg, remove_sg) = delta(update, "security_group_ids");
-        let dns = update.to("private_dns_enabled").and_then(Value::as_bool);
-        let changes = [&add_rt, &remove_rt, &add_sn, &remove_sn, &add_sg, &remove_sg].iter().any(|v| !v.is_empty());
-        if changes || dns.is_some() {
-            // Subnets and groups added may be new ones EC2 does not show yet.
-            let named: Vec<(Named, &str)> = add_sn
-                .iter()
-                .map(|s| (Named::Subnet, s.as_str()))
-                .chain(add_sg.iter().map(|g| (Named::Group, g.as_str())))
-                .collect();
-            let request = client
-                .modify_vpc_endpoint()
-                .vpc_endpoint_id(id)
-                .set_add_route_table_ids(non_empty(add_rt))
-                .set_remove_route_table_ids(non_empty(remove_rt))
-                .set_add_subnet_ids(non_empty(add_sn.clone()))
-                .set_remove_subnet_ids(non_empty(remove_sn))
-                .set_add_security_group_ids(non_empty(add_sg.clone()))
-                .set_remove_security_group_ids(non_empty(remove_sg))
-                .set_private_dns_enabled(dns);
-            send_naming(ctx, "ModifyVpcEndpoint", &named, || request.clone().send()).await?;
-        }
+        modify(ctx, &client, id, update).await?;
         sync_tags(&client, id, update).await?;
         self.read_many(ctx, &[id.to_owned()], &ReadScope::All)
             .await?
@@ -369,6 +377,42 @@ mod tests {
             &full,
             &Value::str("com.amazonaws.us-west-2.secretsmanager")
         ));
+    }
+
+    /// What moto ignores (docs/testing.md): a planned private DNS change is
+    /// sent, and nothing the plan does not change goes with it.
+    #[tokio::test]
+    async fn the_modify_carries_exactly_the_planned_changes() {
+        use aws_sdk_ec2::operation::modify_vpc_endpoint::ModifyVpcEndpointOutput;
+        use aws_smithy_mocks::mock;
+
+        use crate::provider::aws::mocked_client;
+
+        let rule = mock!(aws_sdk_ec2::Client::modify_vpc_endpoint)
+            .match_requests(|r| {
+                r.vpc_endpoint_id() == Some("vpce-1")
+                    && r.private_dns_enabled() == Some(false)
+                    && r.add_subnet_ids().is_empty()
+                    && r.remove_subnet_ids().is_empty()
+                    && r.add_security_group_ids().is_empty()
+                    && r.remove_security_group_ids().is_empty()
+            })
+            .then_output(|| ModifyVpcEndpointOutput::builder().build());
+        let client = mocked_client!(aws_sdk_ec2, &[&rule]);
+        let ctx = Ctx::new(std::sync::Arc::new(crate::provider::fake::NoClients), "us-east-1", "t");
+        let list = |ids: &[&str]| Value::from(ids.iter().map(|s| s.to_string()).collect::<Vec<_>>());
+        let before: Attrs = [
+            ("subnet_ids".to_owned(), list(&["subnet-a"])),
+            ("security_group_ids".to_owned(), list(&["sg-a"])),
+            ("private_dns_enabled".to_owned(), Value::Bool(true)),
+        ]
+        .into();
+        let mut desired = before.clone();
+        desired.insert("private_dns_enabled".into(), Value::Bool(false));
+        modify(&ctx, &client, "vpce-1", &VpcEndpoint.planned_update(&before, &desired, &[])).await.unwrap();
+        assert_eq!(rule.num_calls(), 1, "a request that does not match the rule fails the call");
+        modify(&ctx, &client, "vpce-1", &VpcEndpoint.planned_update(&before, &before, &[])).await.unwrap();
+        assert_eq!(rule.num_calls(), 1, "nothing planned, nothing sent");
     }
 
     #[test]
