@@ -464,7 +464,7 @@ pub async fn import(g: &GlobalArgs, ui: Ui, stack: &str, addr: ResourceAddr, id:
             }
             let mut attrs = read_unowned(&session, provider.as_ref(), &addr, &rc.region, &id).await?;
             attrs.extend(crate::plan::config_only_values(&session.stack, &session.registry, &state, &addr));
-            let deps = crate::graph::dependencies(&session.stack).remove(&addr).unwrap_or_default().into_keys().collect();
+            let deps = crate::graph::dependencies(&session.stack).remove(&addr).unwrap_or_default().into_iter().map(|(d, _)| d).collect();
             let live = LiveState::new(state, session.backend.clone());
             live.commit(|s| {
                 s.resources.insert(

@@ -17,18 +17,23 @@ pub struct ResourceGraph {
     pub index: BTreeMap<ResourceAddr, NodeIndex>,
 }
 
+/// The direct dependencies of one instance: sorted by address, each once,
+/// with the span that introduced it first. A short sorted list, not a map:
+/// most instances have one or two, and a stack holds one per instance.
+pub type Deps = Vec<(ResourceAddr, Span)>;
+
 /// Direct dependencies of every instance: referenced instances (a splat or a
 /// block address means all its instances) plus `depends_on`, each with the
 /// span that introduced it.
-pub fn dependencies(stack: &Stack) -> BTreeMap<ResourceAddr, BTreeMap<ResourceAddr, Span>> {
+pub fn dependencies(stack: &Stack) -> BTreeMap<ResourceAddr, Deps> {
     let instances = instances_by_block(stack);
     let mut out = BTreeMap::new();
     for (addr, rc) in &stack.resources {
-        let mut deps: BTreeMap<ResourceAddr, Span> = BTreeMap::new();
+        let mut deps: Deps = Vec::new();
         let mut add = |target: &ResourceAddr, span: &Span| {
             let candidates = instances.get(&target.resource()).map(Vec::as_slice).unwrap_or_default();
             for candidate in candidates.iter().filter(|c| target.matches(c)) {
-                deps.entry((*candidate).clone()).or_insert_with(|| span.clone());
+                deps.push(((*candidate).clone(), span.clone()));
             }
         };
         for expr in rc.attrs.values() {
@@ -39,9 +44,18 @@ pub fn dependencies(stack: &Stack) -> BTreeMap<ResourceAddr, BTreeMap<ResourceAd
         for d in &rc.depends_on {
             add(d, &rc.span);
         }
+        // Stable: the first span of an address stays.
+        deps.sort_by(|a, b| a.0.cmp(&b.0));
+        deps.dedup_by(|later, first| later.0 == first.0);
+        deps.shrink_to_fit();
         out.insert(addr.clone(), deps);
     }
     out
+}
+
+/// Whether `deps` holds `addr`.
+pub fn depends_on(deps: &Deps, addr: &ResourceAddr) -> bool {
+    deps.binary_search_by(|(a, _)| a.cmp(addr)).is_ok()
 }
 
 /// Instance addresses grouped by their resource block address.
@@ -60,7 +74,7 @@ impl ResourceGraph {
         let mut graph = DiGraph::new();
         let index: BTreeMap<_, _> = stack.resources.keys().map(|a| (a.clone(), graph.add_node(a.clone()))).collect();
         for (addr, ds) in &deps {
-            for dep in ds.keys() {
+            for (dep, _) in ds {
                 graph.add_edge(index[dep], index[addr], ());
             }
         }
@@ -70,12 +84,12 @@ impl ResourceGraph {
     }
 
     /// One diagnostic per cycle, showing the path `a -> b -> a`.
-    fn cycles(&self, deps: &BTreeMap<ResourceAddr, BTreeMap<ResourceAddr, Span>>) -> Diagnostics {
+    fn cycles(&self, deps: &BTreeMap<ResourceAddr, Deps>) -> Diagnostics {
         let mut diags = Diagnostics::default();
         for scc in tarjan_scc(&self.graph) {
             let members: BTreeSet<&ResourceAddr> = scc.iter().map(|i| &self.graph[*i]).collect();
             let first = *members.iter().next().expect("an SCC is never empty");
-            let self_loop = deps.get(first).is_some_and(|d| d.contains_key(first));
+            let self_loop = deps.get(first).is_some_and(|d| depends_on(d, first));
             if members.len() < 2 && !self_loop {
                 continue;
             }
@@ -84,7 +98,10 @@ impl ResourceGraph {
             let mut seen = BTreeSet::from([first.clone()]);
             let mut at = first.clone();
             loop {
-                let next = deps[&at].keys().find(|d| members.contains(d) && (!seen.contains(*d) || *d == first));
+                let next = deps[&at]
+                    .iter()
+                    .map(|(d, _)| d)
+                    .find(|d| members.contains(d) && (!seen.contains(*d) || *d == first));
                 match next {
                     Some(n) if n == first => {
                         path.push(n.clone());
@@ -98,7 +115,8 @@ impl ResourceGraph {
                     None => break,
                 }
             }
-            let span = deps[first].get(&path[1.min(path.len() - 1)]).cloned();
+            let to = &path[1.min(path.len() - 1)];
+            let span = deps[first].iter().find(|(d, _)| *d == *to).map(|(_, s)| s.clone());
             let shown: Vec<String> = path.iter().map(ToString::to_string).collect();
             diags.push(
                 Diagnostic::error(format!("dependency cycle: {}", shown.join(" -> ")))

@@ -538,7 +538,7 @@ pub fn build(
         if action == Action::Replace && !cbd {
             destroy_first.insert(addr.clone());
         }
-        if cbd && let Some(dep) = deps[addr].keys().find(|d| destroy_first.contains(*d)) {
+        if cbd && let Some(dep) = deps[addr].iter().map(|(d, _)| d).find(|d| destroy_first.contains(*d)) {
             let dep_can = registry.get(&dep.rtype).is_some_and(|p| p.supports_create_before_destroy());
             let d = Diagnostic::error(format!(
                 "`{addr}` is replaced create-before-destroy, but `{dep}`, which it depends on, is deleted before it is replaced"
@@ -603,7 +603,7 @@ pub fn build(
             changes: attr_changes,
             guarded: action.deletes() && current.as_ref().is_some_and(|c| provider.holds_data(c)),
             adopted: refreshed.adopted.contains_key(addr),
-            dependencies: deps[addr].keys().cloned().collect(),
+            dependencies: deps[addr].iter().map(|(d, _)| d.clone()).collect(),
             notes: current.as_ref().map(|c| provider.notes(c)).unwrap_or_default(),
             create_before_destroy: cbd,
             deposed: deposed_ids(refreshed, addr),
