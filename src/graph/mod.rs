@@ -70,16 +70,21 @@ pub fn instances_by_block(stack: &Stack) -> BTreeMap<ResourceAddr, Vec<&Resource
 impl ResourceGraph {
     /// Builds the graph; a cycle is an error naming its path.
     pub fn build(stack: &Stack) -> Result<ResourceGraph, Diagnostics> {
-        let deps = dependencies(stack);
+        Self::build_with(stack, &dependencies(stack))
+    }
+
+    /// [`Self::build`] from the stack's [`dependencies`], for a caller that
+    /// keeps them too.
+    pub fn build_with(stack: &Stack, deps: &BTreeMap<ResourceAddr, Deps>) -> Result<ResourceGraph, Diagnostics> {
         let mut graph = DiGraph::new();
         let index: BTreeMap<_, _> = stack.resources.keys().map(|a| (a.clone(), graph.add_node(a.clone()))).collect();
-        for (addr, ds) in &deps {
+        for (addr, ds) in deps {
             for (dep, _) in ds {
                 graph.add_edge(index[dep], index[addr], ());
             }
         }
         let g = ResourceGraph { graph, index };
-        let diags = g.cycles(&deps);
+        let diags = g.cycles(deps);
         if diags.has_errors() { Err(diags) } else { Ok(g) }
     }
 

@@ -409,8 +409,8 @@ pub fn build(
     refreshed: &Refreshed,
     opts: &PlanOptions,
 ) -> Result<Plan, Diagnostics> {
-    let graph = ResourceGraph::build(stack)?;
     let deps = graph::dependencies(stack);
+    let graph = ResourceGraph::build_with(stack, &deps)?;
     let order = petgraph::algo::toposort(&graph.graph, None).map_err(|_| Diagnostics::default())?;
     let mut diags = Diagnostics::default();
     // Where each planned object is in `changes`: references read its `after`.
