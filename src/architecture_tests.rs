@@ -1,5 +1,6 @@
 //! The dependency rule, checked on the source text (docs/design.md, "Dependency rule"):
-//! engine, plan and state never name `provider::aws`; the engine's code
+//! engine and plan never name `provider::aws`, state no `provider` at all
+//! (its retries come from the leaf `retry.rs`); the engine's code
 //! never names `config` (the plan carries what apply needs); AWS providers
 //! never import plan, engine, ui or cli; config imports none of engine,
 //! plan, state, ui or cli, and its code sees resource types only through
@@ -30,7 +31,7 @@ const RULES: &[Rule] = &[
     Rule { dir: "engine", forbidden: &["crate::provider::aws"], code_only: false },
     Rule { dir: "engine", forbidden: &["crate::config"], code_only: true },
     Rule { dir: "plan", forbidden: &["crate::provider::aws"], code_only: false },
-    Rule { dir: "state", forbidden: &["crate::provider::aws"], code_only: false },
+    Rule { dir: "state", forbidden: &["crate::provider"], code_only: false },
     Rule {
         dir: "provider/aws",
         forbidden: &["crate::plan", "crate::engine", "crate::ui", "crate::cli"],
@@ -48,6 +49,19 @@ const RULES: &[Rule] = &[
         code_only: false,
     },
     Rule { dir: "check", forbidden: &["crate::provider"], code_only: true },
+    Rule {
+        dir: "retry.rs",
+        forbidden: &[
+            "crate::provider",
+            "crate::config",
+            "crate::plan",
+            "crate::engine",
+            "crate::state",
+            "crate::ui",
+            "crate::cli",
+        ],
+        code_only: false,
+    },
     Rule {
         dir: "schema.rs",
         forbidden: &[
@@ -255,6 +269,12 @@ fn the_check_finds_grouped_relative_and_macro_imports() {
     assert!(violations(config, "use crate::schema::Schemas;").is_empty());
     assert!(violations(Path::new("config/load_tests.rs"), "use crate::provider::fake::FAKE_SCHEMA;").is_empty());
     assert_eq!(violations(Path::new("schema.rs"), "use crate::provider::Registry;").len(), 1, "a leaf");
+    assert_eq!(
+        violations(Path::new("state/s3.rs"), "use crate::provider::Progress;").len(),
+        1,
+        "state knows no provider"
+    );
+    assert!(violations(Path::new("state/s3.rs"), "use crate::retry::{Backoff, Progress};").is_empty());
 
     let aws = Path::new("provider/aws/db_instance.rs");
     assert_eq!(violations(aws, "use crate::plan::diff::diff_with;").len(), 1);

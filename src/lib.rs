@@ -21,6 +21,7 @@ pub mod files;
 pub mod graph;
 pub mod plan;
 pub mod provider;
+pub mod retry;
 pub mod schema;
 pub mod state;
 pub mod ui;

@@ -29,6 +29,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use crate::addr::ResourceAddr;
+pub use crate::retry::Progress;
 use crate::value::{Attrs, Value};
 pub use diff::PlannedUpdate;
 pub use schema::{Attr, AttrType, Schema};
@@ -128,25 +129,6 @@ impl Ctx {
     pub fn with_timeout(mut self, timeout: Option<Duration>) -> Self {
         self.timeout = timeout;
         self
-    }
-}
-
-/// A report's receiver: what is awaited, and for how long so far.
-type ReportFn = dyn Fn(&str, Duration) + Send + Sync;
-
-/// Receives "still waiting for X after T" reports from long operations.
-#[derive(Clone, Default)]
-pub struct Progress(Option<Arc<ReportFn>>);
-
-impl Progress {
-    pub fn new(report: impl Fn(&str, Duration) + Send + Sync + 'static) -> Self {
-        Progress(Some(Arc::new(report)))
-    }
-
-    pub fn report(&self, what: &str, elapsed: Duration) {
-        if let Some(f) = &self.0 {
-            f(what, elapsed);
-        }
     }
 }
 

@@ -1,4 +1,5 @@
-//! Waiting and retrying, in one place.
+//! Waiting and retrying, in one place: the provider's side of
+//! [`crate::retry`] (whose backoff and retry loop the state backend uses too).
 //!
 //! [`wait_for`] polls until an object is ready (or gone); [`retry`] repeats a
 //! call that failed for a reason that may pass (throttling, a server error, a
@@ -9,10 +10,11 @@
 //! call and no sleep. No fixed sleeps.
 
 use std::future::Future;
-use std::hash::{BuildHasher, RandomState};
 use std::time::{Duration, Instant};
 
-use super::{Ctx, Progress, ProviderError, Result};
+use super::{Ctx, ProviderError, Result};
+use crate::retry::pause_within;
+pub use crate::retry::{Backoff, Budget, retry, retry_within};
 
 /// How long [`retry_transient`] keeps retrying when the resource sets no timeout.
 pub const DEFAULT_RETRY_BUDGET: Duration = Duration::from_secs(600);
@@ -23,42 +25,6 @@ pub enum Poll<T> {
     Ready(T),
     /// Not yet; the status AWS reports (`creating`, `modifying`, ...).
     Pending(String),
-}
-
-/// Backoff between attempts: `first`, then times `factor` per attempt up to
-/// `cap`. The pause actually slept is a random point in the upper half of it.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Backoff {
-    pub first: Duration,
-    pub factor: f64,
-    pub cap: Duration,
-}
-
-impl Default for Backoff {
-    fn default() -> Self {
-        Backoff { first: Duration::from_secs(1), factor: 1.5, cap: Duration::from_secs(30) }
-    }
-}
-
-impl Backoff {
-    /// Pauses for retrying a failed call: quicker at first than polling.
-    pub const RETRY: Backoff = Backoff { first: Duration::from_millis(500), factor: 2.0, cap: Duration::from_secs(20) };
-
-    fn next(&self, current: Duration) -> Duration {
-        current.mul_f64(self.factor).min(self.cap)
-    }
-}
-
-/// `pause` jittered into `[pause/2, pause]`.
-fn jittered(pause: Duration) -> Duration {
-    // RandomState is seeded afresh per instance: enough randomness to spread callers.
-    let r = RandomState::new().hash_one(0u8) >> 11;
-    pause.mul_f64(0.5 + 0.5 * (r as f64 / (1u64 << 53) as f64))
-}
-
-/// Sleeps `pause` jittered, but never past `left`.
-async fn pause_within(pause: Duration, left: Duration) {
-    tokio::time::sleep(jittered(pause).min(left)).await;
 }
 
 /// Polls `check` until it is ready. `what` names the wait for progress lines
@@ -96,65 +62,6 @@ where
         ctx.progress.report(&format!("waiting for {what} (status: {status})"), elapsed);
         pause_within(delay, timeout.saturating_sub(elapsed)).await;
         delay = backoff.next(delay);
-    }
-}
-
-/// How long [`retry`] may keep going, and where it reports.
-#[derive(Clone, Copy)]
-pub struct Budget<'a> {
-    /// Counted from the first failure: a long call that fails late still gets
-    /// its retries.
-    pub limit: Duration,
-    pub backoff: Backoff,
-    pub progress: &'a Progress,
-}
-
-/// Runs `call` until it succeeds or fails with an error `reason` returns
-/// `None` for. Before each retry it reports "retrying WHAT after REASON" and
-/// sleeps (jittered backoff); when the next pause would end past the budget it
-/// returns the last error instead.
-pub async fn retry<T, E, F, Fut>(
-    budget: Budget<'_>,
-    what: &str,
-    reason: impl Fn(&E) -> Option<String>,
-    call: F,
-) -> std::result::Result<T, E>
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = std::result::Result<T, E>>,
-{
-    retry_within(budget, what, |e| reason(e).map(|why| (why, budget.limit)), call).await
-}
-
-/// [`retry`] where each retryable error brings its own limit (`reason`
-/// answers why and for how long at most, counted from the first failure),
-/// never past `budget.limit`.
-pub async fn retry_within<T, E, F, Fut>(
-    budget: Budget<'_>,
-    what: &str,
-    reason: impl Fn(&E) -> Option<(String, Duration)>,
-    mut call: F,
-) -> std::result::Result<T, E>
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = std::result::Result<T, E>>,
-{
-    let mut first_failure: Option<Instant> = None;
-    let mut pause = budget.backoff.first;
-    loop {
-        let err = match call().await {
-            Ok(t) => return Ok(t),
-            Err(e) => e,
-        };
-        let since = first_failure.get_or_insert_with(Instant::now).elapsed();
-        match reason(&err) {
-            Some((why, within)) if since + pause <= within.min(budget.limit) => {
-                budget.progress.report(&format!("retrying {what} after {why}"), since);
-                pause_within(pause, within.min(budget.limit) - since).await;
-                pause = budget.backoff.next(pause);
-            }
-            _ => return Err(err),
-        }
     }
 }
 
@@ -320,14 +227,6 @@ mod tests {
         .unwrap_err();
         assert!(matches!(err, ProviderError::Api { .. }));
         assert!(calls >= 2, "retried until the budget ran out: {calls}");
-    }
-
-    #[test]
-    fn jitter_stays_in_the_upper_half() {
-        for _ in 0..100 {
-            let d = jittered(Duration::from_millis(100));
-            assert!(d >= Duration::from_millis(50) && d <= Duration::from_millis(100), "{d:?}");
-        }
     }
 
     #[test]

@@ -44,8 +44,7 @@ use super::lock::is_plain_token;
 use super::{
     Advice, Holder, LockGuard, LockInfo, Release, StateBackend, StateError, StateFile, StateLocation, UnreadableLock,
 };
-use crate::provider::Progress;
-use crate::provider::waiter::{Backoff, Budget, retry};
+use crate::retry::{Backoff, Budget, Progress, retry};
 
 /// Where an S3 state lives and how it is encrypted.
 #[derive(Debug, Clone, PartialEq, Eq)]
