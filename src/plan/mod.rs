@@ -168,14 +168,8 @@ impl Plan {
     pub fn applied_outputs(&self, registry: &Registry, values: AttrLookup<'_>) -> BTreeMap<String, Value> {
         let Some(stack) = self.source.0.as_ref().filter(|_| !self.destroy) else { return BTreeMap::new() };
         let addresses = self.desired_addresses();
-        stack
-            .outputs
-            .iter()
-            .filter(|(_, o)| !o.sensitive)
-            .filter_map(|(name, o)| {
-                let v = o.value.eval(&|r: &Ref| resolve_ref(&addresses, registry, values, r)).ok()?;
-                (!v.contains_unknown()).then(|| (name.clone(), v))
-            })
+        shown_outputs(stack, &addresses, registry, values)
+            .filter_map(|(name, v)| v.ok().filter(|v| !v.contains_unknown()).map(|v| (name.clone(), v)))
             .collect()
     }
 
@@ -685,15 +679,8 @@ pub fn build(
     let outputs = if opts.destroy {
         BTreeMap::new()
     } else {
-        stack
-            .outputs
-            .iter()
-            .filter(|(_, o)| !o.sensitive)
-            .map(|(name, o)| {
-                let v =
-                    o.value.eval(&|r: &Ref| resolve_ref(&addresses, registry, &values, r)).unwrap_or(Value::Unknown);
-                (name.clone(), v)
-            })
+        shown_outputs(stack, &addresses, registry, &values)
+            .map(|(name, v)| (name.clone(), v.unwrap_or(Value::Unknown)))
             .collect()
     };
 
@@ -851,6 +838,22 @@ pub fn resolve_ref<A: std::borrow::Borrow<ResourceAddr>>(
         return Err(EvalError::new(format!("`{}` is not in this stack", r.target), Some(r.span.clone())));
     }
     Ok(lookup(&r.target))
+}
+
+/// The stack's non-sensitive outputs, each evaluated from `values`: the
+/// plan shows them (unknown where they cannot be known yet), apply records
+/// them once known.
+fn shown_outputs<'s, A: std::borrow::Borrow<ResourceAddr>>(
+    stack: &'s Stack,
+    addresses: &'s [A],
+    registry: &'s Registry,
+    values: AttrLookup<'s>,
+) -> impl Iterator<Item = (&'s String, Result<Value, EvalError>)> + 's {
+    stack
+        .outputs
+        .iter()
+        .filter(|(_, o)| !o.sensitive)
+        .map(move |(name, o)| (name, o.value.eval(&|r: &Ref| resolve_ref(addresses, registry, values, r))))
 }
 
 /// Attribute `name` of `addr`'s planned object (`changes[planned[addr]].after`).
