@@ -7,11 +7,11 @@ use std::ops::Range;
 use std::path::{Path, PathBuf};
 
 /// Index of a file in a [`SourceMap`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
 pub struct FileId(pub usize);
 
 /// A byte range in one source file.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct Span {
     pub file: FileId,
     pub range: Range<usize>,
@@ -51,6 +51,12 @@ impl SourceMap {
     pub fn redact(&mut self, id: FileId, masked: String) {
         debug_assert_eq!(masked.len(), self.files[id.0].text.len(), "a masked text keeps its offsets");
         self.files[id.0].text = masked;
+    }
+
+    /// Whether the span points into a file of this map (a saved plan's
+    /// snapshot has spans but no files).
+    pub fn contains(&self, span: &Span) -> bool {
+        span.file.0 < self.files.len()
     }
 
     pub fn get(&self, id: FileId) -> &SourceFile {

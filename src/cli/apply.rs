@@ -126,18 +126,15 @@ fn read_saved_plan(arg: &str) -> Result<Option<SavedPlanBody>, CliError> {
 }
 
 /// Applies a saved plan. The file is intent, not authority: under the lock,
-/// against the state it was made with (same lineage and serial) and the
-/// same configuration (same digest), the plan is made again from the state
-/// and AWS, and applied only when it is the plan in the file
-/// ([`saved::differences`]); every object id, region and current value comes
-/// from the state and AWS, never from the file. Flags that would change
-/// how the plan is made are refused.
+/// against the state it was made with (same lineage and serial), the plan is
+/// made again from the configuration the file carries (the stack as loaded
+/// then, never the files now), the state and AWS, and applied only when it
+/// is the plan in the file ([`saved::differences`]); every object id, region
+/// and current value comes from the state and AWS, never from the file.
+/// Flags that would change how the plan is made are refused.
 async fn apply_saved(g: &GlobalArgs, ui: Ui, saved: SavedPlanBody, args: &ApplyArgs) -> CliResult {
     // Sensitive variables are not in the plan: they are given again, and checked.
     let given = super::session::load_options(g)?;
-    let resupplied = |vars: &[(String, String)]| -> Vec<(String, String)> {
-        vars.iter().filter(|(k, _)| saved.sensitive_vars.contains_key(k)).cloned().collect()
-    };
     let changed_flags: Vec<&str> = [
         (given.vars.iter().any(|(k, _)| !saved.sensitive_vars.contains_key(k)), "--var"),
         (!g.var_files.is_empty(), "--var-file"),
@@ -156,45 +153,32 @@ async fn apply_saved(g: &GlobalArgs, ui: Ui, saved: SavedPlanBody, args: &ApplyA
             changed_flags.join(", ")
         ))
         .hint("make a new plan with those settings: `pgstack plan STACK ... -o PLAN`")
-        .hint("only sensitive variables are given again when applying a plan"));
+        .hint("only sensitive variables are given again when applying a plan: --var NAME=... or PGSTACK_VAR_NAME"));
     }
-    let reload = GlobalArgs { region: saved.region.clone(), ..reload_state(g, &saved.state)? };
-    let options = LoadOptions {
-        vars: [saved.vars.clone(), resupplied(&given.vars)].concat(),
-        var_files: saved.var_files.clone(),
-        env: saved.env.clone(),
-        env_vars: [saved.env_vars.clone(), resupplied(&given.env_vars)].concat(),
-        backend_config: super::session::load_options(&reload)?.backend_config,
-        ..LoadOptions::default()
+    let Some(config) = saved.config.0.as_deref() else {
+        return Err(CliError::msg("the saved plan carries no configuration")
+            .hint("make a new plan: `pgstack plan STACK -o PLAN`"));
     };
-    let session = Session::open_with(&reload, ui, &saved.stack_path.display().to_string(), options)?;
+    let mut stack = config.clone();
+    stack.supply_sensitive(&resupplied_sensitive(&saved.sensitive_vars, &given)?);
+    let reload = reload_state(g, &saved.state)?;
+    let load_options = LoadOptions { backend_config: super::session::load_options(&reload)?.backend_config, ..given };
+    let session = Session::for_stack(&reload, ui, &stack.name.clone(), stack, Default::default(), load_options)?;
     if session.backend.location() != saved.state {
         return Err(CliError::msg(format!(
-            "the plan was made against the state {}, but the stack now keeps it in {}",
+            "the plan was made against the state {}, but its configuration keeps it in {}",
             saved.state.location,
             session.backend.describe()
         ))
         .hint("make a new plan: `pgstack plan STACK -o PLAN`")
         .hint("nothing was changed"));
     }
-    // The stack is the one the plan was made from (its digest is checked below).
-    super::check::gate(&session, &crate::diag::display_path(&saved.stack_path), args.skip_checks)?;
-    for (name, hash) in &saved.sensitive_vars {
-        if !session.stack.sensitive_vars.get(name).is_some_and(|v| hash.matches(v)) {
-            return Err(CliError::msg(format!(
-                "sensitive variable `{name}` does not have the value the plan was made with"
-            ))
-            .hint(format!("give it again, as when planning: PGSTACK_VAR_{name}=... or --var {name}=..."))
-            .hint("nothing was changed"));
-        }
-    }
+    super::check::gate(&session, &session.stack_arg, args.skip_checks)?;
     let written = saved.plan;
     if written.stack != session.stack.name {
         return Err(CliError::msg(format!(
-            "the plan was made for stack `{}`, but {} now declares `{}`",
-            written.stack,
-            saved.stack_path.display(),
-            session.stack.name
+            "the plan was made for stack `{}`, but its configuration declares `{}`",
+            written.stack, session.stack.name
         )));
     }
     let stale = |what: &str| {
@@ -242,6 +226,29 @@ async fn apply_saved(g: &GlobalArgs, ui: Ui, saved: SavedPlanBody, args: &ApplyA
             run(&session, plan, refreshed.state, refreshed_state, run_opts).await
         })
         .await
+}
+
+/// The values of the sensitive variables a saved plan's configuration uses,
+/// given again (`--var`, `PGSTACK_VAR_*`) and each checked against the hash
+/// the plan recorded; a value is read as the loader reads it (a string, or a
+/// TOML value for a variable of another type).
+fn resupplied_sensitive(
+    hashes: &BTreeMap<String, saved::SaltedHash>,
+    given: &LoadOptions,
+) -> Result<BTreeMap<String, Value>, CliError> {
+    let mut values = BTreeMap::new();
+    for (name, hash) in hashes {
+        let text = given.vars.iter().chain(&given.env_vars).rev().find(|(k, _)| k == name).map(|(_, v)| v);
+        let readings = text.into_iter().flat_map(|t| [Some(Value::Str(t.clone())), crate::config::parse_value(t).ok()]);
+        let Some(value) = readings.flatten().find(|v| hash.matches(&v.to_json().to_string())) else {
+            let what = if text.is_some() { "does not have the value the plan was made with" } else { "is not given" };
+            return Err(CliError::msg(format!("sensitive variable `{name}` {what}"))
+                .hint(format!("give it again, as when planning: PGSTACK_VAR_{name}=... or --var {name}=..."))
+                .hint("nothing was changed"));
+        };
+        values.insert(name.clone(), value);
+    }
+    Ok(values)
 }
 
 /// The global flags that reload a saved plan's stack against the state it

@@ -19,12 +19,11 @@ pub async fn plan(g: &GlobalArgs, ui: Ui, args: PlanArgs) -> CliResult {
     };
     let checks = super::check::run_quiet(&session)?;
     // The lock is given back explicitly, so a failed release is reported.
-    session.locked("plan", async || planned(g, ui, &session, &args, target.as_deref(), &checks).await).await
+    session.locked("plan", async || planned(ui, &session, &args, target.as_deref(), &checks).await).await
 }
 
 /// The plan, shown and saved, under the lock.
 async fn planned(
-    g: &GlobalArgs,
     ui: Ui,
     session: &Session,
     args: &PlanArgs,
@@ -56,7 +55,7 @@ async fn planned(
     }
     ui.err(&format!("{}\n", crate::ui::check::summary_line(checks)));
     if let (Some(out), Some(target)) = (&args.out, target) {
-        save_plan(g, session, args, &plan, out, target)?;
+        save_plan(session, args, &plan, out, target)?;
         if !args.json {
             ui.out(&format!(
                 "\nSaved the plan to {}. Apply exactly this plan with: pgstack apply {}\n",
@@ -68,37 +67,21 @@ async fn planned(
     Ok(if args.detailed_exitcode && plan.has_changes() { ExitCode::from(2) } else { ExitCode::SUCCESS })
 }
 
-/// Writes a saved plan (owner-only, replaced whole) that remembers its stack
-/// file, declared variables and state location; refused over any file the
-/// stack reads, any state and anything but an older plan (`target` is the
-/// file [`super::output::checked_target`] allowed).
-fn save_plan(
-    g: &GlobalArgs,
-    session: &Session,
-    args: &PlanArgs,
-    plan: &Plan,
-    out: &Path,
-    target: &Path,
-) -> Result<(), CliError> {
+/// Writes a saved plan (owner-only, replaced whole) that carries the
+/// stack as loaded and its state location; refused over any file the stack
+/// reads, any state and anything but an older plan (`target` is the file
+/// [`super::output::checked_target`] allowed).
+fn save_plan(session: &Session, args: &PlanArgs, plan: &Plan, out: &Path, target: &Path) -> Result<(), CliError> {
     let stack = &session.stack;
-    // Only variables the stack declares, and of those only the non-sensitive
-    // ones in clear: a `PGSTACK_VAR_*` the stack does not declare may be
-    // another stack's secret.
-    let declared_public = |vars: &[(String, String)]| -> Vec<(String, String)> {
-        vars.iter()
-            .filter(|(k, _)| stack.vars.contains_key(k) && !stack.sensitive_vars.contains_key(k))
-            .cloned()
-            .collect()
-    };
-    let absolute = |p: &Path| std::path::absolute(p).unwrap_or_else(|_| p.to_owned());
+    let needed = stack.sensitive_names();
     let body = SavedPlanBody {
-        stack_path: absolute(&crate::config::resolve_stack_path(&args.stack)),
-        vars: declared_public(&session.load_options.vars),
-        sensitive_vars: stack.sensitive_vars.iter().map(|(k, v)| (k.clone(), SaltedHash::new(v))).collect(),
-        env_vars: declared_public(&session.load_options.env_vars),
-        var_files: session.load_options.var_files.iter().map(|p| absolute(p)).collect(),
-        env: session.load_options.env.clone(),
-        region: g.region.clone(),
+        config: crate::plan::Source(Some(stack.clone())),
+        sensitive_vars: stack
+            .sensitive_vars
+            .iter()
+            .filter(|(k, _)| needed.contains(*k))
+            .map(|(k, v)| (k.clone(), SaltedHash::new(v)))
+            .collect(),
         state: session.backend.location(),
         options: SavedOptions { targets: args.targets.clone(), replace: args.replace.clone(), refresh: args.refresh },
         plan: plan.clone(),

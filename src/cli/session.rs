@@ -92,7 +92,21 @@ impl Session {
     }
 
     pub fn open_with(g: &GlobalArgs, ui: Ui, stack_arg: &str, load_options: LoadOptions) -> Result<Session, CliError> {
-        let (stack, sources, registry) = load(g, ui, stack_arg, &load_options)?;
+        let (stack, sources, _) = load(g, ui, stack_arg, &load_options)?;
+        Session::for_stack(g, ui, stack_arg, stack, sources, load_options)
+    }
+
+    /// A session for a stack already loaded (a saved plan's snapshot: no
+    /// sources, so its diagnostics carry no snippets).
+    pub fn for_stack(
+        g: &GlobalArgs,
+        ui: Ui,
+        stack_arg: &str,
+        stack: Stack,
+        sources: SourceMap,
+        load_options: LoadOptions,
+    ) -> Result<Session, CliError> {
+        let registry = Registry::aws();
         let aws = Arc::new(AwsFactory::new(AwsOptions {
             profile: g.profile.clone(),
             pause_scale: AwsOptions::pause_scale_from_env(),

@@ -1067,6 +1067,34 @@ fn a_function_error_on_a_sensitive_value_does_not_quote_it() {
 }
 
 #[test]
+fn a_sensitive_variable_stays_a_reference_that_a_written_stack_names_without_its_value() {
+    let text = stack_with(
+        "[vars]\npw = { sensitive = true }\n\n[plain.p]\nname = \"p\"\npassword = \"pre-${upper(var.pw)}\"\n",
+    );
+    let opts = LoadOptions { vars: vec![("pw".into(), "Hunter2eee".into())], ..Default::default() };
+    let (_dir, r) = run(&[("stack.toml", &text)], &opts);
+    let stack = r.map_err(|(_, d)| format!("{d:?}")).unwrap().stack;
+    let expr = &stack.resources[&addr("plain.p")].attrs["password"];
+    assert_eq!(expr.eval_static().unwrap(), Value::Str("pre-HUNTER2EEE".into()));
+    assert_eq!(stack.sensitive_names().into_iter().collect::<Vec<_>>(), ["pw"]);
+
+    let written = serde_json::to_string(&stack).unwrap();
+    assert!(!written.to_lowercase().contains("hunter2eee"), "{written}");
+    let mut back: Stack = serde_json::from_str(&written).unwrap();
+    let expr = |s: &Stack| s.resources[&addr("plain.p")].attrs["password"].clone();
+    let missing = expr(&back).eval_static().unwrap_err();
+    assert_eq!(missing.message, "the sensitive variable `pw` was not given again");
+    back.supply_sensitive(&[("pw".to_owned(), Value::Str("other".into()))].into());
+    assert_eq!(expr(&back).eval_static().unwrap(), Value::Str("pre-OTHER".into()));
+
+    // Used whole only: a part of it would be a value folded into the stack.
+    let part = stack_with("[vars]\npw = { sensitive = true }\n\n[plain.p]\nname = \"p\"\npassword = \"${var.pw.x}\"\n");
+    let (_dir, r) = run(&[("stack.toml", &part)], &opts);
+    let Err((_, diags)) = r else { panic!("a part of a sensitive variable was accepted") };
+    assert!(format!("{diags:?}").contains("sensitive `var.pw` is used whole, not a part of it"), "{diags:?}");
+}
+
+#[test]
 fn more_than_fifty_tags_with_the_stack_and_ownership_tags_are_refused_at_the_tags() {
     let stack_tags: Vec<String> = (0..10).map(|i| format!("s{i} = \"v\"")).collect();
     let head = format!("[stack]\nname = \"t\"\nregion = \"us-east-1\"\ntags = {{ {} }}\n\n", stack_tags.join(", "));

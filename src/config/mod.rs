@@ -23,6 +23,7 @@ pub use functions::BinOp;
 pub use load::{AWS_REGIONS, LoadOptions, Loaded, load, project_root, resolve_stack_path};
 pub use model::{
     BACKEND_SETTINGS, COST_SETTINGS, Call, CheckSettings, EvalError, Expr, OutputConfig, Profile, ProfileSource, Ref,
-    ResourceConfig, S3BackendConfig, Stack, TIMEOUT_OPERATIONS, Waiver,
+    ResourceConfig, S3BackendConfig, SensitiveVar, Stack, TIMEOUT_OPERATIONS, Waiver,
 };
+pub use parse::parse_value;
 pub use scope::META_ARGUMENTS;

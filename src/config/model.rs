@@ -8,14 +8,17 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use serde::{Deserialize, Serialize};
+
 use crate::addr::ResourceAddr;
 use crate::diag::Span;
 use crate::value::Value;
 
 use super::functions::BinOp;
 
-/// A loaded, validated stack.
-#[derive(Debug, Clone)]
+/// A loaded, validated stack. Written out as a saved plan's snapshot, it
+/// holds no sensitive value and no path (see the fields skipped).
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Stack {
     pub name: String,
     /// The region of resources that name none.
@@ -23,6 +26,8 @@ pub struct Stack {
     /// Named regions (`[regions]`), name → AWS region.
     pub regions: BTreeMap<String, String>,
     /// Where local state lives, if the stack overrides `state/<name>.json`.
+    /// Not in a saved plan's snapshot: the plan records its state's location.
+    #[serde(skip)]
     pub state_path: Option<PathBuf>,
     /// State kept in S3 (`[backend] s3`, `--backend-config`) instead of a local file.
     pub backend: Option<S3BackendConfig>,
@@ -30,12 +35,16 @@ pub struct Stack {
     pub resources: BTreeMap<ResourceAddr, ResourceConfig>,
     pub outputs: BTreeMap<String, OutputConfig>,
     /// Directory of the stack file; relative paths resolve against it.
+    /// Not in a saved plan's snapshot, which resolves no path.
+    #[serde(skip)]
     pub root_dir: PathBuf,
     /// Hash of every source file read and every variable value (sensitive
     /// ones by name only): a saved plan is only applied against the same digest.
     pub digest: String,
     /// Final values of the variables declared `sensitive`, as JSON text; kept
-    /// in memory only (saved plans hold salted hashes of them).
+    /// in memory only (saved plans hold salted hashes of them; a snapshot
+    /// gets them again through [`Stack::supply_sensitive`]).
+    #[serde(skip)]
     pub sensitive_vars: BTreeMap<String, String>,
     /// Final values of the other variables (what `pgstack check` sizes against).
     pub vars: BTreeMap<String, Value>,
@@ -47,7 +56,7 @@ pub struct Stack {
 }
 
 /// The seeds' deployment profiles `pgstack check` knows (docs/check.md).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub enum Profile {
     /// Production: every rule.
     #[default]
@@ -76,8 +85,36 @@ impl Profile {
     }
 }
 
+impl Stack {
+    /// The sensitive variables the stack uses, by name: what a snapshot
+    /// needs given again before it can be applied.
+    pub fn sensitive_names(&self) -> std::collections::BTreeSet<String> {
+        let mut names = std::collections::BTreeSet::new();
+        let exprs =
+            self.resources.values().flat_map(|r| r.attrs.values()).chain(self.outputs.values().map(|o| &o.value));
+        for e in exprs {
+            e.each_sensitive(&mut |s| {
+                names.insert(s.name.clone());
+            });
+        }
+        names
+    }
+
+    /// Gives a snapshot the values of its sensitive variables (`values`, as
+    /// given again), wherever it uses them.
+    pub fn supply_sensitive(&mut self, values: &BTreeMap<String, Value>) {
+        for r in self.resources.values_mut() {
+            r.attrs.values_mut().for_each(|e| e.supply_sensitive(values));
+        }
+        for o in self.outputs.values_mut() {
+            o.value.supply_sensitive(values);
+        }
+        self.sensitive_vars.extend(values.iter().map(|(k, v)| (k.clone(), v.to_json().to_string())));
+    }
+}
+
 /// Where the profile `pgstack check` applies comes from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ProfileSource {
     /// `check --profile`.
     Flag,
@@ -101,7 +138,7 @@ impl ProfileSource {
 }
 
 /// `[check]`: `profile = "standard" | "lite"` and `[check.waive]`.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct CheckSettings {
     /// The declared profile: `[check] profile`, else a `Profile` stack tag
     /// naming one (any case).
@@ -111,7 +148,7 @@ pub struct CheckSettings {
 }
 
 /// One waiver of a check rule for the whole stack.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Waiver {
     pub rule: String,
     pub reason: String,
@@ -127,7 +164,7 @@ pub const COST_SETTINGS: &[&str] =
 
 /// `[backend] s3 = { bucket, key, region, kms_key_id }` with the
 /// `--backend-config` settings over it, defaults filled in.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct S3BackendConfig {
     pub bucket: String,
     /// Default `pgstack/<stack name>.json`.
@@ -141,7 +178,7 @@ pub struct S3BackendConfig {
 pub const BACKEND_SETTINGS: &[&str] = &["bucket", "key", "region", "kms_key_id"];
 
 /// One resource instance as configured.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ResourceConfig {
     pub addr: ResourceAddr,
     /// Resolved AWS region.
@@ -176,7 +213,7 @@ pub struct ResourceConfig {
 pub const TIMEOUT_OPERATIONS: &[&str] = &["create", "update", "delete"];
 
 /// A stack output.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct OutputConfig {
     pub value: Expr,
     pub description: Option<String>,
@@ -187,7 +224,7 @@ pub struct OutputConfig {
 
 /// A reference to a resource attribute: `${TYPE.NAME.ATTR}`,
 /// `${TYPE.NAME["KEY"].ATTR}` or the splat `${TYPE.NAME[*].ATTR}`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Ref {
     /// An instance address, or a block address when `splat` is set.
     pub target: ResourceAddr,
@@ -202,7 +239,7 @@ pub struct Ref {
 ///
 /// Kept small (the size of a [`Value`]): a stack holds one per attribute of
 /// every resource, so the rarer, larger variants are boxed.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Expr {
     Lit(Value),
     List(Vec<Expr>),
@@ -213,10 +250,26 @@ pub enum Expr {
     Binary(BinOp, Box<Expr>, Box<Expr>),
     /// A built-in function call (see docs/stack-language.md).
     Call(Box<Call>),
+    /// A sensitive variable, where one may be used (a write-only attribute,
+    /// a sensitive output). It stays a reference, never folded into a
+    /// literal, so a stack written out (a saved plan's snapshot) names the
+    /// variable and never holds its value.
+    Sensitive(Box<SensitiveVar>),
+}
+
+/// A use of a sensitive variable ([`Expr::Sensitive`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SensitiveVar {
+    pub name: String,
+    /// The value: set by the loader, never written out; `None` in a
+    /// snapshot read back until [`Stack::supply_sensitive`] gives it.
+    #[serde(skip)]
+    pub value: Option<Value>,
+    pub span: Span,
 }
 
 /// A built-in function call: `${name(args...)}`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Call {
     pub name: String,
     pub args: Vec<Expr>,
@@ -247,7 +300,7 @@ impl Expr {
 
     fn collect_refs<'a>(&'a self, out: &mut Vec<&'a Ref>) {
         match self {
-            Expr::Lit(_) => {}
+            Expr::Lit(_) | Expr::Sensitive(_) => {}
             Expr::Ref(r) => out.push(r),
             Expr::List(l) | Expr::Concat(l) => l.iter().for_each(|e| e.collect_refs(out)),
             Expr::Call(c) => c.args.iter().for_each(|e| e.collect_refs(out)),
@@ -297,15 +350,74 @@ impl Expr {
                 Ok(Value::Str(s))
             }
             Expr::Binary(op, a, b) => {
-                let (a, b) = (a.eval(resolve)?, b.eval(resolve)?);
-                super::functions::binary(*op, &a, &b).map_err(|m| EvalError::new(m, None))
+                let (x, y) = (a.eval(resolve)?, b.eval(resolve)?);
+                super::functions::binary(*op, &x, &y).map_err(|m| {
+                    let sensitive = a.mentions_sensitive() || b.mentions_sensitive();
+                    EvalError::new(
+                        if sensitive { "an operation on a sensitive variable failed".into() } else { m },
+                        None,
+                    )
+                })
             }
             Expr::Call(c) => {
                 let args = c.args.iter().map(|e| e.eval(resolve)).collect::<Result<Vec<_>, _>>()?;
                 if args.iter().any(Value::contains_unknown) {
                     return Ok(Value::Unknown);
                 }
-                super::functions::call(&c.name, &args).map_err(|m| EvalError::new(m, Some(c.span.clone())))
+                super::functions::call(&c.name, &args).map_err(|m| {
+                    let message = if c.args.iter().any(Expr::mentions_sensitive) {
+                        format!("`{}` cannot take the value of a sensitive variable given here", c.name)
+                    } else {
+                        m
+                    };
+                    EvalError::new(message, Some(c.span.clone()))
+                })
+            }
+            Expr::Sensitive(s) => s.value.clone().ok_or_else(|| {
+                EvalError::new(format!("the sensitive variable `{}` was not given again", s.name), Some(s.span.clone()))
+            }),
+        }
+    }
+
+    /// True when a sensitive variable's value is part of the expression:
+    /// an error about it must not quote what it evaluated.
+    pub fn mentions_sensitive(&self) -> bool {
+        let mut any = false;
+        self.each_sensitive(&mut |_| any = true);
+        any
+    }
+
+    /// Calls `f` with every sensitive variable use inside.
+    fn each_sensitive(&self, f: &mut dyn FnMut(&SensitiveVar)) {
+        match self {
+            Expr::Sensitive(s) => f(s),
+            Expr::Lit(_) | Expr::Ref(_) => {}
+            Expr::List(l) | Expr::Concat(l) => l.iter().for_each(|e| e.each_sensitive(f)),
+            Expr::Call(c) => c.args.iter().for_each(|e| e.each_sensitive(f)),
+            Expr::Map(m) => m.values().for_each(|e| e.each_sensitive(f)),
+            Expr::Binary(_, a, b) => {
+                a.each_sensitive(f);
+                b.each_sensitive(f);
+            }
+        }
+    }
+
+    /// Gives every [`Expr::Sensitive`] inside the value `values` holds for
+    /// its variable (leaving those `values` lacks as they are).
+    fn supply_sensitive(&mut self, values: &BTreeMap<String, Value>) {
+        match self {
+            Expr::Sensitive(s) => {
+                if let Some(v) = values.get(&s.name) {
+                    s.value = Some(v.clone());
+                }
+            }
+            Expr::Lit(_) | Expr::Ref(_) => {}
+            Expr::List(l) | Expr::Concat(l) => l.iter_mut().for_each(|e| e.supply_sensitive(values)),
+            Expr::Call(c) => c.args.iter_mut().for_each(|e| e.supply_sensitive(values)),
+            Expr::Map(m) => m.values_mut().for_each(|e| e.supply_sensitive(values)),
+            Expr::Binary(_, a, b) => {
+                a.supply_sensitive(values);
+                b.supply_sensitive(values);
             }
         }
     }

@@ -14,7 +14,7 @@ use crate::value::Value;
 use super::functions;
 use super::functions::BinOp;
 use super::load::Loader;
-use super::model::{Call, Expr, Ref};
+use super::model::{Call, Expr, Ref, SensitiveVar};
 use super::parse::{Node, NodeKind};
 use super::scope::{Instances, ModuleSlot, Scope};
 use super::template::{Path, SpanMap, Step, TExpr, parse_path, parse_template};
@@ -158,7 +158,7 @@ impl Loader<'_> {
                         Err(e) => self.fail(Diagnostic::error(e.message).at(whole.clone())),
                     };
                 }
-                Some(Expr::Concat(parts))
+                self.checked_sensitive(Expr::Concat(parts), whole)
             }
             TExpr::Binary(op, a, b, span) => {
                 let (a, b) = (self.resolve_t(scope, cx, a, whole), self.resolve_t(scope, cx, b, whole));
@@ -191,35 +191,33 @@ impl Loader<'_> {
                     let values: Vec<Value> = args.iter().filter_map(|a| a.as_lit().cloned()).collect();
                     return match functions::call(name, &values) {
                         Ok(v) => Some(Expr::Lit(v)),
-                        Err(_) if self.mentions_sensitive(scope, t) => self.fail(
-                            Diagnostic::error(format!(
-                                "`{name}` cannot take the value of a sensitive variable given here"
-                            ))
-                            .at(span.clone())
-                            .detail("the reason is not shown: it would quote the value"),
-                        ),
                         Err(m) => self.fail(Diagnostic::error(format!("`{name}`: {m}")).at(span.clone())),
                     };
                 }
-                Some(Expr::Call(Box::new(Call { name: name.clone(), args, span: span.clone() })))
+                self.checked_sensitive(
+                    Expr::Call(Box::new(Call { name: name.clone(), args, span: span.clone() })),
+                    span,
+                )
             }
         }
     }
 
-    /// True when `t` uses a sensitive variable of the stack (only the stack's
-    /// own scope can: module inputs refuse them).
-    fn mentions_sensitive(&self, scope: &Scope, t: &TExpr) -> bool {
-        match t {
-            TExpr::Lit(_) => false,
-            TExpr::Path(p) => {
-                let sensitive_var = matches!(p.steps.first(), Some(Step::Attr(n, _))
-                    if p.root == "var" && scope.module.is_empty() && self.sensitive.contains(n));
-                sensitive_var
-                    || p.steps.iter().any(|s| matches!(s, Step::Index(i, _) if self.mentions_sensitive(scope, i)))
-            }
-            TExpr::Concat(parts) | TExpr::Call(_, parts, _) => parts.iter().any(|x| self.mentions_sensitive(scope, x)),
-            TExpr::Binary(_, a, b, _) => self.mentions_sensitive(scope, a) || self.mentions_sensitive(scope, b),
-            TExpr::Neg(a, _) => self.mentions_sensitive(scope, a),
+    /// `e`, resolved from literals and sensitive variables only, evaluated
+    /// now so that its errors show at validate (without the reason, which
+    /// could quote the value); it stays an expression, not its value, so the
+    /// variable stays a reference ([`Expr::Sensitive`]). Any other `e` is
+    /// returned as it is.
+    fn checked_sensitive(&mut self, e: Expr, at: &Span) -> Option<Expr> {
+        if !e.mentions_sensitive() || !e.refs().is_empty() {
+            return Some(e);
+        }
+        match e.eval_static() {
+            Ok(_) => Some(e),
+            Err(err) => self.fail(
+                Diagnostic::error(err.message)
+                    .at(at.clone())
+                    .detail("the reason is not shown: it would quote the value"),
+            ),
         }
     }
 
@@ -232,7 +230,7 @@ impl Loader<'_> {
             },
             (Expr::Lit(v), _) | (_, Expr::Lit(v)) if !matches!(v, Value::Int(_) | Value::Float(_)) => self
                 .fail(Diagnostic::error(format!("arithmetic needs numbers, got {}", v.type_name())).at(span.clone())),
-            _ => Some(Expr::Binary(op, Box::new(a), Box::new(b))),
+            _ => self.checked_sensitive(Expr::Binary(op, Box::new(a), Box::new(b)), span),
         }
     }
 
@@ -261,6 +259,21 @@ impl Loader<'_> {
                     );
                 }
                 let value = binding.clone()?;
+                if scope.module.is_empty() && self.sensitive.contains(name) {
+                    if p.steps.len() > 1 {
+                        return self.fail(
+                            Diagnostic::error(format!("sensitive `var.{name}` is used whole, not a part of it"))
+                                .at(p.span.clone())
+                                .hint("declare the part you need as a sensitive variable of its own"),
+                        );
+                    }
+                    let value = value.as_lit().cloned();
+                    return Some(Expr::Sensitive(Box::new(SensitiveVar {
+                        name: name.clone(),
+                        value,
+                        span: p.span.clone(),
+                    })));
+                }
                 self.walk(scope, cx, value, &p.root, &p.steps, 1)
             }
             "each" => {

@@ -117,11 +117,11 @@ pub struct Plan {
     pub drift: Vec<Drift>,
     /// Output values after apply (`Unknown` until then); sensitive ones are absent.
     pub outputs: BTreeMap<String, Value>,
-    /// The stack the plan was built from, shared, in memory only: apply
-    /// evaluates from it what the plan could not know (a change's deferred
-    /// attributes, [`Plan::deferred`]; the outputs). A saved plan has none:
-    /// it is applied by planning again ([`saved::differences`]), and a
-    /// write-only value never reaches a file.
+    /// The stack the plan was built from, shared: apply evaluates from it
+    /// what the plan could not know (a change's deferred attributes,
+    /// [`Plan::deferred`]; the outputs). Not part of the plan's JSON; a saved
+    /// plan carries it beside the plan ([`saved::SavedPlanBody::config`]),
+    /// without sensitive values.
     #[serde(skip)]
     pub source: Source,
     /// Whether this is a destroy plan.
@@ -136,6 +136,19 @@ pub struct Source(pub Option<std::sync::Arc<Stack>>);
 impl PartialEq for Source {
     fn eq(&self, _: &Source) -> bool {
         true
+    }
+}
+
+/// Written as the stack itself (a saved plan's snapshot), `null` for none.
+impl Serialize for Source {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.0.as_deref().serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for Source {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Ok(Source(Option::<Stack>::deserialize(d)?.map(std::sync::Arc::new)))
     }
 }
 

@@ -1,21 +1,23 @@
-//! Saved plan files (`plan -o`): the plan, how to reload its configuration,
-//! and where its state lives, sealed with a digest of their own content.
+//! Saved plan files (`plan -o`): the plan, the configuration it was made
+//! from (the loaded stack, a snapshot: apply reads no stack file, so a plan
+//! applies from another checkout or after the files changed), and where its
+//! state lives, sealed with a digest of their own content.
 //!
 //! Invariants: a file is accepted only when its format version is known and
 //! its digest matches its body byte for byte (as canonical JSON), so an edited
 //! or truncated plan is refused before anything is loaded from it; no
-//! sensitive variable value is ever written (only a salted hash of it).
+//! sensitive variable value is ever written (only a salted hash of it: the
+//! snapshot names the variables, [`crate::config::Expr::Sensitive`]).
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use super::{Action, Plan, ResourceChange};
+use super::{Action, Plan, ResourceChange, Source};
 
 /// Version of the saved-plan file format written by this build.
-pub const SAVED_PLAN_VERSION: u32 = 3;
+pub const SAVED_PLAN_VERSION: u32 = 4;
 
 pub use crate::state::StateLocation;
 
@@ -47,22 +49,12 @@ impl SaltedHash {
 /// Everything a saved plan holds besides its seal.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SavedPlanBody {
-    /// The stack file, as an absolute path.
-    pub stack_path: PathBuf,
-    /// `--var` values, sensitive ones left out.
-    pub vars: Vec<(String, String)>,
-    /// Sensitive variables given on the command line or in var files: apply
-    /// asks for them again and checks them against these hashes.
-    #[serde(default)]
+    /// The stack as loaded when planning (variables, `--env` and `--region`
+    /// applied; no sensitive value, no path): apply plans again from it.
+    pub config: Source,
+    /// The sensitive variables the stack uses: apply asks for them again
+    /// and checks them against these hashes.
     pub sensitive_vars: BTreeMap<String, SaltedHash>,
-    /// `PGSTACK_VAR_*` values, sensitive ones left out.
-    #[serde(default)]
-    pub env_vars: Vec<(String, String)>,
-    /// `--var-file` paths, absolute.
-    pub var_files: Vec<PathBuf>,
-    pub env: Option<String>,
-    /// `--region`, when given.
-    pub region: Option<String>,
     pub state: StateLocation,
     /// How the plan was asked for; apply plans again the same way and
     /// applies only when the result is this plan.
@@ -244,13 +236,8 @@ mod tests {
     fn body() -> SavedPlanBody {
         let addr: crate::addr::ResourceAddr = "db_instance.main".parse().unwrap();
         SavedPlanBody {
-            stack_path: "/work/stacks/prod.toml".into(),
-            vars: vec![("env".into(), "prod".into())],
+            config: Source::default(),
             sensitive_vars: BTreeMap::new(),
-            env_vars: vec![],
-            var_files: vec![],
-            env: None,
-            region: None,
             state: StateLocation {
                 backend: "local".into(),
                 location: "/work/state/prod.json".into(),
@@ -308,7 +295,11 @@ mod tests {
 
     #[test]
     fn unknown_versions_and_other_files_are_refused() {
-        let text = encode(&body()).unwrap().replacen("\"pgstack_saved_plan\": 3", "\"pgstack_saved_plan\": 9", 1);
+        let text = encode(&body()).unwrap().replacen(
+            &format!("\"pgstack_saved_plan\": {SAVED_PLAN_VERSION}"),
+            "\"pgstack_saved_plan\": 9",
+            1,
+        );
         assert!(matches!(decode(&text, "p"), Err(SavedPlanError::UnknownVersion { found: 9, .. })));
         assert!(matches!(decode("{\"a\": 1}", "p"), Err(SavedPlanError::NotAPlan { .. })));
         assert!(matches!(decode("[1,2", "p"), Err(SavedPlanError::NotAPlan { .. })));

@@ -34,7 +34,7 @@ pub fn render_coded(sources: &SourceMap, d: &Diagnostic, code: Option<&str>, sty
         Severity::Error => style.red(&format!("error{code}")),
         Severity::Warning => style.yellow(&format!("warning{code}")),
     };
-    match &d.span {
+    match d.span.as_ref().filter(|s| sources.contains(s)) {
         Some(span) => {
             let _ =
                 writeln!(out, "{label}: {}: {}", safe(&sources.location(span)), style.bold(&safe_lines(&d.summary)));

@@ -318,7 +318,7 @@ fn sensitive_variables_stay_out_of_plans_state_and_output() {
 
     // Applying asks for the value again and checks it.
     let without = w.run(&["apply", "p.plan"], &no_aws).expect(1);
-    assert!(without.stderr.contains("has no value"), "{}", without.stderr);
+    assert!(without.stderr.contains("sensitive variable `token` is not given"), "{}", without.stderr);
     let mut wrong = no_aws.clone();
     wrong.push(("PGSTACK_VAR_token".into(), "another".into()));
     let refused = w.run(&["apply", "p.plan"], &wrong).expect(1);

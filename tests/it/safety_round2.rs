@@ -415,3 +415,66 @@ fn a_saved_plan_is_recognised_by_its_content() {
     let run = w.run(&["apply", "looks-like-a.toml", "--region", "us-west-2"], &no_aws).expect(1);
     assert!(run.stderr.contains("--region cannot be used with a saved plan"), "read as a plan: {}", run.stderr);
 }
+
+/// A saved plan carries the configuration it was made from (issue 17: the
+/// saved-plan path reads no stack file): it applies from another directory
+/// after the stack file is gone, with the values of that plan (not of an
+/// edited stack), its write-only value built from a sensitive variable given
+/// again and found nowhere in the file.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_saved_plan_applies_its_own_configuration_from_anywhere() {
+    let m = moto();
+    let env = m.env();
+    let secret = "Sup3r-s3cret-value-77";
+    let stack = "[stack]\nname = \"snap\"\nregion = \"us-east-1\"\n\n[vars]\nenv = \"dev\"\npw = { sensitive = true }\n\n\
+                 [secret.app]\nname = \"snap-app\"\nvalue = \"${var.pw}\"\nrecovery_window_in_days = 0\n\n\
+                 [vpc.main]\ncidr_block = \"10.0.0.0/16\"\ntags = { Environment = \"${var.env}\" }\n";
+    let planner = Workdir::new();
+    planner.write("snap.toml", stack);
+    let mut with_secret = env.clone();
+    with_secret.push(("PGSTACK_VAR_pw".into(), secret.into()));
+    planner.run(&["plan", "snap.toml", "--var", "env=prod", "-o", "p.plan"], &with_secret).expect(0);
+    let plan_path = planner.path().join("p.plan");
+    let text = std::fs::read_to_string(&plan_path).unwrap();
+    assert!(!text.contains(secret), "the sensitive value is not in the file");
+    assert!(text.contains("\"pw\""), "the variable is named: {text}");
+
+    // The stack file changes, then goes: apply reads neither.
+    planner.write("snap.toml", &stack.replace("10.0.0.0/16", "10.9.0.0/16"));
+    std::fs::remove_file(planner.path().join("snap.toml")).unwrap();
+    let elsewhere = Workdir::new();
+    let plan_arg = plan_path.display().to_string();
+    let missing = elsewhere.run(&["apply", &plan_arg, "--skip-checks"], &env).expect(1);
+    assert!(missing.stderr.contains("sensitive variable `pw` is not given"), "{}", missing.stderr);
+    assert!(m.stack_vpcs("snap").await.is_empty(), "nothing was created");
+    // The configuration in the file is intent: edited (and resealed), it plans
+    // something else than the file shows, and nothing is applied.
+    let edited = planner.path().join("edited.plan");
+    std::fs::copy(&plan_path, &edited).unwrap();
+    reseal(&edited, |body| {
+        let attrs = &mut body["config"]["resources"]["vpc.main"]["attrs"];
+        assert_eq!(attrs["cidr_block"], serde_json::json!({ "Lit": "10.0.0.0/16" }), "{attrs}");
+        attrs["cidr_block"] = serde_json::json!({ "Lit": "10.7.0.0/16" });
+    });
+    let refused = elsewhere.run(&["apply", &edited.display().to_string(), "--skip-checks"], &with_secret).expect(1);
+    assert!(refused.stderr.contains("not what planning gives now"), "{}", refused.stderr);
+    assert!(refused.stderr.contains("vpc.main: the values of"), "{}", refused.stderr);
+    assert!(m.stack_vpcs("snap").await.is_empty(), "nothing was created");
+
+    // The checks run on the plan's configuration (a secret without rotation fails one).
+    let gated = elsewhere.run(&["apply", &plan_arg], &with_secret).expect(1);
+    assert!(gated.stderr.contains("refusing to apply"), "{}", gated.stderr);
+    elsewhere.run(&["apply", &plan_arg, "--skip-checks"], &with_secret).expect(0);
+
+    let vpcs = m.stack_vpcs("snap").await;
+    assert_eq!(vpcs.len(), 1, "{vpcs:?}");
+    assert_eq!(vpcs.values().next().unwrap()["Environment"], "prod", "the plan's variable, not the file's default");
+    let ec2 = m.factory().ec2(REGION).await;
+    let described = ec2.describe_vpcs().vpc_ids(vpcs.keys().next().unwrap()).send().await.unwrap();
+    assert_eq!(described.vpcs()[0].cidr_block(), Some("10.0.0.0/16"), "the planned block, not the edited one");
+    let sm = m.factory().secretsmanager(REGION).await;
+    let value = sm.get_secret_value().secret_id("snap-app").send().await.unwrap();
+    assert_eq!(value.secret_string(), Some(secret), "the write-only value came from the variable given again");
+    let state = std::fs::read_to_string(planner.path().join("state/snap.json")).unwrap();
+    assert!(!state.contains(secret), "{state}");
+}
