@@ -32,7 +32,7 @@ pub const META_ARGUMENTS: &[&str] =
 const STACK_ONLY: &[&str] = &["stack", "regions", "vars", "state", "backend", "env", "check", "cost"];
 
 /// The namespace of one file being expanded.
-pub(super) struct Scope {
+pub(super) struct Scope<'t> {
     /// Module path from the root (empty for the stack file).
     pub module: Vec<String>,
     /// Directory of the file; module sources resolve against it.
@@ -42,25 +42,26 @@ pub(super) struct Scope {
     /// value, an input whose expression failed): its uses report nothing more.
     pub vars: BTreeMap<String, Option<Expr>>,
     /// Declared resource blocks by (type, name).
-    pub blocks: BTreeMap<(String, String), Block>,
+    pub blocks: BTreeMap<(String, String), Block<'t>>,
     /// `[module.NAME]` blocks by name.
     pub modules: BTreeMap<String, ModuleSlot>,
     /// The `[module.NAME]` headers that led here, outermost first.
     pub calls: Vec<Span>,
 }
 
-impl Scope {
+impl Scope<'_> {
     pub fn new(module: Vec<String>, dir: PathBuf, vars: BTreeMap<String, Option<Expr>>) -> Self {
         Scope { module, dir, vars, blocks: BTreeMap::new(), modules: BTreeMap::new(), calls: Vec::new() }
     }
 }
 
 /// A declared `[TYPE.NAME]` block.
-pub(super) struct Block {
+/// Its node is borrowed from the file's parse tree, which outlives the scope.
+pub(super) struct Block<'t> {
     /// `None` when the type is unknown (already reported).
     pub schema: Option<&'static Schema>,
     pub instances: Instances,
-    pub node: Node,
+    pub node: &'t Node,
 }
 
 /// Which instances a block expands to.
@@ -141,7 +142,7 @@ fn input_type_matches(ty: &str, v: &Value) -> bool {
 
 impl Loader<'_> {
     /// Expands the top-level tables of one file into `scope`.
-    pub fn run_scope(&mut self, scope: &mut Scope, top: &[Entry], root: bool) -> ScopeOut {
+    pub fn run_scope<'t>(&mut self, scope: &mut Scope<'t>, top: &'t [Entry], root: bool) -> ScopeOut {
         let mut outputs = Vec::new();
         let mut types = Vec::new();
         for e in top {
@@ -215,7 +216,7 @@ impl Loader<'_> {
     }
 
     /// Declares the blocks of one `[TYPE]` table; returns their keys.
-    fn declare_blocks(&mut self, scope: &mut Scope, te: &Entry) -> Vec<(String, String)> {
+    fn declare_blocks<'t>(&mut self, scope: &mut Scope<'t>, te: &'t Entry) -> Vec<(String, String)> {
         let schema = match validate::resource_type(self.registry, &te.key, &te.key_span) {
             Ok(s) => Some(s),
             Err(d) => {
@@ -238,7 +239,7 @@ impl Loader<'_> {
             }
             let instances = self.instances(scope, &be.value);
             let key = (te.key.clone(), be.key.clone());
-            scope.blocks.insert(key.clone(), Block { schema, instances, node: be.value.clone() });
+            scope.blocks.insert(key.clone(), Block { schema, instances, node: &be.value });
             keys.push(key);
         }
         keys
@@ -327,14 +328,14 @@ impl Loader<'_> {
     }
 
     /// Builds every instance of a declared block.
-    fn build_block(&mut self, scope: &mut Scope, key: &(String, String)) {
+    fn build_block<'t>(&mut self, scope: &mut Scope<'t>, key: &(String, String)) {
         let Some(block) = scope.blocks.get(key) else { return };
-        let (node, schema) = (block.node.clone(), block.schema);
+        let (node, schema) = (block.node, block.schema);
         match block.instances.clone() {
-            Instances::Single => self.build_instance(scope, key, &node, schema, None),
+            Instances::Single => self.build_instance(scope, key, node, schema, None),
             Instances::Keyed(keyed) => {
                 for each in &keyed.pairs {
-                    self.build_instance(scope, key, &node, schema, Some(each));
+                    self.build_instance(scope, key, node, schema, Some(each));
                 }
             }
             Instances::Disabled | Instances::Broken => {}
@@ -439,9 +440,8 @@ impl Loader<'_> {
             rc.attr_spans.insert("tags".to_owned(), tags_span);
         }
         if let Some(s) = schema {
-            let written: Vec<Entry> =
-                entries.iter().filter(|e| !META_ARGUMENTS.contains(&e.key.as_str())).cloned().collect();
-            validate::check_attrs(s, &shown, &node.span, &mut rc.attrs, &written, &mut self.diags);
+            // Meta-arguments are never looked up: no attribute is named like one.
+            validate::check_attrs(s, &shown, &node.span, &mut rc.attrs, entries, &mut self.diags);
         }
         self.resources.insert(addr, rc);
     }
