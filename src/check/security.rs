@@ -3,7 +3,7 @@
 use crate::config::ResourceConfig;
 use crate::diag::Severity::{Error, Warning};
 
-use super::sizing::parameter;
+use super::sizing::{parameter, parameter_or_default};
 use super::view::{Attr, Cx, KeyOwner, Node};
 use super::{Judge, Rule};
 
@@ -89,6 +89,107 @@ pub const TLS_ONLY: Rule = Rule {
                         .then_some(())
                         .ok_or(format!("`rds.force_ssl` is {x}: connections without TLS are accepted")),
                 )
+            });
+        }
+    },
+};
+
+/// The versions `ssl_min_protocol_version` takes, oldest first.
+const TLS_VERSIONS: &[&str] = &["TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3"];
+
+/// Judges `ssl_min_protocol_version` of every database against `least`
+/// (an index in [`TLS_VERSIONS`]); AWS's default (TLSv1.2 on the engine
+/// versions pgstack creates) passes when `default_passes`.
+fn min_tls(cx: &Cx, j: &mut Judge, least: usize, default_passes: bool) {
+    let want = TLS_VERSIONS[least];
+    for owner in cx.group_owners() {
+        parameter_or_default(cx, j, owner, "ssl_min_protocol_version", default_passes, &|v| {
+            let set = v.as_str()?;
+            let rank = TLS_VERSIONS.iter().position(|t| t.eq_ignore_ascii_case(set.trim()));
+            Some(match rank {
+                Some(r) if r >= least => Ok(()),
+                Some(_) => {
+                    Err(format!("`ssl_min_protocol_version` is {set}: clients may connect with TLS older than {want}"))
+                }
+                None => Err(format!("`ssl_min_protocol_version` is {set:?}, not one of {}", TLS_VERSIONS.join(", "))),
+            })
+        });
+    }
+}
+
+pub const TLS_1_2: Rule = Rule {
+    id: "PG-TLS-002",
+    severity: Error,
+    standard_only: false,
+    seed: "S3 §5.2",
+    title: "No client connects with TLS older than 1.2 (`ssl_min_protocol_version`; AWS's default, TLSv1.2, passes)",
+    fix: "set \"ssl_min_protocol_version\" = \"TLSv1.3\" (at least TLSv1.2) in the attached parameter group",
+    check: |cx, j| min_tls(cx, j, 2, true),
+};
+
+pub const TLS_1_3: Rule = Rule {
+    id: "PG-TLS-003",
+    severity: Warning,
+    standard_only: true,
+    seed: "S3 §5.2",
+    title: "Clients connect with TLS 1.3 only (`ssl_min_protocol_version = TLSv1.3`)",
+    fix: "set \"ssl_min_protocol_version\" = \"TLSv1.3\" in the attached parameter group (the cluster parameter group on Aurora)",
+    check: |cx, j| min_tls(cx, j, 3, false),
+};
+
+/// The libraries a `shared_preload_libraries` value loads.
+fn libraries(v: &str) -> impl Iterator<Item = &str> {
+    v.split(',').map(str::trim).filter(|l| !l.is_empty())
+}
+
+pub const AUDIT_LOG: Rule = Rule {
+    id: "PG-AUD-001",
+    severity: Error,
+    standard_only: true,
+    seed: "S0, S1 (pgaudit)",
+    title: "pgaudit is loaded and logs DDL and writes",
+    fix: "in the parameter group: \"shared_preload_libraries\" with `pgaudit`, \"pgaudit.log\" = \"ddl,write\" (or `all`), \"pgaudit.role\" = \"rds_pgaudit\" (modules/aurora-postgres does)",
+    check: |cx, j| {
+        for owner in cx.group_owners() {
+            parameter(cx, j, owner, "shared_preload_libraries", &|v| {
+                let set = v.as_str()?;
+                Some(if libraries(set).any(|l| l == "pgaudit") {
+                    Ok(())
+                } else {
+                    Err(format!("`shared_preload_libraries` is {set:?}: pgaudit is not loaded"))
+                })
+            });
+            parameter(cx, j, owner, "pgaudit.log", &|v| {
+                let set = v.as_str()?;
+                let classes: Vec<String> = set.split(',').map(|c| c.trim().to_lowercase()).collect();
+                let logs = |class: &str| classes.iter().any(|c| c == class || c == "all");
+                let missing: Vec<&str> = ["ddl", "write"].into_iter().filter(|c| !logs(c)).collect();
+                Some(if missing.is_empty() {
+                    Ok(())
+                } else {
+                    Err(format!("`pgaudit.log` is {set:?}: it does not log {}", missing.join(" or ")))
+                })
+            });
+        }
+    },
+};
+
+pub const NO_TIMESCALEDB: Rule = Rule {
+    id: "PG-PAR-003",
+    severity: Warning,
+    standard_only: false,
+    seed: "S3 §4.2 (TimescaleDB)",
+    title: "No library RDS and Aurora do not offer is preloaded (TimescaleDB)",
+    fix: "remove `timescaledb` from \"shared_preload_libraries\": RDS and Aurora PostgreSQL do not offer it (docs/stacks.md lists the options: native partitioning with pg_partman, or a self-managed or Timescale Cloud database)",
+    check: |cx, j| {
+        for owner in cx.group_owners() {
+            parameter_or_default(cx, j, owner, "shared_preload_libraries", true, &|v| {
+                let set = v.as_str()?;
+                Some(if libraries(set).any(|l| l.eq_ignore_ascii_case("timescaledb")) {
+                    Err(format!("`shared_preload_libraries` is {set:?}: RDS and Aurora cannot load timescaledb"))
+                } else {
+                    Ok(())
+                })
             });
         }
     },

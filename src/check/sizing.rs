@@ -86,8 +86,21 @@ pub fn parameter(
     name: &str,
     judge: &dyn Fn(Node) -> Option<Result<(), String>>,
 ) {
+    parameter_or_default(cx, j, instance, name, false, judge);
+}
+
+/// [`parameter`], where AWS's default passes when `default_passes`.
+pub fn parameter_or_default(
+    cx: &Cx,
+    j: &mut Judge,
+    instance: &ResourceConfig,
+    name: &str,
+    default_passes: bool,
+    judge: &dyn Fn(Node) -> Option<Result<(), String>>,
+) {
     match cx.parameter_for(instance, name) {
         Err(_) => {}
+        Ok(ParamAt::Unset(_)) if default_passes => j.pass(),
         Ok(ParamAt::Set(group, v)) => match judge(v) {
             None => {}
             Some(Ok(())) => j.pass(),

@@ -363,3 +363,32 @@ fn rules_doc() {
         assert!(text == wanted, "docs/check.md is out of date: run PGSTACK_UPDATE_DOCS=1 cargo test --lib rules_doc");
     }
 }
+
+#[test]
+fn the_database_port_open_to_the_world_in_pieces_fails_like_the_whole() {
+    let sg = |blocks: &str| {
+        format!(
+            "[vpc.main]\ncidr_block = \"10.0.0.0/16\"\n\n[security_group.db]\nname = \"db\"\ndescription = \"db\"\n\
+             vpc_id = \"${{vpc.main.id}}\"\ningress = [\n  {{ from_port = 5432, to_port = 5432, protocol = \"tcp\", cidr_blocks = [\"10.0.0.0/8\"] }},\n\
+               {{ from_port = 0, to_port = 65535, protocol = \"tcp\", {blocks} }},\n]\n"
+        )
+    };
+    for (blocks, how) in [
+        ("cidr_blocks = [\"0.0.0.0/1\", \"128.0.0.0/1\"]", "in pieces: 0.0.0.0/1 + 128.0.0.0/1"),
+        ("ipv6_cidr_blocks = [\"::/1\", \"8000::/1\"]", "in pieces: ::/1 + 8000::/1"),
+    ] {
+        let (_dir, l) = stack(&sg(blocks));
+        let r = report(&l);
+        let res = result(&r, "PG-NET-002");
+        assert_eq!(res.status, Status::Failed, "{blocks}");
+        assert!(
+            res.findings[0].message.ends_with(&format!("admits port 5432 from anywhere ({how})")),
+            "{:?}",
+            res.findings
+        );
+        let (_, line) = line_of(&l, res.findings[0].span.as_ref().expect("a location"));
+        assert!(line.contains(blocks), "{line}");
+    }
+    let (_dir, l) = stack(&sg("cidr_blocks = [\"0.0.0.0/1\", \"128.0.0.0/2\"]"));
+    assert_eq!(result(&report(&l), "PG-NET-002").status, Status::Passed);
+}

@@ -110,6 +110,13 @@ pub static FUNCTIONS: &[Function] = &[
         run: length,
     },
     Function { name: "keys", signature: "keys(table)", min_args: 1, max_args: Some(1), run: keys },
+    Function {
+        name: "lookup",
+        signature: "lookup(table, key, default)",
+        min_args: 3,
+        max_args: Some(3),
+        run: lookup_in,
+    },
     Function { name: "concat", signature: "concat(list, ...)", min_args: 1, max_args: None, run: concat },
     Function {
         name: "instance_memory_mib",
@@ -235,6 +242,12 @@ fn length(args: &[Value]) -> Result<Value, String> {
 fn keys(args: &[Value]) -> Result<Value, String> {
     let m = args[0].as_map().ok_or_else(|| format!("expected a table, got {}", args[0].type_name()))?;
     Ok(Value::List(m.keys().map(|k| Value::Str(k.clone())).collect()))
+}
+
+/// The value at `key` in a table, else `default`.
+fn lookup_in(a: &[Value]) -> Result<Value, String> {
+    let m = a[0].as_map().ok_or_else(|| format!("expected a table, got {}", a[0].type_name()))?;
+    Ok(m.get(string(&a[1])?).cloned().unwrap_or_else(|| a[2].clone()))
 }
 
 fn concat(args: &[Value]) -> Result<Value, String> {
@@ -408,6 +421,14 @@ mod tests {
         let m = Value::Map([("b".to_owned(), Value::Int(1)), ("a".to_owned(), Value::Int(2))].into());
         assert_eq!(call("keys", &[m]), Ok(list(&[Value::str("a"), Value::str("b")])));
         assert_eq!(call("concat", &[l.clone(), list(&[Value::Null])]).map(|v| v.as_list().unwrap().len()), Ok(3));
+        let t = Value::Map([("a".to_owned(), Value::Int(1))].into());
+        assert_eq!(call("lookup", &[t.clone(), Value::str("a"), Value::Int(9)]), Ok(Value::Int(1)));
+        assert_eq!(call("lookup", &[t.clone(), Value::str("b"), Value::Int(9)]), Ok(Value::Int(9)));
+        assert_eq!(
+            call("lookup", &[Value::Int(1), Value::str("a"), Value::Null]),
+            Err("expected a table, got integer".into())
+        );
+        assert_eq!(call("lookup", &[t, Value::Int(1), Value::Null]), Err("expected a string, got integer".into()));
     }
 
     fn class(c: &str) -> Value {

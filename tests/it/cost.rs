@@ -25,8 +25,10 @@ fn prod() -> Workdir {
 fn cost_prices_the_prod_stack_in_text_and_json() {
     let w = prod();
     let text = w.run(&["cost", "prod", "--no-color"], &env()).expect(0).stdout;
-    // Three db.r6g.xlarge Aurora instances at $0.519/h x 730 h.
-    assert_eq!(text.matches("$378.87  Aurora PostgreSQL db.r6g.xlarge instance").count(), 3, "{text}");
+    // The writer and the sync reader on db.r6g.xlarge at $0.519/h x 730 h; the
+    // async reader on db.r6g.large (S3 §4.1) at $0.26/h.
+    assert_eq!(text.matches("$378.87  Aurora PostgreSQL db.r6g.xlarge instance").count(), 2, "{text}");
+    assert_eq!(text.matches("$189.80  Aurora PostgreSQL db.r6g.large instance").count(), 1, "{text}");
     assert!(text.contains("data_gb = 100 (default)"), "{text}");
     assert!(text.contains("us-west-2 as of "), "{text}");
     assert!(!text.contains("unpriced"), "{text}");
@@ -53,7 +55,8 @@ fn a_cost_table_changes_the_usage_lines_and_an_unknown_class_is_unpriced() {
     // 500 GB x $0.10.
     let storage = lines.iter().find(|l| l["what"] == "Aurora storage").expect("storage line");
     assert_eq!(storage["monthly"].as_f64(), Some(50.0));
-    assert_eq!(v["unpriced"], 3, "{json}");
+    // The writer and the sync reader follow `instance_class`; the async reader keeps db.r6g.large.
+    assert_eq!(v["unpriced"], 2, "{json}");
     let reason = lines.iter().find(|l| l["status"] == "unpriced").expect("unpriced")["reason"].to_string();
     assert!(reason.contains("db.r6g.12xlarge"), "{reason}");
 }

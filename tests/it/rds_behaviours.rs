@@ -156,7 +156,8 @@ async fn aurora_converges_while_rds_says_the_cluster_is_busy() {
     proxy.inject("ModifyDBInstance", CLUSTER_BUSY, 1);
     let bigger = ["--var", "instance_class=db.r6g.xlarge"];
     let run = apply(&w, &env, file, &bigger);
-    assert!(run.stdout.contains("0 added, 4 changed, 0 destroyed"), "{}", run.stdout);
+    // Three instances, the writer's parameter group and each reader's.
+    assert!(run.stdout.contains("0 added, 6 changed, 0 destroyed"), "{}", run.stdout);
     assert_eq!((proxy.unused(), proxy.seen("ModifyDBInstance")), (0, 4));
     assert_eq!(instances(&rds).await, class("db.r6g.xlarge"));
     assert_ne!(parameter(&rds, "aurora-example-instance", "shared_buffers").await, memory);

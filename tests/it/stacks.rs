@@ -187,6 +187,24 @@ fn prod_stack_carries_the_seed_requirements() {
     let cluster_params = "module.db.db_cluster_parameter_group.main";
     assert_eq!(reference(attr(&st, cluster, "db_cluster_parameter_group_name")).0, cluster_params);
     assert_eq!(param(&st, cluster_params, "rds.force_ssl"), "1");
+    // TLS 1.3 and SCRAM (S3 §5.2); pg_stat_statements and pgaudit for DDL and
+    // writes (S0, S1); the planner, timeout and log settings of S3 §3.4, §4.2.
+    for (name, value) in [
+        ("ssl_min_protocol_version", "TLSv1.3"),
+        ("password_encryption", "scram-sha-256"),
+        ("shared_preload_libraries", "pg_stat_statements,pgaudit"),
+        ("pgaudit.log", "ddl,write"),
+        ("pgaudit.role", "rds_pgaudit"),
+        ("default_statistics_target", "500"),
+        ("statement_timeout", "300000"),
+        ("log_destination", "csvlog"),
+    ] {
+        assert_eq!(param(&st, cluster_params, name), value, "{name}");
+    }
+    assert_eq!(param(&st, "module.db.db_parameter_group.instance", "superuser_reserved_connections"), "5");
+    // Backups 02:00-04:00 (S3 Appendix B), maintenance after them.
+    assert_eq!(lit(&st, cluster, "preferred_backup_window"), &Value::str("02:00-04:00"));
+    assert_eq!(lit(&st, cluster, "preferred_maintenance_window"), &Value::str("sun:05:00-sun:06:00"));
 
     // Rotation (S3 §5.4): the RDS-managed master secret every 30 days; the
     // app and read-only users' generated credentials every 7, by the function.
@@ -224,19 +242,29 @@ fn prod_stack_carries_the_seed_requirements() {
         assert_eq!(reference(attr(&st, e, "subnet_ids")), ("module.network.subnet.db".into(), vec!["id".into()]));
     }
 
-    // HA: a writer at tier 0 and two readers at tier 1, each in its own AZ.
+    // HA (S3 §4.1, §4.3): a writer at tier 0, the sync reader on its class at
+    // tier 1 and the async one on r6g.large at tier 2, each in its own AZ, with
+    // a parameter group sized for its class; all on the current RDS CA.
     let writer = "module.db.db_cluster_instance.writer";
     let readers = instances(&st, "module.db.db_cluster_instance.reader");
-    assert_eq!(readers.len(), 2, "{readers:?}");
+    assert_eq!(readers, ["module.db.db_cluster_instance.reader[\"b\"]", "module.db.db_cluster_instance.reader[\"c\"]"]);
     assert_eq!(lit(&st, writer, "promotion_tier"), &int(0));
+    assert_eq!(reference(attr(&st, writer, "db_parameter_group_name")).0, "module.db.db_parameter_group.instance");
     let mut azs = vec![lit(&st, writer, "availability_zone").clone()];
     for r in readers.iter().chain([&writer.to_owned()]) {
         assert_eq!(lit(&st, r, "publicly_accessible"), &Value::Bool(false), "{r}");
+        assert_eq!(lit(&st, r, "ca_cert_identifier"), &Value::str("rds-ca-rsa2048-g1"), "{r}");
         assert_eq!(reference(attr(&st, r, "cluster_identifier")).0, cluster, "{r}");
-        assert_eq!(reference(attr(&st, r, "db_parameter_group_name")).0, "module.db.db_parameter_group.instance");
     }
-    for r in &readers {
-        assert_eq!(lit(&st, r, "promotion_tier"), &int(1), "{r}");
+    for (r, tier, class) in [(&readers[0], 1, "db.r6g.xlarge"), (&readers[1], 2, "db.r6g.large")] {
+        assert_eq!(lit(&st, r, "promotion_tier"), &int(tier), "{r}");
+        assert_eq!(lit(&st, r, "instance_class"), &Value::str(class), "{r}");
+        let key = &r[r.find('[').unwrap()..];
+        let group = format!("module.db.db_parameter_group.reader{key}");
+        assert_eq!(reference(attr(&st, r, "db_parameter_group_name")).0, group, "{r}");
+        let pages = memory_mib(class) * 1024 / 8;
+        assert_eq!(param(&st, &group, "shared_buffers"), (pages / 4).to_string(), "{group}");
+        assert_eq!(param(&st, &group, "max_connections"), (10 * 20 + 50).to_string(), "{group}");
         azs.push(lit(&st, r, "availability_zone").clone());
     }
     azs.sort_by_key(ToString::to_string);
@@ -464,14 +492,16 @@ async fn database_stacks_apply_and_plan_clean_against_moto() {
     assert!(plan.stdout.contains("\"250\" -> \"330\""), "{}", plan.stdout);
     // The connection alarms follow the same formula: 80% of 330.
     assert!(plan.stdout.contains("threshold         = 200 -> 264"), "{}", plan.stdout);
-    assert!(plan.stdout.contains("0 to add, 3 to change, 0 to destroy"), "{}", plan.stdout);
+    // The writer's group and each reader's, and the two connection alarms.
+    assert!(plan.stdout.contains("0 to add, 5 to change, 0 to destroy"), "{}", plan.stdout);
     w.run(&["apply", "prod", "--var", "app_replicas=14", "--auto-approve"], &env).expect(0);
     w.run(&["plan", "prod", "--var", "app_replicas=14", "--detailed-exitcode"], &env).expect(0);
 
     // A bigger class resizes the instances and their memory parameters in place.
     let bigger = ["plan", "examples/aurora.toml", "--var", "instance_class=db.r6g.xlarge", "--detailed-exitcode"];
     let plan = w.run(&bigger, &env).expect(2);
-    assert!(plan.stdout.contains("0 to add, 4 to change, 0 to destroy"), "{}", plan.stdout);
+    // Three instances, the writer's parameter group and each reader's.
+    assert!(plan.stdout.contains("0 to add, 6 to change, 0 to destroy"), "{}", plan.stdout);
     assert!(!plan.stdout.contains("must be replaced"), "{}", plan.stdout);
 
     for (f, module) in [("examples/aurora.toml", "aurora"), ("examples/rds.toml", "postgres")] {

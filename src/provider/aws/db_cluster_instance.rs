@@ -89,6 +89,8 @@ static SCHEMA: Schema = Schema {
         Attr::optional("availability_zone", AttrType::Str).force_new(),
         Attr::optional("promotion_tier", AttrType::Int).default(Default::Int(0)).range(0, 15),
         Attr::optional("db_parameter_group_name", AttrType::Str).pattern(Kind::ParameterGroupRef),
+        // The certificate authority of the server certificate (AWS's default when unset).
+        Attr::optional("ca_cert_identifier", AttrType::Str),
         Attr::optional("performance_insights_enabled", AttrType::Bool),
         Attr::optional("performance_insights_kms_key_id", AttrType::Str),
         Attr::optional("performance_insights_retention_period", AttrType::Int)
@@ -130,6 +132,7 @@ static FIELDS: &[Field<AwsInstance, C, M>] = &[
     field!("availability_zone", |i| i.availability_zone().into(), Str, set_availability_zone, _),
     field!("promotion_tier", |i| i.promotion_tier().into(), Int, set_promotion_tier),
     field!("db_parameter_group_name", |i| i.db_parameter_groups().first().and_then(|g| g.db_parameter_group_name()).into(), Str, set_db_parameter_group_name),
+    field!("ca_cert_identifier", |i| i.ca_certificate_identifier().into(), Str, set_ca_certificate_identifier),
     field!("performance_insights_enabled", |i| Value::Bool(i.performance_insights_enabled().unwrap_or(false)), Bool, set_enable_performance_insights, _),
     field!("performance_insights_kms_key_id", |i| i.performance_insights_kms_key_id().into(), Str, set_performance_insights_kms_key_id, _),
     field!("performance_insights_retention_period", |i| i.performance_insights_retention_period().into(), Int, set_performance_insights_retention_period, _),
@@ -144,7 +147,8 @@ static FIELDS: &[Field<AwsInstance, C, M>] = &[
 /// A class AWS holds for the maintenance window reads as made (as
 /// db_instance reads its held values): the plan after such an apply is
 /// empty, and the wait after a modify sees the change it asked for.
-static HELD: &[Held<AwsInstance>] = &[held!("instance_class", db_instance_class)];
+static HELD: &[Held<AwsInstance>] =
+    &[held!("instance_class", db_instance_class), held!("ca_cert_identifier", ca_certificate_identifier)];
 
 /// Canonical attributes of an instance as AWS describes it ([`FIELDS`]),
 /// with every value AWS holds in `pending_changes`; `None` without an identifier.

@@ -148,6 +148,8 @@ static SCHEMA: Schema = Schema {
         Attr::optional("db_subnet_group_name", AttrType::Str).force_new().pattern(Kind::DbSubnetGroupRef),
         Attr::optional("vpc_security_group_ids", AttrType::Set(&AttrType::Str)),
         Attr::optional("parameter_group_name", AttrType::Str).pattern(Kind::ParameterGroupRef),
+        // The certificate authority of the server certificate (AWS's default when unset).
+        Attr::optional("ca_cert_identifier", AttrType::Str),
         Attr::optional("storage_encrypted", AttrType::Bool).force_new().default(Default::Bool(true)),
         Attr::optional("kms_key_id", AttrType::Str).force_new(),
         Attr::optional("backup_retention_period", AttrType::Int).default(Default::Int(35)).range(0, 35),
@@ -380,6 +382,7 @@ static FIELDS: &[Field<AwsInstance, C, M>] = &[
     field!("master_user_secret_kms_key_id", |d| d.master_user_secret().and_then(|s| s.kms_key_id()).into(), Str, set_master_user_secret_kms_key_id, _),
     field!("manage_master_user_password", |d| Value::Bool(d.master_user_secret().is_some())),
     field!("parameter_group_name", |d| d.db_parameter_groups().first().and_then(|g| g.db_parameter_group_name()).into(), Str, set_db_parameter_group_name),
+    field!("ca_cert_identifier", |d| d.ca_certificate_identifier().into(), Str, set_ca_certificate_identifier),
     field!("parameter_apply_status", |d| d.db_parameter_groups().first().and_then(|g| g.parameter_apply_status()).into()),
     field!("engine", |d| d.engine().into(), Str, set_engine, _),
     field!("engine_version", |d| d.engine_version().into(), Str, set_engine_version),
@@ -427,6 +430,7 @@ static REPLICA: &[(&str, Set<RC>)] = &[
     ("db_subnet_group_name", Set::Str(RC::set_db_subnet_group_name)),
     ("vpc_security_group_ids", Set::Strs(RC::set_vpc_security_group_ids)),
     ("parameter_group_name", Set::Str(RC::set_db_parameter_group_name)),
+    ("ca_cert_identifier", Set::Str(RC::set_ca_certificate_identifier)),
     ("kms_key_id", Set::Str(RC::set_kms_key_id)),
     ("iam_database_authentication_enabled", Set::Bool(RC::set_enable_iam_database_authentication)),
     ("enabled_cloudwatch_logs_exports", Set::Strs(RC::set_enable_cloudwatch_logs_exports)),
@@ -444,6 +448,7 @@ static REPLICA: &[(&str, Set<RC>)] = &[
 /// The values AWS holds for the maintenance window.
 static HELD: &[Held<AwsInstance>] = &[
     held!("instance_class", db_instance_class),
+    held!("ca_cert_identifier", ca_certificate_identifier),
     held!("allocated_storage", allocated_storage),
     held!("port", port),
     held!("backup_retention_period", backup_retention_period),
