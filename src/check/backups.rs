@@ -221,6 +221,54 @@ pub const HIGH_AVAILABILITY: Rule = Rule {
     },
 };
 
+pub const SUBNET_ZONES: Rule = Rule {
+    id: "PG-HA-002",
+    severity: Error,
+    standard_only: false,
+    seed: "S3 §3.1, §4.3",
+    title: "The database's subnet group spans three availability zones (standard) or two (lite)",
+    fix: "add subnets in more availability zones to the DB subnet group (modules/network: one per entry of `azs`)",
+    check: |cx, j| {
+        let want = match cx.profile {
+            Profile::Standard => 3,
+            Profile::Lite => 2,
+        };
+        let mut seen = BTreeSet::new();
+        for db in cx.group_owners() {
+            let Ok(Some(group)) = cx.linked(db, "db_subnet_group_name", &["db_subnet_group"]) else { continue };
+            if !seen.insert(group.addr.clone()) {
+                continue;
+            }
+            let Some(ids) = cx.node(group, "subnet_ids") else { continue };
+            let mut zones = BTreeSet::new();
+            for subnet in cx.targets(ids, &["subnet"]) {
+                match cx.attr(subnet, "availability_zone").as_str() {
+                    Some(z) => zones.insert(z.to_owned()),
+                    // A zone AWS picks, or one known only at apply: not judged.
+                    None => return,
+                };
+            }
+            if zones.is_empty() {
+                continue;
+            }
+            j.expect(zones.len() >= want, || {
+                cx.finding(
+                    group,
+                    Some("subnet_ids"),
+                    format!(
+                        "the subnets of {} are in {} availability zone{} ({}); the {} profile needs {want}",
+                        group.addr,
+                        zones.len(),
+                        if zones.len() == 1 { "" } else { "s" },
+                        zones.iter().cloned().collect::<Vec<_>>().join(", "),
+                        cx.profile.name()
+                    ),
+                )
+            });
+        }
+    },
+};
+
 pub const DELETION_PROTECTION: Rule = Rule {
     id: "PG-DEL-001",
     severity: Error,

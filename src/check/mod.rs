@@ -283,6 +283,7 @@ pub static RULES: &[Rule] = &[
     backups::BUCKET_TLS_ONLY,
     backups::COPY_TAGS,
     backups::HIGH_AVAILABILITY,
+    backups::SUBNET_ZONES,
     backups::DELETION_PROTECTION,
     backups::FINAL_SNAPSHOT,
     network::NOT_PUBLIC,

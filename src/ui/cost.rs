@@ -34,6 +34,13 @@ fn qty(x: f64) -> String {
     if x.fract() == 0.0 { format!("{x:.0}") } else { format!("{x}") }
 }
 
+/// `quantity unit`, the unit singular for exactly one: `1 alarm-month`,
+/// `730 instance-hours`.
+fn quantity_of(quantity: f64, unit: &str) -> String {
+    let unit = if quantity == 1.0 { unit.strip_suffix('s').unwrap_or(unit) } else { unit };
+    format!("{} {unit}", qty(quantity))
+}
+
 /// The human form of an estimate.
 pub fn render(stack: &str, e: &Estimate, style: Style) -> String {
     let mut out = String::new();
@@ -46,9 +53,9 @@ pub fn render(stack: &str, e: &Estimate, style: Style) -> String {
             Price::Priced { quantity, unit, unit_price, monthly } => {
                 let _ = writeln!(
                     out,
-                    "  {addr:<width$}  {:>11}  {what}: {} {unit} x ${unit_price}",
+                    "  {addr:<width$}  {:>11}  {what}: {} x ${unit_price}",
                     usd(cents_of(*monthly)),
-                    qty(*quantity)
+                    quantity_of(*quantity, unit)
                 );
             }
             Price::Unpriced { reason } => {
@@ -127,6 +134,14 @@ pub fn plan_json(before: &Estimate, after: &Estimate) -> serde_json::Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn one_of_a_unit_is_singular() {
+        assert_eq!(quantity_of(1.0, "alarm-months"), "1 alarm-month");
+        assert_eq!(quantity_of(730.0, "instance-hours"), "730 instance-hours");
+        assert_eq!(quantity_of(0.5, "GB-months"), "0.5 GB-months");
+        assert_eq!(quantity_of(1.0, "GB"), "1 GB");
+    }
 
     #[test]
     fn usd_groups_thousands() {

@@ -668,3 +668,18 @@ async fn a_value_unknown_at_plan_that_breaks_the_schema_is_refused_before_its_ca
     let vpcs = ec2.describe_vpcs().vpc_ids(&vpc).send().await.unwrap();
     assert_eq!(vpcs.vpcs().len(), 1, "the VPC it waited for was made and recorded");
 }
+
+/// Every setting of a subscription replaces it: the create only.
+#[test]
+fn sns_topic_subscription_create_makes_what_the_plan_showed() {
+    check_type(
+        &Case {
+            ty: "sns_topic_subscription",
+            deps: "[sns_topic.a]\nname = \"ct-@N\"\n",
+            fixed: "topic_arn = \"${sns_topic.a.arn}\"\nprotocol = \"https\"\nendpoint = \"https://pager.example.com/@N\"",
+            attrs: &[],
+        },
+        0x7014,
+        2,
+    );
+}

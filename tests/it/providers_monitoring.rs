@@ -1,13 +1,15 @@
-//! `sns_topic` against moto: create and read back, in-place updates, an
-//! out-of-band change seen on refresh, the ownership lookup, import through
-//! the CLI, delete, and reads of missing topics.
+//! `sns_topic` and `sns_topic_subscription` against moto: create and read
+//! back, in-place updates, an out-of-band change seen on refresh, the
+//! ownership lookup, import through the CLI, delete, and reads of missing
+//! topics and subscriptions.
 
 use pgstack::addr::ResourceAddr;
 use pgstack::provider::aws::sns_topic::SnsTopic;
+use pgstack::provider::aws::sns_topic_subscription::SnsTopicSubscription;
 use pgstack::provider::{ReadScope, ResourceType};
 use pgstack::value::Value;
 
-use crate::support::cli::Workdir;
+use crate::support::cli::{Workdir, state_id};
 use crate::support::moto::{REGION, moto};
 use crate::support::provider::{assert_clean, changes, desired, read_one, update};
 
@@ -130,4 +132,91 @@ async fn unnamed_resources_get_names_from_the_stack_and_address() {
     let secrets = sm.list_secrets().send().await.unwrap();
     assert_eq!(secrets.secret_list()[0].name(), Some("Shop-Prod-app"));
     w.run(&["destroy", "names.toml", "--auto-approve", "--allow-destroy", "secret.app"], &env).expect(0);
+}
+
+/// A subscription is made once however often it is created (Subscribe is
+/// idempotent, which is how a lost create is recovered), reads back what was
+/// asked, is replaced when any setting changes, is seen gone when deleted
+/// out of band, imports by its ARN, and goes with a destroy.
+#[tokio::test(flavor = "multi_thread")]
+async fn sns_topic_subscription_lifecycle_drift_import_and_destroy() {
+    let m = moto();
+    let ctx = m.ctx(REGION, STACK);
+    let sns = m.factory().sns(REGION).await;
+    let topic = sns.create_topic().name("pg-critical").send().await.unwrap().topic_arn().unwrap().to_owned();
+    let t = SnsTopicSubscription;
+    let addr: ResourceAddr = "sns_topic_subscription.pager".parse().unwrap();
+    let want = desired(
+        &t,
+        STACK,
+        &addr,
+        &[
+            ("topic_arn", Value::str(&topic)),
+            ("protocol", Value::str("https")),
+            ("endpoint", Value::str("https://pager.example.com/hook")),
+        ],
+    );
+    let created = t.create(&ctx, &want).await.unwrap();
+    let arn = created["id"].as_str().unwrap().to_owned();
+    assert!(arn.starts_with(&format!("{topic}:")), "{arn}");
+    assert_eq!(created["pending_confirmation"], Value::Bool(false));
+    assert_clean(&t, &read_one(&t, &ctx, &arn).await, &want);
+    let again = t.create(&ctx, &want).await.unwrap();
+    assert_eq!(again["id"], created["id"], "Subscribe is idempotent: a create made again finds the same");
+    t.delete(&ctx, &arn, &created).await.unwrap();
+    t.delete(&ctx, &arn, &created).await.unwrap();
+    assert!(t.read_many(&ctx, std::slice::from_ref(&arn), &ReadScope::All).await.unwrap().is_empty());
+
+    let env = m.env();
+    let w = Workdir::new();
+    let stack = |endpoint: &str| {
+        format!(
+            "[stack]\nname = \"mon\"\nregion = \"us-east-1\"\n\n[sns_topic.critical]\nname = \"pg-crit\"\n\n\
+             [sns_topic_subscription.pager]\ntopic_arn = \"${{sns_topic.critical.arn}}\"\nprotocol = \"https\"\n\
+             endpoint = \"{endpoint}\"\n\n[sns_topic_subscription.team]\ntopic_arn = \"${{sns_topic.critical.arn}}\"\n\
+             protocol = \"email\"\nendpoint = \"db-team@example.com\"\n"
+        )
+    };
+    w.write("mon.toml", &stack("https://pager.example.com/a"));
+    w.run(&["apply", "mon.toml", "--auto-approve"], &env).expect(0);
+    w.run(&["plan", "mon.toml", "--detailed-exitcode"], &env).expect(0);
+    let listed = |sns: aws_sdk_sns::Client| async move {
+        let out = sns.list_subscriptions().send().await.unwrap();
+        let mut v: Vec<(String, String)> = out
+            .subscriptions()
+            .iter()
+            .map(|s| (s.protocol().unwrap_or_default().to_owned(), s.endpoint().unwrap_or_default().to_owned()))
+            .collect();
+        v.sort();
+        v
+    };
+    let both = vec![
+        ("email".to_owned(), "db-team@example.com".to_owned()),
+        ("https".to_owned(), "https://pager.example.com/a".to_owned()),
+    ];
+    assert_eq!(listed(sns.clone()).await, both);
+
+    // Deleted out of band: drift says so, apply makes it again.
+    let pager = state_id(&w.path().join("state/mon.json"), "sns_topic_subscription.pager");
+    sns.unsubscribe().subscription_arn(&pager).send().await.unwrap();
+    let drift = w.run(&["drift", "mon.toml"], &env).expect(2);
+    assert!(drift.stdout.contains("sns_topic_subscription.pager"), "{}", drift.stdout);
+    w.run(&["apply", "mon.toml", "--auto-approve"], &env).expect(0);
+    assert_eq!(listed(sns.clone()).await, both);
+
+    // A new endpoint replaces the subscription.
+    w.write("mon.toml", &stack("https://pager.example.com/b"));
+    let plan = w.run(&["plan", "mon.toml", "--detailed-exitcode"], &env).expect(2);
+    assert!(plan.stdout.contains("sns_topic_subscription.pager must be replaced"), "{}", plan.stdout);
+    w.run(&["apply", "mon.toml", "--auto-approve"], &env).expect(0);
+    assert!(listed(sns.clone()).await.contains(&("https".to_owned(), "https://pager.example.com/b".to_owned())));
+
+    // Import by ARN after the state lets go of it.
+    let team = state_id(&w.path().join("state/mon.json"), "sns_topic_subscription.team");
+    w.run(&["state", "rm", "mon.toml", "sns_topic_subscription.team"], &env).expect(0);
+    w.run(&["import", "mon.toml", "sns_topic_subscription.team", &team], &env).expect(0);
+    w.run(&["plan", "mon.toml", "--detailed-exitcode"], &env).expect(0);
+
+    w.run(&["destroy", "mon.toml", "--auto-approve"], &env).expect(0);
+    assert!(listed(sns.clone()).await.is_empty());
 }

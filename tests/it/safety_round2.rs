@@ -4,11 +4,10 @@
 //! refusal is followed by an SDK check that nothing in AWS was touched.
 
 use std::os::unix::fs::symlink;
-use std::path::Path;
 
 use aws_sdk_s3::types::{BucketVersioningStatus, VersioningConfiguration};
 
-use crate::support::cli::{Run, Workdir, repo_root, reseal};
+use crate::support::cli::{Run, Workdir, repo_root, reseal, state_id};
 use crate::support::moto::{MotoGuard, REGION, moto};
 
 fn quickstart_text() -> String {
@@ -21,14 +20,6 @@ async fn security_group_exists(m: &MotoGuard, id: &str) -> bool {
 }
 
 /// The id state records for `addr` in the state file at `path`.
-fn state_id(path: &Path, addr: &str) -> String {
-    let state: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
-    state["resources"].as_array().unwrap().iter().find(|r| r["address"] == addr).expect(addr)["id"]
-        .as_str()
-        .unwrap()
-        .to_owned()
-}
-
 /// Item 0: the default state is the stack's project's, whatever the working
 /// directory; a stack whose objects exist but whose state is elsewhere is
 /// refused at plan, and the printed `import` brings an object back.

@@ -393,23 +393,60 @@ fn prod_stack_backs_up_across_regions_and_alarms_at_the_seed_thresholds() {
         ("module.backups.iam_role.replication".into(), vec!["arn".into()])
     );
 
-    // Alerts: connections over 80% of the parameter group's max_connections.
+    // Alerts (S0, S3 §6.1): connections over 80% (warning) and 90% (critical)
+    // of the parameter group's max_connections; every alarm routed to the
+    // topic of its severity (S3 §6.2: critical pages), on alarm and recovery.
     let max_connections: i64 = param(&st, "module.db.db_parameter_group.instance", "max_connections").parse().unwrap();
+    let topic = |level: &str| format!("module.alarms.sns_topic.alerts[\"{level}\"]");
+    let routed = |a: &str, level: &str| {
+        for actions in ["alarm_actions", "ok_actions"] {
+            let Expr::List(items) = attr(&st, a, actions) else { panic!("{a}: {actions}") };
+            assert_eq!(reference(&items[0]), (topic(level), vec!["arn".into()]), "{a}: {actions}");
+        }
+    };
     for role in ["writer", "reader"] {
-        let a = format!("module.alarms.cloudwatch_alarm.connections[\"{role}\"]");
-        assert_eq!(lit(&st, &a, "threshold"), &int(max_connections * 80 / 100), "{a}");
-        assert_eq!(lit(&st, &a, "metric_name"), &Value::str("DatabaseConnections"));
-        let Expr::List(actions) = attr(&st, &a, "alarm_actions") else { panic!("{a}: alarm_actions") };
-        assert_eq!(reference(&actions[0]), ("module.alarms.sns_topic.alarms".into(), vec!["arn".into()]));
+        for (level, percent) in [("warning", 80), ("critical", 90)] {
+            let a = format!("module.alarms.cloudwatch_alarm.connections[\"{role}-{level}\"]");
+            assert_eq!(lit(&st, &a, "threshold"), &int(max_connections * percent / 100), "{a}");
+            assert_eq!(lit(&st, &a, "metric_name"), &Value::str("DatabaseConnections"));
+            routed(&a, level);
+        }
     }
     let threshold = |a: &str| lit(&st, &format!("module.alarms.cloudwatch_alarm.{a}"), "threshold").clone();
-    assert_eq!(threshold("cpu[\"critical\"]"), int(85));
-    assert_eq!(threshold("cpu[\"warning\"]"), int(70));
-    assert_eq!(threshold("replica_lag[\"warning\"]"), int(1000), "1 s");
-    assert_eq!(threshold("replica_lag[\"critical\"]"), int(5000), "5 s");
     let ram = memory_mib("db.r6g.xlarge") * 1024 * 1024;
-    assert_eq!(threshold("freeable_memory[\"critical\"]"), int(ram * 10 / 100), "memory 90% used");
+    for (alarm, level, want) in [
+        ("cpu", "critical", int(85)),
+        ("cpu", "warning", int(70)),
+        ("replica_lag", "warning", int(1000)),
+        ("replica_lag", "critical", int(5000)),
+        ("freeable_memory", "critical", int(ram * 10 / 100)),
+        ("buffer_cache_hit_ratio", "warning", int(95)),
+        ("buffer_cache_hit_ratio", "critical", int(90)),
+        ("transaction_ids", "warning", int(1_000_000_000)),
+        ("transaction_ids", "critical", int(1_800_000_000)),
+        ("deadlocks", "warning", int(5)),
+        ("deadlocks", "critical", int(20)),
+        ("volume", "warning", int(2048 * 1_073_741_824 * 70 / 100)),
+        ("volume", "critical", int(2048 * 1_073_741_824 * 85 / 100)),
+    ] {
+        let a = format!("{alarm}[\"{level}\"]");
+        assert_eq!(threshold(&a), want, "{a}");
+        routed(&format!("module.alarms.cloudwatch_alarm.{a}"), level);
+    }
     assert_eq!(threshold("free_local_storage"), int(ram * 2 * 15 / 100), "15% of local storage");
+    routed("module.alarms.cloudwatch_alarm.free_local_storage", "critical");
+    // Subscriptions come from the stack's variables (none by default).
+    assert!(instances(&st, "module.alarms.sns_topic_subscription.critical").is_empty());
+    let paged = load_with(
+        "stacks/prod.toml",
+        &[(
+            "critical_subscriptions",
+            r#"{ pager = { protocol = "https", endpoint = "https://pager.example.com/k" } }"#,
+        )],
+    );
+    let pager = "module.alarms.sns_topic_subscription.critical[\"pager\"]";
+    assert_eq!(lit(&paged, pager, "endpoint"), &Value::str("https://pager.example.com/k"));
+    assert_eq!(reference(attr(&paged, pager, "topic_arn")), (topic("critical"), vec!["arn".into()]));
 }
 
 /// examples/aurora.toml: writer + two readers across three AZs.
@@ -492,8 +529,10 @@ async fn database_stacks_apply_and_plan_clean_against_moto() {
     assert!(plan.stdout.contains("\"250\" -> \"330\""), "{}", plan.stdout);
     // The connection alarms follow the same formula: 80% of 330.
     assert!(plan.stdout.contains("threshold         = 200 -> 264"), "{}", plan.stdout);
-    // The writer's group and each reader's, and the two connection alarms.
-    assert!(plan.stdout.contains("0 to add, 5 to change, 0 to destroy"), "{}", plan.stdout);
+    // The writer's group and each reader's, and the four connection alarms
+    // (warning at 80%, critical at 90%: 297 of 330).
+    assert!(plan.stdout.contains("threshold         = 225 -> 297"), "{}", plan.stdout);
+    assert!(plan.stdout.contains("0 to add, 7 to change, 0 to destroy"), "{}", plan.stdout);
     w.run(&["apply", "prod", "--var", "app_replicas=14", "--auto-approve"], &env).expect(0);
     w.run(&["plan", "prod", "--var", "app_replicas=14", "--detailed-exitcode"], &env).expect(0);
 

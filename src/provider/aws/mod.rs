@@ -26,6 +26,7 @@ pub mod secret;
 pub mod secret_rotation;
 pub mod security_group;
 pub mod sns_topic;
+pub mod sns_topic_subscription;
 pub mod subnet;
 pub mod vpc;
 pub mod vpc_endpoint;
@@ -63,6 +64,7 @@ pub fn all_types() -> Vec<Arc<dyn ResourceType>> {
         Arc::new(subnet::Subnet),
         Arc::new(security_group::SecurityGroup),
         Arc::new(sns_topic::SnsTopic),
+        Arc::new(sns_topic_subscription::SnsTopicSubscription),
         Arc::new(secret::Secret),
         Arc::new(secret_rotation::SecretRotation),
         Arc::new(cloudwatch_alarm::CloudwatchAlarm),

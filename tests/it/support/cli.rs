@@ -143,3 +143,12 @@ pub fn reseal(path: &Path, edit: impl FnOnce(&mut serde_json::Value)) {
     let body: pgstack::plan::saved::SavedPlanBody = serde_json::from_value(file["body"].clone()).unwrap();
     std::fs::write(path, pgstack::plan::saved::encode(&body).unwrap()).unwrap();
 }
+
+/// The object id the state file at `path` records for `addr`.
+pub fn state_id(path: &Path, addr: &str) -> String {
+    let state: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    state["resources"].as_array().unwrap().iter().find(|r| r["address"] == addr).expect(addr)["id"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
