@@ -478,7 +478,7 @@ async fn shipped_stacks_converge_when_aws_answers_each_refusal_once() {
     assert_eq!(prod_db.security_groups()[0].ip_permissions_egress().len(), 2, "the default egress was revoked");
     let vpc_filter = Filter::builder().name("vpc-id").values(&prod_vpc).build();
     let endpoints = ec2.describe_vpc_endpoints().filters(vpc_filter).send().await.unwrap();
-    assert_eq!(endpoints.vpc_endpoints().len(), 3, "the S3 gateway, Secrets Manager and KMS");
+    assert_eq!(endpoints.vpc_endpoints().len(), 4, "the S3 gateway, Secrets Manager, KMS and CloudWatch");
     check_backup_buckets(&m, "pgstack-example-backups").await;
     check_backup_buckets(&m, "greenlang-prod-backups").await;
 

@@ -236,7 +236,15 @@ fn prod_stack_carries_the_seed_requirements() {
         other => panic!("route_table_ids: {other:?}"),
     }
     let interface = instances(&st, "module.network.vpc_endpoint.interface");
-    assert_eq!(interface.len(), 2, "{interface:?}");
+    // Secrets Manager, KMS, and CloudWatch for the metrics the app tier publishes (S3 §5.5, §6).
+    assert_eq!(
+        interface,
+        [
+            "module.network.vpc_endpoint.interface[\"kms\"]",
+            "module.network.vpc_endpoint.interface[\"monitoring\"]",
+            "module.network.vpc_endpoint.interface[\"secretsmanager\"]"
+        ]
+    );
     for e in &interface {
         assert_eq!(lit(&st, e, "private_dns_enabled"), &Value::Bool(true), "{e}");
         assert_eq!(reference(attr(&st, e, "subnet_ids")), ("module.network.subnet.db".into(), vec!["id".into()]));
