@@ -85,8 +85,12 @@ pub struct Finding {
     /// the resource as a whole is (something missing).
     pub attribute: Option<String>,
     pub message: String,
-    /// The attribute's value, or the resource's header when it is unset.
+    /// The attribute's value, or the resource's header when it is unset;
+    /// for a value a module took as an input, where the input was set.
     pub span: Option<Span>,
+    /// Where the module uses the value when `span` is where its input was
+    /// set (the module's line).
+    pub used_at: Option<Span>,
     /// The `[module.NAME]` calls that led to the resource, outermost first.
     pub module_calls: Vec<Span>,
 }
@@ -231,6 +235,7 @@ pub fn run(stack: &Stack, registry: &dyn Schemas, flag: Option<Profile>, today: 
                 attribute: None,
                 message: format!("the waiver of {} expired on {}: {}", rule.id, w.until, w.reason),
                 span: Some(w.span.clone()),
+                used_at: None,
                 module_calls: Vec::new(),
             });
         }

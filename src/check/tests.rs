@@ -177,8 +177,11 @@ availability_zone  = "${each.value}"
     assert_eq!(result(&r, "PG-TLS-001").findings[0].attribute, None);
 }
 
+/// A value a module took as an input points at the line that set the input
+/// (here one level up, in `outer`), with the module's line as `used_at`; a
+/// bare `${var.NAME}` passed on through a module keeps its caller's line.
 #[test]
-fn a_finding_inside_a_module_points_at_the_module_line_and_the_call() {
+fn a_finding_inside_a_module_points_at_where_the_input_was_set_then_the_module_line() {
     let module = r#"
 [input.retention]
 type = "number"
@@ -203,8 +206,12 @@ retention = 3
     let f = &result(&r, "PG-BAK-001").findings[0];
     assert_eq!(f.address.as_deref(), Some("module.outer.module.db.db_cluster.main"));
     let (at, text) = line_of(&l, f.span.as_ref().expect("span"));
+    assert_eq!((at.as_str(), text.as_str()), ("module.toml:4", "retention = 3"));
+    assert!(l.sources.get(f.span.as_ref().unwrap().file).path.ends_with("outer/module.toml"));
+    let used = f.used_at.as_ref().expect("used_at");
+    let (at, text) = line_of(&l, used);
     assert_eq!((at.as_str(), text.as_str()), ("module.toml:6", "backup_retention_period = \"${var.retention}\""));
-    assert!(l.sources.get(f.span.as_ref().unwrap().file).path.ends_with("db/module.toml"));
+    assert!(l.sources.get(used.file).path.ends_with("db/module.toml"));
     let calls: Vec<(String, String)> = f.module_calls.iter().map(|s| line_of(&l, s)).collect();
     assert_eq!(
         calls,
@@ -213,6 +220,21 @@ retention = 3
             ("module.toml:2".to_owned(), "[module.db]".to_owned())
         ]
     );
+}
+
+#[test]
+fn an_input_passed_on_through_modules_points_at_the_stack_line_that_set_it() {
+    let module =
+        "[input.retention]\ntype = \"number\"\n\n[db_cluster.main]\nbackup_retention_period = \"${var.retention}\"\n";
+    let outer = "[input.days]\ntype = \"number\"\n\n[module.db]\nsource    = \"../db\"\nretention = \"${var.days}\"\n";
+    let stack = "[stack]\nname = \"t\"\nregion = \"us-east-1\"\n\n[module.outer]\nsource = \"./outer\"\ndays   = 3\n";
+    let (_d, l) = load_files(&[("stack.toml", stack), ("outer/module.toml", outer), ("db/module.toml", module)]);
+    let r = report(&l);
+    let f = &result(&r, "PG-BAK-001").findings[0];
+    let (at, text) = line_of(&l, f.span.as_ref().expect("span"));
+    assert_eq!((at.as_str(), text.as_str()), ("stack.toml:7", "days   = 3"));
+    let (at, _) = line_of(&l, f.used_at.as_ref().expect("used_at"));
+    assert_eq!(at, "module.toml:5");
 }
 
 #[test]

@@ -351,12 +351,20 @@ impl<'a> Cx<'a> {
 
     /// A finding about `rc`, at attribute path `path` when it is written
     /// (the nearest written part of it), else at the resource's header.
+    /// A value a module took as an input is shown where the input was set
+    /// (the stack's line), with the module's line as `used_at`.
     pub fn finding(&self, rc: &ResourceConfig, path: Option<&str>, message: impl Into<String>) -> Finding {
+        let written = path.and_then(|p| span_at(rc, p)).unwrap_or_else(|| rc.span.clone());
+        let (span, used_at) = match path.and_then(|p| nearest(&rc.input_spans, p)) {
+            Some(origin) => (origin, Some(written)),
+            None => (written, None),
+        };
         Finding {
             address: Some(rc.addr.to_string()),
             attribute: path.map(str::to_owned),
             message: message.into(),
-            span: Some(path.and_then(|p| span_at(rc, p)).unwrap_or_else(|| rc.span.clone())),
+            span: Some(span),
+            used_at,
             module_calls: rc.module_calls.clone(),
         }
     }
@@ -383,9 +391,14 @@ pub enum ParamAt<'a> {
 
 /// The span of `path` or of the nearest enclosing value that was written.
 pub fn span_at(rc: &ResourceConfig, path: &str) -> Option<Span> {
+    nearest(&rc.attr_spans, path)
+}
+
+/// The span `spans` holds for `path` or for the nearest path enclosing it.
+fn nearest(spans: &std::collections::BTreeMap<String, Span>, path: &str) -> Option<Span> {
     let mut p = path;
     loop {
-        if let Some(s) = rc.attr_spans.get(p) {
+        if let Some(s) = spans.get(p) {
             return Some(s.clone());
         }
         let cut = p.rfind(['.', '['])?;

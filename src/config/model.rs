@@ -204,6 +204,12 @@ pub struct ResourceConfig {
     /// inside one are recorded too, under `attr.key` and `attr[i]` paths
     /// (`parameters.rds.force_ssl`, `ingress[0].cidr_blocks`).
     pub attr_spans: BTreeMap<String, Span>,
+    /// Where values written in a module as a bare `${var.NAME}` (a module
+    /// input) were set: the span in the calling file (through every module
+    /// level up to the one that wrote the value), by the same paths as
+    /// `attr_spans`, nested parts of the input's value included. Empty
+    /// outside modules.
+    pub input_spans: BTreeMap<String, Span>,
     /// The `[module.NAME]` headers of the module calls the instance comes
     /// from, outermost first; empty for resources of the stack file.
     pub module_calls: Vec<Span>,

@@ -47,11 +47,23 @@ pub(super) struct Scope<'t> {
     pub modules: BTreeMap<String, ModuleSlot>,
     /// The `[module.NAME]` headers that led here, outermost first.
     pub calls: Vec<Span>,
+    /// For each module input: where its value was set in the calling file,
+    /// by path inside the value (`""` for the whole, `[1]`, `.key`); an
+    /// input passed on as a bare `${var.NAME}` keeps its caller's origin.
+    pub input_origins: BTreeMap<String, BTreeMap<String, Span>>,
 }
 
 impl Scope<'_> {
     pub fn new(module: Vec<String>, dir: PathBuf, vars: BTreeMap<String, Option<Expr>>) -> Self {
-        Scope { module, dir, vars, blocks: BTreeMap::new(), modules: BTreeMap::new(), calls: Vec::new() }
+        Scope {
+            module,
+            dir,
+            vars,
+            blocks: BTreeMap::new(),
+            modules: BTreeMap::new(),
+            calls: Vec::new(),
+            input_origins: BTreeMap::new(),
+        }
     }
 }
 
@@ -368,6 +380,7 @@ impl Loader<'_> {
             create_before_destroy: None,
             span: node.span.clone(),
             attr_spans: BTreeMap::new(),
+            input_spans: BTreeMap::new(),
             module_calls: scope.calls.clone(),
         };
         let mut tags = self.stack.tags.clone();
@@ -430,6 +443,7 @@ impl Loader<'_> {
                     let value = self.resolve_node(scope, &cx, &e.value).unwrap_or(Expr::Lit(Value::Unknown));
                     rc.attrs.insert(e.key.clone(), value);
                     record_spans(&mut rc.attr_spans, e.key.clone(), &e.value);
+                    record_origins(&mut rc.input_spans, &e.key, &e.value, &scope.input_origins);
                 }
             }
         }
@@ -551,6 +565,7 @@ impl Loader<'_> {
         let declared = self.input_decls(top);
 
         let mut vars = BTreeMap::new();
+        let mut origins = BTreeMap::new();
         for it in items.iter().filter(|i| i.key != "source") {
             if matches!(it.key.as_str(), "for_each" | "enabled" | "depends_on" | "count" | "providers") {
                 self.diags.push(
@@ -581,6 +596,15 @@ impl Loader<'_> {
                 );
             }
             vars.insert(it.key.clone(), value);
+            let origin = match bare_var(&it.value).and_then(|v| scope.input_origins.get(v)) {
+                Some(callers) => callers.clone(),
+                None => {
+                    let mut spans = BTreeMap::new();
+                    record_spans(&mut spans, String::new(), &it.value);
+                    spans
+                }
+            };
+            origins.insert(it.key.clone(), origin);
         }
         for (k, decl) in &declared {
             if vars.contains_key(k) {
@@ -605,6 +629,7 @@ impl Loader<'_> {
         path.push(name.to_owned());
         let mut child = Scope::new(path, dir, vars);
         child.calls = [scope.calls.clone(), vec![header.clone()]].concat();
+        child.input_origins = origins;
         self.module_stack.push(canonical);
         let out = self.run_scope(&mut child, top, false);
         self.module_stack.pop();
@@ -715,6 +740,44 @@ fn record_spans(spans: &mut BTreeMap<String, Span>, path: String, node: &Node) {
         _ => {}
     }
     spans.insert(path, node.span.clone());
+}
+
+/// The input a value written as exactly `${var.NAME}` names.
+fn bare_var(node: &Node) -> Option<&str> {
+    let super::parse::NodeKind::Str(s) = &node.kind else { return None };
+    let name = s.value.strip_prefix("${var.")?.strip_suffix('}')?;
+    name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-').then_some(name)
+}
+
+/// Records in `origins`, under `path` and the paths below it, where the
+/// module inputs that `node` (or a value inside it) names as a bare
+/// `${var.NAME}` were set ([`Scope::input_origins`]).
+fn record_origins(
+    origins: &mut BTreeMap<String, Span>,
+    path: &str,
+    node: &Node,
+    inputs: &BTreeMap<String, BTreeMap<String, Span>>,
+) {
+    if inputs.is_empty() {
+        return;
+    }
+    if let Some(set) = bare_var(node).and_then(|name| inputs.get(name)) {
+        origins.extend(set.iter().map(|(suffix, span)| (format!("{path}{suffix}"), span.clone())));
+        return;
+    }
+    match &node.kind {
+        super::parse::NodeKind::Table(entries) => {
+            for e in entries {
+                record_origins(origins, &format!("{path}.{}", e.key), &e.value, inputs);
+            }
+        }
+        super::parse::NodeKind::Array(items) => {
+            for (i, item) in items.iter().enumerate() {
+                record_origins(origins, &format!("{path}[{i}]"), item, inputs);
+            }
+        }
+        _ => {}
+    }
 }
 
 /// A short description of an expression's kind, for "must be a table" errors.

@@ -305,6 +305,7 @@ pub fn before_after<'a>(
                     create_before_destroy: None,
                     span: Span::new(FileId(0), 0..0),
                     attr_spans: BTreeMap::new(),
+                    input_spans: BTreeMap::new(),
                     module_calls: Vec::new(),
                 });
                 for (k, v) in attrs.iter().filter(|(_, v)| !v.contains_unknown()) {

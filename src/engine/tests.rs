@@ -47,6 +47,7 @@ fn stack(resources: Vec<(&str, Vec<(&str, Expr)>)>) -> Stack {
                 create_before_destroy: None,
                 span: span(),
                 attr_spans: BTreeMap::new(),
+                input_spans: BTreeMap::new(),
                 module_calls: Vec::new(),
             },
         );

@@ -77,11 +77,11 @@ fn plural(n: usize) -> &'static str {
 /// A finding as a diagnostic: the module calls and the seed as detail, the
 /// fix as hint (the rule id is shown as its code).
 fn diagnostic(r: &RuleResult, f: &Finding, sources: &SourceMap) -> Diagnostic {
-    let mut detail: Vec<String> = f
-        .module_calls
-        .iter()
-        .map(|call| format!("in {} at {}", snippet(sources, call), sources.location(call)))
-        .collect();
+    let mut detail: Vec<String> =
+        f.used_at.iter().map(|at| format!("used by the module at {}", sources.location(at))).collect();
+    detail.extend(
+        f.module_calls.iter().map(|call| format!("in {} at {}", snippet(sources, call), sources.location(call))),
+    );
     detail.push(format!("rule: {}; seed: {}", r.rule.title, r.rule.seed));
     let d = match r.rule.severity {
         Severity::Error => Diagnostic::error(&f.message),
@@ -122,6 +122,7 @@ pub fn json(report: &Report, sources: &SourceMap) -> Json {
                 "attribute": f.attribute,
                 "message": f.message,
                 "location": f.span.as_ref().map(|s| location(sources, s)),
+                "used_at": f.used_at.as_ref().map(|s| location(sources, s)),
                 "module_calls": f.module_calls.iter().map(|s| location(sources, s)).collect::<Vec<_>>(),
             })).collect::<Vec<_>>(),
         })).collect::<Vec<_>>(),
@@ -179,14 +180,15 @@ pub fn sarif(report: &Report, sources: &SourceMap) -> Json {
                 "message": { "text": format!("{}. Fix: {}", f.message, r.rule.fix) },
                 "locations": f.span.as_ref().map(|s| vec![json!({ "physicalLocation": physical(sources, s) })]).unwrap_or_default(),
             });
-            let related: Vec<Json> = f
-                .module_calls
-                .iter()
+            let used = f.used_at.iter().map(|s| ("where the module uses the value".to_owned(), s));
+            let calls = f.module_calls.iter().map(|s| (format!("module call {}", snippet(sources, s)), s));
+            let related: Vec<Json> = used
+                .chain(calls)
                 .enumerate()
-                .map(|(i, s)| {
+                .map(|(i, (text, s))| {
                     json!({
                         "id": i,
-                        "message": { "text": format!("module call {}", snippet(sources, s)) },
+                        "message": { "text": text },
                         "physicalLocation": physical(sources, s),
                     })
                 })

@@ -72,12 +72,14 @@ fn every_rule_fails_and_passes_its_fixtures_through_the_binary() {
 }
 
 #[test]
-fn a_violation_in_a_module_is_shown_at_the_module_line_and_the_call() {
+fn a_violation_in_a_module_input_is_shown_at_the_stack_line_then_the_module_line_and_the_call() {
     let w = Workdir::new();
     w.copy("tests/fixtures/check/module/stack.toml", "stack.toml");
     w.copy("tests/fixtures/check/module/network/module.toml", "network/module.toml");
     let run = w.run(&["check", "stack.toml"], &no_aws()).expect(2);
-    assert!(run.stdout.contains("error[PG-NET-002]: network/module.toml:15:71:"), "{}", run.stdout);
+    // The list element the stack passed as the module's `clients` input.
+    assert!(run.stdout.contains("error[PG-NET-002]: stack.toml:10:27:"), "{}", run.stdout);
+    assert!(run.stdout.contains("used by the module at network/module.toml:15:71"), "{}", run.stdout);
     assert!(run.stdout.contains("in [module.network] at stack.toml:8:1"), "{}", run.stdout);
     insta::assert_snapshot!(run.stdout);
 
@@ -85,7 +87,8 @@ fn a_violation_in_a_module_is_shown_at_the_module_line_and_the_call() {
     let f = &rule(&v, "PG-NET-002")["findings"][0];
     assert_eq!(f["address"], "module.network.security_group.db");
     assert_eq!(f["attribute"], "ingress[0].cidr_blocks[1]");
-    assert_eq!(f["location"], serde_json::json!({ "file": "network/module.toml", "line": 15, "column": 71 }));
+    assert_eq!(f["location"], serde_json::json!({ "file": "stack.toml", "line": 10, "column": 27 }));
+    assert_eq!(f["used_at"], serde_json::json!({ "file": "network/module.toml", "line": 15, "column": 71 }));
     assert_eq!(f["module_calls"], serde_json::json!([{ "file": "stack.toml", "line": 8, "column": 1 }]));
 }
 
@@ -220,9 +223,14 @@ fn sarif_output_is_sarif_2_1_0_with_locations_and_suppressions() {
     let r = &results[0];
     assert_eq!((&r["ruleId"], &r["level"]), (&"PG-NET-002".into(), &"error".into()));
     let at = &r["locations"][0]["physicalLocation"];
-    assert_eq!(at["artifactLocation"]["uri"], "network/module.toml");
-    assert_eq!((&at["region"]["startLine"], &at["region"]["startColumn"]), (&15.into(), &71.into()));
-    assert_eq!(r["relatedLocations"][0]["physicalLocation"]["artifactLocation"]["uri"], "stack.toml");
+    assert_eq!(at["artifactLocation"]["uri"], "stack.toml");
+    assert_eq!((&at["region"]["startLine"], &at["region"]["startColumn"]), (&10.into(), &27.into()));
+    // Related: where the module uses the value, then the module call.
+    let related = |i: usize| &r["relatedLocations"][i]["physicalLocation"];
+    assert_eq!(related(0)["artifactLocation"]["uri"], "network/module.toml");
+    assert_eq!((&related(0)["region"]["startLine"], &related(0)["region"]["startColumn"]), (&15.into(), &71.into()));
+    assert_eq!(related(1)["artifactLocation"]["uri"], "stack.toml");
+    assert_eq!(related(1)["region"]["startLine"], 8);
     assert!(r.get("suppressions").is_none());
     assert_eq!(v["runs"][0]["tool"]["driver"]["rules"].as_array().map(Vec::len), Some(pgstack::check::RULES.len()));
 
