@@ -102,6 +102,8 @@ pub static FUNCTIONS: &[Function] = &[
         run: |a| Ok(Value::Str(string(&a[0])?.to_uppercase())),
     },
     Function { name: "join", signature: "join(separator, list)", min_args: 2, max_args: Some(2), run: join },
+    Function { name: "split", signature: "split(separator, string)", min_args: 2, max_args: Some(2), run: split },
+    Function { name: "element", signature: "element(list, index)", min_args: 2, max_args: Some(2), run: element },
     Function {
         name: "length",
         signature: "length(list | table | string)",
@@ -227,6 +229,30 @@ fn join(args: &[Value]) -> Result<Value, String> {
         })
         .collect::<Result<Vec<_>, _>>()?;
     Ok(Value::Str(parts.join(sep)))
+}
+
+/// The parts of a string between separators (`split(":", "a:b")` is `["a", "b"]`).
+fn split(args: &[Value]) -> Result<Value, String> {
+    let sep = string(&args[0])?;
+    if sep.is_empty() {
+        return Err("the separator is empty".into());
+    }
+    Ok(Value::List(string(&args[1])?.split(sep).map(Value::str).collect()))
+}
+
+/// The item at `index` of a list, counting on from the start past its end
+/// (`element(["a", "b"], 2)` is `"a"`), as Terraform's `element`.
+fn element(args: &[Value]) -> Result<Value, String> {
+    let list = args[0].as_list().ok_or_else(|| format!("expected a list, got {}", args[0].type_name()))?;
+    let index = match &args[1] {
+        Value::Int(i) => *i,
+        other => return Err(format!("expected a whole number as the index, got {}", other.type_name())),
+    };
+    if list.is_empty() {
+        return Err("the list is empty".into());
+    }
+    let index = usize::try_from(index).map_err(|_| format!("the index {index} is negative"))?;
+    Ok(list[index % list.len()].clone())
 }
 
 fn length(args: &[Value]) -> Result<Value, String> {
@@ -429,6 +455,17 @@ mod tests {
             Err("expected a table, got integer".into())
         );
         assert_eq!(call("lookup", &[t, Value::Int(1), Value::Null]), Err("expected a string, got integer".into()));
+        let parts = call("split", &[Value::str(":"), Value::str("arn:aws:rds:us-east-1:1:cluster:c")]).unwrap();
+        assert_eq!(call("element", &[parts.clone(), Value::Int(3)]), Ok(Value::str("us-east-1")));
+        assert_eq!(call("element", &[parts, Value::Int(7)]), Ok(Value::str("arn")), "past the end wraps around");
+        assert_eq!(call("split", &[Value::str(""), Value::str("ab")]), Err("the separator is empty".into()));
+        let two = Value::List(vec![Value::str("a"), Value::str("b")]);
+        assert_eq!(call("element", &[two.clone(), Value::Int(-1)]), Err("the index -1 is negative".into()));
+        assert_eq!(call("element", &[Value::List(vec![]), Value::Int(0)]), Err("the list is empty".into()));
+        assert_eq!(
+            call("element", &[two, Value::str("0")]),
+            Err("expected a whole number as the index, got string".into())
+        );
     }
 
     fn class(c: &str) -> Value {

@@ -683,3 +683,28 @@ fn sns_topic_subscription_create_makes_what_the_plan_showed() {
         2,
     );
 }
+
+#[test]
+fn iam_policy_apply_changes_exactly_the_planned_attributes() {
+    check_type(
+        &Case {
+            ty: "iam_policy",
+            deps: "[iam_role.a]\nname = \"ct-@N-a\"\nassume_role_policy = { Version = \"2012-10-17\", Statement = [\
+                   { Effect = \"Allow\", Principal = { Service = \"ec2.amazonaws.com\" }, Action = \"sts:AssumeRole\" }] }\n\n\
+                   [iam_role.b]\nname = \"ct-@N-b\"\nassume_role_policy = { Version = \"2012-10-17\", Statement = [\
+                   { Effect = \"Allow\", Principal = { Service = \"ec2.amazonaws.com\" }, Action = \"sts:AssumeRole\" }] }\n",
+            fixed: "name = \"ct-@N\"",
+            attrs: &[
+                (
+                    "policy",
+                    "{ Version = \"2012-10-17\", Statement = [{ Effect = \"Allow\", Action = \"rds-db:connect\", Resource = \"arn:aws:rds-db:us-east-1:123456789012:dbuser:cluster-A/app_service\" }] }",
+                    "{ Version = \"2012-10-17\", Statement = [{ Effect = \"Allow\", Action = \"rds-db:connect\", Resource = \"arn:aws:rds-db:us-east-1:123456789012:dbuser:cluster-A/readonly_analytics\" }] }",
+                ),
+                ("roles", "[\"${iam_role.a.name}\"]", "[\"${iam_role.b.name}\"]"),
+                ("tags", TAGS.0, TAGS.1),
+            ],
+        },
+        0x7015,
+        3,
+    );
+}

@@ -262,8 +262,10 @@ fn iam_action(op: &str) -> String {
 /// password, the stored one when a secret's shape changes) or at plan (the
 /// caller a key policy must not lock out, a rotation function and its
 /// policy): not drift's.
+/// (`GetPolicy` is a read of `iam_policy` too, so it stays in the policy,
+/// as `iam:GetPolicy`; Lambda's, on the write path, shares its name.)
 const WRITE_PATH_READS: &[&str] =
-    &["GetRandomPassword", "GetSecretValue", "GetCallerIdentity", "GetFunction", "GetPolicy"];
+    &["GetRandomPassword", "GetSecretValue", "GetCallerIdentity", "GetFunction", "ListPolicyVersions"];
 
 /// Every read operation (Describe, Get, List, Head) the AWS providers name.
 fn read_operations_in_source() -> BTreeSet<String> {

@@ -4,11 +4,14 @@
 //! ownership lookup (escaped address tag), delete with policies attached out
 //! of band; through the CLI: apply, a JSON-string policy that plans clean
 //! against the same TOML table, the "role policy edited" drift repaired by
-//! apply, import and destroy.
+//! apply, import and destroy. `iam_policy` likewise: versions rolled over
+//! past IAM's five, roles attached and detached exclusively, the ownership
+//! lookup, drift, import and a delete of a policy attached out of band.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use pgstack::addr::ResourceAddr;
+use pgstack::provider::aws::iam_policy::IamPolicy;
 use pgstack::provider::aws::iam_role::IamRole;
 use pgstack::provider::schema::TAG_ADDRESS;
 use pgstack::provider::{ReadScope, ResourceType};
@@ -263,4 +266,130 @@ async fn iam_role_applies_plans_clean_drifts_imports_and_destroys() {
 
     w.run(&["destroy", "iam.toml", "--auto-approve"], &env).expect(0);
     assert!(iam.list_roles().send().await.unwrap().roles().is_empty(), "destroy leaves no role");
+}
+
+/// `rds-db:connect` for one database user, as the aurora-postgres module grants it.
+fn connect_policy(user: &str) -> Value {
+    json(serde_json::json!({
+        "Version": "2012-10-17",
+        "Statement": [{
+            "Effect": "Allow",
+            "Action": "rds-db:connect",
+            "Resource": format!("arn:aws:rds-db:us-east-1:123456789012:dbuser:cluster-ABC/{user}"),
+        }],
+    }))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn iam_policy_lifecycle() {
+    let m = moto();
+    let ctx = m.ctx(REGION, STACK);
+    let iam = m.factory().iam(REGION).await;
+    for role in ["app", "analytics"] {
+        let trust = pgstack::provider::aws::policy::to_json(&trust(&["ec2.amazonaws.com"]));
+        iam.create_role().role_name(role).assume_role_policy_document(trust).send().await.unwrap();
+    }
+    let t = IamPolicy;
+    let addr: ResourceAddr = "iam_policy.connect".parse().unwrap();
+    let with = |user: &str, roles: &[&str]| {
+        let mut d = desired(
+            &t,
+            STACK,
+            &addr,
+            &[
+                ("name", Value::str("pg-connect")),
+                ("description", Value::str("IAM database authentication")),
+                ("policy", connect_policy(user)),
+                ("roles", strs(roles)),
+                ("tags", tags(&[("Team", "db")])),
+            ],
+        );
+        t.normalize(&mut d);
+        d
+    };
+    let want = with("app_service", &["app"]);
+    let created = t.create(&ctx, &want).await.unwrap();
+    let arn = created["id"].as_str().unwrap().to_owned();
+    assert!(arn.ends_with(":policy/pg-connect"), "{arn}");
+    assert_clean(&t, &created, &want);
+    assert_clean(&t, &read_one(&t, &ctx, &arn).await, &want);
+    assert_eq!(t.find_created(&ctx, &addr).await.unwrap().as_deref(), Some(arn.as_str()));
+    assert_eq!(t.find_created(&ctx, &"iam_policy.other".parse().unwrap()).await.unwrap(), None);
+
+    // Six new documents: IAM keeps five versions, the oldest goes each time.
+    let mut prior = created;
+    for user in ["u1", "u2", "u3", "u4", "u5", "readonly_analytics"] {
+        let next = with(user, &["app"]);
+        assert_eq!(changes(&t, &prior, &next), vec!["policy"]);
+        prior = update(&t, &ctx, &arn, &prior, &next).await.unwrap();
+        assert_clean(&t, &prior, &next);
+    }
+    let versions = iam.list_policy_versions().policy_arn(&arn).send().await.unwrap();
+    assert_eq!(versions.versions().len(), 5, "{versions:?}");
+
+    // Roles are exclusive: one attached, the other detached.
+    let next = with("readonly_analytics", &["analytics"]);
+    assert_eq!(changes(&t, &prior, &next), vec!["roles"]);
+    prior = update(&t, &ctx, &arn, &prior, &next).await.unwrap();
+    assert_clean(&t, &read_one(&t, &ctx, &arn).await, &next);
+    let attached = |role: &'static str| {
+        let iam = iam.clone();
+        async move {
+            let out = iam.list_attached_role_policies().role_name(role).send().await.unwrap();
+            out.attached_policies().iter().filter_map(|p| p.policy_arn().map(str::to_owned)).collect::<Vec<_>>()
+        }
+    };
+    assert!(attached("app").await.is_empty());
+    assert_eq!(attached("analytics").await, [arn.clone()]);
+
+    // Out of band: attached to another role too; refresh sees it.
+    iam.attach_role_policy().role_name("app").policy_arn(&arn).send().await.unwrap();
+    let seen = read_one(&t, &ctx, &arn).await;
+    assert_eq!(changes(&t, &seen, &next), vec!["roles"]);
+    // Roles are read only when the config manages them.
+    let scoped =
+        t.read_many(&ctx, std::slice::from_ref(&arn), &ReadScope::Only(["policy".to_owned()].into())).await.unwrap();
+    assert!(!scoped[&arn].contains_key("roles") && !scoped[&arn].contains_key("tags"));
+
+    // Delete detaches it from every role first (the one attached out of band too).
+    t.delete(&ctx, &arn, &prior).await.unwrap();
+    t.delete(&ctx, &arn, &prior).await.unwrap();
+    assert!(t.read_many(&ctx, std::slice::from_ref(&arn), &ReadScope::All).await.unwrap().is_empty());
+    assert!(attached("app").await.is_empty() && attached("analytics").await.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn iam_policy_applies_plans_clean_drifts_imports_and_destroys() {
+    let m = moto();
+    let env = m.env();
+    let w = Workdir::new();
+    let stack = "[stack]\nname = \"iam\"\nregion = \"us-east-1\"\n\n\
+                 [iam_role.app]\nname = \"app\"\nassume_role_policy = { Version = \"2012-10-17\", Statement = [\
+                 { Effect = \"Allow\", Action = \"sts:AssumeRole\", Principal = { Service = \"ec2.amazonaws.com\" } }] }\n\n\
+                 [iam_policy.connect]\nname = \"pg-connect\"\npolicy = { Version = \"2012-10-17\", Statement = [\
+                 { Effect = \"Allow\", Action = \"rds-db:connect\", Resource = \"arn:aws:rds-db:us-east-1:123456789012:dbuser:cluster-ABC/app_service\" }] }\n\
+                 roles = [\"${iam_role.app.name}\"]\n";
+    w.write("iam.toml", stack);
+    w.run(&["apply", "iam.toml", "--auto-approve"], &env).expect(0);
+    w.run(&["plan", "iam.toml", "--detailed-exitcode"], &env).expect(0);
+    let arn = crate::support::cli::state_id(&w.path().join("state/iam.json"), "iam_policy.connect");
+
+    // A new default version made out of band is drift, which apply repairs.
+    let iam = m.factory().iam(REGION).await;
+    let edited =
+        r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"rds-db:connect","Resource":"*"}]}"#;
+    iam.create_policy_version().policy_arn(&arn).policy_document(edited).set_as_default(true).send().await.unwrap();
+    let drift = w.run(&["drift", "iam.toml"], &env).expect(2);
+    assert!(drift.stdout.contains("iam_policy.connect") && drift.stdout.contains("policy"), "{}", drift.stdout);
+    w.run(&["apply", "iam.toml", "--auto-approve"], &env).expect(0);
+    w.run(&["drift", "iam.toml"], &env).expect(0);
+
+    w.run(&["state", "rm", "iam.toml", "iam_policy.connect"], &env).expect(0);
+    w.run(&["import", "iam.toml", "iam_policy.connect", &arn], &env).expect(0);
+    let plan = w.run(&["plan", "iam.toml", "--detailed-exitcode"], &env).expect(0);
+    assert!(plan.stdout.contains("No changes."), "{}", plan.stdout);
+
+    w.run(&["destroy", "iam.toml", "--auto-approve"], &env).expect(0);
+    let left = iam.list_policies().scope(aws_sdk_iam::types::PolicyScopeType::Local).send().await.unwrap();
+    assert!(left.policies().is_empty(), "destroy leaves no policy");
 }

@@ -181,6 +181,18 @@ fn prod_stack_carries_the_seed_requirements() {
     assert_eq!(lit(&st, cluster, "deletion_protection"), &Value::Bool(true));
     // IAM authentication, RDS-managed master secret (no password attribute), logs.
     assert_eq!(lit(&st, cluster, "iam_database_authentication_enabled"), &Value::Bool(true));
+    // ... usable end to end (S3 §5.3): rds-db:connect as each seed user on this cluster.
+    let connect = instances(&st, "module.db.iam_policy.connect");
+    assert_eq!(
+        connect,
+        ["module.db.iam_policy.connect[\"app_service\"]", "module.db.iam_policy.connect[\"readonly_analytics\"]"]
+    );
+    let scoped = load_with("stacks/prod.toml", &[("iam_auth", r#"{ app_service = ["shop-app"] }"#)]);
+    let app = "module.db.iam_policy.connect[\"app_service\"]";
+    assert_eq!(lit(&scoped, app, "roles"), &Value::List(vec![Value::str("shop-app")]));
+    let targets: Vec<String> =
+        attr(&scoped, app, "policy").refs().iter().map(|r| format!("{}.{}", r.target, r.path.join("."))).collect();
+    assert!(targets.contains(&format!("{cluster}.arn")) && targets.contains(&format!("{cluster}.cluster_resource_id")));
     assert_eq!(lit(&st, cluster, "manage_master_user_password"), &Value::Bool(true));
     assert_eq!(lit(&st, cluster, "enabled_cloudwatch_logs_exports"), &Value::List(vec![Value::str("postgresql")]));
     // TLS only.

@@ -86,7 +86,7 @@ static SCHEMA: Schema = Schema {
 pub struct IamRole;
 
 /// What IAM answers for a role, policy or attachment that does not exist.
-const NOT_FOUND: &str = "NoSuchEntity";
+pub(super) const NOT_FOUND: &str = "NoSuchEntity";
 
 /// Escapes `s` into IAM's tag value characters (letters, digits, spaces and
 /// `_.:/=+-@`): every other character, and `=` itself, becomes `=HH` per
@@ -133,7 +133,7 @@ fn escaped(key: &str) -> bool {
     key == TAG_STACK || key == TAG_ADDRESS
 }
 
-fn iam_tags(tags: &BTreeMap<String, String>) -> Result<Vec<Tag>> {
+pub(super) fn iam_tags(tags: &BTreeMap<String, String>) -> Result<Vec<Tag>> {
     tags.iter()
         .map(|(k, v)| {
             let v = if escaped(k) { iam_tag_value(v) } else { v.clone() };
@@ -142,7 +142,7 @@ fn iam_tags(tags: &BTreeMap<String, String>) -> Result<Vec<Tag>> {
         .collect()
 }
 
-fn tags_from_iam(tags: &[Tag]) -> BTreeMap<String, String> {
+pub(super) fn tags_from_iam(tags: &[Tag]) -> BTreeMap<String, String> {
     tags.iter()
         .map(|t| {
             let v = if escaped(t.key()) { from_iam_tag_value(t.value()) } else { t.value().to_owned() };
@@ -335,7 +335,10 @@ async fn put_inline(client: &Client, role: &str, name: &str, text: &str) -> Resu
 }
 
 /// The outcome of a removal: done, also when IAM says it was already gone.
-fn unless_gone<T, E, R>(operation: &'static str, outcome: std::result::Result<T, SdkError<E, R>>) -> Result<()>
+pub(super) fn unless_gone<T, E, R>(
+    operation: &'static str,
+    outcome: std::result::Result<T, SdkError<E, R>>,
+) -> Result<()>
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
     R: RawResponse,
@@ -352,7 +355,7 @@ async fn delete_inline(client: &Client, role: &str, name: &str) -> Result<()> {
     unless_gone("DeleteRolePolicy", client.delete_role_policy().role_name(role).policy_name(name).send().await)
 }
 
-async fn attach(client: &Client, role: &str, arn: &str) -> Result<()> {
+pub(super) async fn attach(client: &Client, role: &str, arn: &str) -> Result<()> {
     client
         .attach_role_policy()
         .role_name(role)
@@ -364,7 +367,7 @@ async fn attach(client: &Client, role: &str, arn: &str) -> Result<()> {
 }
 
 /// DetachRolePolicy; a policy no longer attached is fine.
-async fn detach(client: &Client, role: &str, arn: &str) -> Result<()> {
+pub(super) async fn detach(client: &Client, role: &str, arn: &str) -> Result<()> {
     unless_gone("DetachRolePolicy", client.detach_role_policy().role_name(role).policy_arn(arn).send().await)
 }
 

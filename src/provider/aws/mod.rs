@@ -9,6 +9,7 @@ pub mod db_instance;
 pub mod db_parameter_group;
 pub mod db_subnet_group;
 pub mod ec2;
+pub mod iam_policy;
 pub mod iam_role;
 pub mod kms;
 pub mod kms_key;
@@ -53,6 +54,7 @@ pub fn all_types() -> Vec<Arc<dyn ResourceType>> {
         Arc::new(kms_key::KmsKey),
         Arc::new(kms_replica_key::KmsReplicaKey),
         Arc::new(iam_role::IamRole),
+        Arc::new(iam_policy::IamPolicy),
         Arc::new(db_subnet_group::DbSubnetGroup),
         Arc::new(db_cluster::DbCluster),
         Arc::new(db_cluster_instance::DbClusterInstance),
