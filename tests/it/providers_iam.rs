@@ -340,7 +340,7 @@ async fn iam_policy_lifecycle() {
         }
     };
     assert!(attached("app").await.is_empty());
-    assert_eq!(attached("analytics").await, [arn.clone()]);
+    assert_eq!(attached("analytics").await, std::slice::from_ref(&arn));
 
     // Out of band: attached to another role too; refresh sees it.
     iam.attach_role_policy().role_name("app").policy_arn(&arn).send().await.unwrap();
