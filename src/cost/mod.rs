@@ -357,7 +357,26 @@ impl Cx<'_> {
             Pricing::AuroraInstance => in_region(&|p| vec![self.aurora_instance(rc, p)]),
             Pricing::AuroraCluster => in_region(&|p| self.aurora_cluster(rc, p)),
             Pricing::RdsInstance => in_region(&|p| self.rds_instance(rc, p)),
-            Pricing::KmsKey => in_region(&|p| vec![priced("KMS key", 1.0, "key-months", p.rates.kms_key_month)]),
+            Pricing::KmsKey => in_region(&|p| {
+                let mut items = vec![priced("KMS key", 1.0, "key-months", p.rates.kms_key_month)];
+                // Automatic rotation (on unless turned off): KMS bills the
+                // first two rotated versions like a key each, from the
+                // rotation that makes them (later ones are free).
+                let rotates = addr.rtype == "kms_key"
+                    && !matches!(
+                        rc.attrs.get("enable_key_rotation").and_then(|e| e.as_lit()),
+                        Some(Value::Bool(false))
+                    );
+                if rotates {
+                    items.push(priced(
+                        "KMS key rotation (the first two rotated versions, from their rotation)",
+                        2.0,
+                        "version-months",
+                        p.rates.kms_key_month,
+                    ));
+                }
+                items
+            }),
             Pricing::Secret => {
                 in_region(&|p| vec![priced("Secrets Manager secret", 1.0, "secret-months", p.rates.secret_month)])
             }

@@ -169,13 +169,15 @@ fn an_unknown_class_or_region_is_unpriced_never_zero() {
 #[test]
 fn small_items_and_free_resources() {
     let e = est(
-        "[kms_key.k]\ndescription = \"k\"\n\n[secret.s]\nname = \"s\"\n\n[vpc.v]\ncidr_block = \"10.0.0.0/16\"\n\n\
+        "[kms_key.k]\ndescription = \"k\"\n\n[kms_key.fixed]\nenable_key_rotation = false\n\n[secret.s]\nname = \"s\"\n\n[vpc.v]\ncidr_block = \"10.0.0.0/16\"\n\n\
          [subnet.a]\nfor_each = { a = \"10.0.1.0/24\", b = \"10.0.2.0/24\" }\nvpc_id = \"${vpc.v.id}\"\n\
          cidr_block = \"${each.value}\"\navailability_zone = \"us-east-1${each.key}\"\n\n\
          [vpc_endpoint.kms]\nvpc_id = \"${vpc.v.id}\"\nservice_name = \"kms\"\nvpc_endpoint_type = \"Interface\"\n\
          subnet_ids = \"${subnet.a[*].id}\"\n",
     );
-    assert_lines(monthly(&e, "kms_key.k"), &[("KMS key", 1.0)]);
+    // Rotation on (the default): the first two rotated versions are billed like keys.
+    assert_lines(monthly(&e, "kms_key.k"), &[("KMS key", 1.0), ("KMS key rotation", 2.0)]);
+    assert_lines(monthly(&e, "kms_key.fixed"), &[("KMS key", 1.0)]);
     assert_lines(monthly(&e, "secret.s"), &[("secret", 0.40)]);
     // 2 AZs x 730 h x $0.01 = $14.60.
     assert_lines(monthly(&e, "vpc_endpoint.kms"), &[("kms in 2 AZs", 14.6)]);

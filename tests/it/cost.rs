@@ -182,14 +182,15 @@ fn plan_shows_the_monthly_cost_before_and_after() {
         let out = w.run(&["plan", "quickstart.toml", "--json"], &env).expect(0).stdout;
         serde_json::from_str::<serde_json::Value>(&out).expect("json")["cost"].clone()
     };
-    // Nothing exists yet; the quickstart's one KMS key is $1 a month, the rest is free.
+    // Nothing exists yet; the quickstart's one KMS key is $1 a month and its
+    // first two rotated versions $1 each once made; the rest is free.
     let c = cost(&w);
-    assert_eq!((c["before_monthly"].as_f64(), c["after_monthly"].as_f64()), (Some(0.0), Some(1.0)), "{c}");
+    assert_eq!((c["before_monthly"].as_f64(), c["after_monthly"].as_f64()), (Some(0.0), Some(3.0)), "{c}");
     w.run(&["apply", "quickstart.toml", "--auto-approve"], &env).expect(0);
     let c = cost(&w);
-    assert_eq!((c["before_monthly"].as_f64(), c["after_monthly"].as_f64()), (Some(1.0), Some(1.0)), "{c}");
+    assert_eq!((c["before_monthly"].as_f64(), c["after_monthly"].as_f64()), (Some(3.0), Some(3.0)), "{c}");
     let text = w.run(&["plan", "quickstart.toml", "--no-color"], &env).expect(0).stdout;
-    assert!(text.contains("Monthly cost (on-demand list prices): $1.00 -> $1.00 (+$0.00)"), "{text}");
+    assert!(text.contains("Monthly cost (on-demand list prices): $3.00 -> $3.00 (+$0.00)"), "{text}");
     w.run(&["destroy", "quickstart.toml", "--auto-approve", "--allow-destroy", "kms_key.db"], &env).expect(0);
 }
 
