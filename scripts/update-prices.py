@@ -63,7 +63,7 @@ RATE_KEYS = [
     "rds_gp3_mbps_month", "rds_io1_gb_month", "rds_io1_iops_month", "rds_io2_gb_month",
     "rds_io2_iops_month", "rds_backup_gb_month", "s3_standard_gb_month", "s3_standard_ia_gb_month",
     "s3_glacier_gb_month", "s3_deep_archive_gb_month", "transfer_inter_region_gb", "kms_key_month",
-    "secret_month", "interface_endpoint_az_hour", "alarm_month",
+    "secret_month", "interface_endpoint_az_hour", "alarm_month", "logs_ingest_gb", "logs_storage_gb_month",
 ]
 
 CLASS_TABLES = ("aurora_postgresql", "aurora_postgresql_io_optimized", "rds_postgresql")
@@ -104,6 +104,8 @@ RATES = {
     "secret_month": ("AWSSecretsManager", "Secret", None, ("AWSSecretsManager-Secrets",), "Secrets"),
     "interface_endpoint_az_hour": ("AmazonVPC", "VpcEndpoint", None, ("VpcEndpoint-Hours",), "Hrs"),
     "alarm_month": ("AmazonCloudWatch", "Alarm", None, ("CW:AlarmMonitorUsage",), "Alarms"),
+    "logs_ingest_gb": ("AmazonCloudWatch", "Data Payload", None, ("DataProcessing-Bytes",), "GB"),
+    "logs_storage_gb_month": ("AmazonCloudWatch", "Storage Snapshot", None, ("TimedStorage-ByteHrs",), "GB-Mo"),
     # transfer_inter_region_gb: see classify() (matched on the peer region).
 }
 TRANSFER = ("AWSDataTransfer", "Data Transfer", "-AWS-Out-Bytes", "GB")

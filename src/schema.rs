@@ -879,6 +879,9 @@ pub enum Pricing {
     Bucket,
     /// Transfer to another region; free within one.
     Replication,
+    /// CloudWatch Logs: ingestion and storage by volume, which `[cost]`
+    /// does not model yet (an unpriced line that says so).
+    LogGroup,
 }
 
 impl Schema {

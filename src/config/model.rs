@@ -160,7 +160,7 @@ pub struct Waiver {
 
 /// The settings of `[cost]`: monthly usage `pgstack cost` assumes (docs/cost.md).
 pub const COST_SETTINGS: &[&str] =
-    &["data_gb", "io_requests_millions", "backup_gb", "s3_backup_gb", "s3_archive_gb", "replicated_gb"];
+    &["data_gb", "io_requests_millions", "backup_gb", "s3_backup_gb", "s3_archive_gb", "replicated_gb", "log_gb"];
 
 /// `[backend] s3 = { bucket, key, region, kms_key_id }` with the
 /// `--backend-config` settings over it, defaults filled in.

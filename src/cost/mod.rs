@@ -154,12 +154,17 @@ pub struct Usage {
     pub s3_backup_gb: f64,
     pub s3_archive_gb: f64,
     pub replicated_gb: f64,
+    pub log_gb: f64,
 }
 
 /// The default data size when `[cost]` sets none.
 const DEFAULT_DATA_GB: f64 = 100.0;
 /// The default Aurora I/O requests per month, in millions.
 const DEFAULT_IO_MILLIONS: f64 = 50.0;
+/// The default logs a month into one log group, in GB.
+const DEFAULT_LOG_GB: f64 = 5.0;
+/// How many months of logs a group that keeps them forever is priced with.
+const FOREVER_MONTHS: f64 = 12.0;
 
 /// The usage figures of `[cost]` (keys among `config::COST_SETTINGS`) over
 /// the defaults, and the list of assumptions to print; a figure that is not
@@ -182,7 +187,9 @@ pub fn usage(cost: &BTreeMap<String, f64>) -> Result<(Usage, Vec<Assumption>), C
     let s3_backup_gb = take("s3_backup_gb", data_gb, "GB of backup objects in each backup bucket")?;
     let s3_archive_gb = take("s3_archive_gb", data_gb, "GB archived to Glacier in each bucket with an archive rule")?;
     let replicated_gb = take("replicated_gb", s3_backup_gb, "GB a month replicated to another region")?;
-    Ok((Usage { data_gb, io_requests_millions, backup_gb, s3_backup_gb, s3_archive_gb, replicated_gb }, out))
+    let log_gb = take("log_gb", DEFAULT_LOG_GB, "GB of logs a month into each CloudWatch Logs group")?;
+    let usage = Usage { data_gb, io_requests_millions, backup_gb, s3_backup_gb, s3_archive_gb, replicated_gb, log_gb };
+    Ok((usage, out))
 }
 
 /// A priced line's amount rounded to the cent, refused unless it is a whole
@@ -399,6 +406,23 @@ impl Cx<'_> {
                 }
             }),
             Pricing::Bucket => in_region(&|p| self.bucket(addr, rc, p)),
+            Pricing::LogGroup => in_region(&|p| {
+                // Stored: a month's logs times the months they are kept.
+                let (months, kept) = match lit_num(rc, "retention_in_days") {
+                    // Months of a 365-day year, to the hundredth (365 days: 12).
+                    Some(days) => ((days * 12.0 / 365.0 * 100.0).round() / 100.0, format!("{days} days")),
+                    None => (FOREVER_MONTHS, format!("forever, priced at {FOREVER_MONTHS} months")),
+                };
+                vec![
+                    priced("CloudWatch Logs ingestion", self.usage.log_gb, "GB", p.rates.logs_ingest_gb),
+                    priced(
+                        format!("CloudWatch Logs storage (kept {kept})"),
+                        (self.usage.log_gb * months * 100.0).round() / 100.0,
+                        "GB-months",
+                        p.rates.logs_storage_gb_month,
+                    ),
+                ]
+            }),
             // Across regions.
             Pricing::Replication => in_region(&|p| {
                 vec![priced(

@@ -63,6 +63,8 @@ pub struct Rates {
     pub secret_month: f64,
     pub interface_endpoint_az_hour: f64,
     pub alarm_month: f64,
+    pub logs_ingest_gb: f64,
+    pub logs_storage_gb_month: f64,
 }
 
 static SHIPPED: LazyLock<Result<Prices, String>> = LazyLock::new(|| parse(PRICES_TOML));

@@ -293,3 +293,16 @@ fn a_line_beyond_the_maximum_is_refused_naming_it() {
         assert!(!shown.contains("inf") && !shown.contains("NaN"), "{shown}");
     }
 }
+
+#[test]
+fn a_log_group_is_priced_by_the_logs_it_takes_and_keeps() {
+    let st = stack(
+        "[cloudwatch_log_group.year]\nname = \"/a\"\nretention_in_days = 365\n\n\
+         [cloudwatch_log_group.forever]\nname = \"/b\"\n\n[cost]\nlog_gb = 10\n",
+    );
+    let e = estimate(&st, &Registry::aws(), prices::shipped().unwrap()).unwrap();
+    // 10 GB a month at $0.50; kept a year: 12 months of them at $0.03.
+    assert_lines(monthly(&e, "cloudwatch_log_group.year"), &[("ingestion", 5.0), ("storage (kept 365 days)", 3.6)]);
+    // Kept forever: priced a year in.
+    assert_lines(monthly(&e, "cloudwatch_log_group.forever"), &[("ingestion", 5.0), ("storage (kept forever", 3.6)]);
+}

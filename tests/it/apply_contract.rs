@@ -708,3 +708,19 @@ fn iam_policy_apply_changes_exactly_the_planned_attributes() {
         3,
     );
 }
+
+/// Not `kms_key_id`: moto has no AssociateKmsKey (aws-smithy-mocks in
+/// `cloudwatch_log_group.rs`).
+#[test]
+fn cloudwatch_log_group_apply_changes_exactly_the_planned_attributes() {
+    check_type(
+        &Case {
+            ty: "cloudwatch_log_group",
+            deps: "",
+            fixed: "name = \"/ct/@N\"",
+            attrs: &[("retention_in_days", "365", "731"), ("tags", TAGS.0, TAGS.1)],
+        },
+        0x7016,
+        3,
+    );
+}

@@ -253,6 +253,7 @@ fn iam_action(op: &str) -> String {
     let prefix = match service {
         "secrets manager" => "secretsmanager",
         "resource groups tagging api" => "tag",
+        "cloudwatch logs" => "logs",
         s => s,
     };
     format!("{prefix}:{}", action_name(name))

@@ -220,3 +220,56 @@ async fn sns_topic_subscription_lifecycle_drift_import_and_destroy() {
     w.run(&["destroy", "mon.toml", "--auto-approve"], &env).expect(0);
     assert!(listed(sns.clone()).await.is_empty());
 }
+
+/// `cloudwatch_log_group` against moto: created with its retention and tags,
+/// read back, retention and tags changed in place, a retention changed out of
+/// band seen as drift and put back by apply, import by name, the data-loss
+/// guard on destroy. (A KMS key changed in place: aws-smithy-mocks in
+/// `cloudwatch_log_group.rs`, moto has no AssociateKmsKey.)
+#[tokio::test(flavor = "multi_thread")]
+async fn cloudwatch_log_group_lifecycle_drift_import_and_destroy() {
+    let m = moto();
+    let env = m.env();
+    let w = Workdir::new();
+    let stack = |days: u32, team: &str| {
+        format!(
+            "[stack]\nname = \"mon\"\nregion = \"us-east-1\"\n\n[cloudwatch_log_group.pg]\n\
+             name = \"/aws/rds/cluster/pg/postgresql\"\nretention_in_days = {days}\ntags = {{ Team = \"{team}\" }}\n"
+        )
+    };
+    w.write("mon.toml", &stack(365, "db"));
+    w.run(&["apply", "mon.toml", "--auto-approve"], &env).expect(0);
+    w.run(&["plan", "mon.toml", "--detailed-exitcode"], &env).expect(0);
+    let logs = m.factory().logs(REGION).await;
+    let group = |logs: aws_sdk_cloudwatchlogs::Client| async move {
+        let out = logs.describe_log_groups().log_group_name_prefix("/aws/rds/cluster/pg").send().await.unwrap();
+        out.log_groups().first().map(|g| g.retention_in_days())
+    };
+    assert_eq!(group(logs.clone()).await, Some(Some(365)));
+
+    // In place: a new retention and tags.
+    w.write("mon.toml", &stack(731, "platform"));
+    let plan = w.run(&["plan", "mon.toml", "--detailed-exitcode"], &env).expect(2);
+    assert!(plan.stdout.contains("cloudwatch_log_group.pg will be updated in-place"), "{}", plan.stdout);
+    w.run(&["apply", "mon.toml", "--auto-approve"], &env).expect(0);
+    assert_eq!(group(logs.clone()).await, Some(Some(731)));
+    w.run(&["plan", "mon.toml", "--detailed-exitcode"], &env).expect(0);
+
+    // Out of band: the retention removed; drift sees it, apply puts it back.
+    logs.delete_retention_policy().log_group_name("/aws/rds/cluster/pg/postgresql").send().await.unwrap();
+    let drift = w.run(&["drift", "mon.toml"], &env).expect(2);
+    assert!(drift.stdout.contains("retention_in_days"), "{}", drift.stdout);
+    w.run(&["apply", "mon.toml", "--auto-approve"], &env).expect(0);
+    assert_eq!(group(logs.clone()).await, Some(Some(731)));
+
+    w.run(&["state", "rm", "mon.toml", "cloudwatch_log_group.pg"], &env).expect(0);
+    w.run(&["import", "mon.toml", "cloudwatch_log_group.pg", "/aws/rds/cluster/pg/postgresql"], &env).expect(0);
+    w.run(&["plan", "mon.toml", "--detailed-exitcode"], &env).expect(0);
+
+    // Deleting it deletes its logs: refused without --allow-destroy.
+    let refused = w.run(&["destroy", "mon.toml", "--auto-approve"], &env).expect(1);
+    assert!(refused.stderr.contains("cloudwatch_log_group.pg"), "{}", refused.stderr);
+    assert!(group(logs.clone()).await.is_some(), "still there");
+    w.run(&["destroy", "mon.toml", "--auto-approve", "--allow-destroy", "cloudwatch_log_group.pg"], &env).expect(0);
+    assert_eq!(group(logs.clone()).await, None);
+}

@@ -184,6 +184,7 @@ async fn aurora_converges_while_rds_says_the_cluster_is_busy() {
         "module.aurora.db_cluster_instance.reader[\"b\"]",
         "module.aurora.db_cluster_instance.reader[\"c\"]",
         "module.aurora.kms_key.db",
+        "module.aurora.cloudwatch_log_group.postgresql",
     ];
     let mut destroy = vec!["destroy", file, "--auto-approve", "--var", "instance_class=db.r6g.xlarge"];
     destroy.extend(allow_destroy(&guarded));

@@ -195,6 +195,11 @@ fn prod_stack_carries_the_seed_requirements() {
     assert!(targets.contains(&format!("{cluster}.arn")) && targets.contains(&format!("{cluster}.cluster_resource_id")));
     assert_eq!(lit(&st, cluster, "manage_master_user_password"), &Value::Bool(true));
     assert_eq!(lit(&st, cluster, "enabled_cloudwatch_logs_exports"), &Value::List(vec![Value::str("postgresql")]));
+    // ... into a log group made first, with a retention (RDS would keep them forever).
+    let log_group = "module.db.cloudwatch_log_group.postgresql";
+    assert_eq!(lit(&st, log_group, "name"), &Value::str("/aws/rds/cluster/greenlang-prod/postgresql"));
+    assert_eq!(lit(&st, log_group, "retention_in_days"), &int(365));
+    assert!(st.resources[&addr(cluster)].depends_on.contains(&addr(log_group)));
     // TLS only.
     let cluster_params = "module.db.db_cluster_parameter_group.main";
     assert_eq!(reference(attr(&st, cluster, "db_cluster_parameter_group_name")).0, cluster_params);
@@ -567,8 +572,8 @@ async fn database_stacks_apply_and_plan_clean_against_moto() {
         let st = load_stack(f);
         let mut args = vec!["destroy".to_owned(), f.to_owned(), "--auto-approve".to_owned()];
         for a in st.resources.keys().map(ToString::to_string) {
-            if a.starts_with(&format!("module.{module}.db_")) && !a.contains("parameter_group") || a.contains("kms_key")
-            {
+            let holds_data = a.starts_with(&format!("module.{module}.db_")) && !a.contains("parameter_group");
+            if holds_data || a.contains("kms_key") || a.contains("cloudwatch_log_group") {
                 args.extend(["--allow-destroy".to_owned(), a]);
             }
         }
@@ -609,8 +614,8 @@ async fn replacing_a_database_is_refused_and_destroy_keeps_a_final_snapshot() {
 
     let st = load_stack(f);
     let mut args = vec!["destroy".to_owned(), f.to_owned(), "--auto-approve".to_owned()];
-    for a in st.resources.keys().map(ToString::to_string).filter(|a| a.contains(".db_cluster") || a.contains("kms_key"))
-    {
+    let guarded = |a: &String| a.contains(".db_cluster") || a.contains("kms_key") || a.contains("cloudwatch_log_group");
+    for a in st.resources.keys().map(ToString::to_string).filter(guarded) {
         args.extend(["--allow-destroy".to_owned(), a]);
     }
     let args: Vec<&str> = args.iter().map(String::as_str).collect();

@@ -445,6 +445,7 @@ impl AwsFactory {
     client!(sts, aws_sdk_sts);
     client!(sns, aws_sdk_sns);
     client!(cloudwatch, aws_sdk_cloudwatch);
+    client!(logs, aws_sdk_cloudwatchlogs);
     client!(tagging, aws_sdk_resourcegroupstagging);
     client!(lambda, aws_sdk_lambda);
 

@@ -2,6 +2,7 @@
 
 pub mod client;
 pub mod cloudwatch_alarm;
+pub mod cloudwatch_log_group;
 pub mod db_cluster;
 pub mod db_cluster_instance;
 pub mod db_cluster_parameter_group;
@@ -70,6 +71,7 @@ pub fn all_types() -> Vec<Arc<dyn ResourceType>> {
         Arc::new(secret::Secret),
         Arc::new(secret_rotation::SecretRotation),
         Arc::new(cloudwatch_alarm::CloudwatchAlarm),
+        Arc::new(cloudwatch_log_group::CloudwatchLogGroup),
         Arc::new(s3_bucket::S3Bucket),
         Arc::new(s3_bucket_replication::S3BucketReplication),
     ]
