@@ -141,8 +141,13 @@ async fn quickstart_survives_random_faults() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_rds_stack_survives_random_faults() {
-    let guarded =
-        ["module.postgres.db_instance.primary", "module.postgres.db_instance.replica", "module.postgres.kms_key.db"];
+    let guarded = [
+        "module.postgres.db_instance.primary",
+        "module.postgres.db_instance.replica",
+        "module.postgres.kms_key.db",
+        "module.postgres.cloudwatch_log_group.primary",
+        "module.postgres.cloudwatch_log_group.replica",
+    ];
     let seeds = if std::env::var_os("PGSTACK_FAULT_SEEDS").is_some() { seeds() } else { vec![7] };
     for seed in seeds {
         survives_random_faults("rds.toml", "rds-example", &guarded, seed).await;
