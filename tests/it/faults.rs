@@ -139,15 +139,19 @@ async fn quickstart_survives_random_faults() {
     }
 }
 
+/// What examples/rds.toml holds that the data-loss guard keeps: the
+/// addresses a destroy of it names with `--allow-destroy`.
+pub const RDS_EXAMPLE_GUARDED: [&str; 5] = [
+    "module.postgres.db_instance.primary",
+    "module.postgres.db_instance.replica",
+    "module.postgres.kms_key.db",
+    "module.postgres.cloudwatch_log_group.primary",
+    "module.postgres.cloudwatch_log_group.replica",
+];
+
 #[tokio::test(flavor = "multi_thread")]
 async fn an_rds_stack_survives_random_faults() {
-    let guarded = [
-        "module.postgres.db_instance.primary",
-        "module.postgres.db_instance.replica",
-        "module.postgres.kms_key.db",
-        "module.postgres.cloudwatch_log_group.primary",
-        "module.postgres.cloudwatch_log_group.replica",
-    ];
+    let guarded = RDS_EXAMPLE_GUARDED;
     let seeds = if std::env::var_os("PGSTACK_FAULT_SEEDS").is_some() { seeds() } else { vec![7] };
     for seed in seeds {
         survives_random_faults("rds.toml", "rds-example", &guarded, seed).await;

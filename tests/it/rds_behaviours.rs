@@ -19,7 +19,7 @@
 
 use aws_sdk_rds::Client;
 
-use crate::faults::owned_objects;
+use crate::faults::{RDS_EXAMPLE_GUARDED, owned_objects};
 use crate::support::cli::{Run, Workdir};
 use crate::support::faults::{Fault, FaultProxy};
 use crate::support::moto::{MotoGuard, REGION, moto};
@@ -256,13 +256,7 @@ async fn rds_converges_while_rds_says_the_instance_is_busy() {
     w.run(&["plan", file, "--detailed-exitcode"], &env).expect(0);
 
     proxy.inject("DeleteDBSubnetGroup", refused("InvalidDBSubnetGroupStateFault", "still in use"), 1);
-    let guarded = [
-        "module.postgres.db_instance.primary",
-        "module.postgres.db_instance.replica",
-        "module.postgres.kms_key.db",
-        "module.postgres.cloudwatch_log_group.primary",
-        "module.postgres.cloudwatch_log_group.replica",
-    ];
+    let guarded = RDS_EXAMPLE_GUARDED;
     let mut destroy = vec!["destroy", file, "--auto-approve"];
     destroy.extend(allow_destroy(&guarded));
     w.run(&destroy, &env).expect(0);

@@ -32,7 +32,7 @@ use futures::{StreamExt, TryStreamExt, stream};
 use super::owned;
 use super::{PER_RESOURCE_CONCURRENCY, api_error, error_code, factory, get_i64, get_str, tag_changes, tags_of};
 use crate::addr::ResourceAddr;
-use crate::provider::schema::{Attr, AttrType, Kind, Ownership, Pricing, Schema, TAG_ADDRESS, TAG_STACK};
+use crate::provider::schema::{Attr, AttrType, Kind, Ownership, Pricing, Schema};
 use crate::provider::{Ctx, Owned, PlannedUpdate, ProviderError, ReadScope, ResourceType, Result};
 use crate::value::{Attrs, Value};
 
@@ -229,15 +229,7 @@ impl ResourceType for CloudwatchLogGroup {
     /// carries this stack's and address's ownership tags.
     async fn find_created(&self, ctx: &Ctx, addr: &ResourceAddr) -> Result<Option<String>> {
         let client = factory(ctx)?.logs(&ctx.region).await;
-        let want = addr.to_string();
-        let mut reads = group_tags(&client, |_| true).await?;
-        while let Some(read) = reads.next().await {
-            let Some((name, tags)) = read? else { continue };
-            if tags.get(TAG_STACK) == Some(&ctx.stack) && tags.get(TAG_ADDRESS) == Some(&want) {
-                return Ok(Some(name));
-            }
-        }
-        Ok(None)
+        owned::first_tagged_for(group_tags(&client, |_| true).await?, ctx, addr).await
     }
 
     async fn list_owned(&self, ctx: &Ctx, known: &BTreeSet<String>) -> Result<Vec<Owned>> {

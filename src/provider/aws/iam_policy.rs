@@ -35,9 +35,7 @@ use super::iam_role::{NOT_FOUND, attach, detach, iam_tags, tags_from_iam, unless
 use super::owned;
 use super::{PER_RESOURCE_CONCURRENCY, api_error, error_code, factory, get_str, policy, tag_changes, tags_of};
 use crate::addr::ResourceAddr;
-use crate::provider::schema::{
-    Attr, AttrType, Default, Kind, NameRule, Ownership, Pricing, Schema, TAG_ADDRESS, TAG_STACK,
-};
+use crate::provider::schema::{Attr, AttrType, Default, Kind, NameRule, Ownership, Pricing, Schema};
 use crate::provider::{Ctx, Owned, PlannedUpdate, ProviderError, ReadScope, ResourceType, Result};
 use crate::value::{Attrs, Value};
 
@@ -311,15 +309,7 @@ impl ResourceType for IamPolicy {
     /// one carries this stack's and address's ownership tags.
     async fn find_created(&self, ctx: &Ctx, addr: &ResourceAddr) -> Result<Option<String>> {
         let client = factory(ctx)?.iam(&ctx.region).await;
-        let want = addr.to_string();
-        let mut reads = policy_tags(&client, |_| true).await?;
-        while let Some(read) = reads.next().await {
-            let Some((arn, tags)) = read? else { continue };
-            if tags.get(TAG_STACK) == Some(&ctx.stack) && tags.get(TAG_ADDRESS) == Some(&want) {
-                return Ok(Some(arn));
-            }
-        }
-        Ok(None)
+        owned::first_tagged_for(policy_tags(&client, |_| true).await?, ctx, addr).await
     }
 
     /// The local policies not `known`, with their tags; listed once per pass

@@ -546,15 +546,7 @@ impl ResourceType for IamRole {
     /// cannot filter roles by tag, and the tagging API does not cover IAM roles.
     async fn find_created(&self, ctx: &Ctx, addr: &ResourceAddr) -> Result<Option<String>> {
         let client = factory(ctx)?.iam(&ctx.region).await;
-        let want = addr.to_string();
-        let mut reads = role_tags(&client, |_| true).await?;
-        while let Some(read) = reads.next().await {
-            let Some((name, tags)) = read? else { continue };
-            if tags.get(TAG_STACK) == Some(&ctx.stack) && tags.get(TAG_ADDRESS) == Some(&want) {
-                return Ok(Some(name));
-            }
-        }
-        Ok(None)
+        owned::first_tagged_for(role_tags(&client, |_| true).await?, ctx, addr).await
     }
 
     /// The roles not `known` with their tags ([`role_tags`]); listed once

@@ -119,6 +119,25 @@ pub async fn tagged(ctx: &Ctx, address: Option<&ResourceAddr>, types: &[&str]) -
         .collect())
 }
 
+/// The id of the first `(id, tags)` item `reads` yields that carries
+/// `ctx.stack`'s and `addr`'s ownership tags (items `None`, gone meanwhile,
+/// are skipped): the lookup of an interrupted create for types that list
+/// their objects and read their tags one by one.
+pub async fn first_tagged_for<S>(mut reads: S, ctx: &Ctx, addr: &ResourceAddr) -> Result<Option<String>>
+where
+    S: futures::Stream<Item = Result<Option<(String, BTreeMap<String, String>)>>> + Unpin,
+{
+    use futures::StreamExt;
+    let want = addr.to_string();
+    while let Some(read) = reads.next().await {
+        let Some((id, tags)) = read? else { continue };
+        if tags.get(TAG_STACK) == Some(&ctx.stack) && tags.get(TAG_ADDRESS) == Some(&want) {
+            return Ok(Some(id));
+        }
+    }
+    Ok(None)
+}
+
 /// The `(id, tags)` items carrying `stack`'s tag and not `known`, as owned
 /// objects: for types that list their objects with their tags.
 pub fn from_tags<'a>(
