@@ -17,7 +17,9 @@ use crate::value::Value;
 use super::functions::BinOp;
 
 /// A loaded, validated stack. Written out as a saved plan's snapshot, it
-/// holds no sensitive value and no path (see the fields skipped).
+/// holds no sensitive value, no path and no source location (see the fields
+/// skipped: a snapshot is applied without its files, so its diagnostics
+/// carry no snippet anyway).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Stack {
     pub name: String,
@@ -155,6 +157,7 @@ pub struct Waiver {
     /// Last day (UTC) the waiver holds, `YYYY-MM-DD` (a valid calendar date).
     pub until: String,
     /// The rule id as written in `[check.waive]`.
+    #[serde(skip)]
     pub span: Span,
 }
 
@@ -199,19 +202,23 @@ pub struct ResourceConfig {
     /// `create_before_destroy`: `None` leaves it to the type's default.
     pub create_before_destroy: Option<bool>,
     /// The `[TYPE.NAME]` header.
+    #[serde(skip)]
     pub span: Span,
     /// Span of each attribute's value, for diagnostics; values written nested
     /// inside one are recorded too, under `attr.key` and `attr[i]` paths
     /// (`parameters.rds.force_ssl`, `ingress[0].cidr_blocks`).
+    #[serde(skip)]
     pub attr_spans: BTreeMap<String, Span>,
     /// Where values written in a module as a bare `${var.NAME}` (a module
     /// input) were set: the span in the calling file (through every module
     /// level up to the one that wrote the value), by the same paths as
     /// `attr_spans`, nested parts of the input's value included. Empty
     /// outside modules.
+    #[serde(skip)]
     pub input_spans: BTreeMap<String, Span>,
     /// The `[module.NAME]` headers of the module calls the instance comes
     /// from, outermost first; empty for resources of the stack file.
+    #[serde(skip)]
     pub module_calls: Vec<Span>,
 }
 
@@ -225,6 +232,7 @@ pub struct OutputConfig {
     pub description: Option<String>,
     /// Never printed or stored in plain text.
     pub sensitive: bool,
+    #[serde(skip)]
     pub span: Span,
 }
 
@@ -238,6 +246,7 @@ pub struct Ref {
     pub splat: bool,
     /// Attribute name, then keys / indexes into nested values.
     pub path: Vec<String>,
+    #[serde(skip)]
     pub span: Span,
 }
 
@@ -271,6 +280,7 @@ pub struct SensitiveVar {
     /// snapshot read back until [`Stack::supply_sensitive`] gives it.
     #[serde(skip)]
     pub value: Option<Value>,
+    #[serde(skip)]
     pub span: Span,
 }
 
@@ -279,6 +289,7 @@ pub struct SensitiveVar {
 pub struct Call {
     pub name: String,
     pub args: Vec<Expr>,
+    #[serde(skip)]
     pub span: Span,
 }
 

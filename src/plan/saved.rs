@@ -4,8 +4,9 @@
 //! state lives, sealed with a digest of their own content.
 //!
 //! Invariants: a file is accepted only when its format version is known and
-//! its digest matches its body byte for byte (as canonical JSON), so an edited
-//! or truncated plan is refused before anything is loaded from it; no
+//! its digest matches its body (written again as compact JSON from the parsed
+//! body), so an edited or truncated plan is refused before anything is used
+//! from it; no
 //! sensitive variable value is ever written (only a salted hash of it: the
 //! snapshot names the variables, [`crate::config::Expr::Sensitive`]).
 
@@ -73,11 +74,24 @@ pub struct SavedOptions {
 }
 
 /// The file as written: version, digest, body.
-#[derive(Serialize, Deserialize)]
-struct Envelope {
+#[derive(Serialize)]
+struct Envelope<'a> {
     pgstack_saved_plan: u32,
     digest: String,
-    body: serde_json::Value,
+    body: &'a SavedPlanBody,
+}
+
+/// The file as read: the version first, on its own, so that a file of
+/// another format is named as such before its body is read.
+#[derive(Deserialize)]
+struct Version {
+    pgstack_saved_plan: serde_json::Value,
+}
+
+#[derive(Deserialize)]
+struct Sealed {
+    digest: String,
+    body: SavedPlanBody,
 }
 
 /// Why a file is not a saved plan this build can apply.
@@ -95,28 +109,25 @@ pub enum SavedPlanError {
 
 /// The text of a saved plan file.
 pub fn encode(body: &SavedPlanBody) -> Result<String, serde_json::Error> {
-    let body = serde_json::to_value(body)?;
-    let digest = digest(&body)?;
+    let digest = digest(body)?;
     serde_json::to_string_pretty(&Envelope { pgstack_saved_plan: SAVED_PLAN_VERSION, digest, body })
 }
 
 /// Reads a saved plan file's text, checking version and digest first.
 pub fn decode(text: &str, path: &str) -> Result<SavedPlanBody, SavedPlanError> {
     let not_a_plan = |detail: String| SavedPlanError::NotAPlan { path: path.to_owned(), detail };
-    let raw: serde_json::Value = serde_json::from_str(text).map_err(|e| not_a_plan(e.to_string()))?;
-    let version = raw
-        .get("pgstack_saved_plan")
-        .ok_or_else(|| not_a_plan("no `pgstack_saved_plan` version field".into()))?
-        .as_u64()
-        .ok_or_else(|| not_a_plan("`pgstack_saved_plan` is not a number".into()))?;
+    let version: Version = serde_json::from_str(text).map_err(|e| {
+        not_a_plan(if e.is_data() { "no `pgstack_saved_plan` version field".into() } else { e.to_string() })
+    })?;
+    let version = version.pgstack_saved_plan.as_u64().ok_or_else(|| not_a_plan("`pgstack_saved_plan` is not a number".into()))?;
     if version != u64::from(SAVED_PLAN_VERSION) {
         return Err(SavedPlanError::UnknownVersion { path: path.to_owned(), found: version });
     }
-    let envelope: Envelope = serde_json::from_value(raw).map_err(|e| not_a_plan(e.to_string()))?;
-    if digest(&envelope.body).ok().as_deref() != Some(envelope.digest.as_str()) {
+    let sealed: Sealed = serde_json::from_str(text).map_err(|e| not_a_plan(e.to_string()))?;
+    if digest(&sealed.body).ok().as_deref() != Some(sealed.digest.as_str()) {
         return Err(SavedPlanError::Tampered { path: path.to_owned() });
     }
-    serde_json::from_value(envelope.body).map_err(|e| not_a_plan(e.to_string()))
+    Ok(sealed.body)
 }
 
 /// How the plan in a file differs from the plan made again at apply, each
@@ -218,7 +229,9 @@ fn list(names: &[String]) -> String {
 }
 
 /// SHA-256 of the canonical JSON of `body` (object keys sorted, no spaces).
-fn digest(body: &serde_json::Value) -> Result<String, serde_json::Error> {
+/// SHA-256 of the body as compact JSON, written from the parsed body (so
+/// layout is not content: re-indenting a file keeps its digest).
+fn digest(body: &SavedPlanBody) -> Result<String, serde_json::Error> {
     Ok(format!("sha256:{}", hex(&Sha256::digest(serde_json::to_vec(body)?))))
 }
 
@@ -310,8 +323,10 @@ mod tests {
     fn resealed(edit: impl FnOnce(&mut serde_json::Value)) -> String {
         let mut body = serde_json::to_value(body()).unwrap();
         edit(&mut body);
-        let digest = digest(&body).unwrap();
-        serde_json::to_string(&Envelope { pgstack_saved_plan: SAVED_PLAN_VERSION, digest, body }).unwrap()
+        // A body that no longer parses is refused before its digest is read.
+        let digest = serde_json::from_value::<SavedPlanBody>(body.clone())
+            .map_or_else(|_| "sha256:unread".to_owned(), |b| digest(&b).unwrap());
+        serde_json::json!({ "pgstack_saved_plan": SAVED_PLAN_VERSION, "digest": digest, "body": body }).to_string()
     }
 
     #[test]
