@@ -119,7 +119,8 @@ pub fn decode(text: &str, path: &str) -> Result<SavedPlanBody, SavedPlanError> {
     let version: Version = serde_json::from_str(text).map_err(|e| {
         not_a_plan(if e.is_data() { "no `pgstack_saved_plan` version field".into() } else { e.to_string() })
     })?;
-    let version = version.pgstack_saved_plan.as_u64().ok_or_else(|| not_a_plan("`pgstack_saved_plan` is not a number".into()))?;
+    let version =
+        version.pgstack_saved_plan.as_u64().ok_or_else(|| not_a_plan("`pgstack_saved_plan` is not a number".into()))?;
     if version != u64::from(SAVED_PLAN_VERSION) {
         return Err(SavedPlanError::UnknownVersion { path: path.to_owned(), found: version });
     }
