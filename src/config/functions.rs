@@ -4,7 +4,7 @@
 
 use crate::value::Value;
 
-/// A binary operator in `${...}` arithmetic.
+/// A binary operator inside `${...}`: arithmetic, comparison, logic.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum BinOp {
     Add,
@@ -12,6 +12,21 @@ pub enum BinOp {
     Mul,
     Div,
     Mod,
+    Eq,
+    Ne,
+    Lt,
+    Le,
+    Gt,
+    Ge,
+    And,
+    Or,
+}
+
+impl BinOp {
+    /// Whether the operator computes a number.
+    pub fn is_arithmetic(self) -> bool {
+        matches!(self, BinOp::Add | BinOp::Sub | BinOp::Mul | BinOp::Div | BinOp::Mod)
+    }
 }
 
 /// Applies a binary operator. Unknown operands give `Unknown`. Every result
@@ -20,6 +35,9 @@ pub enum BinOp {
 pub fn binary(op: BinOp, a: &Value, b: &Value) -> Result<Value, String> {
     if a.is_unknown() || b.is_unknown() {
         return Ok(Value::Unknown);
+    }
+    if !op.is_arithmetic() {
+        return compare(op, a, b);
     }
     if let (Value::Int(x), Value::Int(y)) = (a, b) {
         let r = match op {
@@ -30,6 +48,7 @@ pub fn binary(op: BinOp, a: &Value, b: &Value) -> Result<Value, String> {
             BinOp::Div => x.checked_div(*y),
             BinOp::Mod if *y == 0 => return Err("division by zero".into()),
             BinOp::Mod => x.checked_rem(*y),
+            _ => None,
         };
         return r.map(Value::Int).ok_or_else(|| "integer overflow".to_owned());
     }
@@ -47,6 +66,7 @@ pub fn binary(op: BinOp, a: &Value, b: &Value) -> Result<Value, String> {
                 BinOp::Div | BinOp::Mod if y == 0.0 => return Err("division by zero".into()),
                 BinOp::Div => x / y,
                 BinOp::Mod => x % y,
+                _ => f64::NAN,
             };
             if r.is_finite() {
                 Ok(Value::Float(r))
@@ -55,6 +75,39 @@ pub fn binary(op: BinOp, a: &Value, b: &Value) -> Result<Value, String> {
             }
         }
         _ => Err(format!("arithmetic needs numbers, got {} and {}", a.type_name(), b.type_name())),
+    }
+}
+
+/// Equality (any two values; an integer equals the float of the same
+/// number), order (numbers only) and logic (bools only).
+fn compare(op: BinOp, a: &Value, b: &Value) -> Result<Value, String> {
+    let num = |v: &Value| match v {
+        Value::Int(i) => Some(*i as f64),
+        Value::Float(f) => Some(*f),
+        _ => None,
+    };
+    let equal = || match (num(a), num(b)) {
+        (Some(x), Some(y)) => x == y,
+        _ => a == b,
+    };
+    let order = |want: fn(std::cmp::Ordering) -> bool| match (num(a), num(b)) {
+        (Some(x), Some(y)) => Ok(Value::Bool(x.partial_cmp(&y).is_some_and(want))),
+        _ => Err(format!("`<`, `<=`, `>` and `>=` compare numbers, got {} and {}", a.type_name(), b.type_name())),
+    };
+    let logic = |f: fn(bool, bool) -> bool| match (a, b) {
+        (Value::Bool(x), Value::Bool(y)) => Ok(Value::Bool(f(*x, *y))),
+        _ => Err(format!("`&&` and `||` take bools, got {} and {}", a.type_name(), b.type_name())),
+    };
+    match op {
+        BinOp::Eq => Ok(Value::Bool(equal())),
+        BinOp::Ne => Ok(Value::Bool(!equal())),
+        BinOp::Lt => order(|o| o.is_lt()),
+        BinOp::Le => order(|o| o.is_le()),
+        BinOp::Gt => order(|o| o.is_gt()),
+        BinOp::Ge => order(|o| o.is_ge()),
+        BinOp::And => logic(|x, y| x && y),
+        BinOp::Or => logic(|x, y| x || y),
+        _ => Err("not a comparison".into()),
     }
 }
 

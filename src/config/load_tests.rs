@@ -1095,6 +1095,51 @@ fn a_sensitive_variable_stays_a_reference_that_a_written_stack_names_without_its
 }
 
 #[test]
+fn conditions_fold_at_load_and_the_branch_not_taken_is_not_read() {
+    // `fake.extra` is turned off; the branch that names it is not taken.
+    let text = stack_with(
+        "[vars]\nprod = false\nsize = 3\n\n[fake.extra]\nenabled = \"${var.prod}\"\n\n\
+         [fake.a]\nname = '${var.prod ? fake.extra.id : \"dev\"}'\nsize = '${var.size >= 2 && !var.prod ? 2 : 1}'\n\
+         force = '${var.size == 3 || var.size != 3}'\n",
+    );
+    let st = ok(&[("stack.toml", &text)]);
+    let a = &st.resources[&addr("fake.a")];
+    assert_eq!(a.attrs["name"], Expr::Lit(Value::str("dev")));
+    assert_eq!(a.attrs["size"], Expr::Lit(Value::Int(2)));
+    assert_eq!(a.attrs["force"], Expr::Lit(Value::Bool(true)));
+    assert!(!st.resources.contains_key(&addr("fake.extra")));
+
+    // A condition known only at apply stays an expression; both branches are checked now.
+    let text = stack_with("[fake.a]\nname = \"a\"\n\n[fake.b]\nref = '${fake.a.id == \"x\" ? \"same\" : fake.a.id}'\n");
+    let st = ok(&[("stack.toml", &text)]);
+    let e = &st.resources[&addr("fake.b")].attrs["ref"];
+    assert!(matches!(e, Expr::Cond(..)), "{e:?}");
+    let known = |id: &str| {
+        let id = Value::str(id);
+        e.eval(&|_| Ok(id.clone())).unwrap()
+    };
+    assert_eq!((known("x"), known("i-1")), (Value::str("same"), Value::str("i-1")));
+    assert_eq!(e.eval(&|_| Ok(Value::Unknown)).unwrap(), Value::Unknown);
+}
+
+#[test]
+fn condition_and_comparison_errors_point_at_the_expression() {
+    let text = stack_with(
+        "[vars]\nn = 3\n\n[fake.a]\nname = '${var.n ? \"a\" : \"b\"}'\nsize = '${var.n < \"4\" ? 1 : 2}'\n\
+         force = '${!var.n}'\nref = '${var.n && true ? \"a\" : \"b\"}'\n",
+    );
+    assert_eq!(
+        errs(&[("stack.toml", &text)]),
+        [
+            "the condition of `? :` must be a bool, got integer @ stack.toml:8:11",
+            "`<`, `<=`, `>` and `>=` compare numbers, got integer and string @ stack.toml:9:11",
+            "`!` takes a bool, got integer @ stack.toml:10:12",
+            "`&&` and `||` take bools, got integer and bool @ stack.toml:11:10",
+        ]
+    );
+}
+
+#[test]
 fn more_than_fifty_tags_with_the_stack_and_ownership_tags_are_refused_at_the_tags() {
     let stack_tags: Vec<String> = (0..10).map(|i| format!("s{i} = \"v\"")).collect();
     let head = format!("[stack]\nname = \"t\"\nregion = \"us-east-1\"\ntags = {{ {} }}\n\n", stack_tags.join(", "));

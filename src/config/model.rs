@@ -265,6 +265,10 @@ pub enum Expr {
     Binary(BinOp, Box<Expr>, Box<Expr>),
     /// A built-in function call (see docs/stack-language.md).
     Call(Box<Call>),
+    /// `!x`, of a value known only at apply.
+    Not(Box<Expr>),
+    /// `cond ? a : b` whose condition is known only at apply.
+    Cond(Box<[Expr; 3]>),
     /// A sensitive variable, where one may be used (a write-only attribute,
     /// a sensitive output). It stays a reference, never folded into a
     /// literal, so a stack written out (a saved plan's snapshot) names the
@@ -321,6 +325,8 @@ impl Expr {
             Expr::Ref(r) => out.push(r),
             Expr::List(l) | Expr::Concat(l) => l.iter().for_each(|e| e.collect_refs(out)),
             Expr::Call(c) => c.args.iter().for_each(|e| e.collect_refs(out)),
+            Expr::Not(e) => e.collect_refs(out),
+            Expr::Cond(parts) => parts.iter().for_each(|e| e.collect_refs(out)),
             Expr::Map(m) => m.values().for_each(|e| e.collect_refs(out)),
             Expr::Binary(_, a, b) => {
                 a.collect_refs(out);
@@ -390,6 +396,24 @@ impl Expr {
                     EvalError::new(message, Some(c.span.clone()))
                 })
             }
+            Expr::Not(e) => match e.eval(resolve)? {
+                Value::Unknown => Ok(Value::Unknown),
+                Value::Bool(b) => Ok(Value::Bool(!b)),
+                other => Err(EvalError::new(format!("`!` takes a bool, got {}", other.type_name()), None)),
+            },
+            // Only the branch the condition picks is evaluated.
+            Expr::Cond(parts) => {
+                let [cond, yes, no] = parts.as_ref();
+                match cond.eval(resolve)? {
+                    Value::Unknown => Ok(Value::Unknown),
+                    Value::Bool(true) => yes.eval(resolve),
+                    Value::Bool(false) => no.eval(resolve),
+                    other => Err(EvalError::new(
+                        format!("the condition of `? :` must be a bool, got {}", other.type_name()),
+                        None,
+                    )),
+                }
+            }
             Expr::Sensitive(s) => s.value.clone().ok_or_else(|| {
                 EvalError::new(format!("the sensitive variable `{}` was not given again", s.name), Some(s.span.clone()))
             }),
@@ -411,6 +435,8 @@ impl Expr {
             Expr::Lit(_) | Expr::Ref(_) => {}
             Expr::List(l) | Expr::Concat(l) => l.iter().for_each(|e| e.each_sensitive(f)),
             Expr::Call(c) => c.args.iter().for_each(|e| e.each_sensitive(f)),
+            Expr::Not(e) => e.each_sensitive(f),
+            Expr::Cond(parts) => parts.iter().for_each(|e| e.each_sensitive(f)),
             Expr::Map(m) => m.values().for_each(|e| e.each_sensitive(f)),
             Expr::Binary(_, a, b) => {
                 a.each_sensitive(f);
@@ -431,6 +457,8 @@ impl Expr {
             Expr::Lit(_) | Expr::Ref(_) => {}
             Expr::List(l) | Expr::Concat(l) => l.iter_mut().for_each(|e| e.supply_sensitive(values)),
             Expr::Call(c) => c.args.iter_mut().for_each(|e| e.supply_sensitive(values)),
+            Expr::Not(e) => e.supply_sensitive(values),
+            Expr::Cond(parts) => parts.iter_mut().for_each(|e| e.supply_sensitive(values)),
             Expr::Map(m) => m.values_mut().for_each(|e| e.supply_sensitive(values)),
             Expr::Binary(_, a, b) => {
                 a.supply_sensitive(values);

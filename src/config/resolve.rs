@@ -84,7 +84,9 @@ fn label(root: &str, steps: &[Step]) -> String {
 fn span_of(t: &TExpr) -> Option<&Span> {
     match t {
         TExpr::Path(p) => Some(&p.span),
-        TExpr::Binary(.., s) | TExpr::Neg(_, s) | TExpr::Call(_, _, s) => Some(s),
+        TExpr::Binary(.., s) | TExpr::Neg(_, s) | TExpr::Not(_, s) | TExpr::Cond(_, s) | TExpr::Call(_, _, s) => {
+            Some(s)
+        }
         TExpr::Lit(_) | TExpr::Concat(_) => None,
     }
 }
@@ -176,6 +178,29 @@ impl Loader<'_> {
                 }
                 e => Some(Expr::Binary(BinOp::Sub, Box::new(Expr::Lit(Value::Int(0))), Box::new(e))),
             },
+            TExpr::Not(inner, span) => match self.resolve_t(scope, cx, inner, whole)? {
+                Expr::Lit(Value::Bool(b)) => Some(Expr::Lit(Value::Bool(!b))),
+                Expr::Lit(other) => self
+                    .fail(Diagnostic::error(format!("`!` takes a bool, got {}", other.type_name())).at(span.clone())),
+                e => Some(Expr::Not(Box::new(e))),
+            },
+            TExpr::Cond(parts, span) => {
+                let [cond, yes, no] = parts.as_ref();
+                // A condition known now picks its branch: the other is not
+                // resolved (it may name what the condition turns off).
+                match self.resolve_t(scope, cx, cond, whole)? {
+                    Expr::Lit(Value::Bool(true)) => self.resolve_t(scope, cx, yes, whole),
+                    Expr::Lit(Value::Bool(false)) => self.resolve_t(scope, cx, no, whole),
+                    Expr::Lit(other) => self.fail(
+                        Diagnostic::error(format!("the condition of `? :` must be a bool, got {}", other.type_name()))
+                            .at(span_of(cond).unwrap_or(span).clone()),
+                    ),
+                    c => {
+                        let (y, n) = (self.resolve_t(scope, cx, yes, whole), self.resolve_t(scope, cx, no, whole));
+                        Some(Expr::Cond(Box::new([c, y?, n?])))
+                    }
+                }
+            }
             TExpr::Call(name, args, span) => {
                 let Some(f) = functions::lookup(name) else {
                     let d = Diagnostic::error(format!("unknown function `{name}`")).at(span.clone());
@@ -228,8 +253,13 @@ impl Loader<'_> {
                 Ok(v) => Some(Expr::Lit(v)),
                 Err(m) => self.fail(Diagnostic::error(m).at(span.clone())),
             },
-            (Expr::Lit(v), _) | (_, Expr::Lit(v)) if !matches!(v, Value::Int(_) | Value::Float(_)) => self
-                .fail(Diagnostic::error(format!("arithmetic needs numbers, got {}", v.type_name())).at(span.clone())),
+            (Expr::Lit(v), _) | (_, Expr::Lit(v))
+                if op.is_arithmetic() && !matches!(v, Value::Int(_) | Value::Float(_)) =>
+            {
+                self.fail(
+                    Diagnostic::error(format!("arithmetic needs numbers, got {}", v.type_name())).at(span.clone()),
+                )
+            }
             _ => self.checked_sensitive(Expr::Binary(op, Box::new(a), Box::new(b)), span),
         }
     }

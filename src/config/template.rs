@@ -29,6 +29,10 @@ pub enum TExpr {
     Path(Path),
     Binary(BinOp, Box<TExpr>, Box<TExpr>, Span),
     Neg(Box<TExpr>, Span),
+    /// `!x`.
+    Not(Box<TExpr>, Span),
+    /// `cond ? a : b`.
+    Cond(Box<[TExpr; 3]>, Span),
     /// Function name, arguments, span of the whole call.
     Call(String, Vec<TExpr>, Span),
 }
@@ -159,6 +163,8 @@ enum Tok {
     Float(f64),
     Str(String),
     Punct(char),
+    /// A two-character operator: `==`, `!=`, `<=`, `>=`, `&&`, `||`.
+    Op(&'static str),
     /// The `}` closing an interpolation.
     Close,
 }
@@ -181,7 +187,24 @@ fn lex(s: &str, start: usize, map: &SpanMap, stop_at_close: bool) -> Result<Vec<
                 out.push(Token { kind: Tok::Close, range: i..i + 1 });
                 return Ok(out);
             }
-            '+' | '-' | '*' | '/' | '%' | '(' | ')' | '[' | ']' | '.' | ',' => Tok::Punct(c),
+            '=' | '!' | '<' | '>' | '&' | '|'
+                if chars.peek().is_some_and(|&(_, n)| n == '=' || (n == c && "&|".contains(c))) =>
+            {
+                let (j, n) = chars.next().unwrap_or((i, c));
+                let op = match (c, n) {
+                    ('=', '=') => "==",
+                    ('!', '=') => "!=",
+                    ('<', '=') => "<=",
+                    ('>', '=') => ">=",
+                    ('&', '&') => "&&",
+                    _ => "||",
+                };
+                out.push(Token { kind: Tok::Op(op), range: i..j + 1 });
+                continue;
+            }
+            '+' | '-' | '*' | '/' | '%' | '(' | ')' | '[' | ']' | '.' | ',' | '!' | '<' | '>' | '?' | ':' => {
+                Tok::Punct(c)
+            }
             '"' => {
                 let mut text = String::new();
                 let mut closed = None;
@@ -302,6 +325,7 @@ impl Parser<'_> {
                 Tok::Float(f) => format!("`{f}`"),
                 Tok::Str(s) => format!("{s:?}"),
                 Tok::Punct(c) => format!("`{c}`"),
+                Tok::Op(o) => format!("`{o}`"),
                 Tok::Close => "`}`".to_owned(),
             },
         };
@@ -325,22 +349,62 @@ impl Parser<'_> {
         Ok(())
     }
 
+    /// `cond ? a : b` (right-associative), over `||`, `&&`, equality,
+    /// comparison, then arithmetic: Terraform's order.
     fn expr(&mut self) -> Result<TExpr, Diagnostic> {
-        self.binary_level(&[('+', BinOp::Add), ('-', BinOp::Sub)], Self::term)
+        let start = self.start();
+        let cond = self.or()?;
+        if !self.at_punct('?') {
+            return Ok(cond);
+        }
+        self.pos += 1;
+        self.nest()?;
+        let yes = self.expr()?;
+        self.expect(':')?;
+        let no = self.expr()?;
+        self.depth -= 1;
+        Ok(TExpr::Cond(Box::new([cond, yes, no]), self.map.span(start..self.last_end())))
+    }
+
+    fn or(&mut self) -> Result<TExpr, Diagnostic> {
+        self.binary_level(&[(Tok::Op("||"), BinOp::Or)], Self::and)
+    }
+
+    fn and(&mut self) -> Result<TExpr, Diagnostic> {
+        self.binary_level(&[(Tok::Op("&&"), BinOp::And)], Self::equality)
+    }
+
+    fn equality(&mut self) -> Result<TExpr, Diagnostic> {
+        self.binary_level(&[(Tok::Op("=="), BinOp::Eq), (Tok::Op("!="), BinOp::Ne)], Self::comparison)
+    }
+
+    fn comparison(&mut self) -> Result<TExpr, Diagnostic> {
+        let ops = [
+            (Tok::Punct('<'), BinOp::Lt),
+            (Tok::Op("<="), BinOp::Le),
+            (Tok::Punct('>'), BinOp::Gt),
+            (Tok::Op(">="), BinOp::Ge),
+        ];
+        self.binary_level(&ops, Self::sum)
+    }
+
+    fn sum(&mut self) -> Result<TExpr, Diagnostic> {
+        self.binary_level(&[(Tok::Punct('+'), BinOp::Add), (Tok::Punct('-'), BinOp::Sub)], Self::term)
     }
 
     fn term(&mut self) -> Result<TExpr, Diagnostic> {
-        self.binary_level(&[('*', BinOp::Mul), ('/', BinOp::Div), ('%', BinOp::Mod)], Self::unary)
+        let ops = [(Tok::Punct('*'), BinOp::Mul), (Tok::Punct('/'), BinOp::Div), (Tok::Punct('%'), BinOp::Mod)];
+        self.binary_level(&ops, Self::unary)
     }
 
     fn binary_level(
         &mut self,
-        ops: &[(char, BinOp)],
+        ops: &[(Tok, BinOp)],
         next: fn(&mut Self) -> Result<TExpr, Diagnostic>,
     ) -> Result<TExpr, Diagnostic> {
         let start = self.start();
         let mut left = next(self)?;
-        while let Some(&(_, op)) = ops.iter().find(|(c, _)| self.at_punct(*c)) {
+        while let Some(op) = ops.iter().find(|(t, _)| self.peek_kind() == Some(t)).map(|(_, op)| *op) {
             self.pos += 1;
             let right = next(self)?;
             left = TExpr::Binary(op, Box::new(left), Box::new(right), self.map.span(start..self.last_end()));
@@ -349,13 +413,15 @@ impl Parser<'_> {
     }
 
     fn unary(&mut self) -> Result<TExpr, Diagnostic> {
-        if self.at_punct('-') {
+        if self.at_punct('-') || self.at_punct('!') {
+            let not = self.at_punct('!');
             let start = self.start();
             self.pos += 1;
             self.nest()?;
             let inner = self.unary()?;
             self.depth -= 1;
-            return Ok(TExpr::Neg(Box::new(inner), self.map.span(start..self.last_end())));
+            let span = self.map.span(start..self.last_end());
+            return Ok(if not { TExpr::Not(Box::new(inner), span) } else { TExpr::Neg(Box::new(inner), span) });
         }
         self.primary()
     }
@@ -537,6 +603,26 @@ mod tests {
     }
 
     #[test]
+    fn conditions_comparisons_and_logic_follow_terraforms_order() {
+        // `a || b && c == 1 + 2 ? x : y` is `(a || (b && (c == (1 + 2)))) ? x : y`.
+        let TExpr::Cond(parts, _) = parse("${a || b && c == 1 + 2 ? x : y}").unwrap() else { panic!() };
+        let TExpr::Binary(BinOp::Or, _, right, _) = &parts[0] else { panic!("{:?}", parts[0]) };
+        let TExpr::Binary(BinOp::And, _, eq, _) = right.as_ref() else { panic!("{right:?}") };
+        let TExpr::Binary(BinOp::Eq, _, sum, _) = eq.as_ref() else { panic!("{eq:?}") };
+        assert!(matches!(sum.as_ref(), TExpr::Binary(BinOp::Add, ..)));
+        // Right-associative: `a ? b : c ? d : e` nests in the else branch.
+        let TExpr::Cond(parts, _) = parse("${a ? b : c ? d : e}").unwrap() else { panic!() };
+        assert!(matches!(&parts[2], TExpr::Cond(..)));
+        for (text, op) in [("<", BinOp::Lt), ("<=", BinOp::Le), (">", BinOp::Gt), (">=", BinOp::Ge), ("!=", BinOp::Ne)]
+        {
+            let parsed = parse(&format!("${{1 {text} 2}}")).unwrap();
+            assert!(matches!(parsed, TExpr::Binary(o, ..) if o == op), "{text}");
+        }
+        assert!(matches!(parse("${!a}").unwrap(), TExpr::Not(..)));
+        assert!(matches!(parse("${!!a}").unwrap(), TExpr::Not(inner, _) if matches!(*inner, TExpr::Not(..))));
+    }
+
+    #[test]
     fn hyphens_belong_to_names() {
         let TExpr::Path(p) = parse("${var.db-name}").unwrap() else { panic!() };
         assert_eq!(shape(&p), path("var", &[".db-name"]));
@@ -553,7 +639,10 @@ mod tests {
             ("${a b}", "unexpected text in expression, found `b`", 104),
             ("${x[1}", "expected `]`, found end of expression", 105),
             ("${\"ab}", "unterminated string in expression", 102),
-            ("${a ? b}", "unexpected `?` in expression", 104),
+            ("${a ? b}", "expected `:`, found end of expression", 107),
+            ("${a ? b : }", "expected a value, found end of expression", 110),
+            ("${a = b}", "unexpected `=` in expression", 104),
+            ("${a & b}", "unexpected `&` in expression", 104),
             ("${f(1,)}", "expected a value, found `)`", 106),
             ("${f(1,}", "expected a value, found end of expression", 106),
             ("${9223372036854775808}", "integer out of range (64-bit signed integers only)", 102),

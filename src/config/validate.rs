@@ -278,7 +278,7 @@ impl Checker<'_> {
                 }
             }
             // Known only at apply time (constraints are checked at plan time).
-            Expr::Ref(_) | Expr::Binary(..) | Expr::Call(_) | Expr::Sensitive(_) => {}
+            Expr::Ref(_) | Expr::Binary(..) | Expr::Call(_) | Expr::Sensitive(_) | Expr::Not(_) | Expr::Cond(_) => {}
         }
     }
 
