@@ -40,6 +40,12 @@ async fn gateway_and_interface_endpoints_lifecycle() {
     assert_clean(&t, &created, &want);
     assert_clean(&t, &read_one(&t, &ctx, &id).await, &want);
     assert_eq!(t.find_created(&ctx, &addr).await.unwrap().as_deref(), Some(id.as_str()));
+    // Its prefix list (what security group rules name to reach S3), as EC2 lists it.
+    let lists = ec2.describe_prefix_lists().send().await.unwrap();
+    let s3_list = lists.prefix_lists().iter().find(|p| p.prefix_list_name() == Some("com.amazonaws.us-east-1.s3"));
+    let s3_list = Value::str(s3_list.and_then(|p| p.prefix_list_id()).expect("the S3 prefix list"));
+    assert_eq!(created["prefix_list_id"], s3_list);
+    assert_eq!(read_one(&t, &ctx, &id).await["prefix_list_id"], s3_list);
     let both = desired(
         &t,
         STACK,

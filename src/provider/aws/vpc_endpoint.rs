@@ -41,6 +41,9 @@ static SCHEMA: Schema = Schema {
     attrs: &[
         Attr::computed("id", AttrType::Str),
         Attr::computed("arn", AttrType::Str),
+        // A gateway endpoint's AWS-managed prefix list (its service's
+        // addresses), for security group rules: `prefix_list_ids`.
+        Attr::computed("prefix_list_id", AttrType::Str),
         Attr::required("vpc_id", AttrType::Str).force_new(),
         Attr::required("service_name", AttrType::Str).force_new(),
         Attr::optional("vpc_endpoint_type", AttrType::Str)
@@ -92,6 +95,33 @@ fn endpoint_attrs(e: &AwsEndpoint, region: &str) -> Option<(String, Attrs)> {
     a.insert("private_dns_enabled".into(), Value::Bool(e.private_dns_enabled().unwrap_or(false)));
     insert_tags(&mut a, e.tags());
     Some((id, a))
+}
+
+/// Adds to each gateway endpoint the id of its service's prefix list
+/// (DescribePrefixLists, one call for all of them).
+async fn with_prefix_lists(client: &aws_sdk_ec2::Client, endpoints: &mut [(String, Attrs)]) -> Result<()> {
+    let gateway = |a: &Attrs| get_str(a, "vpc_endpoint_type") == Some("Gateway");
+    let services: BTreeSet<String> = endpoints
+        .iter()
+        .filter(|(_, a)| gateway(a))
+        .filter_map(|(_, a)| get_str(a, "service_name").map(str::to_owned))
+        .collect();
+    if services.is_empty() {
+        return Ok(());
+    }
+    let filter = aws_sdk_ec2::types::Filter::builder()
+        .name("prefix-list-name")
+        .set_values(Some(services.into_iter().collect()))
+        .build();
+    let out =
+        client.describe_prefix_lists().filters(filter).send().await.map_err(|e| api_error("DescribePrefixLists", e))?;
+    let by_name: BTreeMap<&str, &str> =
+        out.prefix_lists().iter().filter_map(|p| Some((p.prefix_list_name()?, p.prefix_list_id()?))).collect();
+    for (_, a) in endpoints.iter_mut().filter(|(_, a)| gateway(a)) {
+        let id = get_str(a, "service_name").and_then(|s| by_name.get(s).copied());
+        a.insert("prefix_list_id".into(), id.into());
+    }
+    Ok(())
 }
 
 /// DescribeVpcEndpoints by id. AWS refuses the whole call when one id is
@@ -231,7 +261,9 @@ impl ResourceType for VpcEndpoint {
         let client = factory(ctx)?.ec2(&ctx.region).await;
         let client = &client;
         let endpoints = describe_in_chunks(ids, |chunk| async move { describe_ids(client, chunk).await }).await?;
-        Ok(endpoints.iter().filter_map(|e| endpoint_attrs(e, &ctx.region)).collect())
+        let mut found: Vec<(String, Attrs)> = endpoints.iter().filter_map(|e| endpoint_attrs(e, &ctx.region)).collect();
+        with_prefix_lists(client, &mut found).await?;
+        Ok(found.into_iter().collect())
     }
 
     async fn create(&self, ctx: &Ctx, desired: &Attrs) -> Result<Attrs> {
@@ -257,10 +289,13 @@ impl ResourceType for VpcEndpoint {
             .chain(named_in(desired, "security_group_ids", Named::Group))
             .collect();
         let out = send_naming(ctx, "CreateVpcEndpoint", &named, || request.clone().send()).await?;
-        let (_, mut attrs) = out
+        let created = out
             .vpc_endpoint()
             .and_then(|e| endpoint_attrs(e, &ctx.region))
             .ok_or_else(|| ProviderError::Invalid("CreateVpcEndpoint answered without an endpoint id".into()))?;
+        let mut created = [created];
+        with_prefix_lists(&client, &mut created).await?;
+        let [(_, mut attrs)] = created;
         // The tags went in with the create; its answer may not echo them.
         attrs.insert("tags".into(), desired_tags(desired));
         Ok(attrs)
