@@ -1123,6 +1123,27 @@ fn conditions_fold_at_load_and_the_branch_not_taken_is_not_read() {
 }
 
 #[test]
+fn lists_and_tables_built_in_expressions_fold_or_keep_their_references() {
+    let text = stack_with(
+        "[vars]\non = true\n\n[fake.a]\nname = \"a\"\n\n[fake.b]\n\
+         refs = '${concat([\"x\"], var.on ? [fake.a.id] : [])}'\n\
+         tags = '${var.on ? { Team = \"db\", On = \"yes\" } : {}}'\n",
+    );
+    let st = ok(&[("stack.toml", &text)]);
+    let b = &st.resources[&addr("fake.b")];
+    // `concat` of lists stays a list whose items are visible, the reference kept.
+    let Expr::List(items) = &b.attrs["refs"] else { panic!("{:?}", b.attrs["refs"]) };
+    assert_eq!(items[0], Expr::Lit(Value::str("x")));
+    assert!(matches!(&items[1], Expr::Ref(r) if r.target == addr("fake.a")));
+    let Expr::Map(tags) = &b.attrs["tags"] else { panic!("{:?}", b.attrs["tags"]) };
+    assert_eq!(tags["Team"], Expr::Lit(Value::str("db")));
+    assert_eq!(
+        errs(&[("stack.toml", &stack_with("[fake.a]\ntags = '${{ a = \"1\", a = \"2\" }}'\n"))]),
+        ["duplicate key `a` in a table @ stack.toml:5:22"]
+    );
+}
+
+#[test]
 fn condition_and_comparison_errors_point_at_the_expression() {
     let text = stack_with(
         "[vars]\nn = 3\n\n[fake.a]\nname = '${var.n ? \"a\" : \"b\"}'\nsize = '${var.n < \"4\" ? 1 : 2}'\n\

@@ -84,9 +84,13 @@ fn label(root: &str, steps: &[Step]) -> String {
 fn span_of(t: &TExpr) -> Option<&Span> {
     match t {
         TExpr::Path(p) => Some(&p.span),
-        TExpr::Binary(.., s) | TExpr::Neg(_, s) | TExpr::Not(_, s) | TExpr::Cond(_, s) | TExpr::Call(_, _, s) => {
-            Some(s)
-        }
+        TExpr::Binary(.., s)
+        | TExpr::Neg(_, s)
+        | TExpr::Not(_, s)
+        | TExpr::Cond(_, s)
+        | TExpr::Call(_, _, s)
+        | TExpr::List(_, s)
+        | TExpr::Map(_, s) => Some(s),
         TExpr::Lit(_) | TExpr::Concat(_) => None,
     }
 }
@@ -178,6 +182,26 @@ impl Loader<'_> {
                 }
                 e => Some(Expr::Binary(BinOp::Sub, Box::new(Expr::Lit(Value::Int(0))), Box::new(e))),
             },
+            TExpr::List(items, _) => {
+                let out: Vec<Option<Expr>> = items.iter().map(|i| self.resolve_t(scope, cx, i, whole)).collect();
+                Some(collapse_list(out.into_iter().collect::<Option<_>>()?))
+            }
+            TExpr::Map(entries, _) => {
+                let mut out = std::collections::BTreeMap::new();
+                let mut failed = false;
+                for (key, key_span, value) in entries {
+                    let Some(v) = self.resolve_t(scope, cx, value, whole) else {
+                        failed = true;
+                        continue;
+                    };
+                    if out.insert(key.clone(), v).is_some() {
+                        self.diags
+                            .push(Diagnostic::error(format!("duplicate key `{key}` in a table")).at(key_span.clone()));
+                        failed = true;
+                    }
+                }
+                if failed { None } else { Some(collapse_map(out)) }
+            }
             TExpr::Not(inner, span) => match self.resolve_t(scope, cx, inner, whole)? {
                 Expr::Lit(Value::Bool(b)) => Some(Expr::Lit(Value::Bool(!b))),
                 Expr::Lit(other) => self
@@ -218,6 +242,17 @@ impl Loader<'_> {
                         Ok(v) => Some(Expr::Lit(v)),
                         Err(m) => self.fail(Diagnostic::error(format!("`{name}`: {m}")).at(span.clone())),
                     };
+                }
+                // `concat` of lists whose items are not all known yet is
+                // still a list: its items stay visible (to the graph, the
+                // checks and the plan's per-item diffs).
+                if name == "concat" && args.iter().all(|a| matches!(a, Expr::List(_) | Expr::Lit(Value::List(_)))) {
+                    let items = args.into_iter().flat_map(|a| match a {
+                        Expr::List(items) => items,
+                        Expr::Lit(Value::List(items)) => items.into_iter().map(Expr::Lit).collect(),
+                        _ => Vec::new(),
+                    });
+                    return Some(Expr::List(items.collect()));
                 }
                 self.checked_sensitive(
                     Expr::Call(Box::new(Call { name: name.clone(), args, span: span.clone() })),

@@ -35,6 +35,10 @@ pub enum TExpr {
     Cond(Box<[TExpr; 3]>, Span),
     /// Function name, arguments, span of the whole call.
     Call(String, Vec<TExpr>, Span),
+    /// `[a, b]`.
+    List(Vec<TExpr>, Span),
+    /// `{ key = value, ... }`, keys in order.
+    Map(Vec<(String, Span, TExpr)>, Span),
 }
 
 /// A reference: `var.x`, `each.value["k"]`, `vpc.main.id`, `subnet.db[*].id`.
@@ -180,9 +184,19 @@ struct Token {
 fn lex(s: &str, start: usize, map: &SpanMap, stop_at_close: bool) -> Result<Vec<Token>, Diagnostic> {
     let mut out = Vec::new();
     let mut chars = s[start..].char_indices().map(|(i, c)| (i + start, c)).peekable();
+    // Open `{` of table constructors: their `}` does not close the interpolation.
+    let mut braces = 0usize;
     while let Some((i, c)) = chars.next() {
         let kind = match c {
             ' ' | '\t' | '\n' | '\r' => continue,
+            '{' => {
+                braces += 1;
+                Tok::Punct('{')
+            }
+            '}' if braces > 0 => {
+                braces -= 1;
+                Tok::Punct('}')
+            }
             '}' if stop_at_close => {
                 out.push(Token { kind: Tok::Close, range: i..i + 1 });
                 return Ok(out);
@@ -202,7 +216,7 @@ fn lex(s: &str, start: usize, map: &SpanMap, stop_at_close: bool) -> Result<Vec<
                 out.push(Token { kind: Tok::Op(op), range: i..j + 1 });
                 continue;
             }
-            '+' | '-' | '*' | '/' | '%' | '(' | ')' | '[' | ']' | '.' | ',' | '!' | '<' | '>' | '?' | ':' => {
+            '+' | '-' | '*' | '/' | '%' | '(' | ')' | '[' | ']' | '.' | ',' | '!' | '<' | '>' | '?' | ':' | '=' => {
                 Tok::Punct(c)
             }
             '"' => {
@@ -451,6 +465,41 @@ impl Parser<'_> {
                 self.expect(')')?;
                 Ok(e)
             }
+            Tok::Punct('[') => {
+                self.pos += 1;
+                self.nest()?;
+                let mut items = Vec::new();
+                while !self.at_punct(']') {
+                    items.push(self.expr()?);
+                    if !self.at_punct(']') {
+                        self.expect(',')?;
+                    }
+                }
+                self.pos += 1;
+                self.depth -= 1;
+                Ok(TExpr::List(items, self.map.span(tok.range.start..self.last_end())))
+            }
+            Tok::Punct('{') => {
+                self.pos += 1;
+                self.nest()?;
+                let mut entries = Vec::new();
+                while !self.at_punct('}') {
+                    let key_at = self.here();
+                    let key = match self.peek_kind() {
+                        Some(Tok::Ident(k) | Tok::Str(k)) => k.clone(),
+                        _ => return Err(self.error_here("expected a key (a name or a string)")),
+                    };
+                    self.pos += 1;
+                    self.expect('=')?;
+                    entries.push((key, self.map.span(key_at), self.expr()?));
+                    if !self.at_punct('}') {
+                        self.expect(',')?;
+                    }
+                }
+                self.pos += 1;
+                self.depth -= 1;
+                Ok(TExpr::Map(entries, self.map.span(tok.range.start..self.last_end())))
+            }
             Tok::Ident(name) => {
                 self.pos += 1;
                 if self.at_punct('(') {
@@ -623,6 +672,21 @@ mod tests {
     }
 
     #[test]
+    fn lists_and_tables_are_built_inside_expressions() {
+        let TExpr::List(items, _) = parse("${[1, var.a, [], ]}").unwrap() else { panic!() };
+        assert_eq!(items.len(), 3);
+        assert!(matches!(&items[2], TExpr::List(inner, _) if inner.is_empty()));
+        let TExpr::Map(entries, _) = parse("${{ a = 1, \"b-c\" = { d = var.x } }}").unwrap() else { panic!() };
+        let keys: Vec<&str> = entries.iter().map(|(k, _, _)| k.as_str()).collect();
+        assert_eq!(keys, ["a", "b-c"]);
+        assert!(matches!(&entries[1].2, TExpr::Map(..)));
+        // A table's `}` does not end the interpolation; the next one does.
+        let TExpr::Concat(parts) = parse("x-${ {a = 1} }-y").unwrap() else { panic!() };
+        assert!(matches!(&parts[..], [TExpr::Lit(_), TExpr::Map(..), TExpr::Lit(Value::Str(end))] if end == "-y"));
+        assert!(matches!(parse("${c ? [1] : []}").unwrap(), TExpr::Cond(..)));
+    }
+
+    #[test]
     fn hyphens_belong_to_names() {
         let TExpr::Path(p) = parse("${var.db-name}").unwrap() else { panic!() };
         assert_eq!(shape(&p), path("var", &[".db-name"]));
@@ -641,7 +705,10 @@ mod tests {
             ("${\"ab}", "unterminated string in expression", 102),
             ("${a ? b}", "expected `:`, found end of expression", 107),
             ("${a ? b : }", "expected a value, found end of expression", 110),
-            ("${a = b}", "unexpected `=` in expression", 104),
+            ("${a = b}", "unexpected text in expression, found `=`", 104),
+            ("${[1, 2}", "expected `,`, found end of expression", 107),
+            ("${{a 1}}", "expected `=`, found `1`", 105),
+            ("${{1 = 2}}", "expected a key (a name or a string), found `1`", 103),
             ("${a & b}", "unexpected `&` in expression", 104),
             ("${f(1,)}", "expected a value, found `)`", 106),
             ("${f(1,}", "expected a value, found end of expression", 106),

@@ -475,7 +475,13 @@ async fn shipped_stacks_converge_when_aws_answers_each_refusal_once() {
     assert_eq!(hostnames.enable_dns_hostnames().and_then(|v| v.value()), Some(true));
     assert_eq!(subnet_cidrs(&m, &prod_vpc).await.len(), 3);
     let prod_db = ec2.describe_security_groups().filters(by_name("greenlang-prod-db")).send().await.unwrap();
-    assert_eq!(prod_db.security_groups()[0].ip_permissions_egress().len(), 2, "the default egress was revoked");
+    // Replication, and HTTPS in the VPC and to S3 by its prefix list (one
+    // permission: EC2 groups rules by protocol and ports); the default rule revoked.
+    let egress = prod_db.security_groups()[0].ip_permissions_egress();
+    assert_eq!(egress.len(), 2, "the default egress was revoked: {egress:?}");
+    let https = egress.iter().find(|p| p.from_port() == Some(443)).expect("443");
+    assert_eq!(https.ip_ranges().len(), 1, "{https:?}");
+    assert_eq!(https.prefix_list_ids().len(), 1, "S3 by its prefix list: {https:?}");
     let vpc_filter = Filter::builder().name("vpc-id").values(&prod_vpc).build();
     let endpoints = ec2.describe_vpc_endpoints().filters(vpc_filter).send().await.unwrap();
     assert_eq!(endpoints.vpc_endpoints().len(), 4, "the S3 gateway, Secrets Manager, KMS and CloudWatch");
