@@ -177,6 +177,25 @@ fn prod_stack_carries_the_seed_requirements() {
     assert_eq!(lit(&st, cluster, "storage_encrypted"), &Value::Bool(true));
     assert_eq!(reference(attr(&st, cluster, "kms_key_id")), ("module.db.kms_key.db".into(), vec!["arn".into()]));
     assert_eq!(lit(&st, "module.db.kms_key.db", "enable_key_rotation"), &Value::Bool(true));
+    // Its policy (S3 §5.1): the account, RDS, and the admin roles when given.
+    let sids = |st: &Stack| -> Vec<String> {
+        let Expr::Map(policy) = attr(st, "module.db.kms_key.db", "policy") else { panic!("policy") };
+        let Expr::List(statements) = &policy["Statement"] else { panic!("statements") };
+        statements
+            .iter()
+            .map(|s| match s {
+                Expr::Map(m) => m["Sid"].as_lit().and_then(Value::as_str).unwrap_or_default().to_owned(),
+                Expr::Lit(Value::Map(m)) => m["Sid"].as_str().unwrap_or_default().to_owned(),
+                other => panic!("{other:?}"),
+            })
+            .collect()
+    };
+    assert_eq!(sids(&st), ["Account", "RDS"]);
+    let admins = load_with(
+        "stacks/prod.toml",
+        &[("key_admin_role_arns", r#"["arn:aws:iam::123456789012:role/DatabaseAdminRole"]"#)],
+    );
+    assert_eq!(sids(&admins), ["Account", "RDS", "DatabaseAdmins"]);
     assert_eq!(lit(&st, cluster, "skip_final_snapshot"), &Value::Bool(false));
     assert_eq!(lit(&st, cluster, "deletion_protection"), &Value::Bool(true));
     // IAM authentication, RDS-managed master secret (no password attribute), logs.
