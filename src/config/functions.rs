@@ -173,6 +173,27 @@ pub static FUNCTIONS: &[Function] = &[
         run: lookup_in,
     },
     Function { name: "concat", signature: "concat(list, ...)", min_args: 1, max_args: None, run: concat },
+    Function { name: "contains", signature: "contains(list, value)", min_args: 2, max_args: Some(2), run: contains },
+    Function { name: "coalesce", signature: "coalesce(value, ...)", min_args: 1, max_args: None, run: coalesce },
+    Function { name: "flatten", signature: "flatten(list)", min_args: 1, max_args: Some(1), run: flatten },
+    Function { name: "distinct", signature: "distinct(list)", min_args: 1, max_args: Some(1), run: distinct },
+    Function { name: "merge", signature: "merge(table, ...)", min_args: 1, max_args: None, run: merge },
+    Function {
+        name: "replace",
+        signature: "replace(string, search, replacement)",
+        min_args: 3,
+        max_args: Some(3),
+        run: |a| Ok(Value::Str(string(&a[0])?.replace(string(&a[1])?, string(&a[2])?))),
+    },
+    Function { name: "tostring", signature: "tostring(value)", min_args: 1, max_args: Some(1), run: tostring },
+    Function { name: "tonumber", signature: "tonumber(value)", min_args: 1, max_args: Some(1), run: tonumber },
+    Function {
+        name: "jsonencode",
+        signature: "jsonencode(value)",
+        min_args: 1,
+        max_args: Some(1),
+        run: |a| Ok(Value::Str(a[0].to_json().to_string())),
+    },
     Function {
         name: "instance_memory_mib",
         signature: "instance_memory_mib(instance_class)",
@@ -335,6 +356,82 @@ fn concat(args: &[Value]) -> Result<Value, String> {
         out.extend_from_slice(a.as_list().ok_or_else(|| format!("expected lists, got {}", a.type_name()))?);
     }
     Ok(Value::List(out))
+}
+
+fn list_arg<'a>(v: &'a Value) -> Result<&'a [Value], String> {
+    v.as_list().ok_or_else(|| format!("expected a list, got {}", v.type_name()))
+}
+
+/// Whether the list holds the value (numbers compared by value: `1` is `1.0`).
+fn contains(a: &[Value]) -> Result<Value, String> {
+    let found = list_arg(&a[0])?.iter().any(|v| matches!(binary(BinOp::Eq, v, &a[1]), Ok(Value::Bool(true))));
+    Ok(Value::Bool(found))
+}
+
+/// The first argument that is neither null nor an empty string.
+fn coalesce(a: &[Value]) -> Result<Value, String> {
+    a.iter()
+        .find(|v| !matches!(v, Value::Null) && v.as_str() != Some(""))
+        .cloned()
+        .ok_or_else(|| "every argument is null or an empty string".into())
+}
+
+/// The items of a list of lists (and of lists inside them), in one list.
+fn flatten(a: &[Value]) -> Result<Value, String> {
+    fn into(v: &Value, out: &mut Vec<Value>) {
+        match v {
+            Value::List(items) => items.iter().for_each(|i| into(i, out)),
+            other => out.push(other.clone()),
+        }
+    }
+    let mut out = Vec::new();
+    for item in list_arg(&a[0])? {
+        into(item, &mut out);
+    }
+    Ok(Value::List(out))
+}
+
+/// The list without repeated items, the first of each kept in place.
+fn distinct(a: &[Value]) -> Result<Value, String> {
+    let mut out: Vec<Value> = Vec::new();
+    for v in list_arg(&a[0])? {
+        if !out.contains(v) {
+            out.push(v.clone());
+        }
+    }
+    Ok(Value::List(out))
+}
+
+/// The tables' entries in one table; a later table's key wins.
+fn merge(a: &[Value]) -> Result<Value, String> {
+    let mut out = std::collections::BTreeMap::new();
+    for t in a {
+        let m = t.as_map().ok_or_else(|| format!("expected tables, got {}", t.type_name()))?;
+        out.extend(m.iter().map(|(k, v)| (k.clone(), v.clone())));
+    }
+    Ok(Value::Map(out))
+}
+
+/// A string, number or bool as a string.
+fn tostring(a: &[Value]) -> Result<Value, String> {
+    match &a[0] {
+        Value::Str(_) => Ok(a[0].clone()),
+        Value::Int(_) | Value::Float(_) | Value::Bool(_) => Ok(Value::Str(a[0].to_string())),
+        other => Err(format!("cannot make a string of a {}", other.type_name())),
+    }
+}
+
+/// A number, or a string that holds one, as a number.
+fn tonumber(a: &[Value]) -> Result<Value, String> {
+    match &a[0] {
+        Value::Int(_) | Value::Float(_) => Ok(a[0].clone()),
+        Value::Str(s) => match (s.trim().parse::<i64>(), s.trim().parse::<f64>()) {
+            (Ok(i), _) => Ok(Value::Int(i)),
+            (_, Ok(f)) if f.is_finite() => Ok(Value::Float(f)),
+            _ => Err(format!("{s:?} is not a number")),
+        },
+        other => Err(format!("cannot make a number of a {}", other.type_name())),
+    }
 }
 
 /// Sizes an instance family comes in, smallest first.
@@ -518,6 +615,33 @@ mod tests {
         assert_eq!(
             call("element", &[two, Value::str("0")]),
             Err("expected a whole number as the index, got string".into())
+        );
+        let list = |items: &[Value]| Value::List(items.to_vec());
+        let (a, b) = (Value::str("a"), Value::str("b"));
+        assert_eq!(call("contains", &[list(&[a.clone(), Value::Int(1)]), Value::Float(1.0)]), Ok(Value::Bool(true)));
+        assert_eq!(call("contains", &[list(&[a.clone()]), b.clone()]), Ok(Value::Bool(false)));
+        assert_eq!(call("contains", &[a.clone(), b.clone()]), Err("expected a list, got string".into()));
+        assert_eq!(call("coalesce", &[Value::Null, Value::str(""), b.clone()]), Ok(b.clone()));
+        assert_eq!(call("coalesce", &[Value::Null]), Err("every argument is null or an empty string".into()));
+        let nested = list(&[a.clone(), list(&[b.clone(), list(&[a.clone()])])]);
+        assert_eq!(call("flatten", &[nested]), Ok(list(&[a.clone(), b.clone(), a.clone()])));
+        assert_eq!(call("distinct", &[list(&[b.clone(), a.clone(), b.clone()])]), Ok(list(&[b.clone(), a.clone()])));
+        let t = |k: &str, v: &Value| Value::Map([(k.to_owned(), v.clone())].into());
+        let merged = Value::Map([("k".to_owned(), b.clone()), ("x".to_owned(), a.clone())].into());
+        assert_eq!(call("merge", &[t("k", &a), t("x", &a), t("k", &b)]), Ok(merged));
+        assert_eq!(call("merge", &[t("k", &a), a.clone()]), Err("expected tables, got string".into()));
+        assert_eq!(call("replace", &[Value::str("a-b-c"), Value::str("-"), Value::str("_")]), Ok(Value::str("a_b_c")));
+        assert_eq!(call("tostring", &[Value::Int(5)]), Ok(Value::str("5")));
+        assert_eq!(call("tostring", &[list(&[])]), Err("cannot make a string of a list".into()));
+        assert_eq!(call("tonumber", &[Value::str(" 42 ")]), Ok(Value::Int(42)));
+        assert_eq!(call("tonumber", &[Value::str("2.5")]), Ok(Value::Float(2.5)));
+        assert_eq!(call("tonumber", &[Value::str("x")]), Err("\"x\" is not a number".into()));
+        let doc = Value::Map([("Version".to_owned(), Value::str("2012-10-17"))].into());
+        assert_eq!(call("jsonencode", &[doc]), Ok(Value::str(r#"{"Version":"2012-10-17"}"#)));
+        assert!(
+            call("replace", &[a.clone(), b.clone()])
+                .unwrap_err()
+                .contains("takes replace(string, search, replacement)")
         );
     }
 
