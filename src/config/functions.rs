@@ -358,7 +358,7 @@ fn concat(args: &[Value]) -> Result<Value, String> {
     Ok(Value::List(out))
 }
 
-fn list_arg<'a>(v: &'a Value) -> Result<&'a [Value], String> {
+fn list_arg(v: &Value) -> Result<&[Value], String> {
     v.as_list().ok_or_else(|| format!("expected a list, got {}", v.type_name()))
 }
 
@@ -619,11 +619,11 @@ mod tests {
         let list = |items: &[Value]| Value::List(items.to_vec());
         let (a, b) = (Value::str("a"), Value::str("b"));
         assert_eq!(call("contains", &[list(&[a.clone(), Value::Int(1)]), Value::Float(1.0)]), Ok(Value::Bool(true)));
-        assert_eq!(call("contains", &[list(&[a.clone()]), b.clone()]), Ok(Value::Bool(false)));
+        assert_eq!(call("contains", &[list(std::slice::from_ref(&a)), b.clone()]), Ok(Value::Bool(false)));
         assert_eq!(call("contains", &[a.clone(), b.clone()]), Err("expected a list, got string".into()));
         assert_eq!(call("coalesce", &[Value::Null, Value::str(""), b.clone()]), Ok(b.clone()));
         assert_eq!(call("coalesce", &[Value::Null]), Err("every argument is null or an empty string".into()));
-        let nested = list(&[a.clone(), list(&[b.clone(), list(&[a.clone()])])]);
+        let nested = list(&[a.clone(), list(&[b.clone(), list(std::slice::from_ref(&a))])]);
         assert_eq!(call("flatten", &[nested]), Ok(list(&[a.clone(), b.clone(), a.clone()])));
         assert_eq!(call("distinct", &[list(&[b.clone(), a.clone(), b.clone()])]), Ok(list(&[b.clone(), a.clone()])));
         let t = |k: &str, v: &Value| Value::Map([(k.to_owned(), v.clone())].into());
