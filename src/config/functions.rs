@@ -186,6 +186,30 @@ pub static FUNCTIONS: &[Function] = &[
         run: |a| Ok(Value::Str(string(&a[0])?.replace(string(&a[1])?, string(&a[2])?))),
     },
     Function { name: "tostring", signature: "tostring(value)", min_args: 1, max_args: Some(1), run: tostring },
+    Function { name: "format", signature: "format(spec, value, ...)", min_args: 1, max_args: None, run: format },
+    Function {
+        name: "substr",
+        signature: "substr(string, offset, length)",
+        min_args: 3,
+        max_args: Some(3),
+        run: substr,
+    },
+    Function { name: "range", signature: "range([start,] limit[, step])", min_args: 1, max_args: Some(3), run: range },
+    Function { name: "zipmap", signature: "zipmap(keys, values)", min_args: 2, max_args: Some(2), run: zipmap },
+    Function {
+        name: "cidrsubnet",
+        signature: "cidrsubnet(prefix, newbits, netnum)",
+        min_args: 3,
+        max_args: Some(3),
+        run: cidrsubnet,
+    },
+    Function {
+        name: "cidrhost",
+        signature: "cidrhost(prefix, hostnum)",
+        min_args: 2,
+        max_args: Some(2),
+        run: cidrhost,
+    },
     Function { name: "tonumber", signature: "tonumber(value)", min_args: 1, max_args: Some(1), run: tonumber },
     Function {
         name: "jsonencode",
@@ -434,6 +458,141 @@ fn tonumber(a: &[Value]) -> Result<Value, String> {
     }
 }
 
+fn int_arg(v: &Value) -> Result<i64, String> {
+    match v {
+        Value::Int(i) => Ok(*i),
+        other => Err(format!("expected a whole number, got {}", other.type_name())),
+    }
+}
+
+/// `spec` with each `%s`, `%d` or `%v` replaced by the next value (`%%` is `%`).
+fn format(a: &[Value]) -> Result<Value, String> {
+    let spec = string(&a[0])?;
+    let mut values = a[1..].iter();
+    let mut out = String::new();
+    let mut chars = spec.chars();
+    while let Some(c) = chars.next() {
+        if c != '%' {
+            out.push(c);
+            continue;
+        }
+        match chars.next() {
+            Some('%') => out.push('%'),
+            Some(verb @ ('s' | 'd' | 'v')) => {
+                let v = values.next().ok_or_else(|| format!("`%{verb}` has no value left to format"))?;
+                match (verb, v) {
+                    ('d', Value::Int(i)) => out.push_str(&i.to_string()),
+                    ('d', other) => return Err(format!("`%d` needs a whole number, got {}", other.type_name())),
+                    (_, Value::Str(s)) => out.push_str(s),
+                    (_, Value::Int(_) | Value::Float(_) | Value::Bool(_)) => out.push_str(&v.to_string()),
+                    ('v', other) => out.push_str(&other.to_json().to_string()),
+                    (_, other) => {
+                        return Err(format!("`%s` needs a string, number or bool, got {}", other.type_name()));
+                    }
+                }
+            }
+            Some(other) => return Err(format!("`%{other}` is not a verb format knows (`%s`, `%d`, `%v`, `%%`)")),
+            None => return Err("the spec ends with a lone `%`".into()),
+        }
+    }
+    if values.next().is_some() {
+        return Err("more values than the spec has verbs".into());
+    }
+    Ok(Value::Str(out))
+}
+
+/// `length` characters of a string from `offset` (from 0); length -1 takes the rest.
+fn substr(a: &[Value]) -> Result<Value, String> {
+    let s = string(&a[0])?;
+    let (offset, length) = (int_arg(&a[1])?, int_arg(&a[2])?);
+    let count = s.chars().count();
+    let offset = usize::try_from(offset).map_err(|_| format!("the offset {offset} is negative"))?;
+    if offset > count {
+        return Err(format!("the offset {offset} is past the end of a string of {count} characters"));
+    }
+    let take = match length {
+        -1 => count - offset,
+        n => usize::try_from(n).map_err(|_| format!("the length {n} is negative (use -1 for the rest)"))?,
+    };
+    Ok(Value::Str(s.chars().skip(offset).take(take).collect()))
+}
+
+/// Most items `range` makes.
+const MAX_RANGE: i64 = 1024;
+
+/// Whole numbers from `start` (0) up to, not including, `limit`, by `step` (1, or -1 downwards).
+fn range(a: &[Value]) -> Result<Value, String> {
+    let ints = a.iter().map(int_arg).collect::<Result<Vec<_>, _>>()?;
+    let (start, limit, step) = match ints[..] {
+        [limit] => (0, limit, 1),
+        [start, limit] => (start, limit, if limit < start { -1 } else { 1 }),
+        [start, limit, step] => (start, limit, step),
+        _ => return Err("expected one to three whole numbers".into()),
+    };
+    if step == 0 {
+        return Err("the step is 0".into());
+    }
+    let count =
+        (i128::from(limit) - i128::from(start) + i128::from(step) - i128::from(step.signum())) / i128::from(step);
+    if count > i128::from(MAX_RANGE) {
+        return Err(format!("more than {MAX_RANGE} items"));
+    }
+    let items = (0..count.max(0) as i64).map(|i| Value::Int(start + i * step)).collect();
+    Ok(Value::List(items))
+}
+
+/// A table of `keys[i] = values[i]`.
+fn zipmap(a: &[Value]) -> Result<Value, String> {
+    let (keys, values) = (list_arg(&a[0])?, list_arg(&a[1])?);
+    if keys.len() != values.len() {
+        return Err(format!("{} keys and {} values", keys.len(), values.len()));
+    }
+    let keys = keys.iter().map(|k| string(k).map(str::to_owned));
+    Ok(Value::Map(keys.zip(values.iter().cloned()).map(|(k, v)| Ok((k?, v))).collect::<Result<_, String>>()?))
+}
+
+/// An IPv4 prefix `a.b.c.d/n` as (address, length).
+fn ipv4_prefix(v: &Value) -> Result<(u32, u32), String> {
+    let text = string(v)?;
+    let bad = || format!("{text:?} is not an IPv4 prefix such as 10.0.0.0/16");
+    let (addr, len) = text.split_once('/').ok_or_else(bad)?;
+    let addr: std::net::Ipv4Addr = addr.parse().map_err(|_| bad())?;
+    let len: u32 = len.parse().ok().filter(|l| *l <= 32).ok_or_else(bad)?;
+    Ok((u32::from(addr), len))
+}
+
+/// The `netnum`-th subnet of `prefix` with `newbits` more bits of prefix:
+/// `cidrsubnet("10.0.0.0/16", 8, 2)` is `"10.0.2.0/24"`.
+fn cidrsubnet(a: &[Value]) -> Result<Value, String> {
+    let (addr, len) = ipv4_prefix(&a[0])?;
+    let (newbits, netnum) = (int_arg(&a[1])?, int_arg(&a[2])?);
+    let new_len = i64::from(len).saturating_add(newbits);
+    if !(1..=32).contains(&new_len) || newbits < 1 {
+        return Err(format!("a /{len} prefix with {newbits} more bits is not a prefix of at most 32 bits"));
+    }
+    if netnum < 0 || netnum >= 1i64 << newbits {
+        return Err(format!("netnum {netnum} does not fit in {newbits} bits"));
+    }
+    let network = if len == 0 { 0 } else { addr & (u32::MAX << (32 - len)) };
+    let shift = 32 - new_len as u32;
+    let subnet = network | ((netnum as u32).checked_shl(shift).unwrap_or(0));
+    Ok(Value::Str(format!("{}/{new_len}", std::net::Ipv4Addr::from(subnet))))
+}
+
+/// The `hostnum`-th address of `prefix` (negative: counted from its end):
+/// `cidrhost("10.0.1.0/24", 5)` is `"10.0.1.5"`.
+fn cidrhost(a: &[Value]) -> Result<Value, String> {
+    let (addr, len) = ipv4_prefix(&a[0])?;
+    let hostnum = int_arg(&a[1])?;
+    let size = 1i64 << (32 - len);
+    let index = if hostnum < 0 { size.saturating_add(hostnum) } else { hostnum };
+    if !(0..size).contains(&index) {
+        return Err(format!("host number {hostnum} is not in a /{len} prefix of {size} addresses"));
+    }
+    let network = if len == 0 { 0 } else { addr & (u32::MAX << (32 - len)) };
+    Ok(Value::Str(std::net::Ipv4Addr::from(network + index as u32).to_string()))
+}
+
 /// Sizes an instance family comes in, smallest first.
 const BURSTABLE: &[&str] = &["micro", "small", "medium", "large", "xlarge", "2xlarge"];
 const GRAVITON: &[&str] = &["large", "xlarge", "2xlarge", "4xlarge", "8xlarge", "12xlarge", "16xlarge"];
@@ -643,6 +802,50 @@ mod tests {
                 .unwrap_err()
                 .contains("takes replace(string, search, replacement)")
         );
+        let s = |x: &str| Value::str(x);
+        let n = Value::Int;
+        assert_eq!(call("format", &[s("%s-%d-%v%%"), s("db"), n(3), Value::Bool(true)]), Ok(s("db-3-true%")));
+        assert_eq!(call("format", &[s("%d"), s("x")]), Err("`%d` needs a whole number, got string".into()));
+        assert_eq!(call("format", &[s("%s")]), Err("`%s` has no value left to format".into()));
+        assert_eq!(call("format", &[s("x"), n(1)]), Err("more values than the spec has verbs".into()));
+        assert_eq!(call("format", &[s("%q")]), Err("`%q` is not a verb format knows (`%s`, `%d`, `%v`, `%%`)".into()));
+        assert_eq!(call("substr", &[s("greenlang"), n(5), n(-1)]), Ok(s("lang")));
+        assert_eq!(call("substr", &[s("héllo"), n(1), n(2)]), Ok(s("él")));
+        assert_eq!(
+            call("substr", &[s("ab"), n(3), n(1)]),
+            Err("the offset 3 is past the end of a string of 2 characters".into())
+        );
+        let ints = |v: &[i64]| Value::List(v.iter().copied().map(Value::Int).collect());
+        assert_eq!(call("range", &[n(3)]), Ok(ints(&[0, 1, 2])));
+        assert_eq!(call("range", &[n(1), n(7), n(2)]), Ok(ints(&[1, 3, 5])));
+        assert_eq!(call("range", &[n(3), n(0)]), Ok(ints(&[3, 2, 1])));
+        assert_eq!(call("range", &[n(0), n(5), n(0)]), Err("the step is 0".into()));
+        assert_eq!(call("range", &[n(i64::MAX)]), Err("more than 1024 items".into()));
+        let zipped = Value::Map([("a".to_owned(), n(1)), ("b".to_owned(), n(2))].into());
+        assert_eq!(call("zipmap", &[Value::List(vec![s("a"), s("b")]), ints(&[1, 2])]), Ok(zipped));
+        assert_eq!(call("zipmap", &[Value::List(vec![s("a")]), ints(&[])]), Err("1 keys and 0 values".into()));
+        assert_eq!(call("cidrsubnet", &[s("10.0.0.0/16"), n(8), n(2)]), Ok(s("10.0.2.0/24")));
+        assert_eq!(call("cidrsubnet", &[s("10.0.0.0/16"), n(4), n(15)]), Ok(s("10.0.240.0/20")));
+        assert_eq!(
+            call("cidrsubnet", &[s("10.0.0.0/16"), n(8), n(256)]),
+            Err("netnum 256 does not fit in 8 bits".into())
+        );
+        assert!(call("cidrsubnet", &[s("10.0.0.0/30"), n(8), n(0)]).unwrap_err().contains("at most 32 bits"));
+        assert_eq!(call("cidrhost", &[s("10.0.1.0/24"), n(5)]), Ok(s("10.0.1.5")));
+        assert_eq!(call("cidrhost", &[s("10.0.1.0/24"), n(-2)]), Ok(s("10.0.1.254")));
+        assert!(call("cidrhost", &[s("10.0.1.0/24"), n(256)]).unwrap_err().contains("not in a /24 prefix"));
+        assert!(call("cidrhost", &[s("10.0.1.0"), n(1)]).unwrap_err().contains("is not an IPv4 prefix"));
+        // Extreme numbers are errors, never a panic.
+        for big in [i64::MAX, i64::MIN] {
+            assert!(call("cidrsubnet", &[s("10.0.0.0/16"), n(big), n(0)]).is_err(), "{big}");
+            assert!(call("cidrsubnet", &[s("10.0.0.0/16"), n(8), n(big)]).is_err(), "{big}");
+            assert!(call("cidrhost", &[s("10.0.0.0/16"), n(big)]).is_err(), "{big}");
+            assert!(call("substr", &[s("ab"), n(big), n(big)]).is_err(), "{big}");
+        }
+        assert_eq!(call("range", &[n(0), n(i64::MAX), n(1)]), Err("more than 1024 items".into()));
+        assert_eq!(call("range", &[n(i64::MAX), n(i64::MIN), n(-1)]), Err("more than 1024 items".into()));
+        assert_eq!(call("range", &[n(0), n(i64::MIN), n(1)]), Ok(ints(&[])), "counting up to below the start: none");
+        assert_eq!(call("range", &[n(i64::MAX - 1), n(i64::MAX), n(i64::MAX)]), Ok(ints(&[i64::MAX - 1])));
     }
 
     fn class(c: &str) -> Value {
