@@ -52,12 +52,7 @@ pub fn binary(op: BinOp, a: &Value, b: &Value) -> Result<Value, String> {
         };
         return r.map(Value::Int).ok_or_else(|| "integer overflow".to_owned());
     }
-    let num = |v: &Value| match v {
-        Value::Int(i) => Some(*i as f64),
-        Value::Float(f) => Some(*f),
-        _ => None,
-    };
-    match (num(a), num(b)) {
+    match (as_number(a), as_number(b)) {
         (Some(x), Some(y)) => {
             let r = match op {
                 BinOp::Add => x + y,
@@ -81,16 +76,11 @@ pub fn binary(op: BinOp, a: &Value, b: &Value) -> Result<Value, String> {
 /// Equality (any two values; an integer equals the float of the same
 /// number), order (numbers only) and logic (bools only).
 fn compare(op: BinOp, a: &Value, b: &Value) -> Result<Value, String> {
-    let num = |v: &Value| match v {
-        Value::Int(i) => Some(*i as f64),
-        Value::Float(f) => Some(*f),
-        _ => None,
-    };
-    let equal = || match (num(a), num(b)) {
+    let equal = || match (as_number(a), as_number(b)) {
         (Some(x), Some(y)) => x == y,
         _ => a == b,
     };
-    let order = |want: fn(std::cmp::Ordering) -> bool| match (num(a), num(b)) {
+    let order = |want: fn(std::cmp::Ordering) -> bool| match (as_number(a), as_number(b)) {
         (Some(x), Some(y)) => Ok(Value::Bool(x.partial_cmp(&y).is_some_and(want))),
         _ => Err(format!("`<`, `<=`, `>` and `>=` compare numbers, got {} and {}", a.type_name(), b.type_name())),
     };
@@ -280,12 +270,17 @@ pub fn call(name: &str, args: &[Value]) -> Result<Value, String> {
     (f.run)(args)
 }
 
-fn number(v: &Value) -> Result<f64, String> {
+/// An integer or float as a float.
+fn as_number(v: &Value) -> Option<f64> {
     match v {
-        Value::Int(i) => Ok(*i as f64),
-        Value::Float(f) => Ok(*f),
-        other => Err(format!("expected a number, got {}", other.type_name())),
+        Value::Int(i) => Some(*i as f64),
+        Value::Float(f) => Some(*f),
+        _ => None,
     }
+}
+
+fn number(v: &Value) -> Result<f64, String> {
+    as_number(v).ok_or_else(|| format!("expected a number, got {}", v.type_name()))
 }
 
 fn string(v: &Value) -> Result<&str, String> {
@@ -551,20 +546,22 @@ fn zipmap(a: &[Value]) -> Result<Value, String> {
     Ok(Value::Map(keys.zip(values.iter().cloned()).map(|(k, v)| Ok((k?, v))).collect::<Result<_, String>>()?))
 }
 
-/// An IPv4 prefix `a.b.c.d/n` as (address, length).
+/// An IPv4 prefix `a.b.c.d/n` as (its network address, n): the host bits
+/// of the address written are dropped.
 fn ipv4_prefix(v: &Value) -> Result<(u32, u32), String> {
     let text = string(v)?;
     let bad = || format!("{text:?} is not an IPv4 prefix such as 10.0.0.0/16");
     let (addr, len) = text.split_once('/').ok_or_else(bad)?;
     let addr: std::net::Ipv4Addr = addr.parse().map_err(|_| bad())?;
     let len: u32 = len.parse().ok().filter(|l| *l <= 32).ok_or_else(bad)?;
-    Ok((u32::from(addr), len))
+    let mask = u32::MAX.checked_shl(32 - len).unwrap_or(0);
+    Ok((u32::from(addr) & mask, len))
 }
 
 /// The `netnum`-th subnet of `prefix` with `newbits` more bits of prefix:
 /// `cidrsubnet("10.0.0.0/16", 8, 2)` is `"10.0.2.0/24"`.
 fn cidrsubnet(a: &[Value]) -> Result<Value, String> {
-    let (addr, len) = ipv4_prefix(&a[0])?;
+    let (network, len) = ipv4_prefix(&a[0])?;
     let (newbits, netnum) = (int_arg(&a[1])?, int_arg(&a[2])?);
     let new_len = i64::from(len).saturating_add(newbits);
     if !(1..=32).contains(&new_len) || newbits < 1 {
@@ -573,7 +570,6 @@ fn cidrsubnet(a: &[Value]) -> Result<Value, String> {
     if netnum < 0 || netnum >= 1i64 << newbits {
         return Err(format!("netnum {netnum} does not fit in {newbits} bits"));
     }
-    let network = if len == 0 { 0 } else { addr & (u32::MAX << (32 - len)) };
     let shift = 32 - new_len as u32;
     let subnet = network | ((netnum as u32).checked_shl(shift).unwrap_or(0));
     Ok(Value::Str(format!("{}/{new_len}", std::net::Ipv4Addr::from(subnet))))
@@ -582,14 +578,13 @@ fn cidrsubnet(a: &[Value]) -> Result<Value, String> {
 /// The `hostnum`-th address of `prefix` (negative: counted from its end):
 /// `cidrhost("10.0.1.0/24", 5)` is `"10.0.1.5"`.
 fn cidrhost(a: &[Value]) -> Result<Value, String> {
-    let (addr, len) = ipv4_prefix(&a[0])?;
+    let (network, len) = ipv4_prefix(&a[0])?;
     let hostnum = int_arg(&a[1])?;
     let size = 1i64 << (32 - len);
     let index = if hostnum < 0 { size.saturating_add(hostnum) } else { hostnum };
     if !(0..size).contains(&index) {
         return Err(format!("host number {hostnum} is not in a /{len} prefix of {size} addresses"));
     }
-    let network = if len == 0 { 0 } else { addr & (u32::MAX << (32 - len)) };
     Ok(Value::Str(std::net::Ipv4Addr::from(network + index as u32).to_string()))
 }
 

@@ -321,16 +321,39 @@ impl Expr {
 
     fn collect_refs<'a>(&'a self, out: &mut Vec<&'a Ref>) {
         match self {
-            Expr::Lit(_) | Expr::Sensitive(_) => {}
             Expr::Ref(r) => out.push(r),
-            Expr::List(l) | Expr::Concat(l) => l.iter().for_each(|e| e.collect_refs(out)),
-            Expr::Call(c) => c.args.iter().for_each(|e| e.collect_refs(out)),
-            Expr::Not(e) => e.collect_refs(out),
-            Expr::Cond(parts) => parts.iter().for_each(|e| e.collect_refs(out)),
-            Expr::Map(m) => m.values().for_each(|e| e.collect_refs(out)),
+            e => e.each_child(&mut |c| c.collect_refs(out)),
+        }
+    }
+
+    /// Calls `f` with each expression directly inside this one.
+    fn each_child<'a>(&'a self, f: &mut dyn FnMut(&'a Expr)) {
+        match self {
+            Expr::Lit(_) | Expr::Ref(_) | Expr::Sensitive(_) => {}
+            Expr::List(l) | Expr::Concat(l) => l.iter().for_each(f),
+            Expr::Call(c) => c.args.iter().for_each(f),
+            Expr::Not(e) => f(e),
+            Expr::Cond(parts) => parts.iter().for_each(f),
+            Expr::Map(m) => m.values().for_each(f),
             Expr::Binary(_, a, b) => {
-                a.collect_refs(out);
-                b.collect_refs(out);
+                f(a);
+                f(b);
+            }
+        }
+    }
+
+    /// [`Self::each_child`], each given mutably.
+    fn each_child_mut(&mut self, f: &mut dyn FnMut(&mut Expr)) {
+        match self {
+            Expr::Lit(_) | Expr::Ref(_) | Expr::Sensitive(_) => {}
+            Expr::List(l) | Expr::Concat(l) => l.iter_mut().for_each(f),
+            Expr::Call(c) => c.args.iter_mut().for_each(f),
+            Expr::Not(e) => f(e),
+            Expr::Cond(parts) => parts.iter_mut().for_each(f),
+            Expr::Map(m) => m.values_mut().for_each(f),
+            Expr::Binary(_, a, b) => {
+                f(a);
+                f(b);
             }
         }
     }
@@ -432,16 +455,7 @@ impl Expr {
     fn each_sensitive(&self, f: &mut dyn FnMut(&SensitiveVar)) {
         match self {
             Expr::Sensitive(s) => f(s),
-            Expr::Lit(_) | Expr::Ref(_) => {}
-            Expr::List(l) | Expr::Concat(l) => l.iter().for_each(|e| e.each_sensitive(f)),
-            Expr::Call(c) => c.args.iter().for_each(|e| e.each_sensitive(f)),
-            Expr::Not(e) => e.each_sensitive(f),
-            Expr::Cond(parts) => parts.iter().for_each(|e| e.each_sensitive(f)),
-            Expr::Map(m) => m.values().for_each(|e| e.each_sensitive(f)),
-            Expr::Binary(_, a, b) => {
-                a.each_sensitive(f);
-                b.each_sensitive(f);
-            }
+            e => e.each_child(&mut |c| c.each_sensitive(f)),
         }
     }
 
@@ -454,16 +468,7 @@ impl Expr {
                     s.value = Some(v.clone());
                 }
             }
-            Expr::Lit(_) | Expr::Ref(_) => {}
-            Expr::List(l) | Expr::Concat(l) => l.iter_mut().for_each(|e| e.supply_sensitive(values)),
-            Expr::Call(c) => c.args.iter_mut().for_each(|e| e.supply_sensitive(values)),
-            Expr::Not(e) => e.supply_sensitive(values),
-            Expr::Cond(parts) => parts.iter_mut().for_each(|e| e.supply_sensitive(values)),
-            Expr::Map(m) => m.values_mut().for_each(|e| e.supply_sensitive(values)),
-            Expr::Binary(_, a, b) => {
-                a.supply_sensitive(values);
-                b.supply_sensitive(values);
-            }
+            e => e.each_child_mut(&mut |c| c.supply_sensitive(values)),
         }
     }
 

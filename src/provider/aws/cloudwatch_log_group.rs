@@ -235,8 +235,7 @@ impl ResourceType for CloudwatchLogGroup {
     async fn list_owned(&self, ctx: &Ctx, known: &BTreeSet<String>) -> Result<Vec<Owned>> {
         let client = factory(ctx)?.logs(&ctx.region).await;
         let all: Vec<_> = group_tags(&client, |name| !known.contains(name)).await?.try_collect().await?;
-        let all = all.iter().flatten().map(|(name, tags)| (name.as_str(), tags.clone()));
-        Ok(owned::from_tags(all, &ctx.stack, known))
+        Ok(owned::from_tag_reads(&all, &ctx.stack, known))
     }
 }
 

@@ -323,7 +323,6 @@ impl ResourceType for IamPolicy {
                 policy_tags(&client, |arn| !known.contains(arn)).await?.try_collect::<Vec<_>>().await
             })
             .await?;
-        let all = all.iter().flatten().map(|(arn, tags)| (arn.as_str(), tags.clone()));
-        Ok(owned::from_tags(all, &ctx.stack, known))
+        Ok(owned::from_tag_reads(&all, &ctx.stack, known))
     }
 }

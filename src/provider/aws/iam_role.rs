@@ -560,8 +560,7 @@ impl ResourceType for IamRole {
                 role_tags(&client, |name| !known.contains(name)).await?.try_collect::<Vec<_>>().await
             })
             .await?;
-        let all = all.iter().flatten().map(|(name, tags)| (name.as_str(), tags.clone()));
-        Ok(owned::from_tags(all, &ctx.stack, known))
+        Ok(owned::from_tag_reads(&all, &ctx.stack, known))
     }
 }
 

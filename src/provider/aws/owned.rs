@@ -152,6 +152,16 @@ pub fn from_tags<'a>(
         .collect()
 }
 
+/// [`from_tags`] of a listing's `(id, tags)` reads (`None`: gone meanwhile),
+/// as the types that read tags one object at a time make them.
+pub fn from_tag_reads(
+    reads: &[Option<(String, BTreeMap<String, String>)>],
+    stack: &str,
+    known: &BTreeSet<String>,
+) -> Vec<Owned> {
+    from_tags(reads.iter().flatten().map(|(id, tags)| (id.as_str(), tags.clone())), stack, known)
+}
+
 /// [`from_tags`] of attributes as `read_many` returns them (`id`, `tags`).
 pub fn from_attrs(all: &[Attrs], stack: &str, known: &BTreeSet<String>) -> Vec<Owned> {
     from_tags(all.iter().filter_map(|a| Some((get_str(a, "id")?, tags_of(a)))), stack, known)
