@@ -64,6 +64,7 @@ RATE_KEYS = [
     "rds_io2_iops_month", "rds_backup_gb_month", "s3_standard_gb_month", "s3_standard_ia_gb_month",
     "s3_glacier_gb_month", "s3_deep_archive_gb_month", "transfer_inter_region_gb", "kms_key_month",
     "secret_month", "interface_endpoint_az_hour", "alarm_month", "logs_ingest_gb", "logs_storage_gb_month",
+    "rds_proxy_vcpu_hour",
 ]
 
 CLASS_TABLES = ("aurora_postgresql", "aurora_postgresql_io_optimized", "rds_postgresql")
@@ -106,6 +107,8 @@ RATES = {
     "alarm_month": ("AmazonCloudWatch", "Alarm", None, ("CW:AlarmMonitorUsage",), "Alarms"),
     "logs_ingest_gb": ("AmazonCloudWatch", "Data Payload", None, ("DataProcessing-Bytes",), "GB"),
     "logs_storage_gb_month": ("AmazonCloudWatch", "Storage Snapshot", None, ("TimedStorage-ByteHrs",), "GB-Mo"),
+    # Per vCPU of the PostgreSQL instances behind a proxy (usagetype USE1-RDS:ProxyUsage in us-east-1).
+    "rds_proxy_vcpu_hour": ("AmazonRDS", None, RDS_ENGINES, ("RDS:ProxyUsage",), "Hrs"),
     # transfer_inter_region_gb: see classify() (matched on the peer region).
 }
 TRANSFER = ("AWSDataTransfer", "Data Transfer", "-AWS-Out-Bytes", "GB")

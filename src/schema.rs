@@ -882,6 +882,10 @@ pub enum Pricing {
     /// CloudWatch Logs: ingestion and storage by volume, which `[cost]`
     /// does not model yet (an unpriced line that says so).
     LogGroup,
+    /// RDS Proxy: vCPU-hours of the database instances behind one of its
+    /// targets (at least two vCPUs), on the target: the proxy is billed by
+    /// what it serves.
+    ProxyTarget,
 }
 
 impl Schema {

@@ -307,5 +307,6 @@ pub static RULES: &[Rule] = &[
     monitoring::ALARM_MEMORY,
     monitoring::ALARM_STORAGE,
     sizing::MAX_CONNECTIONS,
+    sizing::POOLING,
     sizing::SHARED_BUFFERS,
 ];

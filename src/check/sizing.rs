@@ -33,6 +33,22 @@ pub const MAX_CONNECTIONS: Rule = Rule {
     },
 };
 
+pub const POOLING: Rule = Rule {
+    id: "PG-POOL-001",
+    severity: Warning,
+    standard_only: true,
+    seed: "S3 §3.4 (PgBouncer)",
+    title: "Connections reach each database through a pooler (RDS Proxy)",
+    fix: "add a `db_proxy` with a `db_proxy_target` naming the database (modules/pooling), and point the application at the proxy's endpoint",
+    check: |cx, j| {
+        for db in cx.databases() {
+            let attr = if db.addr.rtype == "db_cluster" { "db_cluster_identifier" } else { "db_instance_identifier" };
+            let pooled = cx.all("db_proxy_target").any(|t| cx.links(t, attr, db));
+            j.expect(pooled, || cx.finding(db, None, format!("no db_proxy_target pools connections to {}", db.addr)));
+        }
+    },
+};
+
 pub const SHARED_BUFFERS: Rule = Rule {
     id: "PG-PAR-002",
     severity: Warning,

@@ -640,6 +640,15 @@ fn known_classes() -> impl Iterator<Item = (String, i64)> {
     })
 }
 
+/// The vCPUs of a known instance class: two at `large` and below, then
+/// twice the size step (`xlarge` 4, `Nxlarge` 4N), as AWS sizes them.
+pub fn instance_vcpus(class: &str) -> Option<i64> {
+    let class = class.to_ascii_lowercase();
+    let (family, size) = class.rsplit_once('.')?;
+    CLASS_FAMILIES.iter().find(|(f, _, sizes)| *f == family && sizes.contains(&size))?;
+    Some((size_eighths(size)? / 4).max(2))
+}
+
 /// The RAM of an instance class in MiB; an unknown class is an error naming
 /// the three nearest known ones.
 fn memory_mib(class: &Value) -> Result<i64, String> {

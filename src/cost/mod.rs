@@ -163,6 +163,8 @@ const DEFAULT_DATA_GB: f64 = 100.0;
 const DEFAULT_IO_MILLIONS: f64 = 50.0;
 /// The default logs a month into one log group, in GB.
 const DEFAULT_LOG_GB: f64 = 5.0;
+/// The fewest vCPUs AWS bills a proxy target for.
+const MIN_PROXY_VCPUS: i64 = 2;
 /// How many months of logs a group that keeps them forever is priced with.
 const FOREVER_MONTHS: f64 = 12.0;
 
@@ -423,6 +425,7 @@ impl Cx<'_> {
                     ),
                 ]
             }),
+            Pricing::ProxyTarget => in_region(&|p| vec![self.proxy_target(rc, p)]),
             // Across regions.
             Pricing::Replication => in_region(&|p| {
                 vec![priced(
@@ -457,6 +460,47 @@ impl Cx<'_> {
                 format!("no price for instance class {class} ({kind}) in {} in data/prices.toml", rc.region),
             ),
         }
+    }
+
+    /// A proxy's charge for one target: the vCPUs of the target's instance,
+    /// or of every instance of the target's cluster, at least two.
+    fn proxy_target(&self, rc: &ResourceConfig, p: &RegionPrices) -> Item {
+        let classes: Vec<Option<&str>> = if let Some(db) = self.target(rc, "db_instance_identifier") {
+            vec![lit_str(db, "instance_class")]
+        } else if let Some(cluster) = self.target(rc, "db_cluster_identifier") {
+            let members = self.resources.iter().filter(|(a, member)| {
+                a.rtype == "db_cluster_instance"
+                    && self.target(member, "cluster_identifier").is_some_and(|c| c.addr == cluster.addr)
+            });
+            members.map(|(_, member)| lit_str(member, "instance_class")).collect()
+        } else {
+            // Another stack's database: what AWS bills at least.
+            let what =
+                format!("RDS Proxy at the {MIN_PROXY_VCPUS}-vCPU minimum (its database is in no block of this stack)");
+            return priced(
+                what,
+                self.prices.hours_per_month * MIN_PROXY_VCPUS as f64,
+                "vCPU-hours",
+                p.rates.rds_proxy_vcpu_hour,
+            );
+        };
+        let mut vcpus = 0;
+        for class in classes {
+            let Some(class) = class else {
+                return unpriced("RDS Proxy", "an instance class behind it is not known before apply");
+            };
+            let Some(n) = crate::config::functions::instance_vcpus(class) else {
+                return unpriced("RDS Proxy", format!("pgstack does not know the vCPUs of {class}"));
+            };
+            vcpus += n;
+        }
+        let vcpus = vcpus.max(MIN_PROXY_VCPUS);
+        priced(
+            format!("RDS Proxy over {vcpus} vCPUs"),
+            self.prices.hours_per_month * vcpus as f64,
+            "vCPU-hours",
+            p.rates.rds_proxy_vcpu_hour,
+        )
     }
 
     fn aurora_cluster(&self, rc: &ResourceConfig, p: &RegionPrices) -> Vec<Item> {

@@ -65,6 +65,8 @@ pub struct Rates {
     pub alarm_month: f64,
     pub logs_ingest_gb: f64,
     pub logs_storage_gb_month: f64,
+    /// RDS Proxy, per vCPU of the instances behind it.
+    pub rds_proxy_vcpu_hour: f64,
 }
 
 static SHIPPED: LazyLock<Result<Prices, String>> = LazyLock::new(|| parse(PRICES_TOML));

@@ -15,7 +15,7 @@ fn env() -> Vec<(String, String)> {
 fn prod() -> Workdir {
     let w = Workdir::new();
     w.copy("stacks/prod.toml", "stacks/prod.toml");
-    for m in ["network", "aurora-postgres", "secrets", "backups", "alarms"] {
+    for m in ["network", "aurora-postgres", "secrets", "pooling", "backups", "alarms"] {
         w.copy(&format!("modules/{m}/module.toml"), &format!("modules/{m}/module.toml"));
     }
     w
@@ -126,6 +126,8 @@ fn update_prices_reads_offer_files_into_a_price_file_pgstack_parses() {
     assert_eq!(r.rates.interface_endpoint_az_hour, 0.01);
     assert_eq!(r.rates.kms_key_month, 1.0);
     assert_eq!(r.rates.secret_month, 0.40);
+    // The USE1- usagetype of the proxy's vCPU rate, not Aurora Serverless v2's per-ACU one (0.018).
+    assert_eq!(r.rates.rds_proxy_vcpu_hour, 0.015);
 
     // The us-west-2 slice (USW2- usagetypes) and a peer chosen by --peer.
     let flags = ["--region", "us-west-2", "--region", "us-east-1", "--peer", "us-east-1=us-east-2"];

@@ -329,7 +329,8 @@ async fn drift_takes_no_lock_and_calls_only_what_the_documented_policy_allows() 
         })
         .collect();
     eprintln!("orphan scan of stacks/prod.toml: {extra} calls more than a no-change plan ({})", added.join(", "));
-    assert!(extra <= 12, "the orphan scan stays cheap: {extra} calls ({})", added.join(", "));
+    // One listing per type the tagging index does not cover, one per index page.
+    assert!(extra <= 13, "the orphan scan stays cheap: {extra} calls ({})", added.join(", "));
 
     let text = std::fs::read_to_string(repo_root().join("examples/ci/drift-policy.json")).unwrap();
     let policy: serde_json::Value = serde_json::from_str(&text).unwrap();
@@ -355,7 +356,7 @@ async fn drift_takes_no_lock_and_calls_only_what_the_documented_policy_allows() 
 
 /// Types whose objects carry no tags of their own: a state that forgets them
 /// has nothing to find (drift shows them as configured but not created).
-const UNTAGGED: &[&str] = &["s3_bucket_replication", "secret_rotation"];
+const UNTAGGED: &[&str] = &["db_proxy_target", "s3_bucket_replication", "secret_rotation"];
 
 /// Every object of the prod stack (two regions, every type but
 /// `db_instance`) is found by its tags once the state forgets it, in its

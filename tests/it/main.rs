@@ -22,6 +22,7 @@ mod providers_kms_rds;
 mod providers_kms_replica;
 mod providers_monitoring;
 mod providers_params;
+mod providers_proxy;
 mod providers_rds;
 mod providers_s3;
 mod providers_secrets;

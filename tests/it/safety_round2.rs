@@ -127,7 +127,7 @@ async fn output_paths_never_overwrite_state_stacks_modules_or_other_files() {
 fn a_module_file_is_never_a_plan_file() {
     let w = Workdir::new();
     w.copy("stacks/dev.toml", "stacks/dev.toml");
-    for m in ["network", "aurora-postgres", "secrets", "backups", "alarms"] {
+    for m in ["network", "aurora-postgres", "secrets", "pooling", "backups", "alarms"] {
         w.copy(&format!("modules/{m}/module.toml"), &format!("modules/{m}/module.toml"));
     }
     let before = std::fs::read(w.path().join("modules/network/module.toml")).unwrap();

@@ -576,7 +576,10 @@ async fn database_stacks_apply_and_plan_clean_against_moto() {
     // The writer's group and each reader's, and the four connection alarms
     // (warning at 80%, critical at 90%: 297 of 330).
     assert!(plan.stdout.contains("threshold         = 225 -> 297"), "{}", plan.stdout);
-    assert!(plan.stdout.contains("0 to add, 7 to change, 0 to destroy"), "{}", plan.stdout);
+    // The proxy's pool follows too: the application's share of 330 (84%), 50 idle of 330 (15%).
+    assert!(plan.stdout.contains("max_connections_percent      = 80 -> 84"), "{}", plan.stdout);
+    assert!(plan.stdout.contains("max_idle_connections_percent = 20 -> 15"), "{}", plan.stdout);
+    assert!(plan.stdout.contains("0 to add, 8 to change, 0 to destroy"), "{}", plan.stdout);
     w.run(&["apply", "prod", "--var", "app_replicas=14", "--auto-approve"], &env).expect(0);
     w.run(&["plan", "prod", "--var", "app_replicas=14", "--detailed-exitcode"], &env).expect(0);
 

@@ -8,6 +8,8 @@ pub mod db_cluster_instance;
 pub mod db_cluster_parameter_group;
 pub mod db_instance;
 pub mod db_parameter_group;
+pub mod db_proxy;
+pub mod db_proxy_target;
 pub mod db_subnet_group;
 pub mod ec2;
 pub mod iam_policy;
@@ -62,6 +64,8 @@ pub fn all_types() -> Vec<Arc<dyn ResourceType>> {
         Arc::new(db_instance::DbInstance),
         Arc::new(db_parameter_group::DbParameterGroup),
         Arc::new(db_cluster_parameter_group::DbClusterParameterGroup),
+        Arc::new(db_proxy::DbProxy),
+        Arc::new(db_proxy_target::DbProxyTarget),
         Arc::new(vpc::Vpc),
         Arc::new(vpc_endpoint::VpcEndpoint),
         Arc::new(subnet::Subnet),

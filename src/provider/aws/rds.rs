@@ -262,6 +262,9 @@ pub fn is_not_found<E: ProvideErrorMetadata, R>(err: &SdkError<E, R>) -> bool {
                 | "DBParameterGroupNotFound"
                 | "DBClusterSnapshotNotFoundFault"
                 | "DBSnapshotNotFound"
+                | "DBProxyNotFoundFault"
+                | "DBProxyTargetNotFoundFault"
+                | "DBProxyTargetGroupNotFoundFault"
         )
     )
 }
