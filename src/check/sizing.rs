@@ -34,7 +34,7 @@ pub const MAX_CONNECTIONS: Rule = Rule {
 };
 
 pub const POOLING: Rule = Rule {
-    id: "PG-POOL-001",
+    id: "PG-CON-001",
     severity: Warning,
     standard_only: true,
     seed: "S3 §3.4 (PgBouncer)",

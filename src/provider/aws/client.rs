@@ -446,6 +446,7 @@ impl AwsFactory {
     client!(sns, aws_sdk_sns);
     client!(cloudwatch, aws_sdk_cloudwatch);
     client!(logs, aws_sdk_cloudwatchlogs);
+    client!(backup, aws_sdk_backup);
     client!(tagging, aws_sdk_resourcegroupstagging);
     client!(lambda, aws_sdk_lambda);
 
