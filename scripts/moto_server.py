@@ -41,6 +41,9 @@ def fix_moto() -> None:
     - Aurora clusters: `StorageType` `aurora`/`aurora-iopt1` crash CreateDBCluster
       (no default storage size for them) and a cluster created without one
       reports `gp2`; AWS stores the type given, `aurora` by default.
+    - AWS Backup's ListTags: moto reads the ARN as the path's second-to-last
+      segment, which works for botocore's `/tags/{arn}/` but answers no tags
+      for the `/tags/{arn}` the current API model (and aws-sdk-rust) sends.
     """
     from moto.s3.responses import S3Response
 
@@ -59,6 +62,7 @@ def fix_moto() -> None:
 
     fix_performance_insights()
     fix_aurora_storage_type()
+    fix_backup_list_tags()
     fix_iam_start_cost()
 
 
@@ -109,6 +113,20 @@ def fix_aurora_storage_type() -> None:
 
     DBCluster.default_allocated_storage = staticmethod(default_allocated_storage)
     DBCluster.__init__ = init
+
+
+def fix_backup_list_tags() -> None:
+    import json
+    from urllib.parse import unquote
+
+    from moto.backup.responses import BackupResponse
+
+    def list_tags(self):  # type: ignore[no-untyped-def]
+        resource_arn = unquote(self.path.split("/tags/", 1)[1].split("?", 1)[0].rstrip("/"))
+        return json.dumps({"Tags": self.backup_backend.list_tags(resource_arn=resource_arn)})
+
+    assert hasattr(BackupResponse, "list_tags")
+    BackupResponse.list_tags = list_tags
 
 
 def fix_iam_start_cost() -> None:

@@ -16,6 +16,7 @@ mod import_estate;
 mod moto_smoke;
 mod providers_alarms;
 mod providers_aurora;
+mod providers_backup;
 mod providers_ec2;
 mod providers_iam;
 mod providers_kms_rds;

@@ -1,5 +1,6 @@
 //! AWS resource types, the client factory, and helpers they share.
 
+pub mod backup_plan;
 pub mod backup_vault;
 pub mod client;
 pub mod cloudwatch_alarm;
@@ -78,6 +79,7 @@ pub fn all_types() -> Vec<Arc<dyn ResourceType>> {
         Arc::new(cloudwatch_alarm::CloudwatchAlarm),
         Arc::new(cloudwatch_log_group::CloudwatchLogGroup),
         Arc::new(backup_vault::BackupVault),
+        Arc::new(backup_plan::BackupPlan),
         Arc::new(s3_bucket::S3Bucket),
         Arc::new(s3_bucket_replication::S3BucketReplication),
     ]
