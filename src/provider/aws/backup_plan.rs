@@ -34,7 +34,7 @@ use super::backup_vault::{NOT_FOUND, read_tags, sync_tags};
 use super::owned;
 use super::{PER_RESOURCE_CONCURRENCY, api_error, error_code, factory, get_str, tags_of};
 use crate::addr::ResourceAddr;
-use crate::provider::schema::{Attr, AttrType, Kind, NameRule, Ownership, Pricing, Schema};
+use crate::provider::schema::{Attr, AttrType, Default, Kind, NameRule, Ownership, Pricing, Schema};
 use crate::provider::{Ctx, Owned, PlannedUpdate, ProviderError, ReadScope, ResourceType, Result};
 use crate::value::{Attrs, Value};
 
@@ -79,12 +79,12 @@ static SCHEMA: Schema = Schema {
 pub struct BackupPlan;
 
 /// What AWS fills in for a rule that leaves it out.
-const RULE_DEFAULTS: [(&str, fn() -> Value); 5] = [
-    ("schedule_expression", || Value::str("cron(0 5 ? * * *)")),
-    ("schedule_expression_timezone", || Value::str("Etc/UTC")),
-    ("start_window_minutes", || Value::Int(480)),
-    ("completion_window_minutes", || Value::Int(10_080)),
-    ("enable_continuous_backup", || Value::Bool(false)),
+const RULE_DEFAULTS: [(&str, Default); 5] = [
+    ("schedule_expression", Default::Str("cron(0 5 ? * * *)")),
+    ("schedule_expression_timezone", Default::Str("Etc/UTC")),
+    ("start_window_minutes", Default::Int(480)),
+    ("completion_window_minutes", Default::Int(10_080)),
+    ("enable_continuous_backup", Default::Bool(false)),
 ];
 
 type Table = BTreeMap<String, Value>;
@@ -272,7 +272,7 @@ impl ResourceType for BackupPlan {
         for rule in rules.iter_mut() {
             let Value::Map(t) = rule else { continue };
             for (k, default) in RULE_DEFAULTS {
-                t.entry(k.to_owned()).or_insert_with(default);
+                t.entry(k.to_owned()).or_insert_with(|| default.value());
             }
             let copies = match t.remove("copy_to") {
                 Some(Value::List(copies)) => copies,

@@ -1,6 +1,7 @@
 //! AWS resource types, the client factory, and helpers they share.
 
 pub mod backup_plan;
+pub mod backup_selection;
 pub mod backup_vault;
 pub mod client;
 pub mod cloudwatch_alarm;
@@ -80,6 +81,7 @@ pub fn all_types() -> Vec<Arc<dyn ResourceType>> {
         Arc::new(cloudwatch_log_group::CloudwatchLogGroup),
         Arc::new(backup_vault::BackupVault),
         Arc::new(backup_plan::BackupPlan),
+        Arc::new(backup_selection::BackupSelection),
         Arc::new(s3_bucket::S3Bucket),
         Arc::new(s3_bucket_replication::S3BucketReplication),
     ]
