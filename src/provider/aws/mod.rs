@@ -26,6 +26,8 @@ pub mod policy;
 pub mod rds;
 pub mod rds_catalog;
 pub mod rds_fields;
+pub mod restore_testing_plan;
+pub mod restore_testing_selection;
 pub mod s3_bucket;
 pub mod s3_bucket_replication;
 pub mod s3_object_store;
@@ -82,6 +84,8 @@ pub fn all_types() -> Vec<Arc<dyn ResourceType>> {
         Arc::new(backup_vault::BackupVault),
         Arc::new(backup_plan::BackupPlan),
         Arc::new(backup_selection::BackupSelection),
+        Arc::new(restore_testing_plan::RestoreTestingPlan),
+        Arc::new(restore_testing_selection::RestoreTestingSelection),
         Arc::new(s3_bucket::S3Bucket),
         Arc::new(s3_bucket_replication::S3BucketReplication),
     ]
