@@ -886,6 +886,10 @@ pub enum Pricing {
     /// targets (at least two vCPUs), on the target: the proxy is billed by
     /// what it serves.
     ProxyTarget,
+    /// AWS Backup: the recovery points each rule keeps (priced as full
+    /// snapshots of the database), its copies kept in other vaults, and the
+    /// transfer of cross-region copies.
+    BackupPlan,
 }
 
 impl Schema {

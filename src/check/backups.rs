@@ -10,7 +10,7 @@ use crate::config::{Profile, ResourceConfig};
 use crate::diag::Severity::{Error, Warning};
 
 use super::security::{bool_is, customer_key};
-use super::view::{Attr, Cx, Node};
+use super::view::{Attr, Cx, Node, Unresolved};
 use super::{Judge, Rule};
 
 pub const RETENTION: Rule = Rule {
@@ -40,39 +40,55 @@ pub const CROSS_REGION_COPY: Rule = Rule {
     severity: Error,
     standard_only: true,
     seed: "S3 §7.1",
-    title: "Backups are copied to a bucket in a second region",
-    fix: "replicate the backup bucket to a bucket in another region (`s3_bucket_replication`; modules/backups)",
+    title: "The database's backups are copied to another region",
+    fix: "select the database in an AWS Backup plan (`backup_selection`) whose rule copies to a vault of another region (`copy_to`; modules/backups with `aws_backup = true`); replicating a bucket copies no database backup",
     check: |cx, j| {
-        let mut copied = false;
-        let mut unknown = false;
-        for rep in cx.all("s3_bucket_replication") {
-            let source = cx.linked(rep, "bucket", &["s3_bucket"]);
-            for rule in cx.node(rep, "rule").and_then(Node::items).unwrap_or_default() {
-                if rule.field("status").and_then(Node::as_str) == Some("Disabled") {
-                    continue;
-                }
-                let dest = rule.field("destination").and_then(|d| d.field("bucket"));
-                match (source, dest.map(|d| cx.target(d, &["s3_bucket"]))) {
-                    (Ok(Some(s)), Some(Ok(Some(d)))) => copied |= s.region != d.region,
-                    _ => unknown = true,
-                }
-            }
-        }
-        if copied || unknown {
-            return j.pass();
-        }
         for db in cx.databases() {
-            j.fail(cx.finding(
-                db,
-                None,
-                format!(
-                    "no copy of the backups of {} in another region: no bucket replication to a second region",
-                    db.addr
-                ),
-            ));
+            match copied_out_of_region(cx, db) {
+                Ok(true) | Err(Unresolved) => j.pass(),
+                Ok(false) => j.fail(cx.finding(
+                    db,
+                    None,
+                    format!(
+                        "no backup of {} leaves {}: no backup_selection of it on a backup_plan that copies to a vault of another region",
+                        db.addr, db.region
+                    ),
+                )),
+            }
         }
     },
 };
+
+/// Whether a backup plan that selects `db` copies its recovery points to a
+/// vault of another region than the plan's; `Err` when a value that
+/// decides it is known only at apply.
+fn copied_out_of_region(cx: &Cx<'_>, db: &ResourceConfig) -> Result<bool, Unresolved> {
+    let mut unknown = false;
+    for selection in cx.all("backup_selection") {
+        let Some(resources) = cx.node(selection, "resources") else { continue };
+        let selects = cx.targets(resources, &[db.addr.rtype.as_str()]).iter().any(|t| t.addr == db.addr);
+        if !selects {
+            unknown |=
+                resources.items().is_none_or(|items| items.iter().any(|i| !i.is_known() && i.reference().is_none()));
+            continue;
+        }
+        let plan = match cx.linked(selection, "plan_id", &["backup_plan"]) {
+            Ok(Some(plan)) => plan,
+            Ok(None) => continue,
+            Err(u) => return Err(u),
+        };
+        for rule in cx.node(plan, "rules").and_then(Node::items).unwrap_or_default() {
+            for copy in rule.field("copy_to").and_then(Node::items).unwrap_or_default() {
+                match copy.field("destination_vault_arn").map(|d| cx.target(d, &["backup_vault"])) {
+                    Some(Ok(Some(vault))) if vault.region != plan.region => return Ok(true),
+                    Some(Err(_)) => unknown = true,
+                    _ => {}
+                }
+            }
+        }
+    }
+    if unknown { Err(Unresolved) } else { Ok(false) }
+}
 
 pub const BUCKET_RETENTION: Rule = Rule {
     id: "PG-BAK-003",

@@ -426,6 +426,7 @@ impl Cx<'_> {
                 ]
             }),
             Pricing::ProxyTarget => in_region(&|p| vec![self.proxy_target(rc, p)]),
+            Pricing::BackupPlan => in_region(&|p| self.backup_plan(rc, p)),
             // Across regions.
             Pricing::Replication => in_region(&|p| {
                 vec![priced(
@@ -460,6 +461,54 @@ impl Cx<'_> {
                 format!("no price for instance class {class} ({kind}) in {} in data/prices.toml", rc.region),
             ),
         }
+    }
+
+    /// A backup plan's recovery points: for each rule, the snapshots it
+    /// keeps at once (its retention over its period) at the database's size
+    /// (`[cost] data_gb`), in its vault and in each copy's, and the transfer
+    /// of the copies that leave the region. Full-size snapshots are an upper
+    /// bound: snapshots of one cluster share the blocks that did not change.
+    fn backup_plan(&self, rc: &ResourceConfig, p: &RegionPrices) -> Vec<Item> {
+        let gb = self.usage.data_gb;
+        let rules = rc.attrs.get("rules").map(table_items).unwrap_or_default();
+        let mut out = Vec::new();
+        for rule in &rules {
+            let name = rule.text("rule_name").unwrap_or("rule");
+            let period = rule.text("schedule_expression").map_or(1.0, schedule_period_days);
+            let kept = |t: &TableItem| t.number("delete_after_days").unwrap_or(FOREVER_MONTHS * 365.0 / 12.0);
+            let points = |t: &TableItem| (kept(t) / period).ceil().max(1.0);
+            out.push(priced(
+                format!("AWS Backup `{name}`: {} snapshots of {gb} GB kept (full size: an upper bound)", points(rule)),
+                points(rule) * gb,
+                "GB-months",
+                p.rates.aurora_backup_gb_month,
+            ));
+            for copy in rule.items("copy_to") {
+                let region =
+                    copy.region_of("destination_vault_arn", self.resources).unwrap_or_else(|| rc.region.clone());
+                let rate = self
+                    .prices
+                    .region
+                    .get(&region)
+                    .map_or(p.rates.aurora_backup_gb_month, |r| r.rates.aurora_backup_gb_month);
+                out.push(priced(
+                    format!("AWS Backup `{name}` copies in {region}: {} snapshots of {gb} GB kept", points(&copy)),
+                    points(&copy) * gb,
+                    "GB-months",
+                    rate,
+                ));
+                if region != rc.region {
+                    let copies = (30.0 / period).ceil();
+                    out.push(priced(
+                        format!("AWS Backup `{name}` copies to {region}: {copies} a month of {gb} GB"),
+                        copies * gb,
+                        "GB",
+                        p.rates.transfer_inter_region_gb,
+                    ));
+                }
+            }
+        }
+        out
     }
 
     /// A proxy's charge for one target: the vCPUs of the target's instance,
@@ -696,10 +745,101 @@ fn lit_str<'a>(rc: &'a ResourceConfig, key: &str) -> Option<&'a str> {
 }
 
 fn lit_num(rc: &ResourceConfig, key: &str) -> Option<f64> {
-    match rc.attrs.get(key)?.as_lit()? {
+    num(rc.attrs.get(key)?.as_lit()?)
+}
+
+/// A number value as a float.
+fn num(v: &Value) -> Option<f64> {
+    match v {
         Value::Int(i) => Some(*i as f64),
         Value::Float(f) => Some(*f),
         _ => None,
+    }
+}
+
+/// One table of a list attribute (a backup rule, a copy action), as cost
+/// reads it: known values only, with the references it makes.
+struct TableItem<'a> {
+    fields: BTreeMap<&'a str, TableField<'a>>,
+}
+
+#[derive(Clone, Copy)]
+enum TableField<'a> {
+    Expr(&'a Expr),
+    Value(&'a Value),
+}
+
+impl<'a> TableItem<'a> {
+    fn text(&self, key: &str) -> Option<&'a str> {
+        match *self.fields.get(key)? {
+            TableField::Expr(Expr::Lit(v)) | TableField::Value(v) => v.as_str(),
+            TableField::Expr(_) => None,
+        }
+    }
+
+    fn number(&self, key: &str) -> Option<f64> {
+        match *self.fields.get(key)? {
+            TableField::Expr(Expr::Lit(v)) | TableField::Value(v) => num(v),
+            TableField::Expr(_) => None,
+        }
+    }
+
+    fn items(&self, key: &str) -> Vec<TableItem<'a>> {
+        match self.fields.get(key) {
+            Some(TableField::Expr(e)) => table_items(e),
+            Some(TableField::Value(v)) => value_items(v),
+            None => Vec::new(),
+        }
+    }
+
+    /// The region of what `key` names: the resource a reference points at,
+    /// or the region field of a literal ARN.
+    fn region_of(&self, key: &str, resources: &View<'_>) -> Option<String> {
+        match *self.fields.get(key)? {
+            TableField::Expr(Expr::Ref(r)) => resources.get(&r.target).map(|rc| rc.region.clone()),
+            TableField::Expr(Expr::Lit(v)) | TableField::Value(v) => {
+                v.as_str()?.split(':').nth(3).filter(|r| !r.is_empty()).map(str::to_owned)
+            }
+            TableField::Expr(_) => None,
+        }
+    }
+}
+
+/// The tables of a list expression (a list of tables, written or known).
+fn table_items(e: &Expr) -> Vec<TableItem<'_>> {
+    match e {
+        Expr::List(items) => items
+            .iter()
+            .filter_map(|i| match i {
+                Expr::Map(m) => {
+                    Some(TableItem { fields: m.iter().map(|(k, v)| (k.as_str(), TableField::Expr(v))).collect() })
+                }
+                Expr::Lit(v) => value_table(v),
+                _ => None,
+            })
+            .collect(),
+        Expr::Lit(v) => value_items(v),
+        _ => Vec::new(),
+    }
+}
+
+fn value_table(v: &Value) -> Option<TableItem<'_>> {
+    let m = v.as_map()?;
+    Some(TableItem { fields: m.iter().map(|(k, v)| (k.as_str(), TableField::Value(v))).collect() })
+}
+
+fn value_items(v: &Value) -> Vec<TableItem<'_>> {
+    v.as_list().unwrap_or_default().iter().filter_map(value_table).collect()
+}
+
+/// Days between runs of an AWS cron schedule (`cron(MIN HOUR DOM MONTH DOW YEAR)`):
+/// 7 when it names days of the week, 30 when a day of the month, else 1.
+fn schedule_period_days(cron: &str) -> f64 {
+    let fields: Vec<&str> = cron.trim().trim_start_matches("cron(").trim_end_matches(')').split_whitespace().collect();
+    match (fields.get(2), fields.get(4)) {
+        (Some(dom), _) if dom.parse::<u32>().is_ok() || *dom == "L" => 30.0,
+        (_, Some(dow)) if *dow != "*" && *dow != "?" => 7.0 / dow.split(',').count() as f64,
+        _ => 1.0,
     }
 }
 

@@ -72,7 +72,7 @@ static SCHEMA: Schema = Schema {
     guarded: false,
     taggable: true,
     ownership: Ownership::Listed,
-    pricing: Pricing::Free,
+    pricing: Pricing::BackupPlan,
 };
 
 /// The `backup_plan` resource type.

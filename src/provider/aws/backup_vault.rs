@@ -12,7 +12,8 @@
 //! - Delete: DeleteBackupVault, which AWS refuses while the vault holds
 //!   recovery points (it never deletes backups): the data-loss guard asks for
 //!   `--allow-destroy` as well.
-//! - Orphan scan and an interrupted create: ListBackupVaults, then each
+//! - Orphan scan: the tagging index (`backup:backup-vault`), shared with the
+//!   other indexed types. An interrupted create: ListBackupVaults, then each
 //!   vault's tags.
 //! - Tested against moto: create, read, tags in place, drift, import,
 //!   delete.
@@ -43,7 +44,7 @@ static SCHEMA: Schema = Schema {
     ],
     guarded: true,
     taggable: true,
-    ownership: Ownership::Listed,
+    ownership: Ownership::indexed("backup:backup-vault", "backup-vault:"),
     pricing: Pricing::Free,
 };
 
@@ -101,12 +102,9 @@ async fn read_all(client: &Client, name: &str) -> Result<Attrs> {
     read_vault(client, name, &ReadScope::All).await?.ok_or_else(|| ProviderError::NotFound(name.into()))
 }
 
-/// The region's vaults whose name is not in `skip`, with their tags
+/// The region's vaults with their tags
 /// ([`PER_RESOURCE_CONCURRENCY`] at a time); `None` for one deleted meanwhile.
-async fn vault_tags(
-    client: &Client,
-    skip: &BTreeSet<String>,
-) -> Result<Vec<Option<(String, BTreeMap<String, String>)>>> {
+async fn vault_tags(client: &Client) -> Result<Vec<Option<(String, BTreeMap<String, String>)>>> {
     let vaults: Vec<_> = client
         .list_backup_vaults()
         .into_paginator()
@@ -118,7 +116,6 @@ async fn vault_tags(
     let named: Vec<(String, String)> = vaults
         .iter()
         .filter_map(|v| Some((v.backup_vault_name()?.to_owned(), v.backup_vault_arn()?.to_owned())))
-        .filter(|(name, _)| !skip.contains(name))
         .collect();
     let reads =
         named.into_iter().map(|(name, arn)| async move { Ok(read_tags(client, &arn).await?.map(|t| (name, t))) });
@@ -191,13 +188,11 @@ impl ResourceType for BackupVault {
     /// this stack's and address's ownership tags.
     async fn find_created(&self, ctx: &Ctx, addr: &ResourceAddr) -> Result<Option<String>> {
         let client = factory(ctx)?.backup(&ctx.region).await;
-        let all = vault_tags(&client, &BTreeSet::new()).await?;
+        let all = vault_tags(&client).await?;
         owned::first_tagged_for(stream::iter(all.into_iter().map(Ok)), ctx, addr).await
     }
 
     async fn list_owned(&self, ctx: &Ctx, known: &BTreeSet<String>) -> Result<Vec<Owned>> {
-        let client = factory(ctx)?.backup(&ctx.region).await;
-        let all = vault_tags(&client, known).await?;
-        Ok(owned::from_tag_reads(&all, &ctx.stack, known))
+        owned::indexed(ctx, self.type_name(), known).await
     }
 }
