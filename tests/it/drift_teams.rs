@@ -261,11 +261,17 @@ fn iam_action(op: &str) -> String {
 /// Read operations the providers call only while changing AWS (a new
 /// password, the stored one when a secret's shape changes) or at plan (the
 /// caller a key policy must not lock out, a rotation function and its
-/// policy): not drift's.
+/// policy, a backup selection adopted by its name): not drift's.
 /// (`GetPolicy` is a read of `iam_policy` too, so it stays in the policy,
 /// as `iam:GetPolicy`; Lambda's, on the write path, shares its name.)
-const WRITE_PATH_READS: &[&str] =
-    &["GetRandomPassword", "GetSecretValue", "GetCallerIdentity", "GetFunction", "ListPolicyVersions"];
+const WRITE_PATH_READS: &[&str] = &[
+    "GetRandomPassword",
+    "GetSecretValue",
+    "GetCallerIdentity",
+    "GetFunction",
+    "ListPolicyVersions",
+    "ListBackupSelections",
+];
 
 /// Every read operation (Describe, Get, List, Head) the AWS providers name.
 fn read_operations_in_source() -> BTreeSet<String> {
