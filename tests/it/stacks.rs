@@ -201,12 +201,16 @@ fn prod_stack_carries_the_seed_requirements() {
             })
             .collect()
     };
-    assert_eq!(sids(&st), ["Account", "RDS"]);
+    assert_eq!(sids(&st), ["Account", "RDS", "Logs"]);
+    // The PostgreSQL log group is encrypted with that key, which CloudWatch
+    // Logs may use for this cluster's groups only.
+    let logs = "module.db.cloudwatch_log_group.postgresql";
+    assert_eq!(reference(attr(&st, logs, "kms_key_id")), ("module.db.kms_key.db".into(), vec!["arn".into()]));
     let admins = load_with(
         "stacks/prod.toml",
         &[("key_admin_role_arns", r#"["arn:aws:iam::123456789012:role/DatabaseAdminRole"]"#)],
     );
-    assert_eq!(sids(&admins), ["Account", "RDS", "DatabaseAdmins"]);
+    assert_eq!(sids(&admins), ["Account", "RDS", "Logs", "DatabaseAdmins"]);
     assert_eq!(lit(&st, cluster, "skip_final_snapshot"), &Value::Bool(false));
     assert_eq!(lit(&st, cluster, "deletion_protection"), &Value::Bool(true));
     // IAM authentication, RDS-managed master secret (no password attribute), logs.
