@@ -347,7 +347,8 @@ async fn run(
     }
     session.backend.check_writable().await?;
     let live = Arc::new(LiveState::new(record.clone().unwrap_or(stored), session.backend.clone()));
-    if record.is_some() {
+    // The moves first: the state under the new addresses, before any change.
+    if record.is_some() || !plan.moved.is_empty() {
         live.commit(|_| ()).await?;
     }
     let cancel = Arc::new(AtomicBool::new(false));

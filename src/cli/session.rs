@@ -257,7 +257,12 @@ impl Session {
         opts: &PlanOptions,
         parallelism: usize,
     ) -> Result<Refreshed, CliError> {
-        let state = self.state().await?;
+        let mut state = self.state().await?;
+        let moved = plan::moves::apply_moves(&self.stack.moved, &mut state).map_err(|e| {
+            CliError::msg(e.to_string())
+                .hint("the state holds both addresses: remove the [[moved]] block, or `pgstack state rm` one of them")
+                .hint("nothing was changed")
+        })?;
         let unmatched =
             plan::unmatched_targets(&opts.targets, self.stack.resources.keys().chain(state.resources.keys()));
         if !unmatched.is_empty() {
@@ -267,12 +272,15 @@ impl Session {
         if !unmatched.is_empty() {
             return Err(super::unmatched_targets_error("--replace", "the stack", &unmatched));
         }
-        if !refresh_first {
-            return Ok(Refreshed::from_state(state));
-        }
-        let hook = crate::ui::progress::Progress { ui: self.ui };
-        let managed = plan::managed_attrs(&self.stack, &self.registry);
-        Ok(refresh(state, &managed, &self.registry, self.aws.clone(), parallelism, &hook).await?)
+        let mut refreshed = if refresh_first {
+            let hook = crate::ui::progress::Progress { ui: self.ui };
+            let managed = plan::managed_attrs(&self.stack, &self.registry);
+            refresh(state, &managed, &self.registry, self.aws.clone(), parallelism, &hook).await?
+        } else {
+            Refreshed::from_state(state)
+        };
+        refreshed.moved = moved;
+        Ok(refreshed)
     }
 
     /// A plan from a refreshed view. A plan that creates an object at an

@@ -236,7 +236,10 @@ impl<'r> Loader<'r> {
         let check = self.check_table(&mut scope, find("check"));
 
         let cost = self.cost_table(&mut scope, find("cost"));
+        let moved = self.moved_blocks(find("moved"));
         let out = self.run_scope(&mut scope, top, true);
+        let declared: std::collections::BTreeSet<ResourceAddr> = self.resources.keys().cloned().collect();
+        self.check_moves(&moved, &declared);
         let outputs = out.outputs.into_iter().filter_map(|(k, o)| Some((k, o?))).collect();
         Some(Stack {
             name: self.stack.name.clone(),
@@ -260,6 +263,7 @@ impl<'r> Loader<'r> {
                 .collect(),
             check,
             cost,
+            moved,
         })
     }
 

@@ -55,6 +55,21 @@ pub struct Stack {
     /// `[cost]`: usage figures the config cannot know (keys among
     /// [`COST_SETTINGS`], values finite and not negative), for `pgstack cost`.
     pub cost: BTreeMap<String, f64>,
+    /// `[[moved]]` blocks, in file order (checked: see src/config/moved.rs).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub moved: Vec<Moved>,
+}
+
+/// A `[[moved]]` block: the state entry at `from` (an instance, or every
+/// instance of a block) belongs to `to` from now on, with its AWS object.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Moved {
+    pub from: ResourceAddr,
+    pub to: ResourceAddr,
+    #[serde(skip)]
+    pub from_span: Span,
+    #[serde(skip)]
+    pub to_span: Span,
 }
 
 /// The seeds' deployment profiles `pgstack check` knows (docs/check.md).

@@ -66,6 +66,7 @@ fn stack(resources: Vec<(&str, Vec<(&str, Expr)>)>) -> Stack {
         vars: BTreeMap::new(),
         check: Default::default(),
         cost: BTreeMap::new(),
+        moved: Vec::new(),
     }
 }
 

@@ -7,6 +7,7 @@
 
 pub mod desired;
 pub mod diff;
+pub mod moves;
 pub mod report;
 pub mod saved;
 
@@ -126,6 +127,10 @@ pub struct Plan {
     pub source: Source,
     /// Whether this is a destroy plan.
     pub destroy: bool,
+    /// State entries the stack's `[[moved]]` blocks give new addresses
+    /// (made before anything else; their AWS objects are kept).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub moved: Vec<moves::Move>,
 }
 
 /// The stack a plan was built from ([`Plan::source`]). Two plans are equal
@@ -224,7 +229,8 @@ impl Plan {
 
     /// True when apply would call AWS (forgetting entries alone changes only state).
     pub fn has_changes(&self) -> bool {
-        self.changes.iter().any(|c| c.action != Action::NoOp || c.adopted || !c.deposed.is_empty())
+        !self.moved.is_empty()
+            || self.changes.iter().any(|c| c.action != Action::NoOp || c.adopted || !c.deposed.is_empty())
     }
 
     /// Why this saved plan may no longer be applied, if it may not: the config
@@ -329,6 +335,8 @@ pub struct Refreshed {
     pub adopted: BTreeMap<ResourceAddr, String>,
     /// Whether `current` came from AWS (false with `--refresh=false`).
     pub refreshed: bool,
+    /// The moves `[[moved]]` made in `state` before it was refreshed.
+    pub moved: Vec<moves::Move>,
 }
 
 impl Refreshed {
@@ -339,7 +347,7 @@ impl Refreshed {
             .iter()
             .map(|(a, r)| (a.clone(), (r.status == Status::Ready).then(|| r.attributes.clone())))
             .collect();
-        Refreshed { state, current, adopted: BTreeMap::new(), refreshed: false }
+        Refreshed { state, current, adopted: BTreeMap::new(), refreshed: false, moved: Vec::new() }
     }
 
     /// The state with what refresh read recorded: attributes of existing
@@ -725,6 +733,7 @@ pub fn build(
         outputs,
         source: Source(Some(stack.clone())),
         destroy: opts.destroy,
+        moved: refreshed.moved.clone(),
     })
 }
 

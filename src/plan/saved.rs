@@ -286,6 +286,7 @@ mod tests {
                 outputs: BTreeMap::new(),
                 source: Default::default(),
                 destroy: false,
+                moved: Vec::new(),
             },
         }
     }

@@ -37,7 +37,17 @@ pub fn render(plan: &Plan, style: Style) -> String {
             let _ = writeln!(out, "{} {}: {}", style.cyan("note:"), esc(&c.address), safe(note));
         }
     }
+    for m in &plan.moved {
+        let _ = writeln!(out, "  {}", style.bold(&format!("# {} has moved to {}", esc(&m.from), esc(&m.to))));
+    }
+    if !plan.moved.is_empty() {
+        out.push('\n');
+    }
     let changing: Vec<_> = plan.changes.iter().filter(|c| c.action != Action::NoOp || !c.deposed.is_empty()).collect();
+    if changing.is_empty() && !plan.moved.is_empty() {
+        let _ = writeln!(out, "{} {} moved; no object changes.", style.bold("Plan:"), plan.moved.len());
+        return out;
+    }
     if changing.is_empty() {
         out.push_str(&style.green("No changes."));
         out.push_str(" Your infrastructure matches the configuration.\n");
@@ -61,8 +71,15 @@ pub fn render(plan: &Plan, style: Style) -> String {
         }
     }
     let s = plan.summary();
-    let _ =
-        writeln!(out, "{} {} to add, {} to change, {} to destroy.", style.bold("Plan:"), s.add, s.change, s.destroy);
+    let moved = if plan.moved.is_empty() { String::new() } else { format!(", {} moved", plan.moved.len()) };
+    let _ = writeln!(
+        out,
+        "{} {} to add, {} to change, {} to destroy{moved}.",
+        style.bold("Plan:"),
+        s.add,
+        s.change,
+        s.destroy
+    );
     let guarded: Vec<String> = plan.changes.iter().filter(|c| c.guarded).map(|c| esc(&c.address)).collect();
     if !guarded.is_empty() {
         let _ = writeln!(
@@ -323,6 +340,7 @@ pub(crate) mod tests {
             outputs: Default::default(),
             source: Default::default(),
             destroy: false,
+            moved: Vec::new(),
         }
     }
 

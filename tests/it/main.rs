@@ -14,6 +14,7 @@ mod drift_teams;
 mod faults;
 mod import_estate;
 mod moto_smoke;
+mod moves;
 mod providers_alarms;
 mod providers_aurora;
 mod providers_backup;

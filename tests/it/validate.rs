@@ -257,3 +257,22 @@ fn arithmetic_out_of_range_is_a_located_error() {
     assert!(!err.contains("inf") && !err.contains("NaN"), "{err}");
     insta::assert_snapshot!(err);
 }
+
+/// `[[moved]]` blocks: each mistake at its value, in one run.
+#[test]
+fn moves_that_cannot_be_made() {
+    let err = validate("bad_moves.toml");
+    for want in [
+        "a move cannot change the type (vpc to subnet)",
+        "`subnet.a` is moved but still declared",
+        "`vpc.typo` is declared nowhere in the stack",
+        "`from` is not an address",
+        "must both be instances",
+        "`vpc.legacy` is moved twice",
+        "[[moved]] needs `from`",
+    ] {
+        assert!(err.contains(want), "{want}: {err}");
+    }
+    insta::assert_snapshot!(err);
+    insta::assert_snapshot!(validate("moves_loop.toml"));
+}
