@@ -347,8 +347,9 @@ async fn run(
     }
     session.backend.check_writable().await?;
     let live = Arc::new(LiveState::new(record.clone().unwrap_or(stored), session.backend.clone()));
-    // The moves first: the state under the new addresses, before any change.
-    if record.is_some() || !plan.moved.is_empty() {
+    // Moves and imports first: the state under the new addresses and with the
+    // imported objects, before any change.
+    if record.is_some() || !plan.moved.is_empty() || !plan.imported.is_empty() {
         live.commit(|_| ()).await?;
     }
     let cancel = Arc::new(AtomicBool::new(false));
@@ -540,7 +541,7 @@ pub async fn generate_config(g: &GlobalArgs, ui: Ui, stack: &str, addr: Resource
 
 /// Everything AWS holds of object `id` in `region`, for import at `addr`:
 /// an error when it does not exist or its ownership tags name another owner.
-async fn read_unowned(
+pub(super) async fn read_unowned(
     session: &Session,
     provider: &dyn ResourceType,
     addr: &ResourceAddr,

@@ -263,6 +263,7 @@ impl Session {
                 .hint("the state holds both addresses: remove the [[moved]] block, or `pgstack state rm` one of them")
                 .hint("nothing was changed")
         })?;
+        let imported = self.import_blocks(&mut state).await?;
         let unmatched =
             plan::unmatched_targets(&opts.targets, self.stack.resources.keys().chain(state.resources.keys()));
         if !unmatched.is_empty() {
@@ -280,7 +281,60 @@ impl Session {
             Refreshed::from_state(state)
         };
         refreshed.moved = moved;
+        refreshed.imported = imported;
         Ok(refreshed)
+    }
+
+    /// Records in `state` (in memory: apply writes it before any change) the
+    /// object of each `[[import]]` whose address the state does not hold
+    /// yet, read from AWS by its id. Refused, before anything changes, as
+    /// `pgstack import` refuses: an id the state already manages at another
+    /// address, an object that does not exist, one whose ownership tags name
+    /// another stack or address. Blocks whose address the state holds are
+    /// done: no read.
+    async fn import_blocks(&self, state: &mut StateFile) -> Result<Vec<plan::moves::Import>, CliError> {
+        let mut out = Vec::new();
+        let pending: Vec<_> = self.stack.imports.iter().filter(|b| !state.resources.contains_key(&b.to)).collect();
+        let graph = if pending.is_empty() { Default::default() } else { crate::graph::dependencies(&self.stack) };
+        for block in pending {
+            let (addr, id) = (&block.to, &block.id);
+            let from_block = || format!("from the [[import]] of `{addr}`");
+            let rc =
+                self.stack.resources.get(addr).ok_or_else(|| CliError::msg(format!("`{addr}` is not declared")))?;
+            let provider = self
+                .registry
+                .get(&addr.rtype)
+                .ok_or_else(|| CliError::msg(format!("unknown type `{}`", addr.rtype)))?;
+            if let Some(other) = state.resources.values().find(|r| r.rtype == addr.rtype && r.id.as_deref() == Some(id))
+            {
+                return Err(CliError::msg(format!(
+                    "{} `{id}` is already managed by this stack as `{}`; importing it as `{addr}` would manage one object twice",
+                    addr.rtype, other.address
+                ))
+                .hint(format!("to give it the new address, write a [[moved]] block from `{}` to `{addr}`", other.address))
+                .hint("nothing was changed"));
+            }
+            let mut attrs = super::apply::read_unowned(self, provider.as_ref(), addr, &rc.region, id)
+                .await
+                .map_err(|e| e.hint(from_block()))?;
+            attrs.extend(plan::config_only_values(&self.stack, &self.registry, state, addr));
+            let dependencies = graph.get(addr).map(|d| d.iter().map(|(a, _)| a.clone()).collect()).unwrap_or_default();
+            state.resources.insert(
+                addr.clone(),
+                crate::state::ResourceState {
+                    address: addr.clone(),
+                    rtype: addr.rtype.clone(),
+                    region: rc.region.clone(),
+                    status: crate::state::Status::Ready,
+                    id: Some(id.clone()),
+                    attributes: attrs,
+                    dependencies,
+                    deposed: Vec::new(),
+                },
+            );
+            out.push(plan::moves::Import { address: addr.clone(), id: id.clone() });
+        }
+        Ok(out)
     }
 
     /// A plan from a refreshed view. A plan that creates an object at an

@@ -237,9 +237,11 @@ impl<'r> Loader<'r> {
 
         let cost = self.cost_table(&mut scope, find("cost"));
         let moved = self.moved_blocks(find("moved"));
+        let imports = self.import_blocks(&mut scope, find("import"));
         let out = self.run_scope(&mut scope, top, true);
         let declared: std::collections::BTreeSet<ResourceAddr> = self.resources.keys().cloned().collect();
         self.check_moves(&moved, &declared);
+        self.check_imports(&imports, &declared);
         let outputs = out.outputs.into_iter().filter_map(|(k, o)| Some((k, o?))).collect();
         Some(Stack {
             name: self.stack.name.clone(),
@@ -264,6 +266,7 @@ impl<'r> Loader<'r> {
             check,
             cost,
             moved,
+            imports,
         })
     }
 

@@ -8,6 +8,7 @@
 
 mod check_table;
 pub mod functions;
+mod imports;
 mod load;
 mod mask;
 pub mod model;
@@ -23,8 +24,8 @@ mod validate;
 pub use functions::BinOp;
 pub use load::{AWS_REGIONS, LoadOptions, Loaded, load, project_root, resolve_stack_path};
 pub use model::{
-    BACKEND_SETTINGS, COST_SETTINGS, Call, CheckSettings, EvalError, Expr, Moved, OutputConfig, Profile, ProfileSource,
-    Ref, ResourceConfig, S3BackendConfig, SensitiveVar, Stack, TIMEOUT_OPERATIONS, Waiver,
+    BACKEND_SETTINGS, COST_SETTINGS, Call, CheckSettings, EvalError, Expr, ImportBlock, Moved, OutputConfig, Profile,
+    ProfileSource, Ref, ResourceConfig, S3BackendConfig, SensitiveVar, Stack, TIMEOUT_OPERATIONS, Waiver,
 };
 pub use parse::parse_value;
 pub use scope::META_ARGUMENTS;

@@ -58,6 +58,21 @@ pub struct Stack {
     /// `[[moved]]` blocks, in file order (checked: see src/config/moved.rs).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub moved: Vec<Moved>,
+    /// `[[import]]` blocks, in file order (see src/config/imports.rs).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub imports: Vec<ImportBlock>,
+}
+
+/// An `[[import]]` block: the AWS object `id` becomes the declared resource
+/// `to` (when the state does not hold `to` yet).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImportBlock {
+    pub to: ResourceAddr,
+    pub id: String,
+    #[serde(skip)]
+    pub to_span: Span,
+    #[serde(skip)]
+    pub id_span: Span,
 }
 
 /// A `[[moved]]` block: the state entry at `from` (an instance, or every

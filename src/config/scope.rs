@@ -29,7 +29,8 @@ use super::validate;
 pub const META_ARGUMENTS: &[&str] =
     &["for_each", "enabled", "depends_on", "region", "ignore_changes", "timeouts", "create_before_destroy"];
 /// Top-level tables only a stack file may have.
-const STACK_ONLY: &[&str] = &["stack", "regions", "vars", "state", "backend", "env", "check", "cost", "moved"];
+const STACK_ONLY: &[&str] =
+    &["stack", "regions", "vars", "state", "backend", "env", "check", "cost", "moved", "import"];
 
 /// The namespace of one file being expanded.
 pub(super) struct Scope<'t> {

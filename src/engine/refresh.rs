@@ -107,7 +107,7 @@ pub async fn refresh(
             }
         }
     }
-    Ok(Refreshed { state, current, adopted, refreshed: true, moved: Vec::new() })
+    Ok(Refreshed { state, current, adopted, refreshed: true, moved: Vec::new(), imported: Vec::new() })
 }
 
 /// The object an interrupted create made for `addr`: found by its tags, and

@@ -67,6 +67,7 @@ fn stack(resources: Vec<(&str, Vec<(&str, Expr)>)>) -> Stack {
         check: Default::default(),
         cost: BTreeMap::new(),
         moved: Vec::new(),
+        imports: Vec::new(),
     }
 }
 

@@ -131,6 +131,10 @@ pub struct Plan {
     /// (made before anything else; their AWS objects are kept).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub moved: Vec<moves::Move>,
+    /// Objects the stack's `[[import]]` blocks bring into the state (written
+    /// before anything else; nothing is created for them).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub imported: Vec<moves::Import>,
 }
 
 /// The stack a plan was built from ([`Plan::source`]). Two plans are equal
@@ -230,6 +234,7 @@ impl Plan {
     /// True when apply would call AWS (forgetting entries alone changes only state).
     pub fn has_changes(&self) -> bool {
         !self.moved.is_empty()
+            || !self.imported.is_empty()
             || self.changes.iter().any(|c| c.action != Action::NoOp || c.adopted || !c.deposed.is_empty())
     }
 
@@ -337,6 +342,8 @@ pub struct Refreshed {
     pub refreshed: bool,
     /// The moves `[[moved]]` made in `state` before it was refreshed.
     pub moved: Vec<moves::Move>,
+    /// The objects `[[import]]` added to `state` before it was refreshed.
+    pub imported: Vec<moves::Import>,
 }
 
 impl Refreshed {
@@ -347,7 +354,14 @@ impl Refreshed {
             .iter()
             .map(|(a, r)| (a.clone(), (r.status == Status::Ready).then(|| r.attributes.clone())))
             .collect();
-        Refreshed { state, current, adopted: BTreeMap::new(), refreshed: false, moved: Vec::new() }
+        Refreshed {
+            state,
+            current,
+            adopted: BTreeMap::new(),
+            refreshed: false,
+            moved: Vec::new(),
+            imported: Vec::new(),
+        }
     }
 
     /// The state with what refresh read recorded: attributes of existing
@@ -734,6 +748,7 @@ pub fn build(
         source: Source(Some(stack.clone())),
         destroy: opts.destroy,
         moved: refreshed.moved.clone(),
+        imported: refreshed.imported.clone(),
     })
 }
 

@@ -1,5 +1,6 @@
 //! What the stack's `[[moved]]` blocks do to a state, before it is
-//! refreshed and planned: each entry at a `from` (or under a block `from`)
+//! refreshed and planned (and the record of what its `[[import]]` blocks
+//! add to it, [`Import`], which the CLI reads from AWS): each entry at a `from` (or under a block `from`)
 //! takes its new address, chains followed to their end. The AWS object is
 //! kept; its ownership tags, which name the address, change in place in the
 //! plan that follows like any other difference. Pure.
@@ -17,6 +18,13 @@ use crate::state::StateFile;
 pub struct Move {
     pub from: ResourceAddr,
     pub to: ResourceAddr,
+}
+
+/// An object an `[[import]]` block brings into the state at `address`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Import {
+    pub address: ResourceAddr,
+    pub id: String,
 }
 
 /// A move that cannot be made: its destination already has an entry.

@@ -287,6 +287,7 @@ mod tests {
                 source: Default::default(),
                 destroy: false,
                 moved: Vec::new(),
+                imported: Vec::new(),
             },
         }
     }

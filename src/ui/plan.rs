@@ -40,12 +40,17 @@ pub fn render(plan: &Plan, style: Style) -> String {
     for m in &plan.moved {
         let _ = writeln!(out, "  {}", style.bold(&format!("# {} has moved to {}", esc(&m.from), esc(&m.to))));
     }
-    if !plan.moved.is_empty() {
+    for i in &plan.imported {
+        let _ =
+            writeln!(out, "  {}", style.bold(&format!("# {} will be imported (id {})", esc(&i.address), safe(&i.id))));
+    }
+    if !plan.moved.is_empty() || !plan.imported.is_empty() {
         out.push('\n');
     }
+    let state_only = state_only_summary(plan);
     let changing: Vec<_> = plan.changes.iter().filter(|c| c.action != Action::NoOp || !c.deposed.is_empty()).collect();
-    if changing.is_empty() && !plan.moved.is_empty() {
-        let _ = writeln!(out, "{} {} moved; no object changes.", style.bold("Plan:"), plan.moved.len());
+    if changing.is_empty() && !state_only.is_empty() {
+        let _ = writeln!(out, "{} {}; no object changes.", style.bold("Plan:"), state_only.trim_start_matches(", "));
         return out;
     }
     if changing.is_empty() {
@@ -71,10 +76,9 @@ pub fn render(plan: &Plan, style: Style) -> String {
         }
     }
     let s = plan.summary();
-    let moved = if plan.moved.is_empty() { String::new() } else { format!(", {} moved", plan.moved.len()) };
     let _ = writeln!(
         out,
-        "{} {} to add, {} to change, {} to destroy{moved}.",
+        "{} {} to add, {} to change, {} to destroy{state_only}.",
         style.bold("Plan:"),
         s.add,
         s.change,
@@ -95,6 +99,18 @@ pub fn render(plan: &Plan, style: Style) -> String {
         for (k, v) in &plan.outputs {
             let _ = writeln!(out, "  {} = {}", safe(k), esc(v));
         }
+    }
+    out
+}
+
+/// The state-only part of a plan's summary: `, N to import, N moved` (empty when neither).
+fn state_only_summary(plan: &Plan) -> String {
+    let mut out = String::new();
+    if !plan.imported.is_empty() {
+        let _ = write!(out, ", {} to import", plan.imported.len());
+    }
+    if !plan.moved.is_empty() {
+        let _ = write!(out, ", {} moved", plan.moved.len());
     }
     out
 }
@@ -341,6 +357,7 @@ pub(crate) mod tests {
             source: Default::default(),
             destroy: false,
             moved: Vec::new(),
+            imported: Vec::new(),
         }
     }
 

@@ -117,3 +117,50 @@ fn a_move_onto_a_held_address_is_refused_before_anything() {
     }
     assert_eq!(std::fs::read_to_string(w.path().join("state/mv.json")).unwrap(), text);
 }
+
+/// `[[import]]` blocks against moto: a VPC and a security group made by hand
+/// are adopted at plan (nothing created), tagged as the stack's at apply,
+/// and the blocks left in the stack are no-ops. An object tagged for another
+/// stack is refused before anything changes.
+#[tokio::test(flavor = "multi_thread")]
+async fn import_blocks_adopt_without_creating() {
+    let m = moto();
+    let env = m.env();
+    let ec2 = m.factory().ec2(REGION).await;
+    let vpc = ec2.create_vpc().cidr_block("10.63.0.0/16").send().await.unwrap();
+    let vpc = vpc.vpc().unwrap().vpc_id().unwrap().to_owned();
+    let sg = ec2.create_security_group().group_name("im-db").description("database").vpc_id(&vpc).send().await.unwrap();
+    let sg = sg.group_id().unwrap().to_owned();
+
+    let w = Workdir::new();
+    let stack = format!(
+        "[stack]\nname = \"im\"\nregion = \"us-east-1\"\n\n[vars]\nvpc_id = \"{vpc}\"\n\n\
+         [vpc.main]\ncidr_block = \"10.63.0.0/16\"\n\n\
+         [security_group.db]\nname = \"im-db\"\ndescription = \"database\"\nvpc_id = \"${{vpc.main.id}}\"\n\n\
+         [[import]]\nto = \"vpc.main\"\nid = \"${{var.vpc_id}}\"\n\n\
+         [[import]]\nto = \"security_group.db\"\nid = \"{sg}\"\n"
+    );
+    w.write("im.toml", &stack);
+    let plan = w.run(&["plan", "im.toml", "--detailed-exitcode"], &env).expect(2);
+    let out = &plan.stdout;
+    assert!(out.contains(&format!("# vpc.main will be imported (id {vpc})")), "{out}");
+    assert!(out.contains(&format!("# security_group.db will be imported (id {sg})")), "{out}");
+    assert!(out.contains("0 to add") && out.contains("0 to destroy, 2 to import"), "{out}");
+    w.run(&["apply", "im.toml", "--auto-approve"], &env).expect(0);
+    let state = w.path().join("state/im.json");
+    assert_eq!((state_id(&state, "vpc.main"), state_id(&state, "security_group.db")), (vpc.clone(), sg.clone()));
+    let vpcs = ec2.describe_vpcs().send().await.unwrap();
+    assert_eq!(vpcs.vpcs().iter().filter(|v| v.cidr_block() == Some("10.63.0.0/16")).count(), 1, "nothing created");
+    let tagged = vpcs.vpcs().iter().find(|v| v.vpc_id() == Some(vpc.as_str())).unwrap();
+    assert!(tagged.tags().iter().any(|t| t.key() == Some("pgstack:address") && t.value() == Some("vpc.main")));
+    let plan = w.run(&["plan", "im.toml", "--detailed-exitcode"], &env).expect(0);
+    assert!(plan.stdout.contains("No changes."), "{}", plan.stdout);
+
+    // Another stack's VPC: refused before any change, with the owner named.
+    let other = Workdir::new();
+    other.write("other.toml", &stack.replace("name = \"im\"", "name = \"other\""));
+    let refused = other.run(&["apply", "other.toml", "--auto-approve"], &env).expect(1);
+    assert!(refused.stderr.contains("is managed by stack `im` as `vpc.main`"), "{}", refused.stderr);
+    assert!(refused.stderr.contains("nothing was changed"), "{}", refused.stderr);
+    assert!(!other.path().join("state/other.json").exists(), "no state written");
+}

@@ -276,3 +276,19 @@ fn moves_that_cannot_be_made() {
     insta::assert_snapshot!(err);
     insta::assert_snapshot!(validate("moves_loop.toml"));
 }
+
+/// `[[import]]` blocks: each mistake at its value, in one run.
+#[test]
+fn imports_that_cannot_be_made() {
+    let err = validate("bad_imports.toml");
+    for want in [
+        "`vpc.other` is declared nowhere in the stack",
+        "`subnet.db` is a for_each block, not one object",
+        "`id` of [[import]] is empty",
+        "`subnet.db[\"a\"]` is imported twice",
+        "[[import]] needs `to` and `id`",
+    ] {
+        assert!(err.contains(want), "{want}: {err}");
+    }
+    insta::assert_snapshot!(err);
+}
