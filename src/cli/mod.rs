@@ -40,8 +40,9 @@ pub struct GlobalArgs {
     /// Read variables from a TOML file (repeatable, applied in order)
     #[arg(long = "var-file", value_name = "FILE", global = true)]
     pub var_files: Vec<PathBuf>,
-    /// Select an `[env.NAME]` block of the stack
-    #[arg(long, global = true)]
+    /// Select an environment: its `[env.NAME]` variables, and a state and
+    /// ownership tags of its own (docs/stack-language.md#environments)
+    #[arg(long, global = true, env = "PGSTACK_ENV")]
     pub env: Option<String>,
     /// Override the stack's default region
     #[arg(long, global = true)]

@@ -100,6 +100,8 @@ pub(super) struct StackInfo {
     pub regions: BTreeMap<String, String>,
     /// `[stack] tags`, already strings.
     pub tags: BTreeMap<String, Expr>,
+    /// The selected environment (`--env`), what `${env.name}` gives (empty without one).
+    pub env: String,
 }
 
 /// The state of one load: sources, diagnostics and the resources built so far.
@@ -216,7 +218,11 @@ impl<'r> Loader<'r> {
         let top = root.as_table().unwrap_or_default();
         let find = |key: &str| top.iter().find(|e| e.key == key);
 
-        let (vars, unset) = self.variables(find("vars"), find("env"), opts);
+        self.stack.env = opts.env.clone().unwrap_or_default();
+        // `[stack] environments` checks the selected one itself (it needs no [env.NAME]).
+        let environments_declared =
+            find("stack").and_then(|s| s.value.as_table()).is_some_and(|t| t.iter().any(|e| e.key == "environments"));
+        let (vars, unset) = self.variables(find("vars"), find("env"), environments_declared, opts);
         // A variable without a value was reported once; its uses stay silent.
         let bindings = vars
             .iter()
@@ -306,6 +312,7 @@ impl<'r> Loader<'r> {
         &mut self,
         vars: Option<&Entry>,
         env: Option<&Entry>,
+        environments_declared: bool,
         opts: &LoadOptions,
     ) -> (BTreeMap<String, Value>, BTreeSet<String>) {
         let mut values = BTreeMap::new();
@@ -361,6 +368,7 @@ impl<'r> Loader<'r> {
         }
         if let Some(name) = &opts.env
             && !envs.iter().any(|e| &e.key == name)
+            && !environments_declared
         {
             let d = Diagnostic::error(format!("unknown environment `{name}`"));
             self.diags.push(match did_you_mean(name, envs.iter().map(|e| e.key.as_str())) {
@@ -584,13 +592,21 @@ impl<'r> Loader<'r> {
             return;
         };
         let header = e.value.span.clone();
-        let entries = self.table_entries(Some(e), "stack", "settings (name, region, tags, description)");
-        self.unknown_keys(&entries, &["name", "region", "tags", "description"], "[stack]");
+        let entries = self.table_entries(Some(e), "stack", "settings (name, region, tags, description, environments)");
+        self.unknown_keys(&entries, &["name", "region", "tags", "description", "environments"], "[stack]");
         let get = |k: &str| entries.iter().find(|x| x.key == k);
+        if let Some(allowed) = get("environments") {
+            self.allowed_environments(scope, allowed);
+        }
         match get("name") {
             None => self.diags.push(Diagnostic::error("missing `name` in [stack]").at(header.clone())),
             Some(n) => {
                 if let Some(name) = self.static_str(scope, &Cx::default(), &n.value, "the stack name") {
+                    // An environment of a stack whose name does not name it gets
+                    // a name, and so a state and ownership tags, of its own.
+                    let env = &self.stack.env;
+                    let names_env = n.value.as_str().is_some_and(|t| t.contains("env.name"));
+                    let name = if env.is_empty() || names_env { name } else { format!("{name}-{env}") };
                     if valid_name(&name) {
                         self.stack.name = name;
                     } else {
@@ -618,6 +634,37 @@ impl<'r> Loader<'r> {
         }
         if let Some(t) = get("tags") {
             self.stack.tags = self.stack_tags(scope, &t.value);
+        }
+    }
+
+    /// `[stack] environments`: the environments the stack runs in. One must
+    /// be selected (`--env`, `PGSTACK_ENV`), and only one of these.
+    fn allowed_environments(&mut self, scope: &mut Scope, e: &Entry) {
+        let Some(value) = self.resolve_static(scope, &Cx::default(), &e.value, "`environments`") else { return };
+        let names: Option<Vec<String>> =
+            value.as_list().map(|l| l.iter().map(|v| v.as_str().map(str::to_owned)).collect()).unwrap_or(None);
+        let Some(names) = names.filter(|n| !n.is_empty() && n.iter().all(|x| valid_name(x))) else {
+            self.diags.push(
+                Diagnostic::error("`environments` must be a list of environment names")
+                    .at(e.value.span.clone())
+                    .hint("e.g. environments = [\"staging\", \"prod\"]"),
+            );
+            return;
+        };
+        let listed = names.join(", ");
+        let env = self.stack.env.clone();
+        if env.is_empty() {
+            self.diags.push(
+                Diagnostic::error(format!("this stack runs in one of its environments ({listed}); none was selected"))
+                    .at(e.value.span.clone())
+                    .hint(format!("run again with --env {} (or set PGSTACK_ENV)", names[0])),
+            );
+        } else if !names.contains(&env) {
+            let d = Diagnostic::error(format!("environment `{env}` is not one of this stack's ({listed})"));
+            self.diags.push(match did_you_mean(&env, names.iter().map(String::as_str)) {
+                Some(s) => d.at(e.value.span.clone()).hint(format!("did you mean `{s}`?")),
+                None => d.at(e.value.span.clone()),
+            });
         }
     }
 
@@ -768,6 +815,11 @@ impl<'r> Loader<'r> {
                             self.stack.name
                         )),
                 );
+            }
+            // An environment's state beside the others', unless the key names it
+            // (or a flag gave it for this run).
+            Some((key, Some(_))) if !self.stack.env.is_empty() && !written_key_names_env(&written) => {
+                format!("env/{}/{key}", self.stack.env)
             }
             Some((key, _)) => key,
         };
@@ -1012,6 +1064,11 @@ fn cli_value(default: &Value, text: &str) -> Result<Value, String> {
         }
         Value::Str(_) | Value::Null | Value::Unknown => Ok(Value::Str(text.to_owned())),
     }
+}
+
+/// Whether the `key` written in `[backend] s3` uses `${env.name}`.
+fn written_key_names_env(written: &[Entry]) -> bool {
+    written.iter().any(|w| w.key == "key" && w.value.as_str().is_some_and(|t| t.contains("env.name")))
 }
 
 #[cfg(test)]

@@ -361,6 +361,17 @@ impl Loader<'_> {
                 }
             }
             "module" => self.module_ref(scope, cx, p),
+            "env" => match p.steps.first() {
+                Some(Step::Attr(k, _)) if k == "name" => {
+                    let env = Expr::Lit(Value::Str(self.stack.env.clone()));
+                    self.walk(scope, cx, env, &p.root, &p.steps, 1)
+                }
+                _ => self.fail(
+                    Diagnostic::error("expected `env.name`")
+                        .at(p.span.clone())
+                        .hint("`${env.name}` is the environment selected with --env (empty without one)"),
+                ),
+            },
             _ => self.resource_ref(scope, cx, p),
         }
     }

@@ -11,6 +11,7 @@ mod consistency;
 mod cost;
 mod create_before_destroy;
 mod drift_teams;
+mod environments;
 mod faults;
 mod import_estate;
 mod moto_smoke;
