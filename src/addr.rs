@@ -72,29 +72,44 @@ impl FromStr for ResourceAddr {
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let err = |reason| AddrParseError { input: s.to_owned(), reason };
-        let (head, key) = match s.find('[') {
-            Some(i) => {
-                let rest = &s[i..];
-                let inner = rest
-                    .strip_prefix("[\"")
-                    .and_then(|r| r.strip_suffix("\"]"))
-                    .ok_or_else(|| err("the key must be written [\"KEY\"]"))?;
-                (&s[..i], Some(inner.to_owned()))
+        // Parts `NAME` or `NAME["KEY"]`, separated by dots (a key may hold dots).
+        let mut parts: Vec<(&str, Option<String>)> = Vec::new();
+        let mut rest = s;
+        loop {
+            let end = rest.find(['.', '[']).unwrap_or(rest.len());
+            let name = &rest[..end];
+            if name.is_empty() || !name.chars().all(is_ident_char) {
+                return Err(err("each part must be a name of letters, digits, '_' or '-'"));
             }
-            None => (s, None),
-        };
-        let parts: Vec<&str> = head.split('.').collect();
-        if parts.iter().any(|p| p.is_empty() || !p.chars().all(is_ident_char)) {
-            return Err(err("each part must be a name of letters, digits, '_' or '-'"));
+            rest = &rest[end..];
+            let mut key = None;
+            if let Some(after) = rest.strip_prefix("[\"") {
+                let close = after.find("\"]").ok_or_else(|| err("the key must be written [\"KEY\"]"))?;
+                key = Some(after[..close].to_owned());
+                rest = &after[close + 2..];
+            } else if rest.starts_with('[') {
+                return Err(err("the key must be written [\"KEY\"]"));
+            }
+            parts.push((name, key));
+            match rest.strip_prefix('.') {
+                Some(r) => rest = r,
+                None if rest.is_empty() => break,
+                None => return Err(err("a key must end the part it indexes")),
+            }
         }
         let mut module = Vec::new();
-        let mut rest = &parts[..];
-        while rest.len() > 2 && rest[0] == "module" {
-            module.push(rest[1].to_owned());
-            rest = &rest[2..];
+        let mut at = &parts[..];
+        while at.len() > 2 && at[0] == ("module", None) {
+            module.push(match &at[1].1 {
+                Some(k) => format!("{}[{k:?}]", at[1].0),
+                None => at[1].0.to_owned(),
+            });
+            at = &at[2..];
         }
-        match rest {
-            [t, n] => Ok(ResourceAddr { module, rtype: (*t).to_owned(), name: (*n).to_owned(), key }),
+        match at {
+            [(t, None), (n, key)] => {
+                Ok(ResourceAddr { module, rtype: (*t).to_owned(), name: (*n).to_owned(), key: key.clone() })
+            }
             _ => Err(err("wrong number of parts")),
         }
     }
@@ -124,7 +139,13 @@ mod tests {
 
     #[test]
     fn display_and_parse_round_trip() {
-        for s in ["vpc.main", "subnet.db[\"us-east-1a\"]", "module.net.module.inner.vpc.main"] {
+        for s in [
+            "vpc.main",
+            "subnet.db[\"us-east-1a\"]",
+            "module.net.module.inner.vpc.main",
+            "module.replica[\"eu.west\"].db_instance.main",
+            "module.a[\"x\"].module.b.subnet.db[\"1\"]",
+        ] {
             let a: ResourceAddr = s.parse().unwrap();
             assert_eq!(a.to_string(), s);
         }
@@ -138,6 +159,9 @@ mod tests {
         assert!("vpc".parse::<ResourceAddr>().is_err());
         assert!("vpc.main[a]".parse::<ResourceAddr>().is_err());
         assert!("vpc..main".parse::<ResourceAddr>().is_err());
+        for bad in ["vpc[\"a\"].main", "module.m[\"a\"]x.vpc.main", "vpc.main[\"a\"", "module[\"a\"].m.vpc.main", ""] {
+            assert!(bad.parse::<ResourceAddr>().is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -531,7 +531,7 @@ fn modules_with_inputs_outputs_and_nesting() {
 #[test]
 fn module_errors() {
     let stack = stack_with(
-        "[module.net]\nsource = \"network\"\ncidrr = \"x\"\nfor_each = [\"a\"]\n\n[module.gone]\nsource = \"nowhere\"\n\n[module.loop]\nsource = \"loop\"\n\n[fake.a]\nref = \"${module.net.vpc}\"\nname = \"${module.nett.vpc_id}\"\n",
+        "[module.net]\nsource = \"network\"\ncidrr = \"x\"\ndepends_on = [\"fake.a\"]\n\n[module.gone]\nsource = \"nowhere\"\n\n[module.loop]\nsource = \"loop\"\n\n[fake.a]\nref = \"${module.net.vpc}\"\nname = \"${module.nett.vpc_id}\"\n",
     );
     let network = "[input.cidr]\ntype = \"string\"\n\n[input.n]\ntype = \"number\"\ndefault = \"x\"\n\n[stack]\n\n[fake.vpc]\nname = \"${var.cidr}\"\n\n[output.vpc_id]\nvalue = \"${fake.vpc.id}\"\n";
     let looped = "[module.again]\nsource = \"../loop\"\n";
@@ -542,7 +542,7 @@ fn module_errors() {
         [
             "module `net` is missing input `cidr` @ stack.toml:4:1",
             "module `net` has no input `cidrr` @ stack.toml:6:1",
-            "`for_each` is not supported on modules @ stack.toml:7:1",
+            "`depends_on` is not supported on modules @ stack.toml:7:1",
             "module source `nowhere` not found @ stack.toml:10:10",
             "module `net` has no output `vpc` @ stack.toml:16:10",
             "unknown module `nett` @ stack.toml:17:11",

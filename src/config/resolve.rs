@@ -475,20 +475,56 @@ impl Loader<'_> {
                     .at(p.span.clone()),
             );
         }
-        let (Some(Step::Attr(m, _)), Some(Step::Attr(out, _))) = (p.steps.first(), p.steps.get(1)) else {
+        let Some(Step::Attr(m, _)) = p.steps.first() else {
             return self.fail(Diagnostic::error("expected `module.NAME.OUTPUT`").at(p.span.clone()));
         };
         let module = self.module_slot(scope, m, &p.span)?;
-        match module.outputs.get(out) {
+        if module.disabled {
+            return self.fail(
+                Diagnostic::error(format!("module `{m}` is disabled (`enabled = false`): it has no outputs"))
+                    .at(p.span.clone())
+                    .hint("refer to its outputs only where it is enabled"),
+            );
+        }
+        // With for_each: `module.NAME["KEY"].OUTPUT`, the outputs of that instance.
+        let (outputs, at) = match (&module.keyed, p.steps.get(1)) {
+            (Some(keyed), Some(Step::Index(t, at))) => {
+                let key = self.static_key(scope, cx, t, at)?;
+                match keyed.get(&key) {
+                    Some(outputs) => (outputs.clone(), 2),
+                    None => {
+                        let d = Diagnostic::error(format!("module `{m}` has no instance `{key}`")).at(at.clone());
+                        let keys: Vec<&str> = keyed.keys().map(String::as_str).collect();
+                        let listed = format!("its keys: {}", keys.join(", "));
+                        return self.fail(suggest(d, &key, keys, Some(listed)));
+                    }
+                }
+            }
+            (Some(_), _) => {
+                return self.fail(
+                    Diagnostic::error(format!("module `{m}` has `for_each`; say which instance"))
+                        .at(p.span.clone())
+                        .hint(format!("use `module.{m}[\"KEY\"].OUTPUT`")),
+                );
+            }
+            (None, Some(Step::Index(_, at))) => {
+                return self.fail(Diagnostic::error(format!("module `{m}` has no `for_each` to index")).at(at.clone()));
+            }
+            (None, _) => (module.outputs.clone(), 1),
+        };
+        let Some(Step::Attr(out, _)) = p.steps.get(at) else {
+            return self.fail(Diagnostic::error("expected `module.NAME.OUTPUT`").at(p.span.clone()));
+        };
+        match outputs.get(out) {
             None => {
                 let d = Diagnostic::error(format!("module `{m}` has no output `{out}`")).at(p.span.clone());
-                let names: Vec<&str> = module.outputs.keys().map(String::as_str).collect();
+                let names: Vec<&str> = outputs.keys().map(String::as_str).collect();
                 let listed = format!("its outputs: {}", names.join(", "));
                 self.fail(suggest(d, out, names, Some(listed)))
             }
             Some(expr) => {
                 let e = expr.clone()?;
-                self.walk(scope, cx, e, &p.root, &p.steps, 2)
+                self.walk(scope, cx, e, &p.root, &p.steps, at + 1)
             }
         }
     }

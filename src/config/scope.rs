@@ -123,9 +123,25 @@ pub(super) enum ModuleSlot {
 #[derive(Debug, Clone)]
 pub(super) struct ModuleOut {
     /// Output expressions; `None` when an output failed (already reported).
+    /// Empty for a module call with `for_each` (see `keyed`) or disabled.
     pub outputs: BTreeMap<String, Option<Expr>>,
     /// Addresses of all its resource blocks (nested modules included).
     pub blocks: Vec<ResourceAddr>,
+    /// With `for_each`: each instance's outputs by key.
+    pub keyed: Option<BTreeMap<String, BTreeMap<String, Option<Expr>>>>,
+    /// `enabled = false`: no resources, no outputs.
+    pub disabled: bool,
+}
+
+/// A `[module.NAME]` call being expanded, for each of its instances.
+struct ModuleCall<'c> {
+    name: &'c str,
+    header: &'c Span,
+    items: &'c [Entry],
+    declared: &'c BTreeMap<String, Input>,
+    dir: &'c std::path::Path,
+    canonical: &'c std::path::Path,
+    top: &'c [Entry],
 }
 
 /// What expanding one file produced.
@@ -564,11 +580,44 @@ impl Loader<'_> {
         let node = self.module_file(&dir.join("module.toml"), &src.value.span)?;
         let top = node.as_table().unwrap_or_default();
         let declared = self.input_decls(top);
+        let call = ModuleCall { name, header, items, declared: &declared, dir: &dir, canonical: &canonical, top };
+        match self.instances(scope, &entry.value) {
+            Instances::Broken => None,
+            Instances::Disabled => {
+                Some(ModuleOut { outputs: BTreeMap::new(), blocks: Vec::new(), keyed: None, disabled: true })
+            }
+            Instances::Single => {
+                let (outputs, blocks) = self.module_instance(scope, &call, None)?;
+                Some(ModuleOut { outputs, blocks, keyed: None, disabled: false })
+            }
+            Instances::Keyed(keys) => {
+                let mut keyed = BTreeMap::new();
+                let mut all = Vec::new();
+                for pair in &keys.pairs {
+                    let (outputs, blocks) = self.module_instance(scope, &call, Some(pair))?;
+                    keyed.insert(pair.0.clone(), outputs);
+                    all.extend(blocks);
+                }
+                Some(ModuleOut { outputs: BTreeMap::new(), blocks: all, keyed: Some(keyed), disabled: false })
+            }
+        }
+    }
 
+    /// One instance of a module call (the only one, or the one of `each`):
+    /// its inputs resolved (with `each` when the call has `for_each`) and
+    /// its file expanded under the module path `NAME` or `NAME["KEY"]`.
+    fn module_instance(
+        &mut self,
+        scope: &mut Scope,
+        call: &ModuleCall<'_>,
+        each: Option<&(String, Value)>,
+    ) -> Option<(BTreeMap<String, Option<Expr>>, Vec<ResourceAddr>)> {
+        let (name, header, declared) = (call.name, call.header, call.declared);
+        let cx = Cx { each, ..Cx::default() };
         let mut vars = BTreeMap::new();
         let mut origins = BTreeMap::new();
-        for it in items.iter().filter(|i| i.key != "source") {
-            if matches!(it.key.as_str(), "for_each" | "enabled" | "depends_on" | "count" | "providers") {
+        for it in call.items.iter().filter(|i| !matches!(i.key.as_str(), "source" | "for_each" | "enabled")) {
+            if matches!(it.key.as_str(), "depends_on" | "count" | "providers") {
                 self.diags.push(
                     Diagnostic::error(format!("`{}` is not supported on modules", it.key)).at(it.key_span.clone()),
                 );
@@ -583,7 +632,7 @@ impl Loader<'_> {
                 });
                 continue;
             };
-            let value = self.resolve_node(scope, &Cx::default(), &it.value);
+            let value = self.resolve_node(scope, &cx, &it.value);
             if let (Some(Expr::Lit(v)), Some(ty)) = (&value, decl.ty)
                 && !input_type_matches(ty, v)
             {
@@ -607,7 +656,7 @@ impl Loader<'_> {
             };
             origins.insert(it.key.clone(), origin);
         }
-        for (k, decl) in &declared {
+        for (k, decl) in declared {
             if vars.contains_key(k) {
                 continue;
             }
@@ -627,17 +676,18 @@ impl Loader<'_> {
         }
 
         let mut path = scope.module.clone();
-        path.push(name.to_owned());
-        let mut child = Scope::new(path, dir, vars);
+        path.push(match each {
+            Some((key, _)) => format!("{name}[{key:?}]"),
+            None => name.to_owned(),
+        });
+        let mut child = Scope::new(path, call.dir.to_owned(), vars);
         child.calls = [scope.calls.clone(), vec![header.clone()]].concat();
         child.input_origins = origins;
-        self.module_stack.push(canonical);
-        let out = self.run_scope(&mut child, top, false);
+        self.module_stack.push(call.canonical.to_owned());
+        let out = self.run_scope(&mut child, call.top, false);
         self.module_stack.pop();
-        Some(ModuleOut {
-            outputs: out.outputs.into_iter().map(|(k, o)| (k, o.map(|o| o.value))).collect(),
-            blocks: out.blocks,
-        })
+        let outputs = out.outputs.into_iter().map(|(k, o)| (k, o.map(|o| o.value))).collect();
+        Some((outputs, out.blocks))
     }
 
     /// The `[input.NAME]` declarations of a module file.

@@ -14,6 +14,7 @@ mod drift_teams;
 mod environments;
 mod faults;
 mod import_estate;
+mod module_instances;
 mod moto_smoke;
 mod moves;
 mod providers_alarms;
