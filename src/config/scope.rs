@@ -119,16 +119,19 @@ pub(super) enum ModuleSlot {
     Failed,
 }
 
+/// A module's output expressions by name; `None` for one that failed (already reported).
+type Outputs = BTreeMap<String, Option<Expr>>;
+
 /// What a module gives its caller.
 #[derive(Debug, Clone)]
 pub(super) struct ModuleOut {
     /// Output expressions; `None` when an output failed (already reported).
     /// Empty for a module call with `for_each` (see `keyed`) or disabled.
-    pub outputs: BTreeMap<String, Option<Expr>>,
+    pub outputs: Outputs,
     /// Addresses of all its resource blocks (nested modules included).
     pub blocks: Vec<ResourceAddr>,
     /// With `for_each`: each instance's outputs by key.
-    pub keyed: Option<BTreeMap<String, BTreeMap<String, Option<Expr>>>>,
+    pub keyed: Option<BTreeMap<String, Outputs>>,
     /// `enabled = false`: no resources, no outputs.
     pub disabled: bool,
 }
@@ -611,7 +614,7 @@ impl Loader<'_> {
         scope: &mut Scope,
         call: &ModuleCall<'_>,
         each: Option<&(String, Value)>,
-    ) -> Option<(BTreeMap<String, Option<Expr>>, Vec<ResourceAddr>)> {
+    ) -> Option<(Outputs, Vec<ResourceAddr>)> {
         let (name, header, declared) = (call.name, call.header, call.declared);
         let cx = Cx { each, ..Cx::default() };
         let mut vars = BTreeMap::new();
