@@ -19,6 +19,15 @@ pub trait Schemas {
     fn schema_of(&self, rtype: &str) -> Option<&'static Schema>;
     /// Every known type name, sorted.
     fn type_names(&self) -> Vec<&'static str>;
+    /// The schema of a data source type (`[data.TYPE.NAME]`): its filter
+    /// arguments, and the computed attributes a reference may read.
+    fn data_schema_of(&self, _dtype: &str) -> Option<&'static Schema> {
+        None
+    }
+    /// Every known data source type name, sorted.
+    fn data_type_names(&self) -> Vec<&'static str> {
+        Vec::new()
+    }
 }
 
 /// The type of an attribute's value.

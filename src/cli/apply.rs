@@ -26,7 +26,8 @@ pub async fn apply(g: &GlobalArgs, ui: Ui, args: ApplyArgs) -> CliResult {
     if let Some(saved) = read_saved_plan(&args.stack_or_plan)? {
         return apply_saved(g, ui, saved, &args).await;
     }
-    let session = Session::open(g, ui, &args.stack_or_plan)?;
+    let mut session = Session::open(g, ui, &args.stack_or_plan)?;
+    session.read_data().await?;
     if !args.refresh_only {
         super::check::gate(&session, &args.stack_or_plan, args.skip_checks)?;
     }
@@ -57,7 +58,8 @@ pub async fn apply(g: &GlobalArgs, ui: Ui, args: ApplyArgs) -> CliResult {
 }
 
 pub async fn destroy(g: &GlobalArgs, ui: Ui, args: DestroyArgs) -> CliResult {
-    let session = Session::open(g, ui, &args.stack)?;
+    let mut session = Session::open(g, ui, &args.stack)?;
+    session.read_data().await?;
     let c = &args.change;
     session
         .locked("destroy", async || {

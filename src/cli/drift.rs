@@ -54,7 +54,10 @@ pub async fn drift(g: &GlobalArgs, ui: Ui, args: DriftArgs) -> CliResult {
                     Ok(mut session) => {
                         session.aws = aws;
                         let name = session.stack.name.clone();
-                        check(&session).await.map_err(|e| failure(Some(name), e))
+                        match session.read_data().await {
+                            Ok(()) => check(&session).await.map_err(|e| failure(Some(name), e)),
+                            Err(e) => Err(failure(Some(name), e)),
+                        }
                     }
                 };
                 Checked { file, result }
@@ -87,7 +90,8 @@ pub async fn drift(g: &GlobalArgs, ui: Ui, args: DriftArgs) -> CliResult {
 /// One stack, in the formats `drift STACK` has always printed; an error
 /// fails the command.
 async fn drift_one(ui: Ui, g: &GlobalArgs, stack: &str, format: DriftFormat) -> CliResult {
-    let session = Session::open(g, ui, stack)?;
+    let mut session = Session::open(g, ui, stack)?;
+    session.read_data().await?;
     let r = check(&session).await?;
     session.report_calls();
     match format {

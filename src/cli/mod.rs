@@ -5,6 +5,7 @@ mod apply;
 mod backend;
 mod check;
 mod cost;
+mod data;
 mod drift;
 mod inspect;
 mod output;

@@ -11,7 +11,8 @@ use crate::plan::{Plan, PlanOptions};
 use crate::ui::Ui;
 
 pub async fn plan(g: &GlobalArgs, ui: Ui, args: PlanArgs) -> CliResult {
-    let session = Session::open(g, ui, &args.stack)?;
+    let mut session = Session::open(g, ui, &args.stack)?;
+    session.read_data().await?;
     // Where -o writes is settled (or refused) before anything else happens.
     let target = match &args.out {
         Some(out) => Some(super::output::checked_target(&session, out, super::output::Written::Plan)?),

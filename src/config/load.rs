@@ -121,6 +121,9 @@ pub(super) struct Loader<'r> {
     pub stack: StackInfo,
     /// Root variables declared `sensitive = true`.
     pub sensitive: BTreeSet<String>,
+    /// The stack's `[data.TYPE.NAME]` blocks, declared before any resource
+    /// is built so that references to them resolve.
+    pub data: BTreeMap<ResourceAddr, super::model::DataConfig>,
 }
 
 impl<'r> Loader<'r> {
@@ -136,6 +139,7 @@ impl<'r> Loader<'r> {
             resources: BTreeMap::new(),
             stack: StackInfo::default(),
             sensitive: BTreeSet::new(),
+            data: BTreeMap::new(),
         }
     }
 
@@ -244,6 +248,7 @@ impl<'r> Loader<'r> {
         let cost = self.cost_table(&mut scope, find("cost"));
         let moved = self.moved_blocks(find("moved"));
         let imports = self.import_blocks(&mut scope, find("import"));
+        self.data = self.data_blocks(&mut scope, find("data"));
         let out = self.run_scope(&mut scope, top, true);
         let declared: std::collections::BTreeSet<ResourceAddr> = self.resources.keys().cloned().collect();
         self.check_moves(&moved, &declared);
@@ -273,6 +278,7 @@ impl<'r> Loader<'r> {
             cost,
             moved,
             imports,
+            data: std::mem::take(&mut self.data),
         })
     }
 

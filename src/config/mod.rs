@@ -7,6 +7,7 @@
 //! The language is documented in docs/stack-language.md.
 
 mod check_table;
+pub mod data;
 pub mod functions;
 mod imports;
 mod load;
@@ -24,8 +25,9 @@ mod validate;
 pub use functions::BinOp;
 pub use load::{AWS_REGIONS, LoadOptions, Loaded, load, project_root, resolve_stack_path};
 pub use model::{
-    BACKEND_SETTINGS, COST_SETTINGS, Call, CheckSettings, EvalError, Expr, ImportBlock, Moved, OutputConfig, Profile,
-    ProfileSource, Ref, ResourceConfig, S3BackendConfig, SensitiveVar, Stack, TIMEOUT_OPERATIONS, Waiver,
+    BACKEND_SETTINGS, COST_SETTINGS, Call, CheckSettings, DataConfig, EvalError, Expr, ImportBlock, Moved,
+    OutputConfig, Profile, ProfileSource, Ref, ResourceConfig, S3BackendConfig, SensitiveVar, Stack,
+    TIMEOUT_OPERATIONS, Waiver,
 };
 pub use parse::parse_value;
 pub use scope::META_ARGUMENTS;

@@ -58,9 +58,22 @@ pub struct Stack {
     /// `[[moved]]` blocks, in file order (checked: see src/config/moved.rs).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub moved: Vec<Moved>,
+    /// `[data.TYPE.NAME]` blocks by their address (`data.TYPE.NAME`; see
+    /// src/config/data.rs): read at plan time, never changed.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub data: BTreeMap<ResourceAddr, DataConfig>,
     /// `[[import]]` blocks, in file order (see src/config/imports.rs).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub imports: Vec<ImportBlock>,
+}
+
+/// A `[data.TYPE.NAME]` block: the filters (known at load) and the region read in.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DataConfig {
+    pub region: String,
+    pub args: BTreeMap<String, Value>,
+    #[serde(skip)]
+    pub span: Span,
 }
 
 /// An `[[import]]` block: the AWS object `id` becomes the declared resource
@@ -373,7 +386,7 @@ impl Expr {
     }
 
     /// [`Self::each_child`], each given mutably.
-    fn each_child_mut(&mut self, f: &mut dyn FnMut(&mut Expr)) {
+    pub(crate) fn each_child_mut(&mut self, f: &mut dyn FnMut(&mut Expr)) {
         match self {
             Expr::Lit(_) | Expr::Ref(_) | Expr::Sensitive(_) => {}
             Expr::List(l) | Expr::Concat(l) => l.iter_mut().for_each(f),

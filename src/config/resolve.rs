@@ -361,6 +361,7 @@ impl Loader<'_> {
                 }
             }
             "module" => self.module_ref(scope, cx, p),
+            "data" => self.data_ref(cx, p),
             "env" => match p.steps.first() {
                 Some(Step::Attr(k, _)) if k == "name" => {
                     let env = Expr::Lit(Value::Str(self.stack.env.clone()));
@@ -466,6 +467,46 @@ impl Loader<'_> {
             ),
             _ => self.fail(Diagnostic::error("an index must be known before apply").at(at.clone())),
         }
+    }
+
+    /// `${data.TYPE.NAME.ATTR}`: a reference the plan fills in once it has
+    /// read the data source (unknown until then).
+    fn data_ref(&mut self, cx: &Cx, p: &Path) -> Option<Expr> {
+        if let Some(what) = cx.static_only {
+            return self.fail(
+                Diagnostic::error(format!("{what} must be known before apply; data sources are read at plan time"))
+                    .at(p.span.clone()),
+            );
+        }
+        let (Some(Step::Attr(dtype, _)), Some(Step::Attr(name, _))) = (p.steps.first(), p.steps.get(1)) else {
+            return self.fail(Diagnostic::error("expected `data.TYPE.NAME.ATTRIBUTE`").at(p.span.clone()));
+        };
+        let target = super::data::data_addr(dtype, name);
+        if !self.data.contains_key(&target) {
+            let d = Diagnostic::error(format!("unknown data source `data.{dtype}.{name}`")).at(p.span.clone());
+            let names: Vec<String> = self.data.keys().map(ToString::to_string).collect();
+            let shown = format!("data.{dtype}.{name}");
+            return self.fail(match did_you_mean(&shown, names.iter().map(String::as_str)) {
+                Some(s) => d.hint(format!("did you mean `{s}`?")),
+                None => d.hint(format!("declare it with [data.{dtype}.{name}]")),
+            });
+        }
+        let mut path = Vec::new();
+        for step in &p.steps[2..] {
+            match step {
+                Step::Attr(a, _) => path.push(a.clone()),
+                Step::Index(TExpr::Lit(v), _) => path.push(v.as_str().map_or_else(|| v.to_string(), str::to_owned)),
+                Step::Index(_, at) | Step::Splat(at) => {
+                    return self
+                        .fail(Diagnostic::error("index a data source with a literal key or number").at(at.clone()));
+                }
+            }
+        }
+        let schema = self.registry.data_schema_of(dtype)?;
+        if let Err(d) = validate::check_ref_path(schema, &format!("data.{dtype}.{name}"), &path, &p.span) {
+            return self.fail(d);
+        }
+        Some(Expr::Ref(Box::new(Ref { target, splat: false, path, span: p.span.clone() })))
     }
 
     fn module_ref(&mut self, scope: &mut Scope, cx: &Cx, p: &Path) -> Option<Expr> {

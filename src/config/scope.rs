@@ -30,7 +30,7 @@ pub const META_ARGUMENTS: &[&str] =
     &["for_each", "enabled", "depends_on", "region", "ignore_changes", "timeouts", "create_before_destroy"];
 /// Top-level tables only a stack file may have.
 const STACK_ONLY: &[&str] =
-    &["stack", "regions", "vars", "state", "backend", "env", "check", "cost", "moved", "import"];
+    &["stack", "regions", "vars", "state", "backend", "env", "check", "cost", "moved", "import", "data"];
 
 /// The namespace of one file being expanded.
 pub(super) struct Scope<'t> {

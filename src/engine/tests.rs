@@ -68,6 +68,7 @@ fn stack(resources: Vec<(&str, Vec<(&str, Expr)>)>) -> Stack {
         cost: BTreeMap::new(),
         moved: Vec::new(),
         imports: Vec::new(),
+        data: Default::default(),
     }
 }
 

@@ -490,6 +490,7 @@ pub fn same_name_refusal(attr: &'static str) -> Refusal {
 #[derive(Clone, Default)]
 pub struct Registry {
     types: BTreeMap<&'static str, Arc<dyn ResourceType>>,
+    data: BTreeMap<&'static str, Arc<dyn DataSource>>,
 }
 
 impl crate::schema::Schemas for Registry {
@@ -500,6 +501,29 @@ impl crate::schema::Schemas for Registry {
     fn type_names(&self) -> Vec<&'static str> {
         self.names().collect()
     }
+
+    fn data_schema_of(&self, dtype: &str) -> Option<&'static Schema> {
+        self.data.get(dtype).map(|d| d.schema())
+    }
+
+    fn data_type_names(&self) -> Vec<&'static str> {
+        self.data.keys().copied().collect()
+    }
+}
+
+/// A data source (`[data.TYPE.NAME]`): an object read at plan time by its
+/// filter arguments, never changed. Its schema's optional and required
+/// attributes are the filters; its computed ones what references read.
+#[async_trait]
+pub trait DataSource: Send + Sync {
+    fn type_name(&self) -> &'static str;
+
+    fn schema(&self) -> &'static Schema;
+
+    /// Reads the one object `args` select in `ctx.region`; zero or several
+    /// matches are [`ProviderError::Invalid`] errors that say what the filter
+    /// was and what was found.
+    async fn read(&self, ctx: &Ctx, args: &Attrs) -> Result<Attrs>;
 }
 
 impl Registry {
@@ -509,7 +533,15 @@ impl Registry {
         for t in aws::all_types() {
             r.register(t);
         }
+        for d in aws::data_sources::all() {
+            r.data.insert(d.type_name(), d);
+        }
         r
+    }
+
+    /// The data source type `name`.
+    pub fn data(&self, name: &str) -> Option<&Arc<dyn DataSource>> {
+        self.data.get(name)
     }
 
     pub fn register(&mut self, t: Arc<dyn ResourceType>) {

@@ -10,6 +10,7 @@ mod cli_moto;
 mod consistency;
 mod cost;
 mod create_before_destroy;
+mod data_sources;
 mod drift_teams;
 mod environments;
 mod faults;

@@ -292,3 +292,19 @@ fn imports_that_cannot_be_made() {
     }
     insta::assert_snapshot!(err);
 }
+
+/// `[data.TYPE.NAME]` blocks and references to them: each mistake at its place.
+#[test]
+fn data_sources_that_cannot_be_read() {
+    let err = validate("bad_data.toml");
+    for want in [
+        "unknown data source type `vpcc`",
+        "data source `vpc` has no filter `tag`",
+        "data.kms_key.db needs `id`",
+        "data sources are read at plan time",
+        "unknown data source `data.vpc.other`",
+    ] {
+        assert!(err.contains(want), "{want}: {err}");
+    }
+    insta::assert_snapshot!(err);
+}

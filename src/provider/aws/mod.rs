@@ -6,6 +6,7 @@ pub mod backup_vault;
 pub mod client;
 pub mod cloudwatch_alarm;
 pub mod cloudwatch_log_group;
+pub mod data_sources;
 pub mod db_cluster;
 pub mod db_cluster_instance;
 pub mod db_cluster_parameter_group;
