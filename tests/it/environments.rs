@@ -72,5 +72,6 @@ fn a_stack_runs_only_in_the_environments_it_names() {
     let other = w.run(&["validate", "pinned.toml", "--env", "prdo"], &[]).expect(1);
     assert!(other.stderr.contains("environment `prdo` is not one of this stack's (staging, prod)"), "{}", other.stderr);
     assert!(other.stderr.contains("did you mean `prod`?"), "{}", other.stderr);
+    insta::assert_snapshot!(format!("{}\n{}", none.stderr, other.stderr));
     w.run(&["validate", "pinned.toml", "--env", "prod"], &[]).expect(0);
 }

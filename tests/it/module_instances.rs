@@ -91,4 +91,5 @@ fn module_instance_references_are_checked() {
     ] {
         assert!(run.stderr.contains(want), "{want}: {}", run.stderr);
     }
+    insta::assert_snapshot!(run.stderr);
 }
