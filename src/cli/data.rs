@@ -23,47 +23,69 @@ impl Session {
         if self.stack.data.is_empty() {
             return Ok(());
         }
-        let reads = self.stack.data.iter().map(|(addr, cfg)| {
-            let ctx = Ctx::new(self.aws.clone(), cfg.region.clone(), self.stack.name.clone());
-            let dtype = addr.rtype.strip_prefix("data.").unwrap_or(&addr.rtype).to_owned();
-            let source = self.registry.data(&dtype).cloned();
-            async move {
-                let source = source.ok_or_else(|| CliError::msg(format!("unknown data source type `{dtype}`")))?;
-                let attrs = crate::provider::waiter::retry_transient(&ctx, "reading a data source", || {
-                    source.read(&ctx, &cfg.args)
+        // In rounds: the blocks whose filters use no data source not read yet, all at once.
+        let mut values: BTreeMap<ResourceAddr, Attrs> = BTreeMap::new();
+        while values.len() < self.stack.data.len() {
+            let ready: Vec<(&ResourceAddr, &crate::config::DataConfig)> = self
+                .stack
+                .data
+                .iter()
+                .filter(|(a, cfg)| {
+                    !values.contains_key(*a)
+                        && cfg.args.values().flat_map(Expr::refs).all(|r| values.contains_key(&r.target))
                 })
-                .await
-                .map_err(|e| CliError::msg(format!("{addr}: {e}")).hint("nothing was changed"))?;
-                Ok::<_, CliError>((addr.clone(), attrs))
+                .collect();
+            if ready.is_empty() {
+                let waiting: Vec<String> =
+                    self.stack.data.keys().filter(|a| !values.contains_key(*a)).map(ToString::to_string).collect();
+                return Err(CliError::msg(format!("the filters of {} use each other", waiting.join(", ")))
+                    .hint("a data source's filters may use only data sources that do not use it"));
             }
-        });
-        let values: BTreeMap<ResourceAddr, Attrs> = futures::future::try_join_all(reads).await?.into_iter().collect();
+            let reads = ready.into_iter().map(|(addr, cfg)| {
+                let ctx = Ctx::new(self.aws.clone(), cfg.region.clone(), self.stack.name.clone());
+                let dtype = addr.rtype.strip_prefix("data.").unwrap_or(&addr.rtype).to_owned();
+                let source = self.registry.data(&dtype).cloned();
+                let args = filter_values(&cfg.args, &values);
+                async move {
+                    let fail = |e: String| CliError::msg(format!("{addr}: {e}")).hint("nothing was changed");
+                    let source = source.ok_or_else(|| fail(format!("unknown data source type `{dtype}`")))?;
+                    let args = args.map_err(|e| fail(e.to_string()))?;
+                    if let Some(v) = source.schema().check_values(&args).into_iter().next() {
+                        return Err(fail(format!("`{}` {}", v.path, v.invalid.message)));
+                    }
+                    let attrs = crate::provider::waiter::retry_transient(&ctx, "reading a data source", || {
+                        source.read(&ctx, &args)
+                    })
+                    .await
+                    .map_err(|e| fail(e.to_string()))?;
+                    Ok::<_, CliError>((addr.clone(), attrs))
+                }
+            });
+            values.extend(futures::future::try_join_all(reads).await?);
+        }
         let stack = Arc::make_mut(&mut self.stack);
         fill_data(stack, &values);
         Ok(())
     }
 }
 
+/// A block's filters with the data sources they use filled in.
+fn filter_values(
+    args: &BTreeMap<String, Expr>,
+    values: &BTreeMap<ResourceAddr, Attrs>,
+) -> Result<Attrs, crate::config::EvalError> {
+    args.iter()
+        .map(|(k, e)| {
+            let mut e = e.clone();
+            fill(&mut e, values);
+            Ok((k.clone(), e.eval_static()?))
+        })
+        .collect()
+}
+
 /// Replaces every reference to a data source of `values` in `stack` with
 /// the value read, and drops the data blocks.
 fn fill_data(stack: &mut Stack, values: &BTreeMap<ResourceAddr, Attrs>) {
-    fn fill(e: &mut Expr, values: &BTreeMap<ResourceAddr, Attrs>) {
-        if let Expr::Ref(r) = e
-            && let Some(attrs) = values.get(&r.target)
-        {
-            let mut v = attrs.get(&r.path[0]).cloned().unwrap_or_default();
-            for seg in &r.path[1..] {
-                v = match v {
-                    Value::Map(m) => m.get(seg).cloned().unwrap_or_default(),
-                    Value::List(l) => seg.parse::<usize>().ok().and_then(|i| l.get(i).cloned()).unwrap_or_default(),
-                    _ => Value::Null,
-                };
-            }
-            *e = Expr::Lit(v);
-            return;
-        }
-        e.each_child_mut(&mut |c| fill(c, values));
-    }
     for rc in stack.resources.values_mut() {
         for e in rc.attrs.values_mut() {
             fill(e, values);
@@ -73,4 +95,23 @@ fn fill_data(stack: &mut Stack, values: &BTreeMap<ResourceAddr, Attrs>) {
         fill(&mut o.value, values);
     }
     stack.data.clear();
+}
+
+/// `e` with every reference to a data source of `values` replaced by the value read.
+fn fill(e: &mut Expr, values: &BTreeMap<ResourceAddr, Attrs>) {
+    if let Expr::Ref(r) = e
+        && let Some(attrs) = values.get(&r.target)
+    {
+        let mut v = attrs.get(&r.path[0]).cloned().unwrap_or_default();
+        for seg in &r.path[1..] {
+            v = match v {
+                Value::Map(m) => m.get(seg).cloned().unwrap_or_default(),
+                Value::List(l) => seg.parse::<usize>().ok().and_then(|i| l.get(i).cloned()).unwrap_or_default(),
+                _ => Value::Null,
+            };
+        }
+        *e = Expr::Lit(v);
+        return;
+    }
+    e.each_child_mut(&mut |c| fill(c, values));
 }

@@ -71,7 +71,8 @@ pub struct Stack {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DataConfig {
     pub region: String,
-    pub args: BTreeMap<String, Value>,
+    /// Filters: values, or expressions over other data sources (read first).
+    pub args: BTreeMap<String, Expr>,
     #[serde(skip)]
     pub span: Span,
 }

@@ -31,6 +31,9 @@ pub(super) struct Cx<'a> {
     /// Sensitive variables may be used here: a write-only attribute or a
     /// sensitive output, whose values are never stored or shown.
     pub sensitive_ok: bool,
+    /// Set (to the setting's name) in a data source's filter: variables and
+    /// other data sources only, no resources or module outputs.
+    pub data_only: Option<&'a str>,
 }
 
 /// "did you mean" for `name` among `candidates`, or `fallback`.
@@ -300,6 +303,15 @@ impl Loader<'_> {
     }
 
     fn resolve_path(&mut self, scope: &mut Scope, cx: &Cx, p: &Path) -> Option<Expr> {
+        if let Some(what) = cx.data_only
+            && !matches!(p.root.as_str(), "var" | "data" | "env")
+        {
+            return self.fail(
+                Diagnostic::error(format!("{what} can use variables and other data sources, not `{}`", p.root))
+                    .at(p.span.clone())
+                    .hint("data sources are read before any resource is planned"),
+            );
+        }
         match p.root.as_str() {
             "var" => {
                 let Some(Step::Attr(name, _)) = p.steps.first() else {

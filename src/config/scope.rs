@@ -387,7 +387,7 @@ impl Loader<'_> {
         let block_addr = ResourceAddr::new(rtype, name).in_module(scope.module.clone());
         let shown = block_addr.to_string();
         let addr = ResourceAddr { key: each.map(|(k, _)| k.clone()), ..block_addr };
-        let cx = Cx { each, static_only: None, sensitive_ok: false };
+        let cx = Cx { each, static_only: None, sensitive_ok: false, data_only: None };
         let taggable = schema.is_some_and(|s| s.taggable);
         let mut rc = ResourceConfig {
             addr: addr.clone(),

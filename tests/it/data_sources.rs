@@ -19,8 +19,10 @@ region = "us-east-1"
 [data.vpc.shared]
 tags = { Name = "shared-ds" }
 
+# Found through the VPC found above.
 [data.subnets.db]
-tags = { Tier = "ds-db" }
+vpc_id = "${data.vpc.shared.id}"
+tags   = { Tier = "ds-db" }
 
 [data.caller_identity.me]
 
@@ -78,4 +80,19 @@ async fn a_stack_uses_an_existing_vpc_and_its_subnets_found_by_tags() {
     let failed = w.run(&["plan", "ds.toml"], &env).expect(1);
     assert!(failed.stderr.contains("data.vpc.shared: data vpc: nothing matches tags = {"), "{}", failed.stderr);
     assert!(failed.stderr.contains("no-such-vpc"), "{}", failed.stderr);
+}
+
+/// Filters that use each other cannot be read: the plan says which, before
+/// any call (no endpoint here).
+#[test]
+fn data_sources_whose_filters_use_each_other_are_refused() {
+    let w = Workdir::new();
+    w.write(
+        "loop.toml",
+        "[stack]\nname = \"dl\"\nregion = \"us-east-1\"\n\n[data.vpc.a]\nid = \"${data.security_group.b.vpc_id}\"\n\n\
+         [data.security_group.b]\nvpc_id = \"${data.vpc.a.id}\"\n",
+    );
+    let no_aws = [("AWS_ENDPOINT_URL".to_owned(), "http://127.0.0.1:9".to_owned())];
+    let run = w.run(&["plan", "loop.toml"], &no_aws).expect(1);
+    assert!(run.stderr.contains("the filters of data.security_group.b, data.vpc.a use each other"), "{}", run.stderr);
 }

@@ -302,6 +302,7 @@ fn data_sources_that_cannot_be_read() {
         "data source `vpc` has no filter `tag`",
         "data.kms_key.db needs `id`",
         "data sources are read at plan time",
+        "filter `vpc_id` of data.security_group.app can use variables and other data sources, not `subnet`",
         "unknown data source `data.vpc.other`",
     ] {
         assert!(err.contains(want), "{want}: {err}");
