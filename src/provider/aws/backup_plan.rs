@@ -32,7 +32,7 @@ use futures::{StreamExt, TryStreamExt, stream};
 
 use super::backup_vault::{NOT_FOUND, read_tags, sync_tags};
 use super::owned;
-use super::{PER_RESOURCE_CONCURRENCY, api_error, error_code, factory, get_str, tags_of};
+use super::{PER_RESOURCE_CONCURRENCY, api_error, error_code, factory, get_str, read_each, tags_of};
 use crate::addr::ResourceAddr;
 use crate::provider::schema::{Attr, AttrType, Default, Kind, NameRule, Ownership, Pricing, Schema};
 use crate::provider::{Ctx, Owned, PlannedUpdate, ProviderError, ReadScope, ResourceType, Result};
@@ -289,13 +289,7 @@ impl ResourceType for BackupPlan {
             return Ok(BTreeMap::new());
         }
         let client = &factory(ctx)?.backup(&ctx.region).await;
-        let reads: Vec<_> = ids
-            .iter()
-            .map(|id| async move { Ok(read_plan(client, id, scope).await?.map(|a| (id.clone(), a))) })
-            .collect();
-        let found: Vec<Option<(String, Attrs)>> =
-            stream::iter(reads).buffer_unordered(PER_RESOURCE_CONCURRENCY).try_collect().await?;
-        Ok(found.into_iter().flatten().collect())
+        read_each(ids, |id| read_plan(client, id, scope)).await
     }
 
     async fn create(&self, ctx: &Ctx, desired: &Attrs) -> Result<Attrs> {

@@ -27,7 +27,7 @@ use aws_sdk_backup::Client;
 use futures::{StreamExt, TryStreamExt, stream};
 
 use super::owned;
-use super::{PER_RESOURCE_CONCURRENCY, api_error, error_code, factory, get_str, tag_changes, tags_of};
+use super::{PER_RESOURCE_CONCURRENCY, api_error, error_code, factory, get_str, read_each, tag_changes, tags_of};
 use crate::addr::ResourceAddr;
 use crate::provider::schema::{Attr, AttrType, Kind, NameRule, Ownership, Pricing, Schema};
 use crate::provider::{Ctx, Owned, PlannedUpdate, ProviderError, ReadScope, ResourceType, Result};
@@ -142,13 +142,7 @@ impl ResourceType for BackupVault {
             return Ok(BTreeMap::new());
         }
         let client = &factory(ctx)?.backup(&ctx.region).await;
-        let reads: Vec<_> = ids
-            .iter()
-            .map(|id| async move { Ok(read_vault(client, id, scope).await?.map(|a| (id.clone(), a))) })
-            .collect();
-        let found: Vec<Option<(String, Attrs)>> =
-            stream::iter(reads).buffer_unordered(PER_RESOURCE_CONCURRENCY).try_collect().await?;
-        Ok(found.into_iter().flatten().collect())
+        read_each(ids, |id| read_vault(client, id, scope)).await
     }
 
     async fn create(&self, ctx: &Ctx, desired: &Attrs) -> Result<Attrs> {

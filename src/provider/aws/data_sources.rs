@@ -41,11 +41,16 @@ fn shown(args: &Attrs) -> String {
     if parts.is_empty() { "no filter".to_owned() } else { parts.join(", ") }
 }
 
+/// The error of a filter that matches nothing.
+fn nothing_matches(what: &str, args: &Attrs) -> ProviderError {
+    ProviderError::Invalid(format!("data {what}: nothing matches {}", shown(args)))
+}
+
 /// The one item of `found` (their ids in `ids`), or why there is not one.
 fn exactly_one<T>(what: &str, args: &Attrs, mut found: Vec<T>, ids: Vec<String>) -> Result<T> {
     match found.len() {
         1 => Ok(found.remove(0)),
-        0 => Err(ProviderError::Invalid(format!("data {what}: nothing matches {}", shown(args)))),
+        0 => Err(nothing_matches(what, args)),
         n => Err(ProviderError::Invalid(format!(
             "data {what}: {n} objects match {} ({}); narrow the filter to one",
             shown(args),
@@ -152,7 +157,7 @@ impl DataSource for Subnets {
             .await
             .map_err(|e| api_error("DescribeSubnets", e))?;
         if found.is_empty() {
-            return Err(ProviderError::Invalid(format!("data subnets: nothing matches {}", shown(args))));
+            return Err(nothing_matches("subnets", args));
         }
         found.sort_by(|a, b| (a.availability_zone(), a.subnet_id()).cmp(&(b.availability_zone(), b.subnet_id())));
         let list = |f: fn(&aws_sdk_ec2::types::Subnet) -> Option<&str>| {
@@ -281,9 +286,7 @@ impl DataSource for KmsKey {
         let kms = factory(ctx)?.kms(&ctx.region).await;
         let id = get_str(args, "id").unwrap_or_default();
         let out = kms.describe_key().key_id(id).send().await.map_err(|e| match super::error_code(&e) {
-            Some("NotFoundException") => {
-                ProviderError::Invalid(format!("data kms_key: nothing matches {}", shown(args)))
-            }
+            Some("NotFoundException") => nothing_matches("kms_key", args),
             _ => api_error("DescribeKey", e),
         })?;
         let meta = out.key_metadata().ok_or_else(|| ProviderError::Invalid("DescribeKey returned no key".into()))?;
@@ -312,7 +315,7 @@ impl DataSource for IamRole {
         let iam = factory(ctx)?.iam(&ctx.region).await;
         let name = get_str(args, "name").unwrap_or_default();
         let out = iam.get_role().role_name(name).send().await.map_err(|e| match super::error_code(&e) {
-            Some("NoSuchEntity") => ProviderError::Invalid(format!("data iam_role: nothing matches {}", shown(args))),
+            Some("NoSuchEntity") => nothing_matches("iam_role", args),
             _ => api_error("GetRole", e),
         })?;
         let role = out.role().ok_or_else(|| ProviderError::Invalid("GetRole returned no role".into()))?;
@@ -350,7 +353,7 @@ impl DataSource for DbCluster {
         let id = get_str(args, "cluster_identifier").unwrap_or_default();
         let out = rds.describe_db_clusters().db_cluster_identifier(id).send().await.map_err(|e| {
             if super::rds::is_not_found(&e) {
-                ProviderError::Invalid(format!("data db_cluster: nothing matches {}", shown(args)))
+                nothing_matches("db_cluster", args)
             } else {
                 api_error("DescribeDBClusters", e)
             }
@@ -425,9 +428,7 @@ impl DataSource for Secret {
         let sm = factory(ctx)?.secretsmanager(&ctx.region).await;
         let name = get_str(args, "name").unwrap_or_default();
         let out = sm.describe_secret().secret_id(name).send().await.map_err(|e| match super::error_code(&e) {
-            Some("ResourceNotFoundException") => {
-                ProviderError::Invalid(format!("data secret: nothing matches {}", shown(args)))
-            }
+            Some("ResourceNotFoundException") => nothing_matches("secret", args),
             _ => api_error("DescribeSecret", e),
         })?;
         Ok(Attrs::from([

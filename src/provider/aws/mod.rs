@@ -115,6 +115,28 @@ pub const DEFAULT_DESCRIPTION: &str = "Managed by pgstack";
 /// fast refresh without tripping API rate limits.
 pub const PER_RESOURCE_CONCURRENCY: usize = 8;
 
+/// Reads each of `ids` with its own call `read` (`None`: it no longer
+/// exists), [`PER_RESOURCE_CONCURRENCY`] at a time: the `read_many` of a
+/// type whose API reads one object per call.
+pub async fn read_each<'a, F, Fut>(ids: &'a [String], read: F) -> Result<BTreeMap<String, Attrs>, ProviderError>
+where
+    F: Fn(&'a str) -> Fut,
+    Fut: Future<Output = Result<Option<Attrs>, ProviderError>> + 'a,
+{
+    use futures::{StreamExt, TryStreamExt};
+    // Collected first: a lazy iterator of futures here is not `Send` enough for `async_trait`.
+    let reads: Vec<_> = ids
+        .iter()
+        .map(|id| {
+            let read = read(id);
+            async move { Ok::<_, ProviderError>(read.await?.map(|a| (id.clone(), a))) }
+        })
+        .collect();
+    let found: Vec<Option<(String, Attrs)>> =
+        futures::stream::iter(reads).buffer_unordered(PER_RESOURCE_CONCURRENCY).try_collect().await?;
+    Ok(found.into_iter().flatten().collect())
+}
+
 /// What [`api_error`] reads of a raw HTTP response.
 pub trait RawResponse: std::fmt::Debug + 'static {
     fn status(&self) -> u16;

@@ -38,11 +38,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use async_trait::async_trait;
 use aws_sdk_backup::Client;
 use aws_sdk_backup::types::{RestoreTestingSelectionForCreate, RestoreTestingSelectionForUpdate};
-use futures::{StreamExt, TryStreamExt, stream};
 
 use super::backup_vault::NOT_FOUND;
 use super::restore_testing_plan::{check_name, set_value, to_i32};
-use super::{PER_RESOURCE_CONCURRENCY, api_error, error_code, factory, get_i64, get_str};
+use super::{api_error, error_code, factory, get_i64, get_str, read_each};
 use crate::addr::ResourceAddr;
 use crate::provider::schema::{Attr, AttrType, Default, Kind, Ownership, Pricing, Schema};
 use crate::provider::{Ctx, Intent, Owned, PlannedUpdate, ProviderError, ReadScope, Refusal, ResourceType, Result};
@@ -258,13 +257,7 @@ impl ResourceType for RestoreTestingSelection {
             return Ok(BTreeMap::new());
         }
         let client = &factory(ctx)?.backup(&ctx.region).await;
-        let reads: Vec<_> = ids
-            .iter()
-            .map(|id| async move { Ok(read_selection(client, id).await?.map(|a| (id.clone(), a))) })
-            .collect();
-        let found: Vec<Option<(String, Attrs)>> =
-            stream::iter(reads).buffer_unordered(PER_RESOURCE_CONCURRENCY).try_collect().await?;
-        Ok(found.into_iter().flatten().collect())
+        read_each(ids, |id| read_selection(client, id)).await
     }
 
     async fn create(&self, ctx: &Ctx, desired: &Attrs) -> Result<Attrs> {
