@@ -611,7 +611,7 @@ impl<'r> Loader<'r> {
                     // An environment of a stack whose name does not name it gets
                     // a name, and so a state and ownership tags, of its own.
                     let env = &self.stack.env;
-                    let names_env = n.value.as_str().is_some_and(|t| t.contains("env.name"));
+                    let names_env = n.value.as_str().is_some_and(uses_env);
                     let name = if env.is_empty() || names_env { name } else { format!("{name}-{env}") };
                     if valid_name(&name) {
                         self.stack.name = name;
@@ -1074,7 +1074,12 @@ fn cli_value(default: &Value, text: &str) -> Result<Value, String> {
 
 /// Whether the `key` written in `[backend] s3` uses `${env.name}`.
 fn written_key_names_env(written: &[Entry]) -> bool {
-    written.iter().any(|w| w.key == "key" && w.value.as_str().is_some_and(|t| t.contains("env.name")))
+    written.iter().any(|w| w.key == "key" && w.value.as_str().is_some_and(uses_env))
+}
+
+/// Whether a written template uses the selected environment (`${env}` or `${env.name}`).
+fn uses_env(text: &str) -> bool {
+    text.contains("env.name") || text.contains("${env}")
 }
 
 #[cfg(test)]

@@ -375,14 +375,15 @@ impl Loader<'_> {
             "module" => self.module_ref(scope, cx, p),
             "data" => self.data_ref(cx, p),
             "env" => match p.steps.first() {
+                None => Some(Expr::Lit(Value::Str(self.stack.env.clone()))),
                 Some(Step::Attr(k, _)) if k == "name" => {
                     let env = Expr::Lit(Value::Str(self.stack.env.clone()));
                     self.walk(scope, cx, env, &p.root, &p.steps, 1)
                 }
                 _ => self.fail(
-                    Diagnostic::error("expected `env.name`")
+                    Diagnostic::error("expected `env` or `env.name`")
                         .at(p.span.clone())
-                        .hint("`${env.name}` is the environment selected with --env (empty without one)"),
+                        .hint("`${env}` is the environment selected with --env (empty without one)"),
                 ),
             },
             _ => self.resource_ref(scope, cx, p),

@@ -20,7 +20,7 @@ vars = { cidr = "10.65.0.0/16" }
 
 [vpc.main]
 cidr_block = "${var.cidr}"
-tags       = { Environment = "${env.name}" }
+tags       = { Environment = "${env}" }
 "#;
 
 #[tokio::test(flavor = "multi_thread")]
