@@ -8,6 +8,7 @@ mod cost;
 mod data;
 mod drift;
 mod inspect;
+mod meta;
 mod output;
 mod plan;
 mod rename;
@@ -132,6 +133,17 @@ pub enum Command {
         /// Skip the confirmation prompt
         #[arg(long, visible_alias = "force")]
         auto_approve: bool,
+    },
+    /// Print pgstack's version and the file formats it reads and writes
+    Version {
+        /// As JSON: {"version", "saved_plan_format", "state_format", "plan_json_format"}
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print a shell completion script: pgstack completions bash > /etc/bash_completion.d/pgstack
+    Completions {
+        /// bash, zsh, fish, powershell or elvish
+        shell: clap_complete::Shell,
     },
 }
 
@@ -539,5 +551,7 @@ async fn dispatch(cli: Cli, ui: Ui) -> CliResult {
         Command::ForceUnlock { stack, lock_id, auto_approve } => {
             backend::force_unlock(&g, ui, &stack, &lock_id, auto_approve).await
         }
+        Command::Version { json } => meta::version(ui, json),
+        Command::Completions { shell } => meta::completions(ui, shell),
     }
 }

@@ -263,3 +263,35 @@ fn a_renamed_stack_warns_that_it_starts_from_empty_state() {
     let again = w.run(&["state", "rename-stack", "quickstart.toml", "state/quickstart-old.json"], &no_aws()).expect(1);
     assert!(again.stderr.contains("already has state"), "{}", again.stderr);
 }
+
+/// `version` names the build and the formats of the files it reads and
+/// writes, as text and as JSON; no stack, no AWS.
+#[test]
+fn version_names_the_build_and_its_file_formats() {
+    let w = Workdir::new();
+    let text = w.run(&["version"], &[]).expect(0);
+    insta::assert_snapshot!(text.stdout);
+    let json: serde_json::Value = serde_json::from_str(&w.run(&["version", "--json"], &[]).expect(0).stdout).unwrap();
+    assert_eq!(json["version"], env!("CARGO_PKG_VERSION"));
+    assert_eq!(json["saved_plan_format"], pgstack::plan::saved::SAVED_PLAN_VERSION);
+    assert_eq!(json["state_format"], pgstack::state::STATE_VERSION);
+}
+
+/// `completions SHELL` prints a script that knows every command; bash's
+/// parses it; an unknown shell is a usage error (exit 1).
+#[test]
+fn completions_for_each_shell_know_the_commands() {
+    let w = Workdir::new();
+    for shell in ["bash", "zsh", "fish", "powershell", "elvish"] {
+        let script = w.run(&["completions", shell], &[]).expect(0).stdout;
+        for command in ["plan", "apply", "drift", "import", "completions"] {
+            assert!(script.contains(command), "{shell}: {command}");
+        }
+    }
+    let bash = w.run(&["completions", "bash"], &[]).expect(0).stdout;
+    w.write("pgstack.bash", &bash);
+    let checked = std::process::Command::new("bash").arg("-n").arg(w.path().join("pgstack.bash")).status().unwrap();
+    assert!(checked.success(), "bash -n rejects the script");
+    let refused = w.run(&["completions", "tcsh"], &[]).expect(1);
+    assert!(refused.stderr.contains("possible values: bash, elvish, fish, powershell, zsh"), "{}", refused.stderr);
+}
