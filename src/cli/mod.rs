@@ -17,7 +17,7 @@ mod session;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
 
 use crate::addr::ResourceAddr;
 use crate::diag::{Diagnostics, SourceMap};
@@ -489,6 +489,13 @@ pub type CliResult = Result<ExitCode, CliError>;
 
 /// Parses arguments, runs the command, renders any error, returns the exit code.
 pub fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().collect();
+    if let Some((flag, hint)) = args.iter().skip(1).find_map(|a| terraform_flag(a)) {
+        let no_color = args.iter().any(|a| a == "--no-color");
+        let ui = Ui { style: Style::detect(no_color), verbose: false };
+        ui.error(&format!("`{flag}` is a Terraform-style flag; pgstack's flags start with `--`"), &[hint]);
+        return ExitCode::from(1);
+    }
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => return usage(&e),
@@ -512,6 +519,34 @@ pub fn main() -> ExitCode {
             ExitCode::from(1)
         }
     }
+}
+
+/// A single-dash, many-letter argument that names one of pgstack's long
+/// flags (`-target=vpc.main`, `-auto-approve`, `-var k=v`), as Terraform
+/// spells them: the argument and the "did you mean" hint. Short flags
+/// (`-o`, `-v`) and anything else are left to clap.
+fn terraform_flag(arg: &str) -> Option<(String, String)> {
+    let rest = arg.strip_prefix('-').filter(|r| !r.starts_with('-'))?;
+    let (name, value) = match rest.split_once('=') {
+        Some((n, v)) => (n, Some(v)),
+        None => (rest, None),
+    };
+    if name.len() < 2 || !name.chars().all(|c| c.is_ascii_lowercase() || c == '-') {
+        return None;
+    }
+    let cli = Cli::command();
+    let known = std::iter::once(&cli)
+        .chain(cli.get_subcommands())
+        .flat_map(|c| c.get_arguments().filter_map(|a| a.get_long()).collect::<Vec<_>>())
+        .any(|long| long == name);
+    if !known {
+        return None;
+    }
+    let suggestion = match value {
+        Some(v) => format!("--{name} {v}"),
+        None => format!("--{name}"),
+    };
+    Some((arg.to_owned(), format!("did you mean `{suggestion}`?")))
 }
 
 /// `--help` and `--version` print to stdout and exit 0; every usage error

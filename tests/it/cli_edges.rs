@@ -295,3 +295,17 @@ fn completions_for_each_shell_know_the_commands() {
     let refused = w.run(&["completions", "tcsh"], &[]).expect(1);
     assert!(refused.stderr.contains("possible values: bash, elvish, fish, powershell, zsh"), "{}", refused.stderr);
 }
+
+/// Terraform's single-dash flags get a "did you mean" with pgstack's
+/// spelling and exit 1 before anything is read; short flags still work.
+#[test]
+fn terraform_style_flags_are_answered_with_the_pgstack_spelling() {
+    let w = Workdir::new();
+    let run = w.run(&["plan", "stack.toml", "-target=vpc.main"], &[]).expect(1);
+    insta::assert_snapshot!(run.stderr);
+    let run = w.run(&["apply", "stack.toml", "-auto-approve"], &[]).expect(1);
+    assert!(run.stderr.contains("did you mean `--auto-approve`?"), "{}", run.stderr);
+    // `-o` is pgstack's own short flag: the missing stack file is the error.
+    let run = w.run(&["plan", "stack.toml", "-o", "p.plan"], &[]).expect(1);
+    assert!(run.stderr.contains("cannot read `stack.toml`"), "{}", run.stderr);
+}
