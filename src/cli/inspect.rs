@@ -32,7 +32,17 @@ pub fn graph(g: &GlobalArgs, ui: Ui, stack: &str, format: GraphFormat) -> CliRes
     Ok(ExitCode::SUCCESS)
 }
 
-pub async fn output(g: &GlobalArgs, ui: Ui, stack: &str, name: Option<&str>, json: bool) -> CliResult {
+/// How `output` prints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutputFormat {
+    Text,
+    Json,
+    /// One value as it is: no quotes, no newline.
+    Raw,
+}
+
+pub async fn output(g: &GlobalArgs, ui: Ui, stack: &str, name: Option<&str>, format: OutputFormat) -> CliResult {
+    let json = format == OutputFormat::Json;
     let session = Session::open(g, ui, stack)?;
     let state = session.state().await?;
     let sensitive = |k: &str| session.stack.outputs.get(k).is_some_and(|o| o.sensitive);
@@ -41,15 +51,34 @@ pub async fn output(g: &GlobalArgs, ui: Ui, stack: &str, name: Option<&str>, jso
             let hint = if sensitive(name) { "it is sensitive and never stored" } else { "has the stack been applied?" };
             CliError::msg(format!("no output `{name}` in state")).hint(hint)
         })?;
-        ui.out(&match (json, v) {
-            (false, Value::Str(s)) => format!("{s}\n"),
-            (false, v) => format!("{v}\n"),
-            (true, v) => format!("{}\n", v.to_json()),
+        ui.out(&match (format, v) {
+            (OutputFormat::Raw, Value::Str(s)) => crate::ui::safe(s).into_owned(),
+            (OutputFormat::Raw, v @ (Value::Int(_) | Value::Float(_) | Value::Bool(_))) => v.to_string(),
+            (OutputFormat::Raw, v) => {
+                return Err(CliError::msg(format!(
+                    "`--raw` prints strings, numbers and bools; `{name}` is a {}",
+                    v.type_name()
+                ))
+                .hint("use --json for lists and tables"));
+            }
+            (OutputFormat::Text, Value::Str(s)) => format!("{s}\n"),
+            (OutputFormat::Text, v) => format!("{v}\n"),
+            (OutputFormat::Json, v) => format!("{}\n", v.to_json()),
         });
         return Ok(ExitCode::SUCCESS);
     }
     if json {
-        let map: serde_json::Map<_, _> = state.outputs.iter().map(|(k, v)| (k.clone(), v.to_json())).collect();
+        // Terraform's shape; sensitive outputs are listed without a value (never stored).
+        let mut map = serde_json::Map::new();
+        for (k, o) in &session.stack.outputs {
+            let value = state.outputs.get(k).filter(|_| !o.sensitive);
+            let entry = serde_json::json!({
+                "sensitive": o.sensitive,
+                "type": value.map_or("unknown", Value::type_name),
+                "value": value.map_or(serde_json::Value::Null, Value::to_json),
+            });
+            map.insert(k.clone(), entry);
+        }
         ui.out(&format!("{}\n", serde_json::to_string_pretty(&map).unwrap_or_default()));
     } else {
         for (k, v) in &state.outputs {
@@ -61,7 +90,7 @@ pub async fn output(g: &GlobalArgs, ui: Ui, stack: &str, name: Option<&str>, jso
 
 pub async fn state(g: &GlobalArgs, ui: Ui, cmd: StateCommand) -> CliResult {
     let stack = match &cmd {
-        StateCommand::List { stack }
+        StateCommand::List { stack, .. }
         | StateCommand::Show { stack, .. }
         | StateCommand::Rm { stack, .. }
         | StateCommand::Mv { stack, .. }
@@ -71,6 +100,19 @@ pub async fn state(g: &GlobalArgs, ui: Ui, cmd: StateCommand) -> CliResult {
     };
     let session = Session::open(g, ui, stack)?;
     match cmd {
+        StateCommand::List { json: true, .. } => {
+            let list: Vec<serde_json::Value> = session
+                .state()
+                .await?
+                .resources
+                .values()
+                .map(|r| {
+                    serde_json::json!({ "address": r.address.to_string(), "type": r.rtype, "region": r.region,
+                                        "id": r.id, "status": r.status })
+                })
+                .collect();
+            ui.out(&format!("{}\n", serde_json::to_string_pretty(&list).unwrap_or_default()));
+        }
         StateCommand::List { .. } => {
             for (addr, r) in session.state().await?.resources {
                 let id = r.id.unwrap_or_else(|| "(create pending)".into());

@@ -108,8 +108,12 @@ pub enum Command {
     Output {
         stack: String,
         name: Option<String>,
-        #[arg(long)]
+        /// As JSON: NAME's value; without NAME, every output as {sensitive, type, value}
+        #[arg(long, conflicts_with = "raw")]
         json: bool,
+        /// NAME's value as it is, without quotes or newline (strings, numbers, bools), for scripts
+        #[arg(long, requires = "name")]
+        raw: bool,
     },
     /// Record what AWS holds in state; change nothing in AWS
     Refresh { stack: String },
@@ -232,8 +236,13 @@ pub struct ChangeArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum StateCommand {
-    /// List managed addresses
-    List { stack: String },
+    /// List managed addresses and their ids
+    List {
+        stack: String,
+        /// As JSON: [{address, type, region, id, status}]
+        #[arg(long)]
+        json: bool,
+    },
     /// Show one resource's recorded attributes
     Show { stack: String, addr: ResourceAddr },
     /// Stop managing ADDR (the AWS object is left alone)
@@ -576,7 +585,14 @@ async fn dispatch(cli: Cli, ui: Ui) -> CliResult {
         Command::Drift(args) => drift::drift(&g, ui, args).await,
         Command::Cost { stack, format } => cost::cost(&g, ui, &stack, format),
         Command::Graph { stack, format } => inspect::graph(&g, ui, &stack, format),
-        Command::Output { stack, name, json } => inspect::output(&g, ui, &stack, name.as_deref(), json).await,
+        Command::Output { stack, name, json, raw } => {
+            let format = match (json, raw) {
+                (true, _) => inspect::OutputFormat::Json,
+                (_, true) => inspect::OutputFormat::Raw,
+                _ => inspect::OutputFormat::Text,
+            };
+            inspect::output(&g, ui, &stack, name.as_deref(), format).await
+        }
         Command::Refresh { stack } => apply::refresh(&g, ui, &stack).await,
         Command::State(cmd) => inspect::state(&g, ui, cmd).await,
         Command::Import { stack, addr, id, generate_config: false } => apply::import(&g, ui, &stack, addr, id).await,

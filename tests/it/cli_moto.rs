@@ -38,6 +38,19 @@ async fn quickstart_applies_plans_clean_updates_in_place_and_destroys() {
 
     let vpc_id = w.run(&["output", "quickstart.toml", "vpc_id"], &env).expect(0).stdout;
     assert_eq!(vec![vpc_id.trim().to_owned()], vpcs_tagged(&m, "vpc.main").await);
+    // For scripts: the value alone; as JSON, Terraform's {sensitive, type, value}.
+    let raw = w.run(&["output", "quickstart.toml", "vpc_id", "--raw"], &env).expect(0).stdout;
+    assert_eq!(raw, vpc_id.trim(), "no quotes, no newline");
+    let all: serde_json::Value =
+        serde_json::from_str(&w.run(&["output", "quickstart.toml", "--json"], &env).expect(0).stdout).unwrap();
+    assert_eq!(all["vpc_id"], serde_json::json!({ "sensitive": false, "type": "string", "value": vpc_id.trim() }));
+    let listed: serde_json::Value =
+        serde_json::from_str(&w.run(&["state", "list", "quickstart.toml", "--json"], &env).expect(0).stdout).unwrap();
+    let vpc = listed.as_array().unwrap().iter().find(|r| r["address"] == "vpc.main").unwrap();
+    assert_eq!(
+        (vpc["id"].as_str(), vpc["type"].as_str(), vpc["status"].as_str()),
+        (Some(vpc_id.trim()), Some("vpc"), Some("ready"))
+    );
 
     // The second plan is empty.
     let plan = w.run(&["plan", "quickstart.toml", "--detailed-exitcode"], &env).expect(0);
