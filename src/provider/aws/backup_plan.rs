@@ -28,11 +28,11 @@ use std::collections::{BTreeMap, BTreeSet};
 use async_trait::async_trait;
 use aws_sdk_backup::Client;
 use aws_sdk_backup::types::{BackupPlanInput, BackupRule, BackupRuleInput, CopyAction, Lifecycle};
-use futures::{StreamExt, TryStreamExt, stream};
+use futures::stream;
 
-use super::backup_vault::{NOT_FOUND, read_tags, sync_tags};
+use super::backup_vault::{NOT_FOUND, listed_tags, read_tags, sync_tags};
 use super::owned;
-use super::{PER_RESOURCE_CONCURRENCY, api_error, error_code, factory, get_str, read_each, tags_of};
+use super::{api_error, error_code, factory, get_str, read_each, tags_of};
 use crate::addr::ResourceAddr;
 use crate::provider::schema::{Attr, AttrType, Default, Kind, NameRule, Ownership, Pricing, Schema};
 use crate::provider::{Ctx, Owned, PlannedUpdate, ProviderError, ReadScope, ResourceType, Result};
@@ -251,8 +251,7 @@ async fn plan_tags(
         .filter_map(|p| Some((p.backup_plan_id()?.to_owned(), p.backup_plan_arn()?.to_owned())))
         .filter(|(id, _)| !skip.contains(id))
         .collect();
-    let reads = named.into_iter().map(|(id, arn)| async move { Ok(read_tags(client, &arn).await?.map(|t| (id, t))) });
-    stream::iter(reads.collect::<Vec<_>>()).buffer_unordered(PER_RESOURCE_CONCURRENCY).try_collect().await
+    listed_tags(client, named).await
 }
 
 #[async_trait]

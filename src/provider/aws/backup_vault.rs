@@ -63,6 +63,17 @@ pub(super) async fn read_tags(client: &Client, arn: &str) -> Result<Option<BTree
     }
 }
 
+/// The tags of each listed `(id, arn)` ([`PER_RESOURCE_CONCURRENCY`] at a
+/// time); `None` for one deleted meanwhile. Serves the listing types of
+/// AWS Backup (vaults, plans, restore testing plans).
+pub(super) async fn listed_tags(
+    client: &Client,
+    named: Vec<(String, String)>,
+) -> Result<Vec<Option<(String, BTreeMap<String, String>)>>> {
+    let reads = named.into_iter().map(|(id, arn)| async move { Ok(read_tags(client, &arn).await?.map(|t| (id, t))) });
+    stream::iter(reads.collect::<Vec<_>>()).buffer_unordered(PER_RESOURCE_CONCURRENCY).try_collect().await
+}
+
 /// Brings the tags of Backup resource `arn` from the plan's `before` to its `after`.
 pub(super) async fn sync_tags(client: &Client, arn: &str, update: &PlannedUpdate) -> Result<()> {
     let (set, remove) = tag_changes(&tags_of(&update.before), &tags_of(&update.after));
@@ -117,9 +128,7 @@ async fn vault_tags(client: &Client) -> Result<Vec<Option<(String, BTreeMap<Stri
         .iter()
         .filter_map(|v| Some((v.backup_vault_name()?.to_owned(), v.backup_vault_arn()?.to_owned())))
         .collect();
-    let reads =
-        named.into_iter().map(|(name, arn)| async move { Ok(read_tags(client, &arn).await?.map(|t| (name, t))) });
-    stream::iter(reads.collect::<Vec<_>>()).buffer_unordered(PER_RESOURCE_CONCURRENCY).try_collect().await
+    listed_tags(client, named).await
 }
 
 #[async_trait]

@@ -34,11 +34,11 @@ use aws_sdk_backup::types::{
     RestoreTestingPlanForCreate, RestoreTestingPlanForUpdate, RestoreTestingRecoveryPointSelection,
     RestoreTestingRecoveryPointSelectionAlgorithm, RestoreTestingRecoveryPointType,
 };
-use futures::{StreamExt, TryStreamExt, stream};
+use futures::stream;
 
-use super::backup_vault::{NOT_FOUND, read_tags, sync_tags};
+use super::backup_vault::{NOT_FOUND, listed_tags, read_tags, sync_tags};
 use super::owned;
-use super::{PER_RESOURCE_CONCURRENCY, api_error, error_code, factory, get_i64, get_str, read_each, tags_of};
+use super::{api_error, error_code, factory, get_i64, get_str, read_each, tags_of};
 use crate::addr::ResourceAddr;
 use crate::provider::schema::{Attr, AttrType, Default, Kind, Ownership, Pricing, Schema};
 use crate::provider::{Ctx, Owned, PlannedUpdate, ProviderError, ReadScope, ResourceType, Result};
@@ -280,9 +280,7 @@ async fn plan_tags(
         .map(|p| (p.restore_testing_plan_name().to_owned(), p.restore_testing_plan_arn().to_owned()))
         .filter(|(name, _)| !skip.contains(name))
         .collect();
-    let reads =
-        named.into_iter().map(|(name, arn)| async move { Ok(read_tags(client, &arn).await?.map(|t| (name, t))) });
-    stream::iter(reads.collect::<Vec<_>>()).buffer_unordered(PER_RESOURCE_CONCURRENCY).try_collect().await
+    listed_tags(client, named).await
 }
 
 #[async_trait]
