@@ -22,6 +22,29 @@ pub fn validate(g: &GlobalArgs, ui: Ui, stack: &str) -> CliResult {
     Ok(ExitCode::SUCCESS)
 }
 
+/// `validate --json`: the same checks, the result and every diagnostic
+/// (warnings included) as JSON on stdout; exit 1 when the stack is invalid.
+pub fn validate_json(g: &GlobalArgs, ui: Ui, stack: &str) -> CliResult {
+    let path = crate::config::resolve_stack_path(stack);
+    let opts = crate::config::LoadOptions { region: g.region.clone(), ..load_options(g)? };
+    let registry = crate::provider::Registry::aws();
+    let (valid, name, resources, sources, diags) = match crate::config::load(&path, &opts, &registry) {
+        Ok(l) => match ResourceGraph::build(&l.stack) {
+            Ok(_) => (true, Some(l.stack.name.clone()), l.stack.resources.len(), l.sources, l.warnings),
+            Err(d) => (false, Some(l.stack.name.clone()), 0, l.sources, d),
+        },
+        Err((sources, d)) => (false, None, 0, sources, d),
+    };
+    let v = serde_json::json!({
+        "valid": valid,
+        "stack": name,
+        "resources": resources,
+        "diagnostics": crate::ui::diagnostics::json(&sources, &diags),
+    });
+    ui.out(&format!("{}\n", serde_json::to_string_pretty(&v).map_err(|e| CliError::msg(e.to_string()))?));
+    Ok(if valid { ExitCode::SUCCESS } else { ExitCode::from(1) })
+}
+
 pub fn graph(g: &GlobalArgs, ui: Ui, stack: &str, format: GraphFormat) -> CliResult {
     let (s, sources, _) = load(g, ui, stack, &load_options(g)?)?;
     let graph = ResourceGraph::build(&s).map_err(|d| CliError::Diagnostics(sources, d))?;

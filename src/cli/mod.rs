@@ -70,7 +70,12 @@ pub struct GlobalArgs {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Check syntax, types, references and cycles; no AWS calls
-    Validate { stack: String },
+    Validate {
+        stack: String,
+        /// As JSON: {valid, stack, resources, diagnostics: [{severity, message, hints, range}]}
+        #[arg(long)]
+        json: bool,
+    },
     /// Check the stack against the seeds' production rules; no AWS calls.
     /// Exit 0 when no error-level rule fails, 2 when some do
     Check {
@@ -577,7 +582,8 @@ fn usage(e: &clap::Error) -> ExitCode {
 async fn dispatch(cli: Cli, ui: Ui) -> CliResult {
     let g = cli.global;
     match cli.command {
-        Command::Validate { stack } => inspect::validate(&g, ui, &stack),
+        Command::Validate { stack, json: false } => inspect::validate(&g, ui, &stack),
+        Command::Validate { stack, json: true } => inspect::validate_json(&g, ui, &stack),
         Command::Check { stack, format } => check::check(&g, ui, &stack, format),
         Command::Plan(args) => plan::plan(&g, ui, args).await,
         Command::Apply(args) => apply::apply(&g, ui, args).await,

@@ -71,3 +71,32 @@ pub fn render_coded(sources: &SourceMap, d: &Diagnostic, code: Option<&str>, sty
     }
     out
 }
+
+/// Diagnostics as JSON for editors and CI: each with its severity, message,
+/// hints, and where it is (`file`, `start` and `end` as 1-based line and
+/// column), when it has a place. No source text is quoted.
+pub fn json(sources: &SourceMap, diags: &Diagnostics) -> serde_json::Value {
+    let items: Vec<serde_json::Value> = diags
+        .0
+        .iter()
+        .map(|d| {
+            let place = d.span.as_ref().filter(|s| sources.contains(s)).map(|span| {
+                let (line, column) = sources.line_col(span.file, span.range.start);
+                let (end_line, end_column) = sources.line_col(span.file, span.range.end);
+                serde_json::json!({
+                    "file": sources.get(span.file).display_path,
+                    "start": { "line": line, "column": column },
+                    "end": { "line": end_line, "column": end_column },
+                })
+            });
+            serde_json::json!({
+                "severity": match d.severity { Severity::Error => "error", Severity::Warning => "warning" },
+                "message": d.summary,
+                "detail": d.detail,
+                "hints": d.hints,
+                "range": place,
+            })
+        })
+        .collect();
+    serde_json::Value::Array(items)
+}

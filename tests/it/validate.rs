@@ -309,3 +309,28 @@ fn data_sources_that_cannot_be_read() {
     }
     insta::assert_snapshot!(err);
 }
+
+/// `validate --json`: the result and each diagnostic with its range, on
+/// stdout, exit 1 for an invalid stack and 0 for a valid one.
+#[test]
+fn validate_json_gives_each_diagnostic_with_its_range() {
+    let w = Workdir::new();
+    w.copy("tests/fixtures/invalid/moves_loop.toml", "moves_loop.toml");
+    let run = w.run(&["validate", "moves_loop.toml", "--json"], &[]).expect(1);
+    let v: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(v["valid"], false);
+    let d = &v["diagnostics"][0];
+    assert_eq!(d["severity"], "error");
+    assert!(d["message"].as_str().unwrap().contains("go round in a loop"), "{d}");
+    assert_eq!(
+        d["range"],
+        serde_json::json!({ "file": "moves_loop.toml", "start": { "line": 10, "column": 8 }, "end": { "line": 10, "column": 15 } })
+    );
+    w.copy("examples/quickstart.toml", "quickstart.toml");
+    let ok: serde_json::Value =
+        serde_json::from_str(&w.run(&["validate", "quickstart.toml", "--json"], &[]).expect(0).stdout).unwrap();
+    assert_eq!(
+        (ok["valid"].as_bool(), ok["resources"].as_u64(), ok["diagnostics"].as_array().map(Vec::len)),
+        (Some(true), Some(7), Some(0))
+    );
+}
