@@ -175,7 +175,7 @@ async fn apply_saved(g: &GlobalArgs, ui: Ui, saved: SavedPlanBody, args: &ApplyA
         .hint("make a new plan: `pgstack plan STACK -o PLAN`")
         .hint("nothing was changed"));
     }
-    super::check::gate(&session, &session.stack_arg, args.skip_checks)?;
+    super::check::gate(&session, &session.stack_arg, args.skip_checks || saved.options.skip_checks)?;
     let written = saved.plan;
     if written.stack != session.stack.name {
         return Err(CliError::msg(format!(

@@ -180,6 +180,10 @@ pub struct PlanArgs {
     /// Plan to destroy everything in state
     #[arg(long)]
     pub destroy: bool,
+    /// With -o: save the plan although check rules of error severity fail;
+    /// the plan records it and `apply PLAN` honours it
+    #[arg(long, requires = "out")]
+    pub skip_checks: bool,
 }
 
 #[derive(Debug, Args)]

@@ -55,6 +55,20 @@ async fn planned(
         }
     }
     ui.err(&format!("{}\n", crate::ui::check::summary_line(checks)));
+    // A plan `apply` would refuse is not saved: its failing rules are shown instead.
+    let failed = checks.failed_errors();
+    if args.out.is_some() && !args.destroy && !failed.is_empty() && !args.skip_checks {
+        ui.err(&crate::ui::check::text(checks, &session.sources, ui.style, false));
+        return Err(CliError::msg(format!(
+            "not saving the plan: {} check rule{} of error severity fail{} ({}), so `apply` would refuse it",
+            failed.len(),
+            if failed.len() == 1 { "" } else { "s" },
+            if failed.len() == 1 { "s" } else { "" },
+            failed.join(", ")
+        ))
+        .hint("fix the findings above, waive them in [check.waive], or save anyway with --skip-checks (the plan records it)")
+        .hint("nothing was written"));
+    }
     if let (Some(out), Some(target)) = (&args.out, target) {
         save_plan(session, args, &plan, out, target)?;
         if !args.json {
@@ -84,7 +98,12 @@ fn save_plan(session: &Session, args: &PlanArgs, plan: &Plan, out: &Path, target
             .map(|(k, v)| (k.clone(), SaltedHash::new(v)))
             .collect(),
         state: session.backend.location(),
-        options: SavedOptions { targets: args.targets.clone(), replace: args.replace.clone(), refresh: args.refresh },
+        options: SavedOptions {
+            targets: args.targets.clone(),
+            replace: args.replace.clone(),
+            refresh: args.refresh,
+            skip_checks: args.skip_checks,
+        },
         plan: plan.clone(),
     };
     let text = saved::encode(&body).map_err(|e| CliError::msg(e.to_string()))?;

@@ -71,6 +71,10 @@ pub struct SavedOptions {
     pub replace: Vec<crate::addr::ResourceAddr>,
     /// Whether objects were read from AWS first (`--refresh`).
     pub refresh: bool,
+    /// Saved with `--skip-checks`: check rules of error severity failed, and
+    /// `apply PLAN` applies it anyway, as it was told when the plan was made.
+    #[serde(default)]
+    pub skip_checks: bool,
 }
 
 /// The file as written: version, digest, body.
@@ -257,7 +261,7 @@ mod tests {
                 location: "/work/state/prod.json".into(),
                 settings: BTreeMap::new(),
             },
-            options: SavedOptions { targets: vec![], replace: vec![], refresh: true },
+            options: SavedOptions { targets: vec![], replace: vec![], refresh: true, skip_checks: false },
             plan: Plan {
                 format_version: PLAN_FORMAT_VERSION,
                 stack: "prod".into(),

@@ -272,15 +272,20 @@ fn apply_refuses_failing_checks_before_touching_aws_unless_skipped() {
     let files: Vec<_> = std::fs::read_dir(w.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
     assert_eq!(files, ["open.toml"], "no state or lock file");
 
-    // A saved plan is checked again before it is applied.
-    w.run(&["plan", "open.toml", "--refresh=false", "-o", "p.plan"], &no_aws()).expect(0);
-    let refused = w.run(&["apply", "p.plan"], &no_aws()).expect(1);
-    assert!(refused.stderr.contains("refusing to apply: 1 check rule"), "{}", refused.stderr);
-    assert!(!refused.stderr.contains("127.0.0.1"), "{}", refused.stderr);
+    // A plan apply would refuse is not saved; the failing rules are shown with it.
+    let refused = w.run(&["plan", "open.toml", "--refresh=false", "-o", "p.plan"], &no_aws()).expect(1);
+    assert!(refused.stderr.contains("error[PG-NET-002]"), "the finding itself: {}", refused.stderr);
+    assert!(
+        refused.stderr.contains("not saving the plan: 1 check rule of error severity fails (PG-NET-002)"),
+        "{}",
+        refused.stderr
+    );
+    assert!(!w.path().join("p.plan").exists(), "nothing written");
+    // Saved with --skip-checks, the plan records it and apply honours it.
+    w.run(&["plan", "open.toml", "--refresh=false", "-o", "p.plan", "--skip-checks"], &no_aws()).expect(0);
 
     // Skipped, apply goes on to AWS (here: nothing listening), saying so.
-    for args in [&["apply", "p.plan", "--skip-checks"][..], &["apply", "open.toml", "--auto-approve", "--skip-checks"]]
-    {
+    for args in [&["apply", "p.plan"][..], &["apply", "open.toml", "--auto-approve", "--skip-checks"]] {
         let skipped = w.run(args, &no_aws()).expect(1);
         assert!(
             skipped.stderr.contains("warning: applying although 1 check rule of error severity fails"),
