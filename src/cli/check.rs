@@ -12,13 +12,22 @@ use crate::ui::Ui;
 
 /// `pgstack check STACK`: exit 0 when no rule of error severity fails, 2
 /// when some do, 1 on errors.
-pub fn check(g: &GlobalArgs, ui: Ui, stack_arg: &str, format: CheckFormat) -> CliResult {
-    // `check` makes no AWS calls, so `--profile` names the check profile here.
-    let profile = match g.profile.as_deref() {
+pub fn check(g: &GlobalArgs, ui: Ui, stack_arg: &str, format: CheckFormat, rules: Option<&str>) -> CliResult {
+    // `--profile` is the AWS profile everywhere; `check` makes no AWS calls.
+    if let Some(p) = g.profile.as_deref() {
+        let hint = match Profile::parse(p) {
+            Some(_) => format!("the rule profile is `--rules {p}`"),
+            None => format!("the rule profile is `--rules`, one of: {}", Profile::NAMES.join(", ")),
+        };
+        return Err(
+            CliError::msg(format!("`--profile {p}` names an AWS profile, and `check` makes no AWS calls")).hint(hint)
+        );
+    }
+    let profile = match rules {
         None => None,
         Some(p) => Some(Profile::parse(p).ok_or_else(|| {
-            CliError::msg(format!("--profile `{p}` is not a check profile"))
-                .hint(format!("for `check`, --profile is one of: {}", Profile::NAMES.join(", ")))
+            CliError::msg(format!("--rules `{p}` is not a check profile"))
+                .hint(format!("--rules is one of: {}", Profile::NAMES.join(", ")))
         })?),
     };
     let (stack, sources, registry) = session::load(g, ui, stack_arg, &session::load_options(g)?)?;

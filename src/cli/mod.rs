@@ -49,7 +49,7 @@ pub struct GlobalArgs {
     /// Override the stack's default region
     #[arg(long, global = true)]
     pub region: Option<String>,
-    /// AWS profile to use; for `check`, the check profile (standard or lite)
+    /// AWS profile to use (the check profile is `check --rules`)
     #[arg(long, global = true)]
     pub profile: Option<String>,
     /// State file to use instead of state/<stack>.json
@@ -82,6 +82,9 @@ pub enum Command {
         stack: String,
         #[arg(long, value_enum, default_value_t = CheckFormat::Text)]
         format: CheckFormat,
+        /// The rule profile, standard or lite (default: the stack's `[check] profile` or `Profile` tag)
+        #[arg(long, value_name = "PROFILE")]
+        rules: Option<String>,
     },
     /// Refresh, diff and show what apply would do
     Plan(PlanArgs),
@@ -588,7 +591,7 @@ async fn dispatch(cli: Cli, ui: Ui) -> CliResult {
     match cli.command {
         Command::Validate { stack, json: false } => inspect::validate(&g, ui, &stack),
         Command::Validate { stack, json: true } => inspect::validate_json(&g, ui, &stack),
-        Command::Check { stack, format } => check::check(&g, ui, &stack, format),
+        Command::Check { stack, format, rules } => check::check(&g, ui, &stack, format, rules.as_deref()),
         Command::Plan(args) => plan::plan(&g, ui, args).await,
         Command::Apply(args) => apply::apply(&g, ui, args).await,
         Command::Destroy(args) => apply::destroy(&g, ui, args).await,

@@ -162,7 +162,7 @@ impl Stack {
 /// Where the profile `pgstack check` applies comes from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ProfileSource {
-    /// `check --profile`.
+    /// `check --rules`.
     Flag,
     /// `[check] profile`.
     Check,

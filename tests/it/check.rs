@@ -110,9 +110,14 @@ fn the_shipped_stacks_pass_their_profiles_without_waivers() {
     assert_eq!(dev["summary"]["warnings"], 0);
     assert_eq!(dev["waivers"], serde_json::json!([]));
     // The flag overrides: dev is not a production stack.
-    let strict = check_json("dev", &["--profile", "standard"]);
+    let strict = check_json("dev", &["--rules", "standard"]);
     assert_eq!((&strict["profile_source"], &strict["passed"]), (&"flag".into(), &false.into()));
     assert_eq!(rule(&strict, "PG-BAK-001")["status"], "failed");
+    // `--profile` is the AWS profile on every command: `check` refuses it and names `--rules`.
+    let w = Workdir::new();
+    w.copy("tests/fixtures/check/PG-AUD-001-pass.toml", "s.toml");
+    let refused = w.run(&["check", "s.toml", "--profile", "lite"], &no_aws()).expect(1);
+    insta::assert_snapshot!(refused.stderr);
 }
 
 #[test]
