@@ -38,6 +38,17 @@ impl Value {
         Value::Str(s.into())
     }
 
+    /// The value under `path` (table keys, list indexes as text): null where
+    /// a step finds nothing, unknown past an unknown value.
+    pub fn at_path(self, path: &[String]) -> Value {
+        path.iter().fold(self, |v, seg| match v {
+            Value::Map(m) => m.get(seg).cloned().unwrap_or(Value::Null),
+            Value::List(l) => seg.parse::<usize>().ok().and_then(|i| l.get(i).cloned()).unwrap_or(Value::Null),
+            Value::Unknown => Value::Unknown,
+            _ => Value::Null,
+        })
+    }
+
     pub fn as_str(&self) -> Option<&str> {
         match self {
             Value::Str(s) => Some(s),

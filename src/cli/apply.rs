@@ -453,11 +453,11 @@ fn watch_signals(cancel: Arc<AtomicBool>, ui: Ui) {
 
 pub async fn import(g: &GlobalArgs, ui: Ui, stack: &str, addr: ResourceAddr, id: String) -> CliResult {
     let session = Session::open(g, ui, stack)?;
-    let rc = session.stack.resources.get(&addr).ok_or_else(|| {
-        CliError::msg(format!("`{addr}` is not declared in the stack")).hint("declare it first, then import it")
-    })?;
-    let provider =
-        session.registry.get(&addr.rtype).ok_or_else(|| CliError::msg(format!("unknown type `{}`", addr.rtype)))?;
+    if !session.stack.resources.contains_key(&addr) {
+        return Err(
+            CliError::msg(format!("`{addr}` is not declared in the stack")).hint("declare it first, then import it")
+        );
+    }
     session
         .locked("import", async || {
             let state = session.state().await?;
@@ -465,34 +465,17 @@ pub async fn import(g: &GlobalArgs, ui: Ui, stack: &str, addr: ResourceAddr, id:
                 return Err(CliError::msg(format!("`{addr}` is already managed"))
                     .hint(format!("use `pgstack state rm {stack} '{addr}'` first to re-import it")));
             }
-            if let Some(other) = state.resources.values().find(|r| r.rtype == addr.rtype && r.id.as_deref() == Some(&id)) {
-                return Err(CliError::msg(format!(
-                    "{} `{id}` is already managed by this stack as `{}`; importing it again would manage one object twice",
-                    addr.rtype, other.address
+            let deps = crate::graph::dependencies(&session.stack).remove(&addr).unwrap_or_default();
+            let deps = deps.into_iter().map(|(d, _)| d).collect();
+            let entry = imported_entry(&session, &state, &addr, &id, deps, |other| {
+                CliError::msg(format!(
+                    "{} `{id}` is already managed by this stack as `{other}`; importing it again would manage one object twice",
+                    addr.rtype
                 ))
-                .hint(format!("to move it to `{addr}`, run `pgstack state mv {stack} '{}' '{addr}'`", other.address))
-                .hint("nothing was changed"));
-            }
-            let mut attrs = read_unowned(&session, provider.as_ref(), &addr, &rc.region, &id).await?;
-            attrs.extend(crate::plan::config_only_values(&session.stack, &session.registry, &state, &addr));
-            let deps = crate::graph::dependencies(&session.stack).remove(&addr).unwrap_or_default().into_iter().map(|(d, _)| d).collect();
-            let live = LiveState::new(state, session.backend.clone());
-            live.commit(|s| {
-                s.resources.insert(
-                    addr.clone(),
-                    ResourceState {
-                        address: addr.clone(),
-                        rtype: addr.rtype.clone(),
-                        region: rc.region.clone(),
-                        status: Status::Ready,
-                        id: Some(id.clone()),
-                        attributes: attrs,
-                        dependencies: deps,
-                        deposed: vec![],
-                    },
-                );
+                .hint(format!("to move it to `{addr}`, run `pgstack state mv {stack} '{other}' '{addr}'`"))
             })
             .await?;
+            LiveState::new(state, session.backend.clone()).commit(|s| _ = s.resources.insert(addr.clone(), entry)).await?;
             ui.out(&format!(
                 "Imported {addr} ({}).\nRun `pgstack plan {}` to see how it differs from the configuration.\n",
                 crate::ui::safe(&id),
@@ -541,9 +524,42 @@ pub async fn generate_config(g: &GlobalArgs, ui: Ui, stack: &str, addr: Resource
     Ok(ExitCode::SUCCESS)
 }
 
+/// The state entry that imports object `id` at the declared resource
+/// `addr` (`pgstack import` and `[[import]]` blocks): its attributes as AWS
+/// holds them, with the config-only values, as ready. Refused, with
+/// `already` (given the address, "nothing was changed" added), when `state`
+/// manages `id` at another address; and as [`read_unowned`] refuses.
+pub(super) async fn imported_entry(
+    session: &Session,
+    state: &StateFile,
+    addr: &ResourceAddr,
+    id: &str,
+    dependencies: Vec<ResourceAddr>,
+    already: impl FnOnce(&ResourceAddr) -> CliError,
+) -> Result<ResourceState, CliError> {
+    if let Some(other) = state.resources.values().find(|r| r.rtype == addr.rtype && r.id.as_deref() == Some(id)) {
+        return Err(already(&other.address).hint("nothing was changed"));
+    }
+    let rc = session.stack.resources.get(addr).ok_or_else(|| CliError::msg(format!("`{addr}` is not declared")))?;
+    let provider =
+        session.registry.get(&addr.rtype).ok_or_else(|| CliError::msg(format!("unknown type `{}`", addr.rtype)))?;
+    let mut attributes = read_unowned(session, provider.as_ref(), addr, &rc.region, id).await?;
+    attributes.extend(crate::plan::config_only_values(&session.stack, &session.registry, state, addr));
+    Ok(ResourceState {
+        address: addr.clone(),
+        rtype: addr.rtype.clone(),
+        region: rc.region.clone(),
+        status: Status::Ready,
+        id: Some(id.to_owned()),
+        attributes,
+        dependencies,
+        deposed: Vec::new(),
+    })
+}
+
 /// Everything AWS holds of object `id` in `region`, for import at `addr`:
 /// an error when it does not exist or its ownership tags name another owner.
-pub(super) async fn read_unowned(
+async fn read_unowned(
     session: &Session,
     provider: &dyn ResourceType,
     addr: &ResourceAddr,

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use crate::addr::ResourceAddr;
 use crate::config::{Expr, Stack};
 use crate::provider::Ctx;
-use crate::value::{Attrs, Value};
+use crate::value::Attrs;
 
 use super::CliError;
 use super::session::Session;
@@ -102,15 +102,7 @@ fn fill(e: &mut Expr, values: &BTreeMap<ResourceAddr, Attrs>) {
     if let Expr::Ref(r) = e
         && let Some(attrs) = values.get(&r.target)
     {
-        let mut v = attrs.get(&r.path[0]).cloned().unwrap_or_default();
-        for seg in &r.path[1..] {
-            v = match v {
-                Value::Map(m) => m.get(seg).cloned().unwrap_or_default(),
-                Value::List(l) => seg.parse::<usize>().ok().and_then(|i| l.get(i).cloned()).unwrap_or_default(),
-                _ => Value::Null,
-            };
-        }
-        *e = Expr::Lit(v);
+        *e = Expr::Lit(attrs.get(&r.path[0]).cloned().unwrap_or_default().at_path(&r.path[1..]));
         return;
     }
     e.each_child_mut(&mut |c| fill(c, values));

@@ -298,40 +298,17 @@ impl Session {
         let graph = if pending.is_empty() { Default::default() } else { crate::graph::dependencies(&self.stack) };
         for block in pending {
             let (addr, id) = (&block.to, &block.id);
-            let from_block = || format!("from the [[import]] of `{addr}`");
-            let rc =
-                self.stack.resources.get(addr).ok_or_else(|| CliError::msg(format!("`{addr}` is not declared")))?;
-            let provider = self
-                .registry
-                .get(&addr.rtype)
-                .ok_or_else(|| CliError::msg(format!("unknown type `{}`", addr.rtype)))?;
-            if let Some(other) = state.resources.values().find(|r| r.rtype == addr.rtype && r.id.as_deref() == Some(id))
-            {
-                return Err(CliError::msg(format!(
-                    "{} `{id}` is already managed by this stack as `{}`; importing it as `{addr}` would manage one object twice",
-                    addr.rtype, other.address
-                ))
-                .hint(format!("to give it the new address, write a [[moved]] block from `{}` to `{addr}`", other.address))
-                .hint("nothing was changed"));
-            }
-            let mut attrs = super::apply::read_unowned(self, provider.as_ref(), addr, &rc.region, id)
-                .await
-                .map_err(|e| e.hint(from_block()))?;
-            attrs.extend(plan::config_only_values(&self.stack, &self.registry, state, addr));
             let dependencies = graph.get(addr).map(|d| d.iter().map(|(a, _)| a.clone()).collect()).unwrap_or_default();
-            state.resources.insert(
-                addr.clone(),
-                crate::state::ResourceState {
-                    address: addr.clone(),
-                    rtype: addr.rtype.clone(),
-                    region: rc.region.clone(),
-                    status: crate::state::Status::Ready,
-                    id: Some(id.clone()),
-                    attributes: attrs,
-                    dependencies,
-                    deposed: Vec::new(),
-                },
-            );
+            let entry = super::apply::imported_entry(self, state, addr, id, dependencies, |other| {
+                CliError::msg(format!(
+                    "{} `{id}` is already managed by this stack as `{other}`; importing it as `{addr}` would manage one object twice",
+                    addr.rtype
+                ))
+                .hint(format!("to give it the new address, write a [[moved]] block from `{other}` to `{addr}`"))
+            })
+            .await
+            .map_err(|e| e.hint(format!("from the [[import]] of `{addr}`")))?;
+            state.resources.insert(addr.clone(), entry);
             out.push(plan::moves::Import { address: addr.clone(), id: id.clone() });
         }
         Ok(out)

@@ -22,8 +22,9 @@ pub fn data_addr(dtype: &str, name: &str) -> ResourceAddr {
 }
 
 impl Loader<'_> {
-    /// The `[data.TYPE.NAME]` blocks, their filters resolved and checked.
-    pub(super) fn data_blocks(&mut self, scope: &mut Scope, e: Option<&Entry>) -> BTreeMap<ResourceAddr, DataConfig> {
+    /// Declares the `[data.TYPE.NAME]` blocks in `self.data`, their filters
+    /// resolved and checked.
+    pub(super) fn data_blocks(&mut self, scope: &mut Scope, e: Option<&Entry>) {
         // Every block first, so that filters may refer to blocks written after them.
         let mut blocks: Vec<(Entry, Entry, &'static crate::schema::Schema)> = Vec::new();
         for te in self.table_entries(e, "data", "data sources like [data.vpc.NAME]") {
@@ -50,7 +51,6 @@ impl Loader<'_> {
                 blocks.push((te.clone(), be, schema));
             }
         }
-        let mut out = BTreeMap::new();
         for (te, be, schema) in blocks {
             let mut args = BTreeMap::new();
             let mut region = self.stack.default_region.clone();
@@ -99,10 +99,7 @@ impl Loader<'_> {
                         .at(be.key_span.clone()),
                 );
             }
-            let config = DataConfig { region, args, span: be.key_span.clone() };
-            self.data.insert(data_addr(&te.key, &be.key), config.clone());
-            out.insert(data_addr(&te.key, &be.key), config);
+            self.data.insert(data_addr(&te.key, &be.key), DataConfig { region, args, span: be.key_span.clone() });
         }
-        out
     }
 }

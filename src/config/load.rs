@@ -248,7 +248,7 @@ impl<'r> Loader<'r> {
         let cost = self.cost_table(&mut scope, find("cost"));
         let moved = self.moved_blocks(find("moved"));
         let imports = self.import_blocks(&mut scope, find("import"));
-        self.data = self.data_blocks(&mut scope, find("data"));
+        self.data_blocks(&mut scope, find("data"));
         let out = self.run_scope(&mut scope, top, true);
         let declared: std::collections::BTreeSet<ResourceAddr> = self.resources.keys().cloned().collect();
         self.check_moves(&moved, &declared);

@@ -850,22 +850,14 @@ pub fn resolve_ref<A: std::borrow::Borrow<ResourceAddr>>(
 ) -> Result<Value, EvalError> {
     let lookup = |addr: &ResourceAddr| -> Value {
         let Some(found) = values(addr, &r.path[0]) else { return Value::Unknown };
-        let mut v = found.unwrap_or_else(|| {
+        let v = found.unwrap_or_else(|| {
             let computed = registry
                 .get(&addr.rtype)
                 .and_then(|p| p.schema().attr(&r.path[0]))
                 .is_some_and(|a| a.mode == Mode::Computed);
             if computed { Value::Unknown } else { Value::Null }
         });
-        for seg in &r.path[1..] {
-            v = match v {
-                Value::Map(m) => m.get(seg).cloned().unwrap_or(Value::Null),
-                Value::List(l) => seg.parse::<usize>().ok().and_then(|i| l.get(i).cloned()).unwrap_or(Value::Null),
-                Value::Unknown => Value::Unknown,
-                _ => Value::Null,
-            };
-        }
-        v
+        v.at_path(&r.path[1..])
     };
     if r.splat {
         let list = addresses.iter().map(A::borrow).filter(|a| r.target.matches(a)).map(lookup).collect();
